@@ -1,0 +1,110 @@
+// Config loading: JSON text -> protobuf message -> validated NodeSettings.
+//
+// Every rejection names the field it is about ("interfaces.uplinks[1].gateway:
+// ..."), and no value the user wrote is ever replaced by a default.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "proto/config.pb.h"
+
+namespace meshbpf {
+
+enum class BondMode { kLoadBalance, kFlow, kRedundant, kActiveBackup, kLatency };
+enum class OffloadSetting { kAuto, kOn, kOff };
+
+std::string_view BondModeName(BondMode mode);
+// Parses a mode name; the error lists the valid names.
+absl::StatusOr<BondMode> ParseBondMode(std::string_view name);
+
+// What the agent needs to know about a local network device.
+struct InterfaceInfo {
+  int ifindex = 0;
+  uint32_t mtu = 0;
+  std::optional<in_addr> ipv4;  // first IPv4 address, if any
+  std::array<uint8_t, 6> mac{};
+  bool up = false;
+};
+
+// Looks up devices by name; the real one asks the kernel, tests use a fake.
+class InterfaceLookup {
+ public:
+  virtual ~InterfaceLookup() = default;
+  virtual std::optional<InterfaceInfo> Find(std::string_view name) const = 0;
+};
+
+enum class PathRole { kBonded, kBackup };
+
+// One validated path. Its path id is its index in NodeSettings::paths, which
+// is its position in interfaces.uplinks.
+struct PathSettings {
+  std::string name;
+  std::string interface;
+  int ifindex = 0;
+  uint32_t mtu = 0;
+  in_addr source{};
+  in_addr remote{};
+  std::optional<in_addr> gateway;  // nullopt: let the routing table decide
+  uint16_t remote_port = 0;
+  double rate_mbit = 0;
+  double delay_ms = 0;
+  PathRole role = PathRole::kBonded;
+  int backup_order = -1;  // position in interfaces.backups for kBackup paths
+};
+
+struct BondAddress {
+  in_addr address{};
+  int prefix_len = 0;
+};
+
+struct FailoverSettings {
+  double monitoring_interval_s = 0.2;
+  uint32_t threshold = 3;
+  uint32_t recovery_threshold = 5;
+  double rebalance_interval_s = 1.0;
+};
+
+struct DiscoverySettings {
+  bool enabled = false;
+  uint16_t port = 9999;
+  double broadcast_interval_s = 5;
+  double node_timeout_s = 30;
+  std::string node_name;
+  std::string mesh_key;
+};
+
+struct NodeSettings {
+  BondMode mode = BondMode::kLoadBalance;
+  std::string bond_interface = "mb0";
+  std::optional<BondAddress> bond_address;
+  std::optional<in_addr> peer_address;
+  uint16_t port = 7201;  // local listen port and default remote port
+  OffloadSetting offload = OffloadSetting::kAuto;
+  std::string primary;  // name of the primary path
+  std::vector<PathSettings> paths;
+  FailoverSettings failover;
+  DiscoverySettings discovery;
+};
+
+// JSON -> message. Rejects syntax errors, unknown fields and wrong types.
+absl::StatusOr<config::Config> ParseConfigJson(std::string_view json);
+
+// Message -> settings: applies defaults for absent fields, checks ranges,
+// cross-references (primary/backups name uplinks, names unique) and looks up
+// every interface.
+absl::StatusOr<NodeSettings> ResolveConfig(const config::Config& config,
+                                           const InterfaceLookup& interfaces);
+
+// Reads, parses and resolves a config file; errors start with the file name.
+absl::StatusOr<NodeSettings> LoadConfigFile(const std::string& path,
+                                            const InterfaceLookup& interfaces);
+
+}  // namespace meshbpf

@@ -1,0 +1,62 @@
+// Typed access to the data path's maps: written by the agent, read by the CLI.
+// The maps are pinned under <pin root>/<instance>/ so both find them.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <array>
+#include <set>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "agent/policy.h"
+#include "bpf/meshbpf.h"
+
+namespace meshbpf {
+
+inline constexpr char kDefaultPinRoot[] = "/sys/fs/bpf/meshbpf";
+
+using CounterTable = std::array<mb_path_counters, MB_COUNTER_SLOTS>;
+
+// File descriptors of one instance's maps. Owns them when opened from pins.
+class MapSet {
+ public:
+  MapSet() = default;
+  MapSet(int config, int paths, int sched, int counters, int peers, bool owned)
+      : config_(config), paths_(paths), sched_(sched), counters_(counters), peers_(peers),
+        owned_(owned) {}
+  MapSet(MapSet&& other) noexcept;
+  MapSet& operator=(MapSet&& other) noexcept;
+  MapSet(const MapSet&) = delete;
+  MapSet& operator=(const MapSet&) = delete;
+  ~MapSet();
+
+  // Opens the maps pinned in `pin_dir`; the error says when no agent has
+  // pinned them there yet.
+  static absl::StatusOr<MapSet> OpenPinned(const std::string& pin_dir);
+
+  absl::Status WriteConfig(const mb_config& config) const;
+  absl::StatusOr<mb_config> ReadConfig() const;
+  absl::Status WritePaths(const PathTable& paths) const;
+  absl::StatusOr<PathTable> ReadPaths() const;
+  // Makes the allowed-peer set exactly `peers` (network-order addresses).
+  absl::Status SyncPeers(const std::set<in_addr_t>& peers) const;
+  absl::StatusOr<std::set<in_addr_t>> ReadPeers() const;
+  // Counters summed over all CPUs.
+  absl::StatusOr<CounterTable> ReadCounters() const;
+
+ private:
+  void Close();
+  int config_ = -1, paths_ = -1, sched_ = -1, counters_ = -1, peers_ = -1;
+  bool owned_ = false;
+};
+
+// <pin_root>/<instance>
+std::string InstancePinDir(const std::string& pin_root, const std::string& instance);
+
+// Makes sure `dir` lies on a mounted bpffs, mounting one at /sys/fs/bpf when
+// `dir` is below it and nothing is mounted there, and creates `dir`.
+absl::Status EnsureBpffsDir(const std::string& dir);
+
+}  // namespace meshbpf

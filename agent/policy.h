@@ -1,0 +1,28 @@
+// Weight policy: pure code, no I/O. Turns validated settings (and, later,
+// measurements) into the path table the data path schedules over.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "agent/config.h"
+#include "bpf/meshbpf.h"
+
+namespace meshbpf {
+
+using PathTable = std::array<mb_path, MB_MAX_PATHS>;
+
+// The MTU the bond device must have so every encapsulated packet still fits
+// the smallest uplink.
+uint32_t BondMtu(const NodeSettings& settings);
+
+// Whether segmentation offload should be off on the bond device: per-packet
+// path choice needs MTU-sized packets on slow links (a 64 KB GSO packet takes
+// 26 ms to serialise at 20 Mbit/s, which reorders TCP badly).
+bool ShouldDisableOffloads(const NodeSettings& settings);
+
+// Path table for the configured paths: bonded paths ACTIVE, backups BACKUP,
+// unused slots zeroed.
+PathTable BuildPathTable(const NodeSettings& settings);
+
+}  // namespace meshbpf

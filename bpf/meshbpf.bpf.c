@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * meshbpf data path.
+ *
+ * mb_encap runs at TC ingress of the far end of the bond veth pair: every
+ * packet an application routes into the bond device arrives here. It picks
+ * a path, prepends outer IPv4 + UDP + struct mb_wire_hdr and redirects the
+ * packet out of the path's uplink with bpf_redirect_neigh.
+ *
+ * mb_decap runs at TC ingress of every uplink. meshbpf packets from known
+ * peers are stripped of their outer headers and delivered into the bond
+ * device's ingress, as if the bond were a tunnel device; everything else
+ * passes untouched.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "meshbpf.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mb_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MB_MAX_PATHS);
+	__type(key, __u32);
+	__type(value, struct mb_path);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_paths SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mb_sched);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_sched SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MB_COUNTER_SLOTS);
+	__type(key, __u32);
+	__type(value, struct mb_path_counters);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __be32);
+	__type(value, struct mb_peer);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_peers SEC(".maps");
+
+/*
+ * Virtual backlogs are kept relative to the least-loaded path: the minimum
+ * is never more than MB_SCHED_HORIZON_NS ahead of now (so the numbers stay
+ * bounded under sustained overload without changing any decision), and no
+ * path runs more than MB_SCHED_SPREAD_NS ahead of that minimum (so a path
+ * coming back from idle or from being disabled is not flooded to "catch up").
+ */
+#define MB_SCHED_HORIZON_NS (50ULL * 1000 * 1000)
+#define MB_SCHED_SPREAD_NS (100ULL * 1000 * 1000)
+
+static __always_inline void count_drop(__u32 slot, enum mb_drop_reason reason)
+{
+	struct mb_path_counters *c = bpf_map_lookup_elem(&mb_counters, &slot);
+
+	if (c && reason < MB_DROP_REASONS)
+		c->drops[reason]++;
+}
+
+static __always_inline int drop(__u32 slot, enum mb_drop_reason reason)
+{
+	count_drop(slot, reason);
+	return TC_ACT_SHOT;
+}
+
+struct mb_choice {
+	__u32 path_id;
+	__u32 bond_seq;
+	__u32 path_seq;
+};
+
+/*
+ * Path selection: earliest expected arrival.
+ *
+ * Plain or weighted round-robin over links of different speed reorders TCP
+ * badly and can make the bond slower than its best link. Instead each path
+ * has a virtual clock (busy_until_ns) that advances by the time the path
+ * needs to serialise what was put on it (len / rate). A packet goes to the
+ * path where it is expected to arrive first:
+ *     max(now, busy_until) + len / rate + one-way delay
+ * which fills paths in proportion to their rates, keeps packets of one burst
+ * in order at the receiver, and uses a slow or far path only once the fast
+ * one has enough queued that the slow one would still win.
+ *
+ * ACTIVE paths are bonded. When none is active, the lowest-numbered BACKUP
+ * path carries everything (the agent numbers backups in config order).
+ */
+static __always_inline int choose_path(__u32 len, struct mb_choice *out)
+{
+	__u64 tx_ns[MB_MAX_PATHS] = {};
+	__u64 owd_ns[MB_MAX_PATHS] = {};
+	__u32 active_mask = 0;
+	__s32 backup = -1;
+	__u64 now = bpf_ktime_get_ns();
+	__u32 key = 0;
+	struct mb_sched *s;
+
+	for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
+		__u32 id = i;
+		struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &id);
+
+		if (!p || p->ifindex == 0)
+			continue;
+		if (p->state == MB_PATH_ACTIVE && p->rate_kbps > 0) {
+			active_mask |= 1U << i;
+			tx_ns[i] = (__u64)len * 8000000ULL / p->rate_kbps;
+			owd_ns[i] = (__u64)p->owd_us * 1000;
+		} else if (p->state == MB_PATH_BACKUP && backup < 0) {
+			backup = i;
+		}
+	}
+	if (!active_mask) {
+		if (backup < 0)
+			return -1;
+		active_mask = 1U << backup;
+	}
+
+	s = bpf_map_lookup_elem(&mb_sched, &key);
+	if (!s)
+		return -1;
+
+	bpf_spin_lock(&s->lock);
+	__u64 min_busy = ~0ULL;
+	for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
+		if (!(active_mask & (1U << i)))
+			continue;
+		__u64 b = s->busy_until_ns[i] > now ? s->busy_until_ns[i] : now;
+		if (b < min_busy)
+			min_busy = b;
+	}
+	__u64 base = min_busy < now + MB_SCHED_HORIZON_NS ? min_busy : now + MB_SCHED_HORIZON_NS;
+	__u64 shift = min_busy - base;
+	__u64 best_arrival = ~0ULL;
+	__u32 best = 0;
+	for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
+		if (!(active_mask & (1U << i)))
+			continue;
+		__u64 b = s->busy_until_ns[i] > now ? s->busy_until_ns[i] : now;
+		b -= shift;
+		if (b > base + MB_SCHED_SPREAD_NS)
+			b = base + MB_SCHED_SPREAD_NS;
+		s->busy_until_ns[i] = b;
+		__u64 arrival = b + tx_ns[i] + owd_ns[i];
+		if (arrival < best_arrival) {
+			best_arrival = arrival;
+			best = i;
+		}
+	}
+	if (best < MB_MAX_PATHS) {
+		s->busy_until_ns[best] += tx_ns[best];
+		out->path_seq = ++s->path_seq[best];
+	}
+	out->bond_seq = ++s->bond_seq;
+	bpf_spin_unlock(&s->lock);
+
+	out->path_id = best;
+	return 0;
+}
+
+static __always_inline __u16 ipv4_csum(const struct iphdr *iph)
+{
+	const __u16 *w = (const __u16 *)iph;
+	__u32 sum = 0;
+
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*iph) / 2); i++)
+		sum += w[i];
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+/* The full outer header block written in front of the inner L3 packet. */
+struct mb_outer {
+	struct ethhdr eth;
+	struct iphdr ip;
+	struct udphdr udp;
+	struct mb_wire_hdr mb;
+} __attribute__((packed));
+
+SEC("tc")
+int mb_encap(struct __sk_buff *skb)
+{
+	__u32 key = 0;
+	struct mb_config *cfg = bpf_map_lookup_elem(&mb_config, &key);
+	struct mb_choice choice = {};
+	__u8 inner_first[2];
+	__u8 tos;
+
+	if (!cfg || !cfg->configured)
+		return drop(MB_NO_PATH, MB_DROP_NO_CONFIG);
+	if (skb->protocol != bpf_htons(ETH_P_IP) && skb->protocol != bpf_htons(ETH_P_IPV6))
+		return drop(MB_NO_PATH, MB_DROP_UNSUPPORTED_L3);
+	if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), inner_first, sizeof(inner_first)) < 0)
+		return drop(MB_NO_PATH, MB_DROP_TRUNCATED);
+	/* Carry the inner DSCP outside so uplink QoS still sees it. */
+	if (skb->protocol == bpf_htons(ETH_P_IP))
+		tos = inner_first[1] & 0xfc;
+	else
+		tos = (__u8)((inner_first[0] << 4) | (inner_first[1] >> 4)) & 0xfc;
+
+	__u32 inner_len = skb->len - sizeof(struct ethhdr);
+	if (choose_path(inner_len, &choice) < 0)
+		return drop(MB_NO_PATH, MB_DROP_NO_PATH);
+
+	__u32 path_id = choice.path_id;
+	struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &path_id);
+	if (!p)
+		return drop(MB_NO_PATH, MB_DROP_NO_PATH);
+
+	/*
+	 * The bond MTU leaves room for the overhead, so this only fails when
+	 * someone raised it: drop and count rather than let the uplink drop
+	 * the packet silently. For GSO packets the check is per segment.
+	 */
+	__u32 mtu_len = 0;
+	if (bpf_check_mtu(skb, p->ifindex, &mtu_len, MB_ENCAP_OVERHEAD, 0) != 0)
+		return drop(path_id, MB_DROP_TOO_BIG);
+
+	/*
+	 * ENCAP flags make GSO packets segment as UDP tunnels; FIXED_GSO keeps
+	 * gso_size so each segment grows by exactly the overhead (which the
+	 * bond MTU reserves) instead of drifting.
+	 */
+	if (bpf_skb_adjust_room(skb, MB_ENCAP_OVERHEAD, BPF_ADJ_ROOM_MAC,
+				BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP |
+					BPF_F_ADJ_ROOM_FIXED_GSO))
+		return drop(path_id, MB_DROP_ENCAP_FAILED);
+
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct mb_outer *o = data;
+	if ((void *)(o + 1) > data_end)
+		return drop(path_id, MB_DROP_ENCAP_FAILED);
+
+	__u16 outer_len = (__u16)(skb->len - sizeof(struct ethhdr));
+	struct iphdr ip = {
+		.version = 4,
+		.ihl = 5,
+		.tos = tos,
+		.tot_len = bpf_htons(outer_len),
+		.frag_off = bpf_htons(0x4000), /* DF: never fragment, the bond MTU fits */
+		.ttl = 64,
+		.protocol = IPPROTO_UDP,
+		.saddr = p->src_ip,
+		.daddr = p->dst_ip,
+	};
+	ip.check = ipv4_csum(&ip);
+	o->eth.h_proto = bpf_htons(ETH_P_IP);
+	o->ip = ip;
+	o->udp.source = bpf_htons(p->src_port);
+	o->udp.dest = bpf_htons(p->dst_port);
+	o->udp.len = bpf_htons(outer_len - sizeof(struct iphdr));
+	o->udp.check = 0; /* legal on IPv4; the inner packet has its own checksum */
+	o->mb.version = MB_WIRE_VERSION;
+	o->mb.path_id = (__u8)path_id;
+	o->mb.flags = 0;
+	o->mb.reserved = 0;
+	o->mb.bond_seq = bpf_htonl(choice.bond_seq);
+	o->mb.path_seq = bpf_htonl(choice.path_seq);
+
+	struct mb_path_counters *c = bpf_map_lookup_elem(&mb_counters, &path_id);
+	if (c) {
+		c->tx_packets++;
+		c->tx_bytes += inner_len;
+	}
+
+	if (p->gateway) {
+		struct bpf_redir_neigh nh = { .nh_family = AF_INET, .ipv4_nh = p->gateway };
+		return bpf_redirect_neigh(p->ifindex, &nh, sizeof(nh), 0);
+	}
+	return bpf_redirect_neigh(p->ifindex, NULL, 0, 0);
+}
+
+SEC("tc")
+int mb_decap(struct __sk_buff *skb)
+{
+	__u32 key = 0;
+	struct mb_config *cfg;
+	struct iphdr ip;
+	struct udphdr udp;
+	struct mb_wire_hdr mb;
+	__u8 inner_version;
+
+	if (skb->protocol != bpf_htons(ETH_P_IP))
+		return TC_ACT_OK;
+	if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &ip, sizeof(ip)) < 0)
+		return TC_ACT_OK;
+	if (ip.protocol != IPPROTO_UDP || ip.ihl < 5 || (ip.frag_off & bpf_htons(0x3fff)))
+		return TC_ACT_OK;
+
+	__u32 ip_len = ip.ihl * 4;
+	__u32 udp_off = sizeof(struct ethhdr) + ip_len;
+	if (bpf_skb_load_bytes(skb, udp_off, &udp, sizeof(udp)) < 0)
+		return TC_ACT_OK;
+
+	cfg = bpf_map_lookup_elem(&mb_config, &key);
+	if (!cfg || !cfg->configured || udp.dest != bpf_htons(cfg->listen_port))
+		return TC_ACT_OK;
+
+	/* From here on the packet is addressed to meshbpf: never pass it up. */
+	if (!bpf_map_lookup_elem(&mb_peers, &ip.saddr))
+		return drop(MB_NO_PATH, MB_DROP_UNKNOWN_SOURCE);
+
+	__u32 hdr_len = ip_len + sizeof(udp) + sizeof(mb);
+	if (bpf_skb_load_bytes(skb, udp_off + sizeof(udp), &mb, sizeof(mb)) < 0 ||
+	    bpf_skb_load_bytes(skb, sizeof(struct ethhdr) + hdr_len, &inner_version, 1) < 0)
+		return drop(MB_NO_PATH, MB_DROP_TRUNCATED);
+	if (mb.version != MB_WIRE_VERSION || mb.path_id >= MB_MAX_PATHS)
+		return drop(MB_NO_PATH, MB_DROP_BAD_HEADER);
+
+	__u32 path_id = mb.path_id;
+	__be16 inner_proto;
+	switch (inner_version >> 4) {
+	case 4:
+		inner_proto = bpf_htons(ETH_P_IP);
+		break;
+	case 6:
+		inner_proto = bpf_htons(ETH_P_IPV6);
+		break;
+	default:
+		return drop(path_id, MB_DROP_UNSUPPORTED_L3);
+	}
+
+	if (bpf_skb_adjust_room(skb, -(__s32)hdr_len, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO))
+		return drop(path_id, MB_DROP_DECAP_FAILED);
+
+	/*
+	 * Deliver into the bond device's ingress. Its stack re-derives the
+	 * protocol and packet type from the Ethernet header, so that header
+	 * must name the bond's MAC and the inner L3 protocol.
+	 */
+	if (bpf_skb_store_bytes(skb, 0, cfg->bond_mac, ETH_ALEN, 0) < 0 ||
+	    bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &inner_proto,
+				sizeof(inner_proto), 0) < 0)
+		return drop(path_id, MB_DROP_DECAP_FAILED);
+
+	struct mb_path_counters *c = bpf_map_lookup_elem(&mb_counters, &path_id);
+	if (c) {
+		c->rx_packets++;
+		c->rx_bytes += skb->len - sizeof(struct ethhdr);
+	}
+	return bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
+}

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The one definition of every shape shared by the BPF data path and the C++
+ * agent/CLI: map keys and values, the wire header, constants. Included by
+ * bpf/meshbpf.bpf.c and by userspace; the C++ side static_asserts the sizes.
+ */
+#ifndef MESHBPF_H
+#define MESHBPF_H
+
+#include <linux/types.h>
+#include <linux/bpf.h> /* struct bpf_spin_lock */
+
+#define MB_MAX_PATHS 8
+/* Counter slot for drops that belong to no path (unknown source, no config). */
+#define MB_NO_PATH MB_MAX_PATHS
+#define MB_COUNTER_SLOTS (MB_MAX_PATHS + 1)
+
+#define MB_WIRE_VERSION 1
+#define MB_DEFAULT_PORT 7201
+
+/* Bonding modes (link_aggregation.mode). */
+enum mb_mode {
+	MB_MODE_LOAD_BALANCE = 0,
+	MB_MODE_FLOW = 1,
+	MB_MODE_REDUNDANT = 2,
+	MB_MODE_ACTIVE_BACKUP = 3,
+	MB_MODE_LATENCY = 4,
+};
+
+/* Why a packet was dropped; index into mb_path_counters.drops. */
+enum mb_drop_reason {
+	MB_DROP_NO_CONFIG = 0,     /* agent has not configured the data path */
+	MB_DROP_NO_PATH,           /* no usable path for this packet */
+	MB_DROP_UNSUPPORTED_L3,    /* inner packet neither IPv4 nor IPv6 */
+	MB_DROP_TOO_BIG,           /* encapsulated packet exceeds uplink MTU */
+	MB_DROP_ENCAP_FAILED,      /* bpf_skb_adjust_room/store failed */
+	MB_DROP_UNKNOWN_SOURCE,    /* meshbpf packet from an address not in mb_peers */
+	MB_DROP_TRUNCATED,         /* shorter than the headers it claims */
+	MB_DROP_BAD_HEADER,        /* wrong version or path id */
+	MB_DROP_DECAP_FAILED,      /* bpf_skb_adjust_room on decap failed */
+	MB_DROP_REASONS,
+};
+
+/*
+ * Wire header after outer IPv4 + UDP. bond_seq numbers every packet of the
+ * bond (for de-duplication); path_seq numbers packets per path so the
+ * receiver measures each path's loss on its own.
+ */
+struct mb_wire_hdr {
+	__u8 version;
+	__u8 path_id;
+	__u8 flags;
+	__u8 reserved;
+	__be32 bond_seq;
+	__be32 path_seq;
+};
+
+#define MB_OUTER_IPV4_LEN 20
+#define MB_OUTER_UDP_LEN 8
+#define MB_ENCAP_OVERHEAD (MB_OUTER_IPV4_LEN + MB_OUTER_UDP_LEN + sizeof(struct mb_wire_hdr))
+
+/* mb_config[0]: per-node settings written by the agent. */
+struct mb_config {
+	__u32 bond_ifindex;    /* app-facing bond device; decap delivers here */
+	__u16 listen_port;     /* UDP port (host order) meshbpf packets arrive on */
+	__u8 bond_mac[6];      /* dst MAC for packets delivered into the bond */
+	__u8 mode;             /* enum mb_mode */
+	__u8 configured;       /* 0 until the agent has written paths */
+	__u16 reserved;
+};
+
+/* Path states; only MB_PATH_ACTIVE paths carry bonded traffic. */
+enum mb_path_state {
+	MB_PATH_DISABLED = 0,
+	MB_PATH_ACTIVE = 1,
+	MB_PATH_BACKUP = 2,
+};
+
+/* mb_paths[path_id]: one (local uplink, remote endpoint) pair. */
+struct mb_path {
+	__u32 ifindex;       /* uplink the encapsulated packet leaves through */
+	__be32 src_ip;       /* outer source address (the uplink's) */
+	__be32 dst_ip;       /* outer destination (the bonding peer on this path) */
+	__be32 gateway;      /* next hop; 0 = FIB lookup of dst_ip */
+	__u16 src_port;      /* host order */
+	__u16 dst_port;      /* host order */
+	__u32 mtu;           /* uplink MTU (L3) */
+	__u32 rate_kbps;     /* expected capacity; the scheduler drains at this rate */
+	__u32 owd_us;        /* expected one-way delay */
+	__u8 state;          /* enum mb_path_state */
+	__u8 reserved[3];
+};
+
+/*
+ * mb_sched[0]: scheduler state, updated under the spin lock. busy_until_ns
+ * is the virtual time at which each path has sent everything scheduled on it.
+ */
+struct mb_sched {
+	struct bpf_spin_lock lock;
+	__u32 bond_seq;
+	__u64 busy_until_ns[MB_MAX_PATHS];
+	__u32 path_seq[MB_MAX_PATHS];
+};
+
+/* mb_counters[path_id or MB_NO_PATH], per CPU; summed in userspace. */
+struct mb_path_counters {
+	__u64 tx_packets;
+	__u64 tx_bytes;      /* bytes of inner packets sent on this path */
+	__u64 rx_packets;
+	__u64 rx_bytes;      /* bytes of inner packets received on this path */
+	__u64 drops[MB_DROP_REASONS];
+};
+
+/* mb_peers: remote addresses allowed to send meshbpf packets. */
+struct mb_peer {
+	__u32 flags;
+};
+
+#endif /* MESHBPF_H */
