@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "agent/map_io.h"
 
-struct meshbpf;  // the skeleton (build/bpf/meshbpf.skel.h)
+struct meshbpf_bpf;  // the skeleton (build/bpf/meshbpf.skel.h)
 
 namespace meshbpf {
 
@@ -33,14 +33,14 @@ class Datapath {
   const MapSet& maps() const { return maps_; }
 
  private:
-  explicit Datapath(struct ::meshbpf* skel);
+  explicit Datapath(struct ::meshbpf_bpf* skel);
   absl::Status Attach(int ifindex, int prog_fd, const char* what);
 
   struct Attachment {
     int ifindex;
     bool created_hook;
   };
-  struct ::meshbpf* skel_;
+  struct ::meshbpf_bpf* skel_;
   MapSet maps_;
   std::vector<Attachment> attachments_;
 };

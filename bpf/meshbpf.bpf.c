@@ -116,11 +116,21 @@ struct mb_choice {
  * ACTIVE paths are bonded. When none is active, the lowest-numbered BACKUP
  * path carries everything (the agent numbers backups in config order).
  */
-static __always_inline int choose_path(__u32 len, struct mb_choice *out)
+/* Cost of a path that must not be chosen; large, but safe to add to a time. */
+#define MB_COST_UNUSABLE (~0ULL >> 2)
+
+static __always_inline int choose_path(__u32 wire_len, struct mb_choice *out)
 {
-	__u64 tx_ns[MB_MAX_PATHS] = {};
-	__u64 owd_ns[MB_MAX_PATHS] = {};
-	__u32 active_mask = 0;
+	/*
+	 * wire_len is what the uplink transmits for this packet. Per path: the
+	 * time to serialise it (tx_ns) and that plus the
+	 * one-way delay (cost_ns). Unusable paths get MB_COST_UNUSABLE rather
+	 * than a bit in a mask: a mask built bit by bit is a constant to the
+	 * verifier, which then walks every combination of paths.
+	 */
+	__u64 tx_ns[MB_MAX_PATHS];
+	__u64 cost_ns[MB_MAX_PATHS];
+	int have_active = 0;
 	__s32 backup = -1;
 	__u64 now = bpf_ktime_get_ns();
 	__u32 key = 0;
@@ -130,30 +140,38 @@ static __always_inline int choose_path(__u32 len, struct mb_choice *out)
 		__u32 id = i;
 		struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &id);
 
+		tx_ns[i] = 0;
+		cost_ns[i] = MB_COST_UNUSABLE;
 		if (!p || p->ifindex == 0)
 			continue;
 		if (p->state == MB_PATH_ACTIVE && p->rate_kbps > 0) {
-			active_mask |= 1U << i;
-			tx_ns[i] = (__u64)len * 8000000ULL / p->rate_kbps;
-			owd_ns[i] = (__u64)p->owd_us * 1000;
+			tx_ns[i] = (__u64)wire_len * 8000000ULL / p->rate_kbps;
+			cost_ns[i] = tx_ns[i] + (__u64)p->owd_us * 1000;
+			have_active = 1;
 		} else if (p->state == MB_PATH_BACKUP && backup < 0) {
 			backup = i;
 		}
-	}
-	if (!active_mask) {
-		if (backup < 0)
-			return -1;
-		active_mask = 1U << backup;
 	}
 
 	s = bpf_map_lookup_elem(&mb_sched, &key);
 	if (!s)
 		return -1;
 
+	if (!have_active) {
+		if (backup < 0 || backup >= MB_MAX_PATHS)
+			return -1;
+		bpf_spin_lock(&s->lock);
+		out->path_seq = ++s->path_seq[backup];
+		out->bond_seq = ++s->bond_seq;
+		bpf_spin_unlock(&s->lock);
+		out->path_id = backup;
+		return 0;
+	}
+
 	bpf_spin_lock(&s->lock);
 	__u64 min_busy = ~0ULL;
 	for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
-		if (!(active_mask & (1U << i)))
+		if (cost_ns[i] == MB_COST_UNUSABLE)
 			continue;
 		__u64 b = s->busy_until_ns[i] > now ? s->busy_until_ns[i] : now;
 		if (b < min_busy)
@@ -164,23 +182,21 @@ static __always_inline int choose_path(__u32 len, struct mb_choice *out)
 	__u64 best_arrival = ~0ULL;
 	__u32 best = 0;
 	for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
-		if (!(active_mask & (1U << i)))
+		if (cost_ns[i] == MB_COST_UNUSABLE)
 			continue;
 		__u64 b = s->busy_until_ns[i] > now ? s->busy_until_ns[i] : now;
 		b -= shift;
 		if (b > base + MB_SCHED_SPREAD_NS)
 			b = base + MB_SCHED_SPREAD_NS;
 		s->busy_until_ns[i] = b;
-		__u64 arrival = b + tx_ns[i] + owd_ns[i];
-		if (arrival < best_arrival) {
-			best_arrival = arrival;
+		if (b + cost_ns[i] < best_arrival) {
+			best_arrival = b + cost_ns[i];
 			best = i;
 		}
 	}
-	if (best < MB_MAX_PATHS) {
-		s->busy_until_ns[best] += tx_ns[best];
-		out->path_seq = ++s->path_seq[best];
-	}
+	best &= MB_MAX_PATHS - 1;
+	s->busy_until_ns[best] += tx_ns[best];
+	out->path_seq = ++s->path_seq[best];
 	out->bond_seq = ++s->bond_seq;
 	bpf_spin_unlock(&s->lock);
 
@@ -231,7 +247,13 @@ int mb_encap(struct __sk_buff *skb)
 		tos = (__u8)((inner_first[0] << 4) | (inner_first[1] >> 4)) & 0xfc;
 
 	__u32 inner_len = skb->len - sizeof(struct ethhdr);
-	if (choose_path(inner_len, &choice) < 0)
+	/*
+	 * Charge each path for what its link really carries (inner packet,
+	 * our headers, Ethernet header): if the model drained faster than the
+	 * link, it would see idle queues under load and pile onto the fastest
+	 * path, which then lags and reorders TCP.
+	 */
+	if (choose_path(skb->len + MB_ENCAP_OVERHEAD, &choice) < 0)
 		return drop(MB_NO_PATH, MB_DROP_NO_PATH);
 
 	__u32 path_id = choice.path_id;

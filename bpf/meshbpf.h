@@ -67,6 +67,7 @@ struct mb_config {
 	__u8 mode;             /* enum mb_mode */
 	__u8 configured;       /* 0 until the agent has written paths */
 	__u16 reserved;
+	__u32 agent_pid;       /* the agent that owns this instance, for the CLI */
 };
 
 /* Path states; only MB_PATH_ACTIVE paths carry bonded traffic. */

@@ -1,0 +1,185 @@
+#include "agent/agent.h"
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "agent/config.h"
+#include "agent/datapath.h"
+#include "agent/log.h"
+#include "agent/netdev.h"
+#include "agent/policy.h"
+
+namespace meshbpf {
+namespace {
+
+std::string Ip(in_addr addr) {
+  char text[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &addr, text, sizeof(text));
+  return text;
+}
+
+// Blocks SIGINT/SIGTERM and returns a signalfd that reports them, so the
+// main loop handles shutdown synchronously (no work in signal handlers).
+int ShutdownSignalFd() {
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  return signalfd(-1, &mask, SFD_CLOEXEC);
+}
+
+absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings,
+                           const InterfaceInfo& bond) {
+  if (absl::Status s = maps.WritePaths(BuildPathTable(settings)); !s.ok()) return s;
+  std::set<in_addr_t> peers;
+  for (const PathSettings& p : settings.paths) peers.insert(p.remote.s_addr);
+  if (absl::Status s = maps.SyncPeers(peers); !s.ok()) return s;
+  // Last: marks the data path configured, so it never runs on half-written maps.
+  mb_config config{};
+  config.bond_ifindex = static_cast<uint32_t>(bond.ifindex);
+  config.listen_port = settings.port;
+  std::copy(bond.mac.begin(), bond.mac.end(), config.bond_mac);
+  config.mode = static_cast<uint8_t>(settings.mode);
+  config.configured = 1;
+  config.agent_pid = static_cast<uint32_t>(getpid());
+  return maps.WriteConfig(config);
+}
+
+class Agent {
+ public:
+  explicit Agent(const AgentOptions& options) : options_(options) {}
+  int Run();
+
+ private:
+  int Fail(int code, const absl::Status& status) {
+    Log(LogLevel::kError, std::string(status.message()));
+    return code;
+  }
+  absl::Status Start();
+  void Stop();
+
+  const AgentOptions& options_;
+  NodeSettings settings_;
+  std::unique_ptr<Datapath> datapath_;
+  bool created_bond_ = false;
+};
+
+absl::Status Agent::Start() {
+  const uint32_t mtu = BondMtu(settings_);
+  if (mtu < 576) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the smallest uplink MTU leaves a bond MTU of ", mtu, " (< 576) after the ",
+        MB_ENCAP_OVERHEAD, "-byte encapsulation"));
+  }
+  const bool no_offload = ShouldDisableOffloads(settings_);
+  absl::StatusOr<bool> created = EnsureBondDevice(settings_, mtu, no_offload);
+  if (!created.ok()) return created.status();
+  created_bond_ = *created;
+  Log(LogLevel::kInfo, absl::StrFormat("bond %s: MTU %u (smallest uplink minus %d bytes), "
+                                       "segmentation offload %s",
+                                       settings_.bond_interface, mtu, MB_ENCAP_OVERHEAD,
+                                       no_offload ? "off" : "on"));
+
+  SystemInterfaceLookup lookup;
+  std::optional<InterfaceInfo> bond = lookup.Find(settings_.bond_interface);
+  std::optional<InterfaceInfo> bond_tx = lookup.Find(BondTxName(settings_.bond_interface));
+  if (!bond || !bond_tx) return absl::InternalError("the bond device vanished while starting");
+
+  const std::string pin_dir = InstancePinDir(options_.pin_root, options_.instance);
+  absl::StatusOr<std::unique_ptr<Datapath>> datapath = Datapath::Load(pin_dir);
+  if (!datapath.ok()) return datapath.status();
+  datapath_ = std::move(*datapath);
+  if (absl::Status s = ConfigureMaps(datapath_->maps(), settings_, *bond); !s.ok()) return s;
+
+  std::set<int> uplinks;
+  for (const PathSettings& p : settings_.paths) {
+    if (uplinks.insert(p.ifindex).second) {
+      if (absl::Status s = datapath_->AttachDecap(p.ifindex); !s.ok()) return s;
+    }
+    Log(LogLevel::kInfo,
+        absl::StrFormat("path %s: %s %s -> %s:%u via %s, %.1f Mbit/s, %s", p.name, p.interface,
+                        Ip(p.source), Ip(p.remote), p.remote_port,
+                        p.gateway ? Ip(*p.gateway) : std::string("routing table"), p.rate_mbit,
+                        p.role == PathRole::kBonded ? "bonded" : "backup"));
+  }
+  if (absl::Status s = datapath_->AttachEncap(bond_tx->ifindex); !s.ok()) return s;
+  return absl::OkStatus();
+}
+
+void Agent::Stop() {
+  if (datapath_) {
+    // Leave the maps pinned (counters survive a restart) but mark them
+    // unconfigured so nothing reads them as a live agent's.
+    if (absl::StatusOr<mb_config> config = datapath_->maps().ReadConfig(); config.ok()) {
+      config->configured = 0;
+      config->agent_pid = 0;
+      (void)datapath_->maps().WriteConfig(*config);
+    }
+    datapath_->DetachAll();
+    datapath_.reset();
+  }
+  if (created_bond_) {
+    if (absl::Status s = DeleteBondDevice(settings_.bond_interface); !s.ok()) {
+      Log(LogLevel::kWarning, std::string(s.message()));
+    }
+  }
+}
+
+int Agent::Run() {
+  SystemInterfaceLookup lookup;
+  absl::StatusOr<NodeSettings> settings = LoadConfigFile(options_.config_path, lookup);
+  if (!settings.ok()) return Fail(kExitConfigError, settings.status());
+  settings_ = std::move(*settings);
+  if (settings_.mode != BondMode::kLoadBalance) {
+    return Fail(kExitConfigError,
+                absl::InvalidArgumentError(absl::StrCat(
+                    "link_aggregation.mode: \"", std::string(BondModeName(settings_.mode)),
+                    "\" is not implemented by this version of the data path "
+                    "(implemented: load_balance)")));
+  }
+
+  const int signals = ShutdownSignalFd();
+  if (signals < 0) return Fail(kExitRuntimeError, absl::InternalError("signalfd failed"));
+  if (absl::Status s = Start(); !s.ok()) {
+    Stop();
+    close(signals);
+    return Fail(kExitRuntimeError, s);
+  }
+  Log(LogLevel::kInfo, absl::StrFormat("ready: instance %s, %zu paths, mode %s",
+                                       options_.instance, settings_.paths.size(),
+                                       BondModeName(settings_.mode)));
+  std::printf("meshbpf-agent: ready\n");
+  std::fflush(stdout);
+
+  pollfd pfd{signals, POLLIN, 0};
+  while (poll(&pfd, 1, -1) < 0 && errno == EINTR) {
+  }
+  signalfd_siginfo info{};
+  if (read(signals, &info, sizeof(info)) == sizeof(info)) {
+    Log(LogLevel::kInfo, absl::StrCat("received ", strsignal(static_cast<int>(info.ssi_signo)),
+                                      ", detaching"));
+  }
+  Stop();
+  close(signals);
+  Log(LogLevel::kInfo, "stopped");
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunAgent(const AgentOptions& options) {
+  SetVerbose(options.verbose);
+  Agent agent(options);
+  return agent.Run();
+}
+
+}  // namespace meshbpf

@@ -1,0 +1,261 @@
+#include "agent/report.h"
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <signal.h>
+
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace meshbpf {
+namespace {
+
+constexpr std::string_view kDropReasonNames[] = {
+    "no_config",  "no_path",       "unsupported_l3", "too_big",      "encap_failed",
+    "unknown_source", "truncated", "bad_header",     "decap_failed",
+};
+static_assert(std::size(kDropReasonNames) == MB_DROP_REASONS,
+              "every enum mb_drop_reason needs a name");
+
+std::string Ip(in_addr_t addr) {
+  char text[INET_ADDRSTRLEN];
+  in_addr a{addr};
+  inet_ntop(AF_INET, &a, text, sizeof(text));
+  return text;
+}
+
+std::string IfName(uint32_t ifindex) {
+  char name[IF_NAMESIZE];
+  if (ifindex != 0 && if_indextoname(ifindex, name)) return name;
+  return absl::StrCat("if", ifindex);
+}
+
+std::string ModeName(uint8_t mode) {
+  static constexpr std::string_view kNames[] = {"load_balance", "flow", "redundant",
+                                                "active_backup", "latency"};
+  return mode < std::size(kNames) ? std::string(kNames[mode]) : absl::StrCat("mode", mode);
+}
+
+uint64_t TotalDrops(const mb_path_counters& c) {
+  uint64_t total = 0;
+  for (uint64_t d : c.drops) total += d;
+  return total;
+}
+
+nlohmann::json DropsJson(const mb_path_counters& c) {
+  nlohmann::json drops = nlohmann::json::object();
+  for (int r = 0; r < MB_DROP_REASONS; ++r) drops[std::string(kDropReasonNames[r])] = c.drops[r];
+  return drops;
+}
+
+// "unknown_source=3 truncated=1", only the non-zero ones.
+std::string NonZeroDrops(const mb_path_counters& c) {
+  std::string out;
+  for (int r = 0; r < MB_DROP_REASONS; ++r) {
+    if (c.drops[r]) absl::StrAppend(&out, out.empty() ? "" : " ", std::string(kDropReasonNames[r]), "=", c.drops[r]);
+  }
+  return out;
+}
+
+bool PathUsed(const mb_path& p) { return p.ifindex != 0; }
+
+nlohmann::json PathJson(uint32_t id, const mb_path& p, const mb_path_counters& c) {
+  return {
+      {"id", id},
+      {"interface", IfName(p.ifindex)},
+      {"ifindex", p.ifindex},
+      {"state", PathStateName(p.state)},
+      {"source", Ip(p.src_ip)},
+      {"source_port", p.src_port},
+      {"remote", Ip(p.dst_ip)},
+      {"remote_port", p.dst_port},
+      {"gateway", p.gateway ? Ip(p.gateway) : ""},
+      {"mtu", p.mtu},
+      {"rate_kbps", p.rate_kbps},
+      {"owd_us", p.owd_us},
+      {"tx_packets", c.tx_packets},
+      {"tx_bytes", c.tx_bytes},
+      {"rx_packets", c.rx_packets},
+      {"rx_bytes", c.rx_bytes},
+      {"drops", DropsJson(c)},
+  };
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? absl::StrCat(bytes, " B") : absl::StrFormat("%.1f %s", v, units[u]);
+}
+
+}  // namespace
+
+std::string_view DropReasonName(int reason) {
+  return reason >= 0 && reason < MB_DROP_REASONS ? kDropReasonNames[reason] : "unknown";
+}
+
+std::string_view PathStateName(uint8_t state) {
+  switch (state) {
+    case MB_PATH_ACTIVE:
+      return "active";
+    case MB_PATH_BACKUP:
+      return "backup";
+    default:
+      return "disabled";
+  }
+}
+
+absl::StatusOr<InstanceSnapshot> TakeSnapshot(const MapSet& maps, const std::string& pin_dir) {
+  InstanceSnapshot s;
+  s.pin_dir = pin_dir;
+  absl::StatusOr<mb_config> config = maps.ReadConfig();
+  if (!config.ok()) return config.status();
+  s.config = *config;
+  absl::StatusOr<PathTable> paths = maps.ReadPaths();
+  if (!paths.ok()) return paths.status();
+  s.paths = *paths;
+  absl::StatusOr<CounterTable> counters = maps.ReadCounters();
+  if (!counters.ok()) return counters.status();
+  s.counters = *counters;
+  absl::StatusOr<std::set<in_addr_t>> peers = maps.ReadPeers();
+  if (!peers.ok()) return peers.status();
+  s.peers = *peers;
+  s.agent_alive = s.config.configured && s.config.agent_pid != 0 &&
+                  (kill(static_cast<pid_t>(s.config.agent_pid), 0) == 0 || errno == EPERM);
+  return s;
+}
+
+nlohmann::json StatusJson(const InstanceSnapshot& s) {
+  nlohmann::json paths = nlohmann::json::array();
+  for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
+    if (PathUsed(s.paths[i])) paths.push_back(PathJson(i, s.paths[i], s.counters[i]));
+  }
+  return {
+      {"pin_dir", s.pin_dir},
+      {"agent_running", s.agent_alive},
+      {"agent_pid", s.config.agent_pid},
+      {"configured", s.config.configured != 0},
+      {"mode", ModeName(s.config.mode)},
+      {"bond_interface", IfName(s.config.bond_ifindex)},
+      {"port", s.config.listen_port},
+      {"paths", paths},
+      {"unattributed_drops", DropsJson(s.counters[MB_NO_PATH])},
+  };
+}
+
+std::string StatusTable(const InstanceSnapshot& s) {
+  std::string out = absl::StrFormat(
+      "meshbpf at %s\n  agent: %s   mode: %s   bond: %s   port: %u\n\n", s.pin_dir,
+      s.agent_alive ? absl::StrCat("running (pid ", s.config.agent_pid, ")") : "not running",
+      ModeName(s.config.mode), IfName(s.config.bond_ifindex), s.config.listen_port);
+  absl::StrAppendFormat(&out, "%-4s %-10s %-8s %-22s %-22s %9s %10s %11s %10s %11s %7s\n", "PATH",
+                        "UPLINK", "STATE", "SOURCE", "REMOTE", "RATE", "TX PKTS", "TX BYTES",
+                        "RX PKTS", "RX BYTES", "DROPS");
+  uint64_t tx_total = 0;
+  for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) tx_total += s.counters[i].tx_packets;
+  for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
+    const mb_path& p = s.paths[i];
+    if (!PathUsed(p)) continue;
+    const mb_path_counters& c = s.counters[i];
+    absl::StrAppendFormat(
+        &out, "%-4u %-10s %-8s %-22s %-22s %9s %10u %11s %10u %11s %7u\n", i, IfName(p.ifindex),
+        PathStateName(p.state), absl::StrCat(Ip(p.src_ip), ":", p.src_port),
+        absl::StrCat(Ip(p.dst_ip), ":", p.dst_port),
+        absl::StrFormat("%.1fM", p.rate_kbps / 1000.0), c.tx_packets, HumanBytes(c.tx_bytes),
+        c.rx_packets, HumanBytes(c.rx_bytes), TotalDrops(c));
+  }
+  for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
+    if (PathUsed(s.paths[i]) && TotalDrops(s.counters[i])) {
+      absl::StrAppendFormat(&out, "  path %u drops: %s\n", i, NonZeroDrops(s.counters[i]));
+    }
+  }
+  if (TotalDrops(s.counters[MB_NO_PATH])) {
+    absl::StrAppendFormat(&out, "  drops not tied to a path: %s\n",
+                          NonZeroDrops(s.counters[MB_NO_PATH]));
+  }
+  if (tx_total) {
+    std::string shares;
+    for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
+      if (!PathUsed(s.paths[i])) continue;
+      absl::StrAppendFormat(&shares, "%s path %u %.0f%%", shares.empty() ? "" : ",", i,
+                            100.0 * s.counters[i].tx_packets / tx_total);
+    }
+    absl::StrAppend(&out, "  share of sent packets:", shares, "\n");
+  }
+  return out;
+}
+
+nlohmann::json MapsJson(const InstanceSnapshot& s) {
+  nlohmann::json config = {
+      {"bond_ifindex", s.config.bond_ifindex}, {"listen_port", s.config.listen_port},
+      {"bond_mac", absl::StrFormat("%02x:%02x:%02x:%02x:%02x:%02x", s.config.bond_mac[0],
+                                   s.config.bond_mac[1], s.config.bond_mac[2],
+                                   s.config.bond_mac[3], s.config.bond_mac[4],
+                                   s.config.bond_mac[5])},
+      {"mode", s.config.mode}, {"configured", s.config.configured},
+      {"agent_pid", s.config.agent_pid}};
+  nlohmann::json paths = nlohmann::json::array();
+  nlohmann::json counters = nlohmann::json::array();
+  for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
+    paths.push_back(PathJson(i, s.paths[i], s.counters[i]));
+  }
+  for (uint32_t i = 0; i < MB_COUNTER_SLOTS; ++i) {
+    const mb_path_counters& c = s.counters[i];
+    counters.push_back({{"slot", i == MB_NO_PATH ? std::string("no_path") : std::to_string(i)},
+                        {"tx_packets", c.tx_packets},
+                        {"tx_bytes", c.tx_bytes},
+                        {"rx_packets", c.rx_packets},
+                        {"rx_bytes", c.rx_bytes},
+                        {"drops", DropsJson(c)}});
+  }
+  nlohmann::json peers = nlohmann::json::array();
+  for (in_addr_t a : s.peers) peers.push_back(Ip(a));
+  return {{"mb_config", config}, {"mb_paths", paths}, {"mb_counters", counters},
+          {"mb_peers", peers}};
+}
+
+std::string MapsText(const InstanceSnapshot& s) {
+  const mb_config& c = s.config;
+  std::string out = absl::StrFormat(
+      "mb_config: bond_ifindex=%u (%s) listen_port=%u bond_mac=%02x:%02x:%02x:%02x:%02x:%02x "
+      "mode=%s configured=%u agent_pid=%u\n\n",
+      c.bond_ifindex, IfName(c.bond_ifindex), c.listen_port, c.bond_mac[0], c.bond_mac[1],
+      c.bond_mac[2], c.bond_mac[3], c.bond_mac[4], c.bond_mac[5], ModeName(c.mode),
+      c.configured, c.agent_pid);
+  absl::StrAppendFormat(&out, "mb_paths:\n%-4s %-8s %-9s %-16s %-16s %-16s %6s %6s %6s %9s %8s\n",
+                        "ID", "IFINDEX", "STATE", "SOURCE", "REMOTE", "GATEWAY", "SPORT",
+                        "DPORT", "MTU", "RATE_KBPS", "OWD_US");
+  for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
+    const mb_path& p = s.paths[i];
+    absl::StrAppendFormat(&out, "%-4u %-8u %-9s %-16s %-16s %-16s %6u %6u %6u %9u %8u\n", i,
+                          p.ifindex, PathStateName(p.state), Ip(p.src_ip), Ip(p.dst_ip),
+                          Ip(p.gateway), p.src_port, p.dst_port, p.mtu, p.rate_kbps, p.owd_us);
+  }
+  absl::StrAppend(&out, "\nmb_counters (summed over CPUs):\n");
+  std::string header = absl::StrFormat("%-8s %10s %12s %10s %12s", "SLOT", "TX_PKTS", "TX_BYTES",
+                                       "RX_PKTS", "RX_BYTES");
+  for (int r = 0; r < MB_DROP_REASONS; ++r) absl::StrAppend(&header, " ", std::string(kDropReasonNames[r]));
+  absl::StrAppend(&out, header, "\n");
+  for (uint32_t i = 0; i < MB_COUNTER_SLOTS; ++i) {
+    const mb_path_counters& k = s.counters[i];
+    absl::StrAppendFormat(&out, "%-8s %10u %12u %10u %12u",
+                          i == MB_NO_PATH ? std::string("no_path") : std::to_string(i),
+                          k.tx_packets, k.tx_bytes, k.rx_packets, k.rx_bytes);
+    for (int r = 0; r < MB_DROP_REASONS; ++r) {
+      absl::StrAppendFormat(&out, " %*u", static_cast<int>(kDropReasonNames[r].size()), k.drops[r]);
+    }
+    absl::StrAppend(&out, "\n");
+  }
+  absl::StrAppend(&out, "\nmb_peers (allowed sources):");
+  for (in_addr_t a : s.peers) absl::StrAppend(&out, " ", Ip(a));
+  absl::StrAppend(&out, s.peers.empty() ? " (none)\n" : "\n");
+  return out;
+}
+
+}  // namespace meshbpf

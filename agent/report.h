@@ -1,0 +1,34 @@
+// What `meshbpf status` and `meshbpf maps` show: a snapshot of one
+// instance's pinned maps, rendered as a table for people or JSON for scripts.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/statusor.h"
+#include "agent/map_io.h"
+
+namespace meshbpf {
+
+struct InstanceSnapshot {
+  std::string pin_dir;
+  mb_config config{};
+  PathTable paths{};
+  CounterTable counters{};
+  std::set<in_addr_t> peers;
+  bool agent_alive = false;
+};
+
+std::string_view DropReasonName(int reason);
+std::string_view PathStateName(uint8_t state);
+
+absl::StatusOr<InstanceSnapshot> TakeSnapshot(const MapSet& maps, const std::string& pin_dir);
+
+nlohmann::json StatusJson(const InstanceSnapshot& snapshot);
+std::string StatusTable(const InstanceSnapshot& snapshot);
+// Every map's raw content, including all drop reasons per counter slot.
+nlohmann::json MapsJson(const InstanceSnapshot& snapshot);
+std::string MapsText(const InstanceSnapshot& snapshot);
+
+}  // namespace meshbpf

@@ -1,0 +1,112 @@
+#include "agent/policy.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+namespace meshbpf {
+namespace {
+
+in_addr Addr(const char* text) {
+  in_addr a{};
+  inet_pton(AF_INET, text, &a);
+  return a;
+}
+
+PathSettings Path(const std::string& name, int ifindex, double rate, PathRole role = PathRole::kBonded,
+                  int backup_order = -1) {
+  PathSettings p;
+  p.name = name;
+  p.interface = name;
+  p.ifindex = ifindex;
+  p.mtu = 1500;
+  p.source = Addr("10.0.0.2");
+  p.remote = Addr("10.9.9.9");
+  p.gateway = Addr("10.0.0.1");
+  p.remote_port = 7300;
+  p.rate_mbit = rate;
+  p.role = role;
+  p.backup_order = backup_order;
+  return p;
+}
+
+NodeSettings TwoBonded() {
+  NodeSettings s;
+  s.port = 7201;
+  s.paths = {Path("wan1", 3, 40), Path("wan2", 4, 20)};
+  return s;
+}
+
+TEST(BondMtu, SmallestUplinkMinusOverhead) {
+  NodeSettings s = TwoBonded();
+  EXPECT_EQ(BondMtu(s), 1500u - MB_ENCAP_OVERHEAD);
+  s.paths[1].mtu = 1400;
+  EXPECT_EQ(BondMtu(s), 1400u - MB_ENCAP_OVERHEAD);
+}
+
+TEST(BondMtu, ZeroWhenNoRoomForHeaders) {
+  NodeSettings s = TwoBonded();
+  s.paths[0].mtu = MB_ENCAP_OVERHEAD;
+  EXPECT_EQ(BondMtu(s), 0u);
+}
+
+TEST(Offloads, AutoTurnsThemOffBelowOneGigabit) {
+  NodeSettings s = TwoBonded();
+  EXPECT_TRUE(ShouldDisableOffloads(s));
+  s.paths[0].rate_mbit = 10000;
+  s.paths[1].rate_mbit = 1000;
+  EXPECT_FALSE(ShouldDisableOffloads(s));
+}
+
+TEST(Offloads, ExplicitSettingWins) {
+  NodeSettings s = TwoBonded();
+  s.offload = OffloadSetting::kOn;
+  EXPECT_FALSE(ShouldDisableOffloads(s));
+  s.paths[0].rate_mbit = 10000;
+  s.paths[1].rate_mbit = 10000;
+  s.offload = OffloadSetting::kOff;
+  EXPECT_TRUE(ShouldDisableOffloads(s));
+}
+
+TEST(PathTable, CarriesEverySetting) {
+  NodeSettings s = TwoBonded();
+  s.paths[1].delay_ms = 12.5;
+  s.paths[1].gateway.reset();
+  PathTable t = BuildPathTable(s);
+  EXPECT_EQ(t[0].ifindex, 3u);
+  EXPECT_EQ(t[0].src_ip, Addr("10.0.0.2").s_addr);
+  EXPECT_EQ(t[0].dst_ip, Addr("10.9.9.9").s_addr);
+  EXPECT_EQ(t[0].gateway, Addr("10.0.0.1").s_addr);
+  EXPECT_EQ(t[0].src_port, 7201);
+  EXPECT_EQ(t[0].dst_port, 7300);
+  EXPECT_EQ(t[0].mtu, 1500u);
+  EXPECT_EQ(t[0].rate_kbps, 40000u);
+  EXPECT_EQ(t[0].state, MB_PATH_ACTIVE);
+  EXPECT_EQ(t[1].rate_kbps, 20000u);
+  EXPECT_EQ(t[1].owd_us, 12500u);
+  EXPECT_EQ(t[1].gateway, 0u) << "no gateway means a FIB lookup in the data path";
+  for (size_t i = 2; i < MB_MAX_PATHS; ++i) EXPECT_EQ(t[i].ifindex, 0u) << "slot " << i;
+}
+
+TEST(PathTable, FractionalRatesRoundToKbpsAndNeverZero) {
+  NodeSettings s = TwoBonded();
+  s.paths[0].rate_mbit = 0.0004;  // would be 0 kbps: the scheduler divides by it
+  s.paths[1].rate_mbit = 1.2345;
+  PathTable t = BuildPathTable(s);
+  EXPECT_EQ(t[0].rate_kbps, 1u);
+  EXPECT_EQ(t[1].rate_kbps, 1235u);
+}
+
+TEST(PathTable, OnlyTheFirstListedBackupIsStandby) {
+  NodeSettings s = TwoBonded();
+  // Path ids follow interfaces.uplinks; backup order follows interfaces.backups.
+  s.paths.push_back(Path("lte1", 5, 10, PathRole::kBackup, /*backup_order=*/1));
+  s.paths.push_back(Path("lte0", 6, 10, PathRole::kBackup, /*backup_order=*/0));
+  PathTable t = BuildPathTable(s);
+  EXPECT_EQ(t[0].state, MB_PATH_ACTIVE);
+  EXPECT_EQ(t[1].state, MB_PATH_ACTIVE);
+  EXPECT_EQ(t[2].state, MB_PATH_DISABLED) << "second backup waits its turn";
+  EXPECT_EQ(t[3].state, MB_PATH_BACKUP) << "first backup in interfaces.backups order";
+}
+
+}  // namespace
+}  // namespace meshbpf
