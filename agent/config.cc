@@ -1,0 +1,726 @@
+#include "agent/config.h"
+
+#include <arpa/inet.h>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+#include <net/if.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+#include "bpf/meshbpf.h"
+
+namespace meshbpf {
+namespace {
+
+namespace pb = google::protobuf;
+
+// The agent hands BondMode to the data path as an mb_mode.
+static_assert(static_cast<int>(BondMode::kLoadBalance) == MB_MODE_LOAD_BALANCE);
+static_assert(static_cast<int>(BondMode::kFlow) == MB_MODE_FLOW);
+static_assert(static_cast<int>(BondMode::kRedundant) == MB_MODE_REDUNDANT);
+static_assert(static_cast<int>(BondMode::kActiveBackup) == MB_MODE_ACTIVE_BACKUP);
+static_assert(static_cast<int>(BondMode::kLatency) == MB_MODE_LATENCY);
+
+// ---------------------------------------------------------------------------
+// Small helpers shared by the parser and the resolver.
+
+// Debian's abseil has its own string_view type, distinct from std's (and
+// protobuf 3.21 its own StringPiece); the public API speaks std::string_view,
+// everything in here absl::string_view.
+absl::string_view ToAbsl(std::string_view s) { return {s.data(), s.size()}; }
+absl::string_view ToAbsl(pb::StringPiece s) { return {s.data(), s.size()}; }
+
+// User text goes into messages escaped, so a stray NUL or newline in a config
+// value cannot garble the log line that reports it.
+std::string Quote(absl::string_view text) {
+  return absl::StrCat("\"", absl::CHexEscape(text), "\"");
+}
+
+absl::Status FieldError(absl::string_view path, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ": ", problem));
+}
+
+template <typename E>
+struct Named {
+  E value;
+  absl::string_view name;
+};
+
+constexpr std::array<Named<BondMode>, 5> kModes = {{
+    {BondMode::kLoadBalance, "load_balance"},
+    {BondMode::kFlow, "flow"},
+    {BondMode::kRedundant, "redundant"},
+    {BondMode::kActiveBackup, "active_backup"},
+    {BondMode::kLatency, "latency"},
+}};
+
+constexpr std::array<Named<OffloadSetting>, 3> kOffloadSettings = {{
+    {OffloadSetting::kAuto, "auto"},
+    {OffloadSetting::kOn, "on"},
+    {OffloadSetting::kOff, "off"},
+}};
+
+// Looks `name` up in a name table; the error lists every valid name so the
+// user does not have to go looking for them.
+template <typename E, size_t N>
+absl::StatusOr<E> ParseNamed(const std::array<Named<E>, N>& table, absl::string_view path,
+                             absl::string_view what, absl::string_view name) {
+  for (const Named<E>& entry : table) {
+    if (entry.name == name) return entry.value;
+  }
+  return FieldError(path, absl::StrCat("unknown ", what, " ", Quote(name), " (valid: ",
+                                       absl::StrJoin(table, ", ",
+                                                     [](std::string* out, const Named<E>& e) {
+                                                       out->append(e.name.data(), e.name.size());
+                                                     }),
+                                       ")"));
+}
+
+// ---------------------------------------------------------------------------
+// JSON parsing.
+//
+// protobuf's JSON parser does the conversion, but it is lenient in ways that
+// matter for a hand-written config file: it takes an object or a scalar where a
+// list is expected (as a one-element list), any string for a bool ("yes" is
+// true), quoted numbers and "NaN", silently drops null list elements (which
+// renumbers the uplinks, and the uplink index is the path id), and merges
+// repeated keys. Its syntax errors carry a 40-byte excerpt but no line number
+// or field. The code below closes those gaps around it.
+
+// A walk over JSON text that only tracks where it is: the field path at the
+// end of `text`, and the first key that repeats within one object. It does not
+// validate; it only runs on text protobuf accepted or on the prefix before a
+// syntax error. Keys are taken as written (no unescaping).
+struct JsonScan {
+  std::string path;                      // path at the end of the text
+  std::optional<std::string> duplicate;  // path of the first repeated key
+};
+
+struct ScanFrame {
+  bool is_array = false;
+  int index = 0;           // arrays: the current element
+  std::string key;         // objects: the current member
+  bool expect_key = true;  // objects: the next string is a member name
+  std::set<std::string> keys;
+};
+
+std::string FramePath(const std::vector<ScanFrame>& frames) {
+  std::string path;
+  for (const ScanFrame& f : frames) {
+    if (f.is_array) {
+      absl::StrAppend(&path, "[", f.index, "]");
+    } else if (f.key.empty()) {
+      break;
+    } else {
+      absl::StrAppend(&path, path.empty() ? "" : ".", f.key);
+    }
+  }
+  return path;
+}
+
+// protobuf's parser also accepts unquoted member names made of these.
+bool IsKeyChar(char c) { return absl::ascii_isalnum(c) || c == '_' || c == '$'; }
+
+JsonScan ScanJson(absl::string_view text) {
+  JsonScan scan;
+  std::vector<ScanFrame> frames;
+  auto on_key = [&](absl::string_view key) {
+    ScanFrame& top = frames.back();
+    top.key = std::string(key);
+    top.expect_key = false;
+    if (!top.keys.insert(top.key).second && !scan.duplicate) scan.duplicate = FramePath(frames);
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    const bool key_next = !frames.empty() && !frames.back().is_array && frames.back().expect_key;
+    if (c == '"' || c == '\'') {
+      size_t end = i + 1;
+      while (end < text.size() && text[end] != c) end += text[end] == '\\' ? 2 : 1;
+      end = std::min(end, text.size());
+      if (key_next) on_key(text.substr(i + 1, end - i - 1));
+      i = end;
+    } else if (key_next && IsKeyChar(c)) {
+      size_t end = i;
+      while (end < text.size() && IsKeyChar(text[end])) ++end;
+      on_key(text.substr(i, end - i));
+      i = end - 1;
+    } else if (c == '{' || c == '[') {
+      frames.emplace_back().is_array = c == '[';
+    } else if ((c == '}' || c == ']') && !frames.empty()) {
+      frames.pop_back();
+    } else if (c == ',' && !frames.empty()) {
+      ScanFrame& top = frames.back();
+      if (top.is_array) {
+        ++top.index;
+      } else {
+        top.expect_key = true;
+      }
+    }
+  }
+  scan.path = FramePath(frames);
+  return scan;
+}
+
+// protobuf reports a syntax error as "<what>\n<excerpt>\n<spaces>^", the
+// excerpt being up to 20 bytes either side of the error. The caret counts
+// bytes, so it is off when the excerpt spans lines, and there is no line
+// number. Finding the excerpt in the input recovers the byte offset; an empty
+// excerpt means the input ended early.
+std::optional<size_t> SyntaxErrorOffset(absl::string_view json, absl::string_view message) {
+  const size_t first = message.find('\n');
+  const size_t last = message.rfind('\n');
+  if (first == absl::string_view::npos || first == last) return std::nullopt;
+  const absl::string_view caret = message.substr(last + 1);
+  if (caret.empty() || caret.back() != '^' || caret.find_first_not_of(' ') != caret.size() - 1) {
+    return std::nullopt;
+  }
+  const absl::string_view excerpt = message.substr(first + 1, last - first - 1);
+  if (excerpt.empty()) return json.size();
+  // The first occurrence: an identical window earlier in the text would have
+  // failed there already.
+  const size_t start = json.find(excerpt);
+  if (start == absl::string_view::npos) return std::nullopt;
+  return start + caret.size() - 1;
+}
+
+// Spaces up to the caret, keeping tabs so the caret lines up under them.
+std::string CaretIndent(absl::string_view text) {
+  std::string indent(text.size(), ' ');
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\t') indent[i] = '\t';
+  }
+  return indent;
+}
+
+// "<what>" becomes "line L, column C (near field.path): <what>" followed by the
+// offending line and a caret under the column.
+std::string DescribeSyntaxError(absl::string_view json, absl::string_view message) {
+  const std::optional<size_t> offset = SyntaxErrorOffset(json, message);
+  if (!offset) return std::string(message);
+  const absl::string_view what = message.substr(0, message.find('\n'));
+  const absl::string_view before = json.substr(0, *offset);
+  const size_t line_start = before.find_last_of('\n') + 1;  // npos + 1 == 0
+  const size_t line_end = std::min(json.find('\n', *offset), json.size());
+  const size_t line = std::count(before.begin(), before.end(), '\n') + 1;
+  const size_t column = *offset - line_start;
+  // Long lines are cut to a window around the column.
+  constexpr size_t kWindow = 40;
+  const size_t from = column > kWindow ? *offset - kWindow : line_start;
+  const size_t to = std::min(line_end, *offset + kWindow);
+  const std::string path = ScanJson(before).path;
+  return absl::StrCat("line ", line, ", column ", column + 1,
+                      path.empty() ? "" : absl::StrCat(" (near ", path, ")"), ": ", what, "\n",
+                      json.substr(from, to - from), "\n",
+                      CaretIndent(json.substr(from, *offset - from)), "^");
+}
+
+absl::string_view KindName(const pb::Value& v) {
+  switch (v.kind_case()) {
+    case pb::Value::kNullValue:
+      return "null";
+    case pb::Value::kNumberValue:
+      return "a number";
+    case pb::Value::kStringValue:
+      return "a string";
+    case pb::Value::kBoolValue:
+      return "true/false";
+    case pb::Value::kStructValue:
+      return "an object";
+    case pb::Value::kListValue:
+      return "a list";
+    default:
+      return "nothing";
+  }
+}
+
+// The one JSON kind accepted for (an element of) field `f`: numbers must be
+// JSON numbers and booleans JSON booleans, although protobuf would take strings.
+std::pair<pb::Value::KindCase, absl::string_view> ExpectedKind(const pb::FieldDescriptor& f) {
+  switch (f.type()) {
+    case pb::FieldDescriptor::TYPE_MESSAGE:
+      return {pb::Value::kStructValue, "an object"};
+    case pb::FieldDescriptor::TYPE_BOOL:
+      return {pb::Value::kBoolValue, "true or false"};
+    case pb::FieldDescriptor::TYPE_STRING:
+      return {pb::Value::kStringValue, "a string"};
+    default:
+      return {pb::Value::kNumberValue, "a number"};
+  }
+}
+
+absl::Status CheckObject(const pb::Struct& object, const pb::Descriptor& type,
+                         const std::string& path);
+
+absl::Status CheckElement(const pb::Value& value, const pb::FieldDescriptor& f,
+                          const std::string& path) {
+  const auto [kind, expected] = ExpectedKind(f);
+  if (value.kind_case() != kind) {
+    return FieldError(path, absl::StrCat("expected ", expected, ", got ", KindName(value)));
+  }
+  if (kind == pb::Value::kStructValue)
+    return CheckObject(value.struct_value(), *f.message_type(), path);
+  return absl::OkStatus();
+}
+
+// Checks the JSON kinds in `object` against the message type. Field names are
+// known to be valid (protobuf rejected unknown ones); null means "absent".
+absl::Status CheckObject(const pb::Struct& object, const pb::Descriptor& type,
+                         const std::string& path) {
+  for (int i = 0; i < type.field_count(); ++i) {
+    const pb::FieldDescriptor& f = *type.field(i);
+    auto it = object.fields().find(f.name());
+    if (it == object.fields().end()) it = object.fields().find(f.json_name());
+    if (it == object.fields().end() || it->second.has_null_value()) continue;
+    const std::string field_path = path.empty() ? f.name() : absl::StrCat(path, ".", f.name());
+    if (!f.is_repeated()) {
+      if (absl::Status s = CheckElement(it->second, f, field_path); !s.ok()) return s;
+      continue;
+    }
+    if (!it->second.has_list_value()) {
+      return FieldError(field_path, absl::StrCat("expected a list, got ", KindName(it->second)));
+    }
+    const pb::ListValue& list = it->second.list_value();
+    for (int j = 0; j < list.values_size(); ++j) {
+      if (absl::Status s = CheckElement(list.values(j), f, absl::StrCat(field_path, "[", j, "]"));
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status InvalidConfig(absl::string_view detail) {
+  return absl::InvalidArgumentError(absl::StrCat("invalid config: ", detail));
+}
+
+// ---------------------------------------------------------------------------
+// Resolving: defaults for absent fields, range checks for explicit ones.
+
+// A numeric interval. Contains() is false for NaN, so NaN is always rejected.
+struct Range {
+  double lo;
+  double hi;
+  bool lo_open;  // lo itself is excluded
+
+  bool Contains(double v) const { return (lo_open ? v > lo : v >= lo) && v <= hi; }
+  std::string Describe() const {
+    return lo_open ? absl::StrCat("greater than ", lo, " and at most ", hi)
+                   : absl::StrCat("between ", lo, " and ", hi);
+  }
+};
+
+constexpr Range Closed(double lo, double hi) { return {lo, hi, false}; }
+constexpr Range AboveUpTo(double lo, double hi) { return {lo, hi, true}; }
+
+constexpr Range kPortRange = Closed(1, 65535);
+constexpr Range kProbeCount = Closed(1, 100);
+constexpr size_t kMaxIfnameLen = IFNAMSIZ - 1;
+constexpr absl::string_view kTxSuffix = "-tx";  // see BondTxName() in netdev.cc
+
+// An optional numeric field. `out` holds the documented default and keeps it
+// when the field is absent; an explicit value must lie in `range` and is
+// stored as written, never clamped or replaced.
+template <typename Out, typename In>
+absl::Status Checked(absl::string_view path, bool present, In value, Range range, Out& out) {
+  if (!present) return absl::OkStatus();
+  if (!range.Contains(static_cast<double>(value))) {
+    return FieldError(path, absl::StrCat("must be ", range.Describe(), ", got ", value));
+  }
+  out = static_cast<Out>(value);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<in_addr> ParseIpv4(absl::string_view path, const std::string& text) {
+  in_addr addr{};
+  // inet_pton stops at a NUL, which would accept "1.2.3.4\0junk".
+  if (text.find('\0') != std::string::npos || inet_pton(AF_INET, text.c_str(), &addr) != 1) {
+    return FieldError(
+        path, absl::StrCat(Quote(text), " is not an IPv4 address (expected e.g. 192.0.2.1)"));
+  }
+  return addr;
+}
+
+// An optional address field; `out` (in_addr or std::optional<in_addr>) is
+// left alone when the field is absent.
+template <typename Out>
+absl::Status OptionalIpv4(absl::string_view path, bool present, const std::string& text, Out& out) {
+  if (!present) return absl::OkStatus();
+  absl::StatusOr<in_addr> addr = ParseIpv4(path, text);
+  if (!addr.ok()) return addr.status();
+  out = *addr;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BondAddress> ParseBondAddress(absl::string_view path, const std::string& text) {
+  const size_t slash = text.find('/');
+  const std::string prefix = slash == std::string::npos ? "" : text.substr(slash + 1);
+  absl::StatusOr<in_addr> addr = ParseIpv4(path, text.substr(0, slash));
+  if (!addr.ok() || prefix.empty() || prefix.size() > 2 ||
+      !std::all_of(prefix.begin(), prefix.end(), absl::ascii_isdigit)) {
+    return FieldError(path, absl::StrCat(Quote(text),
+                                         " is not an IPv4 address with a prefix length "
+                                         "(expected e.g. 10.203.0.2/24)"));
+  }
+  const int prefix_len = std::stoi(prefix);
+  if (prefix_len > 32) {
+    return FieldError(path, absl::StrCat("prefix length ", prefix_len, " in ", Quote(text),
+                                         " is out of range (0..32)"));
+  }
+  return BondAddress{*addr, prefix_len};
+}
+
+// Why `name` is not a valid Linux interface name (the kernel's
+// dev_valid_name()), or nullopt if it is.
+std::optional<std::string> IfnameProblem(absl::string_view name) {
+  if (name.empty()) return "must not be empty";
+  if (name.size() > kMaxIfnameLen) {
+    return absl::StrCat("longer than ", kMaxIfnameLen, " characters");
+  }
+  if (name == "." || name == "..") return "\".\" and \"..\" are not allowed";
+  for (char c : name) {
+    if (c == '/' || c == ':' || c == '\0' || absl::ascii_isspace(c)) {
+      return "must not contain '/', ':', whitespace or NUL";
+    }
+  }
+  return std::nullopt;
+}
+
+absl::Status CheckIfname(absl::string_view path, absl::string_view name, absl::string_view note) {
+  if (std::optional<std::string> problem = IfnameProblem(name)) {
+    return FieldError(
+        path, absl::StrCat(Quote(name), note, " is not a valid interface name: ", *problem));
+  }
+  return absl::OkStatus();
+}
+
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "";
+  return name;
+}
+
+absl::Status ResolveDiscovery(const config::NodeDiscovery& d, DiscoverySettings& out) {
+  if (d.has_enabled()) out.enabled = d.enabled();
+  absl::Status s = Checked("node_discovery.port", d.has_port(), d.port(), kPortRange, out.port);
+  s.Update(Checked("node_discovery.broadcast_interval", d.has_broadcast_interval(),
+                   d.broadcast_interval(), AboveUpTo(0, 3600), out.broadcast_interval_s));
+  s.Update(Checked("node_discovery.node_timeout", d.has_node_timeout(), d.node_timeout(),
+                   AboveUpTo(0, 86400), out.node_timeout_s));
+  if (!s.ok()) return s;
+  // A node must be able to miss at least one announcement before it is
+  // considered gone.
+  if (!(out.node_timeout_s > out.broadcast_interval_s)) {
+    return FieldError("node_discovery.node_timeout",
+                      absl::StrCat("must be greater than node_discovery.broadcast_interval (",
+                                   out.broadcast_interval_s, "), got ", out.node_timeout_s,
+                                   d.has_node_timeout() ? "" : " (the default)"));
+  }
+  out.node_name = d.has_node_name() ? d.node_name() : HostName();
+  if (out.node_name.empty() && (d.has_node_name() || out.enabled)) {
+    return FieldError("node_discovery.node_name", d.has_node_name()
+                                                      ? "must not be empty"
+                                                      : "not set and the host name is unknown");
+  }
+  constexpr size_t kMinKeyLen = 16;
+  out.mesh_key = d.mesh_key();
+  if (!out.mesh_key.empty() && out.mesh_key.size() < kMinKeyLen) {
+    return FieldError(
+        "node_discovery.mesh_key",
+        absl::StrCat("must be at least ", kMinKeyLen, " characters, got ", out.mesh_key.size()));
+  }
+  if (out.enabled && out.mesh_key.empty()) {
+    return FieldError(
+        "node_discovery.mesh_key",
+        absl::StrCat("required (at least ", kMinKeyLen, " characters) when discovery is enabled"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettings& out) {
+  if (l.has_mode()) {
+    absl::StatusOr<BondMode> mode = ParseBondMode(l.mode());
+    if (!mode.ok()) return mode.status();
+    out.mode = *mode;
+  }
+  if (l.has_bond_interface()) {
+    constexpr absl::string_view kPath = "link_aggregation.bond_interface";
+    if (absl::Status s = CheckIfname(kPath, l.bond_interface(), ""); !s.ok()) return s;
+    if (l.bond_interface().size() + kTxSuffix.size() > kMaxIfnameLen) {
+      return FieldError(kPath,
+                        absl::StrCat(Quote(l.bond_interface()), " is longer than ",
+                                     kMaxIfnameLen - kTxSuffix.size(),
+                                     " characters (the agent also creates \"<name>", kTxSuffix,
+                                     "\", which must fit in ", kMaxIfnameLen, ")"));
+    }
+    out.bond_interface = l.bond_interface();
+  }
+  if (l.has_bond_address()) {
+    absl::StatusOr<BondAddress> bond =
+        ParseBondAddress("link_aggregation.bond_address", l.bond_address());
+    if (!bond.ok()) return bond.status();
+    out.bond_address = *bond;
+  }
+  absl::Status s = OptionalIpv4("link_aggregation.peer_address", l.has_peer_address(),
+                                l.peer_address(), out.peer_address);
+  out.port = MB_DEFAULT_PORT;  // the data path's constant is the authority
+  s.Update(Checked("link_aggregation.port", l.has_port(), l.port(), kPortRange, out.port));
+  if (!s.ok() || !l.has_segmentation_offload()) return s;
+  absl::StatusOr<OffloadSetting> offload =
+      ParseNamed(kOffloadSettings, "link_aggregation.segmentation_offload", "setting",
+                 l.segmentation_offload());
+  if (!offload.ok()) return offload.status();
+  out.offload = *offload;
+  return absl::OkStatus();
+}
+
+absl::Status ResolveFailover(const config::Failover& f, FailoverSettings& out) {
+  absl::Status s = Checked("failover.monitoring_interval", f.has_monitoring_interval(),
+                           f.monitoring_interval(), Closed(0.01, 3600), out.monitoring_interval_s);
+  s.Update(
+      Checked("failover.threshold", f.has_threshold(), f.threshold(), kProbeCount, out.threshold));
+  s.Update(Checked("failover.recovery_threshold", f.has_recovery_threshold(),
+                   f.recovery_threshold(), kProbeCount, out.recovery_threshold));
+  s.Update(Checked("failover.rebalance_interval", f.has_rebalance_interval(),
+                   f.rebalance_interval(), Closed(0.05, 3600), out.rebalance_interval_s));
+  return s;
+}
+
+// Name, device and lookup of one uplink; `path` is "interfaces.uplinks[i]".
+absl::Status ResolveUplinkDevice(const config::Uplink& u, const std::string& path,
+                                 const NodeSettings& node, const InterfaceLookup& interfaces,
+                                 PathSettings& out) {
+  if (!u.has_name() && !u.has_interface()) {
+    return FieldError(path, "needs a name or an interface (or both)");
+  }
+  if (u.has_name() && u.name().empty()) return FieldError(path + ".name", "must not be empty");
+  out.name = u.has_name() ? u.name() : u.interface();
+  out.interface = u.has_interface() ? u.interface() : u.name();
+  const std::string iface_path = path + ".interface";
+  const absl::string_view from_name = u.has_interface() ? "" : " (taken from name)";
+  if (absl::Status s = CheckIfname(iface_path, out.interface, from_name); !s.ok()) return s;
+  // Tunnelling the bond over itself would loop every packet.
+  if (out.interface == node.bond_interface ||
+      out.interface == absl::StrCat(node.bond_interface, kTxSuffix)) {
+    return FieldError(iface_path, absl::StrCat(Quote(out.interface), from_name,
+                                               " is the bond device itself "
+                                               "(link_aggregation.bond_interface)"));
+  }
+  const std::optional<InterfaceInfo> info = interfaces.Find(out.interface);
+  if (!info) {
+    return FieldError(iface_path,
+                      absl::StrCat("no such network interface ", Quote(out.interface), from_name));
+  }
+  out.ifindex = info->ifindex;
+  out.mtu = info->mtu;
+  if (u.has_source_address()) {
+    return OptionalIpv4(path + ".source_address", true, u.source_address(), out.source);
+  }
+  if (!info->ipv4) {
+    return FieldError(
+        path + ".source_address",
+        absl::StrCat("not set and interface ", Quote(out.interface), " has no IPv4 address"));
+  }
+  out.source = *info->ipv4;
+  return absl::OkStatus();
+}
+
+// Addresses, port and shaping of one uplink.
+absl::Status ResolveUplinkPeer(const config::Uplink& u, const std::string& path,
+                               const NodeSettings& node, PathSettings& out) {
+  absl::Status s = OptionalIpv4(path + ".gateway", u.has_gateway(), u.gateway(), out.gateway);
+  if (u.has_remote_address()) {
+    s.Update(OptionalIpv4(path + ".remote_address", true, u.remote_address(), out.remote));
+  } else if (node.peer_address) {
+    out.remote = *node.peer_address;
+  } else {
+    s.Update(FieldError(path + ".remote_address",
+                        "not set and link_aggregation.peer_address is not set either"));
+  }
+  out.remote_port = node.port;
+  s.Update(Checked(path + ".remote_port", u.has_remote_port(), u.remote_port(), kPortRange,
+                   out.remote_port));
+  constexpr Range kRate = AboveUpTo(0, 100000);
+  if (!u.has_rate_mbit()) {
+    s.Update(FieldError(path + ".rate_mbit", absl::StrCat("required (expected capacity in Mbit/s, ",
+                                                          kRate.Describe(), ")")));
+  }
+  s.Update(Checked(path + ".rate_mbit", u.has_rate_mbit(), u.rate_mbit(), kRate, out.rate_mbit));
+  s.Update(
+      Checked(path + ".delay_ms", u.has_delay_ms(), u.delay_ms(), Closed(0, 10000), out.delay_ms));
+  return s;
+}
+
+// Marks the uplinks named in interfaces.backups as backups, in that order.
+absl::Status ResolveBackups(const config::Interfaces& in,
+                            const std::map<std::string, size_t>& by_name, NodeSettings& out) {
+  for (int i = 0; i < in.backups_size(); ++i) {
+    const std::string path = absl::StrCat("interfaces.backups[", i, "]");
+    const auto it = by_name.find(in.backups(i));
+    if (it == by_name.end()) {
+      return FieldError(path, absl::StrCat(Quote(in.backups(i)), " is not the name of an uplink"));
+    }
+    PathSettings& p = out.paths[it->second];
+    if (p.role == PathRole::kBackup) {
+      return FieldError(path, absl::StrCat(Quote(in.backups(i)), " is already listed as ",
+                                           "interfaces.backups[", p.backup_order, "]"));
+    }
+    p.role = PathRole::kBackup;
+    p.backup_order = i;
+  }
+  if (std::none_of(out.paths.begin(), out.paths.end(),
+                   [](const PathSettings& p) { return p.role == PathRole::kBonded; })) {
+    return FieldError("interfaces", "every uplink is a backup; at least one must be bonded");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ResolveInterfaces(const config::Interfaces& in, const InterfaceLookup& interfaces,
+                               NodeSettings& out) {
+  if (in.uplinks_size() == 0)
+    return FieldError("interfaces.uplinks", "at least one uplink is required");
+  if (in.uplinks_size() > MB_MAX_PATHS) {
+    return FieldError("interfaces.uplinks",
+                      absl::StrCat("at most ", MB_MAX_PATHS, " uplinks, got ", in.uplinks_size()));
+  }
+  // The path id is the index in interfaces.uplinks, so the order is kept.
+  std::map<std::string, size_t> by_name;
+  for (int i = 0; i < in.uplinks_size(); ++i) {
+    const std::string path = absl::StrCat("interfaces.uplinks[", i, "]");
+    PathSettings p;
+    absl::Status s = ResolveUplinkDevice(in.uplinks(i), path, out, interfaces, p);
+    if (s.ok()) s = ResolveUplinkPeer(in.uplinks(i), path, out, p);
+    if (!s.ok()) return s;
+    if (auto [it, inserted] = by_name.emplace(p.name, out.paths.size()); !inserted) {
+      return FieldError(path + (in.uplinks(i).has_name() ? ".name" : ".interface"),
+                        absl::StrCat("uplink name ", Quote(p.name), " is already used by ",
+                                     "interfaces.uplinks[", it->second, "]"));
+    }
+    out.paths.push_back(std::move(p));
+  }
+  if (absl::Status s = ResolveBackups(in, by_name, out); !s.ok()) return s;
+  if (!in.has_primary()) {
+    out.primary = std::find_if(out.paths.begin(), out.paths.end(), [](const PathSettings& p) {
+                    return p.role == PathRole::kBonded;
+                  })->name;
+    return absl::OkStatus();
+  }
+  const auto it = by_name.find(in.primary());
+  if (it == by_name.end()) {
+    return FieldError("interfaces.primary",
+                      absl::StrCat(Quote(in.primary()), " is not the name of an uplink"));
+  }
+  if (out.paths[it->second].role == PathRole::kBackup) {
+    return FieldError("interfaces.primary",
+                      absl::StrCat(Quote(in.primary()), " is also listed in interfaces.backups"));
+  }
+  out.primary = in.primary();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) return absl::InvalidArgumentError(std::strerror(errno));
+  std::string data;
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), file)) > 0) data.append(buffer, n);
+  const int error = std::ferror(file) ? errno : 0;  // e.g. EISDIR for a directory
+  std::fclose(file);
+  if (error != 0) return absl::InvalidArgumentError(std::strerror(error));
+  return data;
+}
+
+}  // namespace
+
+std::string_view BondModeName(BondMode mode) {
+  for (const Named<BondMode>& entry : kModes) {
+    if (entry.value == mode) return {entry.name.data(), entry.name.size()};
+  }
+  return "unknown";
+}
+
+absl::StatusOr<BondMode> ParseBondMode(std::string_view name) {
+  return ParseNamed(kModes, "link_aggregation.mode", "mode", ToAbsl(name));
+}
+
+absl::StatusOr<config::Config> ParseConfigJson(std::string_view json_text) {
+  absl::string_view json = ToAbsl(json_text);
+  // Editors on some systems start UTF-8 files with a byte order mark.
+  absl::ConsumePrefix(&json, "\xEF\xBB\xBF");
+  const absl::string_view start = absl::StripLeadingAsciiWhitespace(json);
+  if (start.empty()) return InvalidConfig("empty input (expected a JSON object)");
+  // protobuf's own message for this is ": Root element must be a message."
+  if (start.front() != '{') return InvalidConfig("expected a JSON object at the top level");
+  // Before protobuf, which merges repeated objects and reports a repeated
+  // scalar as an obscure oneof conflict.
+  if (std::optional<std::string> duplicate = ScanJson(json).duplicate) {
+    return InvalidConfig(absl::StrCat(*duplicate, ": key appears more than once"));
+  }
+  pb::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  const pb::StringPiece text(json.data(), json.size());
+  config::Config config;
+  if (pb::util::Status s = pb::util::JsonStringToMessage(text, &config, options); !s.ok()) {
+    // Only syntax errors are multi-line; the others already name the field.
+    const absl::string_view message = ToAbsl(s.message());
+    return InvalidConfig(message.find('\n') == absl::string_view::npos
+                             ? std::string(message)
+                             : DescribeSyntaxError(json, message));
+  }
+  // The same text as a plain JSON tree, to check the kinds protobuf lets slip.
+  pb::Struct tree;
+  if (pb::util::Status s = pb::util::JsonStringToMessage(text, &tree, options); !s.ok()) {
+    return InvalidConfig(ToAbsl(s.message()));
+  }
+  if (absl::Status s = CheckObject(tree, *config::Config::descriptor(), ""); !s.ok()) {
+    return InvalidConfig(s.message());
+  }
+  return config;
+}
+
+absl::StatusOr<NodeSettings> ResolveConfig(const config::Config& config,
+                                           const InterfaceLookup& interfaces) {
+  NodeSettings out;
+  absl::Status s = ResolveDiscovery(config.node_discovery(), out.discovery);
+  if (s.ok()) s = ResolveLinkAggregation(config.link_aggregation(), out);
+  if (s.ok()) s = ResolveFailover(config.failover(), out.failover);
+  if (s.ok()) s = ResolveInterfaces(config.interfaces(), interfaces, out);
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<NodeSettings> LoadConfigFile(const std::string& path,
+                                            const InterfaceLookup& interfaces) {
+  absl::StatusOr<NodeSettings> settings = [&]() -> absl::StatusOr<NodeSettings> {
+    absl::StatusOr<std::string> text = ReadFile(path);
+    if (!text.ok()) return text.status();
+    absl::StatusOr<config::Config> config = ParseConfigJson(*text);
+    if (!config.ok()) return config.status();
+    return ResolveConfig(*config, interfaces);
+  }();
+  if (settings.ok()) return settings;
+  return absl::Status(settings.status().code(),
+                      absl::StrCat("config file \"", path, "\": ", settings.status().message()));
+}
+
+}  // namespace meshbpf

@@ -1,0 +1,696 @@
+#include "agent/config.h"
+
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace meshbpf {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+in_addr Addr(const char* text) {
+  in_addr a{};
+  EXPECT_EQ(inet_pton(AF_INET, text, &a), 1) << text;
+  return a;
+}
+
+std::string Str(in_addr a) {
+  char buf[INET_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET, &a, buf, sizeof(buf));
+  return buf;
+}
+
+class FakeInterfaces : public InterfaceLookup {
+ public:
+  void Add(const std::string& name, int ifindex, uint32_t mtu, const char* ipv4) {
+    InterfaceInfo info;
+    info.ifindex = ifindex;
+    info.mtu = mtu;
+    if (ipv4 != nullptr) info.ipv4 = Addr(ipv4);
+    info.up = true;
+    devices_[name] = info;
+  }
+  std::optional<InterfaceInfo> Find(std::string_view name) const override {
+    auto it = devices_.find(std::string(name));
+    if (it == devices_.end()) return std::nullopt;
+    return it->second;
+  }
+
+ private:
+  std::map<std::string, InterfaceInfo> devices_;
+};
+
+// The README's bonding client: three uplinks, one of them a backup.
+constexpr const char* kClientConfig = R"({
+  "node_discovery": {"enabled": false, "port": 9999, "broadcast_interval": 5, "node_timeout": 30},
+  "link_aggregation": {
+    "mode": "load_balance",
+    "bond_interface": "mb0",
+    "bond_address": "10.203.0.2/24",
+    "peer_address": "198.51.100.7",
+    "port": 7201
+  },
+  "failover": {"monitoring_interval": 0.2, "threshold": 3, "recovery_threshold": 5},
+  "interfaces": {
+    "primary": "eth0",
+    "backups": ["wwan0"],
+    "uplinks": [
+      {"name": "eth0", "gateway": "192.168.1.1", "rate_mbit": 40},
+      {"name": "wlan0", "gateway": "192.168.8.1", "rate_mbit": 20},
+      {"name": "wwan0", "rate_mbit": 10}
+    ]
+  }
+})";
+
+// Smallest accepted config: one uplink and where to send its traffic.
+constexpr const char* kMinimalConfig =
+    R"({"interfaces": {"uplinks": [{"interface": "eth0", "remote_address": "203.0.113.1", "rate_mbit": 100}]}})";
+
+// A config with one uplink (and no link_aggregation) plus `extra` top-level
+// members, e.g. R"("failover": {"threshold": 0})".
+std::string WithOneUplink(const std::string& extra) {
+  return absl::StrCat(
+      R"({"interfaces": {"uplinks": [
+             {"name": "eth0", "remote_address": "198.51.100.7", "rate_mbit": 40}]})",
+      extra.empty() ? "" : ", ", extra, "}");
+}
+
+// A config whose interfaces section is `interfaces`, with a peer address set.
+std::string WithInterfaces(const std::string& interfaces) {
+  return absl::StrCat(R"({"link_aggregation": {"peer_address": "198.51.100.7"}, "interfaces": )",
+                      interfaces, "}");
+}
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  ConfigTest() {
+    fake_.Add("eth0", 2, 1500, "192.168.1.10");
+    fake_.Add("wlan0", 3, 1500, "192.168.8.20");
+    fake_.Add("wwan0", 4, 1400, "10.64.0.5");
+    fake_.Add("noaddr0", 5, 9000, nullptr);
+  }
+
+  absl::StatusOr<NodeSettings> Resolve(const std::string& json) const {
+    absl::StatusOr<config::Config> config = ParseConfigJson(json);
+    if (!config.ok()) return config.status();
+    return ResolveConfig(*config, fake_);
+  }
+
+  NodeSettings MustResolve(const std::string& json) const {
+    absl::StatusOr<NodeSettings> settings = Resolve(json);
+    EXPECT_TRUE(settings.ok()) << settings.status() << "\n" << json;
+    return settings.ok() ? *settings : NodeSettings{};
+  }
+
+  // The message of the InvalidArgument error `json` must produce.
+  std::string ErrorOf(const std::string& json) const {
+    absl::StatusOr<NodeSettings> settings = Resolve(json);
+    EXPECT_FALSE(settings.ok()) << "accepted:\n" << json;
+    if (settings.ok()) return "";
+    EXPECT_EQ(settings.status().code(), absl::StatusCode::kInvalidArgument);
+    return std::string(settings.status().message());
+  }
+
+  FakeInterfaces fake_;
+};
+
+// --- Valid configs ----------------------------------------------------------
+
+TEST_F(ConfigTest, CompleteClientConfigResolves) {
+  const NodeSettings s = MustResolve(kClientConfig);
+  EXPECT_EQ(s.mode, BondMode::kLoadBalance);
+  EXPECT_EQ(s.bond_interface, "mb0");
+  ASSERT_TRUE(s.bond_address.has_value());
+  EXPECT_EQ(Str(s.bond_address->address), "10.203.0.2");
+  EXPECT_EQ(s.bond_address->prefix_len, 24);
+  ASSERT_TRUE(s.peer_address.has_value());
+  EXPECT_EQ(Str(*s.peer_address), "198.51.100.7");
+  EXPECT_EQ(s.port, 7201);
+  EXPECT_EQ(s.offload, OffloadSetting::kAuto);
+  EXPECT_EQ(s.primary, "eth0");
+
+  ASSERT_EQ(s.paths.size(), 3u);
+  // Order is the order of interfaces.uplinks: the index is the path id.
+  EXPECT_EQ(s.paths[0].name, "eth0");
+  EXPECT_EQ(s.paths[1].name, "wlan0");
+  EXPECT_EQ(s.paths[2].name, "wwan0");
+
+  const PathSettings& eth0 = s.paths[0];
+  EXPECT_EQ(eth0.interface, "eth0");  // defaults to the name
+  EXPECT_EQ(eth0.ifindex, 2);
+  EXPECT_EQ(eth0.mtu, 1500u);
+  EXPECT_EQ(Str(eth0.source), "192.168.1.10");  // from the interface
+  EXPECT_EQ(Str(eth0.remote), "198.51.100.7");  // from peer_address
+  ASSERT_TRUE(eth0.gateway.has_value());
+  EXPECT_EQ(Str(*eth0.gateway), "192.168.1.1");
+  EXPECT_EQ(eth0.remote_port, 7201);
+  EXPECT_EQ(eth0.rate_mbit, 40);
+  EXPECT_EQ(eth0.delay_ms, 0);
+  EXPECT_EQ(eth0.role, PathRole::kBonded);
+  EXPECT_EQ(eth0.backup_order, -1);
+
+  EXPECT_EQ(s.paths[1].ifindex, 3);
+  EXPECT_EQ(Str(*s.paths[1].gateway), "192.168.8.1");
+  EXPECT_EQ(s.paths[1].role, PathRole::kBonded);
+
+  const PathSettings& wwan0 = s.paths[2];
+  EXPECT_EQ(wwan0.mtu, 1400u);
+  EXPECT_EQ(Str(wwan0.source), "10.64.0.5");
+  EXPECT_FALSE(wwan0.gateway.has_value());
+  EXPECT_EQ(wwan0.role, PathRole::kBackup);
+  EXPECT_EQ(wwan0.backup_order, 0);
+
+  // Absent failover.rebalance_interval gets its default.
+  EXPECT_DOUBLE_EQ(s.failover.rebalance_interval_s, 1.0);
+  EXPECT_DOUBLE_EQ(s.failover.monitoring_interval_s, 0.2);
+}
+
+TEST_F(ConfigTest, MinimalConfigGetsEveryDefault) {
+  const NodeSettings s = MustResolve(kMinimalConfig);
+  EXPECT_FALSE(s.discovery.enabled);
+  EXPECT_EQ(s.discovery.port, 9999);
+  EXPECT_DOUBLE_EQ(s.discovery.broadcast_interval_s, 5);
+  EXPECT_DOUBLE_EQ(s.discovery.node_timeout_s, 30);
+  char host[256] = {};
+  ASSERT_EQ(gethostname(host, sizeof(host) - 1), 0);
+  EXPECT_EQ(s.discovery.node_name, host);
+  EXPECT_EQ(s.discovery.mesh_key, "");
+
+  EXPECT_EQ(s.mode, BondMode::kLoadBalance);
+  EXPECT_EQ(s.bond_interface, "mb0");
+  EXPECT_FALSE(s.bond_address.has_value());
+  EXPECT_FALSE(s.peer_address.has_value());
+  EXPECT_EQ(s.port, 7201);
+  EXPECT_EQ(s.offload, OffloadSetting::kAuto);
+
+  EXPECT_DOUBLE_EQ(s.failover.monitoring_interval_s, 0.2);
+  EXPECT_EQ(s.failover.threshold, 3u);
+  EXPECT_EQ(s.failover.recovery_threshold, 5u);
+  EXPECT_DOUBLE_EQ(s.failover.rebalance_interval_s, 1.0);
+
+  ASSERT_EQ(s.paths.size(), 1u);
+  EXPECT_EQ(s.paths[0].name, "eth0");  // defaults to the interface
+  EXPECT_EQ(s.paths[0].interface, "eth0");
+  EXPECT_EQ(Str(s.paths[0].source), "192.168.1.10");
+  EXPECT_EQ(Str(s.paths[0].remote), "203.0.113.1");
+  EXPECT_EQ(s.paths[0].remote_port, 7201);
+  EXPECT_EQ(s.paths[0].delay_ms, 0);
+  EXPECT_EQ(s.paths[0].role, PathRole::kBonded);
+  EXPECT_EQ(s.primary, "eth0");
+}
+
+TEST_F(ConfigTest, ExplicitValuesAreKept) {
+  const NodeSettings s = MustResolve(R"({
+    "node_discovery": {"enabled": true, "port": 1, "broadcast_interval": 0.5,
+                       "node_timeout": 86400, "node_name": "edge-7",
+                       "mesh_key": "0123456789abcdef"},
+    "link_aggregation": {"mode": "redundant", "bond_interface": "bond-abcdefg",
+                         "bond_address": "10.0.0.1/0", "port": 65535,
+                         "segmentation_offload": "off"},
+    "failover": {"monitoring_interval": 10, "threshold": 100, "recovery_threshold": 1,
+                 "rebalance_interval": 0.05},
+    "interfaces": {
+      "primary": "b",
+      "uplinks": [
+        {"name": "a", "interface": "eth0", "source_address": "192.0.2.1",
+         "remote_address": "203.0.113.1", "remote_port": 1, "rate_mbit": 100000,
+         "delay_ms": 10000},
+        {"name": "b", "interface": "eth0", "remote_address": "203.0.113.2",
+         "rate_mbit": 0.5, "delay_ms": 0}
+      ]
+    }
+  })");
+  EXPECT_TRUE(s.discovery.enabled);
+  EXPECT_EQ(s.discovery.port, 1);
+  EXPECT_DOUBLE_EQ(s.discovery.broadcast_interval_s, 0.5);
+  EXPECT_DOUBLE_EQ(s.discovery.node_timeout_s, 86400);
+  EXPECT_EQ(s.discovery.node_name, "edge-7");
+  EXPECT_EQ(s.discovery.mesh_key, "0123456789abcdef");
+  EXPECT_EQ(s.mode, BondMode::kRedundant);
+  EXPECT_EQ(s.bond_interface, "bond-abcdefg");
+  EXPECT_EQ(s.bond_address->prefix_len, 0);
+  EXPECT_EQ(s.port, 65535);
+  EXPECT_EQ(s.offload, OffloadSetting::kOff);
+  EXPECT_DOUBLE_EQ(s.failover.monitoring_interval_s, 10);
+  EXPECT_EQ(s.failover.threshold, 100u);
+  EXPECT_EQ(s.failover.recovery_threshold, 1u);
+  EXPECT_DOUBLE_EQ(s.failover.rebalance_interval_s, 0.05);
+  ASSERT_EQ(s.paths.size(), 2u);
+  EXPECT_EQ(Str(s.paths[0].source), "192.0.2.1");  // not the interface's address
+  EXPECT_EQ(s.paths[0].remote_port, 1);            // not link_aggregation.port
+  EXPECT_EQ(s.paths[0].rate_mbit, 100000);
+  EXPECT_EQ(s.paths[0].delay_ms, 10000);
+  EXPECT_EQ(s.paths[1].interface, "eth0");   // two paths may share a device
+  EXPECT_EQ(s.paths[1].remote_port, 65535);  // from link_aggregation.port
+  EXPECT_EQ(s.primary, "b");
+}
+
+TEST_F(ConfigTest, CamelCaseFieldNamesAreAccepted) {
+  const NodeSettings s = MustResolve(
+      WithOneUplink(R"("failover": {"recoveryThreshold": 7, "monitoringInterval": 1})"));
+  EXPECT_EQ(s.failover.recovery_threshold, 7u);
+  EXPECT_DOUBLE_EQ(s.failover.monitoring_interval_s, 1);
+}
+
+TEST_F(ConfigTest, NullMeansAbsent) {
+  const NodeSettings s = MustResolve(WithOneUplink(R"("failover": {"threshold": null})"));
+  EXPECT_EQ(s.failover.threshold, 3u);
+}
+
+TEST_F(ConfigTest, PrimaryDefaultsToFirstBondedUplink) {
+  const NodeSettings s = MustResolve(WithInterfaces(R"({"backups": ["eth0"], "uplinks": [
+      {"name": "eth0", "rate_mbit": 1}, {"name": "wlan0", "rate_mbit": 1}]})"));
+  EXPECT_EQ(s.primary, "wlan0");
+  EXPECT_EQ(s.paths[0].role, PathRole::kBackup);
+  EXPECT_EQ(s.paths[1].role, PathRole::kBonded);
+}
+
+TEST_F(ConfigTest, BackupOrderFollowsBackupsList) {
+  const NodeSettings s = MustResolve(WithInterfaces(R"({"backups": ["wwan0", "wlan0"], "uplinks": [
+      {"name": "eth0", "rate_mbit": 1}, {"name": "wlan0", "rate_mbit": 1},
+      {"name": "wwan0", "rate_mbit": 1}]})"));
+  EXPECT_EQ(s.paths[1].backup_order, 1);
+  EXPECT_EQ(s.paths[2].backup_order, 0);
+}
+
+TEST_F(ConfigTest, EightUplinksAreAccepted) {
+  std::vector<std::string> uplinks;
+  for (int i = 0; i < 8; ++i) {
+    uplinks.push_back(
+        absl::StrCat(R"({"name": "p)", i, R"(", "interface": "eth0", "rate_mbit": 1})"));
+  }
+  const NodeSettings s = MustResolve(
+      WithInterfaces(absl::StrCat(R"({"uplinks": [)", absl::StrJoin(uplinks, ","), "]}")));
+  EXPECT_EQ(s.paths.size(), 8u);
+  EXPECT_EQ(s.paths[7].name, "p7");
+}
+
+// --- Bond modes --------------------------------------------------------------
+
+TEST(BondModeTest, NamesRoundTrip) {
+  for (BondMode mode : {BondMode::kLoadBalance, BondMode::kFlow, BondMode::kRedundant,
+                        BondMode::kActiveBackup, BondMode::kLatency}) {
+    absl::StatusOr<BondMode> parsed = ParseBondMode(BondModeName(mode));
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(*parsed, mode);
+  }
+  EXPECT_EQ(BondModeName(BondMode::kActiveBackup), "active_backup");
+}
+
+TEST(BondModeTest, UnknownModeListsValidNames) {
+  absl::StatusOr<BondMode> parsed = ParseBondMode("turbo");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(parsed.status().message()),
+              AllOf(HasSubstr("link_aggregation.mode"), HasSubstr("\"turbo\""),
+                    HasSubstr("load_balance, flow, redundant, active_backup, latency")));
+}
+
+TEST_F(ConfigTest, UnknownModeInConfig) {
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("link_aggregation": {"mode": "turbo"})")),
+              AllOf(HasSubstr("link_aggregation.mode"), HasSubstr("active_backup")));
+}
+
+// --- JSON-level rejections ---------------------------------------------------
+
+TEST_F(ConfigTest, UnknownTopLevelField) {
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("bogus": 1)")),
+              AllOf(HasSubstr("invalid config: "), HasSubstr("bogus")));
+}
+
+TEST_F(ConfigTest, UnknownNestedField) {
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("failover": {"treshold": 3})")),
+              AllOf(HasSubstr("failover"), HasSubstr("treshold")));
+  EXPECT_THAT(ErrorOf(WithInterfaces(R"({"uplinks": [{"name": "eth0", "rate_mbit": 1},
+                                                     {"name": "wlan0", "rate_mbps": 1}]})")),
+              AllOf(HasSubstr("interfaces.uplinks[1]"), HasSubstr("rate_mbps")));
+}
+
+TEST_F(ConfigTest, WrongTypes) {
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("failover": {"threshold": "three"})")),
+              HasSubstr("failover.threshold"));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("link_aggregation": {"mode": 5})")),
+              HasSubstr("link_aggregation.mode"));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("failover": 5)")), HasSubstr("failover"));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("failover": {"threshold": -1})")),
+              HasSubstr("failover.threshold"));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("failover": {"threshold": 1.5})")),
+              HasSubstr("failover.threshold"));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("failover": {"threshold": 5000000000})")),
+              HasSubstr("failover.threshold"));
+}
+
+// Kinds protobuf's parser would accept and convert.
+TEST_F(ConfigTest, WrongTypesProtobufWouldAccept) {
+  EXPECT_THAT(ErrorOf(R"({"interfaces": {"uplinks": {"name": "eth0", "rate_mbit": 1}}})"),
+              AllOf(HasSubstr("interfaces.uplinks"), HasSubstr("expected a list")));
+  EXPECT_THAT(ErrorOf(WithInterfaces(R"({"backups": "eth0", "uplinks": []})")),
+              AllOf(HasSubstr("interfaces.backups"), HasSubstr("expected a list")));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("node_discovery": {"enabled": "yes"})")),
+              AllOf(HasSubstr("node_discovery.enabled"), HasSubstr("true or false")));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("failover": {"threshold": "3"})")),
+              AllOf(HasSubstr("failover.threshold"), HasSubstr("expected a number")));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("failover": {"monitoringInterval": "NaN"})")),
+              HasSubstr("failover.monitoring_interval"));
+  // A dropped null element would renumber the uplinks (= path ids).
+  EXPECT_THAT(ErrorOf(WithInterfaces(R"({"uplinks": [null, {"name": "eth0", "rate_mbit": 1}]})")),
+              HasSubstr("interfaces.uplinks[0]"));
+  EXPECT_THAT(ErrorOf(WithInterfaces(R"({"uplinks": [{"name": "eth0", "rate_mbit": 1}, []]})")),
+              HasSubstr("interfaces.uplinks[1]"));
+}
+
+TEST_F(ConfigTest, DuplicateKeys) {
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("failover": {"threshold": 3}, "failover": {})")),
+              AllOf(HasSubstr("failover"), HasSubstr("more than once")));
+  EXPECT_THAT(
+      ErrorOf(WithInterfaces(R"({"uplinks": [{"name": "eth0", "rate_mbit": 1, "rate_mbit": 2}]})")),
+      AllOf(HasSubstr("interfaces.uplinks[0].rate_mbit"), HasSubstr("more than once")));
+}
+
+TEST_F(ConfigTest, SyntaxErrors) {
+  EXPECT_THAT(ErrorOf(R"({"failover": {"threshold": 3 "x": 4}})"),
+              AllOf(HasSubstr("invalid config: "), HasSubstr("line 1, column"),
+                    HasSubstr("failover.threshold")));
+  EXPECT_THAT(ErrorOf("{\"failover\": {\"threshold\": 3}"), HasSubstr("end of string"));
+  EXPECT_THAT(ErrorOf("garbage"), HasSubstr("invalid config: "));
+  EXPECT_THAT(ErrorOf("[1, 2]"), HasSubstr("invalid config: expected a JSON object"));
+}
+
+TEST_F(ConfigTest, ByteOrderMarkIsAccepted) {
+  EXPECT_EQ(MustResolve(absl::StrCat("\xEF\xBB\xBF", kMinimalConfig)).paths.size(), 1u);
+}
+
+TEST_F(ConfigTest, SyntaxErrorReportsLineAndField) {
+  const std::string message = ErrorOf(
+      "{\n  \"failover\": {\n    \"threshold\": 3,\n    \"monitoring_interval\": 1e400\n  }\n}");
+  EXPECT_THAT(message,
+              AllOf(HasSubstr("line 4, column 28"), HasSubstr("failover.monitoring_interval"),
+                    HasSubstr("exceeds the range of double")));
+}
+
+TEST_F(ConfigTest, EmptyInput) {
+  EXPECT_THAT(ErrorOf(""), HasSubstr("empty input"));
+  EXPECT_THAT(ErrorOf(" \n\t"), HasSubstr("empty input"));
+}
+
+// --- Ranges --------------------------------------------------------------------
+
+TEST_F(ConfigTest, ThresholdRange) {
+  EXPECT_THAT(
+      ErrorOf(WithOneUplink(R"("failover": {"threshold": 0})")),
+      AllOf(HasSubstr("failover.threshold: must be between 1 and 100"), HasSubstr("got 0")));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("failover": {"threshold": 101})")),
+              AllOf(HasSubstr("failover.threshold"), HasSubstr("got 101")));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("failover": {"recovery_threshold": 0})")),
+              HasSubstr("failover.recovery_threshold"));
+}
+
+TEST_F(ConfigTest, MonitoringInterval) {
+  EXPECT_DOUBLE_EQ(MustResolve(WithOneUplink(R"("failover": {"monitoring_interval": 10})"))
+                       .failover.monitoring_interval_s,
+                   10);
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("failover": {"monitoring_interval": 0})")),
+              HasSubstr("failover.monitoring_interval"));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("failover": {"rebalance_interval": 3601})")),
+              HasSubstr("failover.rebalance_interval"));
+}
+
+TEST_F(ConfigTest, HugeNumberIsNotValidJson) {
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("failover": {"monitoring_interval": 1e400})")),
+              AllOf(HasSubstr("invalid config: "), HasSubstr("failover.monitoring_interval")));
+}
+
+TEST_F(ConfigTest, NanAndInfinityAreRejectedByRangeChecks) {
+  // JSON cannot carry them (see above), but a message built in code can.
+  for (double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
+    absl::StatusOr<config::Config> config = ParseConfigJson(kMinimalConfig);
+    ASSERT_TRUE(config.ok()) << config.status();
+    config::Config c = *config;
+    c.mutable_failover()->set_monitoring_interval(bad);
+    absl::StatusOr<NodeSettings> s = ResolveConfig(c, fake_);
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_THAT(std::string(s.status().message()), HasSubstr("failover.monitoring_interval"));
+
+    c = *config;
+    c.mutable_interfaces()->mutable_uplinks(0)->set_rate_mbit(bad);
+    s = ResolveConfig(c, fake_);
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_THAT(std::string(s.status().message()), HasSubstr("interfaces.uplinks[0].rate_mbit"));
+  }
+}
+
+TEST_F(ConfigTest, PortRanges) {
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("link_aggregation": {"port": 0})")),
+              HasSubstr("link_aggregation.port"));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("node_discovery": {"port": 65536})")),
+              HasSubstr("node_discovery.port"));
+  EXPECT_THAT(ErrorOf(WithInterfaces(
+                  R"({"uplinks": [{"name": "eth0", "rate_mbit": 1, "remote_port": 0}]})")),
+              HasSubstr("interfaces.uplinks[0].remote_port"));
+}
+
+TEST_F(ConfigTest, DiscoveryTimes) {
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("node_discovery": {"broadcast_interval": 0})")),
+              HasSubstr("node_discovery.broadcast_interval"));
+  EXPECT_THAT(
+      ErrorOf(WithOneUplink(R"("node_discovery": {"broadcast_interval": 10, "node_timeout": 10})")),
+      AllOf(HasSubstr("node_discovery.node_timeout"), HasSubstr("broadcast_interval")));
+  // The default timeout (30) is checked against an explicit interval too.
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("node_discovery": {"broadcast_interval": 60})")),
+              AllOf(HasSubstr("node_discovery.node_timeout"), HasSubstr("default")));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("node_discovery": {"node_timeout": 86401})")),
+              HasSubstr("node_discovery.node_timeout"));
+}
+
+TEST_F(ConfigTest, RateAndDelay) {
+  EXPECT_THAT(ErrorOf(WithInterfaces(R"({"uplinks": [{"name": "eth0", "rate_mbit": 0}]})")),
+              HasSubstr("interfaces.uplinks[0].rate_mbit"));
+  EXPECT_THAT(ErrorOf(WithInterfaces(R"({"uplinks": [{"name": "eth0", "rate_mbit": 100001}]})")),
+              HasSubstr("interfaces.uplinks[0].rate_mbit"));
+  EXPECT_THAT(
+      ErrorOf(WithInterfaces(R"({"uplinks": [{"name": "eth0", "rate_mbit": 1, "delay_ms": -1}]})")),
+      HasSubstr("interfaces.uplinks[0].delay_ms"));
+}
+
+// --- Interfaces ------------------------------------------------------------------
+
+TEST_F(ConfigTest, UnknownInterface) {
+  EXPECT_THAT(ErrorOf(WithInterfaces(R"({"uplinks": [{"name": "eth0", "rate_mbit": 1},
+                                                     {"interface": "wan9", "rate_mbit": 1}]})")),
+              HasSubstr(R"(interfaces.uplinks[1].interface: no such network interface "wan9")"));
+}
+
+TEST_F(ConfigTest, UplinkNeedsNameOrInterface) {
+  EXPECT_THAT(ErrorOf(WithInterfaces(R"({"uplinks": [{"rate_mbit": 1}]})")),
+              HasSubstr("interfaces.uplinks[0]"));
+  EXPECT_THAT(ErrorOf(WithInterfaces(
+                  R"({"uplinks": [{"name": "", "interface": "eth0", "rate_mbit": 1}]})")),
+              HasSubstr("interfaces.uplinks[0].name"));
+  EXPECT_THAT(
+      ErrorOf(WithInterfaces(R"({"uplinks": [{"interface": "a/b", "rate_mbit": 1}]})")),
+      AllOf(HasSubstr("interfaces.uplinks[0].interface"), HasSubstr("not a valid interface name")));
+}
+
+TEST_F(ConfigTest, UplinkCannotBeTheBondDevice) {
+  fake_.Add("mb0", 9, 1500, "10.203.0.2");
+  EXPECT_THAT(ErrorOf(WithInterfaces(R"({"uplinks": [{"name": "mb0", "rate_mbit": 1}]})")),
+              AllOf(HasSubstr("interfaces.uplinks[0].interface"), HasSubstr("bond device")));
+}
+
+TEST_F(ConfigTest, DuplicateUplinkNames) {
+  EXPECT_THAT(ErrorOf(WithInterfaces(R"({"uplinks": [
+                  {"name": "a", "interface": "eth0", "rate_mbit": 1},
+                  {"name": "a", "interface": "wlan0", "rate_mbit": 1}]})")),
+              AllOf(HasSubstr("interfaces.uplinks[1].name"), HasSubstr("interfaces.uplinks[0]")));
+  // The name defaults to the interface, so one device twice needs names.
+  EXPECT_THAT(ErrorOf(WithInterfaces(R"({"uplinks": [{"interface": "eth0", "rate_mbit": 1},
+                                                     {"interface": "eth0", "rate_mbit": 1}]})")),
+              HasSubstr("interfaces.uplinks[1]"));
+}
+
+TEST_F(ConfigTest, SourceAddress) {
+  EXPECT_THAT(
+      ErrorOf(WithInterfaces(R"({"uplinks": [{"name": "noaddr0", "rate_mbit": 1}]})")),
+      AllOf(HasSubstr("interfaces.uplinks[0].source_address"), HasSubstr("no IPv4 address")));
+  const NodeSettings s = MustResolve(WithInterfaces(
+      R"({"uplinks": [{"name": "noaddr0", "source_address": "192.0.2.9", "rate_mbit": 1}]})"));
+  EXPECT_EQ(Str(s.paths[0].source), "192.0.2.9");
+  EXPECT_EQ(s.paths[0].mtu, 9000u);
+  EXPECT_THAT(ErrorOf(WithInterfaces(
+                  R"({"uplinks": [{"name": "eth0", "source_address": "1.2.3", "rate_mbit": 1}]})")),
+              HasSubstr("interfaces.uplinks[0].source_address"));
+}
+
+TEST_F(ConfigTest, BadGateway) {
+  EXPECT_THAT(ErrorOf(WithInterfaces(R"({"uplinks": [{"name": "eth0", "rate_mbit": 1},
+                                                     {"name": "wlan0", "gateway": "router", "rate_mbit": 1}]})")),
+              AllOf(HasSubstr("interfaces.uplinks[1].gateway"), HasSubstr("\"router\"")));
+}
+
+TEST_F(ConfigTest, BackupNotAnUplink) {
+  EXPECT_THAT(ErrorOf(WithInterfaces(R"({"backups": ["lte0"], "uplinks": [
+                  {"name": "eth0", "rate_mbit": 1}, {"name": "wlan0", "rate_mbit": 1}]})")),
+              HasSubstr(R"(interfaces.backups[0]: "lte0" is not the name of an uplink)"));
+}
+
+TEST_F(ConfigTest, BackupListedTwice) {
+  EXPECT_THAT(ErrorOf(WithInterfaces(R"({"backups": ["wlan0", "wlan0"], "uplinks": [
+                  {"name": "eth0", "rate_mbit": 1}, {"name": "wlan0", "rate_mbit": 1}]})")),
+              HasSubstr("interfaces.backups[1]"));
+}
+
+TEST_F(ConfigTest, AllUplinksBackups) {
+  EXPECT_THAT(ErrorOf(WithInterfaces(R"({"backups": ["eth0", "wlan0"], "uplinks": [
+                  {"name": "eth0", "rate_mbit": 1}, {"name": "wlan0", "rate_mbit": 1}]})")),
+              AllOf(HasSubstr("interfaces: "), HasSubstr("at least one must be bonded")));
+}
+
+TEST_F(ConfigTest, Primary) {
+  EXPECT_THAT(
+      ErrorOf(WithInterfaces(R"({"primary": "x", "uplinks": [{"name": "eth0", "rate_mbit": 1}]})")),
+      HasSubstr(R"(interfaces.primary: "x" is not the name of an uplink)"));
+  EXPECT_THAT(ErrorOf(WithInterfaces(R"({"primary": "wlan0", "backups": ["wlan0"], "uplinks": [
+                  {"name": "eth0", "rate_mbit": 1}, {"name": "wlan0", "rate_mbit": 1}]})")),
+              AllOf(HasSubstr("interfaces.primary"), HasSubstr("backups")));
+}
+
+TEST_F(ConfigTest, UplinkCount) {
+  EXPECT_THAT(ErrorOf(WithInterfaces(R"({"uplinks": []})")), HasSubstr("interfaces.uplinks"));
+  EXPECT_THAT(ErrorOf("{}"), HasSubstr("interfaces.uplinks"));
+  std::vector<std::string> uplinks;
+  for (int i = 0; i < 9; ++i) {
+    uplinks.push_back(
+        absl::StrCat(R"({"name": "p)", i, R"(", "interface": "eth0", "rate_mbit": 1})"));
+  }
+  EXPECT_THAT(
+      ErrorOf(WithInterfaces(absl::StrCat(R"({"uplinks": [)", absl::StrJoin(uplinks, ","), "]}"))),
+      HasSubstr("interfaces.uplinks: at most 8 uplinks, got 9"));
+}
+
+TEST_F(ConfigTest, MissingRate) {
+  EXPECT_THAT(ErrorOf(WithInterfaces(R"({"uplinks": [{"name": "eth0"}]})")),
+              AllOf(HasSubstr("interfaces.uplinks[0].rate_mbit"), HasSubstr("required")));
+}
+
+TEST_F(ConfigTest, MissingRemoteAddress) {
+  EXPECT_THAT(ErrorOf(R"({"interfaces": {"uplinks": [{"name": "eth0", "rate_mbit": 1}]}})"),
+              AllOf(HasSubstr("interfaces.uplinks[0].remote_address"),
+                    HasSubstr("link_aggregation.peer_address")));
+  EXPECT_THAT(ErrorOf(WithInterfaces(
+                  R"({"uplinks": [{"name": "eth0", "remote_address": "x", "rate_mbit": 1}]})")),
+              HasSubstr("interfaces.uplinks[0].remote_address"));
+}
+
+// --- Link aggregation --------------------------------------------------------------
+
+TEST_F(ConfigTest, BadBondAddress) {
+  for (const char* bad : {"10.203.0.2", "10.203.0.2/33", "10.203.0.2/", "10.203.0/24",
+                          "10.203.0.2/2x", "/24", "10.203.0.2/24/1", "10.203.0.2/-1", ""}) {
+    EXPECT_THAT(ErrorOf(WithOneUplink(
+                    absl::StrCat(R"("link_aggregation": {"bond_address": ")", bad, R"("})"))),
+                HasSubstr("link_aggregation.bond_address"))
+        << bad;
+  }
+}
+
+TEST_F(ConfigTest, BadPeerAddress) {
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("link_aggregation": {"peer_address": "198.51.100.300"})")),
+              HasSubstr("link_aggregation.peer_address"));
+}
+
+TEST_F(ConfigTest, BondInterfaceName) {
+  EXPECT_THAT(
+      ErrorOf(WithOneUplink(R"("link_aggregation": {"bond_interface": "bond-abcdefgh"})")),
+      AllOf(HasSubstr("link_aggregation.bond_interface"), HasSubstr("12"), HasSubstr("-tx")));
+  for (const char* bad : {"", ".", "..", "a/b", "a b", "a:b"}) {
+    EXPECT_THAT(ErrorOf(WithOneUplink(
+                    absl::StrCat(R"("link_aggregation": {"bond_interface": ")", bad, R"("})"))),
+                HasSubstr("link_aggregation.bond_interface"))
+        << bad;
+  }
+}
+
+TEST_F(ConfigTest, SegmentationOffload) {
+  EXPECT_EQ(
+      MustResolve(WithOneUplink(R"("link_aggregation": {"segmentation_offload": "on"})")).offload,
+      OffloadSetting::kOn);
+  EXPECT_THAT(
+      ErrorOf(WithOneUplink(R"("link_aggregation": {"segmentation_offload": "yes"})")),
+      AllOf(HasSubstr("link_aggregation.segmentation_offload"), HasSubstr("auto, on, off")));
+}
+
+// --- Discovery ---------------------------------------------------------------------
+
+TEST_F(ConfigTest, DiscoveryNeedsKey) {
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("node_discovery": {"enabled": true})")),
+              AllOf(HasSubstr("node_discovery.mesh_key"), HasSubstr("16")));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("node_discovery": {"enabled": true, "mesh_key": "short"})")),
+              AllOf(HasSubstr("node_discovery.mesh_key"), HasSubstr("16")));
+}
+
+// --- Files -------------------------------------------------------------------------
+
+class ConfigFileTest : public ConfigTest {
+ protected:
+  void TearDown() override {
+    for (const std::string& path : paths_) std::remove(path.c_str());
+  }
+  std::string Write(const std::string& text) {
+    char name[] = "/tmp/meshbpf_config_test_XXXXXX";
+    const int fd = mkstemp(name);
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    close(fd);
+    paths_.push_back(name);
+    return name;
+  }
+  std::vector<std::string> paths_;
+};
+
+TEST_F(ConfigFileTest, MissingFile) {
+  absl::StatusOr<NodeSettings> s = LoadConfigFile("/nonexistent/meshbpf.json", fake_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.status().message()),
+              HasSubstr(R"(config file "/nonexistent/meshbpf.json": No such file or directory)"));
+}
+
+TEST_F(ConfigFileTest, Directory) {
+  absl::StatusOr<NodeSettings> s = LoadConfigFile("/tmp", fake_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr(R"(config file "/tmp": )"));
+}
+
+TEST_F(ConfigFileTest, LoadsAndResolves) {
+  absl::StatusOr<NodeSettings> s = LoadConfigFile(Write(kClientConfig), fake_);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->paths.size(), 3u);
+}
+
+TEST_F(ConfigFileTest, ErrorsNameTheFile) {
+  const std::string path = Write(WithOneUplink(R"("failover": {"threshold": 0})"));
+  absl::StatusOr<NodeSettings> s = LoadConfigFile(path, fake_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.status().message()),
+              AllOf(HasSubstr(absl::StrCat("config file \"", path, "\": failover.threshold")),
+                    Not(HasSubstr("invalid config"))));
+  s = LoadConfigFile(Write("{"), fake_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("\": invalid config: "));
+}
+
+}  // namespace
+}  // namespace meshbpf
