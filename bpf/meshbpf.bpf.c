@@ -238,7 +238,10 @@ int mb_encap(struct __sk_buff *skb)
 		return drop(MB_NO_PATH, MB_DROP_NO_CONFIG);
 	if (skb->protocol != bpf_htons(ETH_P_IP) && skb->protocol != bpf_htons(ETH_P_IPV6))
 		return drop(MB_NO_PATH, MB_DROP_UNSUPPORTED_L3);
-	if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), inner_first, sizeof(inner_first)) < 0)
+	__u32 min_l3 = skb->protocol == bpf_htons(ETH_P_IP) ? sizeof(struct iphdr)
+							       : sizeof(struct ipv6hdr);
+	if (skb->len < sizeof(struct ethhdr) + min_l3 ||
+	    bpf_skb_load_bytes(skb, sizeof(struct ethhdr), inner_first, sizeof(inner_first)) < 0)
 		return drop(MB_NO_PATH, MB_DROP_TRUNCATED);
 	/* Carry the inner DSCP outside so uplink QoS still sees it. */
 	if (skb->protocol == bpf_htons(ETH_P_IP))
