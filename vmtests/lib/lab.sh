@@ -1,0 +1,217 @@
+# shellcheck shell=bash
+# The meshbpf lab: a bonding client with two emulated uplinks, the ISPs, a
+# bonding peer and a server, each in its own network namespace. Sourced by
+# the demo, the vmtests and the benchmarks.
+#
+#   client  wan1 10.201.1.2 ──(link 1, RATE1)── 10.201.1.1 ┐
+#           wan2 10.201.2.2 ──(link 2, RATE2)── 10.201.2.1 ┤ inet ── 10.200.0.1
+#           mb0  10.203.0.2 (bond, made by the agent)      ┘            │
+#   peer    wan0 10.200.0.2 ────────────────────────────────────────────┘
+#           mb0  10.203.0.1 (bond), lan0 10.202.0.1 ── server lan0 10.202.0.2
+#
+# How a lab link is emulated: a veth pair with a tbf shaper on the egress of
+# both ends (upload on the client's side, download on inet's side). tbf gives
+# rate and a bounded queue, not delay. Its bucket is kept to a few packets:
+# a large bucket lets an idle link send a burst at veth speed, which a real
+# uplink does not do and which, with the lab's near-zero RTT (RACK's reorder
+# window is min_rtt/4), makes every path-timing error look like loss.
+#
+# Everything lives in namespaces named "$LAB-*" with LAB=mbl<pid>; maps are
+# pinned in a private bpffs under /run/meshbpf-lab/$LAB. Nothing touches the
+# host namespace's interfaces or routes.
+
+LAB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+MESHBPF_BIN="${MESHBPF_BIN:-$LAB_ROOT/build}"
+LAB="mbl$$"
+LAB_DIR="/run/meshbpf-lab/$LAB"
+RATE1="${RATE1:-40}"
+RATE2="${RATE2:-20}"
+LAB_TBF_LATENCY="${LAB_TBF_LATENCY:-50ms}"
+SERVER_IP=10.202.0.2
+declare -A LAB_AGENT_PIDS=()
+
+lab_log() { echo "[lab] $*" >&2; }
+
+lab_fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+lab_ns() {
+  local ns="$1"
+  shift
+  ip netns exec "$LAB-$ns" "$@"
+}
+
+# Removes labs left behind by runs that died without cleaning up (their pid
+# is gone); never touches a lab whose owner is still running.
+lab_reap_stale() {
+  local ns pid
+  for ns in $(ip netns list | awk '{print $1}' | grep -E '^mbl[0-9]+-' || true); do
+    pid="${ns#mbl}"
+    pid="${pid%%-*}"
+    if ! kill -0 "$pid" 2>/dev/null; then
+      ip netns del "$ns" 2>/dev/null || true
+    fi
+  done
+  for dir in /run/meshbpf-lab/mbl*; do
+    [[ -d "$dir" ]] || continue
+    pid="${dir##*/mbl}"
+    if ! kill -0 "$pid" 2>/dev/null; then
+      umount "$dir/bpffs" 2>/dev/null || true
+      rm -rf "$dir"
+    fi
+  done
+}
+
+lab_cleanup() {
+  local name pid
+  for name in "${!LAB_AGENT_PIDS[@]}"; do
+    pid="${LAB_AGENT_PIDS[$name]}"
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for name in "${!LAB_AGENT_PIDS[@]}"; do
+    pid="${LAB_AGENT_PIDS[$name]}"
+    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  LAB_AGENT_PIDS=()
+  for ns in client inet peer server; do
+    if ip netns list | grep -qw "$LAB-$ns"; then
+      ip netns pids "$LAB-$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+      ip netns del "$LAB-$ns" 2>/dev/null || true
+    fi
+  done
+  if [[ -d "$LAB_DIR" ]]; then
+    umount "$LAB_DIR/bpffs" 2>/dev/null || true
+    rm -rf "$LAB_DIR"
+  fi
+}
+
+# veth pair between two namespaces: lab_link NS_A IF_A ADDR_A NS_B IF_B ADDR_B
+lab_link() {
+  ip link add "$2" netns "$LAB-$1" type veth peer name "$5" netns "$LAB-$4"
+  lab_ns "$1" ip addr add "$3" dev "$2"
+  lab_ns "$4" ip addr add "$6" dev "$5"
+  lab_ns "$1" ip link set "$2" up
+  lab_ns "$4" ip link set "$5" up
+}
+
+# Shapes one direction of a lab link: lab_shape NS IFACE MBIT
+lab_shape() {
+  # Bucket of ~1 ms at the link rate but at least two full frames.
+  local burst=$(($3 * 1000000 / 8 / 1000))
+  ((burst < 3100)) && burst=3100
+  lab_ns "$1" tc qdisc replace dev "$2" root tbf rate "${3}mbit" burst "$burst" \
+    latency "$LAB_TBF_LATENCY"
+}
+
+lab_create() {
+  lab_reap_stale
+  mkdir -p "$LAB_DIR/bpffs"
+  mount -t bpf bpf "$LAB_DIR/bpffs"
+  local ns
+  for ns in client inet peer server; do
+    ip netns add "$LAB-$ns"
+    lab_ns "$ns" ip link set lo up
+  done
+  lab_link client wan1 10.201.1.2/24 inet c1 10.201.1.1/24
+  lab_link client wan2 10.201.2.2/24 inet c2 10.201.2.1/24
+  lab_link peer wan0 10.200.0.2/24 inet p0 10.200.0.1/24
+  lab_link peer lan0 10.202.0.1/24 server lan0 10.202.0.2/24
+  for ns in inet peer; do lab_ns "$ns" sysctl -qw net.ipv4.ip_forward=1; done
+  # Decapsulated packets enter through the bond; plain-routed baselines come
+  # back on the uplinks. Neither must trip reverse-path filtering.
+  for ns in client peer; do
+    lab_ns "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+  done
+  lab_ns inet ip route add 10.202.0.0/24 via 10.200.0.2
+  lab_ns peer ip route add default via 10.200.0.1
+  lab_ns server ip route add default via 10.202.0.1
+  lab_shape client wan1 "$RATE1"
+  lab_shape inet c1 "$RATE1"
+  lab_shape client wan2 "$RATE2"
+  lab_shape inet c2 "$RATE2"
+  lab_route_client wan1
+  lab_write_configs
+}
+
+lab_write_configs() {
+  cat >"$LAB_DIR/client.json" <<EOF
+{
+  "link_aggregation": {"mode": "load_balance", "bond_interface": "mb0",
+                       "bond_address": "10.203.0.2/24", "peer_address": "10.200.0.2", "port": 7201},
+  "failover": {"monitoring_interval": 0.2, "threshold": 3, "recovery_threshold": 5},
+  "interfaces": {"primary": "wan1", "uplinks": [
+    {"name": "wan1", "gateway": "10.201.1.1", "rate_mbit": $RATE1},
+    {"name": "wan2", "gateway": "10.201.2.1", "rate_mbit": $RATE2}]}
+}
+EOF
+  cat >"$LAB_DIR/peer.json" <<EOF
+{
+  "link_aggregation": {"mode": "load_balance", "bond_interface": "mb0",
+                       "bond_address": "10.203.0.1/24", "port": 7201},
+  "interfaces": {"primary": "via-wan1", "uplinks": [
+    {"name": "via-wan1", "interface": "wan0", "gateway": "10.200.0.1",
+     "remote_address": "10.201.1.2", "rate_mbit": $RATE1},
+    {"name": "via-wan2", "interface": "wan0", "gateway": "10.200.0.1",
+     "remote_address": "10.201.2.2", "rate_mbit": $RATE2}]}
+}
+EOF
+}
+
+# Starts the agent of one node (client or peer) and waits until it is ready.
+lab_start_agent() {
+  local node="$1" log="$LAB_DIR/$1-agent.log"
+  lab_ns "$node" "$MESHBPF_BIN/meshbpf-agent" --config "$LAB_DIR/$node.json" \
+    --pin-root "$LAB_DIR/bpffs" --instance "$node" >"$log" 2>&1 &
+  LAB_AGENT_PIDS[$node]=$!
+  for _ in $(seq 100); do
+    grep -q "meshbpf-agent: ready" "$log" && return 0
+    kill -0 "${LAB_AGENT_PIDS[$node]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$log" >&2
+  lab_fail "the $node agent did not become ready (log above)"
+}
+
+lab_start_agents() {
+  lab_start_agent client
+  lab_start_agent peer
+  lab_ns peer ip route replace 10.203.0.0/24 dev mb0
+}
+
+# Where the client sends traffic for the server: wan1, wan2 (plain routing
+# over one uplink) or bond.
+lab_route_client() {
+  case "$1" in
+    wan1) lab_ns client ip route replace 10.202.0.0/24 via 10.201.1.1 dev wan1 ;;
+    wan2) lab_ns client ip route replace 10.202.0.0/24 via 10.201.2.1 dev wan2 ;;
+    bond) lab_ns client ip route replace 10.202.0.0/24 dev mb0 ;;
+    *) lab_fail "lab_route_client: unknown route $1" ;;
+  esac
+}
+
+# Goodput in Mbit/s seen by the receiver: lab_iperf up|down SECONDS [STREAMS]
+lab_iperf() {
+  local direction="$1" seconds="$2" streams="${3:-1}" reverse=() out
+  [[ "$direction" == down ]] && reverse=(-R)
+  lab_ns server iperf3 -s -1 -D >/dev/null 2>&1
+  sleep 0.3
+  out="$(lab_ns client timeout $((seconds + 20)) iperf3 -J -c "$SERVER_IP" -t "$seconds" -O 2 \
+    -P "$streams" "${reverse[@]}" 2>&1)" || true
+  lab_ns server pkill -x iperf3 2>/dev/null || true
+  python3 -c '
+import json, sys
+try:
+    print("%.1f" % (json.loads(sys.stdin.read())["end"]["sum_received"]["bits_per_second"] / 1e6))
+except Exception:
+    print("0.0")' <<<"$out"
+}
+
+# meshbpf status of one node, passing extra arguments (e.g. --json).
+lab_status() {
+  local node="$1"
+  shift
+  lab_ns "$node" "$MESHBPF_BIN/meshbpf" status --pin-root "$LAB_DIR/bpffs" --instance "$node" "$@"
+}
