@@ -163,14 +163,7 @@ absl::StatusOr<CounterTable> MapSet::ReadCounters() const {
     if (absl::Status s = Lookup(counters_, "mb_counters", &slot, per_cpu.data()); !s.ok()) {
       return s;
     }
-    mb_path_counters& sum = sums[slot];
-    for (const mb_path_counters& c : per_cpu) {
-      sum.tx_packets += c.tx_packets;
-      sum.tx_bytes += c.tx_bytes;
-      sum.rx_packets += c.rx_packets;
-      sum.rx_bytes += c.rx_bytes;
-      for (int r = 0; r < MB_DROP_REASONS; ++r) sum.drops[r] += c.drops[r];
-    }
+    for (const mb_path_counters& c : per_cpu) mb_counters_add(&sums[slot], &c);
   }
   return sums;
 }

@@ -112,6 +112,20 @@ struct mb_path_counters {
 	__u64 drops[MB_DROP_REASONS];
 };
 
+#ifndef __bpf__
+/* Userspace sums the per-CPU copies of a counter slot with this. */
+static inline void mb_counters_add(struct mb_path_counters *sum,
+				   const struct mb_path_counters *c)
+{
+	sum->tx_packets += c->tx_packets;
+	sum->tx_bytes += c->tx_bytes;
+	sum->rx_packets += c->rx_packets;
+	sum->rx_bytes += c->rx_bytes;
+	for (int r = 0; r < MB_DROP_REASONS; r++)
+		sum->drops[r] += c->drops[r];
+}
+#endif
+
 /* mb_peers: remote addresses allowed to send meshbpf packets. */
 struct mb_peer {
 	__u32 flags;

@@ -196,13 +196,7 @@ class DatapathTest : public ::testing::Test {
     std::vector<mb_path_counters> per_cpu(static_cast<size_t>(libbpf_num_possible_cpus()));
     EXPECT_EQ(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.mb_counters), &slot, per_cpu.data()), 0);
     mb_path_counters sum{};
-    for (const auto& c : per_cpu) {
-      sum.tx_packets += c.tx_packets;
-      sum.tx_bytes += c.tx_bytes;
-      sum.rx_packets += c.rx_packets;
-      sum.rx_bytes += c.rx_bytes;
-      for (int r = 0; r < MB_DROP_REASONS; ++r) sum.drops[r] += c.drops[r];
-    }
+    for (const auto& c : per_cpu) mb_counters_add(&sum, &c);
     return sum;
   }
 
