@@ -163,7 +163,9 @@ EOF
 # Starts the agent of one node (client or peer) and waits until it is ready.
 lab_start_agent() {
   local node="$1" log="$LAB_DIR/$1-agent.log"
-  lab_ns "$node" "$MESHBPF_BIN/meshbpf-agent" --config "$LAB_DIR/$node.json" \
+  # Not through lab_ns: a backgrounded function is a subshell, and $! must be
+  # the agent itself (ip netns exec execs it) so signals reach it.
+  ip netns exec "$LAB-$node" "$MESHBPF_BIN/meshbpf-agent" --config "$LAB_DIR/$node.json" \
     --pin-root "$LAB_DIR/bpffs" --instance "$node" >"$log" 2>&1 &
   LAB_AGENT_PIDS[$node]=$!
   for _ in $(seq 100); do
