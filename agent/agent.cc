@@ -37,6 +37,18 @@ int ShutdownSignalFd() {
   return signalfd(-1, &mask, SFD_CLOEXEC);
 }
 
+// Redundant copies leave as clones whose MACs come from bpf_fib_lookup, and
+// the kernel answers that lookup only on devices with forwarding enabled.
+absl::Status EnableForwarding(const std::string& interface) {
+  const std::string path = absl::StrCat("/proc/sys/net/ipv4/conf/", interface, "/forwarding");
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (!f || std::fputs("1", f) < 0 || std::fclose(f) != 0) {
+    return absl::InternalError(absl::StrCat("enabling forwarding on ", interface,
+                                            " (needed by redundant mode): ", path));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings,
                            const InterfaceInfo& bond) {
   if (absl::Status s = maps.WritePaths(BuildPathTable(settings)); !s.ok()) return s;
@@ -49,6 +61,7 @@ absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings,
   config.listen_port = settings.port;
   std::copy(bond.mac.begin(), bond.mac.end(), config.bond_mac);
   config.mode = static_cast<uint8_t>(settings.mode);
+  config.latency_bytes = static_cast<uint16_t>(settings.latency_packet_bytes);
   config.configured = 1;
   config.agent_pid = static_cast<uint32_t>(getpid());
   return maps.WriteConfig(config);
@@ -104,6 +117,11 @@ absl::Status Agent::Start() {
   for (const PathSettings& p : settings_.paths) {
     if (uplinks.insert(p.ifindex).second) {
       if (absl::Status s = datapath_->AttachDecap(p.ifindex); !s.ok()) return s;
+      if (settings_.mode == BondMode::kRedundant) {
+        if (absl::Status s = EnableForwarding(p.interface); !s.ok()) return s;
+        Log(LogLevel::kInfo, absl::StrCat("redundant mode: IPv4 forwarding enabled on ",
+                                          p.interface, " (next-hop lookup for copies)"));
+      }
     }
     Log(LogLevel::kInfo,
         absl::StrFormat("path %s: %s %s -> %s:%u via %s, %.1f Mbit/s, %s", p.name, p.interface,
@@ -139,12 +157,12 @@ int Agent::Run() {
   absl::StatusOr<NodeSettings> settings = LoadConfigFile(options_.config_path, lookup);
   if (!settings.ok()) return Fail(kExitConfigError, settings.status());
   settings_ = std::move(*settings);
-  if (settings_.mode != BondMode::kLoadBalance) {
+  if (settings_.mode == BondMode::kFlow) {
     return Fail(kExitConfigError,
-                absl::InvalidArgumentError(absl::StrCat(
-                    "link_aggregation.mode: \"", std::string(BondModeName(settings_.mode)),
-                    "\" is not implemented by this version of the data path "
-                    "(implemented: load_balance)")));
+                absl::InvalidArgumentError(
+                    "link_aggregation.mode: \"flow\" (per-flow multi-WAN without a peer) is "
+                    "not implemented by this version (implemented: load_balance, redundant, "
+                    "active_backup, latency)"));
   }
 
   const int signals = ShutdownSignalFd();

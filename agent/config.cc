@@ -484,6 +484,8 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
                                 l.peer_address(), out.peer_address);
   out.port = MB_DEFAULT_PORT;  // the data path's constant is the authority
   s.Update(Checked("link_aggregation.port", l.has_port(), l.port(), kPortRange, out.port));
+  s.Update(Checked("link_aggregation.latency_packet_bytes", l.has_latency_packet_bytes(),
+                   l.latency_packet_bytes(), Closed(0, 9000), out.latency_packet_bytes));
   if (!s.ok() || !l.has_segmentation_offload()) return s;
   absl::StatusOr<OffloadSetting> offload =
       ParseNamed(kOffloadSettings, "link_aggregation.segmentation_offload", "setting",

@@ -88,6 +88,7 @@ struct NodeSettings {
   std::optional<in_addr> peer_address;
   uint16_t port = 7201;  // local listen port and default remote port
   OffloadSetting offload = OffloadSetting::kAuto;
+  uint32_t latency_packet_bytes = 256;
   std::string primary;  // name of the primary path
   std::vector<PathSettings> paths;
   FailoverSettings failover;

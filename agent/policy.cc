@@ -34,6 +34,24 @@ bool ShouldDisableOffloads(const NodeSettings& settings) {
                      [](const PathSettings& p) { return p.rate_mbit < kOffloadMinRateMbit; });
 }
 
+std::vector<int> StandbyOrder(const NodeSettings& settings) {
+  std::vector<int> backups;
+  std::vector<int> others;
+  for (int i = 0; i < static_cast<int>(settings.paths.size()); ++i) {
+    const PathSettings& p = settings.paths[i];
+    if (p.role == PathRole::kBackup) {
+      backups.push_back(i);
+    } else if (settings.mode == BondMode::kActiveBackup && p.name != settings.primary) {
+      others.push_back(i);
+    }
+  }
+  std::stable_sort(backups.begin(), backups.end(), [&](int a, int b) {
+    return settings.paths[a].backup_order < settings.paths[b].backup_order;
+  });
+  backups.insert(backups.end(), others.begin(), others.end());
+  return backups;
+}
+
 PathTable BuildPathTable(const NodeSettings& settings) {
   PathTable table{};
   const size_t n = std::min<size_t>(settings.paths.size(), MB_MAX_PATHS);
@@ -49,24 +67,17 @@ PathTable BuildPathTable(const NodeSettings& settings) {
     out.mtu = p.mtu;
     out.rate_kbps = static_cast<uint32_t>(std::lround(std::max(p.rate_mbit * 1000.0, 1.0)));
     out.owd_us = static_cast<uint32_t>(std::lround(p.delay_ms * 1000.0));
-    out.state = p.role == PathRole::kBonded ? MB_PATH_ACTIVE : MB_PATH_BACKUP;
+    const bool carries_traffic = settings.mode == BondMode::kActiveBackup
+                                     ? p.name == settings.primary
+                                     : p.role == PathRole::kBonded;
+    out.state = carries_traffic ? MB_PATH_ACTIVE : MB_PATH_DISABLED;
   }
-  // The data path falls back to the lowest-numbered BACKUP path, but backups
-  // are ordered by interfaces.backups, not by path id: keep only the first
-  // backup in BACKUP state so the fallback is the one the user listed first.
-  // (Later backups take over when the agent sees the first one fail.)
-  int first_backup = -1;
-  for (size_t i = 0; i < n; ++i) {
-    const PathSettings& p = settings.paths[i];
-    if (p.role != PathRole::kBackup) continue;
-    if (first_backup < 0 || p.backup_order < settings.paths[first_backup].backup_order) {
-      first_backup = static_cast<int>(i);
-    }
-  }
-  for (size_t i = 0; i < n; ++i) {
-    if (table[i].state == MB_PATH_BACKUP && static_cast<int>(i) != first_backup) {
-      table[i].state = MB_PATH_DISABLED;
-    }
+  // The data path falls back to the lowest-numbered BACKUP path, but the
+  // user's order is interfaces.backups, not the path id: only the next
+  // standby path is in BACKUP state; the agent moves on when it fails.
+  std::vector<int> standby = StandbyOrder(settings);
+  if (!standby.empty() && standby.front() < static_cast<int>(n)) {
+    table[standby.front()].state = MB_PATH_BACKUP;
   }
   return table;
 }

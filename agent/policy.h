@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "agent/config.h"
 #include "bpf/meshbpf.h"
@@ -21,8 +22,13 @@ uint32_t BondMtu(const NodeSettings& settings);
 // 26 ms to serialise at 20 Mbit/s, which reorders TCP badly).
 bool ShouldDisableOffloads(const NodeSettings& settings);
 
-// Path table for the configured paths: bonded paths ACTIVE, backups BACKUP,
-// unused slots zeroed.
+// Paths that wait to take over, in the order they should: interfaces.backups
+// first, then (active_backup mode) the other uplinks in config order.
+std::vector<int> StandbyOrder(const NodeSettings& settings);
+
+// Path table for the configured paths: bonded paths (active_backup: the
+// primary only) ACTIVE, the first standby path BACKUP, everything else
+// DISABLED; unused slots zeroed.
 PathTable BuildPathTable(const NodeSettings& settings);
 
 }  // namespace meshbpf

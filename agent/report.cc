@@ -14,7 +14,8 @@ namespace {
 
 constexpr std::string_view kDropReasonNames[] = {
     "no_config",  "no_path",       "unsupported_l3", "too_big",      "encap_failed",
-    "unknown_source", "truncated", "bad_header",     "decap_failed",
+    "unknown_source", "truncated", "bad_header",     "decap_failed", "duplicate",
+    "too_old",        "clone_failed",
 };
 static_assert(std::size(kDropReasonNames) == MB_DROP_REASONS,
               "every enum mb_drop_reason needs a name");

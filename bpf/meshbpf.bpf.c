@@ -63,6 +63,14 @@ struct {
 } mb_counters SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mb_dedup);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_dedup SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 256);
 	__type(key, __be32);
@@ -94,10 +102,25 @@ static __always_inline int drop(__u32 slot, enum mb_drop_reason reason)
 	return TC_ACT_SHOT;
 }
 
+/*
+ * What choose_paths decided for one packet: the paths to send it on (one,
+ * or every active path in redundant mode), each with its per-path sequence
+ * number, and the bond sequence number all copies share.
+ */
 struct mb_choice {
-	__u32 path_id;
 	__u32 bond_seq;
-	__u32 path_seq;
+	__u8 send[MB_MAX_PATHS];     /* 1: send a copy on this path */
+	__u32 path_seq[MB_MAX_PATHS];
+};
+
+/* Cost of a path that must not be chosen; large, but safe to add to a time. */
+#define MB_COST_UNUSABLE (~0ULL >> 2)
+
+/* How a packet is to be placed on the paths. */
+enum mb_placement {
+	MB_PLACE_EARLIEST_ARRIVAL, /* bulk: bonded across paths */
+	MB_PLACE_LOWEST_DELAY,     /* urgent: the path with the least one-way delay */
+	MB_PLACE_ALL,              /* redundant: a copy on every active path */
 };
 
 /*
@@ -106,27 +129,28 @@ struct mb_choice {
  * Plain or weighted round-robin over links of different speed reorders TCP
  * badly and can make the bond slower than its best link. Instead each path
  * has a virtual clock (busy_until_ns) that advances by the time the path
- * needs to serialise what was put on it (len / rate). A packet goes to the
- * path where it is expected to arrive first:
- *     max(now, busy_until) + len / rate + one-way delay
+ * needs to serialise what was put on it (wire_len / rate). A packet goes to
+ * the path where it is expected to arrive first:
+ *     max(now, busy_until) + wire_len / rate + one-way delay
  * which fills paths in proportion to their rates, keeps packets of one burst
  * in order at the receiver, and uses a slow or far path only once the fast
  * one has enough queued that the slow one would still win.
  *
- * ACTIVE paths are bonded. When none is active, the lowest-numbered BACKUP
- * path carries everything (the agent numbers backups in config order).
+ * Urgent packets (latency mode) skip the queue model and take the path with
+ * the least one-way delay; they still advance its clock so bulk traffic
+ * accounts for them. Redundant packets go on every active path.
+ *
+ * ACTIVE paths are used. When none is, the lowest-numbered BACKUP path
+ * carries everything (the agent keeps only the next backup in that state).
  */
-/* Cost of a path that must not be chosen; large, but safe to add to a time. */
-#define MB_COST_UNUSABLE (~0ULL >> 2)
-
-static __always_inline int choose_path(__u32 wire_len, struct mb_choice *out)
+static __always_inline int choose_paths(__u32 wire_len, enum mb_placement placement,
+					struct mb_choice *out)
 {
 	/*
-	 * wire_len is what the uplink transmits for this packet. Per path: the
-	 * time to serialise it (tx_ns) and that plus the
-	 * one-way delay (cost_ns). Unusable paths get MB_COST_UNUSABLE rather
-	 * than a bit in a mask: a mask built bit by bit is a constant to the
-	 * verifier, which then walks every combination of paths.
+	 * Per path: the time to serialise this packet (tx_ns) and that plus
+	 * the one-way delay (cost_ns). Unusable paths get MB_COST_UNUSABLE
+	 * rather than a bit in a mask: a mask built bit by bit is a constant to
+	 * the verifier, which then walks every combination of paths.
 	 */
 	__u64 tx_ns[MB_MAX_PATHS];
 	__u64 cost_ns[MB_MAX_PATHS];
@@ -142,6 +166,7 @@ static __always_inline int choose_path(__u32 wire_len, struct mb_choice *out)
 
 		tx_ns[i] = 0;
 		cost_ns[i] = MB_COST_UNUSABLE;
+		out->send[i] = 0;
 		if (!p || p->ifindex == 0)
 			continue;
 		if (p->state == MB_PATH_ACTIVE && p->rate_kbps > 0) {
@@ -160,11 +185,11 @@ static __always_inline int choose_path(__u32 wire_len, struct mb_choice *out)
 	if (!have_active) {
 		if (backup < 0 || backup >= MB_MAX_PATHS)
 			return -1;
+		out->send[backup] = 1;
 		bpf_spin_lock(&s->lock);
-		out->path_seq = ++s->path_seq[backup];
+		out->path_seq[backup] = ++s->path_seq[backup];
 		out->bond_seq = ++s->bond_seq;
 		bpf_spin_unlock(&s->lock);
-		out->path_id = backup;
 		return 0;
 	}
 
@@ -188,19 +213,32 @@ static __always_inline int choose_path(__u32 wire_len, struct mb_choice *out)
 		b -= shift;
 		if (b > base + MB_SCHED_SPREAD_NS)
 			b = base + MB_SCHED_SPREAD_NS;
+		if (placement == MB_PLACE_ALL) {
+			s->busy_until_ns[i] = b + tx_ns[i];
+			out->path_seq[i] = ++s->path_seq[i];
+			out->send[i] = 1;
+			continue;
+		}
 		s->busy_until_ns[i] = b;
-		if (b + cost_ns[i] < best_arrival) {
-			best_arrival = b + cost_ns[i];
+		__u64 arrival = placement == MB_PLACE_LOWEST_DELAY ? cost_ns[i] : b + cost_ns[i];
+		if (arrival < best_arrival) {
+			best_arrival = arrival;
 			best = i;
 		}
 	}
-	best &= MB_MAX_PATHS - 1;
-	s->busy_until_ns[best] += tx_ns[best];
-	out->path_seq = ++s->path_seq[best];
+	/*
+	 * Constant indices: clang turns out->send[best] into a pointer OR that
+	 * the verifier rejects.
+	 */
+	for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
+		if (placement == MB_PLACE_ALL || i != best)
+			continue;
+		s->busy_until_ns[i] += tx_ns[i];
+		out->path_seq[i] = ++s->path_seq[i];
+		out->send[i] = 1;
+	}
 	out->bond_seq = ++s->bond_seq;
 	bpf_spin_unlock(&s->lock);
-
-	out->path_id = best;
 	return 0;
 }
 
@@ -217,13 +255,84 @@ static __always_inline __u16 ipv4_csum(const struct iphdr *iph)
 	return (__u16)~sum;
 }
 
-/* The full outer header block written in front of the inner L3 packet. */
+/* The outer headers after the Ethernet header, in front of the inner L3 packet. */
 struct mb_outer {
-	struct ethhdr eth;
 	struct iphdr ip;
 	struct udphdr udp;
 	struct mb_wire_hdr mb;
-} __attribute__((packed));
+};
+
+static __always_inline void build_outer(struct mb_outer *o, const struct mb_path *p,
+					__u32 path_id, __u8 tos, __u16 outer_len,
+					const struct mb_choice *choice, __u8 flags)
+{
+	__builtin_memset(o, 0, sizeof(*o));
+	o->ip.version = 4;
+	o->ip.ihl = 5;
+	o->ip.tos = tos;
+	o->ip.tot_len = bpf_htons(outer_len);
+	o->ip.frag_off = bpf_htons(0x4000); /* DF: never fragment, the bond MTU fits */
+	o->ip.ttl = 64;
+	o->ip.protocol = IPPROTO_UDP;
+	o->ip.saddr = p->src_ip;
+	o->ip.daddr = p->dst_ip;
+	o->ip.check = ipv4_csum(&o->ip);
+	o->udp.source = bpf_htons(p->src_port);
+	o->udp.dest = bpf_htons(p->dst_port);
+	o->udp.len = bpf_htons(outer_len - sizeof(struct iphdr));
+	o->udp.check = 0; /* legal on IPv4; the inner packet has its own checksum */
+	o->mb.version = MB_WIRE_VERSION;
+	o->mb.path_id = (__u8)path_id;
+	o->mb.flags = flags;
+	o->mb.bond_seq = bpf_htonl(choice->bond_seq);
+	o->mb.path_seq = bpf_htonl(choice->path_seq[path_id & (MB_MAX_PATHS - 1)]);
+}
+
+static __always_inline void count_tx(__u32 path_id, __u32 inner_len)
+{
+	struct mb_path_counters *c = bpf_map_lookup_elem(&mb_counters, &path_id);
+
+	if (c) {
+		c->tx_packets++;
+		c->tx_bytes += inner_len;
+	}
+}
+
+/*
+ * Sends a clone of the encapsulated skb out of path p, keeping the original
+ * for the next path. bpf_clone_redirect does not resolve neighbours, so the
+ * MACs come from a FIB lookup of the path's next hop; until the kernel has
+ * resolved that neighbour (the agent's probes make sure it does) the copy
+ * is skipped and counted.
+ */
+static __always_inline int send_clone(struct __sk_buff *skb, const struct mb_path *p)
+{
+	struct bpf_fib_lookup fib = {
+		.family = AF_INET,
+		.ipv4_dst = p->gateway ? p->gateway : p->dst_ip,
+		.ifindex = p->ifindex,
+	};
+
+	if (bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_DIRECT | BPF_FIB_LOOKUP_OUTPUT) !=
+	    BPF_FIB_LKUP_RET_SUCCESS)
+		return -1;
+	if (bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0) < 0 ||
+	    bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0) < 0)
+		return -1;
+	return bpf_clone_redirect(skb, p->ifindex, 0);
+}
+
+static __always_inline long redirect_to_path(const struct mb_path *p)
+{
+	if (p->gateway) {
+		struct bpf_redir_neigh nh = { .nh_family = AF_INET, .ipv4_nh = p->gateway };
+		return bpf_redirect_neigh(p->ifindex, &nh, sizeof(nh), 0);
+	}
+	return bpf_redirect_neigh(p->ifindex, NULL, 0, 0);
+}
+
+/* DSCP Expedited Forwarding (46), the usual marking of voice. */
+#define MB_DSCP_EF 0xb8
 
 SEC("tc")
 int mb_encap(struct __sk_buff *skb)
@@ -250,28 +359,37 @@ int mb_encap(struct __sk_buff *skb)
 		tos = (__u8)((inner_first[0] << 4) | (inner_first[1] >> 4)) & 0xfc;
 
 	__u32 inner_len = skb->len - sizeof(struct ethhdr);
+	enum mb_placement placement = MB_PLACE_EARLIEST_ARRIVAL;
+	if (cfg->mode == MB_MODE_REDUNDANT)
+		placement = MB_PLACE_ALL;
+	else if (cfg->mode == MB_MODE_LATENCY && (inner_len <= cfg->latency_bytes || tos == MB_DSCP_EF))
+		placement = MB_PLACE_LOWEST_DELAY;
+	__u8 flags = placement == MB_PLACE_ALL ? MB_FLAG_REDUNDANT : 0;
+
 	/*
 	 * Charge each path for what its link really carries (inner packet,
 	 * our headers, Ethernet header): if the model drained faster than the
 	 * link, it would see idle queues under load and pile onto the fastest
 	 * path, which then lags and reorders TCP.
 	 */
-	if (choose_path(skb->len + MB_ENCAP_OVERHEAD, &choice) < 0)
-		return drop(MB_NO_PATH, MB_DROP_NO_PATH);
-
-	__u32 path_id = choice.path_id;
-	struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &path_id);
-	if (!p)
+	if (choose_paths(skb->len + MB_ENCAP_OVERHEAD, placement, &choice) < 0)
 		return drop(MB_NO_PATH, MB_DROP_NO_PATH);
 
 	/*
 	 * The bond MTU leaves room for the overhead, so this only fails when
 	 * someone raised it: drop and count rather than let the uplink drop
-	 * the packet silently. For GSO packets the check is per segment.
+	 * the packet silently. For GSO packets the check is per segment. All
+	 * copies need the same room, so the first chosen path's MTU decides
+	 * and the agent gives the bond the smallest.
 	 */
+	__u32 first = 0;
+	for (__u32 i = MB_MAX_PATHS; i > 0; i--)
+		if (choice.send[i - 1])
+			first = i - 1;
+	struct mb_path *fp = bpf_map_lookup_elem(&mb_paths, &first);
 	__u32 mtu_len = 0;
-	if (bpf_check_mtu(skb, p->ifindex, &mtu_len, MB_ENCAP_OVERHEAD, 0) != 0)
-		return drop(path_id, MB_DROP_TOO_BIG);
+	if (!fp || bpf_check_mtu(skb, fp->ifindex, &mtu_len, MB_ENCAP_OVERHEAD, 0) != 0)
+		return drop(first, MB_DROP_TOO_BIG);
 
 	/*
 	 * ENCAP flags make GSO packets segment as UDP tunnels; FIXED_GSO keeps
@@ -281,51 +399,71 @@ int mb_encap(struct __sk_buff *skb)
 	if (bpf_skb_adjust_room(skb, MB_ENCAP_OVERHEAD, BPF_ADJ_ROOM_MAC,
 				BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP |
 					BPF_F_ADJ_ROOM_FIXED_GSO))
-		return drop(path_id, MB_DROP_ENCAP_FAILED);
-
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
-	struct mb_outer *o = data;
-	if ((void *)(o + 1) > data_end)
-		return drop(path_id, MB_DROP_ENCAP_FAILED);
+		return drop(first, MB_DROP_ENCAP_FAILED);
+	__be16 ip_proto = bpf_htons(ETH_P_IP);
+	if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &ip_proto, sizeof(ip_proto), 0))
+		return drop(first, MB_DROP_ENCAP_FAILED);
 
 	__u16 outer_len = (__u16)(skb->len - sizeof(struct ethhdr));
-	struct iphdr ip = {
-		.version = 4,
-		.ihl = 5,
-		.tos = tos,
-		.tot_len = bpf_htons(outer_len),
-		.frag_off = bpf_htons(0x4000), /* DF: never fragment, the bond MTU fits */
-		.ttl = 64,
-		.protocol = IPPROTO_UDP,
-		.saddr = p->src_ip,
-		.daddr = p->dst_ip,
-	};
-	ip.check = ipv4_csum(&ip);
-	o->eth.h_proto = bpf_htons(ETH_P_IP);
-	o->ip = ip;
-	o->udp.source = bpf_htons(p->src_port);
-	o->udp.dest = bpf_htons(p->dst_port);
-	o->udp.len = bpf_htons(outer_len - sizeof(struct iphdr));
-	o->udp.check = 0; /* legal on IPv4; the inner packet has its own checksum */
-	o->mb.version = MB_WIRE_VERSION;
-	o->mb.path_id = (__u8)path_id;
-	o->mb.flags = 0;
-	o->mb.reserved = 0;
-	o->mb.bond_seq = bpf_htonl(choice.bond_seq);
-	o->mb.path_seq = bpf_htonl(choice.path_seq);
-
-	struct mb_path_counters *c = bpf_map_lookup_elem(&mb_counters, &path_id);
-	if (c) {
-		c->tx_packets++;
-		c->tx_bytes += inner_len;
+	struct mb_outer outer;
+	__s32 last = -1;
+	/*
+	 * One copy per chosen path: every copy but the last goes out as a
+	 * clone; the last takes the skb itself. Headers are stored with
+	 * bpf_skb_store_bytes because a clone invalidates packet pointers.
+	 */
+	for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
+		__u32 id = i;
+		if (!choice.send[i])
+			continue;
+		struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &id);
+		if (!p)
+			continue;
+		if (last >= 0) {
+			/* A later path exists: the previous one gets a clone. */
+			__u32 prev = last & (MB_MAX_PATHS - 1);
+			struct mb_path *pp = bpf_map_lookup_elem(&mb_paths, &prev);
+			if (pp && send_clone(skb, pp) == 0)
+				count_tx(prev, inner_len);
+			else
+				count_drop(prev, MB_DROP_CLONE_FAILED);
+		}
+		build_outer(&outer, p, i, tos, outer_len, &choice, flags);
+		if (bpf_skb_store_bytes(skb, sizeof(struct ethhdr), &outer, sizeof(outer), 0))
+			return drop(i, MB_DROP_ENCAP_FAILED);
+		last = i;
 	}
 
-	if (p->gateway) {
-		struct bpf_redir_neigh nh = { .nh_family = AF_INET, .ipv4_nh = p->gateway };
-		return bpf_redirect_neigh(p->ifindex, &nh, sizeof(nh), 0);
-	}
-	return bpf_redirect_neigh(p->ifindex, NULL, 0, 0);
+	__u32 last_id = last & (MB_MAX_PATHS - 1);
+	struct mb_path *lp = bpf_map_lookup_elem(&mb_paths, &last_id);
+	if (last < 0 || !lp)
+		return drop(MB_NO_PATH, MB_DROP_NO_PATH);
+	count_tx(last_id, inner_len);
+	return redirect_to_path(lp);
+}
+
+/*
+ * Redundant copies share a bond_seq. Returns 0 for the first copy, or the
+ * drop reason. The compare-and-swap makes two copies racing on two CPUs
+ * agree on which one is first.
+ */
+static __always_inline int dedup(__u32 seq)
+{
+	__u32 key = 0;
+	struct mb_dedup *d = bpf_map_lookup_elem(&mb_dedup, &key);
+
+	if (!d)
+		return 0;
+	__s32 ahead = (__s32)(seq - d->newest_seq); /* wrap-around safe */
+	if (ahead <= -MB_DEDUP_WINDOW)
+		return MB_DROP_TOO_OLD;
+	if (ahead > 0)
+		d->newest_seq = seq;
+	__u32 *slot = &d->slot[seq & (MB_DEDUP_WINDOW - 1)];
+	__u32 old = *slot;
+	if (old == seq || __sync_val_compare_and_swap(slot, old, seq) != old)
+		return MB_DROP_DUPLICATE;
+	return 0;
 }
 
 SEC("tc")
@@ -376,6 +514,12 @@ int mb_decap(struct __sk_buff *skb)
 		break;
 	default:
 		return drop(path_id, MB_DROP_UNSUPPORTED_L3);
+	}
+
+	if (mb.flags & MB_FLAG_REDUNDANT) {
+		int reason = dedup(bpf_ntohl(mb.bond_seq));
+		if (reason)
+			return drop(path_id, reason);
 	}
 
 	if (bpf_skb_adjust_room(skb, -(__s32)hdr_len, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO))

@@ -38,6 +38,9 @@ enum mb_drop_reason {
 	MB_DROP_TRUNCATED,         /* shorter than the headers it claims */
 	MB_DROP_BAD_HEADER,        /* wrong version or path id */
 	MB_DROP_DECAP_FAILED,      /* bpf_skb_adjust_room on decap failed */
+	MB_DROP_DUPLICATE,         /* redundant copy already delivered */
+	MB_DROP_TOO_OLD,           /* redundant copy older than the de-dup window */
+	MB_DROP_CLONE_FAILED,      /* a redundant copy could not be sent on a path */
 	MB_DROP_REASONS,
 };
 
@@ -55,6 +58,9 @@ struct mb_wire_hdr {
 	__be32 path_seq;
 };
 
+/* mb_wire_hdr.flags */
+#define MB_FLAG_REDUNDANT 0x01 /* sent on several paths: de-duplicate by bond_seq */
+
 #define MB_OUTER_IPV4_LEN 20
 #define MB_OUTER_UDP_LEN 8
 #define MB_ENCAP_OVERHEAD (MB_OUTER_IPV4_LEN + MB_OUTER_UDP_LEN + sizeof(struct mb_wire_hdr))
@@ -66,7 +72,7 @@ struct mb_config {
 	__u8 bond_mac[6];      /* dst MAC for packets delivered into the bond */
 	__u8 mode;             /* enum mb_mode */
 	__u8 configured;       /* 0 until the agent has written paths */
-	__u16 reserved;
+	__u16 latency_bytes;   /* latency mode: packets up to this size are urgent */
 	__u32 agent_pid;       /* the agent that owns this instance, for the CLI */
 };
 
@@ -125,6 +131,18 @@ static inline void mb_counters_add(struct mb_path_counters *sum,
 		sum->drops[r] += c->drops[r];
 }
 #endif
+
+/*
+ * mb_dedup[0]: receive window for redundant packets. A slot holds the last
+ * bond_seq that mapped to it; a packet whose seq is already there is a
+ * duplicate, one more than a window behind the newest is too old to judge.
+ */
+#define MB_DEDUP_WINDOW 4096
+struct mb_dedup {
+	__u32 newest_seq;
+	__u32 reserved;
+	__u32 slot[MB_DEDUP_WINDOW];
+};
 
 /* mb_peers: remote addresses allowed to send meshbpf packets. */
 struct mb_peer {

@@ -108,5 +108,29 @@ TEST(PathTable, OnlyTheFirstListedBackupIsStandby) {
   EXPECT_EQ(t[3].state, MB_PATH_BACKUP) << "first backup in interfaces.backups order";
 }
 
+TEST(PathTable, ActiveBackupCarriesTrafficOnThePrimaryOnly) {
+  NodeSettings s = TwoBonded();
+  s.mode = BondMode::kActiveBackup;
+  s.primary = "wan2";
+  s.paths.push_back(Path("lte0", 5, 10, PathRole::kBackup, /*backup_order=*/0));
+  PathTable t = BuildPathTable(s);
+  EXPECT_EQ(t[1].state, MB_PATH_ACTIVE) << "the primary";
+  EXPECT_EQ(t[2].state, MB_PATH_BACKUP) << "listed backups come first";
+  EXPECT_EQ(t[0].state, MB_PATH_DISABLED) << "other uplinks wait behind them";
+  EXPECT_EQ(StandbyOrder(s), (std::vector<int>{2, 0}));
+}
+
+TEST(PathTable, BondedModesUseEveryBondedPath) {
+  for (BondMode mode : {BondMode::kLoadBalance, BondMode::kRedundant, BondMode::kLatency}) {
+    NodeSettings s = TwoBonded();
+    s.mode = mode;
+    s.primary = "wan1";
+    PathTable t = BuildPathTable(s);
+    EXPECT_EQ(t[0].state, MB_PATH_ACTIVE);
+    EXPECT_EQ(t[1].state, MB_PATH_ACTIVE);
+    EXPECT_TRUE(StandbyOrder(s).empty());
+  }
+}
+
 }  // namespace
 }  // namespace meshbpf

@@ -26,6 +26,7 @@ LAB="mbl$$"
 LAB_DIR="/run/meshbpf-lab/$LAB"
 RATE1="${RATE1:-40}"
 RATE2="${RATE2:-20}"
+LAB_MODE="${LAB_MODE:-load_balance}"
 LAB_TBF_LATENCY="${LAB_TBF_LATENCY:-50ms}"
 SERVER_IP=10.202.0.2
 declare -A LAB_AGENT_PIDS=()
@@ -139,7 +140,7 @@ lab_create() {
 lab_write_configs() {
   cat >"$LAB_DIR/client.json" <<EOF
 {
-  "link_aggregation": {"mode": "load_balance", "bond_interface": "mb0",
+  "link_aggregation": {"mode": "$LAB_MODE", "bond_interface": "mb0",
                        "bond_address": "10.203.0.2/24", "peer_address": "10.200.0.2", "port": 7201},
   "failover": {"monitoring_interval": 0.2, "threshold": 3, "recovery_threshold": 5},
   "interfaces": {"primary": "wan1", "uplinks": [
@@ -149,7 +150,7 @@ lab_write_configs() {
 EOF
   cat >"$LAB_DIR/peer.json" <<EOF
 {
-  "link_aggregation": {"mode": "load_balance", "bond_interface": "mb0",
+  "link_aggregation": {"mode": "$LAB_MODE", "bond_interface": "mb0",
                        "bond_address": "10.203.0.1/24", "port": 7201},
   "interfaces": {"primary": "via-wan1", "uplinks": [
     {"name": "via-wan1", "interface": "wan0", "gateway": "10.200.0.1",
@@ -209,6 +210,34 @@ try:
     print("%.1f" % (json.loads(sys.stdin.read())["end"]["sum_received"]["bits_per_second"] / 1e6))
 except Exception:
     print("0.0")' <<<"$out"
+}
+
+# Drops PERCENT of the packets crossing lab link N (both directions), at the
+# ISP side with nftables (there is no netem here): lab_link_loss N PERCENT
+lab_link_loss() {
+  local dev="c$1"
+  lab_ns inet nft -f - <<EOF
+table inet meshbpf_lab_loss_$1 {
+  chain forward {
+    type filter hook forward priority 0; policy accept;
+    iifname "$dev" numgen random mod 100 < $2 drop
+    oifname "$dev" numgen random mod 100 < $2 drop
+  }
+}
+EOF
+}
+
+# Sequence-numbered UDP stream from the client to the server; prints the
+# receiver's JSON report: lab_udp_stream COUNT INTERVAL_MS
+lab_udp_stream() {
+  local tool="$LAB_ROOT/vmtests/lib/udpstream.py" report="$LAB_DIR/udp-report.json"
+  lab_ns server python3 "$tool" recv "$SERVER_IP" 9000 "$1" \
+    "$(python3 -c "print($1 * $2 / 1000 + 5)")" >"$report" &
+  local receiver=$!
+  sleep 0.5
+  lab_ns client python3 "$tool" send "$SERVER_IP" 9000 "$1" "$2"
+  wait "$receiver"
+  cat "$report"
 }
 
 # meshbpf status of one node, passing extra arguments (e.g. --json).
