@@ -6,7 +6,9 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +16,7 @@
 #include "agent/config.h"
 #include "agent/datapath.h"
 #include "agent/log.h"
+#include "agent/link_monitor.h"
 #include "agent/netdev.h"
 #include "agent/policy.h"
 
@@ -50,8 +53,8 @@ absl::Status EnableForwarding(const std::string& interface) {
 }
 
 absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings,
-                           const InterfaceInfo& bond) {
-  if (absl::Status s = maps.WritePaths(BuildPathTable(settings)); !s.ok()) return s;
+                           const std::vector<bool>& usable, const InterfaceInfo& bond) {
+  if (absl::Status s = maps.WritePaths(BuildPathTable(settings, usable)); !s.ok()) return s;
   std::set<in_addr_t> peers;
   for (const PathSettings& p : settings.paths) peers.insert(p.remote.s_addr);
   if (absl::Status s = maps.SyncPeers(peers); !s.ok()) return s;
@@ -79,12 +82,70 @@ class Agent {
   }
   absl::Status Start();
   void Stop();
+  // Serves link events and signals until SIGINT/SIGTERM.
+  void Loop(int signals);
+  void OnLinkEvent(const LinkEvent& event);
+  // Whether path i's uplink exists, is up with carrier and still has the
+  // path's source address.
+  bool UplinkUsable(size_t i) const;
+  absl::Status WritePathTable();
 
   const AgentOptions& options_;
   NodeSettings settings_;
   std::unique_ptr<Datapath> datapath_;
+  std::unique_ptr<LinkMonitor> links_;
+  std::vector<bool> usable_;
   bool created_bond_ = false;
 };
+
+bool Agent::UplinkUsable(size_t i) const {
+  const PathSettings& p = settings_.paths[i];
+  std::optional<InterfaceInfo> info = SystemInterfaceLookup().Find(p.interface);
+  return info && info->ifindex == p.ifindex && info->up && info->running && info->ipv4 &&
+         info->ipv4->s_addr == p.source.s_addr;
+}
+
+absl::Status Agent::WritePathTable() {
+  return datapath_->maps().WritePaths(BuildPathTable(settings_, usable_));
+}
+
+void Agent::OnLinkEvent(const LinkEvent& event) {
+  bool changed = false;
+  for (size_t i = 0; i < settings_.paths.size(); ++i) {
+    if (settings_.paths[i].ifindex != event.ifindex) continue;
+    const bool usable = UplinkUsable(i);
+    if (usable == usable_[i]) continue;
+    usable_[i] = usable;
+    changed = true;
+    Log(LogLevel::kWarning,
+        absl::StrFormat("path %s: %s (%s on %s)", settings_.paths[i].name,
+                        usable ? "usable again" : "taken out", LinkEventName(event.kind),
+                        settings_.paths[i].interface));
+  }
+  if (!changed) return;
+  if (absl::Status s = WritePathTable(); !s.ok()) Log(LogLevel::kError, std::string(s.message()));
+}
+
+void Agent::Loop(int signals) {
+  pollfd fds[2] = {{signals, POLLIN, 0}, {links_->fd(), POLLIN, 0}};
+  while (true) {
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      Log(LogLevel::kError, absl::StrCat("poll: ", std::strerror(errno)));
+      return;
+    }
+    if (fds[1].revents) links_->Drain([this](const LinkEvent& e) { OnLinkEvent(e); });
+    if (fds[0].revents) {
+      signalfd_siginfo info{};
+      if (read(signals, &info, sizeof(info)) == sizeof(info)) {
+        Log(LogLevel::kInfo, absl::StrCat("received ",
+                                          strsignal(static_cast<int>(info.ssi_signo)),
+                                          ", detaching"));
+      }
+      return;
+    }
+  }
+}
 
 absl::Status Agent::Start() {
   const uint32_t mtu = BondMtu(settings_);
@@ -107,11 +168,26 @@ absl::Status Agent::Start() {
   std::optional<InterfaceInfo> bond_tx = lookup.Find(BondTxName(settings_.bond_interface));
   if (!bond || !bond_tx) return absl::InternalError("the bond device vanished while starting");
 
+  // Subscribe before reading link state, so no change falls in between.
+  absl::StatusOr<std::unique_ptr<LinkMonitor>> links = LinkMonitor::Open();
+  if (!links.ok()) return links.status();
+  links_ = std::move(*links);
+  usable_.assign(settings_.paths.size(), true);
+  for (size_t i = 0; i < settings_.paths.size(); ++i) {
+    usable_[i] = UplinkUsable(i);
+    if (!usable_[i]) {
+      Log(LogLevel::kWarning, absl::StrCat("path ", settings_.paths[i].name,
+                                           ": uplink down or without its address at start"));
+    }
+  }
+
   const std::string pin_dir = InstancePinDir(options_.pin_root, options_.instance);
   absl::StatusOr<std::unique_ptr<Datapath>> datapath = Datapath::Load(pin_dir);
   if (!datapath.ok()) return datapath.status();
   datapath_ = std::move(*datapath);
-  if (absl::Status s = ConfigureMaps(datapath_->maps(), settings_, *bond); !s.ok()) return s;
+  if (absl::Status s = ConfigureMaps(datapath_->maps(), settings_, usable_, *bond); !s.ok()) {
+    return s;
+  }
 
   std::set<int> uplinks;
   for (const PathSettings& p : settings_.paths) {
@@ -178,14 +254,7 @@ int Agent::Run() {
   std::printf("meshbpf-agent: ready\n");
   std::fflush(stdout);
 
-  pollfd pfd{signals, POLLIN, 0};
-  while (poll(&pfd, 1, -1) < 0 && errno == EINTR) {
-  }
-  signalfd_siginfo info{};
-  if (read(signals, &info, sizeof(info)) == sizeof(info)) {
-    Log(LogLevel::kInfo, absl::StrCat("received ", strsignal(static_cast<int>(info.ssi_signo)),
-                                      ", detaching"));
-  }
+  Loop(signals);
   Stop();
   close(signals);
   Log(LogLevel::kInfo, "stopped");

@@ -31,7 +31,8 @@ struct InterfaceInfo {
   uint32_t mtu = 0;
   std::optional<in_addr> ipv4;  // first IPv4 address, if any
   std::array<uint8_t, 6> mac{};
-  bool up = false;
+  bool up = false;       // administratively up
+  bool running = false;  // and has carrier (operationally up)
 };
 
 // Looks up devices by name; the real one asks the kernel, tests use a fake.

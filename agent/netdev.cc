@@ -137,7 +137,10 @@ std::optional<InterfaceInfo> SystemInterfaceLookup::Find(std::string_view name) 
   IoctlSocket sock;
   ifreq req{};
   if (sock.Get(SIOCGIFMTU, n, req)) info.mtu = static_cast<uint32_t>(req.ifr_mtu);
-  if (sock.Get(SIOCGIFFLAGS, n, req)) info.up = (req.ifr_flags & IFF_UP) != 0;
+  if (sock.Get(SIOCGIFFLAGS, n, req)) {
+    info.up = (req.ifr_flags & IFF_UP) != 0;
+    info.running = (req.ifr_flags & IFF_RUNNING) != 0;
+  }
   if (sock.Get(SIOCGIFHWADDR, n, req)) {
     std::memcpy(info.mac.data(), req.ifr_hwaddr.sa_data, info.mac.size());
   }

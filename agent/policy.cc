@@ -52,7 +52,8 @@ std::vector<int> StandbyOrder(const NodeSettings& settings) {
   return backups;
 }
 
-PathTable BuildPathTable(const NodeSettings& settings) {
+PathTable BuildPathTable(const NodeSettings& settings, const std::vector<bool>& usable) {
+  auto is_usable = [&](size_t i) { return i >= usable.size() || usable[i]; };
   PathTable table{};
   const size_t n = std::min<size_t>(settings.paths.size(), MB_MAX_PATHS);
   for (size_t i = 0; i < n; ++i) {
@@ -70,14 +71,16 @@ PathTable BuildPathTable(const NodeSettings& settings) {
     const bool carries_traffic = settings.mode == BondMode::kActiveBackup
                                      ? p.name == settings.primary
                                      : p.role == PathRole::kBonded;
-    out.state = carries_traffic ? MB_PATH_ACTIVE : MB_PATH_DISABLED;
+    out.state = carries_traffic && is_usable(i) ? MB_PATH_ACTIVE : MB_PATH_DISABLED;
   }
   // The data path falls back to the lowest-numbered BACKUP path, but the
   // user's order is interfaces.backups, not the path id: only the next
-  // standby path is in BACKUP state; the agent moves on when it fails.
-  std::vector<int> standby = StandbyOrder(settings);
-  if (!standby.empty() && standby.front() < static_cast<int>(n)) {
-    table[standby.front()].state = MB_PATH_BACKUP;
+  // usable standby path is in BACKUP state.
+  for (int i : StandbyOrder(settings)) {
+    if (i < static_cast<int>(n) && is_usable(static_cast<size_t>(i))) {
+      table[i].state = MB_PATH_BACKUP;
+      break;
+    }
   }
   return table;
 }

@@ -27,8 +27,9 @@ bool ShouldDisableOffloads(const NodeSettings& settings);
 std::vector<int> StandbyOrder(const NodeSettings& settings);
 
 // Path table for the configured paths: bonded paths (active_backup: the
-// primary only) ACTIVE, the first standby path BACKUP, everything else
-// DISABLED; unused slots zeroed.
-PathTable BuildPathTable(const NodeSettings& settings);
+// primary only) ACTIVE, the first usable standby path BACKUP, everything
+// else DISABLED; unused slots zeroed. `usable[i]` false (link down, probes
+// failing) takes path i out; absent entries count as usable.
+PathTable BuildPathTable(const NodeSettings& settings, const std::vector<bool>& usable = {});
 
 }  // namespace meshbpf

@@ -132,5 +132,36 @@ TEST(PathTable, BondedModesUseEveryBondedPath) {
   }
 }
 
+TEST(PathTable, UnusablePathsAreTakenOut) {
+  NodeSettings s = TwoBonded();
+  s.paths.push_back(Path("lte0", 5, 10, PathRole::kBackup, 0));
+  PathTable t = BuildPathTable(s, {false, true, true});
+  EXPECT_EQ(t[0].state, MB_PATH_DISABLED);
+  EXPECT_EQ(t[1].state, MB_PATH_ACTIVE);
+  EXPECT_EQ(t[2].state, MB_PATH_BACKUP);
+}
+
+TEST(PathTable, AllBondedDownLeavesTheBackupToCarryTraffic) {
+  NodeSettings s = TwoBonded();
+  s.paths.push_back(Path("lte1", 5, 10, PathRole::kBackup, 1));
+  s.paths.push_back(Path("lte0", 6, 10, PathRole::kBackup, 0));
+  PathTable t = BuildPathTable(s, {false, false, true, false});
+  EXPECT_EQ(t[0].state, MB_PATH_DISABLED);
+  EXPECT_EQ(t[1].state, MB_PATH_DISABLED);
+  EXPECT_EQ(t[3].state, MB_PATH_DISABLED) << "first backup is down";
+  EXPECT_EQ(t[2].state, MB_PATH_BACKUP) << "so the second one takes over";
+}
+
+TEST(PathTable, ActiveBackupFailsOverInOrderAndBack) {
+  NodeSettings s = TwoBonded();
+  s.mode = BondMode::kActiveBackup;
+  s.primary = "wan1";
+  EXPECT_EQ(BuildPathTable(s, {false, true})[1].state, MB_PATH_BACKUP);
+  EXPECT_EQ(BuildPathTable(s, {false, true})[0].state, MB_PATH_DISABLED);
+  PathTable back = BuildPathTable(s, {true, true});
+  EXPECT_EQ(back[0].state, MB_PATH_ACTIVE) << "primary recovered: traffic returns";
+  EXPECT_EQ(back[1].state, MB_PATH_BACKUP);
+}
+
 }  // namespace
 }  // namespace meshbpf

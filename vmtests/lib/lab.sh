@@ -89,6 +89,16 @@ lab_cleanup() {
   fi
 }
 
+# Kills processes named NAME inside one lab namespace only: pkill run in a
+# network namespace still sees (and kills) every process on the host.
+lab_kill_in() {
+  local pid
+  for pid in $(ip netns pids "$LAB-$1" 2>/dev/null); do
+    [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$2" ]] && kill "$pid" 2>/dev/null
+  done
+  return 0
+}
+
 # veth pair between two namespaces: lab_link NS_A IF_A ADDR_A NS_B IF_B ADDR_B
 lab_link() {
   ip link add "$2" netns "$LAB-$1" type veth peer name "$5" netns "$LAB-$4"
@@ -203,7 +213,7 @@ lab_iperf() {
   sleep 0.3
   out="$(lab_ns client timeout $((seconds + 20)) iperf3 -J -c "$SERVER_IP" -t "$seconds" -O 2 \
     -P "$streams" "${reverse[@]}" 2>&1)" || true
-  lab_ns server pkill -x iperf3 2>/dev/null || true
+  lab_kill_in server iperf3
   python3 -c '
 import json, sys
 try:
