@@ -242,6 +242,26 @@ static __always_inline int choose_paths(__u32 wire_len, enum mb_placement placem
 	return 0;
 }
 
+/* A probe for one path: that path only, numbered like any other packet. */
+static __always_inline int force_path(__u32 path_id, struct mb_choice *out)
+{
+	__u32 key = 0;
+	struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &path_id);
+	struct mb_sched *s = bpf_map_lookup_elem(&mb_sched, &key);
+
+	if (!p || p->ifindex == 0 || !s || path_id >= MB_MAX_PATHS)
+		return -1;
+	for (__u32 i = 0; i < MB_MAX_PATHS; i++)
+		out->send[i] = i == path_id;
+	bpf_spin_lock(&s->lock);
+	for (__u32 i = 0; i < MB_MAX_PATHS; i++)
+		if (i == path_id)
+			out->path_seq[i] = ++s->path_seq[i];
+	out->bond_seq = ++s->bond_seq;
+	bpf_spin_unlock(&s->lock);
+	return 0;
+}
+
 static __always_inline __u16 ipv4_csum(const struct iphdr *iph)
 {
 	const __u16 *w = (const __u16 *)iph;
@@ -372,8 +392,12 @@ int mb_encap(struct __sk_buff *skb)
 	 * link, it would see idle queues under load and pile onto the fastest
 	 * path, which then lags and reorders TCP.
 	 */
-	if (choose_paths(skb->len + MB_ENCAP_OVERHEAD, placement, &choice) < 0)
+	if ((skb->mark & MB_PROBE_MARK_MASK) == MB_PROBE_MARK) {
+		if (force_path(skb->mark & (MB_MAX_PATHS - 1), &choice) < 0)
+			return drop(MB_NO_PATH, MB_DROP_NO_PATH);
+	} else if (choose_paths(skb->len + MB_ENCAP_OVERHEAD, placement, &choice) < 0) {
 		return drop(MB_NO_PATH, MB_DROP_NO_PATH);
+	}
 
 	/*
 	 * The bond MTU leaves room for the overhead, so this only fails when

@@ -58,6 +58,14 @@ struct mb_wire_hdr {
 	__be32 path_seq;
 };
 
+/*
+ * Agent probes carry skb->mark MB_PROBE_MARK | path_id: mb_encap sends them
+ * on exactly that path, whatever its state, so a path taken out can be seen
+ * recovering and every path is measured through the real encapsulation.
+ */
+#define MB_PROBE_MARK 0x4d425000
+#define MB_PROBE_MARK_MASK 0xffffff00
+
 /* mb_wire_hdr.flags */
 #define MB_FLAG_REDUNDANT 0x01 /* sent on several paths: de-duplicate by bond_seq */
 

@@ -13,7 +13,7 @@ BUILD="${MESHBPF_BUILD_DIR:-$ROOT/build}"
 PACKAGES=(
   build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
   libnl-3-dev libnl-route-3-dev libabsl-dev libprotobuf-dev protobuf-compiler
-  libgtest-dev nlohmann-json3-dev iproute2 iputils-ping nftables iperf3 python3 procps
+  libgtest-dev nlohmann-json3-dev libssl-dev iproute2 iputils-ping nftables iperf3 python3 procps
 )
 
 need_root() {

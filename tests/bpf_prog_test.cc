@@ -176,8 +176,10 @@ class DatapathTest : public ::testing::Test {
     ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.mb_peers), &key, &v, BPF_ANY), 0);
   }
 
-  RunResult Run(bpf_program* prog, const Bytes& in) {
+  RunResult Run(bpf_program* prog, const Bytes& in, uint32_t mark = 0) {
     RunResult r;
+    __sk_buff ctx{};
+    ctx.mark = mark;
     r.out.resize(in.size() + 256);
     bpf_test_run_opts opts{};
     opts.sz = sizeof(opts);
@@ -186,6 +188,10 @@ class DatapathTest : public ::testing::Test {
     opts.data_out = r.out.data();
     opts.data_size_out = static_cast<uint32_t>(r.out.size());
     opts.repeat = 1;
+    if (mark) {
+      opts.ctx_in = &ctx;
+      opts.ctx_size_in = sizeof(ctx);
+    }
     EXPECT_EQ(bpf_prog_test_run_opts(bpf_program__fd(prog), &opts), 0) << std::strerror(errno);
     r.verdict = opts.retval;
     r.out.resize(opts.data_size_out);
@@ -535,6 +541,22 @@ TEST_F(DatapathTest, DedupHandlesSequenceWrapAround) {
   EXPECT_EQ(redundant(0xfffffff8u), static_cast<uint32_t>(TC_ACT_REDIRECT)) << "late, in window";
   EXPECT_EQ(redundant(3), static_cast<uint32_t>(TC_ACT_SHOT)) << "duplicate across the wrap";
   EXPECT_EQ(Counters(0).drops[MB_DROP_DUPLICATE], 1u);
+}
+
+TEST_F(DatapathTest, ProbeMarkForcesItsPathEvenWhenDisabled) {
+  SetPath(1, "10.201.2.2", "10.201.2.1", 20000, MB_PATH_DISABLED);
+  Bytes probe = Ipv4Packet("10.203.0.2", "10.203.0.1", IPPROTO_UDP, 40);
+  for (uint32_t path : {1u, 0u, 1u}) {
+    RunResult r = Run(skel_->progs.mb_encap, probe, MB_PROBE_MARK | path);
+    ASSERT_EQ(r.verdict, static_cast<uint32_t>(TC_ACT_REDIRECT));
+    EXPECT_EQ(r.out[kWire + 1], path);
+  }
+  EXPECT_EQ(Counters(1).tx_packets, 2u);
+  // An unconfigured path id cannot be forced.
+  EXPECT_EQ(Run(skel_->progs.mb_encap, probe, MB_PROBE_MARK | 5).verdict,
+            static_cast<uint32_t>(TC_ACT_SHOT));
+  // Other marks do not force anything: the disabled path stays unused.
+  EXPECT_EQ(Run(skel_->progs.mb_encap, probe, 0x1234501).out[kWire + 1], 0);
 }
 
 }  // namespace

@@ -1,0 +1,71 @@
+#include "agent/probe.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "bpf/meshbpf.h"
+
+namespace meshbpf {
+namespace {
+
+ProbeMessage Sample() {
+  ProbeMessage m;
+  m.type = ProbeMessage::Type::kReply;
+  m.path_id = 3;
+  m.seq = 0xfffffffe;
+  m.sent_ns = 0x0102030405060708ULL;
+  m.reflected_ns = 42;
+  return m;
+}
+
+TEST(Probe, RoundTripsWithAndWithoutKey) {
+  for (const std::string key : {"", "a mesh key of some length"}) {
+    ProbeBytes b = EncodeProbe(Sample(), key);
+    absl::StatusOr<ProbeMessage> m = DecodeProbe(b.data(), b.size(), key);
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(m->type, ProbeMessage::Type::kReply);
+    EXPECT_EQ(m->path_id, 3);
+    EXPECT_EQ(m->seq, 0xfffffffeu);
+    EXPECT_EQ(m->sent_ns, 0x0102030405060708ULL);
+    EXPECT_EQ(m->reflected_ns, 42u);
+  }
+}
+
+TEST(Probe, RejectsWrongKeyMissingKeyAndTampering) {
+  ProbeBytes b = EncodeProbe(Sample(), "right key 0123456");
+  EXPECT_EQ(DecodeProbe(b.data(), b.size(), "wrong key 0123456").status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_FALSE(DecodeProbe(b.data(), b.size(), "").ok()) << "keyless node accepted a keyed probe";
+  ProbeBytes keyless = EncodeProbe(Sample(), "");
+  EXPECT_FALSE(DecodeProbe(keyless.data(), keyless.size(), "right key 0123456").ok())
+      << "keyed node accepted an unauthenticated probe";
+  b[9] ^= 1;  // flip a bit of the sequence number
+  EXPECT_FALSE(DecodeProbe(b.data(), b.size(), "right key 0123456").ok());
+}
+
+TEST(Probe, RejectsMalformedInputNamingTheProblem) {
+  ProbeBytes b = EncodeProbe(Sample(), "");
+  EXPECT_THAT(std::string(DecodeProbe(b.data(), b.size() - 1, "").status().message()),
+              ::testing::HasSubstr("43 bytes"));
+  EXPECT_FALSE(DecodeProbe(b.data(), 0, "").ok());
+  ProbeBytes bad = b;
+  bad[0] = 'X';
+  EXPECT_THAT(std::string(DecodeProbe(bad.data(), bad.size(), "").status().message()),
+              ::testing::HasSubstr("magic"));
+  bad = b;
+  bad[4] = 9;
+  EXPECT_THAT(std::string(DecodeProbe(bad.data(), bad.size(), "").status().message()),
+              ::testing::HasSubstr("version"));
+  bad = b;
+  bad[5] = 7;
+  EXPECT_THAT(std::string(DecodeProbe(bad.data(), bad.size(), "").status().message()),
+              ::testing::HasSubstr("type"));
+  ProbeMessage far = Sample();
+  far.path_id = MB_MAX_PATHS;
+  bad = EncodeProbe(far, "");
+  EXPECT_THAT(std::string(DecodeProbe(bad.data(), bad.size(), "").status().message()),
+              ::testing::HasSubstr("path id"));
+}
+
+}  // namespace
+}  // namespace meshbpf
