@@ -482,6 +482,12 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
   }
   absl::Status s = OptionalIpv4("link_aggregation.peer_address", l.has_peer_address(),
                                 l.peer_address(), out.peer_address);
+  s.Update(OptionalIpv4("link_aggregation.peer_bond_address", l.has_peer_bond_address(),
+                        l.peer_bond_address(), out.peer_bond_address));
+  if (s.ok() && out.peer_bond_address && !out.bond_address) {
+    return FieldError("link_aggregation.peer_bond_address",
+                      "needs link_aggregation.bond_address: probes are sent from it");
+  }
   out.port = MB_DEFAULT_PORT;  // the data path's constant is the authority
   s.Update(Checked("link_aggregation.port", l.has_port(), l.port(), kPortRange, out.port));
   s.Update(Checked("link_aggregation.latency_packet_bytes", l.has_latency_packet_bytes(),
@@ -504,6 +510,8 @@ absl::Status ResolveFailover(const config::Failover& f, FailoverSettings& out) {
                    f.recovery_threshold(), kProbeCount, out.recovery_threshold));
   s.Update(Checked("failover.rebalance_interval", f.has_rebalance_interval(),
                    f.rebalance_interval(), Closed(0.05, 3600), out.rebalance_interval_s));
+  s.Update(Checked("failover.probe_port", f.has_probe_port(), f.probe_port(), kPortRange,
+                   out.probe_port));
   return s;
 }
 

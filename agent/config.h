@@ -71,6 +71,7 @@ struct FailoverSettings {
   uint32_t threshold = 3;
   uint32_t recovery_threshold = 5;
   double rebalance_interval_s = 1.0;
+  uint16_t probe_port = 7202;
 };
 
 struct DiscoverySettings {
@@ -87,6 +88,7 @@ struct NodeSettings {
   std::string bond_interface = "mb0";
   std::optional<BondAddress> bond_address;
   std::optional<in_addr> peer_address;
+  std::optional<in_addr> peer_bond_address;  // where path probes go
   uint16_t port = 7201;  // local listen port and default remote port
   OffloadSetting offload = OffloadSetting::kAuto;
   uint32_t latency_packet_bytes = 256;

@@ -694,3 +694,31 @@ TEST_F(ConfigFileTest, ErrorsNameTheFile) {
 
 }  // namespace
 }  // namespace meshbpf
+
+namespace meshbpf {
+namespace {
+
+constexpr char kProbingUplink[] =
+    R"("interfaces": {"uplinks": [{"name": "eth0", "remote_address": "203.0.113.1", "rate_mbit": 10}]})";
+
+TEST_F(ConfigTest, ProbingSettingsResolve) {
+  const NodeSettings s = MustResolve(std::string(R"({
+    "link_aggregation": {"bond_address": "10.203.0.2/24", "peer_bond_address": "10.203.0.1"},
+    "failover": {"probe_port": 7300},)") + kProbingUplink + "}");
+  ASSERT_TRUE(s.peer_bond_address.has_value());
+  EXPECT_EQ(Str(*s.peer_bond_address), "10.203.0.1");
+  EXPECT_EQ(s.failover.probe_port, 7300);
+  EXPECT_EQ(MustResolve(std::string("{") + kProbingUplink + "}").failover.probe_port, 7202)
+      << "default probe port";
+}
+
+TEST_F(ConfigTest, PeerBondAddressNeedsABondAddress) {
+  EXPECT_THAT(ErrorOf(std::string(R"({"link_aggregation": {"peer_bond_address": "10.203.0.1"},)") +
+                      kProbingUplink + "}"),
+              HasSubstr("link_aggregation.peer_bond_address: needs link_aggregation.bond_address"));
+  EXPECT_THAT(ErrorOf(std::string(R"({"failover": {"probe_port": 0},)") + kProbingUplink + "}"),
+              HasSubstr("failover.probe_port"));
+}
+
+}  // namespace
+}  // namespace meshbpf
