@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,6 +18,7 @@
 #include "agent/datapath.h"
 #include "agent/log.h"
 #include "agent/link_monitor.h"
+#include "agent/neighbors.h"
 #include "agent/netdev.h"
 #include "agent/policy.h"
 
@@ -38,18 +40,6 @@ int ShutdownSignalFd() {
   sigaddset(&mask, SIGTERM);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
   return signalfd(-1, &mask, SFD_CLOEXEC);
-}
-
-// Redundant copies leave as clones whose MACs come from bpf_fib_lookup, and
-// the kernel answers that lookup only on devices with forwarding enabled.
-absl::Status EnableForwarding(const std::string& interface) {
-  const std::string path = absl::StrCat("/proc/sys/net/ipv4/conf/", interface, "/forwarding");
-  FILE* f = std::fopen(path.c_str(), "w");
-  if (!f || std::fputs("1", f) < 0 || std::fclose(f) != 0) {
-    return absl::InternalError(absl::StrCat("enabling forwarding on ", interface,
-                                            " (needed by redundant mode): ", path));
-  }
-  return absl::OkStatus();
 }
 
 absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings,
@@ -89,12 +79,15 @@ class Agent {
   // path's source address.
   bool UplinkUsable(size_t i) const;
   absl::Status WritePathTable();
+  // Periodic work, every failover.monitoring_interval.
+  void OnTick();
 
   const AgentOptions& options_;
   NodeSettings settings_;
   std::unique_ptr<Datapath> datapath_;
   std::unique_ptr<LinkMonitor> links_;
   std::vector<bool> usable_;
+  PathTable table_{};
   bool created_bond_ = false;
 };
 
@@ -106,7 +99,22 @@ bool Agent::UplinkUsable(size_t i) const {
 }
 
 absl::Status Agent::WritePathTable() {
-  return datapath_->maps().WritePaths(BuildPathTable(settings_, usable_));
+  PathTable table = BuildPathTable(settings_, usable_);
+  FillNextHopMacs(settings_, table);
+  table_ = table;
+  return datapath_->maps().WritePaths(table);
+}
+
+void Agent::OnTick() {
+  // Neighbours get resolved and expire on their own schedule; the data
+  // path's clones need the current ones.
+  PathTable table = table_;
+  if (FillNextHopMacs(settings_, table)) {
+    table_ = table;
+    if (absl::Status s = datapath_->maps().WritePaths(table); !s.ok()) {
+      Log(LogLevel::kError, std::string(s.message()));
+    }
+  }
 }
 
 void Agent::OnLinkEvent(const LinkEvent& event) {
@@ -126,15 +134,31 @@ void Agent::OnLinkEvent(const LinkEvent& event) {
   if (absl::Status s = WritePathTable(); !s.ok()) Log(LogLevel::kError, std::string(s.message()));
 }
 
+// A timerfd firing every `interval_s` seconds.
+int IntervalTimer(double interval_s) {
+  int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (fd < 0) return fd;
+  itimerspec spec{};
+  const auto ns = static_cast<long long>(interval_s * 1e9);
+  spec.it_interval.tv_sec = ns / 1000000000;
+  spec.it_interval.tv_nsec = ns % 1000000000;
+  spec.it_value = spec.it_interval;
+  timerfd_settime(fd, 0, &spec, nullptr);
+  return fd;
+}
+
 void Agent::Loop(int signals) {
-  pollfd fds[2] = {{signals, POLLIN, 0}, {links_->fd(), POLLIN, 0}};
+  const int timer = IntervalTimer(settings_.failover.monitoring_interval_s);
+  pollfd fds[3] = {{signals, POLLIN, 0}, {links_->fd(), POLLIN, 0}, {timer, POLLIN, 0}};
   while (true) {
-    if (poll(fds, 2, -1) < 0) {
+    if (poll(fds, 3, -1) < 0) {
       if (errno == EINTR) continue;
       Log(LogLevel::kError, absl::StrCat("poll: ", std::strerror(errno)));
-      return;
+      break;
     }
     if (fds[1].revents) links_->Drain([this](const LinkEvent& e) { OnLinkEvent(e); });
+    uint64_t expirations = 0;
+    if (fds[2].revents && read(timer, &expirations, sizeof(expirations)) > 0) OnTick();
     if (fds[0].revents) {
       signalfd_siginfo info{};
       if (read(signals, &info, sizeof(info)) == sizeof(info)) {
@@ -142,9 +166,10 @@ void Agent::Loop(int signals) {
                                           strsignal(static_cast<int>(info.ssi_signo)),
                                           ", detaching"));
       }
-      return;
+      break;
     }
   }
+  close(timer);
 }
 
 absl::Status Agent::Start() {
@@ -188,16 +213,12 @@ absl::Status Agent::Start() {
   if (absl::Status s = ConfigureMaps(datapath_->maps(), settings_, usable_, *bond); !s.ok()) {
     return s;
   }
+  if (absl::Status s = WritePathTable(); !s.ok()) return s;
 
   std::set<int> uplinks;
   for (const PathSettings& p : settings_.paths) {
     if (uplinks.insert(p.ifindex).second) {
       if (absl::Status s = datapath_->AttachDecap(p.ifindex); !s.ok()) return s;
-      if (settings_.mode == BondMode::kRedundant) {
-        if (absl::Status s = EnableForwarding(p.interface); !s.ok()) return s;
-        Log(LogLevel::kInfo, absl::StrCat("redundant mode: IPv4 forwarding enabled on ",
-                                          p.interface, " (next-hop lookup for copies)"));
-      }
     }
     Log(LogLevel::kInfo,
         absl::StrFormat("path %s: %s %s -> %s:%u via %s, %.1f Mbit/s, %s", p.name, p.interface,

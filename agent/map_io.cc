@@ -21,7 +21,7 @@ namespace meshbpf {
 static_assert(sizeof(mb_wire_hdr) == 12, "wire header is part of the protocol");
 static_assert(MB_ENCAP_OVERHEAD == 40, "outer IPv4 + UDP + mb_wire_hdr");
 static_assert(sizeof(mb_config) == 20);
-static_assert(sizeof(mb_path) == 36);
+static_assert(sizeof(mb_path) == 48);
 static_assert(sizeof(mb_path_counters) == 8 * (4 + MB_DROP_REASONS));
 
 namespace {

@@ -321,23 +321,17 @@ static __always_inline void count_tx(__u32 path_id, __u32 inner_len)
 /*
  * Sends a clone of the encapsulated skb out of path p, keeping the original
  * for the next path. bpf_clone_redirect does not resolve neighbours, so the
- * MACs come from a FIB lookup of the path's next hop; until the kernel has
- * resolved that neighbour (the agent's probes make sure it does) the copy
- * is skipped and counted.
+ * MACs come from the path entry, which the agent keeps current from the
+ * neighbour table; until it has them the copy is skipped and counted.
  */
 static __always_inline int send_clone(struct __sk_buff *skb, const struct mb_path *p)
 {
-	struct bpf_fib_lookup fib = {
-		.family = AF_INET,
-		.ipv4_dst = p->gateway ? p->gateway : p->dst_ip,
-		.ifindex = p->ifindex,
-	};
+	const __u8 *dmac = p->next_hop_mac;
 
-	if (bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_DIRECT | BPF_FIB_LOOKUP_OUTPUT) !=
-	    BPF_FIB_LKUP_RET_SUCCESS)
+	if (!(dmac[0] | dmac[1] | dmac[2] | dmac[3] | dmac[4] | dmac[5]))
 		return -1;
-	if (bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0) < 0 ||
-	    bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0) < 0)
+	if (bpf_skb_store_bytes(skb, 0, p->next_hop_mac, ETH_ALEN, 0) < 0 ||
+	    bpf_skb_store_bytes(skb, ETH_ALEN, p->uplink_mac, ETH_ALEN, 0) < 0)
 		return -1;
 	return bpf_clone_redirect(skb, p->ifindex, 0);
 }

@@ -104,6 +104,13 @@ struct mb_path {
 	__u32 owd_us;        /* expected one-way delay */
 	__u8 state;          /* enum mb_path_state */
 	__u8 reserved[3];
+	/*
+	 * Next hop's and uplink's MACs, kept current by the agent from the
+	 * neighbour table: redundant copies leave through bpf_clone_redirect,
+	 * which does not resolve neighbours. All zero = not resolved yet.
+	 */
+	__u8 next_hop_mac[6];
+	__u8 uplink_mac[6];
 };
 
 /*
