@@ -1,0 +1,49 @@
+#include "agent/prober.h"
+
+#include <gtest/gtest.h>
+
+namespace meshbpf {
+namespace {
+
+constexpr uint64_t kMs = 1000000;
+
+TEST(PathProber, MatchesRepliesAndMeasuresRtt) {
+  PathProber prober(2, 500 * kMs);
+  ProbeMessage a = prober.NextRequest(0, 1000 * kMs);
+  ProbeMessage b = prober.NextRequest(1, 1000 * kMs);
+  EXPECT_EQ(a.seq, 1u);
+  EXPECT_EQ(b.seq, 1u) << "each path numbers its own probes";
+  a.type = ProbeMessage::Type::kReply;
+  EXPECT_EQ(prober.OnReply(a, 1012 * kMs), 12 * kMs);
+  EXPECT_EQ(prober.OnReply(a, 1013 * kMs), std::nullopt) << "a duplicate reply counts once";
+}
+
+TEST(PathProber, IgnoresUnknownForgedAndLateReplies) {
+  PathProber prober(1, 500 * kMs);
+  ProbeMessage a = prober.NextRequest(0, 0);
+  ProbeMessage forged = a;
+  forged.seq = 99;
+  EXPECT_EQ(prober.OnReply(forged, 5 * kMs), std::nullopt);
+  forged = a;
+  forged.sent_ns += 4 * kMs;  // claims a later send time to look faster
+  EXPECT_EQ(prober.OnReply(forged, 5 * kMs), std::nullopt);
+  forged = a;
+  forged.path_id = 7;
+  EXPECT_EQ(prober.OnReply(forged, 5 * kMs), std::nullopt);
+  EXPECT_EQ(prober.Expire(600 * kMs), std::vector<uint8_t>{0});
+  EXPECT_EQ(prober.OnReply(a, 601 * kMs), std::nullopt) << "already counted lost";
+}
+
+TEST(PathProber, ExpiresOnlyTimedOutProbesInOrder) {
+  PathProber prober(2, 300 * kMs);
+  prober.NextRequest(0, 0);
+  prober.NextRequest(0, 200 * kMs);
+  prober.NextRequest(1, 250 * kMs);
+  EXPECT_TRUE(prober.Expire(299 * kMs).empty());
+  EXPECT_EQ(prober.Expire(300 * kMs), std::vector<uint8_t>{0});
+  EXPECT_EQ(prober.Expire(550 * kMs), (std::vector<uint8_t>{0, 1}));
+  EXPECT_TRUE(prober.Expire(10000 * kMs).empty());
+}
+
+}  // namespace
+}  // namespace meshbpf
