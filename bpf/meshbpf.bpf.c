@@ -387,7 +387,7 @@ int mb_encap(struct __sk_buff *skb)
 	 * path, which then lags and reorders TCP.
 	 */
 	if ((skb->mark & MB_PROBE_MARK_MASK) == MB_PROBE_MARK) {
-		if (force_path(skb->mark & (MB_MAX_PATHS - 1), &choice) < 0)
+		if (force_path(skb->mark & ~MB_PROBE_MARK_MASK, &choice) < 0)
 			return drop(MB_NO_PATH, MB_DROP_NO_PATH);
 	} else if (choose_paths(skb->len + MB_ENCAP_OVERHEAD, placement, &choice) < 0) {
 		return drop(MB_NO_PATH, MB_DROP_NO_PATH);
@@ -533,6 +533,10 @@ int mb_decap(struct __sk_buff *skb)
 	default:
 		return drop(path_id, MB_DROP_UNSUPPORTED_L3);
 	}
+	__u32 min_inner = inner_proto == bpf_htons(ETH_P_IP) ? sizeof(struct iphdr)
+							     : sizeof(struct ipv6hdr);
+	if (skb->len < sizeof(struct ethhdr) + hdr_len + min_inner)
+		return drop(path_id, MB_DROP_TRUNCATED);
 
 	if (mb.flags & MB_FLAG_REDUNDANT) {
 		int reason = dedup(bpf_ntohl(mb.bond_seq));
