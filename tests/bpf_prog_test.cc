@@ -911,6 +911,8 @@ TEST_F(DatapathTest, ProbeMarkForcesItsPathEvenWhenDisabled) {
   EXPECT_EQ(Counters(1).tx_packets, 2u);
   // An unconfigured path id cannot be forced.
   EXPECT_EQ(Run(skel_->progs.mb_encap, probe, MB_PROBE_MARK | 5).verdict, kShot);
+  // Nor can an id past the table, even one whose low bits name a real path.
+  EXPECT_EQ(Run(skel_->progs.mb_encap, probe, MB_PROBE_MARK | MB_MAX_PATHS).verdict, kShot);
   // Other marks do not force anything: the disabled path stays unused.
   EXPECT_EQ(Run(skel_->progs.mb_encap, probe, 0x1234501).out[kWire + 1], 0);
 }
