@@ -170,7 +170,8 @@ lab_write_configs() {
   cat >"$LAB_DIR/client.json" <<EOF
 {
   "link_aggregation": {"mode": "$LAB_MODE", "bond_interface": "mb0",
-                       "bond_address": "10.203.0.2/24", "peer_address": "10.200.0.2", "port": 7201},
+                       "bond_address": "10.203.0.2/24", "peer_address": "10.200.0.2", "port": 7201,
+                       "peer_bond_address": "10.203.0.1"},
   "failover": {"monitoring_interval": 0.2, "threshold": 3, "recovery_threshold": 5},
   "interfaces": {"primary": "wan1", "uplinks": [
     {"name": "wan1", "gateway": "10.201.1.1", "rate_mbit": $RATE1},
@@ -180,7 +181,9 @@ EOF
   cat >"$LAB_DIR/peer.json" <<EOF
 {
   "link_aggregation": {"mode": "$LAB_MODE", "bond_interface": "mb0",
-                       "bond_address": "10.203.0.1/24", "port": 7201},
+                       "bond_address": "10.203.0.1/24", "port": 7201,
+                       "peer_bond_address": "10.203.0.2"},
+  "failover": {"monitoring_interval": 0.2, "threshold": 3, "recovery_threshold": 5},
   "interfaces": {"primary": "via-wan1", "uplinks": [
     {"name": "via-wan1", "interface": "wan0", "gateway": "10.200.0.1",
      "remote_address": "10.201.1.2", "rate_mbit": $RATE1},
@@ -291,6 +294,11 @@ table inet meshbpf_lab_loss_$1 {
   }
 }
 EOF
+}
+
+# Undoes lab_link_loss (also a blackhole: lab_link_loss N 100).
+lab_link_clear() {
+  lab_ns inet nft delete table inet "meshbpf_lab_loss_$1" 2>/dev/null || true
 }
 
 # Sequence-numbered UDP stream from the client to the server; prints the
