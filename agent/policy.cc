@@ -52,12 +52,23 @@ std::vector<int> StandbyOrder(const NodeSettings& settings) {
   return backups;
 }
 
-PathTable BuildPathTable(const NodeSettings& settings, const std::vector<bool>& usable) {
-  auto is_usable = [&](size_t i) { return i >= usable.size() || usable[i]; };
+PathTable BuildPathTable(const NodeSettings& settings,
+                         const std::vector<PathCondition>& conditions) {
+  const PathCondition healthy;
+  auto condition = [&](size_t i) -> const PathCondition& {
+    return i < conditions.size() ? conditions[i] : healthy;
+  };
+  // Redundant mode sends every packet on every active path: a lossy path
+  // still adds copies, so it is not held back.
+  auto degraded = [&](size_t i) {
+    return settings.mode != BondMode::kRedundant && condition(i).degraded;
+  };
   PathTable table{};
   const size_t n = std::min<size_t>(settings.paths.size(), MB_MAX_PATHS);
+  std::vector<size_t> bonded;
   for (size_t i = 0; i < n; ++i) {
     const PathSettings& p = settings.paths[i];
+    const PathCondition& c = condition(i);
     mb_path& out = table[i];
     out.ifindex = static_cast<uint32_t>(p.ifindex);
     out.src_ip = p.source.s_addr;
@@ -66,21 +77,34 @@ PathTable BuildPathTable(const NodeSettings& settings, const std::vector<bool>& 
     out.src_port = settings.port;
     out.dst_port = p.remote_port;
     out.mtu = p.mtu;
-    out.rate_kbps = static_cast<uint32_t>(std::lround(std::max(p.rate_mbit * 1000.0, 1.0)));
-    out.owd_us = static_cast<uint32_t>(std::lround(p.delay_ms * 1000.0));
+    const double kbps = c.capacity_bps ? *c.capacity_bps / 1000.0 : p.rate_mbit * 1000.0;
+    out.rate_kbps = static_cast<uint32_t>(std::lround(std::max(kbps, 1.0)));
+    out.owd_us = static_cast<uint32_t>(std::lround(c.owd_us ? *c.owd_us : p.delay_ms * 1000.0));
+    out.state = MB_PATH_DISABLED;
     const bool carries_traffic = settings.mode == BondMode::kActiveBackup
                                      ? p.name == settings.primary
                                      : p.role == PathRole::kBonded;
-    out.state = carries_traffic && is_usable(i) ? MB_PATH_ACTIVE : MB_PATH_DISABLED;
+    if (carries_traffic && c.usable) bonded.push_back(i);
+  }
+  const std::vector<int> standby = StandbyOrder(settings);
+  auto usable_standby = [&](bool want_healthy) -> std::optional<size_t> {
+    for (int i : standby) {
+      const auto k = static_cast<size_t>(i);
+      if (k < n && condition(k).usable && (!want_healthy || !degraded(k))) return k;
+    }
+    return std::nullopt;
+  };
+  const bool healthy_bonded =
+      std::any_of(bonded.begin(), bonded.end(), [&](size_t i) { return !degraded(i); });
+  const std::optional<size_t> healthy_standby = usable_standby(true);
+  for (size_t i : bonded) {
+    if (!degraded(i) || (!healthy_bonded && !healthy_standby)) table[i].state = MB_PATH_ACTIVE;
   }
   // The data path falls back to the lowest-numbered BACKUP path, but the
   // user's order is interfaces.backups, not the path id: only the next
   // usable standby path is in BACKUP state.
-  for (int i : StandbyOrder(settings)) {
-    if (i < static_cast<int>(n) && is_usable(static_cast<size_t>(i))) {
-      table[i].state = MB_PATH_BACKUP;
-      break;
-    }
+  if (std::optional<size_t> next = healthy_standby ? healthy_standby : usable_standby(false)) {
+    table[*next].state = MB_PATH_BACKUP;
   }
   return table;
 }

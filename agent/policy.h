@@ -1,9 +1,10 @@
-// Weight policy: pure code, no I/O. Turns validated settings (and, later,
-// measurements) into the path table the data path schedules over.
+// Weight policy: pure code, no I/O. Turns validated settings and what the
+// health module measured into the path table the data path schedules over.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "agent/config.h"
@@ -26,10 +27,24 @@ bool ShouldDisableOffloads(const NodeSettings& settings);
 // first, then (active_backup mode) the other uplinks in config order.
 std::vector<int> StandbyOrder(const NodeSettings& settings);
 
-// Path table for the configured paths: bonded paths (active_backup: the
-// primary only) ACTIVE, the first usable standby path BACKUP, everything
-// else DISABLED; unused slots zeroed. `usable[i]` false (link down, probes
-// failing) takes path i out; absent entries count as usable.
-PathTable BuildPathTable(const NodeSettings& settings, const std::vector<bool>& usable = {});
+// What the agent has learnt about a path beyond its config.
+struct PathCondition {
+  bool usable = true;    // link up and, when probed, reaching the peer
+  bool degraded = false;  // loss or latency that would hurt the bond
+  std::optional<double> capacity_bps;  // measured; default: configured rate_mbit
+  std::optional<double> owd_us;        // measured one-way delay; default: delay_ms
+};
+
+// Path table for the configured paths; unused slots zeroed.
+// - Bonded paths (active_backup: the primary only) that are usable and not
+//   degraded are ACTIVE. Degraded ones carry traffic only when no healthy
+//   bonded path and no healthy standby is left (a lossy path beats none),
+//   except in redundant mode, where the copies on other paths make up for
+//   their loss.
+// - The first usable standby (interfaces.backups order, healthy ones first)
+//   is BACKUP: the data path uses it when nothing is ACTIVE.
+// - Everything else is DISABLED. Absent conditions count as healthy.
+PathTable BuildPathTable(const NodeSettings& settings,
+                         const std::vector<PathCondition>& conditions = {});
 
 }  // namespace meshbpf

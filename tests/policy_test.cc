@@ -6,6 +6,13 @@
 namespace meshbpf {
 namespace {
 
+// Conditions where only reachability varies.
+std::vector<PathCondition> Usable(std::initializer_list<bool> usable) {
+  std::vector<PathCondition> out;
+  for (bool u : usable) out.push_back({.usable = u});
+  return out;
+}
+
 in_addr Addr(const char* text) {
   in_addr a{};
   inet_pton(AF_INET, text, &a);
@@ -135,7 +142,7 @@ TEST(PathTable, BondedModesUseEveryBondedPath) {
 TEST(PathTable, UnusablePathsAreTakenOut) {
   NodeSettings s = TwoBonded();
   s.paths.push_back(Path("lte0", 5, 10, PathRole::kBackup, 0));
-  PathTable t = BuildPathTable(s, {false, true, true});
+  PathTable t = BuildPathTable(s, Usable({false, true, true}));
   EXPECT_EQ(t[0].state, MB_PATH_DISABLED);
   EXPECT_EQ(t[1].state, MB_PATH_ACTIVE);
   EXPECT_EQ(t[2].state, MB_PATH_BACKUP);
@@ -145,7 +152,7 @@ TEST(PathTable, AllBondedDownLeavesTheBackupToCarryTraffic) {
   NodeSettings s = TwoBonded();
   s.paths.push_back(Path("lte1", 5, 10, PathRole::kBackup, 1));
   s.paths.push_back(Path("lte0", 6, 10, PathRole::kBackup, 0));
-  PathTable t = BuildPathTable(s, {false, false, true, false});
+  PathTable t = BuildPathTable(s, Usable({false, false, true, false}));
   EXPECT_EQ(t[0].state, MB_PATH_DISABLED);
   EXPECT_EQ(t[1].state, MB_PATH_DISABLED);
   EXPECT_EQ(t[3].state, MB_PATH_DISABLED) << "first backup is down";
@@ -156,11 +163,66 @@ TEST(PathTable, ActiveBackupFailsOverInOrderAndBack) {
   NodeSettings s = TwoBonded();
   s.mode = BondMode::kActiveBackup;
   s.primary = "wan1";
-  EXPECT_EQ(BuildPathTable(s, {false, true})[1].state, MB_PATH_BACKUP);
-  EXPECT_EQ(BuildPathTable(s, {false, true})[0].state, MB_PATH_DISABLED);
-  PathTable back = BuildPathTable(s, {true, true});
+  EXPECT_EQ(BuildPathTable(s, Usable({false, true}))[1].state, MB_PATH_BACKUP);
+  EXPECT_EQ(BuildPathTable(s, Usable({false, true}))[0].state, MB_PATH_DISABLED);
+  PathTable back = BuildPathTable(s, Usable({true, true}));
   EXPECT_EQ(back[0].state, MB_PATH_ACTIVE) << "primary recovered: traffic returns";
   EXPECT_EQ(back[1].state, MB_PATH_BACKUP);
+}
+
+TEST(PathTable, MeasuredCapacityAndDelayReplaceTheConfiguredOnes) {
+  NodeSettings s = TwoBonded();
+  std::vector<PathCondition> c(2);
+  c[1].capacity_bps = 7.5e6;
+  c[1].owd_us = 1234;
+  PathTable t = BuildPathTable(s, c);
+  EXPECT_EQ(t[0].rate_kbps, 40000u) << "no measurement: the configured rate";
+  EXPECT_EQ(t[1].rate_kbps, 7500u);
+  EXPECT_EQ(t[1].owd_us, 1234u);
+}
+
+TEST(PathTable, DegradedPathGetsNoTrafficWhileAHealthyOneIsLeft) {
+  NodeSettings s = TwoBonded();
+  std::vector<PathCondition> c(2);
+  c[1].degraded = true;
+  PathTable t = BuildPathTable(s, c);
+  EXPECT_EQ(t[0].state, MB_PATH_ACTIVE);
+  EXPECT_EQ(t[1].state, MB_PATH_DISABLED);
+  c[0].usable = false;
+  t = BuildPathTable(s, c);
+  EXPECT_EQ(t[1].state, MB_PATH_ACTIVE) << "a lossy path beats no path";
+}
+
+TEST(PathTable, HealthyBackupIsPreferredToADegradedBondedPath) {
+  NodeSettings s = TwoBonded();
+  s.paths.push_back(Path("lte0", 5, 10, PathRole::kBackup, 0));
+  std::vector<PathCondition> c(3);
+  c[0].usable = false;
+  c[1].degraded = true;
+  PathTable t = BuildPathTable(s, c);
+  EXPECT_EQ(t[1].state, MB_PATH_DISABLED);
+  EXPECT_EQ(t[2].state, MB_PATH_BACKUP);
+  c[2].degraded = true;
+  t = BuildPathTable(s, c);
+  EXPECT_EQ(t[1].state, MB_PATH_ACTIVE) << "both lossy: keep the bonded one";
+  EXPECT_EQ(t[2].state, MB_PATH_BACKUP);
+}
+
+TEST(PathTable, RedundantModeKeepsDegradedPathsForTheirCopies) {
+  NodeSettings s = TwoBonded();
+  s.mode = BondMode::kRedundant;
+  std::vector<PathCondition> c(2);
+  c[1].degraded = true;
+  PathTable t = BuildPathTable(s, c);
+  EXPECT_EQ(t[0].state, MB_PATH_ACTIVE);
+  EXPECT_EQ(t[1].state, MB_PATH_ACTIVE);
+}
+
+TEST(PathTable, AllPathsDownLeavesNothingActive) {
+  NodeSettings s = TwoBonded();
+  s.paths.push_back(Path("lte0", 5, 10, PathRole::kBackup, 0));
+  PathTable t = BuildPathTable(s, Usable({false, false, false}));
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(t[i].state, MB_PATH_DISABLED) << "path " << i;
 }
 
 }  // namespace

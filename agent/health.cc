@@ -1,0 +1,194 @@
+#include "agent/health.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_format.h"
+
+namespace meshbpf {
+namespace {
+
+// RFC 6298 gains.
+constexpr double kRttAlpha = 1.0 / 8;
+constexpr double kRttBeta = 1.0 / 4;
+// RFC 3550 jitter gain.
+constexpr double kJitterGain = 1.0 / 16;
+// Data loss is smoothed over rebalance intervals, and forgotten after this
+// many intervals without enough traffic (probe loss speaks for the path then).
+constexpr double kDataLossGain = 0.5;
+constexpr uint32_t kDataLossMemory = 5;
+
+double Percent(double fraction) { return fraction * 100.0; }
+
+}  // namespace
+
+void RttEstimator::Add(uint64_t rtt_ns, uint64_t now_ns) {
+  const double r = static_cast<double>(rtt_ns);
+  if (!has_sample_) {
+    srtt_ = r;
+    rttvar_ = r / 2;
+    has_sample_ = true;
+  } else {
+    rttvar_ = (1 - kRttBeta) * rttvar_ + kRttBeta * std::fabs(srtt_ - r);
+    srtt_ = (1 - kRttAlpha) * srtt_ + kRttAlpha * r;
+  }
+  while (!window_.empty() && window_.back().rtt_ns >= rtt_ns) window_.pop_back();
+  window_.push_back({now_ns, rtt_ns});
+  while (window_.size() > 1 && now_ns - window_.front().at_ns > window_ns_) window_.pop_front();
+}
+
+void JitterEstimator::Add(int64_t transit_ns, uint64_t now_ns) {
+  if (last_transit_) {
+    const double d = std::fabs(static_cast<double>(transit_ns - *last_transit_));
+    jitter_ += (d - jitter_) * kJitterGain;
+  }
+  last_transit_ = transit_ns;
+  while (!base_.empty() && base_.back().transit_ns >= transit_ns) base_.pop_back();
+  base_.push_back({now_ns, transit_ns});
+  while (base_.size() > 1 && now_ns - base_.front().at_ns > base_window_ns_) base_.pop_front();
+}
+
+double JitterEstimator::queue_delay_ns() const {
+  if (!last_transit_ || base_.empty()) return 0;
+  return static_cast<double>(*last_transit_ - base_.front().transit_ns);
+}
+
+void ProbeLossWindow::Add(bool lost) {
+  if (outcomes_.empty()) return;
+  if (count_ == outcomes_.size()) {
+    lost_ -= outcomes_[next_] ? 1 : 0;
+  } else {
+    ++count_;
+  }
+  outcomes_[next_] = lost;
+  lost_ += lost ? 1 : 0;
+  next_ = (next_ + 1) % outcomes_.size();
+}
+
+void CapacityEstimator::Update(const DeliverySample& sample, double queue_delay_ns) {
+  if (sample.sent_bps < kBusy * estimate_) return;
+  const bool shortfall = sample.delivered_bps < kShortfall * sample.sent_bps;
+  if (shortfall || queue_delay_ns > queue_limit_ns_) {
+    // What arrived is what the path can carry; a long queue alone says
+    // "somewhat less than we send". Never more than halve in one step.
+    const double target = shortfall ? sample.delivered_bps : estimate_ / kGrowth;
+    estimate_ = std::max({target, estimate_ / 2, kFloor * configured_});
+  } else {
+    estimate_ = std::min(configured_, estimate_ * kGrowth);
+  }
+}
+
+const char* PathStateName(PathState state) {
+  switch (state) {
+    case PathState::kUp:
+      return "up";
+    case PathState::kDegraded:
+      return "degraded";
+    case PathState::kDown:
+      return "down";
+  }
+  return "?";
+}
+
+uint32_t PathHealth::probes_needed_to_recover() const {
+  return params_.recovery_threshold * flap_factor_;
+}
+
+std::optional<Transition> PathHealth::Settle(uint64_t now_ns, const std::string& why) {
+  const PathState target = !link_up_ || unreachable_ ? PathState::kDown
+                           : harmful_                ? PathState::kDegraded
+                                                     : PathState::kUp;
+  if (target == state_) return std::nullopt;
+  Transition t{state_, target, why};
+  if (target == PathState::kDown) {
+    ++down_count_;
+    // Down again soon after coming back: flapping, so it must prove itself longer.
+    if (last_up_ns_ && now_ns - *last_up_ns_ < params_.flap_window_ns) {
+      flap_factor_ = std::min(flap_factor_ * 2, params_.max_flap_factor);
+    }
+  } else if (state_ == PathState::kDown) {
+    last_up_ns_ = now_ns;
+  }
+  state_ = target;
+  return t;
+}
+
+std::optional<Transition> PathHealth::OnLink(bool up, const std::string& why, uint64_t now_ns) {
+  if (up == link_up_) return std::nullopt;
+  link_up_ = up;
+  if (!up && params_.probed) {
+    // A link that comes back must still show it reaches the peer.
+    unreachable_ = true;
+    successes_ = 0;
+  }
+  return Settle(now_ns, why);
+}
+
+std::optional<Transition> PathHealth::OnProbeAnswered(uint64_t rtt_ns, int64_t transit_ns,
+                                                      uint64_t now_ns) {
+  rtt_.Add(rtt_ns, now_ns);
+  jitter_.Add(transit_ns, now_ns);
+  probe_loss_.Add(false);
+  failures_ = 0;
+  ++successes_;
+  if (state_ != PathState::kDown && last_up_ns_ && now_ns - *last_up_ns_ >= params_.flap_window_ns) {
+    flap_factor_ = 1;
+  }
+  if (unreachable_ && successes_ >= probes_needed_to_recover()) {
+    unreachable_ = false;
+    return Settle(now_ns, absl::StrFormat("%u probes answered in a row", successes_));
+  }
+  return std::nullopt;
+}
+
+std::optional<Transition> PathHealth::OnProbeLost(uint64_t now_ns) {
+  probe_loss_.Add(true);
+  successes_ = 0;
+  ++failures_;
+  if (!unreachable_ && failures_ >= params_.threshold) {
+    unreachable_ = true;
+    return Settle(now_ns, absl::StrFormat("%u probes lost in a row", failures_));
+  }
+  return std::nullopt;
+}
+
+std::optional<Transition> PathHealth::Rebalance(const std::optional<DeliverySample>& delivery,
+                                                uint64_t best_rtt_ns, uint64_t now_ns) {
+  if (delivery && delivery->sent_packets >= params_.min_packets_for_loss) {
+    const double sent = static_cast<double>(delivery->sent_packets);
+    const double got = static_cast<double>(std::min(delivery->delivered_packets,
+                                                    delivery->sent_packets));
+    const double loss = 1.0 - got / sent;
+    data_loss_ = data_loss_ ? *data_loss_ + (loss - *data_loss_) * kDataLossGain : loss;
+    rebalances_without_data_ = 0;
+  } else if (data_loss_ && ++rebalances_without_data_ >= kDataLossMemory) {
+    data_loss_.reset();
+  }
+  if (delivery && state_ != PathState::kDown) {
+    capacity_.Update(*delivery, jitter_.queue_delay_ns());
+  }
+
+  const double loss = this->loss();
+  const double extra_rtt =
+      rtt_.has_sample() && best_rtt_ns > 0 ? rtt_.srtt_ns() - static_cast<double>(best_rtt_ns) : 0;
+  const double rtt_limit = static_cast<double>(params_.degrade_extra_rtt_ns);
+  std::string why;
+  if (!harmful_) {
+    if (loss >= params_.degrade_loss) {
+      why = absl::StrFormat("loss %.1f%% (limit %.1f%%)", Percent(loss),
+                            Percent(params_.degrade_loss));
+    } else if (extra_rtt > rtt_limit) {
+      why = absl::StrFormat("RTT %.0f ms above the best path's (limit %.0f ms)", extra_rtt / 1e6,
+                            rtt_limit / 1e6);
+    }
+    harmful_ = !why.empty();
+  } else if (loss < params_.recover_loss && extra_rtt < rtt_limit / 2) {
+    harmful_ = false;
+    why = absl::StrFormat("loss %.1f%%, RTT %.0f ms above the best path's", Percent(loss),
+                          std::max(extra_rtt, 0.0) / 1e6);
+  }
+  if (why.empty()) return std::nullopt;
+  return Settle(now_ns, why);
+}
+
+}  // namespace meshbpf

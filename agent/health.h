@@ -1,0 +1,190 @@
+// Path health: estimators (RTT, jitter, loss, capacity) and the per-path
+// state machine that decides whether a path is up, degraded or down. Pure
+// code with an injected clock (all times are CLOCK_MONOTONIC nanoseconds
+// passed in), so every rule is unit-tested without root.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace meshbpf {
+
+// Smoothed RTT and variation as in RFC 6298, plus the minimum over a sliding
+// window (the propagation delay, which the scheduler wants as one-way delay).
+class RttEstimator {
+ public:
+  explicit RttEstimator(uint64_t min_window_ns = 30'000'000'000ull) : window_ns_(min_window_ns) {}
+  void Add(uint64_t rtt_ns, uint64_t now_ns);
+  bool has_sample() const { return has_sample_; }
+  double srtt_ns() const { return srtt_; }
+  double rttvar_ns() const { return rttvar_; }
+  uint64_t min_ns() const { return window_.empty() ? 0 : window_.front().rtt_ns; }
+
+ private:
+  struct Sample {
+    uint64_t at_ns;
+    uint64_t rtt_ns;
+  };
+  uint64_t window_ns_;
+  bool has_sample_ = false;
+  double srtt_ = 0, rttvar_ = 0;
+  std::deque<Sample> window_;  // increasing rtt from front: a monotonic-queue minimum
+};
+
+// Interarrival jitter of RFC 3550 (6.4.1) from one-way transit times
+// (receiver clock minus sender clock). The clocks need not agree: the
+// offset cancels in the differences. The same transit times give the
+// queueing delay: transit minus the smallest transit seen in a window.
+class JitterEstimator {
+ public:
+  explicit JitterEstimator(uint64_t base_window_ns = 30'000'000'000ull)
+      : base_window_ns_(base_window_ns) {}
+  void Add(int64_t transit_ns, uint64_t now_ns);
+  double jitter_ns() const { return jitter_; }
+  // How far the latest transit lies above the window's smallest.
+  double queue_delay_ns() const;
+
+ private:
+  struct Sample {
+    uint64_t at_ns;
+    int64_t transit_ns;
+  };
+  uint64_t base_window_ns_;
+  std::optional<int64_t> last_transit_;
+  double jitter_ = 0;
+  std::deque<Sample> base_;  // monotonic-queue minimum of transit
+};
+
+// Loss over the last `window` probes (a ring of outcomes).
+class ProbeLossWindow {
+ public:
+  explicit ProbeLossWindow(size_t window = 100) : outcomes_(window, false) {}
+  void Add(bool lost);
+  size_t count() const { return count_; }
+  double loss() const { return count_ == 0 ? 0.0 : static_cast<double>(lost_) / count_; }
+
+ private:
+  std::vector<bool> outcomes_;
+  size_t next_ = 0, count_ = 0, lost_ = 0;
+};
+
+// What one path delivered over one rebalance interval, from the per-path
+// counters: our tx counters when the probes left and the peer's rx counters
+// when it reflected them (the probe queues behind the data sent before it,
+// so the two snapshots line up).
+struct DeliverySample {
+  double sent_bps = 0;       // what we put on the path
+  double delivered_bps = 0;  // what the peer received from it
+  uint64_t sent_packets = 0;
+  uint64_t delivered_packets = 0;
+};
+
+// Capacity estimate for one path, in bit/s, never above the configured rate
+// (the user's promise of the plan; the estimate finds shortfalls):
+// - the path is pushed (sent >= kBusy of the estimate) yet delivers clearly
+//   less than it is sent, or its queueing delay exceeds `queue_limit_ns`:
+//   the estimate drops to what was delivered (at most by half per step);
+// - the path is pushed, delivers what it is sent and its queue is short:
+//   the estimate grows by kGrowth per step back toward the configured rate.
+// An idle path teaches nothing and keeps its estimate.
+class CapacityEstimator {
+ public:
+  static constexpr double kBusy = 0.8;
+  static constexpr double kShortfall = 0.9;  // delivered/sent below this: the path cannot keep up
+  static constexpr double kGrowth = 1.1;
+  static constexpr double kFloor = 0.05;  // of the configured rate
+
+  CapacityEstimator(double configured_bps, double queue_limit_ns)
+      : configured_(configured_bps), estimate_(configured_bps), queue_limit_ns_(queue_limit_ns) {}
+  void Update(const DeliverySample& sample, double queue_delay_ns);
+  double estimate_bps() const { return estimate_; }
+
+ private:
+  double configured_, estimate_, queue_limit_ns_;
+};
+
+enum class PathState { kUp, kDegraded, kDown };
+const char* PathStateName(PathState state);
+
+struct HealthParams {
+  // Whether probes run (the peer's bond address is known). Without them a
+  // path comes back as soon as its link does.
+  bool probed = true;
+  uint32_t threshold = 3;           // consecutive lost probes: down
+  uint32_t recovery_threshold = 5;  // consecutive answered probes: back up
+  // A path that goes down again within `flap_window_ns` of coming back is
+  // flapping: each such relapse doubles the probes it needs to come back
+  // (up to `max_flap_factor` times recovery_threshold); a stable period of
+  // flap_window_ns resets the factor.
+  uint64_t flap_window_ns = 60'000'000'000ull;
+  uint32_t max_flap_factor = 8;
+  // Degraded (harmful to the bond: less or no traffic) when loss reaches
+  // `degrade_loss`, again fine below `recover_loss` (hysteresis).
+  double degrade_loss = 0.03;
+  double recover_loss = 0.01;
+  // ... or when its RTT exceeds the best path's by more than this.
+  uint64_t degrade_extra_rtt_ns = 250'000'000ull;
+  // Data-loss samples need this many packets to count.
+  uint64_t min_packets_for_loss = 200;
+  size_t loss_window = 100;
+};
+
+struct Transition {
+  PathState from, to;
+  std::string reason;
+};
+
+// One path's health. Link events come from netlink, probe outcomes from the
+// prober, delivery samples every rebalance interval.
+class PathHealth {
+ public:
+  PathHealth(const HealthParams& params, double configured_bps, double queue_limit_ns)
+      : params_(params), capacity_(configured_bps, queue_limit_ns),
+        probe_loss_(params.loss_window) {}
+
+  std::optional<Transition> OnLink(bool up, const std::string& why, uint64_t now_ns);
+  std::optional<Transition> OnProbeAnswered(uint64_t rtt_ns, int64_t transit_ns, uint64_t now_ns);
+  std::optional<Transition> OnProbeLost(uint64_t now_ns);
+  // Every rebalance interval: data loss and capacity from the counters,
+  // and whether loss or latency (against the best path's RTT) make the path
+  // harmful to the bond.
+  std::optional<Transition> Rebalance(const std::optional<DeliverySample>& delivery,
+                                      uint64_t best_rtt_ns, uint64_t now_ns);
+
+  PathState state() const { return state_; }
+  bool link_up() const { return link_up_; }
+  // Data loss when traffic flowed recently, else probe loss.
+  double loss() const { return data_loss_ ? *data_loss_ : probe_loss_.loss(); }
+  double probe_loss() const { return probe_loss_.loss(); }
+  const RttEstimator& rtt() const { return rtt_; }
+  const JitterEstimator& jitter() const { return jitter_; }
+  double capacity_bps() const { return capacity_.estimate_bps(); }
+  uint32_t probes_needed_to_recover() const;
+  uint32_t down_count() const { return down_count_; }
+
+ private:
+  // The state the counters and flags call for; moves there, reporting why.
+  std::optional<Transition> Settle(uint64_t now_ns, const std::string& why);
+
+  HealthParams params_;
+  RttEstimator rtt_;
+  JitterEstimator jitter_;
+  CapacityEstimator capacity_;
+  ProbeLossWindow probe_loss_;
+  std::optional<double> data_loss_;
+  uint32_t rebalances_without_data_ = 0;
+  PathState state_ = PathState::kUp;
+  bool link_up_ = true;
+  bool unreachable_ = false;  // probes failing
+  bool harmful_ = false;
+  std::string harm_reason_;
+  uint32_t failures_ = 0, successes_ = 0;
+  uint32_t flap_factor_ = 1;
+  uint32_t down_count_ = 0;
+  std::optional<uint64_t> last_up_ns_;
+};
+
+}  // namespace meshbpf

@@ -1,0 +1,260 @@
+#include "agent/health.h"
+
+#include <gtest/gtest.h>
+
+namespace meshbpf {
+namespace {
+
+constexpr uint64_t kMs = 1'000'000;
+constexpr uint64_t kSec = 1000 * kMs;
+
+TEST(RttEstimator, FollowsRfc6298) {
+  RttEstimator rtt;
+  rtt.Add(100 * kMs, 0);
+  EXPECT_DOUBLE_EQ(rtt.srtt_ns(), 100.0 * kMs);
+  EXPECT_DOUBLE_EQ(rtt.rttvar_ns(), 50.0 * kMs);
+  rtt.Add(200 * kMs, kSec);
+  // rttvar = 3/4*50 + 1/4*|100-200| = 62.5; srtt = 7/8*100 + 1/8*200 = 112.5
+  EXPECT_DOUBLE_EQ(rtt.rttvar_ns(), 62.5 * kMs);
+  EXPECT_DOUBLE_EQ(rtt.srtt_ns(), 112.5 * kMs);
+}
+
+TEST(RttEstimator, MinimumSlidesOutOfItsWindow) {
+  RttEstimator rtt(10 * kSec);
+  rtt.Add(30 * kMs, 0);
+  rtt.Add(50 * kMs, 1 * kSec);
+  rtt.Add(40 * kMs, 2 * kSec);
+  EXPECT_EQ(rtt.min_ns(), 30 * kMs);
+  rtt.Add(45 * kMs, 11 * kSec);  // the 30 ms sample is 11 s old now
+  EXPECT_EQ(rtt.min_ns(), 40 * kMs);
+  rtt.Add(60 * kMs, 30 * kSec);  // everything older is gone
+  EXPECT_EQ(rtt.min_ns(), 60 * kMs);
+}
+
+TEST(JitterEstimator, Rfc3550GainAndClockOffsetCancels) {
+  JitterEstimator j;
+  const int64_t offset = -123'456'789'000;  // the peer's clock is far behind ours
+  j.Add(offset + 10 * kMs, 0);
+  EXPECT_DOUBLE_EQ(j.jitter_ns(), 0);
+  j.Add(offset + 26 * kMs, 200 * kMs);  // D = 16 ms: J = 16/16 = 1 ms
+  EXPECT_DOUBLE_EQ(j.jitter_ns(), 1.0 * kMs);
+  EXPECT_DOUBLE_EQ(j.queue_delay_ns(), 16.0 * kMs) << "16 ms above the fastest transit";
+  for (int i = 0; i < 200; ++i) j.Add(offset + 10 * kMs, (i + 2) * 200 * kMs);
+  EXPECT_LT(j.jitter_ns(), 0.01 * kMs) << "a steady path converges to no jitter";
+  EXPECT_DOUBLE_EQ(j.queue_delay_ns(), 0);
+}
+
+TEST(ProbeLossWindow, CountsOverTheLastProbesOnly) {
+  ProbeLossWindow w(10);
+  EXPECT_EQ(w.loss(), 0);
+  for (int i = 0; i < 10; ++i) w.Add(i < 3);
+  EXPECT_DOUBLE_EQ(w.loss(), 0.3);
+  for (int i = 0; i < 3; ++i) w.Add(false);  // the three losses wrap out
+  EXPECT_DOUBLE_EQ(w.loss(), 0.0);
+  EXPECT_EQ(w.count(), 10u);
+  w.Add(true);
+  EXPECT_DOUBLE_EQ(w.loss(), 0.1);
+}
+
+TEST(CapacityEstimator, DropsToWhatAPushedPathDelivers) {
+  CapacityEstimator c(20e6, 100.0 * kMs);
+  c.Update({.sent_bps = 19e6, .delivered_bps = 12e6}, 0);
+  EXPECT_DOUBLE_EQ(c.estimate_bps(), 12e6);
+  c.Update({.sent_bps = 12e6, .delivered_bps = 1e6}, 0);
+  EXPECT_DOUBLE_EQ(c.estimate_bps(), 6e6) << "at most halved per step";
+}
+
+TEST(CapacityEstimator, RandomLossBelowTheShortfallIsNotCapacity) {
+  CapacityEstimator c(20e6, 100.0 * kMs);
+  c.Update({.sent_bps = 20e6, .delivered_bps = 19e6}, 0);  // 5% loss, no queue
+  EXPECT_DOUBLE_EQ(c.estimate_bps(), 20e6);
+}
+
+TEST(CapacityEstimator, LongQueueMeansTheEstimateIsTooHigh) {
+  CapacityEstimator c(20e6, 100.0 * kMs);
+  c.Update({.sent_bps = 20e6, .delivered_bps = 20e6}, 300.0 * kMs);
+  EXPECT_LT(c.estimate_bps(), 20e6);
+}
+
+TEST(CapacityEstimator, IdlePathKeepsItsEstimateAndGrowthStopsAtTheConfiguredRate) {
+  CapacityEstimator c(20e6, 100.0 * kMs);
+  c.Update({.sent_bps = 16e6, .delivered_bps = 10e6}, 0);
+  const double low = c.estimate_bps();
+  c.Update({.sent_bps = 1e6, .delivered_bps = 1e6}, 0);
+  EXPECT_DOUBLE_EQ(c.estimate_bps(), low) << "too little traffic to learn anything";
+  for (int i = 0; i < 50; ++i) {
+    c.Update({.sent_bps = c.estimate_bps(), .delivered_bps = c.estimate_bps()}, 0);
+  }
+  EXPECT_DOUBLE_EQ(c.estimate_bps(), 20e6);
+}
+
+TEST(CapacityEstimator, NeverBelowTheFloor) {
+  CapacityEstimator c(20e6, 100.0 * kMs);
+  for (int i = 0; i < 20; ++i) c.Update({.sent_bps = c.estimate_bps(), .delivered_bps = 0}, 0);
+  EXPECT_DOUBLE_EQ(c.estimate_bps(), CapacityEstimator::kFloor * 20e6);
+}
+
+class PathHealthTest : public ::testing::Test {
+ protected:
+  PathHealth Make(HealthParams p = {}) { return PathHealth(p, 20e6, 100.0 * kMs); }
+  // One probe interval of 200 ms.
+  uint64_t Tick() { return now_ += 200 * kMs; }
+  uint64_t now_ = 0;
+};
+
+TEST_F(PathHealthTest, DownAfterThresholdLostProbesUpAfterRecoveryThreshold) {
+  PathHealth h = Make();
+  EXPECT_FALSE(h.OnProbeLost(Tick()));
+  EXPECT_FALSE(h.OnProbeLost(Tick()));
+  std::optional<Transition> t = h.OnProbeLost(Tick());
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->from, PathState::kUp);
+  EXPECT_EQ(t->to, PathState::kDown);
+  EXPECT_EQ(t->reason, "3 probes lost in a row");
+  for (int i = 0; i < 4; ++i) EXPECT_FALSE(h.OnProbeAnswered(kMs, 0, Tick())) << i;
+  t = h.OnProbeAnswered(kMs, 0, Tick());
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->to, PathState::kUp);
+  EXPECT_EQ(t->reason, "5 probes answered in a row");
+}
+
+TEST_F(PathHealthTest, AnAnswerBreaksTheRunOfLosses) {
+  PathHealth h = Make();
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_FALSE(h.OnProbeLost(Tick()));
+    EXPECT_FALSE(h.OnProbeLost(Tick()));
+    EXPECT_FALSE(h.OnProbeAnswered(kMs, 0, Tick()));
+  }
+  EXPECT_EQ(h.state(), PathState::kUp);
+  EXPECT_NEAR(h.probe_loss(), 2.0 / 3, 0.02);
+}
+
+TEST_F(PathHealthTest, FlappingPathMustProveItselfLonger) {
+  PathHealth h = Make();
+  auto down = [&] {
+    for (int i = 0; i < 3; ++i) h.OnProbeLost(Tick());
+    ASSERT_EQ(h.state(), PathState::kDown);
+  };
+  auto probes_until_up = [&] {
+    int n = 0;
+    while (h.state() == PathState::kDown && n < 100) {
+      h.OnProbeAnswered(kMs, 0, Tick());
+      ++n;
+    }
+    return n;
+  };
+  down();
+  EXPECT_EQ(probes_until_up(), 5);
+  down();  // again within a minute of coming back
+  EXPECT_EQ(probes_until_up(), 10);
+  down();
+  EXPECT_EQ(probes_until_up(), 20);
+  down();
+  down();
+  EXPECT_EQ(h.probes_needed_to_recover(), 40u) << "capped at 8x";
+  EXPECT_EQ(probes_until_up(), 40);
+  // A stable minute forgives the past.
+  for (int i = 0; i < 301; ++i) h.OnProbeAnswered(kMs, 0, Tick());
+  EXPECT_EQ(h.probes_needed_to_recover(), 5u);
+}
+
+TEST_F(PathHealthTest, CarrierLossIsImmediateAndRecoveryNeedsProbes) {
+  PathHealth h = Make();
+  std::optional<Transition> t = h.OnLink(false, "carrier lost on wan1", Tick());
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->to, PathState::kDown);
+  EXPECT_EQ(t->reason, "carrier lost on wan1");
+  EXPECT_FALSE(h.OnLink(true, "carrier back on wan1", Tick()))
+      << "carrier is not proof of reaching the peer";
+  for (int i = 0; i < 4; ++i) h.OnProbeAnswered(kMs, 0, Tick());
+  EXPECT_EQ(h.state(), PathState::kDown);
+  EXPECT_TRUE(h.OnProbeAnswered(kMs, 0, Tick()));
+  EXPECT_EQ(h.state(), PathState::kUp);
+}
+
+TEST_F(PathHealthTest, WithoutProbesTheLinkAloneDecides) {
+  HealthParams p;
+  p.probed = false;
+  PathHealth h = Make(p);
+  ASSERT_TRUE(h.OnLink(false, "carrier lost", Tick()));
+  std::optional<Transition> t = h.OnLink(true, "carrier back", Tick());
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->to, PathState::kUp);
+}
+
+TEST_F(PathHealthTest, ProbesAnsweredWhileTheLinkIsDownDoNotBringItBack) {
+  PathHealth h = Make();
+  h.OnLink(false, "address removed", Tick());
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(h.OnProbeAnswered(kMs, 0, Tick()));
+  EXPECT_EQ(h.state(), PathState::kDown);
+  std::optional<Transition> t = h.OnLink(true, "address back", Tick());
+  ASSERT_TRUE(t) << "enough probes were answered meanwhile";
+  EXPECT_EQ(t->to, PathState::kUp);
+}
+
+DeliverySample Delivered(uint64_t sent, uint64_t got) {
+  return {.sent_bps = 1e6, .delivered_bps = 1e6, .sent_packets = sent, .delivered_packets = got};
+}
+
+TEST_F(PathHealthTest, DataLossDegradesWithHysteresis) {
+  PathHealth h = Make();
+  EXPECT_FALSE(h.Rebalance(Delivered(1000, 990), 0, Tick())) << "1% is tolerated";
+  std::optional<Transition> t;
+  for (int i = 0; i < 5 && !t; ++i) t = h.Rebalance(Delivered(1000, 950), 0, Tick());
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->to, PathState::kDegraded);
+  EXPECT_NE(t->reason.find("loss"), std::string::npos) << t->reason;
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_FALSE(h.Rebalance(Delivered(1000, 980), 0, Tick())) << "2% is not clean enough yet";
+  }
+  t.reset();
+  for (int i = 0; i < 10 && !t; ++i) t = h.Rebalance(Delivered(1000, 1000), 0, Tick());
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->to, PathState::kUp);
+}
+
+TEST_F(PathHealthTest, TooFewPacketsFallBackToProbeLoss) {
+  PathHealth h = Make();
+  for (int i = 0; i < 10; ++i) h.OnProbeAnswered(kMs, 0, Tick());
+  EXPECT_FALSE(h.Rebalance(Delivered(50, 0), 0, Tick())) << "50 packets prove nothing";
+  EXPECT_EQ(h.loss(), 0);
+  h.OnProbeLost(Tick());  // 1 of 11 probes
+  std::optional<Transition> t = h.Rebalance(std::nullopt, 0, Tick());
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->to, PathState::kDegraded);
+}
+
+TEST_F(PathHealthTest, FarSlowerThanTheBestPathIsDegraded) {
+  PathHealth h = Make();
+  for (int i = 0; i < 20; ++i) h.OnProbeAnswered(600 * kMs, 0, Tick());
+  std::optional<Transition> t = h.Rebalance(std::nullopt, 20 * kMs, Tick());
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->to, PathState::kDegraded);
+  EXPECT_NE(t->reason.find("RTT"), std::string::npos) << t->reason;
+  EXPECT_FALSE(h.Rebalance(std::nullopt, 400 * kMs, Tick())) << "within 250 ms but not 125 ms";
+  EXPECT_TRUE(h.Rebalance(std::nullopt, 590 * kMs, Tick()));
+  EXPECT_EQ(h.state(), PathState::kUp);
+}
+
+TEST_F(PathHealthTest, DegradedPathStillGoesDownAndComesBackDegraded) {
+  PathHealth h = Make();
+  for (int i = 0; i < 3; ++i) h.Rebalance(Delivered(1000, 800), 0, Tick());
+  ASSERT_EQ(h.state(), PathState::kDegraded);
+  for (int i = 0; i < 3; ++i) h.OnProbeLost(Tick());
+  EXPECT_EQ(h.state(), PathState::kDown);
+  std::optional<Transition> t;
+  for (int i = 0; i < 5; ++i) t = h.OnProbeAnswered(kMs, 0, Tick());
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->to, PathState::kDegraded) << "reachable again, still lossy";
+}
+
+TEST_F(PathHealthTest, CapacityFollowsDeliveryUnderLoad) {
+  PathHealth h = Make();
+  h.Rebalance(DeliverySample{.sent_bps = 20e6, .delivered_bps = 8e6, .sent_packets = 1700,
+                             .delivered_packets = 1700},
+              0, Tick());
+  EXPECT_DOUBLE_EQ(h.capacity_bps(), 10e6) << "halved at most in one step";
+}
+
+}  // namespace
+}  // namespace meshbpf
