@@ -1,0 +1,150 @@
+#include "agent/prometheus.h"
+
+#include <gtest/gtest.h>
+
+namespace meshbpf {
+namespace {
+
+MetricsSnapshot TwoPaths() {
+  MetricsSnapshot s;
+  s.bond = "mb0";
+  s.unattributed_drops_total = 3;
+  PathMetrics wan1;
+  wan1.name = "wan1";
+  wan1.status = PathStatus::kUp;
+  wan1.weight = 0.75;
+  wan1.tx_bytes_total = 1000;
+  wan1.rx_bytes_total = 2000;
+  wan1.tx_packets_total = 10;
+  wan1.rx_packets_total = 20;
+  wan1.drops_total = 1;
+  wan1.tx_bytes_per_s = 125000.5;
+  wan1.rx_bytes_per_s = 250;
+  wan1.traffic_share = 0.9;
+  wan1.rtt_ms = 12.5;
+  wan1.jitter_ms = 1.5;
+  wan1.loss = 0.02;
+  wan1.cap = CapMetrics{.used_bytes = 800, .limit_bytes = 18446744073709551615ull};
+  PathMetrics odd;
+  odd.name = "we\"ird\\path\nx";  // a quote, a backslash and a newline to escape
+  odd.status = PathStatus::kDown;
+  odd.rx_bytes_total = 5;
+  odd.rx_bytes_per_s = 0.1;
+  odd.traffic_share = 0.1;
+  s.paths = {wan1, odd};
+  return s;
+}
+
+TEST(FormatPrometheus, GoldenText) {
+  const std::string expected =
+      R"(# HELP meshbpf_path_state 1 for the path's current state (up, degraded, backup, down), 0 for the others.
+# TYPE meshbpf_path_state gauge
+meshbpf_path_state{bond="mb0",path="wan1",state="down"} 0
+meshbpf_path_state{bond="mb0",path="wan1",state="up"} 1
+meshbpf_path_state{bond="mb0",path="wan1",state="degraded"} 0
+meshbpf_path_state{bond="mb0",path="wan1",state="backup"} 0
+meshbpf_path_state{bond="mb0",path="we\"ird\\path\nx",state="down"} 1
+meshbpf_path_state{bond="mb0",path="we\"ird\\path\nx",state="up"} 0
+meshbpf_path_state{bond="mb0",path="we\"ird\\path\nx",state="degraded"} 0
+meshbpf_path_state{bond="mb0",path="we\"ird\\path\nx",state="backup"} 0
+# HELP meshbpf_path_weight Share of the bond's scheduled capacity given to the path.
+# TYPE meshbpf_path_weight gauge
+meshbpf_path_weight{bond="mb0",path="wan1"} 0.75
+meshbpf_path_weight{bond="mb0",path="we\"ird\\path\nx"} 0
+# HELP meshbpf_path_transmit_bytes_total Bytes of inner packets sent on the path.
+# TYPE meshbpf_path_transmit_bytes_total counter
+meshbpf_path_transmit_bytes_total{bond="mb0",path="wan1"} 1000
+meshbpf_path_transmit_bytes_total{bond="mb0",path="we\"ird\\path\nx"} 0
+# HELP meshbpf_path_receive_bytes_total Bytes of inner packets received on the path.
+# TYPE meshbpf_path_receive_bytes_total counter
+meshbpf_path_receive_bytes_total{bond="mb0",path="wan1"} 2000
+meshbpf_path_receive_bytes_total{bond="mb0",path="we\"ird\\path\nx"} 5
+# HELP meshbpf_path_transmit_packets_total Packets sent on the path.
+# TYPE meshbpf_path_transmit_packets_total counter
+meshbpf_path_transmit_packets_total{bond="mb0",path="wan1"} 10
+meshbpf_path_transmit_packets_total{bond="mb0",path="we\"ird\\path\nx"} 0
+# HELP meshbpf_path_receive_packets_total Packets received on the path.
+# TYPE meshbpf_path_receive_packets_total counter
+meshbpf_path_receive_packets_total{bond="mb0",path="wan1"} 20
+meshbpf_path_receive_packets_total{bond="mb0",path="we\"ird\\path\nx"} 0
+# HELP meshbpf_path_drops_total Packets the data path dropped on the path.
+# TYPE meshbpf_path_drops_total counter
+meshbpf_path_drops_total{bond="mb0",path="wan1"} 1
+meshbpf_path_drops_total{bond="mb0",path="we\"ird\\path\nx"} 0
+# HELP meshbpf_path_transmit_bytes_per_second Send rate over the last measurement interval.
+# TYPE meshbpf_path_transmit_bytes_per_second gauge
+meshbpf_path_transmit_bytes_per_second{bond="mb0",path="wan1"} 125000.5
+meshbpf_path_transmit_bytes_per_second{bond="mb0",path="we\"ird\\path\nx"} 0
+# HELP meshbpf_path_receive_bytes_per_second Receive rate over the last measurement interval.
+# TYPE meshbpf_path_receive_bytes_per_second gauge
+meshbpf_path_receive_bytes_per_second{bond="mb0",path="wan1"} 250
+meshbpf_path_receive_bytes_per_second{bond="mb0",path="we\"ird\\path\nx"} 0.1
+# HELP meshbpf_path_traffic_share Share of the bond's current traffic on the path.
+# TYPE meshbpf_path_traffic_share gauge
+meshbpf_path_traffic_share{bond="mb0",path="wan1"} 0.9
+meshbpf_path_traffic_share{bond="mb0",path="we\"ird\\path\nx"} 0.1
+# HELP meshbpf_path_rtt_seconds Smoothed probe round-trip time.
+# TYPE meshbpf_path_rtt_seconds gauge
+meshbpf_path_rtt_seconds{bond="mb0",path="wan1"} 0.0125
+# HELP meshbpf_path_jitter_seconds Probe jitter.
+# TYPE meshbpf_path_jitter_seconds gauge
+meshbpf_path_jitter_seconds{bond="mb0",path="wan1"} 0.0015
+# HELP meshbpf_path_loss_ratio Fraction of recent probes lost.
+# TYPE meshbpf_path_loss_ratio gauge
+meshbpf_path_loss_ratio{bond="mb0",path="wan1"} 0.02
+meshbpf_path_loss_ratio{bond="mb0",path="we\"ird\\path\nx"} 0
+# HELP meshbpf_path_cap_used_bytes Bytes of the data cap used this period.
+# TYPE meshbpf_path_cap_used_bytes gauge
+meshbpf_path_cap_used_bytes{bond="mb0",path="wan1"} 800
+# HELP meshbpf_path_cap_limit_bytes Data cap of the current period.
+# TYPE meshbpf_path_cap_limit_bytes gauge
+meshbpf_path_cap_limit_bytes{bond="mb0",path="wan1"} 18446744073709551615
+# HELP meshbpf_bond_transmit_bytes_total Bytes sent on all paths of the bond.
+# TYPE meshbpf_bond_transmit_bytes_total counter
+meshbpf_bond_transmit_bytes_total{bond="mb0"} 1000
+# HELP meshbpf_bond_receive_bytes_total Bytes received on all paths of the bond.
+# TYPE meshbpf_bond_receive_bytes_total counter
+meshbpf_bond_receive_bytes_total{bond="mb0"} 2005
+# HELP meshbpf_bond_transmit_bytes_per_second Send rate of the bond.
+# TYPE meshbpf_bond_transmit_bytes_per_second gauge
+meshbpf_bond_transmit_bytes_per_second{bond="mb0"} 125000.5
+# HELP meshbpf_bond_receive_bytes_per_second Receive rate of the bond.
+# TYPE meshbpf_bond_receive_bytes_per_second gauge
+meshbpf_bond_receive_bytes_per_second{bond="mb0"} 250.1
+# HELP meshbpf_bond_usable_paths Paths that are not down.
+# TYPE meshbpf_bond_usable_paths gauge
+meshbpf_bond_usable_paths{bond="mb0"} 1
+# HELP meshbpf_bond_unattributed_drops_total Drops that belong to no path (unknown source, no configuration).
+# TYPE meshbpf_bond_unattributed_drops_total counter
+meshbpf_bond_unattributed_drops_total{bond="mb0"} 3
+)";
+  EXPECT_EQ(FormatPrometheus(TwoPaths()), expected);
+}
+
+TEST(FormatPrometheus, SpecialValuesAndAnEmptyBond) {
+  MetricsSnapshot s;
+  s.bond = "mb0";
+  PathMetrics p;
+  p.name = "wan1";
+  p.rtt_ms = std::numeric_limits<double>::infinity();
+  p.jitter_ms = std::numeric_limits<double>::quiet_NaN();
+  s.paths = {p};
+  const std::string text = FormatPrometheus(s);
+  EXPECT_NE(text.find("meshbpf_path_rtt_seconds{bond=\"mb0\",path=\"wan1\"} +Inf\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("meshbpf_path_jitter_seconds{bond=\"mb0\",path=\"wan1\"} NaN\n"),
+            std::string::npos)
+      << text;
+
+  const std::string empty = FormatPrometheus(MetricsSnapshot{.bond = "mb0"});
+  EXPECT_EQ(empty.find("meshbpf_path_"), std::string::npos) << "no path, no path families";
+  EXPECT_NE(empty.find("meshbpf_bond_usable_paths{bond=\"mb0\"} 0\n"), std::string::npos);
+}
+
+TEST(EscapePrometheusLabel, BackslashQuoteNewline) {
+  EXPECT_EQ(EscapePrometheusLabel("a\\b\"c\nd\te"), "a\\\\b\\\"c\\nd\te");
+}
+
+}  // namespace
+}  // namespace meshbpf
