@@ -1,0 +1,261 @@
+// Mesh discovery, the pure part: the announcement wire format and its
+// validation, replay protection, the table of live nodes, the relayed paths
+// they offer, rate-limited drop logging, and uplink type detection from sysfs.
+// No sockets here (see discovery_socket.h) and no clock reads: time comes in
+// through parameters or an injected clock, so all of it runs under test.
+//
+// Trust: discovery needs a mesh key. With an empty key nothing is encoded
+// and everything received is dropped (config.cc already refuses to enable
+// node_discovery without a key of at least 16 characters), so a node without
+// the key can neither join nor be fooled by a keyless one.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace meshbpf {
+
+// --- Wire format ------------------------------------------------------------
+// magic "MBAN"(4) version(1) flags=0(1) body length(2, big endian)
+// body (a serialized meshbpf.mesh.Announcement)
+// HMAC-SHA256(mesh key, everything before the tag)(32)
+inline constexpr size_t kAnnouncementHeaderSize = 8;
+inline constexpr size_t kAnnouncementOverhead = kAnnouncementHeaderSize + 32;
+// Fits one unfragmented datagram on any uplink (IPv4 minimum reassembly is
+// 576, but every link here carries at least 1280 + headers).
+inline constexpr size_t kMaxAnnouncementSize = 1200;
+inline constexpr size_t kMaxAnnouncedUplinks = 16;
+
+enum class UplinkType { kEthernet, kWifi, kCellular, kOther };
+absl::string_view UplinkTypeName(UplinkType type);
+
+struct AnnouncedUplink {
+  std::string name;  // the interface name on the announcing node
+  UplinkType type = UplinkType::kOther;
+  uint64_t capacity_kbps = 0;  // 0 = not measured yet
+  uint64_t rtt_us = 0;
+  uint32_t loss_ppm = 0;
+  std::optional<uint64_t> cap_remaining_bytes;  // absent: no data cap
+  bool shared = false;
+  bool operator==(const AnnouncedUplink&) const = default;
+};
+
+struct RelayCapability {
+  uint16_t relay_port = 0;
+  uint64_t max_relay_kbps = 0;  // 0 = no limit announced
+  bool operator==(const RelayCapability&) const = default;
+};
+
+struct Announcement {
+  std::string node_id;
+  std::string name;
+  std::string version;
+  uint64_t epoch = 0;  // grows with every agent start
+  uint64_t seq = 0;    // strictly increasing within an epoch, from 1
+  uint64_t timestamp_ms = 0;  // sender's wall clock, Unix ms
+  std::vector<AnnouncedUplink> uplinks;
+  std::optional<RelayCapability> relay;
+  bool operator==(const Announcement&) const = default;
+};
+
+// Why a received datagram was not accepted. Every one is counted.
+enum class DropReason {
+  kTooShort,           // shorter than header + tag
+  kOversized,          // longer than kMaxAnnouncementSize (or cut by the socket)
+  kBadMagic,
+  kUnsupportedVersion,
+  kBadHeader,          // nonzero flags
+  kLengthMismatch,     // declared body length differs from what arrived
+  kBadTag,             // forged, altered, or sent with another key
+  kMalformedBody,      // protobuf does not parse
+  kInvalidField,       // parses, but a field is out of range or badly formed
+  kReplayed,           // old epoch, or seq not above the last one accepted
+  kStale,              // timestamp outside the freshness window
+  kTableFull,          // a new node while kMaxNodes are already known
+};
+inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::kTableFull) + 1;
+absl::string_view DropReasonName(DropReason reason);
+
+struct Drop {
+  DropReason reason;
+  std::string detail;  // names the field or check that failed
+};
+
+// Refuses (naming the field) an announcement that DecodeAnnouncement would
+// reject, an empty key, or one that does not fit kMaxAnnouncementSize.
+absl::StatusOr<std::vector<uint8_t>> EncodeAnnouncement(const Announcement& announcement,
+                                                        absl::string_view mesh_key);
+
+// Checks size, magic, version, length and tag before parsing the body, then
+// validates every field. An empty key drops everything as kBadTag.
+std::variant<Announcement, Drop> DecodeAnnouncement(const uint8_t* data, size_t size,
+                                                    absl::string_view mesh_key);
+
+// --- Replay protection --------------------------------------------------------
+// Per node: the epoch must not go back, seq must grow within an epoch, and the
+// timestamp must be within `freshness_window` of our wall clock (either way,
+// to tolerate skew). State for a node is forgotten once its last accepted
+// timestamp has left the window: any replay from before that is stale anyway,
+// and a node whose clock (and so epoch) went backwards gets back in.
+class ReplayGuard {
+ public:
+  using WallClock = std::function<std::chrono::system_clock::time_point()>;
+  ReplayGuard(std::chrono::milliseconds freshness_window, WallClock clock)
+      : window_(freshness_window), clock_(std::move(clock)) {}
+
+  // Records the announcement when it is admitted.
+  std::optional<Drop> Admit(const Announcement& announcement);
+  size_t tracked_nodes() const { return last_.size(); }
+
+ private:
+  struct Last {
+    uint64_t epoch;
+    uint64_t seq;
+    uint64_t timestamp_ms;
+  };
+  std::chrono::milliseconds window_;
+  WallClock clock_;
+  std::map<std::string, Last> last_;
+};
+
+// --- Live nodes -----------------------------------------------------------------
+inline constexpr size_t kMaxNodes = 256;
+
+struct MeshNode {
+  Announcement last;  // the latest accepted announcement
+  in_addr address{};  // where it came from: relayed traffic goes there
+  std::chrono::steady_clock::time_point last_heard;
+};
+
+enum class NodeChange {
+  kJoined,          // not in the table before
+  kUplinksChanged,  // uplinks, relay capability or address changed: paths may differ
+  kUpdated,         // name or version changed
+  kRefreshed,       // nothing but seq/timestamp
+};
+absl::string_view NodeChangeName(NodeChange change);
+
+class NodeTable {
+ public:
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+  NodeTable(std::chrono::milliseconds node_timeout, Clock clock)
+      : timeout_(node_timeout), clock_(std::move(clock)) {}
+
+  // Call with announcements that passed DecodeAnnouncement and ReplayGuard.
+  // kTableFull when a new node arrives while kMaxNodes are known.
+  std::variant<NodeChange, Drop> Update(const Announcement& announcement, in_addr from);
+  // Removes and returns nodes not heard for longer than node_timeout.
+  std::vector<MeshNode> Expire();
+  const std::map<std::string, MeshNode>& nodes() const { return nodes_; }
+
+ private:
+  std::chrono::milliseconds timeout_;
+  Clock clock_;
+  std::map<std::string, MeshNode> nodes_;  // by node id
+};
+
+// One shared uplink of a live node that relays: a path this node could use.
+struct RemotePath {
+  std::string node_id;
+  std::string node_name;
+  in_addr node_address{};
+  uint16_t relay_port = 0;
+  uint64_t max_relay_kbps = 0;
+  AnnouncedUplink uplink;
+  bool operator==(const RemotePath& other) const;
+};
+
+// Every shared uplink of every node that announces a relay capability,
+// ordered by (node id, uplink name), so two results compare element-wise.
+std::vector<RemotePath> RemotePaths(const NodeTable& table);
+
+struct PathSetDiff {
+  std::vector<RemotePath> added;
+  std::vector<RemotePath> removed;
+  std::vector<RemotePath> changed;  // same node and uplink, new metrics/address/port
+  bool empty() const { return added.empty() && removed.empty() && changed.empty(); }
+};
+// Both inputs ordered as RemotePaths returns them.
+PathSetDiff DiffPaths(const std::vector<RemotePath>& before, const std::vector<RemotePath>& after);
+
+// --- Drop accounting ----------------------------------------------------------
+// Counts every drop, and lets at most one log line per reason through per
+// interval, carrying how many were suppressed since the last line, so a
+// flood of forgeries cannot flood the log.
+class DropMonitor {
+ public:
+  explicit DropMonitor(std::chrono::milliseconds interval = std::chrono::seconds(10))
+      : interval_(interval) {}
+  // Returns the line to log, if any.
+  std::optional<std::string> Record(const Drop& drop, in_addr from,
+                                    std::chrono::steady_clock::time_point now);
+  uint64_t count(DropReason reason) const { return counts_[static_cast<size_t>(reason)]; }
+  uint64_t total() const;
+
+ private:
+  struct ReasonLog {
+    std::optional<std::chrono::steady_clock::time_point> last_line;
+    uint64_t suppressed = 0;
+  };
+  std::chrono::milliseconds interval_;
+  std::array<uint64_t, kDropReasonCount> counts_{};
+  std::array<ReasonLog, kDropReasonCount> logs_{};
+};
+
+// --- The receive path ---------------------------------------------------------
+struct ReceivedDatagram {
+  std::vector<uint8_t> bytes;  // what the socket buffer held
+  size_t wire_size = 0;        // the datagram's real size (MSG_TRUNC): > bytes.size() if cut
+  in_addr from{};
+};
+
+// Runs a datagram through every check in the order that keeps the node safe
+// (size and tag before parsing, fields, our own broadcast echo, replay, then
+// the table) and counts what it drops.
+class AnnouncementIntake {
+ public:
+  struct Result {
+    std::optional<NodeChange> change;     // set when the table took the announcement
+    std::string node_id;                  // whose announcement, when it decoded
+    std::optional<std::string> log_line;  // a rate-limited drop line to log
+  };
+  AnnouncementIntake(std::string mesh_key, std::string own_node_id, ReplayGuard& replay,
+                     NodeTable& table, DropMonitor& drops,
+                     std::function<std::chrono::steady_clock::time_point()> clock)
+      : key_(std::move(mesh_key)), own_id_(std::move(own_node_id)), replay_(replay),
+        table_(table), drops_(drops), clock_(std::move(clock)) {}
+
+  Result Receive(const ReceivedDatagram& datagram);
+
+ private:
+  Result Dropped(const Drop& drop, in_addr from, std::string node_id);
+  std::string key_;
+  std::string own_id_;
+  ReplayGuard& replay_;
+  NodeTable& table_;
+  DropMonitor& drops_;
+  std::function<std::chrono::steady_clock::time_point()> clock_;
+};
+
+// --- Local uplinks ----------------------------------------------------------------
+// The type of interface `ifname` from sysfs under `sysfs_net` (normally
+// /sys/class/net): wireless/ or phy80211 -> wifi; DEVTYPE=wwan or a USB
+// modem driver (qmi_wwan, cdc_mbim, rndis_host, cdc_ether, ipheth) ->
+// cellular; ARPHRD type 1 -> ethernet; anything else -> other.
+// NotFound when the interface has no directory there.
+absl::StatusOr<UplinkType> DetectUplinkType(const std::string& sysfs_net,
+                                            const std::string& ifname);
+
+}  // namespace meshbpf
