@@ -10,17 +10,25 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <deque>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "agent/config.h"
+#include "agent/control.h"
 #include "agent/datapath.h"
+#include "agent/health.h"
 #include "agent/log.h"
 #include "agent/link_monitor.h"
 #include "agent/neighbors.h"
 #include "agent/netdev.h"
 #include "agent/policy.h"
+#include "agent/probe.h"
+#include "agent/report.h"
+#include "agent/prober.h"
 
 namespace meshbpf {
 namespace {
@@ -42,9 +50,33 @@ int ShutdownSignalFd() {
   return signalfd(-1, &mask, SFD_CLOEXEC);
 }
 
+uint64_t MonotonicNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+std::string UtcNow() {
+  const std::time_t t = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return text;
+}
+
+// How long the scheduler may queue on a path (MB_SCHED_HORIZON_NS in the
+// data path) is normal; a queue well beyond it means the path carries less
+// than its estimate.
+constexpr double kQueueLimitNs = 150e6;
+// A probe is lost when not answered within this, or within RTO-like
+// srtt + 4 * rttvar on slow paths. Half a second: cellular and Wi-Fi RTTs
+// spike that far without the path being dead, and so does a busy host.
+constexpr uint64_t kMinProbeTimeoutNs = 500'000'000;
+constexpr uint64_t kMaxProbeTimeoutNs = 3'000'000'000;
+constexpr size_t kTransitionsKept = 100;
+
 absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings,
-                           const std::vector<bool>& usable, const InterfaceInfo& bond) {
-  if (absl::Status s = maps.WritePaths(BuildPathTable(settings, usable)); !s.ok()) return s;
+                           const PathTable& table, const InterfaceInfo& bond) {
+  if (absl::Status s = maps.WritePaths(table); !s.ok()) return s;
   std::set<in_addr_t> peers;
   for (const PathSettings& p : settings.paths) peers.insert(p.remote.s_addr);
   if (absl::Status s = maps.SyncPeers(peers); !s.ok()) return s;
@@ -78,15 +110,53 @@ class Agent {
   // Whether path i's uplink exists, is up with carrier and still has the
   // path's source address.
   bool UplinkUsable(size_t i) const;
+  // Health and manual failover -> path table; written when it changed.
+  PathTable DesiredTable() const;
   absl::Status WritePathTable();
-  // Periodic work, every failover.monitoring_interval.
+  // Logs a state change of path i and remembers it for `meshbpf status`.
+  void Record(size_t i, const std::optional<Transition>& t);
+  // Periodic work, every failover.monitoring_interval: probes, neighbour
+  // MACs, and every rebalance_interval the estimates and weights.
   void OnTick();
+  void SendProbes(uint64_t now_ns, const CounterTable& counters);
+  void OnProbeSocketReadable();
+  void Rebalance(uint64_t now_ns);
+  absl::Status StartProbing();
+  nlohmann::json HandleControl(const nlohmann::json& request);
+  nlohmann::json StatusReply() const;
+  nlohmann::json Failover(const nlohmann::json& request);
+  // Paths a name refers to: a path name, or an interface carrying paths.
+  std::vector<size_t> PathsNamed(const std::string& name) const;
+
+  // Counter snapshots that bracket a rebalance interval: ours when a probe
+  // left, the peer's when it answered.
+  struct DeliveryMark {
+    uint64_t sent_ns = 0;
+    PathTx tx;
+    uint64_t reflected_ns = 0;
+    PathRx rx;
+  };
+  struct TransitionRecord {
+    std::string time;
+    std::string path;
+    PathState from, to;
+    std::string reason;
+  };
 
   const AgentOptions& options_;
   NodeSettings settings_;
   std::unique_ptr<Datapath> datapath_;
   std::unique_ptr<LinkMonitor> links_;
-  std::vector<bool> usable_;
+  std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<ProbeSocket> probe_socket_;
+  std::unique_ptr<PathProber> prober_;  // null: nobody to probe (no peer_bond_address)
+  std::vector<PathHealth> health_;
+  std::vector<std::optional<DeliveryMark>> delivery_start_, delivery_latest_;
+  std::deque<TransitionRecord> transitions_;
+  uint64_t next_rebalance_ns_ = 0;
+  uint64_t invalid_probes_ = 0;
+  // meshbpf failover FROM TO: paths held out of service and moved into it.
+  std::set<size_t> held_out_, moved_in_;
   PathTable table_{};
   bool created_bond_ = false;
 };
@@ -98,39 +168,164 @@ bool Agent::UplinkUsable(size_t i) const {
          info->ipv4->s_addr == p.source.s_addr;
 }
 
-absl::Status Agent::WritePathTable() {
-  PathTable table = BuildPathTable(settings_, usable_);
+PathTable Agent::DesiredTable() const {
+  std::vector<PathCondition> conditions(settings_.paths.size());
+  for (size_t i = 0; i < conditions.size(); ++i) {
+    const PathHealth& h = health_[i];
+    PathCondition& c = conditions[i];
+    c.usable = h.state() != PathState::kDown;
+    c.degraded = h.state() == PathState::kDegraded;
+    if (prober_) {
+      c.capacity_bps = h.capacity_bps();
+      if (h.rtt().has_sample()) c.owd_us = static_cast<double>(h.rtt().min_ns()) / 2e3;
+    }
+  }
+  // A manual hold yields when nothing else could carry traffic: the user
+  // asked to move traffic, not to cut it.
+  std::vector<PathCondition> manual = conditions;
+  for (size_t i : held_out_) manual[i].usable = false;
+  for (size_t i : moved_in_) manual[i].manual = true;
+  if (std::any_of(manual.begin(), manual.end(), [](const PathCondition& c) { return c.usable; })) {
+    conditions = std::move(manual);
+  }
+  PathTable table = BuildPathTable(settings_, conditions);
   FillNextHopMacs(settings_, table);
+  return table;
+}
+
+absl::Status Agent::WritePathTable() {
+  const PathTable table = DesiredTable();
+  if (std::memcmp(&table, &table_, sizeof(table)) == 0) return absl::OkStatus();
+  for (size_t i = 0; i < settings_.paths.size(); ++i) {
+    if (table[i].state != table_[i].state) {
+      Log(LogLevel::kInfo, absl::StrFormat("path %s: data path state %s", settings_.paths[i].name,
+                                           PathStateName(table[i].state)));
+    }
+  }
   table_ = table;
   return datapath_->maps().WritePaths(table);
 }
 
-void Agent::OnTick() {
-  // Neighbours get resolved and expire on their own schedule; the data
-  // path's clones need the current ones.
-  PathTable table = table_;
-  if (FillNextHopMacs(settings_, table)) {
-    table_ = table;
-    if (absl::Status s = datapath_->maps().WritePaths(table); !s.ok()) {
-      Log(LogLevel::kError, std::string(s.message()));
+void Agent::Record(size_t i, const std::optional<Transition>& t) {
+  if (!t) return;
+  Log(t->to == PathState::kUp ? LogLevel::kInfo : LogLevel::kWarning,
+      absl::StrFormat("path %s: %s -> %s (%s)", settings_.paths[i].name, HealthStateName(t->from),
+                      HealthStateName(t->to), t->reason));
+  transitions_.push_back({UtcNow(), settings_.paths[i].name, t->from, t->to, t->reason});
+  if (transitions_.size() > kTransitionsKept) transitions_.pop_front();
+}
+
+void Agent::SendProbes(uint64_t now_ns, const CounterTable& counters) {
+  for (uint8_t lost : prober_->Expire(now_ns)) Record(lost, health_[lost].OnProbeLost(now_ns));
+  for (size_t i = 0; i < settings_.paths.size(); ++i) {
+    const auto path = static_cast<uint8_t>(i);
+    const RttEstimator& rtt = health_[i].rtt();
+    if (rtt.has_sample()) {
+      const double rto = rtt.srtt_ns() + 4 * rtt.rttvar_ns();
+      prober_->SetTimeout(path, std::clamp(static_cast<uint64_t>(rto), kMinProbeTimeoutNs,
+                                           kMaxProbeTimeoutNs));
+    }
+    const PathTx tx{counters[i].tx_packets, counters[i].tx_bytes};
+    const ProbeMessage request = prober_->NextRequest(path, now_ns, tx);
+    // A send error (no route, uplink gone) surfaces as a lost probe.
+    if (absl::Status s = probe_socket_->SendRequest(*settings_.peer_bond_address,
+                                                    settings_.failover.probe_port, request);
+        !s.ok()) {
+      Log(LogLevel::kDebug, std::string(s.message()));
     }
   }
 }
 
+void Agent::OnProbeSocketReadable() {
+  const uint64_t now_ns = MonotonicNs();
+  absl::StatusOr<CounterTable> counters = datapath_->maps().ReadCounters();
+  auto rx_of = [&](uint8_t path) -> PathRx {
+    if (!counters.ok() || path >= MB_MAX_PATHS) return {};
+    return {(*counters)[path].rx_packets, (*counters)[path].rx_bytes};
+  };
+  auto on_reply = [&](const ProbeMessage& reply, uint64_t received_ns) {
+    if (!prober_ || reply.path_id >= health_.size()) return;
+    std::optional<ProbeAnswer> answer = prober_->OnReply(reply, received_ns);
+    if (!answer) return;
+    const size_t i = reply.path_id;
+    // Peer clock minus ours: its offset cancels in jitter and queue delay.
+    const auto transit = static_cast<int64_t>(reply.reflected_ns - answer->sent_ns);
+    Record(i, health_[i].OnProbeAnswered(answer->rtt_ns, transit, received_ns));
+    delivery_latest_[i] = DeliveryMark{answer->sent_ns, answer->tx_at_send, reply.reflected_ns,
+                                       {reply.rx_packets, reply.rx_bytes}};
+  };
+  auto on_invalid = [&](const std::string& why) {
+    // Counted always, logged for the first and then every 100th: a flood of
+    // forged probes must not flood the log.
+    if (invalid_probes_++ % 100 == 0) {
+      Log(LogLevel::kWarning, absl::StrFormat("dropped an invalid probe (%s); %u so far", why,
+                                              invalid_probes_));
+    }
+  };
+  probe_socket_->Drain(now_ns, rx_of, on_reply, on_invalid);
+  if (absl::Status s = WritePathTable(); !s.ok()) Log(LogLevel::kError, std::string(s.message()));
+}
+
+void Agent::Rebalance(uint64_t now_ns) {
+  uint64_t best_rtt = 0;
+  for (const PathHealth& h : health_) {
+    if (h.state() == PathState::kDown || !h.rtt().has_sample()) continue;
+    const auto srtt = static_cast<uint64_t>(h.rtt().srtt_ns());
+    if (best_rtt == 0 || srtt < best_rtt) best_rtt = srtt;
+  }
+  for (size_t i = 0; i < health_.size(); ++i) {
+    std::optional<DeliverySample> delivery;
+    const std::optional<DeliveryMark>& a = delivery_start_[i];
+    const std::optional<DeliveryMark>& b = delivery_latest_[i];
+    // Counters going backwards (the peer restarted, maps recreated) or no
+    // new answer: nothing to learn this round.
+    if (a && b && b->sent_ns > a->sent_ns && b->reflected_ns > a->reflected_ns &&
+        b->tx.packets >= a->tx.packets && b->rx.packets >= a->rx.packets &&
+        b->tx.bytes >= a->tx.bytes && b->rx.bytes >= a->rx.bytes) {
+      delivery = DeliverySample{
+          .sent_bps = static_cast<double>(b->tx.bytes - a->tx.bytes) * 8e9 /
+                      static_cast<double>(b->sent_ns - a->sent_ns),
+          .delivered_bps = static_cast<double>(b->rx.bytes - a->rx.bytes) * 8e9 /
+                           static_cast<double>(b->reflected_ns - a->reflected_ns),
+          .sent_packets = b->tx.packets - a->tx.packets,
+          .delivered_packets = b->rx.packets - a->rx.packets};
+    }
+    Record(i, health_[i].Rebalance(delivery, best_rtt, now_ns));
+    delivery_start_[i] = delivery_latest_[i];
+  }
+}
+
+void Agent::OnTick() {
+  const uint64_t now_ns = MonotonicNs();
+  if (prober_) {
+    absl::StatusOr<CounterTable> counters = datapath_->maps().ReadCounters();
+    if (counters.ok()) {
+      SendProbes(now_ns, *counters);
+    } else {
+      Log(LogLevel::kError, std::string(counters.status().message()));
+    }
+  }
+  if (now_ns >= next_rebalance_ns_) {
+    if (prober_) Rebalance(now_ns);
+    next_rebalance_ns_ =
+        now_ns + static_cast<uint64_t>(settings_.failover.rebalance_interval_s * 1e9);
+  }
+  // Also picks up neighbour MACs, which get resolved and expire on their
+  // own schedule: the data path's redundant copies need the current ones.
+  if (absl::Status s = WritePathTable(); !s.ok()) Log(LogLevel::kError, std::string(s.message()));
+}
+
 void Agent::OnLinkEvent(const LinkEvent& event) {
-  bool changed = false;
+  const uint64_t now_ns = MonotonicNs();
   for (size_t i = 0; i < settings_.paths.size(); ++i) {
     if (settings_.paths[i].ifindex != event.ifindex) continue;
-    const bool usable = UplinkUsable(i);
-    if (usable == usable_[i]) continue;
-    usable_[i] = usable;
-    changed = true;
-    Log(LogLevel::kWarning,
-        absl::StrFormat("path %s: %s (%s on %s)", settings_.paths[i].name,
-                        usable ? "usable again" : "taken out", LinkEventName(event.kind),
-                        settings_.paths[i].interface));
+    Record(i, health_[i].OnLink(UplinkUsable(i),
+                                absl::StrCat(LinkEventName(event.kind), " on ",
+                                             settings_.paths[i].interface),
+                                now_ns));
   }
-  if (!changed) return;
+  // At once, not at the next tick: carrier loss must stop traffic on the
+  // path within milliseconds.
   if (absl::Status s = WritePathTable(); !s.ok()) Log(LogLevel::kError, std::string(s.message()));
 }
 
@@ -149,16 +344,24 @@ int IntervalTimer(double interval_s) {
 
 void Agent::Loop(int signals) {
   const int timer = IntervalTimer(settings_.failover.monitoring_interval_s);
-  pollfd fds[3] = {{signals, POLLIN, 0}, {links_->fd(), POLLIN, 0}, {timer, POLLIN, 0}};
+  pollfd fds[5] = {{signals, POLLIN, 0},
+                   {links_->fd(), POLLIN, 0},
+                   {timer, POLLIN, 0},
+                   {control_->fd(), POLLIN, 0},
+                   {probe_socket_ ? probe_socket_->fd() : -1, POLLIN, 0}};
   while (true) {
-    if (poll(fds, 3, -1) < 0) {
+    if (poll(fds, 5, -1) < 0) {
       if (errno == EINTR) continue;
       Log(LogLevel::kError, absl::StrCat("poll: ", std::strerror(errno)));
       break;
     }
     if (fds[1].revents) links_->Drain([this](const LinkEvent& e) { OnLinkEvent(e); });
+    if (fds[4].revents) OnProbeSocketReadable();
     uint64_t expirations = 0;
     if (fds[2].revents && read(timer, &expirations, sizeof(expirations)) > 0) OnTick();
+    if (fds[3].revents) {
+      control_->Serve([this](const nlohmann::json& r) { return HandleControl(r); });
+    }
     if (fds[0].revents) {
       signalfd_siginfo info{};
       if (read(signals, &info, sizeof(info)) == sizeof(info)) {
@@ -173,11 +376,15 @@ void Agent::Loop(int signals) {
 }
 
 absl::Status Agent::Start() {
+  absl::StatusOr<std::unique_ptr<ControlServer>> control =
+      ControlServer::Open(ControlSocketPath(options_.run_dir, options_.instance));
+  if (!control.ok()) return control.status();
+  control_ = std::move(*control);
   const uint32_t mtu = BondMtu(settings_);
   if (mtu < 576) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the smallest uplink MTU leaves a bond MTU of ", mtu, " (< 576) after the ",
-        MB_ENCAP_OVERHEAD, "-byte encapsulation"));
+        BondOverhead(settings_), "-byte encapsulation"));
   }
   const bool no_offload = ShouldDisableOffloads(settings_);
   absl::StatusOr<bool> created = EnsureBondDevice(settings_, mtu, no_offload);
@@ -185,7 +392,7 @@ absl::Status Agent::Start() {
   created_bond_ = *created;
   Log(LogLevel::kInfo, absl::StrFormat("bond %s: MTU %u (smallest uplink minus %d bytes), "
                                        "segmentation offload %s",
-                                       settings_.bond_interface, mtu, MB_ENCAP_OVERHEAD,
+                                       settings_.bond_interface, mtu, BondOverhead(settings_),
                                        no_offload ? "off" : "on"));
 
   SystemInterfaceLookup lookup;
@@ -197,23 +404,27 @@ absl::Status Agent::Start() {
   absl::StatusOr<std::unique_ptr<LinkMonitor>> links = LinkMonitor::Open();
   if (!links.ok()) return links.status();
   links_ = std::move(*links);
-  usable_.assign(settings_.paths.size(), true);
+  HealthParams params;
+  params.probed = settings_.peer_bond_address.has_value() && settings_.bond_address.has_value();
+  params.threshold = settings_.failover.threshold;
+  params.recovery_threshold = settings_.failover.recovery_threshold;
+  const uint64_t start_ns = MonotonicNs();
   for (size_t i = 0; i < settings_.paths.size(); ++i) {
-    usable_[i] = UplinkUsable(i);
-    if (!usable_[i]) {
-      Log(LogLevel::kWarning, absl::StrCat("path ", settings_.paths[i].name,
-                                           ": uplink down or without its address at start"));
-    }
+    health_.emplace_back(params, settings_.paths[i].rate_mbit * 1e6, kQueueLimitNs);
+    Record(i, health_[i].OnLink(UplinkUsable(i), "uplink down or without its address at start",
+                                start_ns));
   }
+  delivery_start_.resize(settings_.paths.size());
+  delivery_latest_.resize(settings_.paths.size());
 
   const std::string pin_dir = InstancePinDir(options_.pin_root, options_.instance);
   absl::StatusOr<std::unique_ptr<Datapath>> datapath = Datapath::Load(pin_dir);
   if (!datapath.ok()) return datapath.status();
   datapath_ = std::move(*datapath);
-  if (absl::Status s = ConfigureMaps(datapath_->maps(), settings_, usable_, *bond); !s.ok()) {
+  table_ = DesiredTable();
+  if (absl::Status s = ConfigureMaps(datapath_->maps(), settings_, table_, *bond); !s.ok()) {
     return s;
   }
-  if (absl::Status s = WritePathTable(); !s.ok()) return s;
 
   std::set<int> uplinks;
   for (const PathSettings& p : settings_.paths) {
@@ -227,7 +438,130 @@ absl::Status Agent::Start() {
                         p.role == PathRole::kBonded ? "bonded" : "backup"));
   }
   if (absl::Status s = datapath_->AttachEncap(bond_tx->ifindex); !s.ok()) return s;
+  return StartProbing();
+}
+
+absl::Status Agent::StartProbing() {
+  if (!settings_.bond_address) {
+    Log(LogLevel::kWarning, "no link_aggregation.bond_address: paths are not probed, only link "
+                            "events take them out");
+    return absl::OkStatus();
+  }
+  // Always open: the peer's probes need an answer even if this node does
+  // not probe itself.
+  absl::StatusOr<std::unique_ptr<ProbeSocket>> socket = ProbeSocket::Open(
+      settings_.bond_address->address, settings_.failover.probe_port, settings_.discovery.mesh_key);
+  if (!socket.ok()) return socket.status();
+  probe_socket_ = std::move(*socket);
+  if (!settings_.peer_bond_address) {
+    Log(LogLevel::kWarning, "no link_aggregation.peer_bond_address: answering the peer's probes "
+                            "but not probing; only link events take paths out");
+    return absl::OkStatus();
+  }
+  const auto interval_ns =
+      static_cast<uint64_t>(settings_.failover.monitoring_interval_s * 1e9);
+  prober_ = std::make_unique<PathProber>(
+      settings_.paths.size(), std::clamp(interval_ns, kMinProbeTimeoutNs, kMaxProbeTimeoutNs));
+  Log(LogLevel::kInfo,
+      absl::StrFormat("probing every path to %s:%u every %.3g s: down after %u lost, back "
+                      "after %u answered",
+                      Ip(*settings_.peer_bond_address), settings_.failover.probe_port,
+                      settings_.failover.monitoring_interval_s, settings_.failover.threshold,
+                      settings_.failover.recovery_threshold));
   return absl::OkStatus();
+}
+
+std::vector<size_t> Agent::PathsNamed(const std::string& name) const {
+  std::vector<size_t> found;
+  for (size_t i = 0; i < settings_.paths.size(); ++i) {
+    if (settings_.paths[i].name == name) return {i};
+    if (settings_.paths[i].interface == name) found.push_back(i);
+  }
+  return found;
+}
+
+nlohmann::json Agent::StatusReply() const {
+  nlohmann::json paths = nlohmann::json::array();
+  for (size_t i = 0; i < settings_.paths.size(); ++i) {
+    const PathSettings& p = settings_.paths[i];
+    const PathHealth& h = health_[i];
+    nlohmann::json path = {
+        {"id", i},
+        {"name", p.name},
+        {"interface", p.interface},
+        {"health", HealthStateName(h.state())},
+        {"link_up", h.link_up()},
+        {"data_path_state", PathStateName(table_[i].state)},
+        {"configured_mbit", p.rate_mbit},
+        {"capacity_mbit", h.capacity_bps() / 1e6},
+        {"loss", h.loss()},
+        {"probe_loss", h.probe_loss()},
+        {"down_count", h.down_count()},
+        {"held_out", held_out_.count(i) > 0},
+        {"moved_in", moved_in_.count(i) > 0}};
+    if (h.rtt().has_sample()) {
+      path["rtt_ms"] = h.rtt().srtt_ns() / 1e6;
+      path["min_rtt_ms"] = static_cast<double>(h.rtt().min_ns()) / 1e6;
+      path["jitter_ms"] = h.jitter().jitter_ns() / 1e6;
+      path["queue_delay_ms"] = h.jitter().queue_delay_ns() / 1e6;
+    }
+    paths.push_back(std::move(path));
+  }
+  nlohmann::json transitions = nlohmann::json::array();
+  for (const TransitionRecord& t : transitions_) {
+    transitions.push_back({{"time", t.time},
+                           {"path", t.path},
+                           {"from", HealthStateName(t.from)},
+                           {"to", HealthStateName(t.to)},
+                           {"reason", t.reason}});
+  }
+  return {{"mode", BondModeName(settings_.mode)},
+          {"probing", prober_ != nullptr},
+          {"invalid_probes", invalid_probes_},
+          {"paths", std::move(paths)},
+          {"transitions", std::move(transitions)}};
+}
+
+nlohmann::json Agent::Failover(const nlohmann::json& request) {
+  auto error = [](const std::string& message) { return nlohmann::json{{"error", message}}; };
+  if (request.value("auto", false)) {
+    held_out_.clear();
+    moved_in_.clear();
+    Log(LogLevel::kInfo, "manual failover cleared: paths follow their health again");
+  } else {
+    const std::string from = request.value("from", "");
+    const std::string to = request.value("to", "");
+    std::vector<std::string> names;
+    for (const PathSettings& p : settings_.paths) names.push_back(p.name);
+    const std::string known = absl::StrCat(" (paths: ", absl::StrJoin(names, ", "), ")");
+    const std::vector<size_t> out = PathsNamed(from);
+    const std::vector<size_t> in = PathsNamed(to);
+    if (out.empty()) return error(absl::StrCat("unknown path or interface \"", from, "\"", known));
+    if (in.empty()) return error(absl::StrCat("unknown path or interface \"", to, "\"", known));
+    if (out == in) {
+      return error(absl::StrCat("\"", from, "\" and \"", to, "\" are the same path"));
+    }
+    for (size_t i : in) {
+      if (health_[i].state() == PathState::kDown) {
+        return error(absl::StrCat("path ", settings_.paths[i].name,
+                                  " is down; not moving traffic onto it"));
+      }
+    }
+    held_out_ = std::set<size_t>(out.begin(), out.end());
+    moved_in_ = std::set<size_t>(in.begin(), in.end());
+    Log(LogLevel::kWarning, absl::StrFormat("manual failover: traffic moved from %s to %s", from,
+                                            to));
+  }
+  if (absl::Status s = WritePathTable(); !s.ok()) return error(std::string(s.message()));
+  return StatusReply();
+}
+
+nlohmann::json Agent::HandleControl(const nlohmann::json& request) {
+  const std::string command = request.value("command", "");
+  if (command == "ping") return {{"ok", true}};
+  if (command == "status") return StatusReply();
+  if (command == "failover") return Failover(request);
+  return {{"error", absl::StrCat("unknown control command \"", command, "\"")}};
 }
 
 void Agent::Stop() {

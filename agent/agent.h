@@ -10,6 +10,7 @@ struct AgentOptions {
   std::string config_path;
   std::string pin_root;
   std::string instance = "default";
+  std::string run_dir = "/run/meshbpf";  // where the control socket lives
   bool verbose = false;
 };
 

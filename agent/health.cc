@@ -13,10 +13,6 @@ constexpr double kRttAlpha = 1.0 / 8;
 constexpr double kRttBeta = 1.0 / 4;
 // RFC 3550 jitter gain.
 constexpr double kJitterGain = 1.0 / 16;
-// Data loss is smoothed over rebalance intervals, and forgotten after this
-// many intervals without enough traffic (probe loss speaks for the path then).
-constexpr double kDataLossGain = 0.5;
-constexpr uint32_t kDataLossMemory = 5;
 
 double Percent(double fraction) { return fraction * 100.0; }
 
@@ -65,6 +61,14 @@ void ProbeLossWindow::Add(bool lost) {
   next_ = (next_ + 1) % outcomes_.size();
 }
 
+void ProbeLossWindow::Retract(size_t n) {
+  for (; n > 0 && count_ > 0; --n, --count_) {
+    next_ = (next_ + outcomes_.size() - 1) % outcomes_.size();
+    lost_ -= outcomes_[next_] ? 1 : 0;
+    outcomes_[next_] = false;
+  }
+}
+
 void CapacityEstimator::Update(const DeliverySample& sample, double queue_delay_ns) {
   if (sample.sent_bps < kBusy * estimate_) return;
   const bool shortfall = sample.delivered_bps < kShortfall * sample.sent_bps;
@@ -78,7 +82,7 @@ void CapacityEstimator::Update(const DeliverySample& sample, double queue_delay_
   }
 }
 
-const char* PathStateName(PathState state) {
+const char* HealthStateName(PathState state) {
   switch (state) {
     case PathState::kUp:
       return "up";
@@ -88,6 +92,13 @@ const char* PathStateName(PathState state) {
       return "down";
   }
   return "?";
+}
+
+double PathHealth::probe_loss() const {
+  const size_t judged = probe_loss_.count() - pending_losses_;
+  if (judged < params_.min_probes_for_loss) return 0;
+  const double lost = probe_loss_.loss() * static_cast<double>(probe_loss_.count());
+  return (lost - pending_losses_) / static_cast<double>(judged);
 }
 
 uint32_t PathHealth::probes_needed_to_recover() const {
@@ -128,9 +139,12 @@ std::optional<Transition> PathHealth::OnProbeAnswered(uint64_t rtt_ns, int64_t t
                                                       uint64_t now_ns) {
   rtt_.Add(rtt_ns, now_ns);
   jitter_.Add(transit_ns, now_ns);
-  probe_loss_.Add(false);
+  const bool counts = confirmed_ && state_ != PathState::kDown;
+  if (counts) probe_loss_.Add(false);
   failures_ = 0;
+  pending_losses_ = 0;
   ++successes_;
+  confirmed_ = confirmed_ || successes_ >= params_.recovery_threshold;
   if (state_ != PathState::kDown && last_up_ns_ && now_ns - *last_up_ns_ >= params_.flap_window_ns) {
     flap_factor_ = 1;
   }
@@ -142,11 +156,18 @@ std::optional<Transition> PathHealth::OnProbeAnswered(uint64_t rtt_ns, int64_t t
 }
 
 std::optional<Transition> PathHealth::OnProbeLost(uint64_t now_ns) {
-  probe_loss_.Add(true);
+  const bool counts = confirmed_ && state_ != PathState::kDown;
+  if (counts) {
+    probe_loss_.Add(true);
+    ++pending_losses_;
+  }
   successes_ = 0;
   ++failures_;
   if (!unreachable_ && failures_ >= params_.threshold) {
     unreachable_ = true;
+    // The run of losses that takes the path down is an outage, not loss.
+    probe_loss_.Retract(pending_losses_);
+    pending_losses_ = 0;
     return Settle(now_ns, absl::StrFormat("%u probes lost in a row", failures_));
   }
   return std::nullopt;
@@ -154,15 +175,18 @@ std::optional<Transition> PathHealth::OnProbeLost(uint64_t now_ns) {
 
 std::optional<Transition> PathHealth::Rebalance(const std::optional<DeliverySample>& delivery,
                                                 uint64_t best_rtt_ns, uint64_t now_ns) {
-  if (delivery && delivery->sent_packets >= params_.min_packets_for_loss) {
-    const double sent = static_cast<double>(delivery->sent_packets);
-    const double got = static_cast<double>(std::min(delivery->delivered_packets,
-                                                    delivery->sent_packets));
-    const double loss = 1.0 - got / sent;
-    data_loss_ = data_loss_ ? *data_loss_ + (loss - *data_loss_) * kDataLossGain : loss;
-    rebalances_without_data_ = 0;
-  } else if (data_loss_ && ++rebalances_without_data_ >= kDataLossMemory) {
-    data_loss_.reset();
+  // An interval without a sample (no answer) still ages the window.
+  deliveries_.push_back(delivery.value_or(DeliverySample{}));
+  while (deliveries_.size() > params_.data_loss_intervals) deliveries_.pop_front();
+  uint64_t sent = 0, delivered = 0;
+  for (const DeliverySample& d : deliveries_) {
+    sent += d.sent_packets;
+    delivered += d.delivered_packets;
+  }
+  data_loss_.reset();
+  if (sent >= params_.min_packets_for_loss) {
+    data_loss_ = std::clamp(1.0 - static_cast<double>(delivered) / static_cast<double>(sent),
+                            0.0, 1.0);
   }
   if (delivery && state_ != PathState::kDown) {
     capacity_.Update(*delivery, jitter_.queue_delay_ns());

@@ -63,6 +63,8 @@ class ProbeLossWindow {
  public:
   explicit ProbeLossWindow(size_t window = 100) : outcomes_(window, false) {}
   void Add(bool lost);
+  // Takes back the newest `n` outcomes.
+  void Retract(size_t n);
   size_t count() const { return count_; }
   double loss() const { return count_ == 0 ? 0.0 : static_cast<double>(lost_) / count_; }
 
@@ -107,7 +109,7 @@ class CapacityEstimator {
 };
 
 enum class PathState { kUp, kDegraded, kDown };
-const char* PathStateName(PathState state);
+const char* HealthStateName(PathState state);
 
 struct HealthParams {
   // Whether probes run (the peer's bond address is known). Without them a
@@ -127,8 +129,15 @@ struct HealthParams {
   double recover_loss = 0.01;
   // ... or when its RTT exceeds the best path's by more than this.
   uint64_t degrade_extra_rtt_ns = 250'000'000ull;
-  // Data-loss samples need this many packets to count.
-  uint64_t min_packets_for_loss = 200;
+  // Data loss is judged over the last `data_loss_intervals` rebalance
+  // intervals once they carried `min_packets_for_loss` packets; probe loss
+  // once `min_probes_for_loss` probes were judged (2 lost of 5 says little).
+  // A long window matters: the two counter snapshots of an interval are
+  // taken a scheduling delay apart, and only over several intervals does
+  // that error cancel out against the traffic.
+  size_t data_loss_intervals = 5;
+  uint64_t min_packets_for_loss = 2000;
+  size_t min_probes_for_loss = 20;
   size_t loss_window = 100;
 };
 
@@ -157,8 +166,10 @@ class PathHealth {
   PathState state() const { return state_; }
   bool link_up() const { return link_up_; }
   // Data loss when traffic flowed recently, else probe loss.
-  double loss() const { return data_loss_ ? *data_loss_ : probe_loss_.loss(); }
-  double probe_loss() const { return probe_loss_.loss(); }
+  double loss() const { return data_loss_ ? *data_loss_ : probe_loss(); }
+  // Probe loss, leaving out a run of losses still under `threshold`: it may
+  // be the start of an outage, which is not loss.
+  double probe_loss() const;
   const RttEstimator& rtt() const { return rtt_; }
   const JitterEstimator& jitter() const { return jitter_; }
   double capacity_bps() const { return capacity_.estimate_bps(); }
@@ -175,13 +186,18 @@ class PathHealth {
   CapacityEstimator capacity_;
   ProbeLossWindow probe_loss_;
   std::optional<double> data_loss_;
-  uint32_t rebalances_without_data_ = 0;
+  std::deque<DeliverySample> deliveries_;  // the last data_loss_intervals
   PathState state_ = PathState::kUp;
+  // Loss counts only while the path is up and once the peer has answered
+  // recovery_threshold probes in a row on it: a peer still starting or an
+  // outage is not loss, and must not keep a recovered path degraded.
+  bool confirmed_ = false;
   bool link_up_ = true;
   bool unreachable_ = false;  // probes failing
   bool harmful_ = false;
   std::string harm_reason_;
   uint32_t failures_ = 0, successes_ = 0;
+  uint32_t pending_losses_ = 0;  // losses of the current run in probe_loss_
   uint32_t flap_factor_ = 1;
   uint32_t down_count_ = 0;
   std::optional<uint64_t> last_up_ns_;

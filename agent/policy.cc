@@ -12,13 +12,17 @@ constexpr double kOffloadMinRateMbit = 1000.0;
 
 }  // namespace
 
+uint32_t BondOverhead(const NodeSettings& settings) {
+  return settings.mode == BondMode::kFlow ? 0 : static_cast<uint32_t>(MB_ENCAP_OVERHEAD);
+}
+
 uint32_t BondMtu(const NodeSettings& settings) {
   uint32_t smallest = 0;
   for (const PathSettings& p : settings.paths) {
     if (smallest == 0 || p.mtu < smallest) smallest = p.mtu;
   }
-  if (smallest <= MB_ENCAP_OVERHEAD) return 0;
-  return smallest - static_cast<uint32_t>(MB_ENCAP_OVERHEAD);
+  if (smallest <= BondOverhead(settings)) return 0;
+  return smallest - BondOverhead(settings);
 }
 
 bool ShouldDisableOffloads(const NodeSettings& settings) {
@@ -30,6 +34,8 @@ bool ShouldDisableOffloads(const NodeSettings& settings) {
     case OffloadSetting::kAuto:
       break;
   }
+  // Flow mode chooses per flow, not per packet: super-packets do no harm.
+  if (settings.mode == BondMode::kFlow) return false;
   return std::any_of(settings.paths.begin(), settings.paths.end(),
                      [](const PathSettings& p) { return p.rate_mbit < kOffloadMinRateMbit; });
 }
@@ -61,7 +67,7 @@ PathTable BuildPathTable(const NodeSettings& settings,
   // Redundant mode sends every packet on every active path: a lossy path
   // still adds copies, so it is not held back.
   auto degraded = [&](size_t i) {
-    return settings.mode != BondMode::kRedundant && condition(i).degraded;
+    return settings.mode != BondMode::kRedundant && !condition(i).manual && condition(i).degraded;
   };
   PathTable table{};
   const size_t n = std::min<size_t>(settings.paths.size(), MB_MAX_PATHS);
@@ -84,13 +90,16 @@ PathTable BuildPathTable(const NodeSettings& settings,
     const bool carries_traffic = settings.mode == BondMode::kActiveBackup
                                      ? p.name == settings.primary
                                      : p.role == PathRole::kBonded;
-    if (carries_traffic && c.usable) bonded.push_back(i);
+    if ((carries_traffic || c.manual) && c.usable) bonded.push_back(i);
   }
   const std::vector<int> standby = StandbyOrder(settings);
   auto usable_standby = [&](bool want_healthy) -> std::optional<size_t> {
     for (int i : standby) {
       const auto k = static_cast<size_t>(i);
-      if (k < n && condition(k).usable && (!want_healthy || !degraded(k))) return k;
+      if (k < n && condition(k).usable && !condition(k).manual &&
+          (!want_healthy || !degraded(k))) {
+        return k;
+      }
     }
     return std::nullopt;
   };

@@ -14,8 +14,12 @@ namespace meshbpf {
 
 using PathTable = std::array<mb_path, MB_MAX_PATHS>;
 
-// The MTU the bond device must have so every encapsulated packet still fits
-// the smallest uplink.
+// Bytes the data path adds to every packet: the encapsulation, or nothing
+// in flow mode (packets leave NATed, not tunnelled).
+uint32_t BondOverhead(const NodeSettings& settings);
+
+// The MTU the bond device must have so every (encapsulated) packet still
+// fits the smallest uplink.
 uint32_t BondMtu(const NodeSettings& settings);
 
 // Whether segmentation offload should be off on the bond device: per-packet
@@ -31,13 +35,14 @@ std::vector<int> StandbyOrder(const NodeSettings& settings);
 struct PathCondition {
   bool usable = true;    // link up and, when probed, reaching the peer
   bool degraded = false;  // loss or latency that would hurt the bond
+  bool manual = false;    // moved into service by hand (meshbpf failover): bonded
   std::optional<double> capacity_bps;  // measured; default: configured rate_mbit
   std::optional<double> owd_us;        // measured one-way delay; default: delay_ms
 };
 
 // Path table for the configured paths; unused slots zeroed.
-// - Bonded paths (active_backup: the primary only) that are usable and not
-//   degraded are ACTIVE. Degraded ones carry traffic only when no healthy
+// - Bonded paths (active_backup: the primary only; plus paths moved in by
+//   hand) that are usable and not degraded are ACTIVE. Degraded ones carry traffic only when no healthy
 //   bonded path and no healthy standby is left (a lossy path beats none),
 //   except in redundant mode, where the copies on other paths make up for
 //   their loss.

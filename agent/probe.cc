@@ -1,8 +1,5 @@
 #include "agent/probe.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -10,13 +7,14 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "agent/mesh_auth.h"
 #include "bpf/meshbpf.h"
 
 namespace meshbpf {
 namespace {
 
 constexpr uint32_t kProbeMagic = 0x4d425052;  // "MBPR"
-constexpr uint8_t kProbeVersion = 1;
+constexpr uint8_t kProbeVersion = 2;
 constexpr size_t kMacOffset = kProbeWireSize - 16;
 
 void PutBig(uint8_t* p, uint64_t v, int bytes) {
@@ -31,10 +29,7 @@ uint64_t GetBig(const uint8_t* p, int bytes) {
 void Mac(const uint8_t* data, const std::string& key, uint8_t out[16]) {
   std::memset(out, 0, 16);
   if (key.empty()) return;
-  uint8_t full[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), data, kMacOffset, full, &len);
-  std::memcpy(out, full, 16);
+  std::memcpy(out, HmacSha256(key, data, kMacOffset).data(), 16);
 }
 
 }  // namespace
@@ -48,6 +43,8 @@ ProbeBytes EncodeProbe(const ProbeMessage& m, const std::string& key) {
   PutBig(&b[8], m.seq, 4);
   PutBig(&b[12], m.sent_ns, 8);
   PutBig(&b[20], m.reflected_ns, 8);
+  PutBig(&b[28], m.rx_packets, 8);
+  PutBig(&b[36], m.rx_bytes, 8);
   Mac(b.data(), key, &b[kMacOffset]);
   return b;
 }
@@ -71,7 +68,7 @@ absl::StatusOr<ProbeMessage> DecodeProbe(const uint8_t* data, size_t size,
   }
   uint8_t mac[16];
   Mac(data, key, mac);
-  if (CRYPTO_memcmp(mac, data + kMacOffset, sizeof(mac)) != 0) {
+  if (!ConstantTimeEqual(mac, data + kMacOffset, sizeof(mac))) {
     return absl::PermissionDeniedError("probe: authentication failed (wrong or missing mesh key)");
   }
   ProbeMessage m;
@@ -80,6 +77,8 @@ absl::StatusOr<ProbeMessage> DecodeProbe(const uint8_t* data, size_t size,
   m.seq = static_cast<uint32_t>(GetBig(data + 8, 4));
   m.sent_ns = GetBig(data + 12, 8);
   m.reflected_ns = GetBig(data + 20, 8);
+  m.rx_packets = GetBig(data + 28, 8);
+  m.rx_bytes = GetBig(data + 36, 8);
   return m;
 }
 
@@ -137,7 +136,7 @@ absl::Status ProbeSocket::SendRequest(in_addr peer, uint16_t port, const ProbeMe
   return SendOnPath(to, request.path_id, request);
 }
 
-void ProbeSocket::Drain(uint64_t now_ns,
+void ProbeSocket::Drain(uint64_t now_ns, const std::function<PathRx(uint8_t path)>& rx_of,
                         const std::function<void(const ProbeMessage&, uint64_t)>& on_reply,
                         const std::function<void(const std::string&)>& on_invalid) {
   uint8_t buf[512];
@@ -155,6 +154,9 @@ void ProbeSocket::Drain(uint64_t now_ns,
       ProbeMessage reply = *m;
       reply.type = ProbeMessage::Type::kReply;
       reply.reflected_ns = now_ns;
+      const PathRx rx = rx_of(m->path_id);
+      reply.rx_packets = rx.packets;
+      reply.rx_bytes = rx.bytes;
       if (absl::Status s = SendOnPath(from, m->path_id, reply); !s.ok()) {
         on_invalid(std::string(s.message()));
       }

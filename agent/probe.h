@@ -22,10 +22,24 @@ struct ProbeMessage {
   uint32_t seq = 0;
   uint64_t sent_ns = 0;       // requester's clock when sent
   uint64_t reflected_ns = 0;  // reflector's clock when it answered
+  // In a reply: the reflector's rx counters for this path when it answered.
+  // The probe queued behind the data sent before it on the same path, so set
+  // against the requester's tx counters at send time they give the path's
+  // data loss and delivered rate.
+  uint64_t rx_packets = 0;
+  uint64_t rx_bytes = 0;
 };
 
-// magic(4) version(1) type(1) path(1) reserved(1) seq(4) sent(8) reflected(8) mac(16)
-inline constexpr size_t kProbeWireSize = 44;
+// magic(4) version(1) type(1) path(1) reserved(1) seq(4) sent(8) reflected(8)
+// rx_packets(8) rx_bytes(8) mac(16)
+inline constexpr size_t kProbeWireSize = 60;
+
+// A node's rx or tx counters for one path.
+struct PathRx {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+};
+using PathTx = PathRx;
 using ProbeBytes = std::array<uint8_t, kProbeWireSize>;
 
 // The MAC is HMAC-SHA256 (truncated to 16 bytes) keyed with the mesh key;
@@ -48,9 +62,11 @@ class ProbeSocket {
 
   int fd() const { return fd_; }
   absl::Status SendRequest(in_addr peer, uint16_t port, const ProbeMessage& request);
-  // Reads all pending datagrams: requests are reflected at once, replies go
-  // to `on_reply` with the local receive time, anything invalid to `on_invalid`.
-  void Drain(uint64_t now_ns, const std::function<void(const ProbeMessage&, uint64_t)>& on_reply,
+  // Reads all pending datagrams: requests are reflected at once with
+  // `rx_of(path)`, replies go to `on_reply` with the local receive time,
+  // anything invalid to `on_invalid`.
+  void Drain(uint64_t now_ns, const std::function<PathRx(uint8_t path)>& rx_of,
+             const std::function<void(const ProbeMessage&, uint64_t)>& on_reply,
              const std::function<void(const std::string&)>& on_invalid);
 
  private:

@@ -13,14 +13,24 @@
 
 namespace meshbpf {
 
+// A reply matched to its request.
+struct ProbeAnswer {
+  uint64_t rtt_ns = 0;
+  uint64_t sent_ns = 0;   // our clock
+  PathTx tx_at_send;      // our tx counters for the path when it left
+};
+
 class PathProber {
  public:
-  PathProber(size_t paths, uint64_t timeout_ns) : paths_(paths), timeout_ns_(timeout_ns) {}
+  PathProber(size_t paths, uint64_t timeout_ns) : paths_(paths, PathState{timeout_ns}) {}
 
-  // The next request for `path`, recorded as outstanding.
-  ProbeMessage NextRequest(uint8_t path, uint64_t now_ns);
-  // Round-trip time of the outstanding probe this reply answers, if any.
-  std::optional<uint64_t> OnReply(const ProbeMessage& reply, uint64_t now_ns);
+  // How long a probe on `path` may take before it counts as lost (paths
+  // with long RTTs need longer).
+  void SetTimeout(uint8_t path, uint64_t timeout_ns);
+  // The next request for `path`, recorded as outstanding with `tx_at_send`.
+  ProbeMessage NextRequest(uint8_t path, uint64_t now_ns, PathTx tx_at_send = {});
+  // The outstanding probe this reply answers, if any.
+  std::optional<ProbeAnswer> OnReply(const ProbeMessage& reply, uint64_t now_ns);
   // Paths whose oldest outstanding probes have timed out, one entry per lost probe.
   std::vector<uint8_t> Expire(uint64_t now_ns);
 
@@ -28,13 +38,14 @@ class PathProber {
   struct Outstanding {
     uint32_t seq;
     uint64_t sent_ns;
+    PathTx tx;
   };
   struct PathState {
+    uint64_t timeout_ns;
     uint32_t next_seq = 1;
     std::deque<Outstanding> outstanding;  // in send order
   };
   std::vector<PathState> paths_;
-  uint64_t timeout_ns_;
 };
 
 }  // namespace meshbpf

@@ -147,8 +147,49 @@ nlohmann::json StatusJson(const InstanceSnapshot& s) {
       {"port", s.config.listen_port},
       {"paths", paths},
       {"unattributed_drops", DropsJson(s.counters[MB_NO_PATH])},
+      {"health", s.health},
   };
 }
+
+namespace {
+
+// Path health as the agent sees it, and its recent transitions.
+std::string HealthTable(const nlohmann::json& health) {
+  std::string out = absl::StrFormat("\n%-10s %-9s %-5s %8s %8s %8s %7s %7s %16s %6s\n", "PATH",
+                                    "HEALTH", "LINK", "RTT ms", "MIN ms", "JITTER", "LOSS",
+                                    "PROBES", "CAPACITY Mbit/s", "DOWNS");
+  auto ms = [](const nlohmann::json& p, const char* key) {
+    return p.contains(key) ? absl::StrFormat("%.2f", p[key].get<double>()) : std::string("-");
+  };
+  for (const nlohmann::json& p : health.value("paths", nlohmann::json::array())) {
+    std::string name = p.value("name", "?");
+    if (p.value("held_out", false)) name += " (held)";
+    if (p.value("moved_in", false)) name += " (moved)";
+    absl::StrAppendFormat(
+        &out, "%-10s %-9s %-5s %8s %8s %8s %6.1f%% %6.1f%% %16s %6u\n", name,
+        p.value("health", "?"), p.value("link_up", false) ? "up" : "down", ms(p, "rtt_ms"),
+        ms(p, "min_rtt_ms"), ms(p, "jitter_ms"), 100 * p.value("loss", 0.0),
+        100 * p.value("probe_loss", 0.0),
+        absl::StrFormat("%.1f / %.1f", p.value("capacity_mbit", 0.0),
+                        p.value("configured_mbit", 0.0)),
+        p.value("down_count", 0u));
+  }
+  if (!health.value("probing", false)) {
+    absl::StrAppend(&out, "  not probing (no peer_bond_address): only link events change health\n");
+  }
+  const nlohmann::json transitions = health.value("transitions", nlohmann::json::array());
+  if (!transitions.empty()) absl::StrAppend(&out, "recent transitions:\n");
+  const size_t shown = std::min<size_t>(transitions.size(), 10);
+  for (size_t i = transitions.size() - shown; i < transitions.size(); ++i) {
+    const nlohmann::json& t = transitions[i];
+    absl::StrAppendFormat(&out, "  %s %s: %s -> %s (%s)\n", t.value("time", ""),
+                          t.value("path", ""), t.value("from", ""), t.value("to", ""),
+                          t.value("reason", ""));
+  }
+  return out;
+}
+
+}  // namespace
 
 std::string StatusTable(const InstanceSnapshot& s) {
   std::string out = absl::StrFormat(
@@ -189,6 +230,7 @@ std::string StatusTable(const InstanceSnapshot& s) {
     }
     absl::StrAppend(&out, "  share of sent packets:", shares, "\n");
   }
+  if (s.health.is_object()) absl::StrAppend(&out, HealthTable(s.health));
   return out;
 }
 

@@ -18,6 +18,9 @@ struct InstanceSnapshot {
   CounterTable counters{};
   std::set<in_addr_t> peers;
   bool agent_alive = false;
+  // The running agent's view of path health (its control socket's status
+  // reply); null when no agent answered.
+  nlohmann::json health;
 };
 
 std::string_view DropReasonName(int reason);

@@ -120,6 +120,7 @@ TEST_F(PathHealthTest, DownAfterThresholdLostProbesUpAfterRecoveryThreshold) {
 
 TEST_F(PathHealthTest, AnAnswerBreaksTheRunOfLosses) {
   PathHealth h = Make();
+  for (int i = 0; i < 5; ++i) h.OnProbeAnswered(kMs, 0, Tick());  // confirmed: loss counts
   for (int i = 0; i < 20; ++i) {
     EXPECT_FALSE(h.OnProbeLost(Tick()));
     EXPECT_FALSE(h.OnProbeLost(Tick()));
@@ -192,6 +193,37 @@ TEST_F(PathHealthTest, ProbesAnsweredWhileTheLinkIsDownDoNotBringItBack) {
   EXPECT_EQ(t->to, PathState::kUp);
 }
 
+TEST_F(PathHealthTest, OutagesAndASilentStartAreNotLoss) {
+  PathHealth h = Make();
+  for (int i = 0; i < 4; ++i) h.OnProbeLost(Tick());  // the peer is not up yet
+  EXPECT_EQ(h.state(), PathState::kDown);
+  for (int i = 0; i < 5; ++i) h.OnProbeAnswered(kMs, 0, Tick());
+  EXPECT_EQ(h.state(), PathState::kUp);
+  EXPECT_EQ(h.probe_loss(), 0) << "nothing was lost on a path that had never answered";
+  // Stable for a minute (so the next outage is no relapse), then blackholed for 2 s.
+  for (int i = 0; i < 301; ++i) h.OnProbeAnswered(kMs, 0, Tick());
+  for (int i = 0; i < 10; ++i) h.OnProbeLost(Tick());
+  for (int i = 0; i < 5; ++i) h.OnProbeAnswered(kMs, 0, Tick());
+  EXPECT_EQ(h.state(), PathState::kUp);
+  EXPECT_EQ(h.probe_loss(), 0) << "the outage, including the losses that revealed it";
+  EXPECT_FALSE(h.Rebalance(std::nullopt, 0, Tick())) << "so it comes back up, not degraded";
+}
+
+TEST(ProbeLossWindow, RetractTakesBackTheNewest) {
+  ProbeLossWindow w(4);
+  for (bool lost : {true, false, true, true, true, false}) w.Add(lost);  // wrapped: T T T F
+  EXPECT_DOUBLE_EQ(w.loss(), 0.75);
+  w.Retract(1);  // the F
+  EXPECT_DOUBLE_EQ(w.loss(), 1.0);
+  w.Retract(2);
+  EXPECT_EQ(w.count(), 1u);
+  w.Add(false);
+  EXPECT_DOUBLE_EQ(w.loss(), 0.5);
+  w.Retract(10);
+  EXPECT_EQ(w.count(), 0u);
+  EXPECT_EQ(w.loss(), 0);
+}
+
 DeliverySample Delivered(uint64_t sent, uint64_t got) {
   return {.sent_bps = 1e6, .delivered_bps = 1e6, .sent_packets = sent, .delivered_packets = got};
 }
@@ -213,15 +245,56 @@ TEST_F(PathHealthTest, DataLossDegradesWithHysteresis) {
   EXPECT_EQ(t->to, PathState::kUp);
 }
 
+TEST_F(PathHealthTest, SnapshotSkewBetweenIntervalsCancelsOut) {
+  PathHealth h = Make();
+  // The peer read its counters late in one interval (60 packets that
+  // arrived after the probe counted early) and so "missed" them in the next.
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_FALSE(h.Rebalance(Delivered(1000, i % 2 ? 940 : 1060), 0, Tick())) << i;
+  }
+  EXPECT_LT(h.loss(), 0.015) << "what is left is one skew over five intervals";
+}
+
+TEST_F(PathHealthTest, DataLossIsForgottenWhenTrafficStops) {
+  PathHealth h = Make();
+  for (int i = 0; i < 3; ++i) h.Rebalance(Delivered(1000, 900), 0, Tick());
+  ASSERT_EQ(h.state(), PathState::kDegraded);
+  for (int i = 0; i < 30; ++i) h.OnProbeAnswered(kMs, 0, Tick());
+  std::optional<Transition> t;
+  for (int i = 0; i < 5 && !t; ++i) t = h.Rebalance(std::nullopt, 0, Tick());
+  ASSERT_TRUE(t) << "the window aged out; clean probes speak for the path";
+  EXPECT_EQ(t->to, PathState::kUp);
+}
+
 TEST_F(PathHealthTest, TooFewPacketsFallBackToProbeLoss) {
   PathHealth h = Make();
-  for (int i = 0; i < 10; ++i) h.OnProbeAnswered(kMs, 0, Tick());
+  for (int i = 0; i < 40; ++i) h.OnProbeAnswered(kMs, 0, Tick());
   EXPECT_FALSE(h.Rebalance(Delivered(50, 0), 0, Tick())) << "50 packets prove nothing";
   EXPECT_EQ(h.loss(), 0);
-  h.OnProbeLost(Tick());  // 1 of 11 probes
+  for (int i = 0; i < 2; ++i) {
+    h.OnProbeLost(Tick());
+    h.OnProbeAnswered(kMs, 0, Tick());
+  }
   std::optional<Transition> t = h.Rebalance(std::nullopt, 0, Tick());
-  ASSERT_TRUE(t);
+  ASSERT_TRUE(t) << "2 of 44 probes lost";
   EXPECT_EQ(t->to, PathState::kDegraded);
+}
+
+TEST_F(PathHealthTest, ProbeLossNeedsEnoughProbesAndIgnoresAnUnfinishedRun) {
+  PathHealth h = Make();
+  for (int i = 0; i < 5; ++i) h.OnProbeAnswered(kMs, 0, Tick());  // confirmed: loss counts
+  h.OnProbeLost(Tick());
+  h.OnProbeAnswered(kMs, 0, Tick());
+  EXPECT_EQ(h.probe_loss(), 0) << "1 of 2 is too few to judge";
+  for (int i = 0; i < 40; ++i) h.OnProbeAnswered(kMs, 0, Tick());
+  const double before = h.probe_loss();
+  EXPECT_NEAR(before, 1.0 / 42, 1e-9);
+  h.OnProbeLost(Tick());
+  h.OnProbeLost(Tick());
+  EXPECT_DOUBLE_EQ(h.probe_loss(), before) << "two in a row may be an outage starting";
+  EXPECT_FALSE(h.Rebalance(std::nullopt, 0, Tick()));
+  h.OnProbeAnswered(kMs, 0, Tick());
+  EXPECT_NEAR(h.probe_loss(), 3.0 / 45, 1e-9) << "it was loss after all";
 }
 
 TEST_F(PathHealthTest, FarSlowerThanTheBestPathIsDegraded) {

@@ -15,6 +15,8 @@ ProbeMessage Sample() {
   m.seq = 0xfffffffe;
   m.sent_ns = 0x0102030405060708ULL;
   m.reflected_ns = 42;
+  m.rx_packets = 0x1122334455667788ULL;
+  m.rx_bytes = 7;
   return m;
 }
 
@@ -28,6 +30,8 @@ TEST(Probe, RoundTripsWithAndWithoutKey) {
     EXPECT_EQ(m->seq, 0xfffffffeu);
     EXPECT_EQ(m->sent_ns, 0x0102030405060708ULL);
     EXPECT_EQ(m->reflected_ns, 42u);
+    EXPECT_EQ(m->rx_packets, 0x1122334455667788ULL);
+    EXPECT_EQ(m->rx_bytes, 7u);
   }
 }
 
@@ -39,14 +43,17 @@ TEST(Probe, RejectsWrongKeyMissingKeyAndTampering) {
   ProbeBytes keyless = EncodeProbe(Sample(), "");
   EXPECT_FALSE(DecodeProbe(keyless.data(), keyless.size(), "right key 0123456").ok())
       << "keyed node accepted an unauthenticated probe";
-  b[9] ^= 1;  // flip a bit of the sequence number
-  EXPECT_FALSE(DecodeProbe(b.data(), b.size(), "right key 0123456").ok());
+  for (size_t byte : {9, 30, 40}) {  // sequence number, rx packets, rx bytes
+    ProbeBytes tampered = b;
+    tampered[byte] ^= 1;
+    EXPECT_FALSE(DecodeProbe(tampered.data(), tampered.size(), "right key 0123456").ok()) << byte;
+  }
 }
 
 TEST(Probe, RejectsMalformedInputNamingTheProblem) {
   ProbeBytes b = EncodeProbe(Sample(), "");
   EXPECT_THAT(std::string(DecodeProbe(b.data(), b.size() - 1, "").status().message()),
-              ::testing::HasSubstr("43 bytes"));
+              ::testing::HasSubstr("59 bytes"));
   EXPECT_FALSE(DecodeProbe(b.data(), 0, "").ok());
   ProbeBytes bad = b;
   bad[0] = 'X';

@@ -14,7 +14,10 @@ TEST(PathProber, MatchesRepliesAndMeasuresRtt) {
   EXPECT_EQ(a.seq, 1u);
   EXPECT_EQ(b.seq, 1u) << "each path numbers its own probes";
   a.type = ProbeMessage::Type::kReply;
-  EXPECT_EQ(prober.OnReply(a, 1012 * kMs), 12 * kMs);
+  std::optional<ProbeAnswer> answer = prober.OnReply(a, 1012 * kMs);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->rtt_ns, 12 * kMs);
+  EXPECT_EQ(answer->sent_ns, 1000 * kMs);
   EXPECT_EQ(prober.OnReply(a, 1013 * kMs), std::nullopt) << "a duplicate reply counts once";
 }
 
@@ -43,6 +46,28 @@ TEST(PathProber, ExpiresOnlyTimedOutProbesInOrder) {
   EXPECT_EQ(prober.Expire(300 * kMs), std::vector<uint8_t>{0});
   EXPECT_EQ(prober.Expire(550 * kMs), (std::vector<uint8_t>{0, 1}));
   EXPECT_TRUE(prober.Expire(10000 * kMs).empty());
+}
+
+TEST(PathProber, AnswerCarriesTheTxCountersOfItsRequest) {
+  PathProber prober(1, 500 * kMs);
+  ProbeMessage a = prober.NextRequest(0, 0, {.packets = 10, .bytes = 15000});
+  ProbeMessage b = prober.NextRequest(0, 200 * kMs, {.packets = 25, .bytes = 37500});
+  b.type = ProbeMessage::Type::kReply;
+  std::optional<ProbeAnswer> answer = prober.OnReply(b, 201 * kMs);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->tx_at_send.packets, 25u) << "the counters of b, not of a";
+  EXPECT_EQ(answer->tx_at_send.bytes, 37500u);
+  (void)a;
+}
+
+TEST(PathProber, TimeoutsArePerPath) {
+  PathProber prober(2, 500 * kMs);
+  prober.SetTimeout(1, 2000 * kMs);  // a satellite path
+  prober.NextRequest(0, 0);
+  prober.NextRequest(1, 0);
+  EXPECT_EQ(prober.Expire(600 * kMs), std::vector<uint8_t>{0});
+  EXPECT_TRUE(prober.Expire(1999 * kMs).empty());
+  EXPECT_EQ(prober.Expire(2000 * kMs), std::vector<uint8_t>{1});
 }
 
 }  // namespace

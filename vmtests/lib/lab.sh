@@ -201,7 +201,7 @@ lab_start_agent() {
   # Not through lab_ns: a backgrounded function is a subshell, and $! must be
   # the agent itself (ip netns exec execs it) so signals reach it.
   ip netns exec "$LAB-$node" "$MESHBPF_BIN/meshbpf-agent" --config "$LAB_DIR/$node.json" \
-    --pin-root "$LAB_DIR/bpffs" --instance "$node" >"$log" 2>&1 &
+    --pin-root "$LAB_DIR/bpffs" --instance "$node" --run-dir "$LAB_DIR/run" >"$log" 2>&1 &
   LAB_AGENT_PIDS[$node]=$!
   for _ in $(seq 100); do
     grep -q "meshbpf-agent: ready" "$log" && return 0
@@ -281,16 +281,18 @@ lab_blob() {
   cat "$report"
 }
 
-# Drops PERCENT of the packets crossing lab link N (both directions), at the
-# ISP side with nftables (there is no netem here): lab_link_loss N PERCENT
+# Drops PERCENT (100: everything, a blackhole) of the packets crossing lab
+# link N (both directions), at the ISP side with nftables (there is no netem
+# here): lab_link_loss N PERCENT
 lab_link_loss() {
-  local dev="c$1"
+  local dev="c$1" random="numgen random mod 100 < $2"
+  (($2 >= 100)) && random=""
   lab_ns inet nft -f - <<EOF
 table inet meshbpf_lab_loss_$1 {
   chain forward {
     type filter hook forward priority 0; policy accept;
-    iifname "$dev" numgen random mod 100 < $2 drop
-    oifname "$dev" numgen random mod 100 < $2 drop
+    iifname "$dev" $random drop
+    oifname "$dev" $random drop
   }
 }
 EOF
@@ -314,9 +316,17 @@ lab_udp_stream() {
   cat "$report"
 }
 
+# Runs a meshbpf command against one node's agent: lab_cli NODE COMMAND [ARGS...]
+lab_cli() {
+  local node="$1" command="$2"
+  shift 2
+  lab_ns "$node" "$MESHBPF_BIN/meshbpf" "$command" --pin-root "$LAB_DIR/bpffs" --instance "$node" \
+    --run-dir "$LAB_DIR/run" "$@"
+}
+
 # meshbpf status of one node, passing extra arguments (e.g. --json).
 lab_status() {
   local node="$1"
   shift
-  lab_ns "$node" "$MESHBPF_BIN/meshbpf" status --pin-root "$LAB_DIR/bpffs" --instance "$node" "$@"
+  lab_cli "$node" status "$@"
 }

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Silent failures the link does not report, found by the agent's probes:
+# 1. link 2 blackholed (nftables drops everything, carrier stays up): the
+#    path goes down after `threshold` lost probes, traffic keeps flowing on
+#    link 1, and the path comes back after `recovery_threshold` answered ones;
+# 2. `meshbpf failover FROM TO` moves traffic by hand, refuses unknown and
+#    down paths, and --auto undoes it;
+# 3. link 2 with 5% random loss gets no more bonded traffic (degraded).
+# Times are printed; asserted only with wide margins (the strict figures are
+# in vmtests/bench/failover.sh).
+set -euo pipefail
+source "$(dirname "$0")/lib/lab.sh"
+trap lab_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# health FIELD: wan2's FIELD in the client agent's view (status --json).
+health() {
+  lab_status client --json | python3 -c "
+import json, sys
+p = json.load(sys.stdin)['health']['paths'][1]
+print(p['$1'])"
+}
+
+# wait_health STATE SECONDS: polls wan2's health; prints the seconds it took.
+wait_health() {
+  local start now
+  start="$(date +%s.%N)"
+  while true; do
+    [[ "$(health health)" == "$1" ]] && break
+    now="$(date +%s.%N)"
+    if python3 -c "import sys; sys.exit(0 if $now - $start > $2 else 1)"; then
+      lab_status client >&2
+      lab_fail "wan2 not $1 after $2 s"
+    fi
+    sleep 0.05
+  done
+  python3 -c "print(f'{$(date +%s.%N) - $start:.2f}')"
+}
+
+last_reason() {
+  lab_status client --json | python3 -c "
+import json, sys
+t = [t for t in json.load(sys.stdin)['health']['transitions'] if t['path'] == 'wan2']
+print(t[-1]['to'], '|', t[-1]['reason'])"
+}
+
+lab_create
+lab_start_agents
+lab_route_client bond
+wait_health up 10 >/dev/null
+
+# --- 1. Blackhole -----------------------------------------------------------
+lab_link_loss 2 100
+took="$(wait_health down 10)"
+echo "blackhole on link 2 detected after ${took} s (threshold 3 x 0.2 s)"
+[[ "$(last_reason)" == "down | 3 probes lost in a row" ]] || lab_fail "reason: $(last_reason)"
+[[ "$(health data_path_state)" == disabled ]] || lab_fail "wan2 still $(health data_path_state)"
+report="$(lab_udp_stream 300 2)"
+python3 - "$report" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+print(f"UDP stream while link 2 is blackholed: {r['unique']}/{r['sent']} delivered")
+assert r["unique"] == r["sent"], "packets still went into the blackhole"
+PY
+lab_link_clear 2
+took="$(wait_health up 10)"
+echo "link 2 back in service ${took} s after the blackhole ended"
+[[ "$(last_reason)" == "up | 5 probes answered in a row" ]] || lab_fail "reason: $(last_reason)"
+echo "ok: blackhole detected, avoided and recovered from"
+
+# --- 2. Manual failover -------------------------------------------------------
+lab_cli client failover wan1 wan2 >/dev/null
+state0="$(lab_status client --json | python3 -c "import json,sys; print(json.load(sys.stdin)['paths'][0]['state'])")"
+[[ "$state0" == disabled && "$(health data_path_state)" == active ]] ||
+  lab_fail "after failover wan1 wan2: wan1 $state0, wan2 $(health data_path_state)"
+before="$(lab_status client --json | python3 -c "import json,sys; print(json.load(sys.stdin)['paths'][0]['tx_packets'])")"
+lab_udp_stream 100 2 >/dev/null
+after="$(lab_status client --json | python3 -c "import json,sys; print(json.load(sys.stdin)['paths'][0]['tx_packets'])")"
+# Only probes (5 a second) may still use wan1.
+((after - before < 20)) || lab_fail "wan1 sent $((after - before)) packets while held out"
+lab_status client | grep -q "wan1 (held)" || lab_fail "status does not show the manual hold"
+
+out="$(lab_cli client failover wan1 wan9 2>&1)" && lab_fail "failover to wan9 succeeded"
+[[ "$out" == *'unknown path or interface "wan9"'* ]] || lab_fail "unclear error: $out"
+lab_ns inet ip link set c2 down
+wait_health down 5 >/dev/null
+out="$(lab_cli client failover wan1 wan2 2>&1)" && lab_fail "failover onto a down path succeeded"
+[[ "$out" == *"wan2 is down"* ]] || lab_fail "unclear error: $out"
+[[ "$(lab_status client --json | python3 -c "import json,sys; print(json.load(sys.stdin)['paths'][0]['state'])")" == active ]] ||
+  lab_fail "the held-out wan1 did not take over when wan2 went down"
+lab_ns inet ip link set c2 up
+wait_health up 10 >/dev/null
+lab_cli client failover --auto >/dev/null
+out="$(lab_ns client "$MESHBPF_BIN/meshbpf" failover wan1 wan2 --pin-root "$LAB_DIR/bpffs" \
+  --instance client --run-dir "$LAB_DIR/nowhere" 2>&1)" && lab_fail "failover without an agent succeeded"
+[[ "$out" == *"no agent answers"* ]] || lab_fail "unclear error without an agent: $out"
+echo "ok: manual failover moves traffic, refuses unknown and down paths, --auto undoes it"
+
+# --- 3. Lossy link ------------------------------------------------------------
+lab_link_loss 2 5
+goodput="$(lab_iperf up 8)"
+echo "upload over the bond with 5% loss on link 2: $goodput Mbit/s"
+took="$(wait_health degraded 10)"
+echo "wan2: $(last_reason)"
+[[ "$(last_reason)" == *"loss"* ]] || lab_fail "degraded for another reason: $(last_reason)"
+[[ "$(health data_path_state)" == disabled ]] || lab_fail "degraded wan2 still $(health data_path_state)"
+lab_status client
+echo PASS
