@@ -78,7 +78,9 @@ absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings,
                            const PathTable& table, const InterfaceInfo& bond) {
   if (absl::Status s = maps.WritePaths(table); !s.ok()) return s;
   std::set<in_addr_t> peers;
-  for (const PathSettings& p : settings.paths) peers.insert(p.remote.s_addr);
+  for (const PathSettings& p : settings.paths) {
+    if (settings.mode != BondMode::kFlow) peers.insert(p.remote.s_addr);  // flow: no peer
+  }
   if (absl::Status s = maps.SyncPeers(peers); !s.ok()) return s;
   // Last: marks the data path configured, so it never runs on half-written maps.
   mb_config config{};
@@ -431,9 +433,12 @@ absl::Status Agent::Start() {
     if (uplinks.insert(p.ifindex).second) {
       if (absl::Status s = datapath_->AttachDecap(p.ifindex); !s.ok()) return s;
     }
+    const std::string remote = settings_.mode == BondMode::kFlow
+                                   ? "flows NATed"
+                                   : absl::StrCat("-> ", Ip(p.remote), ":", p.remote_port);
     Log(LogLevel::kInfo,
-        absl::StrFormat("path %s: %s %s -> %s:%u via %s, %.1f Mbit/s, %s", p.name, p.interface,
-                        Ip(p.source), Ip(p.remote), p.remote_port,
+        absl::StrFormat("path %s: %s %s %s via %s, %.1f Mbit/s, %s", p.name, p.interface,
+                        Ip(p.source), remote,
                         p.gateway ? Ip(*p.gateway) : std::string("routing table"), p.rate_mbit,
                         p.role == PathRole::kBonded ? "bonded" : "backup"));
   }
@@ -588,13 +593,6 @@ int Agent::Run() {
   absl::StatusOr<NodeSettings> settings = LoadConfigFile(options_.config_path, lookup);
   if (!settings.ok()) return Fail(kExitConfigError, settings.status());
   settings_ = std::move(*settings);
-  if (settings_.mode == BondMode::kFlow) {
-    return Fail(kExitConfigError,
-                absl::InvalidArgumentError(
-                    "link_aggregation.mode: \"flow\" (per-flow multi-WAN without a peer) is "
-                    "not implemented by this version (implemented: load_balance, redundant, "
-                    "active_backup, latency)"));
-  }
 
   const int signals = ShutdownSignalFd();
   if (signals < 0) return Fail(kExitRuntimeError, absl::InternalError("signalfd failed"));

@@ -55,6 +55,12 @@ std::string Quote(absl::string_view text) {
   return absl::StrCat("\"", absl::CHexEscape(text), "\"");
 }
 
+std::string AddressText(in_addr addr) {
+  char text[INET_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET, &addr, text, sizeof(text));
+  return text;
+}
+
 absl::Status FieldError(absl::string_view path, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(path, ": ", problem));
 }
@@ -480,6 +486,19 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
     if (!bond.ok()) return bond.status();
     out.bond_address = *bond;
   }
+  // Flow mode sends every flow straight to its destination: a peer, its
+  // bond address (probe target) or a tunnel port would be ignored.
+  if (out.mode == BondMode::kFlow) {
+    for (const auto& [present, field] : {std::pair{l.has_peer_address(), "peer_address"},
+                                         std::pair{l.has_peer_bond_address(), "peer_bond_address"},
+                                         std::pair{l.has_port(), "port"}}) {
+      if (present) {
+        return FieldError(absl::StrCat("link_aggregation.", field),
+                          "meaningless in flow mode (no bonding peer: each flow goes straight "
+                          "to its destination from one uplink)");
+      }
+    }
+  }
   absl::Status s = OptionalIpv4("link_aggregation.peer_address", l.has_peer_address(),
                                 l.peer_address(), out.peer_address);
   s.Update(OptionalIpv4("link_aggregation.peer_bond_address", l.has_peer_bond_address(),
@@ -558,7 +577,23 @@ absl::Status ResolveUplinkDevice(const config::Uplink& u, const std::string& pat
 absl::Status ResolveUplinkPeer(const config::Uplink& u, const std::string& path,
                                const NodeSettings& node, PathSettings& out) {
   absl::Status s = OptionalIpv4(path + ".gateway", u.has_gateway(), u.gateway(), out.gateway);
-  if (u.has_remote_address()) {
+  if (node.mode == BondMode::kFlow) {
+    // The routing table sends the flows into the bond, so it cannot name
+    // their next hop on the uplink.
+    if (!u.has_gateway()) {
+      s.Update(FieldError(path + ".gateway",
+                          "required in flow mode (the next hop of this uplink: the routing "
+                          "table sends the bonded traffic into the bond device)"));
+    }
+    for (const auto& [present, field] : {std::pair{u.has_remote_address(), ".remote_address"},
+                                         std::pair{u.has_remote_port(), ".remote_port"}}) {
+      if (present) {
+        s.Update(FieldError(path + field,
+                            "meaningless in flow mode (no bonding peer: each flow goes "
+                            "straight to its destination)"));
+      }
+    }
+  } else if (u.has_remote_address()) {
     s.Update(OptionalIpv4(path + ".remote_address", true, u.remote_address(), out.remote));
   } else if (node.peer_address) {
     out.remote = *node.peer_address;
@@ -624,6 +659,15 @@ absl::Status ResolveInterfaces(const config::Interfaces& in, const InterfaceLook
       return FieldError(path + (in.uplinks(i).has_name() ? ".name" : ".interface"),
                         absl::StrCat("uplink name ", Quote(p.name), " is already used by ",
                                      "interfaces.uplinks[", it->second, "]"));
+    }
+    // Replies are told apart by the address their flow was NATed to.
+    for (size_t j = 0; out.mode == BondMode::kFlow && j < out.paths.size(); ++j) {
+      if (out.paths[j].source.s_addr == p.source.s_addr) {
+        return FieldError(path + ".source_address",
+                          absl::StrCat(AddressText(p.source), " is also the source of "
+                                       "interfaces.uplinks[", j, "]; in flow mode every uplink "
+                                       "needs its own address"));
+      }
     }
     out.paths.push_back(std::move(p));
   }

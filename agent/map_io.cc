@@ -23,6 +23,8 @@ static_assert(MB_ENCAP_OVERHEAD == 40, "outer IPv4 + UDP + mb_wire_hdr");
 static_assert(sizeof(mb_config) == 20);
 static_assert(sizeof(mb_path) == 48);
 static_assert(sizeof(mb_path_counters) == 8 * (4 + MB_DROP_REASONS));
+static_assert(sizeof(mb_flow_key) == 16 && sizeof(mb_flow) == 8 && sizeof(mb_nat_origin) == 8,
+              "flow-mode map shapes");
 
 namespace {
 

@@ -31,9 +31,9 @@ enum mb_mode {
 enum mb_drop_reason {
 	MB_DROP_NO_CONFIG = 0,     /* agent has not configured the data path */
 	MB_DROP_NO_PATH,           /* no usable path for this packet */
-	MB_DROP_UNSUPPORTED_L3,    /* inner packet neither IPv4 nor IPv6 */
-	MB_DROP_TOO_BIG,           /* encapsulated packet exceeds uplink MTU */
-	MB_DROP_ENCAP_FAILED,      /* bpf_skb_adjust_room/store failed */
+	MB_DROP_UNSUPPORTED_L3,    /* neither IPv4 nor IPv6 (flow mode: not IPv4) */
+	MB_DROP_TOO_BIG,           /* (encapsulated) packet exceeds uplink MTU */
+	MB_DROP_ENCAP_FAILED,      /* rewriting the packet failed (encap or NAT) */
 	MB_DROP_UNKNOWN_SOURCE,    /* meshbpf packet from an address not in mb_peers */
 	MB_DROP_TRUNCATED,         /* shorter than the headers it claims */
 	MB_DROP_BAD_HEADER,        /* wrong version or path id */
@@ -162,6 +162,53 @@ struct mb_dedup {
 /* mb_peers: remote addresses allowed to send meshbpf packets. */
 struct mb_peer {
 	__u32 flags;
+};
+
+/*
+ * Flow mode (no peer): each flow leaves on one uplink, source-NATed to that
+ * path's src_ip, and never moves while its path stays usable. Only IPv4 is
+ * carried; IPv6 is dropped (MB_DROP_UNSUPPORTED_L3), since without a peer
+ * there is no address to translate it to.
+ *
+ * A flow is an IPv4 5-tuple. sport/dport are the TCP/UDP ports; for ICMP
+ * echo the identifier stands in for the local side's port (sport going out,
+ * dport coming back) and the remote side's is 0; other protocols and IP
+ * fragments (which carry no ports after the first) use 0 for both, so all
+ * fragments of a datagram take the same path.
+ *
+ * mb_flows: key = the flow as it leaves the bond (before NAT).
+ * mb_nat_reverse: key = the flow's replies as they arrive on the uplink
+ * (remote -> path src_ip), value = the address to restore.
+ * Both are LRU hashes of MB_FLOW_ENTRIES: when full, the least recently used
+ * entry is evicted. An evicted pin is re-made identically as long as the
+ * paths are unchanged (the choice is a hash of the flow); every packet sent
+ * re-records its reverse entry if it was evicted.
+ *
+ * Only the address is translated, not the port: two bond-side sources
+ * sending from the same port to the same destination share one reverse
+ * entry, and the newer flow takes it over.
+ */
+#define MB_FLOW_ENTRIES 65536
+
+struct mb_flow_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+/* mb_flows value: the path a flow is pinned to and the address it got. */
+struct mb_flow {
+	__be32 nat_addr;     /* the path's src_ip when pinned; re-pick if it changes */
+	__u32 path_id;
+};
+
+/* mb_nat_reverse value. */
+struct mb_nat_origin {
+	__be32 orig_addr;    /* destination to restore (the bond-side source) */
+	__u32 path_id;       /* counted as rx on this path */
 };
 
 #endif /* MESHBPF_H */

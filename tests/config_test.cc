@@ -692,6 +692,63 @@ TEST_F(ConfigFileTest, ErrorsNameTheFile) {
   EXPECT_THAT(std::string(s.status().message()), HasSubstr("\": invalid config: "));
 }
 
+// --- Flow mode (no peer) ------------------------------------------------------
+
+// Two uplinks in flow mode with everything flow mode needs, plus `la_extra`
+// members in link_aggregation and `uplink_extra` members in the first uplink.
+std::string FlowConfig(const std::string& la_extra = "", const std::string& uplink_extra = "") {
+  return absl::StrCat(R"({"link_aggregation": {"mode": "flow", "bond_address": "10.203.0.2/24")",
+                      la_extra.empty() ? "" : ", ", la_extra, R"(},
+    "interfaces": {"uplinks": [
+      {"name": "eth0", "gateway": "192.168.1.1", "rate_mbit": 40)",
+                      uplink_extra.empty() ? "" : ", ", uplink_extra, R"(},
+      {"name": "wlan0", "gateway": "192.168.8.1", "rate_mbit": 20}]}})");
+}
+
+TEST_F(ConfigTest, FlowModeNeedsNoPeer) {
+  const NodeSettings s = MustResolve(FlowConfig());
+  EXPECT_EQ(s.mode, BondMode::kFlow);
+  EXPECT_FALSE(s.peer_address.has_value());
+  ASSERT_EQ(s.paths.size(), 2u);
+  EXPECT_EQ(s.paths[0].remote.s_addr, 0u) << "no remote endpoint";
+  EXPECT_EQ(Str(s.paths[0].source), "192.168.1.10") << "the address flows are NATed to";
+  EXPECT_EQ(Str(*s.paths[1].gateway), "192.168.8.1");
+}
+
+TEST_F(ConfigTest, FlowModeRejectsPeerSettings) {
+  for (const char* field : {R"("peer_address": "198.51.100.7")",
+                            R"("peer_bond_address": "10.203.0.1")", R"("port": 7201)"}) {
+    const std::string name = std::string(field).substr(1, std::string(field).find('"', 1) - 1);
+    EXPECT_THAT(ErrorOf(FlowConfig(field)),
+                AllOf(HasSubstr("link_aggregation." + name), HasSubstr("meaningless in flow mode")));
+  }
+  EXPECT_THAT(ErrorOf(FlowConfig("", R"("remote_address": "198.51.100.7")")),
+              AllOf(HasSubstr("interfaces.uplinks[0].remote_address"),
+                    HasSubstr("meaningless in flow mode")));
+  EXPECT_THAT(ErrorOf(FlowConfig("", R"("remote_port": 7300)")),
+              AllOf(HasSubstr("interfaces.uplinks[0].remote_port"),
+                    HasSubstr("meaningless in flow mode")));
+}
+
+TEST_F(ConfigTest, FlowModeNeedsAGatewayPerUplink) {
+  EXPECT_THAT(
+      ErrorOf(R"({"link_aggregation": {"mode": "flow"},
+                  "interfaces": {"uplinks": [{"name": "eth0", "rate_mbit": 40}]}})"),
+      AllOf(HasSubstr("interfaces.uplinks[0].gateway"), HasSubstr("required in flow mode")));
+}
+
+TEST_F(ConfigTest, FlowModeNeedsAnAddressPerUplink) {
+  EXPECT_THAT(ErrorOf(R"({"link_aggregation": {"mode": "flow"}, "interfaces": {"uplinks": [
+                {"name": "a", "interface": "eth0", "gateway": "192.168.1.1", "rate_mbit": 40},
+                {"name": "b", "interface": "eth0", "gateway": "192.168.1.1", "rate_mbit": 20}]}})"),
+              AllOf(HasSubstr("interfaces.uplinks[1].source_address"),
+                    HasSubstr("192.168.1.10 is also the source of interfaces.uplinks[0]")));
+  // Other modes may share an address: the wire header names the path.
+  MustResolve(WithInterfaces(R"({"uplinks": [
+                {"name": "a", "interface": "eth0", "rate_mbit": 40},
+                {"name": "b", "interface": "eth0", "rate_mbit": 20}]})"));
+}
+
 }  // namespace
 }  // namespace meshbpf
 

@@ -1,5 +1,6 @@
 // Test helpers for the BPF data-path tests: build Ethernet frames carrying
-// IPv4 (with a correct header checksum, optional options, TCP/UDP/ICMP) or
+// IPv4 (with a correct header checksum, optional options, TCP/UDP/ICMP,
+// optionally a correct transport checksum) or
 // IPv6, build meshbpf frames as a peer sends them, read big-endian fields,
 // and dump a frame as a one-packet pcap that Wireshark opens.
 #ifndef MESHBPF_TESTS_PACKET_BUILDER_H
@@ -75,6 +76,8 @@ struct Ipv4Options {
   uint16_t frag = 0x4000;     // flags + fragment offset field; DF by default
   uint16_t src_port = 40000;  // TCP/UDP
   uint16_t dst_port = 5201;
+  uint8_t icmp_type = 8;      // echo request
+  uint16_t icmp_id = 0;       // echo identifier
 };
 
 // Ethernet + IPv4 (+ NOP options) + a TCP (20 B), UDP or ICMP (8 B) header +
@@ -101,7 +104,8 @@ inline Bytes Ipv4Packet(const char* src, const char* dst, uint8_t proto, size_t 
   b.insert(b.end(), ip.begin(), ip.end());
   Bytes rest(l4 + payload_len, 0);
   if (proto == IPPROTO_ICMP) {
-    rest[0] = 8;  // echo request
+    rest[0] = o.icmp_type;
+    Put16(rest, 4, o.icmp_id);
   } else {
     Put16(rest, 0, o.src_port);
     Put16(rest, 2, o.dst_port);
@@ -111,6 +115,47 @@ inline Bytes Ipv4Packet(const char* src, const char* dst, uint8_t proto, size_t 
   for (size_t i = l4; i < rest.size(); ++i) rest[i] = static_cast<uint8_t>(i * 7);
   b.insert(b.end(), rest.begin(), rest.end());
   return b;
+}
+
+// Where the TCP/UDP/ICMP checksum of an IPv4 frame is.
+inline size_t L4ChecksumOffset(const Bytes& frame) {
+  const size_t l4 = kEthLen + (frame[kEthLen] & 0xf) * 4u;
+  switch (frame[kEthLen + 9]) {
+    case IPPROTO_TCP:
+      return l4 + 16;
+    case IPPROTO_UDP:
+      return l4 + 6;
+    default:
+      return l4 + 2;  // ICMP
+  }
+}
+
+// The TCP/UDP (with pseudo-header) or ICMP checksum over an unfragmented
+// IPv4 frame's transport segment as it stands: 0 when the stored one is right.
+inline uint16_t L4Checksum(const Bytes& frame) {
+  const size_t ihl = (frame[kEthLen] & 0xf) * 4u;
+  const size_t len = Get16(frame, kEthLen + 2) - ihl;
+  const uint8_t proto = frame[kEthLen + 9];
+  Bytes sum_over;
+  if (proto != IPPROTO_ICMP) {
+    sum_over.assign(frame.begin() + kEthLen + 12, frame.begin() + kEthLen + 20);  // addresses
+    sum_over.insert(sum_over.end(), {0, proto, static_cast<uint8_t>(len >> 8),
+                                     static_cast<uint8_t>(len & 0xff)});
+  }
+  const auto l4 = frame.begin() + static_cast<long>(kEthLen + ihl);
+  sum_over.insert(sum_over.end(), l4, l4 + static_cast<long>(len));
+  if (sum_over.size() % 2) sum_over.push_back(0);
+  return Ipv4Checksum(sum_over.data(), sum_over.size());
+}
+
+// The frame with a correct TCP/UDP/ICMP checksum.
+inline Bytes WithL4Checksum(Bytes frame) {
+  const size_t off = L4ChecksumOffset(frame);
+  Put16(frame, off, 0);
+  uint16_t sum = L4Checksum(frame);
+  if (sum == 0 && frame[kEthLen + 9] == IPPROTO_UDP) sum = 0xffff;  // 0 means "none" in UDP
+  Put16(frame, off, sum);
+  return frame;
 }
 
 // Ethernet + IPv6 (fd00::1 -> fd00::2, next header "none") + payload.
