@@ -12,6 +12,7 @@
 #include <cstring>
 #include <ctime>
 #include <deque>
+#include <functional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -106,7 +107,10 @@ class Agent {
   }
   absl::Status Start();
   void Stop();
-  // Serves link events and signals until SIGINT/SIGTERM.
+  // Calls `on_readable` from the main loop whenever `fd` is readable; every
+  // event source of the agent (sockets, timers, netlink) is one of these.
+  void Watch(int fd, std::function<void()> on_readable);
+  // Serves every watched fd until SIGINT/SIGTERM.
   void Loop(int signals);
   void OnLinkEvent(const LinkEvent& event);
   // Whether path i's uplink exists, is up with carrier and still has the
@@ -161,6 +165,11 @@ class Agent {
   std::set<size_t> held_out_, moved_in_;
   PathTable table_{};
   bool created_bond_ = false;
+  struct WatchedFd {
+    int fd;
+    std::function<void()> on_readable;
+  };
+  std::vector<WatchedFd> watched_;
 };
 
 bool Agent::UplinkUsable(size_t i) const {
@@ -344,36 +353,43 @@ int IntervalTimer(double interval_s) {
   return fd;
 }
 
+void Agent::Watch(int fd, std::function<void()> on_readable) {
+  watched_.push_back({fd, std::move(on_readable)});
+}
+
 void Agent::Loop(int signals) {
   const int timer = IntervalTimer(settings_.failover.monitoring_interval_s);
-  pollfd fds[5] = {{signals, POLLIN, 0},
-                   {links_->fd(), POLLIN, 0},
-                   {timer, POLLIN, 0},
-                   {control_->fd(), POLLIN, 0},
-                   {probe_socket_ ? probe_socket_->fd() : -1, POLLIN, 0}};
-  while (true) {
-    if (poll(fds, 5, -1) < 0) {
+  bool stop = false;
+  Watch(signals, [&] {
+    signalfd_siginfo info{};
+    if (read(signals, &info, sizeof(info)) == sizeof(info)) {
+      Log(LogLevel::kInfo, absl::StrCat("received ", strsignal(static_cast<int>(info.ssi_signo)),
+                                        ", detaching"));
+    }
+    stop = true;
+  });
+  Watch(timer, [&] {
+    uint64_t expirations = 0;
+    if (read(timer, &expirations, sizeof(expirations)) > 0) OnTick();
+  });
+  Watch(links_->fd(), [this] { links_->Drain([this](const LinkEvent& e) { OnLinkEvent(e); }); });
+  Watch(control_->fd(), [this] {
+    control_->Serve([this](const nlohmann::json& r) { return HandleControl(r); });
+  });
+  if (probe_socket_) Watch(probe_socket_->fd(), [this] { OnProbeSocketReadable(); });
+  std::vector<pollfd> fds;
+  for (const WatchedFd& w : watched_) fds.push_back({w.fd, POLLIN, 0});
+  while (!stop) {
+    if (poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;
       Log(LogLevel::kError, absl::StrCat("poll: ", std::strerror(errno)));
       break;
     }
-    if (fds[1].revents) links_->Drain([this](const LinkEvent& e) { OnLinkEvent(e); });
-    if (fds[4].revents) OnProbeSocketReadable();
-    uint64_t expirations = 0;
-    if (fds[2].revents && read(timer, &expirations, sizeof(expirations)) > 0) OnTick();
-    if (fds[3].revents) {
-      control_->Serve([this](const nlohmann::json& r) { return HandleControl(r); });
-    }
-    if (fds[0].revents) {
-      signalfd_siginfo info{};
-      if (read(signals, &info, sizeof(info)) == sizeof(info)) {
-        Log(LogLevel::kInfo, absl::StrCat("received ",
-                                          strsignal(static_cast<int>(info.ssi_signo)),
-                                          ", detaching"));
-      }
-      break;
+    for (size_t i = 0; i < fds.size() && !stop; ++i) {
+      if (fds[i].revents) watched_[i].on_readable();
     }
   }
+  watched_.clear();
   close(timer);
 }
 
@@ -447,6 +463,7 @@ absl::Status Agent::Start() {
 }
 
 absl::Status Agent::StartProbing() {
+  if (settings_.mode == BondMode::kFlow) return absl::OkStatus();  // no peer to probe
   if (!settings_.bond_address) {
     Log(LogLevel::kWarning, "no link_aggregation.bond_address: paths are not probed, only link "
                             "events take them out");
