@@ -6,7 +6,9 @@
 
 The receiver reports what an application would see: packets received,
 unique ones, duplicates, how many arrived after a higher sequence number
-(reordering), and the longest gap between consecutive arrivals (outage).
+(reordering), the longest gap between consecutive arrivals (outage), and
+the first and last lost sequence numbers (a partial outage, e.g. one path of
+a bond blackholed, loses packets without any gap in arrivals).
 """
 import json
 import socket
@@ -53,9 +55,12 @@ def recv(bind, port, count, timeout_s):
         if seq < highest:
             reordered += 1
         highest = max(highest, seq)
+    lost = [seq for seq in range(count) if seq not in seen]
     print(json.dumps({"sent": count, "received": received, "unique": len(seen),
                       "duplicates": duplicates, "reordered": reordered,
-                      "longest_gap_ms": round(longest_gap * 1000, 1)}))
+                      "longest_gap_ms": round(longest_gap * 1000, 1),
+                      "first_lost": lost[0] if lost else None,
+                      "last_lost": lost[-1] if lost else None}))
 
 
 if __name__ == "__main__":
