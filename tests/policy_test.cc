@@ -56,6 +56,14 @@ TEST(BondMtu, ZeroWhenNoRoomForHeaders) {
   EXPECT_EQ(BondMtu(s), 0u);
 }
 
+TEST(BondMtu, FlowModeHasNoEncapsulationToMakeRoomFor) {
+  NodeSettings s = TwoBonded();
+  s.mode = BondMode::kFlow;
+  s.paths[1].mtu = 1400;
+  EXPECT_EQ(BondMtu(s), 1400u);
+  EXPECT_FALSE(ShouldDisableOffloads(s)) << "paths are chosen per flow, not per packet";
+}
+
 TEST(Offloads, AutoTurnsThemOffBelowOneGigabit) {
   NodeSettings s = TwoBonded();
   EXPECT_TRUE(ShouldDisableOffloads(s));
