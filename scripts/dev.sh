@@ -16,6 +16,7 @@ PACKAGES=(
   libgtest-dev nlohmann-json3-dev libssl-dev iproute2 iputils-ping nftables iperf3 python3 procps
   libsqlite3-dev tzdata
   libclang-rt-14-dev
+  mptcpize gnuplot-nox
 )
 
 need_root() {

@@ -5,6 +5,7 @@
 #
 #   client  wan1 10.201.1.2 ──(link 1, RATE1)── 10.201.1.1 ┐
 #           wan2 10.201.2.2 ──(link 2, RATE2)── 10.201.2.1 ┤ inet ── 10.200.0.1
+#           (wanN 10.201.N.2 ── cN 10.201.N.1 for RATES="R1 R2 ... RN")
 #           mb0  10.203.0.2 (bond, made by the agent)      ┘            │
 #   peer    wan0 10.200.0.2 ────────────────────────────────────────────┘
 #           mb0  10.203.0.1 (bond), lan0 10.202.0.1 ── server lan0 10.202.0.2
@@ -16,6 +17,14 @@
 # packets: a large bucket lets an idle link send a burst at veth speed, which
 # a real uplink does not do and which, with the lab's near-zero RTT (RACK's
 # reorder window is min_rtt/4), makes every path-timing error look like loss.
+#
+# More uplinks: RATES="50 20 5" (Mbit/s per link; default "$RATE1 $RATE2").
+# One-way delay: DELAYS="0 20" (ms per link, default 0). A delayed link runs
+# through a delay stage in namespace $LAB-delay (meshbpf-delay-stage, see
+# bench/delay_stage.cc): wanN ── dNa [holds every frame D ms] dNb ── cN, both
+# directions, after the tbf shaper. The delay also goes into the uplink's
+# delay_ms in both agents' configs. LAB_SHAPED=0 leaves out every tbf (for
+# unshaped throughput; rate_mbit in the configs stays RATES).
 #
 # Everything lives in namespaces named "$LAB-*" with LAB=mbl<pid>; maps are
 # pinned in a private bpffs under /run/meshbpf-lab/$LAB, which also records
@@ -31,6 +40,15 @@ LAB="mbl$$"
 LAB_DIR="/run/meshbpf-lab/$LAB"
 RATE1="${RATE1:-40}"
 RATE2="${RATE2:-20}"
+read -ra LAB_RATES <<<"${RATES:-$RATE1 $RATE2}"
+read -ra LAB_DELAYS <<<"${DELAYS:-}"
+RATE1="${LAB_RATES[0]}"
+RATE2="${LAB_RATES[1]:-}"
+LAB_SHAPED="${LAB_SHAPED:-1}"
+# Wraps both iperf3 ends, e.g. LAB_IPERF_WRAP="mptcpize run" for MPTCP.
+LAB_IPERF_WRAP="${LAB_IPERF_WRAP:-}"
+# Seconds of slow start lab_iperf leaves out.
+LAB_IPERF_OMIT="${LAB_IPERF_OMIT:-2}"
 LAB_MODE="${LAB_MODE:-load_balance}"
 LAB_TBF_LATENCY="${LAB_TBF_LATENCY:-50ms}"
 SERVER_IP=10.202.0.2
@@ -67,11 +85,11 @@ lab_owner_alive() {
 }
 
 # Removes labs of this library left by runs that died without cleaning up
-# (SIGKILL, a crash): namespaces mbl<pid>-{client,inet,peer,server} and
+# (SIGKILL, a crash): namespaces mbl<pid>-{client,inet,peer,server,delay} and
 # /run/meshbpf-lab/mbl<pid> whose owner is gone. Live labs are never touched.
 lab_reap_stale() {
   local ns dir
-  for ns in $(ip netns list | awk '{print $1}' | grep -E '^mbl[0-9]+-(client|inet|peer|server)$' || true); do
+  for ns in $(ip netns list | awk '{print $1}' | grep -E '^mbl[0-9]+-(client|inet|peer|server|delay)$' || true); do
     lab_owner_alive "${ns%%-*}" && continue
     lab_log "removing $ns, left by a run that is gone"
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
@@ -98,7 +116,7 @@ lab_cleanup() {
     kill -KILL "$pid" 2>/dev/null || true
   done
   LAB_AGENT_PIDS=()
-  for ns in client inet peer server; do
+  for ns in client inet peer server delay; do
     if ip netns list | grep -qw "$LAB-$ns"; then
       ip netns pids "$LAB-$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
       ip netns del "$LAB-$ns" 2>/dev/null || true
@@ -134,6 +152,38 @@ lab_shape() {
     latency "$LAB_TBF_LATENCY"
 }
 
+# One-way delay of link N in ms (0 if DELAYS does not set it).
+lab_link_delay() {
+  echo "${LAB_DELAYS[$(($1 - 1))]:-0}"
+}
+
+# Link N between the client and inet through the delay stage (see the top of
+# this file): lab_delayed_link N DELAY_MS
+lab_delayed_link() {
+  local n="$1" log="$LAB_DIR/delay-stage-$1.log"
+  [[ -x "$MESHBPF_BIN/meshbpf-delay-stage" ]] ||
+    lab_fail "no $MESHBPF_BIN/meshbpf-delay-stage: build first or set MESHBPF_BIN"
+  if ! ip netns list | grep -qw "$LAB-delay"; then
+    ip netns add "$LAB-delay"
+    lab_ns delay sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  fi
+  ip link add "wan$n" netns "$LAB-client" type veth peer name "d${n}a" netns "$LAB-delay"
+  ip link add "d${n}b" netns "$LAB-delay" type veth peer name "c$n" netns "$LAB-inet"
+  lab_ns client ip addr add "10.201.$n.2/24" dev "wan$n"
+  lab_ns inet ip addr add "10.201.$n.1/24" dev "c$n"
+  lab_ns delay ip link set "d${n}a" up
+  lab_ns delay ip link set "d${n}b" up
+  lab_ns client ip link set "wan$n" up
+  lab_ns inet ip link set "c$n" up
+  ip netns exec "$LAB-delay" "$MESHBPF_BIN/meshbpf-delay-stage" "d${n}a" "d${n}b" "$2" >"$log" 2>&1 &
+  for _ in $(seq 50); do
+    grep -q "ready" "$log" && return 0
+    sleep 0.1
+  done
+  cat "$log" >&2
+  lab_fail "the delay stage of link $n did not start (log above)"
+}
+
 lab_create() {
   lab_reap_stale
   mkdir -p "$LAB_DIR/bpffs"
@@ -144,8 +194,15 @@ lab_create() {
     ip netns add "$LAB-$ns"
     lab_ns "$ns" ip link set lo up
   done
-  lab_link client wan1 10.201.1.2/24 inet c1 10.201.1.1/24
-  lab_link client wan2 10.201.2.2/24 inet c2 10.201.2.1/24
+  local n delay
+  for n in $(seq ${#LAB_RATES[@]}); do
+    delay="$(lab_link_delay "$n")"
+    if ((delay > 0)); then
+      lab_delayed_link "$n" "$delay"
+    else
+      lab_link client "wan$n" "10.201.$n.2/24" inet "c$n" "10.201.$n.1/24"
+    fi
+  done
   lab_link peer wan0 10.200.0.2/24 inet p0 10.200.0.1/24
   lab_link peer lan0 10.202.0.1/24 server lan0 10.202.0.2/24
   for ns in inet peer; do lab_ns "$ns" sysctl -qw net.ipv4.ip_forward=1; done
@@ -158,24 +215,42 @@ lab_create() {
   lab_ns inet ip route add 10.202.0.0/24 via 10.200.0.2
   lab_ns peer ip route add default via 10.200.0.1
   lab_ns server ip route add default via 10.202.0.1
-  lab_shape client wan1 "$RATE1"
-  lab_shape inet c1 "$RATE1"
-  lab_shape client wan2 "$RATE2"
-  lab_shape inet c2 "$RATE2"
+  if ((LAB_SHAPED)); then
+    for n in $(seq ${#LAB_RATES[@]}); do
+      lab_shape client "wan$n" "${LAB_RATES[$((n - 1))]}"
+      lab_shape inet "c$n" "${LAB_RATES[$((n - 1))]}"
+    done
+  fi
   lab_route_client wan1
   lab_write_configs
 }
 
+# The entries of one node's uplinks array, one per RATES link: lab_config_uplinks client|peer
+lab_config_uplinks() {
+  local n sep="" delay extra
+  for n in $(seq ${#LAB_RATES[@]}); do
+    delay="$(lab_link_delay "$n")" extra=""
+    ((delay > 0)) && extra=", \"delay_ms\": $delay"
+    if [[ "$1" == client ]]; then
+      printf '%s\n    {"name": "wan%d", "gateway": "10.201.%d.1", "rate_mbit": %s%s}' \
+        "$sep" "$n" "$n" "${LAB_RATES[$((n - 1))]}" "$extra"
+    else
+      printf '%s\n    {"name": "via-wan%d", "interface": "wan0", "gateway": "10.200.0.1",\n     "remote_address": "10.201.%d.2", "rate_mbit": %s%s}' \
+        "$sep" "$n" "$n" "${LAB_RATES[$((n - 1))]}" "$extra"
+    fi
+    sep=","
+  done
+}
+
 lab_write_configs() {
+  local client_peer=', "peer_address": "10.200.0.2", "port": 7201, "peer_bond_address": "10.203.0.1"'
+  [[ "$LAB_MODE" == flow ]] && client_peer=""  # no peer: flows leave NATed from their uplink
   cat >"$LAB_DIR/client.json" <<EOF
 {
   "link_aggregation": {"mode": "$LAB_MODE", "bond_interface": "mb0",
-                       "bond_address": "10.203.0.2/24", "peer_address": "10.200.0.2", "port": 7201,
-                       "peer_bond_address": "10.203.0.1"},
+                       "bond_address": "10.203.0.2/24"$client_peer},
   "failover": {"monitoring_interval": 0.2, "threshold": 3, "recovery_threshold": 5},
-  "interfaces": {"primary": "wan1", "uplinks": [
-    {"name": "wan1", "gateway": "10.201.1.1", "rate_mbit": $RATE1},
-    {"name": "wan2", "gateway": "10.201.2.1", "rate_mbit": $RATE2}]}
+  "interfaces": {"primary": "wan1", "uplinks": [$(lab_config_uplinks client)]}
 }
 EOF
   cat >"$LAB_DIR/peer.json" <<EOF
@@ -184,11 +259,7 @@ EOF
                        "bond_address": "10.203.0.1/24", "port": 7201,
                        "peer_bond_address": "10.203.0.2"},
   "failover": {"monitoring_interval": 0.2, "threshold": 3, "recovery_threshold": 5},
-  "interfaces": {"primary": "via-wan1", "uplinks": [
-    {"name": "via-wan1", "interface": "wan0", "gateway": "10.200.0.1",
-     "remote_address": "10.201.1.2", "rate_mbit": $RATE1},
-    {"name": "via-wan2", "interface": "wan0", "gateway": "10.200.0.1",
-     "remote_address": "10.201.2.2", "rate_mbit": $RATE2}]}
+  "interfaces": {"primary": "via-wan1", "uplinks": [$(lab_config_uplinks peer)]}
 }
 EOF
 }
@@ -220,15 +291,33 @@ lab_start_agents() {
     lab_ns peer ip route add 10.203.0.0/24 dev mb0
 }
 
-# Where the client sends traffic for the server: wan1, wan2 (plain routing
-# over one uplink) or bond.
+# Where the client sends traffic for the server: wan1, wan2, ... (plain
+# routing over one uplink) or bond.
 lab_route_client() {
-  case "$1" in
-    wan1) lab_ns client ip route replace 10.202.0.0/24 via 10.201.1.1 dev wan1 ;;
-    wan2) lab_ns client ip route replace 10.202.0.0/24 via 10.201.2.1 dev wan2 ;;
-    bond) lab_ns client ip route replace 10.202.0.0/24 dev mb0 ;;
-    *) lab_fail "lab_route_client: unknown route $1" ;;
-  esac
+  local n="${1#wan}"
+  if [[ "$1" == bond ]]; then
+    lab_ns client ip route replace 10.202.0.0/24 dev mb0
+  elif [[ "$1" == wan* && "$n" =~ ^[0-9]+$ ]] && ((n >= 1 && n <= ${#LAB_RATES[@]})); then
+    lab_ns client ip route replace 10.202.0.0/24 via "10.201.$n.1" dev "$1"
+  else
+    lab_fail "lab_route_client: unknown route $1"
+  fi
+}
+
+# Readies MPTCP over the plain uplinks (the reference the benchmarks compare
+# with): one source-address routing table per uplink on the client so each
+# subflow leaves through its own link, a subflow endpoint per uplink, and
+# limits on both ends. Connections start on wan1 (lab_route_client wan1); run
+# iperf3 with LAB_IPERF_WRAP="mptcpize run".
+lab_mptcp_setup() {
+  local n count=${#LAB_RATES[@]}
+  for n in $(seq "$count"); do
+    lab_ns client ip rule add from "10.201.$n.2" table $((100 + n))
+    lab_ns client ip route add 10.202.0.0/24 via "10.201.$n.1" dev "wan$n" table $((100 + n))
+    lab_ns client ip mptcp endpoint add "10.201.$n.2" dev "wan$n" subflow
+  done
+  lab_ns client ip mptcp limits set subflow "$count" add_addr_accepted "$count"
+  lab_ns server ip mptcp limits set subflow "$count" add_addr_accepted "$count"
 }
 
 # Waits until something listens on TCP PORT in namespace NS: lab_wait_port NS PORT
@@ -242,17 +331,18 @@ lab_wait_port() {
 }
 
 # Goodput in Mbit/s seen by the receiver: lab_iperf up|down SECONDS [STREAMS]
-# (up: client -> server; the first 2 s, slow start, are left out). The whole
+# (up: client -> server; the first LAB_IPERF_OMIT s, slow start, are left out). The whole
 # iperf3 JSON stays in $LAB_DIR/iperf.json. On failure: says why, returns 1.
 lab_iperf() {
-  local direction="$1" seconds="$2" streams="${3:-1}" reverse=() server
+  local direction="$1" seconds="$2" streams="${3:-1}" reverse=() server wrap
   [[ "$direction" == down ]] && reverse=(-R)
-  # Directly, not through lab_ns, so that $! is iperf3 itself.
-  ip netns exec "$LAB-server" iperf3 -s -1 -B "$SERVER_IP" >/dev/null 2>&1 &
+  read -ra wrap <<<"$LAB_IPERF_WRAP"
+  # Directly, not through lab_ns, so that $! is iperf3 itself (mptcpize execs it).
+  ip netns exec "$LAB-server" "${wrap[@]}" iperf3 -s -1 -B "$SERVER_IP" >/dev/null 2>&1 &
   server=$!
   lab_wait_port server 5201 || return 1
   # --foreground keeps iperf3 in our process group, so Ctrl-C reaches it.
-  lab_ns client timeout --foreground $((seconds + 20)) iperf3 -J -c "$SERVER_IP" -t "$seconds" -O 2 \
+  lab_ns client timeout --foreground $((seconds + 20)) "${wrap[@]}" iperf3 -J -c "$SERVER_IP" -t "$seconds" -O "$LAB_IPERF_OMIT" \
     -P "$streams" "${reverse[@]}" >"$LAB_DIR/iperf.json" 2>&1 || true
   kill "$server" 2>/dev/null || true
   wait "$server" 2>/dev/null || true

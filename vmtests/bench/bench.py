@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Rows and tables of the meshbpf benchmark suite (vmtests/bench/run.sh).
+
+  record            one shaped TCP measurement -> one JSON line
+  record-unshaped   one unshaped TCP + UDP measurement -> one JSON line
+  show              a JSON line (stdin) as one readable log line
+  report            all JSON lines -> Markdown tables, gnuplot chart data
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+
+SCENARIOS = {
+    "1": "two uplinks 40 + 20 Mbit/s, clean, 1 flow",
+    "2": "three uplinks 50 + 20 + 5 Mbit/s, 1 flow",
+    "3": "40 + 20 Mbit/s, 2% random loss on the 20, 1 flow",
+    "4": "40 + 20 Mbit/s, 20 ms one-way delay on the 20, 1 flow",
+    "5": "40 + 20 Mbit/s, clean, 8 parallel flows",
+}
+METHODS = ("single", "bond", "mptcp")
+
+
+def read_nstat(path):
+    counters = {}
+    for line in open(path):
+        parts = line.split()
+        if len(parts) >= 2 and not line.startswith("#"):
+            counters[parts[0]] = int(parts[1])
+    return counters
+
+
+def read_links(path):
+    return {name: (int(tx), int(rx)) for name, tx, rx in (l.split() for l in open(path))}
+
+
+def delta(after, before, name):
+    return after.get(name, 0) - before.get(name, 0)
+
+
+def record(a):
+    row = {"kind": "tcp", "scenario": a.scenario, "method": a.method, "direction": a.direction,
+           "streams": int(a.streams), "rep": int(a.rep),
+           "rates": [float(r) for r in a.rates.split()], "mbit": None}
+    if a.error:
+        row["error"] = a.error.strip()[-300:]
+    try:
+        report = json.load(open(a.iperf))
+        row["mbit"] = report["end"]["sum_received"]["bits_per_second"] / 1e6
+        row["retransmits"] = report["end"]["sum_sent"].get("retransmits")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        row.setdefault("error", "no iperf3 result: %s" % e)
+    receiver, sender = ("server", "client") if a.direction == "up" else ("client", "server")
+    rb, ra = (read_nstat(os.path.join(d, receiver + ".nstat")) for d in (a.before, a.after))
+    sb, sa = (read_nstat(os.path.join(d, sender + ".nstat")) for d in (a.before, a.after))
+    cb, ca = (read_nstat(os.path.join(d, "client.nstat")) for d in (a.before, a.after))
+    # Receiver's reordering: segments that arrived out of order (queued in
+    # the out-of-order queue) per segment received; and the reordering
+    # events the sender detected (SACK/timestamps/Reno).
+    row["rx_segments"] = delta(ra, rb, "TcpInSegs")
+    row["rx_ofo"] = delta(ra, rb, "TcpExtTCPOFOQueue")
+    row["sender_reorder_events"] = sum(delta(sa, sb, n) for n in (
+        "TcpExtTCPSACKReorder", "TcpExtTCPTSReorder", "TcpExtTCPRenoReorder"))
+    row["mptcp_joins"] = delta(ca, cb, "MPTcpExtMPJoinSynAckRx")
+    lb, la = read_links(os.path.join(a.before, "links")), read_links(os.path.join(a.after, "links"))
+    index = 0 if a.direction == "up" else 1
+    moved = {name: la[name][index] - lb[name][index] for name in la}
+    total = max(sum(moved.values()), 1)
+    row["link_share"] = {name: round(v / total, 3) for name, v in sorted(moved.items())}
+    print(json.dumps(row))
+
+
+def record_unshaped(a):
+    row = {"kind": "unshaped", "method": a.method, "rep": int(a.rep)}
+    try:
+        tcp = json.load(open(a.tcp))
+        row["tcp_gbit"] = tcp["end"]["sum_received"]["bits_per_second"] / 1e9
+        udp = json.load(open(a.udp))["end"]["sum"]
+        row["udp_pps"] = (udp["packets"] - udp["lost_packets"]) / udp["seconds"]
+        row["udp_lost_percent"] = udp["lost_percent"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        row["error"] = "no iperf3 result: %s" % e
+    print(json.dumps(row))
+
+
+def show(_):
+    row = json.loads(sys.stdin.readline())
+    if row["kind"] == "unshaped":
+        print("[bench] unshaped %-5s rep %d: TCP %s Gbit/s, UDP 64 B %s packets/s %s" % (
+            row["method"], row["rep"], fmt(row.get("tcp_gbit"), 2), fmt(row.get("udp_pps"), 0),
+            row.get("error", "")))
+        return
+    print("[bench] scenario %s %-6s %-4s P%d rep %d: %s Mbit/s (%s of sum), retr %s, ofo %s/%s, "
+          "links %s %s" % (
+              row["scenario"], row["method"], row["direction"], row["streams"], row["rep"],
+              fmt(row["mbit"], 1), pct(row["mbit"], sum(row["rates"])), row.get("retransmits"),
+              row["rx_ofo"], row["rx_segments"], row["link_share"], row.get("error", "")))
+
+
+def fmt(v, digits):
+    return "-" if v is None else "%.*f" % (digits, v)
+
+
+def pct(v, whole):
+    return "-" if v is None else "%.0f%%" % (100 * v / whole)
+
+
+def spread(values, digits, unit=""):
+    """median (min-max) of the values that exist."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "failed"
+    return "%.*f%s (%.*f-%.*f)" % (digits, statistics.median(values), unit, digits, min(values),
+                                   digits, max(values))
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def report(a):
+    rows = [json.loads(l) for l in open(a.results) if l.strip()]
+    tcp = [r for r in rows if r["kind"] == "tcp"]
+    out = []
+    out.append("### Goodput over shaped links\n")
+    out.append("Receiver goodput as a fraction of the sum of the link rates: median "
+               "(min-max) of %d runs. *single*: plain routing over the fastest uplink; *meshbpf*: "
+               "the bond; *MPTCP*: Linux MPTCP over the same links. *reordered*: the receiver's "
+               "out-of-order segments per segment received, meshbpf (median).\n" % a.reps)
+    out.append("| # | scenario | dir | single | meshbpf | MPTCP | meshbpf / MPTCP | meshbpf reordered | MPTCP links used |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
+    chart = []
+    for sid, title in SCENARIOS.items():
+        for direction in ("up", "down"):
+            cell = {m: [r for r in tcp if r["scenario"] == sid and r["direction"] == direction
+                        and r["method"] == m] for m in METHODS}
+            if not any(cell.values()):
+                continue
+            total = sum(next(r for m in METHODS for r in cell[m])["rates"])
+            frac = {m: [None if r["mbit"] is None else r["mbit"] / total for r in cell[m]]
+                    for m in METHODS}
+            ratios = [b / m for b, m in zip(frac["bond"], frac["mptcp"]) if b and m]
+            reorder = med([r["rx_ofo"] / r["rx_segments"] for r in cell["bond"]
+                           if r["rx_segments"]])
+            shares = [r["link_share"] for r in cell["mptcp"]]
+            used = med([sum(1 for v in s.values() if v >= 0.05) for s in shares])
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s of %d |" % (
+                sid, title, direction, spread([100 * f if f else None for f in frac["single"]], 0, "%"),
+                spread([100 * f if f else None for f in frac["bond"]], 0, "%"),
+                spread([100 * f if f else None for f in frac["mptcp"]], 0, "%"),
+                spread(ratios, 2), "-" if reorder is None else "%.2f%%" % (100 * reorder),
+                "-" if used is None else "%d" % used, len(shares[0]) if shares else 0))
+            chart.append('"%s %s" %s' % (sid, direction, " ".join(
+                "%.1f" % (100 * med(frac[m])) if med(frac[m]) is not None else "0"
+                for m in METHODS)))
+    failures = [r for r in tcp if r.get("error")]
+    if failures:
+        out.append("\nFailed runs: " + "; ".join("scenario %s %s %s rep %d: %s" % (
+            r["scenario"], r["method"], r["direction"], r["rep"], r["error"]) for r in failures))
+    pings = [r for r in rows if r["kind"] == "ping" and r["one_way_delay_ms"] > 0]
+    for p in pings:
+        out.append("\nDelay stage check (scenario %s): ping over %s, minimum RTT %.1f ms for %d ms "
+                   "one-way." % (p["scenario"], p["link"], p["rtt_ms"], p["one_way_delay_ms"]))
+
+    unshaped = [r for r in rows if r["kind"] == "unshaped"]
+    if unshaped:
+        out.append("\n### Unshaped veth: the overhead of bonding itself\n")
+        out.append("One TCP flow and a 64-byte UDP stream (iperf3 -u -b 0), client to server, "
+                   "median (min-max) of %d runs.\n" % a.reps)
+        out.append("| path | TCP Gbit/s | UDP 64 B packets/s |")
+        out.append("|---|---|---|")
+        for method, label in (("plain", "plain routing over one veth uplink"),
+                              ("bond", "meshbpf bond over two veth uplinks")):
+            rs = [r for r in unshaped if r["method"] == method]
+            out.append("| %s | %s | %s |" % (label, spread([r.get("tcp_gbit") for r in rs], 2),
+                                             spread([r.get("udp_pps") for r in rs], 0)))
+        plain = med([r.get("tcp_gbit") for r in unshaped if r["method"] == "plain"])
+        bond = med([r.get("tcp_gbit") for r in unshaped if r["method"] == "bond"])
+        pp = med([r.get("udp_pps") for r in unshaped if r["method"] == "plain"])
+        bp = med([r.get("udp_pps") for r in unshaped if r["method"] == "bond"])
+        if plain and bond and pp and bp:
+            out.append("\nbond / plain: TCP %.2f, UDP packets/s %.2f." % (bond / plain, bp / pp))
+
+    costs = [r for r in rows if r["kind"] == "cost"]
+    if costs:
+        out.append("\n### Per-packet cost of the TC programs\n")
+        out.append("BPF_PROG_TEST_RUN, median ns of single-packet runs (each on a fresh packet; "
+                   "includes one clock read, the same for every program), in the same run as "
+                   "the empty TC program. *vs empty*: ratio to the empty program on the same "
+                   "packet. The empty program with repeat 1e6 shows the cost without that "
+                   "clock read.\n")
+        out.append("| program | packet | ns/packet | vs empty | verdict |")
+        out.append("|---|---|---|---|---|")
+        by_packet = {}
+        for r in costs:
+            if r["program"] == "empty TC program" and r["method"].startswith("median"):
+                by_packet[r["packet"]] = r["ns"]
+        for r in costs:
+            empty = by_packet.get(r["packet"])
+            ratio = "-" if r["method"] == "repeat 1e6" or not empty else "%.1fx" % (r["ns"] / empty)
+            label = r["program"] + (" (repeat 1e6)" if r["method"] == "repeat 1e6" else "")
+            out.append("| %s | %s (%d B) | %d | %s | %s |" % (label, r["packet"], r["bytes"],
+                                                             r["ns"], ratio, r["verdict"]))
+    text = "\n".join(out) + "\n"
+    open(os.path.join(a.out_dir, "results.md"), "w").write(text)
+    open(os.path.join(a.out_dir, "goodput.dat"), "w").write(
+        "# scenario single bond mptcp (median % of the sum of link rates)\n" + "\n".join(chart) + "\n")
+    print(text)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("record")
+    for name in ("scenario", "method", "direction", "streams", "rep", "rates", "iperf", "before",
+                 "after", "error"):
+        r.add_argument("--" + name, required=True)
+    u = sub.add_parser("record-unshaped")
+    for name in ("method", "rep", "tcp", "udp"):
+        u.add_argument("--" + name, required=True)
+    sub.add_parser("show")
+    rp = sub.add_parser("report")
+    rp.add_argument("--results", required=True)
+    rp.add_argument("--out-dir", required=True)
+    rp.add_argument("--reps", type=int, required=True)
+    a = p.parse_args()
+    {"record": record, "record-unshaped": record_unshaped, "show": show, "report": report}[
+        a.command](a)
+
+
+if __name__ == "__main__":
+    main()

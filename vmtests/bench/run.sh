@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The meshbpf benchmark suite: builds the project, then, in one run, compares
+# the meshbpf bond with the best single uplink (the floor) and with Linux
+# MPTCP over the same shaped links (the reference), in both directions:
+#   1. 40 + 20 Mbit/s clean        2. 50 + 20 + 5 Mbit/s
+#   3. 40 + 20, 2% loss on the 20  4. 40 + 20, 20 ms one-way delay on the 20
+#   5. 40 + 20, 8 parallel flows   (1-4: one flow)
+# then the bond's overhead on unshaped veth (TCP Gbit/s, 64 B UDP packets/s,
+# against plain routing) and the per-packet cost of every TC program against
+# an empty one. Writes results/results.md, results/goodput.png and the raw
+# rows results/raw.jsonl; prints the tables.
+#   vmtests/bench/run.sh                 the full suite (about 12 minutes on 2 cores)
+#   BENCH_REPS=1 BENCH_SECONDS=3 vmtests/bench/run.sh    a quick pass
+#   BENCH_ONLY="1 cost" ...              only some parts (1-5, unshaped, cost)
+#   BENCH_BUILD=0 ...                    use the build in MESHBPF_BUILD_DIR as it is
+# Everything runs in network namespaces of its own (vmtests/lib/lab.sh),
+# removed on exit.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+HERE="$ROOT/vmtests/bench"
+export BENCH_REPS="${BENCH_REPS:-3}"
+export BENCH_SECONDS="${BENCH_SECONDS:-4}"
+export LAB_IPERF_OMIT="${LAB_IPERF_OMIT:-1}"
+BENCH_ONLY="${BENCH_ONLY:-1 2 3 4 5 unshaped cost}"
+RESULTS="${BENCH_RESULTS:-$ROOT/results}"
+BUILD="${MESHBPF_BUILD_DIR:-$ROOT/build}"
+
+[[ $(id -u) -eq 0 ]] || { echo "run.sh: needs root (BPF, network namespaces)" >&2; exit 1; }
+for n in BENCH_REPS BENCH_SECONDS; do
+  [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: $n must be a positive whole number, got '${!n}'" >&2; exit 2; }
+done
+for part in $BENCH_ONLY; do
+  [[ "$part" =~ ^([1-5]|unshaped|cost)$ ]] ||
+    { echo "run.sh: unknown part '$part' in BENCH_ONLY (1-5, unshaped, cost)" >&2; exit 2; }
+done
+wants() { [[ " $BENCH_ONLY " == *" $1 "* ]]; }
+
+start=$SECONDS
+if [[ "${BENCH_BUILD:-1}" == 1 ]]; then
+  MESHBPF_BUILD_DIR="$BUILD" "$ROOT/scripts/dev.sh" build >/dev/null
+else
+  cmake --build "$BUILD" -j2 --target meshbpf-prog-cost meshbpf-delay-stage >/dev/null
+fi
+export MESHBPF_BIN="$BUILD"
+mkdir -p "$RESULTS"
+export BENCH_OUT="$RESULTS/raw.jsonl"
+: >"$BENCH_OUT"
+echo "[bench] built in $((SECONDS - start)) s; $BENCH_REPS runs of ${BENCH_SECONDS} s per cell; load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+scenario() { env "$@" bash "$HERE/scenario.sh"; }
+# Scenarios 1 and 5 share the 40 + 20 lab.
+cases=""
+wants 1 && cases+=" 1:1"
+wants 5 && cases+=" 5:8"
+[[ -n "$cases" ]] && scenario RATES="40 20" BENCH_CASES="$cases"
+wants 2 && scenario RATES="50 20 5" BENCH_CASES="2:1"
+wants 3 && scenario RATES="40 20" BENCH_CASES="3:1" BENCH_LOSS="2:2"
+wants 4 && scenario RATES="40 20" DELAYS="0 20" BENCH_CASES="4:1"
+wants unshaped && scenario RATES="10000 10000" LAB_SHAPED=0 BENCH_KIND=unshaped
+wants cost && "$BUILD/meshbpf-prog-cost" >>"$BENCH_OUT"
+
+python3 "$HERE/bench.py" report --results "$BENCH_OUT" --out-dir "$RESULTS" --reps "$BENCH_REPS"
+if [[ -s "$RESULTS/goodput.dat" ]] && grep -q '^"' "$RESULTS/goodput.dat"; then
+  gnuplot -e "data='$RESULTS/goodput.dat'; out='$RESULTS/goodput.png'" "$HERE/goodput.gp"
+  echo "[bench] chart: $RESULTS/goodput.png" >&2
+fi
+echo "[bench] done in $((SECONDS - start)) s; table: $RESULTS/results.md" >&2
