@@ -187,7 +187,7 @@ PathTable Agent::DesiredTable() const {
     c.usable = h.state() != PathState::kDown;
     c.degraded = h.state() == PathState::kDegraded;
     if (prober_) {
-      c.capacity_bps = h.capacity_bps();
+      c.capacity_bps = h.weight_bps();
       if (h.rtt().has_sample()) c.owd_us = static_cast<double>(h.rtt().min_ns()) / 2e3;
     }
   }
@@ -299,7 +299,8 @@ void Agent::Rebalance(uint64_t now_ns) {
           .delivered_bps = static_cast<double>(b->rx.bytes - a->rx.bytes) * 8e9 /
                            static_cast<double>(b->reflected_ns - a->reflected_ns),
           .sent_packets = b->tx.packets - a->tx.packets,
-          .delivered_packets = b->rx.packets - a->rx.packets};
+          .delivered_packets = b->rx.packets - a->rx.packets,
+          .seconds = static_cast<double>(b->sent_ns - a->sent_ns) / 1e9};
     }
     Record(i, health_[i].Rebalance(delivery, best_rtt, now_ns));
     delivery_start_[i] = delivery_latest_[i];
@@ -516,6 +517,7 @@ nlohmann::json Agent::StatusReply() const {
         {"data_path_state", PathStateName(table_[i].state)},
         {"configured_mbit", p.rate_mbit},
         {"capacity_mbit", h.capacity_bps() / 1e6},
+        {"weight_mbit", h.weight_bps() / 1e6},
         {"loss", h.loss()},
         {"probe_loss", h.probe_loss()},
         {"down_count", h.down_count()},

@@ -94,6 +94,15 @@ const char* HealthStateName(PathState state) {
   return "?";
 }
 
+double PathHealth::loss() const {
+  if (data_loss_) return *data_loss_;
+  return 1.0 - std::sqrt(1.0 - probe_loss());
+}
+
+double PathHealth::weight_bps() const {
+  return capacity_bps() * std::max(0.0, 1.0 - params_.loss_weight_slope * loss());
+}
+
 double PathHealth::probe_loss() const {
   const size_t judged = probe_loss_.count() - pending_losses_;
   if (judged < params_.min_probes_for_loss) return 0;
@@ -189,7 +198,17 @@ std::optional<Transition> PathHealth::Rebalance(const std::optional<DeliverySamp
                             0.0, 1.0);
   }
   if (delivery && state_ != PathState::kDown) {
-    capacity_.Update(*delivery, jitter_.queue_delay_ns());
+    DeliverySample window;
+    for (const DeliverySample& d : deliveries_) {
+      window.sent_bps += d.sent_bps * d.seconds;
+      window.delivered_bps += d.delivered_bps * d.seconds;
+      window.seconds += d.seconds;
+    }
+    if (window.seconds >= params_.min_capacity_window_s) {
+      window.sent_bps /= window.seconds;
+      window.delivered_bps /= window.seconds;
+      capacity_.Update(window, jitter_.queue_delay_ns());
+    }
   }
 
   const double loss = this->loss();

@@ -155,9 +155,9 @@ namespace {
 
 // Path health as the agent sees it, and its recent transitions.
 std::string HealthTable(const nlohmann::json& health) {
-  std::string out = absl::StrFormat("\n%-10s %-9s %-5s %8s %8s %8s %7s %7s %16s %6s\n", "PATH",
+  std::string out = absl::StrFormat("\n%-10s %-9s %-5s %8s %8s %8s %7s %7s %22s %6s\n", "PATH",
                                     "HEALTH", "LINK", "RTT ms", "MIN ms", "JITTER", "LOSS",
-                                    "PROBES", "CAPACITY Mbit/s", "DOWNS");
+                                    "PROBES", "WEIGHT/CAPACITY/RATE", "DOWNS");
   auto ms = [](const nlohmann::json& p, const char* key) {
     return p.contains(key) ? absl::StrFormat("%.2f", p[key].get<double>()) : std::string("-");
   };
@@ -166,12 +166,12 @@ std::string HealthTable(const nlohmann::json& health) {
     if (p.value("held_out", false)) name += " (held)";
     if (p.value("moved_in", false)) name += " (moved)";
     absl::StrAppendFormat(
-        &out, "%-10s %-9s %-5s %8s %8s %8s %6.1f%% %6.1f%% %16s %6u\n", name,
+        &out, "%-10s %-9s %-5s %8s %8s %8s %6.1f%% %6.1f%% %22s %6u\n", name,
         p.value("health", "?"), p.value("link_up", false) ? "up" : "down", ms(p, "rtt_ms"),
         ms(p, "min_rtt_ms"), ms(p, "jitter_ms"), 100 * p.value("loss", 0.0),
         100 * p.value("probe_loss", 0.0),
-        absl::StrFormat("%.1f / %.1f", p.value("capacity_mbit", 0.0),
-                        p.value("configured_mbit", 0.0)),
+        absl::StrFormat("%.1f / %.1f / %.1f", p.value("weight_mbit", 0.0),
+                        p.value("capacity_mbit", 0.0), p.value("configured_mbit", 0.0)),
         p.value("down_count", 0u));
   }
   if (!health.value("probing", false)) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 namespace meshbpf {
 namespace {
 
@@ -232,17 +234,40 @@ TEST_F(PathHealthTest, DataLossDegradesWithHysteresis) {
   PathHealth h = Make();
   EXPECT_FALSE(h.Rebalance(Delivered(1000, 990), 0, Tick())) << "1% is tolerated";
   std::optional<Transition> t;
-  for (int i = 0; i < 5 && !t; ++i) t = h.Rebalance(Delivered(1000, 950), 0, Tick());
+  for (int i = 0; i < 5 && !t; ++i) t = h.Rebalance(Delivered(1000, 850), 0, Tick());
   ASSERT_TRUE(t);
   EXPECT_EQ(t->to, PathState::kDegraded);
   EXPECT_NE(t->reason.find("loss"), std::string::npos) << t->reason;
   for (int i = 0; i < 10; ++i) {
-    EXPECT_FALSE(h.Rebalance(Delivered(1000, 980), 0, Tick())) << "2% is not clean enough yet";
+    EXPECT_FALSE(h.Rebalance(Delivered(1000, 940), 0, Tick())) << "6% is not clean enough yet";
   }
   t.reset();
   for (int i = 0; i < 10 && !t; ++i) t = h.Rebalance(Delivered(1000, 1000), 0, Tick());
   ASSERT_TRUE(t);
   EXPECT_EQ(t->to, PathState::kUp);
+}
+
+TEST_F(PathHealthTest, ModerateLossLowersTheWeightOnly) {
+  PathHealth h = Make();
+  for (int i = 0; i < 5; ++i) EXPECT_FALSE(h.Rebalance(Delivered(1000, 980), 0, Tick()));
+  EXPECT_EQ(h.state(), PathState::kUp);
+  EXPECT_NEAR(h.weight_bps(), 0.9 * h.capacity_bps(), 1e3) << "2% loss keeps 90%";
+  for (int i = 0; i < 5; ++i) EXPECT_FALSE(h.Rebalance(Delivered(1000, 950), 0, Tick()));
+  EXPECT_NEAR(h.weight_bps(), 0.75 * h.capacity_bps(), 1e3) << "5% loss keeps 75%";
+}
+
+TEST_F(PathHealthTest, ProbeLossIsConvertedToOneWay) {
+  PathHealth h = Make();
+  for (int i = 0; i < 5; ++i) h.OnProbeAnswered(kMs, 0, Tick());  // confirmed
+  // 19 of 100 round trips lost: 10% each way.
+  for (int i = 0; i < 100; ++i) {
+    if (i % 100 < 19) {
+      h.OnProbeLost(Tick());
+    }
+    h.OnProbeAnswered(kMs, 0, Tick());
+  }
+  EXPECT_NEAR(h.loss(), 1 - std::sqrt(1 - h.probe_loss()), 1e-12);
+  EXPECT_LT(h.loss(), h.probe_loss());
 }
 
 TEST_F(PathHealthTest, SnapshotSkewBetweenIntervalsCancelsOut) {
@@ -257,7 +282,7 @@ TEST_F(PathHealthTest, SnapshotSkewBetweenIntervalsCancelsOut) {
 
 TEST_F(PathHealthTest, DataLossIsForgottenWhenTrafficStops) {
   PathHealth h = Make();
-  for (int i = 0; i < 3; ++i) h.Rebalance(Delivered(1000, 900), 0, Tick());
+  for (int i = 0; i < 3; ++i) h.Rebalance(Delivered(1000, 850), 0, Tick());
   ASSERT_EQ(h.state(), PathState::kDegraded);
   for (int i = 0; i < 30; ++i) h.OnProbeAnswered(kMs, 0, Tick());
   std::optional<Transition> t;
@@ -271,15 +296,14 @@ TEST_F(PathHealthTest, TooFewPacketsFallBackToProbeLoss) {
   for (int i = 0; i < 40; ++i) h.OnProbeAnswered(kMs, 0, Tick());
   EXPECT_FALSE(h.Rebalance(Delivered(50, 0), 0, Tick())) << "50 packets prove nothing";
   EXPECT_EQ(h.loss(), 0);
-  for (int i = 0; i < 2; ++i) {
+  for (int i = 0; i < 15; ++i) {
     h.OnProbeLost(Tick());
     h.OnProbeAnswered(kMs, 0, Tick());
   }
   std::optional<Transition> t = h.Rebalance(std::nullopt, 0, Tick());
-  ASSERT_TRUE(t) << "2 of 44 probes lost";
+  ASSERT_TRUE(t) << "15 of 65 probes lost: 12% each way";
   EXPECT_EQ(t->to, PathState::kDegraded);
 }
-
 TEST_F(PathHealthTest, ProbeLossNeedsEnoughProbesAndIgnoresAnUnfinishedRun) {
   PathHealth h = Make();
   for (int i = 0; i < 5; ++i) h.OnProbeAnswered(kMs, 0, Tick());  // confirmed: loss counts
@@ -321,13 +345,28 @@ TEST_F(PathHealthTest, DegradedPathStillGoesDownAndComesBackDegraded) {
   EXPECT_EQ(t->to, PathState::kDegraded) << "reachable again, still lossy";
 }
 
-TEST_F(PathHealthTest, CapacityFollowsDeliveryUnderLoad) {
+TEST_F(PathHealthTest, CapacityFollowsDeliveryOverSeveralIntervals) {
   PathHealth h = Make();
-  h.Rebalance(DeliverySample{.sent_bps = 20e6, .delivered_bps = 8e6, .sent_packets = 1700,
-                             .delivered_packets = 1700},
-              0, Tick());
+  const DeliverySample pushed{.sent_bps = 20e6, .delivered_bps = 8e6, .sent_packets = 1700,
+                              .delivered_packets = 1700, .seconds = 1};
+  h.Rebalance(pushed, 0, Tick());
+  EXPECT_DOUBLE_EQ(h.capacity_bps(), 20e6) << "one interval is not enough evidence";
+  h.Rebalance(pushed, 0, Tick());
   EXPECT_DOUBLE_EQ(h.capacity_bps(), 10e6) << "halved at most in one step";
+  h.Rebalance(pushed, 0, Tick());
+  EXPECT_DOUBLE_EQ(h.capacity_bps(), 8e6);
 }
 
+TEST_F(PathHealthTest, OneSkewedIntervalDoesNotCutCapacity) {
+  PathHealth h = Make();
+  auto sample = [](double delivered) {
+    return DeliverySample{.sent_bps = 20e6, .delivered_bps = delivered, .sent_packets = 1700,
+                          .delivered_packets = 1700, .seconds = 1};
+  };
+  for (int i = 0; i < 4; ++i) h.Rebalance(sample(20e6), 0, Tick());
+  h.Rebalance(sample(15e6), 0, Tick());  // counters read late: the next interval makes up
+  h.Rebalance(sample(25e6), 0, Tick());
+  EXPECT_DOUBLE_EQ(h.capacity_bps(), 20e6);
+}
 }  // namespace
 }  // namespace meshbpf
