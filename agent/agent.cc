@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -30,6 +31,13 @@
 #include "agent/probe.h"
 #include "agent/report.h"
 #include "agent/prober.h"
+#include "agent/mesh_node.h"
+#include "agent/agent_log.h"
+#include "agent/monitor.h"
+#include "agent/metrics_server.h"
+#include "agent/prometheus.h"
+#include "agent/uplink_test.h"
+#include "agent/cap_manager.h"
 
 namespace meshbpf {
 namespace {
@@ -128,7 +136,22 @@ class Agent {
   void OnProbeSocketReadable();
   void Rebalance(uint64_t now_ns);
   absl::Status StartProbing();
+  // Mesh discovery, when node_discovery.enabled.
+  absl::Status StartDiscovery();
   nlohmann::json HandleControl(const nlohmann::json& request);
+  // Metrics sampling, history and the Prometheus endpoint (monitoring.*).
+  absl::Status StartMonitoring();
+  // Data caps (interfaces.uplinks[].data_cap): budgets in the data path,
+  // usage in the history file.
+  absl::Status StartCaps();
+  void LogCapNotices(const std::vector<CapNotice>& notices);
+  nlohmann::json CapCommand(const nlohmann::json& request);
+  void SampleMetrics(uint64_t now_ns);
+  nlohmann::json StatsReply() const;
+  // meshbpf test: starts the active test of a path or interface, reports it.
+  nlohmann::json StartUplinkTest(const nlohmann::json& request);
+  nlohmann::json UplinkTestReply() const;
+  void OnTestTimer(uint64_t now_ns);
   nlohmann::json StatusReply() const;
   nlohmann::json Failover(const nlohmann::json& request);
   // Paths a name refers to: a path name, or an interface carrying paths.
@@ -156,6 +179,27 @@ class Agent {
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<ProbeSocket> probe_socket_;
   std::unique_ptr<PathProber> prober_;  // null: nobody to probe (no peer_bond_address)
+  std::unique_ptr<MeshDiscovery> mesh_;  // null: node_discovery disabled
+  std::unique_ptr<Monitor> monitor_;
+  // Data caps: the store is the monitor's, or (monitoring.history off) our own.
+  std::unique_ptr<HistoryStore> cap_store_;
+  std::unique_ptr<PinnedBudgetMap> budget_map_;
+  std::optional<CapManager> caps_;
+  std::string history_file_;  // empty: no history recorded
+  std::unique_ptr<MetricsServer> metrics_server_;  // null: monitoring.metrics_listen unset
+  uint64_t next_sample_ns_ = 0;
+  // The running (or last) meshbpf test.
+  struct UplinkTestRun {
+    std::vector<size_t> paths;
+    std::vector<std::unique_ptr<LoadSender>> senders;
+    std::vector<Pacer> pacers;
+    std::vector<std::optional<TestMark>> start;
+    uint64_t start_ns = 0, load_end_ns = 0, end_ns = 0;
+    bool finished = false;
+    nlohmann::json results;
+  };
+  std::optional<UplinkTestRun> test_;
+  int test_timer_ = -1;
   std::vector<PathHealth> health_;
   std::vector<std::optional<DeliveryMark>> delivery_start_, delivery_latest_;
   std::deque<TransitionRecord> transitions_;
@@ -223,6 +267,14 @@ void Agent::Record(size_t i, const std::optional<Transition>& t) {
       absl::StrFormat("path %s: %s -> %s (%s)", settings_.paths[i].name, HealthStateName(t->from),
                       HealthStateName(t->to), t->reason));
   transitions_.push_back({UtcNow(), settings_.paths[i].name, t->from, t->to, t->reason});
+  if (monitor_) {
+    const PathTransition record{absl::Now(), settings_.paths[i].name,
+                                ToPathStatus(t->from, false), ToPathStatus(t->to, false),
+                                t->reason};
+    if (absl::Status s = monitor_->RecordTransition(record); !s.ok()) {
+      Log(LogLevel::kError, std::string(s.message()));
+    }
+  }
   if (transitions_.size() > kTransitionsKept) transitions_.pop_front();
 }
 
@@ -309,6 +361,7 @@ void Agent::Rebalance(uint64_t now_ns) {
 
 void Agent::OnTick() {
   const uint64_t now_ns = MonotonicNs();
+  if (caps_) LogCapNotices(caps_->Poll(absl::Now()));
   if (prober_) {
     absl::StatusOr<CounterTable> counters = datapath_->maps().ReadCounters();
     if (counters.ok()) {
@@ -321,6 +374,10 @@ void Agent::OnTick() {
     if (prober_) Rebalance(now_ns);
     next_rebalance_ns_ =
         now_ns + static_cast<uint64_t>(settings_.failover.rebalance_interval_s * 1e9);
+  }
+  if (monitor_ && now_ns >= next_sample_ns_) {
+    SampleMetrics(now_ns);
+    next_sample_ns_ = now_ns + static_cast<uint64_t>(settings_.monitoring.sample_interval_s * 1e9);
   }
   // Also picks up neighbour MACs, which get resolved and expire on their
   // own schedule: the data path's redundant copies need the current ones.
@@ -378,6 +435,26 @@ void Agent::Loop(int signals) {
     control_->Serve([this](const nlohmann::json& r) { return HandleControl(r); });
   });
   if (probe_socket_) Watch(probe_socket_->fd(), [this] { OnProbeSocketReadable(); });
+  if (metrics_server_) {
+    Watch(metrics_server_->fd(), [this] {
+      metrics_server_->Serve([this] { return FormatPrometheus(monitor_->snapshot()); });
+    });
+  }
+  // Disarmed until a meshbpf test paces its load with it.
+  test_timer_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  Watch(test_timer_, [this] {
+    uint64_t expirations = 0;
+    if (read(test_timer_, &expirations, sizeof(expirations)) > 0) OnTestTimer(MonotonicNs());
+  });
+  // Its own timer: announcements keep their interval whatever monitoring_interval is.
+  const int mesh_timer = mesh_ ? IntervalTimer(settings_.discovery.broadcast_interval_s) : -1;
+  if (mesh_) {
+    for (int fd : mesh_->fds()) Watch(fd, [this, fd] { mesh_->OnReadable(fd); });
+    Watch(mesh_timer, [this, mesh_timer] {
+      uint64_t expirations = 0;
+      if (read(mesh_timer, &expirations, sizeof(expirations)) > 0) mesh_->OnInterval();
+    });
+  }
   std::vector<pollfd> fds;
   for (const WatchedFd& w : watched_) fds.push_back({w.fd, POLLIN, 0});
   while (!stop) {
@@ -392,6 +469,8 @@ void Agent::Loop(int signals) {
   }
   watched_.clear();
   close(timer);
+  close(test_timer_);
+  if (mesh_timer >= 0) close(mesh_timer);
 }
 
 absl::Status Agent::Start() {
@@ -399,6 +478,11 @@ absl::Status Agent::Start() {
       ControlServer::Open(ControlSocketPath(options_.run_dir, options_.instance));
   if (!control.ok()) return control.status();
   control_ = std::move(*control);
+  // Next to the control socket, in the directory it made (0750).
+  absl::StatusOr<std::unique_ptr<LogFile>> log_file =
+      LogFile::Open(AgentLogPath(options_.run_dir, options_.instance));
+  if (!log_file.ok()) return log_file.status();
+  SetLogFile(std::move(*log_file));
   const uint32_t mtu = BondMtu(settings_);
   if (mtu < 576) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -460,7 +544,232 @@ absl::Status Agent::Start() {
                         p.role == PathRole::kBonded ? "bonded" : "backup"));
   }
   if (absl::Status s = datapath_->AttachEncap(bond_tx->ifindex); !s.ok()) return s;
-  return StartProbing();
+  if (absl::Status s = StartProbing(); !s.ok()) return s;
+  if (absl::Status s = StartDiscovery(); !s.ok()) return s;
+  if (absl::Status s = StartMonitoring(); !s.ok()) return s;
+  return StartCaps();
+}
+
+absl::Status Agent::StartCaps() {
+  std::vector<CappedUplink> capped;
+  for (size_t i = 0; i < settings_.paths.size(); ++i) {
+    const PathSettings& p = settings_.paths[i];
+    if (p.data_cap) capped.push_back({static_cast<uint32_t>(i), p.name, *p.data_cap});
+  }
+  absl::StatusOr<std::unique_ptr<PinnedBudgetMap>> map =
+      PinnedBudgetMap::Open(InstancePinDir(options_.pin_root, options_.instance));
+  if (!map.ok()) return map.status();
+  budget_map_ = std::move(*map);
+  HistoryStore* store = monitor_ ? monitor_->history() : nullptr;
+  if (!capped.empty() && store == nullptr) {
+    const std::string file = settings_.monitoring.history_file.empty()
+                                 ? DefaultHistoryFile(options_.instance)
+                                 : settings_.monitoring.history_file;
+    absl::StatusOr<std::unique_ptr<HistoryStore>> opened = HistoryStore::OpenForAgent(file);
+    if (!opened.ok()) return opened.status();
+    cap_store_ = std::move(*opened);
+    store = cap_store_.get();
+  }
+  // Without caps this only clears budgets a previous configuration left.
+  std::vector<CapNotice> notices;
+  absl::StatusOr<CapManager> caps =
+      CapManager::Start(std::move(capped), store, budget_map_.get(), absl::Now(), &notices);
+  if (!caps.ok()) return caps.status();
+  caps_ = std::move(*caps);
+  LogCapNotices(notices);
+  return absl::OkStatus();
+}
+
+void Agent::LogCapNotices(const std::vector<CapNotice>& notices) {
+  for (const CapNotice& n : notices) {
+    Log(n.level == CapNotice::Level::kInfo      ? LogLevel::kInfo
+        : n.level == CapNotice::Level::kWarning ? LogLevel::kWarning
+                                                : LogLevel::kError,
+        n.text);
+  }
+}
+
+// {"command": "cap"} shows every cap; {"command": "cap", "reset": PATH} starts one over.
+nlohmann::json Agent::CapCommand(const nlohmann::json& request) {
+  if (request.contains("reset")) {
+    const std::string name = request.value("reset", "");
+    std::vector<CapNotice> notices;
+    absl::Status s = caps_->Reset(name, absl::Now(), &notices);
+    LogCapNotices(notices);
+    if (!s.ok()) return {{"error", std::string(s.message())}};
+  }
+  return CapStatusJson(caps_->Statuses());
+}
+
+absl::Status Agent::StartMonitoring() {
+  const MonitoringSettings& m = settings_.monitoring;
+  std::unique_ptr<HistoryStore> history;
+  if (m.history) {
+    history_file_ = m.history_file.empty() ? DefaultHistoryFile(options_.instance) : m.history_file;
+    absl::StatusOr<std::unique_ptr<HistoryStore>> store = HistoryStore::OpenForAgent(history_file_);
+    if (!store.ok()) return store.status();
+    history = std::move(*store);
+    Log(LogLevel::kInfo, absl::StrFormat("recording metrics every %.3g s into %s",
+                                         m.sample_interval_s, history_file_));
+  }
+  monitor_ = std::make_unique<Monitor>(settings_.bond_interface, std::move(history));
+  if (m.metrics_listen) {
+    absl::StatusOr<std::unique_ptr<MetricsServer>> server = MetricsServer::Open(*m.metrics_listen);
+    if (!server.ok()) return server.status();
+    metrics_server_ = std::move(*server);
+    Log(LogLevel::kInfo, absl::StrFormat("serving Prometheus metrics at http://%s:%u/metrics",
+                                         Ip(m.metrics_listen->address), m.metrics_listen->port));
+  }
+  return absl::OkStatus();
+}
+
+void Agent::SampleMetrics(uint64_t now_ns) {
+  absl::StatusOr<CounterTable> counters = datapath_->maps().ReadCounters();
+  if (!counters.ok()) {
+    Log(LogLevel::kError, std::string(counters.status().message()));
+    return;
+  }
+  std::vector<PathView> views(settings_.paths.size());
+  for (size_t i = 0; i < views.size(); ++i) {
+    const PathHealth& h = health_[i];
+    PathView& v = views[i];
+    v.name = settings_.paths[i].name;
+    v.status = ToPathStatus(h.state(), table_[i].state == MB_PATH_BACKUP);
+    if (h.rtt().has_sample()) {
+      v.rtt_ms = h.rtt().srtt_ns() / 1e6;
+      v.jitter_ms = h.jitter().jitter_ns() / 1e6;
+    }
+    v.loss = h.loss();
+  }
+  if (caps_) {
+    for (const CapStatus& c : caps_->Statuses()) {
+      if (c.path_id < views.size()) {
+        views[c.path_id].cap = CapMetrics{c.usage.used_bytes, c.plan.limit_bytes};
+      }
+    }
+  }
+  if (absl::Status s = monitor_->Sample({now_ns, *counters}, table_, views); !s.ok()) {
+    Log(LogLevel::kError, absl::StrCat("metrics: ", s.message()));
+  }
+}
+
+nlohmann::json Agent::StatsReply() const {
+  nlohmann::json reply = SnapshotToJson(monitor_->snapshot());
+  reply["history_file"] = history_file_;
+  reply["sample_interval"] = settings_.monitoring.sample_interval_s;
+  return reply;
+}
+
+nlohmann::json Agent::StartUplinkTest(const nlohmann::json& request) {
+  auto error = [](const std::string& message) { return nlohmann::json{{"error", message}}; };
+  if (test_ && !test_->finished) return error("a test is already running");
+  if (!prober_) {
+    return error("testing needs probes to the peer (link_aggregation.peer_bond_address and "
+                 "bond_address)");
+  }
+  const std::string name = request.value("interface", "");
+  const std::vector<size_t> paths = PathsNamed(name);
+  if (paths.empty()) {
+    std::vector<std::string> names;
+    for (const PathSettings& p : settings_.paths) names.push_back(p.name);
+    return error(absl::StrCat("unknown path or interface \"", name, "\" (paths: ",
+                              absl::StrJoin(names, ", "), ")"));
+  }
+  const double seconds = request.value("duration", 0.0);
+  if (!(seconds >= kMinTestSeconds && seconds <= kMaxTestSeconds)) {
+    return error(absl::StrFormat("duration %g s is not within %g..%g s", seconds, kMinTestSeconds,
+                                 kMaxTestSeconds));
+  }
+  UplinkTestRun run;
+  const uint64_t now_ns = MonotonicNs();
+  for (size_t i : paths) {
+    absl::StatusOr<std::unique_ptr<LoadSender>> sender = LoadSender::Open(
+        settings_.bond_address->address, *settings_.peer_bond_address, static_cast<uint8_t>(i));
+    if (!sender.ok()) return error(std::string(sender.status().message()));
+    run.senders.push_back(std::move(*sender));
+    run.pacers.emplace_back(settings_.paths[i].rate_mbit * 1e6 * kTestLoadFactor,
+                            kTestPayloadBytes, now_ns, /*max_burst=*/8);
+  }
+  run.paths = paths;
+  run.start_ns = now_ns;
+  run.load_end_ns = now_ns + static_cast<uint64_t>(seconds * 1e9);
+  // A little past the load, so a probe that left behind its last packet
+  // has been answered.
+  run.end_ns = run.load_end_ns + 600'000'000;
+  test_ = std::move(run);
+  itimerspec spec{};
+  spec.it_interval.tv_nsec = 2'000'000;  // 2 ms: small bursts, like a real sender
+  spec.it_value = spec.it_interval;
+  timerfd_settime(test_timer_, 0, &spec, nullptr);
+  Log(LogLevel::kInfo, absl::StrFormat("test of %s for %g s started", name, seconds));
+  return UplinkTestReply();
+}
+
+void Agent::OnTestTimer(uint64_t now_ns) {
+  if (!test_ || test_->finished) return;
+  UplinkTestRun& run = *test_;
+  auto mark_of = [this](size_t i) -> std::optional<TestMark> {
+    const std::optional<DeliveryMark>& d = delivery_latest_[i];
+    if (!d) return std::nullopt;
+    return TestMark{d->sent_ns, d->tx.packets, d->tx.bytes, d->reflected_ns, d->rx.packets,
+                    d->rx.bytes};
+  };
+  if (run.start.empty()) {
+    for (size_t i : run.paths) run.start.push_back(mark_of(i));
+  }
+  if (now_ns < run.load_end_ns) {
+    for (size_t k = 0; k < run.paths.size(); ++k) run.senders[k]->Send(run.pacers[k].Due(now_ns));
+    return;
+  }
+  if (now_ns < run.end_ns) return;
+  run.results = nlohmann::json::array();
+  for (size_t k = 0; k < run.paths.size(); ++k) {
+    const size_t i = run.paths[k];
+    PathTestResult r = CompareMarks(settings_.paths[i].name, run.start[k], mark_of(i),
+                                    run.start_ns, run.load_end_ns);
+    const PathHealth& h = health_[i];
+    if (h.rtt().has_sample()) {
+      r.rtt_ms = h.rtt().srtt_ns() / 1e6;
+      r.jitter_ms = h.jitter().jitter_ns() / 1e6;
+    }
+    r.probe_loss = h.probe_loss();
+    run.results.push_back(TestResultJson(r));
+  }
+  run.senders.clear();
+  run.finished = true;
+  itimerspec off{};
+  timerfd_settime(test_timer_, 0, &off, nullptr);
+  Log(LogLevel::kInfo, absl::StrCat("test finished: ", run.results.dump()));
+}
+
+nlohmann::json Agent::UplinkTestReply() const {
+  if (!test_) return {{"error", "no test has run"}};
+  const uint64_t now_ns = MonotonicNs();
+  const double total = static_cast<double>(test_->end_ns - test_->start_ns) / 1e9;
+  const double elapsed = std::min(total, static_cast<double>(now_ns - test_->start_ns) / 1e9);
+  nlohmann::json reply = {{"running", !test_->finished},
+                          {"elapsed", test_->finished ? total : elapsed},
+                          {"total", total}};
+  if (test_->finished) reply["results"] = test_->results;
+  return reply;
+}
+
+absl::Status Agent::StartDiscovery() {
+  if (!settings_.discovery.enabled) return absl::OkStatus();
+  auto report = [this](size_t i) {
+    const PathHealth& h = health_[i];
+    PathReport r;
+    r.down = h.state() == PathState::kDown;
+    r.capacity_bps = h.capacity_bps();
+    if (h.rtt().has_sample()) r.srtt_ns = h.rtt().srtt_ns();
+    r.loss = h.loss();
+    return r;
+  };
+  absl::StatusOr<std::unique_ptr<MeshDiscovery>> mesh =
+      MeshDiscovery::Start(settings_, options_.instance, report);
+  if (!mesh.ok()) return mesh.status();
+  mesh_ = std::move(*mesh);
+  return absl::OkStatus();
 }
 
 absl::Status Agent::StartProbing() {
@@ -542,7 +851,9 @@ nlohmann::json Agent::StatusReply() const {
   return {{"mode", BondModeName(settings_.mode)},
           {"probing", prober_ != nullptr},
           {"invalid_probes", invalid_probes_},
+          {"nodes", mesh_ ? nlohmann::json(mesh_->node_count()) : nlohmann::json(nullptr)},
           {"paths", std::move(paths)},
+          {"caps", caps_ ? CapStatusJson(caps_->Statuses()).at("caps") : nlohmann::json::array()},
           {"transitions", std::move(transitions)}};
 }
 
@@ -584,11 +895,22 @@ nlohmann::json Agent::HandleControl(const nlohmann::json& request) {
   const std::string command = request.value("command", "");
   if (command == "ping") return {{"ok", true}};
   if (command == "status") return StatusReply();
+  if (command == "cap" && caps_) return CapCommand(request);
   if (command == "failover") return Failover(request);
+  if (command == "stats") return StatsReply();
+  if (command == "test") return StartUplinkTest(request);
+  if (command == "test_status") return UplinkTestReply();
+  if (command == "peers") {
+    if (!mesh_) return {{"error", "mesh discovery is off (node_discovery.enabled is false)"}};
+    return mesh_->PeersJson();
+  }
   return {{"error", absl::StrCat("unknown control command \"", command, "\"")}};
 }
 
 void Agent::Stop() {
+  if (caps_) {
+    if (absl::Status s = caps_->Save(); !s.ok()) Log(LogLevel::kError, std::string(s.message()));
+  }
   if (datapath_) {
     // Leave the maps pinned (counters survive a restart) but mark them
     // unconfigured so nothing reads them as a live agent's.
@@ -630,6 +952,7 @@ int Agent::Run() {
   Stop();
   close(signals);
   Log(LogLevel::kInfo, "stopped");
+  SetLogFile(nullptr);
   return kExitOk;
 }
 

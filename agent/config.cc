@@ -26,6 +26,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "agent/discovery.h"
 #include "bpf/meshbpf.h"
 
 namespace meshbpf {
@@ -447,6 +448,13 @@ absl::Status ResolveDiscovery(const config::NodeDiscovery& d, DiscoverySettings&
                                                       ? "must not be empty"
                                                       : "not set and the host name is unknown");
   }
+  if (d.has_node_name() || out.enabled) {
+    if (std::optional<std::string> problem = NodeNameProblem(out.node_name)) {
+      return FieldError("node_discovery.node_name",
+                        absl::StrCat(Quote(out.node_name), d.has_node_name() ? "" : " (the host name)",
+                                     " ", *problem));
+    }
+  }
   constexpr size_t kMinKeyLen = 16;
   out.mesh_key = d.mesh_key();
   if (!out.mesh_key.empty() && out.mesh_key.size() < kMinKeyLen) {
@@ -458,6 +466,26 @@ absl::Status ResolveDiscovery(const config::NodeDiscovery& d, DiscoverySettings&
     return FieldError(
         "node_discovery.mesh_key",
         absl::StrCat("required (at least ", kMinKeyLen, " characters) when discovery is enabled"));
+  }
+  if (d.has_node_id()) {
+    if (std::optional<std::string> problem = NodeIdProblem(d.node_id())) {
+      return FieldError("node_discovery.node_id", absl::StrCat(Quote(d.node_id()), " ", *problem));
+    }
+    out.node_id = d.node_id();
+  }
+  if (out.enabled && d.interfaces_size() == 0) {
+    return FieldError("node_discovery.interfaces",
+                      "required when discovery is enabled: the interfaces neighbours share "
+                      "(announcements are never sent on interfaces not listed)");
+  }
+  for (int i = 0; i < d.interfaces_size(); ++i) {
+    const std::string path = absl::StrCat("node_discovery.interfaces[", i, "]");
+    if (absl::Status bad = CheckIfname(path, d.interfaces(i), ""); !bad.ok()) return bad;
+    if (std::find(out.interfaces.begin(), out.interfaces.end(), d.interfaces(i)) !=
+        out.interfaces.end()) {
+      return FieldError(path, absl::StrCat(Quote(d.interfaces(i)), " is listed twice"));
+    }
+    out.interfaces.push_back(d.interfaces(i));
   }
   return absl::OkStatus();
 }
@@ -531,6 +559,36 @@ absl::Status ResolveFailover(const config::Failover& f, FailoverSettings& out) {
                    f.rebalance_interval(), Closed(0.05, 3600), out.rebalance_interval_s));
   s.Update(Checked("failover.probe_port", f.has_probe_port(), f.probe_port(), kPortRange,
                    out.probe_port));
+  return s;
+}
+
+absl::Status ResolveMonitoring(const config::Monitoring& m, MonitoringSettings& out) {
+  absl::Status s;
+  if (m.has_history_file()) {
+    if (m.history_file().empty() || m.history_file()[0] != '/') {
+      s.Update(FieldError("monitoring.history_file",
+                          absl::StrCat("must be an absolute path, got ", Quote(m.history_file()))));
+    }
+    out.history_file = m.history_file();
+  }
+  if (m.has_history()) out.history = m.history();
+  s.Update(Checked("monitoring.sample_interval", m.has_sample_interval(), m.sample_interval(),
+                   Closed(1, 60), out.sample_interval_s));
+  if (m.has_metrics_allow_remote()) out.metrics_allow_remote = m.metrics_allow_remote();
+  if (m.has_metrics_listen()) {
+    absl::StatusOr<ListenAddress> listen = ParseListenAddress(m.metrics_listen());
+    if (!listen.ok()) {
+      s.Update(FieldError("monitoring.metrics_listen", listen.status().message()));
+    } else if (!IsLoopback(*listen) && !out.metrics_allow_remote) {
+      s.Update(FieldError("monitoring.metrics_listen",
+                          absl::StrCat(Quote(m.metrics_listen()),
+                                       " is not a loopback address; the endpoint has no "
+                                       "authentication, so set monitoring.metrics_allow_remote "
+                                       "to true to serve it there")));
+    } else {
+      out.metrics_listen = *listen;
+    }
+  }
   return s;
 }
 
@@ -615,6 +673,37 @@ absl::Status ResolveUplinkPeer(const config::Uplink& u, const std::string& path,
   return s;
 }
 
+// An uplink's data_cap; `path` is "interfaces.uplinks[i]". The period math
+// and its checks live in data_cap.h; their errors name "data_cap.<field>".
+absl::Status ResolveDataCap(const config::DataCap& c, const std::string& path, PathSettings& out) {
+  if (!c.has_limit_bytes()) {
+    return FieldError(path + ".data_cap.limit_bytes", "required (the budget in bytes, > 0)");
+  }
+  CapSettings settings;
+  settings.limit_bytes = c.limit_bytes();
+  if (c.has_period()) settings.period = c.period();
+  if (c.has_reset_day()) {
+    // 0 means "default" to MakeCapPlan; written by the user it is no day.
+    if (c.reset_day() < 1 || c.reset_day() > 31) {
+      return FieldError(path + ".data_cap.reset_day",
+                        absl::StrCat("must be a day of the month (1..31), got ", c.reset_day()));
+    }
+    settings.reset_day = static_cast<int>(c.reset_day());
+  }
+  if (c.has_timezone()) settings.timezone = c.timezone();
+  // A repeated field cannot tell [] from absent: both mean the default levels.
+  if (c.warn_at_percent_size() > 0) {
+    settings.warn_at_percent.assign(c.warn_at_percent().begin(), c.warn_at_percent().end());
+  }
+  if (c.has_when_exhausted()) settings.when_exhausted = c.when_exhausted();
+  absl::StatusOr<CapPlan> plan = MakeCapPlan(settings);
+  if (!plan.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ".", plan.status().message()));
+  }
+  out.data_cap = *std::move(plan);
+  return absl::OkStatus();
+}
+
 // Marks the uplinks named in interfaces.backups as backups, in that order.
 absl::Status ResolveBackups(const config::Interfaces& in,
                             const std::map<std::string, size_t>& by_name, NodeSettings& out) {
@@ -654,6 +743,7 @@ absl::Status ResolveInterfaces(const config::Interfaces& in, const InterfaceLook
     PathSettings p;
     absl::Status s = ResolveUplinkDevice(in.uplinks(i), path, out, interfaces, p);
     if (s.ok()) s = ResolveUplinkPeer(in.uplinks(i), path, out, p);
+    if (s.ok() && in.uplinks(i).has_data_cap()) s = ResolveDataCap(in.uplinks(i).data_cap(), path, p);
     if (!s.ok()) return s;
     if (auto [it, inserted] = by_name.emplace(p.name, out.paths.size()); !inserted) {
       return FieldError(path + (in.uplinks(i).has_name() ? ".name" : ".interface"),
@@ -691,6 +781,24 @@ absl::Status ResolveInterfaces(const config::Interfaces& in, const InterfaceLook
   return absl::OkStatus();
 }
 
+// After the uplinks: node_discovery.share_uplinks names them.
+absl::Status ResolveSharedUplinks(const config::NodeDiscovery& d, NodeSettings& out) {
+  for (int i = 0; i < d.share_uplinks_size(); ++i) {
+    const std::string path = absl::StrCat("node_discovery.share_uplinks[", i, "]");
+    const std::string& name = d.share_uplinks(i);
+    if (std::none_of(out.paths.begin(), out.paths.end(),
+                     [&](const PathSettings& p) { return p.name == name; })) {
+      return FieldError(path, absl::StrCat(Quote(name), " is not the name of an uplink"));
+    }
+    std::vector<std::string>& shared = out.discovery.share_uplinks;
+    if (std::find(shared.begin(), shared.end(), name) != shared.end()) {
+      return FieldError(path, absl::StrCat(Quote(name), " is listed twice"));
+    }
+    shared.push_back(name);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::FILE* file = std::fopen(path.c_str(), "rb");
   if (file == nullptr) return absl::InvalidArgumentError(std::strerror(errno));
@@ -717,8 +825,29 @@ absl::StatusOr<BondMode> ParseBondMode(std::string_view name) {
   return ParseNamed(kModes, "link_aggregation.mode", "mode", ToAbsl(name));
 }
 
+std::string StripLineComments(std::string_view text) {
+  std::string out(text);
+  bool in_string = false;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (in_string) {
+      if (out[i] == '\\') {
+        ++i;  // the escaped character, even a quote
+      } else if (out[i] == '"') {
+        in_string = false;
+      }
+    } else if (out[i] == '"') {
+      in_string = true;
+    } else if (out[i] == '/' && i + 1 < out.size() && out[i + 1] == '/') {
+      // Blanked, not removed: error positions stay where the user sees them.
+      for (; i < out.size() && out[i] != '\n'; ++i) out[i] = ' ';
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<config::Config> ParseConfigJson(std::string_view json_text) {
-  absl::string_view json = ToAbsl(json_text);
+  const std::string uncommented = StripLineComments(json_text);
+  absl::string_view json = uncommented;
   // Editors on some systems start UTF-8 files with a byte order mark.
   absl::ConsumePrefix(&json, "\xEF\xBB\xBF");
   const absl::string_view start = absl::StripLeadingAsciiWhitespace(json);
@@ -759,8 +888,14 @@ absl::StatusOr<NodeSettings> ResolveConfig(const config::Config& config,
   if (s.ok()) s = ResolveLinkAggregation(config.link_aggregation(), out);
   if (s.ok()) s = ResolveFailover(config.failover(), out.failover);
   if (s.ok()) s = ResolveInterfaces(config.interfaces(), interfaces, out);
+  if (s.ok()) s = ResolveSharedUplinks(config.node_discovery(), out);
+  if (s.ok()) s = ResolveMonitoring(config.monitoring(), out.monitoring);
   if (!s.ok()) return s;
   return out;
+}
+
+std::string DefaultHistoryFile(const std::string& instance) {
+  return absl::StrCat("/var/lib/meshbpf/", instance, ".db");
 }
 
 absl::StatusOr<NodeSettings> LoadConfigFile(const std::string& path,

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "agent/data_cap.h"
+#include "agent/metrics_server.h"  // ListenAddress
 #include "proto/config.pb.h"
 
 namespace meshbpf {
@@ -59,6 +61,7 @@ struct PathSettings {
   double delay_ms = 0;
   PathRole role = PathRole::kBonded;
   int backup_order = -1;  // position in interfaces.backups for kBackup paths
+  std::optional<CapPlan> data_cap;  // nullopt: unmetered
 };
 
 struct BondAddress {
@@ -81,7 +84,21 @@ struct DiscoverySettings {
   double node_timeout_s = 30;
   std::string node_name;
   std::string mesh_key;
+  std::vector<std::string> interfaces;     // where announcements go and come from
+  std::vector<std::string> share_uplinks;  // path names announced as shared
+  std::string node_id;  // empty: "<machine-id>:<instance>", chosen by the agent
 };
+
+struct MonitoringSettings {
+  std::string history_file;  // empty: /var/lib/meshbpf/<instance>.db (DefaultHistoryFile)
+  bool history = true;
+  double sample_interval_s = 1;
+  std::optional<ListenAddress> metrics_listen;  // Prometheus endpoint; none: not served
+  bool metrics_allow_remote = false;
+};
+
+// Where the history of `instance` goes when monitoring.history_file is not set.
+std::string DefaultHistoryFile(const std::string& instance);
 
 struct NodeSettings {
   BondMode mode = BondMode::kLoadBalance;
@@ -96,9 +113,15 @@ struct NodeSettings {
   std::vector<PathSettings> paths;
   FailoverSettings failover;
   DiscoverySettings discovery;
+  MonitoringSettings monitoring;
 };
 
-// JSON -> message. Rejects syntax errors, unknown fields and wrong types.
+// `text` with every `//` comment (to the end of its line, outside strings)
+// blanked out, so configs can explain themselves (meshbpf config --output).
+std::string StripLineComments(std::string_view text);
+
+// JSON (with `//` line comments) -> message. Rejects syntax errors, unknown
+// fields and wrong types.
 absl::StatusOr<config::Config> ParseConfigJson(std::string_view json);
 
 // Message -> settings: applies defaults for absent fields, checks ranges,

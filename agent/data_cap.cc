@@ -96,11 +96,11 @@ absl::StatusOr<CapPlan> MakeCapPlan(const CapSettings& settings) {
   for (double percent : settings.warn_at_percent) {
     if (!(percent > 0 && percent <= 100)) {  // also rejects NaN
       return absl::InvalidArgumentError(
-          absl::StrCat("data_cap.warn_at: ", percent, " is not a percentage in (0, 100]"));
+          absl::StrCat("data_cap.warn_at_percent: ", percent, " is not a percentage in (0, 100]"));
     }
     if (percent <= previous) {
-      return absl::InvalidArgumentError(absl::StrCat("data_cap.warn_at: levels must be ascending, ",
-                                                     percent, " follows ", previous));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "data_cap.warn_at_percent: levels must be ascending, ", percent, " follows ", previous));
     }
     previous = percent;
     plan.warn_at.push_back(percent / 100);

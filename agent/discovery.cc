@@ -123,6 +123,14 @@ std::string AddressText(in_addr a) {
 
 }  // namespace
 
+std::optional<std::string> NodeIdProblem(absl::string_view node_id) {
+  return TextProblem(node_id, kNodeIdRule);
+}
+
+std::optional<std::string> NodeNameProblem(absl::string_view name) {
+  return TextProblem(name, kNodeNameRule);
+}
+
 absl::string_view UplinkTypeName(UplinkType type) {
   switch (type) {
     case UplinkType::kEthernet: return "ethernet";

@@ -93,6 +93,12 @@ struct Drop {
   std::string detail;  // names the field or check that failed
 };
 
+// Why a text cannot be announced as a node id (1-64 of [A-Za-z0-9._:-]) or
+// node name (1-64 of [A-Za-z0-9._-]), e.g. "is empty"; nullopt if it can.
+// For config validation, so a bad name is refused at load, not at send.
+std::optional<std::string> NodeIdProblem(absl::string_view node_id);
+std::optional<std::string> NodeNameProblem(absl::string_view name);
+
 // Refuses (naming the field) an announcement that DecodeAnnouncement would
 // reject, an empty key, or one that does not fit kMaxAnnouncementSize.
 absl::StatusOr<std::vector<uint8_t>> EncodeAnnouncement(const Announcement& announcement,

@@ -1,5 +1,10 @@
 #include "agent/history.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -265,6 +270,16 @@ PathSummary SummarizePath(const std::string& path, const std::vector<HistoryRow>
   }
   s.trend = JudgeTrend(in_window, start, end, thresholds);
   return s;
+}
+
+absl::StatusOr<std::unique_ptr<HistoryStore>> HistoryStore::OpenForAgent(const std::string& file) {
+  const std::string dir = file.substr(0, file.rfind('/'));
+  if (file.find('/') != std::string::npos && !dir.empty() && mkdir(dir.c_str(), 0750) != 0 &&
+      errno != EEXIST) {
+    return absl::UnavailableError(
+        absl::StrCat("monitoring.history_file: cannot create ", dir, ": ", std::strerror(errno)));
+  }
+  return Open(file, Mode::kReadWrite);
 }
 
 absl::StatusOr<std::unique_ptr<HistoryStore>> HistoryStore::Open(const std::string& file, Mode mode,

@@ -123,6 +123,9 @@ class HistoryStore {
   // an error naming the file.
   static absl::StatusOr<std::unique_ptr<HistoryStore>> Open(const std::string& file, Mode mode,
                                                             Clock clock = &absl::Now);
+  // Open(file, kReadWrite), first creating the file's directory (0750) if
+  // it is missing: what the agent does with monitoring.history_file.
+  static absl::StatusOr<std::unique_ptr<HistoryStore>> OpenForAgent(const std::string& file);
   ~HistoryStore();
   HistoryStore(const HistoryStore&) = delete;
   HistoryStore& operator=(const HistoryStore&) = delete;

@@ -1,4 +1,5 @@
-// Agent log lines: "<UTC time> <level>: <message>" on stderr.
+// Agent log lines: "<UTC time> <level>: <message>" on stderr, and as JSON
+// lines in the agent's log file once one is set (agent/agent_log.h).
 #pragma once
 
 #include <string_view>

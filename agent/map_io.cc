@@ -23,6 +23,7 @@ static_assert(MB_ENCAP_OVERHEAD == 40, "outer IPv4 + UDP + mb_wire_hdr");
 static_assert(sizeof(mb_config) == 20);
 static_assert(sizeof(mb_path) == 48);
 static_assert(sizeof(mb_path_counters) == 8 * (4 + MB_DROP_REASONS));
+static_assert(sizeof(mb_budget) == 24);
 static_assert(sizeof(mb_flow_key) == 16 && sizeof(mb_flow) == 8 && sizeof(mb_nat_origin) == 8,
               "flow-mode map shapes");
 
@@ -168,6 +169,26 @@ absl::StatusOr<CounterTable> MapSet::ReadCounters() const {
     for (const mb_path_counters& c : per_cpu) mb_counters_add(&sums[slot], &c);
   }
   return sums;
+}
+
+absl::StatusOr<std::unique_ptr<PinnedBudgetMap>> PinnedBudgetMap::Open(
+    const std::string& pin_dir) {
+  const std::string path = absl::StrCat(pin_dir, "/mb_budget");
+  const int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) return Errno(absl::StrCat("opening ", path), errno);
+  return std::unique_ptr<PinnedBudgetMap>(new PinnedBudgetMap(fd));
+}
+
+PinnedBudgetMap::~PinnedBudgetMap() { close(fd_); }
+
+absl::StatusOr<mb_budget> PinnedBudgetMap::Read(uint32_t path_id) const {
+  mb_budget budget{};
+  if (absl::Status s = Lookup(fd_, "mb_budget", &path_id, &budget); !s.ok()) return s;
+  return budget;
+}
+
+absl::Status PinnedBudgetMap::Write(uint32_t path_id, const mb_budget& budget) const {
+  return Update(fd_, "mb_budget", path_id, &budget);
 }
 
 std::string InstancePinDir(const std::string& pin_root, const std::string& instance) {

@@ -5,11 +5,13 @@
 #include <netinet/in.h>
 
 #include <array>
+#include <memory>
 #include <set>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "agent/cap_manager.h"
 #include "agent/policy.h"
 #include "bpf/meshbpf.h"
 
@@ -50,6 +52,21 @@ class MapSet {
   void Close();
   int config_ = -1, paths_ = -1, sched_ = -1, counters_ = -1, peers_ = -1;
   bool owned_ = false;
+};
+
+// The pinned mb_budget map (data caps).
+class PinnedBudgetMap : public BudgetMap {
+ public:
+  static absl::StatusOr<std::unique_ptr<PinnedBudgetMap>> Open(const std::string& pin_dir);
+  ~PinnedBudgetMap() override;
+  PinnedBudgetMap(const PinnedBudgetMap&) = delete;
+  PinnedBudgetMap& operator=(const PinnedBudgetMap&) = delete;
+  absl::StatusOr<mb_budget> Read(uint32_t path_id) const override;
+  absl::Status Write(uint32_t path_id, const mb_budget& budget) const override;
+
+ private:
+  explicit PinnedBudgetMap(int fd) : fd_(fd) {}
+  int fd_;
 };
 
 // <pin_root>/<instance>

@@ -3,13 +3,14 @@
 #include "absl/strings/str_cat.h"
 
 namespace meshbpf {
-namespace {
 
 uint64_t SlotDrops(const mb_path_counters& c) {
   uint64_t sum = 0;
   for (uint64_t d : c.drops) sum += d;
   return sum;
 }
+
+namespace {
 
 bool WentBackwards(const mb_path_counters& before, const mb_path_counters& after) {
   if (after.tx_packets < before.tx_packets || after.tx_bytes < before.tx_bytes ||

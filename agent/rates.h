@@ -33,6 +33,9 @@ struct CounterRates {
   bool counters_reset = false;
 };
 
+// Drops of every reason in one counter slot.
+uint64_t SlotDrops(const mb_path_counters& counters);
+
 // Rates between two readings. After a reset every slot's increase is its new
 // value (what was counted since the map was recreated, a lower bound), never
 // a negative or wrapped-around rate. A reading that is not later than the

@@ -99,6 +99,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mb_nat_reverse SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MB_MAX_PATHS);
+	__type(key, __u32);
+	__type(value, struct mb_budget);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_budget SEC(".maps");
+
 /*
  * Virtual backlogs are kept relative to the least-loaded path: the minimum
  * is never more than MB_SCHED_HORIZON_NS ahead of now (so the numbers stay
@@ -121,6 +129,50 @@ static __always_inline int drop(__u32 slot, enum mb_drop_reason reason)
 {
 	count_drop(slot, reason);
 	return TC_ACT_SHOT;
+}
+
+/* Hides a value from clang, which would turn sign-bit arithmetic back into branches. */
+#define MB_OPAQUE(x) asm volatile("" : "+r"(x))
+
+/*
+ * The state the scheduler sees for a path with data cap b: its own while the
+ * cap is not spent; once spent, DISABLED, or with the last-resort policy
+ * BACKUP (unless DISABLED anyway). Arithmetic, not branches: every branch
+ * here would leave a constant in the state for the verifier to tell apart,
+ * and choose_paths, which runs this for every path, would exceed its
+ * 1M-instruction budget.
+ */
+static __always_inline __u8 cap_limited_state(const struct mb_path *p, const struct mb_budget *b)
+{
+	__u64 state = p->state;
+	__s64 neg_limit = -(__s64)b->limit_bytes;
+	__s64 left_minus_one = b->remaining_bytes - 1;
+
+	MB_OPAQUE(neg_limit);
+	MB_OPAQUE(left_minus_one);
+	/* 1 when capped (limit > 0) and nothing is left (remaining <= 0). */
+	__u64 spent = ((__u64)left_minus_one >> 63) & ((__u64)neg_limit >> 63);
+	MB_OPAQUE(spent);
+	__u64 in_service = (state + 1) >> 1; /* DISABLED 0, ACTIVE 1, BACKUP 2 -> 0, 1, 1 */
+	__u64 spent_state = (b->policy & in_service) * MB_PATH_BACKUP; /* policy 1: last resort */
+
+	return (__u8)(state ^ ((state ^ spent_state) & -spent));
+}
+
+static __always_inline int cap_spent(__u32 path_id)
+{
+	struct mb_budget *b = bpf_map_lookup_elem(&mb_budget, &path_id);
+
+	return b && b->limit_bytes != 0 && b->remaining_bytes <= 0;
+}
+
+/* Charges `wire_len` bytes sent or received on a path to its data cap. */
+static __always_inline void charge_cap(__u32 path_id, __u32 wire_len)
+{
+	struct mb_budget *b = bpf_map_lookup_elem(&mb_budget, &path_id);
+
+	if (b && b->limit_bytes)
+		__sync_fetch_and_add(&b->remaining_bytes, -(__s64)wire_len);
 }
 
 /*
@@ -163,6 +215,8 @@ enum mb_placement {
  *
  * ACTIVE paths are used. When none is, the lowest-numbered BACKUP path
  * carries everything (the agent keeps only the next backup in that state).
+ * A path whose data cap is spent is DISABLED, or with the last-resort
+ * policy a BACKUP (see cap_limited_state).
  */
 static __always_inline int choose_paths(__u32 wire_len, enum mb_placement placement,
 					struct mb_choice *out)
@@ -184,17 +238,19 @@ static __always_inline int choose_paths(__u32 wire_len, enum mb_placement placem
 	for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
 		__u32 id = i;
 		struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &id);
+		struct mb_budget *b = bpf_map_lookup_elem(&mb_budget, &id);
 
 		tx_ns[i] = 0;
 		cost_ns[i] = MB_COST_UNUSABLE;
 		out->send[i] = 0;
-		if (!p || p->ifindex == 0)
+		if (!p || !b || p->ifindex == 0)
 			continue;
-		if (p->state == MB_PATH_ACTIVE && p->rate_kbps > 0) {
+		__u8 state = cap_limited_state(p, b);
+		if (state == MB_PATH_ACTIVE && p->rate_kbps > 0) {
 			tx_ns[i] = (__u64)wire_len * 8000000ULL / p->rate_kbps;
 			cost_ns[i] = tx_ns[i] + (__u64)p->owd_us * 1000;
 			have_active = 1;
-		} else if (p->state == MB_PATH_BACKUP && backup < 0) {
+		} else if (state == MB_PATH_BACKUP && backup < 0) {
 			backup = i;
 		}
 	}
@@ -263,14 +319,22 @@ static __always_inline int choose_paths(__u32 wire_len, enum mb_placement placem
 	return 0;
 }
 
-/* A probe for one path: that path only, numbered like any other packet. */
+/*
+ * A probe for one path: that path only, numbered like any other packet.
+ * Not on a path whose cap is spent with the stop policy: that saves the
+ * probes' bytes, and the peer, whose probes go unanswered, takes the path
+ * out too and stops sending on it.
+ */
 static __always_inline int force_path(__u32 path_id, struct mb_choice *out)
 {
 	__u32 key = 0;
 	struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &path_id);
 	struct mb_sched *s = bpf_map_lookup_elem(&mb_sched, &key);
+	struct mb_budget *b = bpf_map_lookup_elem(&mb_budget, &path_id);
 
 	if (!p || p->ifindex == 0 || !s || path_id >= MB_MAX_PATHS)
+		return -1;
+	if (b && b->limit_bytes != 0 && b->remaining_bytes <= 0 && b->policy == MB_CAP_STOP)
 		return -1;
 	for (__u32 i = 0; i < MB_MAX_PATHS; i++)
 		out->send[i] = i == path_id;
@@ -329,7 +393,8 @@ static __always_inline void build_outer(struct mb_outer *o, const struct mb_path
 	o->mb.path_seq = bpf_htonl(choice->path_seq[path_id & (MB_MAX_PATHS - 1)]);
 }
 
-static __always_inline void count_tx(__u32 path_id, __u32 inner_len)
+/* Counts a packet sent on a path; wire_len (what the uplink carries) goes to its data cap. */
+static __always_inline void count_tx(__u32 path_id, __u32 inner_len, __u32 wire_len)
 {
 	struct mb_path_counters *c = bpf_map_lookup_elem(&mb_counters, &path_id);
 
@@ -337,6 +402,7 @@ static __always_inline void count_tx(__u32 path_id, __u32 inner_len)
 		c->tx_packets++;
 		c->tx_bytes += inner_len;
 	}
+	charge_cap(path_id, wire_len);
 }
 
 /*
@@ -474,17 +540,26 @@ static __always_inline __u32 flow_hash(const struct mb_flow_key *k)
  * a path stays there while the path is ACTIVE or BACKUP and still has the
  * address the flow was NATed to. (A flow that fell back to the backup stays
  * on it when active paths return: moving it would change its source address
- * and break it.)
+ * and break it.) A path whose data cap is spent keeps no flow: they move (and
+ * break) rather than run up the bill; with the last-resort policy it is a
+ * BACKUP for new flows (see cap_limited_state).
  */
-static __always_inline int path_takes_new_flows(const struct mb_path *p)
+static __always_inline __u8 flow_path_state(const struct mb_path *p, __u32 path_id)
 {
-	return p->ifindex != 0 && p->state == MB_PATH_ACTIVE && p->rate_kbps > 0;
+	struct mb_budget *b = bpf_map_lookup_elem(&mb_budget, &path_id);
+
+	return b ? cap_limited_state(p, b) : MB_PATH_DISABLED;
+}
+
+static __always_inline int path_takes_new_flows(const struct mb_path *p, __u32 path_id)
+{
+	return p->ifindex != 0 && flow_path_state(p, path_id) == MB_PATH_ACTIVE && p->rate_kbps > 0;
 }
 
 static __always_inline int path_keeps_flow(const struct mb_path *p, const struct mb_flow *f)
 {
-	return p->ifindex != 0 && p->src_ip == f->nat_addr &&
-	       (path_takes_new_flows(p) || p->state == MB_PATH_BACKUP);
+	return p->ifindex != 0 && p->src_ip == f->nat_addr && !cap_spent(f->path_id) &&
+	       (path_takes_new_flows(p, f->path_id) || p->state == MB_PATH_BACKUP);
 }
 
 /*
@@ -501,11 +576,12 @@ static __always_inline int pick_flow_path(__u32 hash, __u32 *out)
 	for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
 		__u32 id = i;
 		struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &id);
-		if (!p)
+		if (!p || p->ifindex == 0)
 			continue;
-		if (path_takes_new_flows(p))
+		__u8 state = flow_path_state(p, i);
+		if (state == MB_PATH_ACTIVE && p->rate_kbps > 0)
 			total += p->rate_kbps;
-		else if (p->ifindex != 0 && p->state == MB_PATH_BACKUP && backup < 0)
+		else if (state == MB_PATH_BACKUP && backup < 0)
 			backup = i;
 	}
 	if (total == 0) {
@@ -519,7 +595,7 @@ static __always_inline int pick_flow_path(__u32 hash, __u32 *out)
 	for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
 		__u32 id = i;
 		struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &id);
-		if (!p || !path_takes_new_flows(p))
+		if (!p || !path_takes_new_flows(p, i))
 			continue;
 		last = i;
 		if (point < p->rate_kbps) {
@@ -593,7 +669,7 @@ static __always_inline int flow_send(struct __sk_buff *skb)
 	    rewrite_addr(skb, &f, MB_IP_OFF + offsetof(struct iphdr, saddr), f.key.saddr,
 			 pin.nat_addr) < 0)
 		return drop(path_id, MB_DROP_ENCAP_FAILED);
-	count_tx(path_id, skb->len - sizeof(struct ethhdr));
+	count_tx(path_id, skb->len - sizeof(struct ethhdr), skb->len - sizeof(struct ethhdr));
 	return redirect_to_path(p);
 }
 
@@ -620,6 +696,7 @@ static __always_inline int flow_receive(struct __sk_buff *skb, const struct mb_c
 		c->rx_packets++;
 		c->rx_bytes += skb->len - sizeof(struct ethhdr);
 	}
+	charge_cap(path_id, skb->len - sizeof(struct ethhdr));
 	return bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
 }
 
@@ -723,7 +800,7 @@ int mb_encap(struct __sk_buff *skb)
 			__u32 prev = last & (MB_MAX_PATHS - 1);
 			struct mb_path *pp = bpf_map_lookup_elem(&mb_paths, &prev);
 			if (pp && send_clone(skb, pp) == 0)
-				count_tx(prev, inner_len);
+				count_tx(prev, inner_len, outer_len);
 			else
 				count_drop(prev, MB_DROP_CLONE_FAILED);
 		}
@@ -737,7 +814,7 @@ int mb_encap(struct __sk_buff *skb)
 	struct mb_path *lp = bpf_map_lookup_elem(&mb_paths, &last_id);
 	if (last < 0 || !lp)
 		return drop(MB_NO_PATH, MB_DROP_NO_PATH);
-	count_tx(last_id, inner_len);
+	count_tx(last_id, inner_len, outer_len);
 	return redirect_to_path(lp);
 }
 
@@ -847,5 +924,10 @@ int mb_decap(struct __sk_buff *skb)
 		c->rx_packets++;
 		c->rx_bytes += skb->len - sizeof(struct ethhdr);
 	}
+	/*
+	 * Charged with the outer headers just stripped. A spent cap does not
+	 * refuse it: the uplink has carried it already.
+	 */
+	charge_cap(path_id, skb->len - sizeof(struct ethhdr) + hdr_len);
 	return bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
 }

@@ -133,6 +133,34 @@ struct mb_path_counters {
 	__u64 drops[MB_DROP_REASONS];
 };
 
+/*
+ * mb_budget[path_id]: the path's data cap (interfaces.uplinks[].data_cap).
+ * The data path subtracts the wire size of every packet it sends or
+ * receives on the path (the outer IPv4 packet, what the ISP meters; flow
+ * mode: the IPv4 packet) from remaining_bytes, atomically. A path whose
+ * budget is spent carries no bonded traffic (MB_CAP_STOP), or only when no
+ * ACTIVE or BACKUP path is usable (MB_CAP_LAST_RESORT). Probes (ours and
+ * the answers to the peer's) are dropped on a spent MB_CAP_STOP path, so the
+ * peer sees it fail and stops sending on it; on a last-resort path they
+ * still leave, and are charged.
+ * The check comes when the path is chosen and the subtraction before the
+ * program returns, so each CPU passes the check at most once after the
+ * last byte is spent: the overshoot is at most one packet (a GSO packet:
+ * up to 64 KB) per CPU. limit_bytes == 0: no cap, nothing is counted.
+ * Used bytes are limit_bytes - remaining_bytes, readable without the agent.
+ */
+enum mb_cap_policy {
+	MB_CAP_STOP = 0,
+	MB_CAP_LAST_RESORT = 1,
+};
+
+struct mb_budget {
+	__s64 remaining_bytes; /* <= 0: spent */
+	__u64 limit_bytes;     /* the budget the agent granted for this period */
+	__u32 policy;          /* enum mb_cap_policy */
+	__u32 reserved;
+};
+
 #ifndef __bpf__
 /* Userspace sums the per-CPU copies of a counter slot with this. */
 static inline void mb_counters_add(struct mb_path_counters *sum,

@@ -11,29 +11,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/agent.h"
+#include "agent/cap_manager.h"
 #include "agent/config.h"
 #include "agent/control.h"
 #include "agent/map_io.h"
+#include "agent/mesh_node.h"
 #include "agent/netdev.h"
 #include "agent/report.h"
+#include "cli/monitor_commands.h"
+#include "cli/options.h"
 
 namespace meshbpf {
 namespace {
-
-constexpr int kExitUsage = 2;
-
-// Parsed "--name value" / "--flag" options of one command.
-struct Options {
-  std::map<std::string, std::string> values;
-  std::set<std::string> flags;
-  std::vector<std::string> arguments;  // positional
-
-  std::string Get(const std::string& name, const std::string& fallback) const {
-    auto it = values.find(name);
-    return it == values.end() ? fallback : it->second;
-  }
-  bool Has(const std::string& name) const { return flags.count(name) || values.count(name); }
-};
 
 struct Command {
   std::string summary;
@@ -48,39 +37,6 @@ constexpr char kPinOptions[] =
     "  --pin-root DIR   bpffs directory of the pinned maps (default /sys/fs/bpf/meshbpf)\n"
     "  --instance NAME  which agent instance (default: the only one under --pin-root)\n"
     "  --run-dir DIR    where the agent's control socket is (default /run/meshbpf)\n";
-
-int Error(const std::string& program, const std::string& message, int code = 1) {
-  std::fprintf(stderr, "%s: %s\n", program.c_str(), message.c_str());
-  return code;
-}
-
-// The instance to read: --instance, or the only directory under the pin root.
-absl::StatusOr<std::string> ResolvePinDir(const Options& options) {
-  const std::string root = options.Get("--pin-root", kDefaultPinRoot);
-  if (options.Has("--instance")) return InstancePinDir(root, options.Get("--instance", ""));
-  std::vector<std::string> instances;
-  if (DIR* dir = opendir(root.c_str())) {
-    while (dirent* e = readdir(dir)) {
-      if (e->d_type == DT_DIR && e->d_name[0] != '.') instances.emplace_back(e->d_name);
-    }
-    closedir(dir);
-  }
-  if (instances.empty()) {
-    return absl::NotFoundError(
-        absl::StrCat("no meshbpf instance under ", root, ": is the agent running?"));
-  }
-  if (instances.size() > 1) {
-    return absl::InvalidArgumentError(absl::StrCat("several instances under ", root, " (",
-                                                   absl::StrJoin(instances, ", "),
-                                                   "): choose one with --instance"));
-  }
-  return InstancePinDir(root, instances.front());
-}
-
-std::string ControlPath(const Options& options, const std::string& pin_dir) {
-  return ControlSocketPath(options.Get("--run-dir", kDefaultRunDir),
-                           pin_dir.substr(pin_dir.rfind('/') + 1));
-}
 
 // Reads one instance's maps and prints them as JSON or as text.
 int ShowSnapshot(const std::string& program, const Options& options,
@@ -148,9 +104,51 @@ int RunFailover(const std::string& program, const Options& options) {
   return 0;
 }
 
+// meshbpf cap [--reset PATH]: data cap usage per uplink, from the running
+// agent (which keeps the periods and the persisted usage).
+int RunCap(const std::string& program, const Options& options) {
+  nlohmann::json request = {{"command", "cap"}};
+  if (options.Has("--reset")) request["reset"] = options.Get("--reset", "");
+  absl::StatusOr<std::string> pin_dir = ResolvePinDir(options);
+  if (!pin_dir.ok()) return Error(program, std::string(pin_dir.status().message()));
+  absl::StatusOr<nlohmann::json> reply = CallAgent(ControlPath(options, *pin_dir), request);
+  if (!reply.ok()) return Error(program, std::string(reply.status().message()));
+  if (reply->contains("error")) {
+    return Error(program, absl::StrCat("cap: ", reply->value("error", "")));
+  }
+  if (!reply->contains("caps")) return Error(program, "cap: this agent does not support data caps");
+  if (options.Has("--json")) {
+    std::printf("%s\n", reply->dump(2).c_str());
+  } else {
+    if (options.Has("--reset")) {
+      std::printf("data cap of %s reset\n", options.Get("--reset", "").c_str());
+    }
+    std::fputs(CapStatusTable(*reply).c_str(), stdout);
+  }
+  return 0;
+}
+
+// meshbpf peers: the mesh nodes the running agent knows.
+int RunPeers(const std::string& program, const Options& options) {
+  absl::StatusOr<std::string> pin_dir = ResolvePinDir(options);
+  if (!pin_dir.ok()) return Error(program, std::string(pin_dir.status().message()));
+  absl::StatusOr<nlohmann::json> reply =
+      CallAgent(ControlPath(options, *pin_dir), {{"command", "peers"}});
+  if (!reply.ok()) return Error(program, std::string(reply.status().message()));
+  if (reply->contains("error")) {
+    return Error(program, absl::StrCat("peers: ", reply->value("error", "")));
+  }
+  if (options.Has("--json")) {
+    std::printf("%s\n", reply->dump(2).c_str());
+  } else {
+    std::fputs(PeersTable(*reply).c_str(), stdout);
+  }
+  return 0;
+}
+
 int RunConfigCheck(const std::string& program, const Options& options) {
   if (!options.Has("--check")) {
-    return Error(program, "config: nothing to do (use --check FILE)", kExitUsage);
+    return Error(program, "config: nothing to do (use --check FILE or --output FILE)", kExitUsage);
   }
   SystemInterfaceLookup lookup;
   absl::StatusOr<NodeSettings> settings = LoadConfigFile(options.Get("--check", ""), lookup);
@@ -172,6 +170,13 @@ const std::map<std::string, Command>& Commands() {
         {"--config", "--pin-root", "--instance", "--run-dir"},
         {"--verbose"},
         RunStart}},
+      {"cap",
+       {"data cap usage per uplink; reset one",
+        "  --reset PATH     start PATH's budget over now (e.g. after buying more data)\n" +
+            std::string(kPinOptions) + "  --json           machine-readable output\n",
+        {"--reset", "--pin-root", "--instance", "--run-dir"},
+        {"--json"},
+        RunCap}},
       {"failover",
        {"move traffic off one path onto another by hand",
         "  FROM TO          path or interface names: FROM is held out of service, TO carries\n"
@@ -198,12 +203,41 @@ const std::map<std::string, Command>& Commands() {
         [](const std::string& program, const Options& o) {
           return ShowSnapshot(program, o, MapsJson, MapsText);
         }}},
+      {"peers",
+       {"mesh nodes heard on the LAN: their uplinks, age, candidate relayed paths",
+        std::string(kPinOptions) + "  --json           machine-readable output\n",
+        {"--pin-root", "--instance", "--run-dir"},
+        {"--json"},
+        RunPeers}},
       {"config",
-       {"validate a config file",
+       {"write a commented default config, or validate one",
+        "  --output FILE    write a complete, commented default config (uplinks: this\n"
+        "                   machine's interfaces)\n"
         "  --check FILE     parse and validate FILE against this machine's interfaces\n",
-        {"--check"},
+        {"--check", "--output"},
         {},
-        RunConfigCheck}},
+        [](const std::string& program, const Options& o) {
+          return o.Has("--output") ? RunConfigOutput(program, o) : RunConfigCheck(program, o);
+        }}},
+      {"stats",
+       {"per-path throughput, share, RTT, jitter, loss, state; history and charts",
+        std::string(kStatsUsage) + kPinOptions,
+        {"--pin-root", "--instance", "--run-dir", "--interval", "--since", "--plot", "--history"},
+        {"--json", "--watch"},
+        RunStats}},
+      {"test",
+       {"active test of one uplink: capacity, RTT, jitter, loss to the peer",
+        std::string(kTestUsage) + kPinOptions,
+        {"--pin-root", "--instance", "--run-dir", "--duration"},
+        {"--json"},
+        RunUplinkTest,
+        {"IFACE"}}},
+      {"logs",
+       {"the agent's log (also on its stderr / in journald)",
+        std::string(kLogsUsage) + kPinOptions,
+        {"--pin-root", "--instance", "--run-dir"},
+        {"--follow", "--json"},
+        RunLogs}},
   };
   return *commands;
 }

@@ -15,8 +15,8 @@ PACKAGES=(
   libnl-3-dev libnl-route-3-dev libabsl-dev libprotobuf-dev protobuf-compiler
   libgtest-dev nlohmann-json3-dev libssl-dev iproute2 iputils-ping nftables iperf3 python3 procps
   libsqlite3-dev tzdata
-  libclang-rt-14-dev
   mptcpize gnuplot-nox
+  libclang-rt-14-dev
 )
 
 need_root() {

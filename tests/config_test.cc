@@ -216,7 +216,8 @@ TEST_F(ConfigTest, ExplicitValuesAreKept) {
   const NodeSettings s = MustResolve(R"({
     "node_discovery": {"enabled": true, "port": 1, "broadcast_interval": 0.5,
                        "node_timeout": 86400, "node_name": "edge-7",
-                       "mesh_key": "0123456789abcdef"},
+                       "mesh_key": "0123456789abcdef", "interfaces": ["lan0", "wlan0"],
+                       "share_uplinks": ["b"], "node_id": "host-1:edge"},
     "link_aggregation": {"mode": "redundant", "bond_interface": "bond-abcdefg",
                          "bond_address": "10.0.0.1/0", "port": 65535,
                          "segmentation_offload": "off"},
@@ -239,6 +240,9 @@ TEST_F(ConfigTest, ExplicitValuesAreKept) {
   EXPECT_DOUBLE_EQ(s.discovery.node_timeout_s, 86400);
   EXPECT_EQ(s.discovery.node_name, "edge-7");
   EXPECT_EQ(s.discovery.mesh_key, "0123456789abcdef");
+  EXPECT_THAT(s.discovery.interfaces, ::testing::ElementsAre("lan0", "wlan0"));
+  EXPECT_THAT(s.discovery.share_uplinks, ::testing::ElementsAre("b"));
+  EXPECT_EQ(s.discovery.node_id, "host-1:edge");
   EXPECT_EQ(s.mode, BondMode::kRedundant);
   EXPECT_EQ(s.bond_interface, "bond-abcdefg");
   EXPECT_EQ(s.bond_address->prefix_len, 0);
@@ -641,6 +645,45 @@ TEST_F(ConfigTest, DiscoveryNeedsKey) {
               AllOf(HasSubstr("node_discovery.mesh_key"), HasSubstr("16")));
 }
 
+TEST_F(ConfigTest, DiscoveryNeedsInterfaces) {
+  constexpr char kKeyed[] = R"("enabled": true, "mesh_key": "0123456789abcdef")";
+  auto discovery = [&](const std::string& fields) {
+    return WithOneUplink(absl::StrCat(R"("node_discovery": {)", kKeyed, fields, "}"));
+  };
+  EXPECT_THAT(ErrorOf(discovery("")),
+              AllOf(HasSubstr("node_discovery.interfaces"), HasSubstr("required")));
+  EXPECT_THAT(ErrorOf(discovery(R"(, "interfaces": ["lan0", "a/b"])")),
+              HasSubstr("node_discovery.interfaces[1]"));
+  EXPECT_THAT(ErrorOf(discovery(R"(, "interfaces": ["lan0", "lan0"])")),
+              AllOf(HasSubstr("node_discovery.interfaces[1]"), HasSubstr("twice")));
+  // Disabled discovery keeps its defaults: no interfaces, no id chosen yet.
+  const NodeSettings off = MustResolve(WithOneUplink(""));
+  EXPECT_TRUE(off.discovery.interfaces.empty());
+  EXPECT_EQ(off.discovery.node_id, "");
+}
+
+TEST_F(ConfigTest, DiscoveryIdentityIsChecked) {
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("node_discovery": {"node_id": "a b"})")),
+              AllOf(HasSubstr("node_discovery.node_id"), HasSubstr("0x20")));
+  EXPECT_THAT(ErrorOf(WithOneUplink(absl::StrCat(R"("node_discovery": {"node_id": ")",
+                                                 std::string(65, 'x'), R"("})"))),
+              AllOf(HasSubstr("node_discovery.node_id"), HasSubstr("at most 64")));
+  // Announced names have a narrower alphabet than host names.
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("node_discovery": {"node_name": "edge:7"})")),
+              AllOf(HasSubstr("node_discovery.node_name"), HasSubstr("0x3a")));
+}
+
+TEST_F(ConfigTest, SharedUplinksNameUplinks) {
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("node_discovery": {"share_uplinks": ["eth1"]})")),
+              AllOf(HasSubstr("node_discovery.share_uplinks[0]"), HasSubstr("\"eth1\""),
+                    HasSubstr("not the name of an uplink")));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("node_discovery": {"share_uplinks": ["eth0", "eth0"]})")),
+              AllOf(HasSubstr("node_discovery.share_uplinks[1]"), HasSubstr("twice")));
+  EXPECT_THAT(MustResolve(WithOneUplink(R"("node_discovery": {"share_uplinks": ["eth0"]})"))
+                  .discovery.share_uplinks,
+              ::testing::ElementsAre("eth0"));
+}
+
 // --- Files -------------------------------------------------------------------------
 
 class ConfigFileTest : public ConfigTest {
@@ -775,6 +818,133 @@ TEST_F(ConfigTest, PeerBondAddressNeedsABondAddress) {
               HasSubstr("link_aggregation.peer_bond_address: needs link_aggregation.bond_address"));
   EXPECT_THAT(ErrorOf(std::string(R"({"failover": {"probe_port": 0},)") + kProbingUplink + "}"),
               HasSubstr("failover.probe_port"));
+}
+
+}  // namespace
+}  // namespace meshbpf
+
+// --- monitoring and comments (meshbpf stats, config --output) ----------------
+
+namespace meshbpf {
+namespace {
+
+TEST(StripLineComments, BlanksCommentsOutsideStringsOnly) {
+  EXPECT_EQ(StripLineComments("{\"a\": 1} // note\n{}"), "{\"a\": 1}        \n{}");
+  // Inside a string (also after an escaped quote), // is text.
+  EXPECT_EQ(StripLineComments(R"({"u": "http://x", "q": "\"//\""})"),
+            R"({"u": "http://x", "q": "\"//\""})");
+  EXPECT_EQ(StripLineComments("// only\n"), "       \n");
+  EXPECT_EQ(StripLineComments("1 / 2"), "1 / 2");
+}
+
+TEST_F(ConfigTest, CommentsAreAcceptedAndErrorsKeepTheirPlace) {
+  const NodeSettings s = MustResolve(
+      "// a node\n{\"interfaces\": {\"uplinks\": [  // the uplinks\n"
+      "  {\"name\": \"eth0\", \"remote_address\": \"198.51.100.7\", \"rate_mbit\": 40}]}}\n");
+  EXPECT_EQ(s.paths.size(), 1u);
+  // A syntax error after a comment still points at its own line.
+  EXPECT_THAT(ErrorOf("// comment\n{\"interfaces\": x}"), HasSubstr("line 2"));
+}
+
+TEST_F(ConfigTest, MonitoringDefaults) {
+  const NodeSettings s = MustResolve(WithOneUplink(""));
+  EXPECT_TRUE(s.monitoring.history);
+  EXPECT_EQ(s.monitoring.history_file, "");
+  EXPECT_EQ(DefaultHistoryFile("client"), "/var/lib/meshbpf/client.db");
+  EXPECT_EQ(s.monitoring.sample_interval_s, 1);
+  EXPECT_FALSE(s.monitoring.metrics_listen.has_value());
+}
+
+TEST_F(ConfigTest, MonitoringValuesResolve) {
+  const NodeSettings s = MustResolve(WithOneUplink(
+      R"("monitoring": {"history_file": "/tmp/h.db", "history": false, "sample_interval": 5,
+                        "metrics_listen": "127.0.0.1:9464"})"));
+  EXPECT_EQ(s.monitoring.history_file, "/tmp/h.db");
+  EXPECT_FALSE(s.monitoring.history);
+  EXPECT_EQ(s.monitoring.sample_interval_s, 5);
+  ASSERT_TRUE(s.monitoring.metrics_listen.has_value());
+  EXPECT_EQ(s.monitoring.metrics_listen->port, 9464);
+  const NodeSettings remote = MustResolve(WithOneUplink(
+      R"("monitoring": {"metrics_listen": "0.0.0.0:9464", "metrics_allow_remote": true})"));
+  EXPECT_TRUE(remote.monitoring.metrics_listen.has_value());
+}
+
+TEST_F(ConfigTest, MonitoringErrorsNameTheField) {
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("monitoring": {"metrics_listen": "0.0.0.0:9464"})")),
+              AllOf(HasSubstr("monitoring.metrics_listen"), HasSubstr("metrics_allow_remote")));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("monitoring": {"metrics_listen": "127.0.0.1"})")),
+              HasSubstr("monitoring.metrics_listen"));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("monitoring": {"sample_interval": 0.5})")),
+              HasSubstr("monitoring.sample_interval"));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("monitoring": {"history_file": "rel.db"})")),
+              HasSubstr("monitoring.history_file"));
+}
+
+}  // namespace
+}  // namespace meshbpf
+
+// --- interfaces.uplinks[].data_cap -------------------------------------------
+
+namespace meshbpf {
+namespace {
+
+// One uplink with data_cap `cap` (a JSON object).
+std::string WithDataCap(const std::string& cap) {
+  return absl::StrCat(R"({"interfaces": {"uplinks": [
+      {"name": "eth0", "remote_address": "198.51.100.7", "rate_mbit": 40},
+      {"name": "wwan0", "remote_address": "198.51.100.7", "rate_mbit": 10, "data_cap": )",
+                      cap, "}]}}");
+}
+
+TEST_F(ConfigTest, DataCapDefaults) {
+  const NodeSettings s = MustResolve(WithDataCap(R"({"limit_bytes": 20000000000})"));
+  EXPECT_FALSE(s.paths[0].data_cap.has_value()) << "no data_cap: unmetered";
+  ASSERT_TRUE(s.paths[1].data_cap.has_value());
+  const CapPlan& plan = *s.paths[1].data_cap;
+  EXPECT_EQ(plan.limit_bytes, 20'000'000'000u);
+  EXPECT_EQ(plan.period, CapPeriodKind::kMonthly);
+  EXPECT_EQ(plan.reset_day, 1);
+  EXPECT_EQ(plan.warn_at, (std::vector<double>{0.8, 0.95}));
+  EXPECT_EQ(plan.when_exhausted, CapExhaustedPolicy::kStop);
+}
+
+TEST_F(ConfigTest, DataCapExplicitValuesAreKept) {
+  const NodeSettings s = MustResolve(WithDataCap(
+      R"({"limit_bytes": 5000000, "period": "monthly", "reset_day": 31, "timezone": "UTC",
+          "warn_at_percent": [50, 90, 99], "when_exhausted": "last_resort_backup"})"));
+  const CapPlan& plan = *s.paths[1].data_cap;
+  EXPECT_EQ(plan.reset_day, 31);
+  EXPECT_EQ(plan.zone, absl::UTCTimeZone());
+  EXPECT_EQ(plan.warn_at, (std::vector<double>{0.5, 0.9, 0.99}));
+  EXPECT_EQ(plan.when_exhausted, CapExhaustedPolicy::kLastResortBackup);
+}
+
+TEST_F(ConfigTest, DataCapErrorsNameTheField) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({})", "interfaces.uplinks[1].data_cap.limit_bytes: required"},
+      {R"({"limit_bytes": 0})", "interfaces.uplinks[1].data_cap.limit_bytes: must be more than 0"},
+      {R"({"limit_bytes": "20GB"})", "interfaces.uplinks[1].data_cap.limit_bytes"},
+      {R"({"limit_bytes": 1, "period": "weekly"})",
+       "interfaces.uplinks[1].data_cap.period: \"weekly\" is not one of daily, monthly, one_off"},
+      {R"({"limit_bytes": 1, "reset_day": 0})",
+       "interfaces.uplinks[1].data_cap.reset_day: must be a day of the month (1..31), got 0"},
+      {R"({"limit_bytes": 1, "reset_day": 32})", "data_cap.reset_day: must be a day"},
+      {R"({"limit_bytes": 1, "period": "daily", "reset_day": 5})",
+       "interfaces.uplinks[1].data_cap.reset_day: only monthly caps have a reset day"},
+      {R"({"limit_bytes": 1, "timezone": "Mars/Olympus"})",
+       "interfaces.uplinks[1].data_cap.timezone: \"Mars/Olympus\" is not in the time zone"},
+      {R"({"limit_bytes": 1, "warn_at_percent": [95, 80]})",
+       "interfaces.uplinks[1].data_cap.warn_at_percent: levels must be ascending"},
+      {R"({"limit_bytes": 1, "warn_at_percent": [150]})",
+       "interfaces.uplinks[1].data_cap.warn_at_percent: 150 is not a percentage"},
+      {R"({"limit_bytes": 1, "when_exhausted": "throttle"})",
+       "interfaces.uplinks[1].data_cap.when_exhausted: \"throttle\" is not one of stop, "
+       "last_resort_backup"},
+      {R"({"limit_bytes": 1, "limit": 2})", "limit"},
+  };
+  for (const auto& [cap, expected] : cases) {
+    EXPECT_THAT(ErrorOf(WithDataCap(cap)), HasSubstr(expected)) << cap;
+  }
 }
 
 }  // namespace

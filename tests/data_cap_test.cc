@@ -189,9 +189,9 @@ TEST(MakeCapPlan, RejectsBadSettingsNamingTheField) {
        "only monthly caps have a reset day"},
       {"zone", [](CapSettings& s) { s.timezone = "Mars/Olympus"; },
        "data_cap.timezone: \"Mars/Olympus\""},
-      {"zero level", [](CapSettings& s) { s.warn_at_percent = {0}; }, "data_cap.warn_at: 0"},
+      {"zero level", [](CapSettings& s) { s.warn_at_percent = {0}; }, "data_cap.warn_at_percent: 0"},
       {"level over 100", [](CapSettings& s) { s.warn_at_percent = {120}; },
-       "data_cap.warn_at: 120"},
+       "data_cap.warn_at_percent: 120"},
       {"descending",
        [](CapSettings& s) {
          s.warn_at_percent = {95, 80};

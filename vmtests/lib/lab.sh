@@ -45,6 +45,9 @@ read -ra LAB_DELAYS <<<"${DELAYS:-}"
 RATE1="${LAB_RATES[0]}"
 RATE2="${LAB_RATES[1]:-}"
 LAB_SHAPED="${LAB_SHAPED:-1}"
+# Extra members of the client's "monitoring" config, e.g.
+# LAB_CLIENT_MONITORING=', "metrics_listen": "127.0.0.1:9464"'.
+LAB_CLIENT_MONITORING="${LAB_CLIENT_MONITORING:-}"
 # Wraps both iperf3 ends, e.g. LAB_IPERF_WRAP="mptcpize run" for MPTCP.
 LAB_IPERF_WRAP="${LAB_IPERF_WRAP:-}"
 # Seconds of slow start lab_iperf leaves out.
@@ -250,6 +253,7 @@ lab_write_configs() {
   "link_aggregation": {"mode": "$LAB_MODE", "bond_interface": "mb0",
                        "bond_address": "10.203.0.2/24"$client_peer},
   "failover": {"monitoring_interval": 0.2, "threshold": 3, "recovery_threshold": 5},
+  "monitoring": {"history_file": "$LAB_DIR/client.db"$LAB_CLIENT_MONITORING},
   "interfaces": {"primary": "wan1", "uplinks": [$(lab_config_uplinks client)]}
 }
 EOF
@@ -259,6 +263,7 @@ EOF
                        "bond_address": "10.203.0.1/24", "port": 7201,
                        "peer_bond_address": "10.203.0.2"},
   "failover": {"monitoring_interval": 0.2, "threshold": 3, "recovery_threshold": 5},
+  "monitoring": {"history_file": "$LAB_DIR/peer.db"},
   "interfaces": {"primary": "via-wan1", "uplinks": [$(lab_config_uplinks peer)]}
 }
 EOF

@@ -1,0 +1,38 @@
+// What every meshbpf command shares: its parsed options, the one-line error
+// convention, and how it finds the agent instance it talks to.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace meshbpf {
+
+inline constexpr int kExitUsage = 2;
+
+// Parsed "--name value" / "--flag" options of one command.
+struct Options {
+  std::map<std::string, std::string> values;
+  std::set<std::string> flags;
+  std::vector<std::string> arguments;  // positional
+
+  std::string Get(const std::string& name, const std::string& fallback) const {
+    auto it = values.find(name);
+    return it == values.end() ? fallback : it->second;
+  }
+  bool Has(const std::string& name) const { return flags.count(name) || values.count(name); }
+};
+
+// Prints "<program>: <message>" on stderr and returns `code`.
+int Error(const std::string& program, const std::string& message, int code = 1);
+
+// The instance to read: --instance, or the only directory under the pin root.
+absl::StatusOr<std::string> ResolvePinDir(const Options& options);
+
+// The control socket of the instance pinned at `pin_dir`.
+std::string ControlPath(const Options& options, const std::string& pin_dir);
+
+}  // namespace meshbpf

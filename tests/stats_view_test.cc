@@ -1,0 +1,117 @@
+#include "agent/stats_view.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace meshbpf {
+namespace {
+
+using testing::HasSubstr;
+using testing::Not;
+
+MetricsSnapshot Snapshot() {
+  MetricsSnapshot s;
+  s.bond = "mb0";
+  PathMetrics wan1;
+  wan1.name = "wan1";
+  wan1.status = PathStatus::kUp;
+  wan1.weight = 2.0 / 3;
+  wan1.traffic_share = 0.7;
+  wan1.tx_bytes_per_s = 5e6;  // 40 Mbit/s
+  wan1.rx_bytes_per_s = 125e3;
+  wan1.rtt_ms = 20.25;
+  wan1.jitter_ms = 1.5;
+  PathMetrics wan2;
+  wan2.name = "wan2";
+  wan2.path_id = 1;
+  wan2.status = PathStatus::kDown;
+  wan2.loss = 1;
+  wan2.cap = CapMetrics{3'000'000, 20'000'000'000};
+  s.paths = {wan1, wan2};
+  return s;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
+    out.push_back(text.substr(start, end - start));
+  }
+  return out;
+}
+
+TEST(FormatStatsTable, OneRowPerPathAndATotal) {
+  const std::vector<std::string> lines = Lines(FormatStatsTable(Snapshot()));
+  ASSERT_EQ(lines.size(), 5u);
+  EXPECT_EQ(lines[0], "bond mb0");
+  EXPECT_THAT(lines[1], HasSubstr("OUT Mbit/s"));
+  EXPECT_THAT(lines[2], testing::StartsWith("wan1         up"));
+  EXPECT_THAT(lines[2], HasSubstr("66.7%"));
+  EXPECT_THAT(lines[2], HasSubstr("70.0%"));
+  EXPECT_THAT(lines[2], HasSubstr("40.00"));
+  EXPECT_THAT(lines[2], HasSubstr("20.2"));  // RTT, one decimal
+  EXPECT_THAT(lines[3], HasSubstr("down"));
+  EXPECT_THAT(lines[3], HasSubstr("100.0%"));
+  EXPECT_THAT(lines[3], HasSubstr("3.0MB/20.00GB"));
+  EXPECT_THAT(lines[3], HasSubstr(" - "));  // no RTT measured
+  EXPECT_THAT(lines[4], testing::StartsWith("total"));
+  EXPECT_THAT(lines[4], HasSubstr("40.00"));  // out
+  EXPECT_THAT(lines[4], HasSubstr(" 1.00"));  // in
+  // Columns line up: every row is as wide up to the CAP column.
+  EXPECT_EQ(lines[1].find("CAP"), lines[3].find("3.0MB"));
+}
+
+TEST(FormatStatsTable, MentionsUnattributedDropsOnlyWhenThereAreSome) {
+  MetricsSnapshot s = Snapshot();
+  EXPECT_THAT(FormatStatsTable(s), Not(HasSubstr("no path")));
+  s.unattributed_drops_total = 7;
+  EXPECT_THAT(FormatStatsTable(s), HasSubstr("no path to take: 7"));
+}
+
+TEST(FormatHistoryReport, SummaryTrendAndAlerts) {
+  PathSummary wan2;
+  wan2.path = "wan2";
+  wan2.samples = 300;
+  wan2.avg_tx_bytes_per_s = 2.5e6;
+  wan2.rtt_p50_ms = 10;
+  wan2.rtt_p95_ms = 30;
+  wan2.rtt_p99_ms = 45;
+  wan2.loss = 0.041;
+  wan2.availability = 0.98;
+  wan2.failovers = 2;
+  wan2.trend.rtt_worse = true;
+  wan2.trend.rtt_p95_before_ms = 12;
+  wan2.trend.rtt_p95_recent_ms = 30;
+  Alert alert{"wan2", AlertKind::kSustainedLoss, AlertAction::kReduceWeight,
+              "loss 4.1% above 3% for 20m"};
+  const std::string report = FormatHistoryReport({wan2}, {alert}, absl::Hours(5));
+  EXPECT_THAT(report, testing::StartsWith("last 5h\n"));
+  EXPECT_THAT(report, HasSubstr("20.00"));  // 2.5 MB/s out
+  EXPECT_THAT(report, HasSubstr("4.1%"));
+  EXPECT_THAT(report, HasSubstr("98.0%"));
+  EXPECT_THAT(report, HasSubstr("RTT rising (p95 12.0 -> 30.0 ms)"));
+  EXPECT_THAT(report, HasSubstr("wan2: loss 4.1% above 3% for 20m; reduce its weight"));
+  EXPECT_THAT(FormatHistoryReport({}, {}, absl::Minutes(5)), HasSubstr("no samples"));
+}
+
+TEST(Plot, DataBlocksPerPathAndAScriptThatReadsThem) {
+  HistoryRow row;
+  row.time = absl::FromUnixSeconds(1710504000);
+  row.tx_bytes_per_s = 1e6;
+  row.rtt_ms = 5;
+  HistoryRow unmeasured = row;
+  unmeasured.rtt_ms.reset();
+  const std::map<std::string, std::vector<HistoryRow>> series = {{"wan1", {row}},
+                                                                 {"it's", {unmeasured}}};
+  const std::string data = PlotData(series);
+  EXPECT_THAT(data, HasSubstr("1710504000 8.00 0.00 5.000\n"));
+  EXPECT_THAT(data, HasSubstr("1710504000 8.00 0.00 NaN\n"));
+  const std::string script = PlotScript(series, "/tmp/d", "/tmp/out.png", absl::Minutes(5));
+  EXPECT_THAT(script, HasSubstr("set output '/tmp/out.png'"));
+  EXPECT_THAT(script, HasSubstr("index 1 using 1:4"));
+  EXPECT_THAT(script, HasSubstr("'it''s out'"));  // quotes in names are escaped
+  EXPECT_THAT(script, HasSubstr("last 5m"));
+}
+
+}  // namespace
+}  // namespace meshbpf
