@@ -177,6 +177,19 @@ std::string HealthTable(const nlohmann::json& health) {
   if (!health.value("probing", false)) {
     absl::StrAppend(&out, "  not probing (no peer_bond_address): only link events change health\n");
   }
+  for (const nlohmann::json& c : health.value("caps", nlohmann::json::array())) {
+    absl::StrAppendFormat(&out, "  data cap %s: %s of %s (%.0f%%)%s\n", c.value("path", "?"),
+                          HumanBytes(c.value("used_bytes", uint64_t{0})),
+                          HumanBytes(c.value("limit_bytes", uint64_t{0})),
+                          c.value("used_percent", 0.0),
+                          c.value("exhausted", false)
+                              ? absl::StrCat(", spent: ", c.value("when_exhausted", ""))
+                              : std::string());
+  }
+  if (health.contains("nodes") && health["nodes"].is_number()) {
+    absl::StrAppendFormat(&out, "  mesh: %u other nodes known (meshbpf peers)\n",
+                          health["nodes"].get<unsigned>());
+  }
   const nlohmann::json transitions = health.value("transitions", nlohmann::json::array());
   if (!transitions.empty()) absl::StrAppend(&out, "recent transitions:\n");
   const size_t shown = std::min<size_t>(transitions.size(), 10);

@@ -2,7 +2,9 @@
 # The meshbpf demo: two emulated uplinks bonded in the kernel.
 # Measures iperf3 goodput over link 1 alone, link 2 alone and the bond, for
 # upload (client -> server) and download, then shows both agents' per-path
-# counters. Builds nothing: build first (scripts/dev.sh demo does both).
+# counters, the client's `meshbpf stats` during one more bond upload, and a
+# chart of the whole demo (DEMO_PLOT, default /tmp/meshbpf-demo-stats.png).
+# Builds nothing: build first (scripts/dev.sh demo does both).
 #   vmtests/demo.sh [--runs N] [--rate1 MBIT] [--rate2 MBIT] [--seconds S]
 # Everything runs in fresh network namespaces and is removed on exit, on
 # Ctrl-C and on failure.
@@ -98,3 +100,17 @@ for node in client peer; do
   echo "== meshbpf status of the $node (its TX counters show how it spread its sending over the paths) =="
   lab_status "$node"
 done
+
+echo
+echo "== meshbpf stats of the client, in the middle of one more ${SECONDS_PER_TEST} s bond upload =="
+lab_route_client bond
+lab_iperf up "$SECONDS_PER_TEST" >/dev/null &
+uploader=$!
+sleep $((SECONDS_PER_TEST / 2 + 2))
+lab_cli client stats
+wait "$uploader" || true
+plot="${DEMO_PLOT:-/tmp/meshbpf-demo-stats.png}"
+echo
+lab_cli client stats --since 1h
+lab_cli client stats --since 1h --plot "$plot" >/dev/null &&
+  echo "throughput and RTT per uplink over the whole demo: $plot"
