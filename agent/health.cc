@@ -148,7 +148,7 @@ std::optional<Transition> PathHealth::OnProbeAnswered(uint64_t rtt_ns, int64_t t
                                                       uint64_t now_ns) {
   rtt_.Add(rtt_ns, now_ns);
   jitter_.Add(transit_ns, now_ns);
-  const bool counts = confirmed_ && state_ != PathState::kDown;
+  const bool counts = confirmed_ && state_ != PathState::kDown && !congested();
   if (counts) probe_loss_.Add(false);
   failures_ = 0;
   pending_losses_ = 0;
@@ -165,7 +165,7 @@ std::optional<Transition> PathHealth::OnProbeAnswered(uint64_t rtt_ns, int64_t t
 }
 
 std::optional<Transition> PathHealth::OnProbeLost(uint64_t now_ns) {
-  const bool counts = confirmed_ && state_ != PathState::kDown;
+  const bool counts = confirmed_ && state_ != PathState::kDown && !congested();
   if (counts) {
     probe_loss_.Add(true);
     ++pending_losses_;
@@ -184,8 +184,12 @@ std::optional<Transition> PathHealth::OnProbeLost(uint64_t now_ns) {
 
 std::optional<Transition> PathHealth::Rebalance(const std::optional<DeliverySample>& delivery,
                                                 uint64_t best_rtt_ns, uint64_t now_ns) {
-  // An interval without a sample (no answer) still ages the window.
-  deliveries_.push_back(delivery.value_or(DeliverySample{}));
+  // An interval without a sample (no answer) or a congested one still ages
+  // the window. Capacity sees congested intervals too: they are when a path
+  // shows what it can carry.
+  DeliverySample judged = delivery.value_or(DeliverySample{});
+  if (congested()) judged.sent_packets = judged.delivered_packets = 0;
+  deliveries_.push_back(judged);
   while (deliveries_.size() > params_.data_loss_intervals) deliveries_.pop_front();
   uint64_t sent = 0, delivered = 0;
   for (const DeliverySample& d : deliveries_) {

@@ -146,6 +146,12 @@ struct HealthParams {
   // that error cancel out against the traffic.
   size_t data_loss_intervals = 5;
   double min_capacity_window_s = 2;
+  // Loss while the path's queue is this long (probes' one-way delay above
+  // its minimum) is congestion, the drops of a full queue that TCP answers
+  // by itself, not a lossy link: such intervals and probes do not count.
+  // (Counting them cut the weights of saturated paths and shifted traffic
+  // around until 8 TCP flows over 40 + 20 Mbit/s got less than one link.)
+  double congested_queue_ns = 10e6;
   uint64_t min_packets_for_loss = 2000;
   size_t min_probes_for_loss = 20;
   size_t loss_window = 100;
@@ -175,6 +181,8 @@ class PathHealth {
 
   PathState state() const { return state_; }
   bool link_up() const { return link_up_; }
+  // Whether the path's queue is long enough that drops are congestion.
+  bool congested() const { return jitter_.queue_delay_ns() > params_.congested_queue_ns; }
   // One-way loss: data loss when traffic flowed recently, else probe loss
   // (a round trip) converted, as if both directions lost alike.
   double loss() const;

@@ -291,6 +291,28 @@ TEST_F(PathHealthTest, DataLossIsForgottenWhenTrafficStops) {
   EXPECT_EQ(t->to, PathState::kUp);
 }
 
+TEST_F(PathHealthTest, DropsOfAFullQueueAreCongestionNotLoss) {
+  PathHealth h = Make();
+  for (int i = 0; i < 30; ++i) h.OnProbeAnswered(kMs, 0, Tick());  // queue empty
+  // Saturated: probes queue 30 ms behind data, a third of them and 10% of
+  // the data are tail-dropped.
+  for (int i = 0; i < 30; ++i) {
+    h.OnProbeAnswered(kMs, 30 * static_cast<int64_t>(kMs), Tick());
+    if (i % 3 == 0) h.OnProbeLost(Tick());
+    EXPECT_TRUE(h.congested());
+    EXPECT_FALSE(h.Rebalance(Delivered(1000, 900), 0, Tick())) << i;
+  }
+  EXPECT_EQ(h.loss(), 0);
+  EXPECT_DOUBLE_EQ(h.weight_bps(), h.capacity_bps());
+  // The queue drains and the same loss goes on: now it is the link's.
+  h.OnProbeAnswered(kMs, 0, Tick());
+  EXPECT_FALSE(h.congested());
+  std::optional<Transition> t;
+  for (int i = 0; i < 5 && !t; ++i) t = h.Rebalance(Delivered(1000, 880), 0, Tick());
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->to, PathState::kDegraded);
+}
+
 TEST_F(PathHealthTest, TooFewPacketsFallBackToProbeLoss) {
   PathHealth h = Make();
   for (int i = 0; i < 40; ++i) h.OnProbeAnswered(kMs, 0, Tick());

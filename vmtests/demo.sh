@@ -111,6 +111,6 @@ lab_cli client stats
 wait "$uploader" || true
 plot="${DEMO_PLOT:-/tmp/meshbpf-demo-stats.png}"
 echo
-lab_cli client stats --since 1h
-lab_cli client stats --since 1h --plot "$plot" >/dev/null &&
+lab_cli client stats --since 5m
+lab_cli client stats --since 5m --plot "$plot" >/dev/null &&
   echo "throughput and RTT per uplink over the whole demo: $plot"
