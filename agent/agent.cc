@@ -229,6 +229,7 @@ PathTable Agent::DesiredTable() const {
     const PathHealth& h = health_[i];
     PathCondition& c = conditions[i];
     c.usable = h.state() != PathState::kDown;
+    c.link_up = h.link_up();
     c.degraded = h.state() == PathState::kDegraded;
     if (prober_) {
       c.capacity_bps = h.weight_bps();

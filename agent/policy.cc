@@ -61,8 +61,17 @@ std::vector<int> StandbyOrder(const NodeSettings& settings) {
 PathTable BuildPathTable(const NodeSettings& settings,
                          const std::vector<PathCondition>& conditions) {
   const PathCondition healthy;
+  std::vector<PathCondition> fallback;
+  const bool none_usable =
+      !conditions.empty() && std::none_of(conditions.begin(), conditions.end(),
+                                          [](const PathCondition& c) { return c.usable; });
+  if (none_usable) {
+    fallback = conditions;
+    for (PathCondition& c : fallback) c.usable = c.link_up;
+  }
+  const std::vector<PathCondition>& judged = none_usable ? fallback : conditions;
   auto condition = [&](size_t i) -> const PathCondition& {
-    return i < conditions.size() ? conditions[i] : healthy;
+    return i < judged.size() ? judged[i] : healthy;
   };
   // Redundant mode sends every packet on every active path: a lossy path
   // still adds copies, so it is not held back.

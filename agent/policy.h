@@ -34,6 +34,7 @@ std::vector<int> StandbyOrder(const NodeSettings& settings);
 // What the agent has learnt about a path beyond its config.
 struct PathCondition {
   bool usable = true;    // link up and, when probed, reaching the peer
+  bool link_up = true;   // carrier and address, whatever the probes say
   bool degraded = false;  // loss or latency that would hurt the bond
   bool manual = false;    // moved into service by hand (meshbpf failover): bonded
   std::optional<double> capacity_bps;  // measured; default: configured rate_mbit
@@ -49,6 +50,9 @@ struct PathCondition {
 // - The first usable standby (interfaces.backups order, healthy ones first)
 //   is BACKUP: the data path uses it when nothing is ACTIVE.
 // - Everything else is DISABLED. Absent conditions count as healthy.
+// - When no path at all is usable, the probes' verdict is set aside and
+//   every path whose link is up counts as usable: at start before the peer
+//   answers, or with probes blocked on the way, sending beats dropping all.
 PathTable BuildPathTable(const NodeSettings& settings,
                          const std::vector<PathCondition>& conditions = {});
 

@@ -39,6 +39,16 @@ std::string ModeName(uint8_t mode) {
   return mode < std::size(kNames) ? std::string(kNames[mode]) : absl::StrCat("mode", mode);
 }
 
+std::string CapPolicyName(uint32_t policy) {
+  switch (policy) {
+    case MB_CAP_STOP:
+      return "stop";
+    case MB_CAP_LAST_RESORT:
+      return "last_resort_backup";
+  }
+  return absl::StrCat("policy", policy);
+}
+
 uint64_t TotalDrops(const mb_path_counters& c) {
   uint64_t total = 0;
   for (uint64_t d : c.drops) total += d;
@@ -127,6 +137,13 @@ absl::StatusOr<InstanceSnapshot> TakeSnapshot(const MapSet& maps, const std::str
   absl::StatusOr<std::set<in_addr_t>> peers = maps.ReadPeers();
   if (!peers.ok()) return peers.status();
   s.peers = *peers;
+  absl::StatusOr<std::unique_ptr<PinnedBudgetMap>> budgets = PinnedBudgetMap::Open(pin_dir);
+  if (!budgets.ok()) return budgets.status();
+  for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
+    absl::StatusOr<mb_budget> b = (*budgets)->Read(i);
+    if (!b.ok()) return b.status();
+    s.budgets[i] = *b;
+  }
   s.agent_alive = s.config.configured && s.config.agent_pid != 0 &&
                   (kill(static_cast<pid_t>(s.config.agent_pid), 0) == 0 || errno == EPERM);
   return s;
@@ -272,8 +289,16 @@ nlohmann::json MapsJson(const InstanceSnapshot& s) {
   }
   nlohmann::json peers = nlohmann::json::array();
   for (in_addr_t a : s.peers) peers.push_back(Ip(a));
+  nlohmann::json budgets = nlohmann::json::array();
+  for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
+    const mb_budget& b = s.budgets[i];
+    budgets.push_back({{"id", i},
+                       {"limit_bytes", b.limit_bytes},
+                       {"remaining_bytes", b.remaining_bytes},
+                       {"policy", CapPolicyName(b.policy)}});
+  }
   return {{"mb_config", config}, {"mb_paths", paths}, {"mb_counters", counters},
-          {"mb_peers", peers}};
+          {"mb_peers", peers}, {"mb_budget", budgets}};
 }
 
 std::string MapsText(const InstanceSnapshot& s) {
@@ -311,6 +336,13 @@ std::string MapsText(const InstanceSnapshot& s) {
   absl::StrAppend(&out, "\nmb_peers (allowed sources):");
   for (in_addr_t a : s.peers) absl::StrAppend(&out, " ", Ip(a));
   absl::StrAppend(&out, s.peers.empty() ? " (none)\n" : "\n");
+  absl::StrAppendFormat(&out, "\nmb_budget (data caps; limit 0: none):\n%-4s %14s %14s %s\n", "ID",
+                        "LIMIT_BYTES", "REMAINING", "POLICY");
+  for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
+    const mb_budget& b = s.budgets[i];
+    absl::StrAppendFormat(&out, "%-4u %14u %14d %s\n", i, b.limit_bytes, b.remaining_bytes,
+                          CapPolicyName(b.policy));
+  }
   return out;
 }
 

@@ -17,6 +17,7 @@ struct InstanceSnapshot {
   PathTable paths{};
   CounterTable counters{};
   std::set<in_addr_t> peers;
+  std::array<mb_budget, MB_MAX_PATHS> budgets{};  // data caps, per path
   bool agent_alive = false;
   // The running agent's view of path health (its control socket's status
   // reply); null when no agent answered.

@@ -9,7 +9,7 @@ namespace {
 // Conditions where only reachability varies.
 std::vector<PathCondition> Usable(std::initializer_list<bool> usable) {
   std::vector<PathCondition> out;
-  for (bool u : usable) out.push_back({.usable = u});
+  for (bool u : usable) out.push_back({.usable = u, .link_up = u});
   return out;
 }
 
@@ -231,6 +231,20 @@ TEST(PathTable, AllPathsDownLeavesNothingActive) {
   s.paths.push_back(Path("lte0", 5, 10, PathRole::kBackup, 0));
   PathTable t = BuildPathTable(s, Usable({false, false, false}));
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(t[i].state, MB_PATH_DISABLED) << "path " << i;
+}
+
+TEST(PathTable, WhenProbesCondemnEveryPathTheLinksDecide) {
+  NodeSettings s = TwoBonded();
+  std::vector<PathCondition> c(2);
+  c[0] = {.usable = false, .link_up = true};  // probes unanswered: the peer is not up yet
+  c[1] = {.usable = false, .link_up = false};
+  PathTable t = BuildPathTable(s, c);
+  EXPECT_EQ(t[0].state, MB_PATH_ACTIVE) << "sending beats dropping everything";
+  EXPECT_EQ(t[1].state, MB_PATH_DISABLED) << "no link, no traffic";
+  c[1].usable = c[1].link_up = true;
+  t = BuildPathTable(s, c);
+  EXPECT_EQ(t[0].state, MB_PATH_DISABLED) << "one path reaches the peer: the verdict stands";
+  EXPECT_EQ(t[1].state, MB_PATH_ACTIVE);
 }
 
 }  // namespace
