@@ -127,8 +127,9 @@ class Agent {
   // Health and manual failover -> path table; written when it changed.
   PathTable DesiredTable() const;
   absl::Status WritePathTable();
-  // Logs a state change of path i and remembers it for `meshbpf status`.
-  void Record(size_t i, const std::optional<Transition>& t);
+  // Logs a state change of path i and remembers it for `meshbpf status`;
+  // whether there was one.
+  bool Record(size_t i, const std::optional<Transition>& t);
   // Periodic work, every failover.monitoring_interval: probes, neighbour
   // MACs, and every rebalance_interval the estimates and weights.
   void OnTick();
@@ -146,7 +147,7 @@ class Agent {
   absl::Status StartCaps();
   void LogCapNotices(const std::vector<CapNotice>& notices);
   nlohmann::json CapCommand(const nlohmann::json& request);
-  void SampleMetrics(uint64_t now_ns);
+  void SampleMetrics(uint64_t now_ns, const CounterTable& counters);
   nlohmann::json StatsReply() const;
   // meshbpf test: starts the active test of a path or interface, reports it.
   nlohmann::json StartUplinkTest(const nlohmann::json& request);
@@ -262,8 +263,8 @@ absl::Status Agent::WritePathTable() {
   return datapath_->maps().WritePaths(table);
 }
 
-void Agent::Record(size_t i, const std::optional<Transition>& t) {
-  if (!t) return;
+bool Agent::Record(size_t i, const std::optional<Transition>& t) {
+  if (!t) return false;
   Log(t->to == PathState::kUp ? LogLevel::kInfo : LogLevel::kWarning,
       absl::StrFormat("path %s: %s -> %s (%s)", settings_.paths[i].name, HealthStateName(t->from),
                       HealthStateName(t->to), t->reason));
@@ -277,6 +278,7 @@ void Agent::Record(size_t i, const std::optional<Transition>& t) {
     }
   }
   if (transitions_.size() > kTransitionsKept) transitions_.pop_front();
+  return true;
 }
 
 void Agent::SendProbes(uint64_t now_ns, const CounterTable& counters) {
@@ -302,11 +304,14 @@ void Agent::SendProbes(uint64_t now_ns, const CounterTable& counters) {
 
 void Agent::OnProbeSocketReadable() {
   const uint64_t now_ns = MonotonicNs();
-  absl::StatusOr<CounterTable> counters = datapath_->maps().ReadCounters();
+  // Read only when a request needs answering, once per drain.
+  std::optional<absl::StatusOr<CounterTable>> counters;
   auto rx_of = [&](uint8_t path) -> PathRx {
-    if (!counters.ok() || path >= MB_MAX_PATHS) return {};
-    return {(*counters)[path].rx_packets, (*counters)[path].rx_bytes};
+    if (!counters) counters = datapath_->maps().ReadCounters();
+    if (!counters->ok() || path >= MB_MAX_PATHS) return {};
+    return {(**counters)[path].rx_packets, (**counters)[path].rx_bytes};
   };
+  bool changed = false;
   auto on_reply = [&](const ProbeMessage& reply, uint64_t received_ns) {
     if (!prober_ || reply.path_id >= health_.size()) return;
     std::optional<ProbeAnswer> answer = prober_->OnReply(reply, received_ns);
@@ -314,7 +319,7 @@ void Agent::OnProbeSocketReadable() {
     const size_t i = reply.path_id;
     // Peer clock minus ours: its offset cancels in jitter and queue delay.
     const auto transit = static_cast<int64_t>(reply.reflected_ns - answer->sent_ns);
-    Record(i, health_[i].OnProbeAnswered(answer->rtt_ns, transit, received_ns));
+    changed |= Record(i, health_[i].OnProbeAnswered(answer->rtt_ns, transit, received_ns));
     delivery_latest_[i] = DeliveryMark{answer->sent_ns, answer->tx_at_send, reply.reflected_ns,
                                        {reply.rx_packets, reply.rx_bytes}};
   };
@@ -327,6 +332,9 @@ void Agent::OnProbeSocketReadable() {
     }
   };
   probe_socket_->Drain(now_ns, rx_of, on_reply, on_invalid);
+  // A path coming back goes into the table at once; measurements (capacity,
+  // delay) and neighbour MACs wait for the tick, which rewrites it anyway.
+  if (!changed) return;
   if (absl::Status s = WritePathTable(); !s.ok()) Log(LogLevel::kError, std::string(s.message()));
 }
 
@@ -363,21 +371,20 @@ void Agent::Rebalance(uint64_t now_ns) {
 void Agent::OnTick() {
   const uint64_t now_ns = MonotonicNs();
   if (caps_) LogCapNotices(caps_->Poll(absl::Now()));
-  if (prober_) {
-    absl::StatusOr<CounterTable> counters = datapath_->maps().ReadCounters();
-    if (counters.ok()) {
-      SendProbes(now_ns, *counters);
-    } else {
-      Log(LogLevel::kError, std::string(counters.status().message()));
-    }
+  const bool sample = monitor_ && now_ns >= next_sample_ns_;
+  absl::StatusOr<CounterTable> counters = absl::UnavailableError("not read");
+  if (prober_ || sample) {
+    counters = datapath_->maps().ReadCounters();
+    if (!counters.ok()) Log(LogLevel::kError, std::string(counters.status().message()));
   }
+  if (prober_ && counters.ok()) SendProbes(now_ns, *counters);
   if (now_ns >= next_rebalance_ns_) {
     if (prober_) Rebalance(now_ns);
     next_rebalance_ns_ =
         now_ns + static_cast<uint64_t>(settings_.failover.rebalance_interval_s * 1e9);
   }
-  if (monitor_ && now_ns >= next_sample_ns_) {
-    SampleMetrics(now_ns);
+  if (sample) {
+    if (counters.ok()) SampleMetrics(now_ns, *counters);
     next_sample_ns_ = now_ns + static_cast<uint64_t>(settings_.monitoring.sample_interval_s * 1e9);
   }
   // Also picks up neighbour MACs, which get resolved and expire on their
@@ -624,12 +631,7 @@ absl::Status Agent::StartMonitoring() {
   return absl::OkStatus();
 }
 
-void Agent::SampleMetrics(uint64_t now_ns) {
-  absl::StatusOr<CounterTable> counters = datapath_->maps().ReadCounters();
-  if (!counters.ok()) {
-    Log(LogLevel::kError, std::string(counters.status().message()));
-    return;
-  }
+void Agent::SampleMetrics(uint64_t now_ns, const CounterTable& counters) {
   std::vector<PathView> views(settings_.paths.size());
   for (size_t i = 0; i < views.size(); ++i) {
     const PathHealth& h = health_[i];
@@ -649,7 +651,7 @@ void Agent::SampleMetrics(uint64_t now_ns) {
       }
     }
   }
-  if (absl::Status s = monitor_->Sample({now_ns, *counters}, table_, views); !s.ok()) {
+  if (absl::Status s = monitor_->Sample({now_ns, counters}, table_, views); !s.ok()) {
     Log(LogLevel::kError, absl::StrCat("metrics: ", s.message()));
   }
 }
