@@ -86,13 +86,8 @@ int RunFailover(const std::string& program, const Options& options) {
     request["from"] = options.arguments[0];
     request["to"] = options.arguments[1];
   }
-  absl::StatusOr<std::string> pin_dir = ResolvePinDir(options);
-  if (!pin_dir.ok()) return Error(program, std::string(pin_dir.status().message()));
-  absl::StatusOr<nlohmann::json> reply = CallAgent(ControlPath(options, *pin_dir), request);
+  absl::StatusOr<nlohmann::json> reply = AskAgent(options, request, "failover: ");
   if (!reply.ok()) return Error(program, std::string(reply.status().message()));
-  if (reply->contains("error")) {
-    return Error(program, absl::StrCat("failover: ", reply->value("error", "")));
-  }
   if (options.Has("--json")) {
     std::printf("%s\n", reply->dump(2).c_str());
   } else if (options.Has("--auto")) {
@@ -109,13 +104,8 @@ int RunFailover(const std::string& program, const Options& options) {
 int RunCap(const std::string& program, const Options& options) {
   nlohmann::json request = {{"command", "cap"}};
   if (options.Has("--reset")) request["reset"] = options.Get("--reset", "");
-  absl::StatusOr<std::string> pin_dir = ResolvePinDir(options);
-  if (!pin_dir.ok()) return Error(program, std::string(pin_dir.status().message()));
-  absl::StatusOr<nlohmann::json> reply = CallAgent(ControlPath(options, *pin_dir), request);
+  absl::StatusOr<nlohmann::json> reply = AskAgent(options, request, "cap: ");
   if (!reply.ok()) return Error(program, std::string(reply.status().message()));
-  if (reply->contains("error")) {
-    return Error(program, absl::StrCat("cap: ", reply->value("error", "")));
-  }
   if (!reply->contains("caps")) return Error(program, "cap: this agent does not support data caps");
   if (options.Has("--json")) {
     std::printf("%s\n", reply->dump(2).c_str());
@@ -130,14 +120,8 @@ int RunCap(const std::string& program, const Options& options) {
 
 // meshbpf peers: the mesh nodes the running agent knows.
 int RunPeers(const std::string& program, const Options& options) {
-  absl::StatusOr<std::string> pin_dir = ResolvePinDir(options);
-  if (!pin_dir.ok()) return Error(program, std::string(pin_dir.status().message()));
-  absl::StatusOr<nlohmann::json> reply =
-      CallAgent(ControlPath(options, *pin_dir), {{"command", "peers"}});
+  absl::StatusOr<nlohmann::json> reply = AskAgent(options, {{"command", "peers"}}, "peers: ");
   if (!reply.ok()) return Error(program, std::string(reply.status().message()));
-  if (reply->contains("error")) {
-    return Error(program, absl::StrCat("peers: ", reply->value("error", "")));
-  }
   if (options.Has("--json")) {
     std::printf("%s\n", reply->dump(2).c_str());
   } else {

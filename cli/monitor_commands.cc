@@ -60,27 +60,9 @@ absl::StatusOr<double> ParseSeconds(const std::string& option, const std::string
   return value;
 }
 
-// The agent's control socket, when the instance can be found.
-absl::StatusOr<std::string> AgentSocket(const Options& options) {
-  absl::StatusOr<std::string> pin_dir = ResolvePinDir(options);
-  if (!pin_dir.ok()) return pin_dir.status();
-  return ControlPath(options, *pin_dir);
-}
-
-absl::StatusOr<nlohmann::json> Ask(const Options& options, const nlohmann::json& request) {
-  absl::StatusOr<std::string> socket = AgentSocket(options);
-  if (!socket.ok()) return socket.status();
-  absl::StatusOr<nlohmann::json> reply = CallAgent(*socket, request);
-  if (!reply.ok()) return reply.status();
-  if (reply->contains("error")) {
-    return absl::FailedPreconditionError(reply->value("error", "the agent refused"));
-  }
-  return reply;
-}
-
 std::string HistoryFile(const Options& options) {
   if (options.Has("--history")) return options.Get("--history", "");
-  absl::StatusOr<nlohmann::json> stats = Ask(options, {{"command", "stats"}});
+  absl::StatusOr<nlohmann::json> stats = AskAgent(options, {{"command", "stats"}});
   if (stats.ok() && !stats->value("history_file", "").empty()) {
     return stats->value("history_file", "");
   }
@@ -180,7 +162,7 @@ int ShowLive(const std::string& program, const Options& options) {
   }
   const bool watch = options.Has("--watch");
   while (true) {
-    absl::StatusOr<nlohmann::json> reply = Ask(options, {{"command", "stats"}});
+    absl::StatusOr<nlohmann::json> reply = AskAgent(options, {{"command", "stats"}});
     if (!reply.ok()) return Error(program, std::string(reply.status().message()));
     absl::StatusOr<MetricsSnapshot> snapshot = SnapshotFromJson(*reply);
     if (!snapshot.ok()) return Error(program, std::string(snapshot.status().message()));
@@ -229,7 +211,7 @@ int RunUplinkTest(const std::string& program, const Options& options) {
   absl::StatusOr<double> duration = ParseSeconds(
       "--duration", options.Get("--duration", "5"), kMinTestSeconds, kMaxTestSeconds);
   if (!duration.ok()) return Error(program, std::string(duration.status().message()), kExitUsage);
-  absl::StatusOr<nlohmann::json> reply = Ask(
+  absl::StatusOr<nlohmann::json> reply = AskAgent(
       options, {{"command", "test"}, {"interface", options.arguments[0]}, {"duration", *duration}});
   if (!reply.ok()) return Error(program, absl::StrCat("test: ", reply.status().message()));
   // A progress bar for people; scripts and logs get only the summary.
@@ -243,7 +225,7 @@ int RunUplinkTest(const std::string& program, const Options& options) {
                    total);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    reply = Ask(options, {{"command", "test_status"}});
+    reply = AskAgent(options, {{"command", "test_status"}});
     if (!reply.ok()) {
       if (bar) std::fputc('\n', stderr);
       return Error(program, absl::StrCat("test: ", reply.status().message()));

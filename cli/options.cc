@@ -43,4 +43,17 @@ std::string ControlPath(const Options& options, const std::string& pin_dir) {
                            pin_dir.substr(pin_dir.rfind('/') + 1));
 }
 
+absl::StatusOr<nlohmann::json> AskAgent(const Options& options, const nlohmann::json& request,
+                                        const std::string& refusal_prefix) {
+  absl::StatusOr<std::string> pin_dir = ResolvePinDir(options);
+  if (!pin_dir.ok()) return pin_dir.status();
+  absl::StatusOr<nlohmann::json> reply = CallAgent(ControlPath(options, *pin_dir), request);
+  if (!reply.ok()) return reply.status();
+  if (reply->contains("error")) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(refusal_prefix, reply->value("error", "the agent refused")));
+  }
+  return reply;
+}
+
 }  // namespace meshbpf

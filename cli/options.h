@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/status/statusor.h"
 
 namespace meshbpf {
@@ -34,5 +36,11 @@ absl::StatusOr<std::string> ResolvePinDir(const Options& options);
 
 // The control socket of the instance pinned at `pin_dir`.
 std::string ControlPath(const Options& options, const std::string& pin_dir);
+
+// Sends `request` to the running agent of the instance `options` name. An
+// error when the instance or the agent cannot be reached, or when the agent
+// refuses (its message, after `refusal_prefix`).
+absl::StatusOr<nlohmann::json> AskAgent(const Options& options, const nlohmann::json& request,
+                                        const std::string& refusal_prefix = "");
 
 }  // namespace meshbpf
