@@ -74,7 +74,8 @@ absl::StatusOr<CapManager> CapManager::Start(std::vector<CappedUplink> uplinks,
     tracked.push_back(std::move(t));
   }
   CapManager manager(std::move(tracked), store, map, now);
-  for (uint32_t id = 0; id < MB_MAX_PATHS; ++id) {
+  // Every budget slot: the paths' and the share budget of relaying.
+  for (uint32_t id = 0; id < MB_BUDGET_SLOTS; ++id) {
     if (absl::Status s = map->Write(id, mb_budget{}); !s.ok()) return s;  // uncapped
   }
   for (const Tracked& t : manager.uplinks_) {

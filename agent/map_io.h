@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 
 #include <array>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -67,6 +68,35 @@ class PinnedBudgetMap : public BudgetMap {
  private:
   explicit PinnedBudgetMap(int fd) : fd_(fd) {}
   int fd_;
+};
+
+using RelayCounterTable = std::array<mb_relay_counters, MB_MAX_RELAYS>;
+
+// The relaying maps (bpf/meshbpf.h, "Relaying": mb_relays and its indexes
+// mb_relay_fwd/mb_relay_ret, mb_relay_counters) and mb_learned, opened from
+// their pins: written by the agent, read by the CLI.
+class RelayMaps {
+ public:
+  static absl::StatusOr<std::unique_ptr<RelayMaps>> OpenPinned(const std::string& pin_dir);
+  ~RelayMaps();
+  RelayMaps(const RelayMaps&) = delete;
+  RelayMaps& operator=(const RelayMaps&) = delete;
+
+  // Makes the served relays exactly `relays` (slot -> entry, in_use set):
+  // index entries of dropped relays go first, so no packet finds a slot
+  // that is being rewritten for another relay; then every slot is written
+  // (unlisted ones cleared), then the new index entries.
+  absl::Status Sync(const std::map<uint32_t, mb_relay>& relays) const;
+  // The slots in use.
+  absl::StatusOr<std::map<uint32_t, mb_relay>> Read() const;
+  // Summed over all CPUs.
+  absl::StatusOr<RelayCounterTable> ReadCounters() const;
+  absl::StatusOr<mb_learned_source> ReadLearned(uint32_t path_id) const;
+
+ private:
+  RelayMaps(int relays, int fwd, int ret, int counters, int learned)
+      : relays_(relays), fwd_(fwd), ret_(ret), counters_(counters), learned_(learned) {}
+  int relays_, fwd_, ret_, counters_, learned_;
 };
 
 // <pin_root>/<instance>

@@ -15,7 +15,10 @@
 // every program, so the empty program's figure is "timer + empty program";
 // the empty program is also measured with repeat = 1e6 (valid for it) to show
 // what the clock read costs. The GSO packet is as big as test_run allows (one
-// page) and is marked GSO through __sk_buff.gso_size/gso_segs.
+// page) and is marked GSO through __sk_buff.gso_size/gso_segs. test_run
+// cannot set gso_type, and bpf_skb_adjust_room refuses that packet in both
+// programs (verdict "drop"): the GSO row is the cost up to and including
+// that refusal, not of a GSO packet sent (the lab's goodput tests cover those).
 //
 // The data path is configured like the lab client: two active paths (40 and
 // 20 Mbit/s) over lo toward the peer 10.200.0.2, load_balance mode. test_run

@@ -101,11 +101,61 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, MB_MAX_PATHS);
+	__uint(max_entries, MB_BUDGET_SLOTS);
 	__type(key, __u32);
 	__type(value, struct mb_budget);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mb_budget SEC(".maps");
+
+/* Relaying (bpf/meshbpf.h, "Relaying"). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MB_MAX_RELAYS);
+	__type(key, __u32);
+	__type(value, struct mb_relay);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_relays SEC(".maps");
+
+/* Twice the relays: the agent adds new index entries before stale ones are gone. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * MB_MAX_RELAYS);
+	__type(key, struct mb_relay_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_relay_fwd SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * MB_MAX_RELAYS);
+	__type(key, struct mb_relay_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_relay_ret SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MB_MAX_RELAYS);
+	__type(key, __u32);
+	__type(value, struct mb_relay_counters);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_relay_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mb_relay_bucket);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_relay_bucket SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MB_MAX_PATHS);
+	__type(key, __u32);
+	__type(value, struct mb_learned_source);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_learned SEC(".maps");
 
 /*
  * Virtual backlogs are kept relative to the least-loaded path: the minimum
@@ -238,12 +288,14 @@ static __always_inline int choose_paths(__u32 wire_len, enum mb_placement placem
 	for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
 		__u32 id = i;
 		struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &id);
-		struct mb_budget *b = bpf_map_lookup_elem(&mb_budget, &id);
 
 		tx_ns[i] = 0;
 		cost_ns[i] = MB_COST_UNUSABLE;
 		out->send[i] = 0;
-		if (!p || !b || p->ifindex == 0)
+		if (!p || p->ifindex == 0)
+			continue;
+		struct mb_budget *b = bpf_map_lookup_elem(&mb_budget, &id);
+		if (!b)
 			continue;
 		__u8 state = cap_limited_state(p, b);
 		if (state == MB_PATH_ACTIVE && p->rate_kbps > 0) {
@@ -270,8 +322,13 @@ static __always_inline int choose_paths(__u32 wire_len, enum mb_placement placem
 		return 0;
 	}
 
+	/*
+	 * The loops under the lock are unrolled: an empty or unusable slot then
+	 * costs one compare rather than a loop iteration (8 slots, often 2 used).
+	 */
 	bpf_spin_lock(&s->lock);
 	__u64 min_busy = ~0ULL;
+#pragma unroll
 	for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
 		if (cost_ns[i] == MB_COST_UNUSABLE)
 			continue;
@@ -283,6 +340,7 @@ static __always_inline int choose_paths(__u32 wire_len, enum mb_placement placem
 	__u64 shift = min_busy - base;
 	__u64 best_arrival = ~0ULL;
 	__u32 best = 0;
+#pragma unroll
 	for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
 		if (cost_ns[i] == MB_COST_UNUSABLE)
 			continue;
@@ -307,6 +365,7 @@ static __always_inline int choose_paths(__u32 wire_len, enum mb_placement placem
 	 * Constant indices: clang turns out->send[best] into a pointer OR that
 	 * the verifier rejects.
 	 */
+#pragma unroll
 	for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
 		if (placement == MB_PLACE_ALL || i != best)
 			continue;
@@ -332,7 +391,8 @@ static __always_inline int force_path(__u32 path_id, struct mb_choice *out)
 	struct mb_sched *s = bpf_map_lookup_elem(&mb_sched, &key);
 	struct mb_budget *b = bpf_map_lookup_elem(&mb_budget, &path_id);
 
-	if (!p || p->ifindex == 0 || !s || path_id >= MB_MAX_PATHS)
+	/* dst_ip 0: a relayed or learned path whose far end is not known yet. */
+	if (!p || p->ifindex == 0 || p->dst_ip == 0 || !s || path_id >= MB_MAX_PATHS)
 		return -1;
 	if (b && b->limit_bytes != 0 && b->remaining_bytes <= 0 && b->policy == MB_CAP_STOP)
 		return -1;
@@ -360,18 +420,26 @@ static __always_inline __u16 ipv4_csum(const struct iphdr *iph)
 	return (__u16)~sum;
 }
 
-/* The outer headers after the Ethernet header, in front of the inner L3 packet. */
+/*
+ * What mb_encap writes in front of the inner L3 packet: the Ethernet type
+ * (now IPv4) and the outer headers, stored with one helper call from h_proto
+ * on. `pad` keeps ip 4-byte aligned as the Ethernet header does.
+ */
 struct mb_outer {
+	__u8 pad[2];
+	__be16 h_proto;
 	struct iphdr ip;
 	struct udphdr udp;
 	struct mb_wire_hdr mb;
 };
+#define MB_OUTER_STORE_LEN (sizeof(struct mb_outer) - offsetof(struct mb_outer, h_proto))
 
 static __always_inline void build_outer(struct mb_outer *o, const struct mb_path *p,
 					__u32 path_id, __u8 tos, __u16 outer_len,
 					const struct mb_choice *choice, __u8 flags)
 {
 	__builtin_memset(o, 0, sizeof(*o));
+	o->h_proto = bpf_htons(ETH_P_IP);
 	o->ip.version = 4;
 	o->ip.ihl = 5;
 	o->ip.tos = tos;
@@ -417,8 +485,11 @@ static __always_inline int send_clone(struct __sk_buff *skb, const struct mb_pat
 
 	if (!(dmac[0] | dmac[1] | dmac[2] | dmac[3] | dmac[4] | dmac[5]))
 		return -1;
-	if (bpf_skb_store_bytes(skb, 0, p->next_hop_mac, ETH_ALEN, 0) < 0 ||
-	    bpf_skb_store_bytes(skb, ETH_ALEN, p->uplink_mac, ETH_ALEN, 0) < 0)
+	/* uplink_mac follows next_hop_mac as h_source follows h_dest: one store. */
+	_Static_assert(__builtin_offsetof(struct mb_path, uplink_mac) ==
+			       __builtin_offsetof(struct mb_path, next_hop_mac) + ETH_ALEN,
+		       "mb_path MACs are in Ethernet header order");
+	if (bpf_skb_store_bytes(skb, 0, p->next_hop_mac, 2 * ETH_ALEN, 0) < 0)
 		return -1;
 	return bpf_clone_redirect(skb, p->ifindex, 0);
 }
@@ -430,6 +501,26 @@ static __always_inline long redirect_to_path(const struct mb_path *p)
 		return bpf_redirect_neigh(p->ifindex, &nh, sizeof(nh), 0);
 	}
 	return bpf_redirect_neigh(p->ifindex, NULL, 0, 0);
+}
+
+/*
+ * Packet pointer to `len` bytes at `off`, for direct reads: a helper call
+ * per header costs about as much as the rest of the parsing. Pulls the bytes
+ * into the linear area if a driver left them paged; NULL if the packet is
+ * shorter. Any helper call that changes the packet invalidates the pointer.
+ */
+static __always_inline void *packet_bytes(struct __sk_buff *skb, __u32 off, __u32 len)
+{
+	/* Reload data and data_end: a copy clang kept is no packet pointer to the verifier. */
+	asm volatile("" ::: "memory");
+	void *p = (void *)(long)skb->data + off;
+
+	if (p + len <= (void *)(long)skb->data_end)
+		return p;
+	if (bpf_skb_pull_data(skb, off + len) < 0)
+		return NULL;
+	p = (void *)(long)skb->data + off;
+	return p + len <= (void *)(long)skb->data_end ? p : NULL;
 }
 
 /* ------------------------------------------------------------ flow mode */
@@ -709,7 +800,7 @@ int mb_encap(struct __sk_buff *skb)
 	__u32 key = 0;
 	struct mb_config *cfg = bpf_map_lookup_elem(&mb_config, &key);
 	struct mb_choice choice = {};
-	__u8 inner_first[2];
+	const __u8 *inner_first = NULL;
 	__u8 tos;
 
 	if (!cfg || !cfg->configured)
@@ -721,8 +812,9 @@ int mb_encap(struct __sk_buff *skb)
 		return drop(MB_NO_PATH, MB_DROP_UNSUPPORTED_L3);
 	__u32 min_l3 = skb->protocol == bpf_htons(ETH_P_IP) ? sizeof(struct iphdr)
 							       : sizeof(struct ipv6hdr);
-	if (skb->len < sizeof(struct ethhdr) + min_l3 ||
-	    bpf_skb_load_bytes(skb, sizeof(struct ethhdr), inner_first, sizeof(inner_first)) < 0)
+	if (skb->len >= sizeof(struct ethhdr) + min_l3)
+		inner_first = packet_bytes(skb, sizeof(struct ethhdr), 2);
+	if (!inner_first)
 		return drop(MB_NO_PATH, MB_DROP_TRUNCATED);
 	/* Carry the inner DSCP outside so uplink QoS still sees it. */
 	if (skb->protocol == bpf_htons(ETH_P_IP))
@@ -754,9 +846,11 @@ int mb_encap(struct __sk_buff *skb)
 	/*
 	 * The bond MTU leaves room for the overhead, so this only fails when
 	 * someone raised it: drop and count rather than let the uplink drop
-	 * the packet silently. For GSO packets the check is per segment. All
-	 * copies need the same room, so the first chosen path's MTU decides
-	 * and the agent gives the bond the smallest.
+	 * the packet silently. GSO packets always pass (the helper checks
+	 * segments only with BPF_MTU_CHK_SEGS, which refuses a len_diff): the
+	 * bond MTU bounds their segments. All copies need the same room, so the
+	 * first chosen path's MTU decides and the agent gives the bond the
+	 * smallest.
 	 */
 	__u32 first = 0;
 	for (__u32 i = MB_MAX_PATHS; i > 0; i--)
@@ -775,9 +869,6 @@ int mb_encap(struct __sk_buff *skb)
 	if (bpf_skb_adjust_room(skb, MB_ENCAP_OVERHEAD, BPF_ADJ_ROOM_MAC,
 				BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP |
 					BPF_F_ADJ_ROOM_FIXED_GSO))
-		return drop(first, MB_DROP_ENCAP_FAILED);
-	__be16 ip_proto = bpf_htons(ETH_P_IP);
-	if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &ip_proto, sizeof(ip_proto), 0))
 		return drop(first, MB_DROP_ENCAP_FAILED);
 
 	__u16 outer_len = (__u16)(skb->len - sizeof(struct ethhdr));
@@ -805,7 +896,8 @@ int mb_encap(struct __sk_buff *skb)
 				count_drop(prev, MB_DROP_CLONE_FAILED);
 		}
 		build_outer(&outer, p, i, tos, outer_len, &choice, flags);
-		if (bpf_skb_store_bytes(skb, sizeof(struct ethhdr), &outer, sizeof(outer), 0))
+		if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &outer.h_proto,
+					MB_OUTER_STORE_LEN, 0))
 			return drop(i, MB_DROP_ENCAP_FAILED);
 		last = i;
 	}
@@ -842,6 +934,213 @@ static __always_inline int dedup(__u32 seq)
 	return 0;
 }
 
+/* ------------------------------------------------------------ relaying */
+
+/* relay() found nothing to relay: mb_decap goes on with the packet. */
+#define MB_NOT_RELAYED -1
+
+/* The outer headers of a relayed packet: only ihl 5 (ours) is relayed. */
+struct mb_relay_hdr {
+	struct iphdr ip;
+	struct udphdr udp;
+};
+
+static __always_inline int relay_drop(__u32 slot, enum mb_relay_drop_reason reason)
+{
+	struct mb_relay_counters *c = bpf_map_lookup_elem(&mb_relay_counters, &slot);
+
+	if (c && reason < MB_RELAY_DROP_REASONS)
+		c->drops[reason]++;
+	return TC_ACT_SHOT;
+}
+
+static __always_inline void relay_count(__u32 slot, int forward, __u32 wire_len)
+{
+	struct mb_relay_counters *c = bpf_map_lookup_elem(&mb_relay_counters, &slot);
+
+	if (!c)
+		return;
+	if (forward) {
+		c->fwd_packets++;
+		c->fwd_bytes += wire_len;
+	} else {
+		c->ret_packets++;
+		c->ret_bytes += wire_len;
+	}
+}
+
+/*
+ * Token bucket of relay_max_kbps (0 = no limit) over all relayed traffic.
+ * Its depth, 100 ms of the rate but at least 64 KiB (one GSO packet), lets
+ * TCP's bursts through, so relayed TCP is policed rather than starved.
+ * Returns 1 when `len` bytes may pass and takes them.
+ */
+static __always_inline int relay_rate_allows(__u32 kbps, __u32 len)
+{
+	__u32 key = 0;
+	struct mb_relay_bucket *b;
+	int pass = 0;
+
+	if (!kbps)
+		return 1;
+	b = bpf_map_lookup_elem(&mb_relay_bucket, &key);
+	if (!b)
+		return 0;
+	/* kbps = 125 bytes per ms; one byte takes 8e6 / kbps ns. */
+	__u64 depth = (__u64)kbps * 125 / 10;
+	if (depth < 65536)
+		depth = 65536;
+	__u64 fill_ns = depth * 8000000ULL / kbps;
+	__u64 now = bpf_ktime_get_ns();
+
+	bpf_spin_lock(&b->lock);
+	/* Not when another CPU, with a later clock reading, refilled already. */
+	if (now > b->last_ns) {
+		__u64 elapsed = now - b->last_ns;
+		__u64 add = elapsed < fill_ns ? elapsed * kbps / 8000000ULL : depth;
+		if (b->tokens_bytes + add >= depth) {
+			b->tokens_bytes = depth;
+			b->last_ns = now;
+		} else {
+			b->tokens_bytes += add;
+			/* Only the time the whole bytes stand for: small packets must not lose the rest. */
+			b->last_ns += add * 8000000ULL / kbps;
+		}
+	}
+	if (b->tokens_bytes >= len) {
+		b->tokens_bytes -= len;
+		pass = 1;
+	}
+	bpf_spin_unlock(&b->lock);
+	return pass;
+}
+
+/*
+ * Readdresses a relayed packet, both directions: new outer addresses and
+ * ports, TTL - 1, IPv4 checksum recomputed, UDP checksum 0 as on every
+ * meshbpf packet. GSO packets keep their gso_type: segmentation copies
+ * these headers to every segment.
+ */
+static __always_inline long readdress_relayed(struct __sk_buff *skb, struct mb_relay_hdr *h,
+					      __be32 saddr, __be32 daddr, __u16 sport, __u16 dport)
+{
+	h->ip.saddr = saddr;
+	h->ip.daddr = daddr;
+	h->ip.ttl--;
+	h->ip.check = 0;
+	h->ip.check = ipv4_csum(&h->ip);
+	h->udp.source = bpf_htons(sport);
+	h->udp.dest = bpf_htons(dport);
+	h->udp.check = 0;
+	return bpf_skb_store_bytes(skb, sizeof(struct ethhdr), h, sizeof(*h), BPF_F_RECOMPUTE_CSUM);
+}
+
+/*
+ * Relays a packet sent to one of our relay ports (bpf/meshbpf.h,
+ * "Relaying"): forward from an origin to its bonding peer out of our
+ * uplink, or the peer's return to the origin over the LAN. Packets of no
+ * relay we serve return MB_NOT_RELAYED and go on through mb_decap.
+ */
+static __always_inline int relay(struct __sk_buff *skb, const struct mb_config *cfg)
+{
+	struct mb_relay_hdr h;
+
+	if (skb->protocol != bpf_htons(ETH_P_IP) ||
+	    bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &h, sizeof(h)) < 0)
+		return MB_NOT_RELAYED;
+	__u16 port = bpf_ntohs(h.udp.dest);
+	__u16 offset = port - cfg->relay_port;
+	if (offset >= MB_RELAY_PORT_SPAN || h.ip.version != 4 || h.ip.ihl != 5 ||
+	    h.ip.protocol != IPPROTO_UDP || (h.ip.frag_off & bpf_htons(0x3fff)))
+		return MB_NOT_RELAYED;
+
+	int forward = offset < MB_RELAY_RETURN_OFFSET;
+	struct mb_relay_key key = { .addr = h.ip.saddr, .port = port, .pad = 0 };
+	__u32 *slot_ref;
+	if (forward)
+		slot_ref = bpf_map_lookup_elem(&mb_relay_fwd, &key);
+	else
+		slot_ref = bpf_map_lookup_elem(&mb_relay_ret, &key);
+	if (!slot_ref)
+		return MB_NOT_RELAYED;
+	__u32 slot = *slot_ref;
+	struct mb_relay *r = bpf_map_lookup_elem(&mb_relays, &slot);
+	if (!r || !r->in_use)
+		return MB_NOT_RELAYED;
+
+	if (!forward && h.udp.source != bpf_htons(r->peer_port))
+		return relay_drop(slot, MB_RELAY_DROP_WRONG_SOURCE);
+	if (h.ip.ttl <= 1)
+		return relay_drop(slot, MB_RELAY_DROP_TTL);
+	__u32 uplink_path = r->uplink_path;
+	struct mb_path *uplink = bpf_map_lookup_elem(&mb_paths, &uplink_path);
+	if (!uplink || uplink->ifindex == 0)
+		return relay_drop(slot, MB_RELAY_DROP_UPLINK_GONE);
+	if (cap_spent(MB_RELAY_BUDGET))
+		return relay_drop(slot, MB_RELAY_DROP_SHARE_SPENT);
+	/* Our own cap stops relaying whatever its policy: the relay is no last resort of ours. */
+	if (cap_spent(uplink_path))
+		return relay_drop(slot, MB_RELAY_DROP_CAP_SPENT);
+	__u32 mtu_len = 0;
+	if (bpf_check_mtu(skb, forward ? uplink->ifindex : r->lan_ifindex, &mtu_len, 0, 0) != 0)
+		return relay_drop(slot, MB_RELAY_DROP_TOO_BIG);
+	__u32 wire_len = skb->len - sizeof(struct ethhdr);
+	if (!relay_rate_allows(cfg->relay_max_kbps, wire_len))
+		return relay_drop(slot, MB_RELAY_DROP_RATE);
+
+	long err;
+	if (forward)
+		err = readdress_relayed(skb, &h, uplink->src_ip, r->peer_ip, r->return_port,
+					r->peer_port);
+	else
+		err = readdress_relayed(skb, &h, r->lan_ip, r->origin_ip, r->relay_port,
+					r->origin_port);
+	if (err)
+		return relay_drop(slot, MB_RELAY_DROP_REWRITE_FAILED);
+	charge_cap(MB_RELAY_BUDGET, wire_len);
+	charge_cap(uplink_path, wire_len);
+	relay_count(slot, forward, wire_len);
+	if (forward)
+		return redirect_to_path(uplink);
+	return bpf_redirect_neigh(r->lan_ifindex, NULL, 0, 0);
+}
+
+/*
+ * A learned path (MB_PATH_F_LEARN) takes data only from its endpoint
+ * (dst_ip:dst_port). From elsewhere only a probe passes, and its outer
+ * source goes to mb_learned for the agent, which adopts it once the probe
+ * has authenticated. Returns 1 for such a probe (delivered although its
+ * source is not in mb_peers yet), 0 when the path has nothing to learn from
+ * the packet, -1 to drop it.
+ */
+static __always_inline int check_learned_path(struct __sk_buff *skb, const struct mb_config *cfg,
+					      __u32 path_id, const struct iphdr *ip,
+					      const struct udphdr *udp, __u32 inner_off)
+{
+	struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &path_id);
+	struct iphdr inner;
+	__be16 inner_dport;
+
+	if (!p || !(p->flags & MB_PATH_F_LEARN) ||
+	    (ip->saddr == p->dst_ip && udp->source == bpf_htons(p->dst_port)))
+		return 0;
+	if (bpf_skb_load_bytes(skb, inner_off, &inner, sizeof(inner)) < 0 || inner.version != 4 ||
+	    inner.protocol != IPPROTO_UDP || (inner.frag_off & bpf_htons(0x1fff)) ||
+	    bpf_skb_load_bytes(skb, inner_off + inner.ihl * 4 + offsetof(struct udphdr, dest),
+			       &inner_dport, sizeof(inner_dport)) < 0 ||
+	    inner_dport != bpf_htons(cfg->probe_port))
+		return -1;
+	struct mb_learned_source seen = {
+		.saddr = ip->saddr,
+		.daddr = ip->daddr,
+		.sport = bpf_ntohs(udp->source),
+		.ifindex = skb->ifindex, /* at TC ingress: the device it arrived on */
+		.seen_ns = bpf_ktime_get_ns(),
+	};
+	bpf_map_update_elem(&mb_learned, &path_id, &seen, BPF_ANY);
+	return 1;
+}
+
 SEC("tc")
 int mb_decap(struct __sk_buff *skb)
 {
@@ -855,35 +1154,58 @@ int mb_decap(struct __sk_buff *skb)
 	cfg = bpf_map_lookup_elem(&mb_config, &key);
 	if (!cfg || !cfg->configured)
 		return TC_ACT_OK;
+	/* First: a node relays in any mode. */
+	if (cfg->relay_port) {
+		int verdict = relay(skb, cfg);
+		if (verdict != MB_NOT_RELAYED)
+			return verdict;
+	}
 	if (cfg->mode == MB_MODE_FLOW)
 		return flow_receive(skb, cfg);
 	if (skb->protocol != bpf_htons(ETH_P_IP))
 		return TC_ACT_OK;
-	if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &ip, sizeof(ip)) < 0)
+	const struct iphdr *iph = packet_bytes(skb, sizeof(struct ethhdr), sizeof(ip));
+	if (!iph)
 		return TC_ACT_OK;
+	ip = *iph;
 	if (ip.protocol != IPPROTO_UDP || ip.ihl < 5 || (ip.frag_off & bpf_htons(0x3fff)))
 		return TC_ACT_OK;
 
 	__u32 ip_len = ip.ihl * 4;
 	__u32 udp_off = sizeof(struct ethhdr) + ip_len;
-	if (bpf_skb_load_bytes(skb, udp_off, &udp, sizeof(udp)) < 0)
+	const struct udphdr *udph = packet_bytes(skb, udp_off, sizeof(udp));
+	if (!udph)
 		return TC_ACT_OK;
+	udp = *udph;
 
 	if (udp.dest != bpf_htons(cfg->listen_port))
 		return TC_ACT_OK;
 
 	/* From here on the packet is addressed to meshbpf: never pass it up. */
-	if (!bpf_map_lookup_elem(&mb_peers, &ip.saddr))
+	int known_source = bpf_map_lookup_elem(&mb_peers, &ip.saddr) != NULL;
+	/* A learned path's probe may come from a source not known yet: decided below. */
+	if (!known_source && !cfg->learn_paths)
 		return drop(MB_NO_PATH, MB_DROP_UNKNOWN_SOURCE);
 
 	__u32 hdr_len = ip_len + sizeof(udp) + sizeof(mb);
-	if (bpf_skb_load_bytes(skb, udp_off + sizeof(udp), &mb, sizeof(mb)) < 0 ||
-	    bpf_skb_load_bytes(skb, sizeof(struct ethhdr) + hdr_len, &inner_version, 1) < 0)
+	const struct mb_wire_hdr *mbh = packet_bytes(skb, udp_off + sizeof(udp), sizeof(mb) + 1);
+	if (!mbh)
 		return drop(MB_NO_PATH, MB_DROP_TRUNCATED);
+	mb = *mbh;
+	inner_version = *(const __u8 *)(mbh + 1);
 	if (mb.version != MB_WIRE_VERSION || mb.path_id >= MB_MAX_PATHS)
 		return drop(MB_NO_PATH, MB_DROP_BAD_HEADER);
 
 	__u32 path_id = mb.path_id;
+	if (cfg->learn_paths) {
+		int learned = check_learned_path(skb, cfg, path_id, &ip, &udp,
+						 sizeof(struct ethhdr) + hdr_len);
+		if (learned < 0)
+			return drop(path_id, MB_DROP_WRONG_ENDPOINT);
+		known_source |= learned;
+	}
+	if (!known_source)
+		return drop(MB_NO_PATH, MB_DROP_UNKNOWN_SOURCE);
 	__be16 inner_proto;
 	switch (inner_version >> 4) {
 	case 4:
@@ -914,9 +1236,14 @@ int mb_decap(struct __sk_buff *skb)
 	 * protocol and packet type from the Ethernet header, so that header
 	 * must name the bond's MAC and the inner L3 protocol.
 	 */
-	if (bpf_skb_store_bytes(skb, 0, cfg->bond_mac, ETH_ALEN, 0) < 0 ||
-	    bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &inner_proto,
-				sizeof(inner_proto), 0) < 0)
+	const struct ethhdr *delivered = packet_bytes(skb, 0, sizeof(struct ethhdr));
+	if (!delivered)
+		return drop(path_id, MB_DROP_DECAP_FAILED);
+	struct ethhdr eth;
+	__builtin_memcpy(eth.h_dest, cfg->bond_mac, ETH_ALEN);
+	__builtin_memcpy(eth.h_source, delivered->h_source, ETH_ALEN);
+	eth.h_proto = inner_proto;
+	if (bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), 0) < 0)
 		return drop(path_id, MB_DROP_DECAP_FAILED);
 
 	struct mb_path_counters *c = bpf_map_lookup_elem(&mb_counters, &path_id);

@@ -41,6 +41,7 @@ enum mb_drop_reason {
 	MB_DROP_DUPLICATE,         /* redundant copy already delivered */
 	MB_DROP_TOO_OLD,           /* redundant copy older than the de-dup window */
 	MB_DROP_CLONE_FAILED,      /* a redundant copy could not be sent on a path */
+	MB_DROP_WRONG_ENDPOINT,    /* learned path: data from other than its endpoint */
 	MB_DROP_REASONS,
 };
 
@@ -82,6 +83,11 @@ struct mb_config {
 	__u8 configured;       /* 0 until the agent has written paths */
 	__u16 latency_bytes;   /* latency mode: packets up to this size are urgent */
 	__u32 agent_pid;       /* the agent that owns this instance, for the CLI */
+	__u16 probe_port;      /* UDP port of path probes on the bond (host order) */
+	__u16 relay_port;      /* first relay port (see "Relaying"); 0 = this node relays nothing */
+	__u32 relay_max_kbps;  /* ceiling of all relayed traffic together; 0 = none */
+	__u8 learn_paths;      /* 1 when some path has MB_PATH_F_LEARN */
+	__u8 reserved[3];
 };
 
 /* Path states; only MB_PATH_ACTIVE paths carry bonded traffic. */
@@ -103,7 +109,8 @@ struct mb_path {
 	__u32 rate_kbps;     /* expected capacity; the scheduler drains at this rate */
 	__u32 owd_us;        /* expected one-way delay */
 	__u8 state;          /* enum mb_path_state */
-	__u8 reserved[3];
+	__u8 flags;          /* MB_PATH_F_* */
+	__u8 reserved[2];
 	/*
 	 * Next hop's and uplink's MACs, kept current by the agent from the
 	 * neighbour table: redundant copies leave through bpf_clone_redirect,
@@ -111,6 +118,27 @@ struct mb_path {
 	 */
 	__u8 next_hop_mac[6];
 	__u8 uplink_mac[6];
+};
+
+/*
+ * mb_path.flags. MB_PATH_F_LEARN (the bonding peer's side of a path relayed
+ * through a mesh neighbour, interfaces.uplinks[].learn_remote): the far end
+ * is not configured but learned, since it is the neighbour's uplink address.
+ * mb_decap accepts packets on such a path only from dst_ip:dst_port. From
+ * anywhere else only path probes pass (inner UDP to mb_config.probe_port),
+ * and their outer source is recorded in mb_learned[path_id]; the agent
+ * adopts it as the new endpoint once the probe has authenticated.
+ */
+#define MB_PATH_F_LEARN 0x01
+
+/* mb_learned[path_id]: the last outer source a probe on a learned path came from. */
+struct mb_learned_source {
+	__be32 saddr;        /* the neighbour's uplink address */
+	__be32 daddr;        /* our address it was sent to: the path's src_ip */
+	__u16 sport;         /* host order: the path's dst_port */
+	__u16 reserved;
+	__u32 ifindex;       /* where it arrived: the path's ifindex */
+	__u64 seen_ns;       /* bpf_ktime_get_ns() when it arrived */
 };
 
 /*
@@ -160,6 +188,10 @@ struct mb_budget {
 	__u32 policy;          /* enum mb_cap_policy */
 	__u32 reserved;
 };
+
+/* mb_budget has one slot per path plus this one: the share budget of relaying. */
+#define MB_RELAY_BUDGET MB_MAX_PATHS
+#define MB_BUDGET_SLOTS (MB_MAX_PATHS + 1)
 
 #ifndef __bpf__
 /* Userspace sums the per-CPU copies of a counter slot with this. */
@@ -237,6 +269,113 @@ struct mb_flow {
 struct mb_nat_origin {
 	__be32 orig_addr;    /* destination to restore (the bond-side source) */
 	__u32 path_id;       /* counted as rx on this path */
+};
+
+/*
+ * ------------------------------------------------------------ Relaying
+ * A mesh node that shares an uplink (node_discovery.share_uplinks) relays
+ * other nodes' tunnel packets through it, entirely in mb_decap, which the
+ * agent also attaches to the LAN interfaces (node_discovery.interfaces):
+ *
+ *   origin O --LAN--> relay R --R's uplink--> O's bonding peer P
+ *
+ * forward: O sends its tunnel packet to R's LAN address at the relay port of
+ *   the shared uplink (mb_config.relay_port + k for R's k-th shared uplink,
+ *   announced per uplink). R finds the relay by {O's address, that port} in
+ *   mb_relay_fwd, rewrites the outer IPv4 + UDP header to
+ *   R's uplink address:return_port -> P:peer_port (TTL - 1) and sends it
+ *   out of the uplink (R's own mb_paths[uplink_path]: ifindex, src_ip, gateway).
+ * return: P answers to R's uplink address:return_port (relay_port +
+ *   MB_RELAY_RETURN_OFFSET + slot). R finds the relay by {P's address,
+ *   return_port} in mb_relay_ret, checks P's source port, rewrites to
+ *   R's LAN address:relay_port -> O:origin_port and sends it out of the LAN.
+ * The inner packet and mb_wire_hdr are untouched: O and P see their own
+ * path id and sequence numbers, and P learns R's uplink address as the
+ * path's endpoint (MB_PATH_F_LEARN).
+ *
+ * Both directions are counted per relay (mb_relay_counters), charged at
+ * their outer IPv4 size to R's share budget (mb_budget[MB_RELAY_BUDGET]) and
+ * to R's own data cap on the uplink (mb_budget[uplink_path]), and policed
+ * together to mb_config.relay_max_kbps. A spent budget or cap drops the
+ * packet: O's probes on the path then fail and O stops using it.
+ * Only packets whose destination port is within
+ * [relay_port, relay_port + MB_RELAY_PORT_SPAN) are looked up at all.
+ */
+#define MB_MAX_RELAYS 32          /* relays (origin x shared uplink) one node serves */
+#define MB_RELAY_MAX_UPLINKS 8    /* shared uplinks: forward ports relay_port + 0..7 */
+#define MB_RELAY_RETURN_OFFSET 32 /* return ports: relay_port + 32 + slot */
+#define MB_RELAY_PORT_SPAN (MB_RELAY_RETURN_OFFSET + MB_MAX_RELAYS)
+
+/* mb_relays[slot], written by the sharing node's agent. */
+struct mb_relay {
+	__be32 origin_ip;    /* the origin node's LAN address */
+	__be32 lan_ip;       /* this node's address on that LAN (return source) */
+	__be32 peer_ip;      /* the origin's bonding peer */
+	__u32 lan_ifindex;   /* the LAN device the origin is reached through */
+	__u32 uplink_path;   /* this node's path whose uplink carries the relay */
+	__u16 origin_port;   /* the origin's tunnel port (host order) */
+	__u16 peer_port;     /* the peer's tunnel port (host order) */
+	__u16 relay_port;    /* forward: where the origin sends (host order) */
+	__u16 return_port;   /* uplink side: our source port, where P answers (host order) */
+	__u32 in_use;        /* 0: free slot */
+};
+
+/*
+ * Index of mb_relays: mb_relay_fwd {origin_ip, relay_port} and
+ * mb_relay_ret {peer_ip, return_port} -> slot. Ports in host order.
+ */
+struct mb_relay_key {
+	__be32 addr;
+	__u16 port;
+	__u16 pad;
+};
+
+/* Why a relayed packet was dropped; index into mb_relay_counters.drops. */
+enum mb_relay_drop_reason {
+	MB_RELAY_DROP_SHARE_SPENT = 0, /* the share budget (node_discovery.share_cap) is spent */
+	MB_RELAY_DROP_CAP_SPENT,       /* the uplink's own data cap is spent */
+	MB_RELAY_DROP_RATE,            /* over node_discovery.share_max_mbit */
+	MB_RELAY_DROP_UPLINK_GONE,     /* the uplink's path is not configured */
+	MB_RELAY_DROP_WRONG_SOURCE,    /* a return from other than the peer's port */
+	MB_RELAY_DROP_TOO_BIG,         /* does not fit the uplink (or LAN) MTU */
+	MB_RELAY_DROP_TTL,             /* TTL expired */
+	MB_RELAY_DROP_REWRITE_FAILED,  /* rewriting the outer header failed */
+	MB_RELAY_DROP_REASONS,
+};
+
+/* mb_relay_counters[slot], per CPU. Bytes are outer IPv4 packet sizes. */
+struct mb_relay_counters {
+	__u64 fwd_packets;   /* origin -> peer */
+	__u64 fwd_bytes;
+	__u64 ret_packets;   /* peer -> origin */
+	__u64 ret_bytes;
+	__u64 drops[MB_RELAY_DROP_REASONS];
+};
+
+#ifndef __bpf__
+/* Userspace sums the per-CPU copies of a relay's counters with this. */
+static inline void mb_relay_counters_add(struct mb_relay_counters *sum,
+					 const struct mb_relay_counters *c)
+{
+	sum->fwd_packets += c->fwd_packets;
+	sum->fwd_bytes += c->fwd_bytes;
+	sum->ret_packets += c->ret_packets;
+	sum->ret_bytes += c->ret_bytes;
+	for (int r = 0; r < MB_RELAY_DROP_REASONS; r++)
+		sum->drops[r] += c->drops[r];
+}
+#endif
+
+/*
+ * mb_relay_bucket[0]: token bucket of mb_config.relay_max_kbps, both
+ * directions and all relays together; holds at most 100 ms of the rate
+ * (at least 64 KiB), so TCP through the relay is policed, not starved.
+ */
+struct mb_relay_bucket {
+	struct bpf_spin_lock lock;
+	__u32 reserved;
+	__u64 tokens_bytes;
+	__u64 last_ns;
 };
 
 #endif /* MESHBPF_H */

@@ -33,6 +33,7 @@
 
 #include "bpf/meshbpf.h"
 #include "meshbpf.skel.h"
+#include "tests/bpf_test_run.h"
 #include "tests/packet_builder.h"
 
 namespace {
@@ -90,22 +91,11 @@ Encapsulated Parse(const Bytes& o) {
   return {o[kWire + 1], Get32(o, kWire + 4), Get32(o, kWire + 8)};
 }
 
-struct RunResult {
-  uint32_t verdict = 0;
-  Bytes out;
-};
-
 class DatapathTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    skel_ = meshbpf_bpf__open();
-    ASSERT_NE(skel_, nullptr) << std::strerror(errno);
-    // No bpffs here: load the maps unpinned so every test starts clean.
-    bpf_map* map;
-    bpf_object__for_each_map(map, skel_->obj) {
-      ASSERT_EQ(bpf_map__set_pin_path(map, nullptr), 0);
-    }
-    ASSERT_EQ(meshbpf_bpf__load(skel_), 0) << "load failed (root needed)";
+    skel_ = LoadUnpinnedDatapath();
+    ASSERT_NE(skel_, nullptr);
     lo_ = if_nametoindex("lo");
     ASSERT_GT(lo_, 0u);
     Configure(1);
@@ -165,26 +155,7 @@ class DatapathTest : public ::testing::Test {
   }
 
   RunResult Run(bpf_program* prog, const Bytes& in, uint32_t mark = 0) {
-    RunResult r;
-    __sk_buff ctx{};
-    ctx.mark = mark;
-    r.out.resize(in.size() + 512);
-    bpf_test_run_opts opts{};
-    opts.sz = sizeof(opts);
-    opts.data_in = in.data();
-    opts.data_size_in = static_cast<uint32_t>(in.size());
-    opts.data_out = r.out.data();
-    opts.data_size_out = static_cast<uint32_t>(r.out.size());
-    opts.repeat = 1;
-    if (mark) {
-      opts.ctx_in = &ctx;
-      opts.ctx_size_in = sizeof(ctx);
-    }
-    const int err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
-    EXPECT_EQ(err, 0) << "test_run: " << std::strerror(errno);
-    r.verdict = err == 0 ? opts.retval : ~0u;
-    r.out.resize(err == 0 ? opts.data_size_out : 0);
-    return r;
+    return RunTc(prog, in, mark);
   }
   RunResult Encap(const Bytes& in) { return Run(skel_->progs.mb_encap, in); }
   RunResult Decap(const Bytes& in) { return Run(skel_->progs.mb_decap, in); }
@@ -204,11 +175,7 @@ class DatapathTest : public ::testing::Test {
   }
 
   mb_path_counters Counters(uint32_t slot) {
-    std::vector<mb_path_counters> per_cpu(static_cast<size_t>(libbpf_num_possible_cpus()));
-    EXPECT_EQ(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.mb_counters), &slot, per_cpu.data()), 0);
-    mb_path_counters sum{};
-    for (const auto& c : per_cpu) mb_counters_add(&sum, &c);
-    return sum;
+    return SumPerCpu(skel_->maps.mb_counters, slot, mb_counters_add);
   }
 
   // Every drop counter of every slot, so a test can assert that exactly the

@@ -25,7 +25,7 @@ class FakeBudgetMap : public BudgetMap {
   void Charge(uint32_t path_id, int64_t bytes) {
     if (entries.at(path_id).limit_bytes) entries.at(path_id).remaining_bytes -= bytes;
   }
-  mutable std::array<mb_budget, MB_MAX_PATHS> entries{};
+  mutable std::array<mb_budget, MB_BUDGET_SLOTS> entries{};
 };
 
 const absl::TimeZone kUtc = absl::UTCTimeZone();
@@ -76,6 +76,17 @@ TEST_F(CapManagerTest, StartGrantsTheWholeBudgetAndUncapsOtherPaths) {
   EXPECT_EQ(map_.entries[1].policy, static_cast<uint32_t>(MB_CAP_LAST_RESORT));
   EXPECT_EQ(map_.entries[0].limit_bytes, 0u) << "a stale entry of an uncapped path is cleared";
   EXPECT_THAT(start_notices_, HasSubstr("0 B of 1.00 kB used"));
+}
+
+TEST_F(CapManagerTest, ShareBudgetSlotIsGrantedLikeAPathsAndClearedWhenUnused) {
+  map_.entries[MB_RELAY_BUDGET] = {.remaining_bytes = 5, .limit_bytes = 7, .policy = MB_CAP_STOP};
+  { CapManager m = Start(Plan(1000), kJan10); }
+  EXPECT_EQ(map_.entries[MB_RELAY_BUDGET].limit_bytes, 0u)
+      << "a stale share budget is cleared when no share cap is configured";
+  CapManager m = Start(Plan(2000, "one_off"), kJan10, MB_RELAY_BUDGET);
+  EXPECT_EQ(map_.entries[MB_RELAY_BUDGET].limit_bytes, 2000u);
+  EXPECT_EQ(map_.entries[MB_RELAY_BUDGET].remaining_bytes, 2000);
+  EXPECT_EQ(map_.entries[1].limit_bytes, 0u);
 }
 
 TEST_F(CapManagerTest, ChargesBecomeUsageAndEachWarningLevelIsReportedOnce) {

@@ -78,6 +78,7 @@ struct Ipv4Options {
   uint16_t dst_port = 5201;
   uint8_t icmp_type = 8;      // echo request
   uint16_t icmp_id = 0;       // echo identifier
+  uint8_t ttl = 64;
 };
 
 // Ethernet + IPv4 (+ NOP options) + a TCP (20 B), UDP or ICMP (8 B) header +
@@ -94,7 +95,7 @@ inline Bytes Ipv4Packet(const char* src, const char* dst, uint8_t proto, size_t 
   Put16(ip, 2, static_cast<uint16_t>(total));
   Put16(ip, 4, 0x1234);  // id
   Put16(ip, 6, o.frag);
-  ip[8] = 64;
+  ip[8] = o.ttl;
   ip[9] = proto;
   const uint32_t saddr = Ip(src), daddr = Ip(dst);
   std::memcpy(&ip[12], &saddr, 4);
@@ -187,16 +188,20 @@ struct MeshOptions {
   uint32_t path_seq = 1;
   size_t option_words = 0;  // outer IPv4 options
   uint16_t dst_port = 7201;
+  uint16_t src_port = 7201;
+  const char* dst = "10.201.1.2";  // outer destination
+  uint8_t ttl = 64;
 };
 
-// A meshbpf frame as a peer sends it: outer IPv4 (src -> 10.201.1.2) / UDP /
+// A meshbpf frame as a peer sends it: outer IPv4 (src -> m.dst) / UDP /
 // 12-byte wire header / inner L3 packet.
 inline Bytes MeshPacket(const char* src, const Bytes& inner_l3, const MeshOptions& m = {}) {
   Ipv4Options o;
   o.option_words = m.option_words;
-  o.src_port = 7201;
+  o.src_port = m.src_port;
   o.dst_port = m.dst_port;
-  Bytes b = Ipv4Packet(src, "10.201.1.2", IPPROTO_UDP, 12 + inner_l3.size(), o);
+  o.ttl = m.ttl;
+  Bytes b = Ipv4Packet(src, m.dst, IPPROTO_UDP, 12 + inner_l3.size(), o);
   const size_t wire = kEthLen + (5 + m.option_words) * 4 + 8;
   b[wire] = m.version;
   b[wire + 1] = m.path_id;
