@@ -341,6 +341,7 @@ constexpr Range AboveUpTo(double lo, double hi) { return {lo, hi, true}; }
 
 constexpr Range kPortRange = Closed(1, 65535);
 constexpr Range kProbeCount = Closed(1, 100);
+constexpr Range kRateMbit = AboveUpTo(0, 100000);
 constexpr size_t kMaxIfnameLen = IFNAMSIZ - 1;
 constexpr absl::string_view kTxSuffix = "-tx";  // see BondTxName() in netdev.cc
 
@@ -426,6 +427,39 @@ std::string HostName() {
   return name;
 }
 
+// A byte budget written like data_cap at `field` (interfaces.uplinks[i].data_cap,
+// node_discovery.share_cap). The period math and its checks live in
+// data_cap.h; their errors name "data_cap.<x>", which becomes "<field>.<x>".
+absl::StatusOr<CapPlan> ResolveCap(const config::DataCap& c, absl::string_view field) {
+  if (!c.has_limit_bytes()) {
+    return FieldError(absl::StrCat(field, ".limit_bytes"), "required (the budget in bytes, > 0)");
+  }
+  CapSettings settings;
+  settings.limit_bytes = c.limit_bytes();
+  if (c.has_period()) settings.period = c.period();
+  if (c.has_reset_day()) {
+    // 0 means "default" to MakeCapPlan; written by the user it is no day.
+    if (c.reset_day() < 1 || c.reset_day() > 31) {
+      return FieldError(absl::StrCat(field, ".reset_day"),
+                        absl::StrCat("must be a day of the month (1..31), got ", c.reset_day()));
+    }
+    settings.reset_day = static_cast<int>(c.reset_day());
+  }
+  if (c.has_timezone()) settings.timezone = c.timezone();
+  // A repeated field cannot tell [] from absent: both mean the default levels.
+  if (c.warn_at_percent_size() > 0) {
+    settings.warn_at_percent.assign(c.warn_at_percent().begin(), c.warn_at_percent().end());
+  }
+  if (c.has_when_exhausted()) settings.when_exhausted = c.when_exhausted();
+  absl::StatusOr<CapPlan> plan = MakeCapPlan(settings);
+  if (!plan.ok()) {
+    absl::string_view problem = plan.status().message();
+    absl::ConsumePrefix(&problem, "data_cap");
+    return absl::InvalidArgumentError(absl::StrCat(field, problem));
+  }
+  return plan;
+}
+
 absl::Status ResolveDiscovery(const config::NodeDiscovery& d, DiscoverySettings& out) {
   if (d.has_enabled()) out.enabled = d.enabled();
   absl::Status s = Checked("node_discovery.port", d.has_port(), d.port(), kPortRange, out.port);
@@ -433,7 +467,24 @@ absl::Status ResolveDiscovery(const config::NodeDiscovery& d, DiscoverySettings&
                    d.broadcast_interval(), AboveUpTo(0, 3600), out.broadcast_interval_s));
   s.Update(Checked("node_discovery.node_timeout", d.has_node_timeout(), d.node_timeout(),
                    AboveUpTo(0, 86400), out.node_timeout_s));
+  // The whole span of relay ports must fit below 65536 (see ResolveRelayPorts).
+  s.Update(Checked("node_discovery.relay_port", d.has_relay_port(), d.relay_port(),
+                   Closed(1, 65535 - MB_RELAY_PORT_SPAN), out.relay_port));
+  s.Update(Checked("node_discovery.share_max_mbit", d.has_share_max_mbit(), d.share_max_mbit(),
+                   kRateMbit, out.share_max_mbit));
   if (!s.ok()) return s;
+  if (d.has_share_cap()) {
+    absl::StatusOr<CapPlan> plan = ResolveCap(d.share_cap(), kShareCapName);
+    if (!plan.ok()) return plan.status();
+    // The data path drops relayed packets once the share is spent: there is
+    // no last resort for a neighbour's traffic.
+    if (plan->when_exhausted != CapExhaustedPolicy::kStop) {
+      return FieldError(absl::StrCat(kShareCapName, ".when_exhausted"),
+                        absl::StrCat("must be \"stop\" (relaying ends when the share is spent), got ",
+                                     Quote(d.share_cap().when_exhausted())));
+    }
+    out.share_cap = *std::move(plan);
+  }
   // A node must be able to miss at least one announcement before it is
   // considered gone.
   if (!(out.node_timeout_s > out.broadcast_interval_s)) {
@@ -592,19 +643,101 @@ absl::Status ResolveMonitoring(const config::Monitoring& m, MonitoringSettings& 
   return s;
 }
 
+// uplinks[].relay and uplinks[].learn_remote: where the path's far end comes
+// from, and the fields that then do not apply. Runs before the device lookup.
+absl::Status ResolveUplinkEndpoint(const config::Uplink& u, const std::string& path,
+                                   const NodeSettings& node, PathSettings& out) {
+  const bool learn = u.has_learn_remote() && u.learn_remote();
+  if (!u.has_relay() && !learn) return absl::OkStatus();
+  if (u.has_relay() && learn) {
+    return FieldError(path + ".learn_remote",
+                      "cannot be combined with relay (relay is the client's side of a relayed "
+                      "path, learn_remote the bonding peer's)");
+  }
+  const std::string field = u.has_relay() ? "relay" : "learn_remote";
+  if (node.mode == BondMode::kFlow) {
+    return FieldError(absl::StrCat(path, ".", field),
+                      "meaningless in flow mode (no bonding peer to relay to)");
+  }
+  const absl::string_view why = u.has_relay()
+                                    ? "the neighbour's uplink is chosen at run time"
+                                    : "the far end is learned from the client's probes";
+  for (const auto& [present, name] : {std::pair{u.has_remote_address(), ".remote_address"},
+                                      std::pair{u.has_remote_port(), ".remote_port"}}) {
+    if (present) return FieldError(path + name, absl::StrCat("not allowed with ", field, ": ", why));
+  }
+  if (learn) {
+    if (!node.bond_address) {
+      return FieldError(path + ".learn_remote",
+                        "needs link_aggregation.bond_address (the far end is learned from the "
+                        "client's path probes, which are sent to it)");
+    }
+    out.endpoint = PathEndpoint::kLearned;
+    out.endpoint_known = false;
+    return absl::OkStatus();
+  }
+  for (const auto& [present, name] : {std::pair{u.has_gateway(), ".gateway"},
+                                      std::pair{u.has_source_address(), ".source_address"}}) {
+    if (present) {
+      return FieldError(path + name, "not allowed with relay (the path goes over the LAN "
+                                     "interface straight to the neighbour)");
+    }
+  }
+  if (!node.discovery.enabled) {
+    return FieldError(path + ".relay",
+                      "needs node_discovery.enabled (neighbours are found through discovery)");
+  }
+  if (!node.peer_address) {
+    return FieldError(path + ".relay",
+                      "needs link_aggregation.peer_address (where the neighbour forwards to)");
+  }
+  const config::RelayVia& via = u.relay();
+  if (via.has_node()) {
+    // Node ids allow every byte node names do, and ':'.
+    if (std::optional<std::string> problem = NodeIdProblem(via.node())) {
+      return FieldError(path + ".relay.node", absl::StrCat(Quote(via.node()), " ", *problem));
+    }
+    out.relay.node = via.node();
+  }
+  if (via.has_uplink()) {
+    if (absl::Status s = CheckIfname(path + ".relay.uplink", via.uplink(), ""); !s.ok()) return s;
+    out.relay.uplink = via.uplink();
+  }
+  out.endpoint = PathEndpoint::kRelay;
+  out.endpoint_known = false;
+  return absl::OkStatus();
+}
+
 // Name, device and lookup of one uplink; `path` is "interfaces.uplinks[i]".
 absl::Status ResolveUplinkDevice(const config::Uplink& u, const std::string& path,
                                  const NodeSettings& node, const InterfaceLookup& interfaces,
                                  PathSettings& out) {
-  if (!u.has_name() && !u.has_interface()) {
+  const bool relay = out.endpoint == PathEndpoint::kRelay;
+  if (!u.has_name() && !u.has_interface() && !relay) {
     return FieldError(path, "needs a name or an interface (or both)");
   }
   if (u.has_name() && u.name().empty()) return FieldError(path + ".name", "must not be empty");
-  out.name = u.has_name() ? u.name() : u.interface();
-  out.interface = u.has_interface() ? u.interface() : u.name();
+  // A relayed path goes over the LAN: ResolveUplinkEndpoint made sure
+  // discovery is enabled, so node_discovery.interfaces is not empty.
+  absl::string_view from_name = "";
+  if (u.has_interface()) {
+    out.interface = u.interface();
+  } else if (relay) {
+    out.interface = node.discovery.interfaces.front();
+    from_name = " (node_discovery.interfaces[0])";
+  } else {
+    out.interface = u.name();
+    from_name = " (taken from name)";
+  }
+  out.name = u.has_name() ? u.name() : out.interface;
   const std::string iface_path = path + ".interface";
-  const absl::string_view from_name = u.has_interface() ? "" : " (taken from name)";
   if (absl::Status s = CheckIfname(iface_path, out.interface, from_name); !s.ok()) return s;
+  if (relay && std::find(node.discovery.interfaces.begin(), node.discovery.interfaces.end(),
+                         out.interface) == node.discovery.interfaces.end()) {
+    return FieldError(iface_path, absl::StrCat(Quote(out.interface),
+                                               " is not one of node_discovery.interfaces (a "
+                                               "relayed path goes over the LAN to the neighbour)"));
+  }
   // Tunnelling the bond over itself would loop every packet.
   if (out.interface == node.bond_interface ||
       out.interface == absl::StrCat(node.bond_interface, kTxSuffix)) {
@@ -651,6 +784,8 @@ absl::Status ResolveUplinkPeer(const config::Uplink& u, const std::string& path,
                             "straight to its destination)"));
       }
     }
+  } else if (out.endpoint != PathEndpoint::kConfigured) {
+    // The agent fills in remote and remote_port at run time.
   } else if (u.has_remote_address()) {
     s.Update(OptionalIpv4(path + ".remote_address", true, u.remote_address(), out.remote));
   } else if (node.peer_address) {
@@ -659,49 +794,17 @@ absl::Status ResolveUplinkPeer(const config::Uplink& u, const std::string& path,
     s.Update(FieldError(path + ".remote_address",
                         "not set and link_aggregation.peer_address is not set either"));
   }
-  out.remote_port = node.port;
+  if (out.endpoint == PathEndpoint::kConfigured) out.remote_port = node.port;
   s.Update(Checked(path + ".remote_port", u.has_remote_port(), u.remote_port(), kPortRange,
                    out.remote_port));
-  constexpr Range kRate = AboveUpTo(0, 100000);
   if (!u.has_rate_mbit()) {
     s.Update(FieldError(path + ".rate_mbit", absl::StrCat("required (expected capacity in Mbit/s, ",
-                                                          kRate.Describe(), ")")));
+                                                          kRateMbit.Describe(), ")")));
   }
-  s.Update(Checked(path + ".rate_mbit", u.has_rate_mbit(), u.rate_mbit(), kRate, out.rate_mbit));
+  s.Update(Checked(path + ".rate_mbit", u.has_rate_mbit(), u.rate_mbit(), kRateMbit, out.rate_mbit));
   s.Update(
       Checked(path + ".delay_ms", u.has_delay_ms(), u.delay_ms(), Closed(0, 10000), out.delay_ms));
   return s;
-}
-
-// An uplink's data_cap; `path` is "interfaces.uplinks[i]". The period math
-// and its checks live in data_cap.h; their errors name "data_cap.<field>".
-absl::Status ResolveDataCap(const config::DataCap& c, const std::string& path, PathSettings& out) {
-  if (!c.has_limit_bytes()) {
-    return FieldError(path + ".data_cap.limit_bytes", "required (the budget in bytes, > 0)");
-  }
-  CapSettings settings;
-  settings.limit_bytes = c.limit_bytes();
-  if (c.has_period()) settings.period = c.period();
-  if (c.has_reset_day()) {
-    // 0 means "default" to MakeCapPlan; written by the user it is no day.
-    if (c.reset_day() < 1 || c.reset_day() > 31) {
-      return FieldError(path + ".data_cap.reset_day",
-                        absl::StrCat("must be a day of the month (1..31), got ", c.reset_day()));
-    }
-    settings.reset_day = static_cast<int>(c.reset_day());
-  }
-  if (c.has_timezone()) settings.timezone = c.timezone();
-  // A repeated field cannot tell [] from absent: both mean the default levels.
-  if (c.warn_at_percent_size() > 0) {
-    settings.warn_at_percent.assign(c.warn_at_percent().begin(), c.warn_at_percent().end());
-  }
-  if (c.has_when_exhausted()) settings.when_exhausted = c.when_exhausted();
-  absl::StatusOr<CapPlan> plan = MakeCapPlan(settings);
-  if (!plan.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ".", plan.status().message()));
-  }
-  out.data_cap = *std::move(plan);
-  return absl::OkStatus();
 }
 
 // Marks the uplinks named in interfaces.backups as backups, in that order.
@@ -741,10 +844,24 @@ absl::Status ResolveInterfaces(const config::Interfaces& in, const InterfaceLook
   for (int i = 0; i < in.uplinks_size(); ++i) {
     const std::string path = absl::StrCat("interfaces.uplinks[", i, "]");
     PathSettings p;
-    absl::Status s = ResolveUplinkDevice(in.uplinks(i), path, out, interfaces, p);
-    if (s.ok()) s = ResolveUplinkPeer(in.uplinks(i), path, out, p);
-    if (s.ok() && in.uplinks(i).has_data_cap()) s = ResolveDataCap(in.uplinks(i).data_cap(), path, p);
+    const config::Uplink& u = in.uplinks(i);
+    absl::Status s = ResolveUplinkEndpoint(u, path, out, p);
+    if (s.ok()) s = ResolveUplinkDevice(u, path, out, interfaces, p);
+    if (s.ok()) s = ResolveUplinkPeer(u, path, out, p);
+    if (s.ok() && u.has_data_cap()) {
+      absl::StatusOr<CapPlan> plan = ResolveCap(u.data_cap(), path + ".data_cap");
+      if (plan.ok()) {
+        p.data_cap = *std::move(plan);
+      } else {
+        s = plan.status();
+      }
+    }
     if (!s.ok()) return s;
+    // `meshbpf cap` and the history store know the share budget by this name.
+    if (p.name == kShareCapName) {
+      return FieldError(path + (u.has_name() ? ".name" : ".interface"),
+                        absl::StrCat(Quote(p.name), " is reserved for the share budget"));
+    }
     if (auto [it, inserted] = by_name.emplace(p.name, out.paths.size()); !inserted) {
       return FieldError(path + (in.uplinks(i).has_name() ? ".name" : ".interface"),
                         absl::StrCat("uplink name ", Quote(p.name), " is already used by ",
@@ -783,18 +900,47 @@ absl::Status ResolveInterfaces(const config::Interfaces& in, const InterfaceLook
 
 // After the uplinks: node_discovery.share_uplinks names them.
 absl::Status ResolveSharedUplinks(const config::NodeDiscovery& d, NodeSettings& out) {
+  // Each shared interface takes one forward relay port; there are never more
+  // interfaces than uplinks, so they cannot run out.
+  static_assert(MB_MAX_PATHS <= MB_RELAY_MAX_UPLINKS);
   for (int i = 0; i < d.share_uplinks_size(); ++i) {
     const std::string path = absl::StrCat("node_discovery.share_uplinks[", i, "]");
     const std::string& name = d.share_uplinks(i);
-    if (std::none_of(out.paths.begin(), out.paths.end(),
-                     [&](const PathSettings& p) { return p.name == name; })) {
+    const auto uplink = std::find_if(out.paths.begin(), out.paths.end(),
+                                     [&](const PathSettings& p) { return p.name == name; });
+    if (uplink == out.paths.end()) {
       return FieldError(path, absl::StrCat(Quote(name), " is not the name of an uplink"));
+    }
+    if (uplink->endpoint == PathEndpoint::kRelay) {
+      return FieldError(path, absl::StrCat(Quote(name),
+                                           " is itself relayed through a neighbour (its "
+                                           "interface is the LAN); share an uplink of our own"));
     }
     std::vector<std::string>& shared = out.discovery.share_uplinks;
     if (std::find(shared.begin(), shared.end(), name) != shared.end()) {
       return FieldError(path, absl::StrCat(Quote(name), " is listed twice"));
     }
     shared.push_back(name);
+  }
+  return absl::OkStatus();
+}
+
+// After everything: the relay ports (node_discovery.relay_port and the span
+// above it, see bpf/meshbpf.h "Relaying") must not take a port this node
+// already listens on. Checked when the node relays or the port was set.
+absl::Status ResolveRelayPorts(const config::NodeDiscovery& d, const NodeSettings& node) {
+  if (node.discovery.share_uplinks.empty() && !d.has_relay_port()) return absl::OkStatus();
+  const uint32_t first = node.discovery.relay_port;
+  const uint32_t last = first + MB_RELAY_PORT_SPAN - 1;
+  for (const auto& [port, field] :
+       {std::pair{node.port, "link_aggregation.port"},
+        std::pair{node.failover.probe_port, "failover.probe_port"},
+        std::pair{node.discovery.port, "node_discovery.port"}}) {
+    if (port >= first && port <= last) {
+      return FieldError("node_discovery.relay_port",
+                        absl::StrCat("relaying takes ports ", first, "..", last, ", which include ",
+                                     field, " (", port, ")"));
+    }
   }
   return absl::OkStatus();
 }
@@ -889,6 +1035,7 @@ absl::StatusOr<NodeSettings> ResolveConfig(const config::Config& config,
   if (s.ok()) s = ResolveFailover(config.failover(), out.failover);
   if (s.ok()) s = ResolveInterfaces(config.interfaces(), interfaces, out);
   if (s.ok()) s = ResolveSharedUplinks(config.node_discovery(), out);
+  if (s.ok()) s = ResolveRelayPorts(config.node_discovery(), out);
   if (s.ok()) s = ResolveMonitoring(config.monitoring(), out.monitoring);
   if (!s.ok()) return s;
   return out;

@@ -46,6 +46,19 @@ class InterfaceLookup {
 
 enum class PathRole { kBonded, kBackup };
 
+// Where a path's far end comes from.
+enum class PathEndpoint {
+  kConfigured,  // remote_address (or peer_address) and remote_port
+  kRelay,       // a mesh neighbour's shared uplink, chosen at run time (uplinks[].relay)
+  kLearned,     // the bonding peer's side of a relayed path (uplinks[].learn_remote)
+};
+
+// uplinks[].relay: which neighbours' uplinks may fill a relayed path.
+struct RelayFilter {
+  std::string node;    // node_name or node_id; empty: any
+  std::string uplink;  // uplink name on that node; empty: any shared one
+};
+
 // One validated path. Its path id is its index in NodeSettings::paths, which
 // is its position in interfaces.uplinks.
 struct PathSettings {
@@ -62,6 +75,13 @@ struct PathSettings {
   PathRole role = PathRole::kBonded;
   int backup_order = -1;  // position in interfaces.backups for kBackup paths
   std::optional<CapPlan> data_cap;  // nullopt: unmetered
+  PathEndpoint endpoint = PathEndpoint::kConfigured;
+  RelayFilter relay;  // kRelay only
+  // kRelay and kLearned paths: false until the agent has filled in the far
+  // end (remote, remote_port; for kRelay also source, the LAN address), and
+  // again when it is withdrawn. The data path gets no entry for such a path
+  // meanwhile. Always true for kConfigured.
+  bool endpoint_known = true;
 };
 
 struct BondAddress {
@@ -87,7 +107,14 @@ struct DiscoverySettings {
   std::vector<std::string> interfaces;     // where announcements go and come from
   std::vector<std::string> share_uplinks;  // path names announced as shared
   std::string node_id;  // empty: "<machine-id>:<instance>", chosen by the agent
+  uint16_t relay_port = 7211;  // see bpf/meshbpf.h, "Relaying"
+  std::optional<CapPlan> share_cap;      // budget of relayed bytes; nullopt: none
+  double share_max_mbit = 0;             // 0: no rate ceiling
 };
+
+// Names the share budget among the data caps (history store, `meshbpf
+// cap`); no uplink may take this name.
+inline constexpr char kShareCapName[] = "node_discovery.share_cap";
 
 struct MonitoringSettings {
   std::string history_file;  // empty: /var/lib/meshbpf/<instance>.db (DefaultHistoryFile)

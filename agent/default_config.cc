@@ -37,6 +37,15 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
         "        // stop (default) or last_resort_backup.\n",
         "        // ,\"data_cap\": {\"limit_bytes\": 20000000000, \"period\": \"monthly\", \"reset_day\": 1,\n",
         "        //   \"timezone\": \"localtime\", \"warn_at_percent\": [80, 95], \"when_exhausted\": \"stop\"}\n",
+        "        // Through a mesh neighbour's shared uplink instead of one of ours: the path goes\n",
+        "        // over the LAN (interface default: node_discovery.interfaces[0]) to the neighbour\n",
+        "        // that fits best; node (its node_name or node_id) and uplink narrow the choice.\n",
+        "        // gateway, source_address, remote_address and remote_port do not apply.\n",
+        "        // ,\"relay\": {\"node\": \"office-router\", \"uplink\": \"wan0\"}\n",
+        "        // On the bonding peer, the far end of a client's relayed path (same position\n",
+        "        // as there): learned from the client's probes, so no remote_address or\n",
+        "        // remote_port; needs link_aggregation.bond_address. Default false.\n",
+        "        // ,\"learn_remote\": true\n",
         "      }", i + 1 < uplinks.size() ? "," : "", "\n");
   }
   return absl::StrCat(
@@ -63,6 +72,15 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
     "share_uplinks": []
     // This node's identity, 1-64 of [A-Za-z0-9._:-]. Default "<machine-id>:<instance>".
     // ,"node_id": "router-1"
+    // First relay port: the k-th shared interface takes neighbours' traffic at
+    // relay_port + k, the answers come back to relay_port + 32..63. Default 7211;
+    // that span must not hold link_aggregation.port, failover.probe_port or port.
+    // ,"relay_port": 7211
+    // Byte budget of everything relayed for neighbours (both directions), written like
+    // an uplink's data_cap; when_exhausted must be stop. Absent: only the uplinks' caps.
+    // ,"share_cap": {"limit_bytes": 10000000000, "period": "monthly"}
+    // Rate ceiling of everything relayed, Mbit/s. Absent: none.
+    // ,"share_max_mbit": 20
   },
   "link_aggregation": {
     // load_balance (bond every uplink), redundant (every packet on every path),

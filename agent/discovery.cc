@@ -101,6 +101,12 @@ std::optional<std::string> AnnouncementProblem(const Announcement& a) {
     if (u.loss_ppm > kMaxLossPpm) {
       return absl::StrCat(field, ".loss_ppm ", u.loss_ppm, " above ", kMaxLossPpm);
     }
+    // A shared uplink without a port could not be relayed through, and a
+    // port on an unshared one would invite traffic the node drops.
+    if (u.shared && u.relay_port == 0) return absl::StrCat(field, ".relay_port is 0 but shared");
+    if (!u.shared && u.relay_port != 0) {
+      return absl::StrCat(field, ".relay_port ", u.relay_port, " on an uplink not shared");
+    }
   }
   if (a.relay) {
     if (a.relay->relay_port == 0) return "relay.relay_port is 0";
@@ -108,7 +114,19 @@ std::optional<std::string> AnnouncementProblem(const Announcement& a) {
       return absl::StrCat("relay.max_relay_kbps ", a.relay->max_relay_kbps, " above ", kMaxKbps);
     }
   }
+  if (a.bond) {
+    // Relays would forward the node's traffic there.
+    if (a.bond->peer_address.s_addr == INADDR_ANY) return "bond.peer_address is 0.0.0.0";
+    if (a.bond->peer_port == 0) return "bond.peer_port is 0";
+    if (a.bond->tunnel_port == 0) return "bond.tunnel_port is 0";
+  }
   return std::nullopt;
+}
+
+// A uint32 wire field that carries a port; `field` names it in the drop.
+std::optional<Drop> PortAbove16Bits(uint32_t port, absl::string_view field) {
+  if (port <= 0xffff) return std::nullopt;
+  return Drop{DropReason::kInvalidField, absl::StrCat(field, " ", port, " above 65535")};
 }
 
 uint16_t GetBig16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
@@ -193,10 +211,20 @@ absl::StatusOr<std::vector<uint8_t>> EncodeAnnouncement(const Announcement& a,
     w->set_loss_ppm(u.loss_ppm);
     if (u.cap_remaining_bytes) w->set_cap_remaining_bytes(*u.cap_remaining_bytes);
     w->set_shared(u.shared);
+    w->set_relay_port(u.relay_port);
   }
   if (a.relay) {
     m.mutable_relay()->set_relay_port(a.relay->relay_port);
     m.mutable_relay()->set_max_relay_kbps(a.relay->max_relay_kbps);
+    if (a.relay->share_remaining_bytes) {
+      m.mutable_relay()->set_share_remaining_bytes(*a.relay->share_remaining_bytes);
+    }
+  }
+  if (a.bond) {
+    mesh::BondEndpoint* b = m.mutable_bond();
+    b->set_peer_address(&a.bond->peer_address.s_addr, sizeof(a.bond->peer_address.s_addr));
+    b->set_peer_port(a.bond->peer_port);
+    b->set_tunnel_port(a.bond->tunnel_port);
   }
   const size_t body_size = m.ByteSizeLong();
   if (body_size > kMaxBodySize) {
@@ -276,6 +304,9 @@ std::variant<Announcement, Drop> DecodeAnnouncement(const uint8_t* data, size_t 
       return MakeDrop(DropReason::kInvalidField,
                       absl::StrCat("uplinks[", i, "].type ", w.type(), " is not a known type"));
     }
+    if (auto drop = PortAbove16Bits(w.relay_port(), absl::StrCat("uplinks[", i, "].relay_port"))) {
+      return *drop;
+    }
     AnnouncedUplink u;
     u.name = w.name();
     u.type = *type;
@@ -284,15 +315,32 @@ std::variant<Announcement, Drop> DecodeAnnouncement(const uint8_t* data, size_t 
     u.loss_ppm = w.loss_ppm();
     if (w.has_cap_remaining_bytes()) u.cap_remaining_bytes = w.cap_remaining_bytes();
     u.shared = w.shared();
+    u.relay_port = static_cast<uint16_t>(w.relay_port());
     a.uplinks.push_back(std::move(u));
   }
   if (m.has_relay()) {
-    if (m.relay().relay_port() > 0xffff) {
-      return MakeDrop(DropReason::kInvalidField,
-                      absl::StrCat("relay.relay_port ", m.relay().relay_port(), " above 65535"));
-    }
+    if (auto drop = PortAbove16Bits(m.relay().relay_port(), "relay.relay_port")) return *drop;
     a.relay = RelayCapability{static_cast<uint16_t>(m.relay().relay_port()),
                               m.relay().max_relay_kbps()};
+    if (m.relay().has_share_remaining_bytes()) {
+      a.relay->share_remaining_bytes = m.relay().share_remaining_bytes();
+    }
+  }
+  if (m.has_bond()) {
+    const mesh::BondEndpoint& b = m.bond();
+    if (b.peer_address().size() != sizeof(in_addr)) {
+      return MakeDrop(DropReason::kInvalidField,
+                      absl::StrCat("bond.peer_address is ", b.peer_address().size(),
+                                   " bytes (an IPv4 address has 4)"));
+    }
+    if (auto drop = PortAbove16Bits(b.peer_port(), "bond.peer_port")) return *drop;
+    if (auto drop = PortAbove16Bits(b.tunnel_port(), "bond.tunnel_port")) return *drop;
+    BondEndpoint bond;
+    std::copy(b.peer_address().begin(), b.peer_address().end(),
+              reinterpret_cast<char*>(&bond.peer_address.s_addr));
+    bond.peer_port = static_cast<uint16_t>(b.peer_port());
+    bond.tunnel_port = static_cast<uint16_t>(b.tunnel_port());
+    a.bond = bond;
   }
   if (auto problem = AnnouncementProblem(a)) {
     return MakeDrop(DropReason::kInvalidField, *problem);
@@ -345,7 +393,7 @@ std::variant<NodeChange, Drop> NodeTable::Update(const Announcement& a, in_addr 
   }
   MeshNode& node = it->second;
   NodeChange change = NodeChange::kRefreshed;
-  if (node.last.uplinks != a.uplinks || node.last.relay != a.relay ||
+  if (node.last.uplinks != a.uplinks || node.last.relay != a.relay || node.last.bond != a.bond ||
       node.address.s_addr != from.s_addr) {
     change = NodeChange::kUplinksChanged;
   } else if (node.last.name != a.name || node.last.version != a.version) {
@@ -374,7 +422,8 @@ std::vector<MeshNode> NodeTable::Expire() {
 bool RemotePath::operator==(const RemotePath& o) const {
   return node_id == o.node_id && node_name == o.node_name &&
          node_address.s_addr == o.node_address.s_addr && relay_port == o.relay_port &&
-         max_relay_kbps == o.max_relay_kbps && uplink == o.uplink;
+         max_relay_kbps == o.max_relay_kbps && uplink == o.uplink &&
+         share_remaining_bytes == o.share_remaining_bytes;
 }
 
 std::vector<RemotePath> RemotePaths(const NodeTable& table) {
@@ -383,9 +432,10 @@ std::vector<RemotePath> RemotePaths(const NodeTable& table) {
     if (!node.last.relay) continue;
     std::vector<RemotePath> of_node;
     for (const AnnouncedUplink& u : node.last.uplinks) {
-      if (!u.shared) continue;
-      of_node.push_back(RemotePath{id, node.last.name, node.address, node.last.relay->relay_port,
-                                   node.last.relay->max_relay_kbps, u});
+      if (!u.shared || u.relay_port == 0) continue;
+      of_node.push_back(RemotePath{id, node.last.name, node.address, u.relay_port,
+                                   node.last.relay->max_relay_kbps, u,
+                                   node.last.relay->share_remaining_bytes});
     }
     std::sort(of_node.begin(), of_node.end(),
               [](const RemotePath& x, const RemotePath& y) { return x.uplink.name < y.uplink.name; });

@@ -49,13 +49,26 @@ struct AnnouncedUplink {
   uint32_t loss_ppm = 0;
   std::optional<uint64_t> cap_remaining_bytes;  // absent: no data cap
   bool shared = false;
+  uint16_t relay_port = 0;  // where the node relays through it; nonzero iff shared
   bool operator==(const AnnouncedUplink&) const = default;
 };
 
 struct RelayCapability {
   uint16_t relay_port = 0;
   uint64_t max_relay_kbps = 0;  // 0 = no limit announced
+  std::optional<uint64_t> share_remaining_bytes;  // absent: no share budget
   bool operator==(const RelayCapability&) const = default;
+};
+
+// Where relays forward the announcing node's traffic and return the answers.
+struct BondEndpoint {
+  in_addr peer_address{};  // its bonding peer
+  uint16_t peer_port = 0;
+  uint16_t tunnel_port = 0;  // the node's own, on the address it announces from
+  bool operator==(const BondEndpoint& other) const {
+    return peer_address.s_addr == other.peer_address.s_addr && peer_port == other.peer_port &&
+           tunnel_port == other.tunnel_port;
+  }
 };
 
 struct Announcement {
@@ -67,6 +80,7 @@ struct Announcement {
   uint64_t timestamp_ms = 0;  // sender's wall clock, Unix ms
   std::vector<AnnouncedUplink> uplinks;
   std::optional<RelayCapability> relay;
+  std::optional<BondEndpoint> bond;  // absent: uses no relays
   bool operator==(const Announcement&) const = default;
 };
 
@@ -147,7 +161,7 @@ struct MeshNode {
 
 enum class NodeChange {
   kJoined,          // not in the table before
-  kUplinksChanged,  // uplinks, relay capability or address changed: paths may differ
+  kUplinksChanged,  // uplinks, relay capability, bond endpoint or address changed: paths may differ
   kUpdated,         // name or version changed
   kRefreshed,       // nothing but seq/timestamp
 };
@@ -177,13 +191,14 @@ struct RemotePath {
   std::string node_id;
   std::string node_name;
   in_addr node_address{};
-  uint16_t relay_port = 0;
+  uint16_t relay_port = 0;  // the uplink's own (uplink.relay_port)
   uint64_t max_relay_kbps = 0;
   AnnouncedUplink uplink;
+  std::optional<uint64_t> share_remaining_bytes;  // the node's share budget; absent: none
   bool operator==(const RemotePath& other) const;
 };
 
-// Every shared uplink of every node that announces a relay capability,
+// Every shared uplink (with its relay port) of every node that announces a relay capability,
 // ordered by (node id, uplink name), so two results compare element-wise.
 std::vector<RemotePath> RemotePaths(const NodeTable& table);
 

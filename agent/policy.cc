@@ -60,30 +60,31 @@ std::vector<int> StandbyOrder(const NodeSettings& settings) {
 
 PathTable BuildPathTable(const NodeSettings& settings,
                          const std::vector<PathCondition>& conditions) {
-  const PathCondition healthy;
-  std::vector<PathCondition> fallback;
-  const bool none_usable =
-      !conditions.empty() && std::none_of(conditions.begin(), conditions.end(),
-                                          [](const PathCondition& c) { return c.usable; });
-  if (none_usable) {
-    fallback = conditions;
-    for (PathCondition& c : fallback) c.usable = c.link_up;
+  const size_t n = std::min<size_t>(settings.paths.size(), MB_MAX_PATHS);
+  // Absent conditions count as healthy; a path whose far end is not known
+  // yet leads nowhere, whatever its link says, so no fallback picks it.
+  std::vector<PathCondition> judged(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (i < conditions.size()) judged[i] = conditions[i];
+    if (!settings.paths[i].endpoint_known) judged[i].usable = judged[i].link_up = false;
   }
-  const std::vector<PathCondition>& judged = none_usable ? fallback : conditions;
-  auto condition = [&](size_t i) -> const PathCondition& {
-    return i < judged.size() ? judged[i] : healthy;
-  };
+  if (!conditions.empty() &&
+      std::none_of(judged.begin(), judged.end(), [](const PathCondition& c) { return c.usable; })) {
+    for (PathCondition& c : judged) c.usable = c.link_up;
+  }
+  auto condition = [&](size_t i) -> const PathCondition& { return judged[i]; };
   // Redundant mode sends every packet on every active path: a lossy path
   // still adds copies, so it is not held back.
   auto degraded = [&](size_t i) {
     return settings.mode != BondMode::kRedundant && !condition(i).manual && condition(i).degraded;
   };
   PathTable table{};
-  const size_t n = std::min<size_t>(settings.paths.size(), MB_MAX_PATHS);
   std::vector<size_t> bonded;
   for (size_t i = 0; i < n; ++i) {
     const PathSettings& p = settings.paths[i];
     const PathCondition& c = condition(i);
+    // A relayed path without a neighbour has nowhere to send from or to.
+    if (p.endpoint == PathEndpoint::kRelay && !p.endpoint_known) continue;
     mb_path& out = table[i];
     out.ifindex = static_cast<uint32_t>(p.ifindex);
     out.src_ip = p.source.s_addr;
@@ -96,6 +97,15 @@ PathTable BuildPathTable(const NodeSettings& settings,
     out.rate_kbps = static_cast<uint32_t>(std::lround(std::max(kbps, 1.0)));
     out.owd_us = static_cast<uint32_t>(std::lround(c.owd_us ? *c.owd_us : p.delay_ms * 1000.0));
     out.state = MB_PATH_DISABLED;
+    if (p.endpoint == PathEndpoint::kLearned) {
+      // The data path records where the client's probes come from (see
+      // MB_PATH_F_LEARN); until one is adopted nothing may go to 0.0.0.0.
+      out.flags = MB_PATH_F_LEARN;
+      if (!p.endpoint_known) {
+        out.dst_ip = 0;
+        out.dst_port = 0;
+      }
+    }
     const bool carries_traffic = settings.mode == BondMode::kActiveBackup
                                      ? p.name == settings.primary
                                      : p.role == PathRole::kBonded;

@@ -1,6 +1,8 @@
 // Writes the fuzzer's seed corpus into the directory given: valid
 // announcements both as whole datagrams and as bodies (see fuzz_inputs.h),
 // so mutation starts next to inputs that pass every check.
+#include <arpa/inet.h>
+
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -29,18 +31,30 @@ int main(int argc, char** argv) {
   full.epoch = kFuzzWallClockMs - 1000;
   full.seq = 42;
   full.uplinks = {
-      {"eth0", UplinkType::kEthernet, 40'000, 12'000, 100, std::nullopt, true},
-      {"wwan0", UplinkType::kCellular, 10'000, 60'000, 20'000, 5'000'000'000ULL, true},
+      {"eth0", UplinkType::kEthernet, 40'000, 12'000, 100, std::nullopt, true, 7211},
+      {"wwan0", UplinkType::kCellular, 10'000, 60'000, 20'000, 5'000'000'000ULL, true, 7212},
       {"wlan0", UplinkType::kWifi, 0, 0, 0, std::nullopt, false},
       {"tun0", UplinkType::kOther, 1, 1, 1'000'000, 0, false},
   };
-  full.relay = RelayCapability{7201, 50'000};
+  full.relay = RelayCapability{7211, 50'000, 3'000'000'000ULL};
   seeds.push_back(full);
+  // A node that uses relays: where they forward its traffic.
+  Announcement bonding = full;
+  bonding.uplinks.resize(2);
+  bonding.relay.reset();
+  in_addr peer{};
+  peer.s_addr = htonl(0x0ac80002);  // 10.200.0.2
+  bonding.bond = BondEndpoint{peer, 7201, 7301};
+  seeds.push_back(bonding);
   Announcement many = full;
   many.uplinks.clear();
   for (size_t i = 0; i < kMaxAnnouncedUplinks; ++i) {
-    many.uplinks.push_back({absl::StrCat("up", i), UplinkType::kEthernet, i, i, 0, i, i % 2 == 0});
+    const bool shared = i % 2 == 0;
+    many.uplinks.push_back({absl::StrCat("up", i), UplinkType::kEthernet, i, i, 0, i, shared,
+                            static_cast<uint16_t>(shared ? 7211 + i : 0)});
   }
+  many.relay->share_remaining_bytes = 0;
+  many.bond = bonding.bond;
   seeds.push_back(many);
 
   int written = 0;

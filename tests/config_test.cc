@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "bpf/meshbpf.h"
 
 namespace meshbpf {
 namespace {
@@ -101,6 +102,8 @@ class ConfigTest : public ::testing::Test {
     fake_.Add("wlan0", 3, 1500, "192.168.8.20");
     fake_.Add("wwan0", 4, 1400, "10.64.0.5");
     fake_.Add("noaddr0", 5, 9000, nullptr);
+    fake_.Add("lan0", 6, 1400, "10.210.0.1");
+    fake_.Add("lan1", 7, 1500, "10.220.0.1");
   }
 
   absl::StatusOr<NodeSettings> Resolve(const std::string& json) const {
@@ -945,6 +948,229 @@ TEST_F(ConfigTest, DataCapErrorsNameTheField) {
   for (const auto& [cap, expected] : cases) {
     EXPECT_THAT(ErrorOf(WithDataCap(cap)), HasSubstr(expected)) << cap;
   }
+}
+
+}  // namespace
+}  // namespace meshbpf
+
+// --- Relaying: uplinks[].relay, uplinks[].learn_remote, node_discovery.relay_port/share_* ---
+
+namespace meshbpf {
+namespace {
+
+// A client with discovery on lan0 and lan1 and a bonding peer: uplink eth0
+// plus `second` (a JSON object) as interfaces.uplinks[1]; `discovery` and
+// `aggregation` add members to those sections.
+std::string RelayClient(const std::string& second, const std::string& discovery = "",
+                        const std::string& aggregation = "") {
+  return absl::StrCat(
+      R"({"node_discovery": {"enabled": true, "mesh_key": "0123456789abcdef",
+                             "interfaces": ["lan0", "lan1"])",
+      discovery.empty() ? "" : ", ", discovery, R"(},
+          "link_aggregation": {"peer_address": "198.51.100.7", "bond_address": "10.203.0.2/24")",
+      aggregation.empty() ? "" : ", ", aggregation, R"(},
+          "interfaces": {"uplinks": [{"name": "eth0", "rate_mbit": 40}, )",
+      second, "]}}");
+}
+
+constexpr char kRelayUplink[] = R"({"name": "mesh1", "relay": {}, "rate_mbit": 30})";
+
+TEST_F(ConfigTest, RelayedPathGoesOverTheFirstDiscoveryInterface) {
+  const NodeSettings s = MustResolve(RelayClient(kRelayUplink));
+  ASSERT_EQ(s.paths.size(), 2u);
+  EXPECT_EQ(s.paths[0].endpoint, PathEndpoint::kConfigured);
+  EXPECT_TRUE(s.paths[0].endpoint_known);
+  const PathSettings& p = s.paths[1];
+  EXPECT_EQ(p.endpoint, PathEndpoint::kRelay);
+  EXPECT_FALSE(p.endpoint_known) << "no neighbour chosen yet";
+  EXPECT_EQ(p.interface, "lan0");
+  EXPECT_EQ(p.ifindex, 6);
+  EXPECT_EQ(p.mtu, 1400u);
+  EXPECT_EQ(Str(p.source), "10.210.0.1");
+  EXPECT_EQ(p.remote.s_addr, 0u) << "filled in at run time, not peer_address";
+  EXPECT_EQ(p.remote_port, 0);
+  EXPECT_FALSE(p.gateway.has_value());
+  EXPECT_EQ(p.rate_mbit, 30);
+  EXPECT_EQ(p.relay.node, "");
+  EXPECT_EQ(p.relay.uplink, "");
+  // Without a name it is named after its interface, like any uplink.
+  EXPECT_EQ(MustResolve(RelayClient(R"({"relay": {}, "rate_mbit": 30})")).paths[1].name, "lan0");
+}
+
+TEST_F(ConfigTest, RelayedPathFiltersAndInterfaceAreKept) {
+  const NodeSettings s = MustResolve(RelayClient(
+      R"({"name": "mesh1", "interface": "lan1", "relay": {"node": "node2", "uplink": "wan0"},
+          "rate_mbit": 30, "data_cap": {"limit_bytes": 1000000}})"));
+  const PathSettings& p = s.paths[1];
+  EXPECT_EQ(p.interface, "lan1");
+  EXPECT_EQ(p.ifindex, 7);
+  EXPECT_EQ(Str(p.source), "10.220.0.1");
+  EXPECT_EQ(p.relay.node, "node2");
+  EXPECT_EQ(p.relay.uplink, "wan0");
+  ASSERT_TRUE(p.data_cap.has_value());
+  EXPECT_EQ(MustResolve(RelayClient(R"({"name": "m", "relay": {"node": "host-1:edge"},
+                                        "rate_mbit": 30})"))
+                .paths[1]
+                .relay.node,
+            "host-1:edge")
+      << "a node id";
+}
+
+TEST_F(ConfigTest, RelayedPathErrorsNameTheField) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {RelayClient(R"({"name": "m", "relay": {}, "rate_mbit": 30, "gateway": "10.210.0.254"})"),
+       "interfaces.uplinks[1].gateway: not allowed with relay"},
+      {RelayClient(R"({"name": "m", "relay": {}, "rate_mbit": 30, "source_address": "10.210.0.9"})"),
+       "interfaces.uplinks[1].source_address: not allowed with relay"},
+      {RelayClient(R"({"name": "m", "relay": {}, "rate_mbit": 30, "remote_address": "1.2.3.4"})"),
+       "interfaces.uplinks[1].remote_address: not allowed with relay"},
+      {RelayClient(R"({"name": "m", "relay": {}, "rate_mbit": 30, "remote_port": 7300})"),
+       "interfaces.uplinks[1].remote_port: not allowed with relay"},
+      {RelayClient(R"({"name": "m", "relay": {}})"), "interfaces.uplinks[1].rate_mbit: required"},
+      {RelayClient(R"({"name": "m", "interface": "wlan0", "relay": {}, "rate_mbit": 30})"),
+       "interfaces.uplinks[1].interface: \"wlan0\" is not one of node_discovery.interfaces"},
+      {RelayClient(R"({"name": "m", "relay": {"node": "a b"}, "rate_mbit": 30})"),
+       "interfaces.uplinks[1].relay.node: \"a b\" contains byte 0x20"},
+      {RelayClient(R"({"name": "m", "relay": {"node": ""}, "rate_mbit": 30})"),
+       "interfaces.uplinks[1].relay.node: \"\" is empty"},
+      {RelayClient(R"({"name": "m", "relay": {"uplink": "a/b"}, "rate_mbit": 30})"),
+       "interfaces.uplinks[1].relay.uplink: \"a/b\" is not a valid interface name"},
+      {RelayClient(R"({"name": "m", "relay": {}, "learn_remote": true, "rate_mbit": 30})"),
+       "interfaces.uplinks[1].learn_remote: cannot be combined with relay"},
+      {absl::StrCat(R"({"link_aggregation": {"peer_address": "198.51.100.7"},
+                       "interfaces": {"uplinks": [)", kRelayUplink, "]}}"),
+       "interfaces.uplinks[0].relay: needs node_discovery.enabled"},
+      {absl::StrCat(R"({"node_discovery": {"enabled": true, "mesh_key": "0123456789abcdef",
+                                           "interfaces": ["lan0"]},
+                       "interfaces": {"uplinks": [)", kRelayUplink, "]}}"),
+       "interfaces.uplinks[0].relay: needs link_aggregation.peer_address"},
+      {absl::StrCat(R"({"node_discovery": {"enabled": true, "mesh_key": "0123456789abcdef",
+                                           "interfaces": ["noaddr0"]},
+                       "link_aggregation": {"peer_address": "198.51.100.7"},
+                       "interfaces": {"uplinks": [)", kRelayUplink, "]}}"),
+       "interfaces.uplinks[0].source_address: not set and interface \"noaddr0\" has no IPv4"},
+      {FlowConfig("", R"("relay": {})"),
+       "interfaces.uplinks[0].relay: meaningless in flow mode"},
+  };
+  for (const auto& [json, expected] : cases) {
+    EXPECT_THAT(ErrorOf(json), HasSubstr(expected)) << json;
+  }
+}
+
+// The bonding peer: uplink eth0 with a remote address, plus `second`.
+std::string LearningPeer(const std::string& second, bool bond_address = true) {
+  return absl::StrCat(R"({"link_aggregation": {)",
+                      bond_address ? R"("bond_address": "10.203.0.1/24")" : "", R"(},
+      "interfaces": {"uplinks": [
+        {"name": "eth0", "remote_address": "203.0.113.9", "rate_mbit": 100}, )",
+                      second, "]}}");
+}
+
+TEST_F(ConfigTest, LearnedPathHasItsLocalSideOnly) {
+  const NodeSettings s = MustResolve(LearningPeer(
+      R"({"name": "mesh1", "interface": "wlan0", "gateway": "192.168.8.1", "learn_remote": true,
+          "rate_mbit": 30})"));
+  const PathSettings& p = s.paths[1];
+  EXPECT_EQ(p.endpoint, PathEndpoint::kLearned);
+  EXPECT_FALSE(p.endpoint_known);
+  EXPECT_EQ(p.ifindex, 3);
+  EXPECT_EQ(Str(p.source), "192.168.8.20");
+  EXPECT_EQ(Str(*p.gateway), "192.168.8.1");
+  EXPECT_EQ(p.remote.s_addr, 0u);
+  EXPECT_EQ(p.remote_port, 0);
+  // learn_remote: false is an ordinary uplink, which needs a far end.
+  EXPECT_THAT(ErrorOf(LearningPeer(
+                  R"({"name": "mesh1", "interface": "wlan0", "learn_remote": false, "rate_mbit": 30})")),
+              HasSubstr("interfaces.uplinks[1].remote_address: not set"));
+}
+
+TEST_F(ConfigTest, LearnedPathErrorsNameTheField) {
+  EXPECT_THAT(ErrorOf(LearningPeer(R"({"name": "m", "interface": "eth0", "learn_remote": true,
+                                       "remote_address": "1.2.3.4", "rate_mbit": 30})")),
+              HasSubstr("interfaces.uplinks[1].remote_address: not allowed with learn_remote"));
+  EXPECT_THAT(ErrorOf(LearningPeer(R"({"name": "m", "interface": "eth0", "learn_remote": true,
+                                       "remote_port": 7300, "rate_mbit": 30})")),
+              HasSubstr("interfaces.uplinks[1].remote_port: not allowed with learn_remote"));
+  EXPECT_THAT(ErrorOf(LearningPeer(R"({"name": "m", "interface": "eth0", "learn_remote": true,
+                                       "rate_mbit": 30})",
+                                   false)),
+              HasSubstr("interfaces.uplinks[1].learn_remote: needs link_aggregation.bond_address"));
+  EXPECT_THAT(ErrorOf(FlowConfig("", R"("learn_remote": true)")),
+              HasSubstr("interfaces.uplinks[0].learn_remote: meaningless in flow mode"));
+}
+
+TEST_F(ConfigTest, RelaySettingsDefaultsAndExplicitValues) {
+  const NodeSettings defaults = MustResolve(RelayClient(kRelayUplink));
+  EXPECT_EQ(defaults.discovery.relay_port, 7211);
+  EXPECT_FALSE(defaults.discovery.share_cap.has_value());
+  EXPECT_EQ(defaults.discovery.share_max_mbit, 0);
+  const NodeSettings s = MustResolve(RelayClient(
+      kRelayUplink,
+      R"("relay_port": 8000, "share_uplinks": ["eth0"], "share_max_mbit": 12.5,
+         "share_cap": {"limit_bytes": 3000000000, "period": "daily", "timezone": "UTC"})"));
+  EXPECT_EQ(s.discovery.relay_port, 8000);
+  EXPECT_EQ(s.discovery.share_max_mbit, 12.5);
+  ASSERT_TRUE(s.discovery.share_cap.has_value());
+  EXPECT_EQ(s.discovery.share_cap->limit_bytes, 3'000'000'000u);
+  EXPECT_EQ(s.discovery.share_cap->period, CapPeriodKind::kDaily);
+  EXPECT_EQ(s.discovery.share_cap->when_exhausted, CapExhaustedPolicy::kStop);
+  // The highest relay port whose span still fits.
+  EXPECT_EQ(MustResolve(RelayClient(kRelayUplink,
+                                    absl::StrCat(R"("relay_port": )", 65535 - MB_RELAY_PORT_SPAN)))
+                .discovery.relay_port,
+            65535 - MB_RELAY_PORT_SPAN);
+}
+
+TEST_F(ConfigTest, RelaySettingsErrorsNameTheField) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"("relay_port": 0)", "node_discovery.relay_port: must be between 1 and 65471, got 0"},
+      {absl::StrCat(R"("relay_port": )", 65536 - MB_RELAY_PORT_SPAN),
+       "node_discovery.relay_port: must be between 1 and 65471"},
+      {R"("relay_port": 7180)",
+       "node_discovery.relay_port: relaying takes ports 7180..7243, which include "
+       "link_aggregation.port (7201)"},
+      {R"("share_uplinks": ["eth0"], "port": 7250)",
+       "node_discovery.relay_port: relaying takes ports 7211..7274, which include "
+       "node_discovery.port (7250)"},
+      {R"("share_max_mbit": 0)", "node_discovery.share_max_mbit: must be greater than 0"},
+      {R"("share_max_mbit": -5)", "node_discovery.share_max_mbit"},
+      {R"("share_cap": {})", "node_discovery.share_cap.limit_bytes: required"},
+      {R"("share_cap": {"limit_bytes": 0})",
+       "node_discovery.share_cap.limit_bytes: must be more than 0"},
+      {R"("share_cap": {"limit_bytes": 1, "period": "weekly"})",
+       "node_discovery.share_cap.period: \"weekly\" is not one of"},
+      {R"("share_cap": {"limit_bytes": 1, "reset_day": 40})",
+       "node_discovery.share_cap.reset_day: must be a day of the month"},
+      {R"("share_cap": {"limit_bytes": 1, "when_exhausted": "last_resort_backup"})",
+       "node_discovery.share_cap.when_exhausted: must be \"stop\""},
+      {R"("share_uplinks": ["mesh1"])",
+       "node_discovery.share_uplinks[0]: \"mesh1\" is itself relayed through a neighbour"},
+  };
+  for (const auto& [discovery, expected] : cases) {
+    EXPECT_THAT(ErrorOf(RelayClient(kRelayUplink, discovery)), HasSubstr(expected)) << discovery;
+  }
+  EXPECT_THAT(ErrorOf(WithOneUplink(
+                  R"("failover": {"probe_port": 7250}, "node_discovery": {"share_uplinks": ["eth0"]})")),
+              HasSubstr("node_discovery.relay_port: relaying takes ports 7211..7274, which "
+                        "include failover.probe_port (7250)"));
+  MustResolve(RelayClient(kRelayUplink, R"("share_uplinks": ["eth0"])"));  // the defaults agree
+}
+
+TEST_F(ConfigTest, RelayPortsOnlyMatterWhenRelaying) {
+  // A node that shares nothing and left relay_port alone may use those ports.
+  const NodeSettings s =
+      MustResolve(WithOneUplink(R"("link_aggregation": {"port": 7220})"));
+  EXPECT_EQ(s.port, 7220);
+  EXPECT_THAT(ErrorOf(WithOneUplink(
+                  R"("link_aggregation": {"port": 7220}, "node_discovery": {"share_uplinks": ["eth0"]})")),
+              HasSubstr("include link_aggregation.port (7220)"));
+}
+
+TEST_F(ConfigTest, ShareBudgetNameIsNoUplinkName) {
+  EXPECT_THAT(ErrorOf(WithInterfaces(
+                  R"({"uplinks": [{"name": "node_discovery.share_cap", "interface": "eth0",
+                                   "rate_mbit": 40}]})")),
+              AllOf(HasSubstr("interfaces.uplinks[0].name"), HasSubstr("reserved")));
 }
 
 }  // namespace

@@ -42,11 +42,12 @@ Announcement Sample(std::string node_id = "node-a") {
   a.seq = 7;
   a.timestamp_ms = kNowMs;
   a.uplinks = {
-      {"eth0", UplinkType::kEthernet, 40'000, 12'000, 100, std::nullopt, true},
-      {"wwan0", UplinkType::kCellular, 10'000, 60'000, 20'000, 5'000'000'000ULL, true},
+      {"eth0", UplinkType::kEthernet, 40'000, 12'000, 100, std::nullopt, true, 7211},
+      {"wwan0", UplinkType::kCellular, 10'000, 60'000, 20'000, 5'000'000'000ULL, true, 7212},
       {"wlan0", UplinkType::kWifi, 0, 0, 0, std::nullopt, false},
   };
-  a.relay = RelayCapability{7201, 50'000};
+  a.relay = RelayCapability{7211, 50'000, 2'000'000'000};
+  a.bond = BondEndpoint{Ip("10.200.0.2"), 7201, 7301};
   return a;
 }
 
@@ -78,7 +79,14 @@ std::optional<Drop> DropOf(const std::vector<uint8_t>& f, size_t size, const std
 std::optional<Drop> DropOf(const std::vector<uint8_t>& f) { return DropOf(f, f.size()); }
 
 TEST(Announcement, RoundTrips) {
-  for (Announcement a : {Sample(), Announcement{"n", "x", "1", 1, 1, 1, {}, std::nullopt}}) {
+  // A share budget of 0 (spent) is not the same as none.
+  Announcement spent = Sample();
+  spent.relay->share_remaining_bytes = 0;
+  Announcement no_budget = Sample();
+  no_budget.relay->share_remaining_bytes.reset();
+  no_budget.bond.reset();
+  for (Announcement a : {Sample(), spent, no_budget,
+                         Announcement{"n", "x", "1", 1, 1, 1, {}, std::nullopt}}) {
     std::vector<uint8_t> f = Encode(a);
     ASSERT_FALSE(f.empty());
     std::variant<Announcement, Drop> r = DecodeAnnouncement(f.data(), f.size(), kKey);
@@ -96,9 +104,10 @@ TEST(Announcement, LargestPossibleAnnouncementFitsTheSizeLimit) {
   a.uplinks.clear();
   for (size_t i = 0; i < kMaxAnnouncedUplinks; ++i) {
     a.uplinks.push_back({absl::StrCat("uplink-name-", 100 + i), UplinkType::kCellular,
-                         1'000'000'000, 60'000'000, 1'000'000, ~0ULL, true});
+                         1'000'000'000, 60'000'000, 1'000'000, ~0ULL, true, 65535});
   }
-  a.relay = RelayCapability{65535, 1'000'000'000};
+  a.relay = RelayCapability{65535, 1'000'000'000, ~0ULL};
+  a.bond = BondEndpoint{Ip("255.255.255.255"), 65535, 65535};
   absl::StatusOr<std::vector<uint8_t>> f = EncodeAnnouncement(a, kKey);
   ASSERT_TRUE(f.ok()) << f.status();
   EXPECT_LE(f->size(), kMaxAnnouncementSize);
@@ -129,6 +138,12 @@ TEST(Announcement, EncodeRefusesWhatPeersWouldDropNamingTheField) {
       {[](Announcement& a) { a.uplinks.resize(kMaxAnnouncedUplinks + 1, a.uplinks[0]); },
        "17 uplinks"},
       {[](Announcement& a) { a.relay->relay_port = 0; }, "relay.relay_port is 0"},
+      {[](Announcement& a) { a.uplinks[0].relay_port = 0; }, "uplinks[0].relay_port is 0 but shared"},
+      {[](Announcement& a) { a.uplinks[2].relay_port = 7213; },
+       "uplinks[2].relay_port 7213 on an uplink not shared"},
+      {[](Announcement& a) { a.bond->peer_address = Ip("0.0.0.0"); }, "bond.peer_address is 0.0.0.0"},
+      {[](Announcement& a) { a.bond->peer_port = 0; }, "bond.peer_port is 0"},
+      {[](Announcement& a) { a.bond->tunnel_port = 0; }, "bond.tunnel_port is 0"},
   };
   for (const Case& c : cases) {
     Announcement a = Sample();
@@ -191,6 +206,16 @@ TEST(Announcement, ForgedOrForeignKeyedMessagesFailAuthentication) {
   EXPECT_EQ(DropOf(FrameBody("x", ""))->reason, DropReason::kBadTag);
 }
 
+// 10.200.0.2 as it goes on the wire.
+std::string PeerBytes() { return std::string("\x0a\xc8\x00\x02", 4); }
+
+void SetBond(mesh::Announcement& m, const std::string& peer_address, uint32_t peer_port,
+             uint32_t tunnel_port) {
+  m.mutable_bond()->set_peer_address(peer_address);
+  m.mutable_bond()->set_peer_port(peer_port);
+  m.mutable_bond()->set_tunnel_port(tunnel_port);
+}
+
 TEST(Announcement, AuthenticatedButMalformedBodiesAreDropped) {
   EXPECT_EQ(DropOf(FrameBody("\xff\xff\xff"))->reason, DropReason::kMalformedBody);
   EXPECT_EQ(DropOf(FrameBody(""))->reason, DropReason::kInvalidField);  // all fields missing
@@ -210,6 +235,20 @@ TEST(Announcement, AuthenticatedButMalformedBodiesAreDropped) {
     return m.SerializeAsString();
   };
   EXPECT_FALSE(DropOf(FrameBody(serialized([](mesh::Announcement&) {}))).has_value());
+  // The new fields in their valid form pass, and decode as sent.
+  const std::vector<uint8_t> with_bond = FrameBody(serialized([](mesh::Announcement& m) {
+    SetBond(m, PeerBytes(), 7201, 7301);
+    m.mutable_uplinks(0)->set_shared(true);
+    m.mutable_uplinks(0)->set_relay_port(7211);
+    m.mutable_relay()->set_relay_port(7211);
+    m.mutable_relay()->set_share_remaining_bytes(5);
+  }));
+  std::variant<Announcement, Drop> decoded = DecodeAnnouncement(with_bond.data(), with_bond.size(), kKey);
+  ASSERT_TRUE(std::holds_alternative<Announcement>(decoded)) << std::get<Drop>(decoded).detail;
+  const Announcement& a = std::get<Announcement>(decoded);
+  EXPECT_EQ(a.bond, (BondEndpoint{Ip("10.200.0.2"), 7201, 7301}));
+  EXPECT_EQ(a.uplinks[0].relay_port, 7211);
+  EXPECT_EQ(a.relay->share_remaining_bytes, 5u);
   struct Case {
     std::function<void(mesh::Announcement&)> spoil;
     std::string detail;
@@ -229,6 +268,27 @@ TEST(Announcement, AuthenticatedButMalformedBodiesAreDropped) {
        },
        "21 uplinks"},
       {[](mesh::Announcement& m) { m.set_seq(0); }, "seq is 0"},
+      {[](mesh::Announcement& m) { m.mutable_uplinks(0)->set_relay_port(70000); },
+       "uplinks[0].relay_port 70000 above 65535"},
+      {[](mesh::Announcement& m) { m.mutable_uplinks(0)->set_shared(true); },
+       "uplinks[0].relay_port is 0 but shared"},
+      {[](mesh::Announcement& m) { m.mutable_uplinks(0)->set_relay_port(7211); },
+       "uplinks[0].relay_port 7211 on an uplink not shared"},
+      {[](mesh::Announcement& m) { SetBond(m, std::string("\x0a\xc8\x00", 3), 7201, 7301); },
+       "bond.peer_address is 3 bytes"},
+      {[](mesh::Announcement& m) { SetBond(m, std::string(16, '\x20'), 7201, 7301); },
+       "bond.peer_address is 16 bytes"},
+      {[](mesh::Announcement& m) { SetBond(m, "", 7201, 7301); }, "bond.peer_address is 0 bytes"},
+      {[](mesh::Announcement& m) { SetBond(m, std::string(4, '\0'), 7201, 7301); },
+       "bond.peer_address is 0.0.0.0"},
+      {[](mesh::Announcement& m) { SetBond(m, PeerBytes(), 65536, 7301); },
+       "bond.peer_port 65536 above 65535"},
+      {[](mesh::Announcement& m) { SetBond(m, PeerBytes(), 7201, 0); },
+       "bond.tunnel_port is 0"},
+      {[](mesh::Announcement& m) { SetBond(m, PeerBytes(), 0, 7301); },
+       "bond.peer_port is 0"},
+      {[](mesh::Announcement& m) { SetBond(m, PeerBytes(), 7201, 1 << 20); },
+       "bond.tunnel_port 1048576 above 65535"},
   };
   for (const Case& c : cases) {
     std::optional<Drop> d = DropOf(FrameBody(serialized(c.spoil)));
@@ -335,7 +395,14 @@ TEST(NodeTable, ReportsWhatChanged) {
   EXPECT_EQ(std::get<NodeChange>(table.Update(a, Ip("10.0.0.2"))), NodeChange::kUpdated);
   a.uplinks[0].rtt_us += 1;
   EXPECT_EQ(std::get<NodeChange>(table.Update(a, Ip("10.0.0.2"))), NodeChange::kUplinksChanged);
+  a.relay->share_remaining_bytes = 1;
+  EXPECT_EQ(std::get<NodeChange>(table.Update(a, Ip("10.0.0.2"))), NodeChange::kUplinksChanged);
   a.relay.reset();
+  EXPECT_EQ(std::get<NodeChange>(table.Update(a, Ip("10.0.0.2"))), NodeChange::kUplinksChanged);
+  a.bond->tunnel_port = 7302;
+  EXPECT_EQ(std::get<NodeChange>(table.Update(a, Ip("10.0.0.2"))), NodeChange::kUplinksChanged)
+      << "relays of this node must forward elsewhere";
+  a.bond.reset();
   EXPECT_EQ(std::get<NodeChange>(table.Update(a, Ip("10.0.0.2"))), NodeChange::kUplinksChanged);
   EXPECT_EQ(std::get<NodeChange>(table.Update(a, Ip("10.0.0.3"))), NodeChange::kUplinksChanged)
       << "a new source address changes where relayed traffic goes";
@@ -391,8 +458,22 @@ TEST(RemotePaths, AreTheSharedUplinksOfRelayingNodes) {
   EXPECT_THAT(names, ::testing::ElementsAre("node-a/eth0", "node-a/wwan0", "node-b/eth0",
                                             "node-b/wwan0"));
   EXPECT_EQ(paths[0].node_address.s_addr, Ip("10.0.0.2").s_addr);
-  EXPECT_EQ(paths[0].relay_port, 7201);
+  EXPECT_EQ(paths[0].relay_port, 7211) << "each uplink's own port";
+  EXPECT_EQ(paths[1].relay_port, 7212);
   EXPECT_EQ(paths[1].uplink.cap_remaining_bytes, 5'000'000'000ULL);
+  EXPECT_EQ(paths[1].share_remaining_bytes, 2'000'000'000ULL);
+}
+
+TEST(RemotePaths, ASharedUplinkWithoutARelayPortIsNoCandidate) {
+  // Decoding refuses it; the table itself does not check.
+  FakeSteadyClock clock;
+  NodeTable table(seconds(30), clock.fn());
+  Announcement a = Sample("node-a");
+  a.uplinks[1].relay_port = 0;
+  table.Update(a, Ip("10.0.0.2"));
+  std::vector<RemotePath> paths = RemotePaths(table);
+  ASSERT_EQ(paths.size(), 1u);
+  EXPECT_EQ(paths[0].uplink.name, "eth0");
 }
 
 TEST(RemotePaths, TopologyChangesShowUpInTheDiff) {
@@ -410,6 +491,7 @@ TEST(RemotePaths, TopologyChangesShowUpInTheDiff) {
   Announcement a = Sample("node-a");
   a.seq++;
   a.uplinks[1].shared = false;
+  a.uplinks[1].relay_port = 0;
   a.uplinks[0].capacity_kbps = 20'000;
   table.Update(a, Ip("10.0.0.2"));
   clock.now += seconds(20);

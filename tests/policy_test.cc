@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 namespace meshbpf {
 namespace {
 
@@ -245,6 +247,115 @@ TEST(PathTable, WhenProbesCondemnEveryPathTheLinksDecide) {
   t = BuildPathTable(s, c);
   EXPECT_EQ(t[0].state, MB_PATH_DISABLED) << "one path reaches the peer: the verdict stands";
   EXPECT_EQ(t[1].state, MB_PATH_ACTIVE);
+}
+
+// --- Relayed and learned paths ----------------------------------------------
+
+// wan1 of our own, then `p` as path 1.
+NodeSettings WithSecondPath(const PathSettings& p) {
+  NodeSettings s;
+  s.port = 7201;
+  s.paths = {Path("wan1", 3, 40), p};
+  return s;
+}
+
+// A relayed path over the LAN device (ifindex 7, MTU 1400), no neighbour yet.
+PathSettings Relayed() {
+  PathSettings p = Path("mesh1", 7, 30);
+  p.mtu = 1400;
+  p.source = Addr("10.210.0.1");
+  p.gateway.reset();
+  p.remote = in_addr{};
+  p.remote_port = 0;
+  p.endpoint = PathEndpoint::kRelay;
+  p.endpoint_known = false;
+  return p;
+}
+
+// The peer's side of a relayed path, not learned yet.
+PathSettings Learned() {
+  PathSettings p = Path("mesh1", 5, 30);
+  p.remote = in_addr{};
+  p.remote_port = 0;
+  p.endpoint = PathEndpoint::kLearned;
+  p.endpoint_known = false;
+  return p;
+}
+
+bool AllZero(const mb_path& p) {
+  const mb_path zero{};
+  return std::memcmp(&p, &zero, sizeof(p)) == 0;
+}
+
+TEST(PathTable, RelayedPathWithoutNeighbourHasNoEntry) {
+  const NodeSettings s = WithSecondPath(Relayed());
+  EXPECT_TRUE(AllZero(BuildPathTable(s)[1]));
+  EXPECT_TRUE(AllZero(BuildPathTable(s, Usable({true, true}))[1]));
+  // Nor does a fallback pick it when the probes condemn everything.
+  std::vector<PathCondition> c(2, PathCondition{.usable = false, .link_up = true});
+  const PathTable t = BuildPathTable(s, c);
+  EXPECT_EQ(t[0].state, MB_PATH_ACTIVE);
+  EXPECT_TRUE(AllZero(t[1]));
+}
+
+TEST(PathTable, RelayedPathWithNeighbourIsLikeAnyPath) {
+  PathSettings p = Relayed();
+  p.remote = Addr("10.210.0.2");
+  p.remote_port = 7211;
+  p.endpoint_known = true;
+  const PathTable t = BuildPathTable(WithSecondPath(p));
+  EXPECT_EQ(t[1].ifindex, 7u);
+  EXPECT_EQ(t[1].src_ip, Addr("10.210.0.1").s_addr);
+  EXPECT_EQ(t[1].dst_ip, Addr("10.210.0.2").s_addr);
+  EXPECT_EQ(t[1].dst_port, 7211);
+  EXPECT_EQ(t[1].src_port, 7201);
+  EXPECT_EQ(t[1].gateway, 0u);
+  EXPECT_EQ(t[1].mtu, 1400u);
+  EXPECT_EQ(t[1].flags, 0u);
+  EXPECT_EQ(t[1].state, MB_PATH_ACTIVE);
+}
+
+TEST(PathTable, UnlearnedPathWaitsDisabledWithItsLocalSide) {
+  const NodeSettings s = WithSecondPath(Learned());
+  for (const PathTable& t : {BuildPathTable(s), BuildPathTable(s, Usable({true, true})),
+                             BuildPathTable(s, Usable({false, true}))}) {
+    EXPECT_EQ(t[1].flags, MB_PATH_F_LEARN);
+    EXPECT_EQ(t[1].ifindex, 5u);
+    EXPECT_EQ(t[1].src_ip, Addr("10.0.0.2").s_addr);
+    EXPECT_EQ(t[1].src_port, 7201);
+    EXPECT_EQ(t[1].mtu, 1500u);
+    EXPECT_EQ(t[1].dst_ip, 0u);
+    EXPECT_EQ(t[1].dst_port, 0u);
+    EXPECT_EQ(t[1].state, MB_PATH_DISABLED);
+  }
+  // Not as the only path left, not as a backup, not moved in by hand.
+  EXPECT_EQ(BuildPathTable(s, {{.usable = false, .link_up = false}, {.usable = false, .link_up = true}})[1]
+                .state,
+            MB_PATH_DISABLED);
+  NodeSettings backup = s;
+  backup.paths[1].role = PathRole::kBackup;
+  backup.paths[1].backup_order = 0;
+  EXPECT_EQ(BuildPathTable(backup, Usable({false, true}))[1].state, MB_PATH_DISABLED);
+  std::vector<PathCondition> manual = Usable({true, true});
+  manual[1].manual = true;
+  EXPECT_EQ(BuildPathTable(s, manual)[1].state, MB_PATH_DISABLED);
+}
+
+TEST(PathTable, LearnedPathOnceKnownCarriesTrafficAndKeepsItsFlag) {
+  PathSettings p = Learned();
+  p.remote = Addr("10.211.2.2");
+  p.remote_port = 7243;
+  p.endpoint_known = true;
+  const PathTable t = BuildPathTable(WithSecondPath(p));
+  EXPECT_EQ(t[1].flags, MB_PATH_F_LEARN);
+  EXPECT_EQ(t[1].dst_ip, Addr("10.211.2.2").s_addr);
+  EXPECT_EQ(t[1].dst_port, 7243);
+  EXPECT_EQ(t[1].state, MB_PATH_ACTIVE);
+  EXPECT_EQ(BuildPathTable(TwoBonded())[1].flags, 0u) << "configured paths learn nothing";
+}
+
+TEST(BondMtu, RelayedPathsCountWithTheirLanMtu) {
+  EXPECT_EQ(BondMtu(WithSecondPath(Relayed())), 1400u - MB_ENCAP_OVERHEAD);
 }
 
 }  // namespace
