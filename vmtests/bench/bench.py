@@ -128,7 +128,8 @@ def report(a):
     out.append("Receiver goodput as a fraction of the sum of the link rates: median "
                "(min-max) of %d runs. *single*: plain routing over the fastest uplink; *meshbpf*: "
                "the bond; *MPTCP*: Linux MPTCP over the same links. *reordered*: the receiver's "
-               "out-of-order segments per segment received, meshbpf (median).\n" % a.reps)
+               "out-of-order segments per segment received, meshbpf (median). Every TCP flow "
+               "uses congestion control %s.\n" % (a.reps, a.cc))
     out.append("| # | scenario | dir | single | meshbpf | MPTCP | meshbpf / MPTCP | meshbpf reordered | MPTCP links used |")
     out.append("|---|---|---|---|---|---|---|---|---|")
     chart = []
@@ -225,6 +226,7 @@ def main():
     rp.add_argument("--results", required=True)
     rp.add_argument("--out-dir", required=True)
     rp.add_argument("--reps", type=int, required=True)
+    rp.add_argument("--cc", required=True)
     a = p.parse_args()
     {"record": record, "record-unshaped": record_unshaped, "show": show, "report": report}[
         a.command](a)

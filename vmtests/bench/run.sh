@@ -13,6 +13,8 @@
 #   BENCH_REPS=1 BENCH_SECONDS=3 vmtests/bench/run.sh    a quick pass
 #   BENCH_ONLY="1 cost" ...              only some parts (1-5, unshaped, cost)
 #   BENCH_BUILD=0 ...                    use the build in MESHBPF_BUILD_DIR as it is
+#   BENCH_CC=cubic ...                   TCP congestion control of every flow (all
+#                                        methods); default: the system's
 # Everything runs in network namespaces of its own (vmtests/lib/lab.sh),
 # removed on exit.
 set -euo pipefail
@@ -21,6 +23,7 @@ HERE="$ROOT/vmtests/bench"
 export BENCH_REPS="${BENCH_REPS:-3}"
 export BENCH_SECONDS="${BENCH_SECONDS:-4}"
 export LAB_IPERF_OMIT="${LAB_IPERF_OMIT:-1}"
+export LAB_IPERF_CC="${BENCH_CC:-$(sysctl -n net.ipv4.tcp_congestion_control)}"
 BENCH_ONLY="${BENCH_ONLY:-1 2 3 4 5 unshaped cost}"
 RESULTS="${BENCH_RESULTS:-$ROOT/results}"
 BUILD="${MESHBPF_BUILD_DIR:-$ROOT/build}"
@@ -45,7 +48,7 @@ export MESHBPF_BIN="$BUILD"
 mkdir -p "$RESULTS"
 export BENCH_OUT="$RESULTS/raw.jsonl"
 : >"$BENCH_OUT"
-echo "[bench] built in $((SECONDS - start)) s; $BENCH_REPS runs of ${BENCH_SECONDS} s per cell; load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "[bench] built in $((SECONDS - start)) s; $BENCH_REPS runs of ${BENCH_SECONDS} s per cell; load: $(cut -d' ' -f1-3 /proc/loadavg); TCP congestion control $LAB_IPERF_CC" >&2
 
 scenario() { env "$@" bash "$HERE/scenario.sh"; }
 # Scenarios 1 and 5 share the 40 + 20 lab.
@@ -59,7 +62,8 @@ wants 4 && scenario RATES="40 20" DELAYS="0 20" BENCH_CASES="4:1"
 wants unshaped && scenario RATES="10000 10000" LAB_SHAPED=0 BENCH_KIND=unshaped
 wants cost && "$BUILD/meshbpf-prog-cost" >>"$BENCH_OUT"
 
-python3 "$HERE/bench.py" report --results "$BENCH_OUT" --out-dir "$RESULTS" --reps "$BENCH_REPS"
+python3 "$HERE/bench.py" report --results "$BENCH_OUT" --out-dir "$RESULTS" --reps "$BENCH_REPS" \
+  --cc "$LAB_IPERF_CC"
 if [[ -s "$RESULTS/goodput.dat" ]] && grep -q '^"' "$RESULTS/goodput.dat"; then
   gnuplot -e "data='$RESULTS/goodput.dat'; out='$RESULTS/goodput.png'" "$HERE/goodput.gp"
   echo "[bench] chart: $RESULTS/goodput.png" >&2

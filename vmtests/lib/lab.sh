@@ -50,6 +50,9 @@ LAB_SHAPED="${LAB_SHAPED:-1}"
 LAB_CLIENT_MONITORING="${LAB_CLIENT_MONITORING:-}"
 # Wraps both iperf3 ends, e.g. LAB_IPERF_WRAP="mptcpize run" for MPTCP.
 LAB_IPERF_WRAP="${LAB_IPERF_WRAP:-}"
+# TCP congestion control of lab_iperf's flows (iperf3 -C), e.g. "cubic";
+# empty: the system default (net.ipv4.tcp_congestion_control).
+LAB_IPERF_CC="${LAB_IPERF_CC:-}"
 # Seconds of slow start lab_iperf leaves out.
 LAB_IPERF_OMIT="${LAB_IPERF_OMIT:-2}"
 LAB_MODE="${LAB_MODE:-load_balance}"
@@ -339,8 +342,9 @@ lab_wait_port() {
 # (up: client -> server; the first LAB_IPERF_OMIT s, slow start, are left out). The whole
 # iperf3 JSON stays in $LAB_DIR/iperf.json. On failure: says why, returns 1.
 lab_iperf() {
-  local direction="$1" seconds="$2" streams="${3:-1}" reverse=() server wrap
+  local direction="$1" seconds="$2" streams="${3:-1}" reverse=() cc=() server wrap
   [[ "$direction" == down ]] && reverse=(-R)
+  [[ -n "$LAB_IPERF_CC" ]] && cc=(-C "$LAB_IPERF_CC")
   read -ra wrap <<<"$LAB_IPERF_WRAP"
   # Directly, not through lab_ns, so that $! is iperf3 itself (mptcpize execs it).
   ip netns exec "$LAB-server" "${wrap[@]}" iperf3 -s -1 -B "$SERVER_IP" >/dev/null 2>&1 &
@@ -348,18 +352,28 @@ lab_iperf() {
   lab_wait_port server 5201 || return 1
   # --foreground keeps iperf3 in our process group, so Ctrl-C reaches it.
   lab_ns client timeout --foreground $((seconds + 20)) "${wrap[@]}" iperf3 -J -c "$SERVER_IP" -t "$seconds" -O "$LAB_IPERF_OMIT" \
-    -P "$streams" "${reverse[@]}" >"$LAB_DIR/iperf.json" 2>&1 || true
+    -P "$streams" "${reverse[@]}" "${cc[@]}" >"$LAB_DIR/iperf.json" 2>&1 || true
   kill "$server" 2>/dev/null || true
   wait "$server" 2>/dev/null || true
+  local summary
+  summary="$(lab_iperf_summary "$LAB_DIR/iperf.json" "lab_iperf $direction")" || return 1
+  printf '%.1f\n' "${summary%% *}"
+}
+
+# What an iperf3 -J report says the receiver got, as "MBIT BYTES"; fails,
+# naming WHAT and iperf3's error, when the run failed:
+# lab_iperf_summary REPORT WHAT
+lab_iperf_summary() {
   python3 -c '
 import json, sys
 text, report = open(sys.argv[1]).read(), {}
 try:
     report = json.loads(text)
-    print("%.1f" % (report["end"]["sum_received"]["bits_per_second"] / 1e6))
+    r = report["end"]["sum_received"]
+    print("%.2f %d" % (r["bits_per_second"] / 1e6, r["bytes"]))
 except (ValueError, KeyError, TypeError):
     why = report.get("error") or text[-300:] or "no output"
-    sys.exit("lab_iperf %s: iperf3 failed: %s" % (sys.argv[2], why))' "$LAB_DIR/iperf.json" "$direction"
+    sys.exit("%s: iperf3 failed: %s" % (sys.argv[2], why))' "$1" "$2"
 }
 
 # Sends FILE over one TCP connection (up: client -> server, down: server ->
