@@ -1,6 +1,7 @@
 #include "agent/agent.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -19,25 +20,25 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "agent/agent_log.h"
+#include "agent/cap_manager.h"
 #include "agent/config.h"
 #include "agent/control.h"
 #include "agent/datapath.h"
 #include "agent/health.h"
-#include "agent/log.h"
 #include "agent/link_monitor.h"
+#include "agent/log.h"
+#include "agent/mesh_node.h"
+#include "agent/metrics_server.h"
+#include "agent/monitor.h"
 #include "agent/neighbors.h"
 #include "agent/netdev.h"
 #include "agent/policy.h"
 #include "agent/probe.h"
-#include "agent/report.h"
 #include "agent/prober.h"
-#include "agent/mesh_node.h"
-#include "agent/agent_log.h"
-#include "agent/monitor.h"
-#include "agent/metrics_server.h"
 #include "agent/prometheus.h"
+#include "agent/report.h"
 #include "agent/uplink_test.h"
-#include "agent/cap_manager.h"
 
 namespace meshbpf {
 namespace {
@@ -72,6 +73,24 @@ std::string UtcNow() {
   return text;
 }
 
+const char* EndpointName(PathEndpoint endpoint) {
+  switch (endpoint) {
+    case PathEndpoint::kConfigured:
+      return "configured";
+    case PathEndpoint::kRelay:
+      return "relay";
+    case PathEndpoint::kLearned:
+      return "learned";
+  }
+  return "?";
+}
+
+// What a path without its far end waits for.
+const char* EndpointPending(const PathSettings& p) {
+  return p.endpoint == PathEndpoint::kRelay ? "a neighbour's shared uplink (none heard yet)"
+                                            : "the far end, learned from the client's first probe";
+}
+
 // How long the scheduler may queue on a path (MB_SCHED_HORIZON_NS in the
 // data path) is normal; a queue well beyond it means the path carries less
 // than its estimate.
@@ -86,11 +105,7 @@ constexpr size_t kTransitionsKept = 100;
 absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings,
                            const PathTable& table, const InterfaceInfo& bond) {
   if (absl::Status s = maps.WritePaths(table); !s.ok()) return s;
-  std::set<in_addr_t> peers;
-  for (const PathSettings& p : settings.paths) {
-    if (settings.mode != BondMode::kFlow) peers.insert(p.remote.s_addr);  // flow: no peer
-  }
-  if (absl::Status s = maps.SyncPeers(peers); !s.ok()) return s;
+  if (absl::Status s = maps.SyncPeers(PeerAddresses(settings)); !s.ok()) return s;
   // Last: marks the data path configured, so it never runs on half-written maps.
   mb_config config{};
   config.bond_ifindex = static_cast<uint32_t>(bond.ifindex);
@@ -100,6 +115,15 @@ absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings,
   config.latency_bytes = static_cast<uint16_t>(settings.latency_packet_bytes);
   config.configured = 1;
   config.agent_pid = static_cast<uint32_t>(getpid());
+  config.probe_port = settings.failover.probe_port;
+  if (SharesUplinks(settings)) {
+    config.relay_port = settings.discovery.relay_port;
+    config.relay_max_kbps =
+        static_cast<uint32_t>(std::llround(settings.discovery.share_max_mbit * 1000));
+  }
+  config.learn_paths =
+      std::any_of(settings.paths.begin(), settings.paths.end(),
+                  [](const PathSettings& p) { return p.endpoint == PathEndpoint::kLearned; });
   return maps.WriteConfig(config);
 }
 
@@ -139,6 +163,15 @@ class Agent {
   absl::Status StartProbing();
   // Mesh discovery, when node_discovery.enabled.
   absl::Status StartDiscovery();
+  // The neighbour on one of our node_discovery LANs, and our address there.
+  std::optional<LanSide> LanOf(in_addr neighbour) const;
+  // A relayed path was filled (or withdrawn) by discovery.
+  void OnRelayedPath(size_t i, const std::optional<RelayAssignment>& assignment);
+  // Learned paths: an authenticated probe request arrived on path i.
+  void OnProbeRequest(size_t i);
+  // Path i's far end changed (settings_.paths[i] already says how): fresh
+  // health that waits for probes, peers and path table rewritten.
+  void EndpointChanged(size_t i, const std::string& why);
   nlohmann::json HandleControl(const nlohmann::json& request);
   // Metrics sampling, history and the Prometheus endpoint (monitoring.*).
   absl::Status StartMonitoring();
@@ -176,6 +209,8 @@ class Agent {
   const AgentOptions& options_;
   NodeSettings settings_;
   std::unique_ptr<Datapath> datapath_;
+  std::unique_ptr<RelayMaps> relay_maps_;
+  HealthParams health_params_;
   std::unique_ptr<LinkMonitor> links_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<ProbeSocket> probe_socket_;
@@ -284,6 +319,8 @@ bool Agent::Record(size_t i, const std::optional<Transition>& t) {
 void Agent::SendProbes(uint64_t now_ns, const CounterTable& counters) {
   for (uint8_t lost : prober_->Expire(now_ns)) Record(lost, health_[lost].OnProbeLost(now_ns));
   for (size_t i = 0; i < settings_.paths.size(); ++i) {
+    // A relayed or learned path without its far end has nowhere to go.
+    if (!settings_.paths[i].endpoint_known) continue;
     const auto path = static_cast<uint8_t>(i);
     const RttEstimator& rtt = health_[i].rtt();
     if (rtt.has_sample()) {
@@ -331,7 +368,13 @@ void Agent::OnProbeSocketReadable() {
                                               invalid_probes_));
     }
   };
-  probe_socket_->Drain(now_ns, rx_of, on_reply, on_invalid);
+  auto on_request = [&](const ProbeMessage& request) {
+    if (request.path_id < settings_.paths.size() &&
+        settings_.paths[request.path_id].endpoint == PathEndpoint::kLearned) {
+      OnProbeRequest(request.path_id);
+    }
+  };
+  probe_socket_->Drain(now_ns, on_request, rx_of, on_reply, on_invalid);
   // A path coming back goes into the table at once; measurements (capacity,
   // delay) and neighbour MACs wait for the tick, which rewrites it anyway.
   if (!changed) return;
@@ -515,14 +558,17 @@ absl::Status Agent::Start() {
   absl::StatusOr<std::unique_ptr<LinkMonitor>> links = LinkMonitor::Open();
   if (!links.ok()) return links.status();
   links_ = std::move(*links);
-  HealthParams params;
-  params.probed = settings_.peer_bond_address.has_value() && settings_.bond_address.has_value();
-  params.threshold = settings_.failover.threshold;
-  params.recovery_threshold = settings_.failover.recovery_threshold;
+  health_params_.probed =
+      settings_.peer_bond_address.has_value() && settings_.bond_address.has_value();
+  health_params_.threshold = settings_.failover.threshold;
+  health_params_.recovery_threshold = settings_.failover.recovery_threshold;
   const uint64_t start_ns = MonotonicNs();
   for (size_t i = 0; i < settings_.paths.size(); ++i) {
-    health_.emplace_back(params, settings_.paths[i].rate_mbit * 1e6, kQueueLimitNs);
-    Record(i, health_[i].OnLink(UplinkUsable(i), "uplink down or without its address at start",
+    const PathSettings& p = settings_.paths[i];
+    health_.emplace_back(health_params_, p.rate_mbit * 1e6, kQueueLimitNs);
+    Record(i, health_[i].OnLink(p.endpoint_known && UplinkUsable(i),
+                                !p.endpoint_known ? std::string(EndpointPending(p))
+                                                  : "uplink down or without its address at start",
                                 start_ns));
   }
   delivery_start_.resize(settings_.paths.size());
@@ -532,6 +578,9 @@ absl::Status Agent::Start() {
   absl::StatusOr<std::unique_ptr<Datapath>> datapath = Datapath::Load(pin_dir);
   if (!datapath.ok()) return datapath.status();
   datapath_ = std::move(*datapath);
+  absl::StatusOr<std::unique_ptr<RelayMaps>> relay_maps = RelayMaps::OpenPinned(pin_dir);
+  if (!relay_maps.ok()) return relay_maps.status();
+  relay_maps_ = std::move(*relay_maps);
   table_ = DesiredTable();
   if (absl::Status s = ConfigureMaps(datapath_->maps(), settings_, table_, *bond); !s.ok()) {
     return s;
@@ -542,8 +591,9 @@ absl::Status Agent::Start() {
     if (uplinks.insert(p.ifindex).second) {
       if (absl::Status s = datapath_->AttachDecap(p.ifindex); !s.ok()) return s;
     }
-    const std::string remote = settings_.mode == BondMode::kFlow
-                                   ? "flows NATed"
+    const std::string remote = settings_.mode == BondMode::kFlow ? "flows NATed"
+                               : !p.endpoint_known
+                                   ? absl::StrCat("-> ", EndpointPending(p))
                                    : absl::StrCat("-> ", Ip(p.remote), ":", p.remote_port);
     Log(LogLevel::kInfo,
         absl::StrFormat("path %s: %s %s %s via %s, %.1f Mbit/s, %s", p.name, p.interface,
@@ -551,11 +601,33 @@ absl::Status Agent::Start() {
                         p.gateway ? Ip(*p.gateway) : std::string("routing table"), p.rate_mbit,
                         p.role == PathRole::kBonded ? "bonded" : "backup"));
   }
+  // Neighbours' relayed packets arrive on the LAN (an origin's relayed path
+  // is a path on its LAN interface, attached above already).
+  if (SharesUplinks(settings_)) {
+    for (const std::string& lan : settings_.discovery.interfaces) {
+      std::optional<InterfaceInfo> info = lookup.Find(lan);
+      if (!info) {
+        return absl::NotFoundError(
+            absl::StrCat("node_discovery.interfaces: ", lan, " vanished while starting"));
+      }
+      if (!uplinks.insert(info->ifindex).second) continue;
+      if (absl::Status s = datapath_->AttachDecap(info->ifindex); !s.ok()) return s;
+    }
+    Log(LogLevel::kInfo,
+        absl::StrFormat("relaying for neighbours through %s at ports %u+ on %s, rate ceiling %s",
+                        absl::StrJoin(settings_.discovery.share_uplinks, ", "),
+                        settings_.discovery.relay_port,
+                        absl::StrJoin(settings_.discovery.interfaces, ", "),
+                        settings_.discovery.share_max_mbit > 0
+                            ? absl::StrFormat("%.3g Mbit/s", settings_.discovery.share_max_mbit)
+                            : std::string("none")));
+  }
   if (absl::Status s = datapath_->AttachEncap(bond_tx->ifindex); !s.ok()) return s;
   if (absl::Status s = StartProbing(); !s.ok()) return s;
-  if (absl::Status s = StartDiscovery(); !s.ok()) return s;
   if (absl::Status s = StartMonitoring(); !s.ok()) return s;
-  return StartCaps();
+  // Before discovery: its first announcement carries the share budget left.
+  if (absl::Status s = StartCaps(); !s.ok()) return s;
+  return StartDiscovery();
 }
 
 absl::Status Agent::StartCaps() {
@@ -563,6 +635,9 @@ absl::Status Agent::StartCaps() {
   for (size_t i = 0; i < settings_.paths.size(); ++i) {
     const PathSettings& p = settings_.paths[i];
     if (p.data_cap) capped.push_back({static_cast<uint32_t>(i), p.name, *p.data_cap});
+  }
+  if (settings_.discovery.share_cap && SharesUplinks(settings_)) {
+    capped.push_back({MB_RELAY_BUDGET, kShareCapName, *settings_.discovery.share_cap});
   }
   absl::StatusOr<std::unique_ptr<PinnedBudgetMap>> map =
       PinnedBudgetMap::Open(InstancePinDir(options_.pin_root, options_.instance));
@@ -759,20 +834,109 @@ nlohmann::json Agent::UplinkTestReply() const {
 
 absl::Status Agent::StartDiscovery() {
   if (!settings_.discovery.enabled) return absl::OkStatus();
-  auto report = [this](size_t i) {
+  // What a cap with this path id has left; nullopt: no such cap.
+  auto cap_left = [this](uint32_t path_id) -> std::optional<uint64_t> {
+    for (const CapStatus& c : caps_->Statuses()) {
+      if (c.path_id == path_id) return CapRemainingBytes(c.plan, c.usage);
+    }
+    return std::nullopt;
+  };
+  MeshHooks hooks;
+  hooks.report = [this, cap_left](size_t i) {
     const PathHealth& h = health_[i];
     PathReport r;
     r.down = h.state() == PathState::kDown;
     r.capacity_bps = h.capacity_bps();
     if (h.rtt().has_sample()) r.srtt_ns = h.rtt().srtt_ns();
     r.loss = h.loss();
+    r.cap_remaining_bytes = cap_left(static_cast<uint32_t>(i));
     return r;
   };
+  hooks.share_remaining = [cap_left] { return cap_left(MB_RELAY_BUDGET); };
+  hooks.on_relayed_path = [this](size_t i, const std::optional<RelayAssignment>& a) {
+    OnRelayedPath(i, a);
+  };
+  hooks.relay_maps = relay_maps_.get();
+  hooks.lan_of = [this](in_addr neighbour) { return LanOf(neighbour); };
   absl::StatusOr<std::unique_ptr<MeshDiscovery>> mesh =
-      MeshDiscovery::Start(settings_, options_.instance, report);
+      MeshDiscovery::Start(settings_, options_.instance, std::move(hooks));
   if (!mesh.ok()) return mesh.status();
   mesh_ = std::move(*mesh);
   return absl::OkStatus();
+}
+
+std::optional<LanSide> Agent::LanOf(in_addr neighbour) const {
+  SystemInterfaceLookup lookup;
+  std::vector<LanInterface> lans;
+  for (const std::string& name : settings_.discovery.interfaces) {
+    std::optional<InterfaceInfo> info = lookup.Find(name);
+    std::optional<int> prefix = InterfacePrefixLength(name);
+    if (info && info->ipv4 && prefix) lans.push_back({info->ifindex, *info->ipv4, *prefix});
+  }
+  return LanHolding(neighbour, lans);
+}
+
+void Agent::OnRelayedPath(size_t i, const std::optional<RelayAssignment>& assignment) {
+  PathSettings& p = settings_.paths[i];
+  p.endpoint_known = assignment.has_value();
+  p.remote = assignment ? assignment->address : in_addr{};
+  p.remote_port = assignment ? assignment->relay_port : 0;
+  EndpointChanged(i, assignment ? absl::StrCat("now through ", assignment->node_name, "/",
+                                               assignment->uplink, ", waiting for probes")
+                                : std::string("withdrawn, no neighbour uplink fills it"));
+}
+
+void Agent::OnProbeRequest(size_t i) {
+  absl::StatusOr<mb_learned_source> seen = relay_maps_->ReadLearned(static_cast<uint32_t>(i));
+  if (!seen.ok()) {
+    Log(LogLevel::kError, std::string(seen.status().message()));
+    return;
+  }
+  std::optional<LearnedEndpoint> learned =
+      EndpointToLearn(settings_.paths[i], *seen, MonotonicNs());
+  if (!learned) return;
+  PathSettings& p = settings_.paths[i];
+  if (learned->ifindex != p.ifindex) {
+    char name[IF_NAMESIZE] = {};
+    std::optional<InterfaceInfo> info;
+    if (if_indextoname(static_cast<unsigned>(learned->ifindex), name) != nullptr) {
+      info = SystemInterfaceLookup().Find(name);
+    }
+    if (!info) {
+      Log(LogLevel::kWarning, absl::StrFormat("path %s: a probe came in on interface %d, which is "
+                                              "gone: far end not learned",
+                                              p.name, learned->ifindex));
+      return;
+    }
+    p.interface = name;
+    p.ifindex = info->ifindex;
+    p.mtu = info->mtu;
+  }
+  p.remote = learned->remote;
+  p.remote_port = learned->remote_port;
+  p.source = learned->source;
+  p.endpoint_known = true;
+  Log(LogLevel::kInfo, absl::StrFormat("path %s: far end learned: %s:%u (from an authenticated "
+                                       "probe)",
+                                       p.name, Ip(p.remote), p.remote_port));
+  EndpointChanged(i, "far end learned, waiting for probes");
+}
+
+void Agent::EndpointChanged(size_t i, const std::string& why) {
+  const uint64_t now_ns = MonotonicNs();
+  const PathState before = health_[i].state();
+  health_[i] = PathHealth(health_params_, settings_.paths[i].rate_mbit * 1e6, kQueueLimitNs);
+  // Down until it answers probes, as after a link outage.
+  std::optional<Transition> t = health_[i].OnLink(false, why, now_ns);
+  if (t) t->from = before;
+  if (t && t->from != t->to) Record(i, t);
+  if (settings_.paths[i].endpoint_known) Record(i, health_[i].OnLink(UplinkUsable(i), why, now_ns));
+  delivery_start_[i].reset();
+  delivery_latest_[i].reset();
+  if (absl::Status s = datapath_->maps().SyncPeers(PeerAddresses(settings_)); !s.ok()) {
+    Log(LogLevel::kError, std::string(s.message()));
+  }
+  if (absl::Status s = WritePathTable(); !s.ok()) Log(LogLevel::kError, std::string(s.message()));
 }
 
 absl::Status Agent::StartProbing() {
@@ -835,6 +999,21 @@ nlohmann::json Agent::StatusReply() const {
         {"down_count", h.down_count()},
         {"held_out", held_out_.count(i) > 0},
         {"moved_in", moved_in_.count(i) > 0}};
+    path["endpoint"] = EndpointName(p.endpoint);
+    path["remote"] = p.endpoint_known
+                         ? nlohmann::json(absl::StrCat(Ip(p.remote), ":", p.remote_port))
+                         : nlohmann::json(nullptr);
+    if (p.endpoint == PathEndpoint::kRelay) {
+      const RelayAssignment* a =
+          mesh_ && mesh_->relayed_path(i) ? &*mesh_->relayed_path(i) : nullptr;
+      path["relay"] = a ? nlohmann::json{{"node", a->node_name},
+                                         {"node_id", a->node_id},
+                                         {"uplink", a->uplink},
+                                         {"address", Ip(a->address)},
+                                         {"port", a->relay_port}}
+                        : nlohmann::json(nullptr);
+    }
+    if (p.endpoint == PathEndpoint::kLearned) path["learned_endpoint"] = path["remote"];
     if (h.rtt().has_sample()) {
       path["rtt_ms"] = h.rtt().srtt_ns() / 1e6;
       path["min_rtt_ms"] = static_cast<double>(h.rtt().min_ns()) / 1e6;

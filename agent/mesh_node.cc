@@ -4,16 +4,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <set>
+#include <tuple>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
-#include "absl/strings/escaping.h"
 #include "agent/log.h"
+#include "agent/report.h"  // RelayDropReasonName
 
 namespace meshbpf {
 namespace {
@@ -46,7 +49,8 @@ nlohmann::json UplinkJson(const AnnouncedUplink& u) {
                         {"capacity_kbps", u.capacity_kbps},
                         {"rtt_us", u.rtt_us},
                         {"loss_ppm", u.loss_ppm},
-                        {"shared", u.shared}};
+                        {"shared", u.shared},
+                        {"relay_port", u.relay_port}};
   out["cap_remaining_bytes"] =
       u.cap_remaining_bytes ? nlohmann::json(*u.cap_remaining_bytes) : nlohmann::json(nullptr);
   return out;
@@ -72,19 +76,56 @@ std::string Bytes(const nlohmann::json& bytes) {
   return absl::StrFormat("%.0fk", b / 1e3);
 }
 
+// {"reason": count, ...} as "reason 3, other 1" without the zeros; "none".
+std::string NonZeroCounts(const nlohmann::json& counts) {
+  std::vector<std::string> nonzero;
+  for (const auto& [reason, count] : counts.items()) {
+    if (count.get<uint64_t>() > 0) nonzero.push_back(absl::StrCat(reason, " ", count.get<uint64_t>()));
+  }
+  return nonzero.empty() ? "none" : absl::StrJoin(nonzero, ", ");
+}
+
+// The "relaying for neighbours" section of `meshbpf peers`.
+std::string RelayingTable(const nlohmann::json& relaying) {
+  if (!relaying.at("sharing").get<bool>()) {
+    return "\nrelaying for neighbours: off (no node_discovery.share_uplinks)\n";
+  }
+  const nlohmann::json& left = relaying.at("share_remaining_bytes");
+  const uint64_t max_kbps = relaying.at("max_relay_kbps").get<uint64_t>();
+  std::string out = absl::StrFormat(
+      "\nrelaying for neighbours at port %d: share budget left %s, rate ceiling %s\n",
+      relaying.at("relay_port").get<int>(), left.is_null() ? "unlimited" : Bytes(left),
+      max_kbps == 0 ? std::string("none") : Kbps(max_kbps));
+  const nlohmann::json& relays = relaying.at("relays");
+  if (relays.empty()) absl::StrAppend(&out, "    nobody relays through us\n");
+  for (const nlohmann::json& r : relays) {
+    absl::StrAppend(
+        &out,
+        absl::StrFormat("    %s (%s) through %s, slot %d, to %s (return port %d)\n",
+                        r.at("origin_name").get<std::string>(), r.at("origin").get<std::string>(),
+                        r.at("uplink").get<std::string>(), r.at("slot").get<int>(),
+                        r.at("peer").get<std::string>(), r.at("return_port").get<int>()));
+    if (!r.contains("fwd_bytes")) continue;
+    absl::StrAppend(
+        &out, absl::StrFormat("        out %s in %u packets, back %s in %u packets, dropped: %s\n",
+                              Bytes(r.at("fwd_bytes")), r.at("fwd_packets").get<uint64_t>(),
+                              Bytes(r.at("ret_bytes")), r.at("ret_packets").get<uint64_t>(),
+                              NonZeroCounts(r.at("drops"))));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<AnnouncedUplink> LocalUplinks(const NodeSettings& settings, const PathReporter& report,
                                           const UplinkTypeOf& type_of) {
-  const std::set<std::string> shared(settings.discovery.share_uplinks.begin(),
-                                     settings.discovery.share_uplinks.end());
+  const std::vector<std::string> shared = SharedUplinkInterfaces(settings);
   std::vector<AnnouncedUplink> out;
   for (size_t i = 0; i < settings.paths.size() && out.size() < kMaxAnnouncedUplinks; ++i) {
     const PathSettings& p = settings.paths[i];
-    auto same = std::find_if(out.begin(), out.end(),
-                             [&](const AnnouncedUplink& u) { return u.name == p.interface; });
-    if (same != out.end()) {
-      same->shared = same->shared || shared.count(p.name) > 0;
+    if (p.endpoint == PathEndpoint::kRelay) continue;
+    if (std::any_of(out.begin(), out.end(),
+                    [&](const AnnouncedUplink& u) { return u.name == p.interface; })) {
       continue;
     }
     const PathReport r = report(i);
@@ -96,10 +137,109 @@ std::vector<AnnouncedUplink> LocalUplinks(const NodeSettings& settings, const Pa
     u.loss_ppm = r.down ? 1'000'000
                         : static_cast<uint32_t>(std::clamp(r.loss, 0.0, 1.0) * 1'000'000);
     u.cap_remaining_bytes = r.cap_remaining_bytes;
-    u.shared = shared.count(p.name) > 0;
+    auto k = std::find(shared.begin(), shared.end(), p.interface);
+    u.shared = k != shared.end();
+    if (u.shared) {
+      u.relay_port =
+          SharedUplinkRelayPort(settings.discovery, static_cast<size_t>(k - shared.begin()));
+    }
     out.push_back(std::move(u));
   }
   return out;
+}
+
+bool SharesUplinks(const NodeSettings& settings) {
+  return settings.discovery.enabled && !settings.discovery.share_uplinks.empty();
+}
+
+std::optional<RelayCapability> AnnouncedRelay(const NodeSettings& settings,
+                                              std::optional<uint64_t> share_remaining_bytes) {
+  if (!SharesUplinks(settings)) return std::nullopt;
+  return RelayCapability{
+      settings.discovery.relay_port,
+      static_cast<uint64_t>(std::llround(settings.discovery.share_max_mbit * 1000)),
+      share_remaining_bytes};
+}
+
+std::optional<BondEndpoint> AnnouncedBond(const NodeSettings& settings) {
+  const bool relayed =
+      std::any_of(settings.paths.begin(), settings.paths.end(),
+                  [](const PathSettings& p) { return p.endpoint == PathEndpoint::kRelay; });
+  if (!relayed || !settings.peer_address) return std::nullopt;
+  return BondEndpoint{*settings.peer_address, settings.port, settings.port};
+}
+
+std::optional<LanSide> LanHolding(in_addr neighbour, const std::vector<LanInterface>& lans) {
+  for (const LanInterface& lan : lans) {
+    const uint32_t mask =
+        lan.prefix_len <= 0 ? 0 : htonl(0xffffffffu << (32 - std::min(lan.prefix_len, 32)));
+    if (lan.address.s_addr != 0 && ((neighbour.s_addr ^ lan.address.s_addr) & mask) == 0) {
+      return LanSide{lan.ifindex, lan.address};
+    }
+  }
+  return std::nullopt;
+}
+
+std::set<in_addr_t> PeerAddresses(const NodeSettings& settings) {
+  std::set<in_addr_t> peers;
+  if (settings.mode == BondMode::kFlow) return peers;  // no peer: flows leave NATed
+  for (const PathSettings& p : settings.paths) {
+    if (p.endpoint_known && p.remote.s_addr != 0) peers.insert(p.remote.s_addr);
+  }
+  return peers;
+}
+
+std::optional<LearnedEndpoint> EndpointToLearn(const PathSettings& path,
+                                               const mb_learned_source& seen, uint64_t now_ns) {
+  if (path.endpoint != PathEndpoint::kLearned || seen.saddr == 0 || seen.sport == 0) {
+    return std::nullopt;
+  }
+  // Several probes may be read in one go: one recorded after `now_ns` is fresh.
+  if (now_ns > seen.seen_ns && now_ns - seen.seen_ns > kLearnedFreshNs) return std::nullopt;
+  LearnedEndpoint e;
+  e.remote.s_addr = seen.saddr;
+  e.remote_port = seen.sport;
+  e.source.s_addr = seen.daddr;
+  e.ifindex = static_cast<int>(seen.ifindex);
+  if (path.endpoint_known && path.remote.s_addr == e.remote.s_addr &&
+      path.remote_port == e.remote_port && path.source.s_addr == e.source.s_addr &&
+      path.ifindex == e.ifindex) {
+    return std::nullopt;
+  }
+  return e;
+}
+
+std::vector<std::string> RelayPlanChanges(const std::vector<PlannedRelay>& before,
+                                          const std::vector<PlannedRelay>& after) {
+  auto key = [](const PlannedRelay& r) { return std::tie(r.origin_id, r.uplink_path); };
+  auto find = [&](const std::vector<PlannedRelay>& in, const PlannedRelay& r) {
+    return std::find_if(in.begin(), in.end(),
+                        [&](const PlannedRelay& x) { return key(x) == key(r); });
+  };
+  auto describe = [](const PlannedRelay& r) {
+    in_addr origin{}, peer{};
+    origin.s_addr = r.relay.origin_ip;
+    peer.s_addr = r.relay.peer_ip;
+    return absl::StrFormat("relaying for %s through %s (slot %u, return port %u): %s:%u -> %s:%u",
+                           r.origin_name, r.uplink_path, r.slot, r.relay.return_port, Ip(origin),
+                           r.relay.origin_port, Ip(peer), r.relay.peer_port);
+  };
+  std::vector<std::string> lines;
+  for (const PlannedRelay& r : before) {
+    if (find(after, r) == after.end()) {
+      lines.push_back(
+          absl::StrFormat("relaying for %s through %s stopped", r.origin_name, r.uplink_path));
+    }
+  }
+  for (const PlannedRelay& r : after) {
+    auto was = find(before, r);
+    if (was == before.end()) {
+      lines.push_back(describe(r));
+    } else if (was->slot != r.slot || std::memcmp(&was->relay, &r.relay, sizeof(r.relay)) != 0) {
+      lines.push_back(absl::StrCat(describe(r), " (changed)"));
+    }
+  }
+  return lines;
 }
 
 absl::StatusOr<std::string> ChooseNodeId(const DiscoverySettings& settings,
@@ -124,22 +264,28 @@ absl::StatusOr<std::string> ChooseNodeId(const DiscoverySettings& settings,
   return id;
 }
 
-MeshDiscovery::MeshDiscovery(const NodeSettings& settings, std::string node_id, PathReporter report)
+MeshDiscovery::MeshDiscovery(const NodeSettings& settings, std::string node_id, MeshHooks hooks)
     : settings_(settings),
       node_id_(std::move(node_id)),
       epoch_(UnixMs()),
-      report_(std::move(report)),
+      hooks_(std::move(hooks)),
       replay_(ReplayWindow(settings.discovery), [] { return std::chrono::system_clock::now(); }),
-      table_(Ms(settings.discovery.node_timeout_s), [] { return std::chrono::steady_clock::now(); }),
+      table_(Ms(settings.discovery.node_timeout_s),
+             [] { return std::chrono::steady_clock::now(); }),
       intake_(settings.discovery.mesh_key, node_id_, replay_, table_, drops_,
-              [] { return std::chrono::steady_clock::now(); }) {}
+              [] { return std::chrono::steady_clock::now(); }),
+      assignments_(settings.paths.size()) {}
 
 absl::StatusOr<std::unique_ptr<MeshDiscovery>> MeshDiscovery::Start(const NodeSettings& settings,
-                                                          const std::string& instance,
-                                                          PathReporter report) {
+                                                                    const std::string& instance,
+                                                                    MeshHooks hooks) {
   absl::StatusOr<std::string> node_id = ChooseNodeId(settings.discovery, "/etc/machine-id", instance);
   if (!node_id.ok()) return node_id.status();
-  std::unique_ptr<MeshDiscovery> node(new MeshDiscovery(settings, *node_id, std::move(report)));
+  std::unique_ptr<MeshDiscovery> node(new MeshDiscovery(settings, *node_id, std::move(hooks)));
+  // Relays a previous run served are nobody's now: the maps stay pinned.
+  if (node->hooks_.relay_maps) {
+    if (absl::Status s = node->hooks_.relay_maps->Sync({}); !s.ok()) return s;
+  }
   for (const std::string& ifname : settings.discovery.interfaces) {
     absl::StatusOr<std::unique_ptr<DiscoverySocket>> socket =
         DiscoverySocket::Open(ifname, settings.discovery.port);
@@ -197,7 +343,9 @@ void MeshDiscovery::OnReadable(int fd) {
         break;
     }
   }
-  if (changed) UpdateRemotePaths();
+  if (!changed) return;
+  UpdateRemotePaths();
+  UpdateRelaying();
 }
 
 void MeshDiscovery::OnInterval() {
@@ -210,6 +358,7 @@ void MeshDiscovery::OnInterval() {
                         settings_.discovery.node_timeout_s));
   }
   if (!gone.empty()) UpdateRemotePaths();
+  UpdateRelaying();
   Announce();
 }
 
@@ -221,13 +370,13 @@ void MeshDiscovery::Announce() {
   a.epoch = epoch_;
   a.seq = ++seq_;
   a.timestamp_ms = UnixMs();
-  a.uplinks = LocalUplinks(settings_, report_, [](const std::string& ifname) {
+  a.uplinks = LocalUplinks(settings_, hooks_.report, [](const std::string& ifname) {
     absl::StatusOr<UplinkType> type = DetectUplinkType("/sys/class/net", ifname);
     return type.ok() ? *type : UplinkType::kOther;  // gone: its loss says the rest
   });
-  if (!settings_.discovery.share_uplinks.empty()) {
-    a.relay = RelayCapability{settings_.port, 0};
-  }
+  a.relay =
+      AnnouncedRelay(settings_, hooks_.share_remaining ? hooks_.share_remaining() : std::nullopt);
+  a.bond = AnnouncedBond(settings_);
   absl::StatusOr<std::vector<uint8_t>> frame = EncodeAnnouncement(a, settings_.discovery.mesh_key);
   if (!frame.ok()) {
     // Only an uplink name outside the announced alphabet gets here (the
@@ -268,6 +417,107 @@ void MeshDiscovery::UpdateRemotePaths() {
   remote_paths_ = std::move(now);
 }
 
+void MeshDiscovery::UpdateRelaying() {
+  if (SharesUplinks(settings_)) ServeRelays();
+  if (AnnouncedBond(settings_)) FillRelayedPaths();
+}
+
+void MeshDiscovery::ServeRelays() {
+  std::vector<PlannedRelay> next = PlanRelays(settings_, table_.nodes(), relays_, hooks_.lan_of);
+  const std::vector<std::string> changes = RelayPlanChanges(relays_, next);
+  if (changes.empty()) return;
+  if (hooks_.relay_maps) {
+    // Before the new relays go in: what a reused slot counted is not theirs.
+    absl::StatusOr<RelayCounterTable> counters = hooks_.relay_maps->ReadCounters();
+    std::map<uint32_t, mb_relay> slots;
+    for (const PlannedRelay& r : next) slots[r.slot] = r.relay;
+    absl::Status s = counters.ok() ? hooks_.relay_maps->Sync(slots) : counters.status();
+    if (!s.ok()) {
+      // relays_ stays as it was: the next interval tries again.
+      Log(LogLevel::kError, absl::StrCat("mesh: cannot update the relays: ", s.message()));
+      return;
+    }
+    std::map<uint32_t, mb_relay_counters> baseline;
+    for (const PlannedRelay& r : next) {
+      auto kept = std::find_if(relays_.begin(), relays_.end(), [&](const PlannedRelay& x) {
+        return x.slot == r.slot && x.origin_id == r.origin_id && x.uplink_path == r.uplink_path;
+      });
+      baseline[r.slot] = kept != relays_.end() ? relay_baseline_[r.slot] : (*counters)[r.slot];
+    }
+    relay_baseline_ = std::move(baseline);
+  }
+  for (const std::string& line : changes) Log(LogLevel::kInfo, absl::StrCat("mesh: ", line));
+  relays_ = std::move(next);
+}
+
+void MeshDiscovery::FillRelayedPaths() {
+  std::vector<std::optional<RelayAssignment>> next =
+      AssignRelayPaths(settings_, RemotePaths(table_), assignments_);
+  next.resize(settings_.paths.size());
+  for (size_t i = 0; i < next.size(); ++i) {
+    if (next[i] == assignments_[i]) continue;
+    const std::string& name = settings_.paths[i].name;
+    if (next[i]) {
+      Log(LogLevel::kInfo,
+          absl::StrFormat("path %s: now through %s/%s (%s:%u)", name, next[i]->node_name,
+                          next[i]->uplink, Ip(next[i]->address), next[i]->relay_port));
+    } else {
+      Log(LogLevel::kWarning, absl::StrFormat("path %s: withdrawn (was through %s/%s)", name,
+                                              assignments_[i]->node_name, assignments_[i]->uplink));
+    }
+    assignments_[i] = next[i];
+    if (hooks_.on_relayed_path) hooks_.on_relayed_path(i, next[i]);
+  }
+}
+
+nlohmann::json MeshDiscovery::RelayingJson() const {
+  const std::optional<uint64_t> share_left =
+      hooks_.share_remaining ? hooks_.share_remaining() : std::nullopt;
+  std::optional<RelayCounterTable> counters;
+  if (hooks_.relay_maps) {
+    absl::StatusOr<RelayCounterTable> read = hooks_.relay_maps->ReadCounters();
+    if (read.ok()) counters = *read;
+  }
+  nlohmann::json relays = nlohmann::json::array();
+  for (const PlannedRelay& r : relays_) {
+    in_addr origin{}, peer{};
+    origin.s_addr = r.relay.origin_ip;
+    peer.s_addr = r.relay.peer_ip;
+    nlohmann::json relay = {{"origin_id", r.origin_id},
+                            {"origin_name", r.origin_name},
+                            {"origin", absl::StrCat(Ip(origin), ":", r.relay.origin_port)},
+                            {"uplink", r.uplink_path},
+                            {"slot", r.slot},
+                            {"relay_port", r.relay.relay_port},
+                            {"return_port", r.relay.return_port},
+                            {"peer", absl::StrCat(Ip(peer), ":", r.relay.peer_port)}};
+    if (counters) {
+      // Since this relay took its slot.
+      const mb_relay_counters& now = (*counters)[r.slot];
+      auto base = relay_baseline_.find(r.slot);
+      const mb_relay_counters zero{};
+      const mb_relay_counters& from = base == relay_baseline_.end() ? zero : base->second;
+      relay["fwd_packets"] = now.fwd_packets - from.fwd_packets;
+      relay["fwd_bytes"] = now.fwd_bytes - from.fwd_bytes;
+      relay["ret_packets"] = now.ret_packets - from.ret_packets;
+      relay["ret_bytes"] = now.ret_bytes - from.ret_bytes;
+      nlohmann::json drops = nlohmann::json::object();
+      for (int d = 0; d < MB_RELAY_DROP_REASONS; ++d) {
+        drops[std::string(RelayDropReasonName(d))] = now.drops[d] - from.drops[d];
+      }
+      relay["drops"] = std::move(drops);
+    }
+    relays.push_back(std::move(relay));
+  }
+  const std::optional<RelayCapability> capability = AnnouncedRelay(settings_, share_left);
+  return {
+      {"sharing", capability.has_value()},
+      {"relay_port", capability ? nlohmann::json(capability->relay_port) : nlohmann::json(nullptr)},
+      {"max_relay_kbps", capability ? capability->max_relay_kbps : 0},
+      {"share_remaining_bytes", share_left ? nlohmann::json(*share_left) : nlohmann::json(nullptr)},
+      {"relays", std::move(relays)}};
+}
+
 nlohmann::json MeshDiscovery::PeersJson() const {
   const auto now = std::chrono::steady_clock::now();
   nlohmann::json nodes = nlohmann::json::array();
@@ -276,8 +526,21 @@ nlohmann::json MeshDiscovery::PeersJson() const {
     for (const AnnouncedUplink& u : n.last.uplinks) uplinks.push_back(UplinkJson(u));
     nlohmann::json relay = nullptr;
     if (n.last.relay) {
+      const std::optional<uint64_t>& left = n.last.relay->share_remaining_bytes;
       relay = {{"port", n.last.relay->relay_port},
-               {"max_kbps", n.last.relay->max_relay_kbps}};
+               {"max_kbps", n.last.relay->max_relay_kbps},
+               {"share_remaining_bytes", left ? nlohmann::json(*left) : nlohmann::json(nullptr)}};
+    }
+    nlohmann::json bond = nullptr;
+    if (n.last.bond) {
+      bond = {{"peer", absl::StrCat(Ip(n.last.bond->peer_address), ":", n.last.bond->peer_port)},
+              {"tunnel_port", n.last.bond->tunnel_port}};
+    }
+    nlohmann::json our_paths = nlohmann::json::array();
+    for (size_t i = 0; i < assignments_.size(); ++i) {
+      if (assignments_[i] && assignments_[i]->node_id == id) {
+        our_paths.push_back(settings_.paths[i].name);
+      }
     }
     auto joined = joined_ms_.find(id);
     nodes.push_back(
@@ -288,21 +551,30 @@ nlohmann::json MeshDiscovery::PeersJson() const {
          {"epoch", n.last.epoch},
          {"seq", n.last.seq},
          {"age_s", std::chrono::duration<double>(now - n.last_heard).count()},
-         {"joined_unix_ms", joined == joined_ms_.end() ? nlohmann::json(nullptr)
-                                                       : nlohmann::json(joined->second)},
+         {"joined_unix_ms",
+          joined == joined_ms_.end() ? nlohmann::json(nullptr) : nlohmann::json(joined->second)},
          {"uplinks", std::move(uplinks)},
          {"relay", std::move(relay)},
-         // Relaying through neighbours is not built yet (see the top of mesh_node.h).
-         {"used_as_paths", false}});
+         {"bond", std::move(bond)},
+         {"used_as_paths", !our_paths.empty()},
+         {"our_paths", std::move(our_paths)}});
   }
   nlohmann::json candidates = nlohmann::json::array();
   for (const RemotePath& p : remote_paths_) {
+    nlohmann::json fills = nullptr;
+    for (size_t i = 0; i < assignments_.size(); ++i) {
+      if (assignments_[i] && assignments_[i]->node_id == p.node_id &&
+          assignments_[i]->uplink == p.uplink.name) {
+        fills = settings_.paths[i].name;
+      }
+    }
     candidates.push_back({{"node_id", p.node_id},
                           {"node_name", p.node_name},
                           {"address", Ip(p.node_address)},
                           {"relay_port", p.relay_port},
                           {"max_relay_kbps", p.max_relay_kbps},
-                          {"uplink", UplinkJson(p.uplink)}});
+                          {"uplink", UplinkJson(p.uplink)},
+                          {"fills_path", std::move(fills)}});
   }
   nlohmann::json drops = nlohmann::json::object();
   for (size_t i = 0; i < kDropReasonCount; ++i) {
@@ -324,6 +596,7 @@ nlohmann::json MeshDiscovery::PeersJson() const {
             {"send_errors", send_errors_}}},
           {"nodes", std::move(nodes)},
           {"candidate_relayed_paths", std::move(candidates)},
+          {"relaying", RelayingJson()},
           {"drops", std::move(drops)},
           {"drops_total", drops_.total()}};
 }
@@ -343,13 +616,12 @@ std::string PeersTable(const nlohmann::json& peers) {
                                           "ADDRESS", "VERSION", "AGE", "USED AS PATHS"));
   }
   for (const nlohmann::json& n : nodes) {
-    absl::StrAppend(&out, absl::StrFormat("%-40s %-16s %-15s %-8s %6.1fs %s\n",
-                                          n.at("id").get<std::string>(),
-                                          n.at("name").get<std::string>(),
-                                          n.at("address").get<std::string>(),
-                                          n.at("version").get<std::string>(),
-                                          n.at("age_s").get<double>(),
-                                          n.at("used_as_paths").get<bool>() ? "yes" : "no"));
+    const auto our_paths = n.at("our_paths").get<std::vector<std::string>>();
+    absl::StrAppend(
+        &out, absl::StrFormat("%-40s %-16s %-15s %-8s %6.1fs %s\n", n.at("id").get<std::string>(),
+                              n.at("name").get<std::string>(), n.at("address").get<std::string>(),
+                              n.at("version").get<std::string>(), n.at("age_s").get<double>(),
+                              our_paths.empty() ? "no" : absl::StrJoin(our_paths, ", ")));
     for (const nlohmann::json& u : n.at("uplinks")) {
       absl::StrAppend(
           &out, absl::StrFormat("    uplink %-15s %-9s capacity %-7s rtt %-9s loss %5.1f%%  "
@@ -365,21 +637,20 @@ std::string PeersTable(const nlohmann::json& peers) {
     }
   }
   const nlohmann::json& candidates = peers.at("candidate_relayed_paths");
-  absl::StrAppend(&out, "\ncandidate relayed paths (relaying is not enabled yet):",
-                  candidates.empty() ? " none" : "", "\n");
+  absl::StrAppend(&out, "\nrelayed paths the nodes offer:", candidates.empty() ? " none" : "",
+                  "\n");
   for (const nlohmann::json& c : candidates) {
-    absl::StrAppend(&out, absl::StrFormat("    %s/%s via %s:%d\n",
-                                          c.at("node_name").get<std::string>(),
-                                          c.at("uplink").at("name").get<std::string>(),
-                                          c.at("address").get<std::string>(),
-                                          c.at("relay_port").get<int>()));
+    const nlohmann::json& fills = c.at("fills_path");
+    absl::StrAppend(
+        &out,
+        absl::StrFormat("    %s/%s via %s:%d%s\n", c.at("node_name").get<std::string>(),
+                        c.at("uplink").at("name").get<std::string>(),
+                        c.at("address").get<std::string>(), c.at("relay_port").get<int>(),
+                        fills.is_null() ? std::string()
+                                        : absl::StrCat(", our path ", fills.get<std::string>())));
   }
-  std::vector<std::string> dropped;
-  for (const auto& [reason, count] : peers.at("drops").items()) {
-    if (count.get<uint64_t>() > 0) dropped.push_back(absl::StrCat(reason, " ", count.get<uint64_t>()));
-  }
-  absl::StrAppend(&out, "\ndropped announcements: ",
-                  dropped.empty() ? "none" : absl::StrJoin(dropped, ", "), "\n");
+  absl::StrAppend(&out, RelayingTable(peers.at("relaying")));
+  absl::StrAppend(&out, "\ndropped announcements: ", NonZeroCounts(peers.at("drops")), "\n");
   return out;
 }
 

@@ -150,6 +150,15 @@ std::optional<InterfaceInfo> SystemInterfaceLookup::Find(std::string_view name) 
   return info;
 }
 
+std::optional<int> InterfacePrefixLength(const std::string& name) {
+  ifreq req{};
+  if (name.empty() || name.size() >= IFNAMSIZ || !IoctlSocket().Get(SIOCGIFNETMASK, name, req) ||
+      req.ifr_netmask.sa_family != AF_INET) {
+    return std::nullopt;
+  }
+  return __builtin_popcount(reinterpret_cast<sockaddr_in*>(&req.ifr_netmask)->sin_addr.s_addr);
+}
+
 std::string BondTxName(const std::string& bond_interface) { return bond_interface + "-tx"; }
 
 absl::StatusOr<bool> EnsureBondDevice(const NodeSettings& settings, uint32_t mtu,

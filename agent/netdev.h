@@ -1,6 +1,7 @@
 // Network devices: looking them up, and creating/configuring the bond device.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -13,6 +14,10 @@ class SystemInterfaceLookup : public InterfaceLookup {
  public:
   std::optional<InterfaceInfo> Find(std::string_view name) const override;
 };
+
+// The prefix length of `name`'s IPv4 address (the one InterfaceInfo::ipv4
+// reports); nullopt without one.
+std::optional<int> InterfacePrefixLength(const std::string& name);
 
 // Name of the bond pair's far end, where the encapsulation program runs.
 std::string BondTxName(const std::string& bond_interface);

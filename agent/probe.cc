@@ -136,7 +136,8 @@ absl::Status ProbeSocket::SendRequest(in_addr peer, uint16_t port, const ProbeMe
   return SendOnPath(to, request.path_id, request);
 }
 
-void ProbeSocket::Drain(uint64_t now_ns, const std::function<PathRx(uint8_t path)>& rx_of,
+void ProbeSocket::Drain(uint64_t now_ns, const std::function<void(const ProbeMessage&)>& on_request,
+                        const std::function<PathRx(uint8_t path)>& rx_of,
                         const std::function<void(const ProbeMessage&, uint64_t)>& on_reply,
                         const std::function<void(const std::string&)>& on_invalid) {
   uint8_t buf[512];
@@ -151,6 +152,7 @@ void ProbeSocket::Drain(uint64_t now_ns, const std::function<PathRx(uint8_t path
     } else if (m->type == ProbeMessage::Type::kReply) {
       on_reply(*m, now_ns);
     } else {
+      on_request(*m);
       ProbeMessage reply = *m;
       reply.type = ProbeMessage::Type::kReply;
       reply.reflected_ns = now_ns;

@@ -62,10 +62,13 @@ class ProbeSocket {
 
   int fd() const { return fd_; }
   absl::Status SendRequest(in_addr peer, uint16_t port, const ProbeMessage& request);
-  // Reads all pending datagrams: requests are reflected at once with
-  // `rx_of(path)`, replies go to `on_reply` with the local receive time,
+  // Reads all pending datagrams: each valid request goes to `on_request`
+  // first (a learned path adopts the endpoint it came from there, so the
+  // reply already goes back that way), then is reflected with
+  // `rx_of(path)`; replies go to `on_reply` with the local receive time,
   // anything invalid to `on_invalid`.
-  void Drain(uint64_t now_ns, const std::function<PathRx(uint8_t path)>& rx_of,
+  void Drain(uint64_t now_ns, const std::function<void(const ProbeMessage&)>& on_request,
+             const std::function<PathRx(uint8_t path)>& rx_of,
              const std::function<void(const ProbeMessage&, uint64_t)>& on_reply,
              const std::function<void(const std::string&)>& on_invalid);
 

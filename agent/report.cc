@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <cerrno>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -13,12 +14,19 @@ namespace meshbpf {
 namespace {
 
 constexpr std::string_view kDropReasonNames[] = {
-    "no_config",  "no_path",       "unsupported_l3", "too_big",      "encap_failed",
-    "unknown_source", "truncated", "bad_header",     "decap_failed", "duplicate",
-    "too_old",        "clone_failed",
+    "no_config",      "no_path",      "unsupported_l3", "too_big",      "encap_failed",
+    "unknown_source", "truncated",    "bad_header",     "decap_failed", "duplicate",
+    "too_old",        "clone_failed", "wrong_endpoint",
 };
 static_assert(std::size(kDropReasonNames) == MB_DROP_REASONS,
               "every enum mb_drop_reason needs a name");
+
+constexpr std::string_view kRelayDropReasonNames[] = {
+    "share_spent",  "cap_spent", "rate", "uplink_gone",
+    "wrong_source", "too_big",   "ttl",  "rewrite_failed",
+};
+static_assert(std::size(kRelayDropReasonNames) == MB_RELAY_DROP_REASONS,
+              "every enum mb_relay_drop_reason needs a name");
 
 std::string Ip(in_addr_t addr) {
   char text[INET_ADDRSTRLEN];
@@ -105,10 +113,33 @@ std::string HumanBytes(uint64_t bytes) {
   return u == 0 ? absl::StrCat(bytes, " B") : absl::StrFormat("%.1f %s", v, units[u]);
 }
 
+bool RelayCountersZero(const mb_relay_counters& c) {
+  uint64_t any = c.fwd_packets | c.ret_packets;
+  for (uint64_t d : c.drops) any |= d;
+  return any == 0;
+}
+
+// Relay slots worth listing: in use, or with counts left from an earlier relay.
+std::vector<uint32_t> ListedRelaySlots(const InstanceSnapshot& s) {
+  std::vector<uint32_t> slots;
+  for (uint32_t i = 0; i < MB_MAX_RELAYS; ++i) {
+    if (s.relays.count(i) || !RelayCountersZero(s.relay_counters[i])) slots.push_back(i);
+  }
+  return slots;
+}
+
+std::string BudgetSlotName(uint32_t id) {
+  return id == MB_RELAY_BUDGET ? std::string("relay_share") : std::to_string(id);
+}
+
 }  // namespace
 
 std::string_view DropReasonName(int reason) {
   return reason >= 0 && reason < MB_DROP_REASONS ? kDropReasonNames[reason] : "unknown";
+}
+
+std::string_view RelayDropReasonName(int reason) {
+  return reason >= 0 && reason < MB_RELAY_DROP_REASONS ? kRelayDropReasonNames[reason] : "unknown";
 }
 
 std::string_view PathStateName(uint8_t state) {
@@ -139,10 +170,23 @@ absl::StatusOr<InstanceSnapshot> TakeSnapshot(const MapSet& maps, const std::str
   s.peers = *peers;
   absl::StatusOr<std::unique_ptr<PinnedBudgetMap>> budgets = PinnedBudgetMap::Open(pin_dir);
   if (!budgets.ok()) return budgets.status();
-  for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
+  for (uint32_t i = 0; i < MB_BUDGET_SLOTS; ++i) {
     absl::StatusOr<mb_budget> b = (*budgets)->Read(i);
     if (!b.ok()) return b.status();
     s.budgets[i] = *b;
+  }
+  absl::StatusOr<std::unique_ptr<RelayMaps>> relay_maps = RelayMaps::OpenPinned(pin_dir);
+  if (!relay_maps.ok()) return relay_maps.status();
+  absl::StatusOr<std::map<uint32_t, mb_relay>> relays = (*relay_maps)->Read();
+  if (!relays.ok()) return relays.status();
+  s.relays = *relays;
+  absl::StatusOr<RelayCounterTable> relay_counters = (*relay_maps)->ReadCounters();
+  if (!relay_counters.ok()) return relay_counters.status();
+  s.relay_counters = *relay_counters;
+  for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
+    absl::StatusOr<mb_learned_source> learned = (*relay_maps)->ReadLearned(i);
+    if (!learned.ok()) return learned.status();
+    s.learned[i] = *learned;
   }
   s.agent_alive = s.config.configured && s.config.agent_pid != 0 &&
                   (kill(static_cast<pid_t>(s.config.agent_pid), 0) == 0 || errno == EPERM);
@@ -190,6 +234,24 @@ std::string HealthTable(const nlohmann::json& health) {
         absl::StrFormat("%.1f / %.1f / %.1f", p.value("weight_mbit", 0.0),
                         p.value("capacity_mbit", 0.0), p.value("configured_mbit", 0.0)),
         p.value("down_count", 0u));
+  }
+  for (const nlohmann::json& p : health.value("paths", nlohmann::json::array())) {
+    const std::string name = p.value("name", "?");
+    if (p.contains("relay")) {
+      const nlohmann::json& r = p["relay"];
+      absl::StrAppend(&out, "  path ", name,
+                      r.is_null() ? ": relayed, no neighbour's uplink fills it now\n"
+                                  : absl::StrFormat(": via %s/%s (%s:%u)\n", r.value("node", "?"),
+                                                    r.value("uplink", "?"), r.value("address", "?"),
+                                                    r.value("port", 0u)));
+    }
+    if (p.contains("learned_endpoint")) {
+      const nlohmann::json& e = p["learned_endpoint"];
+      absl::StrAppend(&out, "  path ", name,
+                      e.is_null()
+                          ? ": far end not learned yet (no probe from the client)\n"
+                          : absl::StrCat(": far end learned: ", e.get<std::string>(), "\n"));
+    }
   }
   if (!health.value("probing", false)) {
     absl::StrAppend(&out, "  not probing (no peer_bond_address): only link events change health\n");
@@ -266,17 +328,23 @@ std::string StatusTable(const InstanceSnapshot& s) {
 
 nlohmann::json MapsJson(const InstanceSnapshot& s) {
   nlohmann::json config = {
-      {"bond_ifindex", s.config.bond_ifindex}, {"listen_port", s.config.listen_port},
+      {"bond_ifindex", s.config.bond_ifindex},
+      {"listen_port", s.config.listen_port},
       {"bond_mac", absl::StrFormat("%02x:%02x:%02x:%02x:%02x:%02x", s.config.bond_mac[0],
-                                   s.config.bond_mac[1], s.config.bond_mac[2],
-                                   s.config.bond_mac[3], s.config.bond_mac[4],
-                                   s.config.bond_mac[5])},
-      {"mode", s.config.mode}, {"configured", s.config.configured},
-      {"agent_pid", s.config.agent_pid}};
+                                   s.config.bond_mac[1], s.config.bond_mac[2], s.config.bond_mac[3],
+                                   s.config.bond_mac[4], s.config.bond_mac[5])},
+      {"mode", s.config.mode},
+      {"configured", s.config.configured},
+      {"agent_pid", s.config.agent_pid},
+      {"probe_port", s.config.probe_port},
+      {"relay_port", s.config.relay_port},
+      {"relay_max_kbps", s.config.relay_max_kbps},
+      {"learn_paths", s.config.learn_paths}};
   nlohmann::json paths = nlohmann::json::array();
   nlohmann::json counters = nlohmann::json::array();
   for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
     paths.push_back(PathJson(i, s.paths[i], s.counters[i]));
+    paths.back()["flags"] = s.paths[i].flags;
   }
   for (uint32_t i = 0; i < MB_COUNTER_SLOTS; ++i) {
     const mb_path_counters& c = s.counters[i];
@@ -290,33 +358,77 @@ nlohmann::json MapsJson(const InstanceSnapshot& s) {
   nlohmann::json peers = nlohmann::json::array();
   for (in_addr_t a : s.peers) peers.push_back(Ip(a));
   nlohmann::json budgets = nlohmann::json::array();
-  for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
+  for (uint32_t i = 0; i < MB_BUDGET_SLOTS; ++i) {
     const mb_budget& b = s.budgets[i];
-    budgets.push_back({{"id", i},
+    budgets.push_back({{"id", BudgetSlotName(i)},
                        {"limit_bytes", b.limit_bytes},
                        {"remaining_bytes", b.remaining_bytes},
                        {"policy", CapPolicyName(b.policy)}});
   }
-  return {{"mb_config", config}, {"mb_paths", paths}, {"mb_counters", counters},
-          {"mb_peers", peers}, {"mb_budget", budgets}};
+  nlohmann::json relays = nlohmann::json::array();
+  for (const auto& [slot, r] : s.relays) {
+    relays.push_back({{"slot", slot},
+                      {"origin", absl::StrCat(Ip(r.origin_ip), ":", r.origin_port)},
+                      {"lan_address", Ip(r.lan_ip)},
+                      {"lan_interface", IfName(r.lan_ifindex)},
+                      {"relay_port", r.relay_port},
+                      {"peer", absl::StrCat(Ip(r.peer_ip), ":", r.peer_port)},
+                      {"uplink_path", r.uplink_path},
+                      {"return_port", r.return_port}});
+  }
+  nlohmann::json relay_counters = nlohmann::json::array();
+  for (uint32_t slot : ListedRelaySlots(s)) {
+    const mb_relay_counters& c = s.relay_counters[slot];
+    nlohmann::json drops = nlohmann::json::object();
+    for (int r = 0; r < MB_RELAY_DROP_REASONS; ++r) {
+      drops[std::string(kRelayDropReasonNames[r])] = c.drops[r];
+    }
+    relay_counters.push_back({{"slot", slot},
+                              {"fwd_packets", c.fwd_packets},
+                              {"fwd_bytes", c.fwd_bytes},
+                              {"ret_packets", c.ret_packets},
+                              {"ret_bytes", c.ret_bytes},
+                              {"drops", drops}});
+  }
+  nlohmann::json learned = nlohmann::json::array();
+  for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
+    const mb_learned_source& l = s.learned[i];
+    if (!l.saddr) continue;
+    learned.push_back({{"path", i},
+                       {"source", absl::StrCat(Ip(l.saddr), ":", l.sport)},
+                       {"to", Ip(l.daddr)},
+                       {"interface", IfName(l.ifindex)},
+                       {"seen_ns", l.seen_ns}});
+  }
+  return {{"mb_config", config},
+          {"mb_paths", paths},
+          {"mb_counters", counters},
+          {"mb_peers", peers},
+          {"mb_budget", budgets},
+          {"mb_relays", relays},
+          {"mb_relay_counters", relay_counters},
+          {"mb_learned", learned}};
 }
 
 std::string MapsText(const InstanceSnapshot& s) {
   const mb_config& c = s.config;
   std::string out = absl::StrFormat(
       "mb_config: bond_ifindex=%u (%s) listen_port=%u bond_mac=%02x:%02x:%02x:%02x:%02x:%02x "
-      "mode=%s configured=%u agent_pid=%u\n\n",
+      "mode=%s configured=%u agent_pid=%u probe_port=%u relay_port=%u relay_max_kbps=%u "
+      "learn_paths=%u\n\n",
       c.bond_ifindex, IfName(c.bond_ifindex), c.listen_port, c.bond_mac[0], c.bond_mac[1],
-      c.bond_mac[2], c.bond_mac[3], c.bond_mac[4], c.bond_mac[5], ModeName(c.mode),
-      c.configured, c.agent_pid);
-  absl::StrAppendFormat(&out, "mb_paths:\n%-4s %-8s %-9s %-16s %-16s %-16s %6s %6s %6s %9s %8s\n",
-                        "ID", "IFINDEX", "STATE", "SOURCE", "REMOTE", "GATEWAY", "SPORT",
-                        "DPORT", "MTU", "RATE_KBPS", "OWD_US");
+      c.bond_mac[2], c.bond_mac[3], c.bond_mac[4], c.bond_mac[5], ModeName(c.mode), c.configured,
+      c.agent_pid, c.probe_port, c.relay_port, c.relay_max_kbps, c.learn_paths);
+  absl::StrAppendFormat(&out,
+                        "mb_paths:\n%-4s %-8s %-9s %-16s %-16s %-16s %6s %6s %6s %9s %8s %5s\n",
+                        "ID", "IFINDEX", "STATE", "SOURCE", "REMOTE", "GATEWAY", "SPORT", "DPORT",
+                        "MTU", "RATE_KBPS", "OWD_US", "FLAGS");
   for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
     const mb_path& p = s.paths[i];
-    absl::StrAppendFormat(&out, "%-4u %-8u %-9s %-16s %-16s %-16s %6u %6u %6u %9u %8u\n", i,
+    absl::StrAppendFormat(&out, "%-4u %-8u %-9s %-16s %-16s %-16s %6u %6u %6u %9u %8u %5s\n", i,
                           p.ifindex, PathStateName(p.state), Ip(p.src_ip), Ip(p.dst_ip),
-                          Ip(p.gateway), p.src_port, p.dst_port, p.mtu, p.rate_kbps, p.owd_us);
+                          Ip(p.gateway), p.src_port, p.dst_port, p.mtu, p.rate_kbps, p.owd_us,
+                          p.flags & MB_PATH_F_LEARN ? "learn" : "-");
   }
   absl::StrAppend(&out, "\nmb_counters (summed over CPUs):\n");
   std::string header = absl::StrFormat("%-8s %10s %12s %10s %12s", "SLOT", "TX_PKTS", "TX_BYTES",
@@ -338,11 +450,52 @@ std::string MapsText(const InstanceSnapshot& s) {
   absl::StrAppend(&out, s.peers.empty() ? " (none)\n" : "\n");
   absl::StrAppendFormat(&out, "\nmb_budget (data caps; limit 0: none):\n%-4s %14s %14s %s\n", "ID",
                         "LIMIT_BYTES", "REMAINING", "POLICY");
-  for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
+  for (uint32_t i = 0; i < MB_BUDGET_SLOTS; ++i) {
     const mb_budget& b = s.budgets[i];
-    absl::StrAppendFormat(&out, "%-4u %14u %14d %s\n", i, b.limit_bytes, b.remaining_bytes,
-                          CapPolicyName(b.policy));
+    absl::StrAppendFormat(&out, "%-4s %14u %14d %s\n", BudgetSlotName(i), b.limit_bytes,
+                          b.remaining_bytes, CapPolicyName(b.policy));
   }
+  absl::StrAppend(&out, "\nmb_relays (relays served):", s.relays.empty() ? " (none)\n" : "\n");
+  if (!s.relays.empty()) {
+    absl::StrAppendFormat(&out, "%-4s %-22s %-16s %-10s %6s %-22s %6s %7s\n", "SLOT", "ORIGIN",
+                          "LAN_ADDRESS", "LAN_IF", "PORT", "PEER", "UPLINK", "RETURN");
+  }
+  for (const auto& [slot, r] : s.relays) {
+    absl::StrAppendFormat(
+        &out, "%-4u %-22s %-16s %-10s %6u %-22s %6u %7u\n", slot,
+        absl::StrCat(Ip(r.origin_ip), ":", r.origin_port), Ip(r.lan_ip), IfName(r.lan_ifindex),
+        r.relay_port, absl::StrCat(Ip(r.peer_ip), ":", r.peer_port), r.uplink_path, r.return_port);
+  }
+  const std::vector<uint32_t> counted = ListedRelaySlots(s);
+  absl::StrAppend(&out, "\nmb_relay_counters (summed over CPUs; bytes of outer IPv4):",
+                  counted.empty() ? " (none)\n" : "\n");
+  if (!counted.empty()) {
+    std::string relay_header = absl::StrFormat("%-4s %10s %12s %10s %12s", "SLOT", "FWD_PKTS",
+                                               "FWD_BYTES", "RET_PKTS", "RET_BYTES");
+    for (std::string_view name : kRelayDropReasonNames) {
+      absl::StrAppend(&relay_header, " ", std::string(name));
+    }
+    absl::StrAppend(&out, relay_header, "\n");
+  }
+  for (uint32_t slot : counted) {
+    const mb_relay_counters& k = s.relay_counters[slot];
+    absl::StrAppendFormat(&out, "%-4u %10u %12u %10u %12u", slot, k.fwd_packets, k.fwd_bytes,
+                          k.ret_packets, k.ret_bytes);
+    for (int r = 0; r < MB_RELAY_DROP_REASONS; ++r) {
+      absl::StrAppendFormat(&out, " %*u", static_cast<int>(kRelayDropReasonNames[r].size()),
+                            k.drops[r]);
+    }
+    absl::StrAppend(&out, "\n");
+  }
+  std::string learned;
+  for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
+    const mb_learned_source& l = s.learned[i];
+    if (!l.saddr) continue;
+    absl::StrAppendFormat(&learned, "  path %u: %s:%u -> %s on %s (seen at %u ns)\n", i,
+                          Ip(l.saddr), l.sport, Ip(l.daddr), IfName(l.ifindex), l.seen_ns);
+  }
+  absl::StrAppend(&out, "\nmb_learned (last probe source per learned path):",
+                  learned.empty() ? " (none)\n" : absl::StrCat("\n", learned));
   return out;
 }
 

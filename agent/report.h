@@ -2,6 +2,7 @@
 // instance's pinned maps, rendered as a table for people or JSON for scripts.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -17,7 +18,10 @@ struct InstanceSnapshot {
   PathTable paths{};
   CounterTable counters{};
   std::set<in_addr_t> peers;
-  std::array<mb_budget, MB_MAX_PATHS> budgets{};  // data caps, per path
+  std::array<mb_budget, MB_BUDGET_SLOTS> budgets{};  // data caps per path, then the share budget
+  std::map<uint32_t, mb_relay> relays;                // relays served, by slot
+  RelayCounterTable relay_counters{};
+  std::array<mb_learned_source, MB_MAX_PATHS> learned{};  // learned paths' last probe sources
   bool agent_alive = false;
   // The running agent's view of path health (its control socket's status
   // reply); null when no agent answered.
@@ -25,6 +29,8 @@ struct InstanceSnapshot {
 };
 
 std::string_view DropReasonName(int reason);
+// enum mb_relay_drop_reason, e.g. "share_spent"; "unknown" outside it.
+std::string_view RelayDropReasonName(int reason);
 std::string_view PathStateName(uint8_t state);
 
 absl::StatusOr<InstanceSnapshot> TakeSnapshot(const MapSet& maps, const std::string& pin_dir);

@@ -188,7 +188,7 @@ const std::map<std::string, Command>& Commands() {
           return ShowSnapshot(program, o, MapsJson, MapsText);
         }}},
       {"peers",
-       {"mesh nodes heard on the LAN: their uplinks, age, candidate relayed paths",
+       {"mesh nodes heard on the LAN, the relayed paths they fill, the relays we serve",
         std::string(kPinOptions) + "  --json           machine-readable output\n",
         {"--pin-root", "--instance", "--run-dir"},
         {"--json"},

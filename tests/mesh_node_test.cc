@@ -1,5 +1,6 @@
 #include "agent/mesh_node.h"
 
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -32,6 +33,18 @@ UplinkType TypeByName(const std::string& interface) {
   return interface == "wwan0" ? UplinkType::kCellular : UplinkType::kEthernet;
 }
 
+in_addr Addr(const char* text) {
+  in_addr a{};
+  inet_pton(AF_INET, text, &a);
+  return a;
+}
+
+MeshHooks SilentHooks() {
+  MeshHooks hooks;
+  hooks.report = [](size_t) { return PathReport{}; };
+  return hooks;
+}
+
 TEST(LocalUplinksTest, OneUplinkPerInterfaceMeasuredByItsFirstPath) {
   const NodeSettings s = TwoInterfacesThreePaths();
   const std::vector<AnnouncedUplink> uplinks = LocalUplinks(
@@ -57,6 +70,162 @@ TEST(LocalUplinksTest, OneUplinkPerInterfaceMeasuredByItsFirstPath) {
   EXPECT_EQ(uplinks[1].type, UplinkType::kCellular);
   EXPECT_EQ(uplinks[1].cap_remaining_bytes, 5'000'000u);
   EXPECT_FALSE(uplinks[1].shared);
+  EXPECT_EQ(uplinks[0].relay_port, 7211u);  // node_discovery.relay_port + 0
+  EXPECT_EQ(uplinks[1].relay_port, 0u);
+}
+
+TEST(LocalUplinksTest, SharedUplinksGetRelayPortsInShareOrderAndRelayedPathsAreLeftOut) {
+  NodeSettings s = TwoInterfacesThreePaths();
+  PathSettings relayed = Path("mesh1", "lan0");
+  relayed.endpoint = PathEndpoint::kRelay;
+  s.paths.insert(s.paths.begin() + 1, relayed);
+  s.discovery.relay_port = 7300;
+  s.discovery.share_uplinks = {"lte", "fiber-b", "fiber-a"};
+  const std::vector<AnnouncedUplink> uplinks = LocalUplinks(
+      s, [](size_t) { return PathReport{}; }, TypeByName);
+  ASSERT_EQ(uplinks.size(), 2u);  // no lan0: the relayed path is a neighbour's uplink
+  EXPECT_EQ(uplinks[0].name, "eth0");
+  EXPECT_EQ(uplinks[0].relay_port, 7301u);  // second shared interface
+  EXPECT_EQ(uplinks[1].name, "wwan0");
+  EXPECT_EQ(uplinks[1].relay_port, 7300u);  // first
+}
+
+TEST(AnnouncedRelayTest, OnlyWhenSharingWithCeilingAndBudget) {
+  NodeSettings s = TwoInterfacesThreePaths();
+  EXPECT_FALSE(AnnouncedRelay(s, 5).has_value());  // discovery off
+  s.discovery.enabled = true;
+  s.discovery.share_max_mbit = 2.5;
+  const std::optional<RelayCapability> relay = AnnouncedRelay(s, 123);
+  ASSERT_TRUE(relay.has_value());
+  EXPECT_EQ(relay->relay_port, 7211u);
+  EXPECT_EQ(relay->max_relay_kbps, 2500u);
+  EXPECT_EQ(relay->share_remaining_bytes, 123u);
+  EXPECT_FALSE(AnnouncedRelay(s, std::nullopt)->share_remaining_bytes.has_value());
+  s.discovery.share_uplinks.clear();
+  EXPECT_FALSE(AnnouncedRelay(s, 5).has_value());
+  EXPECT_FALSE(SharesUplinks(s));
+}
+
+TEST(AnnouncedBondTest, OnlyWithRelayedPathsAndAPeer) {
+  NodeSettings s = TwoInterfacesThreePaths();
+  s.peer_address = Addr("198.51.100.7");
+  s.port = 7400;
+  EXPECT_FALSE(AnnouncedBond(s).has_value());  // no relayed path
+  PathSettings relayed = Path("mesh1", "lan0");
+  relayed.endpoint = PathEndpoint::kRelay;
+  s.paths.push_back(relayed);
+  const std::optional<BondEndpoint> bond = AnnouncedBond(s);
+  ASSERT_TRUE(bond.has_value());
+  EXPECT_EQ(bond->peer_address.s_addr, Addr("198.51.100.7").s_addr);
+  EXPECT_EQ(bond->peer_port, 7400u);
+  EXPECT_EQ(bond->tunnel_port, 7400u);
+  s.peer_address.reset();
+  EXPECT_FALSE(AnnouncedBond(s).has_value());
+}
+
+TEST(LanHoldingTest, TheInterfaceWhoseSubnetHoldsTheNeighbour) {
+  const std::vector<LanInterface> lans = {{3, Addr("10.210.0.1"), 24},
+                                          {4, Addr("192.168.8.5"), 22}};
+  std::optional<LanSide> a = LanHolding(Addr("10.210.0.2"), lans);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->ifindex, 3);
+  EXPECT_EQ(a->address.s_addr, Addr("10.210.0.1").s_addr);
+  std::optional<LanSide> b = LanHolding(Addr("192.168.11.200"), lans);  // inside the /22
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->ifindex, 4);
+  EXPECT_FALSE(LanHolding(Addr("192.168.12.1"), lans).has_value());
+  EXPECT_FALSE(LanHolding(Addr("10.210.1.2"), lans).has_value());
+  EXPECT_FALSE(LanHolding(Addr("10.210.0.2"), {}).has_value());
+}
+
+TEST(PeerAddressesTest, OnlyKnownFarEndsAndNoneInFlowMode) {
+  NodeSettings s;
+  PathSettings own = Path("wan0", "wan0");
+  own.remote = Addr("10.200.0.2");
+  PathSettings filled = Path("mesh1", "lan0");
+  filled.endpoint = PathEndpoint::kRelay;
+  filled.remote = Addr("10.210.0.2");
+  PathSettings empty = Path("mesh2", "lan0");
+  empty.endpoint = PathEndpoint::kRelay;
+  empty.endpoint_known = false;
+  s.paths = {own, filled, empty};
+  EXPECT_EQ(PeerAddresses(s),
+            (std::set<in_addr_t>{Addr("10.200.0.2").s_addr, Addr("10.210.0.2").s_addr}));
+  s.mode = BondMode::kFlow;
+  EXPECT_TRUE(PeerAddresses(s).empty());
+}
+
+class EndpointToLearnTest : public ::testing::Test {
+ protected:
+  EndpointToLearnTest() {
+    path_ = Path("mesh1", "wan0");
+    path_.endpoint = PathEndpoint::kLearned;
+    path_.endpoint_known = false;
+    path_.ifindex = 5;
+    seen_.saddr = Addr("10.211.2.2").s_addr;
+    seen_.daddr = Addr("10.200.0.2").s_addr;
+    seen_.sport = 7243;
+    seen_.ifindex = 5;
+    seen_.seen_ns = 10'000'000'000;
+  }
+  PathSettings path_;
+  mb_learned_source seen_{};
+};
+
+TEST_F(EndpointToLearnTest, AFreshProbeSourceIsAdopted) {
+  std::optional<LearnedEndpoint> e = EndpointToLearn(path_, seen_, seen_.seen_ns + 1'000'000);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->remote.s_addr, Addr("10.211.2.2").s_addr);
+  EXPECT_EQ(e->remote_port, 7243u);
+  EXPECT_EQ(e->source.s_addr, Addr("10.200.0.2").s_addr);
+  EXPECT_EQ(e->ifindex, 5);
+  // Recorded while the agent was already reading: still fresh.
+  EXPECT_TRUE(EndpointToLearn(path_, seen_, seen_.seen_ns - 1000).has_value());
+}
+
+TEST_F(EndpointToLearnTest, StaleEmptyOrCurrentIsNotAdopted) {
+  EXPECT_FALSE(EndpointToLearn(path_, seen_, seen_.seen_ns + kLearnedFreshNs + 1).has_value());
+  EXPECT_FALSE(EndpointToLearn(path_, mb_learned_source{}, seen_.seen_ns).has_value());
+  PathSettings current = path_;
+  current.endpoint_known = true;
+  current.remote = Addr("10.211.2.2");
+  current.remote_port = 7243;
+  current.source = Addr("10.200.0.2");
+  EXPECT_FALSE(EndpointToLearn(current, seen_, seen_.seen_ns).has_value());
+  current.remote_port = 7244;  // the relay gave another return port: a new endpoint
+  EXPECT_TRUE(EndpointToLearn(current, seen_, seen_.seen_ns).has_value());
+  PathSettings configured = path_;
+  configured.endpoint = PathEndpoint::kConfigured;
+  EXPECT_FALSE(EndpointToLearn(configured, seen_, seen_.seen_ns).has_value());
+}
+
+PlannedRelay Relay(const std::string& origin, uint32_t slot, uint16_t return_port) {
+  PlannedRelay r;
+  r.origin_id = origin + "-id";
+  r.origin_name = origin;
+  r.uplink_path = "wan0";
+  r.slot = slot;
+  r.relay.origin_ip = Addr("10.210.0.1").s_addr;
+  r.relay.peer_ip = Addr("10.200.0.2").s_addr;
+  r.relay.origin_port = 7201;
+  r.relay.peer_port = 7201;
+  r.relay.return_port = return_port;
+  r.relay.in_use = 1;
+  return r;
+}
+
+TEST(RelayPlanChangesTest, StartedStoppedAndChangedRelaysAreNamed) {
+  EXPECT_TRUE(RelayPlanChanges({Relay("node1", 0, 7243)}, {Relay("node1", 0, 7243)}).empty());
+  EXPECT_THAT(RelayPlanChanges({}, {Relay("node1", 0, 7243)}),
+              ::testing::ElementsAre("relaying for node1 through wan0 (slot 0, return port 7243): "
+                                     "10.210.0.1:7201 -> 10.200.0.2:7201"));
+  EXPECT_THAT(RelayPlanChanges({Relay("node1", 0, 7243)}, {}),
+              ::testing::ElementsAre("relaying for node1 through wan0 stopped"));
+  PlannedRelay moved = Relay("node1", 0, 7243);
+  moved.relay.origin_ip = Addr("10.210.0.7").s_addr;  // the origin's address changed
+  const std::vector<std::string> changed = RelayPlanChanges({Relay("node1", 0, 7243)}, {moved});
+  ASSERT_EQ(changed.size(), 1u);
+  EXPECT_THAT(changed[0], AllOf(HasSubstr("10.210.0.7:7201"), HasSubstr("(changed)")));
 }
 
 TEST(LocalUplinksTest, DownPathIsAnnouncedAsTotalLossAndUnmeasuredAsZero) {
@@ -113,7 +282,7 @@ TEST(MeshDiscoveryTest, PeersViewOfALoneNode) {
   s.discovery.node_name = "edge";
   s.discovery.mesh_key = "0123456789abcdef";
   absl::StatusOr<std::unique_ptr<MeshDiscovery>> mesh =
-      MeshDiscovery::Start(s, "edge", [](size_t) { return PathReport{}; });
+      MeshDiscovery::Start(s, "edge", SilentHooks());
   ASSERT_TRUE(mesh.ok()) << mesh.status();
   EXPECT_TRUE((*mesh)->fds().empty());
   (*mesh)->OnInterval();
@@ -125,6 +294,27 @@ TEST(MeshDiscoveryTest, PeersViewOfALoneNode) {
   EXPECT_EQ(peers["drops"]["authentication_failed"], 0);
   EXPECT_EQ(peers["drops"].size(), kDropReasonCount);
   EXPECT_EQ((*mesh)->node_count(), 0u);
+  // fiber-b is shared: this node relays, for nobody yet.
+  EXPECT_EQ(peers["relaying"]["sharing"], true);
+  EXPECT_EQ(peers["relaying"]["relay_port"], 7211);
+  EXPECT_TRUE(peers["relaying"]["share_remaining_bytes"].is_null());
+  EXPECT_TRUE(peers["relaying"]["relays"].empty());
+}
+
+TEST(MeshDiscoveryTest, PeersViewShowsTheShareBudgetLeft) {
+  NodeSettings s = TwoInterfacesThreePaths();
+  s.discovery.enabled = true;
+  s.discovery.node_id = "host-1:edge";
+  s.discovery.node_name = "edge";
+  s.discovery.mesh_key = "0123456789abcdef";
+  MeshHooks hooks = SilentHooks();
+  hooks.share_remaining = [] { return std::optional<uint64_t>(4'000'000); };
+  absl::StatusOr<std::unique_ptr<MeshDiscovery>> mesh = MeshDiscovery::Start(s, "edge", hooks);
+  ASSERT_TRUE(mesh.ok()) << mesh.status();
+  const nlohmann::json peers = (*mesh)->PeersJson();
+  EXPECT_EQ(peers["relaying"]["share_remaining_bytes"], 4'000'000);
+  EXPECT_THAT(PeersTable(peers), HasSubstr("share budget left 4.0M"));
+  EXPECT_FALSE((*mesh)->relayed_path(0).has_value());
 }
 
 TEST(MeshDiscoveryTest, UnknownInterfaceIsNamed) {
@@ -134,7 +324,7 @@ TEST(MeshDiscoveryTest, UnknownInterfaceIsNamed) {
   s.discovery.mesh_key = "0123456789abcdef";
   s.discovery.interfaces = {"no-such-if0"};
   absl::StatusOr<std::unique_ptr<MeshDiscovery>> mesh =
-      MeshDiscovery::Start(s, "edge", [](size_t) { return PathReport{}; });
+      MeshDiscovery::Start(s, "edge", SilentHooks());
   ASSERT_FALSE(mesh.ok());
   EXPECT_THAT(std::string(mesh.status().message()),
               AllOf(HasSubstr("node_discovery.interfaces"), HasSubstr("no-such-if0")));
@@ -153,10 +343,20 @@ nlohmann::json SamplePeers() {
                            {"name": "wwan0", "type": "cellular", "capacity_kbps": 0,
                             "rtt_us": 0, "loss_ppm": 0, "shared": false,
                             "cap_remaining_bytes": null}],
-               "relay": {"port": 7201, "max_kbps": 0}, "used_as_paths": false}],
+               "relay": {"port": 7211, "max_kbps": 0, "share_remaining_bytes": null},
+               "bond": null, "used_as_paths": true, "our_paths": ["mesh1"]}],
     "candidate_relayed_paths": [{"node_id": "m1:b", "node_name": "beta",
-                                 "address": "10.210.0.2", "relay_port": 7201,
-                                 "max_relay_kbps": 0, "uplink": {"name": "wan0"}}],
+                                 "address": "10.210.0.2", "relay_port": 7211,
+                                 "max_relay_kbps": 0, "uplink": {"name": "wan0"},
+                                 "fills_path": "mesh1"}],
+    "relaying": {"sharing": true, "relay_port": 7211, "max_relay_kbps": 20000,
+                 "share_remaining_bytes": 1500000,
+                 "relays": [{"origin_id": "m1:c", "origin_name": "gamma",
+                             "origin": "10.210.0.3:7201", "uplink": "wan0", "slot": 2,
+                             "relay_port": 7211, "return_port": 7245,
+                             "peer": "198.51.100.7:7201", "fwd_packets": 1000,
+                             "fwd_bytes": 1400000, "ret_packets": 500, "ret_bytes": 30000,
+                             "drops": {"share_spent": 7, "rate": 0}}]},
     "drops": {"authentication_failed": 3, "too_short": 0, "oversized": 1},
     "drops_total": 4
   })");
@@ -167,11 +367,18 @@ TEST(PeersTableTest, ShowsNodesUplinksCandidatesAndDrops) {
   EXPECT_THAT(table, HasSubstr("this node: m1:a (alpha)"));
   EXPECT_THAT(table, HasSubstr("1 node known"));
   EXPECT_THAT(table, AllOf(HasSubstr("m1:b"), HasSubstr("beta"), HasSubstr("10.210.0.2"),
-                           HasSubstr("0.2s"), HasSubstr(" no\n")));
+                           HasSubstr("0.2s"), HasSubstr(" mesh1\n")));
   EXPECT_THAT(table, AllOf(HasSubstr("wan0"), HasSubstr("40.0M"), HasSubstr("2.5ms"),
                            HasSubstr("1.0%"), HasSubstr("2.0G"), HasSubstr(" shared\n")));
   EXPECT_THAT(table, AllOf(HasSubstr("wwan0"), HasSubstr("cellular"), HasSubstr("not shared")));
-  EXPECT_THAT(table, HasSubstr("(relaying is not enabled yet):\n    beta/wan0 via 10.210.0.2:7201\n"));
+  EXPECT_THAT(table, HasSubstr("offer:\n    beta/wan0 via 10.210.0.2:7211, our path mesh1\n"));
+  EXPECT_THAT(table, Not(HasSubstr("not enabled")));
+  EXPECT_THAT(table, HasSubstr("relaying for neighbours at port 7211: share budget left 1.5M, "
+                               "rate ceiling 20.0M\n"));
+  EXPECT_THAT(table, HasSubstr("gamma (10.210.0.3:7201) through wan0, slot 2, to "
+                               "198.51.100.7:7201 (return port 7245)\n"));
+  EXPECT_THAT(table, HasSubstr("out 1.4M in 1000 packets, back 30k in 500 packets, dropped: "
+                               "share_spent 7\n"));
   EXPECT_THAT(table, HasSubstr("dropped announcements: authentication_failed 3, oversized 1\n"));
   EXPECT_THAT(table, Not(HasSubstr("too_short")));
 }
@@ -180,10 +387,16 @@ TEST(PeersTableTest, NobodyKnown) {
   nlohmann::json peers = SamplePeers();
   peers["nodes"] = nlohmann::json::array();
   peers["candidate_relayed_paths"] = nlohmann::json::array();
+  peers["relaying"] = {{"sharing", false},
+                       {"relay_port", nullptr},
+                       {"max_relay_kbps", 0},
+                       {"share_remaining_bytes", nullptr},
+                       {"relays", nlohmann::json::array()}};
   peers["drops"] = {{"too_short", 0}};
   const std::string table = PeersTable(peers);
   EXPECT_THAT(table, AllOf(HasSubstr("0 nodes known"), Not(HasSubstr("NODE ")),
-                           HasSubstr("candidate relayed paths (relaying is not enabled yet): none\n"),
+                           HasSubstr("relayed paths the nodes offer: none\n"),
+                           HasSubstr("relaying for neighbours: off"),
                            HasSubstr("dropped announcements: none")));
 }
 

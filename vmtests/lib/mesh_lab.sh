@@ -11,6 +11,20 @@
 # runs there (discovery does not need one). The LAN carries the
 # announcements; nobody routes between the nodes' uplinks.
 #
+# The relay lab (mesh_relay_create, vmtests/test_mesh_relay.sh): an origin
+# with a weak uplink, a neighbour that shares a strong one, the origin's
+# bonding peer, and a stranger on the LAN without agent or key.
+#
+#   n1       lan0 10.210.0.1 ─┐                       (origin, bond mb0 10.203.0.2)
+#   n2       lan0 10.210.0.2 ─┤ br0                   (relay, shares wan0)
+#   stranger lan0 10.210.0.9 ─┘
+#   n1       wan0 10.211.1.2 ══ 5 Mbit/s ══ n1 10.211.1.1 ┐
+#   n2       wan0 10.211.2.2 ══ 20 Mbit/s ═ n2 10.211.2.1 ┤ isp (routes)
+#   peer     wan0 10.200.0.2 ──────────── p0 10.200.0.1 ┘  (bond mb0 10.203.0.1)
+#
+# The uplinks are veth pairs shaped with tbf on both ends (lab_shape in
+# lab.sh: rate and a bounded queue, no delay).
+#
 # Uses lab.sh's identity and bookkeeping: LAB=mbl<pid>, LAB_DIR (owner file,
 # private bpffs, configs, logs). The namespaces are "$LAB-mesh-*", which
 # lab.sh's own reaper does not know, so mesh_reap_stale removes those of dead
@@ -37,7 +51,7 @@ mesh_ns() {
 # reaper for their directories (it unmounts the bpffs). Live labs are kept.
 mesh_reap_stale() {
   local ns
-  for ns in $(ip netns list | awk '{print $1}' | grep -E '^mbl[0-9]+-mesh-(br|isp|n[0-9]+)$' || true); do
+  for ns in $(ip netns list | awk '{print $1}' | grep -E '^mbl[0-9]+-mesh-(br|isp|n[0-9]+|peer|stranger)$' || true); do
     lab_owner_alive "${ns%%-*}" && continue
     lab_log "removing $ns, left by a run that is gone"
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
@@ -106,17 +120,25 @@ mesh_create() {
   done
 }
 
+# A node's namespace suffix, instance and config name: node N is "nN";
+# others (the relay lab's "peer") go by their name.
+mesh_node() {
+  if [[ "$1" =~ ^[0-9]+$ ]]; then echo "n$1"; else echo "$1"; fi
+}
+
 # Starts node N's agent and waits until it is ready: mesh_start_agent N [STARTS]
 # The log is appended across restarts: STARTS is the how-manieth start this
 # is (default 1), i.e. how many "ready" lines to wait for.
 mesh_start_agent() {
-  local n="$1" log="$LAB_DIR/n$1-agent.log"
+  local n="$1" node log
+  node="$(mesh_node "$1")"
+  log="$LAB_DIR/$node-agent.log"
   [[ -x "$MESHBPF_BIN/meshbpf-agent" ]] ||
     lab_fail "no $MESHBPF_BIN/meshbpf-agent: build first (scripts/dev.sh build) or set MESHBPF_BIN"
   : >>"$log"  # exists before the background start below opens it
   # Directly, not through mesh_ns: $! must be the agent (ip netns exec execs it).
-  ip netns exec "$LAB-mesh-n$n" "$MESHBPF_BIN/meshbpf-agent" --config "$LAB_DIR/n$n.json" \
-    --pin-root "$LAB_DIR/bpffs" --instance "n$n" --run-dir "$LAB_DIR/run" >>"$log" 2>&1 &
+  ip netns exec "$LAB-mesh-$node" "$MESHBPF_BIN/meshbpf-agent" --config "$LAB_DIR/$node.json" \
+    --pin-root "$LAB_DIR/bpffs" --instance "$node" --run-dir "$LAB_DIR/run" >>"$log" 2>&1 &
   MESH_AGENT_PIDS[$n]=$!
   for _ in $(seq 100); do
     [[ "$(grep -c "meshbpf-agent: ready" "$log")" -ge "${2:-1}" ]] && return 0
@@ -136,8 +158,102 @@ mesh_kill_agent() {
 
 # Runs a meshbpf command against node N's agent: mesh_cli N COMMAND [ARGS...]
 mesh_cli() {
-  local n="$1" command="$2"
+  local node command="$2"
+  node="$(mesh_node "$1")"
   shift 2
-  mesh_ns "n$n" "$MESHBPF_BIN/meshbpf" "$command" --pin-root "$LAB_DIR/bpffs" --instance "n$n" \
+  mesh_ns "$node" "$MESHBPF_BIN/meshbpf" "$command" --pin-root "$LAB_DIR/bpffs" --instance "$node" \
     --run-dir "$LAB_DIR/run" "$@"
+}
+
+# A veth pair between two mesh namespaces, addressed and up:
+# mesh_link NS_A IF_A ADDR_A NS_B IF_B ADDR_B
+mesh_link() {
+  ip link add "$2" netns "$LAB-mesh-$1" type veth peer name "$5" netns "$LAB-mesh-$4"
+  mesh_ns "$1" ip addr add "$3" dev "$2"
+  mesh_ns "$4" ip addr add "$6" dev "$5"
+  mesh_ns "$1" ip link set "$2" up
+  mesh_ns "$4" ip link set "$5" up
+}
+
+# The relay lab (see the top of this file) with the agents' configs.
+# RELAY_SHARE_CAP_BYTES: node 2's one-off share budget.
+RELAY_SHARE_CAP_BYTES="${RELAY_SHARE_CAP_BYTES:-60000000}"
+RELAY_PORT=7211
+mesh_relay_create() {
+  mesh_reap_stale
+  mkdir -p "$LAB_DIR/bpffs"
+  echo "$$ $(lab_proc_start $$)" >"$LAB_DIR/owner"
+  mount -t bpf bpf "$LAB_DIR/bpffs"
+  local ns
+  for ns in br isp n1 n2 peer stranger; do
+    ip netns add "$LAB-mesh-$ns"
+    mesh_ns "$ns" ip link set lo up
+    mesh_ns "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    # Decapsulated packets enter through the bond: no reverse-path filtering.
+    mesh_ns "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+  done
+  mesh_ns br ip link add br0 type bridge
+  mesh_ns br ip link set br0 up
+  local node host
+  for node in n1:1 n2:2 stranger:9; do
+    host="${node#*:}" node="${node%:*}"
+    ip link add lan0 netns "$LAB-mesh-$node" type veth peer name "p$host" netns "$LAB-mesh-br"
+    mesh_ns br ip link set "p$host" master br0 up
+    mesh_ns "$node" ip addr add "10.210.0.$host/24" dev lan0
+    mesh_ns "$node" ip link set lan0 up
+  done
+  mesh_link n1 wan0 10.211.1.2/24 isp n1 10.211.1.1/24
+  mesh_link n2 wan0 10.211.2.2/24 isp n2 10.211.2.1/24
+  mesh_link peer wan0 10.200.0.2/24 isp p0 10.200.0.1/24
+  mesh_ns isp sysctl -qw net.ipv4.ip_forward=1
+  mesh_ns n1 ip route add default via 10.211.1.1
+  mesh_ns n2 ip route add default via 10.211.2.1
+  mesh_ns peer ip route add default via 10.200.0.1
+  # Both directions of each uplink (lab_shape takes lab.sh's namespace suffix).
+  lab_shape mesh-n1 wan0 5
+  lab_shape mesh-isp n1 5
+  lab_shape mesh-n2 wan0 20
+  lab_shape mesh-isp n2 20
+  mesh_relay_configs
+}
+
+mesh_relay_configs() {
+  local discovery="\"port\": $MESH_PORT, \"broadcast_interval\": $MESH_INTERVAL, \"node_timeout\": $MESH_TIMEOUT, \"mesh_key\": \"$MESH_KEY\", \"interfaces\": [\"lan0\"]"
+  local failover='"failover": {"monitoring_interval": 0.2, "threshold": 3, "recovery_threshold": 5}'
+  cat >"$LAB_DIR/n1.json" <<EOF
+{
+  "node_discovery": {"enabled": true, "node_name": "node1", $discovery},
+  "link_aggregation": {"bond_interface": "mb0", "bond_address": "10.203.0.2/24",
+                       "peer_address": "10.200.0.2", "port": 7201, "peer_bond_address": "10.203.0.1"},
+  $failover,
+  "monitoring": {"history_file": "$LAB_DIR/n1.db"},
+  "interfaces": {"primary": "wan0", "uplinks": [
+    {"name": "wan0", "gateway": "10.211.1.1", "rate_mbit": 5},
+    {"name": "mesh1", "relay": {}, "rate_mbit": 20}]}
+}
+EOF
+  cat >"$LAB_DIR/n2.json" <<EOF
+{
+  "node_discovery": {"enabled": true, "node_name": "node2", $discovery,
+                     "relay_port": $RELAY_PORT, "share_uplinks": ["wan0"],
+                     "share_cap": {"limit_bytes": $RELAY_SHARE_CAP_BYTES, "period": "one_off"}},
+  "link_aggregation": {"bond_interface": "mb0", "peer_address": "10.211.2.1"},
+  "monitoring": {"history_file": "$LAB_DIR/n2.db"},
+  "interfaces": {"uplinks": [{"name": "wan0", "gateway": "10.211.2.1", "rate_mbit": 20}]}
+}
+EOF
+  cat >"$LAB_DIR/peer.json" <<EOF
+{
+  "node_discovery": {"enabled": false, "mesh_key": "$MESH_KEY"},
+  "link_aggregation": {"bond_interface": "mb0", "bond_address": "10.203.0.1/24", "port": 7201,
+                       "peer_bond_address": "10.203.0.2"},
+  $failover,
+  "monitoring": {"history_file": "$LAB_DIR/peer.db"},
+  "interfaces": {"primary": "via-wan1", "uplinks": [
+    {"name": "via-wan1", "interface": "wan0", "gateway": "10.200.0.1",
+     "remote_address": "10.211.1.2", "rate_mbit": 5},
+    {"name": "mesh1", "interface": "wan0", "gateway": "10.200.0.1", "learn_remote": true,
+     "rate_mbit": 20}]}
+}
+EOF
 }

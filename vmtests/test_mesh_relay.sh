@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# Relaying through a mesh neighbour (vmtests/lib/mesh_lab.sh, the relay lab):
+# node 1 bonds its own 5 Mbit/s uplink with a relayed path "mesh1" through
+# node 2's shared 20 Mbit/s uplink; the bonding peer learns mesh1's far end
+# from node 1's probes.
+#  a. node 2 not running: goodput G1 over node 1's own uplink;
+#  b. node 2 starts: node 1 fills mesh1 with node2/wan0, the peer learns the
+#     endpoint, mesh1 comes up (times printed);
+#  c. goodput up and down is clearly above G1 (> 2x);
+#  d. node 2 counts the relayed bytes each way, matching what iperf3 moved;
+#  e. datagrams a stranger sends to node 2's relay ports are not relayed;
+#  f. node 2's share budget runs out: relayed packets are dropped as
+#     share spent, node 1 withdraws mesh1, goodput falls back near G1;
+#  g. with a fresh budget mesh1 comes back; node 2's agent is SIGKILLed
+#     (its BPF stays attached and would relay on): node 1 withdraws mesh1
+#     after node_timeout.
+set -euo pipefail
+MESH_INTERVAL=0.5
+MESH_TIMEOUT=2
+source "$(dirname "$0")/lib/mesh_lab.sh"
+trap mesh_cleanup EXIT
+trap 'exit 130' INT TERM
+
+IPERF_SECONDS=6
+SHARE_CAP=node_discovery.share_cap
+
+now() { date +%s.%N; }
+elapsed() { python3 -c "import sys; print('%.2f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$2"; }
+# Whether a Python expression over the numbers given holds: holds "a > 2 * b" A B
+holds() {
+  local expr="$1"
+  shift
+  python3 -c "import sys; a, b, *_ = map(float, sys.argv[1:] + ['0', '0']); sys.exit(0 if ($expr) else 1)" "$@"
+}
+
+# Evaluates a Python expression on a node's JSON reply: json_eval NODE COMMAND EXPR
+# `j` is the reply; `path(name)` a path of `status --json` by name.
+json_eval() {
+  mesh_cli "$1" "$2" --json | python3 -c "
+import json, sys
+j = json.load(sys.stdin)
+def path(name):
+    return [p for p in j['health']['paths'] if p['name'] == name][0]
+print($3)"
+}
+
+# Polls (every 0.1 s, up to SECONDS) until CMD succeeds: wait_until SECONDS WHAT CMD...
+wait_until() {
+  local seconds="$1" what="$2"
+  shift 2
+  for _ in $(seq $((seconds * 10))); do
+    "$@" && return 0
+    sleep 0.1
+  done
+  lab_fail "not within ${seconds} s: $what"
+}
+
+relay_of_mesh1() { json_eval 1 status 'path("mesh1")["relay"]'; }
+mesh1_filled() { [[ "$(relay_of_mesh1)" != None ]]; }
+mesh1_withdrawn() { [[ "$(relay_of_mesh1)" == None ]]; }
+mesh1_up() { [[ "$(json_eval 1 status 'path("mesh1")["health"]')" == up ]]; }
+peer_learned() { [[ "$(json_eval peer status 'path("mesh1")["learned_endpoint"]')" == 10.211.2.2:* ]]; }
+share_exhausted() {
+  [[ "$(json_eval 2 cap "[c for c in j['caps'] if c['path'] == '$SHARE_CAP'][0]['exhausted']")" == True ]]
+}
+# node 2's counters of its relay for node 1: relay_counter FIELD
+relay_counter() {
+  json_eval 2 peers '[r for r in j["relaying"]["relays"] if r["origin_name"] == "node1"][0]["'"$1"'"]'
+}
+
+iperf_listening() { [[ -n "$(mesh_ns peer ss -Hltn 'sport = :5201')" ]]; }
+
+# Goodput node 1 -> peer over the bond (down: peer -> node 1), as
+# "MBIT BYTES" seen by the receiver; the first second (slow start) left out.
+relay_iperf() {
+  local reverse=() server
+  [[ "$1" == down ]] && reverse=(-R)
+  ip netns exec "$LAB-mesh-peer" iperf3 -s -1 -B 10.203.0.1 >/dev/null 2>&1 &
+  server=$!
+  wait_until 5 "iperf3 listens in the peer" iperf_listening
+  mesh_ns n1 timeout --foreground $(($2 + 20)) iperf3 -J -c 10.203.0.1 -t "$2" -O 1 \
+    "${reverse[@]}" >"$LAB_DIR/iperf.json" 2>&1 || true
+  kill "$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
+  lab_iperf_summary "$LAB_DIR/iperf.json" "relay_iperf $1"
+}
+
+mesh_relay_create
+mesh_start_agent peer
+mesh_start_agent 1
+# The bond address brings the connected route to the other bond end.
+for node in n1 peer; do
+  [[ -n "$(mesh_ns "$node" ip route show 10.203.0.0/24 dev mb0)" ]] ||
+    lab_fail "no route to the bond subnet in $node"
+done
+
+# a. Only node 1's own uplink.
+mesh1_withdrawn || lab_fail "mesh1 is filled with no neighbour around: $(relay_of_mesh1)"
+read -r g1 _ <<<"$(relay_iperf up "$IPERF_SECONDS")"
+echo "measured: G1 (own 5 Mbit/s uplink only, upload) = $g1 Mbit/s"
+holds "a > 2" "$g1" || lab_fail "node 1's own uplink carries only $g1 Mbit/s"
+
+# b. Node 2 joins and shares wan0.
+started="$(now)"
+mesh_start_agent 2
+wait_until 10 "node 1 fills mesh1 with node 2's uplink" mesh1_filled
+filled="$(now)"
+[[ "$(json_eval 1 status 'path("mesh1")["relay"]["node"] + "/" + path("mesh1")["relay"]["uplink"]')" == node2/wan0 ]] ||
+  lab_fail "mesh1 is filled with $(relay_of_mesh1), not node2/wan0"
+mesh_cli 1 status | grep -q "path mesh1: via node2/wan0 (10.210.0.2:$RELAY_PORT)" ||
+  lab_fail "status does not show mesh1 via node2/wan0: $(mesh_cli 1 status)"
+[[ "$(json_eval 1 peers '[n["our_paths"] for n in j["nodes"] if n["name"] == "node2"][0]')" == "['mesh1']" ]] ||
+  lab_fail "peers does not mark node 2 as used for mesh1"
+wait_until 10 "the peer learns mesh1's far end" peer_learned
+learned="$(now)"
+grep -q "path mesh1: far end learned: 10.211.2.2:" "$LAB_DIR/peer-agent.log" ||
+  lab_fail "the peer did not log what it learned"
+wait_until 10 "mesh1 comes up on node 1" mesh1_up
+up="$(now)"
+grep -q "mesh: relaying for node1 through wan0 (slot 0" "$LAB_DIR/n2-agent.log" ||
+  lab_fail "node 2 did not log the relay"
+echo "measured: after node 2's agent started: mesh1 filled $(elapsed "$started" "$filled") s," \
+  "far end learned by the peer $(elapsed "$started" "$learned") s, mesh1 up $(elapsed "$started" "$up") s"
+mesh_cli 1 peers
+
+# c, d. Through the relay, both directions.
+fwd_before="$(relay_counter fwd_bytes)"
+read -r g2 up_bytes <<<"$(relay_iperf up "$IPERF_SECONDS")"
+fwd_bytes=$(($(relay_counter fwd_bytes) - fwd_before))
+ret_before="$(relay_counter ret_bytes)"
+read -r g_down down_bytes <<<"$(relay_iperf down "$IPERF_SECONDS")"
+ret_bytes=$(($(relay_counter ret_bytes) - ret_before))
+echo "measured: G2 (own uplink + mesh1 through node 2) = $g2 Mbit/s upload, $g_down Mbit/s download" \
+  "(G1 $g1 Mbit/s)"
+holds "a > 2 * b" "$g2" "$g1" || lab_fail "upload with mesh1: $g2 Mbit/s, not above 2 x $g1"
+holds "a > 2 * b" "$g_down" "$g1" || lab_fail "download with mesh1: $g_down Mbit/s, not above 2 x $g1"
+echo "measured: node 2 relayed $fwd_bytes bytes to the peer during the upload (iperf3 moved $up_bytes)," \
+  "$ret_bytes bytes back during the download (iperf3 moved $down_bytes)"
+holds "a >= 0.8 * b" "$fwd_bytes" "$up_bytes" ||
+  lab_fail "node 2 relayed $fwd_bytes bytes forward, less than 0.8 x $up_bytes"
+holds "a >= 0.8 * b" "$ret_bytes" "$down_bytes" ||
+  lab_fail "node 2 relayed $ret_bytes bytes back, less than 0.8 x $down_bytes"
+mesh_cli 2 peers | grep -q "node1 (10.210.0.1:7201) through wan0, slot 0" ||
+  lab_fail "node 2's peers does not list the relay: $(mesh_cli 2 peers)"
+
+# e. A stranger on the LAN sends to every relay port: nothing is relayed.
+# The isp counts what reaches the peer with the stranger's datagram size.
+mesh_ns isp nft -f - <<'EOF'
+table inet meshbpf_relay_lab {
+  chain forward {
+    type filter hook forward priority 0; policy accept;
+    ip daddr 10.200.0.2 udp length 785 counter
+  }
+}
+EOF
+fwd_packets_before="$(relay_counter fwd_packets)"
+mesh_ns stranger python3 - "$RELAY_PORT" <<'EOF'
+import socket, sys
+base = int(sys.argv[1])
+out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(1280):  # 20 rounds over the whole span (forward and return ports)
+    out.sendto(b"x" * 777, ("10.210.0.2", base + i % 64))
+EOF
+sleep 0.5
+fwd_packets=$(($(relay_counter fwd_packets) - fwd_packets_before))
+reached="$(mesh_ns isp nft list table inet meshbpf_relay_lab | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')"
+mesh_ns isp nft delete table inet meshbpf_relay_lab
+echo "measured: of 1280 stranger datagrams, $reached reached the peer; node 2's relay counted" \
+  "$fwd_packets packets forward meanwhile (node 1's probes)"
+[[ "$reached" == 0 ]] || lab_fail "$reached of the stranger's datagrams were relayed to the peer"
+((fwd_packets < 200)) || lab_fail "node 2's relay counted $fwd_packets packets while the stranger sent"
+
+# f. The share budget runs out while node 1 uploads.
+left="$(json_eval 2 cap "[c for c in j['caps'] if c['path'] == '$SHARE_CAP'][0]['remaining_bytes']")"
+seconds="$(python3 -c "import sys; print(max(2, min(40, int(int(sys.argv[1]) / 2.2e6) + 3)))" "$left")"
+echo "node 2's share budget has $left bytes left: uploading for $seconds s"
+spent_at="$(now)"
+read -r g_spent _ <<<"$(relay_iperf up "$seconds")"
+wait_until 5 "node 2's share budget is spent" share_exhausted
+wait_until 5 "node 1 withdraws mesh1 (share budget spent)" mesh1_withdrawn
+share_drops="$(json_eval 2 peers '[r for r in j["relaying"]["relays"] if r["origin_name"] == "node1"][0]["drops"]')"
+echo "measured: upload while the budget ran out $g_spent Mbit/s; node 2's relay drops: $share_drops"
+python3 -c "import ast, sys; d = ast.literal_eval(sys.argv[1]); sys.exit(0 if any('share' in k and v > 0 for k, v in d.items()) else 1)" \
+  "$share_drops" || lab_fail "node 2 counted no share-spent drops: $share_drops"
+grep -q "path mesh1: withdrawn (was through node2/wan0)" "$LAB_DIR/n1-agent.log" ||
+  lab_fail "node 1 did not log the withdrawal"
+read -r g3 _ <<<"$(relay_iperf up "$IPERF_SECONDS")"
+echo "measured: G3 (share budget spent) = $g3 Mbit/s upload (G1 $g1)"
+holds "a < 1.5 * b" "$g3" "$g1" || lab_fail "with the budget spent node 1 still uploads $g3 Mbit/s"
+holds "a > 0.5 * b" "$g3" "$g1" || lab_fail "node 1's own uplink carries only $g3 Mbit/s"
+
+# g. A fresh budget brings mesh1 back; then node 2's agent dies.
+mesh_cli 2 cap --reset "$SHARE_CAP" >/dev/null
+reset_at="$(now)"
+wait_until 10 "node 1 refills mesh1 after the budget reset" mesh1_filled
+wait_until 10 "mesh1 comes back up" mesh1_up
+echo "measured: mesh1 up again $(elapsed "$reset_at" "$(now)") s after the share budget was reset"
+mesh_kill_agent 2
+killed="$(now)"
+wait_until 10 "node 1 withdraws mesh1 after node 2's agent died" mesh1_withdrawn
+withdrawn="$(elapsed "$killed" "$(now)")"
+echo "measured: mesh1 withdrawn ${withdrawn} s after node 2's agent was SIGKILLed (node_timeout ${MESH_TIMEOUT} s)"
+holds "b - 0.5 <= a < 3 * b" "$withdrawn" "$MESH_TIMEOUT" ||
+  lab_fail "withdrawn after ${withdrawn} s, expected about node_timeout ${MESH_TIMEOUT} s"
+! mesh_cli 1 status | grep -q "via node2" || lab_fail "status still shows mesh1 via node2"
+echo "PASS"
