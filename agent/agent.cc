@@ -562,6 +562,8 @@ absl::Status Agent::Start() {
       settings_.peer_bond_address.has_value() && settings_.bond_address.has_value();
   health_params_.threshold = settings_.failover.threshold;
   health_params_.recovery_threshold = settings_.failover.recovery_threshold;
+  health_params_.degrade_loss = settings_.failover.degrade_loss_percent / 100;
+  health_params_.recover_loss = settings_.failover.recover_loss_percent / 100;
   const uint64_t start_ns = MonotonicNs();
   for (size_t i = 0; i < settings_.paths.size(); ++i) {
     const PathSettings& p = settings_.paths[i];

@@ -342,6 +342,7 @@ constexpr Range AboveUpTo(double lo, double hi) { return {lo, hi, true}; }
 constexpr Range kPortRange = Closed(1, 65535);
 constexpr Range kProbeCount = Closed(1, 100);
 constexpr Range kRateMbit = AboveUpTo(0, 100000);
+constexpr Range kLossPercent = AboveUpTo(0, 100);
 constexpr size_t kMaxIfnameLen = IFNAMSIZ - 1;
 constexpr absl::string_view kTxSuffix = "-tx";  // see BondTxName() in netdev.cc
 
@@ -610,6 +611,19 @@ absl::Status ResolveFailover(const config::Failover& f, FailoverSettings& out) {
                    f.rebalance_interval(), Closed(0.05, 3600), out.rebalance_interval_s));
   s.Update(Checked("failover.probe_port", f.has_probe_port(), f.probe_port(), kPortRange,
                    out.probe_port));
+  absl::Status loss = Checked("failover.degrade_loss_percent", f.has_degrade_loss_percent(),
+                              f.degrade_loss_percent(), kLossPercent, out.degrade_loss_percent);
+  // Hysteresis: recovery needs clearly less loss than degrading did.
+  out.recover_loss_percent = out.degrade_loss_percent / 2;
+  loss.Update(Checked("failover.recover_loss_percent", f.has_recover_loss_percent(),
+                      f.recover_loss_percent(), kLossPercent, out.recover_loss_percent));
+  if (loss.ok() && out.recover_loss_percent >= out.degrade_loss_percent) {
+    loss = FieldError("failover.recover_loss_percent",
+                      absl::StrCat("must be below failover.degrade_loss_percent (",
+                                   out.degrade_loss_percent, "), got ",
+                                   out.recover_loss_percent));
+  }
+  s.Update(loss);
   return s;
 }
 

@@ -95,6 +95,10 @@ struct FailoverSettings {
   uint32_t recovery_threshold = 5;
   double rebalance_interval_s = 1.0;
   uint16_t probe_port = 7202;
+  // Percent, as configured: HealthParams::degrade_loss / recover_loss are
+  // these over 100.
+  double degrade_loss_percent = 10;
+  double recover_loss_percent = 5;  // default: half of degrade_loss_percent
 };
 
 struct DiscoverySettings {

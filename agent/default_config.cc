@@ -113,7 +113,15 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
     // Seconds between capacity estimates and weight updates, default 1.
     "rebalance_interval": 1,
     // UDP port of path probes on the bond, default 7202.
-    "probe_port": 7202
+    "probe_port": 7202,
+    // One-way loss (percent) at which a path is degraded: no bonded traffic while a
+    // healthy path is left. (0, 100], default 10. Lower (e.g. 1) keeps downloads from
+    // being dragged below the best single link by a lossy path; higher keeps a lossy
+    // path's capacity for uploads.
+    "degrade_loss_percent": 10,
+    // Loss (percent) below which it is healthy again, > 0 and below
+    // degrade_loss_percent. Default: half of degrade_loss_percent.
+    "recover_loss_percent": 5
   },
   "interfaces": {
     // The preferred uplink (active_backup: the one in use). Default: none.

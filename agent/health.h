@@ -132,7 +132,8 @@ struct HealthParams {
   // 2% or 5% loss on the 20 still uploads 54 Mbit/s with the lossy path in,
   // 37 without it.) At `degrade_loss` the path is degraded and carries no
   // bonded traffic while a healthy one is left; below `recover_loss` it is
-  // back (hysteresis). Loss is one-way: probe round trips are converted.
+  // back (hysteresis). Loss is one-way: probe round trips are converted. The
+  // config sets both (failover.degrade_loss_percent / recover_loss_percent).
   double loss_weight_slope = 5;
   double degrade_loss = 0.10;
   double recover_loss = 0.05;

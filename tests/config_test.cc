@@ -203,6 +203,8 @@ TEST_F(ConfigTest, MinimalConfigGetsEveryDefault) {
   EXPECT_EQ(s.failover.threshold, 3u);
   EXPECT_EQ(s.failover.recovery_threshold, 5u);
   EXPECT_DOUBLE_EQ(s.failover.rebalance_interval_s, 1.0);
+  EXPECT_DOUBLE_EQ(s.failover.degrade_loss_percent, 10);
+  EXPECT_DOUBLE_EQ(s.failover.recover_loss_percent, 5);
 
   ASSERT_EQ(s.paths.size(), 1u);
   EXPECT_EQ(s.paths[0].name, "eth0");  // defaults to the interface
@@ -225,7 +227,8 @@ TEST_F(ConfigTest, ExplicitValuesAreKept) {
                          "bond_address": "10.0.0.1/0", "port": 65535,
                          "segmentation_offload": "off"},
     "failover": {"monitoring_interval": 10, "threshold": 100, "recovery_threshold": 1,
-                 "rebalance_interval": 0.05},
+                 "rebalance_interval": 0.05, "degrade_loss_percent": 100,
+                 "recover_loss_percent": 80},
     "interfaces": {
       "primary": "b",
       "uplinks": [
@@ -255,6 +258,8 @@ TEST_F(ConfigTest, ExplicitValuesAreKept) {
   EXPECT_EQ(s.failover.threshold, 100u);
   EXPECT_EQ(s.failover.recovery_threshold, 1u);
   EXPECT_DOUBLE_EQ(s.failover.rebalance_interval_s, 0.05);
+  EXPECT_DOUBLE_EQ(s.failover.degrade_loss_percent, 100);
+  EXPECT_DOUBLE_EQ(s.failover.recover_loss_percent, 80);
   ASSERT_EQ(s.paths.size(), 2u);
   EXPECT_EQ(Str(s.paths[0].source), "192.0.2.1");  // not the interface's address
   EXPECT_EQ(s.paths[0].remote_port, 1);            // not link_aggregation.port
@@ -435,6 +440,46 @@ TEST_F(ConfigTest, MonitoringInterval) {
               HasSubstr("failover.rebalance_interval"));
 }
 
+TEST_F(ConfigTest, LossThresholds) {
+  // recover_loss_percent defaults to half of an explicit degrade_loss_percent.
+  NodeSettings s = MustResolve(WithOneUplink(R"("failover": {"degrade_loss_percent": 1})"));
+  EXPECT_DOUBLE_EQ(s.failover.degrade_loss_percent, 1);
+  EXPECT_DOUBLE_EQ(s.failover.recover_loss_percent, 0.5);
+  s = MustResolve(WithOneUplink(R"("failover": {"recover_loss_percent": 9.5})"));
+  EXPECT_DOUBLE_EQ(s.failover.degrade_loss_percent, 10);
+  EXPECT_DOUBLE_EQ(s.failover.recover_loss_percent, 9.5);
+  s = MustResolve(
+      WithOneUplink(R"("failover": {"degradeLossPercent": 2, "recoverLossPercent": 0.1})"));
+  EXPECT_DOUBLE_EQ(s.failover.degrade_loss_percent, 2);
+  EXPECT_DOUBLE_EQ(s.failover.recover_loss_percent, 0.1);
+
+  for (const char* bad : {"0", "-1", "100.5"}) {
+    EXPECT_THAT(
+        ErrorOf(WithOneUplink(absl::StrCat(R"("failover": {"degrade_loss_percent": )", bad, "}"))),
+        AllOf(HasSubstr("failover.degrade_loss_percent: must be greater than 0 and at most 100"),
+              HasSubstr(absl::StrCat("got ", bad))));
+    EXPECT_THAT(
+        ErrorOf(WithOneUplink(absl::StrCat(R"("failover": {"recover_loss_percent": )", bad, "}"))),
+        AllOf(HasSubstr("failover.recover_loss_percent: must be greater than 0 and at most 100"),
+              HasSubstr(absl::StrCat("got ", bad))));
+  }
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("failover": {"degrade_loss_percent": "5%"})")),
+              HasSubstr("failover.degrade_loss_percent"));
+  // Recovery needs less loss than degrading: equal, above, or above the default.
+  EXPECT_THAT(
+      ErrorOf(WithOneUplink(
+          R"("failover": {"degrade_loss_percent": 2, "recover_loss_percent": 2})")),
+      HasSubstr("failover.recover_loss_percent: must be below failover.degrade_loss_percent "
+                "(2), got 2"));
+  EXPECT_THAT(ErrorOf(WithOneUplink(
+                  R"("failover": {"degrade_loss_percent": 2, "recover_loss_percent": 3})")),
+              HasSubstr("failover.recover_loss_percent: must be below "
+                        "failover.degrade_loss_percent (2), got 3"));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("failover": {"recover_loss_percent": 20})")),
+              HasSubstr("failover.recover_loss_percent: must be below "
+                        "failover.degrade_loss_percent (10), got 20"));
+}
+
 TEST_F(ConfigTest, HugeNumberIsNotValidJson) {
   EXPECT_THAT(ErrorOf(WithOneUplink(R"("failover": {"monitoring_interval": 1e400})")),
               AllOf(HasSubstr("invalid config: "), HasSubstr("failover.monitoring_interval")));
@@ -450,6 +495,12 @@ TEST_F(ConfigTest, NanAndInfinityAreRejectedByRangeChecks) {
     absl::StatusOr<NodeSettings> s = ResolveConfig(c, fake_);
     ASSERT_FALSE(s.ok()) << bad;
     EXPECT_THAT(std::string(s.status().message()), HasSubstr("failover.monitoring_interval"));
+
+    c = *config;
+    c.mutable_failover()->set_degrade_loss_percent(bad);
+    s = ResolveConfig(c, fake_);
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_THAT(std::string(s.status().message()), HasSubstr("failover.degrade_loss_percent"));
 
     c = *config;
     c.mutable_interfaces()->mutable_uplinks(0)->set_rate_mbit(bad);
