@@ -12,7 +12,7 @@
 #    paths; restarted, it rejoins with a new epoch.
 set -euo pipefail
 source "$(dirname "$0")/lib/mesh_lab.sh"
-trap mesh_cleanup EXIT
+trap lab_cleanup EXIT
 trap 'exit 130' INT TERM
 
 peers() { mesh_cli "$1" peers --json; }
@@ -121,7 +121,7 @@ done
 [[ "$(drops 1 authentication_failed)" -gt "$before_forged" ]] || lab_fail "node 1 did not count the forged frame"
 [[ "$(drops 2 replayed)" -ge 1 ]] || lab_fail "node 2 did not count the replay: $(peers_eval 2 'p["drops"]')"
 for n in 1 2 3 4; do
-  kill -0 "${MESH_AGENT_PIDS[$n]}" 2>/dev/null || lab_fail "the agent of node $n died"
+  kill -0 "${LAB_AGENT_PIDS[mesh-$n]}" 2>/dev/null || lab_fail "the agent of node $n died"
 done
 wait_known "1 2 3" "node1 node2 node3"
 echo "ok: forged, truncated, oversized and replayed datagrams counted, every agent alive, table intact"

@@ -18,7 +18,7 @@ set -euo pipefail
 MESH_INTERVAL=0.5
 MESH_TIMEOUT=2
 source "$(dirname "$0")/lib/mesh_lab.sh"
-trap mesh_cleanup EXIT
+trap lab_cleanup EXIT
 trap 'exit 130' INT TERM
 
 IPERF_SECONDS=6

@@ -91,11 +91,11 @@ lab_owner_alive() {
 }
 
 # Removes labs of this library left by runs that died without cleaning up
-# (SIGKILL, a crash): namespaces mbl<pid>-{client,inet,peer,server,delay} and
-# /run/meshbpf-lab/mbl<pid> whose owner is gone. Live labs are never touched.
+# (SIGKILL, a crash): namespaces mbl<pid>-* (this lab's and mesh_lab.sh's)
+# and /run/meshbpf-lab/mbl<pid> whose owner is gone. Live labs are never touched.
 lab_reap_stale() {
   local ns dir
-  for ns in $(ip netns list | awk '{print $1}' | grep -E '^mbl[0-9]+-(client|inet|peer|server|delay)$' || true); do
+  for ns in $(ip netns list | awk '{print $1}' | grep -E '^mbl[0-9]+-' || true); do
     lab_owner_alive "${ns%%-*}" && continue
     lab_log "removing $ns, left by a run that is gone"
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
@@ -109,8 +109,8 @@ lab_reap_stale() {
   done
 }
 
-# Stops the agents, deletes the namespaces (and whatever still runs in
-# them), unmounts the bpffs. Safe to call twice or before lab_create.
+# Stops the agents (LAB_AGENT_PIDS, also mesh_lab.sh's), deletes every
+# namespace $LAB-* (and whatever still runs in them), unmounts the bpffs. Safe to call twice or before lab_create.
 lab_cleanup() {
   local name pid ns
   for name in "${!LAB_AGENT_PIDS[@]}"; do
@@ -122,11 +122,9 @@ lab_cleanup() {
     kill -KILL "$pid" 2>/dev/null || true
   done
   LAB_AGENT_PIDS=()
-  for ns in client inet peer server delay; do
-    if ip netns list | grep -qw "$LAB-$ns"; then
-      ip netns pids "$LAB-$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
-      ip netns del "$LAB-$ns" 2>/dev/null || true
-    fi
+  for ns in $(ip netns list | awk '{print $1}' | grep -E "^$LAB-" || true); do
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
   done
   if [[ -d "$LAB_DIR" ]]; then
     umount "$LAB_DIR/bpffs" 2>/dev/null || true

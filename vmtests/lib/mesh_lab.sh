@@ -26,11 +26,11 @@
 # lab.sh: rate and a bounded queue, no delay).
 #
 # Uses lab.sh's identity and bookkeeping: LAB=mbl<pid>, LAB_DIR (owner file,
-# private bpffs, configs, logs). The namespaces are "$LAB-mesh-*", which
-# lab.sh's own reaper does not know, so mesh_reap_stale removes those of dead
-# runs. Nothing touches the host namespace's interfaces or routes.
+# private bpffs, configs, logs, the agents in LAB_AGENT_PIDS as "mesh-N"),
+# so lab_reap_stale and lab_cleanup remove its namespaces ("$LAB-mesh-*")
+# too. Nothing touches the host namespace's interfaces or routes.
 #
-# Callers: source this, then `trap mesh_cleanup EXIT; trap 'exit 130' INT TERM`.
+# Callers: source this, then `trap lab_cleanup EXIT; trap 'exit 130' INT TERM`.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lab.sh"
 
@@ -39,43 +39,11 @@ MESH_KEY="${MESH_KEY:-lab-mesh-key-0123456789}"
 MESH_INTERVAL="${MESH_INTERVAL:-0.5}"
 MESH_TIMEOUT="${MESH_TIMEOUT:-2}"
 MESH_PORT=9999
-declare -A MESH_AGENT_PIDS=()
 
 mesh_ns() {
   local ns="$1"
   shift
   ip netns exec "$LAB-mesh-$ns" "$@"
-}
-
-# Namespaces of mesh labs whose run is gone (SIGKILL, a crash), then lab.sh's
-# reaper for their directories (it unmounts the bpffs). Live labs are kept.
-mesh_reap_stale() {
-  local ns
-  for ns in $(ip netns list | awk '{print $1}' | grep -E '^mbl[0-9]+-mesh-(br|isp|n[0-9]+|peer|stranger)$' || true); do
-    lab_owner_alive "${ns%%-*}" && continue
-    lab_log "removing $ns, left by a run that is gone"
-    ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  lab_reap_stale
-}
-
-# Stops the agents, deletes the namespaces, unmounts the bpffs. Safe to call
-# twice or before mesh_create.
-mesh_cleanup() {
-  local n pid ns
-  for n in "${!MESH_AGENT_PIDS[@]}"; do kill -TERM "${MESH_AGENT_PIDS[$n]}" 2>/dev/null || true; done
-  for n in "${!MESH_AGENT_PIDS[@]}"; do
-    pid="${MESH_AGENT_PIDS[$n]}"
-    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  MESH_AGENT_PIDS=()
-  for ns in $(ip netns list | awk '{print $1}' | grep -E "^$LAB-mesh-" || true); do
-    ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  lab_cleanup
 }
 
 # Agent config of node N: mesh_write_config N KEY
@@ -94,7 +62,7 @@ EOF
 }
 
 mesh_create() {
-  mesh_reap_stale
+  lab_reap_stale
   mkdir -p "$LAB_DIR/bpffs"
   echo "$$ $(lab_proc_start $$)" >"$LAB_DIR/owner"
   mount -t bpf bpf "$LAB_DIR/bpffs"
@@ -139,10 +107,10 @@ mesh_start_agent() {
   # Directly, not through mesh_ns: $! must be the agent (ip netns exec execs it).
   ip netns exec "$LAB-mesh-$node" "$MESHBPF_BIN/meshbpf-agent" --config "$LAB_DIR/$node.json" \
     --pin-root "$LAB_DIR/bpffs" --instance "$node" --run-dir "$LAB_DIR/run" >>"$log" 2>&1 &
-  MESH_AGENT_PIDS[$n]=$!
+  LAB_AGENT_PIDS[mesh-$n]=$!
   for _ in $(seq 100); do
     [[ "$(grep -c "meshbpf-agent: ready" "$log")" -ge "${2:-1}" ]] && return 0
-    kill -0 "${MESH_AGENT_PIDS[$n]}" 2>/dev/null || break
+    kill -0 "${LAB_AGENT_PIDS[mesh-$n]}" 2>/dev/null || break
     sleep 0.1
   done
   cat "$log" >&2
@@ -151,9 +119,9 @@ mesh_start_agent() {
 
 # Kills node N's agent without a chance to say goodbye: mesh_kill_agent N
 mesh_kill_agent() {
-  kill -KILL "${MESH_AGENT_PIDS[$1]}"
-  wait "${MESH_AGENT_PIDS[$1]}" 2>/dev/null || true
-  unset "MESH_AGENT_PIDS[$1]"
+  kill -KILL "${LAB_AGENT_PIDS[mesh-$1]}"
+  wait "${LAB_AGENT_PIDS[mesh-$1]}" 2>/dev/null || true
+  unset "LAB_AGENT_PIDS[mesh-$1]"
 }
 
 # Runs a meshbpf command against node N's agent: mesh_cli N COMMAND [ARGS...]
@@ -180,7 +148,7 @@ mesh_link() {
 RELAY_SHARE_CAP_BYTES="${RELAY_SHARE_CAP_BYTES:-60000000}"
 RELAY_PORT=7211
 mesh_relay_create() {
-  mesh_reap_stale
+  lab_reap_stale
   mkdir -p "$LAB_DIR/bpffs"
   echo "$$ $(lab_proc_start $$)" >"$LAB_DIR/owner"
   mount -t bpf bpf "$LAB_DIR/bpffs"
