@@ -398,13 +398,20 @@ TEST_F(RelayTest, RateLimitDropsWhatExceedsTheBucket) {
 TEST_F(RelayTest, RateLimitRefillsAnIdleBucketTo64KiB) {
   config_.relay_max_kbps = 1;  // 125 bytes/s: 100 ms of it is far below the 64 KiB floor
   WriteConfig();
+  // Idle since boot, one byte short of the floor. Never "now - an hour": the
+  // monotonic clock starts near zero, and CI machines may have just booted.
+  // Any refill (one byte takes 8 ms at 1 kbit/s) must stop at 64 KiB.
   mb_relay_bucket bucket{};
-  bucket.last_ns = MonotonicNs() - 3600ull * 1'000'000'000;  // idle for an hour
+  bucket.tokens_bytes = 65535;
+  bucket.last_ns = 0;
   uint32_t key = 0;
   ASSERT_EQ(bpf_map_update_elem(Fd(skel_->maps.mb_relay_bucket), &key, &bucket, BPF_ANY), 0);
 
+  ASSERT_EQ(Decap(FromOrigin()).verdict, kRedirect);
+  ASSERT_EQ(bpf_map_lookup_elem(Fd(skel_->maps.mb_relay_bucket), &key, &bucket), 0);
+  EXPECT_EQ(bucket.tokens_bytes, 65536u - 1000u) << "refilled to the floor, then charged";
   // 65 x 1000 bytes fit in 65536; the 66th needs 464 more, which takes ~4 s to accrue.
-  for (int i = 0; i < 65; ++i) ASSERT_EQ(Decap(FromOrigin()).verdict, kRedirect) << i;
+  for (int i = 1; i < 65; ++i) ASSERT_EQ(Decap(FromOrigin()).verdict, kRedirect) << i;
   EXPECT_EQ(Decap(FromOrigin()).verdict, kShot);
   EXPECT_EQ(RelayCounters(kSlot).drops[MB_RELAY_DROP_RATE], 1u);
 }
