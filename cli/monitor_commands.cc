@@ -15,15 +15,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "agent/agent_log.h"
-#include "agent/alerts.h"
-#include "agent/config.h"
-#include "agent/control.h"
-#include "agent/default_config.h"
-#include "agent/history.h"
-#include "agent/monitor.h"
-#include "agent/stats_view.h"
-#include "agent/uplink_test.h"
+#include "agent/sys/agent_log.h"
+#include "agent/core/alerts.h"
+#include "agent/core/config.h"
+#include "agent/sys/control.h"
+#include "agent/core/default_config.h"
+#include "agent/sys/history.h"
+#include "agent/daemon/monitor.h"
+#include "cli/stats_view.h"
+#include "agent/daemon/uplink_test.h"
 
 namespace meshbpf {
 

@@ -6,8 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "agent/control.h"
-#include "agent/map_io.h"
+#include "agent/sys/control.h"
+#include "agent/sys/map_io.h"
 
 namespace meshbpf {
 

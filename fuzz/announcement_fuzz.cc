@@ -6,8 +6,8 @@
 #include <cstring>
 #include <vector>
 
-#include "agent/discovery.h"
-#include "agent/mesh_auth.h"
+#include "agent/core/discovery.h"
+#include "agent/core/mesh_auth.h"
 #include "fuzz/fuzz_inputs.h"
 
 namespace meshbpf::fuzz {

@@ -8,7 +8,7 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
-#include "agent/discovery.h"
+#include "agent/core/discovery.h"
 #include "fuzz/fuzz_inputs.h"
 
 int main(int argc, char** argv) {

@@ -1,4 +1,4 @@
-#include "agent/agent_log.h"
+#include "agent/sys/agent_log.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

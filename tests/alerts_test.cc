@@ -1,4 +1,4 @@
-#include "agent/alerts.h"
+#include "agent/core/alerts.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

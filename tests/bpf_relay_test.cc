@@ -34,7 +34,7 @@
 #include <thread>
 #include <vector>
 
-#include "agent/map_io.h"
+#include "agent/sys/map_io.h"
 #include "bpf/meshbpf.h"
 #include "meshbpf.skel.h"
 #include "tests/bpf_test_run.h"

@@ -2,7 +2,7 @@
 // the data path's charges become usage, warnings and exhaustion are reported
 // once, usage survives a restart (and a crash), periods and resets grant a
 // fresh budget.
-#include "agent/cap_manager.h"
+#include "agent/daemon/cap_manager.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

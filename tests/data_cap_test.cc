@@ -1,4 +1,4 @@
-#include "agent/data_cap.h"
+#include "agent/core/data_cap.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

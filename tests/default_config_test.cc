@@ -1,11 +1,11 @@
-#include "agent/default_config.h"
+#include "agent/core/default_config.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <functional>
 
-#include "agent/config.h"
+#include "agent/core/config.h"
 
 namespace meshbpf {
 namespace {

@@ -1,4 +1,4 @@
-#include "agent/discovery.h"
+#include "agent/core/discovery.h"
 
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
@@ -13,8 +13,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "agent/discovery_socket.h"
-#include "agent/mesh_auth.h"
+#include "agent/sys/discovery_socket.h"
+#include "agent/core/mesh_auth.h"
 #include "proto/mesh.pb.h"
 
 namespace meshbpf {

@@ -1,4 +1,4 @@
-#include "agent/health.h"
+#include "agent/core/health.h"
 
 #include <gtest/gtest.h>
 

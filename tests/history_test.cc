@@ -1,4 +1,4 @@
-#include "agent/history.h"
+#include "agent/sys/history.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "agent/mesh_node.h"
+#include "agent/daemon/mesh_node.h"
 
 #include <arpa/inet.h>
 #include <gmock/gmock.h>

@@ -1,4 +1,4 @@
-#include "agent/metrics_server.h"
+#include "agent/sys/metrics_server.h"
 
 #include <arpa/inet.h>
 #include <gmock/gmock.h>

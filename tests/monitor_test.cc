@@ -1,4 +1,4 @@
-#include "agent/monitor.h"
+#include "agent/daemon/monitor.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

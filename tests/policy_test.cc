@@ -1,4 +1,4 @@
-#include "agent/policy.h"
+#include "agent/core/policy.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

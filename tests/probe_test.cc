@@ -1,4 +1,4 @@
-#include "agent/probe.h"
+#include "agent/core/probe.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

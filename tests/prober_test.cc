@@ -1,4 +1,4 @@
-#include "agent/prober.h"
+#include "agent/core/prober.h"
 
 #include <gtest/gtest.h>
 

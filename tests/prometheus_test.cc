@@ -1,4 +1,4 @@
-#include "agent/prometheus.h"
+#include "agent/core/prometheus.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "agent/rates.h"
+#include "agent/core/rates.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "agent/relay_plan.h"
+#include "agent/core/relay_plan.h"
 
 #include <arpa/inet.h>
 #include <gmock/gmock.h>

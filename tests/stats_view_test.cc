@@ -1,4 +1,4 @@
-#include "agent/stats_view.h"
+#include "cli/stats_view.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

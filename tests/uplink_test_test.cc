@@ -1,4 +1,4 @@
-#include "agent/uplink_test.h"
+#include "agent/daemon/uplink_test.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

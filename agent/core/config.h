@@ -1,0 +1,168 @@
+// Config loading: JSON text -> protobuf message -> validated NodeSettings.
+//
+// Every rejection names the field it is about ("interfaces.uplinks[1].gateway:
+// ..."), and no value the user wrote is ever replaced by a default.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "agent/core/data_cap.h"
+#include "agent/core/listen_address.h"
+#include "proto/config.pb.h"
+
+namespace meshbpf {
+
+enum class BondMode { kLoadBalance, kFlow, kRedundant, kActiveBackup, kLatency };
+enum class OffloadSetting { kAuto, kOn, kOff };
+
+std::string_view BondModeName(BondMode mode);
+// Parses a mode name; the error lists the valid names.
+absl::StatusOr<BondMode> ParseBondMode(std::string_view name);
+
+// What the agent needs to know about a local network device.
+struct InterfaceInfo {
+  int ifindex = 0;
+  uint32_t mtu = 0;
+  std::optional<in_addr> ipv4;  // first IPv4 address, if any
+  std::array<uint8_t, 6> mac{};
+  bool up = false;       // administratively up
+  bool running = false;  // and has carrier (operationally up)
+};
+
+// Looks up devices by name; the real one asks the kernel, tests use a fake.
+class InterfaceLookup {
+ public:
+  virtual ~InterfaceLookup() = default;
+  virtual std::optional<InterfaceInfo> Find(std::string_view name) const = 0;
+};
+
+enum class PathRole { kBonded, kBackup };
+
+// Where a path's far end comes from.
+enum class PathEndpoint {
+  kConfigured,  // remote_address (or peer_address) and remote_port
+  kRelay,       // a mesh neighbour's shared uplink, chosen at run time (uplinks[].relay)
+  kLearned,     // the bonding peer's side of a relayed path (uplinks[].learn_remote)
+};
+
+// uplinks[].relay: which neighbours' uplinks may fill a relayed path.
+struct RelayFilter {
+  std::string node;    // node_name or node_id; empty: any
+  std::string uplink;  // uplink name on that node; empty: any shared one
+};
+
+// One validated path. Its path id is its index in NodeSettings::paths, which
+// is its position in interfaces.uplinks.
+struct PathSettings {
+  std::string name;
+  std::string interface;
+  int ifindex = 0;
+  uint32_t mtu = 0;
+  in_addr source{};
+  in_addr remote{};
+  std::optional<in_addr> gateway;  // nullopt: let the routing table decide
+  uint16_t remote_port = 0;
+  double rate_mbit = 0;
+  double delay_ms = 0;
+  PathRole role = PathRole::kBonded;
+  int backup_order = -1;  // position in interfaces.backups for kBackup paths
+  std::optional<CapPlan> data_cap;  // nullopt: unmetered
+  PathEndpoint endpoint = PathEndpoint::kConfigured;
+  RelayFilter relay;  // kRelay only
+  // kRelay and kLearned paths: false until the agent has filled in the far
+  // end (remote, remote_port; for kRelay also source, the LAN address), and
+  // again when it is withdrawn. The data path gets no entry for such a path
+  // meanwhile. Always true for kConfigured.
+  bool endpoint_known = true;
+};
+
+struct BondAddress {
+  in_addr address{};
+  int prefix_len = 0;
+};
+
+struct FailoverSettings {
+  double monitoring_interval_s = 0.2;
+  uint32_t threshold = 3;
+  uint32_t recovery_threshold = 5;
+  double rebalance_interval_s = 1.0;
+  uint16_t probe_port = 7202;
+  // Percent, as configured: HealthParams::degrade_loss / recover_loss are
+  // these over 100.
+  double degrade_loss_percent = 10;
+  double recover_loss_percent = 5;  // default: half of degrade_loss_percent
+};
+
+struct DiscoverySettings {
+  bool enabled = false;
+  uint16_t port = 9999;
+  double broadcast_interval_s = 5;
+  double node_timeout_s = 30;
+  std::string node_name;
+  std::string mesh_key;
+  std::vector<std::string> interfaces;     // where announcements go and come from
+  std::vector<std::string> share_uplinks;  // path names announced as shared
+  std::string node_id;  // empty: "<machine-id>:<instance>", chosen by the agent
+  uint16_t relay_port = 7211;  // see bpf/meshbpf.h, "Relaying"
+  std::optional<CapPlan> share_cap;      // budget of relayed bytes; nullopt: none
+  double share_max_mbit = 0;             // 0: no rate ceiling
+};
+
+// Names the share budget among the data caps (history store, `meshbpf
+// cap`); no uplink may take this name.
+inline constexpr char kShareCapName[] = "node_discovery.share_cap";
+
+struct MonitoringSettings {
+  std::string history_file;  // empty: /var/lib/meshbpf/<instance>.db (DefaultHistoryFile)
+  bool history = true;
+  double sample_interval_s = 1;
+  std::optional<ListenAddress> metrics_listen;  // Prometheus endpoint; none: not served
+  bool metrics_allow_remote = false;
+};
+
+// Where the history of `instance` goes when monitoring.history_file is not set.
+std::string DefaultHistoryFile(const std::string& instance);
+
+struct NodeSettings {
+  BondMode mode = BondMode::kLoadBalance;
+  std::string bond_interface = "mb0";
+  std::optional<BondAddress> bond_address;
+  std::optional<in_addr> peer_address;
+  std::optional<in_addr> peer_bond_address;  // where path probes go
+  uint16_t port = 7201;  // local listen port and default remote port
+  OffloadSetting offload = OffloadSetting::kAuto;
+  uint32_t latency_packet_bytes = 256;
+  std::string primary;  // name of the primary path
+  std::vector<PathSettings> paths;
+  FailoverSettings failover;
+  DiscoverySettings discovery;
+  MonitoringSettings monitoring;
+};
+
+// `text` with every `//` comment (to the end of its line, outside strings)
+// blanked out, so configs can explain themselves (meshbpf config --output).
+std::string StripLineComments(std::string_view text);
+
+// JSON (with `//` line comments) -> message. Rejects syntax errors, unknown
+// fields and wrong types.
+absl::StatusOr<config::Config> ParseConfigJson(std::string_view json);
+
+// Message -> settings: applies defaults for absent fields, checks ranges,
+// cross-references (primary/backups name uplinks, names unique) and looks up
+// every interface.
+absl::StatusOr<NodeSettings> ResolveConfig(const config::Config& config,
+                                           const InterfaceLookup& interfaces);
+
+// Reads, parses and resolves a config file; errors start with the file name.
+absl::StatusOr<NodeSettings> LoadConfigFile(const std::string& path,
+                                            const InterfaceLookup& interfaces);
+
+}  // namespace meshbpf

@@ -1,0 +1,155 @@
+#include "agent/core/default_config.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace meshbpf {
+
+std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
+  const std::vector<DefaultUplink> uplinks =
+      found.empty() ? std::vector<DefaultUplink>{{"eth0", ""}} : found;
+  std::string uplink_text;
+  for (size_t i = 0; i < uplinks.size(); ++i) {
+    const DefaultUplink& u = uplinks[i];
+    absl::StrAppend(
+        &uplink_text, "      {\n",
+        "        // Path name, unique; shown by status/stats. Default: the interface.\n",
+        "        \"name\": \"", u.interface, "\",\n",
+        "        // Network device of the uplink. Default: the name.\n",
+        "        \"interface\": \"", u.interface, "\",\n",
+        "        // Next hop on this uplink. Absent: the routing table decides.\n",
+        u.gateway.empty() ? "        // \"gateway\": \"192.168.1.1\",\n"
+                          : absl::StrCat("        \"gateway\": \"", u.gateway, "\",\n"),
+        "        // Source address of the tunnel. Default: the interface's first IPv4 address.\n",
+        "        // \"source_address\": \"192.168.1.10\",\n",
+        "        // Tunnel endpoint of this path. Default: link_aggregation.peer_address.\n",
+        "        // \"remote_address\": \"198.51.100.7\",\n",
+        "        // UDP port of that endpoint. Default: link_aggregation.port.\n",
+        "        // \"remote_port\": 7201,\n",
+        "        // Expected capacity in Mbit/s (required): set it to the uplink's real rate;\n",
+        "        // the agent refines its estimate from what the path delivers.\n",
+        "        \"rate_mbit\": 100,\n",
+        "        // Expected one-way delay in ms, default 0.\n",
+        "        \"delay_ms\": 0\n",
+        "        // Byte budget of a metered uplink; absent: unmetered. limit_bytes (required)\n",
+        "        // counts what the ISP meters, both directions; period daily, monthly (default)\n",
+        "        // or one_off; reset_day 1..31 (monthly, default 1); timezone of the period's\n",
+        "        // days (default localtime); warn_at_percent (default [80, 95]); when_exhausted\n",
+        "        // stop (default) or last_resort_backup.\n",
+        "        // ,\"data_cap\": {\"limit_bytes\": 20000000000, \"period\": \"monthly\", \"reset_day\": 1,\n",
+        "        //   \"timezone\": \"localtime\", \"warn_at_percent\": [80, 95], \"when_exhausted\": \"stop\"}\n",
+        "        // Through a mesh neighbour's shared uplink instead of one of ours: the path goes\n",
+        "        // over the LAN (interface default: node_discovery.interfaces[0]) to the neighbour\n",
+        "        // that fits best; node (its node_name or node_id) and uplink narrow the choice.\n",
+        "        // gateway, source_address, remote_address and remote_port do not apply.\n",
+        "        // ,\"relay\": {\"node\": \"office-router\", \"uplink\": \"wan0\"}\n",
+        "        // On the bonding peer, the far end of a client's relayed path (same position\n",
+        "        // as there): learned from the client's probes, so no remote_address or\n",
+        "        // remote_port; needs link_aggregation.bond_address. Default false.\n",
+        "        // ,\"learn_remote\": true\n",
+        "      }", i + 1 < uplinks.size() ? "," : "", "\n");
+  }
+  return absl::StrCat(
+      R"(// meshbpf configuration (JSON; `//` starts a comment that runs to the end of the line).
+// Validate with: meshbpf config --check FILE
+{
+  "node_discovery": {
+    // Find other meshbpf nodes on the LAN and share uplinks with them. Default false.
+    "enabled": false,
+    // UDP port of the announcements, default 9999.
+    "port": 9999,
+    // Seconds between announcements, default 5.
+    "broadcast_interval": 5,
+    // Seconds after which a silent node is forgotten, default 30.
+    "node_timeout": 30,
+    // Name shown to other nodes. Default: the host name.
+    // "node_name": "office-router",
+    // Shared secret (at least 16 characters) authenticating announcements and path
+    // probes; required when enabled. Empty: probes are not authenticated.
+    "mesh_key": "",
+    // Interfaces to announce on and listen to (the LAN the nodes share); required when enabled.
+    "interfaces": [],
+    // Uplinks (interfaces.uplinks[].name) other nodes may relay through.
+    "share_uplinks": []
+    // This node's identity, 1-64 of [A-Za-z0-9._:-]. Default "<machine-id>:<instance>".
+    // ,"node_id": "router-1"
+    // First relay port: the k-th shared interface takes neighbours' traffic at
+    // relay_port + k, the answers come back to relay_port + 32..63. Default 7211;
+    // that span must not hold link_aggregation.port, failover.probe_port or port.
+    // ,"relay_port": 7211
+    // Byte budget of everything relayed for neighbours (both directions), written like
+    // an uplink's data_cap; when_exhausted must be stop. Absent: only the uplinks' caps.
+    // ,"share_cap": {"limit_bytes": 10000000000, "period": "monthly"}
+    // Rate ceiling of everything relayed, Mbit/s. Absent: none.
+    // ,"share_max_mbit": 20
+  },
+  "link_aggregation": {
+    // load_balance (bond every uplink), redundant (every packet on every path),
+    // active_backup, latency (small packets on the fastest path), flow (per-flow
+    // multi-WAN without a peer). Default load_balance.
+    "mode": "load_balance",
+    // Bond device applications route into (made as a veth pair <name>/<name>-tx), default "mb0".
+    "bond_interface": "mb0",
+    // Address of the bond device, A.B.C.D/N. Needed for path probes.
+    "bond_address": "10.203.0.2/24",
+    // The bonding peer's public IPv4 address: default tunnel endpoint of every uplink.
+    "peer_address": "198.51.100.7",
+    // UDP port of the tunnel (local and remote), default 7201.
+    "port": 7201,
+    // Segmentation offload on the bond: auto (off when an uplink is slower than
+    // 1 Gbit/s), on or off. Default auto.
+    "segmentation_offload": "auto",
+    // latency mode: packets up to this many bytes take the lowest-delay path, default 256.
+    "latency_packet_bytes": 256,
+    // The peer's bond_address: where path probes go. Absent: this node only answers probes.
+    "peer_bond_address": "10.203.0.1"
+  },
+  "failover": {
+    // Seconds between path probes, default 0.2.
+    "monitoring_interval": 0.2,
+    // Probes lost in a row before a path goes down, default 3.
+    "threshold": 3,
+    // Probes answered in a row before it comes back, default 5.
+    "recovery_threshold": 5,
+    // Seconds between capacity estimates and weight updates, default 1.
+    "rebalance_interval": 1,
+    // UDP port of path probes on the bond, default 7202.
+    "probe_port": 7202,
+    // One-way loss (percent) at which a path is degraded: no bonded traffic while a
+    // healthy path is left. (0, 100], default 10. Lower (e.g. 1) keeps downloads from
+    // being dragged below the best single link by a lossy path; higher keeps a lossy
+    // path's capacity for uploads.
+    "degrade_loss_percent": 10,
+    // Loss (percent) below which it is healthy again, > 0 and below
+    // degrade_loss_percent. Default: half of degrade_loss_percent.
+    "recover_loss_percent": 5
+  },
+  "interfaces": {
+    // The preferred uplink (active_backup: the one in use). Default: none.
+    "primary": ")",
+      uplinks.front().interface, R"(",
+    // Uplinks used only when the bonded ones fail, in this order. Default: none.
+    "backups": [],
+    // One entry per path; its position is its path id (the peer lists its paths in
+    // the same order).
+    "uplinks": [
+)",
+      uplink_text, R"(    ]
+  },
+  "monitoring": {
+    // SQLite file of the metric history (meshbpf stats --since/--plot) and data cap
+    // usage. Default "/var/lib/meshbpf/<instance>.db".
+    // "history_file": "/var/lib/meshbpf/default.db",
+    // Record the history, default true.
+    "history": true,
+    // Seconds between samples, 1..60, default 1.
+    "sample_interval": 1,
+    // Serve Prometheus metrics at http://ADDRESS:PORT/metrics. Default: not served.
+    // "metrics_listen": "127.0.0.1:9464",
+    // Allow metrics_listen beyond loopback (the endpoint has no authentication), default false.
+    "metrics_allow_remote": false
+  }
+}
+)");
+}
+
+}  // namespace meshbpf

@@ -1,0 +1,561 @@
+#include "agent/core/discovery.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <system_error>
+#include <tuple>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "agent/core/mesh_auth.h"
+#include "proto/mesh.pb.h"
+
+namespace meshbpf {
+namespace {
+
+constexpr uint8_t kMagic[4] = {'M', 'B', 'A', 'N'};
+constexpr uint8_t kVersion = 1;
+constexpr size_t kMaxBodySize = kMaxAnnouncementSize - kAnnouncementOverhead;
+
+// Upper bounds that no real uplink reaches: anything above is corrupt or hostile.
+constexpr uint64_t kMaxKbps = 1'000'000'000;  // 1 Tbit/s
+constexpr uint64_t kMaxRttUs = 60'000'000;    // 60 s
+constexpr uint32_t kMaxLossPpm = 1'000'000;
+
+struct TextRule {
+  size_t max_len;
+  absl::string_view extra_chars;  // allowed besides ASCII letters and digits
+};
+constexpr TextRule kNodeIdRule{64, "._:-"};
+constexpr TextRule kNodeNameRule{64, "._-"};
+constexpr TextRule kVersionRule{32, "._+-"};
+constexpr TextRule kUplinkNameRule{15, "._-"};  // IFNAMSIZ - 1
+
+std::optional<std::string> TextProblem(absl::string_view text, const TextRule& rule) {
+  if (text.empty()) return "is empty";
+  if (text.size() > rule.max_len) {
+    return absl::StrCat("is ", text.size(), " bytes long (at most ", rule.max_len, ")");
+  }
+  for (char c : text) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) &&
+        !absl::StrContains(rule.extra_chars, c)) {
+      return absl::StrCat("contains byte 0x", absl::Hex(static_cast<unsigned char>(c)),
+                          " (allowed: letters, digits and \"", rule.extra_chars, "\")");
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<mesh::UplinkType> ToWire(UplinkType type) {
+  switch (type) {
+    case UplinkType::kEthernet: return mesh::UPLINK_TYPE_ETHERNET;
+    case UplinkType::kWifi: return mesh::UPLINK_TYPE_WIFI;
+    case UplinkType::kCellular: return mesh::UPLINK_TYPE_CELLULAR;
+    case UplinkType::kOther: return mesh::UPLINK_TYPE_OTHER;
+  }
+  return std::nullopt;
+}
+
+std::optional<UplinkType> FromWire(int type) {
+  switch (type) {
+    case mesh::UPLINK_TYPE_ETHERNET: return UplinkType::kEthernet;
+    case mesh::UPLINK_TYPE_WIFI: return UplinkType::kWifi;
+    case mesh::UPLINK_TYPE_CELLULAR: return UplinkType::kCellular;
+    case mesh::UPLINK_TYPE_OTHER: return UplinkType::kOther;
+    default: return std::nullopt;
+  }
+}
+
+// One validation for both directions, so a node never sends what its peers
+// would drop. Returns the first problem, naming the field.
+std::optional<std::string> AnnouncementProblem(const Announcement& a) {
+  if (auto p = TextProblem(a.node_id, kNodeIdRule)) return "node_id " + *p;
+  if (auto p = TextProblem(a.name, kNodeNameRule)) return "name " + *p;
+  if (auto p = TextProblem(a.version, kVersionRule)) return "version " + *p;
+  if (a.epoch == 0) return "epoch is 0";
+  if (a.seq == 0) return "seq is 0 (sequence numbers start at 1)";
+  if (a.timestamp_ms == 0) return "timestamp_ms is 0";
+  if (a.uplinks.size() > kMaxAnnouncedUplinks) {
+    return absl::StrCat(a.uplinks.size(), " uplinks (at most ", kMaxAnnouncedUplinks, ")");
+  }
+  std::set<absl::string_view> names;
+  for (size_t i = 0; i < a.uplinks.size(); ++i) {
+    const AnnouncedUplink& u = a.uplinks[i];
+    const std::string field = absl::StrCat("uplinks[", i, "]");
+    if (auto p = TextProblem(u.name, kUplinkNameRule)) return absl::StrCat(field, ".name ", *p);
+    if (!names.insert(u.name).second) {
+      return absl::StrCat(field, ".name \"", u.name, "\" appears twice");
+    }
+    if (!ToWire(u.type)) return absl::StrCat(field, ".type is not a known uplink type");
+    if (u.capacity_kbps > kMaxKbps) {
+      return absl::StrCat(field, ".capacity_kbps ", u.capacity_kbps, " above ", kMaxKbps);
+    }
+    if (u.rtt_us > kMaxRttUs) {
+      return absl::StrCat(field, ".rtt_us ", u.rtt_us, " above ", kMaxRttUs);
+    }
+    if (u.loss_ppm > kMaxLossPpm) {
+      return absl::StrCat(field, ".loss_ppm ", u.loss_ppm, " above ", kMaxLossPpm);
+    }
+    // A shared uplink without a port could not be relayed through, and a
+    // port on an unshared one would invite traffic the node drops.
+    if (u.shared && u.relay_port == 0) return absl::StrCat(field, ".relay_port is 0 but shared");
+    if (!u.shared && u.relay_port != 0) {
+      return absl::StrCat(field, ".relay_port ", u.relay_port, " on an uplink not shared");
+    }
+  }
+  if (a.relay) {
+    if (a.relay->relay_port == 0) return "relay.relay_port is 0";
+    if (a.relay->max_relay_kbps > kMaxKbps) {
+      return absl::StrCat("relay.max_relay_kbps ", a.relay->max_relay_kbps, " above ", kMaxKbps);
+    }
+  }
+  if (a.bond) {
+    // Relays would forward the node's traffic there.
+    if (a.bond->peer_address.s_addr == INADDR_ANY) return "bond.peer_address is 0.0.0.0";
+    if (a.bond->peer_port == 0) return "bond.peer_port is 0";
+    if (a.bond->tunnel_port == 0) return "bond.tunnel_port is 0";
+  }
+  return std::nullopt;
+}
+
+// A uint32 wire field that carries a port; `field` names it in the drop.
+std::optional<Drop> PortAbove16Bits(uint32_t port, absl::string_view field) {
+  if (port <= 0xffff) return std::nullopt;
+  return Drop{DropReason::kInvalidField, absl::StrCat(field, " ", port, " above 65535")};
+}
+
+uint16_t GetBig16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+
+Drop MakeDrop(DropReason reason, std::string detail) { return Drop{reason, std::move(detail)}; }
+
+std::string AddressText(in_addr a) {
+  char text[INET_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET, &a, text, sizeof(text));
+  return text;
+}
+
+}  // namespace
+
+std::optional<std::string> NodeIdProblem(absl::string_view node_id) {
+  return TextProblem(node_id, kNodeIdRule);
+}
+
+std::optional<std::string> NodeNameProblem(absl::string_view name) {
+  return TextProblem(name, kNodeNameRule);
+}
+
+absl::string_view UplinkTypeName(UplinkType type) {
+  switch (type) {
+    case UplinkType::kEthernet: return "ethernet";
+    case UplinkType::kWifi: return "wifi";
+    case UplinkType::kCellular: return "cellular";
+    case UplinkType::kOther: return "other";
+  }
+  return "?";
+}
+
+absl::string_view DropReasonName(DropReason reason) {
+  switch (reason) {
+    case DropReason::kTooShort: return "too short";
+    case DropReason::kOversized: return "oversized";
+    case DropReason::kBadMagic: return "bad magic";
+    case DropReason::kUnsupportedVersion: return "unsupported version";
+    case DropReason::kBadHeader: return "bad header";
+    case DropReason::kLengthMismatch: return "length mismatch";
+    case DropReason::kBadTag: return "authentication failed";
+    case DropReason::kMalformedBody: return "malformed body";
+    case DropReason::kInvalidField: return "invalid field";
+    case DropReason::kReplayed: return "replayed";
+    case DropReason::kStale: return "stale timestamp";
+    case DropReason::kTableFull: return "node table full";
+  }
+  return "?";
+}
+
+absl::string_view NodeChangeName(NodeChange change) {
+  switch (change) {
+    case NodeChange::kJoined: return "joined";
+    case NodeChange::kUplinksChanged: return "uplinks changed";
+    case NodeChange::kUpdated: return "updated";
+    case NodeChange::kRefreshed: return "refreshed";
+  }
+  return "?";
+}
+
+absl::StatusOr<std::vector<uint8_t>> EncodeAnnouncement(const Announcement& a,
+                                                        absl::string_view mesh_key) {
+  if (mesh_key.empty()) {
+    return absl::FailedPreconditionError("announcement: no mesh key (discovery needs one)");
+  }
+  if (auto problem = AnnouncementProblem(a)) {
+    return absl::InvalidArgumentError(absl::StrCat("announcement: ", *problem));
+  }
+  mesh::Announcement m;
+  m.set_node_id(a.node_id);
+  m.set_name(a.name);
+  m.set_version(a.version);
+  m.set_epoch(a.epoch);
+  m.set_seq(a.seq);
+  m.set_timestamp_ms(a.timestamp_ms);
+  for (const AnnouncedUplink& u : a.uplinks) {
+    mesh::Uplink* w = m.add_uplinks();
+    w->set_name(u.name);
+    w->set_type(*ToWire(u.type));
+    w->set_capacity_kbps(u.capacity_kbps);
+    w->set_rtt_us(u.rtt_us);
+    w->set_loss_ppm(u.loss_ppm);
+    if (u.cap_remaining_bytes) w->set_cap_remaining_bytes(*u.cap_remaining_bytes);
+    w->set_shared(u.shared);
+    w->set_relay_port(u.relay_port);
+  }
+  if (a.relay) {
+    m.mutable_relay()->set_relay_port(a.relay->relay_port);
+    m.mutable_relay()->set_max_relay_kbps(a.relay->max_relay_kbps);
+    if (a.relay->share_remaining_bytes) {
+      m.mutable_relay()->set_share_remaining_bytes(*a.relay->share_remaining_bytes);
+    }
+  }
+  if (a.bond) {
+    mesh::BondEndpoint* b = m.mutable_bond();
+    b->set_peer_address(&a.bond->peer_address.s_addr, sizeof(a.bond->peer_address.s_addr));
+    b->set_peer_port(a.bond->peer_port);
+    b->set_tunnel_port(a.bond->tunnel_port);
+  }
+  const size_t body_size = m.ByteSizeLong();
+  if (body_size > kMaxBodySize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("announcement: ", body_size + kAnnouncementOverhead, " bytes (at most ",
+                     kMaxAnnouncementSize, "); announce fewer uplinks or shorter names"));
+  }
+  std::vector<uint8_t> frame(kAnnouncementOverhead + body_size);
+  std::copy(std::begin(kMagic), std::end(kMagic), frame.begin());
+  frame[4] = kVersion;
+  frame[5] = 0;  // flags
+  frame[6] = static_cast<uint8_t>(body_size >> 8);
+  frame[7] = static_cast<uint8_t>(body_size);
+  m.SerializeWithCachedSizesToArray(frame.data() + kAnnouncementHeaderSize);
+  const size_t tag_offset = kAnnouncementHeaderSize + body_size;
+  const HmacSha256Tag tag = HmacSha256(mesh_key, frame.data(), tag_offset);
+  std::copy(tag.begin(), tag.end(), frame.begin() + tag_offset);
+  return frame;
+}
+
+std::variant<Announcement, Drop> DecodeAnnouncement(const uint8_t* data, size_t size,
+                                                    absl::string_view mesh_key) {
+  if (size > kMaxAnnouncementSize) {
+    return MakeDrop(DropReason::kOversized,
+                    absl::StrCat(size, " bytes (at most ", kMaxAnnouncementSize, ")"));
+  }
+  if (size < kAnnouncementOverhead) {
+    return MakeDrop(DropReason::kTooShort,
+                    absl::StrCat(size, " bytes (at least ", kAnnouncementOverhead, ")"));
+  }
+  if (!std::equal(std::begin(kMagic), std::end(kMagic), data)) {
+    return MakeDrop(DropReason::kBadMagic, "not a meshbpf announcement");
+  }
+  if (data[4] != kVersion) {
+    return MakeDrop(DropReason::kUnsupportedVersion,
+                    absl::StrCat("version ", data[4], " (this node speaks ", kVersion, ")"));
+  }
+  if (data[5] != 0) {
+    return MakeDrop(DropReason::kBadHeader, absl::StrCat("unknown flags 0x", absl::Hex(data[5])));
+  }
+  const size_t body_size = GetBig16(data + 6);
+  if (kAnnouncementOverhead + body_size != size) {
+    return MakeDrop(DropReason::kLengthMismatch,
+                    absl::StrCat("header says ", body_size, " body bytes, datagram carries ",
+                                 size - kAnnouncementOverhead));
+  }
+  if (mesh_key.empty()) {
+    return MakeDrop(DropReason::kBadTag, "no mesh key configured: nothing is trusted");
+  }
+  const size_t tag_offset = kAnnouncementHeaderSize + body_size;
+  const HmacSha256Tag tag = HmacSha256(mesh_key, data, tag_offset);
+  if (!ConstantTimeEqual(tag.data(), data + tag_offset, tag.size())) {
+    return MakeDrop(DropReason::kBadTag, "HMAC does not match (forged, altered or another key)");
+  }
+
+  mesh::Announcement m;
+  if (!m.ParseFromArray(data + kAnnouncementHeaderSize, static_cast<int>(body_size))) {
+    return MakeDrop(DropReason::kMalformedBody, "body is not a valid Announcement message");
+  }
+  // Unknown fields are ignored rather than refused: they can only come from
+  // a key holder running a newer version that added fields.
+  Announcement a;
+  a.node_id = m.node_id();
+  a.name = m.name();
+  a.version = m.version();
+  a.epoch = m.epoch();
+  a.seq = m.seq();
+  a.timestamp_ms = m.timestamp_ms();
+  if (static_cast<size_t>(m.uplinks_size()) > kMaxAnnouncedUplinks) {
+    return MakeDrop(DropReason::kInvalidField, absl::StrCat(m.uplinks_size(), " uplinks (at most ",
+                                                            kMaxAnnouncedUplinks, ")"));
+  }
+  for (int i = 0; i < m.uplinks_size(); ++i) {
+    const mesh::Uplink& w = m.uplinks(i);
+    std::optional<UplinkType> type = FromWire(w.type());
+    if (!type) {
+      return MakeDrop(DropReason::kInvalidField,
+                      absl::StrCat("uplinks[", i, "].type ", w.type(), " is not a known type"));
+    }
+    if (auto drop = PortAbove16Bits(w.relay_port(), absl::StrCat("uplinks[", i, "].relay_port"))) {
+      return *drop;
+    }
+    AnnouncedUplink u;
+    u.name = w.name();
+    u.type = *type;
+    u.capacity_kbps = w.capacity_kbps();
+    u.rtt_us = w.rtt_us();
+    u.loss_ppm = w.loss_ppm();
+    if (w.has_cap_remaining_bytes()) u.cap_remaining_bytes = w.cap_remaining_bytes();
+    u.shared = w.shared();
+    u.relay_port = static_cast<uint16_t>(w.relay_port());
+    a.uplinks.push_back(std::move(u));
+  }
+  if (m.has_relay()) {
+    if (auto drop = PortAbove16Bits(m.relay().relay_port(), "relay.relay_port")) return *drop;
+    a.relay = RelayCapability{static_cast<uint16_t>(m.relay().relay_port()),
+                              m.relay().max_relay_kbps()};
+    if (m.relay().has_share_remaining_bytes()) {
+      a.relay->share_remaining_bytes = m.relay().share_remaining_bytes();
+    }
+  }
+  if (m.has_bond()) {
+    const mesh::BondEndpoint& b = m.bond();
+    if (b.peer_address().size() != sizeof(in_addr)) {
+      return MakeDrop(DropReason::kInvalidField,
+                      absl::StrCat("bond.peer_address is ", b.peer_address().size(),
+                                   " bytes (an IPv4 address has 4)"));
+    }
+    if (auto drop = PortAbove16Bits(b.peer_port(), "bond.peer_port")) return *drop;
+    if (auto drop = PortAbove16Bits(b.tunnel_port(), "bond.tunnel_port")) return *drop;
+    BondEndpoint bond;
+    std::copy(b.peer_address().begin(), b.peer_address().end(),
+              reinterpret_cast<char*>(&bond.peer_address.s_addr));
+    bond.peer_port = static_cast<uint16_t>(b.peer_port());
+    bond.tunnel_port = static_cast<uint16_t>(b.tunnel_port());
+    a.bond = bond;
+  }
+  if (auto problem = AnnouncementProblem(a)) {
+    return MakeDrop(DropReason::kInvalidField, *problem);
+  }
+  return a;
+}
+
+std::optional<Drop> ReplayGuard::Admit(const Announcement& a) {
+  const uint64_t now_ms = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_().time_since_epoch()).count());
+  const uint64_t window_ms = static_cast<uint64_t>(window_.count());
+  const uint64_t oldest_ms = now_ms > window_ms ? now_ms - window_ms : 0;
+  // Forget nodes whose last accepted timestamp left the window (see header).
+  std::erase_if(last_, [&](const auto& entry) { return entry.second.timestamp_ms < oldest_ms; });
+  if (a.timestamp_ms < oldest_ms || a.timestamp_ms > now_ms + window_ms) {
+    return MakeDrop(DropReason::kStale,
+                    absl::StrCat("timestamp ", a.timestamp_ms, " ms is ",
+                                 a.timestamp_ms < oldest_ms ? "behind" : "ahead of",
+                                 " our clock (", now_ms, " ms) by more than ", window_ms, " ms"));
+  }
+  auto it = last_.find(a.node_id);
+  if (it != last_.end()) {
+    const Last& last = it->second;
+    if (a.epoch < last.epoch) {
+      return MakeDrop(DropReason::kReplayed, absl::StrCat("node ", a.node_id, " epoch ", a.epoch,
+                                                          " is older than ", last.epoch));
+    }
+    if (a.epoch == last.epoch && a.seq <= last.seq) {
+      return MakeDrop(DropReason::kReplayed, absl::StrCat("node ", a.node_id, " seq ", a.seq,
+                                                          " is not above ", last.seq));
+    }
+  } else if (last_.size() >= kMaxNodes) {
+    return MakeDrop(DropReason::kTableFull,
+                    absl::StrCat("already tracking ", kMaxNodes, " nodes, ignoring ", a.node_id));
+  }
+  last_[a.node_id] = Last{a.epoch, a.seq, a.timestamp_ms};
+  return std::nullopt;
+}
+
+std::variant<NodeChange, Drop> NodeTable::Update(const Announcement& a, in_addr from) {
+  const auto now = clock_();
+  auto it = nodes_.find(a.node_id);
+  if (it == nodes_.end()) {
+    if (nodes_.size() >= kMaxNodes) {
+      return MakeDrop(DropReason::kTableFull,
+                      absl::StrCat(kMaxNodes, " nodes known, ignoring ", a.node_id));
+    }
+    nodes_.emplace(a.node_id, MeshNode{a, from, now});
+    return NodeChange::kJoined;
+  }
+  MeshNode& node = it->second;
+  NodeChange change = NodeChange::kRefreshed;
+  if (node.last.uplinks != a.uplinks || node.last.relay != a.relay || node.last.bond != a.bond ||
+      node.address.s_addr != from.s_addr) {
+    change = NodeChange::kUplinksChanged;
+  } else if (node.last.name != a.name || node.last.version != a.version) {
+    change = NodeChange::kUpdated;
+  }
+  node.last = a;
+  node.address = from;
+  node.last_heard = now;
+  return change;
+}
+
+std::vector<MeshNode> NodeTable::Expire() {
+  const auto now = clock_();
+  std::vector<MeshNode> removed;
+  for (auto it = nodes_.begin(); it != nodes_.end();) {
+    if (now - it->second.last_heard > timeout_) {
+      removed.push_back(std::move(it->second));
+      it = nodes_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return removed;
+}
+
+bool RemotePath::operator==(const RemotePath& o) const {
+  return node_id == o.node_id && node_name == o.node_name &&
+         node_address.s_addr == o.node_address.s_addr && relay_port == o.relay_port &&
+         max_relay_kbps == o.max_relay_kbps && uplink == o.uplink &&
+         share_remaining_bytes == o.share_remaining_bytes;
+}
+
+std::vector<RemotePath> RemotePaths(const NodeTable& table) {
+  std::vector<RemotePath> paths;
+  for (const auto& [id, node] : table.nodes()) {  // std::map: ordered by node id
+    if (!node.last.relay) continue;
+    std::vector<RemotePath> of_node;
+    for (const AnnouncedUplink& u : node.last.uplinks) {
+      if (!u.shared || u.relay_port == 0) continue;
+      of_node.push_back(RemotePath{id, node.last.name, node.address, u.relay_port,
+                                   node.last.relay->max_relay_kbps, u,
+                                   node.last.relay->share_remaining_bytes});
+    }
+    std::sort(of_node.begin(), of_node.end(),
+              [](const RemotePath& x, const RemotePath& y) { return x.uplink.name < y.uplink.name; });
+    paths.insert(paths.end(), of_node.begin(), of_node.end());
+  }
+  return paths;
+}
+
+PathSetDiff DiffPaths(const std::vector<RemotePath>& before, const std::vector<RemotePath>& after) {
+  auto key = [](const RemotePath& p) { return std::tie(p.node_id, p.uplink.name); };
+  PathSetDiff diff;
+  size_t i = 0, j = 0;
+  while (i < before.size() || j < after.size()) {
+    if (j == after.size() || (i < before.size() && key(before[i]) < key(after[j]))) {
+      diff.removed.push_back(before[i++]);
+    } else if (i == before.size() || key(after[j]) < key(before[i])) {
+      diff.added.push_back(after[j++]);
+    } else {
+      if (!(before[i] == after[j])) diff.changed.push_back(after[j]);
+      ++i;
+      ++j;
+    }
+  }
+  return diff;
+}
+
+uint64_t DropMonitor::total() const {
+  uint64_t sum = 0;
+  for (uint64_t c : counts_) sum += c;
+  return sum;
+}
+
+std::optional<std::string> DropMonitor::Record(const Drop& drop, in_addr from,
+                                               std::chrono::steady_clock::time_point now) {
+  const size_t index = static_cast<size_t>(drop.reason);
+  ++counts_[index];
+  ReasonLog& log = logs_[index];
+  if (log.last_line && now - *log.last_line < interval_) {
+    ++log.suppressed;
+    return std::nullopt;
+  }
+  std::string line = absl::StrCat("discovery: dropped announcement from ", AddressText(from), ": ",
+                                  DropReasonName(drop.reason), ": ", drop.detail);
+  if (log.suppressed > 0) {
+    absl::StrAppend(&line, " (", log.suppressed, " more \"", DropReasonName(drop.reason),
+                    "\" drops not logged since the last line)");
+  }
+  log.last_line = now;
+  log.suppressed = 0;
+  return line;
+}
+
+AnnouncementIntake::Result AnnouncementIntake::Dropped(const Drop& drop, in_addr from,
+                                                       std::string node_id) {
+  return Result{std::nullopt, std::move(node_id), drops_.Record(drop, from, clock_())};
+}
+
+AnnouncementIntake::Result AnnouncementIntake::Receive(const ReceivedDatagram& d) {
+  if (d.wire_size > d.bytes.size()) {
+    return Dropped(MakeDrop(DropReason::kOversized,
+                            absl::StrCat(d.wire_size, " bytes, cut to ", d.bytes.size(),
+                                         " by the socket (at most ", kMaxAnnouncementSize, ")")),
+                   d.from, "");
+  }
+  std::variant<Announcement, Drop> decoded = DecodeAnnouncement(d.bytes.data(), d.bytes.size(), key_);
+  if (const Drop* drop = std::get_if<Drop>(&decoded)) return Dropped(*drop, d.from, "");
+  const Announcement& a = std::get<Announcement>(decoded);
+  // Broadcasts come back to the sender; our own are no news and no attack.
+  if (a.node_id == own_id_) return Result{std::nullopt, a.node_id, std::nullopt};
+  if (std::optional<Drop> drop = replay_.Admit(a)) return Dropped(*drop, d.from, a.node_id);
+  std::variant<NodeChange, Drop> update = table_.Update(a, d.from);
+  if (const Drop* drop = std::get_if<Drop>(&update)) return Dropped(*drop, d.from, a.node_id);
+  return Result{std::get<NodeChange>(update), a.node_id, std::nullopt};
+}
+
+namespace {
+
+// First line of a small sysfs attribute, or nullopt if it cannot be read.
+std::optional<std::string> ReadAttribute(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) return std::nullopt;
+  return std::string(absl::StripAsciiWhitespace(line));
+}
+
+}  // namespace
+
+absl::StatusOr<UplinkType> DetectUplinkType(const std::string& sysfs_net,
+                                            const std::string& ifname) {
+  if (ifname.empty() || ifname.find('/') != std::string::npos || ifname == "." || ifname == "..") {
+    return absl::InvalidArgumentError(absl::StrCat("\"", ifname, "\" is not an interface name"));
+  }
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(sysfs_net) / ifname;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return absl::NotFoundError(absl::StrCat("no interface ", ifname, " under ", sysfs_net));
+  }
+  if (fs::exists(dir / "wireless", ec) || fs::exists(dir / "phy80211", ec)) {
+    return UplinkType::kWifi;
+  }
+  std::ifstream uevent(dir / "uevent");
+  for (std::string line; std::getline(uevent, line);) {
+    if (line == "DEVTYPE=wlan") return UplinkType::kWifi;
+    if (line == "DEVTYPE=wwan") return UplinkType::kCellular;
+  }
+  // USB modems (and phone tethering) show up as ethernet-like devices; the
+  // driver gives them away.
+  static constexpr absl::string_view kModemDrivers[] = {"qmi_wwan", "cdc_mbim", "rndis_host",
+                                                        "cdc_ether", "ipheth"};
+  const fs::path driver = fs::read_symlink(dir / "device" / "driver", ec);
+  if (!ec) {
+    const std::string name = driver.filename().string();
+    if (std::find(std::begin(kModemDrivers), std::end(kModemDrivers), name) !=
+        std::end(kModemDrivers)) {
+      return UplinkType::kCellular;
+    }
+  }
+  if (ReadAttribute(dir / "type") == "1") return UplinkType::kEthernet;  // ARPHRD_ETHER
+  return UplinkType::kOther;
+}
+
+}  // namespace meshbpf

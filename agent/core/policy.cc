@@ -1,0 +1,140 @@
+#include "agent/core/policy.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace meshbpf {
+namespace {
+
+// Offload stays useful on fast links; below this the 64 KB super-packets
+// take long enough to serialise that per-packet scheduling needs MTU units.
+constexpr double kOffloadMinRateMbit = 1000.0;
+
+}  // namespace
+
+uint32_t BondOverhead(const NodeSettings& settings) {
+  return settings.mode == BondMode::kFlow ? 0 : static_cast<uint32_t>(MB_ENCAP_OVERHEAD);
+}
+
+uint32_t BondMtu(const NodeSettings& settings) {
+  uint32_t smallest = 0;
+  for (const PathSettings& p : settings.paths) {
+    if (smallest == 0 || p.mtu < smallest) smallest = p.mtu;
+  }
+  if (smallest <= BondOverhead(settings)) return 0;
+  return smallest - BondOverhead(settings);
+}
+
+bool ShouldDisableOffloads(const NodeSettings& settings) {
+  switch (settings.offload) {
+    case OffloadSetting::kOn:
+      return false;
+    case OffloadSetting::kOff:
+      return true;
+    case OffloadSetting::kAuto:
+      break;
+  }
+  // Flow mode chooses per flow, not per packet: super-packets do no harm.
+  if (settings.mode == BondMode::kFlow) return false;
+  return std::any_of(settings.paths.begin(), settings.paths.end(),
+                     [](const PathSettings& p) { return p.rate_mbit < kOffloadMinRateMbit; });
+}
+
+std::vector<int> StandbyOrder(const NodeSettings& settings) {
+  std::vector<int> backups;
+  std::vector<int> others;
+  for (int i = 0; i < static_cast<int>(settings.paths.size()); ++i) {
+    const PathSettings& p = settings.paths[i];
+    if (p.role == PathRole::kBackup) {
+      backups.push_back(i);
+    } else if (settings.mode == BondMode::kActiveBackup && p.name != settings.primary) {
+      others.push_back(i);
+    }
+  }
+  std::stable_sort(backups.begin(), backups.end(), [&](int a, int b) {
+    return settings.paths[a].backup_order < settings.paths[b].backup_order;
+  });
+  backups.insert(backups.end(), others.begin(), others.end());
+  return backups;
+}
+
+PathTable BuildPathTable(const NodeSettings& settings,
+                         const std::vector<PathCondition>& conditions) {
+  const size_t n = std::min<size_t>(settings.paths.size(), MB_MAX_PATHS);
+  // Absent conditions count as healthy; a path whose far end is not known
+  // yet leads nowhere, whatever its link says, so no fallback picks it.
+  std::vector<PathCondition> judged(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (i < conditions.size()) judged[i] = conditions[i];
+    if (!settings.paths[i].endpoint_known) judged[i].usable = judged[i].link_up = false;
+  }
+  if (!conditions.empty() &&
+      std::none_of(judged.begin(), judged.end(), [](const PathCondition& c) { return c.usable; })) {
+    for (PathCondition& c : judged) c.usable = c.link_up;
+  }
+  auto condition = [&](size_t i) -> const PathCondition& { return judged[i]; };
+  // Redundant mode sends every packet on every active path: a lossy path
+  // still adds copies, so it is not held back.
+  auto degraded = [&](size_t i) {
+    return settings.mode != BondMode::kRedundant && !condition(i).manual && condition(i).degraded;
+  };
+  PathTable table{};
+  std::vector<size_t> bonded;
+  for (size_t i = 0; i < n; ++i) {
+    const PathSettings& p = settings.paths[i];
+    const PathCondition& c = condition(i);
+    // A relayed path without a neighbour has nowhere to send from or to.
+    if (p.endpoint == PathEndpoint::kRelay && !p.endpoint_known) continue;
+    mb_path& out = table[i];
+    out.ifindex = static_cast<uint32_t>(p.ifindex);
+    out.src_ip = p.source.s_addr;
+    out.dst_ip = p.remote.s_addr;
+    out.gateway = p.gateway ? p.gateway->s_addr : 0;
+    out.src_port = settings.port;
+    out.dst_port = p.remote_port;
+    out.mtu = p.mtu;
+    const double kbps = c.capacity_bps ? *c.capacity_bps / 1000.0 : p.rate_mbit * 1000.0;
+    out.rate_kbps = static_cast<uint32_t>(std::lround(std::max(kbps, 1.0)));
+    out.owd_us = static_cast<uint32_t>(std::lround(c.owd_us ? *c.owd_us : p.delay_ms * 1000.0));
+    out.state = MB_PATH_DISABLED;
+    if (p.endpoint == PathEndpoint::kLearned) {
+      // The data path records where the client's probes come from (see
+      // MB_PATH_F_LEARN); until one is adopted nothing may go to 0.0.0.0.
+      out.flags = MB_PATH_F_LEARN;
+      if (!p.endpoint_known) {
+        out.dst_ip = 0;
+        out.dst_port = 0;
+      }
+    }
+    const bool carries_traffic = settings.mode == BondMode::kActiveBackup
+                                     ? p.name == settings.primary
+                                     : p.role == PathRole::kBonded;
+    if ((carries_traffic || c.manual) && c.usable) bonded.push_back(i);
+  }
+  const std::vector<int> standby = StandbyOrder(settings);
+  auto usable_standby = [&](bool want_healthy) -> std::optional<size_t> {
+    for (int i : standby) {
+      const auto k = static_cast<size_t>(i);
+      if (k < n && condition(k).usable && !condition(k).manual &&
+          (!want_healthy || !degraded(k))) {
+        return k;
+      }
+    }
+    return std::nullopt;
+  };
+  const bool healthy_bonded =
+      std::any_of(bonded.begin(), bonded.end(), [&](size_t i) { return !degraded(i); });
+  const std::optional<size_t> healthy_standby = usable_standby(true);
+  for (size_t i : bonded) {
+    if (!degraded(i) || (!healthy_bonded && !healthy_standby)) table[i].state = MB_PATH_ACTIVE;
+  }
+  // The data path falls back to the lowest-numbered BACKUP path, but the
+  // user's order is interfaces.backups, not the path id: only the next
+  // usable standby path is in BACKUP state.
+  if (std::optional<size_t> next = healthy_standby ? healthy_standby : usable_standby(false)) {
+    table[*next].state = MB_PATH_BACKUP;
+  }
+  return table;
+}
+
+}  // namespace meshbpf

@@ -1,0 +1,59 @@
+// Weight policy: pure code, no I/O. Turns validated settings and what the
+// health module measured into the path table the data path schedules over.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "agent/core/config.h"
+#include "bpf/meshbpf.h"
+
+namespace meshbpf {
+
+using PathTable = std::array<mb_path, MB_MAX_PATHS>;
+
+// Bytes the data path adds to every packet: the encapsulation, or nothing
+// in flow mode (packets leave NATed, not tunnelled).
+uint32_t BondOverhead(const NodeSettings& settings);
+
+// The MTU the bond device must have so every (encapsulated) packet still
+// fits the smallest uplink.
+uint32_t BondMtu(const NodeSettings& settings);
+
+// Whether segmentation offload should be off on the bond device: per-packet
+// path choice needs MTU-sized packets on slow links (a 64 KB GSO packet takes
+// 26 ms to serialise at 20 Mbit/s, which reorders TCP badly).
+bool ShouldDisableOffloads(const NodeSettings& settings);
+
+// Paths that wait to take over, in the order they should: interfaces.backups
+// first, then (active_backup mode) the other uplinks in config order.
+std::vector<int> StandbyOrder(const NodeSettings& settings);
+
+// What the agent has learnt about a path beyond its config.
+struct PathCondition {
+  bool usable = true;    // link up and, when probed, reaching the peer
+  bool link_up = true;   // carrier and address, whatever the probes say
+  bool degraded = false;  // loss or latency that would hurt the bond
+  bool manual = false;    // moved into service by hand (meshbpf failover): bonded
+  std::optional<double> capacity_bps;  // measured; default: configured rate_mbit
+  std::optional<double> owd_us;        // measured one-way delay; default: delay_ms
+};
+
+// Path table for the configured paths; unused slots zeroed.
+// - Bonded paths (active_backup: the primary only; plus paths moved in by
+//   hand) that are usable and not degraded are ACTIVE. Degraded ones carry traffic only when no healthy
+//   bonded path and no healthy standby is left (a lossy path beats none),
+//   except in redundant mode, where the copies on other paths make up for
+//   their loss.
+// - The first usable standby (interfaces.backups order, healthy ones first)
+//   is BACKUP: the data path uses it when nothing is ACTIVE.
+// - Everything else is DISABLED. Absent conditions count as healthy.
+// - When no path at all is usable, the probes' verdict is set aside and
+//   every path whose link is up counts as usable: at start before the peer
+//   answers, or with probes blocked on the way, sending beats dropping all.
+PathTable BuildPathTable(const NodeSettings& settings,
+                         const std::vector<PathCondition>& conditions = {});
+
+}  // namespace meshbpf

@@ -1,0 +1,110 @@
+// Data caps at run time. The data path counts: it charges every packet's
+// wire size to its path's mb_budget entry and stops using a path whose
+// budget is spent (bpf/meshbpf.h, struct mb_budget). This module grants the
+// budgets (limit minus what the period has used so far), reads back what was
+// charged, keeps the usage in the history store so it survives restarts and
+// reboots, starts new periods, and reports warning levels and exhaustion
+// once each. No logging or timers here: the agent calls Poll() and logs the
+// notices.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "agent/core/data_cap.h"
+#include "agent/sys/history.h"
+#include "bpf/meshbpf.h"
+
+namespace meshbpf {
+
+// The mb_budget map; tests fake it.
+class BudgetMap {
+ public:
+  virtual ~BudgetMap() = default;
+  virtual absl::StatusOr<mb_budget> Read(uint32_t path_id) const = 0;
+  virtual absl::Status Write(uint32_t path_id, const mb_budget& budget) const = 0;
+};
+
+struct CappedUplink {
+  uint32_t path_id = 0;
+  std::string name;  // the path name: the key of its usage in the history store
+  CapPlan plan;
+};
+
+struct CapNotice {
+  enum class Level { kInfo, kWarning, kError };
+  Level level = Level::kInfo;
+  std::string text;
+};
+
+// One uplink's cap as `meshbpf cap` shows it.
+struct CapStatus {
+  std::string name;
+  uint32_t path_id = 0;
+  CapPlan plan;
+  CapUsage usage;
+  CapPeriod period;  // one-off: [usage.period_start, InfiniteFuture)
+  bool exhausted = false;
+};
+
+class CapManager {
+ public:
+  // How often Poll() writes usage that only grew (events are saved at once):
+  // a crash loses at most this much counting, and the pinned map usually
+  // still holds it (see Start).
+  static constexpr absl::Duration kSaveInterval = absl::Seconds(10);
+
+  // Loads each uplink's usage for the period `now` is in and grants the rest
+  // of its budget in the map; every other path id gets an uncapped entry.
+  // When the map still holds this period's budget from before a crash (the
+  // maps stay pinned), the higher of its count and the stored one wins.
+  // `store` and `map` must outlive the manager.
+  static absl::StatusOr<CapManager> Start(std::vector<CappedUplink> uplinks, HistoryStore* store,
+                                          const BudgetMap* map, absl::Time now,
+                                          std::vector<CapNotice>* notices);
+
+  // Reads what the data path charged; starts new periods, reports warning
+  // levels and exhaustion, and persists.
+  std::vector<CapNotice> Poll(absl::Time now);
+  // Starts the named uplink's budget over (`meshbpf cap --reset`).
+  absl::Status Reset(const std::string& name, absl::Time now, std::vector<CapNotice>* notices);
+  // Persists every uplink's usage (the agent stops).
+  absl::Status Save();
+
+  std::vector<CapStatus> Statuses() const;
+  bool empty() const { return uplinks_.empty(); }
+
+ private:
+  struct Tracked {
+    CappedUplink uplink;
+    CapUsage usage;
+    bool exhausted = false;
+  };
+  CapManager(std::vector<Tracked> uplinks, HistoryStore* store, const BudgetMap* map,
+             absl::Time now)
+      : uplinks_(std::move(uplinks)), store_(store), map_(map), last_save_(now) {}
+  // Grants t.plan.limit_bytes - t.usage.used_bytes.
+  absl::Status Grant(const Tracked& t) const;
+  void Report(Tracked& t, std::vector<CapNotice>* notices);
+
+  std::vector<Tracked> uplinks_;
+  HistoryStore* store_;
+  const BudgetMap* map_;
+  absl::Time last_save_;
+  bool unsaved_ = false;
+};
+
+// {"caps": [...]} for the control socket: per uplink used/limit bytes,
+// percent, period and its end (the reset time), policy, warnings.
+nlohmann::json CapStatusJson(const std::vector<CapStatus>& caps);
+// The same as a table for `meshbpf cap`.
+std::string CapStatusTable(const nlohmann::json& reply);
+
+}  // namespace meshbpf

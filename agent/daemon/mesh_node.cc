@@ -1,0 +1,657 @@
+#include "agent/daemon/mesh_node.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <tuple>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "agent/sys/log.h"
+#include "agent/core/datapath_names.h"
+
+namespace meshbpf {
+namespace {
+
+std::string Ip(in_addr addr) {
+  char text[INET_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET, &addr, text, sizeof(text));
+  return text;
+}
+
+uint64_t UnixMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+std::chrono::milliseconds Ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(seconds * 1000)));
+}
+
+// A replayed announcement must be stale before the replay guard forgets the
+// node: the window is at least a minute, and never shorter than node_timeout.
+std::chrono::milliseconds ReplayWindow(const DiscoverySettings& d) {
+  return std::max<std::chrono::milliseconds>(std::chrono::seconds(60), Ms(d.node_timeout_s));
+}
+
+nlohmann::json UplinkJson(const AnnouncedUplink& u) {
+  nlohmann::json out = {{"name", u.name},
+                        {"type", std::string(UplinkTypeName(u.type))},
+                        {"capacity_kbps", u.capacity_kbps},
+                        {"rtt_us", u.rtt_us},
+                        {"loss_ppm", u.loss_ppm},
+                        {"shared", u.shared},
+                        {"relay_port", u.relay_port}};
+  out["cap_remaining_bytes"] =
+      u.cap_remaining_bytes ? nlohmann::json(*u.cap_remaining_bytes) : nlohmann::json(nullptr);
+  return out;
+}
+
+std::string RemotePathName(const RemotePath& p) {
+  return absl::StrCat(p.node_name, "/", p.uplink.name, " (node ", p.node_id, " at ",
+                      Ip(p.node_address), ":", p.relay_port, ")");
+}
+
+// Human units for the table: "40.0M", "512k", "-" for not measured.
+std::string Kbps(uint64_t kbps) {
+  if (kbps == 0) return "-";
+  if (kbps >= 1000) return absl::StrFormat("%.1fM", static_cast<double>(kbps) / 1000);
+  return absl::StrCat(kbps, "k");
+}
+
+std::string Bytes(const nlohmann::json& bytes) {
+  if (bytes.is_null()) return "-";
+  const double b = bytes.get<double>();
+  if (b >= 1e9) return absl::StrFormat("%.1fG", b / 1e9);
+  if (b >= 1e6) return absl::StrFormat("%.1fM", b / 1e6);
+  return absl::StrFormat("%.0fk", b / 1e3);
+}
+
+// {"reason": count, ...} as "reason 3, other 1" without the zeros; "none".
+std::string NonZeroCounts(const nlohmann::json& counts) {
+  std::vector<std::string> nonzero;
+  for (const auto& [reason, count] : counts.items()) {
+    if (count.get<uint64_t>() > 0) nonzero.push_back(absl::StrCat(reason, " ", count.get<uint64_t>()));
+  }
+  return nonzero.empty() ? "none" : absl::StrJoin(nonzero, ", ");
+}
+
+// The "relaying for neighbours" section of `meshbpf peers`.
+std::string RelayingTable(const nlohmann::json& relaying) {
+  if (!relaying.at("sharing").get<bool>()) {
+    return "\nrelaying for neighbours: off (no node_discovery.share_uplinks)\n";
+  }
+  const nlohmann::json& left = relaying.at("share_remaining_bytes");
+  const uint64_t max_kbps = relaying.at("max_relay_kbps").get<uint64_t>();
+  std::string out = absl::StrFormat(
+      "\nrelaying for neighbours at port %d: share budget left %s, rate ceiling %s\n",
+      relaying.at("relay_port").get<int>(), left.is_null() ? "unlimited" : Bytes(left),
+      max_kbps == 0 ? std::string("none") : Kbps(max_kbps));
+  const nlohmann::json& relays = relaying.at("relays");
+  if (relays.empty()) absl::StrAppend(&out, "    nobody relays through us\n");
+  for (const nlohmann::json& r : relays) {
+    absl::StrAppend(
+        &out,
+        absl::StrFormat("    %s (%s) through %s, slot %d, to %s (return port %d)\n",
+                        r.at("origin_name").get<std::string>(), r.at("origin").get<std::string>(),
+                        r.at("uplink").get<std::string>(), r.at("slot").get<int>(),
+                        r.at("peer").get<std::string>(), r.at("return_port").get<int>()));
+    if (!r.contains("fwd_bytes")) continue;
+    absl::StrAppend(
+        &out, absl::StrFormat("        out %s in %u packets, back %s in %u packets, dropped: %s\n",
+                              Bytes(r.at("fwd_bytes")), r.at("fwd_packets").get<uint64_t>(),
+                              Bytes(r.at("ret_bytes")), r.at("ret_packets").get<uint64_t>(),
+                              NonZeroCounts(r.at("drops"))));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<AnnouncedUplink> LocalUplinks(const NodeSettings& settings, const PathReporter& report,
+                                          const UplinkTypeOf& type_of) {
+  const std::vector<std::string> shared = SharedUplinkInterfaces(settings);
+  std::vector<AnnouncedUplink> out;
+  for (size_t i = 0; i < settings.paths.size() && out.size() < kMaxAnnouncedUplinks; ++i) {
+    const PathSettings& p = settings.paths[i];
+    if (p.endpoint == PathEndpoint::kRelay) continue;
+    if (std::any_of(out.begin(), out.end(),
+                    [&](const AnnouncedUplink& u) { return u.name == p.interface; })) {
+      continue;
+    }
+    const PathReport r = report(i);
+    AnnouncedUplink u;
+    u.name = p.interface;
+    u.type = type_of(p.interface);
+    u.capacity_kbps = static_cast<uint64_t>(std::max(0.0, r.capacity_bps) / 1000);
+    u.rtt_us = r.srtt_ns ? static_cast<uint64_t>(std::max(0.0, *r.srtt_ns) / 1000) : 0;
+    u.loss_ppm = r.down ? 1'000'000
+                        : static_cast<uint32_t>(std::clamp(r.loss, 0.0, 1.0) * 1'000'000);
+    u.cap_remaining_bytes = r.cap_remaining_bytes;
+    auto k = std::find(shared.begin(), shared.end(), p.interface);
+    u.shared = k != shared.end();
+    if (u.shared) {
+      u.relay_port =
+          SharedUplinkRelayPort(settings.discovery, static_cast<size_t>(k - shared.begin()));
+    }
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+bool SharesUplinks(const NodeSettings& settings) {
+  return settings.discovery.enabled && !settings.discovery.share_uplinks.empty();
+}
+
+std::optional<RelayCapability> AnnouncedRelay(const NodeSettings& settings,
+                                              std::optional<uint64_t> share_remaining_bytes) {
+  if (!SharesUplinks(settings)) return std::nullopt;
+  return RelayCapability{
+      settings.discovery.relay_port,
+      static_cast<uint64_t>(std::llround(settings.discovery.share_max_mbit * 1000)),
+      share_remaining_bytes};
+}
+
+std::optional<BondEndpoint> AnnouncedBond(const NodeSettings& settings) {
+  const bool relayed =
+      std::any_of(settings.paths.begin(), settings.paths.end(),
+                  [](const PathSettings& p) { return p.endpoint == PathEndpoint::kRelay; });
+  if (!relayed || !settings.peer_address) return std::nullopt;
+  return BondEndpoint{*settings.peer_address, settings.port, settings.port};
+}
+
+std::optional<LanSide> LanHolding(in_addr neighbour, const std::vector<LanInterface>& lans) {
+  for (const LanInterface& lan : lans) {
+    const uint32_t mask =
+        lan.prefix_len <= 0 ? 0 : htonl(0xffffffffu << (32 - std::min(lan.prefix_len, 32)));
+    if (lan.address.s_addr != 0 && ((neighbour.s_addr ^ lan.address.s_addr) & mask) == 0) {
+      return LanSide{lan.ifindex, lan.address};
+    }
+  }
+  return std::nullopt;
+}
+
+std::set<in_addr_t> PeerAddresses(const NodeSettings& settings) {
+  std::set<in_addr_t> peers;
+  if (settings.mode == BondMode::kFlow) return peers;  // no peer: flows leave NATed
+  for (const PathSettings& p : settings.paths) {
+    if (p.endpoint_known && p.remote.s_addr != 0) peers.insert(p.remote.s_addr);
+  }
+  return peers;
+}
+
+std::optional<LearnedEndpoint> EndpointToLearn(const PathSettings& path,
+                                               const mb_learned_source& seen, uint64_t now_ns) {
+  if (path.endpoint != PathEndpoint::kLearned || seen.saddr == 0 || seen.sport == 0) {
+    return std::nullopt;
+  }
+  // Several probes may be read in one go: one recorded after `now_ns` is fresh.
+  if (now_ns > seen.seen_ns && now_ns - seen.seen_ns > kLearnedFreshNs) return std::nullopt;
+  LearnedEndpoint e;
+  e.remote.s_addr = seen.saddr;
+  e.remote_port = seen.sport;
+  e.source.s_addr = seen.daddr;
+  e.ifindex = static_cast<int>(seen.ifindex);
+  if (path.endpoint_known && path.remote.s_addr == e.remote.s_addr &&
+      path.remote_port == e.remote_port && path.source.s_addr == e.source.s_addr &&
+      path.ifindex == e.ifindex) {
+    return std::nullopt;
+  }
+  return e;
+}
+
+std::vector<std::string> RelayPlanChanges(const std::vector<PlannedRelay>& before,
+                                          const std::vector<PlannedRelay>& after) {
+  auto key = [](const PlannedRelay& r) { return std::tie(r.origin_id, r.uplink_path); };
+  auto find = [&](const std::vector<PlannedRelay>& in, const PlannedRelay& r) {
+    return std::find_if(in.begin(), in.end(),
+                        [&](const PlannedRelay& x) { return key(x) == key(r); });
+  };
+  auto describe = [](const PlannedRelay& r) {
+    in_addr origin{}, peer{};
+    origin.s_addr = r.relay.origin_ip;
+    peer.s_addr = r.relay.peer_ip;
+    return absl::StrFormat("relaying for %s through %s (slot %u, return port %u): %s:%u -> %s:%u",
+                           r.origin_name, r.uplink_path, r.slot, r.relay.return_port, Ip(origin),
+                           r.relay.origin_port, Ip(peer), r.relay.peer_port);
+  };
+  std::vector<std::string> lines;
+  for (const PlannedRelay& r : before) {
+    if (find(after, r) == after.end()) {
+      lines.push_back(
+          absl::StrFormat("relaying for %s through %s stopped", r.origin_name, r.uplink_path));
+    }
+  }
+  for (const PlannedRelay& r : after) {
+    auto was = find(before, r);
+    if (was == before.end()) {
+      lines.push_back(describe(r));
+    } else if (was->slot != r.slot || std::memcmp(&was->relay, &r.relay, sizeof(r.relay)) != 0) {
+      lines.push_back(absl::StrCat(describe(r), " (changed)"));
+    }
+  }
+  return lines;
+}
+
+absl::StatusOr<std::string> ChooseNodeId(const DiscoverySettings& settings,
+                                         const std::string& machine_id_file,
+                                         const std::string& instance) {
+  if (!settings.node_id.empty()) return settings.node_id;
+  std::ifstream file(machine_id_file);
+  std::string machine_id;
+  std::getline(file, machine_id);
+  machine_id = std::string(absl::StripAsciiWhitespace(machine_id));
+  if (machine_id.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("node_discovery.node_id: not set, and ", machine_id_file,
+                     " (the default's first half) is missing or empty; set node_discovery.node_id"));
+  }
+  const std::string id = absl::StrCat(machine_id, ":", instance);
+  if (std::optional<std::string> problem = NodeIdProblem(id)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("node_discovery.node_id: not set, and the default \"<machine-id>:<instance>\" "
+                     "= \"", absl::CHexEscape(id), "\" ", *problem, "; set node_discovery.node_id"));
+  }
+  return id;
+}
+
+MeshDiscovery::MeshDiscovery(const NodeSettings& settings, std::string node_id, MeshHooks hooks)
+    : settings_(settings),
+      node_id_(std::move(node_id)),
+      epoch_(UnixMs()),
+      hooks_(std::move(hooks)),
+      replay_(ReplayWindow(settings.discovery), [] { return std::chrono::system_clock::now(); }),
+      table_(Ms(settings.discovery.node_timeout_s),
+             [] { return std::chrono::steady_clock::now(); }),
+      intake_(settings.discovery.mesh_key, node_id_, replay_, table_, drops_,
+              [] { return std::chrono::steady_clock::now(); }),
+      assignments_(settings.paths.size()) {}
+
+absl::StatusOr<std::unique_ptr<MeshDiscovery>> MeshDiscovery::Start(const NodeSettings& settings,
+                                                                    const std::string& instance,
+                                                                    MeshHooks hooks) {
+  absl::StatusOr<std::string> node_id = ChooseNodeId(settings.discovery, "/etc/machine-id", instance);
+  if (!node_id.ok()) return node_id.status();
+  std::unique_ptr<MeshDiscovery> node(new MeshDiscovery(settings, *node_id, std::move(hooks)));
+  // Relays a previous run served are nobody's now: the maps stay pinned.
+  if (node->hooks_.relay_maps) {
+    if (absl::Status s = node->hooks_.relay_maps->Sync({}); !s.ok()) return s;
+  }
+  for (const std::string& ifname : settings.discovery.interfaces) {
+    absl::StatusOr<std::unique_ptr<DiscoverySocket>> socket =
+        DiscoverySocket::Open(ifname, settings.discovery.port);
+    if (!socket.ok()) {
+      return absl::Status(socket.status().code(), absl::StrCat("node_discovery.interfaces: ",
+                                                               socket.status().message()));
+    }
+    node->interfaces_.push_back({ifname, std::move(*socket)});
+  }
+  Log(LogLevel::kInfo,
+      absl::StrFormat("mesh: node %s (%s, epoch %u) announcing on %s port %u every %.3g s, "
+                      "forgetting nodes after %.3g s",
+                      node->node_id_, settings.discovery.node_name, node->epoch_,
+                      absl::StrJoin(settings.discovery.interfaces, ", "), settings.discovery.port,
+                      settings.discovery.broadcast_interval_s, settings.discovery.node_timeout_s));
+  // At once: a starting node should not wait a whole interval to be seen.
+  node->Announce();
+  return node;
+}
+
+std::vector<int> MeshDiscovery::fds() const {
+  std::vector<int> out;
+  for (const Interface& i : interfaces_) out.push_back(i.socket->fd());
+  return out;
+}
+
+void MeshDiscovery::OnReadable(int fd) {
+  auto it = std::find_if(interfaces_.begin(), interfaces_.end(),
+                         [fd](const Interface& i) { return i.socket->fd() == fd; });
+  if (it == interfaces_.end()) return;
+  bool changed = false;
+  for (const ReceivedDatagram& d : it->socket->Receive()) {
+    const AnnouncementIntake::Result r = intake_.Receive(d);
+    if (r.log_line) Log(LogLevel::kWarning, absl::StrCat("mesh: ", *r.log_line));
+    if (!r.change || *r.change == NodeChange::kRefreshed) continue;
+    changed = true;
+    const MeshNode& n = table_.nodes().at(r.node_id);
+    switch (*r.change) {
+      case NodeChange::kJoined:
+        joined_ms_[r.node_id] = UnixMs();
+        Log(LogLevel::kInfo,
+            absl::StrFormat("mesh: node %s (%s, version %s, epoch %u) joined from %s via %s "
+                            "with %u uplinks",
+                            r.node_id, n.last.name, n.last.version, n.last.epoch, Ip(n.address),
+                            it->name, n.last.uplinks.size()));
+        break;
+      case NodeChange::kUplinksChanged:
+        Log(LogLevel::kInfo, absl::StrFormat("mesh: node %s (%s) changed its uplinks, relay or "
+                                             "address (now %s)",
+                                             r.node_id, n.last.name, Ip(n.address)));
+        break;
+      default:
+        Log(LogLevel::kInfo, absl::StrFormat("mesh: node %s is now %s, version %s", r.node_id,
+                                             n.last.name, n.last.version));
+        break;
+    }
+  }
+  if (!changed) return;
+  UpdateRemotePaths();
+  UpdateRelaying();
+}
+
+void MeshDiscovery::OnInterval() {
+  const std::vector<MeshNode> gone = table_.Expire();
+  for (const MeshNode& n : gone) {
+    joined_ms_.erase(n.last.node_id);
+    Log(LogLevel::kWarning,
+        absl::StrFormat("mesh: node %s (%s) at %s not heard for %.3g s: removed",
+                        n.last.node_id, n.last.name, Ip(n.address),
+                        settings_.discovery.node_timeout_s));
+  }
+  if (!gone.empty()) UpdateRemotePaths();
+  UpdateRelaying();
+  Announce();
+}
+
+void MeshDiscovery::Announce() {
+  Announcement a;
+  a.node_id = node_id_;
+  a.name = settings_.discovery.node_name;
+  a.version = kAgentVersion;
+  a.epoch = epoch_;
+  a.seq = ++seq_;
+  a.timestamp_ms = UnixMs();
+  a.uplinks = LocalUplinks(settings_, hooks_.report, [](const std::string& ifname) {
+    absl::StatusOr<UplinkType> type = DetectUplinkType("/sys/class/net", ifname);
+    return type.ok() ? *type : UplinkType::kOther;  // gone: its loss says the rest
+  });
+  a.relay =
+      AnnouncedRelay(settings_, hooks_.share_remaining ? hooks_.share_remaining() : std::nullopt);
+  a.bond = AnnouncedBond(settings_);
+  absl::StatusOr<std::vector<uint8_t>> frame = EncodeAnnouncement(a, settings_.discovery.mesh_key);
+  if (!frame.ok()) {
+    // Only an uplink name outside the announced alphabet gets here (the
+    // rest is checked at config load): a bug to report, once per interval.
+    ++send_errors_;
+    Log(LogLevel::kError, absl::StrCat("mesh: cannot announce: ", frame.status().message()));
+    return;
+  }
+  for (Interface& i : interfaces_) {
+    absl::Status s;
+    absl::StatusOr<in_addr> to = InterfaceBroadcast(i.name);
+    s = to.ok() ? i.socket->Send(*to, *frame) : to.status();
+    if (s.ok()) ++announcements_sent_;
+    else ++send_errors_;
+    if (s.ok() == i.send_failing) {
+      i.send_failing = !s.ok();
+      Log(s.ok() ? LogLevel::kInfo : LogLevel::kWarning,
+          s.ok() ? absl::StrCat("mesh: announcing on ", i.name, " again")
+                 : absl::StrCat("mesh: cannot announce on ", i.name, ": ", s.message()));
+    }
+  }
+}
+
+void MeshDiscovery::UpdateRemotePaths() {
+  std::vector<RemotePath> now = RemotePaths(table_);
+  const PathSetDiff diff = DiffPaths(remote_paths_, now);
+  for (const RemotePath& p : diff.added) {
+    Log(LogLevel::kInfo, absl::StrCat("mesh: candidate relayed path ", RemotePathName(p), " added"));
+  }
+  for (const RemotePath& p : diff.changed) {
+    Log(LogLevel::kInfo,
+        absl::StrCat("mesh: candidate relayed path ", RemotePathName(p), " changed"));
+  }
+  for (const RemotePath& p : diff.removed) {
+    Log(LogLevel::kWarning,
+        absl::StrCat("mesh: candidate relayed path ", RemotePathName(p), " withdrawn"));
+  }
+  remote_paths_ = std::move(now);
+}
+
+void MeshDiscovery::UpdateRelaying() {
+  if (SharesUplinks(settings_)) ServeRelays();
+  if (AnnouncedBond(settings_)) FillRelayedPaths();
+}
+
+void MeshDiscovery::ServeRelays() {
+  std::vector<PlannedRelay> next = PlanRelays(settings_, table_.nodes(), relays_, hooks_.lan_of);
+  const std::vector<std::string> changes = RelayPlanChanges(relays_, next);
+  if (changes.empty()) return;
+  if (hooks_.relay_maps) {
+    // Before the new relays go in: what a reused slot counted is not theirs.
+    absl::StatusOr<RelayCounterTable> counters = hooks_.relay_maps->ReadCounters();
+    std::map<uint32_t, mb_relay> slots;
+    for (const PlannedRelay& r : next) slots[r.slot] = r.relay;
+    absl::Status s = counters.ok() ? hooks_.relay_maps->Sync(slots) : counters.status();
+    if (!s.ok()) {
+      // relays_ stays as it was: the next interval tries again.
+      Log(LogLevel::kError, absl::StrCat("mesh: cannot update the relays: ", s.message()));
+      return;
+    }
+    std::map<uint32_t, mb_relay_counters> baseline;
+    for (const PlannedRelay& r : next) {
+      auto kept = std::find_if(relays_.begin(), relays_.end(), [&](const PlannedRelay& x) {
+        return x.slot == r.slot && x.origin_id == r.origin_id && x.uplink_path == r.uplink_path;
+      });
+      baseline[r.slot] = kept != relays_.end() ? relay_baseline_[r.slot] : (*counters)[r.slot];
+    }
+    relay_baseline_ = std::move(baseline);
+  }
+  for (const std::string& line : changes) Log(LogLevel::kInfo, absl::StrCat("mesh: ", line));
+  relays_ = std::move(next);
+}
+
+void MeshDiscovery::FillRelayedPaths() {
+  std::vector<std::optional<RelayAssignment>> next =
+      AssignRelayPaths(settings_, RemotePaths(table_), assignments_);
+  next.resize(settings_.paths.size());
+  for (size_t i = 0; i < next.size(); ++i) {
+    if (next[i] == assignments_[i]) continue;
+    const std::string& name = settings_.paths[i].name;
+    if (next[i]) {
+      Log(LogLevel::kInfo,
+          absl::StrFormat("path %s: now through %s/%s (%s:%u)", name, next[i]->node_name,
+                          next[i]->uplink, Ip(next[i]->address), next[i]->relay_port));
+    } else {
+      Log(LogLevel::kWarning, absl::StrFormat("path %s: withdrawn (was through %s/%s)", name,
+                                              assignments_[i]->node_name, assignments_[i]->uplink));
+    }
+    assignments_[i] = next[i];
+    if (hooks_.on_relayed_path) hooks_.on_relayed_path(i, next[i]);
+  }
+}
+
+nlohmann::json MeshDiscovery::RelayingJson() const {
+  const std::optional<uint64_t> share_left =
+      hooks_.share_remaining ? hooks_.share_remaining() : std::nullopt;
+  std::optional<RelayCounterTable> counters;
+  if (hooks_.relay_maps) {
+    absl::StatusOr<RelayCounterTable> read = hooks_.relay_maps->ReadCounters();
+    if (read.ok()) counters = *read;
+  }
+  nlohmann::json relays = nlohmann::json::array();
+  for (const PlannedRelay& r : relays_) {
+    in_addr origin{}, peer{};
+    origin.s_addr = r.relay.origin_ip;
+    peer.s_addr = r.relay.peer_ip;
+    nlohmann::json relay = {{"origin_id", r.origin_id},
+                            {"origin_name", r.origin_name},
+                            {"origin", absl::StrCat(Ip(origin), ":", r.relay.origin_port)},
+                            {"uplink", r.uplink_path},
+                            {"slot", r.slot},
+                            {"relay_port", r.relay.relay_port},
+                            {"return_port", r.relay.return_port},
+                            {"peer", absl::StrCat(Ip(peer), ":", r.relay.peer_port)}};
+    if (counters) {
+      // Since this relay took its slot.
+      const mb_relay_counters& now = (*counters)[r.slot];
+      auto base = relay_baseline_.find(r.slot);
+      const mb_relay_counters zero{};
+      const mb_relay_counters& from = base == relay_baseline_.end() ? zero : base->second;
+      relay["fwd_packets"] = now.fwd_packets - from.fwd_packets;
+      relay["fwd_bytes"] = now.fwd_bytes - from.fwd_bytes;
+      relay["ret_packets"] = now.ret_packets - from.ret_packets;
+      relay["ret_bytes"] = now.ret_bytes - from.ret_bytes;
+      nlohmann::json drops = nlohmann::json::object();
+      for (int d = 0; d < MB_RELAY_DROP_REASONS; ++d) {
+        drops[std::string(RelayDropReasonName(d))] = now.drops[d] - from.drops[d];
+      }
+      relay["drops"] = std::move(drops);
+    }
+    relays.push_back(std::move(relay));
+  }
+  const std::optional<RelayCapability> capability = AnnouncedRelay(settings_, share_left);
+  return {
+      {"sharing", capability.has_value()},
+      {"relay_port", capability ? nlohmann::json(capability->relay_port) : nlohmann::json(nullptr)},
+      {"max_relay_kbps", capability ? capability->max_relay_kbps : 0},
+      {"share_remaining_bytes", share_left ? nlohmann::json(*share_left) : nlohmann::json(nullptr)},
+      {"relays", std::move(relays)}};
+}
+
+nlohmann::json MeshDiscovery::PeersJson() const {
+  const auto now = std::chrono::steady_clock::now();
+  nlohmann::json nodes = nlohmann::json::array();
+  for (const auto& [id, n] : table_.nodes()) {
+    nlohmann::json uplinks = nlohmann::json::array();
+    for (const AnnouncedUplink& u : n.last.uplinks) uplinks.push_back(UplinkJson(u));
+    nlohmann::json relay = nullptr;
+    if (n.last.relay) {
+      const std::optional<uint64_t>& left = n.last.relay->share_remaining_bytes;
+      relay = {{"port", n.last.relay->relay_port},
+               {"max_kbps", n.last.relay->max_relay_kbps},
+               {"share_remaining_bytes", left ? nlohmann::json(*left) : nlohmann::json(nullptr)}};
+    }
+    nlohmann::json bond = nullptr;
+    if (n.last.bond) {
+      bond = {{"peer", absl::StrCat(Ip(n.last.bond->peer_address), ":", n.last.bond->peer_port)},
+              {"tunnel_port", n.last.bond->tunnel_port}};
+    }
+    nlohmann::json our_paths = nlohmann::json::array();
+    for (size_t i = 0; i < assignments_.size(); ++i) {
+      if (assignments_[i] && assignments_[i]->node_id == id) {
+        our_paths.push_back(settings_.paths[i].name);
+      }
+    }
+    auto joined = joined_ms_.find(id);
+    nodes.push_back(
+        {{"id", id},
+         {"name", n.last.name},
+         {"address", Ip(n.address)},
+         {"version", n.last.version},
+         {"epoch", n.last.epoch},
+         {"seq", n.last.seq},
+         {"age_s", std::chrono::duration<double>(now - n.last_heard).count()},
+         {"joined_unix_ms",
+          joined == joined_ms_.end() ? nlohmann::json(nullptr) : nlohmann::json(joined->second)},
+         {"uplinks", std::move(uplinks)},
+         {"relay", std::move(relay)},
+         {"bond", std::move(bond)},
+         {"used_as_paths", !our_paths.empty()},
+         {"our_paths", std::move(our_paths)}});
+  }
+  nlohmann::json candidates = nlohmann::json::array();
+  for (const RemotePath& p : remote_paths_) {
+    nlohmann::json fills = nullptr;
+    for (size_t i = 0; i < assignments_.size(); ++i) {
+      if (assignments_[i] && assignments_[i]->node_id == p.node_id &&
+          assignments_[i]->uplink == p.uplink.name) {
+        fills = settings_.paths[i].name;
+      }
+    }
+    candidates.push_back({{"node_id", p.node_id},
+                          {"node_name", p.node_name},
+                          {"address", Ip(p.node_address)},
+                          {"relay_port", p.relay_port},
+                          {"max_relay_kbps", p.max_relay_kbps},
+                          {"uplink", UplinkJson(p.uplink)},
+                          {"fills_path", std::move(fills)}});
+  }
+  nlohmann::json drops = nlohmann::json::object();
+  for (size_t i = 0; i < kDropReasonCount; ++i) {
+    const auto reason = static_cast<DropReason>(i);
+    // Keys for scripts: "authentication failed" -> "authentication_failed".
+    drops[absl::StrReplaceAll(DropReasonName(reason), {{" ", "_"}})] = drops_.count(reason);
+  }
+  const DiscoverySettings& d = settings_.discovery;
+  return {{"node",
+           {{"id", node_id_},
+            {"name", d.node_name},
+            {"version", kAgentVersion},
+            {"epoch", epoch_},
+            {"interfaces", d.interfaces},
+            {"port", d.port},
+            {"broadcast_interval_s", d.broadcast_interval_s},
+            {"node_timeout_s", d.node_timeout_s},
+            {"announcements_sent", announcements_sent_},
+            {"send_errors", send_errors_}}},
+          {"nodes", std::move(nodes)},
+          {"candidate_relayed_paths", std::move(candidates)},
+          {"relaying", RelayingJson()},
+          {"drops", std::move(drops)},
+          {"drops_total", drops_.total()}};
+}
+
+std::string PeersTable(const nlohmann::json& peers) {
+  const nlohmann::json& self = peers.at("node");
+  std::string out = absl::StrFormat(
+      "this node: %s (%s), version %s, announcing on %s port %d every %gs\n",
+      self.at("id").get<std::string>(), self.at("name").get<std::string>(),
+      self.at("version").get<std::string>(),
+      absl::StrJoin(self.at("interfaces").get<std::vector<std::string>>(), ", "),
+      self.at("port").get<int>(), self.at("broadcast_interval_s").get<double>());
+  const nlohmann::json& nodes = peers.at("nodes");
+  absl::StrAppend(&out, "\n", nodes.size(), nodes.size() == 1 ? " node" : " nodes", " known\n");
+  if (!nodes.empty()) {
+    absl::StrAppend(&out, absl::StrFormat("%-40s %-16s %-15s %-8s %7s %s\n", "NODE", "NAME",
+                                          "ADDRESS", "VERSION", "AGE", "USED AS PATHS"));
+  }
+  for (const nlohmann::json& n : nodes) {
+    const auto our_paths = n.at("our_paths").get<std::vector<std::string>>();
+    absl::StrAppend(
+        &out, absl::StrFormat("%-40s %-16s %-15s %-8s %6.1fs %s\n", n.at("id").get<std::string>(),
+                              n.at("name").get<std::string>(), n.at("address").get<std::string>(),
+                              n.at("version").get<std::string>(), n.at("age_s").get<double>(),
+                              our_paths.empty() ? "no" : absl::StrJoin(our_paths, ", ")));
+    for (const nlohmann::json& u : n.at("uplinks")) {
+      absl::StrAppend(
+          &out, absl::StrFormat("    uplink %-15s %-9s capacity %-7s rtt %-9s loss %5.1f%%  "
+                                "cap left %-7s %s\n",
+                                u.at("name").get<std::string>(), u.at("type").get<std::string>(),
+                                Kbps(u.at("capacity_kbps").get<uint64_t>()),
+                                u.at("rtt_us").get<uint64_t>() == 0
+                                    ? std::string("-")
+                                    : absl::StrFormat("%.1fms", u.at("rtt_us").get<double>() / 1e3),
+                                u.at("loss_ppm").get<double>() / 1e4,
+                                Bytes(u.at("cap_remaining_bytes")),
+                                u.at("shared").get<bool>() ? "shared" : "not shared"));
+    }
+  }
+  const nlohmann::json& candidates = peers.at("candidate_relayed_paths");
+  absl::StrAppend(&out, "\nrelayed paths the nodes offer:", candidates.empty() ? " none" : "",
+                  "\n");
+  for (const nlohmann::json& c : candidates) {
+    const nlohmann::json& fills = c.at("fills_path");
+    absl::StrAppend(
+        &out,
+        absl::StrFormat("    %s/%s via %s:%d%s\n", c.at("node_name").get<std::string>(),
+                        c.at("uplink").at("name").get<std::string>(),
+                        c.at("address").get<std::string>(), c.at("relay_port").get<int>(),
+                        fills.is_null() ? std::string()
+                                        : absl::StrCat(", our path ", fills.get<std::string>())));
+  }
+  absl::StrAppend(&out, RelayingTable(peers.at("relaying")));
+  absl::StrAppend(&out, "\ndropped announcements: ", NonZeroCounts(peers.at("drops")), "\n");
+  return out;
+}
+
+}  // namespace meshbpf

@@ -1,0 +1,111 @@
+#include "agent/sys/datapath.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "meshbpf.skel.h"
+
+namespace meshbpf {
+namespace {
+
+// Our filters' identity on a clsact hook, so we replace and remove only ours.
+constexpr uint32_t kTcHandle = 0x4d42;  // "MB"
+constexpr uint32_t kTcPriority = 1;
+
+absl::Status LibbpfError(const std::string& what, int err) {
+  err = err < 0 ? -err : err;
+  return absl::Status(absl::ErrnoToStatusCode(err), absl::StrCat(what, ": ", std::strerror(err)));
+}
+
+bpf_tc_hook IngressHook(int ifindex) {
+  bpf_tc_hook hook{};
+  hook.sz = sizeof(hook);
+  hook.ifindex = ifindex;
+  hook.attach_point = BPF_TC_INGRESS;
+  return hook;
+}
+
+bpf_tc_opts OurFilter() {
+  bpf_tc_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.handle = kTcHandle;
+  opts.priority = kTcPriority;
+  return opts;
+}
+
+}  // namespace
+
+Datapath::Datapath(struct ::meshbpf_bpf* skel)
+    : skel_(skel),
+      maps_(bpf_map__fd(skel->maps.mb_config), bpf_map__fd(skel->maps.mb_paths),
+            bpf_map__fd(skel->maps.mb_sched), bpf_map__fd(skel->maps.mb_counters),
+            bpf_map__fd(skel->maps.mb_peers), /*owned=*/false) {}
+
+Datapath::~Datapath() {
+  DetachAll();
+  meshbpf_bpf__destroy(skel_);
+}
+
+absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const std::string& pin_dir) {
+  if (absl::Status s = EnsureBpffsDir(pin_dir); !s.ok()) return s;
+  bpf_object_open_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.pin_root_path = pin_dir.c_str();
+  struct ::meshbpf_bpf* skel = meshbpf_bpf__open_opts(&opts);
+  if (!skel) return LibbpfError("opening the BPF object", errno);
+  if (int err = meshbpf_bpf__load(skel); err != 0) {
+    meshbpf_bpf__destroy(skel);
+    if (err == -EINVAL) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "loading the BPF programs failed (EINVAL). If ", pin_dir,
+          " holds maps from an incompatible meshbpf version, remove that directory; "
+          "otherwise run with LIBBPF_LOG=1 for the verifier log"));
+    }
+    return LibbpfError("loading the BPF programs", err);
+  }
+  return std::unique_ptr<Datapath>(new Datapath(skel));
+}
+
+absl::Status Datapath::Attach(int ifindex, int prog_fd, const char* what) {
+  bpf_tc_hook hook = IngressHook(ifindex);
+  int err = bpf_tc_hook_create(&hook);
+  if (err != 0 && err != -EEXIST) {
+    return LibbpfError(absl::StrCat("creating clsact on ifindex ", ifindex), err);
+  }
+  bpf_tc_opts opts = OurFilter();
+  opts.prog_fd = prog_fd;
+  opts.flags = BPF_TC_F_REPLACE;
+  if (int aerr = bpf_tc_attach(&hook, &opts); aerr != 0) {
+    if (err == 0) bpf_tc_hook_destroy(&hook);
+    return LibbpfError(absl::StrCat("attaching ", what, " to ifindex ", ifindex), aerr);
+  }
+  attachments_.push_back({ifindex, /*created_hook=*/err == 0});
+  return absl::OkStatus();
+}
+
+absl::Status Datapath::AttachEncap(int ifindex) {
+  return Attach(ifindex, bpf_program__fd(skel_->progs.mb_encap), "mb_encap");
+}
+
+absl::Status Datapath::AttachDecap(int ifindex) {
+  return Attach(ifindex, bpf_program__fd(skel_->progs.mb_decap), "mb_decap");
+}
+
+void Datapath::DetachAll() {
+  for (const Attachment& a : attachments_) {
+    bpf_tc_hook hook = IngressHook(a.ifindex);
+    bpf_tc_opts opts = OurFilter();
+    bpf_tc_detach(&hook, &opts);  // fails harmlessly if the device is gone
+    if (a.created_hook) {
+      hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+      bpf_tc_hook_destroy(&hook);
+    }
+  }
+  attachments_.clear();
+}
+
+}  // namespace meshbpf

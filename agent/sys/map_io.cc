@@ -1,0 +1,395 @@
+#include "agent/sys/map_io.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace meshbpf {
+
+// The BPF side compiles the same header; a layout change must be deliberate.
+static_assert(sizeof(mb_wire_hdr) == 12, "wire header is part of the protocol");
+static_assert(MB_ENCAP_OVERHEAD == 40, "outer IPv4 + UDP + mb_wire_hdr");
+static_assert(sizeof(mb_config) == 32);
+static_assert(sizeof(mb_path) == 48);
+static_assert(sizeof(mb_learned_source) == 24);
+static_assert(sizeof(mb_path_counters) == 8 * (4 + MB_DROP_REASONS));
+static_assert(sizeof(mb_budget) == 24);
+static_assert(sizeof(mb_flow_key) == 16 && sizeof(mb_flow) == 8 && sizeof(mb_nat_origin) == 8,
+              "flow-mode map shapes");
+static_assert(sizeof(mb_relay) == 32 && sizeof(mb_relay_key) == 8 &&
+                  sizeof(mb_relay_counters) == 8 * (4 + MB_RELAY_DROP_REASONS) &&
+                  sizeof(mb_relay_bucket) == 24,
+              "relay map shapes");
+static_assert(MB_RELAY_PORT_SPAN == MB_RELAY_RETURN_OFFSET + MB_MAX_RELAYS &&
+                  MB_RELAY_MAX_UPLINKS <= MB_RELAY_RETURN_OFFSET,
+              "forward and return relay ports must not overlap");
+
+namespace {
+
+absl::Status Errno(const std::string& what, int err) {
+  return absl::Status(absl::ErrnoToStatusCode(err), absl::StrCat(what, ": ", std::strerror(err)));
+}
+
+absl::Status Update(int fd, const char* map, uint32_t key, const void* value) {
+  if (bpf_map_update_elem(fd, &key, value, BPF_ANY) != 0) {
+    return Errno(absl::StrCat("updating ", map, "[", key, "]"), errno);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Lookup(int fd, const char* map, const void* key, void* value) {
+  if (bpf_map_lookup_elem(fd, key, value) != 0) {
+    return Errno(absl::StrCat("reading ", map), errno);
+  }
+  return absl::OkStatus();
+}
+
+// Opens the maps `names` pinned in `pin_dir` into `fds` (all or none); the
+// error says when no agent has pinned them there.
+absl::Status OpenPins(const std::string& pin_dir, const std::vector<const char*>& names,
+                      std::vector<int>* fds) {
+  fds->clear();
+  for (const char* name : names) {
+    const std::string path = absl::StrCat(pin_dir, "/", name);
+    const int fd = bpf_obj_get(path.c_str());
+    if (fd < 0) {
+      const int err = errno;
+      for (int open_fd : *fds) close(open_fd);
+      fds->clear();
+      if (err == ENOENT) {
+        return absl::NotFoundError(absl::StrCat(
+            "no meshbpf data path at ", pin_dir, " (", name,
+            " is not pinned): is the agent running with this --pin-root/--instance?"));
+      }
+      return Errno(absl::StrCat("opening ", path), err);
+    }
+    fds->push_back(fd);
+  }
+  return absl::OkStatus();
+}
+
+// Sums a per-CPU map's entry with `add(sum, one_cpu)`.
+template <typename T, typename Add>
+absl::Status SumPerCpu(int fd, const char* map, uint32_t key, T* sum, Add add) {
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return Errno("counting possible CPUs", -cpus);
+  std::vector<T> per_cpu(static_cast<size_t>(cpus));
+  if (absl::Status s = Lookup(fd, map, &key, per_cpu.data()); !s.ok()) return s;
+  for (const T& c : per_cpu) add(sum, &c);
+  return absl::OkStatus();
+}
+
+bool IsBpffs(const std::string& path) {
+  struct statfs fs {};
+  return statfs(path.c_str(), &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
+}
+
+}  // namespace
+
+MapSet::MapSet(MapSet&& other) noexcept { *this = std::move(other); }
+
+MapSet& MapSet::operator=(MapSet&& other) noexcept {
+  if (this != &other) {
+    Close();
+    config_ = std::exchange(other.config_, -1);
+    paths_ = std::exchange(other.paths_, -1);
+    sched_ = std::exchange(other.sched_, -1);
+    counters_ = std::exchange(other.counters_, -1);
+    peers_ = std::exchange(other.peers_, -1);
+    owned_ = std::exchange(other.owned_, false);
+  }
+  return *this;
+}
+
+MapSet::~MapSet() { Close(); }
+
+void MapSet::Close() {
+  if (!owned_) return;
+  for (int* fd : {&config_, &paths_, &sched_, &counters_, &peers_}) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+  }
+  owned_ = false;
+}
+
+absl::StatusOr<MapSet> MapSet::OpenPinned(const std::string& pin_dir) {
+  std::vector<int> fds;
+  if (absl::Status s = OpenPins(
+          pin_dir, {"mb_config", "mb_paths", "mb_sched", "mb_counters", "mb_peers"}, &fds);
+      !s.ok()) {
+    return s;
+  }
+  return MapSet(fds[0], fds[1], fds[2], fds[3], fds[4], /*owned=*/true);
+}
+
+absl::Status MapSet::WriteConfig(const mb_config& config) const {
+  return Update(config_, "mb_config", 0, &config);
+}
+
+absl::StatusOr<mb_config> MapSet::ReadConfig() const {
+  uint32_t key = 0;
+  mb_config config{};
+  if (absl::Status s = Lookup(config_, "mb_config", &key, &config); !s.ok()) return s;
+  return config;
+}
+
+absl::Status MapSet::WritePaths(const PathTable& paths) const {
+  for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
+    if (absl::Status s = Update(paths_, "mb_paths", i, &paths[i]); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PathTable> MapSet::ReadPaths() const {
+  PathTable table{};
+  for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
+    if (absl::Status s = Lookup(paths_, "mb_paths", &i, &table[i]); !s.ok()) return s;
+  }
+  return table;
+}
+
+absl::Status MapSet::SyncPeers(const std::set<in_addr_t>& peers) const {
+  absl::StatusOr<std::set<in_addr_t>> current = ReadPeers();
+  if (!current.ok()) return current.status();
+  for (in_addr_t addr : *current) {
+    if (!peers.count(addr) && bpf_map_delete_elem(peers_, &addr) != 0 && errno != ENOENT) {
+      return Errno("removing a peer from mb_peers", errno);
+    }
+  }
+  mb_peer value{};
+  for (in_addr_t addr : peers) {
+    if (bpf_map_update_elem(peers_, &addr, &value, BPF_ANY) != 0) {
+      return Errno("adding a peer to mb_peers (is the map full?)", errno);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::set<in_addr_t>> MapSet::ReadPeers() const {
+  std::set<in_addr_t> out;
+  in_addr_t key = 0;
+  in_addr_t next = 0;
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(peers_, prev, &next) == 0) {
+    out.insert(next);
+    key = next;
+    prev = &key;
+  }
+  if (errno != ENOENT) return Errno("listing mb_peers", errno);
+  return out;
+}
+
+absl::StatusOr<CounterTable> MapSet::ReadCounters() const {
+  CounterTable sums{};
+  for (uint32_t slot = 0; slot < MB_COUNTER_SLOTS; ++slot) {
+    if (absl::Status s = SumPerCpu(counters_, "mb_counters", slot, &sums[slot], mb_counters_add);
+        !s.ok()) {
+      return s;
+    }
+  }
+  return sums;
+}
+
+absl::StatusOr<std::unique_ptr<PinnedBudgetMap>> PinnedBudgetMap::Open(
+    const std::string& pin_dir) {
+  const std::string path = absl::StrCat(pin_dir, "/mb_budget");
+  const int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) return Errno(absl::StrCat("opening ", path), errno);
+  return std::unique_ptr<PinnedBudgetMap>(new PinnedBudgetMap(fd));
+}
+
+PinnedBudgetMap::~PinnedBudgetMap() { close(fd_); }
+
+absl::StatusOr<mb_budget> PinnedBudgetMap::Read(uint32_t path_id) const {
+  mb_budget budget{};
+  if (absl::Status s = Lookup(fd_, "mb_budget", &path_id, &budget); !s.ok()) return s;
+  return budget;
+}
+
+absl::Status PinnedBudgetMap::Write(uint32_t path_id, const mb_budget& budget) const {
+  return Update(fd_, "mb_budget", path_id, &budget);
+}
+
+namespace {
+
+struct RelayKeyLess {
+  bool operator()(const mb_relay_key& a, const mb_relay_key& b) const {
+    return std::tie(a.addr, a.port) < std::tie(b.addr, b.port);
+  }
+};
+
+// An index map's content: key -> slot.
+using RelayIndex = std::map<mb_relay_key, uint32_t, RelayKeyLess>;
+
+std::string KeyText(const mb_relay_key& key) {
+  char text[INET_ADDRSTRLEN] = "?";
+  in_addr a{key.addr};
+  inet_ntop(AF_INET, &a, text, sizeof(text));
+  return absl::StrCat(text, ":", key.port);
+}
+
+// Adds {addr, port} -> slot to `index`, refusing a key another slot has.
+absl::Status AddIndexEntry(RelayIndex* index, const char* map, in_addr_t addr, uint16_t port,
+                           uint32_t slot) {
+  mb_relay_key key{};
+  key.addr = addr;
+  key.port = port;
+  auto [it, added] = index->emplace(key, slot);
+  if (!added) {
+    return absl::InvalidArgumentError(absl::StrCat("relay slots ", it->second, " and ", slot,
+                                                   " have the same ", map, " key ",
+                                                   KeyText(key)));
+  }
+  return absl::OkStatus();
+}
+
+// Removes the entries of `fd` that `want` does not map to the same slot.
+absl::Status RemoveStaleEntries(int fd, const char* map, const RelayIndex& want) {
+  std::vector<mb_relay_key> stale;
+  mb_relay_key key{}, next{};
+  for (const void* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
+    key = next;
+    uint32_t slot = 0;
+    if (bpf_map_lookup_elem(fd, &key, &slot) != 0) continue;  // deleted meanwhile
+    auto it = want.find(key);
+    if (it == want.end() || it->second != slot) stale.push_back(key);
+  }
+  if (errno != ENOENT) return Errno(absl::StrCat("listing ", map), errno);
+  for (const mb_relay_key& k : stale) {
+    if (bpf_map_delete_elem(fd, &k) != 0 && errno != ENOENT) {
+      return Errno(absl::StrCat("removing ", KeyText(k), " from ", map), errno);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteIndex(int fd, const char* map, const RelayIndex& want) {
+  for (const auto& [key, slot] : want) {
+    if (bpf_map_update_elem(fd, &key, &slot, BPF_ANY) != 0) {
+      return Errno(absl::StrCat("adding ", KeyText(key), " to ", map), errno);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RelayMaps>> RelayMaps::OpenPinned(const std::string& pin_dir) {
+  std::vector<int> fds;
+  if (absl::Status s = OpenPins(pin_dir,
+                                {"mb_relays", "mb_relay_fwd", "mb_relay_ret",
+                                 "mb_relay_counters", "mb_learned"},
+                                &fds);
+      !s.ok()) {
+    return s;
+  }
+  return std::unique_ptr<RelayMaps>(new RelayMaps(fds[0], fds[1], fds[2], fds[3], fds[4]));
+}
+
+RelayMaps::~RelayMaps() {
+  for (int fd : {relays_, fwd_, ret_, counters_, learned_}) close(fd);
+}
+
+absl::Status RelayMaps::Sync(const std::map<uint32_t, mb_relay>& relays) const {
+  RelayIndex fwd, ret;
+  for (const auto& [slot, r] : relays) {
+    if (slot >= MB_MAX_RELAYS) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("relay slot ", slot, " is past the table (", MB_MAX_RELAYS, " slots)"));
+    }
+    if (!r.in_use) {
+      return absl::InvalidArgumentError(absl::StrCat("relay slot ", slot, " is not marked in use"));
+    }
+    if (r.uplink_path >= MB_MAX_PATHS) {
+      return absl::InvalidArgumentError(absl::StrCat("relay slot ", slot, ": uplink path ",
+                                                     r.uplink_path, " is past the path table"));
+    }
+    if (absl::Status s = AddIndexEntry(&fwd, "mb_relay_fwd", r.origin_ip, r.relay_port, slot);
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = AddIndexEntry(&ret, "mb_relay_ret", r.peer_ip, r.return_port, slot);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (absl::Status s = RemoveStaleEntries(fwd_, "mb_relay_fwd", fwd); !s.ok()) return s;
+  if (absl::Status s = RemoveStaleEntries(ret_, "mb_relay_ret", ret); !s.ok()) return s;
+  for (uint32_t slot = 0; slot < MB_MAX_RELAYS; ++slot) {
+    auto it = relays.find(slot);
+    const mb_relay entry = it == relays.end() ? mb_relay{} : it->second;
+    if (absl::Status s = Update(relays_, "mb_relays", slot, &entry); !s.ok()) return s;
+  }
+  if (absl::Status s = WriteIndex(fwd_, "mb_relay_fwd", fwd); !s.ok()) return s;
+  return WriteIndex(ret_, "mb_relay_ret", ret);
+}
+
+absl::StatusOr<std::map<uint32_t, mb_relay>> RelayMaps::Read() const {
+  std::map<uint32_t, mb_relay> out;
+  for (uint32_t slot = 0; slot < MB_MAX_RELAYS; ++slot) {
+    mb_relay r{};
+    if (absl::Status s = Lookup(relays_, "mb_relays", &slot, &r); !s.ok()) return s;
+    if (r.in_use) out[slot] = r;
+  }
+  return out;
+}
+
+absl::StatusOr<RelayCounterTable> RelayMaps::ReadCounters() const {
+  RelayCounterTable sums{};
+  for (uint32_t slot = 0; slot < MB_MAX_RELAYS; ++slot) {
+    if (absl::Status s =
+            SumPerCpu(counters_, "mb_relay_counters", slot, &sums[slot], mb_relay_counters_add);
+        !s.ok()) {
+      return s;
+    }
+  }
+  return sums;
+}
+
+absl::StatusOr<mb_learned_source> RelayMaps::ReadLearned(uint32_t path_id) const {
+  if (path_id >= MB_MAX_PATHS) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("path id ", path_id, " is past the path table (", MB_MAX_PATHS, " paths)"));
+  }
+  mb_learned_source seen{};
+  if (absl::Status s = Lookup(learned_, "mb_learned", &path_id, &seen); !s.ok()) return s;
+  return seen;
+}
+
+std::string InstancePinDir(const std::string& pin_root, const std::string& instance) {
+  return absl::StrCat(pin_root, "/", instance);
+}
+
+absl::Status EnsureBpffsDir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const std::string default_mount = "/sys/fs/bpf";
+  if (dir.rfind(default_mount + "/", 0) == 0 && !IsBpffs(default_mount)) {
+    if (mount("bpf", default_mount.c_str(), "bpf", 0, "mode=0700") != 0) {
+      return Errno("mounting bpffs at /sys/fs/bpf", errno);
+    }
+  }
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("creating ", dir, ": ", ec.message()));
+  if (!IsBpffs(dir)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(dir, " is not on a bpffs mount; mount one (mount -t bpf bpf DIR) "
+                          "or choose another --pin-root"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace meshbpf

@@ -1,0 +1,109 @@
+// Typed access to the data path's maps: written by the agent, read by the CLI.
+// The maps are pinned under <pin root>/<instance>/ so both find them.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <array>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "agent/daemon/cap_manager.h"
+#include "agent/core/policy.h"
+#include "bpf/meshbpf.h"
+
+namespace meshbpf {
+
+inline constexpr char kDefaultPinRoot[] = "/sys/fs/bpf/meshbpf";
+
+using CounterTable = std::array<mb_path_counters, MB_COUNTER_SLOTS>;
+
+// File descriptors of one instance's maps. Owns them when opened from pins.
+class MapSet {
+ public:
+  MapSet() = default;
+  MapSet(int config, int paths, int sched, int counters, int peers, bool owned)
+      : config_(config), paths_(paths), sched_(sched), counters_(counters), peers_(peers),
+        owned_(owned) {}
+  MapSet(MapSet&& other) noexcept;
+  MapSet& operator=(MapSet&& other) noexcept;
+  MapSet(const MapSet&) = delete;
+  MapSet& operator=(const MapSet&) = delete;
+  ~MapSet();
+
+  // Opens the maps pinned in `pin_dir`; the error says when no agent has
+  // pinned them there yet.
+  static absl::StatusOr<MapSet> OpenPinned(const std::string& pin_dir);
+
+  absl::Status WriteConfig(const mb_config& config) const;
+  absl::StatusOr<mb_config> ReadConfig() const;
+  absl::Status WritePaths(const PathTable& paths) const;
+  absl::StatusOr<PathTable> ReadPaths() const;
+  // Makes the allowed-peer set exactly `peers` (network-order addresses).
+  absl::Status SyncPeers(const std::set<in_addr_t>& peers) const;
+  absl::StatusOr<std::set<in_addr_t>> ReadPeers() const;
+  // Counters summed over all CPUs.
+  absl::StatusOr<CounterTable> ReadCounters() const;
+
+ private:
+  void Close();
+  int config_ = -1, paths_ = -1, sched_ = -1, counters_ = -1, peers_ = -1;
+  bool owned_ = false;
+};
+
+// The pinned mb_budget map (data caps).
+class PinnedBudgetMap : public BudgetMap {
+ public:
+  static absl::StatusOr<std::unique_ptr<PinnedBudgetMap>> Open(const std::string& pin_dir);
+  ~PinnedBudgetMap() override;
+  PinnedBudgetMap(const PinnedBudgetMap&) = delete;
+  PinnedBudgetMap& operator=(const PinnedBudgetMap&) = delete;
+  absl::StatusOr<mb_budget> Read(uint32_t path_id) const override;
+  absl::Status Write(uint32_t path_id, const mb_budget& budget) const override;
+
+ private:
+  explicit PinnedBudgetMap(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+using RelayCounterTable = std::array<mb_relay_counters, MB_MAX_RELAYS>;
+
+// The relaying maps (bpf/meshbpf.h, "Relaying": mb_relays and its indexes
+// mb_relay_fwd/mb_relay_ret, mb_relay_counters) and mb_learned, opened from
+// their pins: written by the agent, read by the CLI.
+class RelayMaps {
+ public:
+  static absl::StatusOr<std::unique_ptr<RelayMaps>> OpenPinned(const std::string& pin_dir);
+  ~RelayMaps();
+  RelayMaps(const RelayMaps&) = delete;
+  RelayMaps& operator=(const RelayMaps&) = delete;
+
+  // Makes the served relays exactly `relays` (slot -> entry, in_use set):
+  // index entries of dropped relays go first, so no packet finds a slot
+  // that is being rewritten for another relay; then every slot is written
+  // (unlisted ones cleared), then the new index entries.
+  absl::Status Sync(const std::map<uint32_t, mb_relay>& relays) const;
+  // The slots in use.
+  absl::StatusOr<std::map<uint32_t, mb_relay>> Read() const;
+  // Summed over all CPUs.
+  absl::StatusOr<RelayCounterTable> ReadCounters() const;
+  absl::StatusOr<mb_learned_source> ReadLearned(uint32_t path_id) const;
+
+ private:
+  RelayMaps(int relays, int fwd, int ret, int counters, int learned)
+      : relays_(relays), fwd_(fwd), ret_(ret), counters_(counters), learned_(learned) {}
+  int relays_, fwd_, ret_, counters_, learned_;
+};
+
+// <pin_root>/<instance>
+std::string InstancePinDir(const std::string& pin_root, const std::string& instance);
+
+// Makes sure `dir` lies on a mounted bpffs, mounting one at /sys/fs/bpf when
+// `dir` is below it and nothing is mounted there, and creates `dir`.
+absl::Status EnsureBpffsDir(const std::string& dir);
+
+}  // namespace meshbpf

@@ -1,0 +1,56 @@
+#include "agent/sys/neighbors.h"
+
+#include <netlink/netlink.h>
+#include <netlink/route/neighbour.h>
+
+#include <cstring>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "agent/sys/netdev.h"
+
+namespace meshbpf {
+
+absl::StatusOr<std::optional<Mac>> ResolvedNeighbor(int ifindex, in_addr address) {
+  std::unique_ptr<nl_sock, void (*)(nl_sock*)> sock(nl_socket_alloc(), nl_socket_free);
+  if (!sock) return absl::ResourceExhaustedError("allocating a netlink socket");
+  nl_cache* cache = nullptr;
+  int err = nl_connect(sock.get(), NETLINK_ROUTE);
+  if (err >= 0) err = rtnl_neigh_alloc_cache(sock.get(), &cache);
+  if (err < 0) return absl::InternalError(absl::StrCat("reading neighbours: ", nl_geterror(err)));
+  std::unique_ptr<nl_cache, void (*)(nl_cache*)> owned(cache, nl_cache_free);
+  nl_addr* dst = nl_addr_build(AF_INET, &address, sizeof(address));
+  rtnl_neigh* neigh = rtnl_neigh_get(cache, ifindex, dst);
+  nl_addr_put(dst);
+  if (!neigh) return std::optional<Mac>();
+  std::optional<Mac> mac;
+  const int state = rtnl_neigh_get_state(neigh);
+  nl_addr* ll = rtnl_neigh_get_lladdr(neigh);
+  if (ll && nl_addr_get_len(ll) == 6 && !(state & (NUD_INCOMPLETE | NUD_FAILED))) {
+    mac.emplace();
+    std::memcpy(mac->data(), nl_addr_get_binary_addr(ll), 6);
+  }
+  rtnl_neigh_put(neigh);
+  return mac;
+}
+
+bool FillNextHopMacs(const NodeSettings& settings, PathTable& table) {
+  bool changed = false;
+  SystemInterfaceLookup lookup;
+  for (size_t i = 0; i < settings.paths.size() && i < table.size(); ++i) {
+    const PathSettings& p = settings.paths[i];
+    absl::StatusOr<std::optional<Mac>> next = ResolvedNeighbor(p.ifindex, p.gateway.value_or(p.remote));
+    std::optional<InterfaceInfo> uplink = lookup.Find(p.interface);
+    if (!next.ok() || !next->has_value() || !uplink) continue;
+    mb_path& out = table[i];
+    if (std::memcmp(out.next_hop_mac, (*next)->data(), 6) != 0 ||
+        std::memcmp(out.uplink_mac, uplink->mac.data(), 6) != 0) {
+      std::memcpy(out.next_hop_mac, (*next)->data(), 6);
+      std::memcpy(out.uplink_mac, uplink->mac.data(), 6);
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+}  // namespace meshbpf

@@ -1,0 +1,25 @@
+// Next-hop MAC addresses from the kernel's neighbour table, for the data
+// path's redundant copies (bpf_clone_redirect sends pre-built frames).
+#pragma once
+
+#include <netinet/in.h>
+
+#include <array>
+#include <optional>
+
+#include "absl/status/statusor.h"
+#include "agent/core/policy.h"
+
+namespace meshbpf {
+
+using Mac = std::array<uint8_t, 6>;
+
+// The MAC of `address` on `ifindex` if the kernel has resolved it.
+absl::StatusOr<std::optional<Mac>> ResolvedNeighbor(int ifindex, in_addr address);
+
+// Fills next_hop_mac/uplink_mac of every configured path from the neighbour
+// table (next hop = gateway, or the remote itself when on-link). Returns
+// whether any entry changed.
+bool FillNextHopMacs(const NodeSettings& settings, PathTable& table);
+
+}  // namespace meshbpf

@@ -1,0 +1,206 @@
+#include "agent/sys/netdev.h"
+
+#include <arpa/inet.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/veth.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+
+namespace meshbpf {
+namespace {
+
+struct SocketCloser {
+  void operator()(nl_sock* s) const { nl_socket_free(s); }
+};
+struct LinkPut {
+  void operator()(rtnl_link* l) const { rtnl_link_put(l); }
+};
+using NlSocket = std::unique_ptr<nl_sock, SocketCloser>;
+using Link = std::unique_ptr<rtnl_link, LinkPut>;
+
+// A small datagram socket for the interface ioctls.
+class IoctlSocket {
+ public:
+  IoctlSocket() : fd_(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {}
+  ~IoctlSocket() {
+    if (fd_ >= 0) close(fd_);
+  }
+  bool Get(unsigned long request, const std::string& name, ifreq& req) const {
+    std::memset(&req, 0, sizeof(req));
+    std::strncpy(req.ifr_name, name.c_str(), IFNAMSIZ - 1);
+    return fd_ >= 0 && ioctl(fd_, request, &req) == 0;
+  }
+  // ethtool set operation: cmd is e.g. ETHTOOL_STSO.
+  bool Ethtool(const std::string& name, uint32_t cmd, uint32_t value) const {
+    ethtool_value ev{};
+    ev.cmd = cmd;
+    ev.data = value;
+    ifreq req{};
+    std::strncpy(req.ifr_name, name.c_str(), IFNAMSIZ - 1);
+    req.ifr_data = reinterpret_cast<char*>(&ev);
+    return fd_ >= 0 && ioctl(fd_, SIOCETHTOOL, &req) == 0;
+  }
+
+ private:
+  int fd_;
+};
+
+absl::Status NlError(const std::string& what, int err) {
+  return absl::InternalError(absl::StrCat(what, ": ", nl_geterror(err)));
+}
+
+absl::StatusOr<NlSocket> Connect() {
+  NlSocket sock(nl_socket_alloc());
+  if (!sock) return absl::ResourceExhaustedError("allocating a netlink socket");
+  if (int err = nl_connect(sock.get(), NETLINK_ROUTE); err < 0) {
+    return NlError("connecting to rtnetlink", err);
+  }
+  return sock;
+}
+
+absl::StatusOr<Link> GetLink(nl_sock* sock, const std::string& name) {
+  rtnl_link* link = nullptr;
+  if (int err = rtnl_link_get_kernel(sock, 0, name.c_str(), &link); err < 0) {
+    return NlError(absl::StrCat("looking up ", name), err);
+  }
+  return Link(link);
+}
+
+absl::Status SetUp(nl_sock* sock, const std::string& name, uint32_t mtu, bool noarp) {
+  absl::StatusOr<Link> link = GetLink(sock, name);
+  if (!link.ok()) return link.status();
+  Link change(rtnl_link_alloc());
+  rtnl_link_set_mtu(change.get(), mtu);
+  rtnl_link_set_flags(change.get(), IFF_UP);
+  if (noarp) rtnl_link_set_flags(change.get(), IFF_NOARP);
+  if (int err = rtnl_link_change(sock, link->get(), change.get(), 0); err < 0) {
+    return NlError(absl::StrCat("setting ", name, " up with MTU ", mtu), err);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AddAddress(nl_sock* sock, const std::string& name, const BondAddress& address) {
+  int ifindex = static_cast<int>(if_nametoindex(name.c_str()));
+  if (ifindex == 0) return absl::NotFoundError(absl::StrCat("bond device ", name, " vanished"));
+  nl_addr* local = nl_addr_build(AF_INET, &address.address, sizeof(address.address));
+  nl_addr_set_prefixlen(local, address.prefix_len);
+  rtnl_addr* addr = rtnl_addr_alloc();
+  rtnl_addr_set_ifindex(addr, ifindex);
+  rtnl_addr_set_local(addr, local);
+  int err = rtnl_addr_add(sock, addr, 0);
+  rtnl_addr_put(addr);
+  nl_addr_put(local);
+  if (err < 0 && err != -NLE_EXIST) {
+    char text[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &address.address, text, sizeof(text));
+    return NlError(absl::StrCat("adding ", text, "/", address.prefix_len, " to ", name), err);
+  }
+  return absl::OkStatus();
+}
+
+// Without TSO/GSO the stack hands the bond MTU-sized packets, so the data
+// path chooses a path per packet rather than per 64 KB super-packet; with
+// transmit checksum offload off, inner checksums are complete before
+// encapsulation (no CHECKSUM_PARTIAL state to carry through the tunnel).
+absl::Status DisableOffloads(const std::string& name) {
+  IoctlSocket sock;
+  for (uint32_t cmd : {ETHTOOL_STSO, ETHTOOL_SGSO, ETHTOOL_STXCSUM}) {
+    if (!sock.Ethtool(name, cmd, 0)) {
+      return absl::InternalError(
+          absl::StrCat("turning off offload (ethtool cmd ", cmd, ") on ", name, ": ",
+                       std::strerror(errno)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::optional<InterfaceInfo> SystemInterfaceLookup::Find(std::string_view name) const {
+  const std::string n(name);
+  if (n.empty() || n.size() >= IFNAMSIZ) return std::nullopt;
+  InterfaceInfo info;
+  info.ifindex = static_cast<int>(if_nametoindex(n.c_str()));
+  if (info.ifindex == 0) return std::nullopt;
+  IoctlSocket sock;
+  ifreq req{};
+  if (sock.Get(SIOCGIFMTU, n, req)) info.mtu = static_cast<uint32_t>(req.ifr_mtu);
+  if (sock.Get(SIOCGIFFLAGS, n, req)) {
+    info.up = (req.ifr_flags & IFF_UP) != 0;
+    info.running = (req.ifr_flags & IFF_RUNNING) != 0;
+  }
+  if (sock.Get(SIOCGIFHWADDR, n, req)) {
+    std::memcpy(info.mac.data(), req.ifr_hwaddr.sa_data, info.mac.size());
+  }
+  if (sock.Get(SIOCGIFADDR, n, req) && req.ifr_addr.sa_family == AF_INET) {
+    info.ipv4 = reinterpret_cast<sockaddr_in*>(&req.ifr_addr)->sin_addr;
+  }
+  return info;
+}
+
+std::optional<int> InterfacePrefixLength(const std::string& name) {
+  ifreq req{};
+  if (name.empty() || name.size() >= IFNAMSIZ || !IoctlSocket().Get(SIOCGIFNETMASK, name, req) ||
+      req.ifr_netmask.sa_family != AF_INET) {
+    return std::nullopt;
+  }
+  return __builtin_popcount(reinterpret_cast<sockaddr_in*>(&req.ifr_netmask)->sin_addr.s_addr);
+}
+
+std::string BondTxName(const std::string& bond_interface) { return bond_interface + "-tx"; }
+
+absl::StatusOr<bool> EnsureBondDevice(const NodeSettings& settings, uint32_t mtu,
+                                      bool disable_offloads) {
+  absl::StatusOr<NlSocket> sock = Connect();
+  if (!sock.ok()) return sock.status();
+  const std::string& bond = settings.bond_interface;
+  const std::string tx = BondTxName(bond);
+  bool created = false;
+  if (if_nametoindex(bond.c_str()) == 0) {
+    if (int err = rtnl_link_veth_add(sock->get(), bond.c_str(), tx.c_str(), getpid()); err < 0) {
+      return NlError(absl::StrCat("creating the bond veth pair ", bond, "/", tx), err);
+    }
+    created = true;
+  } else if (if_nametoindex(tx.c_str()) == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        bond, " exists but its far end ", tx, " does not: ", bond,
+        " must be a veth pair made by meshbpf; delete it or choose another bond_interface"));
+  }
+  // The bond owns the inner address; its far end owns none and answers no
+  // ARP, so the bond resolves no neighbours (the data path rewrites L2).
+  for (const auto& [name, noarp] : {std::pair{bond, true}, std::pair{tx, false}}) {
+    if (absl::Status s = SetUp(sock->get(), name, mtu, noarp); !s.ok()) return s;
+  }
+  if (disable_offloads) {
+    if (absl::Status s = DisableOffloads(bond); !s.ok()) return s;
+  }
+  if (settings.bond_address) {
+    if (absl::Status s = AddAddress(sock->get(), bond, *settings.bond_address); !s.ok()) return s;
+  }
+  return created;
+}
+
+absl::Status DeleteBondDevice(const std::string& bond_interface) {
+  absl::StatusOr<NlSocket> sock = Connect();
+  if (!sock.ok()) return sock.status();
+  absl::StatusOr<Link> link = GetLink(sock->get(), bond_interface);
+  if (!link.ok()) return absl::OkStatus();  // already gone
+  if (int err = rtnl_link_delete(sock->get(), link->get()); err < 0) {
+    return NlError(absl::StrCat("deleting ", bond_interface), err);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace meshbpf

@@ -1,0 +1,40 @@
+// What `meshbpf status` and `meshbpf maps` show: a snapshot of one
+// instance's pinned maps, rendered as a table for people or JSON for scripts.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/statusor.h"
+#include "agent/core/datapath_names.h"
+#include "agent/sys/map_io.h"
+
+namespace meshbpf {
+
+struct InstanceSnapshot {
+  std::string pin_dir;
+  mb_config config{};
+  PathTable paths{};
+  CounterTable counters{};
+  std::set<in_addr_t> peers;
+  std::array<mb_budget, MB_BUDGET_SLOTS> budgets{};  // data caps per path, then the share budget
+  std::map<uint32_t, mb_relay> relays;                // relays served, by slot
+  RelayCounterTable relay_counters{};
+  std::array<mb_learned_source, MB_MAX_PATHS> learned{};  // learned paths' last probe sources
+  bool agent_alive = false;
+  // The running agent's view of path health (its control socket's status
+  // reply); null when no agent answered.
+  nlohmann::json health;
+};
+
+absl::StatusOr<InstanceSnapshot> TakeSnapshot(const MapSet& maps, const std::string& pin_dir);
+
+nlohmann::json StatusJson(const InstanceSnapshot& snapshot);
+std::string StatusTable(const InstanceSnapshot& snapshot);
+// Every map's raw content, including all drop reasons per counter slot.
+nlohmann::json MapsJson(const InstanceSnapshot& snapshot);
+std::string MapsText(const InstanceSnapshot& snapshot);
+
+}  // namespace meshbpf
