@@ -2,7 +2,8 @@
 /*
  * The one definition of every shape shared by the BPF data path and the C++
  * agent/CLI: map keys and values, the wire header, constants. Included by
- * bpf/meshbpf.bpf.c and by userspace; the C++ side static_asserts the sizes.
+ * the data path (bpf/meshbpf.bpf.c, bpf/lib/) and by userspace; the C++
+ * side static_asserts the sizes.
  */
 #ifndef MESHBPF_H
 #define MESHBPF_H

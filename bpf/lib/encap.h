@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The steps of mb_encap with a peer: reading the inner packet, placing it on
+ * paths, and sending it encapsulated (outer IPv4 + UDP + mb_wire_hdr) on each. */
+#ifndef MB_LIB_ENCAP_H
+#define MB_LIB_ENCAP_H
+
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+
+#include "counters.h"
+#include "maps.h"
+#include "packet.h"
+#include "sched.h"
+
+/* DSCP Expedited Forwarding (46), the usual marking of voice. */
+#define MB_DSCP_EF 0xb8
+
+/*
+ * What mb_encap writes in front of the inner L3 packet: the Ethernet type
+ * (now IPv4) and the outer headers, stored with one helper call from h_proto
+ * on. `pad` keeps ip 4-byte aligned as the Ethernet header does.
+ */
+struct mb_outer {
+	__u8 pad[2];
+	__be16 h_proto;
+	struct iphdr ip;
+	struct udphdr udp;
+	struct mb_wire_hdr mb;
+};
+#define MB_OUTER_STORE_LEN (sizeof(struct mb_outer) - offsetof(struct mb_outer, h_proto))
+
+static __always_inline void build_outer(struct mb_outer *o, const struct mb_path *p,
+					__u32 path_id, __u8 tos, __u16 outer_len,
+					const struct mb_choice *choice, __u8 flags)
+{
+	__builtin_memset(o, 0, sizeof(*o));
+	o->h_proto = bpf_htons(ETH_P_IP);
+	o->ip.version = 4;
+	o->ip.ihl = 5;
+	o->ip.tos = tos;
+	o->ip.tot_len = bpf_htons(outer_len);
+	o->ip.frag_off = bpf_htons(0x4000); /* DF: never fragment, the bond MTU fits */
+	o->ip.ttl = 64;
+	o->ip.protocol = IPPROTO_UDP;
+	o->ip.saddr = p->src_ip;
+	o->ip.daddr = p->dst_ip;
+	o->ip.check = ipv4_csum(&o->ip);
+	o->udp.source = bpf_htons(p->src_port);
+	o->udp.dest = bpf_htons(p->dst_port);
+	o->udp.len = bpf_htons(outer_len - sizeof(struct iphdr));
+	o->udp.check = 0; /* legal on IPv4; the inner packet has its own checksum */
+	o->mb.version = MB_WIRE_VERSION;
+	o->mb.path_id = (__u8)path_id;
+	o->mb.flags = flags;
+	o->mb.bond_seq = bpf_htonl(choice->bond_seq);
+	o->mb.path_seq = bpf_htonl(choice->path_seq[path_id & (MB_MAX_PATHS - 1)]);
+}
+
+/*
+ * Sends a clone of the encapsulated skb out of path p, keeping the original
+ * for the next path. bpf_clone_redirect does not resolve neighbours, so the
+ * MACs come from the path entry, which the agent keeps current from the
+ * neighbour table; until it has them the copy is skipped and counted.
+ */
+static __always_inline int send_clone(struct __sk_buff *skb, const struct mb_path *p)
+{
+	const __u8 *dmac = p->next_hop_mac;
+
+	if (!(dmac[0] | dmac[1] | dmac[2] | dmac[3] | dmac[4] | dmac[5]))
+		return -1;
+	/* uplink_mac follows next_hop_mac as h_source follows h_dest: one store. */
+	_Static_assert(__builtin_offsetof(struct mb_path, uplink_mac) ==
+			       __builtin_offsetof(struct mb_path, next_hop_mac) + ETH_ALEN,
+		       "mb_path MACs are in Ethernet header order");
+	if (bpf_skb_store_bytes(skb, 0, p->next_hop_mac, 2 * ETH_ALEN, 0) < 0)
+		return -1;
+	return bpf_clone_redirect(skb, p->ifindex, 0);
+}
+
+/*
+ * The inner packet's DSCP, carried outside so uplink QoS still sees it.
+ * Returns 0, or the drop reason for a packet that is neither IPv4 nor IPv6
+ * or shorter than its L3 header.
+ */
+static __always_inline int read_inner_tos(struct __sk_buff *skb, __u8 *tos)
+{
+	const __u8 *inner_first = NULL;
+
+	if (skb->protocol != bpf_htons(ETH_P_IP) && skb->protocol != bpf_htons(ETH_P_IPV6))
+		return MB_DROP_UNSUPPORTED_L3;
+	__u32 min_l3 = skb->protocol == bpf_htons(ETH_P_IP) ? sizeof(struct iphdr)
+							       : sizeof(struct ipv6hdr);
+	if (skb->len >= sizeof(struct ethhdr) + min_l3)
+		inner_first = packet_bytes(skb, sizeof(struct ethhdr), 2);
+	if (!inner_first)
+		return MB_DROP_TRUNCATED;
+	if (skb->protocol == bpf_htons(ETH_P_IP))
+		*tos = inner_first[1] & 0xfc;
+	else
+		*tos = (__u8)((inner_first[0] << 4) | (inner_first[1] >> 4)) & 0xfc;
+	return 0;
+}
+
+/* The bonding mode's placement of a packet: latency mode sends small or EF packets urgently. */
+static __always_inline enum mb_placement placement_of(const struct mb_config *cfg, __u32 inner_len,
+						      __u8 tos)
+{
+	if (cfg->mode == MB_MODE_REDUNDANT)
+		return MB_PLACE_ALL;
+	if (cfg->mode == MB_MODE_LATENCY && (inner_len <= cfg->latency_bytes || tos == MB_DSCP_EF))
+		return MB_PLACE_LOWEST_DELAY;
+	return MB_PLACE_EARLIEST_ARRIVAL;
+}
+
+/*
+ * The paths for this packet: a probe's own path (skb->mark), else the
+ * scheduler's choice. Each path is charged for what its link really carries
+ * (inner packet, our headers, Ethernet header): if the model drained faster
+ * than the link, it would see idle queues under load and pile onto the
+ * fastest path, which then lags and reorders TCP.
+ */
+static __always_inline int place_packet(struct __sk_buff *skb, enum mb_placement placement,
+					struct mb_choice *choice)
+{
+	if ((skb->mark & MB_PROBE_MARK_MASK) == MB_PROBE_MARK)
+		return force_path(skb->mark & ~MB_PROBE_MARK_MASK, choice);
+	return choose_paths(skb->len + MB_ENCAP_OVERHEAD, placement, choice);
+}
+
+/* The lowest-numbered path chosen (0 if none). */
+static __always_inline __u32 first_chosen(const struct mb_choice *choice)
+{
+	__u32 first = 0;
+
+	for (__u32 i = MB_MAX_PATHS; i > 0; i--)
+		if (choice->send[i - 1])
+			first = i - 1;
+	return first;
+}
+
+/*
+ * The bond MTU leaves room for the overhead, so this only fails when
+ * someone raised it: drop and count rather than let the uplink drop the
+ * packet silently. GSO packets always pass (the helper checks segments only
+ * with BPF_MTU_CHK_SEGS, which refuses a len_diff): the bond MTU bounds
+ * their segments. All copies need the same room, so the first chosen path's
+ * MTU decides and the agent gives the bond the smallest.
+ */
+static __always_inline int encap_fits_mtu(struct __sk_buff *skb, __u32 path_id)
+{
+	struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &path_id);
+	__u32 mtu_len = 0;
+
+	return p && bpf_check_mtu(skb, p->ifindex, &mtu_len, MB_ENCAP_OVERHEAD, 0) == 0;
+}
+
+/*
+ * Makes room for the outer headers. ENCAP flags make GSO packets segment as
+ * UDP tunnels; FIXED_GSO keeps gso_size so each segment grows by exactly the
+ * overhead (which the bond MTU reserves) instead of drifting.
+ */
+static __always_inline long make_encap_room(struct __sk_buff *skb)
+{
+	return bpf_skb_adjust_room(skb, MB_ENCAP_OVERHEAD, BPF_ADJ_ROOM_MAC,
+				   BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP |
+					   BPF_F_ADJ_ROOM_FIXED_GSO);
+}
+
+/*
+ * Sends the encapsulated packet, one copy per chosen path: every copy but
+ * the last goes out as a clone; the last takes the skb itself. Headers are
+ * stored with bpf_skb_store_bytes because a clone invalidates packet
+ * pointers. Returns the TC verdict.
+ */
+static __always_inline int send_on_chosen_paths(struct __sk_buff *skb,
+						const struct mb_choice *choice, __u8 tos,
+						__u8 flags, __u32 inner_len)
+{
+	__u16 outer_len = (__u16)(skb->len - sizeof(struct ethhdr));
+	struct mb_outer outer;
+	__s32 last = -1;
+
+	for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
+		__u32 id = i;
+		if (!choice->send[i])
+			continue;
+		struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &id);
+		if (!p)
+			continue;
+		if (last >= 0) {
+			/* A later path exists: the previous one gets a clone. */
+			__u32 prev = last & (MB_MAX_PATHS - 1);
+			struct mb_path *pp = bpf_map_lookup_elem(&mb_paths, &prev);
+			if (pp && send_clone(skb, pp) == 0)
+				count_tx(prev, inner_len, outer_len);
+			else
+				count_drop(prev, MB_DROP_CLONE_FAILED);
+		}
+		build_outer(&outer, p, i, tos, outer_len, choice, flags);
+		if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &outer.h_proto,
+					MB_OUTER_STORE_LEN, 0))
+			return drop(i, MB_DROP_ENCAP_FAILED);
+		last = i;
+	}
+
+	__u32 last_id = last & (MB_MAX_PATHS - 1);
+	struct mb_path *lp = bpf_map_lookup_elem(&mb_paths, &last_id);
+	if (last < 0 || !lp)
+		return drop(MB_NO_PATH, MB_DROP_NO_PATH);
+	count_tx(last_id, inner_len, outer_len);
+	return redirect_to_path(lp);
+}
+
+#endif /* MB_LIB_ENCAP_H */

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The data path's maps, pinned by name; their shapes are in bpf/meshbpf.h,
+ * shared with the agent, which opens them by these names. */
+#ifndef MB_LIB_MAPS_H
+#define MB_LIB_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "meshbpf.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mb_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MB_MAX_PATHS);
+	__type(key, __u32);
+	__type(value, struct mb_path);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_paths SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mb_sched);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_sched SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MB_COUNTER_SLOTS);
+	__type(key, __u32);
+	__type(value, struct mb_path_counters);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mb_dedup);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_dedup SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __be32);
+	__type(value, struct mb_peer);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_peers SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MB_FLOW_ENTRIES);
+	__type(key, struct mb_flow_key);
+	__type(value, struct mb_flow);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MB_FLOW_ENTRIES);
+	__type(key, struct mb_flow_key);
+	__type(value, struct mb_nat_origin);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_nat_reverse SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MB_BUDGET_SLOTS);
+	__type(key, __u32);
+	__type(value, struct mb_budget);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_budget SEC(".maps");
+
+/* Relaying (bpf/meshbpf.h, "Relaying"). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MB_MAX_RELAYS);
+	__type(key, __u32);
+	__type(value, struct mb_relay);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_relays SEC(".maps");
+
+/* Twice the relays: the agent adds new index entries before stale ones are gone. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * MB_MAX_RELAYS);
+	__type(key, struct mb_relay_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_relay_fwd SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * MB_MAX_RELAYS);
+	__type(key, struct mb_relay_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_relay_ret SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MB_MAX_RELAYS);
+	__type(key, __u32);
+	__type(value, struct mb_relay_counters);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_relay_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mb_relay_bucket);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_relay_bucket SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MB_MAX_PATHS);
+	__type(key, __u32);
+	__type(value, struct mb_learned_source);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_learned SEC(".maps");
+
+#endif /* MB_LIB_MAPS_H */

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Packet access and forwarding shared by every mode: direct reads of packet
+ * bytes, the IPv4 header checksum, sending a packet out of a path's uplink. */
+#ifndef MB_LIB_PACKET_H
+#define MB_LIB_PACKET_H
+
+#include <linux/bpf.h>
+#include <linux/ip.h>
+#include <bpf/bpf_helpers.h>
+
+#include "meshbpf.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+
+/*
+ * Packet pointer to `len` bytes at `off`, for direct reads: a helper call
+ * per header costs about as much as the rest of the parsing. Pulls the bytes
+ * into the linear area if a driver left them paged; NULL if the packet is
+ * shorter. Any helper call that changes the packet invalidates the pointer.
+ */
+static __always_inline void *packet_bytes(struct __sk_buff *skb, __u32 off, __u32 len)
+{
+	/* Reload data and data_end: a copy clang kept is no packet pointer to the verifier. */
+	asm volatile("" ::: "memory");
+	void *p = (void *)(long)skb->data + off;
+
+	if (p + len <= (void *)(long)skb->data_end)
+		return p;
+	if (bpf_skb_pull_data(skb, off + len) < 0)
+		return NULL;
+	p = (void *)(long)skb->data + off;
+	return p + len <= (void *)(long)skb->data_end ? p : NULL;
+}
+
+static __always_inline __u16 ipv4_csum(const struct iphdr *iph)
+{
+	const __u16 *w = (const __u16 *)iph;
+	__u32 sum = 0;
+
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*iph) / 2); i++)
+		sum += w[i];
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+/* Sends the packet out of path p's uplink, to its gateway or else to the FIB's next hop. */
+static __always_inline long redirect_to_path(const struct mb_path *p)
+{
+	if (p->gateway) {
+		struct bpf_redir_neigh nh = { .nh_family = AF_INET, .ipv4_nh = p->gateway };
+		return bpf_redirect_neigh(p->ifindex, &nh, sizeof(nh), 0);
+	}
+	return bpf_redirect_neigh(p->ifindex, NULL, 0, 0);
+}
+
+#endif /* MB_LIB_PACKET_H */
