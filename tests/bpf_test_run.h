@@ -1,21 +1,47 @@
-// Running a TC program once with BPF_PROG_TEST_RUN, and reading per-CPU
-// counters, for the BPF tests (tests/bpf_prog_test.cc, tests/bpf_relay_test.cc).
+// What every BPF test shares: a fresh data path per test (BpfProgTest, which
+// skips where BPF cannot be loaded), running a TC program once with
+// BPF_PROG_TEST_RUN, per-CPU counters, byte comparison with pcap output.
 #pragma once
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <string>
+#include <thread>
 #include <vector>
 
+#include "bpf/meshbpf.h"
 #include "meshbpf.skel.h"
 #include "tests/packet_builder.h"
 
 namespace meshbpf::testing {
+
+constexpr uint32_t kRedirect = TC_ACT_REDIRECT;
+constexpr uint32_t kShot = TC_ACT_SHOT;
+constexpr uint32_t kOk = TC_ACT_OK;
+
+// Why this process cannot load BPF programs, or "" when it can: the tests
+// skip, saying why, rather than fail where the environment forbids BPF.
+inline std::string BpfUnavailable() {
+  if (geteuid() != 0) return "needs root: loads BPF programs, unshares, mounts a bpffs";
+  const int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "mb_bpf_check", 4, 4, 1, nullptr);
+  if (fd < 0) return std::string("BPF is not available here: ") + std::strerror(errno);
+  close(fd);
+  return "";
+}
 
 // The data path with its maps unpinned (no bpffs needed, every test starts
 // clean); nullptr, with the failure reported, when it does not load.
@@ -34,7 +60,7 @@ inline meshbpf_bpf* LoadUnpinnedDatapath() {
     }
   }
   if (const int err = meshbpf_bpf__load(skel); err != 0) {
-    ADD_FAILURE() << "load failed (root needed): " << std::strerror(-err);
+    ADD_FAILURE() << "load failed: " << std::strerror(-err);
     meshbpf_bpf__destroy(skel);
     return nullptr;
   }
@@ -81,5 +107,123 @@ T SumPerCpu(bpf_map* map, uint32_t key, void (*add)(T*, const T*)) {
   for (const T& c : per_cpu) add(&sum, &c);
   return sum;
 }
+
+// The clock bpf_ktime_get_ns reads.
+inline uint64_t MonotonicNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+inline std::string CurrentTestName() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  return info ? info->name() : "unknown";
+}
+
+// Byte comparison that, on a mismatch, names the first differing offset and
+// writes both frames as pcaps. Frames that are only an L3 part get a dummy
+// Ethernet header in the pcap so Wireshark still decodes them.
+inline ::testing::AssertionResult BytesEqual(const Bytes& actual, const Bytes& expected,
+                                             const std::string& what, bool l3_only = false) {
+  if (actual == expected) return ::testing::AssertionSuccess();
+  auto frame = [&](const Bytes& b) {
+    if (!l3_only) return b;
+    Bytes f = Ethernet(!b.empty() && b[0] >> 4 == 6 ? kEthIpv6 : kEthIpv4);
+    f.insert(f.end(), b.begin(), b.end());
+    return f;
+  };
+  const std::string name = CurrentTestName() + "-" + what;
+  return ::testing::AssertionFailure()
+         << what << ": bytes differ at offset " << FirstDifference(actual, expected)
+         << " (sizes " << actual.size() << " vs " << expected.size() << "); output written to "
+         << DumpPcap(frame(actual), name) << ", expected to "
+         << DumpPcap(frame(expected), name + "-want");
+}
+
+// Runs body on a thread inside a fresh network namespace whose loopback has
+// the given MTU. test_run gives the skb the loopback of the caller's netns and
+// bpf_check_mtu looks the uplink's ifindex up in that netns, so the paths'
+// ifindex (lo = 1 everywhere) now names a device of that MTU. The namespace
+// disappears when the thread exits; the host's lo is never touched.
+inline void InNetnsWithLoMtu(int mtu, const std::function<void()>& body) {
+  std::thread t([&] {
+    if (unshare(CLONE_NEWNET) != 0) {
+      ADD_FAILURE() << "unshare(CLONE_NEWNET): " << std::strerror(errno);
+      return;
+    }
+    const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    ifreq req{};
+    std::strncpy(req.ifr_name, "lo", IFNAMSIZ - 1);
+    req.ifr_mtu = mtu;
+    const int rc = ioctl(fd, SIOCSIFMTU, &req);
+    const int saved = errno;
+    req.ifr_mtu = 0;
+    ASSERT_EQ(ioctl(fd, SIOCGIFMTU, &req), 0);
+    close(fd);
+    ASSERT_EQ(rc, 0) << "SIOCSIFMTU on the private lo: " << std::strerror(saved);
+    ASSERT_EQ(req.ifr_mtu, mtu);
+    ASSERT_EQ(if_nametoindex("lo"), 1u);
+    body();
+  });
+  t.join();
+}
+
+// A fresh data path per test, maps unpinned, devices lo. Derived fixtures
+// configure it in their SetUp after this one's, unless it skipped or failed.
+class BpfProgTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (const std::string why = BpfUnavailable(); !why.empty()) GTEST_SKIP() << why;
+    skel_ = LoadUnpinnedDatapath();
+    ASSERT_NE(skel_, nullptr);
+    lo_ = if_nametoindex("lo");
+    ASSERT_GT(lo_, 0u);
+  }
+  void TearDown() override {
+    if (skel_) meshbpf_bpf__destroy(skel_);
+  }
+  // Whether a derived fixture's SetUp should stop after this one's.
+  static bool SetUpStopped() { return HasFatalFailure() || IsSkipped(); }
+
+  static int Fd(bpf_map* map) { return bpf_map__fd(map); }
+
+  RunResult Run(bpf_program* prog, const Bytes& in, uint32_t mark = 0) {
+    return RunTc(prog, in, mark);
+  }
+  RunResult Encap(const Bytes& in) { return Run(skel_->progs.mb_encap, in); }
+  RunResult Decap(const Bytes& in) { return Run(skel_->progs.mb_decap, in); }
+
+  mb_path_counters Counters(uint32_t slot) {
+    return SumPerCpu(skel_->maps.mb_counters, slot, mb_counters_add);
+  }
+  // Every drop counter of every slot, so a test can assert that exactly the
+  // expected one moved.
+  uint64_t TotalDrops() {
+    uint64_t n = 0;
+    for (uint32_t slot = 0; slot < MB_COUNTER_SLOTS; ++slot) {
+      const mb_path_counters c = Counters(slot);
+      for (int r = 0; r < MB_DROP_REASONS; ++r) n += c.drops[r];
+    }
+    return n;
+  }
+
+  // mb_budget[slot]: a path's data cap, or the relay share (MB_RELAY_BUDGET).
+  void SetCap(uint32_t slot, uint64_t limit, int64_t remaining, uint32_t policy = MB_CAP_STOP) {
+    mb_budget b{};
+    b.limit_bytes = limit;
+    b.remaining_bytes = remaining;
+    b.policy = policy;
+    ASSERT_EQ(bpf_map_update_elem(Fd(skel_->maps.mb_budget), &slot, &b, BPF_ANY), 0);
+  }
+  int64_t Remaining(uint32_t slot) {
+    mb_budget b{};
+    EXPECT_EQ(bpf_map_lookup_elem(Fd(skel_->maps.mb_budget), &slot, &b), 0);
+    return b.remaining_bytes;
+  }
+
+  meshbpf_bpf* skel_ = nullptr;
+  uint32_t lo_ = 0;
+};
 
 }  // namespace meshbpf::testing
