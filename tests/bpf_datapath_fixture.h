@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 
 #include "bpf/meshbpf.h"
 #include "meshbpf.skel.h"
@@ -85,18 +86,21 @@ class DatapathTest : public BpfProgTest {
     ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.mb_paths), &id, &p, BPF_ANY), 0);
   }
 
-  void SetState(uint32_t id, uint8_t state) {
+  // Changes path `id`'s entry in place.
+  void EditPath(uint32_t id, const std::function<void(mb_path&)>& edit) {
     mb_path p{};
     ASSERT_EQ(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.mb_paths), &id, &p), 0);
-    p.state = state;
+    edit(p);
     ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.mb_paths), &id, &p, BPF_ANY), 0);
   }
-
+  void SetState(uint32_t id, uint8_t state) {
+    EditPath(id, [&](mb_path& p) { p.state = state; });
+  }
   void SetDelay(uint32_t id, uint32_t owd_us) {
-    mb_path p{};
-    ASSERT_EQ(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.mb_paths), &id, &p), 0);
-    p.owd_us = owd_us;
-    ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.mb_paths), &id, &p, BPF_ANY), 0);
+    EditPath(id, [&](mb_path& p) { p.owd_us = owd_us; });
+  }
+  void SetRate(uint32_t id, uint32_t rate_kbps) {
+    EditPath(id, [&](mb_path& p) { p.rate_kbps = rate_kbps; });
   }
 
   void AddPeer(const char* addr) {

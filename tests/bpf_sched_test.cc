@@ -17,7 +17,18 @@
 namespace meshbpf::testing {
 namespace {
 
+// Tests of how the paths share a burst need their virtual queues to build
+// up, so the packets must come faster than the paths drain them. At the
+// fixture's 40 and 20 Mbit/s that meant a test_run call under ~200 us, which
+// a slow or busy machine misses; at these rates a 1000-byte packet keeps
+// path 0 busy for 40 ms and path 1 for 80 ms, and the split is the same for
+// any call under ~20 ms (beyond that the queues drain between packets and
+// everything goes to path 0). Path 0 is still twice as fast as path 1.
+constexpr uint32_t kSlowPath0Kbps = 200, kSlowPath1Kbps = 100;
+
 TEST_F(DatapathTest, SequenceNumbersAdvancePerBondAndPerPath) {
+  SetRate(0, kSlowPath0Kbps);
+  SetRate(1, kSlowPath1Kbps);
   Bytes in = Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_UDP, 1200);
   uint32_t last_bond = 0;
   uint32_t last_path[2] = {0, 0};
@@ -36,8 +47,10 @@ TEST_F(DatapathTest, SequenceNumbersAdvancePerBondAndPerPath) {
 }
 
 TEST_F(DatapathTest, SplitsTrafficInProportionToRates) {
-  // 1000-byte L3 packets, back to back: far faster than 1000 B / 20 Mbit/s =
-  // 400 us, so both virtual queues build and the split follows the rates.
+  // 1000-byte L3 packets, back to back: both virtual queues build and the
+  // split follows the rates.
+  SetRate(0, kSlowPath0Kbps);
+  SetRate(1, kSlowPath1Kbps);
   Bytes in = Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_UDP, 1000 - 28);
   ASSERT_EQ(in.size(), 14u + 1000u);
   constexpr int kPackets = 300;
@@ -54,8 +67,9 @@ TEST_F(DatapathTest, SplitsTrafficInProportionToRates) {
   }
   const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - start);
-  const double ratio = static_cast<double>(packets[0]) / static_cast<double>(std::max<uint64_t>(packets[1], 1));
-  std::cout << "[ split    ] path0 (40 Mbit/s) " << packets[0] << " packets, path1 (20 Mbit/s) "
+  const double ratio =
+      static_cast<double>(packets[0]) / static_cast<double>(std::max<uint64_t>(packets[1], 1));
+  std::cout << "[ split    ] path0 " << packets[0] << " packets, path1 (half the rate) "
             << packets[1] << " packets, ratio " << ratio << ", " << kPackets << " calls in "
             << elapsed.count() << " us\n";
   RecordProperty("path0_packets", static_cast<int>(packets[0]));
@@ -80,9 +94,11 @@ TEST_F(DatapathTest, SplitsTrafficInProportionToRates) {
 }
 
 // Far more back-to-back traffic than the 50 ms scheduling horizon holds
-// (1500 x 1000 B is ~210 ms of virtual time per path): the backlogs are
-// rebased but the split must not change.
+// (1500 x 1000 B is 40 s of virtual time per path): the backlogs are rebased
+// but the split must not change.
 TEST_F(DatapathTest, SplitHoldsUnderSustainedOverload) {
+  SetRate(0, kSlowPath0Kbps);
+  SetRate(1, kSlowPath1Kbps);
   Bytes in = Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_UDP, 1000 - 28);
   uint64_t packets[2] = {0, 0}, last_third[2] = {0, 0};
   constexpr int kPackets = 1500;
@@ -94,11 +110,13 @@ TEST_F(DatapathTest, SplitHoldsUnderSustainedOverload) {
     ++packets[path];
     if (i >= kPackets * 2 / 3) ++last_third[path];
   }
-  const double ratio = static_cast<double>(packets[0]) / static_cast<double>(std::max<uint64_t>(packets[1], 1));
-  const double late = static_cast<double>(last_third[0]) / static_cast<double>(std::max<uint64_t>(last_third[1], 1));
-  std::cout << "[ split    ] overload: " << packets[0] << " vs " << packets[1] << " (ratio " << ratio
-            << "), last third " << last_third[0] << " vs " << last_third[1] << " (ratio " << late
-            << ")\n";
+  const double ratio =
+      static_cast<double>(packets[0]) / static_cast<double>(std::max<uint64_t>(packets[1], 1));
+  const double late = static_cast<double>(last_third[0]) /
+                      static_cast<double>(std::max<uint64_t>(last_third[1], 1));
+  std::cout << "[ split    ] overload: " << packets[0] << " vs " << packets[1] << " (ratio "
+            << ratio << "), last third " << last_third[0] << " vs " << last_third[1] << " (ratio "
+            << late << ")\n";
   EXPECT_GT(ratio, 1.6);
   EXPECT_LT(ratio, 2.4);
   EXPECT_GT(late, 1.6) << "past the horizon the split drifted";
@@ -107,11 +125,11 @@ TEST_F(DatapathTest, SplitHoldsUnderSustainedOverload) {
   uint32_t key = 0;
   ASSERT_EQ(bpf_map_lookup_elem_flags(bpf_map__fd(skel_->maps.mb_sched), &key, &sched, BPF_F_LOCK),
             0);
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);  // bpf_ktime_get_ns's clock
-  const uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+  // A path's clock ends at most horizon + spread ahead, plus the packet it
+  // was given last (80 ms on path 1).
+  const uint64_t bound = MonotonicNs() + 50'000'000ull + 100'000'000ull + 80'000'000ull;
   for (int p = 0; p < 2; ++p) {
-    EXPECT_LE(sched.busy_until_ns[p], now + 50'000'000ull + 100'000'000ull)
+    EXPECT_LE(sched.busy_until_ns[p], bound)
         << "path " << p << ": backlog not bounded by horizon + spread";
   }
 }
@@ -194,7 +212,11 @@ TEST_F(DatapathTest, ActivePathWithoutRateIsNotUsed) {
 
 TEST_F(DatapathTest, LatencyModeSendsUrgentPacketsOnTheLowestDelayPath) {
   Configure(1, MB_MODE_LATENCY, /*latency_bytes=*/200);
-  SetDelay(0, 30000);  // the fast path is far away
+  SetRate(0, kSlowPath0Kbps);  // bulk must queue up to spill onto the far path
+  SetRate(1, kSlowPath1Kbps);
+  // The fast path is far away: 80 ms, more than the 40 ms it saves an EF
+  // packet in serialisation.
+  SetDelay(0, 80000);
   SetDelay(1, 5000);
   Bytes small = Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_UDP, 100);
   Ipv4Options ef;
