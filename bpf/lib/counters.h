@@ -23,28 +23,26 @@ static __always_inline int drop(__u32 slot, enum mb_drop_reason reason)
 	return TC_ACT_SHOT;
 }
 
-/* Counts a packet sent on a path; wire_len (what the uplink carries) goes to its data cap. */
-static __always_inline void count_tx(__u32 path_id, __u32 inner_len, __u32 wire_len)
-{
-	struct mb_path_counters *c = bpf_map_lookup_elem(&mb_counters, &path_id);
-
-	if (c) {
-		c->tx_packets++;
-		c->tx_bytes += inner_len;
-	}
-	charge_cap(path_id, wire_len);
-}
+/* Which way a counted packet went over its path. */
+enum mb_direction {
+	MB_SENT,
+	MB_RECEIVED,
+};
 
 /*
- * Counts a packet received on a path and delivered into the bond; wire_len
- * (what the uplink carried) goes to its data cap. A spent cap does not
- * refuse it: the uplink has carried it already.
+ * Counts a packet sent or received on a path, inner_len bytes of it ours,
+ * and charges wire_len (what the uplink carries) to the path's data cap. A
+ * spent cap does not refuse a received packet: the uplink carried it already.
  */
-static __always_inline void count_rx(__u32 path_id, __u32 inner_len, __u32 wire_len)
+static __always_inline void count_packet(__u32 path_id, enum mb_direction dir, __u32 inner_len,
+					 __u32 wire_len)
 {
 	struct mb_path_counters *c = bpf_map_lookup_elem(&mb_counters, &path_id);
 
-	if (c) {
+	if (c && dir == MB_SENT) {
+		c->tx_packets++;
+		c->tx_bytes += inner_len;
+	} else if (c) {
 		c->rx_packets++;
 		c->rx_bytes += inner_len;
 	}

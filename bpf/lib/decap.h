@@ -104,8 +104,9 @@ static __always_inline int deliver_to_bond(struct __sk_buff *skb, const struct m
 	if (bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), 0) < 0)
 		return drop(path_id, MB_DROP_DECAP_FAILED);
 
+	__u32 inner_len = skb->len - sizeof(struct ethhdr);
 	/* Charged with the outer headers just stripped. */
-	count_rx(path_id, skb->len - sizeof(struct ethhdr), skb->len - sizeof(struct ethhdr) + hdr_len);
+	count_packet(path_id, MB_RECEIVED, inner_len, inner_len + hdr_len);
 	return bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
 }
 

@@ -196,7 +196,7 @@ static __always_inline int send_on_chosen_paths(struct __sk_buff *skb,
 			__u32 prev = last & (MB_MAX_PATHS - 1);
 			struct mb_path *pp = bpf_map_lookup_elem(&mb_paths, &prev);
 			if (pp && send_clone(skb, pp) == 0)
-				count_tx(prev, inner_len, outer_len);
+				count_packet(prev, MB_SENT, inner_len, outer_len);
 			else
 				count_drop(prev, MB_DROP_CLONE_FAILED);
 		}
@@ -211,7 +211,7 @@ static __always_inline int send_on_chosen_paths(struct __sk_buff *skb,
 	struct mb_path *lp = bpf_map_lookup_elem(&mb_paths, &last_id);
 	if (last < 0 || !lp)
 		return drop(MB_NO_PATH, MB_DROP_NO_PATH);
-	count_tx(last_id, inner_len, outer_len);
+	count_packet(last_id, MB_SENT, inner_len, outer_len);
 	return redirect_to_path(lp);
 }
 

@@ -252,7 +252,8 @@ static __always_inline int flow_send(struct __sk_buff *skb)
 	    rewrite_addr(skb, &f, MB_IP_OFF + offsetof(struct iphdr, saddr), f.key.saddr,
 			 pin.nat_addr) < 0)
 		return drop(path_id, MB_DROP_ENCAP_FAILED);
-	count_tx(path_id, skb->len - sizeof(struct ethhdr), skb->len - sizeof(struct ethhdr));
+	__u32 l3_len = skb->len - sizeof(struct ethhdr);
+	count_packet(path_id, MB_SENT, l3_len, l3_len);
 	return redirect_to_path(p);
 }
 
@@ -274,7 +275,8 @@ static __always_inline int flow_receive(struct __sk_buff *skb, const struct mb_c
 			 o->orig_addr) < 0 ||
 	    bpf_skb_store_bytes(skb, 0, cfg->bond_mac, ETH_ALEN, 0) < 0)
 		return drop(path_id, MB_DROP_DECAP_FAILED);
-	count_rx(path_id, skb->len - sizeof(struct ethhdr), skb->len - sizeof(struct ethhdr));
+	__u32 l3_len = skb->len - sizeof(struct ethhdr);
+	count_packet(path_id, MB_RECEIVED, l3_len, l3_len);
 	return bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
 }
 
