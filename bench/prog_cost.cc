@@ -65,7 +65,7 @@ void Update(bpf_map* map, const void* key, const void* value, const char* what) 
     Die(std::string("writing ") + what + ": " + std::strerror(errno));
 }
 
-// The client's configuration as the agent writes it (see tests/bpf_prog_test.cc).
+// The client's configuration as the agent writes it (see tests/bpf_datapath_fixture.h).
 void Configure(meshbpf_bpf* skel, uint32_t lo) {
   const uint32_t zero = 0;
   mb_config c{};
