@@ -83,7 +83,10 @@ class FakeSystem {
       probes.push_back(request);
       return absl::OkStatus();
     };
-    io.read_learned = [](uint32_t) { return absl::UnavailableError("no learned paths here"); };
+    io.read_learned = [this](uint32_t) -> absl::StatusOr<mb_learned_source> {
+      learned_read = true;
+      return learned;
+    };
     io.on_transition = [this](const PathTransition& t) { transitions.push_back(t); };
     return io;
   }
@@ -93,6 +96,8 @@ class FakeSystem {
   std::set<in_addr_t> synced_peers;
   std::vector<ProbeMessage> probes;
   std::vector<PathTransition> transitions;
+  mb_learned_source learned{};
+  bool learned_read = false;
 };
 
 class PathSupervisorTest : public ::testing::Test {
@@ -172,6 +177,24 @@ TEST_F(PathSupervisorTest, ProbesSkipPathsWithoutTheirFarEnd) {
   EXPECT_EQ(system_->probes[0].path_id, 0);
   EXPECT_EQ(system_->synced_peers.size(), 1u) << "the withdrawn far end is no peer any more";
   EXPECT_EQ(State(1), MB_PATH_DISABLED);
+}
+
+TEST_F(PathSupervisorTest, ALearnedPathAdoptsTheFarEndOfAnAuthenticatedProbe) {
+  Start(/*probed=*/false);
+  settings_.paths[1].endpoint = PathEndpoint::kLearned;
+  settings_.paths[1].endpoint_known = false;
+  system_->learned = {.saddr = Addr("203.0.113.5").s_addr,
+                      .daddr = Addr("10.1.0.2").s_addr,
+                      .sport = 40000,
+                      .ifindex = 3,
+                      .seen_ns = now_};
+  paths_->OnProbeRequest(0, now_);
+  EXPECT_FALSE(system_->learned_read) << "wan0's far end is configured";
+  paths_->OnProbeRequest(1, now_);
+  EXPECT_TRUE(settings_.paths[1].endpoint_known);
+  EXPECT_EQ(paths_->StatusJson()["paths"][1]["learned_endpoint"], "203.0.113.5:40000");
+  EXPECT_EQ(system_->synced_peers.count(Addr("203.0.113.5").s_addr), 1u);
+  EXPECT_EQ(State(1), MB_PATH_ACTIVE) << "unprobed: in service with its far end";
 }
 
 TEST_F(PathSupervisorTest, ManualFailoverMovesTrafficAndAutoClearsIt) {

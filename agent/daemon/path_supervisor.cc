@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "agent/core/datapath_names.h"
 #include "agent/core/metrics.h"
 #include "agent/daemon/ip.h"

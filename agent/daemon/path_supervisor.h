@@ -18,7 +18,6 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/time/time.h"
 #include "agent/core/config.h"
 #include "agent/core/health.h"
 #include "agent/core/policy.h"
@@ -75,6 +74,7 @@ std::string UnknownPathError(const NodeSettings& settings, const std::string& na
 // What a path without its far end waits for.
 const char* EndpointPending(const PathSettings& path);
 
+// failover.* (and whether probes run) as the health rules' parameters.
 HealthParams HealthParamsFor(const NodeSettings& settings);
 
 class PathSupervisor {
@@ -110,7 +110,7 @@ class PathSupervisor {
 
   // Health and manual failover -> path table, written when it changed.
   absl::Status WriteTable();
-  // The table as last written.
+  // The table as last written; at first the one the maps start with.
   const PathTable& table() const { return table_; }
 
   // {"command": "failover", "from", "to"} or {"auto": true}: the status
