@@ -20,7 +20,7 @@
 #include "agent/core/config.h"
 #include "agent/sys/control.h"
 #include "agent/core/default_config.h"
-#include "agent/sys/history.h"
+#include "agent/sys/history_store.h"
 #include "agent/daemon/monitor.h"
 #include "cli/stats_view.h"
 #include "agent/daemon/uplink_test.h"

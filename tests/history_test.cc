@@ -1,4 +1,4 @@
-#include "agent/sys/history.h"
+#include "agent/sys/history_store.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
