@@ -13,6 +13,7 @@
 #include "agent/daemon/agent.h"
 #include "agent/daemon/cap_manager.h"
 #include "agent/core/config.h"
+#include "agent/sys/config_file.h"
 #include "agent/sys/control.h"
 #include "agent/sys/map_io.h"
 #include "agent/daemon/mesh_node.h"

@@ -1,4 +1,5 @@
 #include "agent/core/config.h"
+#include "agent/sys/config_file.h"
 
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
@@ -54,7 +55,11 @@ class FakeInterfaces : public InterfaceLookup {
   std::map<std::string, InterfaceInfo> devices_;
 };
 
+// What the tests' host is called: node_discovery.node_name's default.
+constexpr char kHostName[] = "test-host";
+
 // The README's bonding client: three uplinks, one of them a backup.
+
 constexpr const char* kClientConfig = R"({
   "node_discovery": {"enabled": false, "port": 9999, "broadcast_interval": 5, "node_timeout": 30},
   "link_aggregation": {
@@ -109,7 +114,7 @@ class ConfigTest : public ::testing::Test {
   absl::StatusOr<NodeSettings> Resolve(const std::string& json) const {
     absl::StatusOr<config::Config> config = ParseConfigJson(json);
     if (!config.ok()) return config.status();
-    return ResolveConfig(*config, fake_);
+    return ResolveConfig(*config, fake_, kHostName);
   }
 
   NodeSettings MustResolve(const std::string& json) const {
@@ -187,9 +192,7 @@ TEST_F(ConfigTest, MinimalConfigGetsEveryDefault) {
   EXPECT_EQ(s.discovery.port, 9999);
   EXPECT_DOUBLE_EQ(s.discovery.broadcast_interval_s, 5);
   EXPECT_DOUBLE_EQ(s.discovery.node_timeout_s, 30);
-  char host[256] = {};
-  ASSERT_EQ(gethostname(host, sizeof(host) - 1), 0);
-  EXPECT_EQ(s.discovery.node_name, host);
+  EXPECT_EQ(s.discovery.node_name, kHostName);
   EXPECT_EQ(s.discovery.mesh_key, "");
 
   EXPECT_EQ(s.mode, BondMode::kLoadBalance);
@@ -492,19 +495,19 @@ TEST_F(ConfigTest, NanAndInfinityAreRejectedByRangeChecks) {
     ASSERT_TRUE(config.ok()) << config.status();
     config::Config c = *config;
     c.mutable_failover()->set_monitoring_interval(bad);
-    absl::StatusOr<NodeSettings> s = ResolveConfig(c, fake_);
+    absl::StatusOr<NodeSettings> s = ResolveConfig(c, fake_, kHostName);
     ASSERT_FALSE(s.ok()) << bad;
     EXPECT_THAT(std::string(s.status().message()), HasSubstr("failover.monitoring_interval"));
 
     c = *config;
     c.mutable_failover()->set_degrade_loss_percent(bad);
-    s = ResolveConfig(c, fake_);
+    s = ResolveConfig(c, fake_, kHostName);
     ASSERT_FALSE(s.ok()) << bad;
     EXPECT_THAT(std::string(s.status().message()), HasSubstr("failover.degrade_loss_percent"));
 
     c = *config;
     c.mutable_interfaces()->mutable_uplinks(0)->set_rate_mbit(bad);
-    s = ResolveConfig(c, fake_);
+    s = ResolveConfig(c, fake_, kHostName);
     ASSERT_FALSE(s.ok()) << bad;
     EXPECT_THAT(std::string(s.status().message()), HasSubstr("interfaces.uplinks[0].rate_mbit"));
   }
@@ -725,6 +728,22 @@ TEST_F(ConfigTest, DiscoveryIdentityIsChecked) {
   // Announced names have a narrower alphabet than host names.
   EXPECT_THAT(ErrorOf(WithOneUplink(R"("node_discovery": {"node_name": "edge:7"})")),
               AllOf(HasSubstr("node_discovery.node_name"), HasSubstr("0x3a")));
+}
+
+// With discovery on, the host name stands in for node_name, so it must be
+// known and fit the announced alphabet.
+TEST_F(ConfigTest, HostNameAsNodeNameIsChecked) {
+  absl::StatusOr<config::Config> config = ParseConfigJson(WithOneUplink(
+      R"("node_discovery": {"enabled": true, "mesh_key": "0123456789abcdef",
+                            "interfaces": ["lan0"]})"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_THAT(std::string(ResolveConfig(*config, fake_, "").status().message()),
+              AllOf(HasSubstr("node_discovery.node_name"), HasSubstr("host name is unknown")));
+  EXPECT_THAT(std::string(ResolveConfig(*config, fake_, "edge:7").status().message()),
+              AllOf(HasSubstr("node_discovery.node_name"), HasSubstr("(the host name)")));
+  absl::StatusOr<NodeSettings> s = ResolveConfig(*config, fake_, kHostName);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->discovery.node_name, kHostName);
 }
 
 TEST_F(ConfigTest, SharedUplinksNameUplinks) {

@@ -5,13 +5,9 @@
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 #include <net/if.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <map>
 #include <optional>
 #include <set>
@@ -422,12 +418,6 @@ absl::Status CheckIfname(absl::string_view path, absl::string_view name, absl::s
   return absl::OkStatus();
 }
 
-std::string HostName() {
-  char name[256] = {};
-  if (gethostname(name, sizeof(name) - 1) != 0) return "";
-  return name;
-}
-
 // A byte budget written like data_cap at `field` (interfaces.uplinks[i].data_cap,
 // node_discovery.share_cap). The period math and its checks live in
 // data_cap.h; their errors name "data_cap.<x>", which becomes "<field>.<x>".
@@ -461,7 +451,8 @@ absl::StatusOr<CapPlan> ResolveCap(const config::DataCap& c, absl::string_view f
   return plan;
 }
 
-absl::Status ResolveDiscovery(const config::NodeDiscovery& d, DiscoverySettings& out) {
+absl::Status ResolveDiscovery(const config::NodeDiscovery& d, absl::string_view host_name,
+                              DiscoverySettings& out) {
   if (d.has_enabled()) out.enabled = d.enabled();
   absl::Status s = Checked("node_discovery.port", d.has_port(), d.port(), kPortRange, out.port);
   s.Update(Checked("node_discovery.broadcast_interval", d.has_broadcast_interval(),
@@ -494,7 +485,7 @@ absl::Status ResolveDiscovery(const config::NodeDiscovery& d, DiscoverySettings&
                                    out.broadcast_interval_s, "), got ", out.node_timeout_s,
                                    d.has_node_timeout() ? "" : " (the default)"));
   }
-  out.node_name = d.has_node_name() ? d.node_name() : HostName();
+  out.node_name = d.has_node_name() ? d.node_name() : std::string(host_name);
   if (out.node_name.empty() && (d.has_node_name() || out.enabled)) {
     return FieldError("node_discovery.node_name", d.has_node_name()
                                                       ? "must not be empty"
@@ -959,19 +950,6 @@ absl::Status ResolveRelayPorts(const config::NodeDiscovery& d, const NodeSetting
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) return absl::InvalidArgumentError(std::strerror(errno));
-  std::string data;
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), file)) > 0) data.append(buffer, n);
-  const int error = std::ferror(file) ? errno : 0;  // e.g. EISDIR for a directory
-  std::fclose(file);
-  if (error != 0) return absl::InvalidArgumentError(std::strerror(error));
-  return data;
-}
-
 }  // namespace
 
 std::string_view BondModeName(BondMode mode) {
@@ -1042,9 +1020,10 @@ absl::StatusOr<config::Config> ParseConfigJson(std::string_view json_text) {
 }
 
 absl::StatusOr<NodeSettings> ResolveConfig(const config::Config& config,
-                                           const InterfaceLookup& interfaces) {
+                                           const InterfaceLookup& interfaces,
+                                           std::string_view host_name) {
   NodeSettings out;
-  absl::Status s = ResolveDiscovery(config.node_discovery(), out.discovery);
+  absl::Status s = ResolveDiscovery(config.node_discovery(), ToAbsl(host_name), out.discovery);
   if (s.ok()) s = ResolveLinkAggregation(config.link_aggregation(), out);
   if (s.ok()) s = ResolveFailover(config.failover(), out.failover);
   if (s.ok()) s = ResolveInterfaces(config.interfaces(), interfaces, out);
@@ -1057,20 +1036,6 @@ absl::StatusOr<NodeSettings> ResolveConfig(const config::Config& config,
 
 std::string DefaultHistoryFile(const std::string& instance) {
   return absl::StrCat("/var/lib/meshbpf/", instance, ".db");
-}
-
-absl::StatusOr<NodeSettings> LoadConfigFile(const std::string& path,
-                                            const InterfaceLookup& interfaces) {
-  absl::StatusOr<NodeSettings> settings = [&]() -> absl::StatusOr<NodeSettings> {
-    absl::StatusOr<std::string> text = ReadFile(path);
-    if (!text.ok()) return text.status();
-    absl::StatusOr<config::Config> config = ParseConfigJson(*text);
-    if (!config.ok()) return config.status();
-    return ResolveConfig(*config, interfaces);
-  }();
-  if (settings.ok()) return settings;
-  return absl::Status(settings.status().code(),
-                      absl::StrCat("config file \"", path, "\": ", settings.status().message()));
 }
 
 }  // namespace meshbpf

@@ -157,12 +157,10 @@ absl::StatusOr<config::Config> ParseConfigJson(std::string_view json);
 
 // Message -> settings: applies defaults for absent fields, checks ranges,
 // cross-references (primary/backups name uplinks, names unique) and looks up
-// every interface.
+// every interface. `host_name` is node_discovery.node_name's default.
+// Reading a config file: agent/sys/config_file.h.
 absl::StatusOr<NodeSettings> ResolveConfig(const config::Config& config,
-                                           const InterfaceLookup& interfaces);
-
-// Reads, parses and resolves a config file; errors start with the file name.
-absl::StatusOr<NodeSettings> LoadConfigFile(const std::string& path,
-                                            const InterfaceLookup& interfaces);
+                                           const InterfaceLookup& interfaces,
+                                           std::string_view host_name);
 
 }  // namespace meshbpf

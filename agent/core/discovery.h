@@ -270,13 +270,4 @@ class AnnouncementIntake {
   std::function<std::chrono::steady_clock::time_point()> clock_;
 };
 
-// --- Local uplinks ----------------------------------------------------------------
-// The type of interface `ifname` from sysfs under `sysfs_net` (normally
-// /sys/class/net): wireless/ or phy80211 -> wifi; DEVTYPE=wwan or a USB
-// modem driver (qmi_wwan, cdc_mbim, rndis_host, cdc_ether, ipheth) ->
-// cellular; ARPHRD type 1 -> ethernet; anything else -> other.
-// NotFound when the interface has no directory there.
-absl::StatusOr<UplinkType> DetectUplinkType(const std::string& sysfs_net,
-                                            const std::string& ifname);
-
 }  // namespace meshbpf

@@ -4,6 +4,12 @@
 
 #include <string>
 
+// Transitional: agent.cc still expects LoadConfigFile and ProbeSocket from the
+// agent/core headers they moved out of; its successors include these two
+// themselves, and then this goes.
+#include "agent/sys/config_file.h"
+#include "agent/sys/probe_socket.h"
+
 namespace meshbpf {
 
 struct AgentOptions {

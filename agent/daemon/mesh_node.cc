@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "agent/sys/log.h"
+#include "agent/sys/uplink_type.h"
 #include "agent/core/datapath_names.h"
 
 namespace meshbpf {
