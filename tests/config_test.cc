@@ -1,5 +1,4 @@
 #include "agent/core/config.h"
-#include "agent/sys/config_file.h"
 
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
@@ -14,6 +13,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/core/net_format.h"
+#include "agent/sys/config_file.h"
 #include "bpf/meshbpf.h"
 
 namespace meshbpf {
@@ -27,12 +28,6 @@ in_addr Addr(const char* text) {
   in_addr a{};
   EXPECT_EQ(inet_pton(AF_INET, text, &a), 1) << text;
   return a;
-}
-
-std::string Str(in_addr a) {
-  char buf[INET_ADDRSTRLEN] = {};
-  inet_ntop(AF_INET, &a, buf, sizeof(buf));
-  return buf;
 }
 
 class FakeInterfaces : public InterfaceLookup {
@@ -142,10 +137,10 @@ TEST_F(ConfigTest, CompleteClientConfigResolves) {
   EXPECT_EQ(s.mode, BondMode::kLoadBalance);
   EXPECT_EQ(s.bond_interface, "mb0");
   ASSERT_TRUE(s.bond_address.has_value());
-  EXPECT_EQ(Str(s.bond_address->address), "10.203.0.2");
+  EXPECT_EQ(Ipv4Text(s.bond_address->address), "10.203.0.2");
   EXPECT_EQ(s.bond_address->prefix_len, 24);
   ASSERT_TRUE(s.peer_address.has_value());
-  EXPECT_EQ(Str(*s.peer_address), "198.51.100.7");
+  EXPECT_EQ(Ipv4Text(*s.peer_address), "198.51.100.7");
   EXPECT_EQ(s.port, 7201);
   EXPECT_EQ(s.offload, OffloadSetting::kAuto);
   EXPECT_EQ(s.primary, "eth0");
@@ -160,10 +155,10 @@ TEST_F(ConfigTest, CompleteClientConfigResolves) {
   EXPECT_EQ(eth0.interface, "eth0");  // defaults to the name
   EXPECT_EQ(eth0.ifindex, 2);
   EXPECT_EQ(eth0.mtu, 1500u);
-  EXPECT_EQ(Str(eth0.source), "192.168.1.10");  // from the interface
-  EXPECT_EQ(Str(eth0.remote), "198.51.100.7");  // from peer_address
+  EXPECT_EQ(Ipv4Text(eth0.source), "192.168.1.10");  // from the interface
+  EXPECT_EQ(Ipv4Text(eth0.remote), "198.51.100.7");  // from peer_address
   ASSERT_TRUE(eth0.gateway.has_value());
-  EXPECT_EQ(Str(*eth0.gateway), "192.168.1.1");
+  EXPECT_EQ(Ipv4Text(*eth0.gateway), "192.168.1.1");
   EXPECT_EQ(eth0.remote_port, 7201);
   EXPECT_EQ(eth0.rate_mbit, 40);
   EXPECT_EQ(eth0.delay_ms, 0);
@@ -171,12 +166,12 @@ TEST_F(ConfigTest, CompleteClientConfigResolves) {
   EXPECT_EQ(eth0.backup_order, -1);
 
   EXPECT_EQ(s.paths[1].ifindex, 3);
-  EXPECT_EQ(Str(*s.paths[1].gateway), "192.168.8.1");
+  EXPECT_EQ(Ipv4Text(*s.paths[1].gateway), "192.168.8.1");
   EXPECT_EQ(s.paths[1].role, PathRole::kBonded);
 
   const PathSettings& wwan0 = s.paths[2];
   EXPECT_EQ(wwan0.mtu, 1400u);
-  EXPECT_EQ(Str(wwan0.source), "10.64.0.5");
+  EXPECT_EQ(Ipv4Text(wwan0.source), "10.64.0.5");
   EXPECT_FALSE(wwan0.gateway.has_value());
   EXPECT_EQ(wwan0.role, PathRole::kBackup);
   EXPECT_EQ(wwan0.backup_order, 0);
@@ -212,8 +207,8 @@ TEST_F(ConfigTest, MinimalConfigGetsEveryDefault) {
   ASSERT_EQ(s.paths.size(), 1u);
   EXPECT_EQ(s.paths[0].name, "eth0");  // defaults to the interface
   EXPECT_EQ(s.paths[0].interface, "eth0");
-  EXPECT_EQ(Str(s.paths[0].source), "192.168.1.10");
-  EXPECT_EQ(Str(s.paths[0].remote), "203.0.113.1");
+  EXPECT_EQ(Ipv4Text(s.paths[0].source), "192.168.1.10");
+  EXPECT_EQ(Ipv4Text(s.paths[0].remote), "203.0.113.1");
   EXPECT_EQ(s.paths[0].remote_port, 7201);
   EXPECT_EQ(s.paths[0].delay_ms, 0);
   EXPECT_EQ(s.paths[0].role, PathRole::kBonded);
@@ -264,7 +259,7 @@ TEST_F(ConfigTest, ExplicitValuesAreKept) {
   EXPECT_DOUBLE_EQ(s.failover.degrade_loss_percent, 100);
   EXPECT_DOUBLE_EQ(s.failover.recover_loss_percent, 80);
   ASSERT_EQ(s.paths.size(), 2u);
-  EXPECT_EQ(Str(s.paths[0].source), "192.0.2.1");  // not the interface's address
+  EXPECT_EQ(Ipv4Text(s.paths[0].source), "192.0.2.1");  // not the interface's address
   EXPECT_EQ(s.paths[0].remote_port, 1);            // not link_aggregation.port
   EXPECT_EQ(s.paths[0].rate_mbit, 100000);
   EXPECT_EQ(s.paths[0].delay_ms, 10000);
@@ -588,7 +583,7 @@ TEST_F(ConfigTest, SourceAddress) {
       AllOf(HasSubstr("interfaces.uplinks[0].source_address"), HasSubstr("no IPv4 address")));
   const NodeSettings s = MustResolve(WithInterfaces(
       R"({"uplinks": [{"name": "noaddr0", "source_address": "192.0.2.9", "rate_mbit": 1}]})"));
-  EXPECT_EQ(Str(s.paths[0].source), "192.0.2.9");
+  EXPECT_EQ(Ipv4Text(s.paths[0].source), "192.0.2.9");
   EXPECT_EQ(s.paths[0].mtu, 9000u);
   EXPECT_THAT(ErrorOf(WithInterfaces(
                   R"({"uplinks": [{"name": "eth0", "source_address": "1.2.3", "rate_mbit": 1}]})")),
@@ -827,8 +822,8 @@ TEST_F(ConfigTest, FlowModeNeedsNoPeer) {
   EXPECT_FALSE(s.peer_address.has_value());
   ASSERT_EQ(s.paths.size(), 2u);
   EXPECT_EQ(s.paths[0].remote.s_addr, 0u) << "no remote endpoint";
-  EXPECT_EQ(Str(s.paths[0].source), "192.168.1.10") << "the address flows are NATed to";
-  EXPECT_EQ(Str(*s.paths[1].gateway), "192.168.8.1");
+  EXPECT_EQ(Ipv4Text(s.paths[0].source), "192.168.1.10") << "the address flows are NATed to";
+  EXPECT_EQ(Ipv4Text(*s.paths[1].gateway), "192.168.8.1");
 }
 
 TEST_F(ConfigTest, FlowModeRejectsPeerSettings) {
@@ -879,7 +874,7 @@ TEST_F(ConfigTest, ProbingSettingsResolve) {
     "link_aggregation": {"bond_address": "10.203.0.2/24", "peer_bond_address": "10.203.0.1"},
     "failover": {"probe_port": 7300},)") + kProbingUplink + "}");
   ASSERT_TRUE(s.peer_bond_address.has_value());
-  EXPECT_EQ(Str(*s.peer_bond_address), "10.203.0.1");
+  EXPECT_EQ(Ipv4Text(*s.peer_bond_address), "10.203.0.1");
   EXPECT_EQ(s.failover.probe_port, 7300);
   EXPECT_EQ(MustResolve(std::string("{") + kProbingUplink + "}").failover.probe_port, 7202)
       << "default probe port";
@@ -1056,7 +1051,7 @@ TEST_F(ConfigTest, RelayedPathGoesOverTheFirstDiscoveryInterface) {
   EXPECT_EQ(p.interface, "lan0");
   EXPECT_EQ(p.ifindex, 6);
   EXPECT_EQ(p.mtu, 1400u);
-  EXPECT_EQ(Str(p.source), "10.210.0.1");
+  EXPECT_EQ(Ipv4Text(p.source), "10.210.0.1");
   EXPECT_EQ(p.remote.s_addr, 0u) << "filled in at run time, not peer_address";
   EXPECT_EQ(p.remote_port, 0);
   EXPECT_FALSE(p.gateway.has_value());
@@ -1074,7 +1069,7 @@ TEST_F(ConfigTest, RelayedPathFiltersAndInterfaceAreKept) {
   const PathSettings& p = s.paths[1];
   EXPECT_EQ(p.interface, "lan1");
   EXPECT_EQ(p.ifindex, 7);
-  EXPECT_EQ(Str(p.source), "10.220.0.1");
+  EXPECT_EQ(Ipv4Text(p.source), "10.220.0.1");
   EXPECT_EQ(p.relay.node, "node2");
   EXPECT_EQ(p.relay.uplink, "wan0");
   ASSERT_TRUE(p.data_cap.has_value());
@@ -1144,8 +1139,8 @@ TEST_F(ConfigTest, LearnedPathHasItsLocalSideOnly) {
   EXPECT_EQ(p.endpoint, PathEndpoint::kLearned);
   EXPECT_FALSE(p.endpoint_known);
   EXPECT_EQ(p.ifindex, 3);
-  EXPECT_EQ(Str(p.source), "192.168.8.20");
-  EXPECT_EQ(Str(*p.gateway), "192.168.8.1");
+  EXPECT_EQ(Ipv4Text(p.source), "192.168.8.20");
+  EXPECT_EQ(Ipv4Text(*p.gateway), "192.168.8.1");
   EXPECT_EQ(p.remote.s_addr, 0u);
   EXPECT_EQ(p.remote_port, 0);
   // learn_remote: false is an ordinary uplink, which needs a far end.

@@ -12,6 +12,7 @@
 
 #include <cstring>
 
+#include "agent/core/net_format.h"
 #include "tests/discovery_test_util.h"
 
 namespace meshbpf {
@@ -20,16 +21,11 @@ namespace {
 using namespace testing_discovery;
 
 TEST(DiscoverySocket, SubnetBroadcast) {
-  auto text = [](in_addr a) {
-    char s[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &a, s, sizeof(s));
-    return std::string(s);
-  };
-  EXPECT_EQ(text(SubnetBroadcast(Ip("192.168.1.10"), 24)), "192.168.1.255");
-  EXPECT_EQ(text(SubnetBroadcast(Ip("10.1.2.3"), 8)), "10.255.255.255");
-  EXPECT_EQ(text(SubnetBroadcast(Ip("10.1.2.3"), 31)), "10.1.2.3");
-  EXPECT_EQ(text(SubnetBroadcast(Ip("10.1.2.3"), 32)), "10.1.2.3");
-  EXPECT_EQ(text(SubnetBroadcast(Ip("10.1.2.3"), 0)), "255.255.255.255");
+  EXPECT_EQ(Ipv4Text(SubnetBroadcast(Ip("192.168.1.10"), 24)), "192.168.1.255");
+  EXPECT_EQ(Ipv4Text(SubnetBroadcast(Ip("10.1.2.3"), 8)), "10.255.255.255");
+  EXPECT_EQ(Ipv4Text(SubnetBroadcast(Ip("10.1.2.3"), 31)), "10.1.2.3");
+  EXPECT_EQ(Ipv4Text(SubnetBroadcast(Ip("10.1.2.3"), 32)), "10.1.2.3");
+  EXPECT_EQ(Ipv4Text(SubnetBroadcast(Ip("10.1.2.3"), 0)), "255.255.255.255");
 }
 
 // Runs in a child process inside a fresh network namespace (root only), so

@@ -23,6 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "agent/core/discovery.h"
+#include "agent/core/net_format.h"
 #include "bpf/meshbpf.h"
 
 namespace meshbpf {
@@ -50,12 +51,6 @@ absl::string_view ToAbsl(pb::StringPiece s) { return {s.data(), s.size()}; }
 // value cannot garble the log line that reports it.
 std::string Quote(absl::string_view text) {
   return absl::StrCat("\"", absl::CHexEscape(text), "\"");
-}
-
-std::string AddressText(in_addr addr) {
-  char text[INET_ADDRSTRLEN] = {};
-  inet_ntop(AF_INET, &addr, text, sizeof(text));
-  return text;
 }
 
 absl::Status FieldError(absl::string_view path, absl::string_view problem) {
@@ -876,7 +871,7 @@ absl::Status ResolveInterfaces(const config::Interfaces& in, const InterfaceLook
     for (size_t j = 0; out.mode == BondMode::kFlow && j < out.paths.size(); ++j) {
       if (out.paths[j].source.s_addr == p.source.s_addr) {
         return FieldError(path + ".source_address",
-                          absl::StrCat(AddressText(p.source), " is also the source of "
+                          absl::StrCat(Ipv4Text(p.source), " is also the source of "
                                        "interfaces.uplinks[", j, "]; in flow mode every uplink "
                                        "needs its own address"));
       }

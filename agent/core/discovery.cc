@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/core/mesh_auth.h"
+#include "agent/core/net_format.h"
 #include "proto/mesh.pb.h"
 
 namespace meshbpf {
@@ -129,12 +130,6 @@ std::optional<Drop> PortAbove16Bits(uint32_t port, absl::string_view field) {
 uint16_t GetBig16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
 Drop MakeDrop(DropReason reason, std::string detail) { return Drop{reason, std::move(detail)}; }
-
-std::string AddressText(in_addr a) {
-  char text[INET_ADDRSTRLEN] = {};
-  inet_ntop(AF_INET, &a, text, sizeof(text));
-  return text;
-}
 
 }  // namespace
 
@@ -474,7 +469,7 @@ std::optional<std::string> DropMonitor::Record(const Drop& drop, in_addr from,
     ++log.suppressed;
     return std::nullopt;
   }
-  std::string line = absl::StrCat("discovery: dropped announcement from ", AddressText(from), ": ",
+  std::string line = absl::StrCat("discovery: dropped announcement from ", Ipv4Text(from), ": ",
                                   DropReasonName(drop.reason), ": ", drop.detail);
   if (log.suppressed > 0) {
     absl::StrAppend(&line, " (", log.suppressed, " more \"", DropReasonName(drop.reason),
