@@ -599,8 +599,7 @@ absl::Status ResolveFailover(const config::Failover& f, FailoverSettings& out) {
                    out.probe_port));
   absl::Status loss = Checked("failover.degrade_loss_percent", f.has_degrade_loss_percent(),
                               f.degrade_loss_percent(), kLossPercent, out.degrade_loss_percent);
-  // Hysteresis: recovery needs clearly less loss than degrading did.
-  out.recover_loss_percent = out.degrade_loss_percent / 2;
+  out.recover_loss_percent = out.degrade_loss_percent * config_defaults::kRecoverLossShare;
   loss.Update(Checked("failover.recover_loss_percent", f.has_recover_loss_percent(),
                       f.recover_loss_percent(), kLossPercent, out.recover_loss_percent));
   if (loss.ok() && out.recover_loss_percent >= out.degrade_loss_percent) {
