@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <string>
 
@@ -16,6 +17,7 @@
 #include "agent/core/net_format.h"
 #include "agent/sys/config_file.h"
 #include "bpf/meshbpf.h"
+#include "tests/scratch_dir.h"
 
 namespace meshbpf {
 namespace {
@@ -756,19 +758,14 @@ TEST_F(ConfigTest, SharedUplinksNameUplinks) {
 
 class ConfigFileTest : public ConfigTest {
  protected:
-  void TearDown() override {
-    for (const std::string& path : paths_) std::remove(path.c_str());
-  }
+  // A new file in the test's own directory.
   std::string Write(const std::string& text) {
-    char name[] = "/tmp/meshbpf_config_test_XXXXXX";
-    const int fd = mkstemp(name);
-    EXPECT_GE(fd, 0);
-    EXPECT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
-    close(fd);
-    paths_.push_back(name);
-    return name;
+    const std::string path = dir_.File(absl::StrCat("config-", written_++, ".json"));
+    std::ofstream(path) << text;
+    return path;
   }
-  std::vector<std::string> paths_;
+  ScratchDir dir_;
+  int written_ = 0;
 };
 
 TEST_F(ConfigFileTest, MissingFile) {
@@ -779,9 +776,10 @@ TEST_F(ConfigFileTest, MissingFile) {
 }
 
 TEST_F(ConfigFileTest, Directory) {
-  absl::StatusOr<NodeSettings> s = LoadConfigFile("/tmp", fake_);
+  absl::StatusOr<NodeSettings> s = LoadConfigFile(dir_.path(), fake_);
   ASSERT_FALSE(s.ok());
-  EXPECT_THAT(std::string(s.status().message()), HasSubstr(R"(config file "/tmp": )"));
+  EXPECT_THAT(std::string(s.status().message()),
+              HasSubstr(absl::StrCat("config file \"", dir_.path(), "\": ")));
 }
 
 TEST_F(ConfigFileTest, LoadsAndResolves) {

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <fstream>
 
+#include "tests/scratch_dir.h"
+
 namespace meshbpf {
 namespace {
 
@@ -18,21 +20,15 @@ const absl::Time kStart = absl::FromUnixSeconds(1710504000);
 
 std::string Message(const absl::Status& s) { return std::string(s.message()); }
 
-// A file under /tmp, removed (with SQLite's side files) when the test ends.
+// A database file in a directory of its own, removed (with SQLite's side
+// files) when the test ends.
 class TempFile {
  public:
-  explicit TempFile(const std::string& tag)
-      : path_("/tmp/meshbpf-history-" + tag + "-" + std::to_string(getpid()) + ".db") {
-    Remove();
-  }
-  ~TempFile() { Remove(); }
+  explicit TempFile(const std::string& tag) : path_(dir_.File(tag + ".db")) {}
   const std::string& path() const { return path_; }
 
  private:
-  void Remove() {
-    for (const char* suffix : {"", "-journal", "-wal", "-shm"})
-      std::remove((path_ + suffix).c_str());
-  }
+  ScratchDir dir_;
   std::string path_;
 };
 

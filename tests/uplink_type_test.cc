@@ -3,12 +3,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include "absl/strings/str_cat.h"
+#include "tests/scratch_dir.h"
 
 namespace meshbpf {
 namespace {
@@ -17,13 +16,7 @@ using ::testing::HasSubstr;
 
 class FakeSysfs : public ::testing::Test {
  protected:
-  void SetUp() override {
-    root_ = std::filesystem::path(::testing::TempDir()) /
-            absl::StrCat("meshbpf-sysfs-", getpid());
-    std::filesystem::remove_all(root_);
-    std::filesystem::create_directories(root_);
-  }
-  void TearDown() override { std::filesystem::remove_all(root_); }
+  ScratchDir dir_;
   std::filesystem::path Interface(const std::string& name, const std::string& type,
                                   const std::string& uevent = "") {
     const std::filesystem::path dir = root_ / name;
@@ -42,7 +35,7 @@ class FakeSysfs : public ::testing::Test {
     EXPECT_TRUE(t.ok()) << t.status();
     return t.value_or(UplinkType::kOther);
   }
-  std::filesystem::path root_;
+  const std::filesystem::path root_ = dir_.path();
 };
 
 TEST_F(FakeSysfs, DetectsUplinkTypes) {
