@@ -10,6 +10,9 @@ or files either.
 
 Within the rule, two modules (a .h and its .cc) may not depend on each
 other: such a loop means one of them holds something that belongs lower.
+A module split into parts by concern names them <module>_<part> next to it
+(config_json.cc, config_checks.h beside config.h); the parts count as the
+module.
 
 Usage: check_layers.py [repo root]. Prints one line per violation,
 "file:line: rule", and exits 1 if there is any.
@@ -38,6 +41,17 @@ def layer_of(path):
         if path.startswith(layer + "/"):
             return layer
     return None
+
+
+def module_of(root, path):
+    """config_json.cc -> config when config.h or config.cc is next to it."""
+    stem = pathlib.PurePosixPath(path).with_suffix("")
+    parts = stem.name.split("_")
+    for n in range(1, len(parts)):
+        base = stem.parent / "_".join(parts[:n])
+        if any((root / f"{base}{suffix}").exists() for suffix in (".h", ".cc")):
+            return str(base)
+    return str(stem)
 
 
 def find_loops(depends):
@@ -86,9 +100,8 @@ def check(root):
                     layer_of(sibling) if (source.parent / target).exists() else None)
                 if included is None:
                     continue  # a library header: absl/..., not ours
-                target_module = str(pathlib.PurePosixPath(
-                    target if layer_of(target) else sibling).with_suffix(""))
-                module = str(pathlib.PurePosixPath(rel).with_suffix(""))
+                target_module = module_of(root, target if layer_of(target) else sibling)
+                module = module_of(root, rel)
                 if target_module != module:
                     depends.setdefault(module, set()).add(target_module)
                 if LAYERS.index(included) > LAYERS.index(own):
