@@ -7,8 +7,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/core/config.h"
-#include "agent/core/net_format.h"
-#include "bpf/meshbpf.h"
 #include "tests/config_test_util.h"
 
 namespace meshbpf {
@@ -17,7 +15,6 @@ namespace {
 using namespace testing_config;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-using ::testing::Not;
 
 // --- JSON-level rejections ---------------------------------------------------
 

@@ -11,7 +11,6 @@
 #include "absl/strings/str_join.h"
 #include "agent/core/config.h"
 #include "agent/core/net_format.h"
-#include "bpf/meshbpf.h"
 #include "tests/config_test_util.h"
 
 namespace meshbpf {
@@ -20,7 +19,6 @@ namespace {
 using namespace testing_config;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-using ::testing::Not;
 
 // --- Valid configs ----------------------------------------------------------
 

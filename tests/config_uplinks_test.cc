@@ -18,7 +18,6 @@ namespace {
 using namespace testing_config;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-using ::testing::Not;
 
 // --- Interfaces ------------------------------------------------------------------
 
