@@ -68,7 +68,7 @@ std::string HistoryFile(const Options& options) {
   }
   absl::StatusOr<std::string> pin_dir = ResolvePinDir(options);
   const std::string instance =
-      pin_dir.ok() ? pin_dir->substr(pin_dir->rfind('/') + 1) : options.Get("--instance", "default");
+      pin_dir.ok() ? pin_dir->substr(pin_dir->rfind('/') + 1) : options.Get("--instance", kDefaultInstance);
   return DefaultHistoryFile(instance);
 }
 

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "agent/sys/control.h"  // kDefaultInstance, kDefaultRunDir
+
 // Transitional: agent.cc still expects LoadConfigFile and ProbeSocket from the
 // agent/core headers they moved out of; its successors include these two
 // themselves, and then this goes.
@@ -15,8 +17,8 @@ namespace meshbpf {
 struct AgentOptions {
   std::string config_path;
   std::string pin_root;
-  std::string instance = "default";
-  std::string run_dir = "/run/meshbpf";  // where the control socket lives
+  std::string instance = kDefaultInstance;
+  std::string run_dir = kDefaultRunDir;  // where the control socket lives
   bool verbose = false;
 };
 
