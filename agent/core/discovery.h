@@ -1,7 +1,7 @@
 // Mesh discovery, the pure part: the announcement wire format and its
 // validation, replay protection, the table of live nodes, the relayed paths
-// they offer, rate-limited drop logging, and uplink type detection from sysfs.
-// No sockets here (see discovery_socket.h) and no clock reads: time comes in
+// they offer, and rate-limited drop logging. No sockets or files here (see
+// agent/sys/discovery_socket.h, uplink_type.h) and no clock reads: time comes in
 // through parameters or an injected clock, so all of it runs under test.
 //
 // Trust: discovery needs a mesh key. With an empty key nothing is encoded
