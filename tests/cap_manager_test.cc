@@ -3,6 +3,7 @@
 // once, usage survives a restart (and a crash), periods and resets grant a
 // fresh budget.
 #include "agent/daemon/cap_manager.h"
+#include "cli/agent_views.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -199,7 +200,11 @@ TEST_F(CapManagerTest, StatusJsonAndTable) {
   EXPECT_DOUBLE_EQ(c.at("used_percent").get<double>(), 25);
   EXPECT_EQ(c.at("resets_at"), "2025-02-01T00:00:00+00:00");
   EXPECT_EQ(c.at("when_exhausted"), "stop");
-  const std::string table = CapStatusTable(j);
+  // Today's document reads back as the typed reply and is written unchanged.
+  absl::StatusOr<CapReply> reply = FromJson<CapReply>(j, "cap");
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(ToJson(*reply).dump(), j.dump());
+  const std::string table = CapStatusTable(*reply);
   EXPECT_THAT(table, HasSubstr("wan2"));
   EXPECT_THAT(table, HasSubstr("500.00 kB"));
   EXPECT_THAT(table, HasSubstr("25.0%"));

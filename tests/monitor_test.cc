@@ -77,7 +77,7 @@ TEST(SnapshotJson, RoundTrips) {
   reading.counters[1].tx_packets = 9;
   ASSERT_TRUE(monitor.Sample(reading, TwoActivePaths(), Views()).ok());
   const nlohmann::json json = SnapshotToJson(monitor.snapshot());
-  absl::StatusOr<MetricsSnapshot> back = SnapshotFromJson(json);
+  absl::StatusOr<MetricsSnapshot> back = FromJson<MetricsSnapshot>(json, "stats");
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(SnapshotToJson(*back), json);
   EXPECT_EQ(back->paths[1].tx_packets_total, 9u);
@@ -90,12 +90,13 @@ TEST(SnapshotJson, NamesTheMissingOrWrongField) {
   ASSERT_TRUE(monitor.Sample({kSecond, {}}, TwoActivePaths(), Views()).ok());
   nlohmann::json json = SnapshotToJson(monitor.snapshot());
   json["paths"][1].erase("loss");
-  absl::StatusOr<MetricsSnapshot> back = SnapshotFromJson(json);
+  absl::StatusOr<MetricsSnapshot> back = FromJson<MetricsSnapshot>(json, "stats");
   ASSERT_FALSE(back.ok());
-  EXPECT_THAT(std::string(back.status().message()), HasSubstr("stats.paths[1]"));
+  EXPECT_THAT(std::string(back.status().message()),
+              HasSubstr("stats: \"paths[1].loss\" is missing"));
   json = SnapshotToJson(monitor.snapshot());
   json["paths"][0]["status"] = "sideways";
-  back = SnapshotFromJson(json);
+  back = FromJson<MetricsSnapshot>(json, "stats");
   ASSERT_FALSE(back.ok());
   EXPECT_THAT(std::string(back.status().message()), HasSubstr("sideways"));
 }

@@ -23,6 +23,7 @@
 #include "agent/sys/agent_log.h"
 #include "agent/daemon/cap_manager.h"
 #include "agent/core/config.h"
+#include "agent/core/control_protocol.h"
 #include "agent/sys/control.h"
 #include "agent/sys/datapath.h"
 #include "agent/core/health.h"
@@ -179,15 +180,15 @@ class Agent {
   // usage in the history file.
   absl::Status StartCaps();
   void LogCapNotices(const std::vector<CapNotice>& notices);
-  nlohmann::json CapCommand(const nlohmann::json& request);
+  nlohmann::json CapCommand(const CapRequest& request);
   void SampleMetrics(uint64_t now_ns, const CounterTable& counters);
   nlohmann::json StatsReply() const;
   // meshbpf test: starts the active test of a path or interface, reports it.
-  nlohmann::json StartUplinkTest(const nlohmann::json& request);
+  nlohmann::json StartUplinkTest(const TestRequest& request);
   nlohmann::json UplinkTestReply() const;
   void OnTestTimer(uint64_t now_ns);
   nlohmann::json StatusReply() const;
-  nlohmann::json Failover(const nlohmann::json& request);
+  nlohmann::json Failover(const FailoverRequest& request);
   // Paths a name refers to: a path name, or an interface carrying paths.
   std::vector<size_t> PathsNamed(const std::string& name) const;
 
@@ -675,9 +676,9 @@ void Agent::LogCapNotices(const std::vector<CapNotice>& notices) {
 }
 
 // {"command": "cap"} shows every cap; {"command": "cap", "reset": PATH} starts one over.
-nlohmann::json Agent::CapCommand(const nlohmann::json& request) {
-  if (request.contains("reset")) {
-    const std::string name = request.value("reset", "");
+nlohmann::json Agent::CapCommand(const CapRequest& request) {
+  if (request.reset) {
+    const std::string& name = *request.reset;
     std::vector<CapNotice> notices;
     absl::Status s = caps_->Reset(name, absl::Now(), &notices);
     LogCapNotices(notices);
@@ -740,14 +741,14 @@ nlohmann::json Agent::StatsReply() const {
   return reply;
 }
 
-nlohmann::json Agent::StartUplinkTest(const nlohmann::json& request) {
+nlohmann::json Agent::StartUplinkTest(const TestRequest& request) {
   auto error = [](const std::string& message) { return nlohmann::json{{"error", message}}; };
   if (test_ && !test_->finished) return error("a test is already running");
   if (!prober_) {
     return error("testing needs probes to the peer (link_aggregation.peer_bond_address and "
                  "bond_address)");
   }
-  const std::string name = request.value("interface", "");
+  const std::string& name = request.interface;
   const std::vector<size_t> paths = PathsNamed(name);
   if (paths.empty()) {
     std::vector<std::string> names;
@@ -755,7 +756,7 @@ nlohmann::json Agent::StartUplinkTest(const nlohmann::json& request) {
     return error(absl::StrCat("unknown path or interface \"", name, "\" (paths: ",
                               absl::StrJoin(names, ", "), ")"));
   }
-  const double seconds = request.value("duration", 0.0);
+  const double seconds = request.duration;
   if (!(seconds >= kMinTestSeconds && seconds <= kMaxTestSeconds)) {
     return error(absl::StrFormat("duration %g s is not within %g..%g s", seconds, kMinTestSeconds,
                                  kMaxTestSeconds));
@@ -1041,15 +1042,15 @@ nlohmann::json Agent::StatusReply() const {
           {"transitions", std::move(transitions)}};
 }
 
-nlohmann::json Agent::Failover(const nlohmann::json& request) {
+nlohmann::json Agent::Failover(const FailoverRequest& request) {
   auto error = [](const std::string& message) { return nlohmann::json{{"error", message}}; };
-  if (request.value("auto", false)) {
+  if (request.automatic) {
     held_out_.clear();
     moved_in_.clear();
     Log(LogLevel::kInfo, "manual failover cleared: paths follow their health again");
   } else {
-    const std::string from = request.value("from", "");
-    const std::string to = request.value("to", "");
+    const std::string& from = request.from;
+    const std::string& to = request.to;
     std::vector<std::string> names;
     for (const PathSettings& p : settings_.paths) names.push_back(p.name);
     const std::string known = absl::StrCat(" (paths: ", absl::StrJoin(names, ", "), ")");
@@ -1076,19 +1077,24 @@ nlohmann::json Agent::Failover(const nlohmann::json& request) {
 }
 
 nlohmann::json Agent::HandleControl(const nlohmann::json& request) {
-  const std::string command = request.value("command", "");
-  if (command == "ping") return {{"ok", true}};
-  if (command == "status") return StatusReply();
-  if (command == "cap" && caps_) return CapCommand(request);
-  if (command == "failover") return Failover(request);
-  if (command == "stats") return StatsReply();
-  if (command == "test") return StartUplinkTest(request);
-  if (command == "test_status") return UplinkTestReply();
-  if (command == "peers") {
-    if (!mesh_) return {{"error", "mesh discovery is off (node_discovery.enabled is false)"}};
-    return mesh_->PeersJson();
-  }
-  return {{"error", absl::StrCat("unknown control command \"", command, "\"")}};
+  auto answer = Overloaded{
+      [](const PingRequest&) { return ToJson(PingReply{}); },
+      [this](const StatusRequest&) { return StatusReply(); },
+      [this](const FailoverRequest& r) { return Failover(r); },
+      [this](const CapRequest& r) {
+        return caps_ ? CapCommand(r) : ToJson(ErrorReply{"unknown control command \"cap\""});
+      },
+      [this](const StatsRequest&) { return StatsReply(); },
+      [this](const TestRequest& r) { return StartUplinkTest(r); },
+      [this](const TestStatusRequest&) { return UplinkTestReply(); },
+      [this](const PeersRequest&) {
+        if (!mesh_) {
+          return ToJson(ErrorReply{"mesh discovery is off (node_discovery.enabled is false)"});
+        }
+        return mesh_->PeersJson();
+      }};
+  return DispatchControl(request,
+                         [&answer](const ControlRequest& r) { return std::visit(answer, r); });
 }
 
 void Agent::Stop() {

@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "agent/core/control_protocol.h"
 #include "agent/core/data_cap.h"
 #include "agent/sys/history.h"
 #include "bpf/meshbpf.h"
@@ -101,10 +102,8 @@ class CapManager {
   bool unsaved_ = false;
 };
 
-// {"caps": [...]} for the control socket: per uplink used/limit bytes,
-// percent, period and its end (the reset time), policy, warnings.
+// The "cap" control reply (CapReply): per uplink used/limit bytes, percent,
+// period and its end (the reset time), policy, warnings.
 nlohmann::json CapStatusJson(const std::vector<CapStatus>& caps);
-// The same as a table for `meshbpf cap`.
-std::string CapStatusTable(const nlohmann::json& reply);
 
 }  // namespace meshbpf

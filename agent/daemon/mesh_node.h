@@ -27,6 +27,7 @@
 
 #include "absl/status/statusor.h"
 #include "agent/core/config.h"
+#include "agent/core/control_protocol.h"
 #include "agent/core/discovery.h"
 #include "agent/sys/discovery_socket.h"
 #include "agent/sys/map_io.h"
@@ -62,9 +63,6 @@ std::vector<AnnouncedUplink> LocalUplinks(const NodeSettings& settings, const Pa
 absl::StatusOr<std::string> ChooseNodeId(const DiscoverySettings& settings,
                                          const std::string& machine_id_file,
                                          const std::string& instance);
-
-// The table `meshbpf peers` prints from the agent's "peers" reply.
-std::string PeersTable(const nlohmann::json& peers);
 
 // Whether this node relays for neighbours: discovery on and some uplink shared.
 bool SharesUplinks(const NodeSettings& settings);
@@ -146,6 +144,7 @@ class MeshDiscovery {
   // The "peers" control reply: this node, the live nodes (and which of our
   // paths they fill), the relayed paths they offer, the relays this node
   // serves with their counters, and drop counters by reason.
+  PeersReply Peers() const;
   nlohmann::json PeersJson() const;
 
  private:
@@ -162,7 +161,7 @@ class MeshDiscovery {
   void UpdateRelaying();
   void ServeRelays();
   void FillRelayedPaths();
-  nlohmann::json RelayingJson() const;
+  RelayingEntry Relaying() const;
 
   const NodeSettings& settings_;
   const std::string node_id_;

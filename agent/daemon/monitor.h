@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "agent/core/control_protocol.h"
 #include "agent/sys/history.h"
 #include "agent/core/metrics.h"
 #include "agent/core/rates.h"
@@ -57,9 +58,7 @@ class Monitor {
   int samples_since_compaction_ = 0;
 };
 
-// The snapshot as the "stats" control command sends it, and back (the CLI
-// side rejects a reply that lacks a field, naming it).
+// The snapshot as the "stats" control reply carries it (StatsReply).
 nlohmann::json SnapshotToJson(const MetricsSnapshot& snapshot);
-absl::StatusOr<MetricsSnapshot> SnapshotFromJson(const nlohmann::json& json);
 
 }  // namespace meshbpf

@@ -103,10 +103,12 @@ void ControlServer::Serve(const Handler& handler) {
       reply = {{"error", absl::StrCat("reading the request: ", request.status().message())}};
     } else {
       nlohmann::json parsed = nlohmann::json::parse(*request, nullptr, /*allow_exceptions=*/false);
-      reply = parsed.is_object() ? handler(parsed)
-                                 : nlohmann::json{{"error", "the request is not a JSON object"}};
+      // Whether it is a request at all is the handler's to judge (DispatchControl).
+      reply = parsed.is_discarded() ? nlohmann::json{{"error", "the request is not a JSON object"}}
+                                    : handler(parsed);
     }
-    WriteAll(client, reply.dump() + "\n");
+    // Replacing invalid UTF-8 (an interface name, say) instead of throwing.
+    WriteAll(client, reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
     close(client);
   }
 }
