@@ -160,7 +160,7 @@ TEST_F(ConfigTest, CompleteClientConfigResolves) {
   ASSERT_TRUE(eth0.gateway.has_value());
   EXPECT_EQ(Str(*eth0.gateway), "192.168.1.1");
   EXPECT_EQ(eth0.remote_port, 7201);
-  EXPECT_EQ(eth0.rate_mbit, 40);
+  EXPECT_EQ(eth0.rate_bps, 40e6);
   EXPECT_EQ(eth0.delay_ms, 0);
   EXPECT_EQ(eth0.role, PathRole::kBonded);
   EXPECT_EQ(eth0.backup_order, -1);
@@ -263,7 +263,7 @@ TEST_F(ConfigTest, ExplicitValuesAreKept) {
   ASSERT_EQ(s.paths.size(), 2u);
   EXPECT_EQ(Str(s.paths[0].source), "192.0.2.1");  // not the interface's address
   EXPECT_EQ(s.paths[0].remote_port, 1);            // not link_aggregation.port
-  EXPECT_EQ(s.paths[0].rate_mbit, 100000);
+  EXPECT_EQ(s.paths[0].rate_bps, 100000e6);
   EXPECT_EQ(s.paths[0].delay_ms, 10000);
   EXPECT_EQ(s.paths[1].interface, "eth0");   // two paths may share a device
   EXPECT_EQ(s.paths[1].remote_port, 65535);  // from link_aggregation.port
@@ -1041,7 +1041,7 @@ TEST_F(ConfigTest, RelayedPathGoesOverTheFirstDiscoveryInterface) {
   EXPECT_EQ(p.remote.s_addr, 0u) << "filled in at run time, not peer_address";
   EXPECT_EQ(p.remote_port, 0);
   EXPECT_FALSE(p.gateway.has_value());
-  EXPECT_EQ(p.rate_mbit, 30);
+  EXPECT_EQ(p.rate_bps, 30e6);
   EXPECT_EQ(p.relay.node, "");
   EXPECT_EQ(p.relay.uplink, "");
   // Without a name it is named after its interface, like any uplink.
@@ -1154,13 +1154,13 @@ TEST_F(ConfigTest, RelaySettingsDefaultsAndExplicitValues) {
   const NodeSettings defaults = MustResolve(RelayClient(kRelayUplink));
   EXPECT_EQ(defaults.discovery.relay_port, 7211);
   EXPECT_FALSE(defaults.discovery.share_cap.has_value());
-  EXPECT_EQ(defaults.discovery.share_max_mbit, 0);
+  EXPECT_EQ(defaults.discovery.share_max_bps, 0);
   const NodeSettings s = MustResolve(RelayClient(
       kRelayUplink,
       R"("relay_port": 8000, "share_uplinks": ["eth0"], "share_max_mbit": 12.5,
          "share_cap": {"limit_bytes": 3000000000, "period": "daily", "timezone": "UTC"})"));
   EXPECT_EQ(s.discovery.relay_port, 8000);
-  EXPECT_EQ(s.discovery.share_max_mbit, 12.5);
+  EXPECT_EQ(s.discovery.share_max_bps, 12.5e6);
   ASSERT_TRUE(s.discovery.share_cap.has_value());
   EXPECT_EQ(s.discovery.share_cap->limit_bytes, 3'000'000'000u);
   EXPECT_EQ(s.discovery.share_cap->period, CapPeriodKind::kDaily);

@@ -94,7 +94,7 @@ TEST(AnnouncedRelayTest, OnlyWhenSharingWithCeilingAndBudget) {
   NodeSettings s = TwoInterfacesThreePaths();
   EXPECT_FALSE(AnnouncedRelay(s, 5).has_value());  // discovery off
   s.discovery.enabled = true;
-  s.discovery.share_max_mbit = 2.5;
+  s.discovery.share_max_bps = 2.5e6;
   const std::optional<RelayCapability> relay = AnnouncedRelay(s, 123);
   ASSERT_TRUE(relay.has_value());
   EXPECT_EQ(relay->relay_port, 7211u);

@@ -21,7 +21,7 @@ in_addr Addr(const char* text) {
   return a;
 }
 
-PathSettings Path(const std::string& name, int ifindex, double rate, PathRole role = PathRole::kBonded,
+PathSettings Path(const std::string& name, int ifindex, double rate_mbit, PathRole role = PathRole::kBonded,
                   int backup_order = -1) {
   PathSettings p;
   p.name = name;
@@ -32,7 +32,7 @@ PathSettings Path(const std::string& name, int ifindex, double rate, PathRole ro
   p.remote = Addr("10.9.9.9");
   p.gateway = Addr("10.0.0.1");
   p.remote_port = 7300;
-  p.rate_mbit = rate;
+  p.rate_bps = rate_mbit * 1e6;
   p.role = role;
   p.backup_order = backup_order;
   return p;
@@ -69,8 +69,8 @@ TEST(BondMtu, FlowModeHasNoEncapsulationToMakeRoomFor) {
 TEST(Offloads, AutoTurnsThemOffBelowOneGigabit) {
   NodeSettings s = TwoBonded();
   EXPECT_TRUE(ShouldDisableOffloads(s));
-  s.paths[0].rate_mbit = 10000;
-  s.paths[1].rate_mbit = 1000;
+  s.paths[0].rate_bps = 10000e6;
+  s.paths[1].rate_bps = 1000e6;
   EXPECT_FALSE(ShouldDisableOffloads(s));
 }
 
@@ -78,8 +78,8 @@ TEST(Offloads, ExplicitSettingWins) {
   NodeSettings s = TwoBonded();
   s.offload = OffloadSetting::kOn;
   EXPECT_FALSE(ShouldDisableOffloads(s));
-  s.paths[0].rate_mbit = 10000;
-  s.paths[1].rate_mbit = 10000;
+  s.paths[0].rate_bps = 10000e6;
+  s.paths[1].rate_bps = 10000e6;
   s.offload = OffloadSetting::kOff;
   EXPECT_TRUE(ShouldDisableOffloads(s));
 }
@@ -106,8 +106,8 @@ TEST(PathTable, CarriesEverySetting) {
 
 TEST(PathTable, FractionalRatesRoundToKbpsAndNeverZero) {
   NodeSettings s = TwoBonded();
-  s.paths[0].rate_mbit = 0.0004;  // would be 0 kbps: the scheduler divides by it
-  s.paths[1].rate_mbit = 1.2345;
+  s.paths[0].rate_bps = 400;  // would be 0 kbps: the scheduler divides by it
+  s.paths[1].rate_bps = 1234.5e3;
   PathTable t = BuildPathTable(s);
   EXPECT_EQ(t[0].rate_kbps, 1u);
   EXPECT_EQ(t[1].rate_kbps, 1235u);

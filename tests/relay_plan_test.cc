@@ -25,7 +25,7 @@ PathSettings Uplink(const std::string& name, const std::string& interface, int i
   p.interface = interface;
   p.ifindex = ifindex;
   p.mtu = 1500;
-  p.rate_mbit = 50;
+  p.rate_bps = 50e6;
   return p;
 }
 

@@ -471,8 +471,10 @@ absl::Status ResolveDiscovery(const config::NodeDiscovery& d, DiscoverySettings&
   // The whole span of relay ports must fit below 65536 (see ResolveRelayPorts).
   s.Update(Checked("node_discovery.relay_port", d.has_relay_port(), d.relay_port(),
                    Closed(1, 65535 - MB_RELAY_PORT_SPAN), out.relay_port));
+  double share_max_mbit = 0;
   s.Update(Checked("node_discovery.share_max_mbit", d.has_share_max_mbit(), d.share_max_mbit(),
-                   kRateMbit, out.share_max_mbit));
+                   kRateMbit, share_max_mbit));
+  out.share_max_bps = share_max_mbit * 1e6;
   if (!s.ok()) return s;
   if (d.has_share_cap()) {
     absl::StatusOr<CapPlan> plan = ResolveCap(d.share_cap(), kShareCapName);
@@ -815,7 +817,9 @@ absl::Status ResolveUplinkPeer(const config::Uplink& u, const std::string& path,
     s.Update(FieldError(path + ".rate_mbit", absl::StrCat("required (expected capacity in Mbit/s, ",
                                                           kRateMbit.Describe(), ")")));
   }
-  s.Update(Checked(path + ".rate_mbit", u.has_rate_mbit(), u.rate_mbit(), kRateMbit, out.rate_mbit));
+  double rate_mbit = 0;
+  s.Update(Checked(path + ".rate_mbit", u.has_rate_mbit(), u.rate_mbit(), kRateMbit, rate_mbit));
+  out.rate_bps = rate_mbit * 1e6;
   s.Update(
       Checked(path + ".delay_ms", u.has_delay_ms(), u.delay_ms(), Closed(0, 10000), out.delay_ms));
   return s;

@@ -70,7 +70,7 @@ struct PathSettings {
   in_addr remote{};
   std::optional<in_addr> gateway;  // nullopt: let the routing table decide
   uint16_t remote_port = 0;
-  double rate_mbit = 0;
+  double rate_bps = 0;  // config: rate_mbit
   double delay_ms = 0;
   PathRole role = PathRole::kBonded;
   int backup_order = -1;  // position in interfaces.backups for kBackup paths
@@ -113,7 +113,7 @@ struct DiscoverySettings {
   std::string node_id;  // empty: "<machine-id>:<instance>", chosen by the agent
   uint16_t relay_port = 7211;  // see bpf/meshbpf.h, "Relaying"
   std::optional<CapPlan> share_cap;      // budget of relayed bytes; nullopt: none
-  double share_max_mbit = 0;             // 0: no rate ceiling
+  double share_max_bps = 0;  // config: share_max_mbit; 0: no rate ceiling
 };
 
 // Names the share budget among the data caps (history store, `meshbpf

@@ -8,7 +8,7 @@ namespace {
 
 // Offload stays useful on fast links; below this the 64 KB super-packets
 // take long enough to serialise that per-packet scheduling needs MTU units.
-constexpr double kOffloadMinRateMbit = 1000.0;
+constexpr double kOffloadMinRateBps = 1e9;
 
 }  // namespace
 
@@ -37,7 +37,7 @@ bool ShouldDisableOffloads(const NodeSettings& settings) {
   // Flow mode chooses per flow, not per packet: super-packets do no harm.
   if (settings.mode == BondMode::kFlow) return false;
   return std::any_of(settings.paths.begin(), settings.paths.end(),
-                     [](const PathSettings& p) { return p.rate_mbit < kOffloadMinRateMbit; });
+                     [](const PathSettings& p) { return p.rate_bps < kOffloadMinRateBps; });
 }
 
 std::vector<int> StandbyOrder(const NodeSettings& settings) {
@@ -93,7 +93,8 @@ PathTable BuildPathTable(const NodeSettings& settings,
     out.src_port = settings.port;
     out.dst_port = p.remote_port;
     out.mtu = p.mtu;
-    const double kbps = c.capacity_bps ? *c.capacity_bps / 1000.0 : p.rate_mbit * 1000.0;
+    // The data path counts in kbit/s; everything before it in bit/s.
+    const double kbps = c.capacity_bps.value_or(p.rate_bps) / 1000.0;
     out.rate_kbps = static_cast<uint32_t>(std::lround(std::max(kbps, 1.0)));
     out.owd_us = static_cast<uint32_t>(std::lround(c.owd_us ? *c.owd_us : p.delay_ms * 1000.0));
     out.state = MB_PATH_DISABLED;

@@ -37,7 +37,7 @@ struct PathCondition {
   bool link_up = true;   // carrier and address, whatever the probes say
   bool degraded = false;  // loss or latency that would hurt the bond
   bool manual = false;    // moved into service by hand (meshbpf failover): bonded
-  std::optional<double> capacity_bps;  // measured; default: configured rate_mbit
+  std::optional<double> capacity_bps;  // measured; default: configured rate_bps
   std::optional<double> owd_us;        // measured one-way delay; default: delay_ms
 };
 

@@ -97,7 +97,7 @@ std::optional<RelayCapability> AnnouncedRelay(const NodeSettings& settings,
   if (!SharesUplinks(settings)) return std::nullopt;
   return RelayCapability{
       settings.discovery.relay_port,
-      static_cast<uint64_t>(std::llround(settings.discovery.share_max_mbit * 1000)),
+      static_cast<uint64_t>(std::llround(settings.discovery.share_max_bps / 1000)),
       share_remaining_bytes};
 }
 

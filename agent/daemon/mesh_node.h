@@ -68,7 +68,7 @@ absl::StatusOr<std::string> ChooseNodeId(const DiscoverySettings& settings,
 bool SharesUplinks(const NodeSettings& settings);
 
 // What this node announces about relaying. Relay capability: when it shares
-// uplinks, at node_discovery.relay_port, share_max_mbit as the ceiling and
+// uplinks, at node_discovery.relay_port, share_max_bps as the ceiling and
 // the share budget left. Bond endpoint: when it has relayed paths, its
 // bonding peer (peer_address, link_aggregation.port) and its own tunnel port.
 std::optional<RelayCapability> AnnouncedRelay(const NodeSettings& settings,

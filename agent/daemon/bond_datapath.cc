@@ -1,0 +1,193 @@
+#include "agent/daemon/bond_datapath.h"
+
+#include <net/if.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "agent/daemon/ip.h"
+#include "agent/daemon/mesh_node.h"
+#include "agent/daemon/path_supervisor.h"
+#include "agent/sys/log.h"
+#include "agent/sys/neighbors.h"
+#include "agent/sys/netdev.h"
+
+namespace meshbpf {
+namespace {
+
+absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings, const PathTable& table,
+                           const InterfaceInfo& bond) {
+  if (absl::Status s = maps.WritePaths(table); !s.ok()) return s;
+  if (absl::Status s = maps.SyncPeers(PeerAddresses(settings)); !s.ok()) return s;
+  // Last: marks the data path configured, so it never runs on half-written
+  // maps.
+  mb_config config{};
+  config.bond_ifindex = static_cast<uint32_t>(bond.ifindex);
+  config.listen_port = settings.port;
+  std::copy(bond.mac.begin(), bond.mac.end(), config.bond_mac);
+  config.mode = static_cast<uint8_t>(settings.mode);
+  config.latency_bytes = static_cast<uint16_t>(settings.latency_packet_bytes);
+  config.configured = 1;
+  config.agent_pid = static_cast<uint32_t>(getpid());
+  config.probe_port = settings.failover.probe_port;
+  if (SharesUplinks(settings)) {
+    config.relay_port = settings.discovery.relay_port;
+    config.relay_max_kbps =
+        static_cast<uint32_t>(std::llround(settings.discovery.share_max_bps / 1000));
+  }
+  config.learn_paths =
+      std::any_of(settings.paths.begin(), settings.paths.end(),
+                  [](const PathSettings& p) { return p.endpoint == PathEndpoint::kLearned; });
+  return maps.WriteConfig(config);
+}
+
+// "path wan0: eth0 192.0.2.1 -> 198.51.100.7:7201 via 192.0.2.254, 40.0 Mbit/s,
+// bonded"
+std::string DescribePath(const NodeSettings& settings, const PathSettings& p) {
+  const std::string remote = settings.mode == BondMode::kFlow ? "flows NATed"
+                             : !p.endpoint_known
+                                 ? absl::StrCat("-> ", EndpointPending(p))
+                                 : absl::StrCat("-> ", Ip(p.remote), ":", p.remote_port);
+  return absl::StrFormat("path %s: %s %s %s via %s, %.1f Mbit/s, %s", p.name, p.interface,
+                         Ip(p.source), remote,
+                         p.gateway ? Ip(*p.gateway) : std::string("routing table"),
+                         p.rate_bps / 1e6, p.role == PathRole::kBonded ? "bonded" : "backup");
+}
+
+}  // namespace
+
+absl::Status BondDatapath::CreateBond() {
+  const uint32_t mtu = BondMtu(settings_);
+  if (mtu < 576) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the smallest uplink MTU leaves a bond MTU of ", mtu, " (< 576) after the ",
+                     BondOverhead(settings_), "-byte encapsulation"));
+  }
+  const bool no_offload = ShouldDisableOffloads(settings_);
+  absl::StatusOr<bool> created = EnsureBondDevice(settings_, mtu, no_offload);
+  if (!created.ok()) return created.status();
+  created_bond_ = *created;
+  Log(LogLevel::kInfo, absl::StrFormat("bond %s: MTU %u (smallest uplink minus %d bytes), "
+                                       "segmentation offload %s",
+                                       settings_.bond_interface, mtu, BondOverhead(settings_),
+                                       no_offload ? "off" : "on"));
+  return absl::OkStatus();
+}
+
+absl::Status BondDatapath::Load(const std::string& pin_dir) {
+  absl::StatusOr<std::unique_ptr<Datapath>> datapath = Datapath::Load(pin_dir);
+  if (!datapath.ok()) return datapath.status();
+  datapath_ = std::move(*datapath);
+  absl::StatusOr<std::unique_ptr<RelayMaps>> relay_maps = RelayMaps::OpenPinned(pin_dir);
+  if (!relay_maps.ok()) return relay_maps.status();
+  relay_maps_ = std::move(*relay_maps);
+  return absl::OkStatus();
+}
+
+absl::Status BondDatapath::Configure(const PathTable& table) {
+  SystemInterfaceLookup lookup;
+  std::optional<InterfaceInfo> bond = lookup.Find(settings_.bond_interface);
+  std::optional<InterfaceInfo> bond_tx = lookup.Find(BondTxName(settings_.bond_interface));
+  if (!bond || !bond_tx) return absl::InternalError("the bond device vanished while starting");
+  if (absl::Status s = ConfigureMaps(datapath_->maps(), settings_, table, *bond); !s.ok()) {
+    return s;
+  }
+  std::set<int> attached;
+  for (const PathSettings& p : settings_.paths) {
+    if (attached.insert(p.ifindex).second) {
+      if (absl::Status s = datapath_->AttachDecap(p.ifindex); !s.ok()) return s;
+    }
+    Log(LogLevel::kInfo, DescribePath(settings_, p));
+  }
+  // Neighbours' relayed packets arrive on the LAN (an origin's relayed path
+  // is a path on its LAN interface, attached above already).
+  if (SharesUplinks(settings_)) {
+    for (const std::string& lan : settings_.discovery.interfaces) {
+      std::optional<InterfaceInfo> info = lookup.Find(lan);
+      if (!info) {
+        return absl::NotFoundError(
+            absl::StrCat("node_discovery.interfaces: ", lan, " vanished while starting"));
+      }
+      if (!attached.insert(info->ifindex).second) continue;
+      if (absl::Status s = datapath_->AttachDecap(info->ifindex); !s.ok()) return s;
+    }
+    Log(LogLevel::kInfo,
+        absl::StrFormat(
+            "relaying for neighbours through %s at ports %u+ on %s, rate "
+            "ceiling %s",
+            absl::StrJoin(settings_.discovery.share_uplinks, ", "), settings_.discovery.relay_port,
+            absl::StrJoin(settings_.discovery.interfaces, ", "),
+            settings_.discovery.share_max_bps > 0
+                ? absl::StrFormat("%.3g Mbit/s", settings_.discovery.share_max_bps / 1e6)
+                : std::string("none")));
+  }
+  return datapath_->AttachEncap(bond_tx->ifindex);
+}
+
+void BondDatapath::Stop() {
+  if (datapath_) {
+    // Leave the maps pinned (counters survive a restart) but mark them
+    // unconfigured so nothing reads them as a live agent's.
+    if (absl::StatusOr<mb_config> config = datapath_->maps().ReadConfig(); config.ok()) {
+      config->configured = 0;
+      config->agent_pid = 0;
+      (void)datapath_->maps().WriteConfig(*config);
+    }
+    datapath_->DetachAll();
+    datapath_.reset();
+  }
+  if (created_bond_) {
+    if (absl::Status s = DeleteBondDevice(settings_.bond_interface); !s.ok()) {
+      Log(LogLevel::kWarning, std::string(s.message()));
+    }
+    created_bond_ = false;
+  }
+}
+
+PathIo SystemPathIo(const NodeSettings& settings, const BondDatapath& datapath,
+                    ProbeSocket* probes) {
+  PathIo io;
+  io.write_paths = [&datapath](const PathTable& table) {
+    return datapath.maps().WritePaths(table);
+  };
+  io.sync_peers = [&datapath](const std::set<in_addr_t>& peers) {
+    return datapath.maps().SyncPeers(peers);
+  };
+  io.find_interface = [](const std::string& name) { return SystemInterfaceLookup().Find(name); };
+  io.interface_name = [](int ifindex) -> std::optional<std::string> {
+    char name[IF_NAMESIZE] = {};
+    if (if_indextoname(static_cast<unsigned>(ifindex), name) == nullptr) return std::nullopt;
+    return name;
+  };
+  io.fill_next_hop_macs = [&settings](PathTable& table) { FillNextHopMacs(settings, table); };
+  io.send_probe = [&settings, probes](const ProbeMessage& request) {
+    return probes->SendRequest(*settings.peer_bond_address, settings.failover.probe_port, request);
+  };
+  io.read_learned = [&datapath](uint32_t path) { return datapath.relay_maps().ReadLearned(path); };
+  return io;
+}
+
+absl::StatusOr<std::unique_ptr<ProbeSocket>> OpenProbeSocket(const NodeSettings& settings) {
+  if (settings.mode == BondMode::kFlow) return nullptr;  // no peer to probe
+  if (!settings.bond_address) {
+    Log(LogLevel::kWarning,
+        "no link_aggregation.bond_address: paths are not probed, only link "
+        "events take them out");
+    return nullptr;
+  }
+  absl::StatusOr<std::unique_ptr<ProbeSocket>> socket = ProbeSocket::Open(
+      settings.bond_address->address, settings.failover.probe_port, settings.discovery.mesh_key);
+  if (socket.ok() && !settings.peer_bond_address) {
+    Log(LogLevel::kWarning,
+        "no link_aggregation.peer_bond_address: answering the peer's probes "
+        "but not probing; only link events take paths out");
+  }
+  return socket;
+}
+
+}  // namespace meshbpf

@@ -1,0 +1,57 @@
+// The bond device and the data path behind it, as the agent sets them up
+// and takes them down: the bond (created if missing, its MTU and offloads),
+// the programs with their pinned maps, the maps' configuration, and the
+// programs attached to every uplink, LAN (when relaying) and the bond.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "agent/core/config.h"
+#include "agent/core/policy.h"
+#include "agent/core/probe.h"
+#include "agent/daemon/path_supervisor.h"
+#include "agent/sys/datapath.h"
+#include "agent/sys/map_io.h"
+
+namespace meshbpf {
+
+class BondDatapath {
+ public:
+  explicit BondDatapath(const NodeSettings& settings) : settings_(settings) {}
+
+  // Creates the bond device unless it exists, with the MTU every
+  // encapsulated packet fits in.
+  absl::Status CreateBond();
+  // Loads the programs; their maps are pinned under `pin_dir`.
+  absl::Status Load(const std::string& pin_dir);
+  // Writes the maps (the path table `table`, peers, configuration last) and
+  // attaches the programs.
+  absl::Status Configure(const PathTable& table);
+  // Marks the maps unconfigured (they stay pinned: counters survive a
+  // restart), detaches, and deletes the bond if CreateBond created it.
+  void Stop();
+
+  const MapSet& maps() const { return datapath_->maps(); }
+  const RelayMaps& relay_maps() const { return *relay_maps_; }
+
+ private:
+  const NodeSettings& settings_;
+  std::unique_ptr<Datapath> datapath_;
+  std::unique_ptr<RelayMaps> relay_maps_;
+  bool created_bond_ = false;
+};
+
+// The path supervisor's I/O on this system: `datapath`'s maps, the kernel's
+// interfaces and neighbours, probes through `probes` (null: none sent).
+// Transitions are left to the caller.
+PathIo SystemPathIo(const NodeSettings& settings, const BondDatapath& datapath,
+                    ProbeSocket* probes);
+
+// The probe socket on the bond address; null when nothing is probed (flow
+// mode, no bond_address). It is open even without peer_bond_address: the
+// peer's probes need an answer.
+absl::StatusOr<std::unique_ptr<ProbeSocket>> OpenProbeSocket(const NodeSettings& settings);
+
+}  // namespace meshbpf

@@ -1,0 +1,63 @@
+#include "agent/daemon/monitoring.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "agent/core/prometheus.h"
+#include "agent/daemon/ip.h"
+#include "agent/sys/log.h"
+
+namespace meshbpf {
+
+absl::StatusOr<std::unique_ptr<Monitoring>> Monitoring::Start(const NodeSettings& settings,
+                                                              const std::string& instance) {
+  const MonitoringSettings& m = settings.monitoring;
+  std::string history_file;
+  std::unique_ptr<HistoryStore> history;
+  if (m.history) {
+    history_file = m.history_file.empty() ? DefaultHistoryFile(instance) : m.history_file;
+    absl::StatusOr<std::unique_ptr<HistoryStore>> store = HistoryStore::OpenForAgent(history_file);
+    if (!store.ok()) return store.status();
+    history = std::move(*store);
+    Log(LogLevel::kInfo, absl::StrFormat("recording metrics every %.3g s into %s",
+                                         m.sample_interval_s, history_file));
+  }
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (m.metrics_listen) {
+    absl::StatusOr<std::unique_ptr<MetricsServer>> server = MetricsServer::Open(*m.metrics_listen);
+    if (!server.ok()) return server.status();
+    metrics_server = std::move(*server);
+    Log(LogLevel::kInfo, absl::StrFormat("serving Prometheus metrics at http://%s:%u/metrics",
+                                         Ip(m.metrics_listen->address), m.metrics_listen->port));
+  }
+  return std::unique_ptr<Monitoring>(new Monitoring(
+      m.sample_interval_s, std::move(history_file),
+      Monitor(settings.bond_interface, std::move(history)), std::move(metrics_server)));
+}
+
+void Monitoring::Sample(uint64_t now_ns, const absl::StatusOr<CounterTable>& counters,
+                        const PathTable& table, const std::vector<PathView>& views) {
+  next_sample_ns_ = now_ns + static_cast<uint64_t>(sample_interval_s_ * 1e9);
+  if (!counters.ok()) return;
+  if (absl::Status s = monitor_.Sample({now_ns, *counters}, table, views); !s.ok()) {
+    Log(LogLevel::kError, absl::StrCat("metrics: ", s.message()));
+  }
+}
+
+void Monitoring::RecordTransition(const PathTransition& transition) {
+  if (absl::Status s = monitor_.RecordTransition(transition); !s.ok()) {
+    Log(LogLevel::kError, std::string(s.message()));
+  }
+}
+
+nlohmann::json Monitoring::StatsReply() const {
+  nlohmann::json reply = SnapshotToJson(monitor_.snapshot());
+  reply["history_file"] = history_file_;
+  reply["sample_interval"] = sample_interval_s_;
+  return reply;
+}
+
+void Monitoring::ServeMetrics() {
+  metrics_server_->Serve([this] { return FormatPrometheus(monitor_.snapshot()); });
+}
+
+}  // namespace meshbpf

@@ -1,0 +1,61 @@
+// Monitoring in the running agent (monitoring.*): samples the counters into
+// the Monitor every sample_interval, records transitions into the history,
+// serves the Prometheus endpoint and answers "stats".
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/statusor.h"
+#include "agent/core/config.h"
+#include "agent/core/policy.h"
+#include "agent/daemon/monitor.h"
+#include "agent/sys/history.h"
+#include "agent/sys/map_io.h"
+#include "agent/sys/metrics_server.h"
+
+namespace meshbpf {
+
+class Monitoring {
+ public:
+  // Opens the history file (monitoring.history) and the metrics endpoint
+  // (monitoring.metrics_listen).
+  static absl::StatusOr<std::unique_ptr<Monitoring>> Start(const NodeSettings& settings,
+                                                           const std::string& instance);
+
+  // Whether a sample is due at `now_ns`.
+  bool Due(uint64_t now_ns) const { return now_ns >= next_sample_ns_; }
+  // Takes the due sample (none when the counters could not be read) and
+  // schedules the next.
+  void Sample(uint64_t now_ns, const absl::StatusOr<CounterTable>& counters, const PathTable& table,
+              const std::vector<PathView>& views);
+  void RecordTransition(const PathTransition& transition);
+  // The "stats" reply.
+  nlohmann::json StatsReply() const;
+
+  // The Prometheus endpoint's socket; -1: not served.
+  int metrics_fd() const { return metrics_server_ ? metrics_server_->fd() : -1; }
+  void ServeMetrics();
+  // The history store; null: monitoring.history is off.
+  HistoryStore* history() const { return monitor_.history(); }
+
+ private:
+  Monitoring(double sample_interval_s, std::string history_file, Monitor monitor,
+             std::unique_ptr<MetricsServer> metrics_server)
+      : sample_interval_s_(sample_interval_s),
+        history_file_(std::move(history_file)),
+        monitor_(std::move(monitor)),
+        metrics_server_(std::move(metrics_server)) {}
+
+  const double sample_interval_s_;
+  const std::string history_file_;  // empty: no history recorded
+  Monitor monitor_;
+  std::unique_ptr<MetricsServer> metrics_server_;  // null: monitoring.metrics_listen unset
+  uint64_t next_sample_ns_ = 0;
+};
+
+}  // namespace meshbpf

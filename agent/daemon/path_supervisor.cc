@@ -1,0 +1,438 @@
+#include "agent/daemon/path_supervisor.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "agent/core/datapath_names.h"
+#include "agent/core/metrics.h"
+#include "agent/daemon/ip.h"
+#include "agent/sys/log.h"
+
+namespace meshbpf {
+namespace {
+
+// How long the scheduler may queue on a path (MB_SCHED_HORIZON_NS in the
+// data path) is normal; a queue well beyond it means the path carries less
+// than its estimate.
+constexpr double kQueueLimitNs = 150e6;
+// A probe is lost when not answered within this, or within RTO-like
+// srtt + 4 * rttvar on slow paths. Half a second: cellular and Wi-Fi RTTs
+// spike that far without the path being dead, and so does a busy host.
+constexpr uint64_t kMinProbeTimeoutNs = 500'000'000;
+constexpr uint64_t kMaxProbeTimeoutNs = 3'000'000'000;
+
+std::string UtcText(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+}
+
+const char* EndpointName(PathEndpoint endpoint) {
+  switch (endpoint) {
+    case PathEndpoint::kConfigured:
+      return "configured";
+    case PathEndpoint::kRelay:
+      return "relay";
+    case PathEndpoint::kLearned:
+      return "learned";
+  }
+  return "?";
+}
+
+}  // namespace
+
+std::vector<size_t> PathsNamed(const NodeSettings& settings, const std::string& name) {
+  std::vector<size_t> found;
+  for (size_t i = 0; i < settings.paths.size(); ++i) {
+    if (settings.paths[i].name == name) return {i};
+    if (settings.paths[i].interface == name) found.push_back(i);
+  }
+  return found;
+}
+
+std::string UnknownPathError(const NodeSettings& settings, const std::string& name) {
+  std::vector<std::string> names;
+  for (const PathSettings& p : settings.paths) names.push_back(p.name);
+  return absl::StrCat("unknown path or interface \"", name,
+                      "\" (paths: ", absl::StrJoin(names, ", "), ")");
+}
+
+const char* EndpointPending(const PathSettings& p) {
+  return p.endpoint == PathEndpoint::kRelay ? "a neighbour's shared uplink (none heard yet)"
+                                            : "the far end, learned from the client's first probe";
+}
+
+HealthParams HealthParamsFor(const NodeSettings& settings) {
+  HealthParams params;
+  params.probed = settings.peer_bond_address.has_value() && settings.bond_address.has_value();
+  params.threshold = settings.failover.threshold;
+  params.recovery_threshold = settings.failover.recovery_threshold;
+  params.degrade_loss = settings.failover.degrade_loss_percent / 100;
+  params.recover_loss = settings.failover.recover_loss_percent / 100;
+  return params;
+}
+
+PathSupervisor::PathSupervisor(NodeSettings& settings, PathIo io, StatusSources status,
+                               uint64_t now_ns)
+    : settings_(settings),
+      io_(std::move(io)),
+      status_(std::move(status)),
+      health_params_(HealthParamsFor(settings)),
+      delivery_start_(settings.paths.size()),
+      delivery_latest_(settings.paths.size()) {
+  for (size_t i = 0; i < settings_.paths.size(); ++i) {
+    const PathSettings& p = settings_.paths[i];
+    health_.emplace_back(health_params_, p.rate_bps, kQueueLimitNs);
+    Record(i, health_[i].OnLink(p.endpoint_known && UplinkUsable(i),
+                                !p.endpoint_known ? std::string(EndpointPending(p))
+                                                  : "uplink down or without its address at start",
+                                now_ns));
+  }
+  table_ = DesiredTable();
+}
+
+void PathSupervisor::StartProbing() {
+  const auto interval_ns = static_cast<uint64_t>(settings_.failover.monitoring_interval_s * 1e9);
+  prober_.emplace(settings_.paths.size(),
+                  std::clamp(interval_ns, kMinProbeTimeoutNs, kMaxProbeTimeoutNs));
+  Log(LogLevel::kInfo,
+      absl::StrFormat("probing every path to %s:%u every %.3g s: down after %u lost, back "
+                      "after %u answered",
+                      Ip(*settings_.peer_bond_address), settings_.failover.probe_port,
+                      settings_.failover.monitoring_interval_s, settings_.failover.threshold,
+                      settings_.failover.recovery_threshold));
+}
+
+void PathSupervisor::LogError(const absl::Status& status) const {
+  if (!status.ok()) Log(LogLevel::kError, std::string(status.message()));
+}
+
+bool PathSupervisor::UplinkUsable(size_t i) const {
+  const PathSettings& p = settings_.paths[i];
+  std::optional<InterfaceInfo> info = io_.find_interface(p.interface);
+  return info && info->ifindex == p.ifindex && info->up && info->running && info->ipv4 &&
+         info->ipv4->s_addr == p.source.s_addr;
+}
+
+PathTable PathSupervisor::DesiredTable() const {
+  std::vector<PathCondition> conditions(settings_.paths.size());
+  for (size_t i = 0; i < conditions.size(); ++i) {
+    const PathHealth& h = health_[i];
+    PathCondition& c = conditions[i];
+    c.usable = h.state() != PathState::kDown;
+    c.link_up = h.link_up();
+    c.degraded = h.state() == PathState::kDegraded;
+    if (prober_) {
+      c.capacity_bps = h.weight_bps();
+      if (h.rtt().has_sample()) c.owd_us = static_cast<double>(h.rtt().min_ns()) / 2e3;
+    }
+  }
+  // A manual hold yields when nothing else could carry traffic: the user
+  // asked to move traffic, not to cut it.
+  std::vector<PathCondition> manual = conditions;
+  for (size_t i : held_out_) manual[i].usable = false;
+  for (size_t i : moved_in_) manual[i].manual = true;
+  if (std::any_of(manual.begin(), manual.end(), [](const PathCondition& c) { return c.usable; })) {
+    conditions = std::move(manual);
+  }
+  PathTable table = BuildPathTable(settings_, conditions);
+  io_.fill_next_hop_macs(table);
+  return table;
+}
+
+absl::Status PathSupervisor::WriteTable() {
+  const PathTable table = DesiredTable();
+  if (std::memcmp(&table, &table_, sizeof(table)) == 0) return absl::OkStatus();
+  for (size_t i = 0; i < settings_.paths.size(); ++i) {
+    if (table[i].state != table_[i].state) {
+      Log(LogLevel::kInfo, absl::StrFormat("path %s: data path state %s", settings_.paths[i].name,
+                                           PathStateName(table[i].state)));
+    }
+  }
+  table_ = table;
+  return io_.write_paths(table);
+}
+
+bool PathSupervisor::Record(size_t i, const std::optional<Transition>& t) {
+  if (!t) return false;
+  Log(t->to == PathState::kUp ? LogLevel::kInfo : LogLevel::kWarning,
+      absl::StrFormat("path %s: %s -> %s (%s)", settings_.paths[i].name, HealthStateName(t->from),
+                      HealthStateName(t->to), t->reason));
+  const absl::Time now = absl::Now();
+  transitions_.push_back({UtcText(now), settings_.paths[i].name, t->from, t->to, t->reason});
+  if (transitions_.size() > kTransitionsKept) transitions_.pop_front();
+  if (io_.on_transition) {
+    io_.on_transition({now, settings_.paths[i].name, ToPathStatus(t->from, false),
+                       ToPathStatus(t->to, false), t->reason});
+  }
+  return true;
+}
+
+void PathSupervisor::OnLinkEvent(int ifindex, const char* what, uint64_t now_ns) {
+  for (size_t i = 0; i < settings_.paths.size(); ++i) {
+    if (settings_.paths[i].ifindex != ifindex) continue;
+    Record(i, health_[i].OnLink(UplinkUsable(i),
+                                absl::StrCat(what, " on ", settings_.paths[i].interface), now_ns));
+  }
+  LogError(WriteTable());
+}
+
+void PathSupervisor::OnTick(uint64_t now_ns, const CounterTable* counters) {
+  if (prober_ && counters) SendProbes(now_ns, *counters);
+  if (now_ns >= next_rebalance_ns_) {
+    if (prober_) Rebalance(now_ns);
+    next_rebalance_ns_ =
+        now_ns + static_cast<uint64_t>(settings_.failover.rebalance_interval_s * 1e9);
+  }
+  // Also picks up neighbour MACs, which get resolved and expire on their
+  // own schedule: the data path's redundant copies need the current ones.
+  LogError(WriteTable());
+}
+
+void PathSupervisor::SendProbes(uint64_t now_ns, const CounterTable& counters) {
+  for (uint8_t lost : prober_->Expire(now_ns)) Record(lost, health_[lost].OnProbeLost(now_ns));
+  for (size_t i = 0; i < settings_.paths.size(); ++i) {
+    // A relayed or learned path without its far end has nowhere to go.
+    if (!settings_.paths[i].endpoint_known) continue;
+    const auto path = static_cast<uint8_t>(i);
+    const RttEstimator& rtt = health_[i].rtt();
+    if (rtt.has_sample()) {
+      const double rto = rtt.srtt_ns() + 4 * rtt.rttvar_ns();
+      prober_->SetTimeout(
+          path, std::clamp(static_cast<uint64_t>(rto), kMinProbeTimeoutNs, kMaxProbeTimeoutNs));
+    }
+    const PathTx tx{counters[i].tx_packets, counters[i].tx_bytes};
+    // A send error (no route, uplink gone) surfaces as a lost probe.
+    if (absl::Status s = io_.send_probe(prober_->NextRequest(path, now_ns, tx)); !s.ok()) {
+      Log(LogLevel::kDebug, std::string(s.message()));
+    }
+  }
+}
+
+bool PathSupervisor::OnProbeReply(const ProbeMessage& reply, uint64_t received_ns) {
+  if (!prober_ || reply.path_id >= health_.size()) return false;
+  std::optional<ProbeAnswer> answer = prober_->OnReply(reply, received_ns);
+  if (!answer) return false;
+  const size_t i = reply.path_id;
+  // Peer clock minus ours: its offset cancels in jitter and queue delay.
+  const auto transit = static_cast<int64_t>(reply.reflected_ns - answer->sent_ns);
+  delivery_latest_[i] = DeliveryMark{
+      answer->sent_ns, answer->tx_at_send, reply.reflected_ns, {reply.rx_packets, reply.rx_bytes}};
+  return Record(i, health_[i].OnProbeAnswered(answer->rtt_ns, transit, received_ns));
+}
+
+void PathSupervisor::OnInvalidProbe(const std::string& why) {
+  // Counted always, logged for the first and then every 100th: a flood of
+  // forged probes must not flood the log.
+  if (invalid_probes_++ % 100 == 0) {
+    Log(LogLevel::kWarning,
+        absl::StrFormat("dropped an invalid probe (%s); %u so far", why, invalid_probes_));
+  }
+}
+
+void PathSupervisor::Rebalance(uint64_t now_ns) {
+  uint64_t best_rtt = 0;
+  for (const PathHealth& h : health_) {
+    if (h.state() == PathState::kDown || !h.rtt().has_sample()) continue;
+    const auto srtt = static_cast<uint64_t>(h.rtt().srtt_ns());
+    if (best_rtt == 0 || srtt < best_rtt) best_rtt = srtt;
+  }
+  for (size_t i = 0; i < health_.size(); ++i) {
+    std::optional<DeliverySample> delivery;
+    const std::optional<DeliveryMark>& a = delivery_start_[i];
+    const std::optional<DeliveryMark>& b = delivery_latest_[i];
+    // Counters going backwards (the peer restarted, maps recreated) or no
+    // new answer: nothing to learn this round.
+    if (a && b && b->sent_ns > a->sent_ns && b->reflected_ns > a->reflected_ns &&
+        b->tx.packets >= a->tx.packets && b->rx.packets >= a->rx.packets &&
+        b->tx.bytes >= a->tx.bytes && b->rx.bytes >= a->rx.bytes) {
+      delivery =
+          DeliverySample{.sent_bps = static_cast<double>(b->tx.bytes - a->tx.bytes) * 8e9 /
+                                     static_cast<double>(b->sent_ns - a->sent_ns),
+                         .delivered_bps = static_cast<double>(b->rx.bytes - a->rx.bytes) * 8e9 /
+                                          static_cast<double>(b->reflected_ns - a->reflected_ns),
+                         .sent_packets = b->tx.packets - a->tx.packets,
+                         .delivered_packets = b->rx.packets - a->rx.packets,
+                         .seconds = static_cast<double>(b->sent_ns - a->sent_ns) / 1e9};
+    }
+    Record(i, health_[i].Rebalance(delivery, best_rtt, now_ns));
+    delivery_start_[i] = delivery_latest_[i];
+  }
+}
+
+void PathSupervisor::OnRelayedPath(size_t i, const std::optional<RelayAssignment>& assignment,
+                                   uint64_t now_ns) {
+  PathSettings& p = settings_.paths[i];
+  p.endpoint_known = assignment.has_value();
+  p.remote = assignment ? assignment->address : in_addr{};
+  p.remote_port = assignment ? assignment->relay_port : 0;
+  EndpointChanged(i,
+                  assignment ? absl::StrCat("now through ", assignment->node_name, "/",
+                                            assignment->uplink, ", waiting for probes")
+                             : std::string("withdrawn, no neighbour uplink fills it"),
+                  now_ns);
+}
+
+void PathSupervisor::OnProbeRequest(size_t i, uint64_t now_ns) {
+  if (i >= settings_.paths.size() || settings_.paths[i].endpoint != PathEndpoint::kLearned) return;
+  absl::StatusOr<mb_learned_source> seen = io_.read_learned(static_cast<uint32_t>(i));
+  if (!seen.ok()) return LogError(seen.status());
+  std::optional<LearnedEndpoint> learned = EndpointToLearn(settings_.paths[i], *seen, now_ns);
+  if (!learned) return;
+  PathSettings& p = settings_.paths[i];
+  if (learned->ifindex != p.ifindex) {
+    std::optional<std::string> name = io_.interface_name(learned->ifindex);
+    std::optional<InterfaceInfo> info = name ? io_.find_interface(*name) : std::nullopt;
+    if (!info) {
+      Log(LogLevel::kWarning, absl::StrFormat("path %s: a probe came in on interface %d, which is "
+                                              "gone: far end not learned",
+                                              p.name, learned->ifindex));
+      return;
+    }
+    p.interface = *name;
+    p.ifindex = info->ifindex;
+    p.mtu = info->mtu;
+  }
+  p.remote = learned->remote;
+  p.remote_port = learned->remote_port;
+  p.source = learned->source;
+  p.endpoint_known = true;
+  Log(LogLevel::kInfo, absl::StrFormat("path %s: far end learned: %s:%u (from an authenticated "
+                                       "probe)",
+                                       p.name, Ip(p.remote), p.remote_port));
+  EndpointChanged(i, "far end learned, waiting for probes", now_ns);
+}
+
+void PathSupervisor::EndpointChanged(size_t i, const std::string& why, uint64_t now_ns) {
+  const PathState before = health_[i].state();
+  health_[i] = PathHealth(health_params_, settings_.paths[i].rate_bps, kQueueLimitNs);
+  // Down until it answers probes, as after a link outage.
+  std::optional<Transition> t = health_[i].OnLink(false, why, now_ns);
+  if (t) t->from = before;
+  if (t && t->from != t->to) Record(i, t);
+  if (settings_.paths[i].endpoint_known) Record(i, health_[i].OnLink(UplinkUsable(i), why, now_ns));
+  delivery_start_[i].reset();
+  delivery_latest_[i].reset();
+  LogError(io_.sync_peers(PeerAddresses(settings_)));
+  LogError(WriteTable());
+}
+
+nlohmann::json PathSupervisor::Failover(const nlohmann::json& request) {
+  auto error = [](const std::string& message) { return nlohmann::json{{"error", message}}; };
+  if (request.value("auto", false)) {
+    held_out_.clear();
+    moved_in_.clear();
+    Log(LogLevel::kInfo, "manual failover cleared: paths follow their health again");
+  } else {
+    const std::string from = request.value("from", "");
+    const std::string to = request.value("to", "");
+    const std::vector<size_t> out = PathsNamed(settings_, from);
+    const std::vector<size_t> in = PathsNamed(settings_, to);
+    if (out.empty()) return error(UnknownPathError(settings_, from));
+    if (in.empty()) return error(UnknownPathError(settings_, to));
+    if (out == in) {
+      return error(absl::StrCat("\"", from, "\" and \"", to, "\" are the same path"));
+    }
+    for (size_t i : in) {
+      if (health_[i].state() == PathState::kDown) {
+        return error(
+            absl::StrCat("path ", settings_.paths[i].name, " is down; not moving traffic onto it"));
+      }
+    }
+    held_out_ = std::set<size_t>(out.begin(), out.end());
+    moved_in_ = std::set<size_t>(in.begin(), in.end());
+    Log(LogLevel::kWarning,
+        absl::StrFormat("manual failover: traffic moved from %s to %s", from, to));
+  }
+  if (absl::Status s = WriteTable(); !s.ok()) return error(std::string(s.message()));
+  return StatusJson();
+}
+
+nlohmann::json PathSupervisor::StatusJson() const {
+  nlohmann::json paths = nlohmann::json::array();
+  for (size_t i = 0; i < settings_.paths.size(); ++i) {
+    const PathSettings& p = settings_.paths[i];
+    const PathHealth& h = health_[i];
+    nlohmann::json path = {{"id", i},
+                           {"name", p.name},
+                           {"interface", p.interface},
+                           {"health", HealthStateName(h.state())},
+                           {"link_up", h.link_up()},
+                           {"data_path_state", PathStateName(table_[i].state)},
+                           {"configured_mbit", p.rate_bps / 1e6},
+                           {"capacity_mbit", h.capacity_bps() / 1e6},
+                           {"weight_mbit", h.weight_bps() / 1e6},
+                           {"loss", h.loss()},
+                           {"probe_loss", h.probe_loss()},
+                           {"down_count", h.down_count()},
+                           {"held_out", held_out_.count(i) > 0},
+                           {"moved_in", moved_in_.count(i) > 0}};
+    path["endpoint"] = EndpointName(p.endpoint);
+    path["remote"] = p.endpoint_known
+                         ? nlohmann::json(absl::StrCat(Ip(p.remote), ":", p.remote_port))
+                         : nlohmann::json(nullptr);
+    if (p.endpoint == PathEndpoint::kRelay) {
+      const RelayAssignment* a = status_.relayed_path ? status_.relayed_path(i) : nullptr;
+      path["relay"] = a ? nlohmann::json{{"node", a->node_name},
+                                         {"node_id", a->node_id},
+                                         {"uplink", a->uplink},
+                                         {"address", Ip(a->address)},
+                                         {"port", a->relay_port}}
+                        : nlohmann::json(nullptr);
+    }
+    if (p.endpoint == PathEndpoint::kLearned) path["learned_endpoint"] = path["remote"];
+    if (h.rtt().has_sample()) {
+      path["rtt_ms"] = h.rtt().srtt_ns() / 1e6;
+      path["min_rtt_ms"] = static_cast<double>(h.rtt().min_ns()) / 1e6;
+      path["jitter_ms"] = h.jitter().jitter_ns() / 1e6;
+      path["queue_delay_ms"] = h.jitter().queue_delay_ns() / 1e6;
+    }
+    paths.push_back(std::move(path));
+  }
+  nlohmann::json transitions = nlohmann::json::array();
+  for (const TransitionRecord& t : transitions_) {
+    transitions.push_back({{"time", t.time},
+                           {"path", t.path},
+                           {"from", HealthStateName(t.from)},
+                           {"to", HealthStateName(t.to)},
+                           {"reason", t.reason}});
+  }
+  return {{"mode", BondModeName(settings_.mode)},
+          {"probing", probing()},
+          {"invalid_probes", invalid_probes_},
+          {"nodes",
+           status_.node_count ? nlohmann::json(status_.node_count()) : nlohmann::json(nullptr)},
+          {"paths", std::move(paths)},
+          {"caps", status_.caps ? status_.caps() : nlohmann::json::array()},
+          {"transitions", std::move(transitions)}};
+}
+
+std::vector<PathView> PathSupervisor::PathViews() const {
+  std::vector<PathView> views(settings_.paths.size());
+  for (size_t i = 0; i < views.size(); ++i) {
+    const PathHealth& h = health_[i];
+    PathView& v = views[i];
+    v.name = settings_.paths[i].name;
+    v.status = ToPathStatus(h.state(), table_[i].state == MB_PATH_BACKUP);
+    if (h.rtt().has_sample()) {
+      v.rtt_ms = h.rtt().srtt_ns() / 1e6;
+      v.jitter_ms = h.jitter().jitter_ns() / 1e6;
+    }
+    v.loss = h.loss();
+  }
+  return views;
+}
+
+PathReport PathSupervisor::Report(size_t i) const {
+  const PathHealth& h = health_[i];
+  PathReport r;
+  r.down = h.state() == PathState::kDown;
+  r.capacity_bps = h.capacity_bps();
+  if (h.rtt().has_sample()) r.srtt_ns = h.rtt().srtt_ns();
+  r.loss = h.loss();
+  return r;
+}
+
+}  // namespace meshbpf

@@ -1,0 +1,166 @@
+// The paths at run time: each path's health (link events, probes, delivery
+// over each rebalance interval), the transitions it went through, manual
+// failover, far ends that change (relayed and learned paths), and the path
+// table the data path schedules over, rewritten whenever it changes. All
+// I/O goes through PathIo, and the monotonic clock is passed in, so every
+// rule runs in unit tests without root.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "agent/core/config.h"
+#include "agent/core/health.h"
+#include "agent/core/policy.h"
+#include "agent/core/probe.h"
+#include "agent/core/prober.h"
+#include "agent/core/relay_plan.h"
+#include "agent/daemon/mesh_node.h"
+#include "agent/daemon/monitor.h"
+#include "agent/sys/history.h"
+#include "agent/sys/map_io.h"
+#include "bpf/meshbpf.h"
+
+namespace meshbpf {
+
+// What the supervisor asks of the system.
+struct PathIo {
+  std::function<absl::Status(const PathTable&)> write_paths;
+  // The addresses the data path accepts tunnel packets from (PeerAddresses).
+  std::function<absl::Status(const std::set<in_addr_t>&)> sync_peers;
+  std::function<std::optional<InterfaceInfo>(const std::string& name)> find_interface;
+  // The name of interface `ifindex`; nullopt: gone.
+  std::function<std::optional<std::string>(int ifindex)> interface_name;
+  // Next-hop MACs from the neighbour table (FillNextHopMacs).
+  std::function<void(PathTable&)> fill_next_hop_macs;
+  // Sends a probe request to the peer; an error surfaces as a lost probe.
+  std::function<absl::Status(const ProbeMessage&)> send_probe;
+  // What mb_learned holds for `path` (learned paths).
+  std::function<absl::StatusOr<mb_learned_source>(uint32_t path)> read_learned;
+  // Each transition, for the history store; may be unset.
+  std::function<void(const PathTransition&)> on_transition;
+};
+
+// What the status reply shows of the rest of the agent; each may be unset.
+struct StatusSources {
+  std::function<size_t()> node_count;                               // unset: discovery off
+  std::function<const RelayAssignment*(size_t path)> relayed_path;  // null: none
+  std::function<nlohmann::json()> caps;                             // the "caps" array
+};
+
+// Counter snapshots that bracket a rebalance interval: ours when a probe
+// left, the peer's when it answered.
+struct DeliveryMark {
+  uint64_t sent_ns = 0;
+  PathTx tx;
+  uint64_t reflected_ns = 0;
+  PathRx rx;
+};
+
+// The paths a name refers to: a path name, or an interface carrying paths.
+std::vector<size_t> PathsNamed(const NodeSettings& settings, const std::string& name);
+// `unknown path or interface "NAME" (paths: a, b)`.
+std::string UnknownPathError(const NodeSettings& settings, const std::string& name);
+
+// What a path without its far end waits for.
+const char* EndpointPending(const PathSettings& path);
+
+// failover.* (and whether probes run) as the health rules' parameters.
+HealthParams HealthParamsFor(const NodeSettings& settings);
+
+class PathSupervisor {
+ public:
+  // How many transitions `meshbpf status` shows.
+  static constexpr size_t kTransitionsKept = 100;
+
+  // Starts every path's health from its link state at `now_ns` (a path
+  // without its far end is down until it has one). `settings` must outlive
+  // the supervisor; it changes the far ends of relayed and learned paths.
+  PathSupervisor(NodeSettings& settings, PathIo io, StatusSources status, uint64_t now_ns);
+
+  // Starts probing the peer (link_aggregation.peer_bond_address).
+  void StartProbing();
+  bool probing() const { return prober_.has_value(); }
+
+  // A link event (`what`: e.g. "link down") on `ifindex`. Rewrites the
+  // table at once: carrier loss must stop traffic within milliseconds.
+  void OnLinkEvent(int ifindex, const char* what, uint64_t now_ns);
+  // Every failover.monitoring_interval: lost probes, the next probes (with
+  // `counters` when read), every rebalance_interval the estimates and
+  // weights; then the table (which also picks up neighbour MACs).
+  void OnTick(uint64_t now_ns, const CounterTable* counters);
+  // A probe reply that arrived at `received_ns`; whether a path changed
+  // state (call WriteTable after the drain then).
+  bool OnProbeReply(const ProbeMessage& reply, uint64_t received_ns);
+  void OnInvalidProbe(const std::string& why);
+  // An authenticated probe request arrived on path `i`: a learned path
+  // adopts the far end it came from.
+  void OnProbeRequest(size_t i, uint64_t now_ns);
+  // What fills relayed path `i` now (discovery); nullopt: withdrawn.
+  void OnRelayedPath(size_t i, const std::optional<RelayAssignment>& assignment, uint64_t now_ns);
+
+  // Health and manual failover -> path table, written when it changed.
+  absl::Status WriteTable();
+  // The table as last written; at first the one the maps start with.
+  const PathTable& table() const { return table_; }
+
+  // {"command": "failover", "from", "to"} or {"auto": true}: the status
+  // reply, or {"error"}.
+  nlohmann::json Failover(const nlohmann::json& request);
+  // The "status" reply.
+  nlohmann::json StatusJson() const;
+
+  const PathHealth& health(size_t i) const { return health_[i]; }
+  // The newest delivery mark of path `i`, if a probe was answered since the
+  // path (re)started.
+  const std::optional<DeliveryMark>& latest_delivery(size_t i) const { return delivery_latest_[i]; }
+  // What monitoring shows of each path (no caps).
+  std::vector<PathView> PathViews() const;
+  // What discovery announces of path `i` (no cap).
+  PathReport Report(size_t i) const;
+
+ private:
+  struct TransitionRecord {
+    std::string time;
+    std::string path;
+    PathState from, to;
+    std::string reason;
+  };
+  // Whether path i's uplink exists, is up with carrier and still has the
+  // path's source address.
+  bool UplinkUsable(size_t i) const;
+  PathTable DesiredTable() const;
+  // Logs a state change of path i and remembers it; whether there was one.
+  bool Record(size_t i, const std::optional<Transition>& t);
+  void SendProbes(uint64_t now_ns, const CounterTable& counters);
+  void Rebalance(uint64_t now_ns);
+  // Path i's far end changed (settings_.paths[i] already says how): fresh
+  // health that waits for probes, peers and path table rewritten.
+  void EndpointChanged(size_t i, const std::string& why, uint64_t now_ns);
+  void LogError(const absl::Status& status) const;
+
+  NodeSettings& settings_;
+  PathIo io_;
+  StatusSources status_;
+  HealthParams health_params_;
+  std::optional<PathProber> prober_;  // nullopt: nobody to probe
+  std::vector<PathHealth> health_;
+  std::vector<std::optional<DeliveryMark>> delivery_start_, delivery_latest_;
+  std::deque<TransitionRecord> transitions_;
+  uint64_t next_rebalance_ns_ = 0;
+  uint64_t invalid_probes_ = 0;
+  // meshbpf failover FROM TO: paths held out of service and moved into it.
+  std::set<size_t> held_out_, moved_in_;
+  PathTable table_{};
+};
+
+}  // namespace meshbpf

@@ -1,0 +1,123 @@
+#include "agent/daemon/uplink_test_runner.h"
+
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "agent/sys/clock.h"
+#include "agent/sys/log.h"
+
+namespace meshbpf {
+
+UplinkTestRunner::UplinkTestRunner(const NodeSettings& settings, const PathSupervisor& paths)
+    : settings_(settings),
+      paths_(paths),
+      timer_(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) {}
+
+UplinkTestRunner::~UplinkTestRunner() {
+  if (timer_ >= 0) close(timer_);
+}
+
+std::optional<TestMark> UplinkTestRunner::MarkOf(size_t path) const {
+  const std::optional<DeliveryMark>& d = paths_.latest_delivery(path);
+  if (!d) return std::nullopt;
+  return TestMark{d->sent_ns,      d->tx.packets, d->tx.bytes,
+                  d->reflected_ns, d->rx.packets, d->rx.bytes};
+}
+
+nlohmann::json UplinkTestRunner::Start(const nlohmann::json& request) {
+  auto error = [](const std::string& message) { return nlohmann::json{{"error", message}}; };
+  if (run_ && !run_->finished) return error("a test is already running");
+  if (!paths_.probing()) {
+    return error(
+        "testing needs probes to the peer "
+        "(link_aggregation.peer_bond_address and "
+        "bond_address)");
+  }
+  const std::string name = request.value("interface", "");
+  const std::vector<size_t> paths = PathsNamed(settings_, name);
+  if (paths.empty()) return error(UnknownPathError(settings_, name));
+  const double seconds = request.value("duration", 0.0);
+  if (!(seconds >= kMinTestSeconds && seconds <= kMaxTestSeconds)) {
+    return error(absl::StrFormat("duration %g s is not within %g..%g s", seconds, kMinTestSeconds,
+                                 kMaxTestSeconds));
+  }
+  Run run;
+  const uint64_t now_ns = MonotonicNs();
+  for (size_t i : paths) {
+    absl::StatusOr<std::unique_ptr<LoadSender>> sender = LoadSender::Open(
+        settings_.bond_address->address, *settings_.peer_bond_address, static_cast<uint8_t>(i));
+    if (!sender.ok()) return error(std::string(sender.status().message()));
+    run.senders.push_back(std::move(*sender));
+    run.pacers.emplace_back(settings_.paths[i].rate_bps * kTestLoadFactor, kTestPayloadBytes,
+                            now_ns, /*max_burst=*/8);
+  }
+  run.paths = paths;
+  run.start_ns = now_ns;
+  run.load_end_ns = now_ns + static_cast<uint64_t>(seconds * 1e9);
+  // A little past the load, so a probe that left behind its last packet
+  // has been answered.
+  run.end_ns = run.load_end_ns + 600'000'000;
+  run_ = std::move(run);
+  itimerspec spec{};
+  spec.it_interval.tv_nsec = 2'000'000;  // 2 ms: small bursts, like a real sender
+  spec.it_value = spec.it_interval;
+  timerfd_settime(timer_, 0, &spec, nullptr);
+  Log(LogLevel::kInfo, absl::StrFormat("test of %s for %g s started", name, seconds));
+  return Reply();
+}
+
+void UplinkTestRunner::OnTimer() {
+  uint64_t expirations = 0;
+  if (read(timer_, &expirations, sizeof(expirations)) <= 0) return;
+  const uint64_t now_ns = MonotonicNs();
+  if (!run_ || run_->finished) return;
+  Run& run = *run_;
+  if (run.start.empty()) {
+    for (size_t i : run.paths) run.start.push_back(MarkOf(i));
+  }
+  if (now_ns < run.load_end_ns) {
+    for (size_t k = 0; k < run.paths.size(); ++k) run.senders[k]->Send(run.pacers[k].Due(now_ns));
+    return;
+  }
+  if (now_ns >= run.end_ns) Finish();
+}
+
+void UplinkTestRunner::Finish() {
+  Run& run = *run_;
+  run.results = nlohmann::json::array();
+  for (size_t k = 0; k < run.paths.size(); ++k) {
+    const size_t i = run.paths[k];
+    PathTestResult r = CompareMarks(settings_.paths[i].name, run.start[k], MarkOf(i), run.start_ns,
+                                    run.load_end_ns);
+    const PathHealth& h = paths_.health(i);
+    if (h.rtt().has_sample()) {
+      r.rtt_ms = h.rtt().srtt_ns() / 1e6;
+      r.jitter_ms = h.jitter().jitter_ns() / 1e6;
+    }
+    r.probe_loss = h.probe_loss();
+    run.results.push_back(TestResultJson(r));
+  }
+  run.senders.clear();
+  run.finished = true;
+  itimerspec off{};
+  timerfd_settime(timer_, 0, &off, nullptr);
+  Log(LogLevel::kInfo, absl::StrCat("test finished: ", run.results.dump()));
+}
+
+nlohmann::json UplinkTestRunner::Reply() const {
+  if (!run_) return {{"error", "no test has run"}};
+  const uint64_t now_ns = MonotonicNs();
+  const double total = static_cast<double>(run_->end_ns - run_->start_ns) / 1e9;
+  const double elapsed = std::min(total, static_cast<double>(now_ns - run_->start_ns) / 1e9);
+  nlohmann::json reply = {{"running", !run_->finished},
+                          {"elapsed", run_->finished ? total : elapsed},
+                          {"total", total}};
+  if (run_->finished) reply["results"] = run_->results;
+  return reply;
+}
+
+}  // namespace meshbpf

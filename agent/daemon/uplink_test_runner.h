@@ -1,0 +1,54 @@
+// `meshbpf test` in the running agent: starts the active test of a path or
+// interface (agent/daemon/uplink_test.h has the load and the arithmetic),
+// paces the load from its own timer, and reports progress and results.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/core/config.h"
+#include "agent/daemon/path_supervisor.h"
+#include "agent/daemon/uplink_test.h"
+
+namespace meshbpf {
+
+class UplinkTestRunner {
+ public:
+  // The probes' delivery marks and health come from `paths`.
+  UplinkTestRunner(const NodeSettings& settings, const PathSupervisor& paths);
+  ~UplinkTestRunner();
+  UplinkTestRunner(const UplinkTestRunner&) = delete;
+  UplinkTestRunner& operator=(const UplinkTestRunner&) = delete;
+
+  // The pacing timer, disarmed while no test runs; call OnTimer when readable.
+  int fd() const { return timer_; }
+  void OnTimer();
+  // {"command": "test", "interface", "duration"}: starts a test, or {"error"}.
+  nlohmann::json Start(const nlohmann::json& request);
+  // {"command": "test_status"}: the running (or last) test.
+  nlohmann::json Reply() const;
+
+ private:
+  struct Run {
+    std::vector<size_t> paths;
+    std::vector<std::unique_ptr<LoadSender>> senders;
+    std::vector<Pacer> pacers;
+    std::vector<std::optional<TestMark>> start;
+    uint64_t start_ns = 0, load_end_ns = 0, end_ns = 0;
+    bool finished = false;
+    nlohmann::json results;
+  };
+  std::optional<TestMark> MarkOf(size_t path) const;
+  void Finish();
+
+  const NodeSettings& settings_;
+  const PathSupervisor& paths_;
+  int timer_;
+  std::optional<Run> run_;
+};
+
+}  // namespace meshbpf
