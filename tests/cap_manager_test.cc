@@ -193,7 +193,7 @@ TEST_F(CapManagerTest, StatusJsonAndTable) {
   CapManager m = Start(Plan(2'000'000), kJan10);
   map_.Charge(1, 500'000);
   m.Poll(kJan10 + absl::Seconds(1));
-  const nlohmann::json j = CapStatusJson(m.Statuses());
+  const nlohmann::json j = ToJson(CapStatusReply(m.Statuses()));
   const nlohmann::json& c = j.at("caps").at(0);
   EXPECT_EQ(c.at("used_bytes"), 500000u);
   EXPECT_EQ(c.at("remaining_bytes"), 1500000u);

@@ -301,9 +301,9 @@ TEST(ControlRequestTest, MalformedTest) {
 
 TEST(DispatchControlTest, MalformedRequestsAreAnsweredWithoutCallingTheHandler) {
   int calls = 0;
-  const ControlHandler handler = [&calls](const ControlRequest&) {
+  const ControlHandler handler = [&calls](const ControlRequest&) -> ControlReply {
     ++calls;
-    return nlohmann::json{{"ok", true}};
+    return PingReply{};
   };
   const std::pair<nlohmann::json, std::string> cases[] = {
       {{{"command", 1}}, "request: \"command\" must be a string"},
@@ -320,14 +320,27 @@ TEST(DispatchControlTest, MalformedRequestsAreAnsweredWithoutCallingTheHandler) 
   EXPECT_EQ(calls, 1);
 }
 
+TEST(DispatchControlTest, TheHandlersReplyIsSentAsJson) {
+  const ControlHandler handler = [](const ControlRequest& r) -> ControlReply {
+    if (std::holds_alternative<CapRequest>(r)) {
+      return ReplyOrError(absl::StatusOr<CapReply>(absl::NotFoundError("no such cap")));
+    }
+    return ReplyOrError(absl::StatusOr<CapReply>(CapReply{}));
+  };
+  EXPECT_EQ(DispatchControl({{"command", "cap"}}, handler),
+            (nlohmann::json{{"error", "no such cap"}}));
+  EXPECT_EQ(DispatchControl({{"command", "status"}}, handler),
+            (nlohmann::json{{"caps", nlohmann::json::array()}}));
+}
+
 TEST(DispatchControlTest, AHandlerThatThrowsGetsAnErrorReply) {
-  const ControlHandler throws_json = [](const ControlRequest&) -> nlohmann::json {
-    return nlohmann::json::object().at("missing");
+  const ControlHandler throws_json = [](const ControlRequest&) -> ControlReply {
+    return ErrorReply{nlohmann::json::object().at("missing")};
   };
   const nlohmann::json reply = DispatchControl({{"command", "status"}}, throws_json);
   ASSERT_TRUE(reply.contains("error"));
   EXPECT_THAT(reply["error"].get<std::string>(), HasSubstr("status: the agent failed: "));
-  const ControlHandler throws_int = [](const ControlRequest&) -> nlohmann::json { throw 7; };
+  const ControlHandler throws_int = [](const ControlRequest&) -> ControlReply { throw 7; };
   EXPECT_EQ(DispatchControl({{"command", "peers"}}, throws_int),
             (nlohmann::json{{"error", "peers: the agent failed"}}));
 }

@@ -286,7 +286,7 @@ TEST(MeshDiscoveryTest, PeersViewOfALoneNode) {
   ASSERT_TRUE(mesh.ok()) << mesh.status();
   EXPECT_TRUE((*mesh)->fds().empty());
   (*mesh)->OnInterval();
-  const nlohmann::json peers = (*mesh)->PeersJson();
+  const nlohmann::json peers = ToJson((*mesh)->Peers());
   EXPECT_EQ(peers["node"]["id"], "host-1:edge");
   EXPECT_EQ(peers["node"]["version"], kAgentVersion);
   EXPECT_EQ(peers["node"]["announcements_sent"], 0);  // nowhere to send
@@ -315,7 +315,7 @@ TEST(MeshDiscoveryTest, PeersViewShowsTheShareBudgetLeft) {
   hooks.share_remaining = [] { return std::optional<uint64_t>(4'000'000); };
   absl::StatusOr<std::unique_ptr<MeshDiscovery>> mesh = MeshDiscovery::Start(s, "edge", hooks);
   ASSERT_TRUE(mesh.ok()) << mesh.status();
-  const nlohmann::json peers = (*mesh)->PeersJson();
+  const nlohmann::json peers = ToJson((*mesh)->Peers());
   EXPECT_EQ(peers["relaying"]["share_remaining_bytes"], 4'000'000);
   // The table's line for it: tests/agent_views_test.cc.
   EXPECT_EQ((*mesh)->Peers().relaying.share_remaining_bytes, 4'000'000u);

@@ -377,15 +377,19 @@ void from_json(const json& j, UplinkTestReply& v) {
 
 // --- The agent's side -------------------------------------------------------------
 
+json ReplyToJson(const ControlReply& reply) {
+  return std::visit([](const auto& r) { return ToJson(r); }, reply);
+}
+
 json DispatchControl(const json& request, const ControlHandler& handler) {
   absl::StatusOr<ControlRequest> parsed = RequestFromJson(request);
-  if (!parsed.ok()) return ErrorReply{std::string(parsed.status().message())};
+  if (!parsed.ok()) return ToJson(ErrorReply{std::string(parsed.status().message())});
   try {
-    return handler(*parsed);
+    return ReplyToJson(handler(*parsed));
   } catch (const std::exception& e) {
-    return ErrorReply{absl::StrCat(CommandName(*parsed), ": the agent failed: ", e.what())};
+    return ToJson(ErrorReply{absl::StrCat(CommandName(*parsed), ": the agent failed: ", e.what())});
   } catch (...) {
-    return ErrorReply{absl::StrCat(CommandName(*parsed), ": the agent failed")};
+    return ToJson(ErrorReply{absl::StrCat(CommandName(*parsed), ": the agent failed")});
   }
 }
 

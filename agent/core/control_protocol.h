@@ -255,6 +255,18 @@ absl::StatusOr<Reply> FromJson(const nlohmann::json& json, const std::string& wh
 
 // --- The agent's side ---------------------------------------------------------
 
+// Every reply the agent sends.
+using ControlReply = std::variant<ErrorReply, PingReply, StatusReply, CapReply, StatsReply,
+                                  UplinkTestReply, PeersReply>;
+nlohmann::json ReplyToJson(const ControlReply& reply);
+
+// A handler's reply, or its refusal (the status message) as an ErrorReply.
+template <typename Reply>
+ControlReply ReplyOrError(const absl::StatusOr<Reply>& reply) {
+  if (!reply.ok()) return ErrorReply{std::string(reply.status().message())};
+  return *reply;
+}
+
 // Handlers, one per request type: std::visit(Overloaded{...}, request); the
 // compiler insists on one for every command.
 template <typename... Handlers>
@@ -263,9 +275,9 @@ struct Overloaded : Handlers... {
 };
 
 // Answers one request: parses it, hands it to `handler` and returns the
-// handler's reply. A malformed request, and any exception out of the
+// handler's reply as JSON. A malformed request, and any exception out of the
 // handler, is answered with an ErrorReply: no request can stop the agent.
-using ControlHandler = std::function<nlohmann::json(const ControlRequest& request)>;
+using ControlHandler = std::function<ControlReply(const ControlRequest& request)>;
 nlohmann::json DispatchControl(const nlohmann::json& request, const ControlHandler& handler);
 
 }  // namespace meshbpf

@@ -190,7 +190,7 @@ std::vector<CapStatus> CapManager::Statuses() const {
   return out;
 }
 
-nlohmann::json CapStatusJson(const std::vector<CapStatus>& caps) {
+CapReply CapStatusReply(const std::vector<CapStatus>& caps) {
   auto rfc3339 = [](absl::Time t) -> std::optional<std::string> {
     if (t == absl::InfiniteFuture() || t == absl::InfinitePast()) return std::nullopt;
     return absl::FormatTime(absl::RFC3339_sec, t, absl::UTCTimeZone());
@@ -212,7 +212,7 @@ nlohmann::json CapStatusJson(const std::vector<CapStatus>& caps) {
     for (double level : c.plan.warn_at) e.warn_at_percent.push_back(level * 100);
     e.warnings_issued = c.usage.warnings_issued;
   }
-  return ToJson(reply);
+  return reply;
 }
 
 }  // namespace meshbpf

@@ -13,8 +13,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -102,8 +100,8 @@ class CapManager {
   bool unsaved_ = false;
 };
 
-// The "cap" control reply (CapReply): per uplink used/limit bytes, percent,
-// period and its end (the reset time), policy, warnings.
-nlohmann::json CapStatusJson(const std::vector<CapStatus>& caps);
+// The "cap" control reply: per uplink used/limit bytes, percent, period and
+// its end (the reset time), policy, warnings.
+CapReply CapStatusReply(const std::vector<CapStatus>& caps);
 
 }  // namespace meshbpf

@@ -525,6 +525,4 @@ PeersReply MeshDiscovery::Peers() const {
   return peers;
 }
 
-nlohmann::json MeshDiscovery::PeersJson() const { return ToJson(Peers()); }
-
 }  // namespace meshbpf

@@ -19,7 +19,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
@@ -145,7 +144,6 @@ class MeshDiscovery {
   // paths they fill), the relayed paths they offer, the relays this node
   // serves with their counters, and drop counters by reason.
   PeersReply Peers() const;
-  nlohmann::json PeersJson() const;
 
  private:
   struct Interface {

@@ -1,7 +1,5 @@
 #include "agent/daemon/monitor.h"
 
-#include "absl/strings/str_cat.h"
-
 namespace meshbpf {
 
 absl::Status Monitor::Sample(const CounterReading& reading, const PathTable& table,
@@ -42,7 +40,5 @@ absl::Status Monitor::RecordTransition(const PathTransition& transition) {
   if (!history_) return absl::OkStatus();
   return history_->RecordTransition(transition);
 }
-
-nlohmann::json SnapshotToJson(const MetricsSnapshot& snapshot) { return ToJson(snapshot); }
 
 }  // namespace meshbpf

@@ -10,11 +10,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "agent/core/control_protocol.h"
 #include "agent/sys/history.h"
 #include "agent/core/metrics.h"
 #include "agent/core/rates.h"
@@ -57,8 +54,5 @@ class Monitor {
   MetricsSnapshot snapshot_;
   int samples_since_compaction_ = 0;
 };
-
-// The snapshot as the "stats" control reply carries it (StatsReply).
-nlohmann::json SnapshotToJson(const MetricsSnapshot& snapshot);
 
 }  // namespace meshbpf

@@ -52,8 +52,6 @@ PathTestResult CompareMarks(const std::string& path, const std::optional<TestMar
   return r;
 }
 
-nlohmann::json TestResultJson(const PathTestResult& r) { return ToJson(r); }
-
 absl::StatusOr<std::unique_ptr<LoadSender>> LoadSender::Open(in_addr bond_address, in_addr peer,
                                                              uint8_t path_id) {
   const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

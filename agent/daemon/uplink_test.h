@@ -17,8 +17,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/status/statusor.h"
 #include "agent/core/control_protocol.h"
 
@@ -62,8 +60,6 @@ PathTestResult CompareMarks(const std::string& path, const std::optional<TestMar
                             const std::optional<TestMark>& end, uint64_t load_start_ns,
                             uint64_t load_end_ns);
 
-// One entry of the test reply's "results" (UplinkTestReply).
-nlohmann::json TestResultJson(const PathTestResult& result);
 
 // A UDP socket on the bond address that sends the load on one path.
 class LoadSender {
