@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/control_samples.h"
+
 namespace meshbpf {
 namespace {
 
@@ -89,44 +91,6 @@ constexpr char kStats[] = R"({
   ]
 })";
 
-constexpr char kPeers[] = R"({
-  "node": {"id": "m1:a", "name": "alpha", "version": "0.1.0", "epoch": 1,
-           "interfaces": ["lan0"], "port": 9999, "broadcast_interval_s": 0.5,
-           "node_timeout_s": 2.0, "announcements_sent": 4, "send_errors": 0},
-  "nodes": [{"id": "m1:b", "name": "beta", "address": "10.210.0.2", "version": "0.1.0",
-             "epoch": 2, "seq": 9, "age_s": 0.25, "joined_unix_ms": 5,
-             "uplinks": [{"name": "wan0", "type": "ethernet", "capacity_kbps": 40000,
-                          "rtt_us": 2500, "loss_ppm": 10000, "shared": true,
-                          "relay_port": 7211, "cap_remaining_bytes": 2000000000}],
-             "relay": {"port": 7211, "max_kbps": 0, "share_remaining_bytes": null},
-             "bond": {"peer": "198.51.100.7:7201", "tunnel_port": 7201},
-             "used_as_paths": true, "our_paths": ["mesh1"]},
-            {"id": "m1:c", "name": "gamma", "address": "10.210.0.3", "version": "0.1.0",
-             "epoch": 3, "seq": 1, "age_s": 1.0, "joined_unix_ms": null, "uplinks": [],
-             "relay": null, "bond": null, "used_as_paths": false, "our_paths": []}],
-  "candidate_relayed_paths": [
-    {"node_id": "m1:b", "node_name": "beta", "address": "10.210.0.2", "relay_port": 7211,
-     "max_relay_kbps": 0,
-     "uplink": {"name": "wan0", "type": "ethernet", "capacity_kbps": 40000, "rtt_us": 2500,
-                "loss_ppm": 10000, "shared": true, "relay_port": 7211,
-                "cap_remaining_bytes": null},
-     "fills_path": null}],
-  "relaying": {"sharing": true, "relay_port": 7211, "max_relay_kbps": 20000,
-               "share_remaining_bytes": 1500000,
-               "relays": [{"origin_id": "m1:c", "origin_name": "gamma",
-                           "origin": "10.210.0.3:7201", "uplink": "wan0", "slot": 2,
-                           "relay_port": 7211, "return_port": 7245,
-                           "peer": "198.51.100.7:7201", "fwd_packets": 1000,
-                           "fwd_bytes": 1400000, "ret_packets": 500, "ret_bytes": 30000,
-                           "drops": {"share_spent": 7, "rate": 0}},
-                          {"origin_id": "m1:d", "origin_name": "delta",
-                           "origin": "10.210.0.4:7201", "uplink": "wan0", "slot": 3,
-                           "relay_port": 7211, "return_port": 7246,
-                           "peer": "198.51.100.8:7201"}]},
-  "drops": {"authentication_failed": 3, "too_short": 0},
-  "drops_total": 3
-})";
-
 TEST(ControlProtocolTest, StatusRoundTrip) { ExpectRoundTrip<StatusReply>(StatusText(), "status"); }
 
 TEST(ControlProtocolTest, StatusReadsOptionalParts) {
@@ -170,7 +134,29 @@ TEST(ControlProtocolTest, UplinkTestRoundTrip) {
       "test");
 }
 
-TEST(ControlProtocolTest, PeersRoundTrip) { ExpectRoundTrip<PeersReply>(kPeers, "peers"); }
+TEST(ControlProtocolTest, PeersRoundTrip) {
+  ExpectRoundTrip<PeersReply>(kSamplePeers, "peers");
+  // A node that sent no uplinks or relay but a bond endpoint; a relay whose
+  // counters were not readable.
+  nlohmann::json peers = nlohmann::json::parse(kSamplePeers);
+  peers["nodes"].push_back({{"id", "m1:c"},
+                            {"name", "gamma"},
+                            {"address", "10.210.0.3"},
+                            {"version", "0.1.0"},
+                            {"epoch", 3},
+                            {"seq", 1},
+                            {"age_s", 1.0},
+                            {"joined_unix_ms", nullptr},
+                            {"uplinks", nlohmann::json::array()},
+                            {"relay", nullptr},
+                            {"bond", {{"peer", "198.51.100.8:7201"}, {"tunnel_port", 7201}}},
+                            {"used_as_paths", false},
+                            {"our_paths", nlohmann::json::array()}});
+  for (const char* counted : {"fwd_packets", "fwd_bytes", "ret_packets", "ret_bytes", "drops"}) {
+    peers["relaying"]["relays"][0].erase(counted);
+  }
+  ExpectRoundTrip<PeersReply>(peers.dump(), "peers");
+}
 
 TEST(ControlProtocolTest, PingAndErrorRoundTrip) {
   ExpectRoundTrip<PingReply>(R"({"ok": true})", "ping");
@@ -194,7 +180,7 @@ TEST(ControlProtocolTest, ReplyErrorsNameTheField) {
   stats["paths"][0]["id"] = -1;
   EXPECT_THAT(std::string(FromJson<StatsReply>(stats, "stats").status().message()),
               HasSubstr("\"paths[0].id\" must be an integer within 0..4294967295"));
-  nlohmann::json peers = nlohmann::json::parse(kPeers);
+  nlohmann::json peers = nlohmann::json::parse(kSamplePeers);
   peers["relaying"]["relays"][0]["drops"]["rate"] = true;
   EXPECT_EQ(FromJson<PeersReply>(peers, "peers").status().message(),
             "peers: \"relaying.relays[0].drops.rate\" must be an integer within "

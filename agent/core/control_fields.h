@@ -142,4 +142,35 @@ nlohmann::json Nullable(const std::optional<T>& value) {
   return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
 }
 
+// A field's JSON value; an empty optional is null.
+template <typename T>
+nlohmann::json FieldJson(const T& value) {
+  return value;
+}
+template <typename T>
+nlohmann::json FieldJson(const std::optional<T>& value) {
+  return Nullable(value);
+}
+
+// Defines WriteFields and ReadFields of a struct, for the listed fields: one
+// key per field, named like it; every one must be present (an optional one
+// may be null). Structs with more to their JSON build on these.
+#define MESHBPF_JSON_FIELD_TO(field) json[#field] = FieldJson(value.field);
+#define MESHBPF_JSON_FIELD_FROM(field) Field(json, #field, value.field);
+#define MESHBPF_JSON_FIELD_FUNCTIONS(Type, ...)                                       \
+  [[maybe_unused]] static void WriteFields(nlohmann::json& json, const Type& value) { \
+    NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(MESHBPF_JSON_FIELD_TO, __VA_ARGS__))     \
+  }                                                                                   \
+  [[maybe_unused]] static void ReadFields(const nlohmann::json& json, Type& value) {  \
+    NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(MESHBPF_JSON_FIELD_FROM, __VA_ARGS__))   \
+  }
+// to_json and from_json of a struct whose JSON is just the listed fields.
+#define MESHBPF_JSON_FIELDS(Type, ...)                    \
+  MESHBPF_JSON_FIELD_FUNCTIONS(Type, __VA_ARGS__)         \
+  void to_json(nlohmann::json& json, const Type& value) { \
+    json = nlohmann::json::object();                      \
+    WriteFields(json, value);                             \
+  }                                                       \
+  void from_json(const nlohmann::json& json, Type& value) { ReadFields(json, value); }
+
 }  // namespace meshbpf

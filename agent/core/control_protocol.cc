@@ -126,8 +126,7 @@ absl::StatusOr<ControlRequest> RequestFromJson(const json& j) {
 
 // --- Replies --------------------------------------------------------------------
 
-void to_json(json& j, const ErrorReply& v) { j = {{"error", v.error}}; }
-void from_json(const json& j, ErrorReply& v) { Field(j, "error", v.error); }
+MESHBPF_JSON_FIELDS(ErrorReply, error)
 
 void to_json(json& j, const PingReply&) { j = {{"ok", true}}; }
 void from_json(const json& j, PingReply&) {
@@ -135,171 +134,46 @@ void from_json(const json& j, PingReply&) {
   Field(j, "ok", ok);
 }
 
-void to_json(json& j, const PathRtt& v) {
-  j = {{"rtt_ms", v.rtt_ms},
-       {"min_rtt_ms", v.min_rtt_ms},
-       {"jitter_ms", v.jitter_ms},
-       {"queue_delay_ms", v.queue_delay_ms}};
-}
-void from_json(const json& j, PathRtt& v) {
-  Field(j, "rtt_ms", v.rtt_ms);
-  Field(j, "min_rtt_ms", v.min_rtt_ms);
-  Field(j, "jitter_ms", v.jitter_ms);
-  Field(j, "queue_delay_ms", v.queue_delay_ms);
-}
+MESHBPF_JSON_FIELDS(PathRtt, rtt_ms, min_rtt_ms, jitter_ms, queue_delay_ms)
+MESHBPF_JSON_FIELDS(RelayInfo, node, node_id, uplink, address, port)
 
-void to_json(json& j, const RelayInfo& v) {
-  j = {{"node", v.node},
-       {"node_id", v.node_id},
-       {"uplink", v.uplink},
-       {"address", v.address},
-       {"port", v.port}};
-}
-void from_json(const json& j, RelayInfo& v) {
-  Field(j, "node", v.node);
-  Field(j, "node_id", v.node_id);
-  Field(j, "uplink", v.uplink);
-  Field(j, "address", v.address);
-  Field(j, "port", v.port);
-}
-
+MESHBPF_JSON_FIELD_FUNCTIONS(PathStatusEntry, id, name, interface, health, link_up, data_path_state,
+                             configured_mbit, capacity_mbit, weight_mbit, loss, probe_loss,
+                             down_count, held_out, moved_in, endpoint, remote)
 void to_json(json& j, const PathStatusEntry& v) {
-  j = {{"id", v.id},
-       {"name", v.name},
-       {"interface", v.interface},
-       {"health", v.health},
-       {"link_up", v.link_up},
-       {"data_path_state", v.data_path_state},
-       {"configured_mbit", v.configured_mbit},
-       {"capacity_mbit", v.capacity_mbit},
-       {"weight_mbit", v.weight_mbit},
-       {"loss", v.loss},
-       {"probe_loss", v.probe_loss},
-       {"down_count", v.down_count},
-       {"held_out", v.held_out},
-       {"moved_in", v.moved_in},
-       {"endpoint", v.endpoint},
-       {"remote", Nullable(v.remote)}};
+  j = json::object();
+  WriteFields(j, v);
   if (v.relayed()) j["relay"] = Nullable(v.relay);
   if (v.learned()) j["learned_endpoint"] = j["remote"];
   if (v.rtt) j.update(json(*v.rtt));
 }
 void from_json(const json& j, PathStatusEntry& v) {
-  Field(j, "id", v.id);
-  Field(j, "name", v.name);
-  Field(j, "interface", v.interface);
-  Field(j, "health", v.health);
-  Field(j, "link_up", v.link_up);
-  Field(j, "data_path_state", v.data_path_state);
-  Field(j, "configured_mbit", v.configured_mbit);
-  Field(j, "capacity_mbit", v.capacity_mbit);
-  Field(j, "weight_mbit", v.weight_mbit);
-  Field(j, "loss", v.loss);
-  Field(j, "probe_loss", v.probe_loss);
-  Field(j, "down_count", v.down_count);
-  Field(j, "held_out", v.held_out);
-  Field(j, "moved_in", v.moved_in);
-  Field(j, "endpoint", v.endpoint);
-  Field(j, "remote", v.remote);
+  ReadFields(j, v);
   v.relay.reset();
   if (v.relayed()) Field(j, "relay", v.relay);
   v.rtt.reset();
   if (j.contains("rtt_ms")) from_json(j, v.rtt.emplace());
 }
 
-void to_json(json& j, const TransitionEntry& v) {
-  j = {{"time", v.time}, {"path", v.path}, {"from", v.from}, {"to", v.to}, {"reason", v.reason}};
-}
-void from_json(const json& j, TransitionEntry& v) {
-  Field(j, "time", v.time);
-  Field(j, "path", v.path);
-  Field(j, "from", v.from);
-  Field(j, "to", v.to);
-  Field(j, "reason", v.reason);
-}
+MESHBPF_JSON_FIELDS(TransitionEntry, time, path, from, to, reason)
+MESHBPF_JSON_FIELDS(CapEntry, path, path_id, limit_bytes, used_bytes, remaining_bytes, used_percent,
+                    period, period_start, resets_at, when_exhausted, exhausted, warn_at_percent,
+                    warnings_issued)
+MESHBPF_JSON_FIELDS(StatusReply, mode, probing, invalid_probes, nodes, paths, caps, transitions)
+MESHBPF_JSON_FIELDS(CapReply, caps)
+MESHBPF_JSON_FIELDS(CapMetrics, used_bytes, limit_bytes)
 
-void to_json(json& j, const CapEntry& v) {
-  j = {{"path", v.path},
-       {"path_id", v.path_id},
-       {"limit_bytes", v.limit_bytes},
-       {"used_bytes", v.used_bytes},
-       {"remaining_bytes", v.remaining_bytes},
-       {"used_percent", v.used_percent},
-       {"period", v.period},
-       {"period_start", Nullable(v.period_start)},
-       {"resets_at", Nullable(v.resets_at)},
-       {"when_exhausted", v.when_exhausted},
-       {"exhausted", v.exhausted},
-       {"warn_at_percent", v.warn_at_percent},
-       {"warnings_issued", v.warnings_issued}};
-}
-void from_json(const json& j, CapEntry& v) {
-  Field(j, "path", v.path);
-  Field(j, "path_id", v.path_id);
-  Field(j, "limit_bytes", v.limit_bytes);
-  Field(j, "used_bytes", v.used_bytes);
-  Field(j, "remaining_bytes", v.remaining_bytes);
-  Field(j, "used_percent", v.used_percent);
-  Field(j, "period", v.period);
-  Field(j, "period_start", v.period_start);
-  Field(j, "resets_at", v.resets_at);
-  Field(j, "when_exhausted", v.when_exhausted);
-  Field(j, "exhausted", v.exhausted);
-  Field(j, "warn_at_percent", v.warn_at_percent);
-  Field(j, "warnings_issued", v.warnings_issued);
-}
-
-void to_json(json& j, const StatusReply& v) {
-  j = {{"mode", v.mode},
-       {"probing", v.probing},
-       {"invalid_probes", v.invalid_probes},
-       {"nodes", Nullable(v.nodes)},
-       {"paths", v.paths},
-       {"caps", v.caps},
-       {"transitions", v.transitions}};
-}
-void from_json(const json& j, StatusReply& v) {
-  Field(j, "mode", v.mode);
-  Field(j, "probing", v.probing);
-  Field(j, "invalid_probes", v.invalid_probes);
-  Field(j, "nodes", v.nodes);
-  Field(j, "paths", v.paths);
-  Field(j, "caps", v.caps);
-  Field(j, "transitions", v.transitions);
-}
-
-void to_json(json& j, const CapReply& v) { j = {{"caps", v.caps}}; }
-void from_json(const json& j, CapReply& v) { Field(j, "caps", v.caps); }
-
-void to_json(json& j, const CapMetrics& v) {
-  j = {{"used_bytes", v.used_bytes}, {"limit_bytes", v.limit_bytes}};
-}
-void from_json(const json& j, CapMetrics& v) {
-  Field(j, "used_bytes", v.used_bytes);
-  Field(j, "limit_bytes", v.limit_bytes);
-}
-
+// "id" is the path id; the status goes by its name.
+MESHBPF_JSON_FIELD_FUNCTIONS(PathMetrics, name, weight, tx_bytes_total, rx_bytes_total,
+                             tx_packets_total, rx_packets_total, drops_total, tx_bytes_per_s,
+                             rx_bytes_per_s, traffic_share, rtt_ms, jitter_ms, loss, cap)
 void to_json(json& j, const PathMetrics& v) {
-  j = {{"id", v.path_id},
-       {"name", v.name},
-       {"status", std::string(PathStatusName(v.status))},
-       {"weight", v.weight},
-       {"tx_bytes_total", v.tx_bytes_total},
-       {"rx_bytes_total", v.rx_bytes_total},
-       {"tx_packets_total", v.tx_packets_total},
-       {"rx_packets_total", v.rx_packets_total},
-       {"drops_total", v.drops_total},
-       {"tx_bytes_per_s", v.tx_bytes_per_s},
-       {"rx_bytes_per_s", v.rx_bytes_per_s},
-       {"traffic_share", v.traffic_share},
-       {"rtt_ms", Nullable(v.rtt_ms)},
-       {"jitter_ms", Nullable(v.jitter_ms)},
-       {"loss", v.loss},
-       {"cap", Nullable(v.cap)}};
+  j = {{"id", v.path_id}, {"status", std::string(PathStatusName(v.status))}};
+  WriteFields(j, v);
 }
 void from_json(const json& j, PathMetrics& v) {
   Field(j, "id", v.path_id);
-  Field(j, "name", v.name);
+  ReadFields(j, v);
   std::string status;
   Field(j, "status", status);
   const PathStatus* known = std::find_if(std::begin(kAllPathStatuses), std::end(kAllPathStatuses),
@@ -308,72 +182,72 @@ void from_json(const json& j, PathMetrics& v) {
     throw FieldError("status", absl::StrCat("is an unknown path status \"", status, "\""));
   }
   v.status = *known;
-  Field(j, "weight", v.weight);
-  Field(j, "tx_bytes_total", v.tx_bytes_total);
-  Field(j, "rx_bytes_total", v.rx_bytes_total);
-  Field(j, "tx_packets_total", v.tx_packets_total);
-  Field(j, "rx_packets_total", v.rx_packets_total);
-  Field(j, "drops_total", v.drops_total);
-  Field(j, "tx_bytes_per_s", v.tx_bytes_per_s);
-  Field(j, "rx_bytes_per_s", v.rx_bytes_per_s);
-  Field(j, "traffic_share", v.traffic_share);
-  Field(j, "rtt_ms", v.rtt_ms);
-  Field(j, "jitter_ms", v.jitter_ms);
-  Field(j, "loss", v.loss);
-  Field(j, "cap", v.cap);
 }
 
-void to_json(json& j, const MetricsSnapshot& v) {
-  j = {{"bond", v.bond},
-       {"unattributed_drops_total", v.unattributed_drops_total},
-       {"paths", v.paths}};
-}
-void from_json(const json& j, MetricsSnapshot& v) {
-  Field(j, "bond", v.bond);
-  Field(j, "unattributed_drops_total", v.unattributed_drops_total);
-  Field(j, "paths", v.paths);
-}
+MESHBPF_JSON_FIELDS(MetricsSnapshot, bond, unattributed_drops_total, paths)
 
+// The snapshot's fields, and where its history goes.
+MESHBPF_JSON_FIELD_FUNCTIONS(StatsReply, history_file, sample_interval)
 void to_json(json& j, const StatsReply& v) {
   j = v.snapshot;
-  j["history_file"] = v.history_file;
-  j["sample_interval"] = v.sample_interval;
+  WriteFields(j, v);
 }
 void from_json(const json& j, StatsReply& v) {
   from_json(j, v.snapshot);
-  Field(j, "history_file", v.history_file);
-  Field(j, "sample_interval", v.sample_interval);
+  ReadFields(j, v);
 }
 
-void to_json(json& j, const PathTestResult& v) {
-  j = {{"path", v.path},
-       {"delivered_mbit", Nullable(v.delivered_mbit)},
-       {"sent_mbit", Nullable(v.sent_mbit)},
-       {"delivery_loss", Nullable(v.delivery_loss)},
-       {"rtt_ms", Nullable(v.rtt_ms)},
-       {"jitter_ms", Nullable(v.jitter_ms)},
-       {"probe_loss", v.probe_loss}};
-}
-void from_json(const json& j, PathTestResult& v) {
-  Field(j, "path", v.path);
-  Field(j, "delivered_mbit", v.delivered_mbit);
-  Field(j, "sent_mbit", v.sent_mbit);
-  Field(j, "delivery_loss", v.delivery_loss);
-  Field(j, "rtt_ms", v.rtt_ms);
-  Field(j, "jitter_ms", v.jitter_ms);
-  Field(j, "probe_loss", v.probe_loss);
-}
+MESHBPF_JSON_FIELDS(PathTestResult, path, delivered_mbit, sent_mbit, delivery_loss, rtt_ms,
+                    jitter_ms, probe_loss)
 
+// "results" only once the test finished.
+MESHBPF_JSON_FIELD_FUNCTIONS(UplinkTestReply, running, elapsed, total)
 void to_json(json& j, const UplinkTestReply& v) {
-  j = {{"running", v.running}, {"elapsed", v.elapsed}, {"total", v.total}};
+  j = json::object();
+  WriteFields(j, v);
   if (v.results) j["results"] = *v.results;
 }
 void from_json(const json& j, UplinkTestReply& v) {
-  Field(j, "running", v.running);
-  Field(j, "elapsed", v.elapsed);
-  Field(j, "total", v.total);
+  ReadFields(j, v);
   OptionalField(j, "results", v.results);
 }
+
+MESHBPF_JSON_FIELDS(PeerUplinkEntry, name, type, capacity_kbps, rtt_us, loss_ppm, shared,
+                    relay_port, cap_remaining_bytes)
+MESHBPF_JSON_FIELDS(PeerRelayEntry, port, max_kbps, share_remaining_bytes)
+MESHBPF_JSON_FIELDS(PeerBondEntry, peer, tunnel_port)
+
+// "used_as_paths" says whether "our_paths" is empty.
+MESHBPF_JSON_FIELD_FUNCTIONS(PeerNodeEntry, id, name, address, version, epoch, seq, age_s,
+                             joined_unix_ms, uplinks, relay, bond, our_paths)
+void to_json(json& j, const PeerNodeEntry& v) {
+  j = {{"used_as_paths", !v.our_paths.empty()}};
+  WriteFields(j, v);
+}
+void from_json(const json& j, PeerNodeEntry& v) { ReadFields(j, v); }
+
+MESHBPF_JSON_FIELDS(CandidateRelayedPath, node_id, node_name, address, relay_port, max_relay_kbps,
+                    uplink, fills_path)
+MESHBPF_JSON_FIELDS(RelayCounts, fwd_packets, fwd_bytes, ret_packets, ret_bytes, drops)
+
+// The counts, when readable, sit beside the relay's own fields.
+MESHBPF_JSON_FIELD_FUNCTIONS(ServedRelay, origin_id, origin_name, origin, uplink, slot, relay_port,
+                             return_port, peer)
+void to_json(json& j, const ServedRelay& v) {
+  j = v.counts ? json(*v.counts) : json::object();
+  WriteFields(j, v);
+}
+void from_json(const json& j, ServedRelay& v) {
+  ReadFields(j, v);
+  v.counts.reset();
+  if (j.contains("fwd_packets")) from_json(j, v.counts.emplace());
+}
+
+MESHBPF_JSON_FIELDS(RelayingEntry, sharing, relay_port, max_relay_kbps, share_remaining_bytes,
+                    relays)
+MESHBPF_JSON_FIELDS(LocalNodeEntry, id, name, version, epoch, interfaces, port,
+                    broadcast_interval_s, node_timeout_s, announcements_sent, send_errors)
+MESHBPF_JSON_FIELDS(PeersReply, node, nodes, candidate_relayed_paths, relaying, drops, drops_total)
 
 // --- The agent's side -------------------------------------------------------------
 
