@@ -158,6 +158,13 @@ TEST(ControlProtocolTest, PeersRoundTrip) {
   ExpectRoundTrip<PeersReply>(peers.dump(), "peers");
 }
 
+TEST(ControlProtocolTest, RefusalsAreRecognised) {
+  EXPECT_EQ(RefusalIn({{"error", "no test has run"}})->error, "no test has run");
+  EXPECT_EQ(RefusalIn({{"error", 3}})->error, "the agent refused");
+  EXPECT_FALSE(RefusalIn({{"ok", true}}).has_value());
+  EXPECT_FALSE(RefusalIn(nlohmann::json::array()).has_value());
+}
+
 TEST(ControlProtocolTest, PingAndErrorRoundTrip) {
   ExpectRoundTrip<PingReply>(R"({"ok": true})", "ping");
   ExpectRoundTrip<ErrorReply>(R"({"error": "a test is already running"})", "test");

@@ -128,6 +128,12 @@ absl::StatusOr<ControlRequest> RequestFromJson(const json& j) {
 
 MESHBPF_JSON_FIELDS(ErrorReply, error)
 
+std::optional<ErrorReply> RefusalIn(const json& reply) {
+  if (!reply.is_object() || !reply.contains("error")) return std::nullopt;
+  absl::StatusOr<ErrorReply> refusal = FromJson<ErrorReply>(reply, "error");
+  return refusal.ok() ? *refusal : ErrorReply{"the agent refused"};
+}
+
 void to_json(json& j, const PingReply&) { j = {{"ok", true}}; }
 void from_json(const json& j, PingReply&) {
   bool ok = false;

@@ -58,6 +58,8 @@ absl::StatusOr<ControlRequest> RequestFromJson(const nlohmann::json& json);
 struct ErrorReply {
   std::string error;
 };
+// The refusal, when `reply` is one (whatever else it holds).
+std::optional<ErrorReply> RefusalIn(const nlohmann::json& reply);
 struct PingReply {};  // {"ok": true}
 
 // "status" (and "failover" on success): the agent's view of every path.

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "agent/core/control_protocol.h"
 
 namespace meshbpf {
 namespace {
@@ -70,7 +71,7 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Open(const std::st
   if (!dir.empty() && mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
     return absl::InternalError(absl::StrCat("creating ", dir, ": ", std::strerror(errno)));
   }
-  if (CallAgent(path, {{"command", "ping"}}, 500).ok()) {
+  if (CallAgent(path, RequestToJson(PingRequest{}), 500).ok()) {
     return absl::AlreadyExistsError(
         absl::StrCat("another agent answers on ", path, ": stop it or use another --instance"));
   }
