@@ -11,13 +11,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/daemon/agent.h"
-#include "agent/daemon/cap_manager.h"
 #include "agent/core/config.h"
 #include "agent/sys/config_file.h"
 #include "agent/sys/control.h"
 #include "agent/sys/map_io.h"
-#include "agent/daemon/mesh_node.h"
 #include "agent/sys/netdev.h"
+#include "cli/agent_views.h"
 #include "cli/report.h"
 #include "cli/monitor_commands.h"
 #include "cli/options.h"
@@ -51,9 +50,12 @@ int ShowSnapshot(const std::string& program, const Options& options,
   if (!snapshot.ok()) return Error(program, std::string(snapshot.status().message()));
   if (snapshot->agent_alive) {
     // The maps say what the data path does; the agent adds why (health).
-    absl::StatusOr<nlohmann::json> health =
-        CallAgent(ControlPath(options, *pin_dir), {{"command", "status"}});
-    if (health.ok() && !health->contains("error")) snapshot->health = *health;
+    absl::StatusOr<nlohmann::json> reply =
+        CallAgent(ControlPath(options, *pin_dir), RequestToJson(StatusRequest{}));
+    if (reply.ok()) {
+      absl::StatusOr<StatusReply> health = FromJson<StatusReply>(*reply, "status");
+      if (health.ok()) snapshot->health = *std::move(health);
+    }
   }
   if (options.Has("--json")) {
     std::printf("%s\n", as_json(*snapshot).dump(2).c_str());
@@ -75,22 +77,22 @@ int RunStart(const std::string&, const Options& options) {
 
 // meshbpf failover FROM TO | --auto: asks the running agent to move traffic.
 int RunFailover(const std::string& program, const Options& options) {
-  nlohmann::json request = {{"command", "failover"}};
+  FailoverRequest request;
   if (options.Has("--auto")) {
     if (!options.arguments.empty()) {
       return Error(program, "failover: --auto takes no FROM/TO", kExitUsage);
     }
-    request["auto"] = true;
+    request.automatic = true;
   } else if (options.arguments.size() != 2) {
     return Error(program, "failover: needs FROM and TO (or --auto)", kExitUsage);
   } else {
-    request["from"] = options.arguments[0];
-    request["to"] = options.arguments[1];
+    request.from = options.arguments[0];
+    request.to = options.arguments[1];
   }
-  absl::StatusOr<nlohmann::json> reply = AskAgent(options, request, "failover: ");
+  absl::StatusOr<StatusReply> reply = AskAgentFor<StatusReply>(options, request, "failover: ");
   if (!reply.ok()) return Error(program, std::string(reply.status().message()));
   if (options.Has("--json")) {
-    std::printf("%s\n", reply->dump(2).c_str());
+    std::printf("%s\n", ToJson(*reply).dump(2).c_str());
   } else if (options.Has("--auto")) {
     std::printf("manual failover cleared: paths follow their health again\n");
   } else {
@@ -103,13 +105,12 @@ int RunFailover(const std::string& program, const Options& options) {
 // meshbpf cap [--reset PATH]: data cap usage per uplink, from the running
 // agent (which keeps the periods and the persisted usage).
 int RunCap(const std::string& program, const Options& options) {
-  nlohmann::json request = {{"command", "cap"}};
-  if (options.Has("--reset")) request["reset"] = options.Get("--reset", "");
-  absl::StatusOr<nlohmann::json> reply = AskAgent(options, request, "cap: ");
+  CapRequest request;
+  if (options.Has("--reset")) request.reset = options.Get("--reset", "");
+  absl::StatusOr<CapReply> reply = AskAgentFor<CapReply>(options, request, "cap: ");
   if (!reply.ok()) return Error(program, std::string(reply.status().message()));
-  if (!reply->contains("caps")) return Error(program, "cap: this agent does not support data caps");
   if (options.Has("--json")) {
-    std::printf("%s\n", reply->dump(2).c_str());
+    std::printf("%s\n", ToJson(*reply).dump(2).c_str());
   } else {
     if (options.Has("--reset")) {
       std::printf("data cap of %s reset\n", options.Get("--reset", "").c_str());
@@ -121,10 +122,10 @@ int RunCap(const std::string& program, const Options& options) {
 
 // meshbpf peers: the mesh nodes the running agent knows.
 int RunPeers(const std::string& program, const Options& options) {
-  absl::StatusOr<nlohmann::json> reply = AskAgent(options, {{"command", "peers"}}, "peers: ");
+  absl::StatusOr<PeersReply> reply = AskAgentFor<PeersReply>(options, PeersRequest{}, "peers: ");
   if (!reply.ok()) return Error(program, std::string(reply.status().message()));
   if (options.Has("--json")) {
-    std::printf("%s\n", reply->dump(2).c_str());
+    std::printf("%s\n", ToJson(*reply).dump(2).c_str());
   } else {
     std::fputs(PeersTable(*reply).c_str(), stdout);
   }

@@ -21,9 +21,9 @@
 #include "agent/sys/control.h"
 #include "agent/core/default_config.h"
 #include "agent/sys/history_store.h"
-#include "agent/daemon/monitor.h"
 #include "cli/stats_view.h"
 #include "agent/daemon/uplink_test.h"
+#include "cli/agent_views.h"
 
 namespace meshbpf {
 
@@ -62,10 +62,8 @@ absl::StatusOr<double> ParseSeconds(const std::string& option, const std::string
 
 std::string HistoryFile(const Options& options) {
   if (options.Has("--history")) return options.Get("--history", "");
-  absl::StatusOr<nlohmann::json> stats = AskAgent(options, {{"command", "stats"}});
-  if (stats.ok() && !stats->value("history_file", "").empty()) {
-    return stats->value("history_file", "");
-  }
+  absl::StatusOr<StatsReply> stats = AskAgentFor<StatsReply>(options, StatsRequest{});
+  if (stats.ok() && !stats->history_file.empty()) return stats->history_file;
   absl::StatusOr<std::string> pin_dir = ResolvePinDir(options);
   const std::string instance =
       pin_dir.ok() ? pin_dir->substr(pin_dir->rfind('/') + 1) : options.Get("--instance", kDefaultInstance);
@@ -162,16 +160,14 @@ int ShowLive(const std::string& program, const Options& options) {
   }
   const bool watch = options.Has("--watch");
   while (true) {
-    absl::StatusOr<nlohmann::json> reply = AskAgent(options, {{"command", "stats"}});
-    if (!reply.ok()) return Error(program, std::string(reply.status().message()));
-    absl::StatusOr<MetricsSnapshot> snapshot = SnapshotFromJson(*reply);
-    if (!snapshot.ok()) return Error(program, std::string(snapshot.status().message()));
+    absl::StatusOr<StatsReply> stats = AskAgentFor<StatsReply>(options, StatsRequest{});
+    if (!stats.ok()) return Error(program, std::string(stats.status().message()));
     if (options.Has("--json")) {
-      std::printf("%s\n", reply->dump(watch ? -1 : 2).c_str());
+      std::printf("%s\n", ToJson(*stats).dump(watch ? -1 : 2).c_str());
     } else {
       // Home and clear, like top: the table redraws in place.
       if (watch) std::fputs("\033[H\033[2J", stdout);
-      std::fputs(FormatStatsTable(*snapshot).c_str(), stdout);
+      std::fputs(FormatStatsTable(stats->snapshot).c_str(), stdout);
       if (watch) {
         std::printf("\n%s, every %g s; Ctrl-C to stop\n",
                     absl::FormatTime("%H:%M:%S", absl::Now(), absl::LocalTimeZone()).c_str(),
@@ -211,30 +207,31 @@ int RunUplinkTest(const std::string& program, const Options& options) {
   absl::StatusOr<double> duration = ParseSeconds(
       "--duration", options.Get("--duration", "5"), kMinTestSeconds, kMaxTestSeconds);
   if (!duration.ok()) return Error(program, std::string(duration.status().message()), kExitUsage);
-  absl::StatusOr<nlohmann::json> reply = AskAgent(
-      options, {{"command", "test"}, {"interface", options.arguments[0]}, {"duration", *duration}});
+  absl::StatusOr<UplinkTestReply> reply =
+      AskAgentFor<UplinkTestReply>(options, TestRequest{options.arguments[0], *duration});
   if (!reply.ok()) return Error(program, absl::StrCat("test: ", reply.status().message()));
   // A progress bar for people; scripts and logs get only the summary.
   const bool bar = !options.Has("--json") && isatty(STDERR_FILENO);
-  while (reply->value("running", false)) {
+  while (reply->running) {
     if (bar) {
-      const double total = reply->value("total", 1.0), elapsed = reply->value("elapsed", 0.0);
+      const double total = reply->total, elapsed = reply->elapsed;
       const int width = 30, done = static_cast<int>(width * std::min(1.0, elapsed / total));
       std::fprintf(stderr, "\rtesting %s [%s%s] %4.1f/%.1f s", options.arguments[0].c_str(),
                    std::string(done, '#').c_str(), std::string(width - done, ' ').c_str(), elapsed,
                    total);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    reply = AskAgent(options, {{"command", "test_status"}});
+    reply = AskAgentFor<UplinkTestReply>(options, TestStatusRequest{});
     if (!reply.ok()) {
       if (bar) std::fputc('\n', stderr);
       return Error(program, absl::StrCat("test: ", reply.status().message()));
     }
   }
   if (bar) std::fputc('\n', stderr);
-  const nlohmann::json results = reply->value("results", nlohmann::json::array());
+  const std::vector<PathTestResult> results =
+      reply->results.value_or(std::vector<PathTestResult>{});
   if (options.Has("--json")) {
-    std::printf("%s\n", results.dump(2).c_str());
+    std::printf("%s\n", ToJson(results).dump(2).c_str());
   } else {
     std::fputs(FormatTestSummary(results).c_str(), stdout);
   }
@@ -284,7 +281,7 @@ int RunLogs(const std::string& program, const Options& options) {
   uint64_t offset = PrintLines(file, 0, json);
   if (!options.Has("--follow")) return 0;
   const std::string socket = ControlPath(options, *pin_dir);
-  auto alive = [&] { return CallAgent(socket, {{"command", "ping"}}, 1000).ok(); };
+  auto alive = [&] { return CallAgent(socket, RequestToJson(PingRequest{}), 1000).ok(); };
   if (!alive()) return Error(program, "--follow: the agent is not running");
   for (int tick = 1;; ++tick) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));

@@ -49,9 +49,8 @@ absl::StatusOr<nlohmann::json> AskAgent(const Options& options, const nlohmann::
   if (!pin_dir.ok()) return pin_dir.status();
   absl::StatusOr<nlohmann::json> reply = CallAgent(ControlPath(options, *pin_dir), request);
   if (!reply.ok()) return reply.status();
-  if (reply->contains("error")) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(refusal_prefix, reply->value("error", "the agent refused")));
+  if (std::optional<ErrorReply> refusal = RefusalIn(*reply)) {
+    return absl::FailedPreconditionError(absl::StrCat(refusal_prefix, refusal->error));
   }
   return reply;
 }

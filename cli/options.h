@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
+#include "agent/core/control_protocol.h"
 
 namespace meshbpf {
 
@@ -42,5 +43,14 @@ std::string ControlPath(const Options& options, const std::string& pin_dir);
 // refuses (its message, after `refusal_prefix`).
 absl::StatusOr<nlohmann::json> AskAgent(const Options& options, const nlohmann::json& request,
                                         const std::string& refusal_prefix = "");
+
+// The same, with the reply read as a `Reply` (an error names a field it lacks).
+template <typename Reply>
+absl::StatusOr<Reply> AskAgentFor(const Options& options, const ControlRequest& request,
+                                  const std::string& refusal_prefix = "") {
+  absl::StatusOr<nlohmann::json> reply = AskAgent(options, RequestToJson(request), refusal_prefix);
+  if (!reply.ok()) return reply.status();
+  return FromJson<Reply>(*reply, refusal_prefix + "the agent's " + CommandName(request) + " reply");
+}
 
 }  // namespace meshbpf

@@ -168,75 +168,64 @@ nlohmann::json StatusJson(const InstanceSnapshot& s) {
       {"port", s.config.listen_port},
       {"paths", paths},
       {"unattributed_drops", DropsJson(s.counters[MB_NO_PATH])},
-      {"health", s.health},
+      {"health", s.health ? ToJson(*s.health) : nlohmann::json(nullptr)},
   };
 }
 
 namespace {
 
 // Path health as the agent sees it, and its recent transitions.
-std::string HealthTable(const nlohmann::json& health) {
+std::string HealthTable(const StatusReply& health) {
   std::string out = absl::StrFormat("\n%-10s %-9s %-5s %8s %8s %8s %7s %7s %22s %6s\n", "PATH",
                                     "HEALTH", "LINK", "RTT ms", "MIN ms", "JITTER", "LOSS",
                                     "PROBES", "WEIGHT/CAPACITY/RATE", "DOWNS");
-  auto ms = [](const nlohmann::json& p, const char* key) {
-    return p.contains(key) ? absl::StrFormat("%.2f", p[key].get<double>()) : std::string("-");
+  auto ms = [](const PathStatusEntry& p, double PathRtt::*field) {
+    return p.rtt ? absl::StrFormat("%.2f", (*p.rtt).*field) : std::string("-");
   };
-  for (const nlohmann::json& p : health.value("paths", nlohmann::json::array())) {
-    std::string name = p.value("name", "?");
-    if (p.value("held_out", false)) name += " (held)";
-    if (p.value("moved_in", false)) name += " (moved)";
+  for (const PathStatusEntry& p : health.paths) {
+    std::string name = p.name;
+    if (p.held_out) name += " (held)";
+    if (p.moved_in) name += " (moved)";
     absl::StrAppendFormat(
-        &out, "%-10s %-9s %-5s %8s %8s %8s %6.1f%% %6.1f%% %22s %6u\n", name,
-        p.value("health", "?"), p.value("link_up", false) ? "up" : "down", ms(p, "rtt_ms"),
-        ms(p, "min_rtt_ms"), ms(p, "jitter_ms"), 100 * p.value("loss", 0.0),
-        100 * p.value("probe_loss", 0.0),
-        absl::StrFormat("%.1f / %.1f / %.1f", p.value("weight_mbit", 0.0),
-                        p.value("capacity_mbit", 0.0), p.value("configured_mbit", 0.0)),
-        p.value("down_count", 0u));
+        &out, "%-10s %-9s %-5s %8s %8s %8s %6.1f%% %6.1f%% %22s %6u\n", name, p.health,
+        p.link_up ? "up" : "down", ms(p, &PathRtt::rtt_ms), ms(p, &PathRtt::min_rtt_ms),
+        ms(p, &PathRtt::jitter_ms), 100 * p.loss, 100 * p.probe_loss,
+        absl::StrFormat("%.1f / %.1f / %.1f", p.weight_mbit, p.capacity_mbit, p.configured_mbit),
+        p.down_count);
   }
-  for (const nlohmann::json& p : health.value("paths", nlohmann::json::array())) {
-    const std::string name = p.value("name", "?");
-    if (p.contains("relay")) {
-      const nlohmann::json& r = p["relay"];
-      absl::StrAppend(&out, "  path ", name,
-                      r.is_null() ? ": relayed, no neighbour's uplink fills it now\n"
-                                  : absl::StrFormat(": via %s/%s (%s:%u)\n", r.value("node", "?"),
-                                                    r.value("uplink", "?"), r.value("address", "?"),
-                                                    r.value("port", 0u)));
+  for (const PathStatusEntry& p : health.paths) {
+    if (p.relayed()) {
+      const std::optional<RelayInfo>& r = p.relay;
+      absl::StrAppend(&out, "  path ", p.name,
+                      !r ? ": relayed, no neighbour's uplink fills it now\n"
+                         : absl::StrFormat(": via %s/%s (%s:%u)\n", r->node, r->uplink,
+                                           r->address, r->port));
     }
-    if (p.contains("learned_endpoint")) {
-      const nlohmann::json& e = p["learned_endpoint"];
-      absl::StrAppend(&out, "  path ", name,
-                      e.is_null()
-                          ? ": far end not learned yet (no probe from the client)\n"
-                          : absl::StrCat(": far end learned: ", e.get<std::string>(), "\n"));
+    if (p.learned()) {
+      absl::StrAppend(&out, "  path ", p.name,
+                      !p.remote ? ": far end not learned yet (no probe from the client)\n"
+                                : absl::StrCat(": far end learned: ", *p.remote, "\n"));
     }
   }
-  if (!health.value("probing", false)) {
+  if (!health.probing) {
     absl::StrAppend(&out, "  not probing (no peer_bond_address): only link events change health\n");
   }
-  for (const nlohmann::json& c : health.value("caps", nlohmann::json::array())) {
-    absl::StrAppendFormat(&out, "  data cap %s: %s of %s (%.0f%%)%s\n", c.value("path", "?"),
-                          HumanBytes(c.value("used_bytes", uint64_t{0})),
-                          HumanBytes(c.value("limit_bytes", uint64_t{0})),
-                          c.value("used_percent", 0.0),
-                          c.value("exhausted", false)
-                              ? absl::StrCat(", spent: ", c.value("when_exhausted", ""))
-                              : std::string());
+  for (const CapEntry& c : health.caps) {
+    absl::StrAppendFormat(&out, "  data cap %s: %s of %s (%.0f%%)%s\n", c.path,
+                          HumanBytes(c.used_bytes), HumanBytes(c.limit_bytes), c.used_percent,
+                          c.exhausted ? absl::StrCat(", spent: ", c.when_exhausted)
+                                      : std::string());
   }
-  if (health.contains("nodes") && health["nodes"].is_number()) {
-    absl::StrAppendFormat(&out, "  mesh: %u other nodes known (meshbpf peers)\n",
-                          health["nodes"].get<unsigned>());
+  if (health.nodes) {
+    absl::StrAppendFormat(&out, "  mesh: %u other nodes known (meshbpf peers)\n", *health.nodes);
   }
-  const nlohmann::json transitions = health.value("transitions", nlohmann::json::array());
+  const std::vector<TransitionEntry>& transitions = health.transitions;
   if (!transitions.empty()) absl::StrAppend(&out, "recent transitions:\n");
   const size_t shown = std::min<size_t>(transitions.size(), 10);
   for (size_t i = transitions.size() - shown; i < transitions.size(); ++i) {
-    const nlohmann::json& t = transitions[i];
-    absl::StrAppendFormat(&out, "  %s %s: %s -> %s (%s)\n", t.value("time", ""),
-                          t.value("path", ""), t.value("from", ""), t.value("to", ""),
-                          t.value("reason", ""));
+    const TransitionEntry& t = transitions[i];
+    absl::StrAppendFormat(&out, "  %s %s: %s -> %s (%s)\n", t.time, t.path, t.from, t.to,
+                          t.reason);
   }
   return out;
 }
@@ -282,7 +271,7 @@ std::string StatusTable(const InstanceSnapshot& s) {
     }
     absl::StrAppend(&out, "  share of sent packets:", shares, "\n");
   }
-  if (s.health.is_object()) absl::StrAppend(&out, HealthTable(s.health));
+  if (s.health) absl::StrAppend(&out, HealthTable(*s.health));
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
+#include "agent/core/control_protocol.h"
 #include "agent/core/datapath_names.h"
 #include "agent/sys/map_io.h"
 
@@ -25,8 +26,8 @@ struct InstanceSnapshot {
   std::array<mb_learned_source, MB_MAX_PATHS> learned{};  // learned paths' last probe sources
   bool agent_alive = false;
   // The running agent's view of path health (its control socket's status
-  // reply); null when no agent answered.
-  nlohmann::json health;
+  // reply); empty when no agent answered.
+  std::optional<StatusReply> health;
 };
 
 absl::StatusOr<InstanceSnapshot> TakeSnapshot(const MapSet& maps, const std::string& pin_dir);

@@ -3,6 +3,7 @@
 // once, usage survives a restart (and a crash), periods and resets grant a
 // fresh budget.
 #include "agent/daemon/cap_manager.h"
+#include "cli/agent_views.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -192,14 +193,18 @@ TEST_F(CapManagerTest, StatusJsonAndTable) {
   CapManager m = Start(Plan(2'000'000), kJan10);
   map_.Charge(1, 500'000);
   m.Poll(kJan10 + absl::Seconds(1));
-  const nlohmann::json j = CapStatusJson(m.Statuses());
+  const nlohmann::json j = ToJson(CapStatusReply(m.Statuses()));
   const nlohmann::json& c = j.at("caps").at(0);
   EXPECT_EQ(c.at("used_bytes"), 500000u);
   EXPECT_EQ(c.at("remaining_bytes"), 1500000u);
   EXPECT_DOUBLE_EQ(c.at("used_percent").get<double>(), 25);
   EXPECT_EQ(c.at("resets_at"), "2025-02-01T00:00:00+00:00");
   EXPECT_EQ(c.at("when_exhausted"), "stop");
-  const std::string table = CapStatusTable(j);
+  // Today's document reads back as the typed reply and is written unchanged.
+  absl::StatusOr<CapReply> reply = FromJson<CapReply>(j, "cap");
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(ToJson(*reply).dump(), j.dump());
+  const std::string table = CapStatusTable(*reply);
   EXPECT_THAT(table, HasSubstr("wan2"));
   EXPECT_THAT(table, HasSubstr("500.00 kB"));
   EXPECT_THAT(table, HasSubstr("25.0%"));

@@ -288,7 +288,7 @@ TEST(MeshDiscoveryTest, PeersViewOfALoneNode) {
   ASSERT_TRUE(mesh.ok()) << mesh.status();
   EXPECT_TRUE((*mesh)->fds().empty());
   (*mesh)->OnInterval();
-  const nlohmann::json peers = (*mesh)->PeersJson();
+  const nlohmann::json peers = ToJson((*mesh)->Peers());
   EXPECT_EQ(peers["node"]["id"], "host-1:edge");
   EXPECT_EQ(peers["node"]["version"], kAgentVersion);
   EXPECT_EQ(peers["node"]["announcements_sent"], 0);  // nowhere to send
@@ -301,6 +301,10 @@ TEST(MeshDiscoveryTest, PeersViewOfALoneNode) {
   EXPECT_EQ(peers["relaying"]["relay_port"], 7211);
   EXPECT_TRUE(peers["relaying"]["share_remaining_bytes"].is_null());
   EXPECT_TRUE(peers["relaying"]["relays"].empty());
+  // Today's document reads back as the typed reply and is written unchanged.
+  absl::StatusOr<PeersReply> typed = FromJson<PeersReply>(peers, "peers");
+  ASSERT_TRUE(typed.ok()) << typed.status();
+  EXPECT_EQ(ToJson(*typed).dump(), peers.dump());
 }
 
 TEST(MeshDiscoveryTest, PeersViewShowsTheShareBudgetLeft) {
@@ -313,9 +317,10 @@ TEST(MeshDiscoveryTest, PeersViewShowsTheShareBudgetLeft) {
   hooks.share_remaining = [] { return std::optional<uint64_t>(4'000'000); };
   absl::StatusOr<std::unique_ptr<MeshDiscovery>> mesh = MeshDiscovery::Start(s, "edge", hooks);
   ASSERT_TRUE(mesh.ok()) << mesh.status();
-  const nlohmann::json peers = (*mesh)->PeersJson();
+  const nlohmann::json peers = ToJson((*mesh)->Peers());
   EXPECT_EQ(peers["relaying"]["share_remaining_bytes"], 4'000'000);
-  EXPECT_THAT(PeersTable(peers), HasSubstr("share budget left 4.0M"));
+  // The table's line for it: tests/agent_views_test.cc.
+  EXPECT_EQ((*mesh)->Peers().relaying.share_remaining_bytes, 4'000'000u);
   EXPECT_FALSE((*mesh)->relayed_path(0).has_value());
 }
 
@@ -330,76 +335,6 @@ TEST(MeshDiscoveryTest, UnknownInterfaceIsNamed) {
   ASSERT_FALSE(mesh.ok());
   EXPECT_THAT(std::string(mesh.status().message()),
               AllOf(HasSubstr("node_discovery.interfaces"), HasSubstr("no-such-if0")));
-}
-
-nlohmann::json SamplePeers() {
-  return nlohmann::json::parse(R"({
-    "node": {"id": "m1:a", "name": "alpha", "version": "0.1.0", "epoch": 1,
-             "interfaces": ["lan0"], "port": 9999, "broadcast_interval_s": 0.5,
-             "node_timeout_s": 2, "announcements_sent": 4, "send_errors": 0},
-    "nodes": [{"id": "m1:b", "name": "beta", "address": "10.210.0.2", "version": "0.1.0",
-               "epoch": 2, "seq": 9, "age_s": 0.25, "joined_unix_ms": 5,
-               "uplinks": [{"name": "wan0", "type": "ethernet", "capacity_kbps": 40000,
-                            "rtt_us": 2500, "loss_ppm": 10000, "shared": true,
-                            "cap_remaining_bytes": 2000000000},
-                           {"name": "wwan0", "type": "cellular", "capacity_kbps": 0,
-                            "rtt_us": 0, "loss_ppm": 0, "shared": false,
-                            "cap_remaining_bytes": null}],
-               "relay": {"port": 7211, "max_kbps": 0, "share_remaining_bytes": null},
-               "bond": null, "used_as_paths": true, "our_paths": ["mesh1"]}],
-    "candidate_relayed_paths": [{"node_id": "m1:b", "node_name": "beta",
-                                 "address": "10.210.0.2", "relay_port": 7211,
-                                 "max_relay_kbps": 0, "uplink": {"name": "wan0"},
-                                 "fills_path": "mesh1"}],
-    "relaying": {"sharing": true, "relay_port": 7211, "max_relay_kbps": 20000,
-                 "share_remaining_bytes": 1500000,
-                 "relays": [{"origin_id": "m1:c", "origin_name": "gamma",
-                             "origin": "10.210.0.3:7201", "uplink": "wan0", "slot": 2,
-                             "relay_port": 7211, "return_port": 7245,
-                             "peer": "198.51.100.7:7201", "fwd_packets": 1000,
-                             "fwd_bytes": 1400000, "ret_packets": 500, "ret_bytes": 30000,
-                             "drops": {"share_spent": 7, "rate": 0}}]},
-    "drops": {"authentication_failed": 3, "too_short": 0, "oversized": 1},
-    "drops_total": 4
-  })");
-}
-
-TEST(PeersTableTest, ShowsNodesUplinksCandidatesAndDrops) {
-  const std::string table = PeersTable(SamplePeers());
-  EXPECT_THAT(table, HasSubstr("this node: m1:a (alpha)"));
-  EXPECT_THAT(table, HasSubstr("1 node known"));
-  EXPECT_THAT(table, AllOf(HasSubstr("m1:b"), HasSubstr("beta"), HasSubstr("10.210.0.2"),
-                           HasSubstr("0.2s"), HasSubstr(" mesh1\n")));
-  EXPECT_THAT(table, AllOf(HasSubstr("wan0"), HasSubstr("40.0M"), HasSubstr("2.5ms"),
-                           HasSubstr("1.0%"), HasSubstr("2.0G"), HasSubstr(" shared\n")));
-  EXPECT_THAT(table, AllOf(HasSubstr("wwan0"), HasSubstr("cellular"), HasSubstr("not shared")));
-  EXPECT_THAT(table, HasSubstr("offer:\n    beta/wan0 via 10.210.0.2:7211, our path mesh1\n"));
-  EXPECT_THAT(table, Not(HasSubstr("not enabled")));
-  EXPECT_THAT(table, HasSubstr("relaying for neighbours at port 7211: share budget left 1.5M, "
-                               "rate ceiling 20.0M\n"));
-  EXPECT_THAT(table, HasSubstr("gamma (10.210.0.3:7201) through wan0, slot 2, to "
-                               "198.51.100.7:7201 (return port 7245)\n"));
-  EXPECT_THAT(table, HasSubstr("out 1.4M in 1000 packets, back 30k in 500 packets, dropped: "
-                               "share_spent 7\n"));
-  EXPECT_THAT(table, HasSubstr("dropped announcements: authentication_failed 3, oversized 1\n"));
-  EXPECT_THAT(table, Not(HasSubstr("too_short")));
-}
-
-TEST(PeersTableTest, NobodyKnown) {
-  nlohmann::json peers = SamplePeers();
-  peers["nodes"] = nlohmann::json::array();
-  peers["candidate_relayed_paths"] = nlohmann::json::array();
-  peers["relaying"] = {{"sharing", false},
-                       {"relay_port", nullptr},
-                       {"max_relay_kbps", 0},
-                       {"share_remaining_bytes", nullptr},
-                       {"relays", nlohmann::json::array()}};
-  peers["drops"] = {{"too_short", 0}};
-  const std::string table = PeersTable(peers);
-  EXPECT_THAT(table, AllOf(HasSubstr("0 nodes known"), Not(HasSubstr("NODE ")),
-                           HasSubstr("relayed paths the nodes offer: none\n"),
-                           HasSubstr("relaying for neighbours: off"),
-                           HasSubstr("dropped announcements: none")));
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "agent/core/control_protocol.h"
+
 namespace meshbpf {
 namespace {
 
@@ -76,10 +78,10 @@ TEST(SnapshotJson, RoundTrips) {
   CounterReading reading{kSecond, {}};
   reading.counters[1].tx_packets = 9;
   ASSERT_TRUE(monitor.Sample(reading, TwoActivePaths(), Views()).ok());
-  const nlohmann::json json = SnapshotToJson(monitor.snapshot());
-  absl::StatusOr<MetricsSnapshot> back = SnapshotFromJson(json);
+  const nlohmann::json json = ToJson(monitor.snapshot());
+  absl::StatusOr<MetricsSnapshot> back = FromJson<MetricsSnapshot>(json, "stats");
   ASSERT_TRUE(back.ok()) << back.status();
-  EXPECT_EQ(SnapshotToJson(*back), json);
+  EXPECT_EQ(ToJson(*back), json);
   EXPECT_EQ(back->paths[1].tx_packets_total, 9u);
   EXPECT_EQ(back->paths[1].cap->limit_bytes, 1000u);
   EXPECT_FALSE(back->paths[1].jitter_ms.has_value());
@@ -88,14 +90,15 @@ TEST(SnapshotJson, RoundTrips) {
 TEST(SnapshotJson, NamesTheMissingOrWrongField) {
   Monitor monitor("mb0", nullptr);
   ASSERT_TRUE(monitor.Sample({kSecond, {}}, TwoActivePaths(), Views()).ok());
-  nlohmann::json json = SnapshotToJson(monitor.snapshot());
+  nlohmann::json json = ToJson(monitor.snapshot());
   json["paths"][1].erase("loss");
-  absl::StatusOr<MetricsSnapshot> back = SnapshotFromJson(json);
+  absl::StatusOr<MetricsSnapshot> back = FromJson<MetricsSnapshot>(json, "stats");
   ASSERT_FALSE(back.ok());
-  EXPECT_THAT(std::string(back.status().message()), HasSubstr("stats.paths[1]"));
-  json = SnapshotToJson(monitor.snapshot());
+  EXPECT_THAT(std::string(back.status().message()),
+              HasSubstr("stats: \"paths[1].loss\" is missing"));
+  json = ToJson(monitor.snapshot());
   json["paths"][0]["status"] = "sideways";
-  back = SnapshotFromJson(json);
+  back = FromJson<MetricsSnapshot>(json, "stats");
   ASSERT_FALSE(back.ok());
   EXPECT_THAT(std::string(back.status().message()), HasSubstr("sideways"));
 }

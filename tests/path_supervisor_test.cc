@@ -109,6 +109,14 @@ class PathSupervisorTest : public ::testing::Test {
     if (probed) paths_->StartProbing();
   }
 
+  // The "failover" reply as the agent sends it.
+  nlohmann::json Failover(const FailoverRequest& request) {
+    return ReplyToJson(ReplyOrError(paths_->Failover(request)));
+  }
+  nlohmann::json Failover(const std::string& from, const std::string& to) {
+    return Failover(FailoverRequest{.from = from, .to = to});
+  }
+
   void SetLink(const std::string& interface, bool up) {
     system_->interfaces[interface].running = up;
     paths_->OnLinkEvent(system_->interfaces[interface].ifindex, up ? "link up" : "link down", now_);
@@ -192,20 +200,20 @@ TEST_F(PathSupervisorTest, ALearnedPathAdoptsTheFarEndOfAnAuthenticatedProbe) {
   EXPECT_FALSE(system_->learned_read) << "wan0's far end is configured";
   paths_->OnProbeRequest(1, now_);
   EXPECT_TRUE(settings_.paths[1].endpoint_known);
-  EXPECT_EQ(paths_->StatusJson()["paths"][1]["learned_endpoint"], "203.0.113.5:40000");
+  EXPECT_EQ(ToJson(paths_->Status())["paths"][1]["learned_endpoint"], "203.0.113.5:40000");
   EXPECT_EQ(system_->synced_peers.count(Addr("203.0.113.5").s_addr), 1u);
   EXPECT_EQ(State(1), MB_PATH_ACTIVE) << "unprobed: in service with its far end";
 }
 
 TEST_F(PathSupervisorTest, ManualFailoverMovesTrafficAndAutoClearsIt) {
   Start(/*probed=*/false);
-  nlohmann::json reply = paths_->Failover({{"from", "wan0"}, {"to", "eth1"}});
+  nlohmann::json reply = Failover("wan0", "eth1");
   ASSERT_FALSE(reply.contains("error")) << reply.dump();
   EXPECT_EQ(State(0), MB_PATH_DISABLED);
   EXPECT_EQ(State(1), MB_PATH_ACTIVE);
   EXPECT_TRUE(reply["paths"][0]["held_out"]);
   EXPECT_TRUE(reply["paths"][1]["moved_in"]);
-  reply = paths_->Failover({{"auto", true}});
+  reply = Failover(FailoverRequest{.automatic = true});
   EXPECT_EQ(State(0), MB_PATH_ACTIVE);
   EXPECT_EQ(State(1), MB_PATH_ACTIVE);
   EXPECT_FALSE(reply["paths"][0]["held_out"]);
@@ -213,21 +221,21 @@ TEST_F(PathSupervisorTest, ManualFailoverMovesTrafficAndAutoClearsIt) {
 
 TEST_F(PathSupervisorTest, ManualFailoverRefusesUnknownNamesAndDownTargets) {
   Start(/*probed=*/false);
-  EXPECT_EQ(paths_->Failover({{"from", "nope"}, {"to", "wan1"}}),
+  EXPECT_EQ(Failover("nope", "wan1"),
             nlohmann::json({{"error", "unknown path or interface \"nope\" (paths: wan0, wan1)"}}));
-  EXPECT_EQ(paths_->Failover({{"from", "wan0"}, {"to", "nope"}}),
+  EXPECT_EQ(Failover("wan0", "nope"),
             nlohmann::json({{"error", "unknown path or interface \"nope\" (paths: wan0, wan1)"}}));
-  EXPECT_EQ(paths_->Failover({{"from", "wan0"}, {"to", "eth0"}}),
+  EXPECT_EQ(Failover("wan0", "eth0"),
             nlohmann::json({{"error", "\"wan0\" and \"eth0\" are the same path"}}));
   SetLink("eth1", false);
-  EXPECT_EQ(paths_->Failover({{"from", "wan0"}, {"to", "wan1"}}),
+  EXPECT_EQ(Failover("wan0", "wan1"),
             nlohmann::json({{"error", "path wan1 is down; not moving traffic onto it"}}));
   EXPECT_EQ(State(0), MB_PATH_ACTIVE) << "a refused failover changes nothing";
 }
 
 TEST_F(PathSupervisorTest, AHoldYieldsWhenNothingElseIsUsable) {
   Start(/*probed=*/false);
-  ASSERT_FALSE(paths_->Failover({{"from", "wan0"}, {"to", "wan1"}}).contains("error"));
+  ASSERT_FALSE(Failover("wan0", "wan1").contains("error"));
   EXPECT_EQ(State(0), MB_PATH_DISABLED);
   SetLink("eth1", false);
   EXPECT_EQ(State(0), MB_PATH_ACTIVE) << "moving traffic must not cut it";
@@ -238,7 +246,7 @@ TEST_F(PathSupervisorTest, AHoldYieldsWhenNothingElseIsUsable) {
 TEST_F(PathSupervisorTest, TransitionsAreLoggedAndBounded) {
   Start(/*probed=*/false);
   SetLink("eth0", false);
-  nlohmann::json status = paths_->StatusJson();
+  nlohmann::json status = ToJson(paths_->Status());
   ASSERT_EQ(status["transitions"].size(), 1u);
   EXPECT_EQ(status["transitions"][0]["path"], "wan0");
   EXPECT_EQ(status["transitions"][0]["from"], "up");
@@ -250,7 +258,7 @@ TEST_F(PathSupervisorTest, TransitionsAreLoggedAndBounded) {
     SetLink("eth0", false);
   }
   EXPECT_EQ(system_->transitions.size(), 201u) << "every one goes to the history";
-  status = paths_->StatusJson();
+  status = ToJson(paths_->Status());
   ASSERT_EQ(status["transitions"].size(), PathSupervisor::kTransitionsKept);
   EXPECT_EQ(status["transitions"].back()["to"], "down");
 }
@@ -267,7 +275,7 @@ TEST_F(PathSupervisorTest, TheTableIsWrittenOnlyWhenItChanged) {
 
 TEST_F(PathSupervisorTest, StatusShowsEveryPath) {
   Start(/*probed=*/false);
-  const nlohmann::json status = paths_->StatusJson();
+  const nlohmann::json status = ToJson(paths_->Status());
   EXPECT_EQ(status["mode"], "load_balance");
   EXPECT_EQ(status["probing"], false);
   EXPECT_EQ(status["nodes"], nullptr) << "discovery off";

@@ -1,4 +1,5 @@
 #include "agent/daemon/uplink_test.h"
+#include "cli/agent_views.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -32,7 +33,11 @@ TEST(CompareMarks, RatesOverTheLoadAndLoss) {
   EXPECT_DOUBLE_EQ(*r.sent_mbit, 10);
   EXPECT_DOUBLE_EQ(*r.delivered_mbit, 8);
   EXPECT_DOUBLE_EQ(*r.delivery_loss, 0.05);
-  const std::string summary = FormatTestSummary(nlohmann::json::array({TestResultJson(r)}));
+  // The agent's JSON of the result reads back unchanged.
+  absl::StatusOr<PathTestResult> read = FromJson<PathTestResult>(ToJson(r), "test");
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(ToJson(*read), ToJson(r));
+  const std::string summary = FormatTestSummary({*read});
   EXPECT_THAT(summary, HasSubstr("wan2: capacity 8.0 Mbit/s delivered of 10.0 sent"));
   EXPECT_THAT(summary, HasSubstr("loss under load 5.0%"));
   EXPECT_THAT(summary, HasSubstr("RTT - ms"));

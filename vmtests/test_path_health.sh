@@ -96,6 +96,22 @@ out="$(lab_ns client "$MESHBPF_BIN/meshbpf" failover wan1 wan2 --pin-root "$LAB_
 [[ "$out" == *"no agent answers"* ]] || lab_fail "unclear error without an agent: $out"
 echo "ok: manual failover moves traffic, refuses unknown and down paths, --auto undoes it"
 
+# A malformed control request gets an error reply; the agent keeps answering.
+for request in '{"command":1}' '[]' '"x"' '{"command":"failover","from":3}' 'not json'; do
+  reply="$(python3 - "$LAB_DIR/run/client.sock" "$request" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(3)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+print(s.makefile().readline().strip())
+EOF
+)" || lab_fail "no reply to the control request $request"
+  [[ "$reply" == '{"error":'* ]] || lab_fail "control request $request: $reply"
+done
+lab_status client >/dev/null || lab_fail "the agent stopped answering after malformed requests"
+echo "ok: malformed control requests get an error reply: $reply"
+
 # --- 3. Lossy link ------------------------------------------------------------
 # wan2's weight in the data path (rate_kbps), configured 20000.
 weight() {

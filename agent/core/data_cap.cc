@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/civil_time.h"
 
@@ -165,6 +166,17 @@ std::vector<double> TakeCapWarnings(const CapPlan& plan, CapUsage* usage) {
     crossed.push_back(plan.warn_at[usage->warnings_issued++]);
   }
   return crossed;
+}
+
+std::string CapBytes(uint64_t bytes) {
+  constexpr const char* kUnits[] = {"B", "kB", "MB", "GB", "TB"};
+  double v = static_cast<double>(bytes);
+  size_t unit = 0;
+  while (v >= 1000 && unit + 1 < std::size(kUnits)) {
+    v /= 1000;
+    ++unit;
+  }
+  return unit == 0 ? absl::StrCat(bytes, " B") : absl::StrFormat("%.2f %s", v, kUnits[unit]);
 }
 
 }  // namespace meshbpf

@@ -31,6 +31,8 @@ enum class CapExhaustedPolicy {
 
 std::string_view CapPeriodKindName(CapPeriodKind kind);
 std::string_view CapExhaustedPolicyName(CapExhaustedPolicy policy);
+// "1.50 GB": caps are sold in decimal units.
+std::string CapBytes(uint64_t bytes);
 
 // A cap as written in the configuration, before validation.
 struct CapSettings {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "agent/core/config.h"
+#include "agent/core/control_protocol.h"
 #include "agent/daemon/bond_datapath.h"
 #include "agent/daemon/caps.h"
 #include "agent/daemon/event_loop.h"
@@ -98,7 +99,7 @@ absl::Status Agent::Start() {
   status.relayed_path = [this](size_t i) -> const RelayAssignment* {
     return mesh_ && mesh_->relayed_path(i) ? &*mesh_->relayed_path(i) : nullptr;
   };
-  status.caps = [this] { return caps_ ? caps_->StatusArray() : nlohmann::json::array(); };
+  status.caps = [this] { return caps_ ? caps_->Entries() : std::vector<CapEntry>{}; };
   if (settings_.discovery.enabled) status.node_count = [this] { return mesh_->node_count(); };
   absl::StatusOr<std::unique_ptr<ProbeSocket>> probe_socket = OpenProbeSocket(settings_);
   if (!probe_socket.ok()) return probe_socket.status();
@@ -212,19 +213,20 @@ void Agent::Serve(int signals) {
 }
 
 nlohmann::json Agent::HandleControl(const nlohmann::json& request) {
-  const std::string command = request.value("command", "");
-  if (command == "ping") return {{"ok", true}};
-  if (command == "status") return paths_->StatusJson();
-  if (command == "cap") return caps_->Command(request);
-  if (command == "failover") return paths_->Failover(request);
-  if (command == "stats") return monitoring_->StatsReply();
-  if (command == "test") return test_->Start(request);
-  if (command == "test_status") return test_->Reply();
-  if (command == "peers") {
-    if (!mesh_) return {{"error", "mesh discovery is off (node_discovery.enabled is false)"}};
-    return mesh_->PeersJson();
-  }
-  return {{"error", absl::StrCat("unknown control command \"", command, "\"")}};
+  auto answer = Overloaded{
+      [](const PingRequest&) -> ControlReply { return PingReply{}; },
+      [this](const StatusRequest&) -> ControlReply { return paths_->Status(); },
+      [this](const FailoverRequest& r) { return ReplyOrError(paths_->Failover(r)); },
+      [this](const CapRequest& r) { return ReplyOrError(caps_->Command(r)); },
+      [this](const StatsRequest&) -> ControlReply { return monitoring_->Stats(); },
+      [this](const TestRequest& r) { return ReplyOrError(test_->Start(r)); },
+      [this](const TestStatusRequest&) { return ReplyOrError(test_->Reply()); },
+      [this](const PeersRequest&) -> ControlReply {
+        if (!mesh_) return ErrorReply{"mesh discovery is off (node_discovery.enabled is false)"};
+        return mesh_->Peers();
+      }};
+  return DispatchControl(request,
+                         [&answer](const ControlRequest& r) { return std::visit(answer, r); });
 }
 
 void Agent::Stop() {

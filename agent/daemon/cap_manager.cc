@@ -10,18 +10,6 @@ namespace {
 
 std::string Percent(double fraction) { return absl::StrFormat("%.4g%%", fraction * 100); }
 
-// "1.50 GB": caps are sold in decimal units.
-std::string Bytes(uint64_t n) {
-  constexpr const char* kUnits[] = {"B", "kB", "MB", "GB", "TB"};
-  double v = static_cast<double>(n);
-  size_t unit = 0;
-  while (v >= 1000 && unit + 1 < std::size(kUnits)) {
-    v /= 1000;
-    ++unit;
-  }
-  return unit == 0 ? absl::StrCat(n, " B") : absl::StrFormat("%.2f %s", v, kUnits[unit]);
-}
-
 std::string TimeText(absl::Time t, const absl::TimeZone& zone) {
   if (t == absl::InfiniteFuture()) return "never";
   if (t == absl::InfinitePast()) return "always";
@@ -63,8 +51,8 @@ absl::StatusOr<CapManager> CapManager::Start(std::vector<CappedUplink> uplinks,
     notices->push_back(
         {t.exhausted ? CapNotice::Level::kWarning : CapNotice::Level::kInfo,
          absl::StrFormat("path %s: data cap %s of %s used (%s) in the %s period since %s%s",
-                         t.uplink.name, Bytes(t.usage.used_bytes),
-                         Bytes(t.uplink.plan.limit_bytes),
+                         t.uplink.name, CapBytes(t.usage.used_bytes),
+                         CapBytes(t.uplink.plan.limit_bytes),
                          Percent(CapUsedFraction(t.uplink.plan, t.usage)),
                          CapPeriodKindName(t.uplink.plan.period),
                          TimeText(period.start, t.uplink.plan.zone),
@@ -104,14 +92,15 @@ void CapManager::Report(Tracked& t, std::vector<CapNotice>* notices) {
         {CapNotice::Level::kWarning,
          absl::StrFormat("path %s: %s of its data cap used (%s of %s, warning at %s)",
                          t.uplink.name, Percent(CapUsedFraction(plan, t.usage)),
-                         Bytes(t.usage.used_bytes), Bytes(plan.limit_bytes), Percent(level))});
+                         CapBytes(t.usage.used_bytes), CapBytes(plan.limit_bytes),
+                         Percent(level))});
     unsaved_ = true;
   }
   const bool exhausted = CapExhausted(plan, t.usage);
   if (exhausted && !t.exhausted) {
     notices->push_back({CapNotice::Level::kWarning,
                         absl::StrFormat("path %s: data cap of %s exhausted; %s until %s",
-                                        t.uplink.name, Bytes(plan.limit_bytes),
+                                        t.uplink.name, CapBytes(plan.limit_bytes),
                                         PolicyEffect(plan.when_exhausted),
                                         TimeText(PeriodOf(plan, t.usage).end, plan.zone))});
     unsaved_ = true;
@@ -132,7 +121,7 @@ std::vector<CapNotice> CapManager::Poll(absl::Time now) {
       notices.push_back({CapNotice::Level::kInfo,
                          absl::StrFormat("path %s: new %s data cap period, %s available",
                                          t.uplink.name, CapPeriodKindName(plan.period),
-                                         Bytes(plan.limit_bytes))});
+                                         CapBytes(plan.limit_bytes))});
       if (absl::Status s = Grant(t); !s.ok()) {
         notices.push_back({CapNotice::Level::kError, std::string(s.message())});
       }
@@ -179,7 +168,7 @@ absl::Status CapManager::Reset(const std::string& name, absl::Time now,
   if (absl::Status s = Grant(*it); !s.ok()) return s;
   notices->push_back({CapNotice::Level::kInfo,
                       absl::StrFormat("path %s: data cap reset by hand, %s available", name,
-                                      Bytes(it->uplink.plan.limit_bytes))});
+                                      CapBytes(it->uplink.plan.limit_bytes))});
   unsaved_ = true;
   return Save();
 }
@@ -201,50 +190,29 @@ std::vector<CapStatus> CapManager::Statuses() const {
   return out;
 }
 
-nlohmann::json CapStatusJson(const std::vector<CapStatus>& caps) {
-  nlohmann::json list = nlohmann::json::array();
-  auto rfc3339 = [](absl::Time t) -> nlohmann::json {
-    if (t == absl::InfiniteFuture() || t == absl::InfinitePast()) return nullptr;
+CapReply CapStatusReply(const std::vector<CapStatus>& caps) {
+  auto rfc3339 = [](absl::Time t) -> std::optional<std::string> {
+    if (t == absl::InfiniteFuture() || t == absl::InfinitePast()) return std::nullopt;
     return absl::FormatTime(absl::RFC3339_sec, t, absl::UTCTimeZone());
   };
+  CapReply reply;
   for (const CapStatus& c : caps) {
-    nlohmann::json warn_at = nlohmann::json::array();
-    for (double level : c.plan.warn_at) warn_at.push_back(level * 100);
-    list.push_back(
-        {{"path", c.name},
-         {"path_id", c.path_id},
-         {"limit_bytes", c.plan.limit_bytes},
-         {"used_bytes", c.usage.used_bytes},
-         {"remaining_bytes", CapRemainingBytes(c.plan, c.usage)},
-         {"used_percent", CapUsedFraction(c.plan, c.usage) * 100},
-         {"period", CapPeriodKindName(c.plan.period)},
-         {"period_start", rfc3339(c.period.start)},
-         {"resets_at", rfc3339(c.period.end)},  // null: one-off, only `meshbpf cap --reset`
-         {"when_exhausted", CapExhaustedPolicyName(c.plan.when_exhausted)},
-         {"exhausted", c.exhausted},
-         {"warn_at_percent", std::move(warn_at)},
-         {"warnings_issued", c.usage.warnings_issued}});
+    CapEntry& e = reply.caps.emplace_back();
+    e.path = c.name;
+    e.path_id = c.path_id;
+    e.limit_bytes = c.plan.limit_bytes;
+    e.used_bytes = c.usage.used_bytes;
+    e.remaining_bytes = CapRemainingBytes(c.plan, c.usage);
+    e.used_percent = CapUsedFraction(c.plan, c.usage) * 100;
+    e.period = CapPeriodKindName(c.plan.period);
+    e.period_start = rfc3339(c.period.start);
+    e.resets_at = rfc3339(c.period.end);
+    e.when_exhausted = CapExhaustedPolicyName(c.plan.when_exhausted);
+    e.exhausted = c.exhausted;
+    for (double level : c.plan.warn_at) e.warn_at_percent.push_back(level * 100);
+    e.warnings_issued = c.usage.warnings_issued;
   }
-  return {{"caps", std::move(list)}};
-}
-
-std::string CapStatusTable(const nlohmann::json& reply) {
-  const nlohmann::json& caps = reply.at("caps");
-  if (caps.empty()) return "no uplink has a data cap\n";
-  std::string out = absl::StrFormat("%-12s %12s %12s %8s  %-8s %-20s %-18s %s\n", "PATH", "USED",
-                                    "LIMIT", "USED%", "PERIOD", "RESETS (UTC)", "WHEN EXHAUSTED",
-                                    "STATE");
-  for (const nlohmann::json& c : caps) {
-    const nlohmann::json& resets = c.at("resets_at");
-    absl::StrAppendFormat(
-        &out, "%-12s %12s %12s %7.1f%%  %-8s %-20s %-18s %s\n", c.at("path").get<std::string>(),
-        Bytes(c.at("used_bytes").get<uint64_t>()), Bytes(c.at("limit_bytes").get<uint64_t>()),
-        c.at("used_percent").get<double>(), c.at("period").get<std::string>(),
-        resets.is_null() ? "by hand" : resets.get<std::string>(),
-        c.at("when_exhausted").get<std::string>(),
-        c.at("exhausted").get<bool>() ? "EXHAUSTED" : "ok");
-  }
-  return out;
+  return reply;
 }
 
 }  // namespace meshbpf

@@ -13,11 +13,10 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "agent/core/control_protocol.h"
 #include "agent/core/data_cap.h"
 #include "agent/core/map_shapes.h"
 #include "agent/sys/history_store.h"
@@ -94,10 +93,8 @@ class CapManager {
   bool unsaved_ = false;
 };
 
-// {"caps": [...]} for the control socket: per uplink used/limit bytes,
-// percent, period and its end (the reset time), policy, warnings.
-nlohmann::json CapStatusJson(const std::vector<CapStatus>& caps);
-// The same as a table for `meshbpf cap`.
-std::string CapStatusTable(const nlohmann::json& reply);
+// The "cap" control reply: per uplink used/limit bytes, percent, period and
+// its end (the reset time), policy, warnings.
+CapReply CapStatusReply(const std::vector<CapStatus>& caps);
 
 }  // namespace meshbpf

@@ -53,18 +53,17 @@ absl::StatusOr<std::unique_ptr<Caps>> Caps::Start(const NodeSettings& settings,
 
 void Caps::Poll(absl::Time now) { LogCapNotices(manager_->Poll(now)); }
 
-nlohmann::json Caps::Command(const nlohmann::json& request) {
-  if (request.contains("reset")) {
-    const std::string name = request.value("reset", "");
+absl::StatusOr<CapReply> Caps::Command(const CapRequest& request) {
+  if (request.reset) {
     std::vector<CapNotice> notices;
-    absl::Status s = manager_->Reset(name, absl::Now(), &notices);
+    absl::Status s = manager_->Reset(*request.reset, absl::Now(), &notices);
     LogCapNotices(notices);
-    if (!s.ok()) return {{"error", std::string(s.message())}};
+    if (!s.ok()) return s;
   }
-  return CapStatusJson(manager_->Statuses());
+  return CapStatusReply(manager_->Statuses());
 }
 
-nlohmann::json Caps::StatusArray() const { return CapStatusJson(manager_->Statuses()).at("caps"); }
+std::vector<CapEntry> Caps::Entries() const { return CapStatusReply(manager_->Statuses()).caps; }
 
 std::optional<uint64_t> Caps::Remaining(uint32_t path_id) const {
   for (const CapStatus& c : manager_->Statuses()) {

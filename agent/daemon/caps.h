@@ -9,11 +9,10 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "agent/core/config.h"
+#include "agent/core/control_protocol.h"
 #include "agent/daemon/cap_manager.h"
 #include "agent/daemon/monitor.h"
 #include "agent/sys/history_store.h"
@@ -34,11 +33,10 @@ class Caps {
 
   // Every failover.monitoring_interval: reads what the data path charged.
   void Poll(absl::Time now);
-  // {"command": "cap"} shows every cap; {"command": "cap", "reset": PATH}
-  // starts one over.
-  nlohmann::json Command(const nlohmann::json& request);
-  // The "caps" array of the status reply.
-  nlohmann::json StatusArray() const;
+  // "cap" shows every cap; with "reset": PATH it starts that one over first.
+  absl::StatusOr<CapReply> Command(const CapRequest& request);
+  // The "caps" of the status reply.
+  std::vector<CapEntry> Entries() const;
   // What the cap with this path id (or MB_RELAY_BUDGET) has left; nullopt:
   // no such cap.
   std::optional<uint64_t> Remaining(uint32_t path_id) const;

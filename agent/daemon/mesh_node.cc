@@ -39,76 +39,16 @@ std::chrono::milliseconds ReplayWindow(const DiscoverySettings& d) {
   return std::max<std::chrono::milliseconds>(std::chrono::seconds(60), Ms(d.node_timeout_s));
 }
 
-nlohmann::json UplinkJson(const AnnouncedUplink& u) {
-  nlohmann::json out = {{"name", u.name},
-                        {"type", std::string(UplinkTypeName(u.type))},
-                        {"capacity_kbps", u.capacity_kbps},
-                        {"rtt_us", u.rtt_us},
-                        {"loss_ppm", u.loss_ppm},
-                        {"shared", u.shared},
-                        {"relay_port", u.relay_port}};
-  out["cap_remaining_bytes"] =
-      u.cap_remaining_bytes ? nlohmann::json(*u.cap_remaining_bytes) : nlohmann::json(nullptr);
-  return out;
+PeerUplinkEntry UplinkEntry(const AnnouncedUplink& u) {
+  return {u.name,     std::string(UplinkTypeName(u.type)),
+          u.capacity_kbps, u.rtt_us,
+          u.loss_ppm, u.shared,
+          u.relay_port, u.cap_remaining_bytes};
 }
 
 std::string RemotePathName(const RemotePath& p) {
   return absl::StrCat(p.node_name, "/", p.uplink.name, " (node ", p.node_id, " at ",
                       Ipv4Text(p.node_address), ":", p.relay_port, ")");
-}
-
-// Human units for the table: "40.0M", "512k", "-" for not measured.
-std::string Kbps(uint64_t kbps) {
-  if (kbps == 0) return "-";
-  if (kbps >= 1000) return absl::StrFormat("%.1fM", static_cast<double>(kbps) / 1000);
-  return absl::StrCat(kbps, "k");
-}
-
-std::string Bytes(const nlohmann::json& bytes) {
-  if (bytes.is_null()) return "-";
-  const double b = bytes.get<double>();
-  if (b >= 1e9) return absl::StrFormat("%.1fG", b / 1e9);
-  if (b >= 1e6) return absl::StrFormat("%.1fM", b / 1e6);
-  return absl::StrFormat("%.0fk", b / 1e3);
-}
-
-// {"reason": count, ...} as "reason 3, other 1" without the zeros; "none".
-std::string NonZeroCounts(const nlohmann::json& counts) {
-  std::vector<std::string> nonzero;
-  for (const auto& [reason, count] : counts.items()) {
-    if (count.get<uint64_t>() > 0) nonzero.push_back(absl::StrCat(reason, " ", count.get<uint64_t>()));
-  }
-  return nonzero.empty() ? "none" : absl::StrJoin(nonzero, ", ");
-}
-
-// The "relaying for neighbours" section of `meshbpf peers`.
-std::string RelayingTable(const nlohmann::json& relaying) {
-  if (!relaying.at("sharing").get<bool>()) {
-    return "\nrelaying for neighbours: off (no node_discovery.share_uplinks)\n";
-  }
-  const nlohmann::json& left = relaying.at("share_remaining_bytes");
-  const uint64_t max_kbps = relaying.at("max_relay_kbps").get<uint64_t>();
-  std::string out = absl::StrFormat(
-      "\nrelaying for neighbours at port %d: share budget left %s, rate ceiling %s\n",
-      relaying.at("relay_port").get<int>(), left.is_null() ? "unlimited" : Bytes(left),
-      max_kbps == 0 ? std::string("none") : Kbps(max_kbps));
-  const nlohmann::json& relays = relaying.at("relays");
-  if (relays.empty()) absl::StrAppend(&out, "    nobody relays through us\n");
-  for (const nlohmann::json& r : relays) {
-    absl::StrAppend(
-        &out,
-        absl::StrFormat("    %s (%s) through %s, slot %d, to %s (return port %d)\n",
-                        r.at("origin_name").get<std::string>(), r.at("origin").get<std::string>(),
-                        r.at("uplink").get<std::string>(), r.at("slot").get<int>(),
-                        r.at("peer").get<std::string>(), r.at("return_port").get<int>()));
-    if (!r.contains("fwd_bytes")) continue;
-    absl::StrAppend(
-        &out, absl::StrFormat("        out %s in %u packets, back %s in %u packets, dropped: %s\n",
-                              Bytes(r.at("fwd_bytes")), r.at("fwd_packets").get<uint64_t>(),
-                              Bytes(r.at("ret_bytes")), r.at("ret_packets").get<uint64_t>(),
-                              NonZeroCounts(r.at("drops"))));
-  }
-  return out;
 }
 
 }  // namespace
@@ -466,7 +406,7 @@ void MeshDiscovery::FillRelayedPaths() {
   }
 }
 
-nlohmann::json MeshDiscovery::RelayingJson() const {
+RelayingEntry MeshDiscovery::Relaying() const {
   const std::optional<uint64_t> share_left =
       hooks_.share_remaining ? hooks_.share_remaining() : std::nullopt;
   std::optional<RelayCounterTable> counters;
@@ -474,180 +414,111 @@ nlohmann::json MeshDiscovery::RelayingJson() const {
     absl::StatusOr<RelayCounterTable> read = hooks_.relay_maps->ReadCounters();
     if (read.ok()) counters = *read;
   }
-  nlohmann::json relays = nlohmann::json::array();
+  RelayingEntry relaying;
   for (const PlannedRelay& r : relays_) {
     in_addr origin{}, peer{};
     origin.s_addr = r.relay.origin_ip;
     peer.s_addr = r.relay.peer_ip;
-    nlohmann::json relay = {{"origin_id", r.origin_id},
-                            {"origin_name", r.origin_name},
-                            {"origin", Ipv4PortText(origin, r.relay.origin_port)},
-                            {"uplink", r.uplink_path},
-                            {"slot", r.slot},
-                            {"relay_port", r.relay.relay_port},
-                            {"return_port", r.relay.return_port},
-                            {"peer", Ipv4PortText(peer, r.relay.peer_port)}};
+    ServedRelay& relay = relaying.relays.emplace_back();
+    relay.origin_id = r.origin_id;
+    relay.origin_name = r.origin_name;
+    relay.origin = Ipv4PortText(origin, r.relay.origin_port);
+    relay.uplink = r.uplink_path;
+    relay.slot = r.slot;
+    relay.relay_port = r.relay.relay_port;
+    relay.return_port = r.relay.return_port;
+    relay.peer = Ipv4PortText(peer, r.relay.peer_port);
     if (counters) {
       // Since this relay took its slot.
       const mb_relay_counters& now = (*counters)[r.slot];
       auto base = relay_baseline_.find(r.slot);
       const mb_relay_counters zero{};
       const mb_relay_counters& from = base == relay_baseline_.end() ? zero : base->second;
-      relay["fwd_packets"] = now.fwd_packets - from.fwd_packets;
-      relay["fwd_bytes"] = now.fwd_bytes - from.fwd_bytes;
-      relay["ret_packets"] = now.ret_packets - from.ret_packets;
-      relay["ret_bytes"] = now.ret_bytes - from.ret_bytes;
-      nlohmann::json drops = nlohmann::json::object();
+      RelayCounts& counts = relay.counts.emplace();
+      counts.fwd_packets = now.fwd_packets - from.fwd_packets;
+      counts.fwd_bytes = now.fwd_bytes - from.fwd_bytes;
+      counts.ret_packets = now.ret_packets - from.ret_packets;
+      counts.ret_bytes = now.ret_bytes - from.ret_bytes;
       for (int d = 0; d < MB_RELAY_DROP_REASONS; ++d) {
-        drops[std::string(RelayDropReasonName(d))] = now.drops[d] - from.drops[d];
+        counts.drops[std::string(RelayDropReasonName(d))] = now.drops[d] - from.drops[d];
       }
-      relay["drops"] = std::move(drops);
     }
-    relays.push_back(std::move(relay));
   }
   const std::optional<RelayCapability> capability = AnnouncedRelay(settings_, share_left);
-  return {
-      {"sharing", capability.has_value()},
-      {"relay_port", capability ? nlohmann::json(capability->relay_port) : nlohmann::json(nullptr)},
-      {"max_relay_kbps", capability ? capability->max_relay_kbps : 0},
-      {"share_remaining_bytes", share_left ? nlohmann::json(*share_left) : nlohmann::json(nullptr)},
-      {"relays", std::move(relays)}};
+  relaying.sharing = capability.has_value();
+  if (capability) {
+    relaying.relay_port = capability->relay_port;
+    relaying.max_relay_kbps = capability->max_relay_kbps;
+  }
+  relaying.share_remaining_bytes = share_left;
+  return relaying;
 }
 
-nlohmann::json MeshDiscovery::PeersJson() const {
+PeersReply MeshDiscovery::Peers() const {
   const auto now = std::chrono::steady_clock::now();
-  nlohmann::json nodes = nlohmann::json::array();
+  PeersReply peers;
   for (const auto& [id, n] : table_.nodes()) {
-    nlohmann::json uplinks = nlohmann::json::array();
-    for (const AnnouncedUplink& u : n.last.uplinks) uplinks.push_back(UplinkJson(u));
-    nlohmann::json relay = nullptr;
+    PeerNodeEntry& node = peers.nodes.emplace_back();
+    node.id = id;
+    node.name = n.last.name;
+    node.address = Ipv4Text(n.address);
+    node.version = n.last.version;
+    node.epoch = n.last.epoch;
+    node.seq = n.last.seq;
+    node.age_s = std::chrono::duration<double>(now - n.last_heard).count();
+    if (auto joined = joined_ms_.find(id); joined != joined_ms_.end()) {
+      node.joined_unix_ms = joined->second;
+    }
+    for (const AnnouncedUplink& u : n.last.uplinks) node.uplinks.push_back(UplinkEntry(u));
     if (n.last.relay) {
-      const std::optional<uint64_t>& left = n.last.relay->share_remaining_bytes;
-      relay = {{"port", n.last.relay->relay_port},
-               {"max_kbps", n.last.relay->max_relay_kbps},
-               {"share_remaining_bytes", left ? nlohmann::json(*left) : nlohmann::json(nullptr)}};
+      node.relay = PeerRelayEntry{n.last.relay->relay_port, n.last.relay->max_relay_kbps,
+                                  n.last.relay->share_remaining_bytes};
     }
-    nlohmann::json bond = nullptr;
     if (n.last.bond) {
-      bond = {{"peer", Ipv4PortText(n.last.bond->peer_address, n.last.bond->peer_port)},
-              {"tunnel_port", n.last.bond->tunnel_port}};
+      node.bond = PeerBondEntry{
+          Ipv4PortText(n.last.bond->peer_address, n.last.bond->peer_port),
+          n.last.bond->tunnel_port};
     }
-    nlohmann::json our_paths = nlohmann::json::array();
     for (size_t i = 0; i < assignments_.size(); ++i) {
       if (assignments_[i] && assignments_[i]->node_id == id) {
-        our_paths.push_back(settings_.paths[i].name);
+        node.our_paths.push_back(settings_.paths[i].name);
       }
     }
-    auto joined = joined_ms_.find(id);
-    nodes.push_back(
-        {{"id", id},
-         {"name", n.last.name},
-         {"address", Ipv4Text(n.address)},
-         {"version", n.last.version},
-         {"epoch", n.last.epoch},
-         {"seq", n.last.seq},
-         {"age_s", std::chrono::duration<double>(now - n.last_heard).count()},
-         {"joined_unix_ms",
-          joined == joined_ms_.end() ? nlohmann::json(nullptr) : nlohmann::json(joined->second)},
-         {"uplinks", std::move(uplinks)},
-         {"relay", std::move(relay)},
-         {"bond", std::move(bond)},
-         {"used_as_paths", !our_paths.empty()},
-         {"our_paths", std::move(our_paths)}});
   }
-  nlohmann::json candidates = nlohmann::json::array();
   for (const RemotePath& p : remote_paths_) {
-    nlohmann::json fills = nullptr;
+    CandidateRelayedPath& candidate = peers.candidate_relayed_paths.emplace_back();
+    candidate.node_id = p.node_id;
+    candidate.node_name = p.node_name;
+    candidate.address = Ipv4Text(p.node_address);
+    candidate.relay_port = p.relay_port;
+    candidate.max_relay_kbps = p.max_relay_kbps;
+    candidate.uplink = UplinkEntry(p.uplink);
     for (size_t i = 0; i < assignments_.size(); ++i) {
       if (assignments_[i] && assignments_[i]->node_id == p.node_id &&
           assignments_[i]->uplink == p.uplink.name) {
-        fills = settings_.paths[i].name;
+        candidate.fills_path = settings_.paths[i].name;
       }
     }
-    candidates.push_back({{"node_id", p.node_id},
-                          {"node_name", p.node_name},
-                          {"address", Ipv4Text(p.node_address)},
-                          {"relay_port", p.relay_port},
-                          {"max_relay_kbps", p.max_relay_kbps},
-                          {"uplink", UplinkJson(p.uplink)},
-                          {"fills_path", std::move(fills)}});
   }
-  nlohmann::json drops = nlohmann::json::object();
   for (size_t i = 0; i < kDropReasonCount; ++i) {
     const auto reason = static_cast<DropReason>(i);
     // Keys for scripts: "authentication failed" -> "authentication_failed".
-    drops[absl::StrReplaceAll(DropReasonName(reason), {{" ", "_"}})] = drops_.count(reason);
+    peers.drops[absl::StrReplaceAll(DropReasonName(reason), {{" ", "_"}})] = drops_.count(reason);
   }
+  peers.drops_total = drops_.total();
   const DiscoverySettings& d = settings_.discovery;
-  return {{"node",
-           {{"id", node_id_},
-            {"name", d.node_name},
-            {"version", kAgentVersion},
-            {"epoch", epoch_},
-            {"interfaces", d.interfaces},
-            {"port", d.port},
-            {"broadcast_interval_s", d.broadcast_interval_s},
-            {"node_timeout_s", d.node_timeout_s},
-            {"announcements_sent", announcements_sent_},
-            {"send_errors", send_errors_}}},
-          {"nodes", std::move(nodes)},
-          {"candidate_relayed_paths", std::move(candidates)},
-          {"relaying", RelayingJson()},
-          {"drops", std::move(drops)},
-          {"drops_total", drops_.total()}};
-}
-
-std::string PeersTable(const nlohmann::json& peers) {
-  const nlohmann::json& self = peers.at("node");
-  std::string out = absl::StrFormat(
-      "this node: %s (%s), version %s, announcing on %s port %d every %gs\n",
-      self.at("id").get<std::string>(), self.at("name").get<std::string>(),
-      self.at("version").get<std::string>(),
-      absl::StrJoin(self.at("interfaces").get<std::vector<std::string>>(), ", "),
-      self.at("port").get<int>(), self.at("broadcast_interval_s").get<double>());
-  const nlohmann::json& nodes = peers.at("nodes");
-  absl::StrAppend(&out, "\n", nodes.size(), nodes.size() == 1 ? " node" : " nodes", " known\n");
-  if (!nodes.empty()) {
-    absl::StrAppend(&out, absl::StrFormat("%-40s %-16s %-15s %-8s %7s %s\n", "NODE", "NAME",
-                                          "ADDRESS", "VERSION", "AGE", "USED AS PATHS"));
-  }
-  for (const nlohmann::json& n : nodes) {
-    const auto our_paths = n.at("our_paths").get<std::vector<std::string>>();
-    absl::StrAppend(
-        &out, absl::StrFormat("%-40s %-16s %-15s %-8s %6.1fs %s\n", n.at("id").get<std::string>(),
-                              n.at("name").get<std::string>(), n.at("address").get<std::string>(),
-                              n.at("version").get<std::string>(), n.at("age_s").get<double>(),
-                              our_paths.empty() ? "no" : absl::StrJoin(our_paths, ", ")));
-    for (const nlohmann::json& u : n.at("uplinks")) {
-      absl::StrAppend(
-          &out, absl::StrFormat("    uplink %-15s %-9s capacity %-7s rtt %-9s loss %5.1f%%  "
-                                "cap left %-7s %s\n",
-                                u.at("name").get<std::string>(), u.at("type").get<std::string>(),
-                                Kbps(u.at("capacity_kbps").get<uint64_t>()),
-                                u.at("rtt_us").get<uint64_t>() == 0
-                                    ? std::string("-")
-                                    : absl::StrFormat("%.1fms", u.at("rtt_us").get<double>() / 1e3),
-                                u.at("loss_ppm").get<double>() / 1e4,
-                                Bytes(u.at("cap_remaining_bytes")),
-                                u.at("shared").get<bool>() ? "shared" : "not shared"));
-    }
-  }
-  const nlohmann::json& candidates = peers.at("candidate_relayed_paths");
-  absl::StrAppend(&out, "\nrelayed paths the nodes offer:", candidates.empty() ? " none" : "",
-                  "\n");
-  for (const nlohmann::json& c : candidates) {
-    const nlohmann::json& fills = c.at("fills_path");
-    absl::StrAppend(
-        &out,
-        absl::StrFormat("    %s/%s via %s:%d%s\n", c.at("node_name").get<std::string>(),
-                        c.at("uplink").at("name").get<std::string>(),
-                        c.at("address").get<std::string>(), c.at("relay_port").get<int>(),
-                        fills.is_null() ? std::string()
-                                        : absl::StrCat(", our path ", fills.get<std::string>())));
-  }
-  absl::StrAppend(&out, RelayingTable(peers.at("relaying")));
-  absl::StrAppend(&out, "\ndropped announcements: ", NonZeroCounts(peers.at("drops")), "\n");
-  return out;
+  peers.node = {node_id_,
+                d.node_name,
+                kAgentVersion,
+                epoch_,
+                d.interfaces,
+                d.port,
+                d.broadcast_interval_s,
+                d.node_timeout_s,
+                announcements_sent_,
+                send_errors_};
+  peers.relaying = Relaying();
+  return peers;
 }
 
 }  // namespace meshbpf

@@ -19,7 +19,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
@@ -27,6 +26,7 @@
 
 #include "absl/status/statusor.h"
 #include "agent/core/config.h"
+#include "agent/core/control_protocol.h"
 #include "agent/core/discovery.h"
 #include "agent/sys/discovery_socket.h"
 #include "agent/sys/map_io.h"
@@ -62,9 +62,6 @@ std::vector<AnnouncedUplink> LocalUplinks(const NodeSettings& settings, const Pa
 absl::StatusOr<std::string> ChooseNodeId(const DiscoverySettings& settings,
                                          const std::string& machine_id_file,
                                          const std::string& instance);
-
-// The table `meshbpf peers` prints from the agent's "peers" reply.
-std::string PeersTable(const nlohmann::json& peers);
 
 // Whether this node relays for neighbours: discovery on and some uplink shared.
 bool SharesUplinks(const NodeSettings& settings);
@@ -146,7 +143,7 @@ class MeshDiscovery {
   // The "peers" control reply: this node, the live nodes (and which of our
   // paths they fill), the relayed paths they offer, the relays this node
   // serves with their counters, and drop counters by reason.
-  nlohmann::json PeersJson() const;
+  PeersReply Peers() const;
 
  private:
   struct Interface {
@@ -162,7 +159,7 @@ class MeshDiscovery {
   void UpdateRelaying();
   void ServeRelays();
   void FillRelayedPaths();
-  nlohmann::json RelayingJson() const;
+  RelayingEntry Relaying() const;
 
   const NodeSettings& settings_;
   const std::string node_id_;

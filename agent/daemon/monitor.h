@@ -10,8 +10,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/sys/history_store.h"
@@ -56,10 +54,5 @@ class Monitor {
   MetricsSnapshot snapshot_;
   int samples_since_compaction_ = 0;
 };
-
-// The snapshot as the "stats" control command sends it, and back (the CLI
-// side rejects a reply that lacks a field, naming it).
-nlohmann::json SnapshotToJson(const MetricsSnapshot& snapshot);
-absl::StatusOr<MetricsSnapshot> SnapshotFromJson(const nlohmann::json& json);
 
 }  // namespace meshbpf

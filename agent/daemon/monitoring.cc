@@ -49,11 +49,8 @@ void Monitoring::RecordTransition(const PathTransition& transition) {
   }
 }
 
-nlohmann::json Monitoring::StatsReply() const {
-  nlohmann::json reply = SnapshotToJson(monitor_.snapshot());
-  reply["history_file"] = history_file_;
-  reply["sample_interval"] = sample_interval_s_;
-  return reply;
+StatsReply Monitoring::Stats() const {
+  return {monitor_.snapshot(), history_file_, sample_interval_s_};
 }
 
 void Monitoring::ServeMetrics() {

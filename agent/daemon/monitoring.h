@@ -8,10 +8,9 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/status/statusor.h"
 #include "agent/core/config.h"
+#include "agent/core/control_protocol.h"
 #include "agent/core/policy.h"
 #include "agent/daemon/monitor.h"
 #include "agent/sys/history_store.h"
@@ -35,7 +34,7 @@ class Monitoring {
               const std::vector<PathView>& views);
   void RecordTransition(const PathTransition& transition);
   // The "stats" reply.
-  nlohmann::json StatsReply() const;
+  StatsReply Stats() const;
 
   // The Prometheus endpoint's socket; -1: not served.
   int metrics_fd() const { return metrics_server_ ? metrics_server_->fd() : -1; }

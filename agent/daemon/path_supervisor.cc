@@ -319,25 +319,25 @@ void PathSupervisor::EndpointChanged(size_t i, const std::string& why, uint64_t 
   LogError(WriteTable());
 }
 
-nlohmann::json PathSupervisor::Failover(const nlohmann::json& request) {
-  auto error = [](const std::string& message) { return nlohmann::json{{"error", message}}; };
-  if (request.value("auto", false)) {
+absl::StatusOr<StatusReply> PathSupervisor::Failover(const FailoverRequest& request) {
+  if (request.automatic) {
     held_out_.clear();
     moved_in_.clear();
     Log(LogLevel::kInfo, "manual failover cleared: paths follow their health again");
   } else {
-    const std::string from = request.value("from", "");
-    const std::string to = request.value("to", "");
+    const std::string& from = request.from;
+    const std::string& to = request.to;
     const std::vector<size_t> out = PathsNamed(settings_, from);
     const std::vector<size_t> in = PathsNamed(settings_, to);
-    if (out.empty()) return error(UnknownPathError(settings_, from));
-    if (in.empty()) return error(UnknownPathError(settings_, to));
+    if (out.empty()) return absl::NotFoundError(UnknownPathError(settings_, from));
+    if (in.empty()) return absl::NotFoundError(UnknownPathError(settings_, to));
     if (out == in) {
-      return error(absl::StrCat("\"", from, "\" and \"", to, "\" are the same path"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", from, "\" and \"", to, "\" are the same path"));
     }
     for (size_t i : in) {
       if (health_[i].state() == PathState::kDown) {
-        return error(
+        return absl::FailedPreconditionError(
             absl::StrCat("path ", settings_.paths[i].name, " is down; not moving traffic onto it"));
       }
     }
@@ -346,67 +346,52 @@ nlohmann::json PathSupervisor::Failover(const nlohmann::json& request) {
     Log(LogLevel::kWarning,
         absl::StrFormat("manual failover: traffic moved from %s to %s", from, to));
   }
-  if (absl::Status s = WriteTable(); !s.ok()) return error(std::string(s.message()));
-  return StatusJson();
+  if (absl::Status s = WriteTable(); !s.ok()) return s;
+  return Status();
 }
 
-nlohmann::json PathSupervisor::StatusJson() const {
-  nlohmann::json paths = nlohmann::json::array();
+StatusReply PathSupervisor::Status() const {
+  StatusReply status;
   for (size_t i = 0; i < settings_.paths.size(); ++i) {
     const PathSettings& p = settings_.paths[i];
     const PathHealth& h = health_[i];
-    nlohmann::json path = {{"id", i},
-                           {"name", p.name},
-                           {"interface", p.interface},
-                           {"health", HealthStateName(h.state())},
-                           {"link_up", h.link_up()},
-                           {"data_path_state", PathStateName(table_[i].state)},
-                           {"configured_mbit", p.rate_bps / 1e6},
-                           {"capacity_mbit", h.capacity_bps() / 1e6},
-                           {"weight_mbit", h.weight_bps() / 1e6},
-                           {"loss", h.loss()},
-                           {"probe_loss", h.probe_loss()},
-                           {"down_count", h.down_count()},
-                           {"held_out", held_out_.count(i) > 0},
-                           {"moved_in", moved_in_.count(i) > 0}};
-    path["endpoint"] = EndpointName(p.endpoint);
-    path["remote"] = p.endpoint_known
-                         ? nlohmann::json(absl::StrCat(Ipv4Text(p.remote), ":", p.remote_port))
-                         : nlohmann::json(nullptr);
-    if (p.endpoint == PathEndpoint::kRelay) {
-      const RelayAssignment* a = status_.relayed_path ? status_.relayed_path(i) : nullptr;
-      path["relay"] = a ? nlohmann::json{{"node", a->node_name},
-                                         {"node_id", a->node_id},
-                                         {"uplink", a->uplink},
-                                         {"address", Ipv4Text(a->address)},
-                                         {"port", a->relay_port}}
-                        : nlohmann::json(nullptr);
+    PathStatusEntry& path = status.paths.emplace_back();
+    path.id = static_cast<uint32_t>(i);
+    path.name = p.name;
+    path.interface = p.interface;
+    path.health = HealthStateName(h.state());
+    path.link_up = h.link_up();
+    path.data_path_state = PathStateName(table_[i].state);
+    path.configured_mbit = p.rate_bps / 1e6;
+    path.capacity_mbit = h.capacity_bps() / 1e6;
+    path.weight_mbit = h.weight_bps() / 1e6;
+    path.loss = h.loss();
+    path.probe_loss = h.probe_loss();
+    path.down_count = h.down_count();
+    path.held_out = held_out_.count(i) > 0;
+    path.moved_in = moved_in_.count(i) > 0;
+    path.endpoint = EndpointName(p.endpoint);
+    if (p.endpoint_known) path.remote = Ipv4PortText(p.remote, p.remote_port);
+    if (p.endpoint == PathEndpoint::kRelay && status_.relayed_path) {
+      if (const RelayAssignment* a = status_.relayed_path(i)) {
+        path.relay = RelayInfo{a->node_name, a->node_id, a->uplink, Ipv4Text(a->address), a->relay_port};
+      }
     }
-    if (p.endpoint == PathEndpoint::kLearned) path["learned_endpoint"] = path["remote"];
     if (h.rtt().has_sample()) {
-      path["rtt_ms"] = h.rtt().srtt_ns() / 1e6;
-      path["min_rtt_ms"] = static_cast<double>(h.rtt().min_ns()) / 1e6;
-      path["jitter_ms"] = h.jitter().jitter_ns() / 1e6;
-      path["queue_delay_ms"] = h.jitter().queue_delay_ns() / 1e6;
+      path.rtt = PathRtt{h.rtt().srtt_ns() / 1e6, static_cast<double>(h.rtt().min_ns()) / 1e6,
+                         h.jitter().jitter_ns() / 1e6, h.jitter().queue_delay_ns() / 1e6};
     }
-    paths.push_back(std::move(path));
   }
-  nlohmann::json transitions = nlohmann::json::array();
   for (const TransitionRecord& t : transitions_) {
-    transitions.push_back({{"time", t.time},
-                           {"path", t.path},
-                           {"from", HealthStateName(t.from)},
-                           {"to", HealthStateName(t.to)},
-                           {"reason", t.reason}});
+    status.transitions.push_back(
+        {t.time, t.path, HealthStateName(t.from), HealthStateName(t.to), t.reason});
   }
-  return {{"mode", BondModeName(settings_.mode)},
-          {"probing", probing()},
-          {"invalid_probes", invalid_probes_},
-          {"nodes",
-           status_.node_count ? nlohmann::json(status_.node_count()) : nlohmann::json(nullptr)},
-          {"paths", std::move(paths)},
-          {"caps", status_.caps ? status_.caps() : nlohmann::json::array()},
-          {"transitions", std::move(transitions)}};
+  status.mode = BondModeName(settings_.mode);
+  status.probing = probing();
+  status.invalid_probes = invalid_probes_;
+  if (status_.node_count) status.nodes = status_.node_count();
+  if (status_.caps) status.caps = status_.caps();
+  return status;
 }
 
 std::vector<PathView> PathSupervisor::PathViews() const {

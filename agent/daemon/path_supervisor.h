@@ -14,11 +14,10 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/core/config.h"
+#include "agent/core/control_protocol.h"
 #include "agent/core/health.h"
 #include "agent/core/policy.h"
 #include "agent/core/probe.h"
@@ -54,7 +53,7 @@ struct PathIo {
 struct StatusSources {
   std::function<size_t()> node_count;                               // unset: discovery off
   std::function<const RelayAssignment*(size_t path)> relayed_path;  // null: none
-  std::function<nlohmann::json()> caps;                             // the "caps" array
+  std::function<std::vector<CapEntry>()> caps;
 };
 
 // Counter snapshots that bracket a rebalance interval: ours when a probe
@@ -113,11 +112,11 @@ class PathSupervisor {
   // The table as last written; at first the one the maps start with.
   const PathTable& table() const { return table_; }
 
-  // {"command": "failover", "from", "to"} or {"auto": true}: the status
-  // reply, or {"error"}.
-  nlohmann::json Failover(const nlohmann::json& request);
+  // "failover": holds FROM out of service and moves traffic onto TO, or
+  // (auto) clears that; the status after it, or why it was refused.
+  absl::StatusOr<StatusReply> Failover(const FailoverRequest& request);
   // The "status" reply.
-  nlohmann::json StatusJson() const;
+  StatusReply Status() const;
 
   const PathHealth& health(size_t i) const { return health_[i]; }
   // The newest delivery mark of path `i`, if a probe was answered since the

@@ -18,15 +18,6 @@ namespace {
 // RFC 863 discard: the peer's kernel takes the datagrams and drops them.
 constexpr uint16_t kDiscardPort = 9;
 
-nlohmann::json Optional(const std::optional<double>& value) {
-  return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
-}
-
-std::string Field(const nlohmann::json& j, const char* key, const char* format, double scale = 1) {
-  if (!j.contains(key) || j[key].is_null()) return "-";
-  return absl::StrFormat(format, j[key].get<double>() * scale);
-}
-
 }  // namespace
 
 uint32_t Pacer::Due(uint64_t now_ns) {
@@ -59,30 +50,6 @@ PathTestResult CompareMarks(const std::string& path, const std::optional<TestMar
     r.delivery_loss = delivered >= sent ? 0.0 : static_cast<double>(sent - delivered) / sent;
   }
   return r;
-}
-
-nlohmann::json TestResultJson(const PathTestResult& r) {
-  return {{"path", r.path},
-          {"delivered_mbit", Optional(r.delivered_mbit)},
-          {"sent_mbit", Optional(r.sent_mbit)},
-          {"delivery_loss", Optional(r.delivery_loss)},
-          {"rtt_ms", Optional(r.rtt_ms)},
-          {"jitter_ms", Optional(r.jitter_ms)},
-          {"probe_loss", r.probe_loss}};
-}
-
-std::string FormatTestSummary(const nlohmann::json& results) {
-  std::string out;
-  for (const nlohmann::json& r : results) {
-    absl::StrAppendFormat(
-        &out,
-        "%s: capacity %s Mbit/s delivered of %s sent, loss under load %s, RTT %s ms, "
-        "jitter %s ms, probe loss %s\n",
-        r.value("path", "?"), Field(r, "delivered_mbit", "%.1f"), Field(r, "sent_mbit", "%.1f"),
-        Field(r, "delivery_loss", "%.1f%%", 100), Field(r, "rtt_ms", "%.2f"),
-        Field(r, "jitter_ms", "%.2f"), Field(r, "probe_loss", "%.1f%%", 100));
-  }
-  return out;
 }
 
 absl::StatusOr<std::unique_ptr<LoadSender>> LoadSender::Open(in_addr bond_address, in_addr peer,

@@ -17,9 +17,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/status/statusor.h"
+#include "agent/core/control_protocol.h"
 
 namespace meshbpf {
 
@@ -53,15 +52,6 @@ struct TestMark {
   uint64_t reflected_ns = 0, rx_packets = 0, rx_bytes = 0;
 };
 
-struct PathTestResult {
-  std::string path;
-  std::optional<double> delivered_mbit;  // what reached the peer per second
-  std::optional<double> sent_mbit;
-  std::optional<double> delivery_loss;   // packets sent but not delivered, 0..1
-  std::optional<double> rtt_ms, jitter_ms;
-  double probe_loss = 0;
-};
-
 // Delivered/sent rates over the load [load_start_ns, load_end_ns) and the
 // loss, from marks of probes sent before and after it (so everything the
 // load sent lies between them); empty fields when the marks do not bracket
@@ -70,9 +60,6 @@ PathTestResult CompareMarks(const std::string& path, const std::optional<TestMar
                             const std::optional<TestMark>& end, uint64_t load_start_ns,
                             uint64_t load_end_ns);
 
-nlohmann::json TestResultJson(const PathTestResult& result);
-// One line per path: "wan2: 19.1 Mbit/s delivered of 25.0 sent, loss 0.3%, RTT 1.2 ms ...".
-std::string FormatTestSummary(const nlohmann::json& results);
 
 // A UDP socket on the bond address that sends the load on one path.
 class LoadSender {

@@ -28,29 +28,28 @@ std::optional<TestMark> UplinkTestRunner::MarkOf(size_t path) const {
                   d->reflected_ns, d->rx.packets, d->rx.bytes};
 }
 
-nlohmann::json UplinkTestRunner::Start(const nlohmann::json& request) {
-  auto error = [](const std::string& message) { return nlohmann::json{{"error", message}}; };
-  if (run_ && !run_->finished) return error("a test is already running");
+absl::StatusOr<UplinkTestReply> UplinkTestRunner::Start(const TestRequest& request) {
+  if (run_ && !run_->finished) return absl::FailedPreconditionError("a test is already running");
   if (!paths_.probing()) {
-    return error(
+    return absl::FailedPreconditionError(
         "testing needs probes to the peer "
         "(link_aggregation.peer_bond_address and "
         "bond_address)");
   }
-  const std::string name = request.value("interface", "");
+  const std::string& name = request.interface;
   const std::vector<size_t> paths = PathsNamed(settings_, name);
-  if (paths.empty()) return error(UnknownPathError(settings_, name));
-  const double seconds = request.value("duration", 0.0);
+  if (paths.empty()) return absl::NotFoundError(UnknownPathError(settings_, name));
+  const double seconds = request.duration;
   if (!(seconds >= kMinTestSeconds && seconds <= kMaxTestSeconds)) {
-    return error(absl::StrFormat("duration %g s is not within %g..%g s", seconds, kMinTestSeconds,
-                                 kMaxTestSeconds));
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "duration %g s is not within %g..%g s", seconds, kMinTestSeconds, kMaxTestSeconds));
   }
   Run run;
   const uint64_t now_ns = MonotonicNs();
   for (size_t i : paths) {
     absl::StatusOr<std::unique_ptr<LoadSender>> sender = LoadSender::Open(
         settings_.bond_address->address, *settings_.peer_bond_address, static_cast<uint8_t>(i));
-    if (!sender.ok()) return error(std::string(sender.status().message()));
+    if (!sender.ok()) return sender.status();
     run.senders.push_back(std::move(*sender));
     run.pacers.emplace_back(settings_.paths[i].rate_bps * kTestLoadFactor, kTestPayloadBytes,
                             now_ns, /*max_burst=*/8);
@@ -88,7 +87,7 @@ void UplinkTestRunner::OnTimer() {
 
 void UplinkTestRunner::Finish() {
   Run& run = *run_;
-  run.results = nlohmann::json::array();
+  run.results.clear();
   for (size_t k = 0; k < run.paths.size(); ++k) {
     const size_t i = run.paths[k];
     PathTestResult r = CompareMarks(settings_.paths[i].name, run.start[k], MarkOf(i), run.start_ns,
@@ -99,24 +98,22 @@ void UplinkTestRunner::Finish() {
       r.jitter_ms = h.jitter().jitter_ns() / 1e6;
     }
     r.probe_loss = h.probe_loss();
-    run.results.push_back(TestResultJson(r));
+    run.results.push_back(std::move(r));
   }
   run.senders.clear();
   run.finished = true;
   itimerspec off{};
   timerfd_settime(timer_, 0, &off, nullptr);
-  Log(LogLevel::kInfo, absl::StrCat("test finished: ", run.results.dump()));
+  Log(LogLevel::kInfo, absl::StrCat("test finished: ", ToJson(run.results).dump()));
 }
 
-nlohmann::json UplinkTestRunner::Reply() const {
-  if (!run_) return {{"error", "no test has run"}};
+absl::StatusOr<UplinkTestReply> UplinkTestRunner::Reply() const {
+  if (!run_) return absl::FailedPreconditionError("no test has run");
   const uint64_t now_ns = MonotonicNs();
   const double total = static_cast<double>(run_->end_ns - run_->start_ns) / 1e9;
   const double elapsed = std::min(total, static_cast<double>(now_ns - run_->start_ns) / 1e9);
-  nlohmann::json reply = {{"running", !run_->finished},
-                          {"elapsed", run_->finished ? total : elapsed},
-                          {"total", total}};
-  if (run_->finished) reply["results"] = run_->results;
+  UplinkTestReply reply{!run_->finished, run_->finished ? total : elapsed, total, std::nullopt};
+  if (run_->finished) reply.results = run_->results;
   return reply;
 }
 

@@ -8,9 +8,8 @@
 #include <optional>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "agent/core/config.h"
+#include "agent/core/control_protocol.h"
 #include "agent/daemon/path_supervisor.h"
 #include "agent/daemon/uplink_test.h"
 
@@ -27,10 +26,10 @@ class UplinkTestRunner {
   // The pacing timer, disarmed while no test runs; call OnTimer when readable.
   int fd() const { return timer_; }
   void OnTimer();
-  // {"command": "test", "interface", "duration"}: starts a test, or {"error"}.
-  nlohmann::json Start(const nlohmann::json& request);
-  // {"command": "test_status"}: the running (or last) test.
-  nlohmann::json Reply() const;
+  // "test": starts a test of a path or interface; the error says why not.
+  absl::StatusOr<UplinkTestReply> Start(const TestRequest& request);
+  // "test_status": the running (or last) test.
+  absl::StatusOr<UplinkTestReply> Reply() const;
 
  private:
   struct Run {
@@ -40,7 +39,7 @@ class UplinkTestRunner {
     std::vector<std::optional<TestMark>> start;
     uint64_t start_ns = 0, load_end_ns = 0, end_ns = 0;
     bool finished = false;
-    nlohmann::json results;
+    std::vector<PathTestResult> results;
   };
   std::optional<TestMark> MarkOf(size_t path) const;
   void Finish();

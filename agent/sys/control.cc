@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "agent/core/control_protocol.h"
 
 namespace meshbpf {
 namespace {
@@ -70,7 +71,7 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Open(const std::st
   if (!dir.empty() && mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
     return absl::InternalError(absl::StrCat("creating ", dir, ": ", std::strerror(errno)));
   }
-  if (CallAgent(path, {{"command", "ping"}}, 500).ok()) {
+  if (CallAgent(path, RequestToJson(PingRequest{}), 500).ok()) {
     return absl::AlreadyExistsError(
         absl::StrCat("another agent answers on ", path, ": stop it or use another --instance"));
   }
@@ -103,10 +104,12 @@ void ControlServer::Serve(const Handler& handler) {
       reply = {{"error", absl::StrCat("reading the request: ", request.status().message())}};
     } else {
       nlohmann::json parsed = nlohmann::json::parse(*request, nullptr, /*allow_exceptions=*/false);
-      reply = parsed.is_object() ? handler(parsed)
-                                 : nlohmann::json{{"error", "the request is not a JSON object"}};
+      // Whether it is a request at all is the handler's to judge (DispatchControl).
+      reply = parsed.is_discarded() ? nlohmann::json{{"error", "the request is not a JSON object"}}
+                                    : handler(parsed);
     }
-    WriteAll(client, reply.dump() + "\n");
+    // Replacing invalid UTF-8 (an interface name, say) instead of throwing.
+    WriteAll(client, reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
     close(client);
   }
 }

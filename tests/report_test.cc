@@ -1,0 +1,49 @@
+#include "cli/report.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/control_samples.h"
+
+namespace meshbpf {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+InstanceSnapshot WithHealth() {
+  InstanceSnapshot s;
+  s.pin_dir = "/sys/fs/bpf/meshbpf/client";
+  absl::StatusOr<StatusReply> health =
+      FromJson<StatusReply>(nlohmann::json::parse(kSampleStatus), "status");
+  EXPECT_TRUE(health.ok()) << health.status();
+  s.health = health.value_or(StatusReply{});
+  return s;
+}
+
+TEST(StatusTable, ShowsTheAgentsViewOfEveryPath) {
+  const std::string table = StatusTable(WithHealth());
+  EXPECT_THAT(table, HasSubstr("\nwan0 (moved) up        up        1.50     1.00     0.12"));
+  EXPECT_THAT(table, HasSubstr("\nmesh0      down      down         -        -        -"));
+  EXPECT_THAT(table, HasSubstr("mesh1 (held) degraded"));
+  EXPECT_THAT(table, HasSubstr("  path mesh0: relayed, no neighbour's uplink fills it now\n"));
+  EXPECT_THAT(table, HasSubstr("  path mesh1: via beta/wan0 (10.210.0.2:7211)\n"));
+  EXPECT_THAT(table,
+              HasSubstr("  path client: far end not learned yet (no probe from the client)\n"));
+  EXPECT_THAT(table, HasSubstr("  data cap wan2: 488.3 KiB of 1.9 MiB (25%)\n"));
+  EXPECT_THAT(table, HasSubstr("  data cap relay_share: 1000 B of 1000 B (100%), spent: "
+                               "last_resort_backup\n"));
+  EXPECT_THAT(table, HasSubstr("  mesh: 2 other nodes known (meshbpf peers)\n"));
+  EXPECT_THAT(table, HasSubstr("recent transitions:\n  2026-11-28T22:00:01Z wan0: down -> up "
+                               "(3 probes answered)\n"));
+  EXPECT_THAT(table, Not(HasSubstr("not probing")));
+}
+
+TEST(StatusJson, CarriesTheAgentsReplyUnchangedOrNull) {
+  EXPECT_EQ(StatusJson(WithHealth())["health"].dump(), nlohmann::json::parse(kSampleStatus).dump());
+  EXPECT_TRUE(StatusJson(InstanceSnapshot{})["health"].is_null());
+  EXPECT_THAT(StatusTable(InstanceSnapshot{}), Not(HasSubstr("HEALTH")));
+}
+
+}  // namespace
+}  // namespace meshbpf
