@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "agent/core/config_defaults.h"
 
 namespace meshbpf {
 
@@ -37,18 +39,19 @@ std::string CapBytes(uint64_t bytes);
 // A cap as written in the configuration, before validation.
 struct CapSettings {
   uint64_t limit_bytes = 0;
-  std::string period = "monthly";      // daily, monthly, one_off
-  int reset_day = 0;                   // monthly: 1..31 (0 = 1); past a month's end, its last day
-  std::string timezone = "localtime";  // TZ database name, e.g. "Europe/Berlin"
-  std::vector<double> warn_at_percent = {80, 95};  // ascending, each in (0, 100]
-  std::string when_exhausted = "stop";             // stop, last_resort_backup
+  std::string period = config_defaults::kCapPeriod;  // daily, monthly, one_off
+  int reset_day = 0;  // monthly: 1..31 (0: the default); past a month's end, its last day
+  std::string timezone = config_defaults::kCapTimezone;  // TZ database name, e.g. "Europe/Berlin"
+  std::vector<double> warn_at_percent{std::begin(config_defaults::kCapWarnAtPercent),
+                                      std::end(config_defaults::kCapWarnAtPercent)};  // ascending, each in (0, 100]
+  std::string when_exhausted = config_defaults::kCapWhenExhausted;  // stop, last_resort_backup
 };
 
 // A validated cap.
 struct CapPlan {
   uint64_t limit_bytes = 0;
   CapPeriodKind period = CapPeriodKind::kMonthly;
-  int reset_day = 1;
+  int reset_day = config_defaults::kCapResetDay;
   absl::TimeZone zone;
   std::vector<double> warn_at;  // fractions of limit_bytes, ascending
   CapExhaustedPolicy when_exhausted = CapExhaustedPolicy::kStop;

@@ -1,6 +1,7 @@
 #include "agent/core/default_config.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "agent/core/config.h"
 
@@ -33,10 +34,10 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
         "        // Expected one-way delay in ms, default 0.\n",
         "        \"delay_ms\": 0\n",
         "        // Byte budget of a metered uplink; absent: unmetered. limit_bytes (required)\n",
-        "        // counts what the ISP meters, both directions; period daily, monthly (default)\n",
-        "        // or one_off; reset_day 1..31 (monthly, default 1); timezone of the period's\n",
-        "        // days (default localtime); warn_at_percent (default [80, 95]); when_exhausted\n",
-        "        // stop (default) or last_resort_backup.\n",
+        "        // counts what the ISP meters, both directions; period daily, monthly or one_off\n",
+        "        // (default ${cap_period}); reset_day 1..31 (monthly, default ${cap_reset_day}); timezone of the\n",
+        "        // period's days (default ${cap_timezone}); warn_at_percent (default [${cap_warn_at}]);\n",
+        "        // when_exhausted stop or last_resort_backup (default ${cap_when_exhausted}).\n",
         "        // ,\"data_cap\": {\"limit_bytes\": 20000000000, \"period\": \"monthly\", \"reset_day\": 1,\n",
         "        //   \"timezone\": \"localtime\", \"warn_at_percent\": [80, 95], \"when_exhausted\": \"stop\"}\n",
         "        // Through a mesh neighbour's shared uplink instead of one of ours: the path goes\n",
@@ -172,7 +173,12 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
              {"${recover_loss_percent}", absl::StrCat(d::kRecoverLossPercent)},
              {"${history_file_pattern}", DefaultHistoryFile("<instance>")},
              {"${history_file_example}", DefaultHistoryFile("default")},
-             {"${sample_interval}", absl::StrCat(d::kSampleIntervalS)}});
+             {"${sample_interval}", absl::StrCat(d::kSampleIntervalS)},
+             {"${cap_period}", d::kCapPeriod},
+             {"${cap_reset_day}", absl::StrCat(d::kCapResetDay)},
+             {"${cap_timezone}", d::kCapTimezone},
+             {"${cap_warn_at}", absl::StrJoin(d::kCapWarnAtPercent, ", ")},
+             {"${cap_when_exhausted}", d::kCapWhenExhausted}});
 }
 
 }  // namespace meshbpf
