@@ -13,6 +13,7 @@
 #include "agent/daemon/agent.h"
 #include "agent/daemon/cap_manager.h"
 #include "agent/core/config.h"
+#include "agent/sys/config_file.h"
 #include "agent/sys/control.h"
 #include "agent/sys/map_io.h"
 #include "agent/daemon/mesh_node.h"
@@ -66,7 +67,7 @@ int RunStart(const std::string&, const Options& options) {
   AgentOptions agent;
   agent.config_path = options.Get("--config", "/etc/meshbpf/config.json");
   agent.pin_root = options.Get("--pin-root", kDefaultPinRoot);
-  agent.instance = options.Get("--instance", "default");
+  agent.instance = options.Get("--instance", kDefaultInstance);
   agent.run_dir = options.Get("--run-dir", kDefaultRunDir);
   agent.verbose = options.Has("--verbose");
   return RunAgent(agent);

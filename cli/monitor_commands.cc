@@ -20,7 +20,7 @@
 #include "agent/core/config.h"
 #include "agent/sys/control.h"
 #include "agent/core/default_config.h"
-#include "agent/sys/history.h"
+#include "agent/sys/history_store.h"
 #include "agent/daemon/monitor.h"
 #include "cli/stats_view.h"
 #include "agent/daemon/uplink_test.h"
@@ -68,7 +68,7 @@ std::string HistoryFile(const Options& options) {
   }
   absl::StatusOr<std::string> pin_dir = ResolvePinDir(options);
   const std::string instance =
-      pin_dir.ok() ? pin_dir->substr(pin_dir->rfind('/') + 1) : options.Get("--instance", "default");
+      pin_dir.ok() ? pin_dir->substr(pin_dir->rfind('/') + 1) : options.Get("--instance", kDefaultInstance);
   return DefaultHistoryFile(instance);
 }
 

@@ -9,16 +9,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "agent/core/net_format.h"
 
 namespace meshbpf {
 namespace {
-
-std::string Ip(in_addr_t addr) {
-  char text[INET_ADDRSTRLEN];
-  in_addr a{addr};
-  inet_ntop(AF_INET, &a, text, sizeof(text));
-  return text;
-}
 
 std::string IfName(uint32_t ifindex) {
   char name[IF_NAMESIZE];
@@ -71,11 +65,11 @@ nlohmann::json PathJson(uint32_t id, const mb_path& p, const mb_path_counters& c
       {"interface", IfName(p.ifindex)},
       {"ifindex", p.ifindex},
       {"state", PathStateName(p.state)},
-      {"source", Ip(p.src_ip)},
+      {"source", Ipv4Text(p.src_ip)},
       {"source_port", p.src_port},
-      {"remote", Ip(p.dst_ip)},
+      {"remote", Ipv4Text(p.dst_ip)},
       {"remote_port", p.dst_port},
-      {"gateway", p.gateway ? Ip(p.gateway) : ""},
+      {"gateway", p.gateway ? Ipv4Text(p.gateway) : ""},
       {"mtu", p.mtu},
       {"rate_kbps", p.rate_kbps},
       {"owd_us", p.owd_us},
@@ -265,8 +259,8 @@ std::string StatusTable(const InstanceSnapshot& s) {
     const mb_path_counters& c = s.counters[i];
     absl::StrAppendFormat(
         &out, "%-4u %-10s %-8s %-22s %-22s %9s %10u %11s %10u %11s %7u\n", i, IfName(p.ifindex),
-        PathStateName(p.state), absl::StrCat(Ip(p.src_ip), ":", p.src_port),
-        absl::StrCat(Ip(p.dst_ip), ":", p.dst_port),
+        PathStateName(p.state), Ipv4PortText(p.src_ip, p.src_port),
+        Ipv4PortText(p.dst_ip, p.dst_port),
         absl::StrFormat("%.1fM", p.rate_kbps / 1000.0), c.tx_packets, HumanBytes(c.tx_bytes),
         c.rx_packets, HumanBytes(c.rx_bytes), TotalDrops(c));
   }
@@ -322,7 +316,7 @@ nlohmann::json MapsJson(const InstanceSnapshot& s) {
                         {"drops", DropsJson(c)}});
   }
   nlohmann::json peers = nlohmann::json::array();
-  for (in_addr_t a : s.peers) peers.push_back(Ip(a));
+  for (in_addr_t a : s.peers) peers.push_back(Ipv4Text(a));
   nlohmann::json budgets = nlohmann::json::array();
   for (uint32_t i = 0; i < MB_BUDGET_SLOTS; ++i) {
     const mb_budget& b = s.budgets[i];
@@ -334,11 +328,11 @@ nlohmann::json MapsJson(const InstanceSnapshot& s) {
   nlohmann::json relays = nlohmann::json::array();
   for (const auto& [slot, r] : s.relays) {
     relays.push_back({{"slot", slot},
-                      {"origin", absl::StrCat(Ip(r.origin_ip), ":", r.origin_port)},
-                      {"lan_address", Ip(r.lan_ip)},
+                      {"origin", Ipv4PortText(r.origin_ip, r.origin_port)},
+                      {"lan_address", Ipv4Text(r.lan_ip)},
                       {"lan_interface", IfName(r.lan_ifindex)},
                       {"relay_port", r.relay_port},
-                      {"peer", absl::StrCat(Ip(r.peer_ip), ":", r.peer_port)},
+                      {"peer", Ipv4PortText(r.peer_ip, r.peer_port)},
                       {"uplink_path", r.uplink_path},
                       {"return_port", r.return_port}});
   }
@@ -361,8 +355,8 @@ nlohmann::json MapsJson(const InstanceSnapshot& s) {
     const mb_learned_source& l = s.learned[i];
     if (!l.saddr) continue;
     learned.push_back({{"path", i},
-                       {"source", absl::StrCat(Ip(l.saddr), ":", l.sport)},
-                       {"to", Ip(l.daddr)},
+                       {"source", Ipv4PortText(l.saddr, l.sport)},
+                       {"to", Ipv4Text(l.daddr)},
                        {"interface", IfName(l.ifindex)},
                        {"seen_ns", l.seen_ns}});
   }
@@ -392,8 +386,8 @@ std::string MapsText(const InstanceSnapshot& s) {
   for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
     const mb_path& p = s.paths[i];
     absl::StrAppendFormat(&out, "%-4u %-8u %-9s %-16s %-16s %-16s %6u %6u %6u %9u %8u %5s\n", i,
-                          p.ifindex, PathStateName(p.state), Ip(p.src_ip), Ip(p.dst_ip),
-                          Ip(p.gateway), p.src_port, p.dst_port, p.mtu, p.rate_kbps, p.owd_us,
+                          p.ifindex, PathStateName(p.state), Ipv4Text(p.src_ip), Ipv4Text(p.dst_ip),
+                          Ipv4Text(p.gateway), p.src_port, p.dst_port, p.mtu, p.rate_kbps, p.owd_us,
                           p.flags & MB_PATH_F_LEARN ? "learn" : "-");
   }
   absl::StrAppend(&out, "\nmb_counters (summed over CPUs):\n");
@@ -412,7 +406,7 @@ std::string MapsText(const InstanceSnapshot& s) {
     absl::StrAppend(&out, "\n");
   }
   absl::StrAppend(&out, "\nmb_peers (allowed sources):");
-  for (in_addr_t a : s.peers) absl::StrAppend(&out, " ", Ip(a));
+  for (in_addr_t a : s.peers) absl::StrAppend(&out, " ", Ipv4Text(a));
   absl::StrAppend(&out, s.peers.empty() ? " (none)\n" : "\n");
   absl::StrAppendFormat(&out, "\nmb_budget (data caps; limit 0: none):\n%-4s %14s %14s %s\n", "ID",
                         "LIMIT_BYTES", "REMAINING", "POLICY");
@@ -429,8 +423,8 @@ std::string MapsText(const InstanceSnapshot& s) {
   for (const auto& [slot, r] : s.relays) {
     absl::StrAppendFormat(
         &out, "%-4u %-22s %-16s %-10s %6u %-22s %6u %7u\n", slot,
-        absl::StrCat(Ip(r.origin_ip), ":", r.origin_port), Ip(r.lan_ip), IfName(r.lan_ifindex),
-        r.relay_port, absl::StrCat(Ip(r.peer_ip), ":", r.peer_port), r.uplink_path, r.return_port);
+        Ipv4PortText(r.origin_ip, r.origin_port), Ipv4Text(r.lan_ip), IfName(r.lan_ifindex),
+        r.relay_port, Ipv4PortText(r.peer_ip, r.peer_port), r.uplink_path, r.return_port);
   }
   const std::vector<uint32_t> counted = ListedRelaySlots(s);
   absl::StrAppend(&out, "\nmb_relay_counters (summed over CPUs; bytes of outer IPv4):",
@@ -458,7 +452,7 @@ std::string MapsText(const InstanceSnapshot& s) {
     const mb_learned_source& l = s.learned[i];
     if (!l.saddr) continue;
     absl::StrAppendFormat(&learned, "  path %u: %s:%u -> %s on %s (seen at %u ns)\n", i,
-                          Ip(l.saddr), l.sport, Ip(l.daddr), IfName(l.ifindex), l.seen_ns);
+                          Ipv4Text(l.saddr), l.sport, Ipv4Text(l.daddr), IfName(l.ifindex), l.seen_ns);
   }
   absl::StrAppend(&out, "\nmb_learned (last probe source per learned path):",
                   learned.empty() ? " (none)\n" : absl::StrCat("\n", learned));

@@ -8,7 +8,7 @@
 
 #include "absl/time/time.h"
 #include "agent/core/alerts.h"
-#include "agent/sys/history.h"
+#include "agent/core/history_summary.h"
 #include "agent/core/metrics.h"
 
 namespace meshbpf {

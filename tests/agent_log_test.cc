@@ -6,6 +6,8 @@
 
 #include <fstream>
 
+#include "tests/scratch_dir.h"
+
 namespace meshbpf {
 namespace {
 
@@ -47,9 +49,8 @@ TEST(AgentLog, InvalidUtf8IsReplacedNotLost) {
 }
 
 TEST(LogFile, RotatesPastItsLimit) {
-  const std::string path = "/tmp/meshbpf-log-test-" + std::to_string(getpid()) + ".log";
-  std::remove(path.c_str());
-  std::remove((path + ".1").c_str());
+  const ScratchDir dir;
+  const std::string path = dir.File("agent.log");
   {
     absl::StatusOr<std::unique_ptr<LogFile>> file = LogFile::Open(path, 300);
     ASSERT_TRUE(file.ok()) << file.status();
@@ -70,8 +71,6 @@ TEST(LogFile, RotatesPastItsLimit) {
   EXPECT_LE(current.size() * current[0].size(), 300u);
   EXPECT_THAT(current.back(), HasSubstr("message number 9"));
   for (const std::string& line : current) EXPECT_TRUE(ParseLogJson(line).ok()) << line;
-  std::remove(path.c_str());
-  std::remove((path + ".1").c_str());
 }
 
 TEST(LogFile, UnwritablePlaceIsAnErrorNamingIt) {

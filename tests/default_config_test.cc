@@ -1,11 +1,13 @@
 #include "agent/core/default_config.h"
 
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <functional>
 
 #include "agent/core/config.h"
+#include "agent/core/health.h"
 
 namespace meshbpf {
 namespace {
@@ -34,6 +36,51 @@ TEST(DefaultConfig, MentionsEveryFieldOfTheSchema) {
         }
       };
   check(*config::Config::descriptor(), "");
+}
+
+// Every device exists, with an address.
+class AnyInterface : public InterfaceLookup {
+ public:
+  std::optional<InterfaceInfo> Find(std::string_view) const override {
+    InterfaceInfo info;
+    info.ifindex = 2;
+    info.mtu = 1500;
+    info.ipv4 = in_addr{htonl(0xc0a8010a)};  // 192.168.1.10
+    info.up = info.running = true;
+    return info;
+  }
+};
+
+// The text prints the defaults the settings start from (config_defaults.h),
+// so writing a config out and reading it back changes nothing.
+TEST(DefaultConfig, WritesTheDefaultsTheSettingsStartFrom) {
+  absl::StatusOr<config::Config> config = ParseConfigJson(DefaultConfigText({{"eth0", ""}}));
+  ASSERT_TRUE(config.ok()) << config.status();
+  absl::StatusOr<NodeSettings> s = ResolveConfig(*config, AnyInterface(), "host");
+  ASSERT_TRUE(s.ok()) << s.status();
+  const NodeSettings defaults;
+  EXPECT_EQ(s->discovery.port, defaults.discovery.port);
+  EXPECT_EQ(s->discovery.broadcast_interval_s, defaults.discovery.broadcast_interval_s);
+  EXPECT_EQ(s->discovery.node_timeout_s, defaults.discovery.node_timeout_s);
+  EXPECT_EQ(s->bond_interface, defaults.bond_interface);
+  EXPECT_EQ(s->port, defaults.port);
+  EXPECT_EQ(s->paths.at(0).remote_port, defaults.port);
+  EXPECT_EQ(s->latency_packet_bytes, defaults.latency_packet_bytes);
+  const FailoverSettings& f = s->failover;
+  EXPECT_EQ(f.monitoring_interval_s, defaults.failover.monitoring_interval_s);
+  EXPECT_EQ(f.threshold, defaults.failover.threshold);
+  EXPECT_EQ(f.recovery_threshold, defaults.failover.recovery_threshold);
+  EXPECT_EQ(f.rebalance_interval_s, defaults.failover.rebalance_interval_s);
+  EXPECT_EQ(f.probe_port, defaults.failover.probe_port);
+  EXPECT_EQ(f.degrade_loss_percent, defaults.failover.degrade_loss_percent);
+  EXPECT_EQ(f.recover_loss_percent, defaults.failover.recover_loss_percent);
+  EXPECT_EQ(s->monitoring.sample_interval_s, defaults.monitoring.sample_interval_s);
+  // The health module's own defaults are the same numbers.
+  const HealthParams health;
+  EXPECT_EQ(health.threshold, f.threshold);
+  EXPECT_EQ(health.recovery_threshold, f.recovery_threshold);
+  EXPECT_DOUBLE_EQ(health.degrade_loss, f.degrade_loss_percent / 100);
+  EXPECT_DOUBLE_EQ(health.recover_loss, f.recover_loss_percent / 100);
 }
 
 }  // namespace

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <string>
 
+#include "tests/scratch_dir.h"
+
 namespace meshbpf {
 namespace {
 
@@ -246,8 +248,8 @@ TEST(LocalUplinksTest, DownPathIsAnnouncedAsTotalLossAndUnmeasuredAsZero) {
 
 class NodeIdTest : public ::testing::Test {
  protected:
-  void TearDown() override { std::remove(file_.c_str()); }
-  const std::string file_ = ::testing::TempDir() + "mesh_node_test_machine_id";
+  const ScratchDir dir_;
+  const std::string file_ = dir_.File("machine-id");
 };
 
 TEST_F(NodeIdTest, ConfiguredIdWins) {

@@ -9,7 +9,7 @@
 
 #include "absl/time/time.h"
 #include "agent/core/data_cap.h"
-#include "agent/sys/history.h"
+#include "agent/core/history_summary.h"
 
 namespace meshbpf {
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "agent/core/config_defaults.h"
 #include "agent/core/data_cap.h"
 #include "agent/core/listen_address.h"
 #include "proto/config.pb.h"
@@ -89,29 +90,30 @@ struct BondAddress {
   int prefix_len = 0;
 };
 
+// Members start at their defaults (config_defaults.h).
 struct FailoverSettings {
-  double monitoring_interval_s = 0.2;
-  uint32_t threshold = 3;
-  uint32_t recovery_threshold = 5;
-  double rebalance_interval_s = 1.0;
-  uint16_t probe_port = 7202;
+  double monitoring_interval_s = config_defaults::kMonitoringIntervalS;
+  uint32_t threshold = config_defaults::kThreshold;
+  uint32_t recovery_threshold = config_defaults::kRecoveryThreshold;
+  double rebalance_interval_s = config_defaults::kRebalanceIntervalS;
+  uint16_t probe_port = config_defaults::kProbePort;
   // Percent, as configured: HealthParams::degrade_loss / recover_loss are
   // these over 100.
-  double degrade_loss_percent = 10;
-  double recover_loss_percent = 5;  // default: half of degrade_loss_percent
+  double degrade_loss_percent = config_defaults::kDegradeLossPercent;
+  double recover_loss_percent = config_defaults::kRecoverLossPercent;
 };
 
 struct DiscoverySettings {
   bool enabled = false;
-  uint16_t port = 9999;
-  double broadcast_interval_s = 5;
-  double node_timeout_s = 30;
+  uint16_t port = config_defaults::kDiscoveryPort;
+  double broadcast_interval_s = config_defaults::kBroadcastIntervalS;
+  double node_timeout_s = config_defaults::kNodeTimeoutS;
   std::string node_name;
   std::string mesh_key;
   std::vector<std::string> interfaces;     // where announcements go and come from
   std::vector<std::string> share_uplinks;  // path names announced as shared
   std::string node_id;  // empty: "<machine-id>:<instance>", chosen by the agent
-  uint16_t relay_port = 7211;  // see bpf/meshbpf.h, "Relaying"
+  uint16_t relay_port = config_defaults::kRelayPort;  // see bpf/meshbpf.h, "Relaying"
   std::optional<CapPlan> share_cap;      // budget of relayed bytes; nullopt: none
   double share_max_bps = 0;  // config: share_max_mbit; 0: no rate ceiling
 };
@@ -123,7 +125,7 @@ inline constexpr char kShareCapName[] = "node_discovery.share_cap";
 struct MonitoringSettings {
   std::string history_file;  // empty: /var/lib/meshbpf/<instance>.db (DefaultHistoryFile)
   bool history = true;
-  double sample_interval_s = 1;
+  double sample_interval_s = config_defaults::kSampleIntervalS;
   std::optional<ListenAddress> metrics_listen;  // Prometheus endpoint; none: not served
   bool metrics_allow_remote = false;
 };
@@ -133,13 +135,13 @@ std::string DefaultHistoryFile(const std::string& instance);
 
 struct NodeSettings {
   BondMode mode = BondMode::kLoadBalance;
-  std::string bond_interface = "mb0";
+  std::string bond_interface = config_defaults::kBondInterface;
   std::optional<BondAddress> bond_address;
   std::optional<in_addr> peer_address;
   std::optional<in_addr> peer_bond_address;  // where path probes go
-  uint16_t port = 7201;  // local listen port and default remote port
+  uint16_t port = config_defaults::kTunnelPort;  // local listen port and default remote port
   OffloadSetting offload = OffloadSetting::kAuto;
-  uint32_t latency_packet_bytes = 256;
+  uint32_t latency_packet_bytes = config_defaults::kLatencyPacketBytes;
   std::string primary;  // name of the primary path
   std::vector<PathSettings> paths;
   FailoverSettings failover;
@@ -157,12 +159,10 @@ absl::StatusOr<config::Config> ParseConfigJson(std::string_view json);
 
 // Message -> settings: applies defaults for absent fields, checks ranges,
 // cross-references (primary/backups name uplinks, names unique) and looks up
-// every interface.
+// every interface. `host_name` is node_discovery.node_name's default.
+// Reading a config file: agent/sys/config_file.h.
 absl::StatusOr<NodeSettings> ResolveConfig(const config::Config& config,
-                                           const InterfaceLookup& interfaces);
-
-// Reads, parses and resolves a config file; errors start with the file name.
-absl::StatusOr<NodeSettings> LoadConfigFile(const std::string& path,
-                                            const InterfaceLookup& interfaces);
+                                           const InterfaceLookup& interfaces,
+                                           std::string_view host_name);
 
 }  // namespace meshbpf

@@ -1,6 +1,8 @@
 #include "agent/core/default_config.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "agent/core/config.h"
 
 namespace meshbpf {
 
@@ -24,7 +26,7 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
         "        // Tunnel endpoint of this path. Default: link_aggregation.peer_address.\n",
         "        // \"remote_address\": \"198.51.100.7\",\n",
         "        // UDP port of that endpoint. Default: link_aggregation.port.\n",
-        "        // \"remote_port\": 7201,\n",
+        "        // \"remote_port\": ${tunnel_port},\n",
         "        // Expected capacity in Mbit/s (required): set it to the uplink's real rate;\n",
         "        // the agent refines its estimate from what the path delivers.\n",
         "        \"rate_mbit\": 100,\n",
@@ -48,19 +50,19 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
         "        // ,\"learn_remote\": true\n",
         "      }", i + 1 < uplinks.size() ? "," : "", "\n");
   }
-  return absl::StrCat(
+  const std::string text = absl::StrCat(
       R"(// meshbpf configuration (JSON; `//` starts a comment that runs to the end of the line).
 // Validate with: meshbpf config --check FILE
 {
   "node_discovery": {
     // Find other meshbpf nodes on the LAN and share uplinks with them. Default false.
     "enabled": false,
-    // UDP port of the announcements, default 9999.
-    "port": 9999,
-    // Seconds between announcements, default 5.
-    "broadcast_interval": 5,
-    // Seconds after which a silent node is forgotten, default 30.
-    "node_timeout": 30,
+    // UDP port of the announcements, default ${discovery_port}.
+    "port": ${discovery_port},
+    // Seconds between announcements, default ${broadcast_interval}.
+    "broadcast_interval": ${broadcast_interval},
+    // Seconds after which a silent node is forgotten, default ${node_timeout}.
+    "node_timeout": ${node_timeout},
     // Name shown to other nodes. Default: the host name.
     // "node_name": "office-router",
     // Shared secret (at least 16 characters) authenticating announcements and path
@@ -73,9 +75,9 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
     // This node's identity, 1-64 of [A-Za-z0-9._:-]. Default "<machine-id>:<instance>".
     // ,"node_id": "router-1"
     // First relay port: the k-th shared interface takes neighbours' traffic at
-    // relay_port + k, the answers come back to relay_port + 32..63. Default 7211;
+    // relay_port + k, the answers come back to relay_port + 32..63. Default ${relay_port};
     // that span must not hold link_aggregation.port, failover.probe_port or port.
-    // ,"relay_port": 7211
+    // ,"relay_port": ${relay_port}
     // Byte budget of everything relayed for neighbours (both directions), written like
     // an uplink's data_cap; when_exhausted must be stop. Absent: only the uplinks' caps.
     // ,"share_cap": {"limit_bytes": 10000000000, "period": "monthly"}
@@ -87,41 +89,41 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
     // active_backup, latency (small packets on the fastest path), flow (per-flow
     // multi-WAN without a peer). Default load_balance.
     "mode": "load_balance",
-    // Bond device applications route into (made as a veth pair <name>/<name>-tx), default "mb0".
-    "bond_interface": "mb0",
+    // Bond device applications route into (made as a veth pair <name>/<name>-tx), default "${bond_interface}".
+    "bond_interface": "${bond_interface}",
     // Address of the bond device, A.B.C.D/N. Needed for path probes.
     "bond_address": "10.203.0.2/24",
     // The bonding peer's public IPv4 address: default tunnel endpoint of every uplink.
     "peer_address": "198.51.100.7",
-    // UDP port of the tunnel (local and remote), default 7201.
-    "port": 7201,
+    // UDP port of the tunnel (local and remote), default ${tunnel_port}.
+    "port": ${tunnel_port},
     // Segmentation offload on the bond: auto (off when an uplink is slower than
     // 1 Gbit/s), on or off. Default auto.
     "segmentation_offload": "auto",
-    // latency mode: packets up to this many bytes take the lowest-delay path, default 256.
-    "latency_packet_bytes": 256,
+    // latency mode: packets up to this many bytes take the lowest-delay path, default ${latency_packet_bytes}.
+    "latency_packet_bytes": ${latency_packet_bytes},
     // The peer's bond_address: where path probes go. Absent: this node only answers probes.
     "peer_bond_address": "10.203.0.1"
   },
   "failover": {
-    // Seconds between path probes, default 0.2.
-    "monitoring_interval": 0.2,
-    // Probes lost in a row before a path goes down, default 3.
-    "threshold": 3,
-    // Probes answered in a row before it comes back, default 5.
-    "recovery_threshold": 5,
-    // Seconds between capacity estimates and weight updates, default 1.
-    "rebalance_interval": 1,
-    // UDP port of path probes on the bond, default 7202.
-    "probe_port": 7202,
+    // Seconds between path probes, default ${monitoring_interval}.
+    "monitoring_interval": ${monitoring_interval},
+    // Probes lost in a row before a path goes down, default ${threshold}.
+    "threshold": ${threshold},
+    // Probes answered in a row before it comes back, default ${recovery_threshold}.
+    "recovery_threshold": ${recovery_threshold},
+    // Seconds between capacity estimates and weight updates, default ${rebalance_interval}.
+    "rebalance_interval": ${rebalance_interval},
+    // UDP port of path probes on the bond, default ${probe_port}.
+    "probe_port": ${probe_port},
     // One-way loss (percent) at which a path is degraded: no bonded traffic while a
-    // healthy path is left. (0, 100], default 10. Lower (e.g. 1) keeps downloads from
+    // healthy path is left. (0, 100], default ${degrade_loss_percent}. Lower (e.g. 1) keeps downloads from
     // being dragged below the best single link by a lossy path; higher keeps a lossy
     // path's capacity for uploads.
-    "degrade_loss_percent": 10,
+    "degrade_loss_percent": ${degrade_loss_percent},
     // Loss (percent) below which it is healthy again, > 0 and below
     // degrade_loss_percent. Default: half of degrade_loss_percent.
-    "recover_loss_percent": 5
+    "recover_loss_percent": ${recover_loss_percent}
   },
   "interfaces": {
     // The preferred uplink (active_backup: the one in use). Default: none.
@@ -137,12 +139,12 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
   },
   "monitoring": {
     // SQLite file of the metric history (meshbpf stats --since/--plot) and data cap
-    // usage. Default "/var/lib/meshbpf/<instance>.db".
-    // "history_file": "/var/lib/meshbpf/default.db",
+    // usage. Default "${history_file_pattern}".
+    // "history_file": "${history_file_example}",
     // Record the history, default true.
     "history": true,
-    // Seconds between samples, 1..60, default 1.
-    "sample_interval": 1,
+    // Seconds between samples, 1..60, default ${sample_interval}.
+    "sample_interval": ${sample_interval},
     // Serve Prometheus metrics at http://ADDRESS:PORT/metrics. Default: not served.
     // "metrics_listen": "127.0.0.1:9464",
     // Allow metrics_listen beyond loopback (the endpoint has no authentication), default false.
@@ -150,6 +152,27 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
   }
 }
 )");
+  namespace d = config_defaults;
+  static_assert(d::kRecoverLossShare == 0.5, "the text says recover_loss_percent is half");
+  // The defaults are written once (config_defaults.h); the text takes them from there.
+  return absl::StrReplaceAll(
+      text, {{"${discovery_port}", absl::StrCat(d::kDiscoveryPort)},
+             {"${broadcast_interval}", absl::StrCat(d::kBroadcastIntervalS)},
+             {"${node_timeout}", absl::StrCat(d::kNodeTimeoutS)},
+             {"${relay_port}", absl::StrCat(d::kRelayPort)},
+             {"${bond_interface}", d::kBondInterface},
+             {"${tunnel_port}", absl::StrCat(d::kTunnelPort)},
+             {"${latency_packet_bytes}", absl::StrCat(d::kLatencyPacketBytes)},
+             {"${monitoring_interval}", absl::StrCat(d::kMonitoringIntervalS)},
+             {"${threshold}", absl::StrCat(d::kThreshold)},
+             {"${recovery_threshold}", absl::StrCat(d::kRecoveryThreshold)},
+             {"${rebalance_interval}", absl::StrCat(d::kRebalanceIntervalS)},
+             {"${probe_port}", absl::StrCat(d::kProbePort)},
+             {"${degrade_loss_percent}", absl::StrCat(d::kDegradeLossPercent)},
+             {"${recover_loss_percent}", absl::StrCat(d::kRecoverLossPercent)},
+             {"${history_file_pattern}", DefaultHistoryFile("<instance>")},
+             {"${history_file_example}", DefaultHistoryFile("default")},
+             {"${sample_interval}", absl::StrCat(d::kSampleIntervalS)}});
 }
 
 }  // namespace meshbpf

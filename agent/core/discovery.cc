@@ -3,16 +3,14 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
 #include <set>
-#include <system_error>
 #include <tuple>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/core/mesh_auth.h"
+#include "agent/core/net_format.h"
 #include "proto/mesh.pb.h"
 
 namespace meshbpf {
@@ -132,12 +130,6 @@ std::optional<Drop> PortAbove16Bits(uint32_t port, absl::string_view field) {
 uint16_t GetBig16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
 Drop MakeDrop(DropReason reason, std::string detail) { return Drop{reason, std::move(detail)}; }
-
-std::string AddressText(in_addr a) {
-  char text[INET_ADDRSTRLEN] = {};
-  inet_ntop(AF_INET, &a, text, sizeof(text));
-  return text;
-}
 
 }  // namespace
 
@@ -477,7 +469,7 @@ std::optional<std::string> DropMonitor::Record(const Drop& drop, in_addr from,
     ++log.suppressed;
     return std::nullopt;
   }
-  std::string line = absl::StrCat("discovery: dropped announcement from ", AddressText(from), ": ",
+  std::string line = absl::StrCat("discovery: dropped announcement from ", Ipv4Text(from), ": ",
                                   DropReasonName(drop.reason), ": ", drop.detail);
   if (log.suppressed > 0) {
     absl::StrAppend(&line, " (", log.suppressed, " more \"", DropReasonName(drop.reason),
@@ -509,53 +501,6 @@ AnnouncementIntake::Result AnnouncementIntake::Receive(const ReceivedDatagram& d
   std::variant<NodeChange, Drop> update = table_.Update(a, d.from);
   if (const Drop* drop = std::get_if<Drop>(&update)) return Dropped(*drop, d.from, a.node_id);
   return Result{std::get<NodeChange>(update), a.node_id, std::nullopt};
-}
-
-namespace {
-
-// First line of a small sysfs attribute, or nullopt if it cannot be read.
-std::optional<std::string> ReadAttribute(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::string line;
-  if (!in || !std::getline(in, line)) return std::nullopt;
-  return std::string(absl::StripAsciiWhitespace(line));
-}
-
-}  // namespace
-
-absl::StatusOr<UplinkType> DetectUplinkType(const std::string& sysfs_net,
-                                            const std::string& ifname) {
-  if (ifname.empty() || ifname.find('/') != std::string::npos || ifname == "." || ifname == "..") {
-    return absl::InvalidArgumentError(absl::StrCat("\"", ifname, "\" is not an interface name"));
-  }
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::path(sysfs_net) / ifname;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
-    return absl::NotFoundError(absl::StrCat("no interface ", ifname, " under ", sysfs_net));
-  }
-  if (fs::exists(dir / "wireless", ec) || fs::exists(dir / "phy80211", ec)) {
-    return UplinkType::kWifi;
-  }
-  std::ifstream uevent(dir / "uevent");
-  for (std::string line; std::getline(uevent, line);) {
-    if (line == "DEVTYPE=wlan") return UplinkType::kWifi;
-    if (line == "DEVTYPE=wwan") return UplinkType::kCellular;
-  }
-  // USB modems (and phone tethering) show up as ethernet-like devices; the
-  // driver gives them away.
-  static constexpr absl::string_view kModemDrivers[] = {"qmi_wwan", "cdc_mbim", "rndis_host",
-                                                        "cdc_ether", "ipheth"};
-  const fs::path driver = fs::read_symlink(dir / "device" / "driver", ec);
-  if (!ec) {
-    const std::string name = driver.filename().string();
-    if (std::find(std::begin(kModemDrivers), std::end(kModemDrivers), name) !=
-        std::end(kModemDrivers)) {
-      return UplinkType::kCellular;
-    }
-  }
-  if (ReadAttribute(dir / "type") == "1") return UplinkType::kEthernet;  // ARPHRD_ETHER
-  return UplinkType::kOther;
 }
 
 }  // namespace meshbpf

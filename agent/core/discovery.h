@@ -1,7 +1,7 @@
 // Mesh discovery, the pure part: the announcement wire format and its
 // validation, replay protection, the table of live nodes, the relayed paths
-// they offer, rate-limited drop logging, and uplink type detection from sysfs.
-// No sockets here (see discovery_socket.h) and no clock reads: time comes in
+// they offer, and rate-limited drop logging. No sockets or files here (see
+// agent/sys/discovery_socket.h, uplink_type.h) and no clock reads: time comes in
 // through parameters or an injected clock, so all of it runs under test.
 //
 // Trust: discovery needs a mesh key. With an empty key nothing is encoded
@@ -269,14 +269,5 @@ class AnnouncementIntake {
   DropMonitor& drops_;
   std::function<std::chrono::steady_clock::time_point()> clock_;
 };
-
-// --- Local uplinks ----------------------------------------------------------------
-// The type of interface `ifname` from sysfs under `sysfs_net` (normally
-// /sys/class/net): wireless/ or phy80211 -> wifi; DEVTYPE=wwan or a USB
-// modem driver (qmi_wwan, cdc_mbim, rndis_host, cdc_ether, ipheth) ->
-// cellular; ARPHRD type 1 -> ethernet; anything else -> other.
-// NotFound when the interface has no directory there.
-absl::StatusOr<UplinkType> DetectUplinkType(const std::string& sysfs_net,
-                                            const std::string& ifname);
 
 }  // namespace meshbpf

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "agent/core/config_defaults.h"
+
 namespace meshbpf {
 
 // Smoothed RTT and variation as in RFC 6298, plus the minimum over a sliding
@@ -118,8 +120,8 @@ struct HealthParams {
   // Whether probes run (the peer's bond address is known). Without them a
   // path comes back as soon as its link does.
   bool probed = true;
-  uint32_t threshold = 3;           // consecutive lost probes: down
-  uint32_t recovery_threshold = 5;  // consecutive answered probes: back up
+  uint32_t threshold = config_defaults::kThreshold;                    // lost probes: down
+  uint32_t recovery_threshold = config_defaults::kRecoveryThreshold;  // answered: back up
   // A path that goes down again within `flap_window_ns` of coming back is
   // flapping: each such relapse doubles the probes it needs to come back
   // (up to `max_flap_factor` times recovery_threshold); a stable period of
@@ -135,8 +137,8 @@ struct HealthParams {
   // back (hysteresis). Loss is one-way: probe round trips are converted. The
   // config sets both (failover.degrade_loss_percent / recover_loss_percent).
   double loss_weight_slope = 5;
-  double degrade_loss = 0.10;
-  double recover_loss = 0.05;
+  double degrade_loss = config_defaults::kDegradeLossPercent / 100;
+  double recover_loss = config_defaults::kRecoverLossPercent / 100;
   // ... or when its RTT exceeds the best path's by more than this.
   uint64_t degrade_extra_rtt_ns = 250'000'000ull;
   // Data loss is judged over the last `data_loss_intervals` rebalance

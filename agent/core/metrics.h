@@ -1,5 +1,5 @@
 // The one shape of "what a path looks like right now", shared by the rate
-// computation (rates.h), the history store (history.h), the alert rules
+// computation (rates.h), the history store (agent/sys/history_store.h), the alert rules
 // (alerts.h) and the Prometheus formatter (prometheus.h).
 #pragma once
 

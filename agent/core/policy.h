@@ -8,11 +8,10 @@
 #include <vector>
 
 #include "agent/core/config.h"
+#include "agent/core/map_shapes.h"
 #include "bpf/meshbpf.h"
 
 namespace meshbpf {
-
-using PathTable = std::array<mb_path, MB_MAX_PATHS>;
 
 // Bytes the data path adds to every packet: the encapsulation, or nothing
 // in flow mode (packets leave NATed, not tunnelled).

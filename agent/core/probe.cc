@@ -1,9 +1,5 @@
 #include "agent/core/probe.h"
 
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -80,91 +76,6 @@ absl::StatusOr<ProbeMessage> DecodeProbe(const uint8_t* data, size_t size,
   m.rx_packets = GetBig(data + 28, 8);
   m.rx_bytes = GetBig(data + 36, 8);
   return m;
-}
-
-absl::StatusOr<std::unique_ptr<ProbeSocket>> ProbeSocket::Open(in_addr bond_address,
-                                                               uint16_t port, std::string key) {
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError(absl::StrCat("probe socket: ", std::strerror(errno)));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr = bond_address;
-  addr.sin_port = htons(port);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    const int err = errno;
-    close(fd);
-    return absl::InternalError(
-        absl::StrCat("binding the probe socket to the bond address, port ", port, ": ",
-                     std::strerror(err)));
-  }
-  return std::unique_ptr<ProbeSocket>(new ProbeSocket(fd, std::move(key)));
-}
-
-ProbeSocket::~ProbeSocket() { close(fd_); }
-
-absl::Status ProbeSocket::SendOnPath(const sockaddr_in& to, uint8_t path_id,
-                                     const ProbeMessage& message) {
-  ProbeBytes bytes = EncodeProbe(message, key_);
-  iovec iov{bytes.data(), bytes.size()};
-  // The mark travels per message, so one socket serves every path.
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(uint32_t))] = {};
-  msghdr msg{};
-  msg.msg_name = const_cast<sockaddr_in*>(&to);
-  msg.msg_namelen = sizeof(to);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SO_MARK;
-  c->cmsg_len = CMSG_LEN(sizeof(uint32_t));
-  const uint32_t mark = MB_PROBE_MARK | path_id;
-  std::memcpy(CMSG_DATA(c), &mark, sizeof(mark));
-  if (sendmsg(fd_, &msg, 0) < 0) {
-    return absl::UnavailableError(
-        absl::StrCat("sending a probe on path ", path_id, ": ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ProbeSocket::SendRequest(in_addr peer, uint16_t port, const ProbeMessage& request) {
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_addr = peer;
-  to.sin_port = htons(port);
-  return SendOnPath(to, request.path_id, request);
-}
-
-void ProbeSocket::Drain(uint64_t now_ns, const std::function<void(const ProbeMessage&)>& on_request,
-                        const std::function<PathRx(uint8_t path)>& rx_of,
-                        const std::function<void(const ProbeMessage&, uint64_t)>& on_reply,
-                        const std::function<void(const std::string&)>& on_invalid) {
-  uint8_t buf[512];
-  sockaddr_in from{};
-  socklen_t from_len = sizeof(from);
-  ssize_t n;
-  while ((n = recvfrom(fd_, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from),
-                       &from_len)) >= 0) {
-    absl::StatusOr<ProbeMessage> m = DecodeProbe(buf, static_cast<size_t>(n), key_);
-    if (!m.ok()) {
-      on_invalid(std::string(m.status().message()));
-    } else if (m->type == ProbeMessage::Type::kReply) {
-      on_reply(*m, now_ns);
-    } else {
-      on_request(*m);
-      ProbeMessage reply = *m;
-      reply.type = ProbeMessage::Type::kReply;
-      reply.reflected_ns = now_ns;
-      const PathRx rx = rx_of(m->path_id);
-      reply.rx_packets = rx.packets;
-      reply.rx_bytes = rx.bytes;
-      if (absl::Status s = SendOnPath(from, m->path_id, reply); !s.ok()) {
-        on_invalid(std::string(s.message()));
-      }
-    }
-    from_len = sizeof(from);
-  }
 }
 
 }  // namespace meshbpf

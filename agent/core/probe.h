@@ -1,14 +1,13 @@
 // Path probes: a small authenticated UDP message, sent through the bond with
 // a per-path mark (MB_PROBE_MARK | path id) so the data path carries it on
 // exactly that path, and reflected by the peer's agent on the same path.
+// This is the message; the socket that sends it is agent/sys/probe_socket.h.
 #pragma once
 
 #include <netinet/in.h>
 
 #include <array>
 #include <cstdint>
-#include <functional>
-#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -48,35 +47,5 @@ ProbeBytes EncodeProbe(const ProbeMessage& message, const std::string& key);
 // Rejects wrong size, magic, version, type, path id and MAC, naming which.
 absl::StatusOr<ProbeMessage> DecodeProbe(const uint8_t* data, size_t size,
                                          const std::string& key);
-
-// The agent's probe socket, bound to the bond address: sends requests on a
-// chosen path, answers requests from the peer on the path they came on, and
-// hands replies to the caller.
-class ProbeSocket {
- public:
-  static absl::StatusOr<std::unique_ptr<ProbeSocket>> Open(in_addr bond_address, uint16_t port,
-                                                           std::string key);
-  ~ProbeSocket();
-  ProbeSocket(const ProbeSocket&) = delete;
-  ProbeSocket& operator=(const ProbeSocket&) = delete;
-
-  int fd() const { return fd_; }
-  absl::Status SendRequest(in_addr peer, uint16_t port, const ProbeMessage& request);
-  // Reads all pending datagrams: each valid request goes to `on_request`
-  // first (a learned path adopts the endpoint it came from there, so the
-  // reply already goes back that way), then is reflected with
-  // `rx_of(path)`; replies go to `on_reply` with the local receive time,
-  // anything invalid to `on_invalid`.
-  void Drain(uint64_t now_ns, const std::function<void(const ProbeMessage&)>& on_request,
-             const std::function<PathRx(uint8_t path)>& rx_of,
-             const std::function<void(const ProbeMessage&, uint64_t)>& on_reply,
-             const std::function<void(const std::string&)>& on_invalid);
-
- private:
-  ProbeSocket(int fd, std::string key) : fd_(fd), key_(std::move(key)) {}
-  absl::Status SendOnPath(const sockaddr_in& to, uint8_t path_id, const ProbeMessage& message);
-  int fd_;
-  std::string key_;
-};
 
 }  // namespace meshbpf

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "agent/sys/map_io.h"  // CounterTable (header only: no map access from here)
+#include "agent/core/map_shapes.h"
 #include "agent/core/metrics.h"
 #include "agent/core/policy.h"
 

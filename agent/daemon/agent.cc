@@ -16,11 +16,13 @@
 #include "agent/daemon/path_supervisor.h"
 #include "agent/daemon/uplink_test_runner.h"
 #include "agent/sys/agent_log.h"
+#include "agent/sys/config_file.h"
 #include "agent/sys/clock.h"
 #include "agent/sys/control.h"
 #include "agent/sys/link_monitor.h"
 #include "agent/sys/log.h"
 #include "agent/sys/netdev.h"
+#include "agent/sys/probe_socket.h"
 
 namespace meshbpf {
 namespace {

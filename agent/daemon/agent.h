@@ -4,13 +4,15 @@
 
 #include <string>
 
+#include "agent/sys/control.h"  // kDefaultInstance, kDefaultRunDir
+
 namespace meshbpf {
 
 struct AgentOptions {
   std::string config_path;
   std::string pin_root;
-  std::string instance = "default";
-  std::string run_dir = "/run/meshbpf";  // where the control socket lives
+  std::string instance = kDefaultInstance;
+  std::string run_dir = kDefaultRunDir;  // where the control socket lives
   bool verbose = false;
 };
 

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "agent/daemon/ip.h"
+#include "agent/core/net_format.h"
 #include "agent/daemon/mesh_node.h"
 #include "agent/daemon/path_supervisor.h"
 #include "agent/sys/log.h"
@@ -52,10 +52,10 @@ std::string DescribePath(const NodeSettings& settings, const PathSettings& p) {
   const std::string remote = settings.mode == BondMode::kFlow ? "flows NATed"
                              : !p.endpoint_known
                                  ? absl::StrCat("-> ", EndpointPending(p))
-                                 : absl::StrCat("-> ", Ip(p.remote), ":", p.remote_port);
+                                 : absl::StrCat("-> ", Ipv4Text(p.remote), ":", p.remote_port);
   return absl::StrFormat("path %s: %s %s %s via %s, %.1f Mbit/s, %s", p.name, p.interface,
-                         Ip(p.source), remote,
-                         p.gateway ? Ip(*p.gateway) : std::string("routing table"),
+                         Ipv4Text(p.source), remote,
+                         p.gateway ? Ipv4Text(*p.gateway) : std::string("routing table"),
                          p.rate_bps / 1e6, p.role == PathRole::kBonded ? "bonded" : "backup");
 }
 

@@ -14,6 +14,7 @@
 #include "agent/daemon/path_supervisor.h"
 #include "agent/sys/datapath.h"
 #include "agent/sys/map_io.h"
+#include "agent/sys/probe_socket.h"
 
 namespace meshbpf {
 

@@ -19,18 +19,11 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "agent/core/data_cap.h"
-#include "agent/sys/history.h"
+#include "agent/core/map_shapes.h"
+#include "agent/sys/history_store.h"
 #include "bpf/meshbpf.h"
 
 namespace meshbpf {
-
-// The mb_budget map; tests fake it.
-class BudgetMap {
- public:
-  virtual ~BudgetMap() = default;
-  virtual absl::StatusOr<mb_budget> Read(uint32_t path_id) const = 0;
-  virtual absl::Status Write(uint32_t path_id, const mb_budget& budget) const = 0;
-};
 
 struct CappedUplink {
   uint32_t path_id = 0;

@@ -16,7 +16,7 @@
 #include "agent/core/config.h"
 #include "agent/daemon/cap_manager.h"
 #include "agent/daemon/monitor.h"
-#include "agent/sys/history.h"
+#include "agent/sys/history_store.h"
 #include "agent/sys/map_io.h"
 
 namespace meshbpf {

@@ -16,16 +16,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "agent/sys/log.h"
+#include "agent/sys/uplink_type.h"
 #include "agent/core/datapath_names.h"
+#include "agent/core/net_format.h"
 
 namespace meshbpf {
 namespace {
-
-std::string Ip(in_addr addr) {
-  char text[INET_ADDRSTRLEN] = {};
-  inet_ntop(AF_INET, &addr, text, sizeof(text));
-  return text;
-}
 
 uint64_t UnixMs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -58,7 +54,7 @@ nlohmann::json UplinkJson(const AnnouncedUplink& u) {
 
 std::string RemotePathName(const RemotePath& p) {
   return absl::StrCat(p.node_name, "/", p.uplink.name, " (node ", p.node_id, " at ",
-                      Ip(p.node_address), ":", p.relay_port, ")");
+                      Ipv4Text(p.node_address), ":", p.relay_port, ")");
 }
 
 // Human units for the table: "40.0M", "512k", "-" for not measured.
@@ -221,8 +217,8 @@ std::vector<std::string> RelayPlanChanges(const std::vector<PlannedRelay>& befor
     origin.s_addr = r.relay.origin_ip;
     peer.s_addr = r.relay.peer_ip;
     return absl::StrFormat("relaying for %s through %s (slot %u, return port %u): %s:%u -> %s:%u",
-                           r.origin_name, r.uplink_path, r.slot, r.relay.return_port, Ip(origin),
-                           r.relay.origin_port, Ip(peer), r.relay.peer_port);
+                           r.origin_name, r.uplink_path, r.slot, r.relay.return_port, Ipv4Text(origin),
+                           r.relay.origin_port, Ipv4Text(peer), r.relay.peer_port);
   };
   std::vector<std::string> lines;
   for (const PlannedRelay& r : before) {
@@ -329,13 +325,13 @@ void MeshDiscovery::OnReadable(int fd) {
         Log(LogLevel::kInfo,
             absl::StrFormat("mesh: node %s (%s, version %s, epoch %u) joined from %s via %s "
                             "with %u uplinks",
-                            r.node_id, n.last.name, n.last.version, n.last.epoch, Ip(n.address),
+                            r.node_id, n.last.name, n.last.version, n.last.epoch, Ipv4Text(n.address),
                             it->name, n.last.uplinks.size()));
         break;
       case NodeChange::kUplinksChanged:
         Log(LogLevel::kInfo, absl::StrFormat("mesh: node %s (%s) changed its uplinks, relay or "
                                              "address (now %s)",
-                                             r.node_id, n.last.name, Ip(n.address)));
+                                             r.node_id, n.last.name, Ipv4Text(n.address)));
         break;
       default:
         Log(LogLevel::kInfo, absl::StrFormat("mesh: node %s is now %s, version %s", r.node_id,
@@ -354,7 +350,7 @@ void MeshDiscovery::OnInterval() {
     joined_ms_.erase(n.last.node_id);
     Log(LogLevel::kWarning,
         absl::StrFormat("mesh: node %s (%s) at %s not heard for %.3g s: removed",
-                        n.last.node_id, n.last.name, Ip(n.address),
+                        n.last.node_id, n.last.name, Ipv4Text(n.address),
                         settings_.discovery.node_timeout_s));
   }
   if (!gone.empty()) UpdateRemotePaths();
@@ -460,7 +456,7 @@ void MeshDiscovery::FillRelayedPaths() {
     if (next[i]) {
       Log(LogLevel::kInfo,
           absl::StrFormat("path %s: now through %s/%s (%s:%u)", name, next[i]->node_name,
-                          next[i]->uplink, Ip(next[i]->address), next[i]->relay_port));
+                          next[i]->uplink, Ipv4Text(next[i]->address), next[i]->relay_port));
     } else {
       Log(LogLevel::kWarning, absl::StrFormat("path %s: withdrawn (was through %s/%s)", name,
                                               assignments_[i]->node_name, assignments_[i]->uplink));
@@ -485,12 +481,12 @@ nlohmann::json MeshDiscovery::RelayingJson() const {
     peer.s_addr = r.relay.peer_ip;
     nlohmann::json relay = {{"origin_id", r.origin_id},
                             {"origin_name", r.origin_name},
-                            {"origin", absl::StrCat(Ip(origin), ":", r.relay.origin_port)},
+                            {"origin", Ipv4PortText(origin, r.relay.origin_port)},
                             {"uplink", r.uplink_path},
                             {"slot", r.slot},
                             {"relay_port", r.relay.relay_port},
                             {"return_port", r.relay.return_port},
-                            {"peer", absl::StrCat(Ip(peer), ":", r.relay.peer_port)}};
+                            {"peer", Ipv4PortText(peer, r.relay.peer_port)}};
     if (counters) {
       // Since this relay took its slot.
       const mb_relay_counters& now = (*counters)[r.slot];
@@ -533,7 +529,7 @@ nlohmann::json MeshDiscovery::PeersJson() const {
     }
     nlohmann::json bond = nullptr;
     if (n.last.bond) {
-      bond = {{"peer", absl::StrCat(Ip(n.last.bond->peer_address), ":", n.last.bond->peer_port)},
+      bond = {{"peer", Ipv4PortText(n.last.bond->peer_address, n.last.bond->peer_port)},
               {"tunnel_port", n.last.bond->tunnel_port}};
     }
     nlohmann::json our_paths = nlohmann::json::array();
@@ -546,7 +542,7 @@ nlohmann::json MeshDiscovery::PeersJson() const {
     nodes.push_back(
         {{"id", id},
          {"name", n.last.name},
-         {"address", Ip(n.address)},
+         {"address", Ipv4Text(n.address)},
          {"version", n.last.version},
          {"epoch", n.last.epoch},
          {"seq", n.last.seq},
@@ -570,7 +566,7 @@ nlohmann::json MeshDiscovery::PeersJson() const {
     }
     candidates.push_back({{"node_id", p.node_id},
                           {"node_name", p.node_name},
-                          {"address", Ip(p.node_address)},
+                          {"address", Ipv4Text(p.node_address)},
                           {"relay_port", p.relay_port},
                           {"max_relay_kbps", p.max_relay_kbps},
                           {"uplink", UplinkJson(p.uplink)},

@@ -14,7 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "agent/sys/history.h"
+#include "agent/sys/history_store.h"
 #include "agent/core/metrics.h"
 #include "agent/core/rates.h"
 

@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "agent/core/prometheus.h"
-#include "agent/daemon/ip.h"
+#include "agent/core/net_format.h"
 #include "agent/sys/log.h"
 
 namespace meshbpf {
@@ -27,7 +27,7 @@ absl::StatusOr<std::unique_ptr<Monitoring>> Monitoring::Start(const NodeSettings
     if (!server.ok()) return server.status();
     metrics_server = std::move(*server);
     Log(LogLevel::kInfo, absl::StrFormat("serving Prometheus metrics at http://%s:%u/metrics",
-                                         Ip(m.metrics_listen->address), m.metrics_listen->port));
+                                         Ipv4Text(m.metrics_listen->address), m.metrics_listen->port));
   }
   return std::unique_ptr<Monitoring>(new Monitoring(
       m.sample_interval_s, std::move(history_file),

@@ -14,7 +14,7 @@
 #include "agent/core/config.h"
 #include "agent/core/policy.h"
 #include "agent/daemon/monitor.h"
-#include "agent/sys/history.h"
+#include "agent/sys/history_store.h"
 #include "agent/sys/map_io.h"
 #include "agent/sys/metrics_server.h"
 

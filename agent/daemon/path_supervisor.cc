@@ -9,7 +9,7 @@
 #include "absl/time/time.h"
 #include "agent/core/datapath_names.h"
 #include "agent/core/metrics.h"
-#include "agent/daemon/ip.h"
+#include "agent/core/net_format.h"
 #include "agent/sys/log.h"
 
 namespace meshbpf {
@@ -100,7 +100,7 @@ void PathSupervisor::StartProbing() {
   Log(LogLevel::kInfo,
       absl::StrFormat("probing every path to %s:%u every %.3g s: down after %u lost, back "
                       "after %u answered",
-                      Ip(*settings_.peer_bond_address), settings_.failover.probe_port,
+                      Ipv4Text(*settings_.peer_bond_address), settings_.failover.probe_port,
                       settings_.failover.monitoring_interval_s, settings_.failover.threshold,
                       settings_.failover.recovery_threshold));
 }
@@ -301,7 +301,7 @@ void PathSupervisor::OnProbeRequest(size_t i, uint64_t now_ns) {
   p.endpoint_known = true;
   Log(LogLevel::kInfo, absl::StrFormat("path %s: far end learned: %s:%u (from an authenticated "
                                        "probe)",
-                                       p.name, Ip(p.remote), p.remote_port));
+                                       p.name, Ipv4Text(p.remote), p.remote_port));
   EndpointChanged(i, "far end learned, waiting for probes", now_ns);
 }
 
@@ -371,14 +371,14 @@ nlohmann::json PathSupervisor::StatusJson() const {
                            {"moved_in", moved_in_.count(i) > 0}};
     path["endpoint"] = EndpointName(p.endpoint);
     path["remote"] = p.endpoint_known
-                         ? nlohmann::json(absl::StrCat(Ip(p.remote), ":", p.remote_port))
+                         ? nlohmann::json(absl::StrCat(Ipv4Text(p.remote), ":", p.remote_port))
                          : nlohmann::json(nullptr);
     if (p.endpoint == PathEndpoint::kRelay) {
       const RelayAssignment* a = status_.relayed_path ? status_.relayed_path(i) : nullptr;
       path["relay"] = a ? nlohmann::json{{"node", a->node_name},
                                          {"node_id", a->node_id},
                                          {"uplink", a->uplink},
-                                         {"address", Ip(a->address)},
+                                         {"address", Ipv4Text(a->address)},
                                          {"port", a->relay_port}}
                         : nlohmann::json(nullptr);
     }

@@ -26,7 +26,7 @@
 #include "agent/core/relay_plan.h"
 #include "agent/daemon/mesh_node.h"
 #include "agent/daemon/monitor.h"
-#include "agent/sys/history.h"
+#include "agent/core/history_summary.h"
 #include "agent/sys/map_io.h"
 #include "bpf/meshbpf.h"
 

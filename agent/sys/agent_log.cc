@@ -5,14 +5,10 @@
 #include <cerrno>
 #include <cstring>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/strings/str_cat.h"
 
 namespace meshbpf {
 namespace {
-
-constexpr char kTimeFormat[] = "%Y-%m-%dT%H:%M:%E3SZ";
 
 std::unique_ptr<LogFile>& CurrentLogFile() {
   static auto* file = new std::unique_ptr<LogFile>();
@@ -20,65 +16,6 @@ std::unique_ptr<LogFile>& CurrentLogFile() {
 }
 
 }  // namespace
-
-std::string_view LogLevelName(LogLevel level) {
-  switch (level) {
-    case LogLevel::kDebug:
-      return "debug";
-    case LogLevel::kInfo:
-      return "info";
-    case LogLevel::kWarning:
-      return "warning";
-    case LogLevel::kError:
-      return "error";
-  }
-  return "?";
-}
-
-std::string AgentLogPath(const std::string& run_dir, const std::string& instance) {
-  return absl::StrCat(run_dir, "/", instance, ".log");
-}
-
-std::string FormatLogJson(const LogRecord& record) {
-  const nlohmann::json line = {
-      {"time", absl::FormatTime(kTimeFormat, record.time, absl::UTCTimeZone())},
-      {"level", std::string(LogLevelName(record.level))},
-      {"message", record.message}};
-  // Invalid UTF-8 in a message (an interface name, a peer's text) is replaced,
-  // never a reason to lose the line.
-  return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-absl::StatusOr<LogRecord> ParseLogJson(std::string_view line) {
-  const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return absl::InvalidArgumentError("log line is not a JSON object");
-  for (const char* field : {"time", "level", "message"}) {
-    if (!j.contains(field) || !j[field].is_string()) {
-      return absl::InvalidArgumentError(absl::StrCat("log line has no string \"", field, "\""));
-    }
-  }
-  LogRecord record;
-  std::string error;
-  if (!absl::ParseTime(kTimeFormat, j["time"].get<std::string>(), &record.time, &error)) {
-    return absl::InvalidArgumentError(absl::StrCat("log line time: ", error));
-  }
-  const std::string level = j["level"].get<std::string>();
-  bool known = false;
-  for (LogLevel l : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarning, LogLevel::kError}) {
-    if (LogLevelName(l) == level) {
-      record.level = l;
-      known = true;
-    }
-  }
-  if (!known) return absl::InvalidArgumentError(absl::StrCat("log line level \"", level, "\""));
-  record.message = j["message"].get<std::string>();
-  return record;
-}
-
-std::string FormatLogText(const LogRecord& record) {
-  return absl::StrCat(absl::FormatTime(kTimeFormat, record.time, absl::UTCTimeZone()), " ",
-                      std::string(LogLevelName(record.level)), ": ", record.message);
-}
 
 absl::StatusOr<std::unique_ptr<LogFile>> LogFile::Open(const std::string& path,
                                                        uint64_t max_bytes) {

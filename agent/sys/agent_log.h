@@ -9,32 +9,14 @@
 #include <cstdio>
 #include <memory>
 #include <string>
-#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "agent/sys/log.h"
+#include "agent/core/log_record.h"
 
 namespace meshbpf {
 
 inline constexpr uint64_t kMaxLogFileBytes = 1 << 20;
-
-struct LogRecord {
-  absl::Time time;
-  LogLevel level = LogLevel::kInfo;
-  std::string message;
-};
-
-std::string_view LogLevelName(LogLevel level);
-// <run_dir>/<instance>.log
-std::string AgentLogPath(const std::string& run_dir, const std::string& instance);
-
-// {"time":"2024-03-15T12:00:00.123Z","level":"info","message":"..."}, no newline.
-std::string FormatLogJson(const LogRecord& record);
-// Rejects lines that are not such an object, naming what is wrong.
-absl::StatusOr<LogRecord> ParseLogJson(std::string_view line);
-// The stderr form: "2024-03-15T12:00:00.123Z info: ...", no newline.
-std::string FormatLogText(const LogRecord& record);
 
 // Appends records to a JSON-lines file, rotating it at `max_bytes`.
 class LogFile {

@@ -14,7 +14,10 @@
 
 namespace meshbpf {
 
+// Where the control socket and the log of each instance live, and the
+// instance the agent and every command use without --instance.
 inline constexpr char kDefaultRunDir[] = "/run/meshbpf";
+inline constexpr char kDefaultInstance[] = "default";
 
 // <run_dir>/<instance>.sock
 std::string ControlSocketPath(const std::string& run_dir, const std::string& instance);

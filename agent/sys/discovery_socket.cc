@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "agent/core/net_format.h"
 
 namespace meshbpf {
 
@@ -83,10 +84,8 @@ absl::Status DiscoverySocket::Send(in_addr to, const std::vector<uint8_t>& frame
   dest.sin_port = htons(port_);
   if (sendto(fd_, frame.data(), frame.size(), 0, reinterpret_cast<sockaddr*>(&dest),
              sizeof(dest)) < 0) {
-    char text[INET_ADDRSTRLEN] = {};
-    inet_ntop(AF_INET, &to, text, sizeof(text));
-    return absl::UnavailableError(
-        absl::StrCat("sending an announcement to ", text, ": ", std::strerror(errno)));
+    return absl::UnavailableError(absl::StrCat("sending an announcement to ", Ipv4Text(to), ": ",
+                                               std::strerror(errno)));
   }
   return absl::OkStatus();
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "agent/core/net_format.h"
 
 namespace meshbpf {
 
@@ -238,12 +239,7 @@ struct RelayKeyLess {
 // An index map's content: key -> slot.
 using RelayIndex = std::map<mb_relay_key, uint32_t, RelayKeyLess>;
 
-std::string KeyText(const mb_relay_key& key) {
-  char text[INET_ADDRSTRLEN] = "?";
-  in_addr a{key.addr};
-  inet_ntop(AF_INET, &a, text, sizeof(text));
-  return absl::StrCat(text, ":", key.port);
-}
+std::string KeyText(const mb_relay_key& key) { return Ipv4PortText(key.addr, key.port); }
 
 // Adds {addr, port} -> slot to `index`, refusing a key another slot has.
 absl::Status AddIndexEntry(RelayIndex* index, const char* map, in_addr_t addr, uint16_t port,

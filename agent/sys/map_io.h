@@ -12,15 +12,12 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "agent/daemon/cap_manager.h"
-#include "agent/core/policy.h"
+#include "agent/core/map_shapes.h"
 #include "bpf/meshbpf.h"
 
 namespace meshbpf {
 
 inline constexpr char kDefaultPinRoot[] = "/sys/fs/bpf/meshbpf";
-
-using CounterTable = std::array<mb_path_counters, MB_COUNTER_SLOTS>;
 
 // File descriptors of one instance's maps. Owns them when opened from pins.
 class MapSet {
@@ -69,8 +66,6 @@ class PinnedBudgetMap : public BudgetMap {
   explicit PinnedBudgetMap(int fd) : fd_(fd) {}
   int fd_;
 };
-
-using RelayCounterTable = std::array<mb_relay_counters, MB_MAX_RELAYS>;
 
 // The relaying maps (bpf/meshbpf.h, "Relaying": mb_relays and its indexes
 // mb_relay_fwd/mb_relay_ret, mb_relay_counters) and mb_learned, opened from

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "agent/core/net_format.h"
 #include "agent/core/prometheus.h"
 
 namespace meshbpf {
@@ -82,13 +83,11 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Open(const ListenA
   sa.sin_family = AF_INET;
   sa.sin_addr = address.address;
   sa.sin_port = htons(address.port);
-  char text[INET_ADDRSTRLEN];
-  inet_ntop(AF_INET, &address.address, text, sizeof(text));
   if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 || listen(fd, 16) != 0) {
     const int err = errno;
     close(fd);
     return absl::UnavailableError(absl::StrCat("monitoring.metrics_listen: cannot listen on ",
-                                               text, ":", address.port, ": ",
+                                               Ipv4PortText(address.address, address.port), ": ",
                                                std::strerror(err)));
   }
   return std::unique_ptr<MetricsServer>(new MetricsServer(fd));

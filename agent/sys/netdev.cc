@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "agent/core/net_format.h"
 
 namespace meshbpf {
 namespace {
@@ -103,9 +104,9 @@ absl::Status AddAddress(nl_sock* sock, const std::string& name, const BondAddres
   rtnl_addr_put(addr);
   nl_addr_put(local);
   if (err < 0 && err != -NLE_EXIST) {
-    char text[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &address.address, text, sizeof(text));
-    return NlError(absl::StrCat("adding ", text, "/", address.prefix_len, " to ", name), err);
+    return NlError(
+        absl::StrCat("adding ", Ipv4Text(address.address), "/", address.prefix_len, " to ", name),
+        err);
   }
   return absl::OkStatus();
 }

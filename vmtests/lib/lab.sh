@@ -188,17 +188,23 @@ lab_delayed_link() {
   lab_fail "the delay stage of link $n did not start (log above)"
 }
 
-lab_create() {
+# Claims the lab (reaps dead ones, records the owner, mounts the private
+# bpffs) and adds the namespaces NS..., loopback up: lab_begin NS...
+lab_begin() {
   lab_reap_stale
   mkdir -p "$LAB_DIR/bpffs"
   echo "$$ $(lab_proc_start $$)" >"$LAB_DIR/owner"
   mount -t bpf bpf "$LAB_DIR/bpffs"
   local ns
-  for ns in client inet peer server; do
+  for ns in "$@"; do
     ip netns add "$LAB-$ns"
     lab_ns "$ns" ip link set lo up
   done
-  local n delay
+}
+
+lab_create() {
+  lab_begin client inet peer server
+  local ns n delay
   for n in $(seq ${#LAB_RATES[@]}); do
     delay="$(lab_link_delay "$n")"
     if ((delay > 0)); then

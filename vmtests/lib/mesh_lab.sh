@@ -43,7 +43,28 @@ MESH_PORT=9999
 mesh_ns() {
   local ns="$1"
   shift
-  ip netns exec "$LAB-mesh-$ns" "$@"
+  lab_ns "mesh-$ns" "$@"
+}
+
+# Claims the lab with the mesh namespaces NS... (IPv6 off) and the LAN
+# bridge br0 in "br": mesh_begin NS...
+mesh_begin() {
+  lab_begin "${@/#/mesh-}"
+  local ns
+  for ns in "$@"; do
+    mesh_ns "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  done
+  mesh_ns br ip link add br0 type bridge
+  mesh_ns br ip link set br0 up
+}
+
+# Puts node NS on the LAN as 10.210.0.HOST/24 (lan0, bridge port pHOST):
+# mesh_join_lan NS HOST
+mesh_join_lan() {
+  ip link add lan0 netns "$LAB-mesh-$1" type veth peer name "p$2" netns "$LAB-mesh-br"
+  mesh_ns br ip link set "p$2" master br0 up
+  mesh_ns "$1" ip addr add "10.210.0.$2/24" dev lan0
+  mesh_ns "$1" ip link set lan0 up
 }
 
 # Agent config of node N: mesh_write_config N KEY
@@ -62,28 +83,11 @@ EOF
 }
 
 mesh_create() {
-  lab_reap_stale
-  mkdir -p "$LAB_DIR/bpffs"
-  echo "$$ $(lab_proc_start $$)" >"$LAB_DIR/owner"
-  mount -t bpf bpf "$LAB_DIR/bpffs"
-  local ns n
-  for ns in br isp $(seq -f 'n%g' "$MESH_NODES"); do
-    ip netns add "$LAB-mesh-$ns"
-    mesh_ns "$ns" ip link set lo up
-    mesh_ns "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  done
-  mesh_ns br ip link add br0 type bridge
-  mesh_ns br ip link set br0 up
+  mesh_begin br isp $(seq -f 'n%g' "$MESH_NODES")
+  local n
   for n in $(seq "$MESH_NODES"); do
-    ip link add lan0 netns "$LAB-mesh-n$n" type veth peer name "p$n" netns "$LAB-mesh-br"
-    mesh_ns br ip link set "p$n" master br0 up
-    mesh_ns "n$n" ip addr add "10.210.0.$n/24" dev lan0
-    mesh_ns "n$n" ip link set lan0 up
-    ip link add wan0 netns "$LAB-mesh-n$n" type veth peer name "n$n" netns "$LAB-mesh-isp"
-    mesh_ns "n$n" ip addr add "10.211.$n.2/24" dev wan0
-    mesh_ns isp ip addr add "10.211.$n.1/24" dev "n$n"
-    mesh_ns "n$n" ip link set wan0 up
-    mesh_ns isp ip link set "n$n" up
+    mesh_join_lan "n$n" "$n"
+    lab_link "mesh-n$n" wan0 "10.211.$n.2/24" mesh-isp "n$n" "10.211.$n.1/24"
     mesh_write_config "$n" "$MESH_KEY"
   done
 }
@@ -133,46 +137,23 @@ mesh_cli() {
     --run-dir "$LAB_DIR/run" "$@"
 }
 
-# A veth pair between two mesh namespaces, addressed and up:
-# mesh_link NS_A IF_A ADDR_A NS_B IF_B ADDR_B
-mesh_link() {
-  ip link add "$2" netns "$LAB-mesh-$1" type veth peer name "$5" netns "$LAB-mesh-$4"
-  mesh_ns "$1" ip addr add "$3" dev "$2"
-  mesh_ns "$4" ip addr add "$6" dev "$5"
-  mesh_ns "$1" ip link set "$2" up
-  mesh_ns "$4" ip link set "$5" up
-}
-
 # The relay lab (see the top of this file) with the agents' configs.
 # RELAY_SHARE_CAP_BYTES: node 2's one-off share budget.
 RELAY_SHARE_CAP_BYTES="${RELAY_SHARE_CAP_BYTES:-60000000}"
 RELAY_PORT=7211
 mesh_relay_create() {
-  lab_reap_stale
-  mkdir -p "$LAB_DIR/bpffs"
-  echo "$$ $(lab_proc_start $$)" >"$LAB_DIR/owner"
-  mount -t bpf bpf "$LAB_DIR/bpffs"
-  local ns
-  for ns in br isp n1 n2 peer stranger; do
-    ip netns add "$LAB-mesh-$ns"
-    mesh_ns "$ns" ip link set lo up
-    mesh_ns "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  local namespaces=(br isp n1 n2 peer stranger) ns
+  mesh_begin "${namespaces[@]}"
+  for ns in "${namespaces[@]}"; do
     # Decapsulated packets enter through the bond: no reverse-path filtering.
     mesh_ns "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
   done
-  mesh_ns br ip link add br0 type bridge
-  mesh_ns br ip link set br0 up
-  local node host
-  for node in n1:1 n2:2 stranger:9; do
-    host="${node#*:}" node="${node%:*}"
-    ip link add lan0 netns "$LAB-mesh-$node" type veth peer name "p$host" netns "$LAB-mesh-br"
-    mesh_ns br ip link set "p$host" master br0 up
-    mesh_ns "$node" ip addr add "10.210.0.$host/24" dev lan0
-    mesh_ns "$node" ip link set lan0 up
-  done
-  mesh_link n1 wan0 10.211.1.2/24 isp n1 10.211.1.1/24
-  mesh_link n2 wan0 10.211.2.2/24 isp n2 10.211.2.1/24
-  mesh_link peer wan0 10.200.0.2/24 isp p0 10.200.0.1/24
+  mesh_join_lan n1 1
+  mesh_join_lan n2 2
+  mesh_join_lan stranger 9
+  lab_link mesh-n1 wan0 10.211.1.2/24 mesh-isp n1 10.211.1.1/24
+  lab_link mesh-n2 wan0 10.211.2.2/24 mesh-isp n2 10.211.2.1/24
+  lab_link mesh-peer wan0 10.200.0.2/24 mesh-isp p0 10.200.0.1/24
   mesh_ns isp sysctl -qw net.ipv4.ip_forward=1
   mesh_ns n1 ip route add default via 10.211.1.1
   mesh_ns n2 ip route add default via 10.211.2.1

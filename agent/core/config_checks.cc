@@ -1,0 +1,101 @@
+#include "agent/core/config_checks.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/strip.h"
+
+namespace meshbpf::config_internal {
+
+std::string Quote(absl::string_view text) {
+  return absl::StrCat("\"", absl::CHexEscape(text), "\"");
+}
+
+absl::Status FieldError(absl::string_view path, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ": ", problem));
+}
+
+absl::StatusOr<in_addr> ParseIpv4(absl::string_view path, const std::string& text) {
+  in_addr addr{};
+  // inet_pton stops at a NUL, which would accept "1.2.3.4\0junk".
+  if (text.find('\0') != std::string::npos || inet_pton(AF_INET, text.c_str(), &addr) != 1) {
+    return FieldError(
+        path, absl::StrCat(Quote(text), " is not an IPv4 address (expected e.g. 192.0.2.1)"));
+  }
+  return addr;
+}
+
+absl::StatusOr<BondAddress> ParseBondAddress(absl::string_view path, const std::string& text) {
+  const size_t slash = text.find('/');
+  const std::string prefix = slash == std::string::npos ? "" : text.substr(slash + 1);
+  absl::StatusOr<in_addr> addr = ParseIpv4(path, text.substr(0, slash));
+  if (!addr.ok() || prefix.empty() || prefix.size() > 2 ||
+      !std::all_of(prefix.begin(), prefix.end(), absl::ascii_isdigit)) {
+    return FieldError(path, absl::StrCat(Quote(text),
+                                         " is not an IPv4 address with a prefix length "
+                                         "(expected e.g. 10.203.0.2/24)"));
+  }
+  const int prefix_len = std::stoi(prefix);
+  if (prefix_len > 32) {
+    return FieldError(path, absl::StrCat("prefix length ", prefix_len, " in ", Quote(text),
+                                         " is out of range (0..32)"));
+  }
+  return BondAddress{*addr, prefix_len};
+}
+
+std::optional<std::string> IfnameProblem(absl::string_view name) {
+  if (name.empty()) return "must not be empty";
+  if (name.size() > kMaxIfnameLen) {
+    return absl::StrCat("longer than ", kMaxIfnameLen, " characters");
+  }
+  if (name == "." || name == "..") return "\".\" and \"..\" are not allowed";
+  for (char c : name) {
+    if (c == '/' || c == ':' || c == '\0' || absl::ascii_isspace(c)) {
+      return "must not contain '/', ':', whitespace or NUL";
+    }
+  }
+  return std::nullopt;
+}
+
+absl::Status CheckIfname(absl::string_view path, absl::string_view name, absl::string_view note) {
+  if (std::optional<std::string> problem = IfnameProblem(name)) {
+    return FieldError(
+        path, absl::StrCat(Quote(name), note, " is not a valid interface name: ", *problem));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CapPlan> ResolveCap(const config::DataCap& c, absl::string_view field) {
+  if (!c.has_limit_bytes()) {
+    return FieldError(absl::StrCat(field, ".limit_bytes"), "required (the budget in bytes, > 0)");
+  }
+  CapSettings settings;
+  settings.limit_bytes = c.limit_bytes();
+  if (c.has_period()) settings.period = c.period();
+  if (c.has_reset_day()) {
+    // 0 means "default" to MakeCapPlan; written by the user it is no day.
+    if (c.reset_day() < 1 || c.reset_day() > 31) {
+      return FieldError(absl::StrCat(field, ".reset_day"),
+                        absl::StrCat("must be a day of the month (1..31), got ", c.reset_day()));
+    }
+    settings.reset_day = static_cast<int>(c.reset_day());
+  }
+  if (c.has_timezone()) settings.timezone = c.timezone();
+  // A repeated field cannot tell [] from absent: both mean the default levels.
+  if (c.warn_at_percent_size() > 0) {
+    settings.warn_at_percent.assign(c.warn_at_percent().begin(), c.warn_at_percent().end());
+  }
+  if (c.has_when_exhausted()) settings.when_exhausted = c.when_exhausted();
+  absl::StatusOr<CapPlan> plan = MakeCapPlan(settings);
+  if (!plan.ok()) {
+    absl::string_view problem = plan.status().message();
+    absl::ConsumePrefix(&problem, "data_cap");
+    return absl::InvalidArgumentError(absl::StrCat(field, problem));
+  }
+  return plan;
+}
+
+}  // namespace meshbpf::config_internal
