@@ -36,6 +36,14 @@ struct reseq_walk {
 	__u8 released;        /* something was released: the head moved */
 };
 
+/* The slot bond_seq `seq` uses (NULL only if the map is broken). */
+static __always_inline struct mb_reseq_slot *slot_of(__u32 seq)
+{
+	__u32 key = seq % MB_RESEQ_WINDOW;
+
+	return bpf_map_lookup_elem(&mb_reseq_slots, &key);
+}
+
 /* Sends the frame the skb carries, if any, and loads `slot`'s. Returns 0 or -1. */
 static __always_inline int emit(struct reseq_walk *w, const struct mb_reseq_slot *slot)
 {
@@ -70,8 +78,7 @@ static long release_step(__u32 i, void *ctx)
 {
 	struct reseq_walk *w = ctx;
 	__u32 seq = w->start + i;
-	__u32 key = seq % MB_RESEQ_WINDOW;
-	struct mb_reseq_slot *slot = bpf_map_lookup_elem(&mb_reseq_slots, &key);
+	struct mb_reseq_slot *slot = slot_of(seq);
 
 	if (!slot)
 		return 1;
@@ -117,8 +124,7 @@ static long head_step(__u32 i, void *ctx)
 {
 	struct head_search *h = ctx;
 	__u32 seq = h->start + i;
-	__u32 key = seq % MB_RESEQ_WINDOW;
-	struct mb_reseq_slot *slot = bpf_map_lookup_elem(&mb_reseq_slots, &key);
+	struct mb_reseq_slot *slot = slot_of(seq);
 
 	if (!slot)
 		return 1;
@@ -162,8 +168,7 @@ static __always_inline int store_frame(struct __sk_buff *skb, struct mb_reseq_sl
 /* A packet ahead of a gap, within the window. Sets w->loaded: 0 when held. */
 static __always_inline int hold(struct reseq_walk *w, __u32 seq, __u64 now)
 {
-	__u32 key = seq % MB_RESEQ_WINDOW;
-	struct mb_reseq_slot *slot = bpf_map_lookup_elem(&mb_reseq_slots, &key);
+	struct mb_reseq_slot *slot = slot_of(seq);
 
 	if (!slot)
 		return TC_ACT_SHOT;
@@ -215,8 +220,7 @@ static __always_inline void flush_before(struct reseq_walk *w, __u32 seq, __u64 
 /* Whether seq's slot holds seq (held, or passed without waiting). */
 static __always_inline int slot_filled(__u32 seq)
 {
-	__u32 key = seq % MB_RESEQ_WINDOW;
-	struct mb_reseq_slot *slot = bpf_map_lookup_elem(&mb_reseq_slots, &key);
+	struct mb_reseq_slot *slot = slot_of(seq);
 
 	return slot && slot->seq == seq && slot->state != MB_RESEQ_EMPTY;
 }
@@ -264,8 +268,7 @@ static __always_inline int pass_unsequenced(struct mb_reseq *r, struct mb_reseq_
 					    __u32 bond_ifindex, __u32 seq)
 {
 	__s32 ahead = (__s32)(seq - r->next_seq);
-	__u32 key = seq % MB_RESEQ_WINDOW;
-	struct mb_reseq_slot *slot = bpf_map_lookup_elem(&mb_reseq_slots, &key);
+	struct mb_reseq_slot *slot = slot_of(seq);
 
 	if (slot && ahead > 0 && ahead < MB_RESEQ_WINDOW && slot->state == MB_RESEQ_EMPTY) {
 		slot->seq = seq;
