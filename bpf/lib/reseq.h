@@ -44,6 +44,22 @@ static __always_inline struct mb_reseq_slot *slot_of(__u32 seq)
 	return bpf_map_lookup_elem(&mb_reseq_slots, &key);
 }
 
+/*
+ * Makes the carrier skb `len` bytes long. bpf_skb_change_tail also drops
+ * GSO and checksum offload state, but refuses an skb still marked
+ * encapsulated: one that crossed veths from the sender's mb_encap on the
+ * same host (the lab) keeps that mark. Such an skb, if not GSO, is resized
+ * with bpf_skb_adjust_room instead, which resets its checksum state.
+ */
+static __always_inline int resize_carrier(struct __sk_buff *skb, __u32 len)
+{
+	if (!bpf_skb_change_tail(skb, len, 0))
+		return 0;
+	if (skb->gso_size)
+		return -1;
+	return bpf_skb_adjust_room(skb, (__s32)len - (__s32)skb->len, BPF_ADJ_ROOM_MAC, 0) ? -1 : 0;
+}
+
 /* Sends the frame the skb carries, if any, and loads `slot`'s. Returns 0 or -1. */
 static __always_inline int emit(struct reseq_walk *w, const struct mb_reseq_slot *slot)
 {
@@ -56,7 +72,7 @@ static __always_inline int emit(struct reseq_walk *w, const struct mb_reseq_slot
 			return -1;
 		w->loaded = 0;
 	}
-	if (bpf_skb_change_tail(w->skb, len, 0) ||
+	if (resize_carrier(w->skb, len) ||
 	    bpf_skb_store_bytes(w->skb, 0, slot->data, len, BPF_F_RECOMPUTE_CSUM))
 		return -1;
 	w->loaded = 1;
