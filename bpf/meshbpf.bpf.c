@@ -127,7 +127,7 @@ int mb_decap(struct __sk_buff *skb)
 	reason = strip_outer(skb, cfg, path_id, hdr_len, inner_proto);
 	if (reason)
 		return drop(path_id, reason);
-	if (cfg->reseq_deadline_us && !(mb.flags & MB_FLAG_UNSEQUENCED))
-		return resequence(skb, cfg, bpf_ntohl(mb.bond_seq));
+	if (cfg->reseq_deadline_us)
+		return resequence(skb, cfg, bpf_ntohl(mb.bond_seq), !(mb.flags & MB_FLAG_UNSEQUENCED));
 	return bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
 }

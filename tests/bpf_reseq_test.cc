@@ -221,6 +221,26 @@ TEST_F(ReseqTest, DeadlineReleasesUpToTheNextGap) {
   });
 }
 
+TEST_F(ReseqTest, DeadlineLooksPastEveryGapInFrontOfADuePacket) {
+  InLab([&] {
+    SetDeadlineUs(kShortDeadlineUs);
+    ASSERT_EQ(Receive(1).verdict, kRedirect);
+    ASSERT_EQ(Receive(3).verdict, kShot);
+    ASSERT_EQ(Receive(5).verdict, kShot);
+    AgeHeld(10ull * kShortDeadlineUs * 1000);
+    // 8 is held, fresh; 3 and 5 are due: gaps 2 and 4 are given up, not 6-7.
+    RunResult r = Receive(8);
+    ASSERT_EQ(r.verdict, kRedirect);
+    EXPECT_TRUE(BytesEqual(r.out, Delivered(5), "deadline-two-gaps"));
+    const mb_reseq s = State();
+    EXPECT_EQ(s.next_seq, 6u);
+    EXPECT_EQ(s.held, 1u);
+    const mb_reseq_counters c = Reseq();
+    EXPECT_EQ(c.released_deadline, 2u);
+    EXPECT_EQ(c.gaps_skipped, 2u);
+  });
+}
+
 TEST_F(ReseqTest, PacketAWindowAheadFlushesTheBufferInOrder) {
   InLab([&] {
     ASSERT_EQ(Receive(1).verdict, kRedirect);
@@ -306,6 +326,22 @@ TEST_F(ReseqTest, ProbesAreNeverResequenced) {
   EXPECT_EQ(SeqOf(r), 7u);
   EXPECT_EQ(State().next_seq, 2u);
   EXPECT_EQ(State().held, 0u);
+}
+
+TEST_F(ReseqTest, ProbeReleasesHeldPacketsPastTheDeadline) {
+  InLab([&] {
+    SetDeadlineUs(kShortDeadlineUs);
+    ASSERT_EQ(Receive(1).verdict, kRedirect);
+    ASSERT_EQ(Receive(3).verdict, kShot);
+    AgeHeld(10ull * kShortDeadlineUs * 1000);
+    // No data follows: the next probe is the tick. It goes out first, then 3.
+    RunResult r = Receive(1, MB_FLAG_UNSEQUENCED);
+    ASSERT_EQ(r.verdict, kRedirect);
+    EXPECT_EQ(SeqOf(r), 3u);
+    EXPECT_EQ(State().held, 0u);
+    EXPECT_EQ(State().next_seq, 4u);
+    EXPECT_EQ(Reseq().released_deadline, 1u);
+  });
 }
 
 TEST_F(ReseqTest, ProbesTakeNoBondSequenceNumber) {

@@ -30,7 +30,10 @@ struct reseq_walk {
 	__u32 bond_ifindex;
 	__u32 start;          /* next_seq when the walk began */
 	__u32 give_up_before; /* gaps before this seq are given up */
-	__u8 give_up_to_held; /* deadline: give up the gaps before the first held packet */
+	__u64 now;
+	__u64 deadline_ns;    /* non-zero: a gap is given up when a packet behind it is due */
+	__u32 gap_from;       /* deadline walk: where the gap being looked past began */
+	__u8 in_gap;
 	__u8 loaded;          /* the skb carries a frame not delivered yet */
 	__u8 cause;           /* enum mb_release_cause */
 	__u8 released;        /* something was released: the head moved */
@@ -98,35 +101,58 @@ static long release_step(__u32 i, void *ctx)
 
 	if (!slot)
 		return 1;
-	if (slot->seq != seq || slot->state == MB_RESEQ_EMPTY) {
-		if ((__s32)(seq - w->give_up_before) >= 0 && !w->give_up_to_held)
-			return 1; /* a gap still worth waiting for */
-		if (w->r->held == 0)
-			return 1; /* nothing left to release behind it */
-		w->c->gaps_skipped++;
+	int filled = slot->seq == seq && slot->state != MB_RESEQ_EMPTY;
+	if (filled && slot->state == MB_RESEQ_PASSED && !w->in_gap) {
+		slot->state = MB_RESEQ_EMPTY; /* delivered already: only advance */
 		w->r->next_seq = seq + 1;
 		return 0;
 	}
-	if (slot->state == MB_RESEQ_HELD) {
-		if (emit(w, slot))
-			return 1; /* stays held; a later arrival retries */
-		w->r->held--;
-		w->released = 1;
-		w->give_up_to_held = 0;
-		count_released(w);
+	if (!filled || slot->state != MB_RESEQ_HELD) {
+		if (w->r->held == 0)
+			return 1; /* nothing left to release behind it */
+		if ((__s32)(seq - w->give_up_before) < 0) {
+			w->c->gaps_skipped++;
+			w->r->next_seq = seq + 1;
+			return 0;
+		}
+		if (!w->deadline_ns)
+			return 1; /* a gap still worth waiting for */
+		if (!w->in_gap) {
+			w->in_gap = 1;
+			w->gap_from = seq;
+		}
+		return 0; /* is a packet behind this gap due? */
 	}
+	if (w->in_gap) {
+		if (w->now - slot->arrival_ns < w->deadline_ns)
+			return 1; /* the gap before it may still fill */
+		w->c->gaps_skipped += seq - w->gap_from;
+		w->in_gap = 0;
+		w->r->next_seq = seq;
+	}
+	if (emit(w, slot))
+		return 1; /* stays held; a later arrival retries */
+	w->r->held--;
+	w->released = 1;
+	count_released(w);
 	slot->state = MB_RESEQ_EMPTY;
 	w->r->next_seq = seq + 1;
 	return 0;
 }
 
+/*
+ * Walks from next_seq: held packets go out in order, gaps before
+ * give_up_before are given up; with deadline_ns, so is every gap in front
+ * of a packet that has waited that long.
+ */
 static __always_inline void release(struct reseq_walk *w, enum mb_release_cause cause,
-				    __u32 give_up_before, __u8 give_up_to_held)
+				    __u32 give_up_before, __u64 deadline_ns)
 {
 	w->start = w->r->next_seq;
 	w->cause = cause;
 	w->give_up_before = give_up_before;
-	w->give_up_to_held = give_up_to_held;
+	w->deadline_ns = deadline_ns;
+	w->in_gap = 0;
 	bpf_loop(MB_RESEQ_WINDOW, release_step, w, 0);
 }
 
@@ -241,11 +267,10 @@ static __always_inline int slot_filled(__u32 seq)
 	return slot && slot->seq == seq && slot->state != MB_RESEQ_EMPTY;
 }
 
-/* The body of resequence() while this CPU owns the state. Returns the verdict. */
-static __always_inline int resequence_owned(struct reseq_walk *w, __u32 seq, __u32 deadline_us)
+/* Puts sequenced packet `seq` in its place. Returns TC_ACT_SHOT for a duplicate. */
+static __always_inline int place_in_sequence(struct reseq_walk *w, __u32 seq, __u64 now)
 {
 	struct mb_reseq *r = w->r;
-	__u64 now = bpf_ktime_get_ns();
 	int verdict = TC_ACT_OK;
 
 	if (!r->synced) {
@@ -266,10 +291,28 @@ static __always_inline int resequence_owned(struct reseq_walk *w, __u32 seq, __u
 			w->c->resyncs++;
 		flush_before(w, seq, now);
 	}
-	if (verdict == TC_ACT_SHOT)
-		return verdict;
-	if (r->held && now - r->head_arrival_ns >= (__u64)deadline_us * 1000)
-		release(w, MB_RELEASE_DEADLINE, r->next_seq, 1);
+	return verdict;
+}
+
+/*
+ * The body of resequence() while this CPU owns the state. An unsequenced
+ * packet (a probe, every 200 ms or so on each path) is delivered at once
+ * and serves as the tick that releases held packets past the deadline when
+ * no data arrives. Returns the verdict.
+ */
+static __always_inline int resequence_owned(struct reseq_walk *w, __u32 seq, int sequenced,
+					    __u32 deadline_us)
+{
+	struct mb_reseq *r = w->r;
+	__u64 now = bpf_ktime_get_ns();
+
+	if (sequenced && place_in_sequence(w, seq, now) == TC_ACT_SHOT)
+		return TC_ACT_SHOT;
+	__u64 deadline_ns = (__u64)deadline_us * 1000;
+	if (r->held && now - r->head_arrival_ns >= deadline_ns) {
+		w->now = now;
+		release(w, MB_RELEASE_DEADLINE, r->next_seq, deadline_ns);
+	}
 	if (w->released && r->held)
 		find_head(r, now);
 	return w->loaded ? bpf_redirect(w->bond_ifindex, BPF_F_INGRESS) : TC_ACT_SHOT;
@@ -296,11 +339,13 @@ static __always_inline int pass_unsequenced(struct mb_reseq *r, struct mb_reseq_
 
 /*
  * Delivers a decapsulated bonded packet (its bond_seq `seq`) into the bond
- * in sequence order. Returns the TC verdict. One CPU at a time changes the
+ * in sequence order, or an unsequenced one (a probe) at once. Returns the
+ * TC verdict. One CPU at a time changes the
  * state (busy, taken with compare-and-swap): bpf_spin_lock cannot be held
  * across the helpers that copy and send frames.
  */
-static __always_inline int resequence(struct __sk_buff *skb, const struct mb_config *cfg, __u32 seq)
+static __always_inline int resequence(struct __sk_buff *skb, const struct mb_config *cfg, __u32 seq,
+				      int sequenced)
 {
 	__u32 key = 0;
 	struct mb_reseq *r = bpf_map_lookup_elem(&mb_reseq, &key);
@@ -309,11 +354,12 @@ static __always_inline int resequence(struct __sk_buff *skb, const struct mb_con
 	if (!r || !c)
 		return bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
 	if (__sync_val_compare_and_swap(&r->busy, 0, 1) != 0)
-		return pass_unsequenced(r, c, cfg->bond_ifindex, seq);
+		return sequenced ? pass_unsequenced(r, c, cfg->bond_ifindex, seq)
+				 : bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
 	struct reseq_walk w = {
 		.skb = skb, .r = r, .c = c, .bond_ifindex = cfg->bond_ifindex, .loaded = 1,
 	};
-	int verdict = resequence_owned(&w, seq, cfg->reseq_deadline_us);
+	int verdict = resequence_owned(&w, seq, sequenced, cfg->reseq_deadline_us);
 	__sync_fetch_and_and(&r->busy, 0);
 	return verdict;
 }
