@@ -389,6 +389,20 @@ except (ValueError, KeyError, TypeError):
 
 # Sends FILE over one TCP connection (up: client -> server, down: server ->
 # client); prints the receiver's JSON: bytes, sha256, seconds, mbit_s.
+# A random file of SIZE (head -c syntax, e.g. 20M) over one TCP connection
+# through the bond, up then down; fails unless it arrives intact (sha256).
+lab_blob_intact() {
+  local size="$1" want report direction
+  head -c "$size" /dev/urandom >"$LAB_DIR/blob"
+  want="$(sha256sum "$LAB_DIR/blob" | cut -d' ' -f1)"
+  for direction in up down; do
+    report="$(lab_blob "$direction" "$LAB_DIR/blob")"
+    echo "$size $direction over the bond: $report"
+    grep -q "\"sha256\": \"$want\"" <<<"$report" ||
+      lab_fail "$size $direction over the bond did not arrive intact (want sha256 $want)"
+  done
+}
+
 lab_blob() {
   local tool="$LAB_ROOT/vmtests/lib/tcpblob.py" report="$LAB_DIR/blob-report.json" listener
   local up=() down=()
