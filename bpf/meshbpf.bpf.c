@@ -31,6 +31,7 @@
 #include "lib/encap.h"     /* mb_encap's steps */
 #include "lib/decap.h"     /* mb_decap's steps */
 #include "lib/dedup.h"     /* redundant copies */
+#include "lib/reseq.h"     /* delivery in sequence order */
 #include "lib/flow.h"      /* flow mode */
 #include "lib/relay.h"     /* relaying for other nodes */
 #include "lib/learned.h"   /* learned paths */
@@ -57,8 +58,11 @@ int mb_encap(struct __sk_buff *skb)
 	__u32 inner_len = skb->len - sizeof(struct ethhdr);
 	enum mb_placement placement = placement_of(cfg, inner_len, tos);
 	__u8 flags = placement == MB_PLACE_ALL ? MB_FLAG_REDUNDANT : 0;
-	if (place_packet(skb, placement, &choice) < 0)
+	int placed = place_packet(skb, placement, &choice);
+	if (placed < 0)
 		return drop(MB_NO_PATH, MB_DROP_NO_PATH);
+	if (placed == MB_PLACED_PROBE)
+		flags = MB_FLAG_UNSEQUENCED;
 
 	__u32 first = first_chosen(&choice);
 	if (!encap_fits_mtu(skb, first))
@@ -120,5 +124,10 @@ int mb_decap(struct __sk_buff *skb)
 		if (reason)
 			return drop(path_id, reason);
 	}
-	return deliver_to_bond(skb, cfg, path_id, hdr_len, inner_proto);
+	reason = strip_outer(skb, cfg, path_id, hdr_len, inner_proto);
+	if (reason)
+		return drop(path_id, reason);
+	if (cfg->reseq_deadline_us)
+		return resequence(skb, cfg, bpf_ntohl(mb.bond_seq), !(mb.flags & MB_FLAG_UNSEQUENCED));
+	return bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
 }

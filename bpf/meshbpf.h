@@ -70,6 +70,12 @@ struct mb_wire_hdr {
 
 /* mb_wire_hdr.flags */
 #define MB_FLAG_REDUNDANT 0x01 /* sent on several paths: de-duplicate by bond_seq */
+/*
+ * A probe: it takes no bond_seq of its own (it carries the last one handed
+ * out) and the receiver never resequences it, so a probe lost on a failing
+ * path opens no gap and a probe's delay is the path's, not the buffer's.
+ */
+#define MB_FLAG_UNSEQUENCED 0x02
 
 #define MB_OUTER_IPV4_LEN 20
 #define MB_OUTER_UDP_LEN 8
@@ -89,6 +95,12 @@ struct mb_config {
 	__u32 relay_max_kbps;  /* ceiling of all relayed traffic together; 0 = none */
 	__u8 learn_paths;      /* 1 when some path has MB_PATH_F_LEARN */
 	__u8 reserved[3];
+	/*
+	 * Receive-side resequencing (bpf/lib/reseq.h): the longest a packet
+	 * waits for a gap before it to fill. 0 = off: packets are delivered as
+	 * they arrive.
+	 */
+	__u32 reseq_deadline_us;
 };
 
 /* Path states; only MB_PATH_ACTIVE paths carry bonded traffic. */
@@ -219,6 +231,73 @@ struct mb_dedup {
 	__u32 reserved;
 	__u32 slot[MB_DEDUP_WINDOW];
 };
+
+/*
+ * ------------------------------------------------------------ Resequencing
+ * (docs/design/resequencing.md) With mb_config.reseq_deadline_us set,
+ * mb_decap delivers bonded packets into the bond in bond_seq order. A packet
+ * ahead of a gap is copied (the decapsulated Ethernet frame) into
+ * mb_reseq_slots[seq % MB_RESEQ_WINDOW] and its skb dropped; when the gap
+ * fills, or its head packet has waited the deadline, the held frames are
+ * re-emitted in order. mb_reseq[0] is the bond's state, changed by one CPU
+ * at a time (busy is a try-lock).
+ */
+#define MB_RESEQ_WINDOW 256      /* packets held at most: ~100 ms at 30 Mbit/s of 1500 B */
+#define MB_RESEQ_FRAME_MAX 1600  /* a frame longer than this is never held */
+/* A packet this far behind the next expected one means the peer restarted its sequence. */
+#define MB_RESEQ_RESYNC 4096
+
+enum mb_reseq_slot_state {
+	MB_RESEQ_EMPTY = 0,
+	MB_RESEQ_HELD = 1,   /* data holds the frame of seq */
+	MB_RESEQ_PASSED = 2, /* seq was delivered out of order (busy, too long): only advance */
+};
+
+struct mb_reseq_slot {
+	__u32 seq;
+	__u16 len;           /* frame bytes in data */
+	__u8 state;          /* enum mb_reseq_slot_state */
+	__u8 reserved;
+	__u64 arrival_ns;    /* bpf_ktime_get_ns() when held */
+	__u8 data[MB_RESEQ_FRAME_MAX];
+};
+
+struct mb_reseq {
+	__u32 busy;          /* 1 while a CPU changes this state or the slots */
+	__u32 synced;        /* 0 until the first packet set next_seq */
+	__u32 next_seq;      /* the bond_seq delivered next */
+	__u32 held;          /* slots in state MB_RESEQ_HELD */
+	__u64 head_arrival_ns; /* arrival of the first held packet after the gap (held > 0) */
+};
+
+/* mb_reseq_counters[0], per CPU; summed in userspace. */
+struct mb_reseq_counters {
+	__u64 held;              /* packets that waited in a slot */
+	__u64 released_in_order; /* held packets released when the gap before them filled */
+	__u64 released_deadline; /* released when the head packet had waited the deadline */
+	__u64 released_full;     /* released because a packet came a window ahead */
+	__u64 gaps_skipped;      /* sequence numbers given up on (deadline, full) */
+	__u64 late;              /* behind the next expected (given up on): delivered */
+	__u64 duplicates;        /* a second copy of a held packet: dropped */
+	__u64 passed;            /* delivered out of order: state busy, frame too long */
+	__u64 resyncs;           /* the peer's sequence restarted */
+};
+
+#ifndef __bpf__
+static inline void mb_reseq_counters_add(struct mb_reseq_counters *sum,
+					 const struct mb_reseq_counters *c)
+{
+	sum->held += c->held;
+	sum->released_in_order += c->released_in_order;
+	sum->released_deadline += c->released_deadline;
+	sum->released_full += c->released_full;
+	sum->gaps_skipped += c->gaps_skipped;
+	sum->late += c->late;
+	sum->duplicates += c->duplicates;
+	sum->passed += c->passed;
+	sum->resyncs += c->resyncs;
+}
+#endif
 
 /* mb_peers: remote addresses allowed to send meshbpf packets. */
 struct mb_peer {

@@ -143,9 +143,11 @@ inline ::testing::AssertionResult BytesEqual(const Bytes& actual, const Bytes& e
 // Runs body on a thread inside a fresh network namespace whose loopback has
 // the given MTU. test_run gives the skb the loopback of the caller's netns and
 // bpf_check_mtu looks the uplink's ifindex up in that netns, so the paths'
-// ifindex (lo = 1 everywhere) now names a device of that MTU. The namespace
-// disappears when the thread exits; the host's lo is never touched.
-inline void InNetnsWithLoMtu(int mtu, const std::function<void()>& body) {
+// ifindex (lo = 1 everywhere) now names a device of that MTU. With lo_up,
+// packets a program really sends (bpf_clone_redirect) are taken by that lo
+// and end in that namespace. The namespace disappears when the thread exits;
+// the host's lo is never touched.
+inline void InNetnsWithLoMtu(int mtu, const std::function<void()>& body, bool lo_up = false) {
   std::thread t([&] {
     if (unshare(CLONE_NEWNET) != 0) {
       ADD_FAILURE() << "unshare(CLONE_NEWNET): " << std::strerror(errno);
@@ -159,10 +161,16 @@ inline void InNetnsWithLoMtu(int mtu, const std::function<void()>& body) {
     const int rc = ioctl(fd, SIOCSIFMTU, &req);
     const int saved = errno;
     req.ifr_mtu = 0;
-    ASSERT_EQ(ioctl(fd, SIOCGIFMTU, &req), 0);
+    const int got = ioctl(fd, SIOCGIFMTU, &req);
+    const int got_mtu = req.ifr_mtu;
+    req.ifr_flags = IFF_UP;
+    const int up = lo_up ? ioctl(fd, SIOCSIFFLAGS, &req) : 0;
+    const int up_errno = errno;
     close(fd);
+    ASSERT_EQ(got, 0);
     ASSERT_EQ(rc, 0) << "SIOCSIFMTU on the private lo: " << std::strerror(saved);
-    ASSERT_EQ(req.ifr_mtu, mtu);
+    ASSERT_EQ(got_mtu, mtu);
+    ASSERT_EQ(up, 0) << "bringing the private lo up: " << std::strerror(up_errno);
     ASSERT_EQ(if_nametoindex("lo"), 1u);
     body();
   });

@@ -246,6 +246,17 @@ TEST_F(ConfigTest, MonitoringInterval) {
               HasSubstr("failover.rebalance_interval"));
 }
 
+TEST_F(ConfigTest, ReorderDeadline) {
+  EXPECT_EQ(MustResolve(WithOneUplink("")).reorder_deadline_ms, 0) << "resequencing off by default";
+  EXPECT_DOUBLE_EQ(MustResolve(WithOneUplink(R"("link_aggregation": {"reorder_deadline_ms": 40})"))
+                       .reorder_deadline_ms,
+                   40);
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("link_aggregation": {"reorder_deadline_ms": 1001})")),
+              HasSubstr("link_aggregation.reorder_deadline_ms"));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("link_aggregation": {"reorder_deadline_ms": -1})")),
+              HasSubstr("link_aggregation.reorder_deadline_ms"));
+}
+
 TEST_F(ConfigTest, LossThresholds) {
   // recover_loss_percent defaults to half of an explicit degrade_loss_percent.
   NodeSettings s = MustResolve(WithOneUplink(R"("failover": {"degrade_loss_percent": 1})"));

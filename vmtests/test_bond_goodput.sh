@@ -32,14 +32,7 @@ best="$(python3 -c "print(max($wan1, $wan2))")"
 lab_route_client bond
 
 # Integrity: a random file over one TCP connection through the bond, both ways.
-head -c 20M /dev/urandom >"$LAB_DIR/blob"
-want="$(sha256sum "$LAB_DIR/blob" | cut -d' ' -f1)"
-for direction in up down; do
-  report="$(lab_blob "$direction" "$LAB_DIR/blob")"
-  echo "20 MB $direction over the bond: $report"
-  grep -q "\"sha256\": \"$want\"" <<<"$report" ||
-    lab_fail "20 MB $direction over the bond did not arrive intact (want sha256 $want)"
-done
+lab_blob_intact 20M
 
 before="$(client_tx_packets)"
 bond_up="$(lab_iperf up 8)"

@@ -172,6 +172,8 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
   s.Update(Checked("link_aggregation.port", l.has_port(), l.port(), kPortRange, out.port));
   s.Update(Checked("link_aggregation.latency_packet_bytes", l.has_latency_packet_bytes(),
                    l.latency_packet_bytes(), Closed(0, 9000), out.latency_packet_bytes));
+  s.Update(Checked("link_aggregation.reorder_deadline_ms", l.has_reorder_deadline_ms(),
+                   l.reorder_deadline_ms(), Closed(0, 1000), out.reorder_deadline_ms));
   if (!s.ok() || !l.has_segmentation_offload()) return s;
   absl::StatusOr<OffloadSetting> offload =
       ParseNamed(kOffloadSettings, "link_aggregation.segmentation_offload", "setting",

@@ -142,6 +142,7 @@ struct NodeSettings {
   uint16_t port = config_defaults::kTunnelPort;  // local listen port and default remote port
   OffloadSetting offload = OffloadSetting::kAuto;
   uint32_t latency_packet_bytes = config_defaults::kLatencyPacketBytes;
+  double reorder_deadline_ms = config_defaults::kReorderDeadlineMs;  // 0: resequencing off
   std::string primary;  // name of the primary path
   std::vector<PathSettings> paths;
   FailoverSettings failover;

@@ -18,6 +18,7 @@ inline constexpr uint16_t kRelayPort = 7211;
 inline constexpr char kBondInterface[] = "mb0";
 inline constexpr uint16_t kTunnelPort = 7201;  // also each uplink's remote_port
 inline constexpr uint32_t kLatencyPacketBytes = 256;
+inline constexpr double kReorderDeadlineMs = 0;  // resequencing off until it is measured in the lab
 
 // failover
 inline constexpr double kMonitoringIntervalS = 0.2;

@@ -104,7 +104,10 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
     // latency mode: packets up to this many bytes take the lowest-delay path, default ${latency_packet_bytes}.
     "latency_packet_bytes": ${latency_packet_bytes},
     // The peer's bond_address: where path probes go. Absent: this node only answers probes.
-    "peer_bond_address": "10.203.0.1"
+    "peer_bond_address": "10.203.0.1",
+    // Resequencing: the longest (ms) a packet waits for those before it, so
+    // paths of unequal delay deliver in order; 0 = off. Default ${reorder_deadline_ms}.
+    "reorder_deadline_ms": ${reorder_deadline_ms}
   },
   "failover": {
     // Seconds between path probes, default ${monitoring_interval}.
@@ -164,6 +167,7 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
              {"${bond_interface}", d::kBondInterface},
              {"${tunnel_port}", absl::StrCat(d::kTunnelPort)},
              {"${latency_packet_bytes}", absl::StrCat(d::kLatencyPacketBytes)},
+             {"${reorder_deadline_ms}", absl::StrCat(d::kReorderDeadlineMs)},
              {"${monitoring_interval}", absl::StrCat(d::kMonitoringIntervalS)},
              {"${threshold}", absl::StrCat(d::kThreshold)},
              {"${recovery_threshold}", absl::StrCat(d::kRecoveryThreshold)},

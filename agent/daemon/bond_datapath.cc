@@ -32,6 +32,7 @@ absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings, con
   std::copy(bond.mac.begin(), bond.mac.end(), config.bond_mac);
   config.mode = static_cast<uint8_t>(settings.mode);
   config.latency_bytes = static_cast<uint16_t>(settings.latency_packet_bytes);
+  config.reseq_deadline_us = static_cast<uint32_t>(std::llround(settings.reorder_deadline_ms * 1000));
   config.configured = 1;
   config.agent_pid = static_cast<uint32_t>(getpid());
   config.probe_port = settings.failover.probe_port;

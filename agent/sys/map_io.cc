@@ -23,7 +23,7 @@ namespace meshbpf {
 // The BPF side compiles the same header; a layout change must be deliberate.
 static_assert(sizeof(mb_wire_hdr) == 12, "wire header is part of the protocol");
 static_assert(MB_ENCAP_OVERHEAD == 40, "outer IPv4 + UDP + mb_wire_hdr");
-static_assert(sizeof(mb_config) == 32);
+static_assert(sizeof(mb_config) == 36);
 static_assert(sizeof(mb_path) == 48);
 static_assert(sizeof(mb_learned_source) == 24);
 static_assert(sizeof(mb_path_counters) == 8 * (4 + MB_DROP_REASONS));
@@ -34,6 +34,10 @@ static_assert(sizeof(mb_relay) == 32 && sizeof(mb_relay_key) == 8 &&
                   sizeof(mb_relay_counters) == 8 * (4 + MB_RELAY_DROP_REASONS) &&
                   sizeof(mb_relay_bucket) == 24,
               "relay map shapes");
+static_assert(sizeof(mb_reseq) == 24 && sizeof(mb_reseq_slot) == 16 + MB_RESEQ_FRAME_MAX &&
+                  sizeof(mb_reseq_counters) == 8 * 9,
+              "resequencing map shapes");
+static_assert((MB_RESEQ_WINDOW & (MB_RESEQ_WINDOW - 1)) == 0, "slots are indexed by seq % window");
 static_assert(MB_RELAY_PORT_SPAN == MB_RELAY_RETURN_OFFSET + MB_MAX_RELAYS &&
                   MB_RELAY_MAX_UPLINKS <= MB_RELAY_RETURN_OFFSET,
               "forward and return relay ports must not overlap");

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* The steps of mb_decap with a peer: recognising a meshbpf packet, checking
- * its headers, and delivering the inner packet into the bond device. */
+ * its headers, and stripping them for delivery into the bond device. */
 #ifndef MB_LIB_DECAP_H
 #define MB_LIB_DECAP_H
 
@@ -83,31 +83,31 @@ static __always_inline int read_inner_proto(const struct __sk_buff *skb, __u32 i
 }
 
 /*
- * Strips the outer headers and delivers the inner packet into the bond
- * device's ingress. Its stack re-derives the protocol and packet type from
- * the Ethernet header, so that header must name the bond's MAC and the
- * inner L3 protocol. Returns the TC verdict.
+ * Strips the outer headers, leaving the inner packet as the frame to
+ * deliver into the bond device's ingress. Its stack re-derives the protocol
+ * and packet type from the Ethernet header, so that header must name the
+ * bond's MAC and the inner L3 protocol. Returns 0 or the drop reason.
  */
-static __always_inline int deliver_to_bond(struct __sk_buff *skb, const struct mb_config *cfg,
-					   __u32 path_id, __u32 hdr_len, __be16 inner_proto)
+static __always_inline int strip_outer(struct __sk_buff *skb, const struct mb_config *cfg,
+				       __u32 path_id, __u32 hdr_len, __be16 inner_proto)
 {
 	if (bpf_skb_adjust_room(skb, -(__s32)hdr_len, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO))
-		return drop(path_id, MB_DROP_DECAP_FAILED);
+		return MB_DROP_DECAP_FAILED;
 
 	const struct ethhdr *delivered = packet_bytes(skb, 0, sizeof(struct ethhdr));
 	if (!delivered)
-		return drop(path_id, MB_DROP_DECAP_FAILED);
+		return MB_DROP_DECAP_FAILED;
 	struct ethhdr eth;
 	__builtin_memcpy(eth.h_dest, cfg->bond_mac, ETH_ALEN);
 	__builtin_memcpy(eth.h_source, delivered->h_source, ETH_ALEN);
 	eth.h_proto = inner_proto;
 	if (bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), 0) < 0)
-		return drop(path_id, MB_DROP_DECAP_FAILED);
+		return MB_DROP_DECAP_FAILED;
 
 	__u32 inner_len = skb->len - sizeof(struct ethhdr);
 	/* Charged with the outer headers just stripped. */
 	count_packet(path_id, MB_RECEIVED, inner_len, inner_len + hdr_len);
-	return bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
+	return 0;
 }
 
 #endif /* MB_LIB_DECAP_H */

@@ -118,16 +118,21 @@ static __always_inline enum mb_placement placement_of(const struct mb_config *cf
 
 /*
  * The paths for this packet: a probe's own path (skb->mark), else the
- * scheduler's choice. Each path is charged for what its link really carries
+ * scheduler's choice. Returns MB_PLACED_*, or -1 when there is no path. Each path is charged for what its link really carries
  * (inner packet, our headers, Ethernet header): if the model drained faster
  * than the link, it would see idle queues under load and pile onto the
  * fastest path, which then lags and reorders TCP.
  */
+/* What place_packet placed: a bonded packet, or a probe (MB_FLAG_UNSEQUENCED). */
+#define MB_PLACED_BONDED 0
+#define MB_PLACED_PROBE 1
+
 static __always_inline int place_packet(struct __sk_buff *skb, enum mb_placement placement,
 					struct mb_choice *choice)
 {
 	if ((skb->mark & MB_PROBE_MARK_MASK) == MB_PROBE_MARK)
-		return force_path(skb->mark & ~MB_PROBE_MARK_MASK, choice);
+		return force_path(skb->mark & ~MB_PROBE_MARK_MASK, choice) < 0 ? -1
+									  : MB_PLACED_PROBE;
 	return choose_paths(skb->len + MB_ENCAP_OVERHEAD, placement, choice);
 }
 

@@ -131,4 +131,37 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mb_learned SEC(".maps");
 
+/* Resequencing (bpf/meshbpf.h, "Resequencing"). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mb_reseq);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_reseq SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MB_RESEQ_WINDOW);
+	__type(key, __u32);
+	__type(value, struct mb_reseq_slot);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_reseq_slots SEC(".maps");
+
+/* A full window's arrival, kept while the window is released before it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mb_reseq_slot);
+} mb_reseq_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mb_reseq_counters);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_reseq_counters SEC(".maps");
+
 #endif /* MB_LIB_MAPS_H */

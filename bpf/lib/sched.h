@@ -171,7 +171,9 @@ static __always_inline int choose_paths(__u32 wire_len, enum mb_placement placem
 }
 
 /*
- * A probe for one path: that path only, numbered like any other packet.
+ * A probe for one path: that path only, numbered on it like any other
+ * packet, but outside the bond sequence (MB_FLAG_UNSEQUENCED): it carries
+ * the last bond_seq handed out, so the receiver sees no gap if it is lost.
  * Not on a path whose cap is spent with the stop policy: that saves the
  * probes' bytes, and the peer, whose probes go unanswered, takes the path
  * out too and stops sending on it.
@@ -194,7 +196,7 @@ static __always_inline int force_path(__u32 path_id, struct mb_choice *out)
 	for (__u32 i = 0; i < MB_MAX_PATHS; i++)
 		if (i == path_id)
 			out->path_seq[i] = ++s->path_seq[i];
-	out->bond_seq = ++s->bond_seq;
+	out->bond_seq = s->bond_seq;
 	bpf_spin_unlock(&s->lock);
 	return 0;
 }

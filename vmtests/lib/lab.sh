@@ -45,6 +45,13 @@ read -ra LAB_DELAYS <<<"${DELAYS:-}"
 RATE1="${LAB_RATES[0]}"
 RATE2="${LAB_RATES[1]:-}"
 LAB_SHAPED="${LAB_SHAPED:-1}"
+# Extra members of both nodes' "link_aggregation" config, e.g.
+# LAB_LINK_AGGREGATION=', "reorder_deadline_ms": 100'.
+LAB_LINK_AGGREGATION="${LAB_LINK_AGGREGATION:-}"
+# The rates (Mbit/s per link) the agents are told, if not RATES: a model
+# rate below the real one keeps the scheduler spreading a light stream over
+# every path, which a test of reordering needs.
+read -ra LAB_CONFIG_RATES <<<"${CONFIG_RATES:-${LAB_RATES[*]}}"
 # Extra members of the client's "monitoring" config, e.g.
 # LAB_CLIENT_MONITORING=', "metrics_listen": "127.0.0.1:9464"'.
 LAB_CLIENT_MONITORING="${LAB_CLIENT_MONITORING:-}"
@@ -243,10 +250,10 @@ lab_config_uplinks() {
     ((delay > 0)) && extra=", \"delay_ms\": $delay"
     if [[ "$1" == client ]]; then
       printf '%s\n    {"name": "wan%d", "gateway": "10.201.%d.1", "rate_mbit": %s%s}' \
-        "$sep" "$n" "$n" "${LAB_RATES[$((n - 1))]}" "$extra"
+        "$sep" "$n" "$n" "${LAB_CONFIG_RATES[$((n - 1))]}" "$extra"
     else
       printf '%s\n    {"name": "via-wan%d", "interface": "wan0", "gateway": "10.200.0.1",\n     "remote_address": "10.201.%d.2", "rate_mbit": %s%s}' \
-        "$sep" "$n" "$n" "${LAB_RATES[$((n - 1))]}" "$extra"
+        "$sep" "$n" "$n" "${LAB_CONFIG_RATES[$((n - 1))]}" "$extra"
     fi
     sep=","
   done
@@ -258,7 +265,7 @@ lab_write_configs() {
   cat >"$LAB_DIR/client.json" <<EOF
 {
   "link_aggregation": {"mode": "$LAB_MODE", "bond_interface": "mb0",
-                       "bond_address": "10.203.0.2/24"$client_peer},
+                       "bond_address": "10.203.0.2/24"$client_peer$LAB_LINK_AGGREGATION},
   "failover": {"monitoring_interval": 0.2, "threshold": 3, "recovery_threshold": 5},
   "monitoring": {"history_file": "$LAB_DIR/client.db"$LAB_CLIENT_MONITORING},
   "interfaces": {"primary": "wan1", "uplinks": [$(lab_config_uplinks client)]}
@@ -268,7 +275,7 @@ EOF
 {
   "link_aggregation": {"mode": "$LAB_MODE", "bond_interface": "mb0",
                        "bond_address": "10.203.0.1/24", "port": 7201,
-                       "peer_bond_address": "10.203.0.2"},
+                       "peer_bond_address": "10.203.0.2"$LAB_LINK_AGGREGATION},
   "failover": {"monitoring_interval": 0.2, "threshold": 3, "recovery_threshold": 5},
   "monitoring": {"history_file": "$LAB_DIR/peer.db"},
   "interfaces": {"primary": "via-wan1", "uplinks": [$(lab_config_uplinks peer)]}
@@ -382,6 +389,20 @@ except (ValueError, KeyError, TypeError):
 
 # Sends FILE over one TCP connection (up: client -> server, down: server ->
 # client); prints the receiver's JSON: bytes, sha256, seconds, mbit_s.
+# A random file of SIZE (head -c syntax, e.g. 20M) over one TCP connection
+# through the bond, up then down; fails unless it arrives intact (sha256).
+lab_blob_intact() {
+  local size="$1" want report direction
+  head -c "$size" /dev/urandom >"$LAB_DIR/blob"
+  want="$(sha256sum "$LAB_DIR/blob" | cut -d' ' -f1)"
+  for direction in up down; do
+    report="$(lab_blob "$direction" "$LAB_DIR/blob")"
+    echo "$size $direction over the bond: $report"
+    grep -q "\"sha256\": \"$want\"" <<<"$report" ||
+      lab_fail "$size $direction over the bond did not arrive intact (want sha256 $want)"
+  done
+}
+
 lab_blob() {
   local tool="$LAB_ROOT/vmtests/lib/tcpblob.py" report="$LAB_DIR/blob-report.json" listener
   local up=() down=()

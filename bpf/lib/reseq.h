@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Receive-side resequencing (docs/design/resequencing.md): bonded packets go
+ * into the bond in bond_seq order; early ones wait as bytes in map slots. */
+#ifndef MB_LIB_RESEQ_H
+#define MB_LIB_RESEQ_H
+
+#include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
+
+#include "maps.h"
+
+/* Which counter released packets go to. */
+enum mb_release_cause {
+	MB_RELEASE_IN_ORDER,
+	MB_RELEASE_DEADLINE,
+	MB_RELEASE_FULL,
+};
+
+/*
+ * One walk over the window from next_seq, in sequence order. The skb is the
+ * carrier: emit() sends the frame it carries as a clone into the bond's
+ * ingress, then loads the next held frame into it; the last frame loaded
+ * leaves with the program's own bpf_redirect. Clones and that redirect all
+ * go through the same per-CPU backlog (netif_rx), so they arrive in order.
+ */
+struct reseq_walk {
+	struct __sk_buff *skb;
+	struct mb_reseq *r;
+	struct mb_reseq_counters *c;
+	__u32 bond_ifindex;
+	__u32 start;          /* next_seq when the walk began */
+	__u32 give_up_before; /* gaps before this seq are given up */
+	__u64 now;
+	__u64 deadline_ns;    /* non-zero: a gap is given up when a packet behind it is due */
+	__u32 gap_from;       /* deadline walk: where the gap being looked past began */
+	__u8 in_gap;
+	__u8 loaded;          /* the skb carries a frame not delivered yet */
+	__u8 cause;           /* enum mb_release_cause */
+	__u8 released;        /* something was released: the head moved */
+};
+
+/* The slot bond_seq `seq` uses (NULL only if the map is broken). */
+static __always_inline struct mb_reseq_slot *slot_of(__u32 seq)
+{
+	__u32 key = seq % MB_RESEQ_WINDOW;
+
+	return bpf_map_lookup_elem(&mb_reseq_slots, &key);
+}
+
+/*
+ * Makes the carrier skb `len` bytes long. bpf_skb_change_tail also drops
+ * GSO and checksum offload state, but refuses an skb still marked
+ * encapsulated: one that crossed veths from the sender's mb_encap on the
+ * same host (the lab) keeps that mark. Such an skb, if not GSO, is resized
+ * with bpf_skb_adjust_room instead, which resets its checksum state.
+ */
+static __always_inline int resize_carrier(struct __sk_buff *skb, __u32 len)
+{
+	if (!bpf_skb_change_tail(skb, len, 0))
+		return 0;
+	if (skb->gso_size)
+		return -1;
+	return bpf_skb_adjust_room(skb, (__s32)len - (__s32)skb->len, BPF_ADJ_ROOM_MAC, 0) ? -1 : 0;
+}
+
+/* Sends the frame the skb carries, if any, and loads `slot`'s. Returns 0 or -1. */
+static __always_inline int emit(struct reseq_walk *w, const struct mb_reseq_slot *slot)
+{
+	__u32 len = slot->len;
+
+	if (len < ETH_HLEN || len > MB_RESEQ_FRAME_MAX)
+		return -1;
+	if (w->loaded) {
+		if (bpf_clone_redirect(w->skb, w->bond_ifindex, BPF_F_INGRESS))
+			return -1;
+		w->loaded = 0;
+	}
+	if (resize_carrier(w->skb, len) ||
+	    bpf_skb_store_bytes(w->skb, 0, slot->data, len, BPF_F_RECOMPUTE_CSUM))
+		return -1;
+	w->loaded = 1;
+	return 0;
+}
+
+static __always_inline void count_released(struct reseq_walk *w)
+{
+	if (w->cause == MB_RELEASE_IN_ORDER)
+		w->c->released_in_order++;
+	else if (w->cause == MB_RELEASE_DEADLINE)
+		w->c->released_deadline++;
+	else
+		w->c->released_full++;
+}
+
+/* bpf_loop step: sequence number start + i. Returns 1 to stop. */
+static long release_step(__u32 i, void *ctx)
+{
+	struct reseq_walk *w = ctx;
+	__u32 seq = w->start + i;
+	struct mb_reseq_slot *slot = slot_of(seq);
+
+	if (!slot)
+		return 1;
+	int filled = slot->seq == seq && slot->state != MB_RESEQ_EMPTY;
+	if (filled && slot->state == MB_RESEQ_PASSED && !w->in_gap) {
+		slot->state = MB_RESEQ_EMPTY; /* delivered already: only advance */
+		w->r->next_seq = seq + 1;
+		return 0;
+	}
+	if (!filled || slot->state != MB_RESEQ_HELD) {
+		if (w->r->held == 0)
+			return 1; /* nothing left to release behind it */
+		if ((__s32)(seq - w->give_up_before) < 0) {
+			w->c->gaps_skipped++;
+			w->r->next_seq = seq + 1;
+			return 0;
+		}
+		if (!w->deadline_ns)
+			return 1; /* a gap still worth waiting for */
+		if (!w->in_gap) {
+			w->in_gap = 1;
+			w->gap_from = seq;
+		}
+		return 0; /* is a packet behind this gap due? */
+	}
+	if (w->in_gap) {
+		if (w->now - slot->arrival_ns < w->deadline_ns)
+			return 1; /* the gap before it may still fill */
+		w->c->gaps_skipped += seq - w->gap_from;
+		w->in_gap = 0;
+		w->r->next_seq = seq;
+	}
+	if (emit(w, slot))
+		return 1; /* stays held; a later arrival retries */
+	w->r->held--;
+	w->released = 1;
+	count_released(w);
+	slot->state = MB_RESEQ_EMPTY;
+	w->r->next_seq = seq + 1;
+	return 0;
+}
+
+/*
+ * Walks from next_seq: held packets go out in order, gaps before
+ * give_up_before are given up; with deadline_ns, so is every gap in front
+ * of a packet that has waited that long.
+ */
+static __always_inline void release(struct reseq_walk *w, enum mb_release_cause cause,
+				    __u32 give_up_before, __u64 deadline_ns)
+{
+	w->start = w->r->next_seq;
+	w->cause = cause;
+	w->give_up_before = give_up_before;
+	w->deadline_ns = deadline_ns;
+	w->in_gap = 0;
+	bpf_loop(MB_RESEQ_WINDOW, release_step, w, 0);
+}
+
+struct head_search {
+	__u32 start;
+	__u64 arrival_ns;
+};
+
+/* bpf_loop step: is start + i the first held packet? */
+static long head_step(__u32 i, void *ctx)
+{
+	struct head_search *h = ctx;
+	__u32 seq = h->start + i;
+	struct mb_reseq_slot *slot = slot_of(seq);
+
+	if (!slot)
+		return 1;
+	if (slot->seq != seq || slot->state != MB_RESEQ_HELD)
+		return 0;
+	h->arrival_ns = slot->arrival_ns;
+	return 1;
+}
+
+/*
+ * The deadline runs from the arrival of the first held packet after the
+ * gap (the head of the line), found again whenever packets were released.
+ */
+static __always_inline void find_head(struct mb_reseq *r, __u64 now)
+{
+	struct head_search h = {.start = r->next_seq, .arrival_ns = now};
+
+	bpf_loop(MB_RESEQ_WINDOW, head_step, &h, 0);
+	r->head_arrival_ns = h.arrival_ns;
+}
+
+/*
+ * Copies the skb's frame into a slot as `seq`. Returns 0, or -1 when the
+ * frame is too long for a slot (or cannot be read).
+ */
+static __always_inline int store_frame(struct __sk_buff *skb, struct mb_reseq_slot *slot, __u32 seq,
+				       __u64 now)
+{
+	__u32 len = skb->len;
+
+	if (len < ETH_HLEN || len > MB_RESEQ_FRAME_MAX)
+		return -1;
+	if (bpf_skb_load_bytes(skb, 0, slot->data, len))
+		return -1;
+	slot->seq = seq;
+	slot->len = len;
+	slot->arrival_ns = now;
+	return 0;
+}
+
+/* A packet ahead of a gap, within the window. Sets w->loaded: 0 when held. */
+static __always_inline int hold(struct reseq_walk *w, __u32 seq, __u64 now)
+{
+	struct mb_reseq_slot *slot = slot_of(seq);
+
+	if (!slot)
+		return TC_ACT_SHOT;
+	if (slot->seq == seq && slot->state != MB_RESEQ_EMPTY) {
+		w->c->duplicates++;
+		return TC_ACT_SHOT;
+	}
+	/* Occupied by a number outside the window: stale, from before a resync. */
+	if (slot->state == MB_RESEQ_HELD)
+		w->r->held--;
+	if (store_frame(w->skb, slot, seq, now)) {
+		slot->seq = seq;
+		slot->state = MB_RESEQ_PASSED;
+		w->c->passed++;
+		return TC_ACT_OK;
+	}
+	slot->state = MB_RESEQ_HELD;
+	if (w->r->held++ == 0)
+		w->r->head_arrival_ns = now;
+	w->c->held++;
+	w->loaded = 0;
+	return TC_ACT_OK;
+}
+
+/*
+ * A packet a full window ahead, or so far behind that the peer must have
+ * restarted its sequence: everything held goes out in order, then this
+ * packet, and the sequence resumes after it. The packet waits in the
+ * per-CPU scratch slot meanwhile, since the walk reuses the skb.
+ */
+static __always_inline void flush_before(struct reseq_walk *w, __u32 seq, __u64 now)
+{
+	__u32 key = 0;
+	struct mb_reseq_slot *scratch = bpf_map_lookup_elem(&mb_reseq_scratch, &key);
+
+	if (!scratch || store_frame(w->skb, scratch, seq, now)) {
+		/* Too long to keep aside: it goes first, out of order. */
+		w->c->passed++;
+		release(w, MB_RELEASE_FULL, w->r->next_seq + MB_RESEQ_WINDOW, 0);
+	} else {
+		w->loaded = 0;
+		release(w, MB_RELEASE_FULL, w->r->next_seq + MB_RESEQ_WINDOW, 0);
+		if (emit(w, scratch))
+			w->c->gaps_skipped++; /* could not be sent: given up like a lost one */
+	}
+	w->r->next_seq = seq + 1;
+}
+
+/* Whether seq's slot holds seq (held, or passed without waiting). */
+static __always_inline int slot_filled(__u32 seq)
+{
+	struct mb_reseq_slot *slot = slot_of(seq);
+
+	return slot && slot->seq == seq && slot->state != MB_RESEQ_EMPTY;
+}
+
+/* Puts sequenced packet `seq` in its place. Returns TC_ACT_SHOT for a duplicate. */
+static __always_inline int place_in_sequence(struct reseq_walk *w, __u32 seq, __u64 now)
+{
+	struct mb_reseq *r = w->r;
+	int verdict = TC_ACT_OK;
+
+	if (!r->synced) {
+		r->synced = 1;
+		r->next_seq = seq;
+	}
+	__s32 ahead = (__s32)(seq - r->next_seq); /* wrap-around safe */
+	if (ahead == 0) {
+		r->next_seq = seq + 1;
+		if (r->held || slot_filled(seq + 1))
+			release(w, MB_RELEASE_IN_ORDER, seq + 1, 0);
+	} else if (ahead > 0 && ahead < MB_RESEQ_WINDOW) {
+		verdict = hold(w, seq, now);
+	} else if (ahead < 0 && ahead > -MB_RESEQ_RESYNC) {
+		w->c->late++; /* its gap was given up already: deliver it now */
+	} else {
+		if (ahead < 0)
+			w->c->resyncs++;
+		flush_before(w, seq, now);
+	}
+	return verdict;
+}
+
+/*
+ * The body of resequence() while this CPU owns the state. An unsequenced
+ * packet (a probe, every 200 ms or so on each path) is delivered at once
+ * and serves as the tick that releases held packets past the deadline when
+ * no data arrives. Returns the verdict.
+ */
+static __always_inline int resequence_owned(struct reseq_walk *w, __u32 seq, int sequenced,
+					    __u32 deadline_us)
+{
+	struct mb_reseq *r = w->r;
+	__u64 now = bpf_ktime_get_ns();
+
+	if (sequenced && place_in_sequence(w, seq, now) == TC_ACT_SHOT)
+		return TC_ACT_SHOT;
+	__u64 deadline_ns = (__u64)deadline_us * 1000;
+	if (r->held && now - r->head_arrival_ns >= deadline_ns) {
+		w->now = now;
+		release(w, MB_RELEASE_DEADLINE, r->next_seq, deadline_ns);
+	}
+	if (w->released && r->held)
+		find_head(r, now);
+	return w->loaded ? bpf_redirect(w->bond_ifindex, BPF_F_INGRESS) : TC_ACT_SHOT;
+}
+
+/*
+ * Another CPU owns the state: deliver now, out of sequence, and leave the
+ * number as passed so the owner does not wait for it. Racy by nature; at
+ * worst the owner waits for the deadline.
+ */
+static __always_inline int pass_unsequenced(struct mb_reseq *r, struct mb_reseq_counters *c,
+					    __u32 bond_ifindex, __u32 seq)
+{
+	__s32 ahead = (__s32)(seq - r->next_seq);
+	struct mb_reseq_slot *slot = slot_of(seq);
+
+	if (slot && ahead > 0 && ahead < MB_RESEQ_WINDOW && slot->state == MB_RESEQ_EMPTY) {
+		slot->seq = seq;
+		slot->state = MB_RESEQ_PASSED;
+	}
+	c->passed++;
+	return bpf_redirect(bond_ifindex, BPF_F_INGRESS);
+}
+
+/*
+ * Delivers a decapsulated bonded packet (its bond_seq `seq`) into the bond
+ * in sequence order, or an unsequenced one (a probe) at once. Returns the
+ * TC verdict. One CPU at a time changes the
+ * state (busy, taken with compare-and-swap): bpf_spin_lock cannot be held
+ * across the helpers that copy and send frames.
+ */
+static __always_inline int resequence(struct __sk_buff *skb, const struct mb_config *cfg, __u32 seq,
+				      int sequenced)
+{
+	__u32 key = 0;
+	struct mb_reseq *r = bpf_map_lookup_elem(&mb_reseq, &key);
+	struct mb_reseq_counters *c = bpf_map_lookup_elem(&mb_reseq_counters, &key);
+
+	if (!r || !c)
+		return bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
+	if (__sync_val_compare_and_swap(&r->busy, 0, 1) != 0)
+		return sequenced ? pass_unsequenced(r, c, cfg->bond_ifindex, seq)
+				 : bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
+	struct reseq_walk w = {
+		.skb = skb, .r = r, .c = c, .bond_ifindex = cfg->bond_ifindex, .loaded = 1,
+	};
+	int verdict = resequence_owned(&w, seq, sequenced, cfg->reseq_deadline_us);
+	__sync_fetch_and_and(&r->busy, 0);
+	return verdict;
+}
+
+#endif /* MB_LIB_RESEQ_H */

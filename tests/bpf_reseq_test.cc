@@ -1,0 +1,391 @@
+// BPF_PROG_TEST_RUN tests of receive-side resequencing (bpf/lib/reseq.h):
+// mb_decap delivers bonded packets into the bond in bond_seq order, holding
+// early ones in mb_reseq_slots until the gap fills or the deadline passes.
+//
+// test_run really sends what bpf_clone_redirect sends, so every test that
+// can release runs in a private network namespace whose lo (the bond here)
+// takes those clones. What the program delivers itself shows as the verdict
+// and the output bytes: after a release, the last frame released. No test
+// depends on how fast test_run is: a deadline passes because the test moves
+// the held packets' arrival times into the past.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+
+#include "bpf/meshbpf.h"
+#include "tests/bpf_datapath_fixture.h"
+#include "tests/bpf_test_run.h"
+#include "tests/packet_builder.h"
+
+namespace meshbpf::testing {
+namespace {
+
+constexpr uint32_t kLongDeadlineUs = 10'000'000;  // never passes during a test
+constexpr uint32_t kShortDeadlineUs = 1'000;
+constexpr size_t kSeqInInner = 40;  // where Inner() writes its sequence number
+
+class ReseqTest : public DatapathTest {
+ protected:
+  void SetUp() override {
+    DatapathTest::SetUp();
+    if (SetUpStopped()) return;
+    SetDeadlineUs(kLongDeadlineUs);
+  }
+
+  void SetDeadlineUs(uint32_t us) {
+    uint32_t key = 0;
+    mb_config c{};
+    ASSERT_EQ(bpf_map_lookup_elem(Fd(skel_->maps.mb_config), &key, &c), 0);
+    c.reseq_deadline_us = us;
+    ASSERT_EQ(bpf_map_update_elem(Fd(skel_->maps.mb_config), &key, &c, BPF_ANY), 0);
+  }
+
+  // An inner packet that names its bond_seq, so a delivered frame says which it is.
+  static Bytes Inner(uint32_t seq) {
+    Bytes l3 = InnerL3();
+    Put32(l3, kSeqInInner, seq);
+    return l3;
+  }
+  static Bytes Packet(uint32_t seq, uint8_t flags = 0) {
+    MeshOptions m;
+    m.bond_seq = seq;
+    m.flags = flags;
+    return MeshPacket(kPeer, Inner(seq), m);
+  }
+  // The frame mb_decap delivers into the bond for Packet(seq).
+  static Bytes Delivered(uint32_t seq) {
+    const Bytes in = Packet(seq);
+    Bytes frame(in.begin(), in.begin() + 14);
+    std::copy(kBondMac, kBondMac + 6, frame.begin());
+    Put16(frame, 12, kEthIpv4);
+    const Bytes l3 = Inner(seq);
+    frame.insert(frame.end(), l3.begin(), l3.end());
+    return frame;
+  }
+  static uint32_t SeqOf(const RunResult& r) {
+    return r.out.size() >= 14 + kSeqInInner + 4 ? Get32(r.out, 14 + kSeqInInner) : ~0u;
+  }
+  RunResult Receive(uint32_t seq, uint8_t flags = 0) { return Decap(Packet(seq, flags)); }
+
+  mb_reseq State() {
+    uint32_t key = 0;
+    mb_reseq r{};
+    EXPECT_EQ(bpf_map_lookup_elem(Fd(skel_->maps.mb_reseq), &key, &r), 0);
+    return r;
+  }
+  void SetState(const mb_reseq& r) {
+    uint32_t key = 0;
+    ASSERT_EQ(bpf_map_update_elem(Fd(skel_->maps.mb_reseq), &key, &r, BPF_ANY), 0);
+  }
+  mb_reseq_slot Slot(uint32_t seq) {
+    uint32_t key = seq % MB_RESEQ_WINDOW;
+    mb_reseq_slot s{};
+    EXPECT_EQ(bpf_map_lookup_elem(Fd(skel_->maps.mb_reseq_slots), &key, &s), 0);
+    return s;
+  }
+  mb_reseq_counters Reseq() {
+    return SumPerCpu(skel_->maps.mb_reseq_counters, 0, mb_reseq_counters_add);
+  }
+
+  // Moves the arrival of everything held `ns` into the past (never below 0:
+  // the monotonic clock may be young on a machine that just booted).
+  void AgeHeld(uint64_t ns) {
+    const uint64_t now = MonotonicNs();
+    const uint64_t past = now > ns ? now - ns : 0;
+    mb_reseq r = State();
+    r.head_arrival_ns = past;
+    SetState(r);
+    for (uint32_t key = 0; key < MB_RESEQ_WINDOW; ++key) {
+      mb_reseq_slot s{};
+      ASSERT_EQ(bpf_map_lookup_elem(Fd(skel_->maps.mb_reseq_slots), &key, &s), 0);
+      if (s.state != MB_RESEQ_HELD) continue;
+      s.arrival_ns = past;
+      ASSERT_EQ(bpf_map_update_elem(Fd(skel_->maps.mb_reseq_slots), &key, &s, BPF_ANY), 0);
+    }
+  }
+
+  // Runs body where released clones end in a private namespace's lo.
+  static void InLab(const std::function<void()>& body) {
+    InNetnsWithLoMtu(65536, body, /*lo_up=*/true);
+  }
+};
+
+TEST_F(ReseqTest, OffDeliversAsPacketsArrive) {
+  SetDeadlineUs(0);
+  for (uint32_t seq : {1u, 3u, 2u, 9u}) {
+    RunResult r = Receive(seq);
+    ASSERT_EQ(r.verdict, kRedirect) << seq;
+    EXPECT_TRUE(BytesEqual(r.out, Delivered(seq), "off"));
+  }
+  EXPECT_EQ(State().synced, 0u) << "off never touches the resequencer";
+  EXPECT_EQ(Reseq().held, 0u);
+}
+
+TEST_F(ReseqTest, InOrderPacketsPassStraightThrough) {
+  for (uint32_t seq = 100; seq < 104; ++seq) {
+    RunResult r = Receive(seq);
+    ASSERT_EQ(r.verdict, kRedirect) << seq;
+    EXPECT_TRUE(BytesEqual(r.out, Delivered(seq), "in-order"));
+  }
+  const mb_reseq s = State();
+  EXPECT_EQ(s.next_seq, 104u);
+  EXPECT_EQ(s.held, 0u);
+  EXPECT_EQ(s.busy, 0u);
+  EXPECT_EQ(Counters(0).rx_packets, 4u);
+}
+
+TEST_F(ReseqTest, EarlyPacketIsHeldAsItsDeliveredFrame) {
+  ASSERT_EQ(Receive(1).verdict, kRedirect);
+  EXPECT_EQ(Receive(3).verdict, kShot) << "held: its skb is dropped";
+  const mb_reseq s = State();
+  EXPECT_EQ(s.next_seq, 2u);
+  EXPECT_EQ(s.held, 1u);
+  const mb_reseq_slot slot = Slot(3);
+  EXPECT_EQ(slot.seq, 3u);
+  EXPECT_EQ(slot.state, MB_RESEQ_HELD);
+  EXPECT_TRUE(BytesEqual(Bytes(slot.data, slot.data + slot.len), Delivered(3), "held"));
+  EXPECT_EQ(Reseq().held, 1u);
+  EXPECT_EQ(Counters(0).rx_packets, 2u) << "a held packet has been received";
+  EXPECT_EQ(TotalDrops(), 0u) << "holding is not a drop";
+}
+
+TEST_F(ReseqTest, FillingTheGapReleasesHeldPacketsInOrder) {
+  InLab([&] {
+    ASSERT_EQ(Receive(1).verdict, kRedirect);
+    ASSERT_EQ(Receive(4).verdict, kShot);
+    ASSERT_EQ(Receive(3).verdict, kShot);
+    ASSERT_EQ(Receive(6).verdict, kShot);
+    // 2 goes out first as a clone, then 3 as a clone, and 4, the last of the
+    // run, leaves in the skb itself; 6 waits for 5.
+    RunResult r = Receive(2);
+    ASSERT_EQ(r.verdict, kRedirect);
+    EXPECT_TRUE(BytesEqual(r.out, Delivered(4), "last-released"));
+    const mb_reseq s = State();
+    EXPECT_EQ(s.next_seq, 5u);
+    EXPECT_EQ(s.held, 1u);
+    EXPECT_EQ(Slot(3).state, MB_RESEQ_EMPTY);
+    EXPECT_EQ(Slot(4).state, MB_RESEQ_EMPTY);
+    EXPECT_EQ(Slot(6).state, MB_RESEQ_HELD);
+    const mb_reseq_counters c = Reseq();
+    EXPECT_EQ(c.held, 3u);
+    EXPECT_EQ(c.released_in_order, 2u);
+    EXPECT_EQ(c.gaps_skipped, 0u);
+
+    r = Receive(5);
+    ASSERT_EQ(r.verdict, kRedirect);
+    EXPECT_EQ(SeqOf(r), 6u);
+    EXPECT_EQ(State().held, 0u);
+    EXPECT_EQ(Reseq().released_in_order, 3u);
+  });
+}
+
+TEST_F(ReseqTest, HeldPacketsWaitWhileTheDeadlineHasNotPassed) {
+  ASSERT_EQ(Receive(1).verdict, kRedirect);
+  ASSERT_EQ(Receive(3).verdict, kShot);
+  EXPECT_EQ(Receive(4).verdict, kShot) << "a 10 s deadline does not pass during a test";
+  EXPECT_EQ(State().held, 2u);
+  EXPECT_EQ(Reseq().released_deadline, 0u);
+}
+
+TEST_F(ReseqTest, DeadlineReleasesUpToTheNextGap) {
+  InLab([&] {
+    SetDeadlineUs(kShortDeadlineUs);
+    ASSERT_EQ(Receive(1).verdict, kRedirect);
+    ASSERT_EQ(Receive(3).verdict, kShot);
+    ASSERT_EQ(Receive(4).verdict, kShot);
+    AgeHeld(10ull * kShortDeadlineUs * 1000);
+    // 7 arrives and is held; 2 is given up, 3 and 4 go out, 5 is a new gap.
+    RunResult r = Receive(7);
+    ASSERT_EQ(r.verdict, kRedirect);
+    EXPECT_TRUE(BytesEqual(r.out, Delivered(4), "deadline-release"));
+    const mb_reseq s = State();
+    EXPECT_EQ(s.next_seq, 5u);
+    EXPECT_EQ(s.held, 1u);
+    EXPECT_EQ(Slot(7).state, MB_RESEQ_HELD);
+    EXPECT_EQ(s.head_arrival_ns, Slot(7).arrival_ns) << "the deadline now runs from 7's arrival";
+    const mb_reseq_counters c = Reseq();
+    EXPECT_EQ(c.released_deadline, 2u);
+    EXPECT_EQ(c.gaps_skipped, 1u);
+
+    // 2 turns up after it was given up: delivered at once, counted late.
+    r = Receive(2);
+    ASSERT_EQ(r.verdict, kRedirect);
+    EXPECT_EQ(SeqOf(r), 2u);
+    EXPECT_EQ(Reseq().late, 1u);
+    EXPECT_EQ(State().next_seq, 5u);
+  });
+}
+
+TEST_F(ReseqTest, DeadlineLooksPastEveryGapInFrontOfADuePacket) {
+  InLab([&] {
+    SetDeadlineUs(kShortDeadlineUs);
+    ASSERT_EQ(Receive(1).verdict, kRedirect);
+    ASSERT_EQ(Receive(3).verdict, kShot);
+    ASSERT_EQ(Receive(5).verdict, kShot);
+    AgeHeld(10ull * kShortDeadlineUs * 1000);
+    // 8 is held, fresh; 3 and 5 are due: gaps 2 and 4 are given up, not 6-7.
+    RunResult r = Receive(8);
+    ASSERT_EQ(r.verdict, kRedirect);
+    EXPECT_TRUE(BytesEqual(r.out, Delivered(5), "deadline-two-gaps"));
+    const mb_reseq s = State();
+    EXPECT_EQ(s.next_seq, 6u);
+    EXPECT_EQ(s.held, 1u);
+    const mb_reseq_counters c = Reseq();
+    EXPECT_EQ(c.released_deadline, 2u);
+    EXPECT_EQ(c.gaps_skipped, 2u);
+  });
+}
+
+TEST_F(ReseqTest, PacketAWindowAheadFlushesTheBufferInOrder) {
+  InLab([&] {
+    ASSERT_EQ(Receive(1).verdict, kRedirect);
+    ASSERT_EQ(Receive(3).verdict, kShot);
+    ASSERT_EQ(Receive(5).verdict, kShot);
+    const uint32_t far = 2 + MB_RESEQ_WINDOW;
+    // 3 and 5 leave as clones, then `far` in the skb; every gap before it is given up.
+    RunResult r = Receive(far);
+    ASSERT_EQ(r.verdict, kRedirect);
+    EXPECT_TRUE(BytesEqual(r.out, Delivered(far), "after-flush"));
+    const mb_reseq s = State();
+    EXPECT_EQ(s.next_seq, far + 1);
+    EXPECT_EQ(s.held, 0u);
+    const mb_reseq_counters c = Reseq();
+    EXPECT_EQ(c.released_full, 2u);
+    EXPECT_EQ(c.gaps_skipped, 2u) << "2 and 4";
+    EXPECT_EQ(Receive(far + 1).verdict, kRedirect) << "the sequence resumes after it";
+  });
+}
+
+TEST_F(ReseqTest, LastPacketOfTheWindowIsStillHeld) {
+  ASSERT_EQ(Receive(1).verdict, kRedirect);
+  EXPECT_EQ(Receive(1 + MB_RESEQ_WINDOW).verdict, kShot) << "next expected is 2: just inside";
+  EXPECT_EQ(Reseq().released_full, 0u);
+}
+
+TEST_F(ReseqTest, SequenceWrapsAround) {
+  InLab([&] {
+    ASSERT_EQ(Receive(0xfffffffeu).verdict, kRedirect);
+    ASSERT_EQ(Receive(1).verdict, kShot) << "past the wrap: ahead, held";
+    ASSERT_EQ(Receive(0).verdict, kShot);
+    RunResult r = Receive(0xffffffffu);
+    ASSERT_EQ(r.verdict, kRedirect);
+    EXPECT_EQ(SeqOf(r), 1u);
+    EXPECT_EQ(State().next_seq, 2u);
+    EXPECT_EQ(Reseq().released_in_order, 2u);
+  });
+}
+
+TEST_F(ReseqTest, SecondCopyOfAHeldPacketIsDropped) {
+  ASSERT_EQ(Receive(1).verdict, kRedirect);
+  ASSERT_EQ(Receive(3).verdict, kShot);
+  EXPECT_EQ(Receive(3).verdict, kShot);
+  EXPECT_EQ(Reseq().duplicates, 1u);
+  EXPECT_EQ(State().held, 1u);
+}
+
+TEST_F(ReseqTest, RedundantCopiesAreDeduplicatedBeforeResequencing) {
+  InLab([&] {
+    ASSERT_EQ(Receive(1, MB_FLAG_REDUNDANT).verdict, kRedirect);
+    ASSERT_EQ(Receive(3, MB_FLAG_REDUNDANT).verdict, kShot);
+    EXPECT_EQ(Receive(3, MB_FLAG_REDUNDANT).verdict, kShot);
+    EXPECT_EQ(Counters(0).drops[MB_DROP_DUPLICATE], 1u) << "the de-dup window caught it";
+    EXPECT_EQ(Reseq().duplicates, 0u);
+    EXPECT_EQ(SeqOf(Receive(2, MB_FLAG_REDUNDANT)), 3u);
+  });
+}
+
+TEST_F(ReseqTest, PacketBehindTheNextExpectedIsDeliveredLate) {
+  ASSERT_EQ(Receive(10).verdict, kRedirect);
+  ASSERT_EQ(Receive(11).verdict, kRedirect);
+  RunResult r = Receive(5);
+  ASSERT_EQ(r.verdict, kRedirect);
+  EXPECT_EQ(SeqOf(r), 5u);
+  EXPECT_EQ(Reseq().late, 1u);
+  EXPECT_EQ(State().next_seq, 12u);
+}
+
+TEST_F(ReseqTest, RestartedPeerResynchronises) {
+  ASSERT_EQ(Receive(100000).verdict, kRedirect);
+  RunResult r = Receive(1);
+  ASSERT_EQ(r.verdict, kRedirect);
+  EXPECT_EQ(SeqOf(r), 1u);
+  EXPECT_EQ(Reseq().resyncs, 1u);
+  EXPECT_EQ(State().next_seq, 2u);
+  EXPECT_EQ(Receive(2).verdict, kRedirect);
+}
+
+TEST_F(ReseqTest, ProbesAreNeverResequenced) {
+  ASSERT_EQ(Receive(1).verdict, kRedirect);
+  RunResult r = Receive(7, MB_FLAG_UNSEQUENCED);
+  ASSERT_EQ(r.verdict, kRedirect);
+  EXPECT_EQ(SeqOf(r), 7u);
+  EXPECT_EQ(State().next_seq, 2u);
+  EXPECT_EQ(State().held, 0u);
+}
+
+TEST_F(ReseqTest, ProbeReleasesHeldPacketsPastTheDeadline) {
+  InLab([&] {
+    SetDeadlineUs(kShortDeadlineUs);
+    ASSERT_EQ(Receive(1).verdict, kRedirect);
+    ASSERT_EQ(Receive(3).verdict, kShot);
+    AgeHeld(10ull * kShortDeadlineUs * 1000);
+    // No data follows: the next probe is the tick. It goes out first, then 3.
+    RunResult r = Receive(1, MB_FLAG_UNSEQUENCED);
+    ASSERT_EQ(r.verdict, kRedirect);
+    EXPECT_EQ(SeqOf(r), 3u);
+    EXPECT_EQ(State().held, 0u);
+    EXPECT_EQ(State().next_seq, 4u);
+    EXPECT_EQ(Reseq().released_deadline, 1u);
+  });
+}
+
+TEST_F(ReseqTest, ProbesTakeNoBondSequenceNumber) {
+  const Bytes inner = Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_UDP, 40);
+  RunResult data = Encap(inner);
+  ASSERT_EQ(data.verdict, kRedirect);
+  RunResult probe = Run(skel_->progs.mb_encap, inner, MB_PROBE_MARK | 1);
+  ASSERT_EQ(probe.verdict, kRedirect);
+  RunResult next = Encap(inner);
+  ASSERT_EQ(next.verdict, kRedirect);
+  EXPECT_EQ(Parse(probe.out).bond_seq, Parse(data.out).bond_seq) << "the last one handed out";
+  EXPECT_EQ(probe.out[kWire + 2], MB_FLAG_UNSEQUENCED);
+  EXPECT_EQ(Parse(next.out).bond_seq, Parse(data.out).bond_seq + 1) << "no gap left behind";
+}
+
+TEST_F(ReseqTest, BusyResequencerPassesThePacketAndMarksItsNumber) {
+  InLab([&] {
+    ASSERT_EQ(Receive(1).verdict, kRedirect);
+    mb_reseq s = State();
+    s.busy = 1;  // as if another CPU were inside
+    SetState(s);
+    RunResult r = Receive(3);
+    ASSERT_EQ(r.verdict, kRedirect);
+    EXPECT_EQ(SeqOf(r), 3u);
+    EXPECT_EQ(Reseq().passed, 1u);
+    EXPECT_EQ(Slot(3).state, MB_RESEQ_PASSED);
+    s.busy = 0;
+    SetState(s);
+    ASSERT_EQ(Receive(2).verdict, kRedirect);
+    EXPECT_EQ(State().next_seq, 4u) << "3 is not waited for";
+    EXPECT_EQ(Receive(4).verdict, kRedirect);
+  });
+}
+
+TEST_F(ReseqTest, FrameTooLongForASlotPassesOutOfOrder) {
+  ASSERT_EQ(Receive(1).verdict, kRedirect);
+  MeshOptions m;
+  m.bond_seq = 3;
+  Bytes big = L3(Ipv4Packet("10.202.0.2", "10.203.0.2", IPPROTO_UDP, MB_RESEQ_FRAME_MAX));
+  EXPECT_EQ(Decap(MeshPacket(kPeer, big, m)).verdict, kRedirect);
+  EXPECT_EQ(Reseq().passed, 1u);
+  EXPECT_EQ(Slot(3).state, MB_RESEQ_PASSED);
+  EXPECT_EQ(State().held, 0u);
+}
+
+}  // namespace
+}  // namespace meshbpf::testing
