@@ -36,11 +36,6 @@ inline constexpr double kRecoverLossPercent = kDegradeLossPercent * kRecoverLoss
 // monitoring
 inline constexpr double kSampleIntervalS = 1;
 
-// data caps (interfaces.uplinks[].data_cap, node_discovery.share_cap)
-inline constexpr char kCapPeriod[] = "monthly";
-inline constexpr int kCapResetDay = 1;  // monthly caps
-inline constexpr char kCapTimezone[] = "localtime";
-inline constexpr double kCapWarnAtPercent[] = {80, 95};
-inline constexpr char kCapWhenExhausted[] = "stop";
+// Data caps' defaults: cap_defaults in agent/core/data_cap.h.
 
 }  // namespace meshbpf::config_defaults

@@ -79,7 +79,7 @@ absl::StatusOr<CapPlan> MakeCapPlan(const CapSettings& settings) {
       return absl::InvalidArgumentError(absl::StrCat("data_cap.reset_day: ", settings.reset_day,
                                                      " is not a day of the month (1..31)"));
     }
-    plan.reset_day = settings.reset_day == 0 ? config_defaults::kCapResetDay : settings.reset_day;
+    plan.reset_day = settings.reset_day == 0 ? cap_defaults::kCapResetDay : settings.reset_day;
   } else if (settings.reset_day != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("data_cap.reset_day: only monthly caps have a "

@@ -15,7 +15,6 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "agent/core/config_defaults.h"
 
 namespace meshbpf {
 
@@ -36,22 +35,32 @@ std::string_view CapExhaustedPolicyName(CapExhaustedPolicy policy);
 // "1.50 GB": caps are sold in decimal units.
 std::string CapBytes(uint64_t bytes);
 
+// Defaults of a data cap (interfaces.uplinks[].data_cap, node_discovery.share_cap),
+// written once: the settings below start from them and the default config prints them.
+namespace cap_defaults {
+inline constexpr char kCapPeriod[] = "monthly";
+inline constexpr int kCapResetDay = 1;  // monthly caps
+inline constexpr char kCapTimezone[] = "localtime";
+inline constexpr double kCapWarnAtPercent[] = {80, 95};
+inline constexpr char kCapWhenExhausted[] = "stop";
+}  // namespace cap_defaults
+
 // A cap as written in the configuration, before validation.
 struct CapSettings {
   uint64_t limit_bytes = 0;
-  std::string period = config_defaults::kCapPeriod;  // daily, monthly, one_off
+  std::string period = cap_defaults::kCapPeriod;  // daily, monthly, one_off
   int reset_day = 0;  // monthly: 1..31 (0: the default); past a month's end, its last day
-  std::string timezone = config_defaults::kCapTimezone;  // TZ database name, e.g. "Europe/Berlin"
-  std::vector<double> warn_at_percent{std::begin(config_defaults::kCapWarnAtPercent),
-                                      std::end(config_defaults::kCapWarnAtPercent)};  // ascending, each in (0, 100]
-  std::string when_exhausted = config_defaults::kCapWhenExhausted;  // stop, last_resort_backup
+  std::string timezone = cap_defaults::kCapTimezone;  // TZ database name, e.g. "Europe/Berlin"
+  std::vector<double> warn_at_percent{std::begin(cap_defaults::kCapWarnAtPercent),
+                                      std::end(cap_defaults::kCapWarnAtPercent)};  // ascending, each in (0, 100]
+  std::string when_exhausted = cap_defaults::kCapWhenExhausted;  // stop, last_resort_backup
 };
 
 // A validated cap.
 struct CapPlan {
   uint64_t limit_bytes = 0;
   CapPeriodKind period = CapPeriodKind::kMonthly;
-  int reset_day = config_defaults::kCapResetDay;
+  int reset_day = cap_defaults::kCapResetDay;
   absl::TimeZone zone;
   std::vector<double> warn_at;  // fractions of limit_bytes, ascending
   CapExhaustedPolicy when_exhausted = CapExhaustedPolicy::kStop;

@@ -4,6 +4,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "agent/core/config.h"
+#include "agent/core/data_cap.h"
 
 namespace meshbpf {
 
@@ -178,11 +179,11 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
              {"${history_file_pattern}", DefaultHistoryFile("<instance>")},
              {"${history_file_example}", DefaultHistoryFile("default")},
              {"${sample_interval}", absl::StrCat(d::kSampleIntervalS)},
-             {"${cap_period}", d::kCapPeriod},
-             {"${cap_reset_day}", absl::StrCat(d::kCapResetDay)},
-             {"${cap_timezone}", d::kCapTimezone},
-             {"${cap_warn_at}", absl::StrJoin(d::kCapWarnAtPercent, ", ")},
-             {"${cap_when_exhausted}", d::kCapWhenExhausted}});
+             {"${cap_period}", cap_defaults::kCapPeriod},
+             {"${cap_reset_day}", absl::StrCat(cap_defaults::kCapResetDay)},
+             {"${cap_timezone}", cap_defaults::kCapTimezone},
+             {"${cap_warn_at}", absl::StrJoin(cap_defaults::kCapWarnAtPercent, ", ")},
+             {"${cap_when_exhausted}", cap_defaults::kCapWhenExhausted}});
 }
 
 }  // namespace meshbpf
