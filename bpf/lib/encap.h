@@ -116,17 +116,18 @@ static __always_inline enum mb_placement placement_of(const struct mb_config *cf
 	return MB_PLACE_EARLIEST_ARRIVAL;
 }
 
-/*
- * The paths for this packet: a probe's own path (skb->mark), else the
- * scheduler's choice. Returns MB_PLACED_*, or -1 when there is no path. Each path is charged for what its link really carries
- * (inner packet, our headers, Ethernet header): if the model drained faster
- * than the link, it would see idle queues under load and pile onto the
- * fastest path, which then lags and reorders TCP.
- */
 /* What place_packet placed: a bonded packet, or a probe (MB_FLAG_UNSEQUENCED). */
 #define MB_PLACED_BONDED 0
 #define MB_PLACED_PROBE 1
 
+/*
+ * The paths for this packet: a probe's own path (skb->mark), else the
+ * scheduler's choice. Returns MB_PLACED_*, or -1 when there is no path.
+ * Each path is charged for what its link really carries (inner packet, our
+ * headers, Ethernet header): if the model drained faster than the link, it
+ * would see idle queues under load and pile onto the fastest path, which
+ * then lags and reorders TCP.
+ */
 static __always_inline int place_packet(struct __sk_buff *skb, enum mb_placement placement,
 					struct mb_choice *choice)
 {
