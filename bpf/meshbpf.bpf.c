@@ -11,7 +11,8 @@
  * mb_decap runs at TC ingress of every uplink. meshbpf packets from known
  * peers are stripped of their outer headers and delivered into the bond
  * device's ingress, as if the bond were a tunnel device; everything else
- * passes untouched.
+ * passes untouched. With resequencing on, mb_reseq_tick, which the agent
+ * runs through BPF_PROG_TEST_RUN, releases what is due between arrivals.
  *
  * In flow mode (no peer) nothing is encapsulated: mb_encap pins each flow to
  * a path and source-NATs it to that path's address, mb_decap undoes the NAT
@@ -58,7 +59,7 @@ int mb_encap(struct __sk_buff *skb)
 	__u32 inner_len = skb->len - sizeof(struct ethhdr);
 	enum mb_placement placement = placement_of(cfg, inner_len, tos);
 	__u8 flags = placement == MB_PLACE_ALL ? MB_FLAG_REDUNDANT : 0;
-	int placed = place_packet(skb, placement, &choice);
+	int placed = place_packet(skb, placement, cfg->reseq_deadline_us, &choice);
 	if (placed < 0)
 		return drop(MB_NO_PATH, MB_DROP_NO_PATH);
 	if (placed == MB_PLACED_PROBE)
@@ -128,6 +129,19 @@ int mb_decap(struct __sk_buff *skb)
 	if (reason)
 		return drop(path_id, reason);
 	if (cfg->reseq_deadline_us)
-		return resequence(skb, cfg, bpf_ntohl(mb.bond_seq), !(mb.flags & MB_FLAG_UNSEQUENCED));
+		return resequence(skb, cfg, bpf_ntohl(mb.bond_seq), !(mb.flags & MB_FLAG_UNSEQUENCED),
+				  path_id);
 	return bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
+}
+
+/* Run by the agent, not attached: releases held packets when none arrive (reseq_tick). */
+SEC("tc")
+int mb_reseq_tick(struct __sk_buff *skb)
+{
+	__u32 key = 0;
+	struct mb_config *cfg = bpf_map_lookup_elem(&mb_config, &key);
+
+	if (!cfg || !cfg->configured || !cfg->reseq_deadline_us)
+		return TC_ACT_SHOT;
+	return reseq_tick(skb, cfg);
 }

@@ -131,6 +131,15 @@ struct mb_path {
 	 */
 	__u8 next_hop_mac[6];
 	__u8 uplink_mac[6];
+	/*
+	 * Receive side, resequencing on: a sequenced packet arriving on this
+	 * path waits this long before delivery, its one-way delay below the
+	 * slowest bonded path's. Every bonded packet then reaches the end host
+	 * after about the same delay, so its TCP sees one round-trip time, not
+	 * the near path's (which BBR takes as the minimum, and sizes its window
+	 * so small that the far path's share cannot fill it).
+	 */
+	__u32 reseq_hold_us;
 };
 
 /*
@@ -242,7 +251,7 @@ struct mb_dedup {
  * re-emitted in order. mb_reseq[0] is the bond's state, changed by one CPU
  * at a time (busy is a try-lock).
  */
-#define MB_RESEQ_WINDOW 256      /* packets held at most: ~100 ms at 30 Mbit/s of 1500 B */
+#define MB_RESEQ_WINDOW 1024     /* packets held at most: ~100 ms at 120 Mbit/s of 1500 B */
 #define MB_RESEQ_FRAME_MAX 1600  /* a frame longer than this is never held */
 /* A packet this far behind the next expected one means the peer restarted its sequence. */
 #define MB_RESEQ_RESYNC 4096
@@ -259,6 +268,7 @@ struct mb_reseq_slot {
 	__u8 state;          /* enum mb_reseq_slot_state */
 	__u8 reserved;
 	__u64 arrival_ns;    /* bpf_ktime_get_ns() when held */
+	__u64 due_ns;        /* not delivered before (arrival + its path's reseq_hold_us) */
 	__u8 data[MB_RESEQ_FRAME_MAX];
 };
 

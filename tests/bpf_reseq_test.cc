@@ -8,14 +8,21 @@
 // and the output bytes: after a release, the last frame released. No test
 // depends on how fast test_run is: a deadline passes because the test moves
 // the held packets' arrival times into the past.
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <vector>
 
 #include "bpf/meshbpf.h"
 #include "tests/bpf_datapath_fixture.h"
@@ -34,15 +41,7 @@ class ReseqTest : public DatapathTest {
   void SetUp() override {
     DatapathTest::SetUp();
     if (SetUpStopped()) return;
-    SetDeadlineUs(kLongDeadlineUs);
-  }
-
-  void SetDeadlineUs(uint32_t us) {
-    uint32_t key = 0;
-    mb_config c{};
-    ASSERT_EQ(bpf_map_lookup_elem(Fd(skel_->maps.mb_config), &key, &c), 0);
-    c.reseq_deadline_us = us;
-    ASSERT_EQ(bpf_map_update_elem(Fd(skel_->maps.mb_config), &key, &c, BPF_ANY), 0);
+    SetReseqDeadlineUs(kLongDeadlineUs);
   }
 
   // An inner packet that names its bond_seq, so a delivered frame says which it is.
@@ -109,14 +108,69 @@ class ReseqTest : public DatapathTest {
     }
   }
 
+  // Makes everything held due (its path's hold over), keeping arrival times.
+  void MakeHeldDue() {
+    for (uint32_t key = 0; key < MB_RESEQ_WINDOW; ++key) {
+      mb_reseq_slot s{};
+      ASSERT_EQ(bpf_map_lookup_elem(Fd(skel_->maps.mb_reseq_slots), &key, &s), 0);
+      if (s.state != MB_RESEQ_HELD) continue;
+      s.due_ns = 0;
+      ASSERT_EQ(bpf_map_update_elem(Fd(skel_->maps.mb_reseq_slots), &key, &s, BPF_ANY), 0);
+    }
+  }
+  void SetHoldUs(uint32_t path, uint32_t us) {
+    EditPath(path, [&](mb_path& p) { p.reseq_hold_us = us; });
+  }
+  RunResult ReceiveOn(uint32_t path, uint32_t seq) {
+    MeshOptions m;
+    m.bond_seq = seq;
+    m.path_id = static_cast<uint8_t>(path);
+    return Decap(MeshPacket(kPeer, Inner(seq), m));
+  }
+  RunResult Tick() { return Run(skel_->progs.mb_reseq_tick, Bytes(64, 0)); }
+
   // Runs body where released clones end in a private namespace's lo.
   static void InLab(const std::function<void()>& body) {
     InNetnsWithLoMtu(65536, body, /*lo_up=*/true);
   }
 };
 
+// What the bond (the private lo) receives: the bond_seq of every frame
+// that arrives after Open(), in arrival order.
+class BondCapture {
+ public:
+  BondCapture() {
+    fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    sockaddr_ll at{};
+    at.sll_family = AF_PACKET;
+    at.sll_protocol = htons(ETH_P_ALL);
+    at.sll_ifindex = static_cast<int>(if_nametoindex("lo"));
+    bound_ = fd_ >= 0 && bind(fd_, reinterpret_cast<sockaddr*>(&at), sizeof(at)) == 0;
+  }
+  ~BondCapture() {
+    if (fd_ >= 0) close(fd_);
+  }
+  bool ok() const { return bound_; }
+  std::vector<uint32_t> Seqs() {
+    std::vector<uint32_t> seqs;
+    uint8_t frame[2048];
+    for (;;) {
+      const ssize_t n = recv(fd_, frame, sizeof(frame), 0);
+      if (n < 0) break;
+      if (static_cast<size_t>(n) >= 14 + kSeqInInner + 4) {
+        seqs.push_back(Get32(Bytes(frame, frame + n), 14 + kSeqInInner));
+      }
+    }
+    return seqs;
+  }
+
+ private:
+  int fd_ = -1;
+  bool bound_ = false;
+};
+
 TEST_F(ReseqTest, OffDeliversAsPacketsArrive) {
-  SetDeadlineUs(0);
+  SetReseqDeadlineUs(0);
   for (uint32_t seq : {1u, 3u, 2u, 9u}) {
     RunResult r = Receive(seq);
     ASSERT_EQ(r.verdict, kRedirect) << seq;
@@ -194,7 +248,7 @@ TEST_F(ReseqTest, HeldPacketsWaitWhileTheDeadlineHasNotPassed) {
 
 TEST_F(ReseqTest, DeadlineReleasesUpToTheNextGap) {
   InLab([&] {
-    SetDeadlineUs(kShortDeadlineUs);
+    SetReseqDeadlineUs(kShortDeadlineUs);
     ASSERT_EQ(Receive(1).verdict, kRedirect);
     ASSERT_EQ(Receive(3).verdict, kShot);
     ASSERT_EQ(Receive(4).verdict, kShot);
@@ -223,7 +277,7 @@ TEST_F(ReseqTest, DeadlineReleasesUpToTheNextGap) {
 
 TEST_F(ReseqTest, DeadlineLooksPastEveryGapInFrontOfADuePacket) {
   InLab([&] {
-    SetDeadlineUs(kShortDeadlineUs);
+    SetReseqDeadlineUs(kShortDeadlineUs);
     ASSERT_EQ(Receive(1).verdict, kRedirect);
     ASSERT_EQ(Receive(3).verdict, kShot);
     ASSERT_EQ(Receive(5).verdict, kShot);
@@ -330,7 +384,7 @@ TEST_F(ReseqTest, ProbesAreNeverResequenced) {
 
 TEST_F(ReseqTest, ProbeReleasesHeldPacketsPastTheDeadline) {
   InLab([&] {
-    SetDeadlineUs(kShortDeadlineUs);
+    SetReseqDeadlineUs(kShortDeadlineUs);
     ASSERT_EQ(Receive(1).verdict, kRedirect);
     ASSERT_EQ(Receive(3).verdict, kShot);
     AgeHeld(10ull * kShortDeadlineUs * 1000);
@@ -385,6 +439,104 @@ TEST_F(ReseqTest, FrameTooLongForASlotPassesOutOfOrder) {
   EXPECT_EQ(Reseq().passed, 1u);
   EXPECT_EQ(Slot(3).state, MB_RESEQ_PASSED);
   EXPECT_EQ(State().held, 0u);
+}
+
+// Delay equalisation: a path nearer than the slowest holds even in-order packets.
+TEST_F(ReseqTest, InOrderPacketFromAHeldPathWaitsItsHold) {
+  SetHoldUs(0, kLongDeadlineUs);
+  ASSERT_EQ(ReceiveOn(1, 1).verdict, kRedirect) << "path 1 holds nothing";
+  EXPECT_EQ(ReceiveOn(0, 2).verdict, kShot) << "in order, but its path holds it";
+  const mb_reseq s = State();
+  EXPECT_EQ(s.next_seq, 2u);
+  EXPECT_EQ(s.held, 1u);
+  const mb_reseq_slot slot = Slot(2);
+  EXPECT_EQ(slot.state, MB_RESEQ_HELD);
+  EXPECT_GE(slot.due_ns, slot.arrival_ns + uint64_t{kLongDeadlineUs} * 1000);
+  EXPECT_EQ(ReceiveOn(1, 3).verdict, kShot) << "3 may not overtake the waiting 2";
+  EXPECT_EQ(State().held, 2u);
+}
+
+TEST_F(ReseqTest, TickReleasesDuePacketsInOrderAsClones) {
+  InLab([&] {
+    BondCapture bond;
+    ASSERT_TRUE(bond.ok()) << std::strerror(errno);
+    SetHoldUs(0, kLongDeadlineUs);
+    for (uint32_t seq = 1; seq <= 3; ++seq) ASSERT_EQ(ReceiveOn(0, seq).verdict, kShot) << seq;
+    EXPECT_EQ(Tick().verdict, kShot);
+    EXPECT_EQ(State().held, 3u) << "not due yet: the tick leaves them";
+    EXPECT_TRUE(bond.Seqs().empty());
+    MakeHeldDue();
+    EXPECT_EQ(Tick().verdict, kShot) << "under test_run only clones leave";
+    EXPECT_EQ(bond.Seqs(), (std::vector<uint32_t>{1, 2, 3}));
+    const mb_reseq s = State();
+    EXPECT_EQ(s.held, 0u);
+    EXPECT_EQ(s.next_seq, 4u);
+    EXPECT_EQ(s.busy, 0u);
+    EXPECT_EQ(Reseq().released_in_order, 3u);
+  });
+}
+
+TEST_F(ReseqTest, PacketNotDueStopsTheReleaseOfThoseBehindIt) {
+  InLab([&] {
+    BondCapture bond;
+    ASSERT_TRUE(bond.ok()) << std::strerror(errno);
+    SetHoldUs(0, kLongDeadlineUs);
+    ASSERT_EQ(ReceiveOn(0, 1).verdict, kShot);
+    MakeHeldDue();
+    RunResult r = ReceiveOn(0, 2);
+    ASSERT_EQ(r.verdict, kRedirect);
+    EXPECT_EQ(SeqOf(r), 1u) << "1 leaves in 2's skb; 2 is held";
+    ASSERT_EQ(ReceiveOn(1, 3).verdict, kShot) << "3 waits behind 2";
+    EXPECT_TRUE(bond.Seqs().empty());
+    EXPECT_EQ(State().next_seq, 2u);
+    EXPECT_EQ(State().held, 2u);
+  });
+}
+
+TEST_F(ReseqTest, TickReleasesPastAGapWhoseDeadlinePassed) {
+  InLab([&] {
+    BondCapture bond;
+    ASSERT_TRUE(bond.ok()) << std::strerror(errno);
+    SetReseqDeadlineUs(kShortDeadlineUs);
+    ASSERT_EQ(Receive(1).verdict, kRedirect);
+    ASSERT_EQ(Receive(3).verdict, kShot);
+    ASSERT_EQ(Receive(4).verdict, kShot);
+    bond.Seqs();
+    AgeHeld(10ull * kShortDeadlineUs * 1000);
+    EXPECT_EQ(Tick().verdict, kShot);
+    EXPECT_EQ(bond.Seqs(), (std::vector<uint32_t>{3, 4})) << "2 given up, nothing else arrived";
+    EXPECT_EQ(State().next_seq, 5u);
+    EXPECT_EQ(Reseq().gaps_skipped, 1u);
+    EXPECT_EQ(Reseq().released_deadline, 2u);
+  });
+}
+
+TEST_F(ReseqTest, TickWithNothingHeldOrResequencingOffSendsNothing) {
+  InLab([&] {
+    BondCapture bond;
+    ASSERT_TRUE(bond.ok()) << std::strerror(errno);
+    EXPECT_EQ(Tick().verdict, kShot);
+    ASSERT_EQ(Receive(1).verdict, kRedirect);
+    ASSERT_EQ(Receive(3).verdict, kShot);
+    bond.Seqs();
+    SetReseqDeadlineUs(0);
+    AgeHeld(20ull * kLongDeadlineUs * 1000);
+    EXPECT_EQ(Tick().verdict, kShot);
+    EXPECT_TRUE(bond.Seqs().empty());
+    EXPECT_EQ(State().held, 1u);
+  });
+}
+
+TEST_F(ReseqTest, BusyResequencerSkipsTheTick) {
+  SetHoldUs(0, kLongDeadlineUs);
+  ASSERT_EQ(ReceiveOn(0, 1).verdict, kShot);
+  MakeHeldDue();
+  mb_reseq s = State();
+  s.busy = 1;  // another CPU is inside: the tick must not touch the slots
+  SetState(s);
+  EXPECT_EQ(Tick().verdict, kShot);
+  EXPECT_EQ(State().held, 1u);
+  EXPECT_EQ(State().busy, 1u);
 }
 
 }  // namespace

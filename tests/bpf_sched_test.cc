@@ -154,6 +154,37 @@ TEST_F(DatapathTest, LongerDelayPathOnlyTakesOverflow) {
   EXPECT_EQ(on_path1, 0) << "20 packets queue ~4 ms on path 0, less than the 20 ms extra delay";
 }
 
+TEST_F(DatapathTest, ResequencingPeerHidesDelayUpToItsDeadline) {
+  // The same burst with the peer resequencing up to 50 ms: the far path's
+  // 20 ms no longer counts, so the paths fill by capacity.
+  SetPath(1, kPath1Src, "10.201.2.1", 40000, MB_PATH_ACTIVE);
+  SetDelay(1, 20000);
+  SetReseqDeadlineUs(50000);
+  Bytes in = Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_UDP, 1000);
+  int on_path1 = 0;
+  for (int i = 0; i < 20; ++i) on_path1 += Encap(in).out[kWire + 1] == 1;
+  EXPECT_GE(on_path1, 8) << "equal rates: about half each";
+  EXPECT_LE(on_path1, 12);
+}
+
+TEST_F(DatapathTest, DelayBeyondTheResequencingDeadlineStillCounts) {
+  SetPath(1, kPath1Src, "10.201.2.1", 40000, MB_PATH_ACTIVE);
+  SetDelay(1, 30000);
+  SetReseqDeadlineUs(10000);  // 20 ms of the 30 are not hidden
+  Bytes in = Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_UDP, 1000);
+  int on_path1 = 0;
+  for (int i = 0; i < 20; ++i) on_path1 += Encap(in).out[kWire + 1] == 1;
+  EXPECT_EQ(on_path1, 0);
+}
+
+TEST_F(DatapathTest, UrgentPacketsCountTheWholeDelayWhenResequencing) {
+  Configure(1, MB_MODE_LATENCY, 200);
+  SetReseqDeadlineUs(50000);
+  SetDelay(0, 20000);
+  Bytes small = Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_UDP, 40);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(Encap(small).out[kWire + 1], 1) << "the nearer path";
+}
+
 TEST_F(DatapathTest, UsesTheOnlyActivePath) {
   Bytes in = Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_UDP, 1000);
   SetState(0, MB_PATH_DISABLED);

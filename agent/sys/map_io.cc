@@ -24,7 +24,7 @@ namespace meshbpf {
 static_assert(sizeof(mb_wire_hdr) == 12, "wire header is part of the protocol");
 static_assert(MB_ENCAP_OVERHEAD == 40, "outer IPv4 + UDP + mb_wire_hdr");
 static_assert(sizeof(mb_config) == 36);
-static_assert(sizeof(mb_path) == 48);
+static_assert(sizeof(mb_path) == 52);
 static_assert(sizeof(mb_learned_source) == 24);
 static_assert(sizeof(mb_path_counters) == 8 * (4 + MB_DROP_REASONS));
 static_assert(sizeof(mb_budget) == 24);
@@ -34,7 +34,7 @@ static_assert(sizeof(mb_relay) == 32 && sizeof(mb_relay_key) == 8 &&
                   sizeof(mb_relay_counters) == 8 * (4 + MB_RELAY_DROP_REASONS) &&
                   sizeof(mb_relay_bucket) == 24,
               "relay map shapes");
-static_assert(sizeof(mb_reseq) == 24 && sizeof(mb_reseq_slot) == 16 + MB_RESEQ_FRAME_MAX &&
+static_assert(sizeof(mb_reseq) == 24 && sizeof(mb_reseq_slot) == 24 + MB_RESEQ_FRAME_MAX &&
                   sizeof(mb_reseq_counters) == 8 * 9,
               "resequencing map shapes");
 static_assert((MB_RESEQ_WINDOW & (MB_RESEQ_WINDOW - 1)) == 0, "slots are indexed by seq % window");

@@ -129,12 +129,12 @@ static __always_inline enum mb_placement placement_of(const struct mb_config *cf
  * then lags and reorders TCP.
  */
 static __always_inline int place_packet(struct __sk_buff *skb, enum mb_placement placement,
-					struct mb_choice *choice)
+					__u32 hidden_skew_us, struct mb_choice *choice)
 {
 	if ((skb->mark & MB_PROBE_MARK_MASK) == MB_PROBE_MARK)
 		return force_path(skb->mark & ~MB_PROBE_MARK_MASK, choice) < 0 ? -1
 									  : MB_PLACED_PROBE;
-	return choose_paths(skb->len + MB_ENCAP_OVERHEAD, placement, choice);
+	return choose_paths(skb->len + MB_ENCAP_OVERHEAD, placement, hidden_skew_us, choice);
 }
 
 /* The lowest-numbered path chosen (0 if none). */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Receive-side resequencing (docs/design/resequencing.md): bonded packets go
- * into the bond in bond_seq order; early ones wait as bytes in map slots. */
+ * into the bond in bond_seq order; early ones, and those from a path nearer
+ * than the slowest (their path's reseq_hold_us), wait as bytes in map slots. */
 #ifndef MB_LIB_RESEQ_H
 #define MB_LIB_RESEQ_H
 
@@ -30,7 +31,7 @@ struct reseq_walk {
 	__u32 bond_ifindex;
 	__u32 start;          /* next_seq when the walk began */
 	__u32 give_up_before; /* gaps before this seq are given up */
-	__u64 now;
+	__u64 now;            /* held packets due later than this stay */
 	__u64 deadline_ns;    /* non-zero: a gap is given up when a packet behind it is due */
 	__u32 gap_from;       /* deadline walk: where the gap being looked past began */
 	__u8 in_gap;
@@ -130,6 +131,8 @@ static long release_step(__u32 i, void *ctx)
 		w->in_gap = 0;
 		w->r->next_seq = seq;
 	}
+	if (w->cause != MB_RELEASE_FULL && slot->due_ns > w->now)
+		return 1; /* its path's hold is not over: it and those behind it wait */
 	if (emit(w, slot))
 		return 1; /* stays held; a later arrival retries */
 	w->r->held--;
@@ -207,8 +210,11 @@ static __always_inline int store_frame(struct __sk_buff *skb, struct mb_reseq_sl
 	return 0;
 }
 
-/* A packet ahead of a gap, within the window. Sets w->loaded: 0 when held. */
-static __always_inline int hold(struct reseq_walk *w, __u32 seq, __u64 now)
+/*
+ * A packet ahead of a gap within the window, or one whose path's hold is
+ * not over (due_ns). Sets w->loaded: 0 when held.
+ */
+static __always_inline int hold(struct reseq_walk *w, __u32 seq, __u64 now, __u64 due_ns)
 {
 	struct mb_reseq_slot *slot = slot_of(seq);
 
@@ -228,6 +234,7 @@ static __always_inline int hold(struct reseq_walk *w, __u32 seq, __u64 now)
 		return TC_ACT_OK;
 	}
 	slot->state = MB_RESEQ_HELD;
+	slot->due_ns = due_ns;
 	if (w->r->held++ == 0)
 		w->r->head_arrival_ns = now;
 	w->c->held++;
@@ -267,8 +274,12 @@ static __always_inline int slot_filled(__u32 seq)
 	return slot && slot->seq == seq && slot->state != MB_RESEQ_EMPTY;
 }
 
-/* Puts sequenced packet `seq` in its place. Returns TC_ACT_SHOT for a duplicate. */
-static __always_inline int place_in_sequence(struct reseq_walk *w, __u32 seq, __u64 now)
+/*
+ * Puts sequenced packet `seq`, which must wait hold_ns after its arrival,
+ * in its place. Returns TC_ACT_SHOT for a duplicate.
+ */
+static __always_inline int place_in_sequence(struct reseq_walk *w, __u32 seq, __u64 now,
+					     __u64 hold_ns)
 {
 	struct mb_reseq *r = w->r;
 	int verdict = TC_ACT_OK;
@@ -278,12 +289,10 @@ static __always_inline int place_in_sequence(struct reseq_walk *w, __u32 seq, __
 		r->next_seq = seq;
 	}
 	__s32 ahead = (__s32)(seq - r->next_seq); /* wrap-around safe */
-	if (ahead == 0) {
+	if (ahead == 0 && !hold_ns) {
 		r->next_seq = seq + 1;
-		if (r->held || slot_filled(seq + 1))
-			release(w, MB_RELEASE_IN_ORDER, seq + 1, 0);
-	} else if (ahead > 0 && ahead < MB_RESEQ_WINDOW) {
-		verdict = hold(w, seq, now);
+	} else if (ahead >= 0 && ahead < MB_RESEQ_WINDOW) {
+		verdict = hold(w, seq, now, now + hold_ns);
 	} else if (ahead < 0 && ahead > -MB_RESEQ_RESYNC) {
 		w->c->late++; /* its gap was given up already: deliver it now */
 	} else {
@@ -295,26 +304,35 @@ static __always_inline int place_in_sequence(struct reseq_walk *w, __u32 seq, __
 }
 
 /*
- * The body of resequence() while this CPU owns the state. An unsequenced
- * packet (a probe, every 200 ms or so on each path) is delivered at once
- * and serves as the tick that releases held packets past the deadline when
- * no data arrives. Returns the verdict.
+ * Releases, in order, the held packets whose turn has come: from next_seq
+ * up to the first gap or the first packet whose hold is not over, then past
+ * the gaps in front of packets that have waited the deadline.
  */
-static __always_inline int resequence_owned(struct reseq_walk *w, __u32 seq, int sequenced,
-					    __u32 deadline_us)
+static __always_inline void release_due(struct reseq_walk *w, __u32 deadline_us)
 {
 	struct mb_reseq *r = w->r;
-	__u64 now = bpf_ktime_get_ns();
-
-	if (sequenced && place_in_sequence(w, seq, now) == TC_ACT_SHOT)
-		return TC_ACT_SHOT;
 	__u64 deadline_ns = (__u64)deadline_us * 1000;
-	if (r->held && now - r->head_arrival_ns >= deadline_ns) {
-		w->now = now;
+
+	if (r->held || slot_filled(r->next_seq))
+		release(w, MB_RELEASE_IN_ORDER, r->next_seq, 0);
+	if (r->held && w->now - r->head_arrival_ns >= deadline_ns)
 		release(w, MB_RELEASE_DEADLINE, r->next_seq, deadline_ns);
-	}
 	if (w->released && r->held)
-		find_head(r, now);
+		find_head(r, w->now);
+}
+
+/*
+ * The body of resequence() while this CPU owns the state. Every arrival,
+ * an unsequenced one (a probe) too, releases what is due; so does the
+ * agent's tick (reseq_tick) when nothing arrives. Returns the verdict.
+ */
+static __always_inline int resequence_owned(struct reseq_walk *w, __u32 seq, int sequenced,
+					    __u32 deadline_us, __u64 hold_ns)
+{
+	w->now = bpf_ktime_get_ns();
+	if (sequenced && place_in_sequence(w, seq, w->now, hold_ns) == TC_ACT_SHOT)
+		return TC_ACT_SHOT;
+	release_due(w, deadline_us);
 	return w->loaded ? bpf_redirect(w->bond_ifindex, BPF_F_INGRESS) : TC_ACT_SHOT;
 }
 
@@ -338,14 +356,14 @@ static __always_inline int pass_unsequenced(struct mb_reseq *r, struct mb_reseq_
 }
 
 /*
- * Delivers a decapsulated bonded packet (its bond_seq `seq`) into the bond
- * in sequence order, or an unsequenced one (a probe) at once. Returns the
- * TC verdict. One CPU at a time changes the
- * state (busy, taken with compare-and-swap): bpf_spin_lock cannot be held
- * across the helpers that copy and send frames.
+ * Delivers a decapsulated bonded packet (its bond_seq `seq`, received on
+ * path_id) into the bond in sequence order, or an unsequenced one (a probe)
+ * at once. Returns the TC verdict. One CPU at a time changes the state
+ * (busy, taken with compare-and-swap): bpf_spin_lock cannot be held across
+ * the helpers that copy and send frames.
  */
 static __always_inline int resequence(struct __sk_buff *skb, const struct mb_config *cfg, __u32 seq,
-				      int sequenced)
+				      int sequenced, __u32 path_id)
 {
 	__u32 key = 0;
 	struct mb_reseq *r = bpf_map_lookup_elem(&mb_reseq, &key);
@@ -356,12 +374,40 @@ static __always_inline int resequence(struct __sk_buff *skb, const struct mb_con
 	if (__sync_val_compare_and_swap(&r->busy, 0, 1) != 0)
 		return sequenced ? pass_unsequenced(r, c, cfg->bond_ifindex, seq)
 				 : bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
+	struct mb_path *path = bpf_map_lookup_elem(&mb_paths, &path_id);
+	__u64 hold_ns = path && sequenced ? (__u64)path->reseq_hold_us * 1000 : 0;
 	struct reseq_walk w = {
 		.skb = skb, .r = r, .c = c, .bond_ifindex = cfg->bond_ifindex, .loaded = 1,
 	};
-	int verdict = resequence_owned(&w, seq, sequenced, cfg->reseq_deadline_us);
+	int verdict = resequence_owned(&w, seq, sequenced, cfg->reseq_deadline_us, hold_ns);
 	__sync_fetch_and_and(&r->busy, 0);
 	return verdict;
+}
+
+/*
+ * The agent's tick, run through BPF_PROG_TEST_RUN on a throwaway skb
+ * (there is no timer that can send): releases what is due when no packet
+ * arrives to do it, so a hold or a deadline costs its own length, not the
+ * time to the next arrival. Every frame leaves as a clone, since the
+ * program's own redirect goes nowhere under test_run. Returns TC_ACT_SHOT.
+ */
+static __always_inline int reseq_tick(struct __sk_buff *skb, const struct mb_config *cfg)
+{
+	__u32 key = 0;
+	struct mb_reseq *r = bpf_map_lookup_elem(&mb_reseq, &key);
+	struct mb_reseq_counters *c = bpf_map_lookup_elem(&mb_reseq_counters, &key);
+
+	if (!r || !c || !r->held || __sync_val_compare_and_swap(&r->busy, 0, 1) != 0)
+		return TC_ACT_SHOT;
+	struct reseq_walk w = {
+		.skb = skb, .r = r, .c = c, .bond_ifindex = cfg->bond_ifindex,
+		.now = bpf_ktime_get_ns(),
+	};
+	release_due(&w, cfg->reseq_deadline_us);
+	if (w.loaded && bpf_clone_redirect(skb, cfg->bond_ifindex, BPF_F_INGRESS))
+		c->gaps_skipped++; /* released but not sent: lost like a gap given up */
+	__sync_fetch_and_and(&r->busy, 0);
+	return TC_ACT_SHOT;
 }
 
 #endif /* MB_LIB_RESEQ_H */

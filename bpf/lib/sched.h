@@ -39,6 +39,22 @@ enum mb_placement {
 };
 
 /*
+ * The one-way delay a path's cost counts. Urgent packets count all of it.
+ * Bulk packets count only what lies beyond the skew the peer's resequencer
+ * hides (its deadline): within it, the far end delivers in order whatever
+ * the paths' delays, so filling paths by capacity alone is what brings a
+ * far path into use (a single TCP flow seldom queues enough on the near
+ * path for the far one to win on arrival time).
+ */
+static __always_inline __u64 delay_cost_ns(__u32 owd_us, enum mb_placement placement,
+					   __u32 hidden_skew_us)
+{
+	if (placement == MB_PLACE_LOWEST_DELAY)
+		return (__u64)owd_us * 1000;
+	return owd_us > hidden_skew_us ? (__u64)(owd_us - hidden_skew_us) * 1000 : 0;
+}
+
+/*
  * Path selection: earliest expected arrival.
  *
  * Plain or weighted round-robin over links of different speed reorders TCP
@@ -61,7 +77,7 @@ enum mb_placement {
  * policy a BACKUP (see cap_limited_state).
  */
 static __always_inline int choose_paths(__u32 wire_len, enum mb_placement placement,
-					struct mb_choice *out)
+					__u32 hidden_skew_us, struct mb_choice *out)
 {
 	/*
 	 * Per path: the time to serialise this packet (tx_ns) and that plus
@@ -92,7 +108,7 @@ static __always_inline int choose_paths(__u32 wire_len, enum mb_placement placem
 		__u8 state = cap_limited_state(p, b);
 		if (state == MB_PATH_ACTIVE && p->rate_kbps > 0) {
 			tx_ns[i] = (__u64)wire_len * 8000000ULL / p->rate_kbps;
-			cost_ns[i] = tx_ns[i] + (__u64)p->owd_us * 1000;
+			cost_ns[i] = tx_ns[i] + delay_cost_ns(p->owd_us, placement, hidden_skew_us);
 			have_active = 1;
 		} else if (state == MB_PATH_BACKUP && backup < 0) {
 			backup = i;
