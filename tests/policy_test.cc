@@ -191,6 +191,41 @@ TEST(PathTable, MeasuredCapacityAndDelayReplaceTheConfiguredOnes) {
   EXPECT_EQ(t[1].owd_us, 1234u);
 }
 
+TEST(ReseqHolds, NearerPathsWaitForTheFarthestActiveOne) {
+  NodeSettings s = TwoBonded();
+  s.paths.push_back(Path("wan3", 5, 10, PathRole::kBackup));
+  s.reorder_deadline_ms = 100;
+  std::vector<PathCondition> c(3);
+  c[0].owd_us = 8000;
+  c[1].owd_us = 35000;
+  c[2].owd_us = 300000;  // a standby: never waited for
+  PathTable t = BuildPathTable(s, c);
+  EXPECT_EQ(t[0].reseq_hold_us, 27000u);
+  EXPECT_EQ(t[1].reseq_hold_us, 0u) << "the farthest waits for nobody";
+  EXPECT_EQ(t[2].state, MB_PATH_BACKUP);
+  EXPECT_EQ(t[2].reseq_hold_us, 0u);
+}
+
+TEST(ReseqHolds, NoneWhenOffOrWithinJitter) {
+  NodeSettings s = TwoBonded();
+  std::vector<PathCondition> c(2);
+  c[0].owd_us = 1000;
+  c[1].owd_us = 30000;
+  EXPECT_EQ(BuildPathTable(s, c)[0].reseq_hold_us, 0u) << "resequencing off";
+  s.reorder_deadline_ms = 100;
+  c[1].owd_us = 1000 + kMinReseqHoldUs - 1;
+  EXPECT_EQ(BuildPathTable(s, c)[0].reseq_hold_us, 0u) << "alike paths keep the fast path";
+}
+
+TEST(ReseqHolds, NeverLongerThanTheDeadline) {
+  NodeSettings s = TwoBonded();
+  s.reorder_deadline_ms = 20;
+  std::vector<PathCondition> c(2);
+  c[0].owd_us = 5000;
+  c[1].owd_us = 300000;
+  EXPECT_EQ(BuildPathTable(s, c)[0].reseq_hold_us, 20000u);
+}
+
 TEST(PathTable, DegradedPathGetsNoTrafficWhileAHealthyOneIsLeft) {
   NodeSettings s = TwoBonded();
   std::vector<PathCondition> c(2);

@@ -58,6 +58,18 @@ std::vector<int> StandbyOrder(const NodeSettings& settings) {
   return backups;
 }
 
+void SetReseqHolds(const NodeSettings& settings, PathTable& table) {
+  uint32_t farthest_us = 0;
+  for (const mb_path& p : table) {
+    if (p.state == MB_PATH_ACTIVE) farthest_us = std::max(farthest_us, p.owd_us);
+  }
+  const auto deadline_us = static_cast<uint32_t>(std::lround(settings.reorder_deadline_ms * 1000));
+  for (mb_path& p : table) {
+    const uint32_t hold_us = p.state == MB_PATH_ACTIVE ? farthest_us - p.owd_us : 0;
+    p.reseq_hold_us = hold_us < kMinReseqHoldUs ? 0 : std::min(hold_us, deadline_us);
+  }
+}
+
 PathTable BuildPathTable(const NodeSettings& settings,
                          const std::vector<PathCondition>& conditions) {
   const size_t n = std::min<size_t>(settings.paths.size(), MB_MAX_PATHS);
@@ -135,6 +147,7 @@ PathTable BuildPathTable(const NodeSettings& settings,
   if (std::optional<size_t> next = healthy_standby ? healthy_standby : usable_standby(false)) {
     table[*next].state = MB_PATH_BACKUP;
   }
+  if (settings.reorder_deadline_ms > 0) SetReseqHolds(settings, table);
   return table;
 }
 

@@ -40,6 +40,18 @@ struct PathCondition {
   std::optional<double> owd_us;        // measured one-way delay; default: delay_ms
 };
 
+// Below this, a delay difference is within the paths' jitter: packets from
+// the nearer path are not held for it (the in-order fast path stays fast on
+// alike links).
+inline constexpr uint32_t kMinReseqHoldUs = 1000;
+
+// Resequencing on (the peer's too: both ends share link_aggregation): every
+// ACTIVE path's reseq_hold_us, its one-way delay below the farthest ACTIVE
+// path's, at most the deadline; 0 elsewhere. The bond then delivers every
+// bonded packet after about the same delay, and the sender fills paths by
+// capacity (see delay_cost_ns in bpf/lib/sched.h).
+void SetReseqHolds(const NodeSettings& settings, PathTable& table);
+
 // Path table for the configured paths; unused slots zeroed.
 // - Bonded paths (active_backup: the primary only; plus paths moved in by
 //   hand) that are usable and not degraded are ACTIVE. Degraded ones carry traffic only when no healthy
@@ -52,6 +64,7 @@ struct PathCondition {
 // - When no path at all is usable, the probes' verdict is set aside and
 //   every path whose link is up counts as usable: at start before the peer
 //   answers, or with probes blocked on the way, sending beats dropping all.
+// - With resequencing on, holds as SetReseqHolds.
 PathTable BuildPathTable(const NodeSettings& settings,
                          const std::vector<PathCondition>& conditions = {});
 

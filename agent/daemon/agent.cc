@@ -191,6 +191,11 @@ void Agent::OnProbeSocketReadable() {
 void Agent::Serve(int signals) {
   EventLoop loop;
   loop.Every(settings_.failover.monitoring_interval_s, [this] { OnTick(); });
+  if (settings_.reorder_deadline_ms > 0) {
+    // Holds and deadlines end between arrivals too, to within this tick.
+    constexpr double kReseqTickS = 0.001;
+    loop.Every(kReseqTickS, [this] { datapath_->ReleaseDueHeld(); });
+  }
   loop.Watch(links_->fd(), [this] {
     links_->Drain([this](const LinkEvent& e) {
       paths_->OnLinkEvent(e.ifindex, LinkEventName(e.kind), MonotonicNs());

@@ -130,6 +130,15 @@ absl::Status BondDatapath::Configure(const PathTable& table) {
   return datapath_->AttachEncap(bond_tx->ifindex);
 }
 
+void BondDatapath::ReleaseDueHeld() {
+  if (!datapath_) return;
+  absl::Status s = datapath_->ReleaseDueHeld();
+  if (!s.ok() && !tick_failed_) {
+    Log(LogLevel::kError, absl::StrCat(s.message(), ": held packets now wait for the next arrival"));
+  }
+  tick_failed_ = !s.ok();
+}
+
 void BondDatapath::Stop() {
   if (datapath_) {
     // Leave the maps pinned (counters survive a restart) but mark them

@@ -35,6 +35,9 @@ class BondDatapath {
   void Stop();
 
   const MapSet& maps() const { return datapath_->maps(); }
+  // Resequencing: releases the held packets that are due. Logs the first
+  // failure only, since it runs every millisecond.
+  void ReleaseDueHeld();
   const RelayMaps& relay_maps() const { return *relay_maps_; }
 
  private:
@@ -42,6 +45,7 @@ class BondDatapath {
   std::unique_ptr<Datapath> datapath_;
   std::unique_ptr<RelayMaps> relay_maps_;
   bool created_bond_ = false;
+  bool tick_failed_ = false;
 };
 
 // The path supervisor's I/O on this system: `datapath`'s maps, the kernel's

@@ -95,6 +95,18 @@ absl::Status Datapath::AttachDecap(int ifindex) {
   return Attach(ifindex, bpf_program__fd(skel_->progs.mb_decap), "mb_decap");
 }
 
+absl::Status Datapath::ReleaseDueHeld() const {
+  // A minimal Ethernet frame to carry the released frames (bpf/lib/reseq.h).
+  static constexpr unsigned char kCarrier[64] = {};
+  bpf_test_run_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.data_in = kCarrier;
+  opts.data_size_in = sizeof(kCarrier);
+  opts.repeat = 1;
+  int err = bpf_prog_test_run_opts(bpf_program__fd(skel_->progs.mb_reseq_tick), &opts);
+  return err == 0 ? absl::OkStatus() : LibbpfError("running mb_reseq_tick", err);
+}
+
 void Datapath::DetachAll() {
   for (const Attachment& a : attachments_) {
     bpf_tc_hook hook = IngressHook(a.ifindex);

@@ -29,6 +29,9 @@ class Datapath {
   absl::Status AttachDecap(int ifindex);
   // Removes every filter this object attached (and clsact hooks it created).
   void DetachAll();
+  // Runs mb_reseq_tick once: the resequencer releases the held packets that
+  // are due (no timer in the kernel can send them).
+  absl::Status ReleaseDueHeld() const;
 
   const MapSet& maps() const { return maps_; }
 
