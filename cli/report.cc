@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "agent/core/net_format.h"
+#include "cli/stats_view.h"
 
 namespace meshbpf {
 namespace {
@@ -148,6 +149,10 @@ absl::StatusOr<InstanceSnapshot> TakeSnapshot(const MapSet& maps, const std::str
     if (!learned.ok()) return learned.status();
     s.learned[i] = *learned;
   }
+  // Not fatal: the rest of the status is still worth showing without it.
+  absl::StatusOr<std::unique_ptr<ResequencerMaps>> resequencer =
+      ResequencerMaps::OpenPinned(pin_dir);
+  s.resequencing = resequencer.ok() ? (*resequencer)->Read() : resequencer.status();
   s.agent_alive = s.config.configured && s.config.agent_pid != 0 &&
                   (kill(static_cast<pid_t>(s.config.agent_pid), 0) == 0 || errno == EPERM);
   return s;
@@ -168,6 +173,10 @@ nlohmann::json StatusJson(const InstanceSnapshot& s) {
       {"port", s.config.listen_port},
       {"paths", paths},
       {"unattributed_drops", DropsJson(s.counters[MB_NO_PATH])},
+      {"resequencing", s.resequencing.ok() ? ToJson(*s.resequencing) : nlohmann::json(nullptr)},
+      {"resequencing_error",
+       s.resequencing.ok() ? nlohmann::json(nullptr)
+                           : nlohmann::json(std::string(s.resequencing.status().message()))},
       {"health", s.health ? ToJson(*s.health) : nlohmann::json(nullptr)},
   };
 }
@@ -271,6 +280,10 @@ std::string StatusTable(const InstanceSnapshot& s) {
     }
     absl::StrAppend(&out, "  share of sent packets:", shares, "\n");
   }
+  absl::StrAppend(&out, "\n", s.resequencing.ok()
+                                  ? FormatResequencer(*s.resequencing)
+                                  : absl::StrCat("resequencing: not shown: ",
+                                                 s.resequencing.status().message(), "\n"));
   if (s.health) absl::StrAppend(&out, HealthTable(*s.health));
   return out;
 }

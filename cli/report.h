@@ -24,6 +24,8 @@ struct InstanceSnapshot {
   std::map<uint32_t, mb_relay> relays;                // relays served, by slot
   RelayCounterTable relay_counters{};
   std::array<mb_learned_source, MB_MAX_PATHS> learned{};  // learned paths' last probe sources
+  // The resequencer, or why it could not be read (e.g. an older data path).
+  absl::StatusOr<ResequencerStats> resequencing = absl::UnavailableError("not read");
   bool agent_alive = false;
   // The running agent's view of path health (its control socket's status
   // reply); empty when no agent answered.

@@ -48,6 +48,27 @@ std::string FormatStatsTable(const MetricsSnapshot& snapshot) {
     absl::StrAppendFormat(&out, "packets dropped with no path to take: %u\n",
                           snapshot.unattributed_drops_total);
   }
+  absl::StrAppend(&out, snapshot.resequencing
+                            ? FormatResequencer(*snapshot.resequencing)
+                            : "resequencing: not reported (the agent could not read it)\n");
+  return out;
+}
+
+std::string FormatResequencer(const ResequencerStats& r) {
+  const std::string occupancy = absl::StrFormat("occupancy %u/%u", r.occupancy, r.window);
+  std::string out = r.enabled() ? absl::StrFormat("resequencing: deadline %g ms, %s\n",
+                                                  r.deadline_us / 1000.0, occupancy)
+                                : "resequencing: off\n";
+  ResequencerStats idle;
+  idle.deadline_us = r.deadline_us;
+  idle.window = r.window;
+  if (!r.enabled() && r == idle) return out;
+  // Off but not idle: counts (and packets left) from when it was on.
+  if (!r.enabled()) absl::StrAppend(&out, "  ", occupancy, "\n");
+  absl::StrAppendFormat(&out, "  held %u: released in order %u, by deadline %u, when full %u\n",
+                        r.held, r.released_in_order, r.released_deadline, r.released_full);
+  absl::StrAppendFormat(&out, "  gaps given up %u, late %u, duplicates %u, passed %u, resyncs %u\n",
+                        r.gaps_skipped, r.late, r.duplicates, r.passed, r.resyncs);
   return out;
 }
 

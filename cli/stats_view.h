@@ -10,12 +10,18 @@
 #include "agent/core/alerts.h"
 #include "agent/core/history_summary.h"
 #include "agent/core/metrics.h"
+#include "agent/core/resequencer.h"
 
 namespace meshbpf {
 
 // One line per path (state, weight, traffic share, Mbit/s out and in, RTT,
-// jitter, loss, cap) and a bond total. Unmeasured values show as "-".
+// jitter, loss, cap), a bond total and the resequencer. Unmeasured values
+// show as "-".
 std::string FormatStatsTable(const MetricsSnapshot& snapshot);
+
+// The resequencer: "off" or its deadline and occupancy, then what it did
+// with the packets it saw (left out while it is off and has done nothing).
+std::string FormatResequencer(const ResequencerStats& stats);
 
 // Per-path summary of `window` (averages, RTT percentiles, loss,
 // availability, failovers), the trend, and the alerts with their reasons.

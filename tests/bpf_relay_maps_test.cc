@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
-#include <sys/mount.h>
 
 #include <map>
 #include <memory>
@@ -25,18 +24,11 @@ class RelayMapsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (const std::string why = BpfUnavailable(); !why.empty()) GTEST_SKIP() << why;
-    char dir[] = "/tmp/meshbpf-relay-maps-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr) << std::strerror(errno);
-    dir_ = dir;
-    ASSERT_EQ(mount("bpf", dir_.c_str(), "bpf", 0, "mode=0700"), 0)
-        << "mounting a bpffs on " << dir_ << ": " << std::strerror(errno);
-    mounted_ = true;
-    bpf_object_open_opts opts{};
-    opts.sz = sizeof(opts);
-    opts.pin_root_path = dir_.c_str();
-    skel_ = meshbpf_bpf__open_opts(&opts);
-    ASSERT_NE(skel_, nullptr) << std::strerror(errno);
-    ASSERT_EQ(meshbpf_bpf__load(skel_), 0) << "load failed (root needed)";
+    bpffs_ = std::make_unique<ScratchBpffs>();
+    ASSERT_TRUE(bpffs_->mounted());
+    dir_ = bpffs_->dir();
+    skel_ = LoadPinnedDatapath(dir_);
+    ASSERT_NE(skel_, nullptr);
     absl::StatusOr<std::unique_ptr<meshbpf::RelayMaps>> maps =
         meshbpf::RelayMaps::OpenPinned(dir_);
     ASSERT_TRUE(maps.ok()) << maps.status();
@@ -45,8 +37,7 @@ class RelayMapsTest : public ::testing::Test {
   void TearDown() override {
     maps_.reset();
     if (skel_) meshbpf_bpf__destroy(skel_);
-    if (mounted_) umount(dir_.c_str());
-    if (!dir_.empty()) rmdir(dir_.c_str());
+    bpffs_.reset();
   }
 
   static mb_relay Relay(const char* origin, uint16_t relay_port, uint16_t return_port) {
@@ -80,8 +71,8 @@ class RelayMapsTest : public ::testing::Test {
     return out;
   }
 
+  std::unique_ptr<ScratchBpffs> bpffs_;
   std::string dir_;
-  bool mounted_ = false;
   meshbpf_bpf* skel_ = nullptr;
   std::unique_ptr<meshbpf::RelayMaps> maps_;
 };

@@ -11,6 +11,7 @@
 #include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,6 +59,54 @@ inline meshbpf_bpf* LoadUnpinnedDatapath() {
       meshbpf_bpf__destroy(skel);
       return nullptr;
     }
+  }
+  if (const int err = meshbpf_bpf__load(skel); err != 0) {
+    ADD_FAILURE() << "load failed: " << std::strerror(-err);
+    meshbpf_bpf__destroy(skel);
+    return nullptr;
+  }
+  return skel;
+}
+
+// A bpffs mounted on a new directory under /tmp, for a test's pins;
+// unmounted and removed again. Only where BpfUnavailable() is "".
+class ScratchBpffs {
+ public:
+  ScratchBpffs() {
+    char dir[] = "/tmp/meshbpf-bpffs-XXXXXX";
+    if (mkdtemp(dir) == nullptr) {
+      ADD_FAILURE() << "mkdtemp: " << std::strerror(errno);
+      return;
+    }
+    dir_ = dir;
+    mounted_ = mount("bpf", dir, "bpf", 0, "mode=0700") == 0;
+    if (!mounted_) ADD_FAILURE() << "mounting a bpffs on " << dir_ << ": " << std::strerror(errno);
+  }
+  ~ScratchBpffs() {
+    if (mounted_) umount(dir_.c_str());
+    if (!dir_.empty()) rmdir(dir_.c_str());
+  }
+  ScratchBpffs(const ScratchBpffs&) = delete;
+  ScratchBpffs& operator=(const ScratchBpffs&) = delete;
+
+  bool mounted() const { return mounted_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  bool mounted_ = false;
+};
+
+// The data path with its maps pinned under `pin_dir`, as the agent loads
+// it; nullptr, with the failure reported, when it does not load.
+inline meshbpf_bpf* LoadPinnedDatapath(const std::string& pin_dir) {
+  bpf_object_open_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.pin_root_path = pin_dir.c_str();
+  meshbpf_bpf* skel = meshbpf_bpf__open_opts(&opts);
+  if (skel == nullptr) {
+    ADD_FAILURE() << "opening the BPF object: " << std::strerror(errno);
+    return nullptr;
   }
   if (const int err = meshbpf_bpf__load(skel); err != 0) {
     ADD_FAILURE() << "load failed: " << std::strerror(-err);

@@ -33,7 +33,10 @@ constexpr char kStats[] = R"({
      "rx_bytes_total": 0, "tx_packets_total": 0, "rx_packets_total": 0, "drops_total": 0,
      "tx_bytes_per_s": 0.0, "rx_bytes_per_s": 0.0, "traffic_share": 0.0, "rtt_ms": null,
      "jitter_ms": null, "loss": 0.0, "cap": null}
-  ]
+  ],
+  "resequencing": {"deadline_us": 100000, "occupancy": 3, "window": 256, "held": 1491,
+                   "released_in_order": 1480, "released_deadline": 8, "released_full": 0,
+                   "gaps_skipped": 2, "late": 1, "duplicates": 4, "passed": 5, "resyncs": 6}
 })";
 
 TEST(ControlProtocolTest, StatusRoundTrip) {
@@ -70,6 +73,37 @@ TEST(ControlProtocolTest, CapRoundTrip) {
 }
 
 TEST(ControlProtocolTest, StatsRoundTrip) { ExpectRoundTrip<StatsReply>(kStats, "stats"); }
+
+TEST(ControlProtocolTest, StatsCarryEveryResequencerCounter) {
+  absl::StatusOr<StatsReply> reply = FromJson<StatsReply>(nlohmann::json::parse(kStats), "stats");
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  ASSERT_TRUE(reply->snapshot.resequencing.has_value());
+  const ResequencerStats& r = *reply->snapshot.resequencing;
+  EXPECT_EQ(r.deadline_us, 100000u);
+  EXPECT_EQ(r.occupancy, 3u);
+  EXPECT_EQ(r.window, 256u);
+  EXPECT_EQ(r.held, 1491u);
+  EXPECT_EQ(r.released_in_order, 1480u);
+  EXPECT_EQ(r.released_deadline, 8u);
+  EXPECT_EQ(r.released_full, 0u);
+  EXPECT_EQ(r.gaps_skipped, 2u);
+  EXPECT_EQ(r.late, 1u);
+  EXPECT_EQ(r.duplicates, 4u);
+  EXPECT_EQ(r.passed, 5u);
+  EXPECT_EQ(r.resyncs, 6u);
+}
+
+TEST(ControlProtocolTest, StatsWithoutTheResequencer) {
+  // Unread: null, written back as null.
+  nlohmann::json stats = nlohmann::json::parse(kStats);
+  stats["resequencing"] = nullptr;
+  ExpectRoundTrip<StatsReply>(stats.dump(), "stats");
+  // An older agent leaves the field out.
+  stats.erase("resequencing");
+  absl::StatusOr<StatsReply> reply = FromJson<StatsReply>(stats, "stats");
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_FALSE(reply->snapshot.resequencing.has_value());
+}
 
 TEST(ControlProtocolTest, UplinkTestRoundTrip) {
   ExpectRoundTrip<UplinkTestReply>(R"({"running": true, "elapsed": 1.25, "total": 5.6})", "test");
@@ -135,6 +169,10 @@ TEST(ControlProtocolTest, ReplyErrorsNameTheField) {
   stats["paths"][0]["id"] = -1;
   EXPECT_THAT(std::string(FromJson<StatsReply>(stats, "stats").status().message()),
               HasSubstr("\"paths[0].id\" must be an integer within 0..4294967295"));
+  stats = nlohmann::json::parse(kStats);
+  stats["resequencing"].erase("passed");
+  EXPECT_THAT(std::string(FromJson<StatsReply>(stats, "stats").status().message()),
+              HasSubstr("\"resequencing.passed\" is missing"));
   nlohmann::json peers = nlohmann::json::parse(kSamplePeers);
   peers["relaying"]["relays"][0]["drops"]["rate"] = true;
   EXPECT_EQ(FromJson<PeersReply>(peers, "peers").status().message(),

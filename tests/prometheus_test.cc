@@ -142,6 +142,56 @@ TEST(FormatPrometheus, SpecialValuesAndAnEmptyBond) {
   EXPECT_NE(empty.find("meshbpf_bond_usable_paths{bond=\"mb0\"} 0\n"), std::string::npos);
 }
 
+TEST(FormatPrometheus, ResequencerFamiliesFollowTheBondsOnlyWhenRead) {
+  EXPECT_EQ(FormatPrometheus(TwoPaths()).find("meshbpf_reseq"), std::string::npos);
+  MetricsSnapshot s = TwoPaths();
+  s.resequencing = ResequencerStats{.deadline_us = 2'500,
+                                    .occupancy = 3,
+                                    .window = 256,
+                                    .held = 1491,
+                                    .released_in_order = 1480,
+                                    .released_deadline = 8,
+                                    .released_full = 7,
+                                    .gaps_skipped = 2,
+                                    .late = 1,
+                                    .duplicates = 4,
+                                    .passed = 5,
+                                    .resyncs = 6};
+  const std::string text = FormatPrometheus(s);
+  const std::string expected =
+      R"(meshbpf_bond_unattributed_drops_total{bond="mb0"} 3
+# HELP meshbpf_reseq_deadline_seconds How long a packet waits for the gap before it; 0: resequencing off.
+# TYPE meshbpf_reseq_deadline_seconds gauge
+meshbpf_reseq_deadline_seconds{bond="mb0"} 0.0025
+# HELP meshbpf_reseq_occupancy_packets Packets held for resequencing now.
+# TYPE meshbpf_reseq_occupancy_packets gauge
+meshbpf_reseq_occupancy_packets{bond="mb0"} 3
+# HELP meshbpf_reseq_window_packets Packets the resequencer can hold at most.
+# TYPE meshbpf_reseq_window_packets gauge
+meshbpf_reseq_window_packets{bond="mb0"} 256
+# HELP meshbpf_reseq_packets_total Received packets by what the resequencer did with them (gaps_skipped: sequence numbers given up on).
+# TYPE meshbpf_reseq_packets_total counter
+meshbpf_reseq_packets_total{bond="mb0",event="held"} 1491
+meshbpf_reseq_packets_total{bond="mb0",event="released_in_order"} 1480
+meshbpf_reseq_packets_total{bond="mb0",event="released_deadline"} 8
+meshbpf_reseq_packets_total{bond="mb0",event="released_full"} 7
+meshbpf_reseq_packets_total{bond="mb0",event="gaps_skipped"} 2
+meshbpf_reseq_packets_total{bond="mb0",event="late"} 1
+meshbpf_reseq_packets_total{bond="mb0",event="duplicates"} 4
+meshbpf_reseq_packets_total{bond="mb0",event="passed"} 5
+# HELP meshbpf_reseq_resyncs_total Times the peer's sequence restarted and the resequencer started over.
+# TYPE meshbpf_reseq_resyncs_total counter
+meshbpf_reseq_resyncs_total{bond="mb0"} 6
+)";
+  const size_t last_bond_line = text.find("meshbpf_bond_unattributed_drops_total{");
+  ASSERT_NE(last_bond_line, std::string::npos) << text;
+  EXPECT_EQ(text.substr(last_bond_line), expected);
+  // Off: the deadline reads 0.
+  s.resequencing->deadline_us = 0;
+  EXPECT_NE(FormatPrometheus(s).find("\nmeshbpf_reseq_deadline_seconds{bond=\"mb0\"} 0\n"),
+            std::string::npos);
+}
+
 TEST(EscapePrometheusLabel, BackslashQuoteNewline) {
   EXPECT_EQ(EscapePrometheusLabel("a\\b\"c\nd\te"), "a\\\\b\\\"c\\nd\te");
 }

@@ -45,5 +45,46 @@ TEST(StatusJson, CarriesTheAgentsReplyUnchangedOrNull) {
   EXPECT_THAT(StatusTable(InstanceSnapshot{}), Not(HasSubstr("HEALTH")));
 }
 
+ResequencerStats Resequencing() {
+  ResequencerStats r;
+  r.deadline_us = 100'000;
+  r.occupancy = 12;
+  r.window = 256;
+  r.held = 1491;
+  r.released_in_order = 1480;
+  r.released_deadline = 11;
+  return r;
+}
+
+TEST(StatusTable, ShowsTheResequencerBeforeTheAgentsView) {
+  InstanceSnapshot s = WithHealth();
+  s.resequencing = Resequencing();
+  const std::string table = StatusTable(s);
+  const std::string block = "\nresequencing: deadline 100 ms, occupancy 12/256\n"
+                            "  held 1491: released in order 1480, by deadline 11, when full 0\n";
+  EXPECT_THAT(table, HasSubstr(block));
+  EXPECT_LT(table.find(block), table.find("HEALTH"));
+}
+
+TEST(StatusTable, SaysWhyTheResequencerIsNotShown) {
+  InstanceSnapshot s;
+  s.resequencing = absl::NotFoundError("it predates resequencing");
+  EXPECT_THAT(StatusTable(s), HasSubstr("\nresequencing: not shown: it predates resequencing\n"));
+}
+
+TEST(StatusJson, CarriesTheResequencerOrWhyNot) {
+  InstanceSnapshot s;
+  s.resequencing = Resequencing();
+  nlohmann::json json = StatusJson(s);
+  EXPECT_EQ(json["resequencing"], ToJson(Resequencing()));
+  EXPECT_EQ(json["resequencing"]["held"], 1491);
+  EXPECT_EQ(json["resequencing"]["deadline_us"], 100000);
+  EXPECT_TRUE(json["resequencing_error"].is_null());
+  s.resequencing = absl::NotFoundError("it predates resequencing");
+  json = StatusJson(s);
+  EXPECT_TRUE(json["resequencing"].is_null());
+  EXPECT_EQ(json["resequencing_error"], "it predates resequencing");
+}
+
 }  // namespace
 }  // namespace meshbpf

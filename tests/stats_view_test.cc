@@ -42,7 +42,7 @@ std::vector<std::string> Lines(const std::string& text) {
 
 TEST(FormatStatsTable, OneRowPerPathAndATotal) {
   const std::vector<std::string> lines = Lines(FormatStatsTable(Snapshot()));
-  ASSERT_EQ(lines.size(), 5u);
+  ASSERT_EQ(lines.size(), 6u);
   EXPECT_EQ(lines[0], "bond mb0");
   EXPECT_THAT(lines[1], HasSubstr("OUT Mbit/s"));
   EXPECT_THAT(lines[2], testing::StartsWith("wan1         up"));
@@ -66,6 +66,60 @@ TEST(FormatStatsTable, MentionsUnattributedDropsOnlyWhenThereAreSome) {
   EXPECT_THAT(FormatStatsTable(s), Not(HasSubstr("no path")));
   s.unattributed_drops_total = 7;
   EXPECT_THAT(FormatStatsTable(s), HasSubstr("no path to take: 7"));
+}
+
+ResequencerStats Resequencing() {
+  ResequencerStats r;
+  r.deadline_us = 100'000;
+  r.occupancy = 3;
+  r.window = 256;
+  r.held = 1491;
+  r.released_in_order = 1480;
+  r.released_deadline = 8;
+  r.released_full = 7;
+  r.gaps_skipped = 2;
+  r.late = 1;
+  r.duplicates = 4;
+  r.passed = 5;
+  r.resyncs = 6;
+  return r;
+}
+
+TEST(FormatStatsTable, EndsWithTheResequencerOrSaysItIsUnknown) {
+  MetricsSnapshot s = Snapshot();
+  EXPECT_THAT(Lines(FormatStatsTable(s)).back(),
+              "resequencing: not reported (the agent could not read it)");
+  s.resequencing = Resequencing();
+  const std::string table = FormatStatsTable(s);
+  EXPECT_THAT(table, HasSubstr("\nresequencing: deadline 100 ms, occupancy 3/256\n"));
+  EXPECT_THAT(table, testing::EndsWith(FormatResequencer(Resequencing())));
+}
+
+TEST(FormatResequencer, DeadlineOccupancyAndEveryCounter) {
+  EXPECT_EQ(FormatResequencer(Resequencing()),
+            "resequencing: deadline 100 ms, occupancy 3/256\n"
+            "  held 1491: released in order 1480, by deadline 8, when full 7\n"
+            "  gaps given up 2, late 1, duplicates 4, passed 5, resyncs 6\n");
+  ResequencerStats fractional = Resequencing();
+  fractional.deadline_us = 2'500;
+  EXPECT_THAT(FormatResequencer(fractional), testing::StartsWith("resequencing: deadline 2.5 ms,"));
+}
+
+TEST(FormatResequencer, OffIsOneLineUntilItHasCounts) {
+  ResequencerStats off;
+  off.window = 256;
+  EXPECT_EQ(FormatResequencer(off), "resequencing: off\n");
+  // Counts from when it was on are still shown.
+  ResequencerStats was_on = Resequencing();
+  was_on.deadline_us = 0;
+  EXPECT_EQ(FormatResequencer(was_on),
+            "resequencing: off\n"
+            "  occupancy 3/256\n"
+            "  held 1491: released in order 1480, by deadline 8, when full 7\n"
+            "  gaps given up 2, late 1, duplicates 4, passed 5, resyncs 6\n");
+  ResequencerStats one_resync = off;
+  one_resync.resyncs = 1;
+  EXPECT_THAT(FormatResequencer(one_resync), HasSubstr("resyncs 1\n"));
 }
 
 TEST(FormatHistoryReport, SummaryTrendAndAlerts) {

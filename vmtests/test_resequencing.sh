@@ -5,14 +5,18 @@
 # over both paths and packets on link 2 arrive 20 ms behind their
 # neighbours on link 1. With link_aggregation.reorder_deadline_ms = 100 (a
 # wide margin over the skew) the peer's data path holds the early packets
-# and the server must see the stream in order, and (nearly) complete. A
-# file over TCP, both ways, must then arrive intact (sha256).
+# and the server must see the stream in order, and (nearly) complete; the
+# peer's `meshbpf status --json`, `stats --json` and /metrics must show the
+# deadline and the counters the maps hold. A file over TCP, both ways, must
+# then arrive intact (sha256).
 # REORDER_DEADLINE_MS=0 runs the same lab with resequencing off, to see the
 # reordering it repairs (the assertions then fail).
 set -euo pipefail
 export DELAYS="0 20" CONFIG_RATES="1 1"
 deadline_ms="${REORDER_DEADLINE_MS:-100}"
 export LAB_LINK_AGGREGATION=", \"reorder_deadline_ms\": $deadline_ms"
+METRICS=127.0.0.1:9464
+export LAB_PEER_MONITORING=", \"metrics_listen\": \"$METRICS\""
 source "$(dirname "$0")/lib/lab.sh"
 trap lab_cleanup EXIT
 trap 'exit 130' INT TERM
@@ -48,6 +52,39 @@ sent = r["sent"]
 assert r["unique"] >= 0.99 * sent, f"lost {sent - r['unique']} of {sent} packets"
 assert c["held"] >= 0.05 * sent, f"only {c['held']} packets waited: the paths did not reorder"
 assert r["reordered"] <= 0.005 * sent, f"{r['reordered']} of {sent} packets arrived out of order"
+PY
+
+# What people see of it: status (read from the maps by the CLI), stats and
+# /metrics (from the agent) agree with the counters read by bpftool above.
+# Held and released-in-order no longer change once the stream is over
+# (probes carry no sequence number).
+status="$(lab_status peer --json)"
+stats="$(lab_cli peer stats --json)"
+metrics="$(lab_ns peer python3 -c "
+import sys, urllib.request
+print(urllib.request.urlopen('http://$METRICS/metrics', timeout=5).read().decode())")"
+lab_status peer | grep -A2 '^resequencing:'
+python3 - "$peer" "$deadline_ms" "$status" "$stats" "$metrics" <<'PY'
+import json, re, sys
+maps, deadline_ms = json.loads(sys.argv[1]), int(sys.argv[2])
+for what, text in (("status", sys.argv[3]), ("stats", sys.argv[4])):
+    r = json.loads(text)["resequencing"]
+    assert r is not None, f"{what} --json has no resequencing block"
+    assert r["deadline_us"] == deadline_ms * 1000, f"{what}: deadline {r['deadline_us']} us"
+    assert r["window"] == 256, f"{what}: window {r['window']}"
+    assert 0 <= r["occupancy"] <= r["window"], f"{what}: occupancy {r['occupancy']}"
+    assert r["held"] > 0 and r["released_in_order"] > 0, f"{what}: nothing held or released: {r}"
+    for counter in ("held", "released_in_order"):
+        assert r[counter] == maps[counter], f"{what}: {counter} {r[counter]}, maps {maps[counter]}"
+metrics = dict(re.findall(r'^(meshbpf_reseq_\S+) (\S+)$', sys.argv[5], re.M))
+def metric(name):
+    assert name in metrics, f"/metrics has no {name}"
+    return float(metrics[name])
+assert metric('meshbpf_reseq_deadline_seconds{bond="mb0"}') == deadline_ms / 1000
+for event in ("held", "released_in_order"):
+    value = metric(f'meshbpf_reseq_packets_total{{bond="mb0",event="{event}"}}')
+    assert value == maps[event], f"/metrics {event} {value}, maps {maps[event]}"
+print("status, stats and /metrics show the resequencer")
 PY
 
 # Integrity: frames re-emitted from the slots are the frames that arrived.

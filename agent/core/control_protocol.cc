@@ -190,7 +190,22 @@ void from_json(const json& j, PathMetrics& v) {
   v.status = *known;
 }
 
-MESHBPF_JSON_FIELDS(MetricsSnapshot, bond, unattributed_drops_total, paths)
+MESHBPF_JSON_FIELDS(ResequencerStats, deadline_us, occupancy, window, held, released_in_order,
+                    released_deadline, released_full, gaps_skipped, late, duplicates, passed,
+                    resyncs)
+
+// "resequencing" is null when unread; an older agent leaves it out.
+MESHBPF_JSON_FIELD_FUNCTIONS(MetricsSnapshot, bond, unattributed_drops_total, paths)
+void to_json(json& j, const MetricsSnapshot& v) {
+  j = json::object();
+  WriteFields(j, v);
+  j["resequencing"] = Nullable(v.resequencing);
+}
+void from_json(const json& j, MetricsSnapshot& v) {
+  ReadFields(j, v);
+  v.resequencing.reset();
+  if (j.contains("resequencing")) Field(j, "resequencing", v.resequencing);
+}
 
 // The snapshot's fields, and where its history goes.
 MESHBPF_JSON_FIELD_FUNCTIONS(StatsReply, history_file, sample_interval)

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "agent/core/health.h"
+#include "agent/core/resequencer.h"
 
 namespace meshbpf {
 
@@ -80,6 +81,9 @@ struct MetricsSnapshot {
   std::string bond;  // bond device name, e.g. "mb0"
   std::vector<PathMetrics> paths;
   uint64_t unattributed_drops_total = 0;  // drops in the MB_NO_PATH counter slot
+  // The bond's receive-side resequencer; unset when its maps could not be
+  // read (or an older agent sent the snapshot).
+  std::optional<ResequencerStats> resequencing;
 };
 
 }  // namespace meshbpf

@@ -65,6 +65,51 @@ std::string Labels(const std::vector<std::pair<std::string_view, std::string_vie
   return out + "}";
 }
 
+// The resequencer's families; `bond` is the bond label alone, `bond_name` its value.
+void AppendResequencer(const ResequencerStats& r, const std::string& bond,
+                       const std::string& bond_name, std::string* out) {
+  const struct {
+    const char* name;
+    const char* help;
+    std::string value;
+  } gauges[] = {
+      {"meshbpf_reseq_deadline_seconds",
+       "How long a packet waits for the gap before it; 0: resequencing off.",
+       Number(r.deadline_us / 1e6)},
+      {"meshbpf_reseq_occupancy_packets", "Packets held for resequencing now.",
+       Number(uint64_t{r.occupancy})},
+      {"meshbpf_reseq_window_packets", "Packets the resequencer can hold at most.",
+       Number(uint64_t{r.window})},
+  };
+  for (const auto& g : gauges) {
+    Family family(g.name, "gauge", g.help);
+    family.Add(bond, g.value);
+    family.AppendTo(out);
+  }
+  const std::pair<std::string_view, uint64_t> events[] = {
+      {"held", r.held},
+      {"released_in_order", r.released_in_order},
+      {"released_deadline", r.released_deadline},
+      {"released_full", r.released_full},
+      {"gaps_skipped", r.gaps_skipped},
+      {"late", r.late},
+      {"duplicates", r.duplicates},
+      {"passed", r.passed},
+  };
+  Family packets("meshbpf_reseq_packets_total", "counter",
+                 "Received packets by what the resequencer did with them (gaps_skipped: "
+                 "sequence numbers given up on).");
+  for (const auto& [event, count] : events) {
+    packets.Add(Labels({{"bond", bond_name}, {"event", event}}), Number(count));
+  }
+  packets.AppendTo(out);
+  // Not packets: times the peer's sequence restarted.
+  Family resyncs("meshbpf_reseq_resyncs_total", "counter",
+                 "Times the peer's sequence restarted and the resequencer started over.");
+  resyncs.Add(bond, Number(r.resyncs));
+  resyncs.AppendTo(out);
+}
+
 }  // namespace
 
 std::string EscapePrometheusLabel(std::string_view value) {
@@ -193,6 +238,7 @@ std::string FormatPrometheus(const MetricsSnapshot& snapshot) {
     family.Add(bond, f.value);
     family.AppendTo(&out);
   }
+  if (snapshot.resequencing) AppendResequencer(*snapshot.resequencing, bond, snapshot.bond, &out);
   return out;
 }
 

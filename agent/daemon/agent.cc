@@ -115,7 +115,7 @@ absl::Status Agent::Start() {
   test_ = std::make_unique<UplinkTestRunner>(settings_, *paths_);
 
   absl::StatusOr<std::unique_ptr<Monitoring>> monitoring =
-      Monitoring::Start(settings_, options_.instance);
+      Monitoring::Start(settings_, options_.instance, pin_dir);
   if (!monitoring.ok()) return monitoring.status();
   monitoring_ = std::move(*monitoring);
   // Before discovery: its first announcement carries the share budget left.

@@ -9,7 +9,8 @@
 namespace meshbpf {
 
 absl::StatusOr<std::unique_ptr<Monitoring>> Monitoring::Start(const NodeSettings& settings,
-                                                              const std::string& instance) {
+                                                              const std::string& instance,
+                                                              const std::string& pin_dir) {
   const MonitoringSettings& m = settings.monitoring;
   std::string history_file;
   std::unique_ptr<HistoryStore> history;
@@ -29,9 +30,16 @@ absl::StatusOr<std::unique_ptr<Monitoring>> Monitoring::Start(const NodeSettings
     Log(LogLevel::kInfo, absl::StrFormat("serving Prometheus metrics at http://%s:%u/metrics",
                                          Ipv4Text(m.metrics_listen->address), m.metrics_listen->port));
   }
+  absl::StatusOr<std::unique_ptr<ResequencerMaps>> resequencer =
+      ResequencerMaps::OpenPinned(pin_dir);
+  if (!resequencer.ok()) {
+    Log(LogLevel::kWarning,
+        absl::StrCat("resequencer not shown: ", resequencer.status().message()));
+  }
   return std::unique_ptr<Monitoring>(new Monitoring(
       m.sample_interval_s, std::move(history_file),
-      Monitor(settings.bond_interface, std::move(history)), std::move(metrics_server)));
+      Monitor(settings.bond_interface, std::move(history)), std::move(metrics_server),
+      resequencer.ok() ? std::move(*resequencer) : nullptr));
 }
 
 void Monitoring::Sample(uint64_t now_ns, const absl::StatusOr<CounterTable>& counters,
@@ -49,12 +57,22 @@ void Monitoring::RecordTransition(const PathTransition& transition) {
   }
 }
 
-StatsReply Monitoring::Stats() const {
-  return {monitor_.snapshot(), history_file_, sample_interval_s_};
+MetricsSnapshot Monitoring::Current() const {
+  MetricsSnapshot snapshot = monitor_.snapshot();
+  if (!resequencer_) return snapshot;
+  absl::StatusOr<ResequencerStats> stats = resequencer_->Read();
+  if (stats.ok()) {
+    snapshot.resequencing = *stats;
+  } else {
+    Log(LogLevel::kError, absl::StrCat("resequencer: ", stats.status().message()));
+  }
+  return snapshot;
 }
 
+StatsReply Monitoring::Stats() const { return {Current(), history_file_, sample_interval_s_}; }
+
 void Monitoring::ServeMetrics() {
-  metrics_server_->Serve([this] { return FormatPrometheus(monitor_.snapshot()); });
+  metrics_server_->Serve([this] { return FormatPrometheus(Current()); });
 }
 
 }  // namespace meshbpf

@@ -1,6 +1,7 @@
 // Monitoring in the running agent (monitoring.*): samples the counters into
 // the Monitor every sample_interval, records transitions into the history,
-// serves the Prometheus endpoint and answers "stats".
+// serves the Prometheus endpoint and answers "stats". The resequencer is
+// read when asked, not sampled: its occupancy is a gauge of this moment.
 #pragma once
 
 #include <cstdint>
@@ -21,10 +22,12 @@ namespace meshbpf {
 
 class Monitoring {
  public:
-  // Opens the history file (monitoring.history) and the metrics endpoint
-  // (monitoring.metrics_listen).
+  // Opens the history file (monitoring.history), the metrics endpoint
+  // (monitoring.metrics_listen) and the resequencer's maps pinned in
+  // `pin_dir` (without them, the rest is still served).
   static absl::StatusOr<std::unique_ptr<Monitoring>> Start(const NodeSettings& settings,
-                                                           const std::string& instance);
+                                                           const std::string& instance,
+                                                           const std::string& pin_dir);
 
   // Whether a sample is due at `now_ns`.
   bool Due(uint64_t now_ns) const { return now_ns >= next_sample_ns_; }
@@ -44,16 +47,21 @@ class Monitoring {
 
  private:
   Monitoring(double sample_interval_s, std::string history_file, Monitor monitor,
-             std::unique_ptr<MetricsServer> metrics_server)
+             std::unique_ptr<MetricsServer> metrics_server,
+             std::unique_ptr<ResequencerMaps> resequencer)
       : sample_interval_s_(sample_interval_s),
         history_file_(std::move(history_file)),
         monitor_(std::move(monitor)),
-        metrics_server_(std::move(metrics_server)) {}
+        metrics_server_(std::move(metrics_server)),
+        resequencer_(std::move(resequencer)) {}
+  // The latest sample with the resequencer as it is now.
+  MetricsSnapshot Current() const;
 
   const double sample_interval_s_;
   const std::string history_file_;  // empty: no history recorded
   Monitor monitor_;
   std::unique_ptr<MetricsServer> metrics_server_;  // null: monitoring.metrics_listen unset
+  std::unique_ptr<ResequencerMaps> resequencer_;   // null: its maps could not be opened
   uint64_t next_sample_ns_ = 0;
 };
 

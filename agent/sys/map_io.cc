@@ -369,6 +369,55 @@ absl::StatusOr<mb_learned_source> RelayMaps::ReadLearned(uint32_t path_id) const
   return seen;
 }
 
+absl::StatusOr<std::unique_ptr<ResequencerMaps>> ResequencerMaps::OpenPinned(
+    const std::string& pin_dir) {
+  std::vector<int> config;
+  if (absl::Status s = OpenPins(pin_dir, {"mb_config"}, &config); !s.ok()) return s;
+  std::vector<int> reseq;
+  if (absl::Status s = OpenPins(pin_dir, {"mb_reseq", "mb_reseq_counters"}, &reseq); !s.ok()) {
+    close(config[0]);
+    // mb_config is there, so a data path is: one built before resequencing.
+    if (absl::IsNotFound(s)) {
+      return absl::NotFoundError(absl::StrCat(
+          "the data path pinned at ", pin_dir,
+          " has no resequencer maps (mb_reseq): it predates resequencing; restart the agent"));
+    }
+    return s;
+  }
+  return std::unique_ptr<ResequencerMaps>(new ResequencerMaps(config[0], reseq[0], reseq[1]));
+}
+
+ResequencerMaps::~ResequencerMaps() {
+  for (int fd : {config_, state_, counters_}) close(fd);
+}
+
+absl::StatusOr<ResequencerStats> ResequencerMaps::Read() const {
+  const uint32_t key = 0;
+  mb_config config{};
+  if (absl::Status s = Lookup(config_, "mb_config", &key, &config); !s.ok()) return s;
+  mb_reseq state{};
+  if (absl::Status s = Lookup(state_, "mb_reseq", &key, &state); !s.ok()) return s;
+  mb_reseq_counters sum{};
+  if (absl::Status s = SumPerCpu(counters_, "mb_reseq_counters", key, &sum, mb_reseq_counters_add);
+      !s.ok()) {
+    return s;
+  }
+  ResequencerStats out;
+  out.deadline_us = config.reseq_deadline_us;
+  out.occupancy = state.held;
+  out.window = MB_RESEQ_WINDOW;
+  out.held = sum.held;
+  out.released_in_order = sum.released_in_order;
+  out.released_deadline = sum.released_deadline;
+  out.released_full = sum.released_full;
+  out.gaps_skipped = sum.gaps_skipped;
+  out.late = sum.late;
+  out.duplicates = sum.duplicates;
+  out.passed = sum.passed;
+  out.resyncs = sum.resyncs;
+  return out;
+}
+
 std::string InstancePinDir(const std::string& pin_root, const std::string& instance) {
   return absl::StrCat(pin_root, "/", instance);
 }

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/core/map_shapes.h"
+#include "agent/core/resequencer.h"
 #include "bpf/meshbpf.h"
 
 namespace meshbpf {
@@ -92,6 +93,27 @@ class RelayMaps {
   RelayMaps(int relays, int fwd, int ret, int counters, int learned)
       : relays_(relays), fwd_(fwd), ret_(ret), counters_(counters), learned_(learned) {}
   int relays_, fwd_, ret_, counters_, learned_;
+};
+
+// The resequencer's maps (bpf/meshbpf.h, "Resequencing": mb_reseq and
+// mb_reseq_counters) and mb_config for the deadline in force, opened from
+// their pins; read-only.
+class ResequencerMaps {
+ public:
+  // NotFound, saying so, when the data path pinned at `pin_dir` predates
+  // resequencing (its object had no such maps).
+  static absl::StatusOr<std::unique_ptr<ResequencerMaps>> OpenPinned(const std::string& pin_dir);
+  ~ResequencerMaps();
+  ResequencerMaps(const ResequencerMaps&) = delete;
+  ResequencerMaps& operator=(const ResequencerMaps&) = delete;
+
+  // The deadline, the occupancy now and the counters summed over all CPUs.
+  absl::StatusOr<ResequencerStats> Read() const;
+
+ private:
+  ResequencerMaps(int config, int state, int counters)
+      : config_(config), state_(state), counters_(counters) {}
+  int config_, state_, counters_;
 };
 
 // <pin_root>/<instance>

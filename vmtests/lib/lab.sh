@@ -55,6 +55,8 @@ read -ra LAB_CONFIG_RATES <<<"${CONFIG_RATES:-${LAB_RATES[*]}}"
 # Extra members of the client's "monitoring" config, e.g.
 # LAB_CLIENT_MONITORING=', "metrics_listen": "127.0.0.1:9464"'.
 LAB_CLIENT_MONITORING="${LAB_CLIENT_MONITORING:-}"
+# The same for the peer.
+LAB_PEER_MONITORING="${LAB_PEER_MONITORING:-}"
 # Wraps both iperf3 ends, e.g. LAB_IPERF_WRAP="mptcpize run" for MPTCP.
 LAB_IPERF_WRAP="${LAB_IPERF_WRAP:-}"
 # TCP congestion control of lab_iperf's flows (iperf3 -C), e.g. "cubic";
@@ -277,7 +279,7 @@ EOF
                        "bond_address": "10.203.0.1/24", "port": 7201,
                        "peer_bond_address": "10.203.0.2"$LAB_LINK_AGGREGATION},
   "failover": {"monitoring_interval": 0.2, "threshold": 3, "recovery_threshold": 5},
-  "monitoring": {"history_file": "$LAB_DIR/peer.db"},
+  "monitoring": {"history_file": "$LAB_DIR/peer.db"$LAB_PEER_MONITORING},
   "interfaces": {"primary": "via-wan1", "uplinks": [$(lab_config_uplinks peer)]}
 }
 EOF
