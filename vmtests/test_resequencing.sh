@@ -71,7 +71,7 @@ for what, text in (("status", sys.argv[3]), ("stats", sys.argv[4])):
     r = json.loads(text)["resequencing"]
     assert r is not None, f"{what} --json has no resequencing block"
     assert r["deadline_us"] == deadline_ms * 1000, f"{what}: deadline {r['deadline_us']} us"
-    assert r["window"] == 256, f"{what}: window {r['window']}"
+    assert r["window"] == 1024, f"{what}: window {r['window']}"
     assert 0 <= r["occupancy"] <= r["window"], f"{what}: occupancy {r['occupancy']}"
     assert r["held"] > 0 and r["released_in_order"] > 0, f"{what}: nothing held or released: {r}"
     for counter in ("held", "released_in_order"):
