@@ -278,6 +278,13 @@ struct mb_reseq {
 	__u32 next_seq;      /* the bond_seq delivered next */
 	__u32 held;          /* slots in state MB_RESEQ_HELD */
 	__u64 head_arrival_ns; /* arrival of the first held packet after the gap (held > 0) */
+	/*
+	 * The highest bond_seq that arrived on each path (a probe carries the
+	 * last one handed out before it). A path delivers in order, so once
+	 * every ACTIVE path is past a missing number, that packet is lost: its
+	 * gap is given up at once rather than after the deadline.
+	 */
+	__u32 path_top_seq[MB_MAX_PATHS];
 };
 
 /* mb_reseq_counters[0], per CPU; summed in userspace. */
@@ -286,6 +293,7 @@ struct mb_reseq_counters {
 	__u64 released_in_order; /* held packets released when the gap before them filled */
 	__u64 released_deadline; /* released when the head packet had waited the deadline */
 	__u64 released_full;     /* released because a packet came a window ahead */
+	__u64 released_lost;     /* released when every path was past the gap before them */
 	__u64 gaps_skipped;      /* sequence numbers given up on (deadline, full) */
 	__u64 late;              /* behind the next expected (given up on): delivered */
 	__u64 duplicates;        /* a second copy of a held packet: dropped */
@@ -301,6 +309,7 @@ static inline void mb_reseq_counters_add(struct mb_reseq_counters *sum,
 	sum->released_in_order += c->released_in_order;
 	sum->released_deadline += c->released_deadline;
 	sum->released_full += c->released_full;
+	sum->released_lost += c->released_lost;
 	sum->gaps_skipped += c->gaps_skipped;
 	sum->late += c->late;
 	sum->duplicates += c->duplicates;

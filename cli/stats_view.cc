@@ -65,8 +65,11 @@ std::string FormatResequencer(const ResequencerStats& r) {
   if (!r.enabled() && r == idle) return out;
   // Off but not idle: counts (and packets left) from when it was on.
   if (!r.enabled()) absl::StrAppend(&out, "  ", occupancy, "\n");
-  absl::StrAppendFormat(&out, "  held %u: released in order %u, by deadline %u, when full %u\n",
-                        r.held, r.released_in_order, r.released_deadline, r.released_full);
+  absl::StrAppendFormat(&out,
+                        "  held %u: released in order %u, past a lost packet %u, by deadline %u, "
+                        "when full %u\n",
+                        r.held, r.released_in_order, r.released_lost, r.released_deadline,
+                        r.released_full);
   absl::StrAppendFormat(&out, "  gaps given up %u, late %u, duplicates %u, passed %u, resyncs %u\n",
                         r.gaps_skipped, r.late, r.duplicates, r.passed, r.resyncs);
   return out;

@@ -52,7 +52,7 @@ TEST_F(ResequencerMapsTest, ReadsTheDeadlineTheOccupancyAndCountersSummedOverCpu
   for (int i = 0; i < cpus; ++i) {
     const uint64_t n = static_cast<uint64_t>(i) + 1;
     cpu_weights += n;
-    per_cpu[i] = {n, 2 * n, 3 * n, 4 * n, 5 * n, 6 * n, 7 * n, 8 * n, 9 * n};
+    per_cpu[i] = {n, 2 * n, 3 * n, 4 * n, 10 * n, 5 * n, 6 * n, 7 * n, 8 * n, 9 * n};
   }
   ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.mb_reseq_counters), &key, per_cpu.data(),
                                 BPF_ANY),
@@ -71,6 +71,7 @@ TEST_F(ResequencerMapsTest, ReadsTheDeadlineTheOccupancyAndCountersSummedOverCpu
   expected.released_in_order = 2 * cpu_weights;
   expected.released_deadline = 3 * cpu_weights;
   expected.released_full = 4 * cpu_weights;
+  expected.released_lost = 10 * cpu_weights;
   expected.gaps_skipped = 5 * cpu_weights;
   expected.late = 6 * cpu_weights;
   expected.duplicates = 7 * cpu_weights;

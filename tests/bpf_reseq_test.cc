@@ -527,6 +527,52 @@ TEST_F(ReseqTest, TickWithNothingHeldOrResequencingOffSendsNothing) {
   });
 }
 
+// Loss: each path delivers in order, so a number every ACTIVE path is past is lost.
+TEST_F(ReseqTest, GapIsGivenUpOnceEveryActivePathIsPast) {
+  InLab([&] {
+    ASSERT_EQ(ReceiveOn(0, 1).verdict, kRedirect);
+    ASSERT_EQ(ReceiveOn(0, 3).verdict, kShot);
+    EXPECT_EQ(State().held, 1u) << "path 1 may still bring 2";
+    RunResult r = ReceiveOn(1, 4);
+    ASSERT_EQ(r.verdict, kRedirect) << "both paths are past 2: it was lost";
+    EXPECT_EQ(SeqOf(r), 4u);
+    const mb_reseq s = State();
+    EXPECT_EQ(s.next_seq, 5u);
+    EXPECT_EQ(s.held, 0u);
+    EXPECT_EQ(s.path_top_seq[0], 3u);
+    EXPECT_EQ(s.path_top_seq[1], 4u);
+    const mb_reseq_counters c = Reseq();
+    EXPECT_EQ(c.gaps_skipped, 1u);
+    EXPECT_EQ(c.released_lost, 2u);
+    EXPECT_EQ(c.released_deadline, 0u) << "no deadline was waited for";
+  });
+}
+
+TEST_F(ReseqTest, ProbeShowsItsPathIsPastAGap) {
+  InLab([&] {
+    ASSERT_EQ(ReceiveOn(0, 1).verdict, kRedirect);
+    ASSERT_EQ(ReceiveOn(0, 3).verdict, kShot);
+    MeshOptions probe;
+    probe.bond_seq = 3;  // the last handed out before the probe left on path 1
+    probe.path_id = 1;
+    probe.flags = MB_FLAG_UNSEQUENCED;
+    RunResult r = Decap(MeshPacket(kPeer, Inner(3), probe));
+    ASSERT_EQ(r.verdict, kRedirect);
+    EXPECT_EQ(State().next_seq, 4u) << "2 was lost: 3 is released behind the probe";
+    EXPECT_EQ(Reseq().released_lost, 1u);
+  });
+}
+
+TEST_F(ReseqTest, InactivePathIsNotWaitedForAndSilentActiveOneIs) {
+  ASSERT_EQ(ReceiveOn(0, 1).verdict, kRedirect);
+  ASSERT_EQ(ReceiveOn(0, 3).verdict, kShot);
+  ASSERT_EQ(ReceiveOn(0, 4).verdict, kShot);
+  EXPECT_EQ(State().held, 2u) << "path 1 is ACTIVE and has said nothing";
+  DatapathTest::SetState(1, MB_PATH_BACKUP);
+  EXPECT_EQ(ReceiveOn(0, 5).verdict, kRedirect) << "path 0 alone is past 2";
+  EXPECT_EQ(State().next_seq, 6u);
+}
+
 TEST_F(ReseqTest, BusyResequencerSkipsTheTick) {
   SetHoldUs(0, kLongDeadlineUs);
   ASSERT_EQ(ReceiveOn(0, 1).verdict, kShot);

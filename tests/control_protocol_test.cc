@@ -35,7 +35,7 @@ constexpr char kStats[] = R"({
      "jitter_ms": null, "loss": 0.0, "cap": null}
   ],
   "resequencing": {"deadline_us": 100000, "occupancy": 3, "window": 256, "held": 1491,
-                   "released_in_order": 1480, "released_deadline": 8, "released_full": 0,
+                   "released_in_order": 1480, "released_deadline": 8, "released_full": 0, "released_lost": 2,
                    "gaps_skipped": 2, "late": 1, "duplicates": 4, "passed": 5, "resyncs": 6}
 })";
 
@@ -86,6 +86,7 @@ TEST(ControlProtocolTest, StatsCarryEveryResequencerCounter) {
   EXPECT_EQ(r.released_in_order, 1480u);
   EXPECT_EQ(r.released_deadline, 8u);
   EXPECT_EQ(r.released_full, 0u);
+  EXPECT_EQ(r.released_lost, 2u);
   EXPECT_EQ(r.gaps_skipped, 2u);
   EXPECT_EQ(r.late, 1u);
   EXPECT_EQ(r.duplicates, 4u);

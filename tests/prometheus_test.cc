@@ -152,6 +152,7 @@ TEST(FormatPrometheus, ResequencerFamiliesFollowTheBondsOnlyWhenRead) {
                                     .released_in_order = 1480,
                                     .released_deadline = 8,
                                     .released_full = 7,
+                                    .released_lost = 5,
                                     .gaps_skipped = 2,
                                     .late = 1,
                                     .duplicates = 4,
@@ -175,6 +176,7 @@ meshbpf_reseq_packets_total{bond="mb0",event="held"} 1491
 meshbpf_reseq_packets_total{bond="mb0",event="released_in_order"} 1480
 meshbpf_reseq_packets_total{bond="mb0",event="released_deadline"} 8
 meshbpf_reseq_packets_total{bond="mb0",event="released_full"} 7
+meshbpf_reseq_packets_total{bond="mb0",event="released_lost"} 5
 meshbpf_reseq_packets_total{bond="mb0",event="gaps_skipped"} 2
 meshbpf_reseq_packets_total{bond="mb0",event="late"} 1
 meshbpf_reseq_packets_total{bond="mb0",event="duplicates"} 4

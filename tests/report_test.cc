@@ -61,7 +61,7 @@ TEST(StatusTable, ShowsTheResequencerBeforeTheAgentsView) {
   s.resequencing = Resequencing();
   const std::string table = StatusTable(s);
   const std::string block = "\nresequencing: deadline 100 ms, occupancy 12/256\n"
-                            "  held 1491: released in order 1480, by deadline 11, when full 0\n";
+                            "  held 1491: released in order 1480, past a lost packet 0, by deadline 11, when full 0\n";
   EXPECT_THAT(table, HasSubstr(block));
   EXPECT_LT(table.find(block), table.find("HEALTH"));
 }

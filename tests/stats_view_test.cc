@@ -77,6 +77,7 @@ ResequencerStats Resequencing() {
   r.released_in_order = 1480;
   r.released_deadline = 8;
   r.released_full = 7;
+  r.released_lost = 5;
   r.gaps_skipped = 2;
   r.late = 1;
   r.duplicates = 4;
@@ -98,7 +99,7 @@ TEST(FormatStatsTable, EndsWithTheResequencerOrSaysItIsUnknown) {
 TEST(FormatResequencer, DeadlineOccupancyAndEveryCounter) {
   EXPECT_EQ(FormatResequencer(Resequencing()),
             "resequencing: deadline 100 ms, occupancy 3/256\n"
-            "  held 1491: released in order 1480, by deadline 8, when full 7\n"
+            "  held 1491: released in order 1480, past a lost packet 5, by deadline 8, when full 7\n"
             "  gaps given up 2, late 1, duplicates 4, passed 5, resyncs 6\n");
   ResequencerStats fractional = Resequencing();
   fractional.deadline_us = 2'500;
@@ -115,7 +116,7 @@ TEST(FormatResequencer, OffIsOneLineUntilItHasCounts) {
   EXPECT_EQ(FormatResequencer(was_on),
             "resequencing: off\n"
             "  occupancy 3/256\n"
-            "  held 1491: released in order 1480, by deadline 8, when full 7\n"
+            "  held 1491: released in order 1480, past a lost packet 5, by deadline 8, when full 7\n"
             "  gaps given up 2, late 1, duplicates 4, passed 5, resyncs 6\n");
   ResequencerStats one_resync = off;
   one_resync.resyncs = 1;

@@ -191,8 +191,8 @@ void from_json(const json& j, PathMetrics& v) {
 }
 
 MESHBPF_JSON_FIELDS(ResequencerStats, deadline_us, occupancy, window, held, released_in_order,
-                    released_deadline, released_full, gaps_skipped, late, duplicates, passed,
-                    resyncs)
+                    released_deadline, released_full, released_lost, gaps_skipped, late,
+                    duplicates, passed, resyncs)
 
 // "resequencing" is null when unread; an older agent leaves it out.
 MESHBPF_JSON_FIELD_FUNCTIONS(MetricsSnapshot, bond, unattributed_drops_total, paths)

@@ -14,6 +14,7 @@ struct ResequencerStats {
   uint32_t window = 0;       // slots there are (MB_RESEQ_WINDOW)
   // mb_reseq_counters summed over CPUs, since the maps were pinned.
   uint64_t held = 0, released_in_order = 0, released_deadline = 0, released_full = 0;
+  uint64_t released_lost = 0;
   uint64_t gaps_skipped = 0, late = 0, duplicates = 0, passed = 0, resyncs = 0;
 
   bool enabled() const { return deadline_us != 0; }

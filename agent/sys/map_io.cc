@@ -34,8 +34,8 @@ static_assert(sizeof(mb_relay) == 32 && sizeof(mb_relay_key) == 8 &&
                   sizeof(mb_relay_counters) == 8 * (4 + MB_RELAY_DROP_REASONS) &&
                   sizeof(mb_relay_bucket) == 24,
               "relay map shapes");
-static_assert(sizeof(mb_reseq) == 24 && sizeof(mb_reseq_slot) == 24 + MB_RESEQ_FRAME_MAX &&
-                  sizeof(mb_reseq_counters) == 8 * 9,
+static_assert(sizeof(mb_reseq) == 24 + 4 * MB_MAX_PATHS && sizeof(mb_reseq_slot) == 24 + MB_RESEQ_FRAME_MAX &&
+                  sizeof(mb_reseq_counters) == 8 * 10,
               "resequencing map shapes");
 static_assert((MB_RESEQ_WINDOW & (MB_RESEQ_WINDOW - 1)) == 0, "slots are indexed by seq % window");
 static_assert(MB_RELAY_PORT_SPAN == MB_RELAY_RETURN_OFFSET + MB_MAX_RELAYS &&
@@ -410,6 +410,7 @@ absl::StatusOr<ResequencerStats> ResequencerMaps::Read() const {
   out.released_in_order = sum.released_in_order;
   out.released_deadline = sum.released_deadline;
   out.released_full = sum.released_full;
+  out.released_lost = sum.released_lost;
   out.gaps_skipped = sum.gaps_skipped;
   out.late = sum.late;
   out.duplicates = sum.duplicates;

@@ -15,6 +15,7 @@ enum mb_release_cause {
 	MB_RELEASE_IN_ORDER,
 	MB_RELEASE_DEADLINE,
 	MB_RELEASE_FULL,
+	MB_RELEASE_LOST,
 };
 
 /*
@@ -89,6 +90,8 @@ static __always_inline void count_released(struct reseq_walk *w)
 		w->c->released_in_order++;
 	else if (w->cause == MB_RELEASE_DEADLINE)
 		w->c->released_deadline++;
+	else if (w->cause == MB_RELEASE_LOST)
+		w->c->released_lost++;
 	else
 		w->c->released_full++;
 }
@@ -266,6 +269,22 @@ static __always_inline void flush_before(struct reseq_walk *w, __u32 seq, __u64 
 	w->r->next_seq = seq + 1;
 }
 
+/* Notes that `seq` (a probe's: the last handed out before it) arrived on path_id. */
+static __always_inline void note_path_top(struct mb_reseq *r, __u32 path_id, __u32 seq)
+{
+	if (path_id >= MB_MAX_PATHS)
+		return;
+	if ((__s32)(seq - r->path_top_seq[path_id]) > 0)
+		r->path_top_seq[path_id] = seq;
+}
+
+/* No path is past anything before `seq` yet: at the start of a sequence. */
+static __always_inline void reset_path_tops(struct mb_reseq *r, __u32 seq)
+{
+	for (__u32 i = 0; i < MB_MAX_PATHS; i++)
+		r->path_top_seq[i] = seq - 1;
+}
+
 /* Whether seq's slot holds seq (held, or passed without waiting). */
 static __always_inline int slot_filled(__u32 seq)
 {
@@ -287,6 +306,7 @@ static __always_inline int place_in_sequence(struct reseq_walk *w, __u32 seq, __
 	if (!r->synced) {
 		r->synced = 1;
 		r->next_seq = seq;
+		reset_path_tops(r, seq);
 	}
 	__s32 ahead = (__s32)(seq - r->next_seq); /* wrap-around safe */
 	if (ahead == 0 && !hold_ns) {
@@ -296,17 +316,44 @@ static __always_inline int place_in_sequence(struct reseq_walk *w, __u32 seq, __
 	} else if (ahead < 0 && ahead > -MB_RESEQ_RESYNC) {
 		w->c->late++; /* its gap was given up already: deliver it now */
 	} else {
-		if (ahead < 0)
+		if (ahead < 0) {
 			w->c->resyncs++;
+			reset_path_tops(w->r, seq + 1);
+		}
 		flush_before(w, seq, now);
 	}
 	return verdict;
 }
 
 /*
+ * The lowest of the ACTIVE paths' top sequence numbers: every number below
+ * it that has not arrived was lost, since each path delivers in order and
+ * each has delivered something sent later. next_seq when no path is ACTIVE.
+ */
+static __always_inline __u32 lost_below(const struct mb_reseq *r)
+{
+	__u32 low = r->next_seq;
+	int any = 0;
+
+	for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
+		__u32 id = i;
+		struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &id);
+
+		if (!p || p->state != MB_PATH_ACTIVE)
+			continue;
+		__u32 top = r->path_top_seq[i];
+		if (!any || (__s32)(top - low) < 0)
+			low = top;
+		any = 1;
+	}
+	return any ? low : r->next_seq;
+}
+
+/*
  * Releases, in order, the held packets whose turn has come: from next_seq
- * up to the first gap or the first packet whose hold is not over, then past
- * the gaps in front of packets that have waited the deadline.
+ * up to the first gap or the first packet whose hold is not over, past the
+ * gaps every path has moved beyond (lost), then past the gaps in front of
+ * packets that have waited the deadline.
  */
 static __always_inline void release_due(struct reseq_walk *w, __u32 deadline_us)
 {
@@ -315,6 +362,11 @@ static __always_inline void release_due(struct reseq_walk *w, __u32 deadline_us)
 
 	if (r->held || slot_filled(r->next_seq))
 		release(w, MB_RELEASE_IN_ORDER, r->next_seq, 0);
+	if (r->held) {
+		__u32 lost = lost_below(r);
+		if ((__s32)(lost - r->next_seq) > 0)
+			release(w, MB_RELEASE_LOST, lost, 0);
+	}
 	if (r->held && w->now - r->head_arrival_ns >= deadline_ns)
 		release(w, MB_RELEASE_DEADLINE, r->next_seq, deadline_ns);
 	if (w->released && r->held)
@@ -327,9 +379,10 @@ static __always_inline void release_due(struct reseq_walk *w, __u32 deadline_us)
  * agent's tick (reseq_tick) when nothing arrives. Returns the verdict.
  */
 static __always_inline int resequence_owned(struct reseq_walk *w, __u32 seq, int sequenced,
-					    __u32 deadline_us, __u64 hold_ns)
+					    __u32 deadline_us, __u64 hold_ns, __u32 path_id)
 {
 	w->now = bpf_ktime_get_ns();
+	note_path_top(w->r, path_id, seq);
 	if (sequenced && place_in_sequence(w, seq, w->now, hold_ns) == TC_ACT_SHOT)
 		return TC_ACT_SHOT;
 	release_due(w, deadline_us);
@@ -379,7 +432,7 @@ static __always_inline int resequence(struct __sk_buff *skb, const struct mb_con
 	struct reseq_walk w = {
 		.skb = skb, .r = r, .c = c, .bond_ifindex = cfg->bond_ifindex, .loaded = 1,
 	};
-	int verdict = resequence_owned(&w, seq, sequenced, cfg->reseq_deadline_us, hold_ns);
+	int verdict = resequence_owned(&w, seq, sequenced, cfg->reseq_deadline_us, hold_ns, path_id);
 	__sync_fetch_and_and(&r->busy, 0);
 	return verdict;
 }
