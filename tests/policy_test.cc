@@ -226,6 +226,20 @@ TEST(ReseqHolds, NeverLongerThanTheDeadline) {
   EXPECT_EQ(BuildPathTable(s, c)[0].reseq_hold_us, 20000u);
 }
 
+TEST(ReseqDeadline, LongestHoldPlusAJitterMarginAtMostTheConfiguredOne) {
+  NodeSettings s = TwoBonded();
+  PathTable t{};
+  EXPECT_EQ(ReseqDeadlineUs(s, t, 0), 0u) << "off";
+  s.reorder_deadline_ms = 100;
+  EXPECT_EQ(ReseqDeadlineUs(s, t, 0), kMinReseqMarginUs) << "alike paths: the margin";
+  t[0].reseq_hold_us = 27'000;
+  EXPECT_EQ(ReseqDeadlineUs(s, t, 1'000), 27'000 + kMinReseqMarginUs);
+  EXPECT_EQ(ReseqDeadlineUs(s, t, 10'000), 27'000 + 10'000 * kReseqJitterMargin);
+  EXPECT_EQ(ReseqDeadlineUs(s, t, 10'100), 68'000u) << "whole milliseconds, rounded up";
+  s.reorder_deadline_ms = 50;
+  EXPECT_EQ(ReseqDeadlineUs(s, t, 10'000), 50'000u);
+}
+
 TEST(PathTable, DegradedPathGetsNoTrafficWhileAHealthyOneIsLeft) {
   NodeSettings s = TwoBonded();
   std::vector<PathCondition> c(2);

@@ -70,6 +70,22 @@ void SetReseqHolds(const NodeSettings& settings, PathTable& table) {
   }
 }
 
+uint32_t LongestReseqHoldUs(const PathTable& table) {
+  uint32_t longest_us = 0;
+  for (const mb_path& p : table) longest_us = std::max(longest_us, p.reseq_hold_us);
+  return longest_us;
+}
+
+uint32_t ReseqDeadlineUs(const NodeSettings& settings, const PathTable& table,
+                         double largest_jitter_us) {
+  if (settings.reorder_deadline_ms <= 0) return 0;
+  const uint32_t longest_hold_us = LongestReseqHoldUs(table);
+  const double margin_us =
+      std::max<double>(kMinReseqMarginUs, kReseqJitterMargin * largest_jitter_us);
+  const double ms = std::ceil((longest_hold_us + margin_us) / 1000);
+  return static_cast<uint32_t>(std::lround(std::min(ms, settings.reorder_deadline_ms) * 1000));
+}
+
 PathTable BuildPathTable(const NodeSettings& settings,
                          const std::vector<PathCondition>& conditions) {
   const size_t n = std::min<size_t>(settings.paths.size(), MB_MAX_PATHS);

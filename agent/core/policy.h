@@ -52,6 +52,23 @@ inline constexpr uint32_t kMinReseqHoldUs = 1000;
 // capacity (see delay_cost_ns in bpf/lib/sched.h).
 void SetReseqHolds(const NodeSettings& settings, PathTable& table);
 
+// The margin a resequencing deadline leaves above the paths' delay spread
+// for queueing and jitter: kReseqJitterMargin times the largest jitter of an
+// ACTIVE path, at least kMinReseqMarginUs. Gaps of lost packets end sooner:
+// once every path is past them (bpf/lib/reseq.h); the deadline bounds the
+// wait behind a path that fell silent.
+inline constexpr uint32_t kMinReseqMarginUs = 25'000;
+inline constexpr double kReseqJitterMargin = 4;
+
+// The longest reseq_hold_us in `table`.
+uint32_t LongestReseqHoldUs(const PathTable& table);
+
+// Resequencing on: mb_config.reseq_deadline_us for `table` (holds set): the
+// longest hold plus the margin, in whole milliseconds, at most
+// reorder_deadline_ms. 0 when off.
+uint32_t ReseqDeadlineUs(const NodeSettings& settings, const PathTable& table,
+                         double largest_jitter_us);
+
 // Path table for the configured paths; unused slots zeroed.
 // - Bonded paths (active_backup: the primary only; plus paths moved in by
 //   hand) that are usable and not degraded are ACTIVE. Degraded ones carry traffic only when no healthy

@@ -110,7 +110,7 @@ absl::Status Agent::Start() {
   };
   paths_ =
       std::make_unique<PathSupervisor>(settings_, std::move(io), std::move(status), MonotonicNs());
-  if (absl::Status s = datapath_->Configure(paths_->table()); !s.ok()) return s;
+  if (absl::Status s = datapath_->Configure(paths_->table(), paths_->reseq_deadline_us()); !s.ok()) return s;
   if (probe_socket_ && settings_.peer_bond_address) paths_->StartProbing();
   test_ = std::make_unique<UplinkTestRunner>(settings_, *paths_);
 

@@ -21,7 +21,7 @@ namespace meshbpf {
 namespace {
 
 absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings, const PathTable& table,
-                           const InterfaceInfo& bond) {
+                           uint32_t reseq_deadline_us, const InterfaceInfo& bond) {
   if (absl::Status s = maps.WritePaths(table); !s.ok()) return s;
   if (absl::Status s = maps.SyncPeers(PeerAddresses(settings)); !s.ok()) return s;
   // Last: marks the data path configured, so it never runs on half-written
@@ -32,7 +32,7 @@ absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings, con
   std::copy(bond.mac.begin(), bond.mac.end(), config.bond_mac);
   config.mode = static_cast<uint8_t>(settings.mode);
   config.latency_bytes = static_cast<uint16_t>(settings.latency_packet_bytes);
-  config.reseq_deadline_us = static_cast<uint32_t>(std::llround(settings.reorder_deadline_ms * 1000));
+  config.reseq_deadline_us = reseq_deadline_us;
   config.configured = 1;
   config.agent_pid = static_cast<uint32_t>(getpid());
   config.probe_port = settings.failover.probe_port;
@@ -90,12 +90,12 @@ absl::Status BondDatapath::Load(const std::string& pin_dir) {
   return absl::OkStatus();
 }
 
-absl::Status BondDatapath::Configure(const PathTable& table) {
+absl::Status BondDatapath::Configure(const PathTable& table, uint32_t reseq_deadline_us) {
   SystemInterfaceLookup lookup;
   std::optional<InterfaceInfo> bond = lookup.Find(settings_.bond_interface);
   std::optional<InterfaceInfo> bond_tx = lookup.Find(BondTxName(settings_.bond_interface));
   if (!bond || !bond_tx) return absl::InternalError("the bond device vanished while starting");
-  if (absl::Status s = ConfigureMaps(datapath_->maps(), settings_, table, *bond); !s.ok()) {
+  if (absl::Status s = ConfigureMaps(datapath_->maps(), settings_, table, reseq_deadline_us, *bond); !s.ok()) {
     return s;
   }
   std::set<int> attached;
@@ -179,6 +179,12 @@ PathIo SystemPathIo(const NodeSettings& settings, const BondDatapath& datapath,
     return probes->SendRequest(*settings.peer_bond_address, settings.failover.probe_port, request);
   };
   io.read_learned = [&datapath](uint32_t path) { return datapath.relay_maps().ReadLearned(path); };
+  io.write_reseq_deadline = [&datapath](uint32_t deadline_us) -> absl::Status {
+    absl::StatusOr<mb_config> config = datapath.maps().ReadConfig();
+    if (!config.ok()) return config.status();
+    config->reseq_deadline_us = deadline_us;
+    return datapath.maps().WriteConfig(*config);
+  };
   return io;
 }
 

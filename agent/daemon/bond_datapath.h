@@ -27,9 +27,9 @@ class BondDatapath {
   absl::Status CreateBond();
   // Loads the programs; their maps are pinned under `pin_dir`.
   absl::Status Load(const std::string& pin_dir);
-  // Writes the maps (the path table `table`, peers, configuration last) and
-  // attaches the programs.
-  absl::Status Configure(const PathTable& table);
+  // Writes the maps (the path table `table`, peers, configuration last,
+  // with the resequencing deadline) and attaches the programs.
+  absl::Status Configure(const PathTable& table, uint32_t reseq_deadline_us);
   // Marks the maps unconfigured (they stay pinned: counters survive a
   // restart), detaches, and deletes the bond if CreateBond created it.
   void Stop();

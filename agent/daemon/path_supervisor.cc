@@ -91,6 +91,7 @@ PathSupervisor::PathSupervisor(NodeSettings& settings, PathIo io, StatusSources 
                                 now_ns));
   }
   table_ = DesiredTable();
+  reseq_deadline_us_ = ReseqDeadlineUs(settings_, table_, 0);
 }
 
 void PathSupervisor::StartProbing() {
@@ -142,8 +143,27 @@ PathTable PathSupervisor::DesiredTable() const {
   return table;
 }
 
+double PathSupervisor::LargestJitterUs(const PathTable& table) const {
+  double largest_ns = 0;
+  for (size_t i = 0; i < health_.size() && i < table.size(); ++i) {
+    if (table[i].state == MB_PATH_ACTIVE) {
+      largest_ns = std::max(largest_ns, health_[i].jitter().jitter_ns());
+    }
+  }
+  return largest_ns / 1e3;
+}
+
 absl::Status PathSupervisor::WriteTable() {
   const PathTable table = DesiredTable();
+  // Before the holds it must cover grow.
+  if (const uint32_t deadline_us = ReseqDeadlineUs(settings_, table, LargestJitterUs(table));
+      deadline_us != reseq_deadline_us_ && io_.write_reseq_deadline) {
+    Log(LogLevel::kInfo,
+        absl::StrFormat("resequencing deadline %u ms (longest hold %u ms plus jitter margin)",
+                        deadline_us / 1000, LongestReseqHoldUs(table) / 1000));
+    if (absl::Status s = io_.write_reseq_deadline(deadline_us); !s.ok()) return s;
+    reseq_deadline_us_ = deadline_us;
+  }
   if (std::memcmp(&table, &table_, sizeof(table)) == 0) return absl::OkStatus();
   for (size_t i = 0; i < settings_.paths.size(); ++i) {
     if (table[i].state != table_[i].state) {

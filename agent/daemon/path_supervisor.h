@@ -47,6 +47,8 @@ struct PathIo {
   std::function<absl::StatusOr<mb_learned_source>(uint32_t path)> read_learned;
   // Each transition, for the history store; may be unset.
   std::function<void(const PathTransition&)> on_transition;
+  // mb_config.reseq_deadline_us (resequencing on); may be unset.
+  std::function<absl::Status(uint32_t deadline_us)> write_reseq_deadline;
 };
 
 // What the status reply shows of the rest of the agent; each may be unset.
@@ -107,10 +109,13 @@ class PathSupervisor {
   // What fills relayed path `i` now (discovery); nullopt: withdrawn.
   void OnRelayedPath(size_t i, const std::optional<RelayAssignment>& assignment, uint64_t now_ns);
 
-  // Health and manual failover -> path table, written when it changed.
+  // Health and manual failover -> path table, written when it changed; with
+  // resequencing on, its deadline first (ReseqDeadlineUs).
   absl::Status WriteTable();
   // The table as last written; at first the one the maps start with.
   const PathTable& table() const { return table_; }
+  // The resequencing deadline for table(), as last written (0: off).
+  uint32_t reseq_deadline_us() const { return reseq_deadline_us_; }
 
   // "failover": holds FROM out of service and moves traffic onto TO, or
   // (auto) clears that; the status after it, or why it was refused.
@@ -138,6 +143,8 @@ class PathSupervisor {
   // path's source address.
   bool UplinkUsable(size_t i) const;
   PathTable DesiredTable() const;
+  // The largest jitter an ACTIVE path of `table` has shown, in µs.
+  double LargestJitterUs(const PathTable& table) const;
   // Logs a state change of path i and remembers it; whether there was one.
   bool Record(size_t i, const std::optional<Transition>& t);
   void SendProbes(uint64_t now_ns, const CounterTable& counters);
@@ -160,6 +167,7 @@ class PathSupervisor {
   // meshbpf failover FROM TO: paths held out of service and moved into it.
   std::set<size_t> held_out_, moved_in_;
   PathTable table_{};
+  uint32_t reseq_deadline_us_ = 0;
 };
 
 }  // namespace meshbpf
