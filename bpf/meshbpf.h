@@ -253,6 +253,17 @@ struct mb_dedup {
  */
 #define MB_RESEQ_WINDOW 1024     /* packets held at most: ~100 ms at 120 Mbit/s of 1500 B */
 #define MB_RESEQ_FRAME_MAX 1600  /* a frame longer than this is never held */
+/*
+ * A gap every path is past is given up once the packet behind it has waited
+ * this long: the packet may still be on its way through another CPU.
+ */
+#define MB_RESEQ_LOST_GRACE_NS 1000000ULL
+/*
+ * The agent's tick (mb_reseq_tick) acts only after this long without an
+ * arrival: arrivals release what is due themselves, and a tick that took
+ * the state while a packet arrived would make that packet pass unsequenced.
+ */
+#define MB_RESEQ_TICK_IDLE_NS 1000000ULL
 /* A packet this far behind the next expected one means the peer restarted its sequence. */
 #define MB_RESEQ_RESYNC 4096
 
@@ -278,6 +289,7 @@ struct mb_reseq {
 	__u32 next_seq;      /* the bond_seq delivered next */
 	__u32 held;          /* slots in state MB_RESEQ_HELD */
 	__u64 head_arrival_ns; /* arrival of the first held packet after the gap (held > 0) */
+	__u64 last_arrival_ns; /* the latest packet the owner of the state handled */
 	/*
 	 * The highest bond_seq that arrived on each path (a probe carries the
 	 * last one handed out before it). A path delivers in order, so once

@@ -98,6 +98,7 @@ class ReseqTest : public DatapathTest {
     const uint64_t past = now > ns ? now - ns : 0;
     mb_reseq r = State();
     r.head_arrival_ns = past;
+    r.last_arrival_ns = past;
     SetState(r);
     for (uint32_t key = 0; key < MB_RESEQ_WINDOW; ++key) {
       mb_reseq_slot s{};
@@ -108,8 +109,12 @@ class ReseqTest : public DatapathTest {
     }
   }
 
-  // Makes everything held due (its path's hold over), keeping arrival times.
+  // Makes everything held due (its path's hold over), keeping arrival times,
+  // and the last arrival long ago (the tick acts).
   void MakeHeldDue() {
+    mb_reseq r = State();
+    r.last_arrival_ns = 0;
+    SetState(r);
     for (uint32_t key = 0; key < MB_RESEQ_WINDOW; ++key) {
       mb_reseq_slot s{};
       ASSERT_EQ(bpf_map_lookup_elem(Fd(skel_->maps.mb_reseq_slots), &key, &s), 0);
@@ -533,6 +538,7 @@ TEST_F(ReseqTest, GapIsGivenUpOnceEveryActivePathIsPast) {
     ASSERT_EQ(ReceiveOn(0, 1).verdict, kRedirect);
     ASSERT_EQ(ReceiveOn(0, 3).verdict, kShot);
     EXPECT_EQ(State().held, 1u) << "path 1 may still bring 2";
+    AgeHeld(MB_RESEQ_LOST_GRACE_NS);
     RunResult r = ReceiveOn(1, 4);
     ASSERT_EQ(r.verdict, kRedirect) << "both paths are past 2: it was lost";
     EXPECT_EQ(SeqOf(r), 4u);
@@ -548,10 +554,19 @@ TEST_F(ReseqTest, GapIsGivenUpOnceEveryActivePathIsPast) {
   });
 }
 
+TEST_F(ReseqTest, GapEveryPathIsPastWaitsTheGraceForAnotherCpu) {
+  ASSERT_EQ(ReceiveOn(0, 1).verdict, kRedirect);
+  ASSERT_EQ(ReceiveOn(0, 3).verdict, kShot);
+  EXPECT_EQ(ReceiveOn(1, 4).verdict, kShot) << "3 arrived just now: 2 may be a CPU behind";
+  EXPECT_EQ(State().next_seq, 2u);
+  EXPECT_EQ(Reseq().released_lost, 0u);
+}
+
 TEST_F(ReseqTest, ProbeShowsItsPathIsPastAGap) {
   InLab([&] {
     ASSERT_EQ(ReceiveOn(0, 1).verdict, kRedirect);
     ASSERT_EQ(ReceiveOn(0, 3).verdict, kShot);
+    AgeHeld(MB_RESEQ_LOST_GRACE_NS);
     MeshOptions probe;
     probe.bond_seq = 3;  // the last handed out before the probe left on path 1
     probe.path_id = 1;
@@ -569,8 +584,20 @@ TEST_F(ReseqTest, InactivePathIsNotWaitedForAndSilentActiveOneIs) {
   ASSERT_EQ(ReceiveOn(0, 4).verdict, kShot);
   EXPECT_EQ(State().held, 2u) << "path 1 is ACTIVE and has said nothing";
   DatapathTest::SetState(1, MB_PATH_BACKUP);
+  AgeHeld(MB_RESEQ_LOST_GRACE_NS);
   EXPECT_EQ(ReceiveOn(0, 5).verdict, kRedirect) << "path 0 alone is past 2";
   EXPECT_EQ(State().next_seq, 6u);
+}
+
+TEST_F(ReseqTest, TickLeavesTheReleaseToArrivalsWhilePacketsArrive) {
+  SetHoldUs(0, kLongDeadlineUs);
+  ASSERT_EQ(ReceiveOn(0, 1).verdict, kShot);
+  MakeHeldDue();
+  mb_reseq s = State();
+  s.last_arrival_ns = MonotonicNs();
+  SetState(s);
+  EXPECT_EQ(Tick().verdict, kShot);
+  EXPECT_EQ(State().held, 1u) << "a packet arrived under a tick ago";
 }
 
 TEST_F(ReseqTest, BusyResequencerSkipsTheTick) {

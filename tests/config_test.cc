@@ -247,7 +247,11 @@ TEST_F(ConfigTest, MonitoringInterval) {
 }
 
 TEST_F(ConfigTest, ReorderDeadline) {
-  EXPECT_EQ(MustResolve(WithOneUplink("")).reorder_deadline_ms, 0) << "resequencing off by default";
+  EXPECT_EQ(MustResolve(WithOneUplink("")).reorder_deadline_ms, 100) << "resequencing on by default";
+  EXPECT_EQ(MustResolve(WithOneUplink(R"("link_aggregation": {"reorder_deadline_ms": 0})"))
+                .reorder_deadline_ms,
+            0)
+      << "0 turns it off";
   EXPECT_DOUBLE_EQ(MustResolve(WithOneUplink(R"("link_aggregation": {"reorder_deadline_ms": 40})"))
                        .reorder_deadline_ms,
                    40);

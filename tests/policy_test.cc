@@ -208,6 +208,7 @@ TEST(ReseqHolds, NearerPathsWaitForTheFarthestActiveOne) {
 
 TEST(ReseqHolds, NoneWhenOffOrWithinJitter) {
   NodeSettings s = TwoBonded();
+  s.reorder_deadline_ms = 0;
   std::vector<PathCondition> c(2);
   c[0].owd_us = 1000;
   c[1].owd_us = 30000;
@@ -228,6 +229,7 @@ TEST(ReseqHolds, NeverLongerThanTheDeadline) {
 
 TEST(ReseqDeadline, LongestHoldPlusAJitterMarginAtMostTheConfiguredOne) {
   NodeSettings s = TwoBonded();
+  s.reorder_deadline_ms = 0;
   PathTable t{};
   EXPECT_EQ(ReseqDeadlineUs(s, t, 0), 0u) << "off";
   s.reorder_deadline_ms = 100;

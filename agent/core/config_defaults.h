@@ -18,7 +18,9 @@ inline constexpr uint16_t kRelayPort = 7211;
 inline constexpr char kBondInterface[] = "mb0";
 inline constexpr uint16_t kTunnelPort = 7201;  // also each uplink's remote_port
 inline constexpr uint32_t kLatencyPacketBytes = 256;
-inline constexpr double kReorderDeadlineMs = 0;  // resequencing off until it is measured in the lab
+// Resequencing on: the most a packet waits for a gap; the agent chooses less
+// from the measured skew (ReseqDeadlineUs).
+inline constexpr double kReorderDeadlineMs = 100;
 
 // failover
 inline constexpr double kMonitoringIntervalS = 0.2;

@@ -106,8 +106,9 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
     "latency_packet_bytes": ${latency_packet_bytes},
     // The peer's bond_address: where path probes go. Absent: this node only answers probes.
     "peer_bond_address": "10.203.0.1",
-    // Resequencing: the longest (ms) a packet waits for those before it, so
-    // paths of unequal delay deliver in order; 0 = off. Default ${reorder_deadline_ms}.
+    // Resequencing: the longest (ms) a packet may wait for those before it,
+    // so paths of unequal delay deliver in order (the agent picks less from
+    // the measured skew); 0 = off. Both ends alike. Default ${reorder_deadline_ms}.
     "reorder_deadline_ms": ${reorder_deadline_ms}
   },
   "failover": {

@@ -34,7 +34,7 @@ static_assert(sizeof(mb_relay) == 32 && sizeof(mb_relay_key) == 8 &&
                   sizeof(mb_relay_counters) == 8 * (4 + MB_RELAY_DROP_REASONS) &&
                   sizeof(mb_relay_bucket) == 24,
               "relay map shapes");
-static_assert(sizeof(mb_reseq) == 24 + 4 * MB_MAX_PATHS && sizeof(mb_reseq_slot) == 24 + MB_RESEQ_FRAME_MAX &&
+static_assert(sizeof(mb_reseq) == 32 + 4 * MB_MAX_PATHS && sizeof(mb_reseq_slot) == 24 + MB_RESEQ_FRAME_MAX &&
                   sizeof(mb_reseq_counters) == 8 * 10,
               "resequencing map shapes");
 static_assert((MB_RESEQ_WINDOW & (MB_RESEQ_WINDOW - 1)) == 0, "slots are indexed by seq % window");

@@ -329,6 +329,8 @@ static __always_inline int place_in_sequence(struct reseq_walk *w, __u32 seq, __
  * The lowest of the ACTIVE paths' top sequence numbers: every number below
  * it that has not arrived was lost, since each path delivers in order and
  * each has delivered something sent later. next_seq when no path is ACTIVE.
+ * Packets of one path can reach the resequencer through two CPUs out of
+ * order by microseconds: the caller waits MB_RESEQ_LOST_GRACE_NS first.
  */
 static __always_inline __u32 lost_below(const struct mb_reseq *r)
 {
@@ -362,7 +364,7 @@ static __always_inline void release_due(struct reseq_walk *w, __u32 deadline_us)
 
 	if (r->held || slot_filled(r->next_seq))
 		release(w, MB_RELEASE_IN_ORDER, r->next_seq, 0);
-	if (r->held) {
+	if (r->held && w->now - r->head_arrival_ns >= MB_RESEQ_LOST_GRACE_NS) {
 		__u32 lost = lost_below(r);
 		if ((__s32)(lost - r->next_seq) > 0)
 			release(w, MB_RELEASE_LOST, lost, 0);
@@ -382,6 +384,7 @@ static __always_inline int resequence_owned(struct reseq_walk *w, __u32 seq, int
 					    __u32 deadline_us, __u64 hold_ns, __u32 path_id)
 {
 	w->now = bpf_ktime_get_ns();
+	w->r->last_arrival_ns = w->now;
 	note_path_top(w->r, path_id, seq);
 	if (sequenced && place_in_sequence(w, seq, w->now, hold_ns) == TC_ACT_SHOT)
 		return TC_ACT_SHOT;
@@ -440,8 +443,8 @@ static __always_inline int resequence(struct __sk_buff *skb, const struct mb_con
 /*
  * The agent's tick, run through BPF_PROG_TEST_RUN on a throwaway skb
  * (there is no timer that can send): releases what is due when no packet
- * arrives to do it, so a hold or a deadline costs its own length, not the
- * time to the next arrival. Every frame leaves as a clone, since the
+ * has arrived for MB_RESEQ_TICK_IDLE_NS, so a hold or a deadline costs its
+ * own length (and at most a tick or two), not the time to the next arrival. Every frame leaves as a clone, since the
  * program's own redirect goes nowhere under test_run. Returns TC_ACT_SHOT.
  */
 static __always_inline int reseq_tick(struct __sk_buff *skb, const struct mb_config *cfg)
@@ -449,12 +452,13 @@ static __always_inline int reseq_tick(struct __sk_buff *skb, const struct mb_con
 	__u32 key = 0;
 	struct mb_reseq *r = bpf_map_lookup_elem(&mb_reseq, &key);
 	struct mb_reseq_counters *c = bpf_map_lookup_elem(&mb_reseq_counters, &key);
+	__u64 now = bpf_ktime_get_ns();
 
-	if (!r || !c || !r->held || __sync_val_compare_and_swap(&r->busy, 0, 1) != 0)
+	if (!r || !c || !r->held || now - r->last_arrival_ns < MB_RESEQ_TICK_IDLE_NS ||
+	    __sync_val_compare_and_swap(&r->busy, 0, 1) != 0)
 		return TC_ACT_SHOT;
 	struct reseq_walk w = {
-		.skb = skb, .r = r, .c = c, .bond_ifindex = cfg->bond_ifindex,
-		.now = bpf_ktime_get_ns(),
+		.skb = skb, .r = r, .c = c, .bond_ifindex = cfg->bond_ifindex, .now = now,
 	};
 	release_due(&w, cfg->reseq_deadline_us);
 	if (w.loaded && bpf_clone_redirect(skb, cfg->bond_ifindex, BPF_F_INGRESS))
