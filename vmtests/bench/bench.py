@@ -170,7 +170,8 @@ def report(a):
     out.append("Receiver goodput as a fraction of the sum of the link rates: median "
                "(min-max) of %d runs. *single*: plain routing over the fastest uplink; *meshbpf*: "
                "the bond; *MPTCP*: Linux MPTCP over the same links. *reordered*: the receiver's "
-               "out-of-order segments per segment received; *retransmitted*: the sender's "
+               "out-of-order segments per segment received (with loss, every segment behind a "
+               "hole counts); *retransmitted*: the sender's "
                "retransmitted segments per segment sent (every subflow for MPTCP); both "
                "single / meshbpf / MPTCP, median. Every TCP flow uses congestion control %s.\n"
                % (a.reps, a.cc))
