@@ -23,6 +23,22 @@
 // The data path is configured like the lab client: two active paths (40 and
 // 20 Mbit/s) over lo toward the peer 10.200.0.2, load_balance mode. test_run
 // does not really redirect: the TC_ACT_REDIRECT verdict ends the measurement.
+//
+// With resequencing on (mb_config.reseq_deadline_us), mb_decap is measured
+// on the three ways a sequenced packet goes (docs/design/resequencing.md):
+// in order (the fast path), held (ahead of a gap: copied into a slot,
+// dropped) and filling a gap (it and the packets held behind it go out, all
+// but the last as clones). Each measured run gets a fresh packet with the
+// bond_seq its case needs; the runs that only set a case up (holding what a
+// gap-filler releases, filling the gap behind a held packet) are not
+// measured. The cost per released packet is the gap-filling run minus the
+// in-order one, divided by the packets it released. test_run really sends
+// the clones, so these runs happen in a private network namespace whose lo
+// (ifindex 1, the bond here as on the host) is up and takes them. test_run
+// runs the program outside softirq context, where netif_rx may also run the
+// clone's receive (up to a routing drop in that namespace) before it
+// returns, inside the measured time; a real ingress program only queues it.
+// So the released figure is an upper bound.
 // Output: one JSON object per (program, packet) on stdout. Needs root.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -43,6 +59,7 @@
 #include "bpf/meshbpf.h"
 #include "meshbpf.skel.h"
 #include "noop.skel.h"
+#include "tests/bpf_test_run.h"
 #include "tests/packet_builder.h"
 
 namespace {
@@ -54,6 +71,12 @@ constexpr const char* kPeer = "10.200.0.2";
 constexpr int kDefaultRuns = 200000;
 constexpr int kNoopRepeat = 1000000;
 constexpr uint16_t kMss = 1408;  // TCP payload of a 1460-byte bond packet
+// Longer than any run of this program: no held packet is released by it.
+constexpr uint32_t kReseqDeadlineUs = 100000;
+constexpr uint32_t kHeldBehindGap = 8;  // packets a measured gap-filler releases
+// bond_seq in a MeshPacket: outer Ethernet, IPv4, UDP, then the wire header's
+// version, path_id, flags, reserved.
+constexpr size_t kBondSeqAt = 14 + 20 + 8 + 4;
 
 [[noreturn]] void Die(const std::string& what) {
   std::fprintf(stderr, "meshbpf-prog-cost: %s\n", what.c_str());
@@ -66,12 +89,13 @@ void Update(bpf_map* map, const void* key, const void* value, const char* what) 
 }
 
 // The client's configuration as the agent writes it (see tests/bpf_datapath_fixture.h).
-void Configure(meshbpf_bpf* skel, uint32_t lo) {
+void Configure(meshbpf_bpf* skel, uint32_t lo, uint32_t reseq_deadline_us) {
   const uint32_t zero = 0;
   mb_config c{};
   c.bond_ifindex = lo;
   c.listen_port = kPort;
   c.mode = MB_MODE_LOAD_BALANCE;
+  c.reseq_deadline_us = reseq_deadline_us;
   c.configured = 1;
   Update(skel->maps.mb_config, &zero, &c, "mb_config");
   const char* sources[] = {"10.201.1.2", "10.201.2.2"};
@@ -106,6 +130,12 @@ struct Result {
   uint32_t verdict;
 };
 
+// One run: the kernel's duration of the program and its verdict.
+struct Sample {
+  uint32_t ns;
+  uint32_t verdict;
+};
+
 const char* VerdictName(uint32_t v) {
   switch (v) {
     case TC_ACT_OK: return "ok";
@@ -115,50 +145,133 @@ const char* VerdictName(uint32_t v) {
   }
 }
 
-// Median of `runs` single-packet runs, each on a fresh copy of the packet.
-Result Measure(bpf_program* prog, const Packet& packet, int runs) {
-  std::vector<uint32_t> durations;
-  durations.reserve(static_cast<size_t>(runs));
+// One test_run of `repeat` rounds on a fresh copy of the packet: the
+// kernel's duration per round and the verdict.
+Sample TestRun(bpf_program* prog, const Packet& packet, uint32_t repeat = 1) {
   Bytes out(packet.bytes.size() + 512);
-  uint32_t verdict = 0;
-  for (int i = 0; i < runs; ++i) {
-    __sk_buff ctx{};
-    ctx.gso_segs = packet.gso_segs;
-    ctx.gso_size = packet.gso_segs ? kMss : 0;
-    bpf_test_run_opts opts{};
-    opts.sz = sizeof(opts);
-    opts.data_in = packet.bytes.data();
-    opts.data_size_in = static_cast<uint32_t>(packet.bytes.size());
-    opts.data_out = out.data();
-    opts.data_size_out = static_cast<uint32_t>(out.size());
-    opts.ctx_in = &ctx;
-    opts.ctx_size_in = sizeof(ctx);
-    opts.repeat = 1;
-    if (bpf_prog_test_run_opts(bpf_program__fd(prog), &opts) != 0)
-      Die(std::string("test_run of ") + bpf_program__name(prog) + " on " + packet.name + ": " +
-          std::strerror(errno));
-    durations.push_back(opts.duration);
-    verdict = opts.retval;
-  }
-  std::nth_element(durations.begin(), durations.begin() + runs / 2, durations.end());
-  return {durations[static_cast<size_t>(runs / 2)], verdict};
-}
-
-// The empty program with one test_run of kNoopRepeat rounds: the cost of the
-// program alone, without the per-run clock read.
-uint32_t NoopRepeated(bpf_program* prog, const Packet& packet) {
-  Bytes out(packet.bytes.size() + 512);
+  __sk_buff ctx{};
+  ctx.gso_segs = packet.gso_segs;
+  ctx.gso_size = packet.gso_segs ? kMss : 0;
   bpf_test_run_opts opts{};
   opts.sz = sizeof(opts);
   opts.data_in = packet.bytes.data();
   opts.data_size_in = static_cast<uint32_t>(packet.bytes.size());
   opts.data_out = out.data();
   opts.data_size_out = static_cast<uint32_t>(out.size());
-  opts.repeat = kNoopRepeat;
+  opts.ctx_in = &ctx;
+  opts.ctx_size_in = sizeof(ctx);
+  opts.repeat = repeat;
   if (bpf_prog_test_run_opts(bpf_program__fd(prog), &opts) != 0)
-    Die(std::string("test_run of the empty program: ") + std::strerror(errno));
-  return opts.duration;
+    Die(std::string("test_run of ") + bpf_program__name(prog) + " on " + packet.name + ": " +
+        std::strerror(errno));
+  return {opts.duration, opts.retval};
 }
+
+uint32_t Median(std::vector<uint32_t>& durations) {
+  const auto middle = durations.begin() + static_cast<long>(durations.size() / 2);
+  std::nth_element(durations.begin(), middle, durations.end());
+  return *middle;
+}
+
+// Median of `runs` single-packet runs, each on a fresh copy of the packet.
+Result Measure(bpf_program* prog, const Packet& packet, int runs) {
+  std::vector<uint32_t> durations;
+  durations.reserve(static_cast<size_t>(runs));
+  uint32_t verdict = 0;
+  for (int i = 0; i < runs; ++i) {
+    const Sample s = TestRun(prog, packet);
+    durations.push_back(s.ns);
+    verdict = s.verdict;
+  }
+  return {Median(durations), verdict};
+}
+
+// The empty program with one test_run of kNoopRepeat rounds: the cost of the
+// program alone, without the per-run clock read.
+uint32_t NoopRepeated(bpf_program* prog, const Packet& packet) {
+  return TestRun(prog, packet, kNoopRepeat).ns;
+}
+
+// mb_decap with resequencing on, all on path 0. Path 1 is ACTIVE and
+// silent, so a gap is never given up as lost: it waits for the packet that
+// fills it. next_ follows the resequencer's next_seq across packet sizes.
+class ReseqCost {
+ public:
+  explicit ReseqCost(meshbpf_bpf* skel) : skel_(skel) {}
+
+  // An in-order packet: the fast path.
+  Result InOrder(Packet& packet, int runs) {
+    Sync(packet);
+    std::vector<uint32_t> durations;
+    for (int i = 0; i < runs; ++i)
+      durations.push_back(Send(packet, next_++, TC_ACT_REDIRECT, "in order"));
+    return Finish(durations, TC_ACT_REDIRECT);
+  }
+
+  // A packet one ahead of the next expected: held. Then, unmeasured, the
+  // next expected one fills the gap and both go out.
+  Result Held(Packet& packet, int runs) {
+    Sync(packet);
+    std::vector<uint32_t> durations;
+    for (int i = 0; i < runs; ++i) {
+      durations.push_back(Send(packet, next_ + 1, TC_ACT_SHOT, "held"));
+      Send(packet, next_, TC_ACT_REDIRECT, "filling the gap behind a held one");
+      next_ += 2;
+    }
+    return Finish(durations, TC_ACT_SHOT);
+  }
+
+  // The packet that fills a gap with kHeldBehindGap packets held behind it
+  // (held first, unmeasured): the whole run that sends them all.
+  Result FillsGap(Packet& packet, int runs) {
+    Sync(packet);
+    std::vector<uint32_t> durations;
+    for (int i = 0; i < runs; ++i) {
+      for (uint32_t ahead = 1; ahead <= kHeldBehindGap; ++ahead)
+        Send(packet, next_ + ahead, TC_ACT_SHOT, "holding behind a gap");
+      durations.push_back(Send(packet, next_, TC_ACT_REDIRECT, "filling a gap"));
+      next_ += kHeldBehindGap + 1;
+    }
+    return Finish(durations, TC_ACT_REDIRECT);
+  }
+
+ private:
+  // The first packet sets the resequencer's next_seq; later calls go on from it.
+  void Sync(Packet& packet) {
+    if (!synced_) Send(packet, next_++, TC_ACT_REDIRECT, "the first packet");
+    synced_ = true;
+  }
+
+  // One run of mb_decap on `packet` numbered `seq`; dies unless the verdict
+  // says the case went the way it is meant to.
+  uint32_t Send(Packet& packet, uint32_t seq, uint32_t verdict, const char* what) {
+    Put32(packet.bytes, kBondSeqAt, seq);
+    const Sample s = TestRun(skel_->progs.mb_decap, packet);
+    if (s.verdict != verdict)
+      Die(std::string("resequencing, ") + what + " (" + packet.name + ", bond_seq " +
+          std::to_string(seq) + "): verdict " + VerdictName(s.verdict) + ", expected " +
+          VerdictName(verdict));
+    return s.ns;
+  }
+
+  // The median, once the resequencer is where it should be: nothing held,
+  // next_seq = next_ (a clone that failed would leave packets held).
+  Result Finish(std::vector<uint32_t>& durations, uint32_t verdict) {
+    const uint32_t key = 0;
+    mb_reseq state{};
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.mb_reseq), &key, &state) != 0)
+      Die(std::string("reading mb_reseq: ") + std::strerror(errno));
+    if (state.held != 0 || state.next_seq != next_)
+      Die("the resequencer did not release what it should: " + std::to_string(state.held) +
+          " held, next_seq " + std::to_string(state.next_seq) + ", expected " +
+          std::to_string(next_));
+    return {Median(durations), verdict};
+  }
+
+  meshbpf_bpf* skel_;
+  uint32_t next_ = 1;
+  bool synced_ = false;
+};
 
 void Print(const char* program, const Packet& packet, const char* method, uint32_t ns,
            const char* verdict) {
@@ -192,7 +305,7 @@ int main(int argc, char** argv) {
   bpf_map* map;
   bpf_object__for_each_map(map, skel->obj) bpf_map__set_pin_path(map, nullptr);
   if (meshbpf_bpf__load(skel) != 0) Die("loading the data path failed (root needed)");
-  Configure(skel, lo);
+  Configure(skel, lo, /*reseq_deadline_us=*/0);
   noop_bpf* noop = noop_bpf__open_and_load();
   if (!noop) Die("loading the empty TC program failed (root needed)");
 
@@ -217,6 +330,38 @@ int main(int argc, char** argv) {
           VerdictName(decap.verdict));
     Print("empty TC program", p, "repeat 1e6", NoopRepeated(noop->progs.mb_noop, p), "ok");
   }
+
+  // Resequencing on. The GSO packet is left out: it is never held.
+  Configure(skel, lo, kReseqDeadlineUs);
+  bool measured = false;
+  InNetnsWithLoMtu(
+      65536,
+      [&] {
+        ReseqCost reseq(skel);
+        for (const Packet& p : inner) {
+          if (p.gso_segs) continue;
+          Packet outer{p.name, MeshPacket(kPeer, L3(p.bytes)), 0};
+          const Result in_order = reseq.InOrder(outer, runs);
+          const Result held = reseq.Held(outer, runs);
+          const Result fills = reseq.FillsGap(outer, runs);
+          Print("mb_decap, resequencing: in order", outer, "median of single runs",
+                in_order.median_ns, VerdictName(in_order.verdict));
+          Print("mb_decap, resequencing: held ahead of a gap", outer, "median of single runs",
+                held.median_ns, VerdictName(held.verdict));
+          const std::string held_behind = std::to_string(kHeldBehindGap);
+          Print(("mb_decap, resequencing: fills a gap, " + held_behind + " held go out").c_str(),
+                outer, "median of single runs", fills.median_ns, VerdictName(fills.verdict));
+          const uint32_t per_released =
+              fills.median_ns > in_order.median_ns
+                  ? (fills.median_ns - in_order.median_ns) / kHeldBehindGap
+                  : 0;
+          Print("mb_decap, resequencing: per released packet", outer,
+                ("(fills a gap - in order) / " + held_behind).c_str(), per_released, "redirect");
+        }
+        measured = true;
+      },
+      /*lo_up=*/true);
+  if (!measured) Die("no private network namespace for the resequencing runs (see above)");
   noop_bpf__destroy(noop);
   meshbpf_bpf__destroy(skel);
   return 0;

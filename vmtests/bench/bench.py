@@ -18,6 +18,11 @@ SCENARIOS = {
     "3": "40 + 20 Mbit/s, 2% random loss on the 20, 1 flow",
     "4": "40 + 20 Mbit/s, 20 ms one-way delay on the 20, 1 flow",
     "5": "40 + 20 Mbit/s, clean, 8 parallel flows",
+    "6": "40 + 20 Mbit/s, 15 ms one-way delay on both (an internet RTT), 1 flow",
+    "7": "DSL + LTE: 50 Mbit/s at 8 ms one-way, 20 Mbit/s at 35 ms, 1 flow",
+    "8": "40 + 20 Mbit/s, 1% random loss on both, 1 flow",
+    "9": "40 + 20 Mbit/s, bursty: tbf buckets of 50 ms of rate, 1 flow",
+    "10": "40 + 20 Mbit/s, the 20 at 5 Mbit/s from 10 s to 20 s, 1 flow, 30 s (mean)",
 }
 METHODS = ("single", "bond", "mptcp")
 
@@ -49,6 +54,9 @@ def record(a):
         report = json.load(open(a.iperf))
         row["mbit"] = report["end"]["sum_received"]["bits_per_second"] / 1e6
         row["retransmits"] = report["end"]["sum_sent"].get("retransmits")
+        # The client's 1 s reports: what it received on a download, sent on an upload.
+        row["interval_mbit"] = [round(i["sum"]["bits_per_second"] / 1e6, 2)
+                                for i in report["intervals"] if not i["sum"].get("omitted")]
     except (OSError, ValueError, KeyError, TypeError) as e:
         row.setdefault("error", "no iperf3 result: %s" % e)
     receiver, sender = ("server", "client") if a.direction == "up" else ("client", "server")
@@ -62,7 +70,13 @@ def record(a):
     row["rx_ofo"] = delta(ra, rb, "TcpExtTCPOFOQueue")
     row["sender_reorder_events"] = sum(delta(sa, sb, n) for n in (
         "TcpExtTCPSACKReorder", "TcpExtTCPTSReorder", "TcpExtTCPRenoReorder"))
+    # The sender's segments and retransmitted segments, every subflow of
+    # MPTCP included (iperf3's own count misses those).
+    row["tx_segments"] = delta(sa, sb, "TcpOutSegs")
+    row["tx_retrans"] = delta(sa, sb, "TcpRetransSegs")
     row["mptcp_joins"] = delta(ca, cb, "MPTcpExtMPJoinSynAckRx")
+    if a.rate_step:
+        row["rate_step"] = a.rate_step
     lb, la = read_links(os.path.join(a.before, "links")), read_links(os.path.join(a.after, "links"))
     index = 0 if a.direction == "up" else 1
     moved = {name: la[name][index] - lb[name][index] for name in la}
@@ -91,11 +105,12 @@ def show(_):
             row["method"], row["rep"], fmt(row.get("tcp_gbit"), 2), fmt(row.get("udp_pps"), 0),
             row.get("error", "")))
         return
-    print("[bench] scenario %s %-6s %-4s P%d rep %d: %s Mbit/s (%s of sum), retr %s, ofo %s/%s, "
+    print("[bench] scenario %s %-6s %-4s P%d rep %d: %s Mbit/s (%s of sum), retr %s/%s, ofo %s/%s, "
           "links %s %s" % (
               row["scenario"], row["method"], row["direction"], row["streams"], row["rep"],
-              fmt(row["mbit"], 1), pct(row["mbit"], sum(row["rates"])), row.get("retransmits"),
-              row["rx_ofo"], row["rx_segments"], row["link_share"], row.get("error", "")))
+              fmt(row["mbit"], 1), pct(row["mbit"], sum(row["rates"])), row.get("tx_retrans"),
+              row.get("tx_segments"), row["rx_ofo"], row["rx_segments"], row["link_share"],
+              row.get("error", "")))
 
 
 def fmt(v, digits):
@@ -120,6 +135,33 @@ def med(values):
     return statistics.median(values) if values else None
 
 
+def per_segment(rows, count, whole):
+    """Median over the rows of count / whole, as a percentage; "-" without data
+    (rows recorded before a counter existed lack it)."""
+    v = med([r[count] / r[whole] for r in rows if r.get(whole) and count in r])
+    return "-" if v is None else "%.2f%%" % (100 * v)
+
+
+def rate_step_series(tcp):
+    """Scenario 10 as gnuplot data: per second, the median Mbit/s of each method
+    over the runs, and the sum of the link rates then."""
+    rows = [r for r in tcp if r.get("rate_step") and r.get("interval_mbit")]
+    if not rows:
+        return ""
+    link, mbit, start, end = (int(v) for v in rows[0]["rate_step"].split(":"))
+    rates = rows[0]["rates"]
+    seconds = max(len(r["interval_mbit"]) for r in rows)
+    lines = ["# second single bond mptcp link_sum (Mbit/s, median of the runs; "
+             "link %d at %d Mbit/s from %d s to %d s)" % (link, mbit, start, end)]
+    for t in range(seconds):
+        values = [med([r["interval_mbit"][t] for r in rows
+                       if r["method"] == m and len(r["interval_mbit"]) > t]) for m in METHODS]
+        capacity = sum(rates) - (rates[link - 1] - mbit if start <= t < end else 0)
+        lines.append("%d %s %g" % (t + 1, " ".join("NaN" if v is None else "%.2f" % v
+                                                   for v in values), capacity))
+    return "\n".join(lines) + "\n"
+
+
 def report(a):
     rows = [json.loads(l) for l in open(a.results) if l.strip()]
     tcp = [r for r in rows if r["kind"] == "tcp"]
@@ -128,10 +170,14 @@ def report(a):
     out.append("Receiver goodput as a fraction of the sum of the link rates: median "
                "(min-max) of %d runs. *single*: plain routing over the fastest uplink; *meshbpf*: "
                "the bond; *MPTCP*: Linux MPTCP over the same links. *reordered*: the receiver's "
-               "out-of-order segments per segment received, meshbpf (median). Every TCP flow "
-               "uses congestion control %s.\n" % (a.reps, a.cc))
-    out.append("| # | scenario | dir | single | meshbpf | MPTCP | meshbpf / MPTCP | meshbpf reordered | MPTCP links used |")
-    out.append("|---|---|---|---|---|---|---|---|---|")
+               "out-of-order segments per segment received (with loss, every segment behind a "
+               "hole counts); *retransmitted*: the sender's "
+               "retransmitted segments per segment sent (every subflow for MPTCP); both "
+               "single / meshbpf / MPTCP, median. Every TCP flow uses congestion control %s.\n"
+               % (a.reps, a.cc))
+    out.append("| # | scenario | dir | single | meshbpf | MPTCP | meshbpf / MPTCP | reordered | "
+               "retransmitted | MPTCP links used |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
     chart = []
     for sid, title in SCENARIOS.items():
         for direction in ("up", "down"):
@@ -143,15 +189,16 @@ def report(a):
             frac = {m: [None if r["mbit"] is None else r["mbit"] / total for r in cell[m]]
                     for m in METHODS}
             ratios = [b / m for b, m in zip(frac["bond"], frac["mptcp"]) if b and m]
-            reorder = med([r["rx_ofo"] / r["rx_segments"] for r in cell["bond"]
-                           if r["rx_segments"]])
+            reordered = " / ".join(per_segment(cell[m], "rx_ofo", "rx_segments") for m in METHODS)
+            retransmitted = " / ".join(per_segment(cell[m], "tx_retrans", "tx_segments")
+                                       for m in METHODS)
             shares = [r["link_share"] for r in cell["mptcp"]]
             used = med([sum(1 for v in s.values() if v >= 0.05) for s in shares])
-            out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s of %d |" % (
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s of %d |" % (
                 sid, title, direction, spread([100 * f if f else None for f in frac["single"]], 0, "%"),
                 spread([100 * f if f else None for f in frac["bond"]], 0, "%"),
                 spread([100 * f if f else None for f in frac["mptcp"]], 0, "%"),
-                spread(ratios, 2), "-" if reorder is None else "%.2f%%" % (100 * reorder),
+                spread(ratios, 2), reordered, retransmitted,
                 "-" if used is None else "%d" % used, len(shares[0]) if shares else 0))
             chart.append('"%s %s" %s' % (sid, direction, " ".join(
                 "%.1f" % (100 * med(frac[m])) if med(frac[m]) is not None else "0"
@@ -164,6 +211,11 @@ def report(a):
     for p in pings:
         out.append("\nDelay stage check (scenario %s): ping over %s, minimum RTT %.1f ms for %d ms "
                    "one-way." % (p["scenario"], p["link"], p["rtt_ms"], p["one_way_delay_ms"]))
+
+    series = rate_step_series(tcp)
+    if series:
+        out.append("\nScenario 10 per second (download, the median of the runs): rate_step.png, "
+                   "data in rate_step.dat.")
 
     unshaped = [r for r in rows if r["kind"] == "unshaped"]
     if unshaped:
@@ -193,6 +245,15 @@ def report(a):
                    "ratio to the empty program on the same packet, median (min-max). The empty "
                    "program with repeat 1e6 shows the cost without that clock read.\n"
                    % len({r.get("round", 1) for r in costs}))
+        if any("resequencing" in r["program"] for r in costs):
+            out.append("*resequencing*: mb_decap with a resequencing deadline (100 ms), on path 0 "
+                       "while path 1 is silent: *in order* the fast path; *held ahead of a gap* "
+                       "copied into a slot and dropped; *fills a gap* the run that sends it and "
+                       "the packets held behind it (all but the last as clones); *per released "
+                       "packet* that run minus the in-order one, per held packet. Under test_run "
+                       "a clone's receive (by a private namespace's lo) may run inside the "
+                       "measured time, where a real ingress program only queues it: an upper "
+                       "bound.\n")
         out.append("| program | packet | ns/packet | vs empty | verdict |")
         out.append("|---|---|---|---|---|")
         empty = {(r.get("round", 1), r["packet"]): r["ns"] for r in costs
@@ -214,6 +275,7 @@ def report(a):
     open(os.path.join(a.out_dir, "results.md"), "w").write(text)
     open(os.path.join(a.out_dir, "goodput.dat"), "w").write(
         "# scenario single bond mptcp (median % of the sum of link rates)\n" + "\n".join(chart) + "\n")
+    open(os.path.join(a.out_dir, "rate_step.dat"), "w").write(series)
     print(text)
 
 
@@ -224,6 +286,7 @@ def main():
     for name in ("scenario", "method", "direction", "streams", "rep", "rates", "iperf", "before",
                  "after", "error"):
         r.add_argument("--" + name, required=True)
+    r.add_argument("--rate-step", default="", help="LINK:MBIT:FROM_S:TO_S of scenario 10")
     u = sub.add_parser("record-unshaped")
     for name in ("method", "rep", "tcp", "udp"):
         u.add_argument("--" + name, required=True)

@@ -3,22 +3,36 @@
 # the figures mean). Builds the lab from RATES / DELAYS (see lab.sh), starts
 # both agents, readies MPTCP, then measures and appends one JSON line per
 # measurement to BENCH_OUT:
-#   shaped:   BENCH_CASES="ID:STREAMS ..." x {up, down} x {single, bond, mptcp}
-#             x BENCH_REPS; "single" is plain routing over the fastest uplink.
-#             BENCH_LOSS="LINK:PERCENT" adds random loss on one link.
+#   shaped:   BENCH_CASES="ID:STREAMS ..." x BENCH_DIRECTIONS (default "up down")
+#             x {single, bond, mptcp} x BENCH_REPS; "single" is plain routing
+#             over the fastest uplink.
+#             BENCH_LOSS="LINK:PERCENT ..." adds random loss on those links.
+#             BENCH_RATE_STEP="LINK:MBIT:FROM_S:TO_S" sets that link's rate
+#             to MBIT from FROM_S to TO_S seconds into every measurement.
 #   unshaped: (BENCH_KIND=unshaped, LAB_SHAPED=0) TCP Gbit/s and 64-byte UDP
 #             packets/s, plain routing over wan1 vs the bond.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 source "$HERE/../lib/lab.sh"
-trap lab_cleanup EXIT
+trap 'bench_rate_step_stop; lab_cleanup' EXIT
 trap 'exit 130' INT TERM
 
 : "${BENCH_OUT:?}" "${BENCH_REPS:?}" "${BENCH_SECONDS:?}"
 BENCH_KIND="${BENCH_KIND:-shaped}"
 BENCH_CASES="${BENCH_CASES:-}"
 BENCH_LOSS="${BENCH_LOSS:-}"
+BENCH_RATE_STEP="${BENCH_RATE_STEP:-}"
+BENCH_RATE_STEP_PID=""
 BENCH_TOOL="$HERE/bench.py"
+for item in $BENCH_LOSS; do
+  [[ "$item" =~ ^[0-9]+:[0-9]+$ ]] || lab_fail "BENCH_LOSS: '$item' is not LINK:PERCENT"
+done
+if [[ -n "$BENCH_RATE_STEP" ]]; then
+  [[ "$BENCH_RATE_STEP" =~ ^([0-9]+):[0-9]+:([0-9]+):([0-9]+)$ ]] &&
+    ((BASH_REMATCH[1] >= 1 && BASH_REMATCH[1] <= ${#LAB_RATES[@]} &&
+      BASH_REMATCH[2] < BASH_REMATCH[3])) ||
+    lab_fail "BENCH_RATE_STEP: '$BENCH_RATE_STEP' is not LINK:MBIT:FROM_S:TO_S"
+fi
 
 # Counters the row is computed from: TCP/MPTCP counters of the client and the
 # server, and the client's bytes per uplink. bench_snapshot DIR
@@ -41,6 +55,33 @@ bench_best_link() {
   echo "wan$best"
 }
 
+# Starts BENCH_RATE_STEP's rate changes in the background, timed from now.
+bench_rate_step_start() {
+  local link mbit from to
+  IFS=: read -r link mbit from to <<<"$BENCH_RATE_STEP"
+  # A sleep in the background and wait: TERM (bench_rate_step_stop) ends the
+  # changer at once, its sleep included.
+  (
+    trap 'kill $! 2>/dev/null; exit 0' TERM
+    sleep "$from" & wait $!
+    lab_link_rate "$link" "$mbit"
+    sleep $((to - from)) & wait $!
+    lab_link_rate "$link" "${LAB_RATES[link - 1]}"
+  ) &
+  BENCH_RATE_STEP_PID=$!
+}
+
+# Stops the rate changer if it still runs (a measurement that ended early)
+# and gives the link its rate back. Safe to call when nothing runs.
+bench_rate_step_stop() {
+  [[ -n "$BENCH_RATE_STEP_PID" ]] || return 0
+  kill "$BENCH_RATE_STEP_PID" 2>/dev/null || true
+  wait "$BENCH_RATE_STEP_PID" 2>/dev/null || true
+  BENCH_RATE_STEP_PID=""
+  local link="${BENCH_RATE_STEP%%:*}"
+  lab_link_rate "$link" "${LAB_RATES[link - 1]}" 2>/dev/null || true
+}
+
 # One iperf3 measurement, recorded: bench_tcp SCENARIO METHOD DIRECTION STREAMS REP
 bench_tcp() {
   local scenario="$1" method="$2" direction="$3" streams="$4" rep="$5" mbit error=""
@@ -52,13 +93,15 @@ bench_tcp() {
   [[ "$method" == mptcp ]] && export LAB_IPERF_WRAP="mptcpize run" || export LAB_IPERF_WRAP=""
   rm -f "$LAB_DIR/iperf.json"
   bench_snapshot "$LAB_DIR/before"
+  [[ -n "$BENCH_RATE_STEP" ]] && bench_rate_step_start
   mbit="$(lab_iperf "$direction" "$BENCH_SECONDS" "$streams" 2>"$LAB_DIR/iperf.err")" ||
     error="$(cat "$LAB_DIR/iperf.err")"
+  bench_rate_step_stop
   bench_snapshot "$LAB_DIR/after"
   python3 "$BENCH_TOOL" record --scenario "$scenario" --method "$method" \
     --direction "$direction" --streams "$streams" --rep "$rep" --rates "${LAB_RATES[*]}" \
     --iperf "$LAB_DIR/iperf.json" --before "$LAB_DIR/before" --after "$LAB_DIR/after" \
-    --error "$error" >>"$BENCH_OUT"
+    --error "$error" --rate-step "$BENCH_RATE_STEP" >>"$BENCH_OUT"
   tail -n 1 "$BENCH_OUT" | python3 "$BENCH_TOOL" show >&2
 }
 
@@ -84,7 +127,7 @@ bench_unshaped() {
 
 lab_create
 lab_start_agents
-lab_log "lab: rates ${LAB_RATES[*]} Mbit/s, delays ${LAB_DELAYS[*]:-none} ms, loss ${BENCH_LOSS:-none}, shaped $LAB_SHAPED"
+lab_log "lab: rates ${LAB_RATES[*]} Mbit/s, delays ${LAB_DELAYS[*]:-none} ms, loss ${BENCH_LOSS:-none}, shaped $LAB_SHAPED, tbf bucket ${LAB_TBF_BURST_MS} ms${BENCH_RATE_STEP:+, rate step $BENCH_RATE_STEP}"
 
 if [[ "$BENCH_KIND" == unshaped ]]; then
   for rep in $(seq "$BENCH_REPS"); do
@@ -103,11 +146,11 @@ for n in $(seq ${#LAB_RATES[@]}); do
 done
 
 lab_mptcp_setup
-[[ -n "$BENCH_LOSS" ]] && lab_link_loss "${BENCH_LOSS%%:*}" "${BENCH_LOSS##*:}"
+for item in $BENCH_LOSS; do lab_link_loss "${item%%:*}" "${item##*:}"; done
 
 for rep in $(seq "$BENCH_REPS"); do
   for case in $BENCH_CASES; do
-    for direction in up down; do
+    for direction in ${BENCH_DIRECTIONS:-up down}; do
       for method in single bond mptcp; do
         bench_tcp "${case%%:*}" "$method" "$direction" "${case##*:}" "$rep"
       done

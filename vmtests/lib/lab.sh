@@ -66,6 +66,9 @@ LAB_IPERF_CC="${LAB_IPERF_CC:-}"
 LAB_IPERF_OMIT="${LAB_IPERF_OMIT:-2}"
 LAB_MODE="${LAB_MODE:-load_balance}"
 LAB_TBF_LATENCY="${LAB_TBF_LATENCY:-50ms}"
+# tbf buckets of this many ms of each link's rate instead of ~1 ms (see
+# lab_shape), e.g. 50: the bursts of Wi-Fi or cellular aggregation.
+LAB_TBF_BURST_MS="${LAB_TBF_BURST_MS:-1}"
 SERVER_IP=10.202.0.2
 declare -A LAB_AGENT_PIDS=()
 
@@ -150,19 +153,29 @@ lab_link() {
   lab_ns "$4" ip link set "$5" up
 }
 
-# Shapes one direction of a lab link: lab_shape NS IFACE MBIT
+# Shapes one direction of a lab link: lab_shape NS IFACE MBIT [replace|change]
 # tbf counts Ethernet frames (1514 B carry 1448 B of TCP payload), so TCP
 # goodput tops out at 95.6% of the rate. Measured with one iperf3 flow over
 # plain routing: 38.3 of 40 and 19.1 of 20 Mbit/s in both directions, i.e. at
 # that ceiling, and the same with buckets of 3.1 KB, ~1 ms or 32 KB and
 # latency 10, 50 or 200 ms. So the bucket is sized for the bond (see the top
-# of this file): ~1 ms of traffic, at least two full frames. latency 50 ms
-# bounds the queue (250 KB at 40 Mbit/s) like a modest ISP buffer.
+# of this file): ~1 ms of traffic (LAB_TBF_BURST_MS), at least two full
+# frames. latency 50 ms bounds the queue (250 KB at 40 Mbit/s) like a modest
+# ISP buffer.
 lab_shape() {
-  local burst=$(($3 * 1000000 / 8 / 1000))
+  [[ "$LAB_TBF_BURST_MS" =~ ^[1-9][0-9]*$ ]] ||
+    lab_fail "LAB_TBF_BURST_MS must be a positive whole number of ms, got '$LAB_TBF_BURST_MS'"
+  local burst=$(($3 * 125 * LAB_TBF_BURST_MS))  # 1 Mbit/s is 125 bytes per ms
   ((burst < 3100)) && burst=3100
-  lab_ns "$1" tc qdisc replace dev "$2" root tbf rate "${3}mbit" burst "$burst" \
+  lab_ns "$1" tc qdisc "${4:-replace}" dev "$2" root tbf rate "${3}mbit" burst "$burst" \
     latency "$LAB_TBF_LATENCY"
+}
+
+# Changes the rate of lab link N on both tbf ends, in place (what is queued
+# stays): lab_link_rate N MBIT
+lab_link_rate() {
+  lab_shape client "wan$1" "$2" change
+  lab_shape inet "c$1" "$2" change
 }
 
 # One-way delay of link N in ms (0 if DELAYS does not set it).
