@@ -242,6 +242,34 @@ TEST(ReseqDeadline, LongestHoldPlusAJitterMarginAtMostTheConfiguredOne) {
   EXPECT_EQ(ReseqDeadlineUs(s, t, 10'000), 50'000u);
 }
 
+TEST(ReseqMargin, LatePacketsDoubleItAndCalmShrinksItToTheMinimum) {
+  constexpr uint64_t kS = 1'000'000'000;
+  ReseqMargin m;
+  EXPECT_EQ(m.margin_us(), kMinReseqMarginUs);
+  EXPECT_FALSE(m.Update(7, 0)) << "the first reading only sets the baseline";
+  EXPECT_TRUE(m.Update(9, 1 * kS));
+  EXPECT_EQ(m.margin_us(), 2.0 * kMinReseqMarginUs);
+  EXPECT_TRUE(m.Update(10, 2 * kS));
+  EXPECT_EQ(m.margin_us(), 4.0 * kMinReseqMarginUs);
+  EXPECT_FALSE(m.Update(10, 2 * kS + kReseqMarginCalmNs - 1)) << "not calm long enough";
+  EXPECT_TRUE(m.Update(10, 2 * kS + kReseqMarginCalmNs));
+  EXPECT_EQ(m.margin_us(), 3.2 * kMinReseqMarginUs);
+  for (int i = 2; i < 20; ++i) m.Update(10, 2 * kS + i * kReseqMarginCalmNs);
+  EXPECT_EQ(m.margin_us(), kMinReseqMarginUs) << "never below the minimum";
+  EXPECT_FALSE(m.Update(3, 400 * kS)) << "a counter that went down was reset: no news";
+  for (int i = 0; i < 40; ++i) m.Update(4 + i, (401 + i) * kS);
+  EXPECT_LE(m.margin_us(), 1e6) << "capped at a second";
+}
+
+TEST(ReseqDeadline, TheMarginWidensTheDeadline) {
+  NodeSettings s = TwoBonded();
+  s.reorder_deadline_ms = 100;
+  PathTable t{};
+  t[0].reseq_hold_us = 20'000;
+  EXPECT_EQ(ReseqDeadlineUs(s, t, 0, 50'000), 70'000u);
+  EXPECT_EQ(ReseqDeadlineUs(s, t, 0, 400'000), 100'000u) << "at most the configured";
+}
+
 TEST(PathTable, DegradedPathGetsNoTrafficWhileAHealthyOneIsLeft) {
   NodeSettings s = TwoBonded();
   std::vector<PathCondition> c(2);

@@ -76,12 +76,30 @@ uint32_t LongestReseqHoldUs(const PathTable& table) {
   return longest_us;
 }
 
+bool ReseqMargin::Update(uint64_t late_total, uint64_t now_ns) {
+  const std::optional<uint64_t> before = late_total_;
+  late_total_ = late_total;
+  const double was = margin_us_;
+  // A counter that went down was reset (maps pinned anew): no news.
+  if (before && late_total > *before) {
+    margin_us_ *= 2;
+    calm_since_ns_ = now_ns;
+  } else if (!before || late_total < *before) {
+    calm_since_ns_ = now_ns;
+  } else if (now_ns - calm_since_ns_ >= kReseqMarginCalmNs) {
+    margin_us_ = std::max<double>(kMinReseqMarginUs, margin_us_ * 0.8);
+    calm_since_ns_ = now_ns;
+  }
+  // Past a second it no longer matters: reorder_deadline_ms is at most that.
+  margin_us_ = std::min(margin_us_, 1e6);
+  return margin_us_ != was;
+}
+
 uint32_t ReseqDeadlineUs(const NodeSettings& settings, const PathTable& table,
-                         double largest_jitter_us) {
+                         double largest_jitter_us, double margin_us) {
   if (settings.reorder_deadline_ms <= 0) return 0;
   const uint32_t longest_hold_us = LongestReseqHoldUs(table);
-  const double margin_us =
-      std::max<double>(kMinReseqMarginUs, kReseqJitterMargin * largest_jitter_us);
+  margin_us = std::max(margin_us, kReseqJitterMargin * largest_jitter_us);
   const double ms = std::ceil((longest_hold_us + margin_us) / 1000);
   return static_cast<uint32_t>(std::lround(std::min(ms, settings.reorder_deadline_ms) * 1000));
 }

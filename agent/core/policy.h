@@ -52,22 +52,39 @@ inline constexpr uint32_t kMinReseqHoldUs = 1000;
 // capacity (see delay_cost_ns in bpf/lib/sched.h).
 void SetReseqHolds(const NodeSettings& settings, PathTable& table);
 
-// The margin a resequencing deadline leaves above the paths' delay spread
-// for queueing and jitter: kReseqJitterMargin times the largest jitter of an
-// ACTIVE path, at least kMinReseqMarginUs. Gaps of lost packets end sooner:
-// once every path is past them (bpf/lib/reseq.h); the deadline bounds the
-// wait behind a path that fell silent.
+// The margin a resequencing deadline leaves above the paths' delay spread,
+// for queueing and jitter. Gaps of lost packets end sooner, once every path
+// is past them (bpf/lib/reseq.h); the deadline bounds the wait behind a path
+// that fell silent, and a deadline too short shows as late packets (they
+// came after their gap was given up, and went up out of order). So the
+// margin starts at kMinReseqMarginUs, doubles after a tick with late
+// packets, and shrinks by a fifth after each kReseqMarginCalmNs without,
+// never below kReseqJitterMargin times the largest jitter of an ACTIVE path.
 inline constexpr uint32_t kMinReseqMarginUs = 25'000;
 inline constexpr double kReseqJitterMargin = 4;
+inline constexpr uint64_t kReseqMarginCalmNs = 10'000'000'000;
+
+class ReseqMargin {
+ public:
+  // The resequencer's late count (cumulative) at `now_ns`; whether the
+  // margin changed.
+  bool Update(uint64_t late_total, uint64_t now_ns);
+  double margin_us() const { return margin_us_; }
+
+ private:
+  double margin_us_ = kMinReseqMarginUs;
+  std::optional<uint64_t> late_total_;
+  uint64_t calm_since_ns_ = 0;
+};
 
 // The longest reseq_hold_us in `table`.
 uint32_t LongestReseqHoldUs(const PathTable& table);
 
 // Resequencing on: mb_config.reseq_deadline_us for `table` (holds set): the
-// longest hold plus the margin, in whole milliseconds, at most
-// reorder_deadline_ms. 0 when off.
+// longest hold plus max(margin_us, kReseqJitterMargin x the largest
+// jitter), in whole milliseconds, at most reorder_deadline_ms. 0 when off.
 uint32_t ReseqDeadlineUs(const NodeSettings& settings, const PathTable& table,
-                         double largest_jitter_us);
+                         double largest_jitter_us, double margin_us = kMinReseqMarginUs);
 
 // Path table for the configured paths; unused slots zeroed.
 // - Bonded paths (active_backup: the primary only; plus paths moved in by

@@ -87,6 +87,9 @@ absl::Status BondDatapath::Load(const std::string& pin_dir) {
   absl::StatusOr<std::unique_ptr<RelayMaps>> relay_maps = RelayMaps::OpenPinned(pin_dir);
   if (!relay_maps.ok()) return relay_maps.status();
   relay_maps_ = std::move(*relay_maps);
+  absl::StatusOr<std::unique_ptr<ResequencerMaps>> resequencer = ResequencerMaps::OpenPinned(pin_dir);
+  if (!resequencer.ok()) return resequencer.status();
+  resequencer_ = std::move(*resequencer);
   return absl::OkStatus();
 }
 
@@ -179,6 +182,11 @@ PathIo SystemPathIo(const NodeSettings& settings, const BondDatapath& datapath,
     return probes->SendRequest(*settings.peer_bond_address, settings.failover.probe_port, request);
   };
   io.read_learned = [&datapath](uint32_t path) { return datapath.relay_maps().ReadLearned(path); };
+  io.read_reseq_late = [&datapath]() -> absl::StatusOr<uint64_t> {
+    absl::StatusOr<ResequencerStats> stats = datapath.resequencer().Read();
+    if (!stats.ok()) return stats.status();
+    return stats->late;
+  };
   io.write_reseq_deadline = [&datapath](uint32_t deadline_us) -> absl::Status {
     absl::StatusOr<mb_config> config = datapath.maps().ReadConfig();
     if (!config.ok()) return config.status();

@@ -39,11 +39,13 @@ class BondDatapath {
   // failure only, since it runs every millisecond.
   void ReleaseDueHeld();
   const RelayMaps& relay_maps() const { return *relay_maps_; }
+  const ResequencerMaps& resequencer() const { return *resequencer_; }
 
  private:
   const NodeSettings& settings_;
   std::unique_ptr<Datapath> datapath_;
   std::unique_ptr<RelayMaps> relay_maps_;
+  std::unique_ptr<ResequencerMaps> resequencer_;
   bool created_bond_ = false;
   bool tick_failed_ = false;
 };

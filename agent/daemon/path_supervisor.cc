@@ -156,10 +156,11 @@ double PathSupervisor::LargestJitterUs(const PathTable& table) const {
 absl::Status PathSupervisor::WriteTable() {
   const PathTable table = DesiredTable();
   // Before the holds it must cover grow.
-  if (const uint32_t deadline_us = ReseqDeadlineUs(settings_, table, LargestJitterUs(table));
+  if (const uint32_t deadline_us = ReseqDeadlineUs(settings_, table, LargestJitterUs(table),
+                                                   reseq_margin_.margin_us());
       deadline_us != reseq_deadline_us_ && io_.write_reseq_deadline) {
     Log(LogLevel::kInfo,
-        absl::StrFormat("resequencing deadline %u ms (longest hold %u ms plus jitter margin)",
+        absl::StrFormat("resequencing deadline %u ms (longest hold %u ms plus margin)",
                         deadline_us / 1000, LongestReseqHoldUs(table) / 1000));
     if (absl::Status s = io_.write_reseq_deadline(deadline_us); !s.ok()) return s;
     reseq_deadline_us_ = deadline_us;
@@ -201,6 +202,14 @@ void PathSupervisor::OnLinkEvent(int ifindex, const char* what, uint64_t now_ns)
 
 void PathSupervisor::OnTick(uint64_t now_ns, const CounterTable* counters) {
   if (prober_ && counters) SendProbes(now_ns, *counters);
+  if (settings_.reorder_deadline_ms > 0 && io_.read_reseq_late) {
+    absl::StatusOr<uint64_t> late = io_.read_reseq_late();
+    if (late.ok() && reseq_margin_.Update(*late, now_ns)) {
+      Log(LogLevel::kInfo, absl::StrFormat("resequencing margin %.0f ms (%s)",
+                                           reseq_margin_.margin_us() / 1000,
+                                           "late packets widen it, calm narrows it"));
+    }
+  }
   if (now_ns >= next_rebalance_ns_) {
     if (prober_) Rebalance(now_ns);
     next_rebalance_ns_ =

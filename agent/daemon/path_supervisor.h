@@ -49,6 +49,8 @@ struct PathIo {
   std::function<void(const PathTransition&)> on_transition;
   // mb_config.reseq_deadline_us (resequencing on); may be unset.
   std::function<absl::Status(uint32_t deadline_us)> write_reseq_deadline;
+  // The resequencer's late packets so far (ReseqMargin); may be unset.
+  std::function<absl::StatusOr<uint64_t>()> read_reseq_late;
 };
 
 // What the status reply shows of the rest of the agent; each may be unset.
@@ -168,6 +170,7 @@ class PathSupervisor {
   std::set<size_t> held_out_, moved_in_;
   PathTable table_{};
   uint32_t reseq_deadline_us_ = 0;
+  ReseqMargin reseq_margin_;
 };
 
 }  // namespace meshbpf

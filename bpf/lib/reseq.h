@@ -444,8 +444,9 @@ static __always_inline int resequence(struct __sk_buff *skb, const struct mb_con
  * The agent's tick, run through BPF_PROG_TEST_RUN on a throwaway skb
  * (there is no timer that can send): releases what is due when no packet
  * has arrived for MB_RESEQ_TICK_IDLE_NS, so a hold or a deadline costs its
- * own length (and at most a tick or two), not the time to the next arrival. Every frame leaves as a clone, since the
- * program's own redirect goes nowhere under test_run. Returns TC_ACT_SHOT.
+ * own length (and at most a tick or two), not the time to the next
+ * arrival. Every frame leaves as a clone, since the program's own redirect
+ * goes nowhere under test_run. Returns TC_ACT_SHOT.
  */
 static __always_inline int reseq_tick(struct __sk_buff *skb, const struct mb_config *cfg)
 {
