@@ -90,7 +90,7 @@ absl::Status Agent::Start() {
       ControlSocketPath(options_.run_dir, options_.instance), control_group_);
   if (!control.ok()) return control.status();
   control_ = std::move(*control);
-  // Next to the control socket, in the directory it made (0750).
+  // Next to the control socket, in the directory it made (0755; the log is 0640).
   absl::StatusOr<std::unique_ptr<LogFile>> log_file =
       LogFile::Open(AgentLogPath(options_.run_dir, options_.instance));
   if (!log_file.ok()) return log_file.status();
