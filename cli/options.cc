@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/sys/control.h"
@@ -50,7 +51,10 @@ absl::StatusOr<nlohmann::json> AskAgent(const Options& options, const nlohmann::
   absl::StatusOr<nlohmann::json> reply = CallAgent(ControlPath(options, *pin_dir), request);
   if (!reply.ok()) return reply.status();
   if (std::optional<ErrorReply> refusal = RefusalIn(*reply)) {
-    return absl::FailedPreconditionError(absl::StrCat(refusal_prefix, refusal->error));
+    // Some refusals name their command already ("failover: refused for uid ...").
+    const bool named = absl::StartsWith(refusal->error, refusal_prefix);
+    return absl::FailedPreconditionError(
+        absl::StrCat(named ? "" : refusal_prefix, refusal->error));
   }
   return reply;
 }

@@ -66,5 +66,19 @@ TEST_F(ConfigFileTest, ErrorsNameTheFile) {
   EXPECT_THAT(std::string(s.status().message()), HasSubstr("\": invalid config: "));
 }
 
+// The group must exist on the host that loads the config (root's group, 0,
+// is "root" on every Linux host).
+TEST_F(ConfigFileTest, ControlGroupMustExistHere) {
+  absl::StatusOr<NodeSettings> s =
+      LoadConfigFile(Write(WithOneUplink(R"("monitoring": {"control_group": "root"})")), fake_);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->monitoring.control_group, "root");
+  s = LoadConfigFile(Write(WithOneUplink(R"("monitoring": {"control_group": "no-such-grp-x"})")),
+                     fake_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.status().message()),
+              AllOf(HasSubstr("monitoring.control_group"), HasSubstr("no group \"no-such-grp-x\"")));
+}
+
 }  // namespace
 }  // namespace meshbpf

@@ -568,5 +568,20 @@ TEST_F(ConfigTest, MonitoringErrorsNameTheField) {
               HasSubstr("monitoring.history_file"));
 }
 
+TEST_F(ConfigTest, ControlGroupIsAGroupName) {
+  EXPECT_EQ(MustResolve(WithOneUplink("")).monitoring.control_group, "");
+  EXPECT_EQ(MustResolve(WithOneUplink(R"("monitoring": {"control_group": "net-ops_1"})"))
+                .monitoring.control_group,
+            "net-ops_1");
+  for (const char* bad : {R"("")", R"("a b")", R"("-x")", R"("root;rm")",
+                          R"("abcdefghijklmnopqrstuvwxyz0123456")"}) {
+    EXPECT_THAT(ErrorOf(WithOneUplink(absl::StrCat(R"("monitoring": {"control_group": )", bad, "}"))),
+                AllOf(HasSubstr("monitoring.control_group"), HasSubstr("group name")))
+        << bad;
+  }
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("monitoring": {"control_group": 7})")),
+              HasSubstr("control_group"));
+}
+
 }  // namespace
 }  // namespace meshbpf

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "agent/core/config_checks.h"
 #include "agent/core/discovery.h"
@@ -209,6 +210,18 @@ absl::Status ResolveFailover(const config::Failover& f, FailoverSettings& out) {
   return s;
 }
 
+// Why `name` cannot be a group name (the portable set useradd accepts), if it cannot.
+std::optional<std::string> GroupNameProblem(const std::string& name) {
+  if (name.empty() || name.size() > 32) return "must be a group name of 1 to 32 characters";
+  const bool portable = std::all_of(name.begin(), name.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
+  if (!portable || name[0] == '-') {
+    return "must be a group name (letters, digits, '_', '-', '.'; not starting with '-')";
+  }
+  return std::nullopt;
+}
+
 absl::Status ResolveMonitoring(const config::Monitoring& m, MonitoringSettings& out) {
   absl::Status s;
   if (m.has_history_file()) {
@@ -234,6 +247,14 @@ absl::Status ResolveMonitoring(const config::Monitoring& m, MonitoringSettings& 
                                        "to true to serve it there")));
     } else {
       out.metrics_listen = *listen;
+    }
+  }
+  if (m.has_control_group()) {
+    if (std::optional<std::string> problem = GroupNameProblem(m.control_group())) {
+      s.Update(FieldError("monitoring.control_group",
+                          absl::StrCat(Quote(m.control_group()), " ", *problem)));
+    } else {
+      out.control_group = m.control_group();
     }
   }
   return s;

@@ -128,6 +128,9 @@ struct MonitoringSettings {
   double sample_interval_s = config_defaults::kSampleIntervalS;
   std::optional<ListenAddress> metrics_listen;  // Prometheus endpoint; none: not served
   bool metrics_allow_remote = false;
+  // Who besides root may change the agent's state (control_access.h); the
+  // agent resolves the name on its host. Empty: root only.
+  std::string control_group;
 };
 
 // Where the history of `instance` goes when monitoring.history_file is not set.

@@ -99,6 +99,19 @@ ControlRequest ReadCommand(size_t wanted, const json& j) {
 
 std::string CommandName(const ControlRequest& request) { return kCommandNames[request.index()]; }
 
+bool ChangesState(const ControlRequest& request) {
+  // One entry per command: a new command does not compile until it is classed.
+  return std::visit(Overloaded{[](const PingRequest&) { return false; },
+                               [](const StatusRequest&) { return false; },
+                               [](const FailoverRequest&) { return true; },
+                               [](const CapRequest& r) { return r.reset.has_value(); },
+                               [](const StatsRequest&) { return false; },
+                               [](const TestRequest&) { return true; },
+                               [](const TestStatusRequest&) { return false; },
+                               [](const PeersRequest&) { return false; }},
+                    request);
+}
+
 json RequestToJson(const ControlRequest& request) {
   json j = {{"command", CommandName(request)}};
   std::visit([&j](const auto& r) { WriteFields(j, r); }, request);

@@ -48,6 +48,10 @@ using ControlRequest = std::variant<PingRequest, StatusRequest, FailoverRequest,
 
 // The request's "command" value.
 std::string CommandName(const ControlRequest& request);
+// Whether the request changes the agent's state (failover, cap --reset,
+// test), which only root or monitoring.control_group may do
+// (control_access.h); the others only read.
+bool ChangesState(const ControlRequest& request);
 nlohmann::json RequestToJson(const ControlRequest& request);
 // The error names the command and the field, e.g. `failover: "from" must be a string`.
 absl::StatusOr<ControlRequest> RequestFromJson(const nlohmann::json& json);

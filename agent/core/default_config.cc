@@ -155,6 +155,10 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
     // "metrics_listen": "127.0.0.1:9464",
     // Allow metrics_listen beyond loopback (the endpoint has no authentication), default false.
     "metrics_allow_remote": false
+    // Members of this group (and root) may change the agent's state through the
+    // control socket (failover, cap --reset, test); anyone who can reach the socket
+    // may read (status, stats, cap, peers). Default: root only.
+    // "control_group": "meshbpf"
   }
 }
 )");

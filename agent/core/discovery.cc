@@ -462,22 +462,13 @@ uint64_t DropMonitor::total() const {
 
 std::optional<std::string> DropMonitor::Record(const Drop& drop, in_addr from,
                                                std::chrono::steady_clock::time_point now) {
-  const size_t index = static_cast<size_t>(drop.reason);
-  ++counts_[index];
-  ReasonLog& log = logs_[index];
-  if (log.last_line && now - *log.last_line < interval_) {
-    ++log.suppressed;
-    return std::nullopt;
-  }
-  std::string line = absl::StrCat("discovery: dropped announcement from ", Ipv4Text(from), ": ",
-                                  DropReasonName(drop.reason), ": ", drop.detail);
-  if (log.suppressed > 0) {
-    absl::StrAppend(&line, " (", log.suppressed, " more \"", DropReasonName(drop.reason),
-                    "\" drops not logged since the last line)");
-  }
-  log.last_line = now;
-  log.suppressed = 0;
-  return line;
+  ++counts_[static_cast<size_t>(drop.reason)];
+  const std::string reason(DropReasonName(drop.reason));
+  std::optional<uint64_t> held_back = log_.Admit(reason, now);
+  if (!held_back) return std::nullopt;
+  return absl::StrCat("discovery: dropped announcement from ", Ipv4Text(from), ": ", reason, ": ",
+                      drop.detail,
+                      LogThrottle::HeldBackNote(*held_back, absl::StrCat("\"", reason, "\" drops")));
 }
 
 AnnouncementIntake::Result AnnouncementIntake::Dropped(const Drop& drop, in_addr from,

@@ -24,6 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "agent/core/log_throttle.h"
 
 namespace meshbpf {
 
@@ -218,7 +219,7 @@ PathSetDiff DiffPaths(const std::vector<RemotePath>& before, const std::vector<R
 class DropMonitor {
  public:
   explicit DropMonitor(std::chrono::milliseconds interval = std::chrono::seconds(10))
-      : interval_(interval) {}
+      : log_(interval) {}
   // Returns the line to log, if any.
   std::optional<std::string> Record(const Drop& drop, in_addr from,
                                     std::chrono::steady_clock::time_point now);
@@ -226,13 +227,8 @@ class DropMonitor {
   uint64_t total() const;
 
  private:
-  struct ReasonLog {
-    std::optional<std::chrono::steady_clock::time_point> last_line;
-    uint64_t suppressed = 0;
-  };
-  std::chrono::milliseconds interval_;
   std::array<uint64_t, kDropReasonCount> counts_{};
-  std::array<ReasonLog, kDropReasonCount> logs_{};
+  LogThrottle log_;  // keyed by reason
 };
 
 // --- The receive path ---------------------------------------------------------

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "agent/core/config.h"
+#include "agent/core/control_access.h"
 #include "agent/core/control_protocol.h"
 #include "agent/daemon/bond_datapath.h"
 #include "agent/daemon/caps.h"
@@ -20,6 +21,7 @@
 #include "agent/sys/config_file.h"
 #include "agent/sys/clock.h"
 #include "agent/sys/control.h"
+#include "agent/sys/credentials.h"
 #include "agent/sys/link_monitor.h"
 #include "agent/sys/log.h"
 #include "agent/sys/netdev.h"
@@ -60,14 +62,16 @@ class Agent {
   // Every failover.monitoring_interval: caps, probes and weights, metrics.
   void OnTick();
   void OnProbeSocketReadable();
-  // The single dispatch point of control requests.
-  nlohmann::json HandleControl(const nlohmann::json& request);
+  // The single dispatch point of control requests: checks that `peer` may
+  // run the request (MayRun) and logs every state change with its caller.
+  nlohmann::json HandleControl(const nlohmann::json& request, const PeerCredentials& peer);
 
   const AgentOptions& options_;
   NodeSettings settings_;
   std::unique_ptr<BondDatapath> datapath_;
   std::unique_ptr<LinkMonitor> links_;
   std::unique_ptr<ControlServer> control_;
+  std::optional<ControlGroup> control_group_;  // monitoring.control_group; none: root only
   std::unique_ptr<ProbeSocket> probe_socket_;  // null: no probes sent or answered
   std::unique_ptr<PathSupervisor> paths_;
   std::unique_ptr<Monitoring> monitoring_;
@@ -77,11 +81,16 @@ class Agent {
 };
 
 absl::Status Agent::Start() {
-  absl::StatusOr<std::unique_ptr<ControlServer>> control =
-      ControlServer::Open(ControlSocketPath(options_.run_dir, options_.instance));
+  if (!settings_.monitoring.control_group.empty()) {
+    absl::StatusOr<ControlGroup> group = LookupControlGroup(settings_.monitoring.control_group);
+    if (!group.ok()) return group.status();
+    control_group_ = *group;
+  }
+  absl::StatusOr<std::unique_ptr<ControlServer>> control = ControlServer::Open(
+      ControlSocketPath(options_.run_dir, options_.instance), control_group_);
   if (!control.ok()) return control.status();
   control_ = std::move(*control);
-  // Next to the control socket, in the directory it made (0750).
+  // Next to the control socket, in the directory it made (0755; the log is 0640).
   absl::StatusOr<std::unique_ptr<LogFile>> log_file =
       LogFile::Open(AgentLogPath(options_.run_dir, options_.instance));
   if (!log_file.ok()) return log_file.status();
@@ -190,34 +199,41 @@ void Agent::OnProbeSocketReadable() {
 
 void Agent::Serve(int signals) {
   EventLoop loop;
-  loop.Every(settings_.failover.monitoring_interval_s, [this] { OnTick(); });
+  loop.Every(settings_.failover.monitoring_interval_s, "monitoring tick", [this] { OnTick(); });
   if (settings_.reorder_deadline_ms > 0) {
     // Holds and deadlines end between arrivals too, to within this tick.
     constexpr double kReseqTickS = 0.001;
-    loop.Every(kReseqTickS, [this] { datapath_->ReleaseDueHeld(); });
+    loop.Every(kReseqTickS, "resequencer tick", [this] { datapath_->ReleaseDueHeld(); });
   }
-  loop.Watch(links_->fd(), [this] {
+  loop.Watch(links_->fd(), "link monitor", [this] {
     links_->Drain([this](const LinkEvent& e) {
       paths_->OnLinkEvent(e.ifindex, LinkEventName(e.kind), MonotonicNs());
     });
   });
-  loop.Watch(control_->fd(), [this] {
-    control_->Serve([this](const nlohmann::json& r) { return HandleControl(r); });
+  loop.Watch(control_->fd(), "control socket", [this] {
+    control_->Serve([this](const nlohmann::json& r, const PeerCredentials& peer) {
+      return HandleControl(r, peer);
+    });
   });
-  if (probe_socket_) loop.Watch(probe_socket_->fd(), [this] { OnProbeSocketReadable(); });
-  if (monitoring_->metrics_fd() >= 0) {
-    loop.Watch(monitoring_->metrics_fd(), [this] { monitoring_->ServeMetrics(); });
+  if (probe_socket_) {
+    loop.Watch(probe_socket_->fd(), "probe socket", [this] { OnProbeSocketReadable(); });
   }
-  loop.Watch(test_->fd(), [this] { test_->OnTimer(); });
+  if (monitoring_->metrics_fd() >= 0) {
+    loop.Watch(monitoring_->metrics_fd(), "metrics endpoint", [this] { monitoring_->ServeMetrics(); });
+  }
+  loop.Watch(test_->fd(), "uplink test timer", [this] { test_->OnTimer(); });
   if (mesh_) {
-    for (int fd : mesh_->fds()) loop.Watch(fd, [this, fd] { mesh_->OnReadable(fd); });
+    for (int fd : mesh_->fds()) {
+      loop.Watch(fd, "discovery socket", [this, fd] { mesh_->OnReadable(fd); });
+    }
     // Its own timer: announcements keep their interval whatever monitoring_interval is.
-    loop.Every(settings_.discovery.broadcast_interval_s, [this] { mesh_->OnInterval(); });
+    loop.Every(settings_.discovery.broadcast_interval_s, "discovery announcements",
+               [this] { mesh_->OnInterval(); });
   }
   loop.Run(signals);
 }
 
-nlohmann::json Agent::HandleControl(const nlohmann::json& request) {
+nlohmann::json Agent::HandleControl(const nlohmann::json& request, const PeerCredentials& peer) {
   auto answer = Overloaded{
       [](const PingRequest&) -> ControlReply { return PingReply{}; },
       [this](const StatusRequest&) -> ControlReply { return paths_->Status(); },
@@ -230,8 +246,17 @@ nlohmann::json Agent::HandleControl(const nlohmann::json& request) {
         if (!mesh_) return ErrorReply{"mesh discovery is off (node_discovery.enabled is false)"};
         return mesh_->Peers();
       }};
-  return DispatchControl(request,
-                         [&answer](const ControlRequest& r) { return std::visit(answer, r); });
+  return DispatchControl(request, [&](const ControlRequest& r) -> ControlReply {
+    if (!ChangesState(r)) return std::visit(answer, r);
+    const std::string caller = absl::StrFormat("uid %u, pid %d", peer.uid, peer.pid);
+    if (absl::Status allowed = MayRun(r, peer, control_group_); !allowed.ok()) {
+      Log(LogLevel::kWarning, absl::StrCat("control: ", allowed.message()));
+      return ErrorReply{std::string(allowed.message())};
+    }
+    Log(LogLevel::kInfo, absl::StrCat("control: ", RequestToJson(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                                            " from ", caller));
+    return std::visit(answer, r);
+  });
 }
 
 void Agent::Stop() {

@@ -10,6 +10,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "agent/sys/clock.h"
 #include "agent/sys/log.h"
 
 namespace meshbpf {
@@ -23,15 +25,17 @@ int ShutdownSignalFd() {
   return signalfd(-1, &mask, SFD_CLOEXEC);
 }
 
+EventLoop::EventLoop() : slow_log_(std::chrono::seconds(10)) {}
+
 EventLoop::~EventLoop() {
   for (int timer : timers_) close(timer);
 }
 
-void EventLoop::Watch(int fd, std::function<void()> on_readable) {
-  watched_.push_back({fd, std::move(on_readable)});
+void EventLoop::Watch(int fd, std::string name, std::function<void()> on_readable) {
+  watched_.push_back({fd, std::move(name), std::move(on_readable)});
 }
 
-void EventLoop::Every(double interval_s, std::function<void()> on_interval) {
+void EventLoop::Every(double interval_s, std::string name, std::function<void()> on_interval) {
   const int timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (timer < 0) {
     Log(LogLevel::kError, absl::StrCat("timerfd_create: ", std::strerror(errno)));
@@ -44,7 +48,7 @@ void EventLoop::Every(double interval_s, std::function<void()> on_interval) {
   spec.it_value = spec.it_interval;
   timerfd_settime(timer, 0, &spec, nullptr);
   timers_.push_back(timer);
-  Watch(timer, [timer, on_interval = std::move(on_interval)] {
+  Watch(timer, std::move(name), [timer, on_interval = std::move(on_interval)] {
     uint64_t expirations = 0;
     if (read(timer, &expirations, sizeof(expirations)) > 0) on_interval();
   });
@@ -61,7 +65,7 @@ void EventLoop::Run(int signals) {
     stop = true;
   };
   // First: a shutdown stops the loop before the other events of its round.
-  watched_.insert(watched_.begin(), WatchedFd{signals, on_signal});
+  watched_.insert(watched_.begin(), WatchedFd{signals, "shutdown signal", on_signal});
   std::vector<pollfd> fds;
   for (const WatchedFd& w : watched_) fds.push_back({w.fd, POLLIN, 0});
   while (!stop) {
@@ -70,11 +74,33 @@ void EventLoop::Run(int signals) {
       Log(LogLevel::kError, absl::StrCat("poll: ", std::strerror(errno)));
       break;
     }
+    const uint64_t round_start_ns = MonotonicNs();
+    uint64_t handler_start_ns = round_start_ns;
     for (size_t i = 0; i < fds.size() && !stop; ++i) {
-      if (fds[i].revents) watched_[i].on_readable();
+      if (!fds[i].revents) continue;
+      watched_[i].on_readable();
+      const uint64_t end_ns = MonotonicNs();
+      if (end_ns - handler_start_ns > kSlowHandlerNs) {
+        ReportSlow(watched_[i].name, end_ns - handler_start_ns);
+      }
+      handler_start_ns = end_ns;
+    }
+    // Each handler quick, but too many of them ready at once.
+    if (handler_start_ns - round_start_ns > kSlowHandlerNs) {
+      ReportSlow("one round of the loop", handler_start_ns - round_start_ns);
     }
   }
   watched_.clear();
+}
+
+void EventLoop::ReportSlow(const std::string& what, uint64_t took_ns) {
+  std::optional<uint64_t> held_back = slow_log_.Admit(what, LogThrottle::Clock::now());
+  if (!held_back) return;
+  Log(LogLevel::kWarning,
+      absl::StrFormat("event loop: %s took %.0f ms (over %.0f ms, probes and failover wait)%s",
+                      what, static_cast<double>(took_ns) / 1e6,
+                      static_cast<double>(kSlowHandlerNs) / 1e6,
+                      LogThrottle::HeldBackNote(*held_back, "slow runs")));
 }
 
 }  // namespace meshbpf

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "agent/sys/credentials.h"
 
 namespace meshbpf {
 namespace {
@@ -40,7 +41,13 @@ absl::StatusOr<NodeSettings> LoadConfigFile(const std::string& path,
     if (!text.ok()) return text.status();
     absl::StatusOr<config::Config> config = ParseConfigJson(*text);
     if (!config.ok()) return config.status();
-    return ResolveConfig(*config, interfaces, HostName());
+    absl::StatusOr<NodeSettings> resolved = ResolveConfig(*config, interfaces, HostName());
+    // The group must exist here: checked with the rest, not found missing at start.
+    if (resolved.ok() && !resolved->monitoring.control_group.empty()) {
+      absl::StatusOr<ControlGroup> group = LookupControlGroup(resolved->monitoring.control_group);
+      if (!group.ok()) return group.status();
+    }
+    return resolved;
   }();
   if (settings.ok()) return settings;
   return absl::Status(settings.status().code(),

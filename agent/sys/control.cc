@@ -16,9 +16,11 @@
 namespace meshbpf {
 namespace {
 
-// Requests and replies are small; anything bigger is not ours.
-constexpr size_t kMaxMessage = 1 << 20;
-constexpr int kServerReadTimeoutMs = 200;
+// Requests are small; a reply (peers, stats) may be much bigger.
+constexpr size_t kMaxRequest = 64 * 1024;
+constexpr size_t kMaxReply = 1 << 20;
+// A whole request, and reading the whole reply: the CLI needs microseconds.
+constexpr uint64_t kClientTimeoutNs = 2'000'000'000;
 
 absl::StatusOr<sockaddr_un> UnixAddress(const std::string& path) {
   sockaddr_un addr{};
@@ -43,7 +45,7 @@ absl::StatusOr<std::string> ReadMessage(int fd, int timeout_ms) {
     if (n < 0) return absl::InternalError(std::strerror(errno));
     if (n == 0) break;
     data.append(buf, static_cast<size_t>(n));
-    if (data.size() > kMaxMessage) return absl::ResourceExhaustedError("message too large");
+    if (data.size() > kMaxReply) return absl::ResourceExhaustedError("message too large");
   }
   return data;
 }
@@ -64,11 +66,13 @@ std::string ControlSocketPath(const std::string& run_dir, const std::string& ins
   return absl::StrCat(run_dir, "/", instance, ".sock");
 }
 
-absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Open(
+    const std::string& path, const std::optional<ControlGroup>& group) {
   absl::StatusOr<sockaddr_un> addr = UnixAddress(path);
   if (!addr.ok()) return addr.status();
   const std::string dir = path.substr(0, path.rfind('/'));
-  if (!dir.empty() && mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
+  // Others may pass through to the socket; the log beside it stays 0640.
+  if (!dir.empty() && mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return absl::InternalError(absl::StrCat("creating ", dir, ": ", std::strerror(errno)));
   }
   if (CallAgent(path, RequestToJson(PingRequest{}), 500).ok()) {
@@ -78,16 +82,31 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Open(const std::st
   unlink(path.c_str());
   const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(absl::StrCat("control socket: ", std::strerror(errno)));
-  // Created 0660 from the start: no window in which anyone else may connect.
-  const mode_t old_mask = umask(0117);
+  // Anyone may connect and read; what each caller may change is decided per
+  // request from its credentials (ControlServer::Serve, MayRun).
+  const mode_t old_mask = umask(0111);
   const int bound = bind(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr));
   umask(old_mask);
-  if (bound != 0 || listen(fd, 16) != 0) {
+  if (bound != 0 || listen(fd, 16) != 0 ||
+      (group && chown(path.c_str(), static_cast<uid_t>(-1), group->gid) != 0)) {
     const int err = errno;
     close(fd);
+    if (bound == 0) unlink(path.c_str());
     return absl::InternalError(absl::StrCat("control socket ", path, ": ", std::strerror(err)));
   }
-  return std::unique_ptr<ControlServer>(new ControlServer(fd, path));
+  absl::StatusOr<std::unique_ptr<StreamServer>> clients = StreamServer::Create(
+      fd, {.name = "control socket",
+           .limits = {.request_end = "\n",
+                      .max_request_bytes = kMaxRequest,
+                      .request_timeout_ns = kClientTimeoutNs,
+                      .reply_timeout_ns = kClientTimeoutNs},
+           .peer_credentials = true});
+  if (!clients.ok()) {
+    close(fd);
+    unlink(path.c_str());
+    return clients.status();
+  }
+  return std::unique_ptr<ControlServer>(new ControlServer(fd, path, std::move(*clients)));
 }
 
 ControlServer::~ControlServer() {
@@ -96,22 +115,21 @@ ControlServer::~ControlServer() {
 }
 
 void ControlServer::Serve(const Handler& handler) {
-  int client;
-  while ((client = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC)) >= 0) {
+  clients_->OnReadable([&handler](const absl::StatusOr<std::string>& request,
+                                  const std::optional<PeerCredentials>& peer) {
     nlohmann::json reply;
-    absl::StatusOr<std::string> request = ReadMessage(client, kServerReadTimeoutMs);
     if (!request.ok()) {
       reply = {{"error", absl::StrCat("reading the request: ", request.status().message())}};
     } else {
       nlohmann::json parsed = nlohmann::json::parse(*request, nullptr, /*allow_exceptions=*/false);
-      // Whether it is a request at all is the handler's to judge (DispatchControl).
+      // Whether it is a request at all is the handler's to judge
+      // (DispatchControl). The stream server always reads credentials here.
       reply = parsed.is_discarded() ? nlohmann::json{{"error", "the request is not a JSON object"}}
-                                    : handler(parsed);
+                                    : handler(parsed, *peer);
     }
     // Replacing invalid UTF-8 (an interface name, say) instead of throwing.
-    WriteAll(client, reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
-    close(client);
-  }
+    return reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  });
 }
 
 absl::StatusOr<nlohmann::json> CallAgent(const std::string& path, const nlohmann::json& request,

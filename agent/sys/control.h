@@ -1,7 +1,10 @@
 // The agent's local control socket: one JSON request per connection, one
 // JSON reply. The CLI talks to a running agent through it (status with
-// health, manual failover). A Unix stream socket, mode 0660 in a 0750
-// directory: only root (or the socket's group) can steer the agent.
+// health, manual failover). A Unix stream socket anyone may connect to
+// (mode 0666, in a 0755 directory); the agent reads each caller's
+// credentials and lets only root or monitoring.control_group change its
+// state (agent/core/control_access.h). With a control group the socket
+// belongs to that group.
 #pragma once
 
 #include <functional>
@@ -11,6 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
+#include "agent/core/control_access.h"
+#include "agent/sys/stream_server.h"
 
 namespace meshbpf {
 
@@ -24,23 +29,30 @@ std::string ControlSocketPath(const std::string& run_dir, const std::string& ins
 
 class ControlServer {
  public:
-  using Handler = std::function<nlohmann::json(const nlohmann::json& request)>;
+  using Handler =
+      std::function<nlohmann::json(const nlohmann::json& request, const PeerCredentials& peer)>;
   // Binds `path`, replacing a stale socket file left by a dead agent but
-  // refusing to take over one a live agent still answers on.
-  static absl::StatusOr<std::unique_ptr<ControlServer>> Open(const std::string& path);
+  // refusing to take over one a live agent still answers on; the socket
+  // file belongs to `group` when there is one.
+  static absl::StatusOr<std::unique_ptr<ControlServer>> Open(
+      const std::string& path, const std::optional<ControlGroup>& group);
   ~ControlServer();
   ControlServer(const ControlServer&) = delete;
   ControlServer& operator=(const ControlServer&) = delete;
 
-  int fd() const { return fd_; }
-  // Serves every pending connection. A client gets a short time to send
-  // its request, so a stuck client cannot stall the agent's loop for long.
+  // What the loop watches.
+  int fd() const { return clients_->fd(); }
+  // Serves the clients as far as one wakeup's share goes (StreamServer):
+  // a client that is slow to send its request or to read the reply is
+  // dropped, and never holds the loop.
   void Serve(const Handler& handler);
 
  private:
-  ControlServer(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ControlServer(int fd, std::string path, std::unique_ptr<StreamServer> clients)
+      : fd_(fd), path_(std::move(path)), clients_(std::move(clients)) {}
   int fd_;
   std::string path_;
+  std::unique_ptr<StreamServer> clients_;
 };
 
 // Sends `request` to the agent at `path` and returns its reply; the error

@@ -94,8 +94,8 @@ int LinkMonitor::fd() const { return nl_socket_get_fd(sock_); }
 void LinkMonitor::Drain(const std::function<void(const LinkEvent&)>& on_event) {
   DrainContext ctx{&on_event};
   nl_socket_modify_cb(sock_, NL_CB_VALID, NL_CB_CUSTOM, OnMessage, &ctx);
-  // Non-blocking: returns once the socket is empty (-NLE_AGAIN).
-  while (nl_recvmsgs_default(sock_) > 0) {
+  // Non-blocking: a read returns -NLE_AGAIN once the socket is empty.
+  for (int reads = 0; reads < kMaxReadsPerDrain && nl_recvmsgs_default(sock_) > 0; ++reads) {
   }
 }
 

@@ -28,7 +28,9 @@ class LinkMonitor {
   LinkMonitor& operator=(const LinkMonitor&) = delete;
 
   int fd() const;
-  // Reads every pending notification and calls `on_event` for each event.
+  // Reads pending notifications, up to kMaxReadsPerDrain socket reads (the
+  // rest on the next wakeup), and calls `on_event` for each event.
+  static constexpr int kMaxReadsPerDrain = 64;
   void Drain(const std::function<void(const LinkEvent&)>& on_event);
 
  private:

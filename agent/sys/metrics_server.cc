@@ -1,7 +1,6 @@
 #include "agent/sys/metrics_server.h"
 
 #include <arpa/inet.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,8 +15,9 @@
 namespace meshbpf {
 namespace {
 
-// How long a client may take to send its request head, and its largest size.
-constexpr int kRequestTimeoutMs = 200;
+// How long a scraper may take to send its whole request head and to read
+// the whole reply, and the head's largest size.
+constexpr uint64_t kClientTimeoutNs = 2'000'000'000;
 constexpr size_t kMaxRequestHead = 8192;
 
 std::string_view Reason(int code) {
@@ -90,41 +90,32 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Open(const ListenA
                                                Ipv4PortText(address.address, address.port), ": ",
                                                std::strerror(err)));
   }
-  return std::unique_ptr<MetricsServer>(new MetricsServer(fd));
+  absl::StatusOr<std::unique_ptr<StreamServer>> clients = StreamServer::Create(
+      fd, {.name = "metrics endpoint",
+           .limits = {.request_end = "\r\n\r\n",
+                      .max_request_bytes = kMaxRequestHead,
+                      .request_timeout_ns = kClientTimeoutNs,
+                      .reply_timeout_ns = kClientTimeoutNs}});
+  if (!clients.ok()) {
+    close(fd);
+    return clients.status();
+  }
+  return std::unique_ptr<MetricsServer>(new MetricsServer(fd, std::move(*clients)));
 }
 
 MetricsServer::~MetricsServer() { close(fd_); }
 
 void MetricsServer::Serve(const std::function<std::string()>& metrics) {
-  while (true) {
-    const int client = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (client < 0) return;  // EAGAIN: nothing more pending
-    const timeval send_timeout{0, kRequestTimeoutMs * 1000};
-    setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
-    std::string head;
-    char buffer[2048];
-    while (head.find("\r\n\r\n") == std::string::npos && head.size() < kMaxRequestHead) {
-      pollfd p{client, POLLIN, 0};
-      if (poll(&p, 1, kRequestTimeoutMs) <= 0) break;
-      const ssize_t n = read(client, buffer, sizeof(buffer));
-      if (n <= 0) break;
-      head.append(buffer, static_cast<size_t>(n));
-    }
-    absl::StatusOr<HttpRequest> request = ParseHttpRequest(head);
+  clients_->OnReadable([&metrics](const absl::StatusOr<std::string>& head,
+                                  const std::optional<PeerCredentials>&) {
+    absl::StatusOr<HttpRequest> request =
+        head.ok() ? ParseHttpRequest(*head) : absl::StatusOr<HttpRequest>(head.status());
     const HttpResponse response =
         request.ok() ? Respond(*request, metrics)
                      : HttpResponse{400, "text/plain; charset=utf-8",
                                     absl::StrCat(request.status().message(), "\n")};
-    const std::string reply = SerializeResponse(response, request.ok() && request->method == "HEAD");
-    // Blocking with a send timeout: a scraper that does not read is dropped.
-    size_t sent = 0;
-    while (sent < reply.size()) {
-      const ssize_t n = send(client, reply.data() + sent, reply.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) break;
-      sent += static_cast<size_t>(n);
-    }
-    close(client);
-  }
+    return SerializeResponse(response, request.ok() && request->method == "HEAD");
+  });
 }
 
 }  // namespace meshbpf

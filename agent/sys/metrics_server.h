@@ -1,8 +1,8 @@
 // The agent's opt-in Prometheus endpoint (monitoring.metrics_listen): a tiny
 // HTTP/1.0 server answering GET /metrics with FormatPrometheus's text. One
-// request per connection, served from the agent's loop; a client gets a
-// short time to send its request head, so a stuck scraper cannot stall the
-// agent for long. Listening beyond loopback needs
+// request per connection, served from the agent's loop by a StreamServer: a
+// scraper gets a deadline for its whole request head and one for reading the
+// whole reply, so a stuck one is dropped and never stalls the agent. Listening beyond loopback needs
 // monitoring.metrics_allow_remote: the metrics name uplinks and rates, and
 // the endpoint has no authentication.
 #pragma once
@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "agent/core/listen_address.h"
+#include "agent/sys/stream_server.h"
 
 namespace meshbpf {
 
@@ -46,13 +47,16 @@ class MetricsServer {
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
 
-  int fd() const { return fd_; }
-  // Serves every pending connection.
+  // What the loop watches.
+  int fd() const { return clients_->fd(); }
+  // Serves the scrapers as far as one wakeup's share goes.
   void Serve(const std::function<std::string()>& metrics);
 
  private:
-  explicit MetricsServer(int fd) : fd_(fd) {}
+  MetricsServer(int fd, std::unique_ptr<StreamServer> clients)
+      : fd_(fd), clients_(std::move(clients)) {}
   int fd_;
+  std::unique_ptr<StreamServer> clients_;
 };
 
 }  // namespace meshbpf

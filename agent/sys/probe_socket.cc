@@ -73,8 +73,10 @@ void ProbeSocket::Drain(uint64_t now_ns, const std::function<void(const ProbeMes
   sockaddr_in from{};
   socklen_t from_len = sizeof(from);
   ssize_t n;
-  while ((n = recvfrom(fd_, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from),
-                       &from_len)) >= 0) {
+  for (size_t datagrams = 0;
+       datagrams < kMaxDatagramsPerDrain &&
+       (n = recvfrom(fd_, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &from_len)) >= 0;
+       ++datagrams) {
     absl::StatusOr<ProbeMessage> m = DecodeProbe(buf, static_cast<size_t>(n), key_);
     if (!m.ok()) {
       on_invalid(std::string(m.status().message()));

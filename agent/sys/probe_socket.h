@@ -28,7 +28,10 @@ class ProbeSocket {
 
   int fd() const { return fd_; }
   absl::Status SendRequest(in_addr peer, uint16_t port, const ProbeMessage& request);
-  // Reads all pending datagrams: each valid request goes to `on_request`
+  // At most this many datagrams per Drain: a flood waits for the next
+  // wakeup, after the loop's other sources had their turn.
+  static constexpr size_t kMaxDatagramsPerDrain = 256;
+  // Reads pending datagrams (up to kMaxDatagramsPerDrain): each valid request goes to `on_request`
   // first (a learned path adopts the endpoint it came from there, so the
   // reply already goes back that way), then is reflected with
   // `rx_of(path)`; replies go to `on_reply` with the local receive time,
