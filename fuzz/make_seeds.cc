@@ -1,29 +1,54 @@
-// Writes the fuzzer's seed corpus into the directory given: valid
-// announcements both as whole datagrams and as bodies (see fuzz_inputs.h),
-// so mutation starts next to inputs that pass every check.
+// Writes every fuzzer's seed corpus into DIR/<fuzzer>/: valid inputs (as
+// fuzz_inputs.h lays them out), so mutation starts next to inputs that pass
+// every check.
 #include <arpa/inet.h>
 
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "agent/core/control_protocol.h"
+#include "agent/core/default_config.h"
 #include "agent/core/discovery.h"
+#include "agent/core/log_record.h"
+#include "agent/core/probe.h"
 #include "fuzz/fuzz_inputs.h"
+#include "tests/bpf_datapath_fixture.h"
+#include "tests/config_test_util.h"
+#include "tests/control_samples.h"
 
-int main(int argc, char** argv) {
-  using namespace meshbpf;
-  using namespace meshbpf::fuzz;
-  if (argc != 2) {
-    std::cerr << "usage: make_seeds DIR\n";
-    return 2;
+namespace meshbpf::fuzz {
+namespace {
+
+namespace fs = std::filesystem;
+
+// One seed file per call, numbered within its fuzzer's directory.
+class SeedWriter {
+ public:
+  SeedWriter(const fs::path& root, const std::string& fuzzer) : dir_(root / fuzzer) {
+    fs::create_directories(dir_);
   }
-  const std::filesystem::path dir = argv[1];
-  std::filesystem::create_directories(dir);
+  void Write(std::optional<uint8_t> selector, const void* data, size_t size) {
+    std::ofstream out(dir_ / absl::StrCat("seed-", count_++), std::ios::binary | std::ios::trunc);
+    if (selector) out.put(static_cast<char>(*selector));
+    out.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
+  }
+  void Write(std::optional<uint8_t> selector, std::string_view text) {
+    Write(selector, text.data(), text.size());
+  }
 
-  std::vector<Announcement> seeds;
+ private:
+  fs::path dir_;
+  int count_ = 0;
+};
+
+bool WriteAnnouncementSeeds(const fs::path& root) {
+  SeedWriter seeds(root, "announcement_fuzz");
+  std::vector<Announcement> announcements;
   Announcement minimal{"n", "x", "1", 1, 1, kFuzzWallClockMs, {}, std::nullopt};
-  seeds.push_back(minimal);
+  announcements.push_back(minimal);
   Announcement full = minimal;
   full.node_id = "node-a:01";
   full.name = "gateway.lan";
@@ -37,7 +62,7 @@ int main(int argc, char** argv) {
       {"tun0", UplinkType::kOther, 1, 1, 1'000'000, 0, false},
   };
   full.relay = RelayCapability{7211, 50'000, 3'000'000'000ULL};
-  seeds.push_back(full);
+  announcements.push_back(full);
   // A node that uses relays: where they forward its traffic.
   Announcement bonding = full;
   bonding.uplinks.resize(2);
@@ -45,7 +70,7 @@ int main(int argc, char** argv) {
   in_addr peer{};
   peer.s_addr = htonl(0x0ac80002);  // 10.200.0.2
   bonding.bond = BondEndpoint{peer, 7201, 7301};
-  seeds.push_back(bonding);
+  announcements.push_back(bonding);
   Announcement many = full;
   many.uplinks.clear();
   for (size_t i = 0; i < kMaxAnnouncedUplinks; ++i) {
@@ -55,23 +80,132 @@ int main(int argc, char** argv) {
   }
   many.relay->share_remaining_bytes = 0;
   many.bond = bonding.bond;
-  seeds.push_back(many);
+  announcements.push_back(many);
 
-  int written = 0;
-  for (const Announcement& a : seeds) {
+  for (const Announcement& a : announcements) {
     absl::StatusOr<std::vector<uint8_t>> frame = EncodeAnnouncement(a, kFuzzMeshKey);
     if (!frame.ok()) {
       std::cerr << "make_seeds: " << frame.status() << "\n";
-      return 1;
+      return false;
     }
     // The whole datagram, and the body alone (header and tag stripped).
-    std::ofstream(dir / absl::StrCat("datagram-", written)).put(kRawDatagram).write(
-        reinterpret_cast<const char*>(frame->data()), static_cast<std::streamsize>(frame->size()));
-    std::ofstream(dir / absl::StrCat("body-", written))
-        .put(kAuthenticatedBody)
-        .write(reinterpret_cast<const char*>(frame->data() + kAnnouncementHeaderSize),
-               static_cast<std::streamsize>(frame->size() - kAnnouncementOverhead));
-    ++written;
+    seeds.Write(kRawDatagram, frame->data(), frame->size());
+    seeds.Write(kAuthenticatedBody, frame->data() + kAnnouncementHeaderSize,
+                frame->size() - kAnnouncementOverhead);
   }
+  return true;
+}
+
+void WriteProbeSeeds(const fs::path& root) {
+  SeedWriter seeds(root, "probe_fuzz");
+  ProbeMessage request{ProbeMessage::Type::kRequest, 1, 7, 123'456'789, 0, 0, 0};
+  ProbeMessage reply{ProbeMessage::Type::kReply, 3, 8, 123'456'789, 987'654'321, 1000, 1'400'000};
+  for (const ProbeMessage& m : {request, reply}) {
+    for (const std::string& key : {std::string(kFuzzMeshKey), std::string()}) {
+      const ProbeBytes bytes = EncodeProbe(m, key);
+      seeds.Write(kRawDatagram, bytes.data(), bytes.size());
+      seeds.Write(kAuthenticatedBody, bytes.data(), bytes.size());
+    }
+  }
+}
+
+void WriteControlSeeds(const fs::path& root) {
+  SeedWriter seeds(root, "control_fuzz");
+  const ControlRequest requests[] = {
+      PingRequest{},   StatusRequest{},          FailoverRequest{false, "wan0", "wan1"},
+      FailoverRequest{true, "", ""}, CapRequest{"wan0"}, CapRequest{}, StatsRequest{},
+      TestRequest{"wan0", 5}, TestStatusRequest{}, PeersRequest{}};
+  for (const ControlRequest& r : requests) seeds.Write(kControlRequest, RequestToJson(r).dump());
+  // A reply type's selector: 1 + its index in ControlReply.
+  auto selector = [](const ControlReply& r) { return static_cast<uint8_t>(1 + r.index()); };
+  seeds.Write(selector(StatusReply{}), kSampleStatus);
+  seeds.Write(selector(PeersReply{}), kSamplePeers);
+  for (const ControlReply& r : {ControlReply(ErrorReply{"no such path"}), ControlReply(PingReply{}),
+                                ControlReply(CapReply{}), ControlReply(StatsReply{}),
+                                ControlReply(UplinkTestReply{})}) {
+    seeds.Write(selector(r), ReplyToJson(r).dump());
+  }
+}
+
+void WriteConfigSeeds(const fs::path& root) {
+  SeedWriter seeds(root, "config_fuzz");
+  seeds.Write(std::nullopt, DefaultConfigText({}));
+  seeds.Write(std::nullopt, DefaultConfigText({{"wan1", "10.201.1.1"}, {"wan2", ""}}));
+  seeds.Write(std::nullopt, testing_config::kClientConfig);
+  seeds.Write(std::nullopt, testing_config::kMinimalConfig);
+  seeds.Write(std::nullopt, testing_config::FlowConfig());
+}
+
+void WriteLogRecordSeeds(const fs::path& root) {
+  SeedWriter seeds(root, "log_record_fuzz");
+  const LogRecord records[] = {
+      {absl::FromUnixMillis(kFuzzWallClockMs), LogLevel::kInfo, "path wan0: up"},
+      {absl::FromUnixMillis(kFuzzWallClockMs + 123), LogLevel::kError, "a \"quoted\"\n\tline"},
+      {absl::FromUnixMillis(0), LogLevel::kDebug, ""}};
+  for (const LogRecord& r : records) {
+    seeds.Write(kLogLine, FormatLogJson(r));
+    seeds.Write(kLogMessage, absl::StrCat(std::string(4, '\0'), r.message));
+  }
+}
+
+void WriteHttpRequestSeeds(const fs::path& root) {
+  SeedWriter seeds(root, "http_request_fuzz");
+  seeds.Write(std::nullopt, "GET /metrics HTTP/1.1\r\nHost: localhost:9100\r\n\r\n");
+  seeds.Write(std::nullopt, "HEAD /metrics?name=x HTTP/1.0\r\n\r\n");
+  seeds.Write(std::nullopt, "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+}
+
+// Frames as the data path meets them (the addresses of the BPF tests'
+// fixture): from the peer on either path, and from the bond to send.
+void WriteDatapathSeeds(const fs::path& root) {
+  using namespace testing;
+  SeedWriter seeds(root, "datapath_fuzz");
+  std::vector<Bytes> received;
+  for (uint8_t path : {0, 1}) {
+    MeshOptions m;
+    m.path_id = path;
+    m.dst = path == 0 ? kPath0Src : kPath1Src;
+    received.push_back(MeshPacket(kPeer, InnerL3(), m));
+    m.flags = MB_FLAG_REDUNDANT;
+    m.bond_seq = 2;
+    received.push_back(MeshPacket(kPeer, InnerL3(), m));
+    m.flags = MB_FLAG_UNSEQUENCED;
+    m.option_words = 2;
+    received.push_back(MeshPacket(kPeer, InnerL3(), m));
+  }
+  const std::vector<Bytes> sent = {
+      WithL4Checksum(Ipv4Packet("10.203.0.2", "10.203.0.1", IPPROTO_TCP, 1000)),
+      WithL4Checksum(Ipv4Packet("10.203.0.2", "10.203.0.1", IPPROTO_UDP, 100)),
+      Ipv4Packet("10.203.0.2", "10.203.0.1", IPPROTO_ICMP, 56),
+      Ipv6Packet(200, 0), Ethernet(kEthArp)};
+  for (uint8_t mode = 0; mode <= MB_MODE_LATENCY; ++mode) {
+    for (bool reseq : {false, true}) {
+      for (const Bytes& frame : received) {
+        seeds.Write(DatapathSelector(kDatapathDecap, mode, reseq), frame.data(), frame.size());
+      }
+      for (const Bytes& frame : sent) {
+        seeds.Write(DatapathSelector(kDatapathEncap, mode, reseq), frame.data(), frame.size());
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace meshbpf::fuzz
+
+int main(int argc, char** argv) {
+  using namespace meshbpf::fuzz;
+  if (argc != 2) {
+    std::cerr << "usage: make_seeds DIR\n";
+    return 2;
+  }
+  const std::filesystem::path root = argv[1];
+  if (!WriteAnnouncementSeeds(root)) return 1;
+  WriteProbeSeeds(root);
+  WriteControlSeeds(root);
+  WriteConfigSeeds(root);
+  WriteLogRecordSeeds(root);
+  WriteHttpRequestSeeds(root);
+  WriteDatapathSeeds(root);
   return 0;
 }

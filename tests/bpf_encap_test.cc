@@ -113,22 +113,15 @@ TEST_F(DatapathTest, TruncatedInputIsDroppedNotEncapsulated) {
   uint64_t driven = 0;
   std::string refused;
   for (const auto& [name, in] : frames) {
-    Bytes out(512);
-    bpf_test_run_opts opts{};
-    opts.sz = sizeof(opts);
-    opts.data_in = in.data();
-    opts.data_size_in = static_cast<uint32_t>(in.size());
-    opts.data_out = out.data();
-    opts.data_size_out = static_cast<uint32_t>(out.size());
-    opts.repeat = 1;
-    if (bpf_prog_test_run_opts(bpf_program__fd(skel_->progs.mb_encap), &opts) != 0) {
-      EXPECT_EQ(errno, EINVAL) << name;
+    RunResult r;
+    if (const int err = TryRunTc(skel_->progs.mb_encap, in, 0, r); err != 0) {
+      EXPECT_EQ(err, EINVAL) << name;
       refused += " " + name;
       continue;
     }
     ++driven;
-    EXPECT_EQ(opts.retval, kShot) << name;
-    EXPECT_EQ(opts.data_size_out, in.size()) << name << ": not encapsulated";
+    EXPECT_EQ(r.verdict, kShot) << name;
+    EXPECT_EQ(r.out.size(), in.size()) << name << ": not encapsulated";
   }
   EXPECT_EQ(Counters(MB_NO_PATH).drops[MB_DROP_TRUNCATED], driven);
   EXPECT_EQ(TotalDrops(), driven);

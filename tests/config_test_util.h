@@ -41,6 +41,20 @@ class FakeInterfaces : public InterfaceLookup {
   std::map<std::string, InterfaceInfo> devices_;
 };
 
+// Every device exists, up, with an address: lets a config resolve as far
+// as its own content allows (the default config's tests, the config fuzzer).
+class AnyInterface : public InterfaceLookup {
+ public:
+  std::optional<InterfaceInfo> Find(std::string_view) const override {
+    InterfaceInfo info;
+    info.ifindex = 2;
+    info.mtu = 1500;
+    info.ipv4 = in_addr{htonl(0xc0a8010a)};  // 192.168.1.10
+    info.up = info.running = true;
+    return info;
+  }
+};
+
 // What the tests' host is called: node_discovery.node_name's default.
 constexpr char kHostName[] = "test-host";
 

@@ -8,6 +8,7 @@
 
 #include "agent/core/config.h"
 #include "agent/core/health.h"
+#include "tests/config_test_util.h"
 
 namespace meshbpf {
 namespace {
@@ -38,25 +39,12 @@ TEST(DefaultConfig, MentionsEveryFieldOfTheSchema) {
   check(*config::Config::descriptor(), "");
 }
 
-// Every device exists, with an address.
-class AnyInterface : public InterfaceLookup {
- public:
-  std::optional<InterfaceInfo> Find(std::string_view) const override {
-    InterfaceInfo info;
-    info.ifindex = 2;
-    info.mtu = 1500;
-    info.ipv4 = in_addr{htonl(0xc0a8010a)};  // 192.168.1.10
-    info.up = info.running = true;
-    return info;
-  }
-};
-
 // The text prints the defaults the settings start from (config_defaults.h),
 // so writing a config out and reading it back changes nothing.
 TEST(DefaultConfig, WritesTheDefaultsTheSettingsStartFrom) {
   absl::StatusOr<config::Config> config = ParseConfigJson(DefaultConfigText({{"eth0", ""}}));
   ASSERT_TRUE(config.ok()) << config.status();
-  absl::StatusOr<NodeSettings> s = ResolveConfig(*config, AnyInterface(), "host");
+  absl::StatusOr<NodeSettings> s = ResolveConfig(*config, testing_config::AnyInterface(), "host");
   ASSERT_TRUE(s.ok()) << s.status();
   const NodeSettings defaults;
   EXPECT_EQ(s->discovery.port, defaults.discovery.port);
