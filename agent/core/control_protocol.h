@@ -280,6 +280,10 @@ template <typename... Handlers>
 struct Overloaded : Handlers... {
   using Handlers::operator()...;
 };
+// Spelled out for clang 14 (the fuzzers' compiler), which lacks C++20's
+// deduction for aggregates.
+template <typename... Handlers>
+Overloaded(Handlers...) -> Overloaded<Handlers...>;
 
 // Answers one request: parses it, hands it to `handler` and returns the
 // handler's reply as JSON. A malformed request, and any exception out of the
