@@ -44,14 +44,26 @@ inline std::string BpfUnavailable() {
   return "";
 }
 
-// The data path with its maps unpinned (no bpffs needed, every test starts
-// clean); nullptr, with the failure reported, when it does not load.
-inline meshbpf_bpf* LoadUnpinnedDatapath() {
-  meshbpf_bpf* skel = meshbpf_bpf__open();
+// Loads an opened skeleton; nullptr (skeleton destroyed), with the failure
+// reported, when either step failed.
+inline meshbpf_bpf* LoadOpenedDatapath(meshbpf_bpf* skel) {
   if (skel == nullptr) {
     ADD_FAILURE() << "opening the BPF object: " << std::strerror(errno);
     return nullptr;
   }
+  if (const int err = meshbpf_bpf__load(skel); err != 0) {
+    ADD_FAILURE() << "load failed: " << std::strerror(-err);
+    meshbpf_bpf__destroy(skel);
+    return nullptr;
+  }
+  return skel;
+}
+
+// The data path with its maps unpinned (no bpffs needed, every test starts
+// clean); nullptr, with the failure reported, when it does not load.
+inline meshbpf_bpf* LoadUnpinnedDatapath() {
+  meshbpf_bpf* skel = meshbpf_bpf__open();
+  if (skel == nullptr) return LoadOpenedDatapath(nullptr);
   bpf_map* map;
   bpf_object__for_each_map(map, skel->obj) {
     if (bpf_map__set_pin_path(map, nullptr) != 0) {
@@ -60,12 +72,7 @@ inline meshbpf_bpf* LoadUnpinnedDatapath() {
       return nullptr;
     }
   }
-  if (const int err = meshbpf_bpf__load(skel); err != 0) {
-    ADD_FAILURE() << "load failed: " << std::strerror(-err);
-    meshbpf_bpf__destroy(skel);
-    return nullptr;
-  }
-  return skel;
+  return LoadOpenedDatapath(skel);
 }
 
 // A bpffs mounted on a new directory under /tmp, for a test's pins;
@@ -103,17 +110,7 @@ inline meshbpf_bpf* LoadPinnedDatapath(const std::string& pin_dir) {
   bpf_object_open_opts opts{};
   opts.sz = sizeof(opts);
   opts.pin_root_path = pin_dir.c_str();
-  meshbpf_bpf* skel = meshbpf_bpf__open_opts(&opts);
-  if (skel == nullptr) {
-    ADD_FAILURE() << "opening the BPF object: " << std::strerror(errno);
-    return nullptr;
-  }
-  if (const int err = meshbpf_bpf__load(skel); err != 0) {
-    ADD_FAILURE() << "load failed: " << std::strerror(-err);
-    meshbpf_bpf__destroy(skel);
-    return nullptr;
-  }
-  return skel;
+  return LoadOpenedDatapath(meshbpf_bpf__open_opts(&opts));
 }
 
 struct RunResult {
