@@ -103,6 +103,8 @@ absl::Status Agent::Start() {
   links_ = std::move(*links);
   const std::string pin_dir = InstancePinDir(options_.pin_root, options_.instance);
   if (absl::Status s = datapath_->Load(pin_dir); !s.ok()) return s;
+  // Before the first tick: a dead predecessor's stale beat is still there.
+  datapath_->Heartbeat(MonotonicNs());
 
   StatusSources status;
   status.relayed_path = [this](size_t i) -> const RelayAssignment* {
@@ -158,6 +160,7 @@ absl::Status Agent::StartDiscovery() {
 
 void Agent::OnTick() {
   const uint64_t now_ns = MonotonicNs();
+  datapath_->Heartbeat(now_ns);
   caps_->Poll(absl::Now());
   const bool sample = monitoring_->Due(now_ns);
   absl::StatusOr<CounterTable> counters = absl::UnavailableError("not read");

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "agent/core/liveness.h"
 #include "agent/core/net_format.h"
 #include "agent/daemon/mesh_node.h"
 #include "agent/daemon/path_supervisor.h"
@@ -90,6 +91,9 @@ absl::Status BondDatapath::Load(const std::string& pin_dir) {
   absl::StatusOr<std::unique_ptr<ResequencerMaps>> resequencer = ResequencerMaps::OpenPinned(pin_dir);
   if (!resequencer.ok()) return resequencer.status();
   resequencer_ = std::move(*resequencer);
+  absl::StatusOr<std::unique_ptr<LivenessMaps>> liveness = LivenessMaps::OpenPinned(pin_dir);
+  if (!liveness.ok()) return liveness.status();
+  liveness_ = std::move(*liveness);
   return absl::OkStatus();
 }
 
@@ -140,6 +144,17 @@ void BondDatapath::ReleaseDueHeld() {
     Log(LogLevel::kError, absl::StrCat(s.message(), ": held packets now wait for the next arrival"));
   }
   tick_failed_ = !s.ok();
+}
+
+void BondDatapath::Heartbeat(uint64_t now_ns) {
+  if (!liveness_) return;
+  absl::Status s =
+      liveness_->WriteHeartbeat(HeartbeatAt(now_ns, settings_.failover.monitoring_interval_s));
+  if (!s.ok() && !heartbeat_failed_) {
+    Log(LogLevel::kError,
+        absl::StrCat(s.message(), ": the data path will take the agent for gone"));
+  }
+  heartbeat_failed_ = !s.ok();
 }
 
 void BondDatapath::Stop() {

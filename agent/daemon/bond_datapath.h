@@ -38,6 +38,9 @@ class BondDatapath {
   // Resequencing: releases the held packets that are due. Logs the first
   // failure only, since it runs every millisecond.
   void ReleaseDueHeld();
+  // Tells the data path the agent is alive (bpf/meshbpf.h, "Agent
+  // liveness"). Logs the first failure only, since it runs every tick.
+  void Heartbeat(uint64_t now_ns);
   const RelayMaps& relay_maps() const { return *relay_maps_; }
   const ResequencerMaps& resequencer() const { return *resequencer_; }
 
@@ -46,8 +49,10 @@ class BondDatapath {
   std::unique_ptr<Datapath> datapath_;
   std::unique_ptr<RelayMaps> relay_maps_;
   std::unique_ptr<ResequencerMaps> resequencer_;
+  std::unique_ptr<LivenessMaps> liveness_;
   bool created_bond_ = false;
   bool tick_failed_ = false;
+  bool heartbeat_failed_ = false;
 };
 
 // The path supervisor's I/O on this system: `datapath`'s maps, the kernel's
