@@ -73,11 +73,11 @@ absl::Status BondDatapath::CreateBond() {
   const bool no_offload = ShouldDisableOffloads(settings_);
   absl::StatusOr<bool> created = EnsureBondDevice(settings_, mtu, no_offload);
   if (!created.ok()) return created.status();
-  created_bond_ = *created;
-  Log(LogLevel::kInfo, absl::StrFormat("bond %s: MTU %u (smallest uplink minus %d bytes), "
+  Log(LogLevel::kInfo, absl::StrFormat("bond %s %s: MTU %u (smallest uplink minus %d bytes), "
                                        "segmentation offload %s",
-                                       settings_.bond_interface, mtu, BondOverhead(settings_),
-                                       no_offload ? "off" : "on"));
+                                       settings_.bond_interface,
+                                       *created ? "created" : "kept from an earlier run, with its routes",
+                                       mtu, BondOverhead(settings_), no_offload ? "off" : "on"));
   return absl::OkStatus();
 }
 
@@ -168,12 +168,6 @@ void BondDatapath::Stop() {
     }
     datapath_->DetachAll();
     datapath_.reset();
-  }
-  if (created_bond_) {
-    if (absl::Status s = DeleteBondDevice(settings_.bond_interface); !s.ok()) {
-      Log(LogLevel::kWarning, std::string(s.message()));
-    }
-    created_bond_ = false;
   }
 }
 

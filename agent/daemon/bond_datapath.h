@@ -22,8 +22,8 @@ class BondDatapath {
  public:
   explicit BondDatapath(const NodeSettings& settings) : settings_(settings) {}
 
-  // Creates the bond device unless it exists, with the MTU every
-  // encapsulated packet fits in.
+  // Creates the bond device, or adopts the one an earlier run left (with
+  // its routes), with the MTU every encapsulated packet fits in.
   absl::Status CreateBond();
   // Loads the programs; their maps are pinned under `pin_dir`.
   absl::Status Load(const std::string& pin_dir);
@@ -31,7 +31,8 @@ class BondDatapath {
   // with the resequencing deadline) and attaches the programs.
   absl::Status Configure(const PathTable& table, uint32_t reseq_deadline_us);
   // Marks the maps unconfigured (they stay pinned: counters survive a
-  // restart), detaches, and deletes the bond if CreateBond created it.
+  // restart) and detaches. The bond device stays, with its routes, for the
+  // next run.
   void Stop();
 
   const MapSet& maps() const { return datapath_->maps(); }
@@ -50,7 +51,6 @@ class BondDatapath {
   std::unique_ptr<RelayMaps> relay_maps_;
   std::unique_ptr<ResequencerMaps> resequencer_;
   std::unique_ptr<LivenessMaps> liveness_;
-  bool created_bond_ = false;
   bool tick_failed_ = false;
   bool heartbeat_failed_ = false;
 };
