@@ -105,9 +105,8 @@ absl::Status BondDatapath::Configure(const PathTable& table, uint32_t reseq_dead
   if (absl::Status s = ConfigureMaps(datapath_->maps(), settings_, table, reseq_deadline_us, *bond); !s.ok()) {
     return s;
   }
-  std::set<int> attached;
   for (const PathSettings& p : settings_.paths) {
-    if (attached.insert(p.ifindex).second) {
+    if (attached_.insert(p.ifindex).second) {
       if (absl::Status s = datapath_->AttachDecap(p.ifindex); !s.ok()) return s;
     }
     Log(LogLevel::kInfo, DescribePath(settings_, p));
@@ -121,7 +120,7 @@ absl::Status BondDatapath::Configure(const PathTable& table, uint32_t reseq_dead
         return absl::NotFoundError(
             absl::StrCat("node_discovery.interfaces: ", lan, " vanished while starting"));
       }
-      if (!attached.insert(info->ifindex).second) continue;
+      if (!attached_.insert(info->ifindex).second) continue;
       if (absl::Status s = datapath_->AttachDecap(info->ifindex); !s.ok()) return s;
     }
     Log(LogLevel::kInfo,
@@ -134,6 +133,7 @@ absl::Status BondDatapath::Configure(const PathTable& table, uint32_t reseq_dead
                 ? absl::StrFormat("%.3g Mbit/s", settings_.discovery.share_max_bps / 1e6)
                 : std::string("none")));
   }
+  if (!attached_.insert(bond_tx->ifindex).second) return absl::OkStatus();
   return datapath_->AttachEncap(bond_tx->ifindex);
 }
 
@@ -168,6 +168,7 @@ void BondDatapath::Stop() {
     }
     datapath_->DetachAll();
     datapath_.reset();
+    attached_.clear();
   }
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 
 #include "absl/status/status.h"
@@ -28,7 +29,10 @@ class BondDatapath {
   // Loads the programs; their maps are pinned under `pin_dir`.
   absl::Status Load(const std::string& pin_dir);
   // Writes the maps (the path table `table`, peers, configuration last,
-  // with the resequencing deadline) and attaches the programs.
+  // with the resequencing deadline) and attaches the programs where they
+  // are not yet: again after a reload, for the uplinks it added. (Uplinks
+  // it removed keep mb_decap until the agent stops: it passes everything
+  // that is not from a peer.)
   absl::Status Configure(const PathTable& table, uint32_t reseq_deadline_us);
   // Marks the maps unconfigured (they stay pinned: counters survive a
   // restart) and detaches. The bond device stays, with its routes, for the
@@ -51,6 +55,7 @@ class BondDatapath {
   std::unique_ptr<RelayMaps> relay_maps_;
   std::unique_ptr<ResequencerMaps> resequencer_;
   std::unique_ptr<LivenessMaps> liveness_;
+  std::set<int> attached_;  // ifindexes our programs are attached to
   bool tick_failed_ = false;
   bool heartbeat_failed_ = false;
 };
