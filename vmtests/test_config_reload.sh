@@ -4,7 +4,8 @@
 #    the agent logs why, naming the field, and runs on;
 #  - during an upload both ends swap path 1 from link 2 to link 3: the
 #    upload arrives intact (sha256), `status` shows the new path set, link 3
-#    carries a share of the next upload and link 2 nothing.
+#    carries a share of the next upload and link 2 nothing;
+#  - a mode change (to active_backup) shows in `status` and takes effect.
 set -euo pipefail
 RATES="${RATES:-40 20 20}"
 source "$(dirname "$0")/lib/lab.sh"
@@ -98,4 +99,18 @@ wan2_sent=$(($(lab_ns client cat /sys/class/net/wan2/statistics/tx_bytes) - wan2
 echo "after the reload: $mbit Mbit/s, path 0 $sent0 B, path 1 (wan3) $sent1 B, wan2 $wan2_sent B"
 ((sent1 * 10 > sent0 + sent1)) || lab_fail "path 1 (wan3) carried under 10% after the reload"
 ((wan2_sent < 100000)) || lab_fail "the removed wan2 still sent $wan2_sent bytes"
+echo "ok: link 3 carries its share, link 2 nothing"
+
+# 4. A mode change applies at once: active_backup sends on the primary only.
+sed -i 's/"mode": "load_balance"/"mode": "active_backup"/' "$LAB_DIR/client.json"
+reload client
+grep -q 'reload: link_aggregation.mode: load_balance -> active_backup' "$LAB_DIR/client-agent.log" ||
+  lab_fail "the mode change was not logged"
+mode="$(lab_status client --json | python3 -c "import json,sys; print(json.load(sys.stdin)['mode'])")"
+[[ "$mode" == active_backup ]] || lab_fail "status shows mode $mode after the reload"
+before0="$(tx 0)" before1="$(tx 1)"
+lab_iperf up 3 >/dev/null || lab_fail "iperf3 after the mode change failed"
+sent0=$(($(tx 0) - before0)) sent1=$(($(tx 1) - before1))
+echo "active_backup after the reload: path 0 $sent0 B, path 1 $sent1 B"
+((sent1 * 50 < sent0)) || lab_fail "path 1 carried $sent1 B of an active_backup upload"
 echo PASS
