@@ -36,6 +36,7 @@
 #include "lib/flow.h"      /* flow mode */
 #include "lib/relay.h"     /* relaying for other nodes */
 #include "lib/learned.h"   /* learned paths */
+#include "lib/liveness.h"  /* agent heartbeat, paths still receiving */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -117,6 +118,7 @@ int mb_decap(struct __sk_buff *skb)
 	}
 	if (!known_source)
 		return drop(MB_NO_PATH, MB_DROP_UNKNOWN_SOURCE);
+	note_path_rx(path_id);
 	reason = read_inner_proto(skb, inner_off, inner_version, &inner_proto);
 	if (reason)
 		return drop(path_id, reason);

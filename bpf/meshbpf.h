@@ -211,6 +211,39 @@ struct mb_budget {
 	__u32 reserved;
 };
 
+/*
+ * ------------------------------------------------------------ Agent liveness
+ * When the agent dies, the path table freezes. The data path then keeps
+ * traffic off paths that have gone quiet, from what it sees itself:
+ *
+ * mb_heartbeat[0]: the agent writes the time of every tick (beat_ns,
+ *   bpf_ktime_get_ns's clock, CLOCK_MONOTONIC) with the two bounds below.
+ *   beat_ns 0 (never written, or a clean stop) means "not stale".
+ * mb_path_rx_ns[path_id]: mb_decap records when a meshbpf packet from the
+ *   peer last arrived on the path. The peer's agent probes every path each
+ *   failover.monitoring_interval whatever the path's state, so a working
+ *   path keeps receiving even while our agent is gone.
+ *
+ * With a heartbeat older than stale_after_ms, mb_encap's scheduler skips
+ * every ACTIVE or BACKUP path silent for longer than silent_after_ms, as
+ * long as one such path is still receiving (when all are silent it cannot
+ * tell which work, and keeps the table). With a fresh heartbeat the table
+ * alone decides. Each packet kept off a path is counted in
+ * mb_unattended_skips[path_id] (per CPU).
+ *
+ * Why silence and not the kernel's own view: bpf_redirect_neigh returns
+ * TC_ACT_REDIRECT before the transmit, so a packet to a down uplink is
+ * dropped later, out of the program's sight; bpf_fib_lookup skips a route
+ * only through a device that is administratively down, a carrier loss leaves
+ * it usable (unless ignore_routes_with_linkdown); and neither sees a break
+ * past the first hop. Silence covers all three.
+ */
+struct mb_heartbeat {
+	__u64 beat_ns;
+	__u32 stale_after_ms;
+	__u32 silent_after_ms;
+};
+
 /* mb_budget has one slot per path plus this one: the share budget of relaying. */
 #define MB_RELAY_BUDGET MB_MAX_PATHS
 #define MB_BUDGET_SLOTS (MB_MAX_PATHS + 1)

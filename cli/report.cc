@@ -153,6 +153,8 @@ absl::StatusOr<InstanceSnapshot> TakeSnapshot(const MapSet& maps, const std::str
   absl::StatusOr<std::unique_ptr<ResequencerMaps>> resequencer =
       ResequencerMaps::OpenPinned(pin_dir);
   s.resequencing = resequencer.ok() ? (*resequencer)->Read() : resequencer.status();
+  absl::StatusOr<std::unique_ptr<LivenessMaps>> liveness = LivenessMaps::OpenPinned(pin_dir);
+  s.unattended_skips = liveness.ok() ? (*liveness)->ReadSkips() : liveness.status();
   s.agent_alive = s.config.configured && s.config.agent_pid != 0 &&
                   (kill(static_cast<pid_t>(s.config.agent_pid), 0) == 0 || errno == EPERM);
   return s;
@@ -161,7 +163,11 @@ absl::StatusOr<InstanceSnapshot> TakeSnapshot(const MapSet& maps, const std::str
 nlohmann::json StatusJson(const InstanceSnapshot& s) {
   nlohmann::json paths = nlohmann::json::array();
   for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
-    if (PathUsed(s.paths[i])) paths.push_back(PathJson(i, s.paths[i], s.counters[i]));
+    if (!PathUsed(s.paths[i])) continue;
+    paths.push_back(PathJson(i, s.paths[i], s.counters[i]));
+    paths.back()["unattended_skips"] = s.unattended_skips.ok()
+                                           ? nlohmann::json((*s.unattended_skips)[i])
+                                           : nlohmann::json(nullptr);
   }
   return {
       {"pin_dir", s.pin_dir},
@@ -265,6 +271,16 @@ std::string StatusTable(const InstanceSnapshot& s) {
   for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
     if (PathUsed(s.paths[i]) && TotalDrops(s.counters[i])) {
       absl::StrAppendFormat(&out, "  path %u drops: %s\n", i, NonZeroDrops(s.counters[i]));
+    }
+  }
+  if (s.unattended_skips.ok()) {
+    for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
+      if (PathUsed(s.paths[i]) && (*s.unattended_skips)[i]) {
+        absl::StrAppendFormat(&out,
+                              "  path %u: %u packets kept off while the agent was gone "
+                              "(the path had gone silent)\n",
+                              i, (*s.unattended_skips)[i]);
+      }
     }
   }
   if (TotalDrops(s.counters[MB_NO_PATH])) {

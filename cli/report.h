@@ -26,6 +26,9 @@ struct InstanceSnapshot {
   std::array<mb_learned_source, MB_MAX_PATHS> learned{};  // learned paths' last probe sources
   // The resequencer, or why it could not be read (e.g. an older data path).
   absl::StatusOr<ResequencerStats> resequencing = absl::UnavailableError("not read");
+  // Per path, packets the data path kept off it while the agent was gone, or
+  // why they could not be read (e.g. an older data path).
+  absl::StatusOr<UnattendedSkips> unattended_skips = absl::UnavailableError("not read");
   bool agent_alive = false;
   // The running agent's view of path health (its control socket's status
   // reply); empty when no agent answered.

@@ -273,6 +273,51 @@ TEST_F(PathSupervisorTest, TheTableIsWrittenOnlyWhenItChanged) {
   EXPECT_EQ(system_->written.size(), 1u);
 }
 
+TEST_F(PathSupervisorTest, AReloadKeepsUnchangedPathsAndStartsTheOthersAfresh) {
+  Start(/*probed=*/true);
+  for (int i = 0; i < 20; ++i) Tick({0, 1});
+  ASSERT_EQ(paths_->health(0).state(), PathState::kUp);
+  ASSERT_TRUE(paths_->health(0).rtt().has_sample());
+  const nlohmann::json held = Failover("wan0", "wan1");
+  ASSERT_FALSE(held.contains("error")) << held.dump();
+  // wan1 (id 1) is replaced by wan2; wan3 is added as id 2.
+  NodeSettings next = TwoPaths(/*probed=*/true);
+  next.paths[1] = Path("wan2", "eth2", 4, "10.2.0.2");
+  next.paths.push_back(Path("wan3", "eth3", 5, "10.3.0.2"));
+  next.paths.back().remote = Addr("198.51.100.9");
+  for (const PathSettings& p : {next.paths[1], next.paths[2]}) {
+    system_->interfaces[p.interface] = {.ifindex = p.ifindex, .mtu = 1500, .ipv4 = p.source,
+                                        .up = true, .running = true};
+  }
+  const ConfigReload reload = DiffConfig(settings_, next);
+  settings_ = next;
+  paths_->ApplyReload(reload, now_);
+
+  EXPECT_EQ(paths_->health(0).state(), PathState::kUp) << "wan0 unchanged: its health stays";
+  EXPECT_TRUE(paths_->health(0).rtt().has_sample()) << "and its measurements";
+  EXPECT_EQ(paths_->table()[0].state, MB_PATH_DISABLED) << "wan0 is still held out";
+  EXPECT_EQ(paths_->table()[1].ifindex, 4u) << "id 1 is wan2 now";
+  EXPECT_FALSE(paths_->health(1).rtt().has_sample()) << "wan2 starts afresh";
+  EXPECT_EQ(paths_->table()[2].ifindex, 5u);
+  EXPECT_EQ(system_->synced_peers.count(Addr("198.51.100.9").s_addr), 1u)
+      << "wan3's far end is a peer now";
+  EXPECT_EQ(paths_->Status().paths.size(), 3u);
+  for (int i = 0; i < 20; ++i) Tick({0, 1, 2});
+  EXPECT_EQ(paths_->health(2).state(), PathState::kUp) << "the added path is probed";
+  EXPECT_EQ(State(2), MB_PATH_ACTIVE);
+
+  // Back to wan0 alone: ids 1 and 2 leave the table.
+  NodeSettings one = settings_;
+  one.paths.resize(1);
+  const ConfigReload shrink = DiffConfig(settings_, one);
+  settings_ = one;
+  paths_->ApplyReload(shrink, now_);
+  EXPECT_EQ(paths_->table()[1].ifindex, 0u);
+  EXPECT_EQ(paths_->table()[2].ifindex, 0u);
+  EXPECT_EQ(paths_->table()[0].state, MB_PATH_ACTIVE)
+      << "the hold named wan1, which is gone: wan0 carries traffic again";
+}
+
 TEST_F(PathSupervisorTest, StatusShowsEveryPath) {
   Start(/*probed=*/false);
   const nlohmann::json status = ToJson(paths_->Status());

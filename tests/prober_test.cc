@@ -70,5 +70,29 @@ TEST(PathProber, TimeoutsArePerPath) {
   EXPECT_EQ(prober.Expire(2000 * kMs), std::vector<uint8_t>{1});
 }
 
+TEST(PathProber, ResizeKeepsThePathsThatStay) {
+  PathProber prober(2, 500 * kMs);
+  ProbeMessage kept = prober.NextRequest(0, 0);
+  prober.NextRequest(1, 0);
+  prober.Resize(3);
+  ProbeMessage added = prober.NextRequest(2, 10 * kMs);
+  EXPECT_EQ(added.seq, 1u);
+  kept.type = ProbeMessage::Type::kReply;
+  EXPECT_TRUE(prober.OnReply(kept, 20 * kMs)) << "path 0's probe is still outstanding";
+  prober.Resize(1);
+  EXPECT_EQ(prober.Expire(10'000 * kMs), std::vector<uint8_t>{})
+      << "the probes of paths 1 and 2 left with them";
+}
+
+TEST(PathProber, AForgottenPathNeitherAnswersNorLoses) {
+  PathProber prober(1, 500 * kMs);
+  ProbeMessage old = prober.NextRequest(0, 0);
+  prober.Forget(0);
+  old.type = ProbeMessage::Type::kReply;
+  EXPECT_EQ(prober.OnReply(old, 5 * kMs), std::nullopt) << "the old path's probe is no answer";
+  EXPECT_TRUE(prober.Expire(10'000 * kMs).empty()) << "nor a loss of the new path";
+  EXPECT_EQ(prober.NextRequest(0, 20 * kMs).seq, 2u) << "numbers go on: an old reply never matches";
+}
+
 }  // namespace
 }  // namespace meshbpf

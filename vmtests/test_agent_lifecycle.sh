@@ -4,6 +4,9 @@
 #    attached, maps stay pinned) and the CLI says the agent is gone;
 #  - a restarted agent reuses the pinned maps: counters are not reset;
 #  - SIGTERM detaches exactly our TC filters and exits 0;
+#  - the bond device and the routes an administrator put on it survive a
+#    crash, a clean stop and both restarts; `ip link del mb0` removes it;
+#    a device of that name another program marked is refused;
 #  - bad input to the CLI and agent gives a non-zero exit and names the problem.
 set -euo pipefail
 source "$(dirname "$0")/lib/lab.sh"
@@ -30,6 +33,15 @@ lab_start_agents
 lab_route_client bond
 ping_bond || lab_fail "no connectivity over the bond"
 [[ "$(status_field client 's["agent_running"]')" == True ]] || lab_fail "status: agent not running"
+# An administrator's route on the bond (lab_route_client put another there too).
+lab_ns client ip route add 10.77.0.0/24 dev mb0
+admin_routes_kept() {  # admin_routes_kept WHEN
+  # Read whole first: with pipefail, grep -q quitting early fails `ip` with SIGPIPE.
+  local routes
+  routes="$(lab_ns client ip route show dev mb0)"
+  grep -q '^10.77.0.0/24' <<<"$routes" || lab_fail "the administrator's route on mb0 is gone $1"
+  grep -q '^10.202.0.0/24' <<<"$routes" || lab_fail "the route to the server over mb0 is gone $1"
+}
 
 # 1. Agent killed without a chance to clean up: traffic keeps flowing.
 kill -KILL "${LAB_AGENT_PIDS[client]}"
@@ -46,6 +58,9 @@ ping_bond || lab_fail "no connectivity after the agent restarted"
 after="$(status_field client 'sum(p["tx_packets"] for p in s["paths"])')"
 ((after >= before + 3)) || lab_fail "counters reset across restart: $before -> $after"
 echo "ok: restarted agent kept the counters ($before -> $after packets)"
+admin_routes_kept "after a crash and a restart"
+grep -q "bond mb0 kept from an earlier run" "$LAB_DIR/client-agent.log" ||
+  lab_fail "the restarted agent did not say it adopted mb0"
 
 # 3. Clean stop: exit 0, our filters gone from the uplinks.
 pid="${LAB_AGENT_PIDS[client]}"
@@ -61,6 +76,20 @@ for dev in wan1 wan2; do
 done
 [[ "$(status_field client 's["configured"]')" == False ]] || lab_fail "maps still marked configured"
 echo "ok: SIGTERM -> exit 0, filters detached, maps marked unconfigured"
+grep -q 'alias meshbpf bond' <<<"$(lab_ns client ip link show mb0)" ||
+  lab_fail "mb0 gone (or unmarked) after SIGTERM"
+admin_routes_kept "after SIGTERM"
+lab_start_agent client
+ping_bond || lab_fail "no connectivity after a clean restart (routes not re-added)"
+admin_routes_kept "after a clean restart"
+echo "ok: mb0 and its routes survive a crash, a clean stop and the restarts"
+pid="${LAB_AGENT_PIDS[client]}"
+kill -TERM "$pid"
+wait "$pid" || lab_fail "agent exited $? on the second SIGTERM"
+unset 'LAB_AGENT_PIDS[client]'
+lab_ns client ip link del mb0
+! lab_ns client ip link show mb0-tx >/dev/null 2>&1 || lab_fail "ip link del mb0 left mb0-tx"
+echo "ok: ip link del mb0 removes the bond pair"
 
 # 4. Bad input.
 bin="$MESHBPF_BIN"
@@ -76,6 +105,13 @@ sed 's/"name": "wan2"/"name": "wan9"/' "$LAB_DIR/client.json" >"$LAB_DIR/bad-ifa
 expect_fail 2 'interfaces.uplinks\[1\].interface: no such network interface "wan9"' \
   lab_ns client "$bin/meshbpf-agent" --config "$LAB_DIR/bad-iface.json" \
   --pin-root "$LAB_DIR/bpffs" --instance x
+lab_ns client ip link add mbx type veth peer name mbx-tx
+lab_ns client ip link set mbx alias "not meshbpf"
+sed 's/"bond_interface": "mb0"/"bond_interface": "mbx"/' "$LAB_DIR/client.json" >"$LAB_DIR/foreign-bond.json"
+expect_fail 1 'mbx exists with alias "not meshbpf", not "meshbpf bond": it was not made by meshbpf' \
+  lab_ns client "$bin/meshbpf-agent" --config "$LAB_DIR/foreign-bond.json" \
+  --pin-root "$LAB_DIR/bpffs" --instance foreign --run-dir "$LAB_DIR/run"
+lab_ns client ip link show mbx >/dev/null || lab_fail "the refused agent touched the foreign mbx"
 expect_fail 1 'failover.threshold' lab_ns client "$bin/meshbpf" config --check \
   <(sed 's/"threshold": 3/"threshold": 0/' "$LAB_DIR/client.json")
 echo PASS

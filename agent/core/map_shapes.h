@@ -16,6 +16,8 @@ using PathTable = std::array<mb_path, MB_MAX_PATHS>;
 // Per path, summed over all CPUs.
 using CounterTable = std::array<mb_path_counters, MB_COUNTER_SLOTS>;
 using RelayCounterTable = std::array<mb_relay_counters, MB_MAX_RELAYS>;
+// Per path: bonded packets kept off it while the agent was stale (mb_unattended_skips).
+using UnattendedSkips = std::array<uint64_t, MB_MAX_PATHS>;
 
 // The mb_budget map (data caps); tests fake it.
 class BudgetMap {

@@ -4,6 +4,12 @@
 
 namespace meshbpf {
 
+void PathProber::Resize(size_t paths) { paths_.resize(paths, PathState{initial_timeout_ns_}); }
+
+void PathProber::Forget(uint8_t path) {
+  if (path < paths_.size()) paths_[path] = PathState{initial_timeout_ns_, paths_[path].next_seq};
+}
+
 void PathProber::SetTimeout(uint8_t path, uint64_t timeout_ns) {
   if (path < paths_.size()) paths_[path].timeout_ns = timeout_ns;
 }

@@ -22,7 +22,15 @@ struct ProbeAnswer {
 
 class PathProber {
  public:
-  PathProber(size_t paths, uint64_t timeout_ns) : paths_(paths, PathState{timeout_ns}) {}
+  PathProber(size_t paths, uint64_t timeout_ns)
+      : initial_timeout_ns_(timeout_ns), paths_(paths, PathState{timeout_ns}) {}
+
+  // A reloaded config: `paths` paths from now on, those added with the
+  // initial timeout; the ones kept keep their outstanding probes.
+  void Resize(size_t paths);
+  // Path `path` is another path now (reloaded config): what was outstanding
+  // on it neither answers nor counts as lost.
+  void Forget(uint8_t path);
 
   // How long a probe on `path` may take before it counts as lost (paths
   // with long RTTs need longer).
@@ -45,6 +53,7 @@ class PathProber {
     uint32_t next_seq = 1;
     std::deque<Outstanding> outstanding;  // in send order
   };
+  uint64_t initial_timeout_ns_;
   std::vector<PathState> paths_;
 };
 

@@ -7,7 +7,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "agent/core/config.h"
+#include "agent/core/config_reload.h"
 #include "agent/core/control_access.h"
 #include "agent/core/control_protocol.h"
 #include "agent/daemon/bond_datapath.h"
@@ -59,6 +61,9 @@ class Agent {
   absl::Status StartDiscovery();
   // Serves every event source until SIGINT/SIGTERM.
   void Serve(int signals);
+  // SIGHUP: reads the config file again and applies what changed, or logs
+  // why not and keeps running on the current one.
+  void Reload();
   // Every failover.monitoring_interval: caps, probes and weights, metrics.
   void OnTick();
   void OnProbeSocketReadable();
@@ -103,6 +108,8 @@ absl::Status Agent::Start() {
   links_ = std::move(*links);
   const std::string pin_dir = InstancePinDir(options_.pin_root, options_.instance);
   if (absl::Status s = datapath_->Load(pin_dir); !s.ok()) return s;
+  // Before the first tick: a dead predecessor's stale beat is still there.
+  datapath_->Heartbeat(MonotonicNs());
 
   StatusSources status;
   status.relayed_path = [this](size_t i) -> const RelayAssignment* {
@@ -158,6 +165,7 @@ absl::Status Agent::StartDiscovery() {
 
 void Agent::OnTick() {
   const uint64_t now_ns = MonotonicNs();
+  datapath_->Heartbeat(now_ns);
   caps_->Poll(absl::Now());
   const bool sample = monitoring_->Due(now_ns);
   absl::StatusOr<CounterTable> counters = absl::UnavailableError("not read");
@@ -230,7 +238,44 @@ void Agent::Serve(int signals) {
     loop.Every(settings_.discovery.broadcast_interval_s, "discovery announcements",
                [this] { mesh_->OnInterval(); });
   }
-  loop.Run(signals);
+  loop.Run(signals, [this] { Reload(); });
+}
+
+void Agent::Reload() {
+  auto keep_current = [](const std::string& why) {
+    Log(LogLevel::kError, absl::StrCat("reload: ", why, "; still running on the current config"));
+  };
+  SystemInterfaceLookup lookup;
+  absl::StatusOr<NodeSettings> next = LoadConfigFile(options_.config_path, lookup);
+  if (!next.ok()) return keep_current(std::string(next.status().message()));
+  const ConfigReload reload = DiffConfig(settings_, *next);
+  if (!reload.needs_restart.empty()) {
+    return keep_current(absl::StrCat("changing ", absl::StrJoin(reload.needs_restart, ", "),
+                                     " needs a restart"));
+  }
+  if (!reload.changes_anything()) {
+    Log(LogLevel::kInfo, "reload: nothing changed");
+    return;
+  }
+  if (reload.paths_changed() && test_->running()) {
+    return keep_current("an uplink test is running over the paths; reload when it is done");
+  }
+  for (const std::string& line : reload.Describe()) Log(LogLevel::kInfo, "reload: " + line);
+  // What the agent learned at run time about unchanged paths stays theirs.
+  for (const PathChange& c : reload.paths) {
+    if (c.kind == PathChangeKind::kUnchanged) next->paths[c.id] = settings_.paths[c.id];
+  }
+  // Every subsystem holds a reference to settings_: they all see the new one.
+  settings_ = std::move(*next);
+  // An added uplink may lower the bond's MTU.
+  if (absl::Status s = datapath_->CreateBond(); !s.ok()) Log(LogLevel::kError, std::string(s.message()));
+  paths_->ApplyReload(reload, MonotonicNs());
+  if (absl::Status s = datapath_->Configure(paths_->table(), paths_->reseq_deadline_us()); !s.ok()) {
+    Log(LogLevel::kError, absl::StrCat("reload: ", s.message()));
+    return;
+  }
+  Log(LogLevel::kInfo, absl::StrFormat("reload: done: %zu paths, mode %s", settings_.paths.size(),
+                                       BondModeName(settings_.mode)));
 }
 
 nlohmann::json Agent::HandleControl(const nlohmann::json& request, const PeerCredentials& peer) {
@@ -270,7 +315,7 @@ int Agent::Run() {
   if (!settings.ok()) return Fail(kExitConfigError, settings.status());
   settings_ = std::move(*settings);
 
-  const int signals = ShutdownSignalFd();
+  const int signals = AgentSignalFd();
   if (signals < 0) return Fail(kExitRuntimeError, absl::InternalError("signalfd failed"));
   if (absl::Status s = Start(); !s.ok()) {
     Stop();

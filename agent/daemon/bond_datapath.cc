@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "agent/core/liveness.h"
 #include "agent/core/net_format.h"
 #include "agent/daemon/mesh_node.h"
 #include "agent/daemon/path_supervisor.h"
@@ -72,11 +73,11 @@ absl::Status BondDatapath::CreateBond() {
   const bool no_offload = ShouldDisableOffloads(settings_);
   absl::StatusOr<bool> created = EnsureBondDevice(settings_, mtu, no_offload);
   if (!created.ok()) return created.status();
-  created_bond_ = *created;
-  Log(LogLevel::kInfo, absl::StrFormat("bond %s: MTU %u (smallest uplink minus %d bytes), "
+  Log(LogLevel::kInfo, absl::StrFormat("bond %s %s: MTU %u (smallest uplink minus %d bytes), "
                                        "segmentation offload %s",
-                                       settings_.bond_interface, mtu, BondOverhead(settings_),
-                                       no_offload ? "off" : "on"));
+                                       settings_.bond_interface,
+                                       *created ? "created" : "kept from an earlier run, with its routes",
+                                       mtu, BondOverhead(settings_), no_offload ? "off" : "on"));
   return absl::OkStatus();
 }
 
@@ -90,6 +91,9 @@ absl::Status BondDatapath::Load(const std::string& pin_dir) {
   absl::StatusOr<std::unique_ptr<ResequencerMaps>> resequencer = ResequencerMaps::OpenPinned(pin_dir);
   if (!resequencer.ok()) return resequencer.status();
   resequencer_ = std::move(*resequencer);
+  absl::StatusOr<std::unique_ptr<LivenessMaps>> liveness = LivenessMaps::OpenPinned(pin_dir);
+  if (!liveness.ok()) return liveness.status();
+  liveness_ = std::move(*liveness);
   return absl::OkStatus();
 }
 
@@ -101,9 +105,8 @@ absl::Status BondDatapath::Configure(const PathTable& table, uint32_t reseq_dead
   if (absl::Status s = ConfigureMaps(datapath_->maps(), settings_, table, reseq_deadline_us, *bond); !s.ok()) {
     return s;
   }
-  std::set<int> attached;
   for (const PathSettings& p : settings_.paths) {
-    if (attached.insert(p.ifindex).second) {
+    if (attached_.insert(p.ifindex).second) {
       if (absl::Status s = datapath_->AttachDecap(p.ifindex); !s.ok()) return s;
     }
     Log(LogLevel::kInfo, DescribePath(settings_, p));
@@ -117,7 +120,7 @@ absl::Status BondDatapath::Configure(const PathTable& table, uint32_t reseq_dead
         return absl::NotFoundError(
             absl::StrCat("node_discovery.interfaces: ", lan, " vanished while starting"));
       }
-      if (!attached.insert(info->ifindex).second) continue;
+      if (!attached_.insert(info->ifindex).second) continue;
       if (absl::Status s = datapath_->AttachDecap(info->ifindex); !s.ok()) return s;
     }
     Log(LogLevel::kInfo,
@@ -130,6 +133,7 @@ absl::Status BondDatapath::Configure(const PathTable& table, uint32_t reseq_dead
                 ? absl::StrFormat("%.3g Mbit/s", settings_.discovery.share_max_bps / 1e6)
                 : std::string("none")));
   }
+  if (!attached_.insert(bond_tx->ifindex).second) return absl::OkStatus();
   return datapath_->AttachEncap(bond_tx->ifindex);
 }
 
@@ -140,6 +144,17 @@ void BondDatapath::ReleaseDueHeld() {
     Log(LogLevel::kError, absl::StrCat(s.message(), ": held packets now wait for the next arrival"));
   }
   tick_failed_ = !s.ok();
+}
+
+void BondDatapath::Heartbeat(uint64_t now_ns) {
+  if (!liveness_) return;
+  absl::Status s =
+      liveness_->WriteHeartbeat(HeartbeatAt(now_ns, settings_.failover.monitoring_interval_s));
+  if (!s.ok() && !heartbeat_failed_) {
+    Log(LogLevel::kError,
+        absl::StrCat(s.message(), ": the data path will take the agent for gone"));
+  }
+  heartbeat_failed_ = !s.ok();
 }
 
 void BondDatapath::Stop() {
@@ -153,12 +168,7 @@ void BondDatapath::Stop() {
     }
     datapath_->DetachAll();
     datapath_.reset();
-  }
-  if (created_bond_) {
-    if (absl::Status s = DeleteBondDevice(settings_.bond_interface); !s.ok()) {
-      Log(LogLevel::kWarning, std::string(s.message()));
-    }
-    created_bond_ = false;
+    attached_.clear();
   }
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 
 #include "absl/status/status.h"
@@ -22,22 +23,29 @@ class BondDatapath {
  public:
   explicit BondDatapath(const NodeSettings& settings) : settings_(settings) {}
 
-  // Creates the bond device unless it exists, with the MTU every
-  // encapsulated packet fits in.
+  // Creates the bond device, or adopts the one an earlier run left (with
+  // its routes), with the MTU every encapsulated packet fits in.
   absl::Status CreateBond();
   // Loads the programs; their maps are pinned under `pin_dir`.
   absl::Status Load(const std::string& pin_dir);
   // Writes the maps (the path table `table`, peers, configuration last,
-  // with the resequencing deadline) and attaches the programs.
+  // with the resequencing deadline) and attaches the programs where they
+  // are not yet: again after a reload, for the uplinks it added. (Uplinks
+  // it removed keep mb_decap until the agent stops: it passes everything
+  // that is not from a peer.)
   absl::Status Configure(const PathTable& table, uint32_t reseq_deadline_us);
   // Marks the maps unconfigured (they stay pinned: counters survive a
-  // restart), detaches, and deletes the bond if CreateBond created it.
+  // restart) and detaches. The bond device stays, with its routes, for the
+  // next run.
   void Stop();
 
   const MapSet& maps() const { return datapath_->maps(); }
   // Resequencing: releases the held packets that are due. Logs the first
   // failure only, since it runs every millisecond.
   void ReleaseDueHeld();
+  // Tells the data path the agent is alive (bpf/meshbpf.h, "Agent
+  // liveness"). Logs the first failure only, since it runs every tick.
+  void Heartbeat(uint64_t now_ns);
   const RelayMaps& relay_maps() const { return *relay_maps_; }
   const ResequencerMaps& resequencer() const { return *resequencer_; }
 
@@ -46,8 +54,10 @@ class BondDatapath {
   std::unique_ptr<Datapath> datapath_;
   std::unique_ptr<RelayMaps> relay_maps_;
   std::unique_ptr<ResequencerMaps> resequencer_;
-  bool created_bond_ = false;
+  std::unique_ptr<LivenessMaps> liveness_;
+  std::set<int> attached_;  // ifindexes our programs are attached to
   bool tick_failed_ = false;
+  bool heartbeat_failed_ = false;
 };
 
 // The path supervisor's I/O on this system: `datapath`'s maps, the kernel's

@@ -16,11 +16,12 @@
 
 namespace meshbpf {
 
-int ShutdownSignalFd() {
+int AgentSignalFd() {
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGINT);
   sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGHUP);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
   return signalfd(-1, &mask, SFD_CLOEXEC);
 }
@@ -54,18 +55,26 @@ void EventLoop::Every(double interval_s, std::string name, std::function<void()>
   });
 }
 
-void EventLoop::Run(int signals) {
+void EventLoop::Run(int signals, const std::function<void()>& on_reload) {
   bool stop = false;
   auto on_signal = [&] {
     signalfd_siginfo info{};
-    if (read(signals, &info, sizeof(info)) == sizeof(info)) {
-      Log(LogLevel::kInfo,
-          absl::StrCat("received ", strsignal(static_cast<int>(info.ssi_signo)), ", detaching"));
+    if (read(signals, &info, sizeof(info)) != sizeof(info)) {
+      Log(LogLevel::kError, "reading the signal fd failed, detaching");
+      stop = true;
+      return;
     }
+    const int signo = static_cast<int>(info.ssi_signo);
+    if (signo == SIGHUP) {
+      Log(LogLevel::kInfo, "received SIGHUP, reloading the config");
+      on_reload();
+      return;
+    }
+    Log(LogLevel::kInfo, absl::StrCat("received ", strsignal(signo), ", detaching"));
     stop = true;
   };
   // First: a shutdown stops the loop before the other events of its round.
-  watched_.insert(watched_.begin(), WatchedFd{signals, "shutdown signal", on_signal});
+  watched_.insert(watched_.begin(), WatchedFd{signals, "signal", on_signal});
   std::vector<pollfd> fds;
   for (const WatchedFd& w : watched_) fds.push_back({w.fd, POLLIN, 0});
   while (!stop) {

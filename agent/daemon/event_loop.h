@@ -15,9 +15,10 @@
 
 namespace meshbpf {
 
-// Blocks SIGINT/SIGTERM and returns a signalfd that reports them (-1 on
-// failure), so shutdown is handled in the loop, not in a signal handler.
-int ShutdownSignalFd();
+// Blocks SIGINT/SIGTERM (shutdown) and SIGHUP (reload) and returns a
+// signalfd that reports them (-1 on failure), so both are handled in the
+// loop, not in a signal handler.
+int AgentSignalFd();
 
 class EventLoop {
  public:
@@ -35,9 +36,9 @@ class EventLoop {
   void Watch(int fd, std::string name, std::function<void()> on_readable);
   // Calls `on_interval` every `interval_s` seconds.
   void Every(double interval_s, std::string name, std::function<void()> on_interval);
-  // Serves every watched fd until `signals` (a ShutdownSignalFd) reports
-  // SIGINT or SIGTERM, or poll fails.
-  void Run(int signals);
+  // Serves every watched fd until `signals` (an AgentSignalFd) reports
+  // SIGINT or SIGTERM, or poll fails; calls `on_reload` on SIGHUP.
+  void Run(int signals, const std::function<void()>& on_reload);
 
  private:
   struct WatchedFd {

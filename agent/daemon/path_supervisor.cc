@@ -83,15 +83,54 @@ PathSupervisor::PathSupervisor(NodeSettings& settings, PathIo io, StatusSources 
       delivery_start_(settings.paths.size()),
       delivery_latest_(settings.paths.size()) {
   for (size_t i = 0; i < settings_.paths.size(); ++i) {
-    const PathSettings& p = settings_.paths[i];
-    health_.emplace_back(health_params_, p.rate_bps, kQueueLimitNs);
-    Record(i, health_[i].OnLink(p.endpoint_known && UplinkUsable(i),
-                                !p.endpoint_known ? std::string(EndpointPending(p))
-                                                  : "uplink down or without its address at start",
-                                now_ns));
+    health_.emplace_back(health_params_, settings_.paths[i].rate_bps, kQueueLimitNs);
+    StartHealth(i, now_ns);
   }
   table_ = DesiredTable();
   reseq_deadline_us_ = ReseqDeadlineUs(settings_, table_, 0);
+}
+
+void PathSupervisor::StartHealth(size_t i, uint64_t now_ns) {
+  const PathSettings& p = settings_.paths[i];
+  Record(i, health_[i].OnLink(p.endpoint_known && UplinkUsable(i),
+                              !p.endpoint_known ? std::string(EndpointPending(p))
+                                                : "uplink down or without its address at start",
+                              now_ns));
+}
+
+void PathSupervisor::ApplyReload(const ConfigReload& reload, uint64_t now_ns) {
+  const size_t paths = settings_.paths.size();
+  std::vector<bool> kept(paths, false);
+  for (const PathChange& c : reload.paths) {
+    if (c.kind == PathChangeKind::kUnchanged) kept[c.id] = true;
+  }
+  std::vector<PathHealth> health;
+  for (size_t i = 0; i < paths; ++i) {
+    if (kept[i]) {
+      health.push_back(std::move(health_[i]));
+    } else {
+      health.emplace_back(health_params_, settings_.paths[i].rate_bps, kQueueLimitNs);
+    }
+  }
+  health_ = std::move(health);
+  delivery_start_.resize(paths);
+  delivery_latest_.resize(paths);
+  if (prober_) prober_->Resize(paths);
+  for (size_t i = 0; i < paths; ++i) {
+    if (kept[i]) continue;
+    delivery_start_[i].reset();
+    delivery_latest_[i].reset();
+    if (prober_) prober_->Forget(static_cast<uint8_t>(i));
+    StartHealth(i, now_ns);
+  }
+  // A manual failover names paths: it holds only while they are the same.
+  auto forget_replaced = [&](std::set<size_t>& ids) {
+    std::erase_if(ids, [&](size_t i) { return i >= paths || !kept[i]; });
+  };
+  forget_replaced(held_out_);
+  forget_replaced(moved_in_);
+  LogError(io_.sync_peers(PeerAddresses(settings_)));
+  LogError(WriteTable());
 }
 
 void PathSupervisor::StartProbing() {

@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/core/config.h"
+#include "agent/core/config_reload.h"
 #include "agent/core/control_protocol.h"
 #include "agent/core/health.h"
 #include "agent/core/policy.h"
@@ -111,6 +112,12 @@ class PathSupervisor {
   // What fills relayed path `i` now (discovery); nullopt: withdrawn.
   void OnRelayedPath(size_t i, const std::optional<RelayAssignment>& assignment, uint64_t now_ns);
 
+  // The config was reloaded: `settings` (see the constructor) holds the new
+  // one, `reload` says how it differs. Paths unchanged keep their health,
+  // probes and manual failover; changed and added ones start afresh, as at
+  // start; removed ones leave the table. Peers and the table are rewritten.
+  void ApplyReload(const ConfigReload& reload, uint64_t now_ns);
+
   // Health and manual failover -> path table, written when it changed; with
   // resequencing on, its deadline first (ReseqDeadlineUs).
   absl::Status WriteTable();
@@ -154,6 +161,8 @@ class PathSupervisor {
   // Path i's far end changed (settings_.paths[i] already says how): fresh
   // health that waits for probes, peers and path table rewritten.
   void EndpointChanged(size_t i, const std::string& why, uint64_t now_ns);
+  // Path i's health from its link alone, as at start (or after a reload).
+  void StartHealth(size_t i, uint64_t now_ns);
   void LogError(const absl::Status& status) const;
 
   NodeSettings& settings_;

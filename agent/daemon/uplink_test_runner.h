@@ -30,6 +30,8 @@ class UplinkTestRunner {
   absl::StatusOr<UplinkTestReply> Start(const TestRequest& request);
   // "test_status": the running (or last) test.
   absl::StatusOr<UplinkTestReply> Reply() const;
+  // Whether a test is under way (it holds path ids: a reload waits for it).
+  bool running() const { return run_ && !run_->finished; }
 
  private:
   struct Run {

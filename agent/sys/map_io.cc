@@ -28,6 +28,7 @@ static_assert(sizeof(mb_path) == 52);
 static_assert(sizeof(mb_learned_source) == 24);
 static_assert(sizeof(mb_path_counters) == 8 * (4 + MB_DROP_REASONS));
 static_assert(sizeof(mb_budget) == 24);
+static_assert(sizeof(mb_heartbeat) == 16);
 static_assert(sizeof(mb_flow_key) == 16 && sizeof(mb_flow) == 8 && sizeof(mb_nat_origin) == 8,
               "flow-mode map shapes");
 static_assert(sizeof(mb_relay) == 32 && sizeof(mb_relay_key) == 8 &&
@@ -417,6 +418,49 @@ absl::StatusOr<ResequencerStats> ResequencerMaps::Read() const {
   out.passed = sum.passed;
   out.resyncs = sum.resyncs;
   return out;
+}
+
+absl::StatusOr<std::unique_ptr<LivenessMaps>> LivenessMaps::OpenPinned(const std::string& pin_dir) {
+  std::vector<int> config;
+  if (absl::Status s = OpenPins(pin_dir, {"mb_config"}, &config); !s.ok()) return s;
+  close(config[0]);
+  std::vector<int> fds;
+  absl::Status s = OpenPins(pin_dir, {"mb_heartbeat", "mb_unattended_skips"}, &fds);
+  // mb_config is there, so a data path is: one built before the heartbeat.
+  if (absl::IsNotFound(s)) {
+    return absl::NotFoundError(absl::StrCat("the data path pinned at ", pin_dir,
+                                            " has no heartbeat map (mb_heartbeat): it predates "
+                                            "agent liveness; restart the agent"));
+  }
+  if (!s.ok()) return s;
+  return std::unique_ptr<LivenessMaps>(new LivenessMaps(fds[0], fds[1]));
+}
+
+LivenessMaps::~LivenessMaps() {
+  for (int fd : {heartbeat_, skips_}) close(fd);
+}
+
+absl::Status LivenessMaps::WriteHeartbeat(const mb_heartbeat& heartbeat) const {
+  return Update(heartbeat_, "mb_heartbeat", 0, &heartbeat);
+}
+
+absl::StatusOr<mb_heartbeat> LivenessMaps::ReadHeartbeat() const {
+  const uint32_t key = 0;
+  mb_heartbeat heartbeat{};
+  if (absl::Status s = Lookup(heartbeat_, "mb_heartbeat", &key, &heartbeat); !s.ok()) return s;
+  return heartbeat;
+}
+
+absl::StatusOr<UnattendedSkips> LivenessMaps::ReadSkips() const {
+  UnattendedSkips sums{};
+  for (uint32_t path = 0; path < MB_MAX_PATHS; ++path) {
+    if (absl::Status s = SumPerCpu(skips_, "mb_unattended_skips", path, &sums[path],
+                                   [](uint64_t* sum, const uint64_t* c) { *sum += *c; });
+        !s.ok()) {
+      return s;
+    }
+  }
+  return sums;
 }
 
 std::string InstancePinDir(const std::string& pin_root, const std::string& instance) {

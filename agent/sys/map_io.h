@@ -116,6 +116,28 @@ class ResequencerMaps {
   int config_, state_, counters_;
 };
 
+// Agent liveness (bpf/meshbpf.h, "Agent liveness"): the heartbeat the
+// agent writes every tick, and the packets the data path kept off silent
+// paths while it was stale; opened from their pins.
+class LivenessMaps {
+ public:
+  // NotFound, saying so, when the data path pinned at `pin_dir` predates
+  // the heartbeat (its object had no such maps).
+  static absl::StatusOr<std::unique_ptr<LivenessMaps>> OpenPinned(const std::string& pin_dir);
+  ~LivenessMaps();
+  LivenessMaps(const LivenessMaps&) = delete;
+  LivenessMaps& operator=(const LivenessMaps&) = delete;
+
+  absl::Status WriteHeartbeat(const mb_heartbeat& heartbeat) const;
+  absl::StatusOr<mb_heartbeat> ReadHeartbeat() const;
+  // Per path, summed over all CPUs.
+  absl::StatusOr<UnattendedSkips> ReadSkips() const;
+
+ private:
+  LivenessMaps(int heartbeat, int skips) : heartbeat_(heartbeat), skips_(skips) {}
+  int heartbeat_, skips_;
+};
+
 // <pin_root>/<instance>
 std::string InstancePinDir(const std::string& pin_root, const std::string& instance);
 

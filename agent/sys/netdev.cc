@@ -79,13 +79,16 @@ absl::StatusOr<Link> GetLink(nl_sock* sock, const std::string& name) {
   return Link(link);
 }
 
-absl::Status SetUp(nl_sock* sock, const std::string& name, uint32_t mtu, bool noarp) {
+// Sets `name` up with `mtu`; with `alias`, marks it with that alias too.
+absl::Status SetUp(nl_sock* sock, const std::string& name, uint32_t mtu, bool noarp,
+                   const char* alias) {
   absl::StatusOr<Link> link = GetLink(sock, name);
   if (!link.ok()) return link.status();
   Link change(rtnl_link_alloc());
   rtnl_link_set_mtu(change.get(), mtu);
   rtnl_link_set_flags(change.get(), IFF_UP);
   if (noarp) rtnl_link_set_flags(change.get(), IFF_NOARP);
+  if (alias) rtnl_link_set_ifalias(change.get(), alias);
   if (int err = rtnl_link_change(sock, link->get(), change.get(), 0); err < 0) {
     return NlError(absl::StrCat("setting ", name, " up with MTU ", mtu), err);
   }
@@ -178,12 +181,22 @@ absl::StatusOr<bool> EnsureBondDevice(const NodeSettings& settings, uint32_t mtu
     return absl::FailedPreconditionError(absl::StrCat(
         bond, " exists but its far end ", tx, " does not: ", bond,
         " must be a veth pair made by meshbpf; delete it or choose another bond_interface"));
+  } else {
+    // Adopted, with the routes on it. No alias: made by a meshbpf that did
+    // not mark its bond yet; it is marked below.
+    absl::StatusOr<Link> link = GetLink(sock->get(), bond);
+    if (!link.ok()) return link.status();
+    const char* alias = rtnl_link_get_ifalias(link->get());
+    if (alias != nullptr && *alias != '\0' && std::strcmp(alias, kBondAlias) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          bond, " exists with alias \"", alias, "\", not \"", kBondAlias,
+          "\": it was not made by meshbpf; delete it or choose another bond_interface"));
+    }
   }
   // The bond owns the inner address; its far end owns none and answers no
   // ARP, so the bond resolves no neighbours (the data path rewrites L2).
-  for (const auto& [name, noarp] : {std::pair{bond, true}, std::pair{tx, false}}) {
-    if (absl::Status s = SetUp(sock->get(), name, mtu, noarp); !s.ok()) return s;
-  }
+  if (absl::Status s = SetUp(sock->get(), bond, mtu, true, kBondAlias); !s.ok()) return s;
+  if (absl::Status s = SetUp(sock->get(), tx, mtu, false, nullptr); !s.ok()) return s;
   if (disable_offloads) {
     if (absl::Status s = DisableOffloads(bond); !s.ok()) return s;
   }
@@ -191,17 +204,6 @@ absl::StatusOr<bool> EnsureBondDevice(const NodeSettings& settings, uint32_t mtu
     if (absl::Status s = AddAddress(sock->get(), bond, *settings.bond_address); !s.ok()) return s;
   }
   return created;
-}
-
-absl::Status DeleteBondDevice(const std::string& bond_interface) {
-  absl::StatusOr<NlSocket> sock = Connect();
-  if (!sock.ok()) return sock.status();
-  absl::StatusOr<Link> link = GetLink(sock->get(), bond_interface);
-  if (!link.ok()) return absl::OkStatus();  // already gone
-  if (int err = rtnl_link_delete(sock->get(), link->get()); err < 0) {
-    return NlError(absl::StrCat("deleting ", bond_interface), err);
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace meshbpf

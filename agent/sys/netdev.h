@@ -22,13 +22,16 @@ std::optional<int> InterfacePrefixLength(const std::string& name);
 // Name of the bond pair's far end, where the encapsulation program runs.
 std::string BondTxName(const std::string& bond_interface);
 
-// Creates the bond veth pair if missing (returns whether it was created),
-// brings both ends up, sets the MTU, turns ARP off on the bond (the far end
-// owns no address) and applies the offload setting.
+// The alias that marks a bond device as meshbpf's.
+inline constexpr char kBondAlias[] = "meshbpf bond";
+
+// Creates the bond veth pair if missing (returns whether it was created) or
+// adopts the one an earlier run left, with the routes on it; refuses a
+// device of that name another program marked. Brings both ends up, sets the
+// MTU, marks the bond (kBondAlias), turns ARP off on it (the far end owns no
+// address) and applies the offload setting. The agent never deletes it: a
+// restart keeps it and its routes (`ip link del <bond>` removes it).
 absl::StatusOr<bool> EnsureBondDevice(const NodeSettings& settings, uint32_t mtu,
                                       bool disable_offloads);
-
-// Deletes the bond veth pair (both ends go with it).
-absl::Status DeleteBondDevice(const std::string& bond_interface);
 
 }  // namespace meshbpf

@@ -131,6 +131,31 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mb_learned SEC(".maps");
 
+/* Agent liveness (bpf/meshbpf.h, "Agent liveness"). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mb_heartbeat);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_heartbeat SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MB_MAX_PATHS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_path_rx_ns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MB_MAX_PATHS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_unattended_skips SEC(".maps");
+
 /* Resequencing (bpf/meshbpf.h, "Resequencing"). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

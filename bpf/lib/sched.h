@@ -5,6 +5,7 @@
 #define MB_LIB_SCHED_H
 
 #include "caps.h"
+#include "liveness.h"
 #include "maps.h"
 
 /*
@@ -74,7 +75,9 @@ static __always_inline __u64 delay_cost_ns(__u32 owd_us, enum mb_placement place
  * ACTIVE paths are used. When none is, the lowest-numbered BACKUP path
  * carries everything (the agent keeps only the next backup in that state).
  * A path whose data cap is spent is DISABLED, or with the last-resort
- * policy a BACKUP (see cap_limited_state).
+ * policy a BACKUP (see cap_limited_state). While the agent is away (stale
+ * heartbeat), ACTIVE and BACKUP paths that have gone silent are skipped
+ * (skip_silent_after_ns).
  */
 static __always_inline int choose_paths(__u32 wire_len, enum mb_placement placement,
 					__u32 hidden_skew_us, struct mb_choice *out)
@@ -90,6 +93,7 @@ static __always_inline int choose_paths(__u32 wire_len, enum mb_placement placem
 	int have_active = 0;
 	__s32 backup = -1;
 	__u64 now = bpf_ktime_get_ns();
+	__u64 skip_silent_ns = skip_silent_after_ns(now);
 	__u32 key = 0;
 	struct mb_sched *s;
 
@@ -105,6 +109,10 @@ static __always_inline int choose_paths(__u32 wire_len, enum mb_placement placem
 		struct mb_budget *b = bpf_map_lookup_elem(&mb_budget, &id);
 		if (!b)
 			continue;
+		if (skip_silent_ns && path_in_service(p, b) && path_silent(i, now, skip_silent_ns)) {
+			count_unattended_skip(i);
+			continue;
+		}
 		__u8 state = cap_limited_state(p, b);
 		if (state == MB_PATH_ACTIVE && p->rate_kbps > 0) {
 			tx_ns[i] = (__u64)wire_len * 8000000ULL / p->rate_kbps;

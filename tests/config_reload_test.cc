@@ -1,0 +1,140 @@
+// What a reloaded config changes (agent/core/config_reload.h).
+#include "agent/core/config_reload.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/config_test_util.h"
+
+namespace meshbpf {
+namespace {
+
+using testing_config::Addr;
+
+PathSettings Path(const std::string& name, int ifindex, double mbit) {
+  PathSettings p;
+  p.name = p.interface = name;
+  p.ifindex = ifindex;
+  p.mtu = 1500;
+  p.source = Addr("192.0.2.1");
+  p.remote = Addr("198.51.100.7");
+  p.remote_port = 7201;
+  p.rate_bps = mbit * 1e6;
+  return p;
+}
+
+NodeSettings TwoPaths() {
+  NodeSettings s;
+  s.primary = "wan1";
+  s.paths = {Path("wan1", 2, 40), Path("wan2", 3, 20)};
+  return s;
+}
+
+std::vector<PathChangeKind> Kinds(const ConfigReload& r) {
+  std::vector<PathChangeKind> kinds;
+  for (const PathChange& c : r.paths) kinds.push_back(c.kind);
+  return kinds;
+}
+
+TEST(ConfigReloadTest, TheSameConfigChangesNothing) {
+  const ConfigReload r = DiffConfig(TwoPaths(), TwoPaths());
+  EXPECT_FALSE(r.changes_anything());
+  EXPECT_TRUE(r.needs_restart.empty());
+  EXPECT_EQ(Kinds(r), (std::vector{PathChangeKind::kUnchanged, PathChangeKind::kUnchanged}));
+  EXPECT_TRUE(r.Describe().empty());
+}
+
+TEST(ConfigReloadTest, APathAppendedIsAddedAndTheOthersUnchanged) {
+  NodeSettings next = TwoPaths();
+  next.paths.push_back(Path("wan3", 4, 10));
+  const ConfigReload r = DiffConfig(TwoPaths(), next);
+  EXPECT_EQ(Kinds(r), (std::vector{PathChangeKind::kUnchanged, PathChangeKind::kUnchanged,
+                                   PathChangeKind::kAdded}));
+  EXPECT_EQ(r.Describe(), std::vector<std::string>{"path wan3 (id 2) added"});
+  EXPECT_TRUE(r.needs_restart.empty());
+}
+
+TEST(ConfigReloadTest, TheLastPathDroppedIsRemoved) {
+  NodeSettings next = TwoPaths();
+  next.paths.pop_back();
+  const ConfigReload r = DiffConfig(TwoPaths(), next);
+  EXPECT_EQ(Kinds(r), (std::vector{PathChangeKind::kUnchanged, PathChangeKind::kRemoved}));
+  EXPECT_EQ(r.Describe(), std::vector<std::string>{"path wan2 (id 1) removed"});
+}
+
+TEST(ConfigReloadTest, AnotherNameAtAnIdReplacesThePath) {
+  NodeSettings next = TwoPaths();
+  next.paths[1] = Path("wan3", 4, 20);
+  const ConfigReload r = DiffConfig(TwoPaths(), next);
+  EXPECT_EQ(Kinds(r), (std::vector{PathChangeKind::kUnchanged, PathChangeKind::kRemoved,
+                                   PathChangeKind::kAdded}));
+  EXPECT_EQ(r.Describe(), (std::vector<std::string>{"path wan2 (id 1) removed",
+                                                    "path wan3 (id 1) added"}));
+}
+
+TEST(ConfigReloadTest, RemovingAPathInTheMiddleShiftsTheOnesAfterIt) {
+  // Ids are positions, shared with the peer: wan3 moves to id 1.
+  NodeSettings running = TwoPaths();
+  running.paths.push_back(Path("wan3", 4, 10));
+  NodeSettings next = running;
+  next.paths.erase(next.paths.begin() + 1);
+  const ConfigReload r = DiffConfig(running, next);
+  EXPECT_EQ(r.Describe(), (std::vector<std::string>{"path wan2 (id 1) removed",
+                                                    "path wan3 (id 1) added",
+                                                    "path wan3 (id 2) removed"}));
+}
+
+TEST(ConfigReloadTest, ChangedFieldsAreNamed) {
+  NodeSettings next = TwoPaths();
+  next.paths[0].rate_bps = 50e6;
+  next.paths[0].gateway = Addr("192.0.2.254");
+  const ConfigReload r = DiffConfig(TwoPaths(), next);
+  ASSERT_EQ(r.paths[0].kind, PathChangeKind::kChanged);
+  EXPECT_EQ(r.paths[0].fields, (std::vector<std::string>{"gateway", "rate_mbit"}));
+  EXPECT_EQ(r.Describe(), std::vector<std::string>{"path wan1 (id 0) changed: gateway, rate_mbit"});
+  EXPECT_EQ(r.paths[1].kind, PathChangeKind::kUnchanged);
+}
+
+TEST(ConfigReloadTest, ModeAndPrimaryAreApplied) {
+  NodeSettings next = TwoPaths();
+  next.mode = BondMode::kActiveBackup;
+  next.primary = "wan2";
+  const ConfigReload r = DiffConfig(TwoPaths(), next);
+  EXPECT_TRUE(r.needs_restart.empty());
+  EXPECT_TRUE(r.changes_anything());
+  EXPECT_FALSE(r.paths_changed());
+  EXPECT_EQ(r.Describe(), (std::vector<std::string>{
+                              "link_aggregation.mode: load_balance -> active_backup",
+                              "interfaces.primary: wan1 -> wan2"}));
+}
+
+TEST(ConfigReloadTest, FieldsOnlyARestartAppliesAreNamed) {
+  NodeSettings next = TwoPaths();
+  next.bond_interface = "mb1";
+  next.failover.threshold = 7;
+  next.mode = BondMode::kFlow;
+  next.monitoring.control_group = "netadmin";
+  const ConfigReload r = DiffConfig(TwoPaths(), next);
+  EXPECT_EQ(r.needs_restart,
+            (std::vector<std::string>{"link_aggregation.bond_interface",
+                                      "link_aggregation.mode (to or from flow)", "failover",
+                                      "monitoring"}));
+}
+
+TEST(ConfigReloadTest, ACappedOrRelayedPathReloadsOnlyUnchanged) {
+  NodeSettings running = TwoPaths();
+  running.paths[1].data_cap = CapPlan{};
+  running.paths[1].data_cap->limit_bytes = 1'000'000;
+  EXPECT_TRUE(DiffConfig(running, running).needs_restart.empty()) << "unchanged: fine";
+  NodeSettings next = running;
+  next.paths[1].rate_bps = 10e6;
+  EXPECT_EQ(DiffConfig(running, next).needs_restart,
+            std::vector<std::string>{"interfaces.uplinks[1] (wan2): a path with a data_cap"});
+  NodeSettings relayed = TwoPaths();
+  relayed.paths.push_back(Path("mesh1", 5, 20));
+  relayed.paths.back().endpoint = PathEndpoint::kRelay;
+  EXPECT_EQ(DiffConfig(TwoPaths(), relayed).needs_restart,
+            std::vector<std::string>{"interfaces.uplinks[2] (mesh1): relay or learn_remote"});
+}
+
+}  // namespace
+}  // namespace meshbpf
