@@ -17,6 +17,12 @@ using PathTable = std::array<mb_path, MB_MAX_PATHS>;
 using CounterTable = std::array<mb_path_counters, MB_COUNTER_SLOTS>;
 using RelayCounterTable = std::array<mb_relay_counters, MB_MAX_RELAYS>;
 
+// Whether the scheduler gives path `p` bonded bulk packets: ACTIVE and not
+// taken out by the floor guard.
+inline bool CarriesBulk(const mb_path& p) {
+  return p.state == MB_PATH_ACTIVE && (p.flags & MB_PATH_F_NO_BULK) == 0;
+}
+
 // The mb_budget map (data caps); tests fake it.
 class BudgetMap {
  public:
