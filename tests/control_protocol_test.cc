@@ -34,7 +34,7 @@ constexpr char kStats[] = R"({
      "rx_bytes_total": 0, "tx_packets_total": 0, "rx_packets_total": 0, "drops_total": 0,
      "tx_bytes_per_s": 0.0, "rx_bytes_per_s": 0.0, "traffic_share": 0.0, "rtt_ms": null,
      "jitter_ms": null, "loss": 0.0, "cap": null, "bulk_excluded": true,
-     "guard_decisions": [{"reason": "delay", "count": 2}, {"reason": "readmitted", "count": 1}]}
+     "guard_decisions": [{"reason": "jitter", "count": 2}, {"reason": "readmitted", "count": 1}]}
   ],
   "resequencing": {"deadline_us": 100000, "occupancy": 3, "window": 256, "held": 1491,
                    "released_in_order": 1480, "released_deadline": 8, "released_full": 0, "released_lost": 2,

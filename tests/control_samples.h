@@ -26,7 +26,7 @@ inline constexpr char kSampleStatus[] = R"({
      "data_path_state": "active", "configured_mbit": 20.0, "capacity_mbit": 12.5,
      "weight_mbit": 12.5, "loss": 0.05, "probe_loss": 0.1, "down_count": 2,
      "held_out": true, "moved_in": false, "bulk_excluded": true,
-     "guard_reason": "one-way delay 80.0 ms against 1.0 ms on the best path",
+     "guard_reason": "jitter 30.0 ms: its packets spread 60.0 ms",
      "endpoint": "relay", "remote": "10.210.0.2:7211",
      "relay": {"node": "beta", "node_id": "m1:b", "uplink": "wan0",
                "address": "10.210.0.2", "port": 7211},
@@ -54,8 +54,8 @@ inline constexpr char kSampleStatus[] = R"({
      "reason": "3 probes answered"}
   ],
   "guard_decisions": [
-    {"time": "2026-11-28T22:00:05Z", "path": "mesh1", "excluded": true, "reason": "delay",
-     "detail": "one-way delay 80.0 ms against 1.0 ms on the best path"}
+    {"time": "2026-11-28T22:00:05Z", "path": "mesh1", "excluded": true, "reason": "jitter",
+     "detail": "jitter 30.0 ms: its packets spread 60.0 ms"}
   ]
 })";
 

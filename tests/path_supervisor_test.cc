@@ -290,30 +290,33 @@ TEST_F(PathSupervisorTest, StatusShowsEveryPath) {
   EXPECT_EQ(status["paths"][1]["remote"], "198.51.100.7:7201");
 }
 
-TEST_F(PathSupervisorTest, FloorGuardTakesAFarPathOutOfBulkAndLetsItBack) {
+TEST_F(PathSupervisorTest, FloorGuardTakesAJitteryPathOutOfBulkAndLetsItBack) {
   Start(/*probed=*/true);
   ASSERT_TRUE(FloorGuardRuns(settings_));
-  // wan1 240 ms round trip: 120 ms one way, beyond the 100 ms the far end's
-  // resequencer can hide (and below the 250 ms extra RTT that degrades a path).
-  extra_rtt_ns_[1] = 240'000'000;
-  for (int i = 0; i < 30; ++i) Tick({0, 1});
+  // wan1's probes take 0 or 120 ms more by turns: jitter near 60 ms, its
+  // packets spread beyond the 100 ms the far end's resequencer waits. The
+  // jitter estimate needs ~30 probes to get there, then 3 intervals confirm.
+  for (int i = 0; i < 100 && (paths_->table()[1].flags & MB_PATH_F_NO_BULK) == 0; ++i) {
+    extra_rtt_ns_[1] = i % 2 ? 120'000'000 : 0;
+    Tick({0, 1});
+  }
   EXPECT_EQ(State(1), MB_PATH_ACTIVE) << "still there for failover";
   EXPECT_EQ(paths_->table()[1].flags & MB_PATH_F_NO_BULK, MB_PATH_F_NO_BULK);
   EXPECT_EQ(paths_->table()[0].flags & MB_PATH_F_NO_BULK, 0);
   nlohmann::json status = ToJson(paths_->Status());
   EXPECT_EQ(status["paths"][1]["bulk_excluded"], true);
-  EXPECT_THAT(status["paths"][1]["guard_reason"].get<std::string>(), HasSubstr("one-way delay"));
+  EXPECT_THAT(status["paths"][1]["guard_reason"].get<std::string>(), HasSubstr("jitter"));
   EXPECT_EQ(status["paths"][0]["guard_reason"], nullptr);
   ASSERT_EQ(status["guard_decisions"].size(), 1u);
   EXPECT_EQ(status["guard_decisions"][0]["path"], "wan1");
-  EXPECT_EQ(status["guard_decisions"][0]["reason"], "delay");
+  EXPECT_EQ(status["guard_decisions"][0]["reason"], "jitter");
   EXPECT_EQ(status["guard_decisions"][0]["excluded"], true);
   std::vector<PathView> views = paths_->PathViews();
   EXPECT_TRUE(views[1].bulk_excluded);
   ASSERT_EQ(views[1].guard_decisions.size(), 1u);
-  EXPECT_EQ(views[1].guard_decisions[0].reason, "delay");
+  EXPECT_EQ(views[1].guard_decisions[0].reason, "jitter");
 
-  // The delay heals: back in once the 10 s back-off is over.
+  // It calms down: back in once the 10 s back-off is over.
   extra_rtt_ns_[1] = 0;
   for (int i = 0; i < 20; ++i) Tick({0, 1});
   EXPECT_EQ(paths_->table()[1].flags & MB_PATH_F_NO_BULK, MB_PATH_F_NO_BULK) << "back-off";
@@ -325,7 +328,7 @@ TEST_F(PathSupervisorTest, FloorGuardTakesAFarPathOutOfBulkAndLetsItBack) {
   EXPECT_EQ(status["guard_decisions"][1]["reason"], "readmitted");
 }
 
-TEST_F(PathSupervisorTest, FloorGuardOffLeavesFarPathsInBulk) {
+TEST_F(PathSupervisorTest, FloorGuardOffLeavesJitteryPathsInBulk) {
   settings_ = TwoPaths(/*probed=*/true);
   settings_.floor_guard = false;
   EXPECT_FALSE(FloorGuardRuns(settings_));
@@ -338,8 +341,10 @@ TEST_F(PathSupervisorTest, FloorGuardOffLeavesFarPathsInBulk) {
   system_ = std::make_unique<FakeSystem>(settings_);
   paths_ = std::make_unique<PathSupervisor>(settings_, system_->Io(), StatusSources{}, now_);
   paths_->StartProbing();
-  extra_rtt_ns_[1] = 240'000'000;
-  for (int i = 0; i < 30; ++i) Tick({0, 1});
+  for (int i = 0; i < 100; ++i) {
+    extra_rtt_ns_[1] = i % 2 ? 120'000'000 : 0;
+    Tick({0, 1});
+  }
   EXPECT_EQ(paths_->table()[1].flags & MB_PATH_F_NO_BULK, 0);
   EXPECT_EQ(ToJson(paths_->Status())["guard_decisions"].size(), 0u);
 }

@@ -32,7 +32,7 @@ MetricsSnapshot TwoPaths() {
   odd.rx_bytes_per_s = 0.1;
   odd.traffic_share = 0.1;
   odd.bulk_excluded = true;
-  odd.guard_decisions = {{"delay", 2}, {"readmitted", 1}};
+  odd.guard_decisions = {{"jitter", 2}, {"readmitted", 1}};
   s.paths = {wan1, odd};
   return s;
 }
@@ -105,13 +105,13 @@ meshbpf_path_cap_limit_bytes{bond="mb0",path="wan1"} 18446744073709551615
 # TYPE meshbpf_path_guard_excluded gauge
 meshbpf_path_guard_excluded{bond="mb0",path="wan1"} 0
 meshbpf_path_guard_excluded{bond="mb0",path="we\"ird\\path\nx"} 1
-# HELP meshbpf_path_guard_decisions_total Floor guard decisions on the path, by reason (delay, loss: taken out; readmitted, best_path: back in).
+# HELP meshbpf_path_guard_decisions_total Floor guard decisions on the path, by reason (jitter, loss: taken out; readmitted, best_path: back in).
 # TYPE meshbpf_path_guard_decisions_total counter
-meshbpf_path_guard_decisions_total{bond="mb0",path="wan1",reason="delay"} 0
+meshbpf_path_guard_decisions_total{bond="mb0",path="wan1",reason="jitter"} 0
 meshbpf_path_guard_decisions_total{bond="mb0",path="wan1",reason="loss"} 0
 meshbpf_path_guard_decisions_total{bond="mb0",path="wan1",reason="readmitted"} 0
 meshbpf_path_guard_decisions_total{bond="mb0",path="wan1",reason="best_path"} 0
-meshbpf_path_guard_decisions_total{bond="mb0",path="we\"ird\\path\nx",reason="delay"} 2
+meshbpf_path_guard_decisions_total{bond="mb0",path="we\"ird\\path\nx",reason="jitter"} 2
 meshbpf_path_guard_decisions_total{bond="mb0",path="we\"ird\\path\nx",reason="loss"} 0
 meshbpf_path_guard_decisions_total{bond="mb0",path="we\"ird\\path\nx",reason="readmitted"} 1
 meshbpf_path_guard_decisions_total{bond="mb0",path="we\"ird\\path\nx",reason="best_path"} 0

@@ -34,8 +34,8 @@ double Ms(double us) { return us / 1e3; }
 
 const char* GuardReasonName(GuardReason reason) {
   switch (reason) {
-    case GuardReason::kDelay:
-      return "delay";
+    case GuardReason::kJitter:
+      return "jitter";
     case GuardReason::kLoss:
       return "loss";
     case GuardReason::kReadmitted:
@@ -50,15 +50,6 @@ double ExpectedFlowGoodputBps(double capacity_bps, double rtt_us, double loss) {
   if (loss <= 0 || rtt_us <= 0) return capacity_bps;
   const double mathis_bps = kGuardMssBytes * 8 / (rtt_us / 1e6) * std::sqrt(1.5 / loss);
   return std::min(capacity_bps, mathis_bps);
-}
-
-FloorGuard::Skew FloorGuard::SkewOf(const std::vector<GuardPathInput>& in, size_t i,
-                                    size_t anchor) const {
-  const double delay_us = std::abs(in[i].owd_us - in[anchor].owd_us);
-  if (params_.hideable_skew_us > 0) {
-    return {delay_us + kGuardJitterFactor * in[i].jitter_us, params_.hideable_skew_us};
-  }
-  return {delay_us, std::max(kMinReorderToleranceUs, in[anchor].rtt_us / 4)};
 }
 
 size_t FloorGuard::ChooseAnchor(const std::vector<GuardPathInput>& in) {
@@ -98,7 +89,7 @@ std::vector<GuardDecision> FloorGuard::Update(const std::vector<GuardPathInput>&
   };
   if (paths_[anchor].excluded) {
     readmit(anchor, GuardReason::kBestPath,
-            absl::StrFormat("the best path left in the bond (%.1f Mbit/s)",
+            absl::StrFormat("now the best path (%.1f Mbit/s), which the bond is never below",
                             Mbit(in[anchor].capacity_bps)));
   }
   PathSet kept;
@@ -112,7 +103,10 @@ std::vector<GuardDecision> FloorGuard::Update(const std::vector<GuardPathInput>&
       g.harmful_streak = 0;
       continue;
     }
-    const Skew skew = SkewOf(in, i, anchor);
+    // How far its packets spread around their planned arrival, against how
+    // long the far end waits for them (resequencing off: nothing to miss).
+    const double spread_us = kGuardJitterFactor * in[i].jitter_us;
+    const double wait_us = params_.hideable_skew_us;
     // The bond's expected goodput for one flow with and without this path.
     PathSet with = kept, without;
     if (g.excluded) with.Add(in[i]);
@@ -123,29 +117,26 @@ std::vector<GuardDecision> FloorGuard::Update(const std::vector<GuardPathInput>&
     const double without_bps = without.GoodputBps();
 
     if (g.excluded) {
-      const bool delay_clear = skew.skew_us < skew.tolerance_us * (1 - params_.margin);
+      const bool jitter_clear = wait_us <= 0 || spread_us < wait_us * (1 - params_.margin);
       const bool loss_clear = with_bps >= without_bps;
-      if (now_ns >= g.out_until_ns && delay_clear && loss_clear) {
+      if (now_ns >= g.out_until_ns && jitter_clear && loss_clear) {
         readmit(i, GuardReason::kReadmitted,
-                absl::StrFormat("back-off of %.0f s over; skew %.1f ms within %.1f ms, one flow "
-                                "%.1f Mbit/s with it against %.1f without",
-                                static_cast<double>(g.backoff_ns) / 1e9, Ms(skew.skew_us),
-                                Ms(skew.tolerance_us), Mbit(with_bps), Mbit(without_bps)));
+                absl::StrFormat("back-off of %.0f s over; jitter %.1f ms, one flow %.1f Mbit/s "
+                                "with it against %.1f without",
+                                static_cast<double>(g.backoff_ns) / 1e9, Ms(in[i].jitter_us),
+                                Mbit(with_bps), Mbit(without_bps)));
       }
       continue;
     }
 
     std::optional<GuardReason> harm;
     std::string detail;
-    if (skew.skew_us > skew.tolerance_us) {
-      harm = GuardReason::kDelay;
+    if (wait_us > 0 && spread_us > wait_us) {
+      harm = GuardReason::kJitter;
       detail = absl::StrFormat(
-          "one-way delay %.1f ms against %.1f ms on the best path, jitter %.1f ms: skew %.1f ms "
-          "beyond the %.1f ms %s",
-          Ms(in[i].owd_us), Ms(in[anchor].owd_us), Ms(in[i].jitter_us), Ms(skew.skew_us),
-          Ms(skew.tolerance_us),
-          params_.hideable_skew_us > 0 ? "the far end's resequencing hides"
-                                       : "TCP tolerates (resequencing off)");
+          "jitter %.1f ms: its packets spread %.1f ms around their planned arrival, beyond the "
+          "%.1f ms the far end's resequencing waits for them",
+          Ms(in[i].jitter_us), Ms(spread_us), Ms(wait_us));
     } else if (without_bps > with_bps * (1 + params_.margin)) {
       harm = GuardReason::kLoss;
       detail = absl::StrFormat(

@@ -209,7 +209,7 @@ std::string FormatPrometheus(const MetricsSnapshot& snapshot) {
   }
 
   Family decisions("meshbpf_path_guard_decisions_total", "counter",
-                   "Floor guard decisions on the path, by reason (delay, loss: taken out; "
+                   "Floor guard decisions on the path, by reason (jitter, loss: taken out; "
                    "readmitted, best_path: back in).");
   for (const PathMetrics& p : snapshot.paths) {
     for (GuardReason reason : kAllGuardReasons) {

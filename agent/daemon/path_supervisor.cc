@@ -171,7 +171,7 @@ void PathSupervisor::RunFloorGuard(uint64_t now_ns) {
     const PathHealth& h = health_[i];
     GuardPathInput& in = inputs[i];
     in.eligible = unguarded[i].state == MB_PATH_ACTIVE && !conditions[i].manual;
-    in.capacity_bps = h.weight_bps();
+    in.capacity_bps = h.capacity_bps();
     in.owd_us = unguarded[i].owd_us;
     in.jitter_us = h.jitter().jitter_ns() / 1e3;
     in.rtt_us = h.rtt().has_sample() ? h.rtt().srtt_ns() / 1e3 : 2.0 * in.owd_us;
