@@ -152,6 +152,14 @@ struct mb_path {
  * adopts it as the new endpoint once the probe has authenticated.
  */
 #define MB_PATH_F_LEARN 0x01
+/*
+ * MB_PATH_F_NO_BULK: the agent's floor guard took this ACTIVE path out of
+ * bonded bulk traffic (it would cost the bond more than it adds, see
+ * docs/design/floor-guard.md). The scheduler gives it no bulk packet; it
+ * still carries probes and latency mode's urgent packets, and it is ACTIVE
+ * for failover. The agent never flags every ACTIVE path.
+ */
+#define MB_PATH_F_NO_BULK 0x02
 
 /* mb_learned[path_id]: the last outer source a probe on a learned path came from. */
 struct mb_learned_source {

@@ -216,6 +216,10 @@ std::string HealthTable(const StatusReply& health) {
                          : absl::StrFormat(": via %s/%s (%s:%u)\n", r->node, r->uplink,
                                            r->address, r->port));
     }
+    if (p.bulk_excluded) {
+      absl::StrAppend(&out, "  path ", p.name, ": out of bonded bulk traffic (floor guard): ",
+                      p.guard_reason.value_or("reason not known"), "\n");
+    }
     if (p.learned()) {
       absl::StrAppend(&out, "  path ", p.name,
                       !p.remote ? ": far end not learned yet (no probe from the client)\n"
@@ -241,6 +245,14 @@ std::string HealthTable(const StatusReply& health) {
     const TransitionEntry& t = transitions[i];
     absl::StrAppendFormat(&out, "  %s %s: %s -> %s (%s)\n", t.time, t.path, t.from, t.to,
                           t.reason);
+  }
+  const std::vector<GuardDecisionEntry>& decisions = health.guard_decisions;
+  if (!decisions.empty()) absl::StrAppend(&out, "floor guard decisions:\n");
+  for (size_t i = decisions.size() - std::min<size_t>(decisions.size(), 10); i < decisions.size();
+       ++i) {
+    const GuardDecisionEntry& d = decisions[i];
+    absl::StrAppendFormat(&out, "  %s %s: %s bulk (%s: %s)\n", d.time, d.path,
+                          d.excluded ? "out of" : "back in", d.reason, d.detail);
   }
   return out;
 }

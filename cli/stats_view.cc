@@ -32,18 +32,26 @@ std::string FormatStatsTable(const MetricsSnapshot& snapshot) {
   absl::StrAppendFormat(&out, kTableFormat, "PATH", "STATE", "WEIGHT", "SHARE", "OUT Mbit/s",
                         "IN Mbit/s", "RTT ms", "JITTER", "LOSS", "CAP");
   double tx = 0, rx = 0;
+  bool any_excluded = false;
   for (const PathMetrics& p : snapshot.paths) {
     tx += p.tx_bytes_per_s;
     rx += p.rx_bytes_per_s;
     const std::string cap =
         p.cap ? absl::StrCat(Bytes(p.cap->used_bytes), "/", Bytes(p.cap->limit_bytes)) : "-";
-    absl::StrAppendFormat(&out, kTableFormat, p.name, std::string(PathStatusName(p.status)),
+    any_excluded |= p.bulk_excluded;
+    const std::string state =
+        p.bulk_excluded ? std::string("no bulk") : std::string(PathStatusName(p.status));
+    absl::StrAppendFormat(&out, kTableFormat, p.name, state,
                           Percent(p.weight), Percent(p.traffic_share), Mbit(p.tx_bytes_per_s),
                           Mbit(p.rx_bytes_per_s), Ms(p.rtt_ms), Ms(p.jitter_ms), Percent(p.loss),
                           cap);
   }
   absl::StrAppendFormat(&out, kTableFormat, "total", "", "", "", Mbit(tx), Mbit(rx), "", "", "",
                         "");
+  if (any_excluded) {
+    absl::StrAppend(&out, "no bulk: the floor guard keeps the path out of bonded bulk traffic "
+                          "(meshbpf status says why)\n");
+  }
   if (snapshot.unattributed_drops_total > 0) {
     absl::StrAppendFormat(&out, "packets dropped with no path to take: %u\n",
                           snapshot.unattributed_drops_total);

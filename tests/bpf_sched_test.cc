@@ -264,6 +264,27 @@ TEST_F(DatapathTest, LatencyModeSendsUrgentPacketsOnTheLowestDelayPath) {
   EXPECT_LT(bulk_on_path0, 200);
 }
 
+TEST_F(DatapathTest, GuardedPathCarriesNoBulkButUrgentPackets) {
+  Configure(1, MB_MODE_LATENCY, /*latency_bytes=*/200);
+  SetRate(0, kSlowPath0Kbps);  // bulk would spill onto path 1 without the flag
+  SetRate(1, kSlowPath1Kbps);
+  SetDelay(0, 20000);  // path 1 is the nearer one: urgent packets want it
+  EditPath(1, [](mb_path& p) { p.flags |= MB_PATH_F_NO_BULK; });
+  Bytes bulk = Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_TCP, 1400);
+  Bytes small = Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_UDP, 40);
+  for (int i = 0; i < 50; ++i) {
+    RunResult r = Encap(bulk);
+    ASSERT_EQ(r.verdict, kRedirect);
+    EXPECT_EQ(r.out[kWire + 1], 0) << "bulk packet " << i;
+  }
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(Encap(small).out[kWire + 1], 1) << "urgent packet " << i;
+  // The flag off again: the same backlog spills bulk onto path 1.
+  EditPath(1, [](mb_path& p) { p.flags &= ~MB_PATH_F_NO_BULK; });
+  int bulk_on_path1 = 0;
+  for (int i = 0; i < 50; ++i) bulk_on_path1 += Encap(bulk).out[kWire + 1] == 1;
+  EXPECT_GT(bulk_on_path1, 0);
+}
+
 TEST_F(DatapathTest, ProbeMarkForcesItsPathEvenWhenDisabled) {
   SetState(1, MB_PATH_DISABLED);
   Bytes probe = Ipv4Packet("10.203.0.2", "10.203.0.1", IPPROTO_UDP, 40);

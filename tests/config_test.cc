@@ -261,6 +261,23 @@ TEST_F(ConfigTest, ReorderDeadline) {
               HasSubstr("link_aggregation.reorder_deadline_ms"));
 }
 
+TEST_F(ConfigTest, FloorGuard) {
+  EXPECT_TRUE(MustResolve(WithOneUplink("")).floor_guard) << "on by default";
+  EXPECT_FALSE(MustResolve(WithOneUplink(R"("link_aggregation": {"floor_guard": false})"))
+                   .floor_guard);
+  EXPECT_TRUE(MustResolve(WithOneUplink(
+                              R"("link_aggregation": {"mode": "latency", "floor_guard": true})"))
+                  .floor_guard);
+  EXPECT_THAT(
+      ErrorOf(WithOneUplink(R"("link_aggregation": {"mode": "redundant", "floor_guard": true})")),
+      AllOf(HasSubstr("link_aggregation.floor_guard"), HasSubstr("redundant mode")));
+  EXPECT_FALSE(MustResolve(WithOneUplink(
+                               R"("link_aggregation": {"mode": "redundant", "floor_guard": false})"))
+                   .floor_guard);
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("link_aggregation": {"floor_guard": "yes"})")),
+              HasSubstr("floor_guard"));
+}
+
 TEST_F(ConfigTest, LossThresholds) {
   // recover_loss_percent defaults to half of an explicit degrade_loss_percent.
   NodeSettings s = MustResolve(WithOneUplink(R"("failover": {"degrade_loss_percent": 1})"));

@@ -28,11 +28,13 @@ constexpr char kStats[] = R"({
      "rx_bytes_total": 2000, "tx_packets_total": 10, "rx_packets_total": 20,
      "drops_total": 1, "tx_bytes_per_s": 125.5, "rx_bytes_per_s": 250.0,
      "traffic_share": 0.5, "rtt_ms": 1.5, "jitter_ms": 0.25, "loss": 0.0,
-     "cap": {"used_bytes": 10, "limit_bytes": 100}},
+     "cap": {"used_bytes": 10, "limit_bytes": 100}, "bulk_excluded": false,
+     "guard_decisions": []},
     {"id": 1, "name": "wan1", "status": "backup", "weight": 0.0, "tx_bytes_total": 0,
      "rx_bytes_total": 0, "tx_packets_total": 0, "rx_packets_total": 0, "drops_total": 0,
      "tx_bytes_per_s": 0.0, "rx_bytes_per_s": 0.0, "traffic_share": 0.0, "rtt_ms": null,
-     "jitter_ms": null, "loss": 0.0, "cap": null}
+     "jitter_ms": null, "loss": 0.0, "cap": null, "bulk_excluded": true,
+     "guard_decisions": [{"reason": "jitter", "count": 2}, {"reason": "readmitted", "count": 1}]}
   ],
   "resequencing": {"deadline_us": 100000, "occupancy": 3, "window": 256, "held": 1491,
                    "released_in_order": 1480, "released_deadline": 8, "released_full": 0, "released_lost": 2,
@@ -62,7 +64,7 @@ TEST(ControlProtocolTest, StatusReadsOptionalParts) {
 TEST(ControlProtocolTest, StatusWithoutMeshOrCaps) {
   ExpectRoundTrip<StatusReply>(
       R"({"mode": "flow", "probing": false, "invalid_probes": 0, "nodes": null,
-          "paths": [], "caps": [], "transitions": []})",
+          "paths": [], "caps": [], "transitions": [], "guard_decisions": []})",
       "status");
 }
 

@@ -12,25 +12,30 @@ inline constexpr char kSampleStatus[] = R"({
     {"id": 0, "name": "wan0", "interface": "veth-a0", "health": "up", "link_up": true,
      "data_path_state": "active", "configured_mbit": 50.0, "capacity_mbit": 48.25,
      "weight_mbit": 48.25, "loss": 0.0, "probe_loss": 0.01, "down_count": 1,
-     "held_out": false, "moved_in": true, "endpoint": "configured",
+     "held_out": false, "moved_in": true, "bulk_excluded": false, "guard_reason": null,
+     "endpoint": "configured",
      "remote": "10.0.1.2:7200", "rtt_ms": 1.5, "min_rtt_ms": 1.0, "jitter_ms": 0.125,
      "queue_delay_ms": 0.5},
     {"id": 1, "name": "mesh0", "interface": "lan0", "health": "down", "link_up": false,
      "data_path_state": "disabled", "configured_mbit": 20.0, "capacity_mbit": 20.0,
      "weight_mbit": 0.0, "loss": 0.0, "probe_loss": 0.0, "down_count": 0,
-     "held_out": false, "moved_in": false, "endpoint": "relay", "remote": null,
+     "held_out": false, "moved_in": false, "bulk_excluded": false, "guard_reason": null,
+     "endpoint": "relay", "remote": null,
      "relay": null},
     {"id": 2, "name": "mesh1", "interface": "lan0", "health": "degraded", "link_up": true,
      "data_path_state": "active", "configured_mbit": 20.0, "capacity_mbit": 12.5,
      "weight_mbit": 12.5, "loss": 0.05, "probe_loss": 0.1, "down_count": 2,
-     "held_out": true, "moved_in": false, "endpoint": "relay", "remote": "10.210.0.2:7211",
+     "held_out": true, "moved_in": false, "bulk_excluded": true,
+     "guard_reason": "jitter 30.0 ms: its packets spread 60.0 ms",
+     "endpoint": "relay", "remote": "10.210.0.2:7211",
      "relay": {"node": "beta", "node_id": "m1:b", "uplink": "wan0",
                "address": "10.210.0.2", "port": 7211},
      "rtt_ms": 8.0, "min_rtt_ms": 6.5, "jitter_ms": 1.0, "queue_delay_ms": 1.5},
     {"id": 3, "name": "client", "interface": "veth-a1", "health": "down", "link_up": false,
      "data_path_state": "disabled", "configured_mbit": 10.0, "capacity_mbit": 10.0,
      "weight_mbit": 0.0, "loss": 0.0, "probe_loss": 0.0, "down_count": 0,
-     "held_out": false, "moved_in": false, "endpoint": "learned", "remote": null,
+     "held_out": false, "moved_in": false, "bulk_excluded": false, "guard_reason": null,
+     "endpoint": "learned", "remote": null,
      "learned_endpoint": null}
   ],
   "caps": [
@@ -47,6 +52,10 @@ inline constexpr char kSampleStatus[] = R"({
   "transitions": [
     {"time": "2026-11-28T22:00:01Z", "path": "wan0", "from": "down", "to": "up",
      "reason": "3 probes answered"}
+  ],
+  "guard_decisions": [
+    {"time": "2026-11-28T22:00:05Z", "path": "mesh1", "excluded": true, "reason": "jitter",
+     "detail": "jitter 30.0 ms: its packets spread 60.0 ms"}
   ]
 })";
 

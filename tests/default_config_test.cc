@@ -55,6 +55,7 @@ TEST(DefaultConfig, WritesTheDefaultsTheSettingsStartFrom) {
   EXPECT_EQ(s->paths.at(0).remote_port, defaults.port);
   EXPECT_EQ(s->latency_packet_bytes, defaults.latency_packet_bytes);
   EXPECT_EQ(s->reorder_deadline_ms, defaults.reorder_deadline_ms);
+  EXPECT_EQ(s->floor_guard, defaults.floor_guard);
   const FailoverSettings& f = s->failover;
   EXPECT_EQ(f.monitoring_interval_s, defaults.failover.monitoring_interval_s);
   EXPECT_EQ(f.threshold, defaults.failover.threshold);

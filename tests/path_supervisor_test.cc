@@ -134,8 +134,9 @@ class PathSupervisorTest : public ::testing::Test {
       if (!answered.count(request.path_id)) continue;
       ProbeMessage reply = request;
       reply.type = ProbeMessage::Type::kReply;
-      reply.reflected_ns = now_ + 500'000;
-      changed |= paths_->OnProbeReply(reply, now_ + 1'000'000);
+      const uint64_t extra_ns = extra_rtt_ns_[request.path_id];
+      reply.reflected_ns = now_ + 500'000 + extra_ns / 2;
+      changed |= paths_->OnProbeReply(reply, now_ + 1'000'000 + extra_ns);
     }
     if (changed) {
       ASSERT_TRUE(paths_->WriteTable().ok());
@@ -144,6 +145,8 @@ class PathSupervisorTest : public ::testing::Test {
 
   uint8_t State(size_t i) const { return paths_->table()[i].state; }
 
+  // Round-trip time a path's probes take beyond 1 ms.
+  std::map<size_t, uint64_t> extra_rtt_ns_;
   NodeSettings settings_;
   std::unique_ptr<FakeSystem> system_;
   std::unique_ptr<PathSupervisor> paths_;
@@ -330,6 +333,65 @@ TEST_F(PathSupervisorTest, StatusShowsEveryPath) {
   EXPECT_EQ(status["paths"][1]["configured_mbit"], 40);
   EXPECT_EQ(status["paths"][1]["data_path_state"], "active");
   EXPECT_EQ(status["paths"][1]["remote"], "198.51.100.7:7201");
+}
+
+TEST_F(PathSupervisorTest, FloorGuardTakesAJitteryPathOutOfBulkAndLetsItBack) {
+  Start(/*probed=*/true);
+  ASSERT_TRUE(FloorGuardRuns(settings_));
+  // wan1's probes take 0 or 120 ms more by turns: jitter near 60 ms, its
+  // packets spread beyond the 100 ms the far end's resequencer waits. The
+  // jitter estimate needs ~30 probes to get there, then 3 intervals confirm.
+  for (int i = 0; i < 100 && (paths_->table()[1].flags & MB_PATH_F_NO_BULK) == 0; ++i) {
+    extra_rtt_ns_[1] = i % 2 ? 120'000'000 : 0;
+    Tick({0, 1});
+  }
+  EXPECT_EQ(State(1), MB_PATH_ACTIVE) << "still there for failover";
+  EXPECT_EQ(paths_->table()[1].flags & MB_PATH_F_NO_BULK, MB_PATH_F_NO_BULK);
+  EXPECT_EQ(paths_->table()[0].flags & MB_PATH_F_NO_BULK, 0);
+  nlohmann::json status = ToJson(paths_->Status());
+  EXPECT_EQ(status["paths"][1]["bulk_excluded"], true);
+  EXPECT_THAT(status["paths"][1]["guard_reason"].get<std::string>(), HasSubstr("jitter"));
+  EXPECT_EQ(status["paths"][0]["guard_reason"], nullptr);
+  ASSERT_EQ(status["guard_decisions"].size(), 1u);
+  EXPECT_EQ(status["guard_decisions"][0]["path"], "wan1");
+  EXPECT_EQ(status["guard_decisions"][0]["reason"], "jitter");
+  EXPECT_EQ(status["guard_decisions"][0]["excluded"], true);
+  std::vector<PathView> views = paths_->PathViews();
+  EXPECT_TRUE(views[1].bulk_excluded);
+  ASSERT_EQ(views[1].guard_decisions.size(), 1u);
+  EXPECT_EQ(views[1].guard_decisions[0].reason, "jitter");
+
+  // It calms down: back in once the 10 s back-off is over.
+  extra_rtt_ns_[1] = 0;
+  for (int i = 0; i < 20; ++i) Tick({0, 1});
+  EXPECT_EQ(paths_->table()[1].flags & MB_PATH_F_NO_BULK, MB_PATH_F_NO_BULK) << "back-off";
+  for (int i = 0; i < 50; ++i) Tick({0, 1});
+  EXPECT_EQ(paths_->table()[1].flags & MB_PATH_F_NO_BULK, 0);
+  status = ToJson(paths_->Status());
+  EXPECT_EQ(status["paths"][1]["bulk_excluded"], false);
+  ASSERT_EQ(status["guard_decisions"].size(), 2u);
+  EXPECT_EQ(status["guard_decisions"][1]["reason"], "readmitted");
+}
+
+TEST_F(PathSupervisorTest, FloorGuardOffLeavesJitteryPathsInBulk) {
+  settings_ = TwoPaths(/*probed=*/true);
+  settings_.floor_guard = false;
+  EXPECT_FALSE(FloorGuardRuns(settings_));
+  settings_.floor_guard = true;
+  settings_.mode = BondMode::kRedundant;
+  EXPECT_FALSE(FloorGuardRuns(settings_));
+  settings_.mode = BondMode::kLoadBalance;
+  EXPECT_FALSE(FloorGuardRuns(TwoPaths(/*probed=*/false))) << "nothing measured";
+  settings_.floor_guard = false;
+  system_ = std::make_unique<FakeSystem>(settings_);
+  paths_ = std::make_unique<PathSupervisor>(settings_, system_->Io(), StatusSources{}, now_);
+  paths_->StartProbing();
+  for (int i = 0; i < 100; ++i) {
+    extra_rtt_ns_[1] = i % 2 ? 120'000'000 : 0;
+    Tick({0, 1});
+  }
+  EXPECT_EQ(paths_->table()[1].flags & MB_PATH_F_NO_BULK, 0);
+  EXPECT_EQ(ToJson(paths_->Status())["guard_decisions"].size(), 0u);
 }
 
 }  // namespace

@@ -206,6 +206,60 @@ TEST(ReseqHolds, NearerPathsWaitForTheFarthestActiveOne) {
   EXPECT_EQ(t[2].reseq_hold_us, 0u);
 }
 
+TEST(PathTable, GuardedPathStaysActiveWithoutBulk) {
+  NodeSettings s = TwoBonded();
+  std::vector<PathCondition> c(2);
+  c[1].bulk_excluded = true;
+  PathTable t = BuildPathTable(s, c);
+  EXPECT_EQ(t[1].state, MB_PATH_ACTIVE) << "still there for failover and urgent packets";
+  EXPECT_EQ(t[1].flags & MB_PATH_F_NO_BULK, MB_PATH_F_NO_BULK);
+  EXPECT_EQ(t[0].flags & MB_PATH_F_NO_BULK, 0);
+  s.mode = BondMode::kLatency;
+  EXPECT_EQ(BuildPathTable(s, c)[1].flags & MB_PATH_F_NO_BULK, MB_PATH_F_NO_BULK);
+}
+
+TEST(PathTable, GuardNeverTakesTheLastBulkPath) {
+  NodeSettings s = TwoBonded();
+  std::vector<PathCondition> c(2);
+  c[1].bulk_excluded = true;
+  c[0].usable = false;
+  PathTable t = BuildPathTable(s, c);
+  EXPECT_EQ(t[1].state, MB_PATH_ACTIVE);
+  EXPECT_EQ(t[1].flags & MB_PATH_F_NO_BULK, 0) << "the only ACTIVE path carries bulk";
+  c[0].usable = true;
+  c[0].bulk_excluded = true;
+  t = BuildPathTable(s, c);
+  EXPECT_EQ((t[0].flags | t[1].flags) & MB_PATH_F_NO_BULK, 0) << "never every path";
+}
+
+TEST(PathTable, GuardFlagOnlyWhereItActs) {
+  NodeSettings s = TwoBonded();
+  std::vector<PathCondition> c(2);
+  c[1].bulk_excluded = true;
+  s.floor_guard = false;
+  EXPECT_EQ(BuildPathTable(s, c)[1].flags & MB_PATH_F_NO_BULK, 0) << "guard off";
+  s.floor_guard = true;
+  s.mode = BondMode::kRedundant;
+  EXPECT_EQ(BuildPathTable(s, c)[1].flags & MB_PATH_F_NO_BULK, 0) << "copies go everywhere";
+  s.mode = BondMode::kLoadBalance;
+  c[1].manual = true;
+  EXPECT_EQ(BuildPathTable(s, c)[1].flags & MB_PATH_F_NO_BULK, 0) << "moved in by hand";
+}
+
+TEST(ReseqHolds, NobodyWaitsForAGuardedPath) {
+  NodeSettings s = TwoBonded();
+  s.reorder_deadline_ms = 100;
+  std::vector<PathCondition> c(2);
+  c[0].owd_us = 1000;
+  c[1].owd_us = 80000;
+  c[1].bulk_excluded = true;
+  PathTable t = BuildPathTable(s, c);
+  EXPECT_EQ(t[0].reseq_hold_us, 0u);
+  EXPECT_EQ(t[1].reseq_hold_us, 0u);
+  c[1].bulk_excluded = false;
+  EXPECT_EQ(BuildPathTable(s, c)[0].reseq_hold_us, 79000u);
+}
+
 TEST(ReseqHolds, NoneWhenOffOrWithinJitter) {
   NodeSettings s = TwoBonded();
   s.reorder_deadline_ms = 0;

@@ -31,6 +31,8 @@ MetricsSnapshot TwoPaths() {
   odd.rx_bytes_total = 5;
   odd.rx_bytes_per_s = 0.1;
   odd.traffic_share = 0.1;
+  odd.bulk_excluded = true;
+  odd.guard_decisions = {{"jitter", 2}, {"readmitted", 1}};
   s.paths = {wan1, odd};
   return s;
 }
@@ -99,6 +101,20 @@ meshbpf_path_cap_used_bytes{bond="mb0",path="wan1"} 800
 # HELP meshbpf_path_cap_limit_bytes Data cap of the current period.
 # TYPE meshbpf_path_cap_limit_bytes gauge
 meshbpf_path_cap_limit_bytes{bond="mb0",path="wan1"} 18446744073709551615
+# HELP meshbpf_path_guard_excluded 1 while the floor guard keeps the path out of bonded bulk traffic.
+# TYPE meshbpf_path_guard_excluded gauge
+meshbpf_path_guard_excluded{bond="mb0",path="wan1"} 0
+meshbpf_path_guard_excluded{bond="mb0",path="we\"ird\\path\nx"} 1
+# HELP meshbpf_path_guard_decisions_total Floor guard decisions on the path, by reason (jitter, loss: taken out; readmitted, best_path: back in).
+# TYPE meshbpf_path_guard_decisions_total counter
+meshbpf_path_guard_decisions_total{bond="mb0",path="wan1",reason="jitter"} 0
+meshbpf_path_guard_decisions_total{bond="mb0",path="wan1",reason="loss"} 0
+meshbpf_path_guard_decisions_total{bond="mb0",path="wan1",reason="readmitted"} 0
+meshbpf_path_guard_decisions_total{bond="mb0",path="wan1",reason="best_path"} 0
+meshbpf_path_guard_decisions_total{bond="mb0",path="we\"ird\\path\nx",reason="jitter"} 2
+meshbpf_path_guard_decisions_total{bond="mb0",path="we\"ird\\path\nx",reason="loss"} 0
+meshbpf_path_guard_decisions_total{bond="mb0",path="we\"ird\\path\nx",reason="readmitted"} 1
+meshbpf_path_guard_decisions_total{bond="mb0",path="we\"ird\\path\nx",reason="best_path"} 0
 # HELP meshbpf_bond_transmit_bytes_total Bytes sent on all paths of the bond.
 # TYPE meshbpf_bond_transmit_bytes_total counter
 meshbpf_bond_transmit_bytes_total{bond="mb0"} 1000

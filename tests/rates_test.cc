@@ -137,6 +137,17 @@ TEST(ScheduleWeights, ActivePathsInProportionToTheirRates) {
       << "no active path, no weight (no division by zero)";
 }
 
+TEST(ScheduleWeights, APathOutOfBulkGetsNone) {
+  PathTable paths{};
+  paths[0].state = paths[1].state = MB_PATH_ACTIVE;
+  paths[0].rate_kbps = 40000;
+  paths[1].rate_kbps = 20000;
+  paths[1].flags = MB_PATH_F_NO_BULK;
+  std::array<double, MB_MAX_PATHS> w = ScheduleWeights(paths);
+  EXPECT_DOUBLE_EQ(w[0], 1);
+  EXPECT_EQ(w[1], 0);
+}
+
 TEST(FillTrafficMetrics, FillsTotalsRatesSharesAndWeightsByPathId) {
   PathTable paths{};
   paths[0] = {.state = MB_PATH_ACTIVE};

@@ -36,6 +36,11 @@ TEST(StatusTable, ShowsTheAgentsViewOfEveryPath) {
   EXPECT_THAT(table, HasSubstr("  mesh: 2 other nodes known (meshbpf peers)\n"));
   EXPECT_THAT(table, HasSubstr("recent transitions:\n  2026-11-28T22:00:01Z wan0: down -> up "
                                "(3 probes answered)\n"));
+  EXPECT_THAT(table, HasSubstr("  path mesh1: out of bonded bulk traffic (floor guard): jitter "
+                               "30.0 ms: its packets spread 60.0 ms\n"));
+  EXPECT_THAT(table, Not(HasSubstr("path wan0: out of bonded bulk")));
+  EXPECT_THAT(table, HasSubstr("floor guard decisions:\n  2026-11-28T22:00:05Z mesh1: out of bulk "
+                               "(jitter: jitter 30.0 ms: its packets spread 60.0 ms)\n"));
   EXPECT_THAT(table, Not(HasSubstr("not probing")));
 }
 

@@ -68,6 +68,15 @@ TEST(FormatStatsTable, MentionsUnattributedDropsOnlyWhenThereAreSome) {
   EXPECT_THAT(FormatStatsTable(s), HasSubstr("no path to take: 7"));
 }
 
+TEST(FormatStatsTable, MarksAPathOutOfBulkAndSaysWhatThatMeans) {
+  MetricsSnapshot s = Snapshot();
+  EXPECT_THAT(FormatStatsTable(s), Not(HasSubstr("no bulk")));
+  s.paths[0].bulk_excluded = true;
+  const std::vector<std::string> lines = Lines(FormatStatsTable(s));
+  EXPECT_THAT(lines[2], testing::StartsWith("wan1         no bulk"));
+  EXPECT_THAT(lines[5], testing::StartsWith("no bulk: the floor guard"));
+}
+
 ResequencerStats Resequencing() {
   ResequencerStats r;
   r.deadline_us = 100'000;

@@ -175,6 +175,15 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
                    l.latency_packet_bytes(), Closed(0, 9000), out.latency_packet_bytes));
   s.Update(Checked("link_aggregation.reorder_deadline_ms", l.has_reorder_deadline_ms(),
                    l.reorder_deadline_ms(), Closed(0, 1000), out.reorder_deadline_ms));
+  if (l.has_floor_guard()) {
+    if (l.floor_guard() && out.mode != BondMode::kLoadBalance && out.mode != BondMode::kLatency) {
+      return FieldError("link_aggregation.floor_guard",
+                        absl::StrCat("meaningless in ", std::string(BondModeName(out.mode)),
+                                     " mode (it takes paths out of bonded bulk traffic, which "
+                                     "only load_balance and latency modes have)"));
+    }
+    out.floor_guard = l.floor_guard();
+  }
   if (!s.ok() || !l.has_segmentation_offload()) return s;
   absl::StatusOr<OffloadSetting> offload =
       ParseNamed(kOffloadSettings, "link_aggregation.segmentation_offload", "setting",

@@ -21,6 +21,7 @@ inline constexpr uint32_t kLatencyPacketBytes = 256;
 // Resequencing on: the most a packet waits for a gap; the agent chooses less
 // from the measured skew (ReseqDeadlineUs).
 inline constexpr double kReorderDeadlineMs = 100;
+inline constexpr bool kFloorGuard = true;
 
 // failover
 inline constexpr double kMonitoringIntervalS = 0.2;

@@ -158,7 +158,8 @@ MESHBPF_JSON_FIELDS(RelayInfo, node, node_id, uplink, address, port)
 
 MESHBPF_JSON_FIELD_FUNCTIONS(PathStatusEntry, id, name, interface, health, link_up, data_path_state,
                              configured_mbit, capacity_mbit, weight_mbit, loss, probe_loss,
-                             down_count, held_out, moved_in, endpoint, remote)
+                             down_count, held_out, moved_in, bulk_excluded, guard_reason,
+                             endpoint, remote)
 void to_json(json& j, const PathStatusEntry& v) {
   j = json::object();
   WriteFields(j, v);
@@ -175,17 +176,21 @@ void from_json(const json& j, PathStatusEntry& v) {
 }
 
 MESHBPF_JSON_FIELDS(TransitionEntry, time, path, from, to, reason)
+MESHBPF_JSON_FIELDS(GuardDecisionEntry, time, path, excluded, reason, detail)
 MESHBPF_JSON_FIELDS(CapEntry, path, path_id, limit_bytes, used_bytes, remaining_bytes, used_percent,
                     period, period_start, resets_at, when_exhausted, exhausted, warn_at_percent,
                     warnings_issued)
-MESHBPF_JSON_FIELDS(StatusReply, mode, probing, invalid_probes, nodes, paths, caps, transitions)
+MESHBPF_JSON_FIELDS(StatusReply, mode, probing, invalid_probes, nodes, paths, caps, transitions,
+                    guard_decisions)
 MESHBPF_JSON_FIELDS(CapReply, caps)
 MESHBPF_JSON_FIELDS(CapMetrics, used_bytes, limit_bytes)
+MESHBPF_JSON_FIELDS(GuardDecisionCount, reason, count)
 
 // "id" is the path id; the status goes by its name.
 MESHBPF_JSON_FIELD_FUNCTIONS(PathMetrics, name, weight, tx_bytes_total, rx_bytes_total,
                              tx_packets_total, rx_packets_total, drops_total, tx_bytes_per_s,
-                             rx_bytes_per_s, traffic_share, rtt_ms, jitter_ms, loss, cap)
+                             rx_bytes_per_s, traffic_share, rtt_ms, jitter_ms, loss, cap,
+                             bulk_excluded, guard_decisions)
 void to_json(json& j, const PathMetrics& v) {
   j = {{"id", v.path_id}, {"status", std::string(PathStatusName(v.status))}};
   WriteFields(j, v);

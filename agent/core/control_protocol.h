@@ -84,6 +84,9 @@ struct PathStatusEntry {
   double loss = 0, probe_loss = 0;
   uint32_t down_count = 0;
   bool held_out = false, moved_in = false;
+  // The floor guard took it out of bonded bulk traffic, and why (null: in).
+  bool bulk_excluded = false;
+  std::optional<std::string> guard_reason;
   std::string endpoint;               // "configured", "relay" or "learned"
   std::optional<std::string> remote;  // "address:port"; null while the far end is unknown
   // Only on relayed paths ("relay": null while no neighbour fills it). A
@@ -96,6 +99,13 @@ struct PathStatusEntry {
 };
 struct TransitionEntry {
   std::string time, path, from, to, reason;
+};
+// One floor guard decision: `excluded` true took the path out of bulk,
+// false let it back; `reason` is GuardReasonName, `detail` the figures.
+struct GuardDecisionEntry {
+  std::string time, path;
+  bool excluded = false;
+  std::string reason, detail;
 };
 // One uplink's data cap, as `meshbpf cap` shows it.
 struct CapEntry {
@@ -119,6 +129,7 @@ struct StatusReply {
   std::vector<PathStatusEntry> paths;
   std::vector<CapEntry> caps;
   std::vector<TransitionEntry> transitions;
+  std::vector<GuardDecisionEntry> guard_decisions;
 };
 // "cap": {"caps": [...]}.
 struct CapReply {

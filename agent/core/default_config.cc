@@ -109,7 +109,11 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
     // Resequencing: the longest (ms) a packet may wait for those before it,
     // so paths of unequal delay deliver in order (the agent picks less from
     // the measured skew); 0 = off. Both ends alike. Default ${reorder_deadline_ms}.
-    "reorder_deadline_ms": ${reorder_deadline_ms}
+    "reorder_deadline_ms": ${reorder_deadline_ms},
+    // Floor guard (load_balance, latency): a path whose delay or loss costs the
+    // bond more than it adds leaves bonded bulk traffic, logged with the reason.
+    // Default ${floor_guard}.
+    "floor_guard": ${floor_guard}
   },
   "failover": {
     // Seconds between path probes, default ${monitoring_interval}.
@@ -174,6 +178,7 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
              {"${tunnel_port}", absl::StrCat(d::kTunnelPort)},
              {"${latency_packet_bytes}", absl::StrCat(d::kLatencyPacketBytes)},
              {"${reorder_deadline_ms}", absl::StrCat(d::kReorderDeadlineMs)},
+             {"${floor_guard}", d::kFloorGuard ? "true" : "false"},
              {"${monitoring_interval}", absl::StrCat(d::kMonitoringIntervalS)},
              {"${threshold}", absl::StrCat(d::kThreshold)},
              {"${recovery_threshold}", absl::StrCat(d::kRecoveryThreshold)},

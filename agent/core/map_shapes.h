@@ -19,6 +19,12 @@ using RelayCounterTable = std::array<mb_relay_counters, MB_MAX_RELAYS>;
 // Per path: bonded packets kept off it while the agent was stale (mb_unattended_skips).
 using UnattendedSkips = std::array<uint64_t, MB_MAX_PATHS>;
 
+// Whether the scheduler gives path `p` bonded bulk packets: ACTIVE and not
+// taken out by the floor guard.
+inline bool CarriesBulk(const mb_path& p) {
+  return p.state == MB_PATH_ACTIVE && (p.flags & MB_PATH_F_NO_BULK) == 0;
+}
+
 // The mb_budget map (data caps); tests fake it.
 class BudgetMap {
  public:

@@ -58,6 +58,12 @@ struct CapMetrics {
   uint64_t limit_bytes = 0;
 };
 
+// How often the floor guard decided for one reason (GuardReasonName) on a path.
+struct GuardDecisionCount {
+  std::string reason;
+  uint64_t count = 0;
+};
+
 struct PathMetrics {
   uint32_t path_id = 0;  // index into mb_paths / mb_counters
   std::string name;
@@ -75,6 +81,10 @@ struct PathMetrics {
   std::optional<double> rtt_ms, jitter_ms;
   double loss = 0;  // fraction of probes lost, 0..1
   std::optional<CapMetrics> cap;
+  // The floor guard keeps it out of bonded bulk traffic now; its decisions
+  // since the agent started, one entry per reason (none: no decision yet).
+  bool bulk_excluded = false;
+  std::vector<GuardDecisionCount> guard_decisions;
 };
 
 struct MetricsSnapshot {

@@ -61,11 +61,11 @@ std::vector<int> StandbyOrder(const NodeSettings& settings) {
 void SetReseqHolds(const NodeSettings& settings, PathTable& table) {
   uint32_t farthest_us = 0;
   for (const mb_path& p : table) {
-    if (p.state == MB_PATH_ACTIVE) farthest_us = std::max(farthest_us, p.owd_us);
+    if (CarriesBulk(p)) farthest_us = std::max(farthest_us, p.owd_us);
   }
   const auto deadline_us = static_cast<uint32_t>(std::lround(settings.reorder_deadline_ms * 1000));
   for (mb_path& p : table) {
-    const uint32_t hold_us = p.state == MB_PATH_ACTIVE ? farthest_us - p.owd_us : 0;
+    const uint32_t hold_us = CarriesBulk(p) ? farthest_us - p.owd_us : 0;
     p.reseq_hold_us = hold_us < kMinReseqHoldUs ? 0 : std::min(hold_us, deadline_us);
   }
 }
@@ -180,6 +180,17 @@ PathTable BuildPathTable(const NodeSettings& settings,
   // usable standby path is in BACKUP state.
   if (std::optional<size_t> next = healthy_standby ? healthy_standby : usable_standby(false)) {
     table[*next].state = MB_PATH_BACKUP;
+  }
+  if (settings.floor_guard &&
+      (settings.mode == BondMode::kLoadBalance || settings.mode == BondMode::kLatency)) {
+    auto guarded = [&](size_t i) {
+      return table[i].state == MB_PATH_ACTIVE && condition(i).bulk_excluded && !condition(i).manual;
+    };
+    bool bulk_left = false;
+    for (size_t i = 0; i < n; ++i) bulk_left |= table[i].state == MB_PATH_ACTIVE && !guarded(i);
+    for (size_t i = 0; i < n && bulk_left; ++i) {
+      if (guarded(i)) table[i].flags |= MB_PATH_F_NO_BULK;
+    }
   }
   if (settings.reorder_deadline_ms > 0) SetReseqHolds(settings, table);
   return table;

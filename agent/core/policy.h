@@ -36,6 +36,7 @@ struct PathCondition {
   bool link_up = true;   // carrier and address, whatever the probes say
   bool degraded = false;  // loss or latency that would hurt the bond
   bool manual = false;    // moved into service by hand (meshbpf failover): bonded
+  bool bulk_excluded = false;  // the floor guard took it out of bonded bulk traffic
   std::optional<double> capacity_bps;  // measured; default: configured rate_bps
   std::optional<double> owd_us;        // measured one-way delay; default: delay_ms
 };
@@ -46,8 +47,9 @@ struct PathCondition {
 inline constexpr uint32_t kMinReseqHoldUs = 1000;
 
 // Resequencing on (the peer's too: both ends share link_aggregation): every
-// ACTIVE path's reseq_hold_us, its one-way delay below the farthest ACTIVE
-// path's, at most the deadline; 0 elsewhere. The bond then delivers every
+// bulk-carrying path's reseq_hold_us (ACTIVE, not MB_PATH_F_NO_BULK), its
+// one-way delay below the farthest such path's, at most the deadline; 0
+// elsewhere: nothing waits for a path the guard took out. The bond then delivers every
 // bonded packet after about the same delay, and the sender fills paths by
 // capacity (see delay_cost_ns in bpf/lib/sched.h).
 void SetReseqHolds(const NodeSettings& settings, PathTable& table);
@@ -98,6 +100,9 @@ uint32_t ReseqDeadlineUs(const NodeSettings& settings, const PathTable& table,
 // - When no path at all is usable, the probes' verdict is set aside and
 //   every path whose link is up counts as usable: at start before the peer
 //   answers, or with probes blocked on the way, sending beats dropping all.
+// - ACTIVE paths the floor guard excluded (and not moved in by hand) get
+//   MB_PATH_F_NO_BULK, in load_balance and latency modes, unless that would
+//   leave no ACTIVE path for bulk.
 // - With resequencing on, holds as SetReseqHolds.
 PathTable BuildPathTable(const NodeSettings& settings,
                          const std::vector<PathCondition>& conditions = {});

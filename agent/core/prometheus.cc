@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "agent/core/floor_guard.h"
 
 namespace meshbpf {
 namespace {
@@ -182,6 +183,9 @@ std::string FormatPrometheus(const MetricsSnapshot& snapshot) {
          if (!p.cap) return std::nullopt;
          return Number(p.cap->limit_bytes);
        }},
+      {"meshbpf_path_guard_excluded", "gauge",
+       "1 while the floor guard keeps the path out of bonded bulk traffic.",
+       [](const PathMetrics& p) { return Number(uint64_t{p.bulk_excluded}); }},
   };
 
   std::string out;
@@ -203,6 +207,22 @@ std::string FormatPrometheus(const MetricsSnapshot& snapshot) {
     }
     family.AppendTo(&out);
   }
+
+  Family decisions("meshbpf_path_guard_decisions_total", "counter",
+                   "Floor guard decisions on the path, by reason (jitter, loss: taken out; "
+                   "readmitted, best_path: back in).");
+  for (const PathMetrics& p : snapshot.paths) {
+    for (GuardReason reason : kAllGuardReasons) {
+      uint64_t n = 0;
+      for (const GuardDecisionCount& c : p.guard_decisions) {
+        if (c.reason == GuardReasonName(reason)) n = c.count;
+      }
+      decisions.Add(
+          Labels({{"bond", snapshot.bond}, {"path", p.name}, {"reason", GuardReasonName(reason)}}),
+          Number(n));
+    }
+  }
+  decisions.AppendTo(&out);
 
   uint64_t tx_bytes = 0, rx_bytes = 0;
   double tx_rate = 0, rx_rate = 0;

@@ -75,11 +75,11 @@ std::array<double, MB_MAX_PATHS> ScheduleWeights(const PathTable& paths) {
   std::array<double, MB_MAX_PATHS> weights{};
   double total_kbps = 0;
   for (const mb_path& p : paths) {
-    if (p.state == MB_PATH_ACTIVE) total_kbps += p.rate_kbps;
+    if (CarriesBulk(p)) total_kbps += p.rate_kbps;
   }
   if (total_kbps <= 0) return weights;
   for (int i = 0; i < MB_MAX_PATHS; ++i) {
-    if (paths[i].state == MB_PATH_ACTIVE) weights[i] = paths[i].rate_kbps / total_kbps;
+    if (CarriesBulk(paths[i])) weights[i] = paths[i].rate_kbps / total_kbps;
   }
   return weights;
 }

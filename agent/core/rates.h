@@ -47,8 +47,9 @@ absl::StatusOr<CounterRates> ComputeRates(const CounterReading& before,
 // all zero when nothing moves. Unattributed drops are not traffic.
 std::array<double, MB_MAX_PATHS> TrafficShares(const CounterRates& rates);
 
-// Each ACTIVE path's share (0..1) of the bond's configured capacity: the
-// scheduler fills paths in proportion to rate_kbps. Other paths get 0.
+// Each bulk-carrying path's share (0..1) of the bond's configured capacity
+// (CarriesBulk): the scheduler fills paths in proportion to rate_kbps.
+// Other paths, and those the floor guard took out, get 0.
 std::array<double, MB_MAX_PATHS> ScheduleWeights(const PathTable& paths);
 
 // Fills the traffic fields of `metrics` (totals, rates, traffic share,

@@ -21,6 +21,8 @@ absl::Status Monitor::Sample(const CounterReading& reading, const PathTable& tab
     m.jitter_ms = views[i].jitter_ms;
     m.loss = views[i].loss;
     m.cap = views[i].cap;
+    m.bulk_excluded = views[i].bulk_excluded;
+    m.guard_decisions = views[i].guard_decisions;
   }
   if (absl::Status s = FillTrafficMetrics(table, reading.counters, rates, &paths); !s.ok()) {
     return s;

@@ -25,6 +25,8 @@ struct PathView {
   std::optional<double> rtt_ms, jitter_ms;
   double loss = 0;
   std::optional<CapMetrics> cap;
+  bool bulk_excluded = false;
+  std::vector<GuardDecisionCount> guard_decisions;
 };
 
 // Samples between two Compact() calls of the history store: a minute at 1 s.

@@ -74,6 +74,12 @@ HealthParams HealthParamsFor(const NodeSettings& settings) {
   return params;
 }
 
+bool FloorGuardRuns(const NodeSettings& settings) {
+  return settings.floor_guard &&
+         (settings.mode == BondMode::kLoadBalance || settings.mode == BondMode::kLatency) &&
+         HealthParamsFor(settings).probed;
+}
+
 PathSupervisor::PathSupervisor(NodeSettings& settings, PathIo io, StatusSources status,
                                uint64_t now_ns)
     : settings_(settings),
@@ -81,7 +87,14 @@ PathSupervisor::PathSupervisor(NodeSettings& settings, PathIo io, StatusSources 
       status_(std::move(status)),
       health_params_(HealthParamsFor(settings)),
       delivery_start_(settings.paths.size()),
-      delivery_latest_(settings.paths.size()) {
+      delivery_latest_(settings.paths.size()),
+      guard_counts_(settings.paths.size()) {
+  if (FloorGuardRuns(settings_)) {
+    // What the far end's resequencer can hide is the deadline's ceiling
+    // (the agent grows the deadline in force up to it).
+    guard_.emplace(settings_.paths.size(),
+                   GuardParams{.hideable_skew_us = settings_.reorder_deadline_ms * 1000});
+  }
   for (size_t i = 0; i < settings_.paths.size(); ++i) {
     health_.emplace_back(health_params_, settings_.paths[i].rate_bps, kQueueLimitNs);
     StartHealth(i, now_ns);
@@ -156,7 +169,7 @@ bool PathSupervisor::UplinkUsable(size_t i) const {
          info->ipv4->s_addr == p.source.s_addr;
 }
 
-PathTable PathSupervisor::DesiredTable() const {
+std::vector<PathCondition> PathSupervisor::Conditions(bool guarded) const {
   std::vector<PathCondition> conditions(settings_.paths.size());
   for (size_t i = 0; i < conditions.size(); ++i) {
     const PathHealth& h = health_[i];
@@ -168,6 +181,7 @@ PathTable PathSupervisor::DesiredTable() const {
       c.capacity_bps = h.weight_bps();
       if (h.rtt().has_sample()) c.owd_us = static_cast<double>(h.rtt().min_ns()) / 2e3;
     }
+    c.bulk_excluded = guarded && guard_ && guard_->excluded(i);
   }
   // A manual hold yields when nothing else could carry traffic: the user
   // asked to move traffic, not to cut it.
@@ -177,9 +191,41 @@ PathTable PathSupervisor::DesiredTable() const {
   if (std::any_of(manual.begin(), manual.end(), [](const PathCondition& c) { return c.usable; })) {
     conditions = std::move(manual);
   }
-  PathTable table = BuildPathTable(settings_, conditions);
+  return conditions;
+}
+
+PathTable PathSupervisor::DesiredTable() const {
+  PathTable table = BuildPathTable(settings_, Conditions(true));
   io_.fill_next_hop_macs(table);
   return table;
+}
+
+void PathSupervisor::RunFloorGuard(uint64_t now_ns) {
+  if (!guard_) return;
+  // The guard judges the paths that would carry bulk without it.
+  const std::vector<PathCondition> conditions = Conditions(false);
+  const PathTable unguarded = BuildPathTable(settings_, conditions);
+  std::vector<GuardPathInput> inputs(health_.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const PathHealth& h = health_[i];
+    GuardPathInput& in = inputs[i];
+    in.eligible = unguarded[i].state == MB_PATH_ACTIVE && !conditions[i].manual;
+    in.capacity_bps = h.capacity_bps();
+    in.owd_us = unguarded[i].owd_us;
+    in.jitter_us = h.jitter().jitter_ns() / 1e3;
+    in.rtt_us = h.rtt().has_sample() ? h.rtt().srtt_ns() / 1e3 : 2.0 * in.owd_us;
+    in.loss = h.loss();
+  }
+  for (const GuardDecision& d : guard_->Update(inputs, now_ns)) {
+    const std::string& name = settings_.paths[d.path].name;
+    Log(d.excluded ? LogLevel::kWarning : LogLevel::kInfo,
+        absl::StrFormat("path %s: floor guard: %s bonded bulk traffic (%s: %s)", name,
+                        d.excluded ? "out of" : "back in", GuardReasonName(d.reason), d.detail));
+    guard_decisions_.push_back(
+        {UtcText(absl::Now()), name, d.excluded, GuardReasonName(d.reason), d.detail});
+    if (guard_decisions_.size() > kTransitionsKept) guard_decisions_.pop_front();
+    ++guard_counts_[d.path][static_cast<size_t>(d.reason)];
+  }
 }
 
 double PathSupervisor::LargestJitterUs(const PathTable& table) const {
@@ -328,6 +374,7 @@ void PathSupervisor::Rebalance(uint64_t now_ns) {
     Record(i, health_[i].Rebalance(delivery, best_rtt, now_ns));
     delivery_start_[i] = delivery_latest_[i];
   }
+  RunFloorGuard(now_ns);
 }
 
 void PathSupervisor::OnRelayedPath(size_t i, const std::optional<RelayAssignment>& assignment,
@@ -438,6 +485,8 @@ StatusReply PathSupervisor::Status() const {
     path.down_count = h.down_count();
     path.held_out = held_out_.count(i) > 0;
     path.moved_in = moved_in_.count(i) > 0;
+    path.bulk_excluded = (table_[i].flags & MB_PATH_F_NO_BULK) != 0;
+    if (path.bulk_excluded && guard_) path.guard_reason = guard_->why(i);
     path.endpoint = EndpointName(p.endpoint);
     if (p.endpoint_known) path.remote = Ipv4PortText(p.remote, p.remote_port);
     if (p.endpoint == PathEndpoint::kRelay && status_.relayed_path) {
@@ -454,6 +503,7 @@ StatusReply PathSupervisor::Status() const {
     status.transitions.push_back(
         {t.time, t.path, HealthStateName(t.from), HealthStateName(t.to), t.reason});
   }
+  status.guard_decisions.assign(guard_decisions_.begin(), guard_decisions_.end());
   status.mode = BondModeName(settings_.mode);
   status.probing = probing();
   status.invalid_probes = invalid_probes_;
@@ -474,6 +524,12 @@ std::vector<PathView> PathSupervisor::PathViews() const {
       v.jitter_ms = h.jitter().jitter_ns() / 1e6;
     }
     v.loss = h.loss();
+    v.bulk_excluded = (table_[i].flags & MB_PATH_F_NO_BULK) != 0;
+    for (GuardReason reason : kAllGuardReasons) {
+      if (const uint64_t n = guard_counts_[i][static_cast<size_t>(reason)]) {
+        v.guard_decisions.push_back({GuardReasonName(reason), n});
+      }
+    }
   }
   return views;
 }

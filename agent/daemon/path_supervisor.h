@@ -6,6 +6,7 @@
 // rule runs in unit tests without root.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -19,6 +20,7 @@
 #include "agent/core/config.h"
 #include "agent/core/config_reload.h"
 #include "agent/core/control_protocol.h"
+#include "agent/core/floor_guard.h"
 #include "agent/core/health.h"
 #include "agent/core/policy.h"
 #include "agent/core/probe.h"
@@ -81,9 +83,13 @@ const char* EndpointPending(const PathSettings& path);
 // failover.* (and whether probes run) as the health rules' parameters.
 HealthParams HealthParamsFor(const NodeSettings& settings);
 
+// Whether the floor guard runs: link_aggregation.floor_guard, in a mode
+// with bonded bulk traffic (load_balance, latency), with probes measuring.
+bool FloorGuardRuns(const NodeSettings& settings);
+
 class PathSupervisor {
  public:
-  // How many transitions `meshbpf status` shows.
+  // How many transitions and floor guard decisions `meshbpf status` shows.
   static constexpr size_t kTransitionsKept = 100;
 
   // Starts every path's health from its link state at `now_ns` (a path
@@ -151,7 +157,12 @@ class PathSupervisor {
   // Whether path i's uplink exists, is up with carrier and still has the
   // path's source address.
   bool UplinkUsable(size_t i) const;
+  // Each path's condition from health and manual failover; the floor
+  // guard's exclusions only with `guarded`.
+  std::vector<PathCondition> Conditions(bool guarded) const;
   PathTable DesiredTable() const;
+  // Every rebalance interval: the floor guard's verdict, logged and kept.
+  void RunFloorGuard(uint64_t now_ns);
   // The largest jitter an ACTIVE path of `table` has shown, in µs.
   double LargestJitterUs(const PathTable& table) const;
   // Logs a state change of path i and remembers it; whether there was one.
@@ -173,6 +184,10 @@ class PathSupervisor {
   std::vector<PathHealth> health_;
   std::vector<std::optional<DeliveryMark>> delivery_start_, delivery_latest_;
   std::deque<TransitionRecord> transitions_;
+  std::optional<FloorGuard> guard_;  // nullopt: not running (FloorGuardRuns)
+  std::deque<GuardDecisionEntry> guard_decisions_;
+  // Per path, decisions so far by reason (kAllGuardReasons order).
+  std::vector<std::array<uint64_t, std::size(kAllGuardReasons)>> guard_counts_;
   uint64_t next_rebalance_ns_ = 0;
   uint64_t invalid_probes_ = 0;
   // meshbpf failover FROM TO: paths held out of service and moved into it.

@@ -72,7 +72,8 @@ static __always_inline __u64 delay_cost_ns(__u32 owd_us, enum mb_placement place
  * the least one-way delay; they still advance its clock so bulk traffic
  * accounts for them. Redundant packets go on every active path.
  *
- * ACTIVE paths are used. When none is, the lowest-numbered BACKUP path
+ * ACTIVE paths are used, but bulk packets skip those the floor guard
+ * flagged MB_PATH_F_NO_BULK. When none is, the lowest-numbered BACKUP path
  * carries everything (the agent keeps only the next backup in that state).
  * A path whose data cap is spent is DISABLED, or with the last-resort
  * policy a BACKUP (see cap_limited_state). While the agent is away (stale
@@ -114,6 +115,9 @@ static __always_inline int choose_paths(__u32 wire_len, enum mb_placement placem
 			continue;
 		}
 		__u8 state = cap_limited_state(p, b);
+		if (state == MB_PATH_ACTIVE && placement == MB_PLACE_EARLIEST_ARRIVAL &&
+		    (p->flags & MB_PATH_F_NO_BULK))
+			continue;
 		if (state == MB_PATH_ACTIVE && p->rate_kbps > 0) {
 			tx_ns[i] = (__u64)wire_len * 8000000ULL / p->rate_kbps;
 			cost_ns[i] = tx_ns[i] + delay_cost_ns(p->owd_us, placement, hidden_skew_us);

@@ -3,6 +3,7 @@
 
   record            one shaped TCP measurement -> one JSON line
   record-unshaped   one unshaped TCP + UDP measurement -> one JSON line
+  record-udp        one fixed-rate UDP measurement -> one JSON line
   show              a JSON line (stdin) as one readable log line
   report            all JSON lines -> Markdown tables, gnuplot chart data
 """
@@ -25,6 +26,11 @@ SCENARIOS = {
     "10": "40 + 20 Mbit/s, the 20 at 5 Mbit/s from 10 s to 20 s, 1 flow, 30 s (mean)",
 }
 METHODS = ("single", "bond", "mptcp")
+UDP_SCENARIOS = {
+    "11": "UDP at 90% of 40 + 20 Mbit/s (54 Mbit/s), clean",
+    "12": "UDP at 90% of DSL + LTE (63 Mbit/s): 50 Mbit/s at 8 ms, 20 Mbit/s at 35 ms",
+}
+UDP_METHODS = ("single", "bond")
 
 
 def read_nstat(path):
@@ -98,8 +104,42 @@ def record_unshaped(a):
     print(json.dumps(row))
 
 
+def record_udp(a):
+    row = {"kind": "udp", "scenario": a.scenario, "method": a.method, "direction": a.direction,
+           "rep": int(a.rep), "rates": [float(r) for r in a.rates.split()],
+           "offered_mbit": float(a.offered_mbit)}
+    if a.error:
+        row["error"] = a.error.strip()[-300:]
+    try:
+        report = json.load(open(a.udp))
+        # The receiver's view: on an upload the server's (its JSON comes
+        # back with --get-server-output), on a download the client's.
+        end = report["server_output_json"]["end"] if a.direction == "up" else report["end"]
+        s = end["sum_received"]
+        # Delivered: what arrived against what was offered. A sender whose
+        # own uplink queue is full (single link, upload) sends less without
+        # numbering the rest, so iperf3's lost count misses those.
+        row["mbit"] = s["bits_per_second"] / 1e6
+        row["delivered_percent"] = 100.0 * row["mbit"] / row["offered_mbit"]
+        row["received"] = s["packets"] - s["lost_packets"]
+        row["lost"] = s["lost_packets"]
+        row["lost_percent"] = s["lost_percent"]
+        row["jitter_ms"] = s["jitter_ms"]
+        row["out_of_order"] = sum(st["udp"].get("out_of_order", 0) for st in end["streams"])
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError) as e:
+        row.setdefault("error", "no iperf3 result: %s" % e)
+    print(json.dumps(row))
+
+
 def show(_):
     row = json.loads(sys.stdin.readline())
+    if row["kind"] == "udp":
+        print("[bench] scenario %s %-6s %-4s rep %d: UDP %.0f Mbit/s offered, delivered %s%%, "
+              "iperf3 lost %s, out of order %s, jitter %s ms %s" % (
+                  row["scenario"], row["method"], row["direction"], row["rep"],
+                  row["offered_mbit"], fmt(row.get("delivered_percent"), 1), row.get("lost"),
+                  row.get("out_of_order"), fmt(row.get("jitter_ms"), 2), row.get("error", "")))
+        return
     if row["kind"] == "unshaped":
         print("[bench] unshaped %-5s rep %d: TCP %s Gbit/s, UDP 64 B %s packets/s %s" % (
             row["method"], row["rep"], fmt(row.get("tcp_gbit"), 2), fmt(row.get("udp_pps"), 0),
@@ -203,7 +243,36 @@ def report(a):
             chart.append('"%s %s" %s' % (sid, direction, " ".join(
                 "%.1f" % (100 * med(frac[m])) if med(frac[m]) is not None else "0"
                 for m in METHODS)))
-    failures = [r for r in tcp if r.get("error")]
+    udp = [r for r in rows if r["kind"] == "udp"]
+    if udp:
+        out.append("\n### UDP at a fixed rate\n")
+        out.append("iperf3 -u, 1400-byte datagrams at 90%% of the sum of the link rates (payload; "
+                   "with headers and the bond's 40 bytes ~95%% on the wire), %d s, median "
+                   "(min-max) of %d runs; *single*: plain routing over the fastest uplink, which "
+                   "cannot carry it all. *delivered*: the receiver's rate against the offered one "
+                   "(an upload over the single link is cut at the sender's own full queue, "
+                   "which iperf3 does not count as lost); *lost*: datagrams missing in the "
+                   "receiver's sequence; *out of order*: datagrams that came after a later one, "
+                   "per datagram received (iperf3's count); *jitter*: RFC 3550, at the "
+                   "receiver.\n" % (a.seconds, a.reps))
+        out.append("| # | scenario | dir | method | delivered | lost | out of order | jitter ms |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for sid, title in UDP_SCENARIOS.items():
+            for direction in ("up", "down"):
+                for m in UDP_METHODS:
+                    rs = [r for r in udp if r["scenario"] == sid and r["direction"] == direction
+                          and r["method"] == m]
+                    if not rs:
+                        continue
+                    ooo = [100.0 * r["out_of_order"] / max(r["received"], 1)
+                           for r in rs if "received" in r]
+                    out.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                        sid, title, direction, "meshbpf" if m == "bond" else m,
+                        spread([r.get("delivered_percent") for r in rs], 1, "%"),
+                        spread([r.get("lost_percent") for r in rs], 1, "%"),
+                        spread(ooo, 2, "%"),
+                        spread([r.get("jitter_ms") for r in rs], 2)))
+    failures = [r for r in tcp + udp if r.get("error")]
     if failures:
         out.append("\nFailed runs: " + "; ".join("scenario %s %s %s rep %d: %s" % (
             r["scenario"], r["method"], r["direction"], r["rep"], r["error"]) for r in failures))
@@ -287,6 +356,9 @@ def main():
                  "after", "error"):
         r.add_argument("--" + name, required=True)
     r.add_argument("--rate-step", default="", help="LINK:MBIT:FROM_S:TO_S of scenario 10")
+    d = sub.add_parser("record-udp")
+    for name in ("scenario", "method", "direction", "rep", "rates", "offered-mbit", "udp", "error"):
+        d.add_argument("--" + name, required=True)
     u = sub.add_parser("record-unshaped")
     for name in ("method", "rep", "tcp", "udp"):
         u.add_argument("--" + name, required=True)
@@ -296,9 +368,10 @@ def main():
     rp.add_argument("--out-dir", required=True)
     rp.add_argument("--reps", type=int, required=True)
     rp.add_argument("--cc", required=True)
+    rp.add_argument("--seconds", type=int, default=4, help="length of each measurement")
     a = p.parse_args()
-    {"record": record, "record-unshaped": record_unshaped, "show": show, "report": report}[
-        a.command](a)
+    {"record": record, "record-unshaped": record_unshaped, "record-udp": record_udp, "show": show,
+     "report": report}[a.command](a)
 
 
 if __name__ == "__main__":

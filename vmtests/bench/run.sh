@@ -10,13 +10,15 @@
 #   10. 40 + 20, the 20 falls to 5 Mbit/s from 10 s to 20 s of a 30 s download
 #       (goodput per second: results/rate_step.png)
 #   (all but 5: one flow)
+#   11. UDP at 90% of 40 + 20 Mbit/s   12. UDP at 90% of the DSL + LTE pair of 7
+#       (fixed-rate iperf3 -u: delivered, lost, out of order, jitter; single vs bond)
 # then the bond's overhead on unshaped veth (TCP Gbit/s, 64 B UDP packets/s,
 # against plain routing) and the per-packet cost of every TC program against
 # an empty one. Writes results/results.md, results/goodput.png and the raw
 # rows results/raw.jsonl; prints the tables.
 #   vmtests/bench/run.sh                 the full suite (about 25 minutes on 2 cores)
 #   BENCH_REPS=1 BENCH_SECONDS=3 vmtests/bench/run.sh    a quick pass (10 keeps its 30 s)
-#   BENCH_ONLY="1 cost" ...              only some parts (1-10, unshaped, cost)
+#   BENCH_ONLY="1 cost" ...              only some parts (1-12, unshaped, cost)
 #   BENCH_RESULTS=/tmp/b ...             write the results there, not in results/
 #   BENCH_BUILD=0 ...                    use the build in MESHBPF_BUILD_DIR as it is
 #   BENCH_CC=cubic ...                   TCP congestion control of every flow (all
@@ -32,7 +34,7 @@ export BENCH_REPS="${BENCH_REPS:-3}"
 export BENCH_SECONDS="${BENCH_SECONDS:-4}"
 export LAB_IPERF_OMIT="${LAB_IPERF_OMIT:-1}"
 export LAB_IPERF_CC="${BENCH_CC:-$(sysctl -n net.ipv4.tcp_congestion_control)}"
-BENCH_ONLY="${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10 unshaped cost}"
+BENCH_ONLY="${BENCH_ONLY:-1 2 3 4 5 6 7 8 9 10 11 12 unshaped cost}"
 RESULTS="${BENCH_RESULTS:-$ROOT/results}"
 BUILD="${MESHBPF_BUILD_DIR:-$ROOT/build}"
 
@@ -41,8 +43,8 @@ for n in BENCH_REPS BENCH_SECONDS; do
   [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: $n must be a positive whole number, got '${!n}'" >&2; exit 2; }
 done
 for part in $BENCH_ONLY; do
-  [[ "$part" =~ ^([1-9]|10|unshaped|cost)$ ]] ||
-    { echo "run.sh: unknown part '$part' in BENCH_ONLY (1-10, unshaped, cost)" >&2; exit 2; }
+  [[ "$part" =~ ^([1-9]|1[0-2]|unshaped|cost)$ ]] ||
+    { echo "run.sh: unknown part '$part' in BENCH_ONLY (1-12, unshaped, cost)" >&2; exit 2; }
 done
 wants() { [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 
@@ -76,6 +78,8 @@ wants 9 && scenario RATES="40 20" BENCH_CASES="9:1" LAB_TBF_BURST_MS=50
 # the rate changes.
 wants 10 && scenario RATES="40 20" BENCH_CASES="10:1" BENCH_DIRECTIONS=down BENCH_SECONDS=30 \
   LAB_IPERF_OMIT=0 BENCH_RATE_STEP="2:5:10:20"
+wants 11 && scenario RATES="40 20" BENCH_KIND=udp BENCH_CASES="11" BENCH_UDP_PERCENT=90
+wants 12 && scenario RATES="50 20" DELAYS="8 35" BENCH_KIND=udp BENCH_CASES="12" BENCH_UDP_PERCENT=90
 wants unshaped && scenario RATES="10000 10000" LAB_SHAPED=0 BENCH_KIND=unshaped
 # Five rounds of 50,000 runs per packet, each its own process: one round's
 # median moves by up to a third with where it ran; the report takes the
@@ -87,7 +91,7 @@ if wants cost; then
 fi
 
 python3 "$HERE/bench.py" report --results "$BENCH_OUT" --out-dir "$RESULTS" --reps "$BENCH_REPS" \
-  --cc "$LAB_IPERF_CC"
+  --cc "$LAB_IPERF_CC" --seconds "$BENCH_SECONDS"
 if [[ -s "$RESULTS/goodput.dat" ]] && grep -q '^"' "$RESULTS/goodput.dat"; then
   gnuplot -e "data='$RESULTS/goodput.dat'; out='$RESULTS/goodput.png'" "$HERE/goodput.gp"
   echo "[bench] chart: $RESULTS/goodput.png" >&2

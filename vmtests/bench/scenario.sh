@@ -11,6 +11,10 @@
 #             to MBIT from FROM_S to TO_S seconds into every measurement.
 #   unshaped: (BENCH_KIND=unshaped, LAB_SHAPED=0) TCP Gbit/s and 64-byte UDP
 #             packets/s, plain routing over wan1 vs the bond.
+#   udp:      (BENCH_KIND=udp) BENCH_CASES="ID": UDP at a fixed rate,
+#             BENCH_UDP_PERCENT (default 90) of the sum of the link rates,
+#             x BENCH_DIRECTIONS x {single, bond} x BENCH_REPS: delivered,
+#             lost and out-of-order datagrams, jitter (MPTCP carries no UDP).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 source "$HERE/../lib/lab.sh"
@@ -105,6 +109,31 @@ bench_tcp() {
   tail -n 1 "$BENCH_OUT" | python3 "$BENCH_TOOL" show >&2
 }
 
+# UDP at a fixed rate, recorded: bench_udp SCENARIO METHOD DIRECTION REP MBIT
+# 1400-byte datagrams (they fit the bond's MTU whole); iperf3's receiver
+# counts lost and out-of-order datagrams and the RFC 3550 jitter.
+bench_udp() {
+  local scenario="$1" method="$2" direction="$3" rep="$4" mbit="$5" reverse=() server error=""
+  [[ "$method" == single ]] && lab_route_client "$(bench_best_link)" || lab_route_client bond
+  [[ "$direction" == down ]] && reverse=(-R)
+  rm -f "$LAB_DIR/udp.json"
+  # The server's JSON comes back with the client's (--get-server-output): on
+  # an upload only the server knows what arrived out of order.
+  ip netns exec "$LAB-server" iperf3 -s -1 -J -B "$SERVER_IP" >/dev/null 2>&1 &
+  server=$!
+  lab_wait_port server 5201
+  lab_ns client timeout --foreground $((BENCH_SECONDS + 20)) iperf3 -J -u -b "${mbit}M" -l 1400 \
+    --get-server-output -c "$SERVER_IP" -t "$BENCH_SECONDS" "${reverse[@]}" \
+    >"$LAB_DIR/udp.json" 2>"$LAB_DIR/udp.err" ||
+    error="iperf3 failed: $(tail -c 300 "$LAB_DIR/udp.err")"
+  kill "$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
+  python3 "$BENCH_TOOL" record-udp --scenario "$scenario" --method "$method" \
+    --direction "$direction" --rep "$rep" --rates "${LAB_RATES[*]}" --offered-mbit "$mbit" \
+    --udp "$LAB_DIR/udp.json" --error "$error" >>"$BENCH_OUT"
+  tail -n 1 "$BENCH_OUT" | python3 "$BENCH_TOOL" show >&2
+}
+
 # Receiver-side 64-byte UDP packets/s and TCP goodput without shaping:
 # bench_unshaped METHOD REP
 bench_unshaped() {
@@ -144,6 +173,22 @@ for n in $(seq ${#LAB_RATES[@]}); do
   echo "{\"kind\": \"ping\", \"scenario\": \"${BENCH_CASES%%:*}\", \"link\": \"wan$n\", \"one_way_delay_ms\": $(lab_link_delay "$n"), \"rtt_ms\": $rtt}" >>"$BENCH_OUT"
   lab_log "ping over wan$n: RTT $rtt ms (configured one-way delay $(lab_link_delay "$n") ms)"
 done
+
+if [[ "$BENCH_KIND" == udp ]]; then
+  percent="${BENCH_UDP_PERCENT:-90}"
+  [[ "$percent" =~ ^[1-9][0-9]*$ ]] || lab_fail "BENCH_UDP_PERCENT: '$percent' is not a whole percentage"
+  sum=0
+  for rate in "${LAB_RATES[@]}"; do sum=$((sum + rate)); done
+  mbit="$(awk -v s="$sum" -v p="$percent" 'BEGIN { printf "%g", s * p / 100 }')"
+  for rep in $(seq "$BENCH_REPS"); do
+    for case in $BENCH_CASES; do
+      for direction in ${BENCH_DIRECTIONS:-up down}; do
+        for method in single bond; do bench_udp "$case" "$method" "$direction" "$rep" "$mbit"; done
+      done
+    done
+  done
+  exit 0
+fi
 
 lab_mptcp_setup
 for item in $BENCH_LOSS; do lab_link_loss "${item%%:*}" "${item##*:}"; done
