@@ -94,7 +94,9 @@ struct mb_config {
 	__u16 relay_port;      /* first relay port (see "Relaying"); 0 = this node relays nothing */
 	__u32 relay_max_kbps;  /* ceiling of all relayed traffic together; 0 = none */
 	__u8 learn_paths;      /* 1 when some path has MB_PATH_F_LEARN */
-	__u8 reserved[3];
+	__u8 reserved;
+	/* Resequencing: packets held at most, 1..MB_RESEQ_WINDOW; 0 = all slots. */
+	__u16 reseq_window;
 	/*
 	 * Receive-side resequencing (bpf/lib/reseq.h): the longest a packet
 	 * waits for a gap before it to fill. 0 = off: packets are delivered as

@@ -136,6 +136,10 @@ int RunConfigCheck(const std::string& program, const Options& options) {
   if (!options.Has("--check")) {
     return Error(program, "config: nothing to do (use --check FILE or --output FILE)", kExitUsage);
   }
+  if (options.Has("--shape")) {
+    return Error(program, "config: --shape goes with --output (--check reads either shape)",
+                 kExitUsage);
+  }
   SystemInterfaceLookup lookup;
   absl::StatusOr<NodeSettings> settings = LoadConfigFile(options.Get("--check", ""), lookup);
   if (!settings.ok()) return Error(program, std::string(settings.status().message()));
@@ -199,8 +203,11 @@ const std::map<std::string, Command>& Commands() {
        {"write a commented default config, or validate one",
         "  --output FILE    write a complete, commented default config (uplinks: this\n"
         "                   machine's interfaces)\n"
-        "  --check FILE     parse and validate FILE against this machine's interfaces\n",
-        {"--check", "--output"},
+        "  --shape SHAPE    with --output: sections (at the top level, the default) or\n"
+        "                   mesh_network (inside {\"mesh_network\": ...}, the documented shape)\n"
+        "  --check FILE     parse and validate FILE against this machine's interfaces\n"
+        "                   (either shape)\n",
+        {"--check", "--output", "--shape"},
         {},
         [](const std::string& program, const Options& o) {
           return o.Has("--output") ? RunConfigOutput(program, o) : RunConfigCheck(program, o);
