@@ -87,7 +87,7 @@ TEST_F(RelayTest, PacketsOfNoServedRelayPassUntouched) {
   };
   for (const Case& c : cases) {
     RunResult r = Decap(c.in);
-    EXPECT_EQ(r.verdict, kOk) << c.what;
+    EXPECT_EQ(r.verdict, kNotOurs) << c.what;
     EXPECT_TRUE(BytesEqual(r.out, c.in, "untouched")) << c.what;
   }
   const mb_relay_counters k = RelayCounters(kSlot);
@@ -100,7 +100,7 @@ TEST_F(RelayTest, NothingIsRelayedWithoutARelayPort) {
   WriteConfig();
   const Bytes in = FromOrigin();
   RunResult r = Decap(in);
-  EXPECT_EQ(r.verdict, kOk);
+  EXPECT_EQ(r.verdict, kNotOurs);
   EXPECT_TRUE(BytesEqual(r.out, in, "untouched"));
   EXPECT_EQ(RelayCounters(kSlot).fwd_packets, 0u);
 }
@@ -108,8 +108,8 @@ TEST_F(RelayTest, NothingIsRelayedWithoutARelayPort) {
 TEST_F(RelayTest, FreedSlotIsNotRelayed) {
   mb_relay freed{};
   ASSERT_EQ(bpf_map_update_elem(Fd(skel_->maps.mb_relays), &kSlot, &freed, BPF_ANY), 0);
-  EXPECT_EQ(Decap(FromOrigin()).verdict, kOk);
-  EXPECT_EQ(Decap(FromPeer()).verdict, kOk);
+  EXPECT_EQ(Decap(FromOrigin()).verdict, kNotOurs);
+  EXPECT_EQ(Decap(FromPeer()).verdict, kNotOurs);
 }
 
 TEST_F(RelayTest, RelaysInFlowModeToo) {

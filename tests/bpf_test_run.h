@@ -32,7 +32,8 @@ namespace meshbpf::testing {
 
 constexpr uint32_t kRedirect = TC_ACT_REDIRECT;
 constexpr uint32_t kShot = TC_ACT_SHOT;
-constexpr uint32_t kOk = TC_ACT_OK;
+// Not meshbpf's packet: the next filter on the hook decides (MB_NOT_OURS).
+constexpr uint32_t kNotOurs = static_cast<uint32_t>(TC_ACT_UNSPEC);
 
 // Why this process cannot load BPF programs, or "" when it can: the tests
 // skip, saying why, rather than fail where the environment forbids BPF.

@@ -31,4 +31,8 @@ absl::StatusOr<bool> EnsureBondDevice(const NodeSettings& settings, uint32_t mtu
 // Deletes the bond veth pair (both ends go with it).
 absl::Status DeleteBondDevice(const std::string& bond_interface);
 
+// Whether any TC filter (ours or another program's) is on ifindex's clsact
+// hooks, ingress or egress.
+absl::StatusOr<bool> HasTcFilters(int ifindex);
+
 }  // namespace meshbpf
