@@ -449,10 +449,13 @@ enum mb_relay_drop_reason {
 	MB_RELAY_DROP_CAP_SPENT,       /* the uplink's own data cap is spent */
 	MB_RELAY_DROP_RATE,            /* over node_discovery.share_max_mbit */
 	MB_RELAY_DROP_UPLINK_GONE,     /* the uplink's path is not configured */
-	MB_RELAY_DROP_WRONG_SOURCE,    /* a return from other than the peer's port */
+	MB_RELAY_DROP_WRONG_SOURCE,    /* from other than the origin's (peer's) tunnel port */
 	MB_RELAY_DROP_TOO_BIG,         /* does not fit the uplink (or LAN) MTU */
 	MB_RELAY_DROP_TTL,             /* TTL expired */
 	MB_RELAY_DROP_REWRITE_FAILED,  /* rewriting the outer header failed */
+	MB_RELAY_DROP_WRONG_INTERFACE, /* forward not from the LAN, return not from the uplink */
+	MB_RELAY_DROP_WRONG_DESTINATION, /* not to our LAN (forward) or uplink (return) address */
+	MB_RELAY_DROP_NOT_MESHBPF,     /* the payload is no meshbpf packet */
 	MB_RELAY_DROP_REASONS,
 };
 
