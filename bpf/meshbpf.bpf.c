@@ -86,7 +86,7 @@ int mb_decap(struct __sk_buff *skb)
 	__be16 inner_proto;
 
 	if (!cfg || !cfg->configured)
-		return TC_ACT_OK;
+		return MB_NOT_OURS;
 	/* First: a node relays in any mode. */
 	if (cfg->relay_port) {
 		int verdict = relay(skb, cfg);
@@ -96,7 +96,7 @@ int mb_decap(struct __sk_buff *skb)
 	if (cfg->mode == MB_MODE_FLOW)
 		return flow_receive(skb, cfg);
 	if (!read_outer(skb, cfg, &ip, &udp))
-		return TC_ACT_OK;
+		return MB_NOT_OURS;
 
 	/* From here on the packet is addressed to meshbpf: never pass it up. */
 	int known_source = bpf_map_lookup_elem(&mb_peers, &ip.saddr) != NULL;

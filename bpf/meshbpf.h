@@ -94,7 +94,9 @@ struct mb_config {
 	__u16 relay_port;      /* first relay port (see "Relaying"); 0 = this node relays nothing */
 	__u32 relay_max_kbps;  /* ceiling of all relayed traffic together; 0 = none */
 	__u8 learn_paths;      /* 1 when some path has MB_PATH_F_LEARN */
-	__u8 reserved[3];
+	__u8 reserved;
+	/* Resequencing: packets held at most, 1..MB_RESEQ_WINDOW; 0 = all slots. */
+	__u16 reseq_window;
 	/*
 	 * Receive-side resequencing (bpf/lib/reseq.h): the longest a packet
 	 * waits for a gap before it to fill. 0 = off: packets are delivered as
@@ -488,10 +490,13 @@ enum mb_relay_drop_reason {
 	MB_RELAY_DROP_CAP_SPENT,       /* the uplink's own data cap is spent */
 	MB_RELAY_DROP_RATE,            /* over node_discovery.share_max_mbit */
 	MB_RELAY_DROP_UPLINK_GONE,     /* the uplink's path is not configured */
-	MB_RELAY_DROP_WRONG_SOURCE,    /* a return from other than the peer's port */
+	MB_RELAY_DROP_WRONG_SOURCE,    /* from other than the origin's (peer's) tunnel port */
 	MB_RELAY_DROP_TOO_BIG,         /* does not fit the uplink (or LAN) MTU */
 	MB_RELAY_DROP_TTL,             /* TTL expired */
 	MB_RELAY_DROP_REWRITE_FAILED,  /* rewriting the outer header failed */
+	MB_RELAY_DROP_WRONG_INTERFACE, /* forward not from the LAN, return not from the uplink */
+	MB_RELAY_DROP_WRONG_DESTINATION, /* not to our LAN (forward) or uplink (return) address */
+	MB_RELAY_DROP_NOT_MESHBPF,     /* the payload is no meshbpf packet */
 	MB_RELAY_DROP_REASONS,
 };
 

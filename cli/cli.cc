@@ -17,21 +17,14 @@
 #include "agent/sys/map_io.h"
 #include "agent/sys/netdev.h"
 #include "cli/agent_views.h"
+#include "cli/cli_docs.h"
+#include "cli/command.h"
 #include "cli/report.h"
 #include "cli/monitor_commands.h"
 #include "cli/options.h"
 
 namespace meshbpf {
 namespace {
-
-struct Command {
-  std::string summary;
-  std::string usage;                     // options, shown by --help
-  std::set<std::string> value_options;   // take a value
-  std::set<std::string> flag_options;    // take none
-  std::function<int(const std::string& program, const Options&)> run;
-  std::vector<std::string> arguments;    // names of the positional arguments, for --help
-};
 
 constexpr char kPinOptions[] =
     "  --pin-root DIR   bpffs directory of the pinned maps (default /sys/fs/bpf/meshbpf)\n"
@@ -136,6 +129,10 @@ int RunConfigCheck(const std::string& program, const Options& options) {
   if (!options.Has("--check")) {
     return Error(program, "config: nothing to do (use --check FILE or --output FILE)", kExitUsage);
   }
+  if (options.Has("--shape")) {
+    return Error(program, "config: --shape goes with --output (--check reads either shape)",
+                 kExitUsage);
+  }
   SystemInterfaceLookup lookup;
   absl::StatusOr<NodeSettings> settings = LoadConfigFile(options.Get("--check", ""), lookup);
   if (!settings.ok()) return Error(program, std::string(settings.status().message()));
@@ -144,8 +141,13 @@ int RunConfigCheck(const std::string& program, const Options& options) {
   return 0;
 }
 
-const std::map<std::string, Command>& Commands() {
-  static const auto* commands = new std::map<std::string, Command>{
+// Prints what `text` returns for the command table.
+int PrintFromTable(std::string (*text)(const CommandTable&));
+
+}  // namespace
+
+const CommandTable& CliCommands() {
+  static const auto* commands = new CommandTable{
       {"start",
        {"run the agent in the foreground",
         "  --config FILE    JSON config (default /etc/meshbpf/config.json)\n"
@@ -199,8 +201,11 @@ const std::map<std::string, Command>& Commands() {
        {"write a commented default config, or validate one",
         "  --output FILE    write a complete, commented default config (uplinks: this\n"
         "                   machine's interfaces)\n"
-        "  --check FILE     parse and validate FILE against this machine's interfaces\n",
-        {"--check", "--output"},
+        "  --shape SHAPE    with --output: sections (at the top level, the default) or\n"
+        "                   mesh_network (inside {\"mesh_network\": ...}, the documented shape)\n"
+        "  --check FILE     parse and validate FILE against this machine's interfaces\n"
+        "                   (either shape)\n",
+        {"--check", "--output", "--shape"},
         {},
         [](const std::string& program, const Options& o) {
           return o.Has("--output") ? RunConfigOutput(program, o) : RunConfigCheck(program, o);
@@ -224,13 +229,26 @@ const std::map<std::string, Command>& Commands() {
         {"--pin-root", "--instance", "--run-dir"},
         {"--follow", "--json"},
         RunLogs}},
+      {"manual",
+       {"print the manual page, meshbpf(1) (roff: man -l <(meshbpf manual))", "", {}, {},
+        [](const std::string&, const Options&) { return PrintFromTable(ManualPage); }}},
+      {"completion",
+       {"print the bash completion script (source <(meshbpf completion))", "", {}, {},
+        [](const std::string&, const Options&) { return PrintFromTable(BashCompletion); }}},
   };
   return *commands;
 }
 
+namespace {
+
+int PrintFromTable(std::string (*text)(const CommandTable&)) {
+  std::fputs(text(CliCommands()).c_str(), stdout);
+  return 0;
+}
+
 std::string Usage(const std::string& program) {
   std::string out = absl::StrCat("usage: ", program, " COMMAND [OPTIONS]\n\ncommands:\n");
-  for (const auto& [name, command] : Commands()) {
+  for (const auto& [name, command] : CliCommands()) {
     absl::StrAppend(&out, "  ", name, std::string(10 - std::min<size_t>(name.size(), 9), ' '),
                     command.summary, "\n");
   }
@@ -245,8 +263,8 @@ int RunCli(const std::string& program, const std::vector<std::string>& args) {
     std::fputs(Usage(program).c_str(), args.empty() ? stderr : stdout);
     return args.empty() ? kExitUsage : 0;
   }
-  auto it = Commands().find(args[0]);
-  if (it == Commands().end()) {
+  auto it = CliCommands().find(args[0]);
+  if (it == CliCommands().end()) {
     return Error(program, absl::StrCat("unknown command \"", args[0], "\"\n", Usage(program)),
                  kExitUsage);
   }

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -296,6 +297,17 @@ int RunLogs(const std::string& program, const Options& options) {
 }
 
 int RunConfigOutput(const std::string& program, const Options& options) {
+  const std::string shape_name = options.Get("--shape", "sections");
+  const std::optional<ConfigShape> shape =
+      shape_name == "sections"       ? std::optional(ConfigShape::kSections)
+      : shape_name == "mesh_network" ? std::optional(ConfigShape::kMeshNetwork)
+                                     : std::nullopt;
+  if (!shape) {
+    return Error(program,
+                 absl::StrCat("config: --shape ", shape_name,
+                              ": unknown shape (valid: sections, mesh_network)"),
+                 kExitUsage);
+  }
   // This machine's IPv4 uplink candidates: up, not loopback, not a meshbpf bond.
   std::vector<DefaultUplink> uplinks;
   std::set<std::string> seen;
@@ -312,7 +324,7 @@ int RunConfigOutput(const std::string& program, const Options& options) {
   }
   const std::string file = options.Get("--output", "");
   std::ofstream out(file);
-  out << DefaultConfigText(uplinks);
+  out << DefaultConfigText(uplinks, *shape);
   out.close();
   if (!out) return Error(program, absl::StrCat("cannot write ", file, ": ", std::strerror(errno)));
   std::printf("wrote %s (%zu uplinks found here; set rate_mbit and the peer's addresses)\n",

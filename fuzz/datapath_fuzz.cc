@@ -2,8 +2,8 @@
 // frames through BPF_PROG_TEST_RUN, on the BPF tests' setup (two active
 // paths over lo toward one peer, tests/bpf_datapath_fixture.h), loaded once.
 // The input picks the program, the bond mode and resequencing
-// (fuzz_inputs.h). Contract: the verdict is TC_ACT_OK, TC_ACT_SHOT or
-// TC_ACT_REDIRECT, and no counter ever goes down. The verifier already
+// (fuzz_inputs.h). Contract: the verdict is TC_ACT_UNSPEC (not ours: the
+// next filter decides), TC_ACT_SHOT or TC_ACT_REDIRECT, and no counter ever goes down. The verifier already
 // rules out memory errors in the programs; this finds verdicts and
 // accounting that the tests do not cover.
 //
@@ -74,7 +74,7 @@ CounterTable last_counters{};
 
 int VerdictIndex(uint32_t verdict) {
   switch (verdict) {
-    case TC_ACT_OK:
+    case static_cast<uint32_t>(TC_ACT_UNSPEC):
       return 0;
     case TC_ACT_SHOT:
       return 1;
@@ -128,7 +128,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const int verdict = VerdictIndex(result.verdict);
   if (verdict < 0) {
-    std::fprintf(stderr, "verdict %u outside TC_ACT_OK/SHOT/REDIRECT\n", result.verdict);
+    std::fprintf(stderr, "verdict %u outside TC_ACT_UNSPEC/SHOT/REDIRECT\n", result.verdict);
     abort();
   }
   outcome_features[(program * kModes + mode) * 3 + verdict] = 1;

@@ -17,6 +17,7 @@ PACKAGES=(
   libsqlite3-dev tzdata
   mptcpize gnuplot-nox
   libclang-rt-14-dev
+  dpkg-dev groff-base systemd
 )
 
 need_root() {

@@ -87,7 +87,7 @@ TEST_F(DatapathTest, DecapPassesOtherTrafficUntouched) {
   others.emplace_back("ipv6-udp-to-our-port", v6udp);
   for (const auto& [name, pkt] : others) {
     RunResult r = Decap(pkt);
-    EXPECT_EQ(r.verdict, kOk) << name;
+    EXPECT_EQ(r.verdict, kNotOurs) << name;
     EXPECT_TRUE(BytesEqual(r.out, pkt, "pass-" + name));
   }
   EXPECT_EQ(TotalDrops(), 0u);
@@ -98,7 +98,7 @@ TEST_F(DatapathTest, DecapIgnoresOurPortWhileUnconfigured) {
   Configure(0);
   Bytes in = MeshPacket(kPeer, InnerL3());
   RunResult r = Decap(in);
-  EXPECT_EQ(r.verdict, kOk);
+  EXPECT_EQ(r.verdict, kNotOurs);
   EXPECT_TRUE(BytesEqual(r.out, in, "unconfigured"));
   EXPECT_EQ(TotalDrops(), 0u);
 }
@@ -197,7 +197,7 @@ TEST_F(DatapathTest, DecapLeavesFragmentsAlone) {
     o.dst_port = kPort;
     Bytes in = Ipv4Packet(kPeer, kPath0Src, IPPROTO_UDP, 100, o);
     RunResult r = Decap(in);
-    EXPECT_EQ(r.verdict, kOk) << "frag_off " << std::hex << frag;
+    EXPECT_EQ(r.verdict, kNotOurs) << "frag_off " << std::hex << frag;
     EXPECT_TRUE(BytesEqual(r.out, in, "fragment"));
   }
   EXPECT_EQ(TotalDrops(), 0u);

@@ -5,6 +5,8 @@
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "bpf/meshbpf.h"
 #include "tests/bpf_relay_fixture.h"
 #include "tests/packet_builder.h"
@@ -87,7 +89,7 @@ TEST_F(RelayTest, PacketsOfNoServedRelayPassUntouched) {
   };
   for (const Case& c : cases) {
     RunResult r = Decap(c.in);
-    EXPECT_EQ(r.verdict, kOk) << c.what;
+    EXPECT_EQ(r.verdict, kNotOurs) << c.what;
     EXPECT_TRUE(BytesEqual(r.out, c.in, "untouched")) << c.what;
   }
   const mb_relay_counters k = RelayCounters(kSlot);
@@ -100,7 +102,7 @@ TEST_F(RelayTest, NothingIsRelayedWithoutARelayPort) {
   WriteConfig();
   const Bytes in = FromOrigin();
   RunResult r = Decap(in);
-  EXPECT_EQ(r.verdict, kOk);
+  EXPECT_EQ(r.verdict, kNotOurs);
   EXPECT_TRUE(BytesEqual(r.out, in, "untouched"));
   EXPECT_EQ(RelayCounters(kSlot).fwd_packets, 0u);
 }
@@ -108,8 +110,8 @@ TEST_F(RelayTest, NothingIsRelayedWithoutARelayPort) {
 TEST_F(RelayTest, FreedSlotIsNotRelayed) {
   mb_relay freed{};
   ASSERT_EQ(bpf_map_update_elem(Fd(skel_->maps.mb_relays), &kSlot, &freed, BPF_ANY), 0);
-  EXPECT_EQ(Decap(FromOrigin()).verdict, kOk);
-  EXPECT_EQ(Decap(FromPeer()).verdict, kOk);
+  EXPECT_EQ(Decap(FromOrigin()).verdict, kNotOurs);
+  EXPECT_EQ(Decap(FromPeer()).verdict, kNotOurs);
 }
 
 TEST_F(RelayTest, RelaysInFlowModeToo) {
@@ -126,6 +128,59 @@ TEST_F(RelayTest, ReturnFromAnotherSourcePortIsDroppedAndCounted) {
   EXPECT_EQ(c.drops[MB_RELAY_DROP_WRONG_SOURCE], 1u);
   EXPECT_EQ(RelayDrops(), 1u);
   EXPECT_EQ(c.ret_packets, 0u);
+}
+
+// The relay is no open UDP proxy: a packet for a relay slot passes only as
+// announced (the origin's port, on the LAN, to our LAN address; the peer's
+// answer on the uplink, to its address), and only a meshbpf packet.
+TEST_F(RelayTest, RelaysOnlyWhatArrivesAsAnnounced) {
+  const uint32_t other_device = lo_ + 1000;
+  auto with = [](Bytes b, const std::function<void(Bytes&)>& edit) {
+    edit(b);
+    return b;
+  };
+  const Bytes to_other_address =
+      with(FromOrigin(), [](Bytes& b) { Put32(b, kIp + 16, Ip("10.210.0.99")); });
+  const Bytes from_other_port = with(FromOrigin(), [](Bytes& b) { Put16(b, kUdp, 7999); });
+  const Bytes not_meshbpf = with(FromOrigin(), [](Bytes& b) { b[kUdp + 8] = 9; });
+  const Bytes return_to_other_address =
+      with(FromPeer(), [](Bytes& b) { Put32(b, kIp + 16, Ip("10.211.2.99")); });
+  struct Case {
+    const char* what;
+    Bytes packet;
+    uint32_t ingress;
+    int reason;
+  } cases[] = {
+      {"forward from another device", FromOrigin(), other_device, MB_RELAY_DROP_WRONG_INTERFACE},
+      {"forward to another address", to_other_address, lo_, MB_RELAY_DROP_WRONG_DESTINATION},
+      {"forward from another port", from_other_port, lo_, MB_RELAY_DROP_WRONG_SOURCE},
+      {"forward of no meshbpf packet", not_meshbpf, lo_, MB_RELAY_DROP_NOT_MESHBPF},
+      {"return from another device", FromPeer(), other_device, MB_RELAY_DROP_WRONG_INTERFACE},
+      {"return to another address", return_to_other_address, lo_,
+       MB_RELAY_DROP_WRONG_DESTINATION},
+  };
+  uint64_t dropped = 0;
+  for (const Case& c : cases) {
+    const uint64_t before = RelayCounters(kSlot).drops[c.reason];
+    EXPECT_EQ(RunTc(skel_->progs.mb_decap, c.packet, 0, c.ingress).verdict, kShot) << c.what;
+    EXPECT_EQ(RelayCounters(kSlot).drops[c.reason], before + 1) << c.what;
+    EXPECT_EQ(RelayDrops(), ++dropped) << c.what;
+  }
+  const mb_relay_counters c = RelayCounters(kSlot);
+  EXPECT_EQ(c.fwd_packets + c.ret_packets, 0u);
+  // The same packets as announced still pass.
+  EXPECT_EQ(Decap(FromOrigin()).verdict, kRedirect);
+  EXPECT_EQ(Decap(FromPeer()).verdict, kRedirect);
+}
+
+// A payload too short for a meshbpf header and an inner IPv4 header.
+TEST_F(RelayTest, TruncatedPayloadIsNotRelayed) {
+  Bytes b = FromOrigin();
+  b.resize(kUdp + 8 + sizeof(mb_wire_hdr) + 10);
+  Put16(b, kIp + 2, static_cast<uint16_t>(b.size() - kIp));
+  Put16(b, kUdp + 4, static_cast<uint16_t>(b.size() - kUdp));
+  EXPECT_EQ(Decap(b).verdict, kShot);
+  EXPECT_EQ(RelayCounters(kSlot).drops[MB_RELAY_DROP_NOT_MESHBPF], 1u);
 }
 
 TEST_F(RelayTest, SpentShareBudgetStopsRelayingBothWays) {

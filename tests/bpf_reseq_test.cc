@@ -326,6 +326,23 @@ TEST_F(ReseqTest, LastPacketOfTheWindowIsStillHeld) {
   EXPECT_EQ(Reseq().released_full, 0u);
 }
 
+// link_aggregation.max_queue_size: a smaller bound than the slots.
+TEST_F(ReseqTest, ConfiguredWindowBoundsWhatIsHeld) {
+  constexpr uint16_t kWindow = 16;
+  EditConfig([&](mb_config& c) { c.reseq_window = kWindow; });
+  InLab([&] {
+    ASSERT_EQ(Receive(1).verdict, kRedirect);
+    EXPECT_EQ(Receive(1 + kWindow).verdict, kShot) << "next expected is 2: just inside";
+    EXPECT_EQ(Reseq().released_full, 0u);
+    RunResult r = Receive(2 + kWindow);
+    ASSERT_EQ(r.verdict, kRedirect) << "a window ahead: the held one leaves first, then this";
+    EXPECT_TRUE(BytesEqual(r.out, Delivered(2 + kWindow), "after-flush"));
+    EXPECT_EQ(Reseq().released_full, 1u);
+    EXPECT_EQ(State().held, 0u);
+    EXPECT_EQ(State().next_seq, 3u + kWindow);
+  });
+}
+
 TEST_F(ReseqTest, SequenceWrapsAround) {
   InLab([&] {
     ASSERT_EQ(Receive(0xfffffffeu).verdict, kRedirect);

@@ -32,7 +32,8 @@ namespace meshbpf::testing {
 
 constexpr uint32_t kRedirect = TC_ACT_REDIRECT;
 constexpr uint32_t kShot = TC_ACT_SHOT;
-constexpr uint32_t kOk = TC_ACT_OK;
+// Not meshbpf's packet: the next filter on the hook decides (MB_NOT_OURS).
+constexpr uint32_t kNotOurs = static_cast<uint32_t>(TC_ACT_UNSPEC);
 
 // Why this process cannot load BPF programs, or "" when it can: the tests
 // skip, saying why, rather than fail where the environment forbids BPF.
@@ -118,13 +119,16 @@ struct RunResult {
   Bytes out;
 };
 
-// One run of `prog` on `in`, with skb->mark = `mark`, into `r`; 0, or the
+// One run of `prog` on `in`, with skb->mark = `mark` and as if it arrived on
+// `ingress_ifindex` (0: no device), into `r`; 0, or the
 // errno of a test_run the kernel refused (EINVAL for a frame it will not
 // build an skb from, e.g. a cut-short IPv4 header). test_run never really
 // redirects or drops: the verdict and the output bytes are what to check.
-inline int TryRunTc(bpf_program* prog, const Bytes& in, uint32_t mark, RunResult& r) {
+inline int TryRunTc(bpf_program* prog, const Bytes& in, uint32_t mark, RunResult& r,
+                    uint32_t ingress_ifindex = 0) {
   __sk_buff ctx{};
   ctx.mark = mark;
+  ctx.ingress_ifindex = ingress_ifindex;
   r.out.resize(in.size() + 512);
   bpf_test_run_opts opts{};
   opts.sz = sizeof(opts);
@@ -133,7 +137,7 @@ inline int TryRunTc(bpf_program* prog, const Bytes& in, uint32_t mark, RunResult
   opts.data_out = r.out.data();
   opts.data_size_out = static_cast<uint32_t>(r.out.size());
   opts.repeat = 1;
-  if (mark) {
+  if (mark || ingress_ifindex) {
     opts.ctx_in = &ctx;
     opts.ctx_size_in = sizeof(ctx);
   }
@@ -144,9 +148,10 @@ inline int TryRunTc(bpf_program* prog, const Bytes& in, uint32_t mark, RunResult
 }
 
 // TryRunTc, expecting the kernel to run it.
-inline RunResult RunTc(bpf_program* prog, const Bytes& in, uint32_t mark = 0) {
+inline RunResult RunTc(bpf_program* prog, const Bytes& in, uint32_t mark = 0,
+                       uint32_t ingress_ifindex = 0) {
   RunResult r;
-  const int err = TryRunTc(prog, in, mark, r);
+  const int err = TryRunTc(prog, in, mark, r, ingress_ifindex);
   EXPECT_EQ(err, 0) << "test_run: " << std::strerror(err);
   return r;
 }
@@ -252,8 +257,9 @@ class BpfProgTest : public ::testing::Test {
 
   static int Fd(bpf_map* map) { return bpf_map__fd(map); }
 
+  // Every packet arrives on lo, the device the tests' paths and relays use.
   RunResult Run(bpf_program* prog, const Bytes& in, uint32_t mark = 0) {
-    return RunTc(prog, in, mark);
+    return RunTc(prog, in, mark, lo_);
   }
   RunResult Encap(const Bytes& in) { return Run(skel_->progs.mb_encap, in); }
   RunResult Decap(const Bytes& in) { return Run(skel_->progs.mb_decap, in); }

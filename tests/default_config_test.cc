@@ -33,7 +33,10 @@ TEST(DefaultConfig, MentionsEveryFieldOfTheSchema) {
           const google::protobuf::FieldDescriptor& f = *message.field(i);
           EXPECT_NE(text.find("\"" + f.name() + "\""), std::string::npos)
               << prefix << f.name() << " is not in the default config";
-          if (f.message_type() != nullptr) check(*f.message_type(), prefix + f.name() + ".");
+          // Config.mesh_network holds the same sections again.
+          if (f.message_type() != nullptr && f.message_type() != &message) {
+            check(*f.message_type(), prefix + f.name() + ".");
+          }
         }
       };
   check(*config::Config::descriptor(), "");
@@ -56,6 +59,7 @@ TEST(DefaultConfig, WritesTheDefaultsTheSettingsStartFrom) {
   EXPECT_EQ(s->latency_packet_bytes, defaults.latency_packet_bytes);
   EXPECT_EQ(s->reorder_deadline_ms, defaults.reorder_deadline_ms);
   EXPECT_EQ(s->floor_guard, defaults.floor_guard);
+  EXPECT_EQ(s->max_queue_size, defaults.max_queue_size);
   const FailoverSettings& f = s->failover;
   EXPECT_EQ(f.monitoring_interval_s, defaults.failover.monitoring_interval_s);
   EXPECT_EQ(f.threshold, defaults.failover.threshold);

@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+
 namespace meshbpf {
 namespace {
 
@@ -208,6 +214,33 @@ meshbpf_reseq_resyncs_total{bond="mb0"} 6
   s.resequencing->deadline_us = 0;
   EXPECT_NE(FormatPrometheus(s).find("\nmeshbpf_reseq_deadline_seconds{bond=\"mb0\"} 0\n"),
             std::string::npos);
+}
+
+// packaging/grafana/meshbpf-dashboard.json queries only what the endpoint
+// serves: a renamed family would leave its panel empty without a word.
+TEST(GrafanaDashboard, QueriesOnlyFamiliesTheEndpointServes) {
+  std::ifstream file(MESHBPF_SOURCE_DIR "/packaging/grafana/meshbpf-dashboard.json");
+  ASSERT_TRUE(file.good());
+  const nlohmann::json dashboard = nlohmann::json::parse(file);
+  MetricsSnapshot s = TwoPaths();
+  s.resequencing = ResequencerStats{.deadline_us = 1'000, .window = 1024};
+  const std::string served = FormatPrometheus(s);
+  const std::regex family("meshbpf_[a-z_]+");
+  std::set<std::string> queried;
+  for (const nlohmann::json& panel : dashboard.at("panels")) {
+    ASSERT_FALSE(panel.at("targets").empty()) << panel.at("title");
+    for (const nlohmann::json& target : panel.at("targets")) {
+      const std::string expr = target.at("expr");
+      EXPECT_NE(expr.find("bond=~\"$bond\""), std::string::npos) << expr;
+      for (std::sregex_iterator it(expr.begin(), expr.end(), family), end; it != end; ++it) {
+        queried.insert(it->str());
+      }
+    }
+  }
+  EXPECT_GE(queried.size(), 20u);
+  for (const std::string& name : queried) {
+    EXPECT_NE(served.find("# TYPE " + name + " "), std::string::npos) << name << " is not served";
+  }
 }
 
 TEST(EscapePrometheusLabel, BackslashQuoteNewline) {

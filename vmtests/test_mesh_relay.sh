@@ -8,7 +8,9 @@
 #     endpoint, mesh1 comes up (times printed);
 #  c. goodput up and down is clearly above G1 (> 2x);
 #  d. node 2 counts the relayed bytes each way, matching what iperf3 moved;
-#  e. datagrams a stranger sends to node 2's relay ports are not relayed;
+#  e. datagrams a stranger sends to node 2's relay ports are not relayed,
+#     nor those it sends as node 1 (its address and port) that are no
+#     meshbpf packets;
 #  f. node 2's share budget runs out: relayed packets are dropped as
 #     share spent, node 1 withdraws mesh1, goodput falls back near G1;
 #  g. with a fresh budget mesh1 comes back; node 2's agent is SIGKILLed
@@ -169,6 +171,38 @@ echo "measured: of 1280 stranger datagrams, $reached reached the peer; node 2's 
   "$fwd_packets packets forward meanwhile (node 1's probes)"
 [[ "$reached" == 0 ]] || lab_fail "$reached of the stranger's datagrams were relayed to the peer"
 ((fwd_packets < 200)) || lab_fail "node 2's relay counted $fwd_packets packets while the stranger sent"
+
+# e2. The stranger spoofs node 1: its address and tunnel port, to every
+# relay port (raw IPv4), with a payload that is no meshbpf packet. The
+# forward slot matches; the relay drops them as not_meshbpf.
+not_meshbpf_drops() { relay_counter drops | python3 -c 'import ast, sys; print(ast.literal_eval(sys.stdin.read())["not_meshbpf"])'; }
+mesh_ns isp nft -f - <<'EOF'
+table inet meshbpf_relay_lab {
+  chain forward {
+    type filter hook forward priority 0; policy accept;
+    ip daddr 10.200.0.2 udp length 785 counter
+  }
+}
+EOF
+not_meshbpf_before="$(not_meshbpf_drops)"
+mesh_ns stranger python3 - "$RELAY_PORT" <<'EOF'
+import socket, struct, sys
+base = int(sys.argv[1])
+raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+payload = b"x" * 777
+for i in range(1280):
+    udp = struct.pack("!HHHH", 7201, base + i % 64, 8 + len(payload), 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i, 0x4000, 64, 17, 0,
+                     socket.inet_aton("10.210.0.1"), socket.inet_aton("10.210.0.2"))
+    raw.sendto(ip + udp, ("10.210.0.2", 0))
+EOF
+sleep 0.5
+not_meshbpf=$(($(not_meshbpf_drops) - not_meshbpf_before))
+reached="$(mesh_ns isp nft list table inet meshbpf_relay_lab | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')"
+mesh_ns isp nft delete table inet meshbpf_relay_lab
+echo "measured: of 1280 datagrams spoofing node 1, $reached reached the peer; $not_meshbpf dropped as not_meshbpf"
+[[ "$reached" == 0 ]] || lab_fail "$reached datagrams spoofing node 1 were relayed to the peer"
+((not_meshbpf >= 20)) || lab_fail "the relay counted $not_meshbpf not_meshbpf drops for 20 spoofed forward datagrams"
 
 # f. The share budget runs out while node 1 uploads.
 left="$(json_eval 2 cap "[c for c in j['caps'] if c['path'] == '$SHARE_CAP'][0]['remaining_bytes']")"

@@ -4,6 +4,9 @@
 #include <array>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include <google/protobuf/descriptor.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -25,6 +28,7 @@ static_assert(static_cast<int>(BondMode::kFlow) == MB_MODE_FLOW);
 static_assert(static_cast<int>(BondMode::kRedundant) == MB_MODE_REDUNDANT);
 static_assert(static_cast<int>(BondMode::kActiveBackup) == MB_MODE_ACTIVE_BACKUP);
 static_assert(static_cast<int>(BondMode::kLatency) == MB_MODE_LATENCY);
+static_assert(config_defaults::kMaxQueueSize == MB_RESEQ_WINDOW, "the default is every slot");
 
 constexpr std::array<Named<BondMode>, 5> kModes = {{
     {BondMode::kLoadBalance, "load_balance"},
@@ -33,6 +37,8 @@ constexpr std::array<Named<BondMode>, 5> kModes = {{
     {BondMode::kActiveBackup, "active_backup"},
     {BondMode::kLatency, "latency"},
 }};
+
+constexpr auto kRebalanceRange = Closed(0.05, 3600);
 
 constexpr std::array<Named<OffloadSetting>, 3> kOffloadSettings = {{
     {OffloadSetting::kAuto, "auto"},
@@ -184,6 +190,8 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
     }
     out.floor_guard = l.floor_guard();
   }
+  s.Update(Checked("link_aggregation.max_queue_size", l.has_max_queue_size(), l.max_queue_size(),
+                   Closed(16, MB_RESEQ_WINDOW), out.max_queue_size));
   if (!s.ok() || !l.has_segmentation_offload()) return s;
   absl::StatusOr<OffloadSetting> offload =
       ParseNamed(kOffloadSettings, "link_aggregation.segmentation_offload", "setting",
@@ -200,8 +208,6 @@ absl::Status ResolveFailover(const config::Failover& f, FailoverSettings& out) {
       Checked("failover.threshold", f.has_threshold(), f.threshold(), kProbeCount, out.threshold));
   s.Update(Checked("failover.recovery_threshold", f.has_recovery_threshold(),
                    f.recovery_threshold(), kProbeCount, out.recovery_threshold));
-  s.Update(Checked("failover.rebalance_interval", f.has_rebalance_interval(),
-                   f.rebalance_interval(), Closed(0.05, 3600), out.rebalance_interval_s));
   s.Update(Checked("failover.probe_port", f.has_probe_port(), f.probe_port(), kPortRange,
                    out.probe_port));
   absl::Status loss = Checked("failover.degrade_loss_percent", f.has_degrade_loss_percent(),
@@ -217,6 +223,22 @@ absl::Status ResolveFailover(const config::Failover& f, FailoverSettings& out) {
   }
   s.Update(loss);
   return s;
+}
+
+// link_aggregation.rebalance_interval, or failover.rebalance_interval where
+// older files have it; both at once would leave one silently unused.
+absl::Status ResolveRebalanceInterval(const config::LinkAggregation& l, const config::Failover& f,
+                                      FailoverSettings& out) {
+  if (l.has_rebalance_interval() && f.has_rebalance_interval()) {
+    return FieldError("failover.rebalance_interval",
+                      "set in link_aggregation.rebalance_interval too; keep only that one");
+  }
+  if (f.has_rebalance_interval()) {
+    return Checked("failover.rebalance_interval", true, f.rebalance_interval(), kRebalanceRange,
+                   out.rebalance_interval_s);
+  }
+  return Checked("link_aggregation.rebalance_interval", l.has_rebalance_interval(),
+                 l.rebalance_interval(), kRebalanceRange, out.rebalance_interval_s);
 }
 
 // Why `name` cannot be a group name (the portable set useradd accepts), if it cannot.
@@ -282,19 +304,50 @@ absl::StatusOr<BondMode> ParseBondMode(std::string_view name) {
   return ParseNamed(kModes, "link_aggregation.mode", "mode", ToAbsl(name));
 }
 
-absl::StatusOr<NodeSettings> ResolveConfig(const config::Config& config,
-                                           const InterfaceLookup& interfaces,
-                                           std::string_view host_name) {
+namespace {
+
+absl::StatusOr<NodeSettings> ResolveSections(const config::Config& config,
+                                             const InterfaceLookup& interfaces,
+                                             absl::string_view host_name) {
   NodeSettings out;
-  absl::Status s = ResolveDiscovery(config.node_discovery(), ToAbsl(host_name), out.discovery);
+  absl::Status s = ResolveDiscovery(config.node_discovery(), host_name, out.discovery);
   if (s.ok()) s = ResolveLinkAggregation(config.link_aggregation(), out);
   if (s.ok()) s = ResolveFailover(config.failover(), out.failover);
+  if (s.ok()) {
+    s = ResolveRebalanceInterval(config.link_aggregation(), config.failover(), out.failover);
+  }
   if (s.ok()) s = ResolveInterfaces(config.interfaces(), interfaces, out);
   if (s.ok()) s = ResolveSharedUplinks(config.node_discovery(), out);
   if (s.ok()) s = ResolveRelayPorts(config.node_discovery(), out);
   if (s.ok()) s = ResolveMonitoring(config.monitoring(), out.monitoring);
   if (!s.ok()) return s;
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<NodeSettings> ResolveConfig(const config::Config& config,
+                                           const InterfaceLookup& interfaces,
+                                           std::string_view host_name) {
+  if (!config.has_mesh_network()) return ResolveSections(config, interfaces, ToAbsl(host_name));
+  // The documented shape: every section inside mesh_network, nothing beside it.
+  std::vector<const google::protobuf::FieldDescriptor*> present;
+  config.GetReflection()->ListFields(config, &present);
+  for (const google::protobuf::FieldDescriptor* field : present) {
+    if (field->number() == config::Config::kMeshNetworkFieldNumber) continue;
+    return FieldError(field->name(),
+                      "beside mesh_network: a file keeps its sections either all inside "
+                      "mesh_network or all at the top level");
+  }
+  if (config.mesh_network().has_mesh_network()) {
+    return FieldError("mesh_network.mesh_network", "mesh_network cannot be nested");
+  }
+  absl::StatusOr<NodeSettings> settings =
+      ResolveSections(config.mesh_network(), interfaces, ToAbsl(host_name));
+  if (settings.ok()) return settings;
+  // Every resolution error starts with the field's path: name it as the file does.
+  return absl::Status(settings.status().code(),
+                      absl::StrCat("mesh_network.", settings.status().message()));
 }
 
 std::string DefaultHistoryFile(const std::string& instance) {

@@ -22,6 +22,9 @@ inline constexpr uint32_t kLatencyPacketBytes = 256;
 // from the measured skew (ReseqDeadlineUs).
 inline constexpr double kReorderDeadlineMs = 100;
 inline constexpr bool kFloorGuard = true;
+// The resequencing buffer's bound in packets: all of the data path's slots
+// (MB_RESEQ_WINDOW), ~100 ms at 120 Mbit/s of full-size packets.
+inline constexpr uint32_t kMaxQueueSize = 1024;
 
 // failover
 inline constexpr double kMonitoringIntervalS = 0.2;

@@ -57,6 +57,8 @@ std::vector<std::string> RestartFields(const NodeSettings& a, const NodeSettings
   note("link_aggregation.port", a.port == b.port);
   note("link_aggregation.segmentation_offload", a.offload == b.offload);
   note("link_aggregation.reorder_deadline_ms", a.reorder_deadline_ms == b.reorder_deadline_ms);
+  note("link_aggregation.max_queue_size", a.max_queue_size == b.max_queue_size);
+  note("link_aggregation.floor_guard", a.floor_guard == b.floor_guard);
   // Flow mode runs without probes or a peer: another agent altogether.
   note("link_aggregation.mode (to or from flow)",
        (a.mode == BondMode::kFlow) == (b.mode == BondMode::kFlow));

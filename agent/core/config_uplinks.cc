@@ -167,7 +167,8 @@ absl::Status ResolveUplinkPeer(const config::Uplink& u, const std::string& path,
     out.remote = *node.peer_address;
   } else {
     s.Update(FieldError(path + ".remote_address",
-                        "not set and link_aggregation.peer_address is not set either"));
+                        "not set and link_aggregation.peer_address is not set either: add "
+                        "link_aggregation.peer_address, the bonding peer's address"));
   }
   if (out.endpoint == PathEndpoint::kConfigured) out.remote_port = node.port;
   s.Update(Checked(path + ".remote_port", u.has_remote_port(), u.remote_port(), kPortRange,
@@ -212,6 +213,13 @@ absl::Status ResolveBackups(const config::Interfaces& in,
 
 absl::Status ResolveInterfaces(const config::Interfaces& in, const InterfaceLookup& interfaces,
                                NodeSettings& out) {
+  if (in.uplinks_size() == 0 && (in.has_primary() || in.backups_size() > 0)) {
+    const std::string named = in.has_primary() ? in.primary() : in.backups(0);
+    return FieldError("interfaces.uplinks",
+                      absl::StrCat("required: primary and backups name uplinks, and each needs an "
+                                   "entry here with its expected rate, e.g. {\"interface\": ",
+                                   Quote(named), ", \"rate_mbit\": 50}"));
+  }
   if (in.uplinks_size() == 0)
     return FieldError("interfaces.uplinks", "at least one uplink is required");
   if (in.uplinks_size() > MB_MAX_PATHS) {

@@ -3,12 +3,30 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "agent/core/config.h"
 #include "agent/core/data_cap.h"
 
 namespace meshbpf {
 
-std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
+namespace {
+
+// `text` (comment lines, then one JSON object) with its object moved inside
+// {"mesh_network": ...}, indented one level.
+std::string InMeshNetwork(const std::string& text) {
+  const size_t open = text.find("\n{\n") + 1;
+  std::string out = absl::StrCat(text.substr(0, open), "{\n  \"mesh_network\": ");
+  for (absl::string_view line : absl::StrSplit(
+           absl::StripSuffix(absl::string_view(text).substr(open), "\n"), '\n')) {
+    absl::StrAppend(&out, out.back() == ' ' ? "" : "  ", line, "\n");
+  }
+  absl::StrAppend(&out, "}\n");
+  return out;
+}
+
+// The config with its sections at the top level.
+std::string SectionsText(const std::vector<DefaultUplink>& found) {
   const std::vector<DefaultUplink> uplinks =
       found.empty() ? std::vector<DefaultUplink>{{"eth0", ""}} : found;
   std::string uplink_text;
@@ -55,6 +73,8 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
   const std::string text = absl::StrCat(
       R"(// meshbpf configuration (JSON; `//` starts a comment that runs to the end of the line).
 // Validate with: meshbpf config --check FILE
+// The sections may also sit inside one object, {"mesh_network": {...}}, the documented
+// shape (meshbpf config --output FILE --shape mesh_network writes it that way).
 {
   "node_discovery": {
     // Find other meshbpf nodes on the LAN and share uplinks with them. Default false.
@@ -113,7 +133,13 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
     // Floor guard (load_balance, latency): a path whose delay or loss costs the
     // bond more than it adds leaves bonded bulk traffic, logged with the reason.
     // Default ${floor_guard}.
-    "floor_guard": ${floor_guard}
+    "floor_guard": ${floor_guard},
+    // Resequencing buffer, in packets (16..${max_queue_size}): at most this many wait for a gap,
+    // and one this far ahead releases them all. Default ${max_queue_size} (~100 ms at 120 Mbit/s).
+    "max_queue_size": ${max_queue_size},
+    // Seconds between capacity estimates and weight updates, default ${rebalance_interval}.
+    // (Older files set it as failover.rebalance_interval: either place, not both.)
+    "rebalance_interval": ${rebalance_interval}
   },
   "failover": {
     // Seconds between path probes, default ${monitoring_interval}.
@@ -122,8 +148,6 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
     "threshold": ${threshold},
     // Probes answered in a row before it comes back, default ${recovery_threshold}.
     "recovery_threshold": ${recovery_threshold},
-    // Seconds between capacity estimates and weight updates, default ${rebalance_interval}.
-    "rebalance_interval": ${rebalance_interval},
     // UDP port of path probes on the bond, default ${probe_port}.
     "probe_port": ${probe_port},
     // One-way loss (percent) at which a path is degraded: no bonded traffic while a
@@ -179,6 +203,7 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
              {"${latency_packet_bytes}", absl::StrCat(d::kLatencyPacketBytes)},
              {"${reorder_deadline_ms}", absl::StrCat(d::kReorderDeadlineMs)},
              {"${floor_guard}", d::kFloorGuard ? "true" : "false"},
+             {"${max_queue_size}", absl::StrCat(d::kMaxQueueSize)},
              {"${monitoring_interval}", absl::StrCat(d::kMonitoringIntervalS)},
              {"${threshold}", absl::StrCat(d::kThreshold)},
              {"${recovery_threshold}", absl::StrCat(d::kRecoveryThreshold)},
@@ -194,6 +219,13 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
              {"${cap_timezone}", cap_defaults::kCapTimezone},
              {"${cap_warn_at}", absl::StrJoin(cap_defaults::kCapWarnAtPercent, ", ")},
              {"${cap_when_exhausted}", cap_defaults::kCapWhenExhausted}});
+}
+
+}  // namespace
+
+std::string DefaultConfigText(const std::vector<DefaultUplink>& uplinks, ConfigShape shape) {
+  const std::string text = SectionsText(uplinks);
+  return shape == ConfigShape::kMeshNetwork ? InMeshNetwork(text) : text;
 }
 
 }  // namespace meshbpf

@@ -15,7 +15,12 @@ struct DefaultUplink {
   std::string gateway;  // empty: written commented out
 };
 
+// The file's two shapes: its sections at the top level, or inside
+// {"mesh_network": ...} as the documented format has them.
+enum class ConfigShape { kSections, kMeshNetwork };
+
 // The config text; with no uplinks it names a placeholder "eth0".
-std::string DefaultConfigText(const std::vector<DefaultUplink>& uplinks);
+std::string DefaultConfigText(const std::vector<DefaultUplink>& uplinks,
+                              ConfigShape shape = ConfigShape::kSections);
 
 }  // namespace meshbpf

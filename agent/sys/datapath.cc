@@ -7,12 +7,15 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "agent/sys/netdev.h"
 #include "meshbpf.skel.h"
 
 namespace meshbpf {
 namespace {
 
 // Our filters' identity on a clsact hook, so we replace and remove only ours.
+// Priority 1: first on the hook, so tunnel packets are ours before another
+// classifier sees them; everything else mb_decap hands on (MB_NOT_OURS).
 constexpr uint32_t kTcHandle = 0x4d42;  // "MB"
 constexpr uint32_t kTcPriority = 1;
 
@@ -112,7 +115,10 @@ void Datapath::DetachAll() {
     bpf_tc_hook hook = IngressHook(a.ifindex);
     bpf_tc_opts opts = OurFilter();
     bpf_tc_detach(&hook, &opts);  // fails harmlessly if the device is gone
-    if (a.created_hook) {
+    // The clsact we created goes too, unless another program has put a
+    // filter on it since: removing it would remove theirs.
+    absl::StatusOr<bool> others = HasTcFilters(a.ifindex);
+    if (a.created_hook && others.ok() && !*others) {
       hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
       bpf_tc_hook_destroy(&hook);
     }

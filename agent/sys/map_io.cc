@@ -406,7 +406,7 @@ absl::StatusOr<ResequencerStats> ResequencerMaps::Read() const {
   ResequencerStats out;
   out.deadline_us = config.reseq_deadline_us;
   out.occupancy = state.held;
-  out.window = MB_RESEQ_WINDOW;
+  out.window = config.reseq_window ? config.reseq_window : MB_RESEQ_WINDOW;
   out.held = sum.held;
   out.released_in_order = sum.released_in_order;
   out.released_deadline = sum.released_deadline;

@@ -5,7 +5,9 @@
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <netlink/netlink.h>
+#include <linux/pkt_sched.h>
 #include <netlink/route/addr.h>
+#include <netlink/route/classifier.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/veth.h>
 #include <sys/ioctl.h>
@@ -204,6 +206,22 @@ absl::StatusOr<bool> EnsureBondDevice(const NodeSettings& settings, uint32_t mtu
     if (absl::Status s = AddAddress(sock->get(), bond, *settings.bond_address); !s.ok()) return s;
   }
   return created;
+}
+
+absl::StatusOr<bool> HasTcFilters(int ifindex) {
+  absl::StatusOr<NlSocket> sock = Connect();
+  if (!sock.ok()) return sock.status();
+  for (const uint32_t parent : {TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS),
+                                TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS)}) {
+    nl_cache* cache = nullptr;
+    if (int err = rtnl_cls_alloc_cache(sock->get(), ifindex, parent, &cache); err < 0) {
+      return NlError(absl::StrCat("listing the TC filters of ifindex ", ifindex), err);
+    }
+    const int filters = nl_cache_nitems(cache);
+    nl_cache_free(cache);
+    if (filters > 0) return true;
+  }
+  return false;
 }
 
 }  // namespace meshbpf

@@ -34,4 +34,8 @@ inline constexpr char kBondAlias[] = "meshbpf bond";
 absl::StatusOr<bool> EnsureBondDevice(const NodeSettings& settings, uint32_t mtu,
                                       bool disable_offloads);
 
+// Whether any TC filter (ours or another program's) is on ifindex's clsact
+// hooks, ingress or egress.
+absl::StatusOr<bool> HasTcFilters(int ifindex);
+
 }  // namespace meshbpf

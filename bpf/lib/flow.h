@@ -266,10 +266,10 @@ static __always_inline int flow_receive(struct __sk_buff *skb, const struct mb_c
 	struct mb_flow_pkt f;
 
 	if (skb->protocol != bpf_htons(ETH_P_IP) || parse_flow(skb, 0, &f) < 0)
-		return TC_ACT_OK;
+		return MB_NOT_OURS;
 	struct mb_nat_origin *o = bpf_map_lookup_elem(&mb_nat_reverse, &f.key);
 	if (!o)
-		return TC_ACT_OK;
+		return MB_NOT_OURS;
 	__u32 path_id = o->path_id;
 	if (rewrite_addr(skb, &f, MB_IP_OFF + offsetof(struct iphdr, daddr), f.key.daddr,
 			 o->orig_addr) < 0 ||

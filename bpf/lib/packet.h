@@ -6,6 +6,7 @@
 
 #include <linux/bpf.h>
 #include <linux/ip.h>
+#include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 
 #include "meshbpf.h"
@@ -13,6 +14,14 @@
 #ifndef AF_INET
 #define AF_INET 2
 #endif
+
+/*
+ * mb_decap's verdict for a packet that is not meshbpf's: the next filter on
+ * the uplink's hook (a firewall's, Cilium's) classifies it. TC_ACT_OK would
+ * end classification with us and hide the packet from them; with no other
+ * filter, TC_ACT_UNSPEC passes it up just the same.
+ */
+#define MB_NOT_OURS TC_ACT_UNSPEC
 
 /*
  * Packet pointer to `len` bytes at `off`, for direct reads: a helper call

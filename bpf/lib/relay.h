@@ -115,6 +115,34 @@ static __always_inline long readdress_relayed(struct __sk_buff *skb, struct mb_r
 }
 
 /*
+ * Whether a packet for relay slot r is what the agent authorised, the way
+ * it was announced: forward from the origin's tunnel port, arriving on the
+ * LAN at our LAN address; returns from the peer's port, arriving on the
+ * uplink at its address; either way a meshbpf packet. Anything else would
+ * make the relay an open UDP proxy for whoever spoofs a neighbour's or the
+ * peer's address. Returns the drop reason, or -1 to relay.
+ */
+static __always_inline int relay_admission(struct __sk_buff *skb, const struct mb_relay_hdr *h,
+					   const struct mb_relay *r, const struct mb_path *uplink,
+					   int forward)
+{
+	struct mb_wire_hdr mb;
+
+	if (skb->ingress_ifindex != (forward ? r->lan_ifindex : uplink->ifindex))
+		return MB_RELAY_DROP_WRONG_INTERFACE;
+	if (h->ip.daddr != (forward ? r->lan_ip : uplink->src_ip))
+		return MB_RELAY_DROP_WRONG_DESTINATION;
+	if (h->udp.source != bpf_htons(forward ? r->origin_port : r->peer_port))
+		return MB_RELAY_DROP_WRONG_SOURCE;
+	/* A header and at least an inner IPv4 header behind it. */
+	if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr) + sizeof(*h), &mb, sizeof(mb)) < 0 ||
+	    skb->len < sizeof(struct ethhdr) + sizeof(*h) + sizeof(mb) + sizeof(struct iphdr) ||
+	    mb.version != MB_WIRE_VERSION || mb.path_id >= MB_MAX_PATHS)
+		return MB_RELAY_DROP_NOT_MESHBPF;
+	return -1;
+}
+
+/*
  * Relays a packet sent to one of our relay ports (bpf/meshbpf.h,
  * "Relaying"): forward from an origin to its bonding peer out of our
  * uplink, or the peer's return to the origin over the LAN. Packets of no
@@ -147,14 +175,15 @@ static __always_inline int relay(struct __sk_buff *skb, const struct mb_config *
 	if (!r || !r->in_use)
 		return MB_NOT_RELAYED;
 
-	if (!forward && h.udp.source != bpf_htons(r->peer_port))
-		return relay_drop(slot, MB_RELAY_DROP_WRONG_SOURCE);
-	if (h.ip.ttl <= 1)
-		return relay_drop(slot, MB_RELAY_DROP_TTL);
 	__u32 uplink_path = r->uplink_path;
 	struct mb_path *uplink = bpf_map_lookup_elem(&mb_paths, &uplink_path);
 	if (!uplink || uplink->ifindex == 0)
 		return relay_drop(slot, MB_RELAY_DROP_UPLINK_GONE);
+	int reason = relay_admission(skb, &h, r, uplink, forward);
+	if (reason >= 0)
+		return relay_drop(slot, reason);
+	if (h.ip.ttl <= 1)
+		return relay_drop(slot, MB_RELAY_DROP_TTL);
 	if (cap_spent(MB_RELAY_BUDGET))
 		return relay_drop(slot, MB_RELAY_DROP_SHARE_SPENT);
 	/* Our own cap stops relaying whatever its policy: the relay is no last resort of ours. */

@@ -30,6 +30,7 @@ struct reseq_walk {
 	struct mb_reseq *r;
 	struct mb_reseq_counters *c;
 	__u32 bond_ifindex;
+	__u32 window;         /* packets held at most (reseq_window) */
 	__u32 start;          /* next_seq when the walk began */
 	__u32 give_up_before; /* gaps before this seq are given up */
 	__u64 now;            /* held packets due later than this stay */
@@ -40,6 +41,17 @@ struct reseq_walk {
 	__u8 cause;           /* enum mb_release_cause */
 	__u8 released;        /* something was released: the head moved */
 };
+
+/*
+ * The buffer's bound in packets (link_aggregation.max_queue_size): no packet
+ * waits further than this ahead of the gap. 0 or more than the slots: all.
+ */
+static __always_inline __u32 reseq_window(const struct mb_config *cfg)
+{
+	__u32 n = cfg->reseq_window;
+
+	return n && n < MB_RESEQ_WINDOW ? n : MB_RESEQ_WINDOW;
+}
 
 /* The slot bond_seq `seq` uses (NULL only if the map is broken). */
 static __always_inline struct mb_reseq_slot *slot_of(__u32 seq)
@@ -246,7 +258,7 @@ static __always_inline int hold(struct reseq_walk *w, __u32 seq, __u64 now, __u6
 }
 
 /*
- * A packet a full window ahead, or so far behind that the peer must have
+ * A packet a full window (reseq_window) ahead, or so far behind that the peer must have
  * restarted its sequence: everything held goes out in order, then this
  * packet, and the sequence resumes after it. The packet waits in the
  * per-CPU scratch slot meanwhile, since the walk reuses the skb.
@@ -259,10 +271,10 @@ static __always_inline void flush_before(struct reseq_walk *w, __u32 seq, __u64 
 	if (!scratch || store_frame(w->skb, scratch, seq, now)) {
 		/* Too long to keep aside: it goes first, out of order. */
 		w->c->passed++;
-		release(w, MB_RELEASE_FULL, w->r->next_seq + MB_RESEQ_WINDOW, 0);
+		release(w, MB_RELEASE_FULL, w->r->next_seq + w->window, 0);
 	} else {
 		w->loaded = 0;
-		release(w, MB_RELEASE_FULL, w->r->next_seq + MB_RESEQ_WINDOW, 0);
+		release(w, MB_RELEASE_FULL, w->r->next_seq + w->window, 0);
 		if (emit(w, scratch))
 			w->c->gaps_skipped++; /* could not be sent: given up like a lost one */
 	}
@@ -311,7 +323,7 @@ static __always_inline int place_in_sequence(struct reseq_walk *w, __u32 seq, __
 	__s32 ahead = (__s32)(seq - r->next_seq); /* wrap-around safe */
 	if (ahead == 0 && !hold_ns) {
 		r->next_seq = seq + 1;
-	} else if (ahead >= 0 && ahead < MB_RESEQ_WINDOW) {
+	} else if (ahead >= 0 && ahead < (__s32)w->window) {
 		verdict = hold(w, seq, now, now + hold_ns);
 	} else if (ahead < 0 && ahead > -MB_RESEQ_RESYNC) {
 		w->c->late++; /* its gap was given up already: deliver it now */
@@ -398,17 +410,18 @@ static __always_inline int resequence_owned(struct reseq_walk *w, __u32 seq, int
  * worst the owner waits for the deadline.
  */
 static __always_inline int pass_unsequenced(struct mb_reseq *r, struct mb_reseq_counters *c,
-					    __u32 bond_ifindex, __u32 seq)
+					    const struct mb_config *cfg, __u32 seq)
 {
 	__s32 ahead = (__s32)(seq - r->next_seq);
 	struct mb_reseq_slot *slot = slot_of(seq);
 
-	if (slot && ahead > 0 && ahead < MB_RESEQ_WINDOW && slot->state == MB_RESEQ_EMPTY) {
+	if (slot && ahead > 0 && ahead < (__s32)reseq_window(cfg) &&
+	    slot->state == MB_RESEQ_EMPTY) {
 		slot->seq = seq;
 		slot->state = MB_RESEQ_PASSED;
 	}
 	c->passed++;
-	return bpf_redirect(bond_ifindex, BPF_F_INGRESS);
+	return bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
 }
 
 /*
@@ -428,12 +441,13 @@ static __always_inline int resequence(struct __sk_buff *skb, const struct mb_con
 	if (!r || !c)
 		return bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
 	if (__sync_val_compare_and_swap(&r->busy, 0, 1) != 0)
-		return sequenced ? pass_unsequenced(r, c, cfg->bond_ifindex, seq)
+		return sequenced ? pass_unsequenced(r, c, cfg, seq)
 				 : bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
 	struct mb_path *path = bpf_map_lookup_elem(&mb_paths, &path_id);
 	__u64 hold_ns = path && sequenced ? (__u64)path->reseq_hold_us * 1000 : 0;
 	struct reseq_walk w = {
-		.skb = skb, .r = r, .c = c, .bond_ifindex = cfg->bond_ifindex, .loaded = 1,
+		.skb = skb, .r = r, .c = c, .bond_ifindex = cfg->bond_ifindex,
+		.window = reseq_window(cfg), .loaded = 1,
 	};
 	int verdict = resequence_owned(&w, seq, sequenced, cfg->reseq_deadline_us, hold_ns, path_id);
 	__sync_fetch_and_and(&r->busy, 0);
@@ -459,7 +473,8 @@ static __always_inline int reseq_tick(struct __sk_buff *skb, const struct mb_con
 	    __sync_val_compare_and_swap(&r->busy, 0, 1) != 0)
 		return TC_ACT_SHOT;
 	struct reseq_walk w = {
-		.skb = skb, .r = r, .c = c, .bond_ifindex = cfg->bond_ifindex, .now = now,
+		.skb = skb, .r = r, .c = c, .bond_ifindex = cfg->bond_ifindex,
+		.window = reseq_window(cfg), .now = now,
 	};
 	release_due(&w, cfg->reseq_deadline_us);
 	if (w.loaded && bpf_clone_redirect(skb, cfg->bond_ifindex, BPF_F_INGRESS))
