@@ -232,6 +232,23 @@ TEST(PathTable, GuardNeverTakesTheLastBulkPath) {
   EXPECT_EQ((t[0].flags | t[1].flags) & MB_PATH_F_NO_BULK, 0) << "never every path";
 }
 
+// The floor guard lab: the best path, saturated alone, loses probes and is
+// degraded; the only healthy path is the one the guard keeps out of bulk.
+// Taking the degraded path out for it would move bulk onto the lossy path.
+TEST(PathTable, DegradedPathStaysWhenTheHealthyOneIsOutOfBulk) {
+  NodeSettings s = TwoBonded();
+  std::vector<PathCondition> c(2);
+  c[0].degraded = true;
+  c[1].bulk_excluded = true;
+  PathTable t = BuildPathTable(s, c);
+  EXPECT_EQ(t[0].state, MB_PATH_ACTIVE);
+  EXPECT_EQ(t[0].flags & MB_PATH_F_NO_BULK, 0);
+  EXPECT_EQ(t[1].state, MB_PATH_ACTIVE);
+  EXPECT_EQ(t[1].flags & MB_PATH_F_NO_BULK, MB_PATH_F_NO_BULK);
+  c[1].bulk_excluded = false;
+  EXPECT_EQ(BuildPathTable(s, c)[0].state, MB_PATH_DISABLED) << "a healthy bulk path is left";
+}
+
 TEST(PathTable, GuardFlagOnlyWhereItActs) {
   NodeSettings s = TwoBonded();
   std::vector<PathCondition> c(2);

@@ -8,14 +8,24 @@
 # must then carry next to nothing of a transfer (probes only), and one TCP
 # flow each way must not fall below the best single link (wide margin:
 # 0.85x).
+#
+# The exclusion lasts a back-off of 10 s, after which the guard tries the
+# path again: both bonded transfers run inside it (3 s each, 1 s of slow
+# start left out), and the single link is measured before the loss starts.
 set -euo pipefail
 export DELAYS="25 25"
+export LAB_IPERF_OMIT=1
 source "$(dirname "$0")/lib/lab.sh"
 trap lab_cleanup EXIT
 trap 'exit 130' INT TERM
 
 lab_create
 lab_start_agents
+lab_route_client wan1
+best="$(lab_iperf down 3)"
+echo "best single link (wan1, download): $best Mbit/s of $RATE1"
+python3 -c "import sys; sys.exit($best < 0.5 * $RATE1)" ||
+  lab_fail "wan1 alone is far below its shaped rate: the lab itself is broken"
 lab_link_loss 2 2
 
 # "true" once NODE's agent keeps its path PATH out of bulk.
@@ -34,26 +44,21 @@ done
 lab_status client --json >"$LAB_DIR/client-status.json"
 lab_status peer --json >"$LAB_DIR/peer-status.json"
 
-lab_route_client wan1
-best="$(lab_iperf down 4)"
-echo "best single link (wan1, download): $best Mbit/s of $RATE1"
-python3 -c "import sys; sys.exit($best < 0.5 * $RATE1)" ||
-  lab_fail "wan1 alone is far below its shaped rate: the lab itself is broken"
-
 lab_route_client bond
 wan2_bytes() { lab_ns client cat "/sys/class/net/wan2/statistics/$1_bytes"; }
 before_rx="$(wan2_bytes rx)"
-down="$(lab_iperf down 4)"
+down="$(lab_iperf down 3)"
 far_down=$(($(wan2_bytes rx) - before_rx))
 before_tx="$(wan2_bytes tx)"
-up="$(lab_iperf up 4)"
+up="$(lab_iperf up 3)"
 far_up=$(($(wan2_bytes tx) - before_tx))
 echo "bond: download $down Mbit/s (wan2 received $far_down bytes), upload $up Mbit/s (wan2 sent $far_up bytes)"
 grep -E "floor guard|path .*(->|data path state)" "$LAB_DIR/client-agent.log" \
   "$LAB_DIR/peer-agent.log" || true
 
 python3 - "$best" "$down" "$up" "$far_down" "$far_up" "$LAB_IPERF_OMIT" \
-  "$LAB_DIR/client-status.json" "$LAB_DIR/peer-status.json" "$LAB_DIR/client-agent.log" <<'PY'
+  "$LAB_DIR/client-status.json" "$LAB_DIR/peer-status.json" "$LAB_DIR/client-agent.log" \
+  "$LAB_DIR/peer-agent.log" <<'PY'
 import json, sys
 best, down, up, far_down, far_up, omitted_s = map(float, sys.argv[1:7])
 for status_file, name in ((sys.argv[7], "wan2"), (sys.argv[8], "via-wan2")):
@@ -70,11 +75,16 @@ assert "floor guard: out of bonded bulk traffic (loss" in open(sys.argv[9]).read
 for what, mbit in (("download", down), ("upload", up)):
     print(f"{what}: {mbit / best:.2f} x the best single link")
     assert mbit >= 0.85 * best, f"bonded {what} {mbit} Mbit/s is below the best single link {best}"
-# What the far path carried against the transfer (4 s plus the omitted slow
+# What the far path carried against the transfer (3 s plus the omitted slow
 # start): probes only, a few hundred bytes a second.
+# One exception: the two agents decide seconds apart, so one's back-off may
+# end during a transfer and it tries the path again (logged as
+# "readmitted"); the path then carries part of the transfer until it is
+# confirmed harmful again, but less than its capacity share (a third).
+retried = "(readmitted" in open(sys.argv[9]).read() + open(sys.argv[10]).read()
 for what, far_bytes, mbit in (("download", far_down, down), ("upload", far_up, up)):
-    share = far_bytes * 8 / 1e6 / (mbit * (4 + omitted_s))
-    print(f"far path's share of the {what}: {share:.2%}")
-    assert share < 0.02, f"the excluded path still carried {share:.1%} of the {what}"
+    share = far_bytes * 8 / 1e6 / (mbit * (3 + omitted_s))
+    print(f"far path's share of the {what}: {share:.2%}" + (" (a retry was logged)" if retried else ""))
+    assert share < (0.3 if retried else 0.02), f"the excluded path still carried {share:.1%} of the {what}"
 print("PASS")
 PY

@@ -169,8 +169,17 @@ PathTable BuildPathTable(const NodeSettings& settings,
     }
     return std::nullopt;
   };
-  const bool healthy_bonded =
-      std::any_of(bonded.begin(), bonded.end(), [&](size_t i) { return !degraded(i); });
+  // A path the floor guard keeps out of bulk is no healthy alternative for
+  // it: taking a degraded path out for its sake would leave bulk traffic to
+  // nothing (or to the path the guard found harmful).
+  const bool guard_applies =
+      settings.floor_guard &&
+      (settings.mode == BondMode::kLoadBalance || settings.mode == BondMode::kLatency);
+  auto carries_bulk = [&](size_t i) {
+    return !(guard_applies && condition(i).bulk_excluded && !condition(i).manual);
+  };
+  const bool healthy_bonded = std::any_of(bonded.begin(), bonded.end(),
+                                          [&](size_t i) { return !degraded(i) && carries_bulk(i); });
   const std::optional<size_t> healthy_standby = usable_standby(true);
   for (size_t i : bonded) {
     if (!degraded(i) || (!healthy_bonded && !healthy_standby)) table[i].state = MB_PATH_ACTIVE;
@@ -181,11 +190,8 @@ PathTable BuildPathTable(const NodeSettings& settings,
   if (std::optional<size_t> next = healthy_standby ? healthy_standby : usable_standby(false)) {
     table[*next].state = MB_PATH_BACKUP;
   }
-  if (settings.floor_guard &&
-      (settings.mode == BondMode::kLoadBalance || settings.mode == BondMode::kLatency)) {
-    auto guarded = [&](size_t i) {
-      return table[i].state == MB_PATH_ACTIVE && condition(i).bulk_excluded && !condition(i).manual;
-    };
+  if (guard_applies) {
+    auto guarded = [&](size_t i) { return table[i].state == MB_PATH_ACTIVE && !carries_bulk(i); };
     bool bulk_left = false;
     for (size_t i = 0; i < n; ++i) bulk_left |= table[i].state == MB_PATH_ACTIVE && !guarded(i);
     for (size_t i = 0; i < n && bulk_left; ++i) {

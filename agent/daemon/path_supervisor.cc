@@ -202,16 +202,19 @@ PathTable PathSupervisor::DesiredTable() const {
 
 void PathSupervisor::RunFloorGuard(uint64_t now_ns) {
   if (!guard_) return;
-  // The guard judges the paths that would carry bulk without it.
-  const std::vector<PathCondition> conditions = Conditions(false);
-  const PathTable unguarded = BuildPathTable(settings_, conditions);
+  // The guard judges the paths that are ACTIVE with its exclusions as they
+  // stand: a degraded best path kept active because the only healthy one is
+  // out of bulk stays its anchor, rather than the excluded path coming back
+  // as 'the best' (in a lab, that moved a download onto the lossy path).
+  const std::vector<PathCondition> conditions = Conditions(true);
+  const PathTable judged = BuildPathTable(settings_, conditions);
   std::vector<GuardPathInput> inputs(health_.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     const PathHealth& h = health_[i];
     GuardPathInput& in = inputs[i];
-    in.eligible = unguarded[i].state == MB_PATH_ACTIVE && !conditions[i].manual;
+    in.eligible = judged[i].state == MB_PATH_ACTIVE && !conditions[i].manual;
     in.capacity_bps = h.capacity_bps();
-    in.owd_us = unguarded[i].owd_us;
+    in.owd_us = judged[i].owd_us;
     in.jitter_us = h.jitter().jitter_ns() / 1e3;
     in.rtt_us = h.rtt().has_sample() ? h.rtt().srtt_ns() / 1e3 : 2.0 * in.owd_us;
     in.loss = h.loss();
