@@ -171,6 +171,28 @@ TEST_F(CapManagerTest, WithoutAHistoryStoreThePinnedMapsCountGoesOn) {
   EXPECT_EQ(m->Statuses()[0].usage.used_bytes, 400u);
 }
 
+TEST_F(CapManagerTest, WallClockJumpsResetUsageAtMostOnce) {
+  CapManager m = Start(Plan(1000, "monthly"), kJan10);
+  map_.Charge(1, 300);
+  m.Poll(kJan10 + absl::Seconds(1));
+  // Back to 1970 (no real-time clock) and back again: the month goes on.
+  const absl::Time kEpoch = absl::FromUnixSeconds(10);
+  EXPECT_THAT(Texts(m.Poll(kEpoch)), Not(HasSubstr("new monthly")));
+  map_.Charge(1, 100);
+  m.Poll(kEpoch + absl::Seconds(1));
+  EXPECT_EQ(m.Statuses()[0].usage.used_bytes, 400u) << "still counting while the clock is wrong";
+  EXPECT_EQ(map_.entries[1].remaining_bytes, 600);
+  m.Poll(kJan10 + absl::Seconds(2));
+  EXPECT_EQ(m.Statuses()[0].usage.used_bytes, 400u);
+
+  // Forward by two months (a wrong NTP answer), then back: one new period.
+  const absl::Time kMarch = kJan10 + absl::Hours(24 * 60);
+  EXPECT_THAT(Texts(m.Poll(kMarch)), HasSubstr("new monthly data cap period"));
+  map_.Charge(1, 50);
+  EXPECT_THAT(Texts(m.Poll(kJan10 + absl::Seconds(3))), Not(HasSubstr("new monthly")));
+  EXPECT_EQ(m.Statuses()[0].usage.used_bytes, 50u) << "the new period counts on";
+}
+
 TEST_F(CapManagerTest, OneOffCapsNeverStartOverByThemselves) {
   CapManager m = Start(Plan(1000, "one_off"), kJan10);
   map_.Charge(1, 1000);

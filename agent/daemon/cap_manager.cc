@@ -127,8 +127,7 @@ std::vector<CapNotice> CapManager::Poll(absl::Time now) {
   bool event = false;
   for (Tracked& t : uplinks_) {
     const CapPlan& plan = t.uplink.plan;
-    if (plan.period != CapPeriodKind::kOneOff &&
-        CapPeriodAt(plan, now).start != t.usage.period_start) {
+    if (CapPeriodOver(plan, t.usage, now)) {
       t.usage = FreshCapUsage(plan, now);
       t.exhausted = false;
       event = true;
