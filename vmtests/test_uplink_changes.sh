@@ -24,6 +24,8 @@ path1() { status_field "$1" "s['paths'][1]['$2']"; }
 
 path1_active() { [[ "$(path1 client state)" == active ]]; }
 path1_disabled() { [[ "$(path1 client state)" == disabled ]]; }
+# Whether path 1's field FIELD on NODE is VALUE, read anew on every call.
+path1_is() { [[ "$(path1 "$1" "$2")" == "$3" ]]; }
 
 # Starts an iperf3 transfer (extra arguments, e.g. -R) in the background for
 # SECONDS; its report goes to $LAB_DIR/transfer.json.
@@ -93,9 +95,8 @@ finish_transfer "upload across wan2's re-creation"
 # 2. wan2's address changes, as a DHCP renewal may do.
 lab_ns client ip addr flush dev wan2
 lab_ns client ip addr add 10.201.2.3/24 dev wan2
-wait_until 30 "path 1's source follows wan2's new address" \
-  test "$(path1 client source)" == 10.201.2.3
-wait_until 30 "the peer learns path 1's new far end" test "$(path1 peer remote)" == 10.201.2.3
+wait_until 30 "path 1's source follows wan2's new address" path1_is client source 10.201.2.3
+wait_until 30 "the peer learns path 1's new far end" path1_is peer remote 10.201.2.3
 wait_until 30 "path 1 active with its new address" path1_active
 grep -q "path wan2: following its uplink: wan2 address 10.201.2.2 -> 10.201.2.3" \
   "$LAB_DIR/client-agent.log" || lab_fail "the client did not log wan2's new address"
