@@ -8,7 +8,10 @@
 #     follows it. The peer can only follow the client's new address on a
 #     path whose far end it learns (learn_remote), so its side of path 1 is
 #     one here; a peer with a configured remote_address would need a config
-#     change.
+#     change;
+#  3. 1500 veth pairs created at once overflow the client agent's netlink
+#     socket (ENOBUFS): it says so, reads every uplink again and keeps
+#     following wan2 (down, then up again).
 # Margins are wide (a loaded 2-core machine): waits of up to 30 s, and
 # "traffic again" means the path's counters grew by 200+ packets while a
 # transfer ran (probes alone add 5 a second).
@@ -105,4 +108,15 @@ start_transfer 10 -R
 sleep 2
 expect_traffic client rx_packets
 finish_transfer "download after wan2's new address"
+
+# 3. More link events than the agent's netlink socket holds.
+for i in $(seq 1500); do echo "link add flood$i type veth peer name flood${i}p"; done >"$LAB_DIR/flood"
+lab_ns client ip -batch "$LAB_DIR/flood"
+wait_until 30 "the client notices lost link events" \
+  grep -q "link events were lost (netlink overflow)" "$LAB_DIR/client-agent.log"
+lab_ns client ip link set wan2 down
+wait_until 30 "path 1 disabled with wan2 down after the overflow" path1_disabled
+lab_ns client ip link set wan2 up
+wait_until 30 "path 1 active with wan2 up after the overflow" path1_active
+echo "ok: after a netlink overflow ($(grep -c "netlink overflow" "$LAB_DIR/client-agent.log") logged) wan2 is still followed"
 echo PASS
