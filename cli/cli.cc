@@ -31,31 +31,52 @@ constexpr char kPinOptions[] =
     "  --instance NAME  which agent instance (default: the only one under --pin-root)\n"
     "  --run-dir DIR    where the agent's control socket is (default /run/meshbpf)\n";
 
-// Reads one instance's maps and prints them as JSON or as text.
+// The agent's "status" reply; an error when none answered or it refused.
+absl::StatusOr<StatusReply> AgentStatus(const Options& options, const std::string& pin_dir) {
+  absl::StatusOr<nlohmann::json> reply =
+      CallAgent(ControlPath(options, pin_dir), RequestToJson(StatusRequest{}));
+  if (!reply.ok()) return reply.status();
+  return FromJson<StatusReply>(*reply, "status");
+}
+
+// Prints `text` or, with --json, `json`.
+int Print(const Options& options, const nlohmann::json& json, const std::string& text) {
+  if (options.Has("--json")) {
+    std::printf("%s\n", json.dump(2).c_str());
+  } else {
+    std::fputs(text.c_str(), stdout);
+  }
+  return 0;
+}
+
+// Reads one instance's maps and prints them as JSON or as text. Maps only
+// root may open: `status` shows what the agent says (`agent_only`), if it
+// answers.
 int ShowSnapshot(const std::string& program, const Options& options,
                  const std::function<nlohmann::json(const InstanceSnapshot&)>& as_json,
-                 const std::function<std::string(const InstanceSnapshot&)>& as_text) {
+                 const std::function<std::string(const InstanceSnapshot&)>& as_text,
+                 bool agent_only_when_denied) {
   absl::StatusOr<std::string> pin_dir = ResolvePinDir(options);
   if (!pin_dir.ok()) return Error(program, std::string(pin_dir.status().message()));
   absl::StatusOr<MapSet> maps = MapSet::OpenPinned(*pin_dir);
+  if (!maps.ok() && agent_only_when_denied && absl::IsPermissionDenied(maps.status())) {
+    const std::string why(maps.status().message());
+    absl::StatusOr<StatusReply> health = AgentStatus(options, *pin_dir);
+    if (!health.ok()) {
+      return Error(program, absl::StrCat(why, "; and the agent did not answer: ",
+                                         health.status().message()));
+    }
+    return Print(options, AgentStatusJson(*health, why), AgentStatusTable(*health, why));
+  }
   if (!maps.ok()) return Error(program, std::string(maps.status().message()));
   absl::StatusOr<InstanceSnapshot> snapshot = TakeSnapshot(*maps, *pin_dir);
   if (!snapshot.ok()) return Error(program, std::string(snapshot.status().message()));
   if (snapshot->agent_alive) {
     // The maps say what the data path does; the agent adds why (health).
-    absl::StatusOr<nlohmann::json> reply =
-        CallAgent(ControlPath(options, *pin_dir), RequestToJson(StatusRequest{}));
-    if (reply.ok()) {
-      absl::StatusOr<StatusReply> health = FromJson<StatusReply>(*reply, "status");
-      if (health.ok()) snapshot->health = *std::move(health);
-    }
+    absl::StatusOr<StatusReply> health = AgentStatus(options, *pin_dir);
+    if (health.ok()) snapshot->health = *std::move(health);
   }
-  if (options.Has("--json")) {
-    std::printf("%s\n", as_json(*snapshot).dump(2).c_str());
-  } else {
-    std::fputs(as_text(*snapshot).c_str(), stdout);
-  }
-  return 0;
+  return Print(options, as_json(*snapshot), as_text(*snapshot));
 }
 
 int RunStart(const std::string&, const Options& options) {
@@ -181,7 +202,7 @@ const CommandTable& CliCommands() {
         {"--pin-root", "--instance", "--run-dir"},
         {"--json"},
         [](const std::string& program, const Options& o) {
-          return ShowSnapshot(program, o, StatusJson, StatusTable);
+          return ShowSnapshot(program, o, StatusJson, StatusTable, /*agent_only_when_denied=*/true);
         }}},
       {"maps",
        {"raw content of every data-path map",
@@ -189,7 +210,7 @@ const CommandTable& CliCommands() {
         {"--pin-root", "--instance", "--run-dir"},
         {"--json"},
         [](const std::string& program, const Options& o) {
-          return ShowSnapshot(program, o, MapsJson, MapsText);
+          return ShowSnapshot(program, o, MapsJson, MapsText, /*agent_only_when_denied=*/false);
         }}},
       {"peers",
        {"mesh nodes heard on the LAN, the relayed paths they fill, the relays we serve",

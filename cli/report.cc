@@ -316,6 +316,15 @@ std::string StatusTable(const InstanceSnapshot& s) {
   return out;
 }
 
+nlohmann::json AgentStatusJson(const StatusReply& health, const std::string& maps_error) {
+  return {{"agent_running", true}, {"maps_error", maps_error}, {"health", ToJson(health)}};
+}
+
+std::string AgentStatusTable(const StatusReply& health, const std::string& maps_error) {
+  return absl::StrCat("meshbpf: the data path's maps are not shown (", maps_error,
+                      "); the agent's view:\n", HealthTable(health));
+}
+
 nlohmann::json MapsJson(const InstanceSnapshot& s) {
   nlohmann::json config = {
       {"bond_ifindex", s.config.bond_ifindex},

@@ -39,6 +39,11 @@ absl::StatusOr<InstanceSnapshot> TakeSnapshot(const MapSet& maps, const std::str
 
 nlohmann::json StatusJson(const InstanceSnapshot& snapshot);
 std::string StatusTable(const InstanceSnapshot& snapshot);
+// `meshbpf status` when the pinned maps cannot be opened (only root may)
+// but the agent answers: its view alone; `maps_error` says why the data
+// path's part (states, counters) is missing.
+nlohmann::json AgentStatusJson(const StatusReply& health, const std::string& maps_error);
+std::string AgentStatusTable(const StatusReply& health, const std::string& maps_error);
 // Every map's raw content, including all drop reasons per counter slot.
 nlohmann::json MapsJson(const InstanceSnapshot& snapshot);
 std::string MapsText(const InstanceSnapshot& snapshot);

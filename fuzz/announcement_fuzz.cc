@@ -60,8 +60,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // Fresh state per input keeps every crash reproducible from its input.
   std::chrono::steady_clock::time_point steady{};
-  const std::chrono::system_clock::time_point wall{std::chrono::milliseconds(kFuzzWallClockMs)};
-  ReplayGuard replay(std::chrono::seconds(60), [&] { return wall; });
+  ReplayGuard replay(std::chrono::seconds(60), [&] { return steady; });
   NodeTable table(std::chrono::seconds(30), [&] { return steady; });
   DropMonitor drops;
   AnnouncementIntake intake(kFuzzMeshKey, "fuzz-self", replay, table, drops,

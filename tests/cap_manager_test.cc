@@ -3,6 +3,7 @@
 // once, usage survives a restart (and a crash), periods and resets grant a
 // fresh budget.
 #include "agent/daemon/cap_manager.h"
+#include "tests/fake_budget_map.h"
 #include "cli/agent_views.h"
 
 #include <gmock/gmock.h>
@@ -14,20 +15,7 @@ namespace meshbpf {
 namespace {
 
 using ::testing::HasSubstr;
-
-class FakeBudgetMap : public BudgetMap {
- public:
-  absl::StatusOr<mb_budget> Read(uint32_t path_id) const override { return entries.at(path_id); }
-  absl::Status Write(uint32_t path_id, const mb_budget& budget) const override {
-    entries.at(path_id) = budget;
-    return absl::OkStatus();
-  }
-  // What the data path does per packet.
-  void Charge(uint32_t path_id, int64_t bytes) {
-    if (entries.at(path_id).limit_bytes) entries.at(path_id).remaining_bytes -= bytes;
-  }
-  mutable std::array<mb_budget, MB_BUDGET_SLOTS> entries{};
-};
+using ::testing::Not;
 
 const absl::TimeZone kUtc = absl::UTCTimeZone();
 const absl::Time kJan10 = absl::FromCivil(absl::CivilSecond(2025, 1, 10, 12, 0, 0), kUtc);
@@ -166,6 +154,43 @@ TEST_F(CapManagerTest, ANewPeriodGrantsAFreshBudget) {
   EXPECT_FALSE(m.Statuses()[0].exhausted);
   EXPECT_EQ(map_.entries[1].remaining_bytes, 1000);
   EXPECT_EQ(m.Statuses()[0].usage.used_bytes, 0u);
+}
+
+TEST_F(CapManagerTest, WithoutAHistoryStoreThePinnedMapsCountGoesOn) {
+  map_.entries[1] = {.remaining_bytes = 700, .limit_bytes = 1000, .policy = MB_CAP_STOP};
+  std::vector<CapNotice> notices;
+  absl::StatusOr<CapManager> m =
+      CapManager::Start({{1, "wan2", Plan(1000)}}, nullptr, &map_, kJan10, &notices);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->Statuses()[0].usage.used_bytes, 300u);
+  EXPECT_EQ(map_.entries[1].remaining_bytes, 700);
+  EXPECT_THAT(Texts(notices), HasSubstr("no history store could be opened"));
+  map_.Charge(1, 100);
+  EXPECT_THAT(Texts(m->Poll(kJan10 + absl::Seconds(11))), Not(HasSubstr("history store")))
+      << "said once";
+  EXPECT_EQ(m->Statuses()[0].usage.used_bytes, 400u);
+}
+
+TEST_F(CapManagerTest, WallClockJumpsResetUsageAtMostOnce) {
+  CapManager m = Start(Plan(1000, "monthly"), kJan10);
+  map_.Charge(1, 300);
+  m.Poll(kJan10 + absl::Seconds(1));
+  // Back to 1970 (no real-time clock) and back again: the month goes on.
+  const absl::Time kEpoch = absl::FromUnixSeconds(10);
+  EXPECT_THAT(Texts(m.Poll(kEpoch)), Not(HasSubstr("new monthly")));
+  map_.Charge(1, 100);
+  m.Poll(kEpoch + absl::Seconds(1));
+  EXPECT_EQ(m.Statuses()[0].usage.used_bytes, 400u) << "still counting while the clock is wrong";
+  EXPECT_EQ(map_.entries[1].remaining_bytes, 600);
+  m.Poll(kJan10 + absl::Seconds(2));
+  EXPECT_EQ(m.Statuses()[0].usage.used_bytes, 400u);
+
+  // Forward by two months (a wrong NTP answer), then back: one new period.
+  const absl::Time kMarch = kJan10 + absl::Hours(24 * 60);
+  EXPECT_THAT(Texts(m.Poll(kMarch)), HasSubstr("new monthly data cap period"));
+  map_.Charge(1, 50);
+  EXPECT_THAT(Texts(m.Poll(kJan10 + absl::Seconds(3))), Not(HasSubstr("new monthly")));
+  EXPECT_EQ(m.Statuses()[0].usage.used_bytes, 50u) << "the new period counts on";
 }
 
 TEST_F(CapManagerTest, OneOffCapsNeverStartOverByThemselves) {

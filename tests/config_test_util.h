@@ -23,13 +23,14 @@ inline in_addr Addr(const char* text) {
 
 class FakeInterfaces : public InterfaceLookup {
  public:
-  void Add(const std::string& name, int ifindex, uint32_t mtu, const char* ipv4) {
-    InterfaceInfo info;
+  // Up, without carrier unless the caller sets `running` on what it returns.
+  InterfaceInfo& Add(const std::string& name, int ifindex, uint32_t mtu, const char* ipv4) {
+    InterfaceInfo& info = devices_[name] = InterfaceInfo{};
     info.ifindex = ifindex;
     info.mtu = mtu;
     if (ipv4 != nullptr) info.ipv4 = Addr(ipv4);
     info.up = true;
-    devices_[name] = info;
+    return info;
   }
   std::optional<InterfaceInfo> Find(std::string_view name) const override {
     auto it = devices_.find(std::string(name));

@@ -172,6 +172,18 @@ TEST(CurrentCapUsage, KeepsUsageOfTheCurrentPeriodAndResetsAnOlderOne) {
   EXPECT_EQ(CurrentCapUsage(plan, std::nullopt, Utc("2024-03-15T00:00:00Z")).used_bytes, 0u);
 }
 
+TEST(CurrentCapUsage, AClockThatWentBackKeepsTheUsage) {
+  const CapPlan plan = Plan("monthly", "UTC");
+  CapUsage stored = FreshCapUsage(plan, Utc("2025-01-10T12:00:00Z"));
+  stored.used_bytes = 700;
+  // A board without a real-time clock boots at 1970; NTP steps back a day.
+  for (const char* now : {"1970-01-01T00:00:10Z", "2024-12-31T23:00:00Z"}) {
+    EXPECT_FALSE(CapPeriodOver(plan, stored, Utc(now))) << now;
+    EXPECT_EQ(CurrentCapUsage(plan, stored, Utc(now)).used_bytes, 700u) << now;
+  }
+  EXPECT_TRUE(CapPeriodOver(plan, stored, Utc("2025-02-01T00:00:00Z")));
+}
+
 TEST(CurrentCapUsage, OneOffUsageSurvivesAnyTime) {
   const CapPlan plan = Plan("one_off", "UTC");
   CapUsage stored = FreshCapUsage(plan, Utc("2020-01-01T00:00:00Z"));

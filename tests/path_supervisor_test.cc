@@ -78,6 +78,10 @@ class FakeSystem {
       return it->second;
     };
     io.interface_name = [](int) { return std::nullopt; };
+    io.attach_uplink = [this](int ifindex) {
+      attached.push_back(ifindex);
+      return absl::OkStatus();
+    };
     io.fill_next_hop_macs = [](PathTable&) {};
     io.send_probe = [this](const ProbeMessage& request) {
       probes.push_back(request);
@@ -96,6 +100,7 @@ class FakeSystem {
   std::set<in_addr_t> synced_peers;
   std::vector<ProbeMessage> probes;
   std::vector<PathTransition> transitions;
+  std::vector<int> attached;  // attach_uplink's ifindexes
   mb_learned_source learned{};
   bool learned_read = false;
 };
@@ -119,7 +124,7 @@ class PathSupervisorTest : public ::testing::Test {
 
   void SetLink(const std::string& interface, bool up) {
     system_->interfaces[interface].running = up;
-    paths_->OnLinkEvent(system_->interfaces[interface].ifindex, up ? "link up" : "link down", now_);
+    paths_->OnLinksChanged(now_);
   }
 
   // One monitoring interval; the peer answers the probes of the paths in
@@ -163,6 +168,42 @@ TEST_F(PathSupervisorTest, LinkDownTakesThePathOutOfTheTableAtOnce) {
   EXPECT_EQ(paths_->health(0).state(), PathState::kDown);
   SetLink("eth0", true);
   EXPECT_EQ(State(0), MB_PATH_ACTIVE) << "unprobed: back with its link";
+}
+
+TEST_F(PathSupervisorTest, APathFollowsItsUplinkCreatedAgainAndItsNewAddress) {
+  Start(/*probed=*/false);
+  settings_.paths[0].source_from_interface = true;
+  const InterfaceInfo eth0 = system_->interfaces["eth0"];
+  system_->interfaces.erase("eth0");
+  paths_->OnLinksChanged(now_);
+  EXPECT_EQ(State(0), MB_PATH_DISABLED) << "device gone";
+  EXPECT_THAT(system_->transitions.back().reason, HasSubstr("eth0 is gone"));
+
+  // Back under its name with a new ifindex, as a PPP or modem device comes.
+  system_->interfaces["eth0"] = eth0;
+  system_->interfaces["eth0"].ifindex = 12;
+  paths_->OnLinksChanged(now_);
+  EXPECT_EQ(system_->attached, std::vector<int>{12}) << "the programs went with the old device";
+  EXPECT_EQ(State(0), MB_PATH_ACTIVE);
+  EXPECT_EQ(system_->written.back()[0].ifindex, 12u);
+
+  // A new address (DHCP), noticed by the tick without any event.
+  system_->interfaces["eth0"].ipv4 = Addr("10.0.0.99");
+  Tick({});
+  EXPECT_EQ(State(0), MB_PATH_ACTIVE);
+  EXPECT_EQ(system_->written.back()[0].src_ip, Addr("10.0.0.99").s_addr);
+  EXPECT_EQ(system_->attached.size(), 1u) << "same device: nothing to attach";
+}
+
+TEST_F(PathSupervisorTest, APathStaysDownWhileItsProgramsCannotBeAttached) {
+  Start(/*probed=*/false);
+  system_->interfaces["eth0"].ifindex = 12;
+  PathIo io = system_->Io();
+  io.attach_uplink = [](int) { return absl::InternalError("no such device"); };
+  paths_ = std::make_unique<PathSupervisor>(settings_, std::move(io), StatusSources{}, now_);
+  paths_->OnLinksChanged(now_);
+  EXPECT_EQ(State(0), MB_PATH_DISABLED);
+  EXPECT_EQ(settings_.paths[0].ifindex, 2) << "kept, so the next tick tries again";
 }
 
 TEST_F(PathSupervisorTest, LostProbesTakeAPathDownAndAnsweredOnesBringItBack) {
@@ -255,7 +296,7 @@ TEST_F(PathSupervisorTest, TransitionsAreLoggedAndBounded) {
   EXPECT_EQ(status["transitions"][0]["from"], "up");
   EXPECT_EQ(status["transitions"][0]["to"], "down");
   EXPECT_THAT(status["transitions"][0]["reason"].get<std::string>(),
-              HasSubstr("link down on eth0"));
+              HasSubstr("eth0 has no carrier"));
   for (int i = 0; i < 100; ++i) {
     SetLink("eth0", true);
     SetLink("eth0", false);

@@ -50,6 +50,18 @@ TEST(StatusJson, CarriesTheAgentsReplyUnchangedOrNull) {
   EXPECT_THAT(StatusTable(InstanceSnapshot{}), Not(HasSubstr("HEALTH")));
 }
 
+TEST(AgentStatus, ShowsTheAgentsViewAndWhyTheMapsAreMissing) {
+  const StatusReply health = *WithHealth().health;
+  const std::string why = "opening /sys/fs/bpf/meshbpf/client/mb_config: Permission denied";
+  const std::string table = AgentStatusTable(health, why);
+  EXPECT_THAT(table, HasSubstr("the data path's maps are not shown (" + why + ")"));
+  EXPECT_THAT(table, HasSubstr("\nwan0 (moved) up        up        1.50"));
+  const nlohmann::json json = AgentStatusJson(health, why);
+  EXPECT_EQ(json["maps_error"], why);
+  EXPECT_TRUE(json["agent_running"].get<bool>());
+  EXPECT_EQ(json["health"].dump(), nlohmann::json::parse(kSampleStatus).dump());
+}
+
 ResequencerStats Resequencing() {
   ResequencerStats r;
   r.deadline_us = 100'000;

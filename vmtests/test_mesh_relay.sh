@@ -46,17 +46,6 @@ def path(name):
 print($3)"
 }
 
-# Polls (every 0.1 s, up to SECONDS) until CMD succeeds: wait_until SECONDS WHAT CMD...
-wait_until() {
-  local seconds="$1" what="$2"
-  shift 2
-  for _ in $(seq $((seconds * 10))); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  lab_fail "not within ${seconds} s: $what"
-}
-
 relay_of_mesh1() { json_eval 1 status 'path("mesh1")["relay"]'; }
 mesh1_filled() { [[ "$(relay_of_mesh1)" != None ]]; }
 mesh1_withdrawn() { [[ "$(relay_of_mesh1)" == None ]]; }

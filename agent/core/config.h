@@ -68,6 +68,9 @@ struct PathSettings {
   int ifindex = 0;
   uint32_t mtu = 0;
   in_addr source{};
+  // No source_address configured: the source is the interface's address and
+  // follows it when it changes (DHCP, a PPP or modem reconnect).
+  bool source_from_interface = false;
   in_addr remote{};
   std::optional<in_addr> gateway;  // nullopt: let the routing table decide
   uint16_t remote_port = 0;

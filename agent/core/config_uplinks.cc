@@ -136,6 +136,7 @@ absl::Status ResolveUplinkDevice(const config::Uplink& u, const std::string& pat
         absl::StrCat("not set and interface ", Quote(out.interface), " has no IPv4 address"));
   }
   out.source = *info->ipv4;
+  out.source_from_interface = true;
   return absl::OkStatus();
 }
 

@@ -137,12 +137,14 @@ CapUsage FreshCapUsage(const CapPlan& plan, absl::Time now) {
   return usage;
 }
 
+bool CapPeriodOver(const CapPlan& plan, const CapUsage& usage, absl::Time now) {
+  return plan.period != CapPeriodKind::kOneOff &&
+         CapPeriodAt(plan, now).start > usage.period_start;
+}
+
 CapUsage CurrentCapUsage(const CapPlan& plan, const std::optional<CapUsage>& stored,
                          absl::Time now) {
-  if (stored && (plan.period == CapPeriodKind::kOneOff ||
-                 stored->period_start == CapPeriodAt(plan, now).start)) {
-    return *stored;
-  }
+  if (stored && !CapPeriodOver(plan, *stored, now)) return *stored;
   return FreshCapUsage(plan, now);
 }
 

@@ -90,8 +90,15 @@ struct CapUsage {
 // Usage starting from zero at `now` (first use, or `meshbpf cap reset`).
 CapUsage FreshCapUsage(const CapPlan& plan, absl::Time now);
 
-// The usage to continue from at `now`: `stored` while it belongs to the
-// current period (one-off caps: always), otherwise a fresh period.
+// Whether the period of `usage` is over at `now`: `now` lies in a later
+// period. Never for a wall clock that went back (a board without a real-time
+// clock booting at 1970, NTP stepping back): that must not reset the usage.
+// A clock that jumps forward ends the period once; the new period then
+// starts where the clock jumped to, and going back from there ends nothing.
+bool CapPeriodOver(const CapPlan& plan, const CapUsage& usage, absl::Time now);
+
+// The usage to continue from at `now`: `stored` unless its period is over
+// (CapPeriodOver; one-off caps: never), otherwise a fresh period.
 CapUsage CurrentCapUsage(const CapPlan& plan, const std::optional<CapUsage>& stored,
                          absl::Time now);
 

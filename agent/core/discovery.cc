@@ -163,7 +163,6 @@ absl::string_view DropReasonName(DropReason reason) {
     case DropReason::kMalformedBody: return "malformed body";
     case DropReason::kInvalidField: return "invalid field";
     case DropReason::kReplayed: return "replayed";
-    case DropReason::kStale: return "stale timestamp";
     case DropReason::kTableFull: return "node table full";
   }
   return "?";
@@ -341,18 +340,9 @@ std::variant<Announcement, Drop> DecodeAnnouncement(const uint8_t* data, size_t 
 }
 
 std::optional<Drop> ReplayGuard::Admit(const Announcement& a) {
-  const uint64_t now_ms = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(clock_().time_since_epoch()).count());
-  const uint64_t window_ms = static_cast<uint64_t>(window_.count());
-  const uint64_t oldest_ms = now_ms > window_ms ? now_ms - window_ms : 0;
-  // Forget nodes whose last accepted timestamp left the window (see header).
-  std::erase_if(last_, [&](const auto& entry) { return entry.second.timestamp_ms < oldest_ms; });
-  if (a.timestamp_ms < oldest_ms || a.timestamp_ms > now_ms + window_ms) {
-    return MakeDrop(DropReason::kStale,
-                    absl::StrCat("timestamp ", a.timestamp_ms, " ms is ",
-                                 a.timestamp_ms < oldest_ms ? "behind" : "ahead of",
-                                 " our clock (", now_ms, " ms) by more than ", window_ms, " ms"));
-  }
+  const auto now = clock_();
+  // Forget nodes silent for the retention (see header).
+  std::erase_if(last_, [&](const auto& entry) { return now - entry.second.accepted > retention_; });
   auto it = last_.find(a.node_id);
   if (it != last_.end()) {
     const Last& last = it->second;
@@ -368,7 +358,7 @@ std::optional<Drop> ReplayGuard::Admit(const Announcement& a) {
     return MakeDrop(DropReason::kTableFull,
                     absl::StrCat("already tracking ", kMaxNodes, " nodes, ignoring ", a.node_id));
   }
-  last_[a.node_id] = Last{a.epoch, a.seq, a.timestamp_ms};
+  last_[a.node_id] = Last{a.epoch, a.seq, now};
   return std::nullopt;
 }
 

@@ -78,7 +78,9 @@ struct Announcement {
   std::string version;
   uint64_t epoch = 0;  // grows with every agent start
   uint64_t seq = 0;    // strictly increasing within an epoch, from 1
-  uint64_t timestamp_ms = 0;  // sender's wall clock, Unix ms
+  // Sender's wall clock, Unix ms; informative only, never compared with ours
+  // (ReplayGuard).
+  uint64_t timestamp_ms = 0;
   std::vector<AnnouncedUplink> uplinks;
   std::optional<RelayCapability> relay;
   std::optional<BondEndpoint> bond;  // absent: uses no relays
@@ -97,7 +99,6 @@ enum class DropReason {
   kMalformedBody,      // protobuf does not parse
   kInvalidField,       // parses, but a field is out of range or badly formed
   kReplayed,           // old epoch, or seq not above the last one accepted
-  kStale,              // timestamp outside the freshness window
   kTableFull,          // a new node while kMaxNodes are already known
 };
 inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::kTableFull) + 1;
@@ -125,16 +126,20 @@ std::variant<Announcement, Drop> DecodeAnnouncement(const uint8_t* data, size_t 
                                                     absl::string_view mesh_key);
 
 // --- Replay protection --------------------------------------------------------
-// Per node: the epoch must not go back, seq must grow within an epoch, and the
-// timestamp must be within `freshness_window` of our wall clock (either way,
-// to tolerate skew). State for a node is forgotten once its last accepted
-// timestamp has left the window: any replay from before that is stale anyway,
-// and a node whose clock (and so epoch) went backwards gets back in.
+// Per node: the epoch must not go back and seq must grow within an epoch.
+// Wall clocks are not compared: a node whose clock is far off ours (a board
+// without a real-time clock at 1970, NTP stepping) is heard all the same,
+// and freshness is measured on our monotonic clock (NodeTable's timeout).
+// State for a node is forgotten once nothing of it was accepted for
+// `retention` on that clock, so a node restarted with a clock (and so an
+// epoch) that went back gets in again after that long. The price of not
+// trusting clocks: announcements captured from a node that has been silent
+// that long can be replayed (the mesh key keeps strangers from forging any).
 class ReplayGuard {
  public:
-  using WallClock = std::function<std::chrono::system_clock::time_point()>;
-  ReplayGuard(std::chrono::milliseconds freshness_window, WallClock clock)
-      : window_(freshness_window), clock_(std::move(clock)) {}
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+  ReplayGuard(std::chrono::milliseconds retention, Clock clock)
+      : retention_(retention), clock_(std::move(clock)) {}
 
   // Records the announcement when it is admitted.
   std::optional<Drop> Admit(const Announcement& announcement);
@@ -144,10 +149,10 @@ class ReplayGuard {
   struct Last {
     uint64_t epoch;
     uint64_t seq;
-    uint64_t timestamp_ms;
+    std::chrono::steady_clock::time_point accepted;
   };
-  std::chrono::milliseconds window_;
-  WallClock clock_;
+  std::chrono::milliseconds retention_;
+  Clock clock_;
   std::map<std::string, Last> last_;
 };
 

@@ -214,9 +214,12 @@ void Agent::Serve(int signals) {
     loop.Every(kReseqTickS, "resequencer tick", [this] { datapath_->ReleaseDueHeld(); });
   }
   loop.Watch(links_->fd(), "link monitor", [this] {
-    links_->Drain([this](const LinkEvent& e) {
-      paths_->OnLinkEvent(e.ifindex, LinkEventName(e.kind), MonotonicNs());
-    });
+    // Every event reads all paths' devices again (a few ioctls), so one
+    // pass after the drain covers them all, and events lost to an overflow.
+    if (links_->Drain() == LinkMonitor::Drained::kOverflowed) {
+      Log(LogLevel::kWarning, "link events were lost (netlink overflow): reading every uplink again");
+    }
+    paths_->OnLinksChanged(MonotonicNs());
   });
   loop.Watch(control_->fd(), "control socket", [this] {
     control_->Serve([this](const nlohmann::json& r, const PeerCredentials& peer) {

@@ -34,6 +34,9 @@ class BondDatapath {
   // it removed keep mb_decap until the agent stops: it passes everything
   // that is not from a peer.)
   absl::Status Configure(const PathTable& table, uint32_t reseq_deadline_us);
+  // Attaches the receive program to uplink `ifindex`: a device created
+  // again under an uplink's name comes without it.
+  absl::Status AttachUplink(int ifindex) { return datapath_->AttachDecap(ifindex); }
   // Marks the maps unconfigured (they stay pinned: counters survive a
   // restart) and detaches. The bond device stays, with its routes, for the
   // next run.
@@ -63,7 +66,7 @@ class BondDatapath {
 // The path supervisor's I/O on this system: `datapath`'s maps, the kernel's
 // interfaces and neighbours, probes through `probes` (null: none sent).
 // Transitions are left to the caller.
-PathIo SystemPathIo(const NodeSettings& settings, const BondDatapath& datapath,
+PathIo SystemPathIo(const NodeSettings& settings, BondDatapath& datapath,
                     ProbeSocket* probes);
 
 // The probe socket on the bond address; null when nothing is probed (flow

@@ -33,11 +33,25 @@ absl::StatusOr<CapManager> CapManager::Start(std::vector<CappedUplink> uplinks,
                                              absl::Time now, std::vector<CapNotice>* notices) {
   std::vector<Tracked> tracked;
   for (CappedUplink& u : uplinks) {
-    absl::StatusOr<std::optional<CapUsage>> stored = store->LoadCapUsage(u.name);
-    if (!stored.ok()) return stored.status();
-    const CapUsage usage = CurrentCapUsage(u.plan, *stored, now);
+    std::optional<CapUsage> stored;
+    bool store_read = store != nullptr;
+    if (store) {
+      absl::StatusOr<std::optional<CapUsage>> loaded = store->LoadCapUsage(u.name);
+      if (loaded.ok()) {
+        stored = *loaded;
+      } else {
+        store_read = false;
+        notices->push_back({CapNotice::Level::kError,
+                            absl::StrCat(loaded.status().message(),
+                                         ": counting on from the pinned map")});
+      }
+    }
+    const CapUsage usage = CurrentCapUsage(u.plan, stored, now);
     Tracked t{std::move(u), usage};
-    const bool same_period = *stored && (*stored)->period_start == t.usage.period_start;
+    // Without a stored record to go by, the pinned map's count is the best
+    // one left (it may include a period that ended while the agent was down).
+    const bool same_period =
+        stored ? stored->period_start == t.usage.period_start : !store_read;
     absl::StatusOr<mb_budget> left = map->Read(t.uplink.path_id);
     if (!left.ok()) return left.status();
     if (same_period && left->limit_bytes == t.uplink.plan.limit_bytes) {
@@ -70,7 +84,7 @@ absl::StatusOr<CapManager> CapManager::Start(std::vector<CappedUplink> uplinks,
     if (absl::Status s = manager.Grant(t); !s.ok()) return s;
   }
   // The usage may have come from the map or started a new period.
-  if (absl::Status s = manager.Save(); !s.ok()) return s;
+  manager.SaveAndNotice(notices);
   return manager;
 }
 
@@ -113,8 +127,7 @@ std::vector<CapNotice> CapManager::Poll(absl::Time now) {
   bool event = false;
   for (Tracked& t : uplinks_) {
     const CapPlan& plan = t.uplink.plan;
-    if (plan.period != CapPeriodKind::kOneOff &&
-        CapPeriodAt(plan, now).start != t.usage.period_start) {
+    if (CapPeriodOver(plan, t.usage, now)) {
       t.usage = FreshCapUsage(plan, now);
       t.exhausted = false;
       event = true;
@@ -148,12 +161,17 @@ std::vector<CapNotice> CapManager::Poll(absl::Time now) {
     event |= notices.size() > before;
   }
   if (event || (unsaved_ && now - last_save_ >= kSaveInterval)) {
-    if (absl::Status s = Save(); !s.ok()) {
-      notices.push_back({CapNotice::Level::kError, std::string(s.message())});
-    }
+    SaveAndNotice(&notices);
     last_save_ = now;
   }
   return notices;
+}
+
+void CapManager::SaveAndNotice(std::vector<CapNotice>* notices) {
+  if (std::optional<FailureStreak::Line> line = saving_.Report(Save())) {
+    notices->push_back(
+        {line->error ? CapNotice::Level::kError : CapNotice::Level::kInfo, line->text});
+  }
 }
 
 absl::Status CapManager::Reset(const std::string& name, absl::Time now,
@@ -174,8 +192,15 @@ absl::Status CapManager::Reset(const std::string& name, absl::Time now,
 }
 
 absl::Status CapManager::Save() {
+  if (!store_) {
+    unsaved_ = true;
+    return absl::FailedPreconditionError("no history store could be opened");
+  }
   for (const Tracked& t : uplinks_) {
-    if (absl::Status s = store_->SaveCapUsage(t.uplink.name, t.usage); !s.ok()) return s;
+    if (absl::Status s = store_->SaveCapUsage(t.uplink.name, t.usage); !s.ok()) {
+      unsaved_ = true;  // Poll tries again
+      return s;
+    }
   }
   unsaved_ = false;
   return absl::OkStatus();

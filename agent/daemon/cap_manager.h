@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "agent/core/control_protocol.h"
 #include "agent/core/data_cap.h"
+#include "agent/core/failure_streak.h"
 #include "agent/core/map_shapes.h"
 #include "agent/sys/history_store.h"
 #include "bpf/meshbpf.h"
@@ -57,7 +58,10 @@ class CapManager {
   // of its budget in the map; every other path id gets an uncapped entry.
   // When the map still holds this period's budget from before a crash (the
   // maps stay pinned), the higher of its count and the stored one wins.
-  // `store` and `map` must outlive the manager.
+  // Usage that cannot be saved (a full or read-only disk) is a notice, not
+  // an error: the map keeps counting, and Poll saves it when it can.
+  // `store` (null: none could be opened; the map's count is taken as is) and
+  // `map` must outlive the manager.
   static absl::StatusOr<CapManager> Start(std::vector<CappedUplink> uplinks, HistoryStore* store,
                                           const BudgetMap* map, absl::Time now,
                                           std::vector<CapNotice>* notices);
@@ -69,6 +73,8 @@ class CapManager {
   absl::Status Reset(const std::string& name, absl::Time now, std::vector<CapNotice>* notices);
   // Persists every uplink's usage (the agent stops).
   absl::Status Save();
+  // Whether the last save failed.
+  bool saving_fails() const { return saving_.failing(); }
 
   std::vector<CapStatus> Statuses() const;
   bool empty() const { return uplinks_.empty(); }
@@ -85,12 +91,16 @@ class CapManager {
   // Grants t.plan.limit_bytes - t.usage.used_bytes.
   absl::Status Grant(const Tracked& t) const;
   void Report(Tracked& t, std::vector<CapNotice>* notices);
+  // Saves, noticing when saving starts failing and when it works again.
+  void SaveAndNotice(std::vector<CapNotice>* notices);
 
   std::vector<Tracked> uplinks_;
   HistoryStore* store_;
   const BudgetMap* map_;
   absl::Time last_save_;
   bool unsaved_ = false;
+  FailureStreak saving_{"data caps: saving usage to the history store (the pinned map keeps "
+                        "counting)"};
 };
 
 // The "cap" control reply: per uplink used/limit bytes, percent, period and

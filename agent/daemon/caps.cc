@@ -1,5 +1,6 @@
 #include "agent/daemon/caps.h"
 
+#include "absl/strings/str_cat.h"
 #include "agent/daemon/mesh_node.h"
 #include "agent/sys/log.h"
 
@@ -37,9 +38,14 @@ absl::StatusOr<std::unique_ptr<Caps>> Caps::Start(const NodeSettings& settings,
                                  ? DefaultHistoryFile(instance)
                                  : settings.monitoring.history_file;
     absl::StatusOr<std::unique_ptr<HistoryStore>> opened = HistoryStore::OpenForAgent(file);
-    if (!opened.ok()) return opened.status();
-    own_store = std::move(*opened);
-    history = own_store.get();
+    if (opened.ok()) {
+      own_store = std::move(*opened);
+      history = own_store.get();
+    } else {
+      // A full or read-only disk must not stop the bond: the pinned map counts.
+      Log(LogLevel::kError, absl::StrCat(opened.status().message(),
+                                         ": data cap usage is kept in the pinned map only"));
+    }
   }
   std::unique_ptr<Caps> caps(new Caps(std::move(*map), std::move(own_store)));
   std::vector<CapNotice> notices;

@@ -33,9 +33,10 @@ std::chrono::milliseconds Ms(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(std::llround(seconds * 1000)));
 }
 
-// A replayed announcement must be stale before the replay guard forgets the
-// node: the window is at least a minute, and never shorter than node_timeout.
-std::chrono::milliseconds ReplayWindow(const DiscoverySettings& d) {
+// How long the replay guard remembers a silent node: never shorter than
+// node_timeout (a node the table still shows is not forgotten), and at least
+// a minute.
+std::chrono::milliseconds ReplayRetention(const DiscoverySettings& d) {
   return std::max<std::chrono::milliseconds>(std::chrono::seconds(60), Ms(d.node_timeout_s));
 }
 
@@ -205,7 +206,7 @@ MeshDiscovery::MeshDiscovery(const NodeSettings& settings, std::string node_id, 
       node_id_(std::move(node_id)),
       epoch_(UnixMs()),
       hooks_(std::move(hooks)),
-      replay_(ReplayWindow(settings.discovery), [] { return std::chrono::system_clock::now(); }),
+      replay_(ReplayRetention(settings.discovery), [] { return std::chrono::steady_clock::now(); }),
       table_(Ms(settings.discovery.node_timeout_s),
              [] { return std::chrono::steady_clock::now(); }),
       intake_(settings.discovery.mesh_key, node_id_, replay_, table_, drops_,

@@ -17,10 +17,15 @@ absl::StatusOr<std::unique_ptr<Monitoring>> Monitoring::Start(const NodeSettings
   if (m.history) {
     history_file = m.history_file.empty() ? DefaultHistoryFile(instance) : m.history_file;
     absl::StatusOr<std::unique_ptr<HistoryStore>> store = HistoryStore::OpenForAgent(history_file);
-    if (!store.ok()) return store.status();
-    history = std::move(*store);
-    Log(LogLevel::kInfo, absl::StrFormat("recording metrics every %.3g s into %s",
-                                         m.sample_interval_s, history_file));
+    if (store.ok()) {
+      history = std::move(*store);
+      Log(LogLevel::kInfo, absl::StrFormat("recording metrics every %.3g s into %s",
+                                           m.sample_interval_s, history_file));
+    } else {
+      // A full or read-only disk must not stop the bond: no history then.
+      Log(LogLevel::kError, absl::StrCat(store.status().message(), ": recording no history"));
+      history_file.clear();
+    }
   }
   std::unique_ptr<MetricsServer> metrics_server;
   if (m.metrics_listen) {
@@ -46,14 +51,16 @@ void Monitoring::Sample(uint64_t now_ns, const absl::StatusOr<CounterTable>& cou
                         const PathTable& table, const std::vector<PathView>& views) {
   next_sample_ns_ = now_ns + static_cast<uint64_t>(sample_interval_s_ * 1e9);
   if (!counters.ok()) return;
-  if (absl::Status s = monitor_.Sample({now_ns, *counters}, table, views); !s.ok()) {
-    Log(LogLevel::kError, absl::StrCat("metrics: ", s.message()));
-  }
+  LogStreak(sampling_, monitor_.Sample({now_ns, *counters}, table, views));
 }
 
 void Monitoring::RecordTransition(const PathTransition& transition) {
-  if (absl::Status s = monitor_.RecordTransition(transition); !s.ok()) {
-    Log(LogLevel::kError, std::string(s.message()));
+  LogStreak(recording_transitions_, monitor_.RecordTransition(transition));
+}
+
+void Monitoring::LogStreak(FailureStreak& streak, const absl::Status& status) {
+  if (std::optional<FailureStreak::Line> line = streak.Report(status)) {
+    Log(line->error ? LogLevel::kError : LogLevel::kInfo, line->text);
   }
 }
 

@@ -13,6 +13,7 @@
 #include "agent/core/config.h"
 #include "agent/core/control_protocol.h"
 #include "agent/core/policy.h"
+#include "agent/core/failure_streak.h"
 #include "agent/daemon/monitor.h"
 #include "agent/sys/history_store.h"
 #include "agent/sys/map_io.h"
@@ -56,6 +57,9 @@ class Monitoring {
         resequencer_(std::move(resequencer)) {}
   // The latest sample with the resequencer as it is now.
   MetricsSnapshot Current() const;
+  // Logs when `streak` starts failing and when it works again (a full disk
+  // fails every sample; one line says so).
+  static void LogStreak(FailureStreak& streak, const absl::Status& status);
 
   const double sample_interval_s_;
   const std::string history_file_;  // empty: no history recorded
@@ -63,6 +67,8 @@ class Monitoring {
   std::unique_ptr<MetricsServer> metrics_server_;  // null: monitoring.metrics_listen unset
   std::unique_ptr<ResequencerMaps> resequencer_;   // null: its maps could not be opened
   uint64_t next_sample_ns_ = 0;
+  FailureStreak sampling_{"metrics: taking a sample (live metrics, history)"};
+  FailureStreak recording_transitions_{"history: recording a path transition"};
 };
 
 }  // namespace meshbpf

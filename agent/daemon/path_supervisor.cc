@@ -10,6 +10,7 @@
 #include "agent/core/datapath_names.h"
 #include "agent/core/metrics.h"
 #include "agent/core/net_format.h"
+#include "agent/core/uplink_watch.h"
 #include "agent/sys/log.h"
 
 namespace meshbpf {
@@ -164,9 +165,7 @@ void PathSupervisor::LogError(const absl::Status& status) const {
 
 bool PathSupervisor::UplinkUsable(size_t i) const {
   const PathSettings& p = settings_.paths[i];
-  std::optional<InterfaceInfo> info = io_.find_interface(p.interface);
-  return info && info->ifindex == p.ifindex && info->up && info->running && info->ipv4 &&
-         info->ipv4->s_addr == p.source.s_addr;
+  return !UplinkProblem(p, io_.find_interface(p.interface));
 }
 
 std::vector<PathCondition> PathSupervisor::Conditions(bool guarded) const {
@@ -279,16 +278,44 @@ bool PathSupervisor::Record(size_t i, const std::optional<Transition>& t) {
   return true;
 }
 
-void PathSupervisor::OnLinkEvent(int ifindex, const char* what, uint64_t now_ns) {
-  for (size_t i = 0; i < settings_.paths.size(); ++i) {
-    if (settings_.paths[i].ifindex != ifindex) continue;
-    Record(i, health_[i].OnLink(UplinkUsable(i),
-                                absl::StrCat(what, " on ", settings_.paths[i].interface), now_ns));
-  }
+void PathSupervisor::OnLinksChanged(uint64_t now_ns) {
+  FollowUplinks(now_ns);
   LogError(WriteTable());
 }
 
+void PathSupervisor::FollowUplinks(uint64_t now_ns) {
+  struct Devices : InterfaceLookup {
+    const PathIo* io;
+    std::optional<InterfaceInfo> Find(std::string_view name) const override {
+      return io->find_interface(std::string(name));
+    }
+  } devices;
+  devices.io = &io_;
+  std::set<int> attached;
+  for (const UplinkChange& change : UplinkChanges(settings_.paths, devices)) {
+    const PathSettings& p = settings_.paths[change.path];
+    if (change.reattach && !attached.count(change.ifindex)) {
+      // Until attached, the path keeps its old ifindex, so UplinkProblem
+      // keeps it down and the next tick tries again.
+      if (absl::Status s = io_.attach_uplink(change.ifindex); !s.ok()) {
+        Log(LogLevel::kError, absl::StrCat("path ", p.name, ": ", change.what, ": ", s.message()));
+        continue;
+      }
+      attached.insert(change.ifindex);
+    }
+    Log(LogLevel::kInfo, absl::StrCat("path ", p.name, ": following its uplink: ", change.what));
+    ApplyUplinkChange(change, settings_.paths);
+  }
+  for (size_t i = 0; i < settings_.paths.size(); ++i) {
+    const PathSettings& p = settings_.paths[i];
+    if (!p.endpoint_known) continue;
+    const std::optional<std::string> problem = UplinkProblem(p, io_.find_interface(p.interface));
+    Record(i, health_[i].OnLink(!problem, problem.value_or(p.interface + " usable again"), now_ns));
+  }
+}
+
 void PathSupervisor::OnTick(uint64_t now_ns, const CounterTable* counters) {
+  FollowUplinks(now_ns);
   if (prober_ && counters) SendProbes(now_ns, *counters);
   if (settings_.reorder_deadline_ms > 0 && io_.read_reseq_late) {
     absl::StatusOr<uint64_t> late = io_.read_reseq_late();

@@ -42,6 +42,9 @@ struct PathIo {
   std::function<std::optional<InterfaceInfo>(const std::string& name)> find_interface;
   // The name of interface `ifindex`; nullopt: gone.
   std::function<std::optional<std::string>(int ifindex)> interface_name;
+  // Attaches the data path's receive program to uplink `ifindex` (a device
+  // created again under a path's interface name).
+  std::function<absl::Status(int ifindex)> attach_uplink;
   // Next-hop MACs from the neighbour table (FillNextHopMacs).
   std::function<void(PathTable&)> fill_next_hop_macs;
   // Sends a probe request to the peer; an error surfaces as a lost probe.
@@ -101,11 +104,15 @@ class PathSupervisor {
   void StartProbing();
   bool probing() const { return prober_.has_value(); }
 
-  // A link event (`what`: e.g. "link down") on `ifindex`. Rewrites the
-  // table at once: carrier loss must stop traffic within milliseconds.
-  void OnLinkEvent(int ifindex, const char* what, uint64_t now_ns);
-  // Every failover.monitoring_interval: lost probes, the next probes (with
-  // `counters` when read), every rebalance_interval the estimates and
+  // Links changed (a netlink event, or events lost to an overflow): reads
+  // every path's device by name, follows it (UplinkChanges: re-created
+  // devices get the programs again, new addresses become the outer source)
+  // and takes paths whose device cannot carry them down. Rewrites the table
+  // at once: carrier loss must stop traffic within milliseconds.
+  void OnLinksChanged(uint64_t now_ns);
+  // Every failover.monitoring_interval: the devices as in OnLinksChanged
+  // (no event is needed to notice a change), lost probes, the next probes
+  // (with `counters` when read), every rebalance_interval the estimates and
   // weights; then the table (which also picks up neighbour MACs).
   void OnTick(uint64_t now_ns, const CounterTable* counters);
   // A probe reply that arrived at `received_ns`; whether a path changed
@@ -155,11 +162,13 @@ class PathSupervisor {
     std::string reason;
   };
   // Whether path i's uplink exists, is up with carrier and still has the
-  // path's source address.
+  // path's source address (UplinkProblem).
   bool UplinkUsable(size_t i) const;
   // Each path's condition from health and manual failover; the floor
   // guard's exclusions only with `guarded`.
   std::vector<PathCondition> Conditions(bool guarded) const;
+  // OnLinksChanged without writing the table.
+  void FollowUplinks(uint64_t now_ns);
   PathTable DesiredTable() const;
   // Every rebalance interval: the floor guard's verdict, logged and kept.
   void RunFloorGuard(uint64_t now_ns);

@@ -1,9 +1,10 @@
-// Link monitor: turns rtnetlink notifications into link events for the
-// agent's main loop (carrier lost/regained, device deleted, IPv4 address
-// removed). Non-blocking: the loop polls fd() and calls Drain().
+// Link monitor: wakes the agent's main loop when rtnetlink reports a change
+// to any link or IPv4 address. It does not say which: the agent then reads
+// every uplink again by name (PathSupervisor::OnLinksChanged), which also
+// covers the events the kernel drops when the socket overflows (ENOBUFS).
+// Non-blocking: the loop polls fd() and calls Drain().
 #pragma once
 
-#include <functional>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -11,14 +12,6 @@
 struct nl_sock;
 
 namespace meshbpf {
-
-struct LinkEvent {
-  enum class Kind { kCarrierDown, kCarrierUp, kDeleted, kAddressRemoved, kAddressAdded };
-  Kind kind;
-  int ifindex;
-};
-
-const char* LinkEventName(LinkEvent::Kind kind);
 
 class LinkMonitor {
  public:
@@ -29,9 +22,12 @@ class LinkMonitor {
 
   int fd() const;
   // Reads pending notifications, up to kMaxReadsPerDrain socket reads (the
-  // rest on the next wakeup), and calls `on_event` for each event.
+  // rest wake the loop again).
   static constexpr int kMaxReadsPerDrain = 64;
-  void Drain(const std::function<void(const LinkEvent&)>& on_event);
+  enum class Drained { kRead, kOverflowed };
+  // kOverflowed: the kernel dropped notifications (ENOBUFS); the socket
+  // keeps working, but the caller must not rely on what it was told.
+  Drained Drain();
 
  private:
   explicit LinkMonitor(nl_sock* sock) : sock_(sock) {}

@@ -465,6 +465,17 @@ lab_udp_stream() {
   cat "$report"
 }
 
+# Polls (every 0.1 s, up to SECONDS) until CMD succeeds: wait_until SECONDS WHAT CMD...
+wait_until() {
+  local seconds="$1" what="$2"
+  shift 2
+  for _ in $(seq $((seconds * 10))); do
+    "$@" && return 0
+    sleep 0.1
+  done
+  lab_fail "not within ${seconds} s: $what"
+}
+
 # Runs a meshbpf command against one node's agent: lab_cli NODE COMMAND [ARGS...]
 lab_cli() {
   local node="$1" command="$2"

@@ -1,0 +1,102 @@
+#include "agent/core/uplink_watch.h"
+
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/config_test_util.h"
+
+namespace meshbpf {
+namespace {
+
+using ::testing::HasSubstr;
+using testing_config::Addr;
+using testing_config::FakeInterfaces;
+
+// A device that carries traffic: up, with carrier and an address.
+InterfaceInfo& AddUsable(FakeInterfaces& devices, const std::string& name, int ifindex,
+                         const char* ipv4) {
+  InterfaceInfo& info = devices.Add(name, ifindex, 1500, ipv4);
+  info.running = true;
+  return info;
+}
+
+PathSettings Path(const std::string& interface, int ifindex, const char* source,
+                  bool source_from_interface) {
+  PathSettings p;
+  p.name = interface;
+  p.interface = interface;
+  p.ifindex = ifindex;
+  p.mtu = 1500;
+  p.source = Addr(source);
+  p.source_from_interface = source_from_interface;
+  return p;
+}
+
+TEST(UplinkWatchTest, NothingChangesWhileTheDevicesMatch) {
+  FakeInterfaces devices;
+  AddUsable(devices, "wan1", 4, "10.1.0.2");
+  AddUsable(devices, "wan2", 5, "10.2.0.2");
+  const std::vector<PathSettings> paths = {Path("wan1", 4, "10.1.0.2", true),
+                                           Path("wan2", 5, "10.2.0.2", false)};
+  EXPECT_TRUE(UplinkChanges(paths, devices).empty());
+  EXPECT_EQ(UplinkProblem(paths[0], devices.Find("wan1")), std::nullopt);
+}
+
+TEST(UplinkWatchTest, ADeviceCreatedAgainIsFollowedByNameAndNeedsTheProgramsAgain) {
+  FakeInterfaces devices;
+  AddUsable(devices, "wan2", 9, "10.2.0.2").mtu = 1492;
+  std::vector<PathSettings> paths = {Path("wan2", 5, "10.2.0.2", true)};
+  EXPECT_THAT(*UplinkProblem(paths[0], devices.Find("wan2")), HasSubstr("created again"))
+      << "down until the programs are on the new device";
+  const std::vector<UplinkChange> changes = UplinkChanges(paths, devices);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_TRUE(changes[0].reattach);
+  EXPECT_EQ(changes[0].ifindex, 9);
+  EXPECT_THAT(changes[0].what, HasSubstr("wan2 re-created (ifindex 5 -> 9)"));
+  EXPECT_THAT(changes[0].what, HasSubstr("MTU 1500 -> 1492"));
+  ApplyUplinkChange(changes[0], paths);
+  EXPECT_EQ(paths[0].ifindex, 9);
+  EXPECT_EQ(paths[0].mtu, 1492u);
+  EXPECT_EQ(UplinkProblem(paths[0], devices.Find("wan2")), std::nullopt);
+  EXPECT_TRUE(UplinkChanges(paths, devices).empty());
+}
+
+TEST(UplinkWatchTest, ANewAddressBecomesTheSourceUnlessOneWasConfigured) {
+  FakeInterfaces devices;
+  AddUsable(devices, "wan1", 4, "10.1.0.77");
+  AddUsable(devices, "wan2", 5, "10.2.0.77");
+  std::vector<PathSettings> paths = {Path("wan1", 4, "10.1.0.2", true),
+                                     Path("wan2", 5, "10.2.0.2", false)};
+  const std::vector<UplinkChange> changes = UplinkChanges(paths, devices);
+  ASSERT_EQ(changes.size(), 1u) << "wan2's source_address is configured: kept";
+  EXPECT_EQ(changes[0].path, 0u);
+  EXPECT_FALSE(changes[0].reattach);
+  EXPECT_EQ(changes[0].what, "wan1 address 10.1.0.2 -> 10.1.0.77");
+  ApplyUplinkChange(changes[0], paths);
+  EXPECT_EQ(paths[0].source.s_addr, Addr("10.1.0.77").s_addr);
+  EXPECT_EQ(UplinkProblem(paths[0], devices.Find("wan1")), std::nullopt);
+  EXPECT_EQ(*UplinkProblem(paths[1], devices.Find("wan2")),
+            "wan2 no longer has 10.2.0.2 (it has 10.2.0.77)");
+}
+
+TEST(UplinkWatchTest, AGoneOrUnusableDeviceChangesNothingAndSaysWhy) {
+  FakeInterfaces devices;
+  std::vector<PathSettings> paths = {Path("wan1", 4, "10.1.0.2", true)};
+  EXPECT_TRUE(UplinkChanges(paths, devices).empty());
+  EXPECT_EQ(*UplinkProblem(paths[0], devices.Find("wan1")), "wan1 is gone");
+  InterfaceInfo& wan1 = AddUsable(devices, "wan1", 4, "10.1.0.2");
+  wan1.running = false;
+  EXPECT_EQ(*UplinkProblem(paths[0], devices.Find("wan1")), "wan1 has no carrier");
+  wan1.up = false;
+  EXPECT_EQ(*UplinkProblem(paths[0], devices.Find("wan1")), "wan1 is down");
+  wan1.up = wan1.running = true;
+  wan1.ipv4.reset();
+  EXPECT_EQ(*UplinkProblem(paths[0], devices.Find("wan1")), "wan1 has no IPv4 address");
+  EXPECT_TRUE(UplinkChanges(paths, devices).empty()) << "no address: the old source is kept";
+}
+
+}  // namespace
+}  // namespace meshbpf
