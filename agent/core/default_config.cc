@@ -109,7 +109,10 @@ std::string DefaultConfigText(const std::vector<DefaultUplink>& found) {
     // Resequencing: the longest (ms) a packet may wait for those before it,
     // so paths of unequal delay deliver in order (the agent picks less from
     // the measured skew); 0 = off. Both ends alike. Default ${reorder_deadline_ms}.
-    "reorder_deadline_ms": ${reorder_deadline_ms}
+    "reorder_deadline_ms": ${reorder_deadline_ms},
+    // Authenticate every tunnel packet in the data path. Only false for now:
+    // it needs the session key exchange, which is not built yet.
+    "authentication": false
   },
   "failover": {
     // Seconds between path probes, default ${monitoring_interval}.
