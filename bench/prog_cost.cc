@@ -156,8 +156,10 @@ const char* VerdictName(uint32_t v) {
 }
 
 // One test_run of `repeat` rounds on a fresh copy of the packet: the
-// kernel's duration per round and the verdict.
-Sample TestRun(bpf_program* prog, const Packet& packet, uint32_t repeat = 1) {
+// kernel's duration per round and the verdict; the output frame into
+// `output` if given.
+Sample TestRun(bpf_program* prog, const Packet& packet, uint32_t repeat = 1,
+               Bytes* output = nullptr) {
   Bytes out(packet.bytes.size() + 512);
   __sk_buff ctx{};
   ctx.gso_segs = packet.gso_segs;
@@ -174,6 +176,7 @@ Sample TestRun(bpf_program* prog, const Packet& packet, uint32_t repeat = 1) {
   if (bpf_prog_test_run_opts(bpf_program__fd(prog), &opts) != 0)
     Die(std::string("test_run of ") + bpf_program__name(prog) + " on " + packet.name + ": " +
         std::strerror(errno));
+  if (output) *output = Bytes(out.begin(), out.begin() + opts.data_size_out);
   return {opts.duration, opts.retval};
 }
 
@@ -300,18 +303,9 @@ Result MeasureAuthenticatedDecap(meshbpf_bpf* skel, const Packet& inner, int run
   durations.reserve(static_cast<size_t>(runs));
   const uint32_t peer = Ip(kPeer);
   for (int i = 0; i < runs; ++i) {
-    Bytes frame(inner.bytes.size() + MB_AUTH_OVERHEAD + 512);
-    bpf_test_run_opts opts{};
-    opts.sz = sizeof(opts);
-    opts.data_in = inner.bytes.data();
-    opts.data_size_in = static_cast<uint32_t>(inner.bytes.size());
-    opts.data_out = frame.data();
-    opts.data_size_out = static_cast<uint32_t>(frame.size());
-    opts.repeat = 1;
-    if (bpf_prog_test_run_opts(bpf_program__fd(skel->progs.mb_encap), &opts) != 0 ||
-        opts.retval != TC_ACT_REDIRECT)
+    Bytes frame;
+    if (TestRun(skel->progs.mb_encap, inner, 1, &frame).verdict != TC_ACT_REDIRECT)
       Die("authenticated mb_encap did not send " + inner.name);
-    frame.resize(opts.data_size_out);
     std::memcpy(&frame[14 + 12], &peer, 4);
     Put16(frame, 14 + 10, 0);
     Put16(frame, 14 + 10, Ipv4Checksum(&frame[14], 20));

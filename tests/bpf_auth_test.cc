@@ -85,11 +85,7 @@ class AuthTest : public DatapathTest {
   }
 
   void SetAuthenticate(uint8_t on) {
-    uint32_t key = 0;
-    mb_config c{};
-    ASSERT_EQ(bpf_map_lookup_elem(Fd(skel_->maps.mb_config), &key, &c), 0);
-    c.authenticate = on;
-    ASSERT_EQ(bpf_map_update_elem(Fd(skel_->maps.mb_config), &key, &c, BPF_ANY), 0);
+    EditConfig([&](mb_config& c) { c.authenticate = on; });
   }
   void InstallTx(const Key& k, uint32_t epoch, uint64_t next_counter) {
     mb_auth_tx tx{};

@@ -96,12 +96,16 @@ class DatapathTest : public BpfProgTest {
   void SetState(uint32_t id, uint8_t state) {
     EditPath(id, [&](mb_path& p) { p.state = state; });
   }
-  void SetReseqDeadlineUs(uint32_t us) {
+  // Changes mb_config in place.
+  void EditConfig(const std::function<void(mb_config&)>& edit) {
     uint32_t key = 0;
     mb_config c{};
     ASSERT_EQ(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.mb_config), &key, &c), 0);
-    c.reseq_deadline_us = us;
+    edit(c);
     ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.mb_config), &key, &c, BPF_ANY), 0);
+  }
+  void SetReseqDeadlineUs(uint32_t us) {
+    EditConfig([&](mb_config& c) { c.reseq_deadline_us = us; });
   }
   void SetDelay(uint32_t id, uint32_t owd_us) {
     EditPath(id, [&](mb_path& p) { p.owd_us = owd_us; });
