@@ -291,7 +291,8 @@ void InstallSessions(meshbpf_bpf* skel) {
   const uint32_t zero = 0;
   mb_auth_tx tx{};
   mb_auth_rx rx{};
-  for (uint8_t i = 0; i < MB_AUTH_KEY_LEN; ++i) tx.key[i] = rx.key[i] = static_cast<uint8_t>(0xa0 + i);
+  for (uint8_t i = 0; i < MB_AUTH_KEY_LEN; ++i)
+    tx.key[i] = rx.key[i] = static_cast<uint8_t>(0xa0 + i);
   tx.epoch = rx.epoch = 1;
   Update(skel->maps.mb_auth_tx, &zero, &tx, "mb_auth_tx");
   Update(skel->maps.mb_auth_rx, &zero, &rx, "mb_auth_rx");

@@ -13,8 +13,9 @@
  * device's ingress, as if the bond were a tunnel device; everything else
  * passes untouched. With authentication on (mb_config.authenticate),
  * mb_encap tags every copy and mb_decap verifies the tag and the counter
- * before anything else reads the packet (bpf/lib/auth.h). With resequencing on, mb_reseq_tick, which the agent
- * runs through BPF_PROG_TEST_RUN, releases what is due between arrivals.
+ * before anything else reads the packet (bpf/lib/auth.h). With
+ * resequencing on, mb_reseq_tick, which the agent runs through
+ * BPF_PROG_TEST_RUN, releases what is due between arrivals.
  *
  * In flow mode (no peer) nothing is encapsulated: mb_encap pins each flow to
  * a path and source-NATs it to that path's address, mb_decap undoes the NAT

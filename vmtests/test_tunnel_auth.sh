@@ -20,7 +20,10 @@ lab_start_agents
 
 # bpftool wants a map value as decimal bytes; these pack the shapes of
 # bpf/meshbpf.h (little-endian host, as the data path reads them).
-pack() { python3 -c "import struct,sys; print(' '.join(map(str, struct.pack(sys.argv[1], *[int(a, 0) for a in sys.argv[2:]]))))" "$@"; }
+pack() {
+  python3 -c "import struct, sys
+print(' '.join(map(str, struct.pack(sys.argv[1], *[int(a, 0) for a in sys.argv[2:]]))))" "$@"
+}
 map_of() { echo "$LAB_DIR/bpffs/$1/$2"; }
 
 # install_sessions NODE TX_KEY TX_EPOCH RX_KEY RX_EPOCH (keys as 0x + 32 hex digits)
@@ -34,8 +37,13 @@ install_sessions() {
     value $(pack '<IIQQQ512x' 0 "$rx_epoch" "$(key_low "$rx_key")" "$(key_high "$rx_key")" 0)
 }
 # The key's first and last 8 bytes as little-endian words (bytes as written).
-key_low() { python3 -c "import sys; print(int.from_bytes(bytes.fromhex(sys.argv[1][2:18]), 'little'))" "$1"; }
-key_high() { python3 -c "import sys; print(int.from_bytes(bytes.fromhex(sys.argv[1][18:34]), 'little'))" "$1"; }
+key_word() {  # KEY FIRST_HEX_DIGIT
+  python3 -c "import sys
+start = int(sys.argv[2])
+print(int.from_bytes(bytes.fromhex(sys.argv[1][start:start + 16]), 'little'))" "$1" "$2"
+}
+key_low() { key_word "$1" 2; }
+key_high() { key_word "$1" 18; }
 
 # set_authenticate NODE 0|1: mb_config.authenticate (byte 29), the rest kept.
 set_authenticate() {

@@ -247,8 +247,9 @@ static __always_inline int auth_accept_counter(struct mb_auth_rx *rx, __u64 coun
 /*
  * Receiving: checks the packet whose mb_wire_hdr is at `wire_off` and inner
  * packet at `inner_off` (read_wire_hdr checked that both headers are
- * there), `outer_len` long by its outer IPv4 header. Nothing about it is believed before this returns 0; otherwise
- * the drop reason. Only the window changes, and only for a genuine packet.
+ * there), `outer_len` long by its outer IPv4 header. Nothing about it is
+ * believed before this returns 0; otherwise the drop reason. Only the
+ * window changes, and only for a genuine packet.
  * A global function: the verifier checks it once on its own, where inlined
  * into mb_decap its loops multiplied the paths past the 1M instruction limit.
  */

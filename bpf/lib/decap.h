@@ -52,7 +52,7 @@ static __always_inline int read_wire_hdr(struct __sk_buff *skb, __u32 off, __u32
 {
 	const struct mb_wire_hdr *mbh;
 
-	if (wire_len > sizeof(*mb) + sizeof(struct mb_auth_hdr))
+	if (wire_len > sizeof(*mb) + sizeof(struct mb_auth_hdr)) /* bounds the read for the verifier */
 		return MB_DROP_BAD_HEADER;
 	mbh = packet_bytes(skb, off, wire_len + 1);
 	if (!mbh)
