@@ -295,6 +295,36 @@ TEST_F(AuthTest, BothEndsMustAgree) {
   EXPECT_EQ(Received(), 0u);
 }
 
+// Redundant copies share a bond_seq but each has its own counter: after
+// authentication, the second copy is a duplicate for de-duplication, not a
+// replay.
+TEST_F(AuthTest, RedundantCopiesGetTheirOwnCountersAndDedupStaysBehindAuth) {
+  Configure(1, MB_MODE_REDUNDANT);
+  SetAuthenticate(1);
+  const Bytes in = Ipv4Packet("10.202.0.2", "10.203.0.2", IPPROTO_UDP, 200);
+  const Bytes first = FromPeer(in);
+  // Path 0's copy was tagged (counter 0), then skipped: lo has no neighbour
+  // for its gateway here (see bpf_dedup_test.cc). The skb leaves on path 1.
+  EXPECT_EQ(Counters(0).drops[MB_DROP_CLONE_FAILED], 1u);
+  EXPECT_EQ(CounterOf(first), 1u);
+  // The same packet once more under the same bond_seq: another copy of it.
+  uint32_t key = 0;
+  mb_sched sched{};
+  ASSERT_EQ(bpf_map_lookup_elem(Fd(skel_->maps.mb_sched), &key, &sched), 0);
+  sched.bond_seq -= 1;
+  ASSERT_EQ(bpf_map_update_elem(Fd(skel_->maps.mb_sched), &key, &sched, BPF_ANY), 0);
+  const Bytes second = FromPeer(in);
+  ASSERT_EQ(Get32(second, kWire + 4), Get32(first, kWire + 4)) << "one bond_seq";
+  EXPECT_EQ(CounterOf(second), 3u) << "a counter per copy";
+
+  EXPECT_EQ(Decap(first).verdict, kRedirect);
+  EXPECT_EQ(Decap(second).verdict, kShot);
+  EXPECT_EQ(Counters(1).drops[MB_DROP_DUPLICATE], 1u);
+  EXPECT_EQ(AuthDrops(MB_DROP_AUTH_REPLAY), 0u);
+  EXPECT_EQ(Decap(second).verdict, kShot);
+  EXPECT_EQ(AuthDrops(MB_DROP_AUTH_REPLAY), 1u) << "the same copy again is a replay";
+}
+
 TEST_F(AuthTest, GsoPacketsAreRefusedNotTaggedWhole) {
   const Bytes in = Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_TCP, 2 * 1408);
   __sk_buff ctx{};
