@@ -39,6 +39,14 @@
 // clone's receive (up to a routing drop in that namespace) before it
 // returns, inside the measured time; a real ingress program only queues it.
 // So the released figure is an upper bound.
+//
+// With authentication on (mb_config.authenticate, bpf/lib/auth.h), mb_encap
+// and mb_decap are measured on the 64 B and full-size packets (a GSO packet
+// is refused when authenticating). mb_decap accepts each counter once, so
+// every measured run gets a fresh frame: mb_encap (not measured) makes it
+// with the next counter, and its outer source becomes the peer's, as the
+// far end would receive it. The ratio to the rows without authentication is
+// what authentication adds (docs/design/tunnel-auth.md).
 // Output: one JSON object per (program, packet) on stdout. Needs root.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -89,13 +97,15 @@ void Update(bpf_map* map, const void* key, const void* value, const char* what) 
 }
 
 // The client's configuration as the agent writes it (see tests/bpf_datapath_fixture.h).
-void Configure(meshbpf_bpf* skel, uint32_t lo, uint32_t reseq_deadline_us) {
+void Configure(meshbpf_bpf* skel, uint32_t lo, uint32_t reseq_deadline_us,
+               bool authenticate = false) {
   const uint32_t zero = 0;
   mb_config c{};
   c.bond_ifindex = lo;
   c.listen_port = kPort;
   c.mode = MB_MODE_LOAD_BALANCE;
   c.reseq_deadline_us = reseq_deadline_us;
+  c.authenticate = authenticate ? 1 : 0;
   c.configured = 1;
   Update(skel->maps.mb_config, &zero, &c, "mb_config");
   const char* sources[] = {"10.201.1.2", "10.201.2.2"};
@@ -146,8 +156,10 @@ const char* VerdictName(uint32_t v) {
 }
 
 // One test_run of `repeat` rounds on a fresh copy of the packet: the
-// kernel's duration per round and the verdict.
-Sample TestRun(bpf_program* prog, const Packet& packet, uint32_t repeat = 1) {
+// kernel's duration per round and the verdict; the output frame into
+// `output` if given.
+Sample TestRun(bpf_program* prog, const Packet& packet, uint32_t repeat = 1,
+               Bytes* output = nullptr) {
   Bytes out(packet.bytes.size() + 512);
   __sk_buff ctx{};
   ctx.gso_segs = packet.gso_segs;
@@ -164,6 +176,7 @@ Sample TestRun(bpf_program* prog, const Packet& packet, uint32_t repeat = 1) {
   if (bpf_prog_test_run_opts(bpf_program__fd(prog), &opts) != 0)
     Die(std::string("test_run of ") + bpf_program__name(prog) + " on " + packet.name + ": " +
         std::strerror(errno));
+  if (output) *output = Bytes(out.begin(), out.begin() + opts.data_size_out);
   return {opts.duration, opts.retval};
 }
 
@@ -273,6 +286,39 @@ class ReseqCost {
   bool synced_ = false;
 };
 
+// Both directions of one session with the same key: this node receives what it sends.
+void InstallSessions(meshbpf_bpf* skel) {
+  const uint32_t zero = 0;
+  mb_auth_tx tx{};
+  mb_auth_rx rx{};
+  for (uint8_t i = 0; i < MB_AUTH_KEY_LEN; ++i)
+    tx.key[i] = rx.key[i] = static_cast<uint8_t>(0xa0 + i);
+  tx.epoch = rx.epoch = 1;
+  Update(skel->maps.mb_auth_tx, &zero, &tx, "mb_auth_tx");
+  Update(skel->maps.mb_auth_rx, &zero, &rx, "mb_auth_rx");
+}
+
+// mb_decap on authenticated frames, each made fresh by mb_encap (see the top).
+Result MeasureAuthenticatedDecap(meshbpf_bpf* skel, const Packet& inner, int runs) {
+  std::vector<uint32_t> durations;
+  durations.reserve(static_cast<size_t>(runs));
+  const uint32_t peer = Ip(kPeer);
+  for (int i = 0; i < runs; ++i) {
+    Bytes frame;
+    if (TestRun(skel->progs.mb_encap, inner, 1, &frame).verdict != TC_ACT_REDIRECT)
+      Die("authenticated mb_encap did not send " + inner.name);
+    std::memcpy(&frame[14 + 12], &peer, 4);
+    Put16(frame, 14 + 10, 0);
+    Put16(frame, 14 + 10, Ipv4Checksum(&frame[14], 20));
+    const Sample s = TestRun(skel->progs.mb_decap, {inner.name, frame, 0});
+    if (s.verdict != TC_ACT_REDIRECT)
+      Die("authenticated mb_decap did not deliver " + inner.name + ": verdict " +
+          VerdictName(s.verdict));
+    durations.push_back(s.ns);
+  }
+  return {Median(durations), TC_ACT_REDIRECT};
+}
+
 void Print(const char* program, const Packet& packet, const char* method, uint32_t ns,
            const char* verdict) {
   std::printf(
@@ -329,6 +375,23 @@ int main(int argc, char** argv) {
     Print("mb_decap", outer, "median of single runs", decap.median_ns,
           VerdictName(decap.verdict));
     Print("empty TC program", p, "repeat 1e6", NoopRepeated(noop->progs.mb_noop, p), "ok");
+  }
+
+  // Authentication on; the GSO packet is refused, so left out.
+  Configure(skel, lo, /*reseq_deadline_us=*/0, /*authenticate=*/true);
+  InstallSessions(skel);
+  for (const Packet& p : inner) {
+    if (p.gso_segs) continue;
+    const Result empty = Measure(noop->progs.mb_noop, p, runs);
+    Print("empty TC program", p, "median of single runs", empty.median_ns,
+          VerdictName(empty.verdict));
+    const Result encap = Measure(skel->progs.mb_encap, p, runs);
+    Print("mb_encap, authenticated", p, "median of single runs", encap.median_ns,
+          VerdictName(encap.verdict));
+    const Result decap = MeasureAuthenticatedDecap(skel, p, runs);
+    const Packet outer{p.name, Bytes(p.bytes.size() + MB_AUTH_OVERHEAD), 0};  // its size
+    Print("mb_decap, authenticated", outer, "median of single runs", decap.median_ns,
+          VerdictName(decap.verdict));
   }
 
   // Resequencing on. The GSO packet is left out: it is never held.

@@ -11,8 +11,11 @@
  * mb_decap runs at TC ingress of every uplink. meshbpf packets from known
  * peers are stripped of their outer headers and delivered into the bond
  * device's ingress, as if the bond were a tunnel device; everything else
- * passes untouched. With resequencing on, mb_reseq_tick, which the agent
- * runs through BPF_PROG_TEST_RUN, releases what is due between arrivals.
+ * passes untouched. With authentication on (mb_config.authenticate),
+ * mb_encap tags every copy and mb_decap verifies the tag and the counter
+ * before anything else reads the packet (bpf/lib/auth.h). With
+ * resequencing on, mb_reseq_tick, which the agent runs through
+ * BPF_PROG_TEST_RUN, releases what is due between arrivals.
  *
  * In flow mode (no peer) nothing is encapsulated: mb_encap pins each flow to
  * a path and source-NATs it to that path's address, mb_decap undoes the NAT
@@ -29,6 +32,7 @@
 #include "lib/counters.h"  /* per-path counters, drops */
 #include "lib/packet.h"    /* packet access, checksum, redirect */
 #include "lib/sched.h"     /* path selection */
+#include "lib/auth.h"      /* tags and anti-replay */
 #include "lib/encap.h"     /* mb_encap's steps */
 #include "lib/decap.h"     /* mb_decap's steps */
 #include "lib/dedup.h"     /* redundant copies */
@@ -46,6 +50,8 @@ int mb_encap(struct __sk_buff *skb)
 	__u32 key = 0;
 	struct mb_config *cfg = bpf_map_lookup_elem(&mb_config, &key);
 	struct mb_choice choice = {};
+	struct auth_send auth;
+	const struct auth_send *signing = NULL;
 	__u8 tos;
 
 	if (!cfg || !cfg->configured)
@@ -57,21 +63,30 @@ int mb_encap(struct __sk_buff *skb)
 	if (reason)
 		return drop(MB_NO_PATH, reason);
 
+	/* Before a path is charged for it: a packet that cannot be tagged is not sent. */
+	if (cfg->authenticate) {
+		reason = auth_prepare_send(skb, &auth);
+		if (reason)
+			return drop(MB_NO_PATH, reason);
+		signing = &auth;
+	}
+	/* From `signing`, not cfg again: the agent may change the map meanwhile. */
+	__u32 overhead = signing ? MB_AUTH_OVERHEAD : MB_ENCAP_OVERHEAD;
 	__u32 inner_len = skb->len - sizeof(struct ethhdr);
 	enum mb_placement placement = placement_of(cfg, inner_len, tos);
 	__u8 flags = placement == MB_PLACE_ALL ? MB_FLAG_REDUNDANT : 0;
-	int placed = place_packet(skb, placement, cfg->reseq_deadline_us, &choice);
+	int placed = place_packet(skb, placement, overhead, cfg->reseq_deadline_us, &choice);
 	if (placed < 0)
 		return drop(MB_NO_PATH, MB_DROP_NO_PATH);
 	if (placed == MB_PLACED_PROBE)
 		flags = MB_FLAG_UNSEQUENCED;
 
 	__u32 first = first_chosen(&choice);
-	if (!encap_fits_mtu(skb, first))
+	if (!encap_fits_mtu(skb, first, overhead))
 		return drop(first, MB_DROP_TOO_BIG);
-	if (make_encap_room(skb))
+	if (make_encap_room(skb, overhead))
 		return drop(first, MB_DROP_ENCAP_FAILED);
-	return send_on_chosen_paths(skb, &choice, tos, flags, inner_len);
+	return send_on_chosen_paths(skb, &choice, tos, flags, inner_len, signing);
 }
 
 SEC("tc")
@@ -103,11 +118,21 @@ int mb_decap(struct __sk_buff *skb)
 	/* A learned path's probe may come from a source not known yet: decided below. */
 	if (!known_source && !cfg->learn_paths)
 		return drop(MB_NO_PATH, MB_DROP_UNKNOWN_SOURCE);
-	__u32 hdr_len = ip.ihl * 4 + sizeof(udp) + sizeof(mb);
-	__u32 inner_off = sizeof(struct ethhdr) + hdr_len;
-	int reason = read_wire_hdr(skb, inner_off - sizeof(mb), &mb, &inner_version);
+	/* Read once: a flag the agent flips meanwhile must not skip the check. */
+	__u8 authenticate = *(volatile __u8 *)&cfg->authenticate;
+	__u32 wire_len = sizeof(mb) + (authenticate ? sizeof(struct mb_auth_hdr) : 0);
+	__u32 wire_off = sizeof(struct ethhdr) + ip.ihl * 4 + sizeof(udp);
+	__u32 hdr_len = wire_off + wire_len - sizeof(struct ethhdr);
+	__u32 inner_off = wire_off + wire_len;
+	int reason = read_wire_hdr(skb, wire_off, wire_len, authenticate, &mb, &inner_version);
 	if (reason)
 		return drop(MB_NO_PATH, reason);
+	/* Until it verifies, its path id is the sender's claim: drops count on no path. */
+	if (authenticate) {
+		reason = auth_verify(skb, wire_off, inner_off, bpf_ntohs(ip.tot_len));
+		if (reason)
+			return drop(MB_NO_PATH, reason);
+	}
 
 	__u32 path_id = mb.path_id;
 	if (cfg->learn_paths) {

@@ -17,6 +17,8 @@
 #define MB_COUNTER_SLOTS (MB_MAX_PATHS + 1)
 
 #define MB_WIRE_VERSION 1
+/* An authenticated packet: mb_wire_hdr is followed by struct mb_auth_hdr. */
+#define MB_WIRE_VERSION_AUTH 2
 #define MB_DEFAULT_PORT 7201
 
 /* Bonding modes (link_aggregation.mode). */
@@ -43,6 +45,14 @@ enum mb_drop_reason {
 	MB_DROP_TOO_OLD,           /* redundant copy older than the de-dup window */
 	MB_DROP_CLONE_FAILED,      /* a redundant copy could not be sent on a path */
 	MB_DROP_WRONG_ENDPOINT,    /* learned path: data from other than its endpoint */
+	/* Authentication on (mb_config.authenticate; see "Authentication" below). */
+	MB_DROP_AUTH_MISSING,      /* an unauthenticated (version 1) packet */
+	MB_DROP_AUTH_NO_SESSION,   /* no session key installed for this direction */
+	MB_DROP_AUTH_EPOCH,        /* another session's epoch than the installed one */
+	MB_DROP_AUTH_BAD_TAG,      /* the tag does not verify: forged or modified */
+	MB_DROP_AUTH_REPLAY,       /* its counter was accepted before */
+	MB_DROP_AUTH_TOO_OLD,      /* its counter is behind the anti-replay window */
+	MB_DROP_AUTH_GSO,          /* a GSO packet: its segments could not carry one tag */
 	MB_DROP_REASONS,
 };
 
@@ -81,6 +91,63 @@ struct mb_wire_hdr {
 #define MB_OUTER_UDP_LEN 8
 #define MB_ENCAP_OVERHEAD (MB_OUTER_IPV4_LEN + MB_OUTER_UDP_LEN + sizeof(struct mb_wire_hdr))
 
+/*
+ * ------------------------------------------------------------ Authentication
+ * (docs/design/tunnel-auth.md) With mb_config.authenticate, every tunnel
+ * packet is version MB_WIRE_VERSION_AUTH: mb_wire_hdr, then this header,
+ * then the inner packet. The tag is SipHash-2-4 (64-bit output) keyed with
+ * the sending direction's 128-bit session key over the byte string
+ *   inner packet || zeros to a multiple of 8 || mb_wire_hdr || epoch ||
+ *   counter_hi || counter_lo || inner length (64-bit little-endian)
+ * i.e. everything but the outer IPv4/UDP headers (which relays and NATs
+ * rewrite) and the tag itself. The counter is the sender's per-direction
+ * packet number, never reused under one key; the receiver accepts each
+ * counter once, within an RFC 6479 window (mb_auth_rx), and only after the
+ * tag verified. mb_decap checks all this before anything else reads the
+ * packet; mb_encap tags every copy it sends.
+ */
+struct mb_auth_hdr {
+	__be32 epoch;        /* the sender's session (0 is never a session) */
+	__be32 counter_hi;   /* the per-direction 64-bit packet counter */
+	__be32 counter_lo;
+	__u8 tag[8];         /* SipHash-2-4 output, little-endian as the reference code writes it */
+};
+/* The authenticated part of the headers: mb_wire_hdr and mb_auth_hdr up to the tag. */
+#define MB_AUTH_SIGNED_HDR_LEN (sizeof(struct mb_wire_hdr) + 12)
+#define MB_AUTH_OVERHEAD (MB_ENCAP_OVERHEAD + sizeof(struct mb_auth_hdr))
+#define MB_AUTH_KEY_LEN 16
+
+/* mb_auth_tx[0]: the session packets are sent in, written by the agent. */
+struct mb_auth_tx {
+	__u8 key[MB_AUTH_KEY_LEN];
+	__u32 epoch;         /* 0: no session, packets are dropped (MB_DROP_AUTH_NO_SESSION) */
+	__u32 reserved;
+	/*
+	 * The next counter to send, taken atomically per copy. The agent
+	 * installs a new key with a new epoch before it could wrap (2^64).
+	 */
+	__u64 next_counter;
+};
+
+/*
+ * mb_auth_rx[0]: the session packets are received in, with its RFC 6479
+ * anti-replay window: a bitmap of MB_AUTH_BITMAP_WORDS 64-bit words used as
+ * a ring indexed by counter / 64. It accepts a counter newer than `newest`,
+ * or one at most MB_AUTH_WINDOW behind it whose bit is clear; newer counters
+ * clear the words they move past. The agent installs a session by writing
+ * key and epoch with newest = 0 and an empty bitmap; the data path changes
+ * only newest and bitmap, under the lock, after a tag verified.
+ */
+#define MB_AUTH_BITMAP_WORDS 64
+#define MB_AUTH_WINDOW ((MB_AUTH_BITMAP_WORDS - 1) * 64) /* 4032: one word is the moving edge */
+struct mb_auth_rx {
+	struct bpf_spin_lock lock;
+	__u32 epoch;         /* 0: no session */
+	__u8 key[MB_AUTH_KEY_LEN];
+	__u64 newest;        /* highest counter accepted */
+	__u64 bitmap[MB_AUTH_BITMAP_WORDS];
+};
+
 /* mb_config[0]: per-node settings written by the agent. */
 struct mb_config {
 	__u32 bond_ifindex;    /* app-facing bond device; decap delivers here */
@@ -94,7 +161,7 @@ struct mb_config {
 	__u16 relay_port;      /* first relay port (see "Relaying"); 0 = this node relays nothing */
 	__u32 relay_max_kbps;  /* ceiling of all relayed traffic together; 0 = none */
 	__u8 learn_paths;      /* 1 when some path has MB_PATH_F_LEARN */
-	__u8 reserved;
+	__u8 authenticate;     /* 1: every tunnel packet carries and needs a tag (mb_auth_hdr) */
 	/* Resequencing: packets held at most, 1..MB_RESEQ_WINDOW; 0 = all slots. */
 	__u16 reseq_window;
 	/*

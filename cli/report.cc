@@ -338,7 +338,8 @@ nlohmann::json MapsJson(const InstanceSnapshot& s) {
       {"probe_port", s.config.probe_port},
       {"relay_port", s.config.relay_port},
       {"relay_max_kbps", s.config.relay_max_kbps},
-      {"learn_paths", s.config.learn_paths}};
+      {"learn_paths", s.config.learn_paths},
+      {"authenticate", s.config.authenticate}};
   nlohmann::json paths = nlohmann::json::array();
   nlohmann::json counters = nlohmann::json::array();
   for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
@@ -414,10 +415,10 @@ std::string MapsText(const InstanceSnapshot& s) {
   std::string out = absl::StrFormat(
       "mb_config: bond_ifindex=%u (%s) listen_port=%u bond_mac=%02x:%02x:%02x:%02x:%02x:%02x "
       "mode=%s configured=%u agent_pid=%u probe_port=%u relay_port=%u relay_max_kbps=%u "
-      "learn_paths=%u\n\n",
+      "learn_paths=%u authenticate=%u\n\n",
       c.bond_ifindex, IfName(c.bond_ifindex), c.listen_port, c.bond_mac[0], c.bond_mac[1],
       c.bond_mac[2], c.bond_mac[3], c.bond_mac[4], c.bond_mac[5], ModeName(c.mode), c.configured,
-      c.agent_pid, c.probe_port, c.relay_port, c.relay_max_kbps, c.learn_paths);
+      c.agent_pid, c.probe_port, c.relay_port, c.relay_max_kbps, c.learn_paths, c.authenticate);
   absl::StrAppendFormat(&out,
                         "mb_paths:\n%-4s %-8s %-9s %-16s %-16s %-16s %6s %6s %6s %9s %8s %5s\n",
                         "ID", "IFINDEX", "STATE", "SOURCE", "REMOTE", "GATEWAY", "SPORT", "DPORT",

@@ -278,6 +278,12 @@ TEST_F(ConfigTest, FloorGuard) {
               HasSubstr("floor_guard"));
 }
 
+TEST_F(ConfigTest, AuthenticationIsRefusedUntilTheKeyExchangeExists) {
+  MustResolve(WithOneUplink(R"("link_aggregation": {"authentication": false})"));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("link_aggregation": {"authentication": true})")),
+              AllOf(HasSubstr("link_aggregation.authentication"), HasSubstr("key exchange")));
+}
+
 TEST_F(ConfigTest, LossThresholds) {
   // recover_loss_percent defaults to half of an explicit degrade_loss_percent.
   NodeSettings s = MustResolve(WithOneUplink(R"("failover": {"degrade_loss_percent": 1})"));

@@ -167,6 +167,11 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
       }
     }
   }
+  if (l.authentication()) {
+    return FieldError("link_aggregation.authentication",
+                      "not available yet: the data path can authenticate tunnel packets, but "
+                      "the key exchange that gives it session keys is not built (issue 14)");
+  }
   absl::Status s = OptionalIpv4("link_aggregation.peer_address", l.has_peer_address(),
                                 l.peer_address(), out.peer_address);
   s.Update(OptionalIpv4("link_aggregation.peer_bond_address", l.has_peer_bond_address(),

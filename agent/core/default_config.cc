@@ -139,7 +139,10 @@ std::string SectionsText(const std::vector<DefaultUplink>& found) {
     "max_queue_size": ${max_queue_size},
     // Seconds between capacity estimates and weight updates, default ${rebalance_interval}.
     // (Older files set it as failover.rebalance_interval: either place, not both.)
-    "rebalance_interval": ${rebalance_interval}
+    "rebalance_interval": ${rebalance_interval},
+    // Authenticate every tunnel packet in the data path. Only false for now:
+    // it needs the session key exchange, which is not built yet.
+    "authentication": false
   },
   "failover": {
     // Seconds between path probes, default ${monitoring_interval}.

@@ -40,19 +40,29 @@ static __always_inline int read_outer(struct __sk_buff *skb, const struct mb_con
 }
 
 /*
- * Reads mb_wire_hdr at `off` and the inner packet's first byte after it.
- * Returns 0, or the drop reason.
+ * Reads mb_wire_hdr at `off` and the inner packet's first byte, which
+ * follows the whole tunnel header (`wire_len` bytes: mb_wire_hdr, and
+ * mb_auth_hdr when `authenticate`). Returns 0, or the drop reason. Both
+ * ends must agree on authentication: a version 1 packet is refused when it
+ * is on, a version 2 packet when it is off.
  */
-static __always_inline int read_wire_hdr(struct __sk_buff *skb, __u32 off, struct mb_wire_hdr *mb,
+static __always_inline int read_wire_hdr(struct __sk_buff *skb, __u32 off, __u32 wire_len,
+					 __u8 authenticate, struct mb_wire_hdr *mb,
 					 __u8 *inner_version)
 {
-	const struct mb_wire_hdr *mbh = packet_bytes(skb, off, sizeof(*mb) + 1);
+	const struct mb_wire_hdr *mbh;
 
+	if (wire_len > sizeof(*mb) + sizeof(struct mb_auth_hdr)) /* bounds the read for the verifier */
+		return MB_DROP_BAD_HEADER;
+	mbh = packet_bytes(skb, off, wire_len + 1);
 	if (!mbh)
 		return MB_DROP_TRUNCATED;
 	*mb = *mbh;
-	*inner_version = *(const __u8 *)(mbh + 1);
-	if (mb->version != MB_WIRE_VERSION || mb->path_id >= MB_MAX_PATHS)
+	*inner_version = *((const __u8 *)mbh + wire_len);
+	if (authenticate && mb->version == MB_WIRE_VERSION)
+		return MB_DROP_AUTH_MISSING;
+	if (mb->version != (authenticate ? MB_WIRE_VERSION_AUTH : MB_WIRE_VERSION) ||
+	    mb->path_id >= MB_MAX_PATHS)
 		return MB_DROP_BAD_HEADER;
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 
+#include "auth.h"
 #include "counters.h"
 #include "maps.h"
 #include "packet.h"
@@ -22,7 +23,8 @@
 /*
  * What mb_encap writes in front of the inner L3 packet: the Ethernet type
  * (now IPv4) and the outer headers, stored with one helper call from h_proto
- * on. `pad` keeps ip 4-byte aligned as the Ethernet header does.
+ * on, up to mb or, with authentication, up to auth. `pad` keeps ip 4-byte
+ * aligned as the Ethernet header does.
  */
 struct mb_outer {
 	__u8 pad[2];
@@ -30,8 +32,10 @@ struct mb_outer {
 	struct iphdr ip;
 	struct udphdr udp;
 	struct mb_wire_hdr mb;
+	struct mb_auth_hdr auth;
 };
-#define MB_OUTER_STORE_LEN (sizeof(struct mb_outer) - offsetof(struct mb_outer, h_proto))
+#define MB_OUTER_STORE_LEN (offsetof(struct mb_outer, auth) - offsetof(struct mb_outer, h_proto))
+#define MB_OUTER_AUTH_STORE_LEN (sizeof(struct mb_outer) - offsetof(struct mb_outer, h_proto))
 
 static __always_inline void build_outer(struct mb_outer *o, const struct mb_path *p,
 					__u32 path_id, __u8 tos, __u16 outer_len,
@@ -53,7 +57,7 @@ static __always_inline void build_outer(struct mb_outer *o, const struct mb_path
 	o->udp.dest = bpf_htons(p->dst_port);
 	o->udp.len = bpf_htons(outer_len - sizeof(struct iphdr));
 	o->udp.check = 0; /* legal on IPv4; the inner packet has its own checksum */
-	o->mb.version = MB_WIRE_VERSION;
+	o->mb.version = MB_WIRE_VERSION;  /* MB_WIRE_VERSION_AUTH: set by the caller */
 	o->mb.path_id = (__u8)path_id;
 	o->mb.flags = flags;
 	o->mb.bond_seq = bpf_htonl(choice->bond_seq);
@@ -129,12 +133,12 @@ static __always_inline enum mb_placement placement_of(const struct mb_config *cf
  * then lags and reorders TCP.
  */
 static __always_inline int place_packet(struct __sk_buff *skb, enum mb_placement placement,
-					__u32 hidden_skew_us, struct mb_choice *choice)
+					__u32 overhead, __u32 hidden_skew_us, struct mb_choice *choice)
 {
 	if ((skb->mark & MB_PROBE_MARK_MASK) == MB_PROBE_MARK)
 		return force_path(skb->mark & ~MB_PROBE_MARK_MASK, choice) < 0 ? -1
 									  : MB_PLACED_PROBE;
-	return choose_paths(skb->len + MB_ENCAP_OVERHEAD, placement, hidden_skew_us, choice);
+	return choose_paths(skb->len + overhead, placement, hidden_skew_us, choice);
 }
 
 /* The lowest-numbered path chosen (0 if none). */
@@ -156,12 +160,12 @@ static __always_inline __u32 first_chosen(const struct mb_choice *choice)
  * their segments. All copies need the same room, so the first chosen path's
  * MTU decides and the agent gives the bond the smallest.
  */
-static __always_inline int encap_fits_mtu(struct __sk_buff *skb, __u32 path_id)
+static __always_inline int encap_fits_mtu(struct __sk_buff *skb, __u32 path_id, __u32 overhead)
 {
 	struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &path_id);
 	__u32 mtu_len = 0;
 
-	return p && bpf_check_mtu(skb, p->ifindex, &mtu_len, MB_ENCAP_OVERHEAD, 0) == 0;
+	return p && bpf_check_mtu(skb, p->ifindex, &mtu_len, overhead, 0) == 0;
 }
 
 /*
@@ -169,9 +173,9 @@ static __always_inline int encap_fits_mtu(struct __sk_buff *skb, __u32 path_id)
  * UDP tunnels; FIXED_GSO keeps gso_size so each segment grows by exactly the
  * overhead (which the bond MTU reserves) instead of drifting.
  */
-static __always_inline long make_encap_room(struct __sk_buff *skb)
+static __always_inline long make_encap_room(struct __sk_buff *skb, __u32 overhead)
 {
-	return bpf_skb_adjust_room(skb, MB_ENCAP_OVERHEAD, BPF_ADJ_ROOM_MAC,
+	return bpf_skb_adjust_room(skb, overhead, BPF_ADJ_ROOM_MAC,
 				   BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP |
 					   BPF_F_ADJ_ROOM_FIXED_GSO);
 }
@@ -180,11 +184,13 @@ static __always_inline long make_encap_room(struct __sk_buff *skb)
  * Sends the encapsulated packet, one copy per chosen path: every copy but
  * the last goes out as a clone; the last takes the skb itself. Headers are
  * stored with bpf_skb_store_bytes because a clone invalidates packet
- * pointers. Returns the TC verdict.
+ * pointers. With `auth`, each copy gets its own counter and tag. Returns
+ * the TC verdict.
  */
 static __always_inline int send_on_chosen_paths(struct __sk_buff *skb,
 						const struct mb_choice *choice, __u8 tos,
-						__u8 flags, __u32 inner_len)
+						__u8 flags, __u32 inner_len,
+						const struct auth_send *auth)
 {
 	__u16 outer_len = (__u16)(skb->len - sizeof(struct ethhdr));
 	struct mb_outer outer;
@@ -207,8 +213,14 @@ static __always_inline int send_on_chosen_paths(struct __sk_buff *skb,
 				count_drop(prev, MB_DROP_CLONE_FAILED);
 		}
 		build_outer(&outer, p, i, tos, outer_len, choice, flags);
+		__u32 store_len = MB_OUTER_STORE_LEN;
+		if (auth) {
+			outer.mb.version = MB_WIRE_VERSION_AUTH;
+			auth_sign(auth, &outer.mb, &outer.auth);
+			store_len = MB_OUTER_AUTH_STORE_LEN;
+		}
 		if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &outer.h_proto,
-					MB_OUTER_STORE_LEN, 0))
+					store_len, 0))
 			return drop(i, MB_DROP_ENCAP_FAILED);
 		last = i;
 	}

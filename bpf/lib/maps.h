@@ -189,4 +189,34 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mb_reseq_counters SEC(".maps");
 
+/* Authentication (bpf/meshbpf.h, "Authentication"). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mb_auth_tx);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_auth_tx SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mb_auth_rx);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_auth_rx SEC(".maps");
+
+/* Packet bytes on their way into the MAC, a chunk at a time (bpf/lib/auth.h). */
+#define MB_AUTH_CHUNK 512
+struct mb_auth_chunk {
+	__u64 words[MB_AUTH_CHUNK / 8];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mb_auth_chunk);
+} mb_auth_scratch SEC(".maps");
+
 #endif /* MB_LIB_MAPS_H */

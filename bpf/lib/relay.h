@@ -120,7 +120,8 @@ static __always_inline long readdress_relayed(struct __sk_buff *skb, struct mb_r
  * LAN at our LAN address; returns from the peer's port, arriving on the
  * uplink at its address; either way a meshbpf packet. Anything else would
  * make the relay an open UDP proxy for whoever spoofs a neighbour's or the
- * peer's address. Returns the drop reason, or -1 to relay.
+ * peer's address. An authenticated packet's tag is the bonding peer's to
+ * check: the relay holds no session key. Returns the drop reason, or -1 to relay.
  */
 static __always_inline int relay_admission(struct __sk_buff *skb, const struct mb_relay_hdr *h,
 					   const struct mb_relay *r, const struct mb_path *uplink,
@@ -137,7 +138,8 @@ static __always_inline int relay_admission(struct __sk_buff *skb, const struct m
 	/* A header and at least an inner IPv4 header behind it. */
 	if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr) + sizeof(*h), &mb, sizeof(mb)) < 0 ||
 	    skb->len < sizeof(struct ethhdr) + sizeof(*h) + sizeof(mb) + sizeof(struct iphdr) ||
-	    mb.version != MB_WIRE_VERSION || mb.path_id >= MB_MAX_PATHS)
+	    (mb.version != MB_WIRE_VERSION && mb.version != MB_WIRE_VERSION_AUTH) ||
+	    mb.path_id >= MB_MAX_PATHS)
 		return MB_RELAY_DROP_NOT_MESHBPF;
 	return -1;
 }

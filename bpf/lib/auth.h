@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Tunnel packet authentication (bpf/meshbpf.h, "Authentication"; the choice
+ * and its figures: docs/design/tunnel-auth.md): the SipHash-2-4 tag over the
+ * inner packet and the signed headers, and the receiver's anti-replay window. */
+#ifndef MB_LIB_AUTH_H
+#define MB_LIB_AUTH_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "maps.h"
+
+/* SipHash-2-4 (Aumasson, Bernstein 2012) state, written as the reference code. */
+struct sip_state {
+	__u64 v0, v1, v2, v3;
+};
+
+static __always_inline __u64 rotl64(__u64 x, int b)
+{
+	return (x << b) | (x >> (64 - b));
+}
+
+static __always_inline void sip_round(struct sip_state *s)
+{
+	s->v0 += s->v1;
+	s->v1 = rotl64(s->v1, 13);
+	s->v1 ^= s->v0;
+	s->v0 = rotl64(s->v0, 32);
+	s->v2 += s->v3;
+	s->v3 = rotl64(s->v3, 16);
+	s->v3 ^= s->v2;
+	s->v0 += s->v3;
+	s->v3 = rotl64(s->v3, 21);
+	s->v3 ^= s->v0;
+	s->v2 += s->v1;
+	s->v1 = rotl64(s->v1, 17);
+	s->v1 ^= s->v2;
+	s->v2 = rotl64(s->v2, 32);
+}
+
+/* The key's 16 bytes are k0 || k1, each little-endian, as in the reference code. */
+static __always_inline void sip_init(struct sip_state *s, const __u8 *key)
+{
+	__u64 k0, k1;
+
+	__builtin_memcpy(&k0, key, 8);
+	__builtin_memcpy(&k1, key + 8, 8);
+	s->v0 = k0 ^ 0x736f6d6570736575ULL;
+	s->v1 = k1 ^ 0x646f72616e646f6dULL;
+	s->v2 = k0 ^ 0x6c7967656e657261ULL;
+	s->v3 = k1 ^ 0x7465646279746573ULL;
+}
+
+/* One 8-byte message word (little-endian), two compression rounds. */
+static __always_inline void sip_absorb(struct sip_state *s, __u64 m)
+{
+	s->v3 ^= m;
+	sip_round(s);
+	sip_round(s);
+	s->v0 ^= m;
+}
+
+/*
+ * The message so far was total_len bytes, a multiple of 8: the last block
+ * is the length byte alone. Four finalization rounds; the 64-bit output.
+ */
+static __always_inline __u64 sip_final(struct sip_state s, __u64 total_len)
+{
+	sip_absorb(&s, total_len << 56);
+	s.v2 ^= 0xff;
+	sip_round(&s);
+	sip_round(&s);
+	sip_round(&s);
+	sip_round(&s);
+	return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
+/* The walk of bpf_loop over the packet's bytes [off, end), a chunk per step. */
+struct auth_walk {
+	struct __sk_buff *skb;
+	struct sip_state s;
+	__u32 off;
+	__u32 end;
+	__u32 failed;
+};
+
+/*
+ * bpf_loop step: loads the next chunk into the per-CPU scratch (one helper
+ * call per MB_AUTH_CHUNK bytes; direct reads would need a bounds check per
+ * word) and absorbs it, the last partial word zero-padded. Returns 1 to stop.
+ */
+static long absorb_chunk(__u32 i, void *ctx)
+{
+	struct auth_walk *w = ctx;
+	__u32 key = 0;
+	struct mb_auth_chunk *c = bpf_map_lookup_elem(&mb_auth_scratch, &key);
+
+	if (!c || w->off >= w->end)
+		return 1;
+	__u32 len = w->end - w->off;
+	if (len > MB_AUTH_CHUNK)
+		len = MB_AUTH_CHUNK;
+	/* 1..MB_AUTH_CHUNK, in a form the verifier follows (clang drops the off < end bound). */
+	len = ((len - 1) & (MB_AUTH_CHUNK - 1)) + 1;
+	if (bpf_skb_load_bytes(w->skb, w->off, c->words, len) < 0) {
+		w->failed = 1;
+		return 1;
+	}
+	__u32 words = (len + 7) / 8;
+	if (len & 7)
+		c->words[(words - 1) & (MB_AUTH_CHUNK / 8 - 1)] &= ~0ULL >> (64 - 8 * (len & 7));
+	struct sip_state s = w->s;
+	for (__u32 j = 0; j < MB_AUTH_CHUNK / 8; j++) {
+		if (j >= words)
+			break;
+		sip_absorb(&s, c->words[j]);
+	}
+	w->s = s;
+	w->off += len;
+	return 0;
+}
+
+/*
+ * Starts the tag of a packet: the session key, then the inner packet (`len`
+ * bytes at `off`) zero-padded to a multiple of 8. The inner part is the
+ * same for every copy of a packet, so mb_encap absorbs it once. Returns 0,
+ * or -1 when the packet cannot be read.
+ */
+static __always_inline int auth_absorb_inner(struct __sk_buff *skb, const __u8 *key, __u32 off,
+					     __u32 len, struct sip_state *s)
+{
+	struct auth_walk w = {.skb = skb, .off = off, .end = off + len};
+
+	sip_init(&w.s, key);
+	bpf_loop((len + MB_AUTH_CHUNK - 1) / MB_AUTH_CHUNK, absorb_chunk, &w, 0);
+	if (w.failed || w.off != w.end)
+		return -1;
+	*s = w.s;
+	return 0;
+}
+
+/*
+ * Finishes the tag of one copy from the state after its inner packet: the
+ * signed headers (MB_AUTH_SIGNED_HDR_LEN bytes: mb_wire_hdr, epoch,
+ * counter) and the inner length, which makes the zero padding unambiguous.
+ */
+static __always_inline __u64 auth_tag(const struct sip_state *inner, const void *signed_hdr,
+				      __u32 inner_len)
+{
+	_Static_assert(MB_AUTH_SIGNED_HDR_LEN == 24, "the signed headers are three words");
+	struct sip_state s = *inner;
+	__u64 w[3];
+
+	__builtin_memcpy(w, signed_hdr, sizeof(w));
+	sip_absorb(&s, w[0]);
+	sip_absorb(&s, w[1]);
+	sip_absorb(&s, w[2]);
+	sip_absorb(&s, inner_len);
+	return sip_final(s, (((__u64)inner_len + 7) & ~7ULL) + 32);
+}
+
+/*
+ * Sending: what every copy of one packet shares. key and epoch are copied
+ * from mb_auth_tx, so all copies are tagged in one session.
+ */
+struct auth_send {
+	struct mb_auth_tx *tx;
+	struct sip_state inner;
+	__u32 inner_len;
+	__u32 epoch;
+};
+
+/*
+ * Prepares the tags of a packet about to be encapsulated (its inner packet
+ * starts after the Ethernet header). Returns 0, or the drop reason.
+ */
+static __always_inline int auth_prepare_send(struct __sk_buff *skb, struct auth_send *a)
+{
+	__u32 key = 0;
+
+	a->tx = bpf_map_lookup_elem(&mb_auth_tx, &key);
+	if (!a->tx || !a->tx->epoch)
+		return MB_DROP_AUTH_NO_SESSION;
+	/* GSO would cut the packet after the tag was computed over all of it. */
+	if (skb->gso_size)
+		return MB_DROP_AUTH_GSO;
+	a->epoch = a->tx->epoch;
+	a->inner_len = skb->len - sizeof(struct ethhdr);
+	if (auth_absorb_inner(skb, a->tx->key, sizeof(struct ethhdr), a->inner_len, &a->inner))
+		return MB_DROP_ENCAP_FAILED;
+	return 0;
+}
+
+/*
+ * Fills the authentication header of one copy, whose mb_wire_hdr is `mb`
+ * with `ah` right behind it: a fresh counter, the epoch, the tag.
+ */
+static __always_inline void auth_sign(const struct auth_send *a, const struct mb_wire_hdr *mb,
+				      struct mb_auth_hdr *ah)
+{
+	__u64 counter = __sync_fetch_and_add(&a->tx->next_counter, 1);
+
+	ah->epoch = bpf_htonl(a->epoch);
+	ah->counter_hi = bpf_htonl((__u32)(counter >> 32));
+	ah->counter_lo = bpf_htonl((__u32)counter);
+	__u64 tag = auth_tag(&a->inner, mb, a->inner_len);
+	__builtin_memcpy(ah->tag, &tag, sizeof(tag));
+}
+
+/*
+ * RFC 6479: accepts `counter` once, within the window, and moves the window.
+ * Only called for a packet whose tag verified, so nobody without the key
+ * can move it. Returns 0, or the drop reason.
+ */
+static __always_inline int auth_accept_counter(struct mb_auth_rx *rx, __u64 counter)
+{
+	int reason = 0;
+
+	bpf_spin_lock(&rx->lock);
+	if (counter > rx->newest) {
+		/* Clear the words the edge moves past: they held counters a window ago. */
+		__u64 from = rx->newest / 64;
+		__u64 moved = counter / 64 - from;
+		for (__u32 i = 1; i <= MB_AUTH_BITMAP_WORDS; i++) {
+			if (i > moved)
+				break;
+			rx->bitmap[(from + i) & (MB_AUTH_BITMAP_WORDS - 1)] = 0;
+		}
+		rx->newest = counter;
+	} else if (rx->newest - counter > MB_AUTH_WINDOW) {
+		reason = MB_DROP_AUTH_TOO_OLD;
+	}
+	if (!reason) {
+		__u64 *word = &rx->bitmap[(counter / 64) & (MB_AUTH_BITMAP_WORDS - 1)];
+		__u64 bit = 1ULL << (counter & 63);
+		if (*word & bit)
+			reason = MB_DROP_AUTH_REPLAY;
+		else
+			*word |= bit;
+	}
+	bpf_spin_unlock(&rx->lock);
+	return reason;
+}
+
+/*
+ * Receiving: checks the packet whose mb_wire_hdr is at `wire_off` and inner
+ * packet at `inner_off` (read_wire_hdr checked that both headers are
+ * there), `outer_len` long by its outer IPv4 header. Nothing about it is
+ * believed before this returns 0; otherwise the drop reason. Only the
+ * window changes, and only for a genuine packet.
+ * A global function: the verifier checks it once on its own, where inlined
+ * into mb_decap its loops multiplied the paths past the 1M instruction limit.
+ */
+__attribute__((noinline)) int auth_verify(struct __sk_buff *skb, __u32 wire_off, __u32 inner_off,
+					  __u32 outer_len)
+{
+	struct {
+		struct mb_wire_hdr mb;
+		struct mb_auth_hdr ah;
+	} h;
+	__u32 key = 0;
+	struct mb_auth_rx *rx = bpf_map_lookup_elem(&mb_auth_rx, &key);
+	struct sip_state s;
+	__u64 tag, sent_tag;
+
+	_Static_assert(sizeof(h) == MB_AUTH_SIGNED_HDR_LEN + 8, "headers are packed");
+	/* Cut short on the way: say so, rather than only that the tag failed. */
+	if (skb->len < sizeof(struct ethhdr) + outer_len)
+		return MB_DROP_TRUNCATED;
+	if (bpf_skb_load_bytes(skb, wire_off, &h, sizeof(h)) < 0)
+		return MB_DROP_TRUNCATED;
+	if (!rx || !rx->epoch)
+		return MB_DROP_AUTH_NO_SESSION;
+	if (bpf_ntohl(h.ah.epoch) != rx->epoch)
+		return MB_DROP_AUTH_EPOCH;
+	__u32 inner_len = skb->len - inner_off;
+	if (auth_absorb_inner(skb, rx->key, inner_off, inner_len, &s))
+		return MB_DROP_TRUNCATED;
+	tag = auth_tag(&s, &h, inner_len);
+	__builtin_memcpy(&sent_tag, h.ah.tag, sizeof(sent_tag));
+	if (tag != sent_tag)
+		return MB_DROP_AUTH_BAD_TAG;
+	return auth_accept_counter(rx, ((__u64)bpf_ntohl(h.ah.counter_hi) << 32) |
+					       bpf_ntohl(h.ah.counter_lo));
+}
+
+#endif /* MB_LIB_AUTH_H */
