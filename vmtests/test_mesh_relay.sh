@@ -134,9 +134,10 @@ holds "a >= 0.8 * b" "$ret_bytes" "$down_bytes" ||
 mesh_cli 2 peers | grep -q "node1 (10.210.0.1:7201) through wan0, slot 0" ||
   lab_fail "node 2's peers does not list the relay: $(mesh_cli 2 peers)"
 
-# e. A stranger on the LAN sends to every relay port: nothing is relayed.
-# The isp counts what reaches the peer with the stranger's datagram size.
-mesh_ns isp nft -f - <<'EOF'
+# The isp counts what reaches the peer with the stranger's datagram size
+# (777 B of payload) from isp_count_strangers until isp_strangers_counted.
+isp_count_strangers() {
+  mesh_ns isp nft -f - <<'EOF'
 table inet meshbpf_relay_lab {
   chain forward {
     type filter hook forward priority 0; policy accept;
@@ -144,6 +145,14 @@ table inet meshbpf_relay_lab {
   }
 }
 EOF
+}
+isp_strangers_counted() {
+  mesh_ns isp nft list table inet meshbpf_relay_lab | sed -n 's/.*counter packets \([0-9]*\).*/\1/p'
+  mesh_ns isp nft delete table inet meshbpf_relay_lab
+}
+
+# e. A stranger on the LAN sends to every relay port: nothing is relayed.
+isp_count_strangers
 fwd_packets_before="$(relay_counter fwd_packets)"
 mesh_ns stranger python3 - "$RELAY_PORT" <<'EOF'
 import socket, sys
@@ -154,8 +163,7 @@ for i in range(1280):  # 20 rounds over the whole span (forward and return ports
 EOF
 sleep 0.5
 fwd_packets=$(($(relay_counter fwd_packets) - fwd_packets_before))
-reached="$(mesh_ns isp nft list table inet meshbpf_relay_lab | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')"
-mesh_ns isp nft delete table inet meshbpf_relay_lab
+reached="$(isp_strangers_counted)"
 echo "measured: of 1280 stranger datagrams, $reached reached the peer; node 2's relay counted" \
   "$fwd_packets packets forward meanwhile (node 1's probes)"
 [[ "$reached" == 0 ]] || lab_fail "$reached of the stranger's datagrams were relayed to the peer"
@@ -165,14 +173,7 @@ echo "measured: of 1280 stranger datagrams, $reached reached the peer; node 2's 
 # relay port (raw IPv4), with a payload that is no meshbpf packet. The
 # forward slot matches; the relay drops them as not_meshbpf.
 not_meshbpf_drops() { relay_counter drops | python3 -c 'import ast, sys; print(ast.literal_eval(sys.stdin.read())["not_meshbpf"])'; }
-mesh_ns isp nft -f - <<'EOF'
-table inet meshbpf_relay_lab {
-  chain forward {
-    type filter hook forward priority 0; policy accept;
-    ip daddr 10.200.0.2 udp length 785 counter
-  }
-}
-EOF
+isp_count_strangers
 not_meshbpf_before="$(not_meshbpf_drops)"
 mesh_ns stranger python3 - "$RELAY_PORT" <<'EOF'
 import socket, struct, sys
@@ -187,8 +188,7 @@ for i in range(1280):
 EOF
 sleep 0.5
 not_meshbpf=$(($(not_meshbpf_drops) - not_meshbpf_before))
-reached="$(mesh_ns isp nft list table inet meshbpf_relay_lab | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')"
-mesh_ns isp nft delete table inet meshbpf_relay_lab
+reached="$(isp_strangers_counted)"
 echo "measured: of 1280 datagrams spoofing node 1, $reached reached the peer; $not_meshbpf dropped as not_meshbpf"
 [[ "$reached" == 0 ]] || lab_fail "$reached datagrams spoofing node 1 were relayed to the peer"
 ((not_meshbpf >= 20)) || lab_fail "the relay counted $not_meshbpf not_meshbpf drops for 20 spoofed forward datagrams"
