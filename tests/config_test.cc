@@ -262,9 +262,9 @@ TEST_F(ConfigTest, ReorderDeadline) {
 }
 
 TEST_F(ConfigTest, FloorGuard) {
-  EXPECT_TRUE(MustResolve(WithOneUplink("")).floor_guard) << "on by default";
-  EXPECT_FALSE(MustResolve(WithOneUplink(R"("link_aggregation": {"floor_guard": false})"))
-                   .floor_guard);
+  EXPECT_FALSE(MustResolve(WithOneUplink("")).floor_guard) << "opt-in";
+  EXPECT_TRUE(MustResolve(WithOneUplink(R"("link_aggregation": {"floor_guard": true})"))
+                  .floor_guard);
   EXPECT_TRUE(MustResolve(WithOneUplink(
                               R"("link_aggregation": {"mode": "latency", "floor_guard": true})"))
                   .floor_guard);

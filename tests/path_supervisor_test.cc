@@ -107,8 +107,9 @@ class FakeSystem {
 
 class PathSupervisorTest : public ::testing::Test {
  protected:
-  void Start(bool probed) {
+  void Start(bool probed, bool floor_guard = false) {
     settings_ = TwoPaths(probed);
+    settings_.floor_guard = floor_guard;
     system_ = std::make_unique<FakeSystem>(settings_);
     paths_ = std::make_unique<PathSupervisor>(settings_, system_->Io(), StatusSources{}, now_);
     if (probed) paths_->StartProbing();
@@ -377,7 +378,7 @@ TEST_F(PathSupervisorTest, StatusShowsEveryPath) {
 }
 
 TEST_F(PathSupervisorTest, FloorGuardTakesAJitteryPathOutOfBulkAndLetsItBack) {
-  Start(/*probed=*/true);
+  Start(/*probed=*/true, /*floor_guard=*/true);
   ASSERT_TRUE(FloorGuardRuns(settings_));
   // wan1's probes take 0 or 120 ms more by turns: jitter near 60 ms, its
   // packets spread beyond the 100 ms the far end's resequencer waits. The

@@ -208,6 +208,7 @@ TEST(ReseqHolds, NearerPathsWaitForTheFarthestActiveOne) {
 
 TEST(PathTable, GuardedPathStaysActiveWithoutBulk) {
   NodeSettings s = TwoBonded();
+  s.floor_guard = true;
   std::vector<PathCondition> c(2);
   c[1].bulk_excluded = true;
   PathTable t = BuildPathTable(s, c);
@@ -220,6 +221,7 @@ TEST(PathTable, GuardedPathStaysActiveWithoutBulk) {
 
 TEST(PathTable, GuardNeverTakesTheLastBulkPath) {
   NodeSettings s = TwoBonded();
+  s.floor_guard = true;
   std::vector<PathCondition> c(2);
   c[1].bulk_excluded = true;
   c[0].usable = false;
@@ -237,6 +239,7 @@ TEST(PathTable, GuardNeverTakesTheLastBulkPath) {
 // Taking the degraded path out for it would move bulk onto the lossy path.
 TEST(PathTable, DegradedPathStaysWhenTheHealthyOneIsOutOfBulk) {
   NodeSettings s = TwoBonded();
+  s.floor_guard = true;
   std::vector<PathCondition> c(2);
   c[0].degraded = true;
   c[1].bulk_excluded = true;
@@ -265,6 +268,7 @@ TEST(PathTable, GuardFlagOnlyWhereItActs) {
 
 TEST(ReseqHolds, NobodyWaitsForAGuardedPath) {
   NodeSettings s = TwoBonded();
+  s.floor_guard = true;
   s.reorder_deadline_ms = 100;
   std::vector<PathCondition> c(2);
   c[0].owd_us = 1000;

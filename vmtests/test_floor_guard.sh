@@ -14,6 +14,7 @@
 # start left out), and the single link is measured before the loss starts.
 set -euo pipefail
 export DELAYS="25 25"
+export LAB_LINK_AGGREGATION=', "floor_guard": true'  # opt-in
 export LAB_IPERF_OMIT=1
 source "$(dirname "$0")/lib/lab.sh"
 trap lab_cleanup EXIT

@@ -5,8 +5,7 @@
 #    link 1, and the path comes back after `recovery_threshold` answered ones;
 # 2. `meshbpf failover FROM TO` moves traffic by hand, refuses unknown and
 #    down paths, and --auto undoes it;
-# 3. link 2 with 5% random loss stays active, with a lower weight (the floor
-#    guard takes it out of bonded bulk traffic: docs/design/floor-guard.md).
+# 3. link 2 with 5% random loss keeps carrying traffic, with a lower weight.
 # Times are printed; asserted only with wide margins (the strict figures are
 # in vmtests/bench/failover.sh).
 set -euo pipefail
