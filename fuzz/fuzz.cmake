@@ -16,13 +16,15 @@ ExternalProject_Add(fuzzers
 # meshbpf_fuzz_test(FUZZER SECONDS MAX_LEN [libFuzzer flags...]): runs FUZZER
 # for SECONDS (or 2 million inputs, whichever comes first) from its corpus,
 # corpus/<FUZZER>, which keeps the new inputs it finds for the next run. A
-# crash leaves its input as crash-* in the test's working directory. Exit
-# code 77 (a facility missing, e.g. root) counts as skipped.
+# crash leaves its input as crash-* in the test's working directory and
+# fails the test (exit 1: libFuzzer's own default for a crash is 77, which
+# would read as skipped). Exit code 77 (a facility missing, e.g. root)
+# counts as skipped.
 function(meshbpf_fuzz_test fuzzer seconds max_len)
   string(REGEX REPLACE "_fuzz$" "" name ${fuzzer})
   add_test(NAME fuzz_${name}
     COMMAND ${CMAKE_BINARY_DIR}/fuzz/${fuzzer} -max_total_time=${seconds} -runs=2000000
-            -timeout=10 -max_len=${max_len} -print_final_stats=1 ${ARGN}
+            -timeout=10 -error_exitcode=1 -max_len=${max_len} -print_final_stats=1 ${ARGN}
             ${CMAKE_BINARY_DIR}/fuzz/corpus/${fuzzer}
     WORKING_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz)
   set_tests_properties(fuzz_${name} PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77)

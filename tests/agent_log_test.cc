@@ -29,6 +29,19 @@ TEST(AgentLog, JsonLineRoundTripsAndMatchesTheStderrForm) {
             "2024-03-15T12:00:00.123Z warning: path wan2: up -> down (3 probes \"lost\")");
 }
 
+// Found by fuzz_log_record: a time finer than the log's milliseconds (and
+// before 1970) read back must write back the same.
+TEST(AgentLog, ReadsATimeFinerThanMillisecondsAsTheLogWritesIt) {
+  const std::string line =
+      R"({"level":"debug","message":".","time":"1969-01-01T00:00:00.002222222220Z"})";
+  absl::StatusOr<LogRecord> record = ParseLogJson(line);
+  ASSERT_TRUE(record.ok()) << record.status();
+  absl::StatusOr<LogRecord> again = ParseLogJson(FormatLogJson(*record));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->time, record->time);
+  EXPECT_THAT(FormatLogJson(*record), HasSubstr("\"time\":\"1969-01-01T00:00:00.002Z\""));
+}
+
 TEST(AgentLog, RejectsLinesThatAreNotRecords) {
   EXPECT_THAT(std::string(ParseLogJson("not json").status().message()), HasSubstr("not a JSON"));
   EXPECT_THAT(std::string(ParseLogJson(R"({"time":"x","level":"info"})").status().message()),

@@ -52,6 +52,9 @@ absl::StatusOr<LogRecord> ParseLogJson(std::string_view line) {
   if (!absl::ParseTime(kTimeFormat, j["time"].get<std::string>(), &record.time, &error)) {
     return absl::InvalidArgumentError(absl::StrCat("log line time: ", error));
   }
+  // The log writes milliseconds: a finer time read back (a hand-edited
+  // line) keeps only those, so what is read writes back the same.
+  record.time = absl::FromUnixMillis(absl::ToUnixMillis(record.time));
   const std::string level = j["level"].get<std::string>();
   bool known = false;
   for (LogLevel l : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarning, LogLevel::kError}) {
