@@ -117,8 +117,9 @@ void Datapath::DetachAll() {
     bpf_tc_detach(&hook, &opts);  // fails harmlessly if the device is gone
     // The clsact we created goes too, unless another program has put a
     // filter on it since: removing it would remove theirs.
+    if (!a.created_hook) continue;
     absl::StatusOr<bool> others = HasTcFilters(a.ifindex);
-    if (a.created_hook && others.ok() && !*others) {
+    if (others.ok() && !*others) {
       hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
       bpf_tc_hook_destroy(&hook);
     }
