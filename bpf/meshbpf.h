@@ -359,7 +359,7 @@ struct mb_dedup {
  * mb_reseq_slots[seq % MB_RESEQ_WINDOW] and its skb dropped; when the gap
  * fills, or its head packet has waited the deadline, the held frames are
  * re-emitted in order. mb_reseq[0] is the bond's state, changed by one CPU
- * at a time (busy is a try-lock).
+ * at a time (busy is a lock taken with a bounded wait).
  */
 #define MB_RESEQ_WINDOW 1024     /* packets held at most: ~100 ms at 120 Mbit/s of 1500 B */
 #define MB_RESEQ_FRAME_MAX 1600  /* a frame longer than this is never held */
@@ -374,6 +374,16 @@ struct mb_dedup {
  * the state while a packet arrived would make that packet pass unsequenced.
  */
 #define MB_RESEQ_TICK_IDLE_NS 1000000ULL
+/*
+ * A CPU that finds the state busy waits this long for the owner's walk to
+ * end before it delivers its packet unsequenced: packets of two paths often
+ * arrive on two CPUs at once, and one passed early overtakes every packet
+ * held before it. A walk releasing a few dozen frames ends well within it;
+ * the bound keeps a stalled owner (a preempted tick) from stalling softirqs.
+ * SPINS is the loop's own bound (the clock is read every 64th step).
+ */
+#define MB_RESEQ_BUSY_WAIT_NS 50000ULL
+#define MB_RESEQ_BUSY_WAIT_SPINS (1U << 16)
 /* A packet this far behind the next expected one means the peer restarted its sequence. */
 #define MB_RESEQ_RESYNC 4096
 

@@ -70,7 +70,7 @@ wait "$pid" || rc=$?
 unset 'LAB_AGENT_PIDS[client]'
 ((rc == 0)) || lab_fail "agent exited $rc on SIGTERM"
 for dev in wan1 wan2; do
-  if lab_ns client tc filter show dev "$dev" ingress | grep -q mb_decap; then
+  if lab_ns client tc filter show dev "$dev" ingress | lab_matches mb_decap; then
     lab_fail "mb_decap still attached to $dev after SIGTERM"
   fi
 done

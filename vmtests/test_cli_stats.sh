@@ -129,7 +129,7 @@ except urllib.error.HTTPError as e:
 # --- 4. logs and test -------------------------------------------------------------
 lab_link_loss 2 100
 for _ in $(seq 50); do
-  cli logs | grep -q "path wan2: up -> down" && break
+  cli logs | lab_matches "path wan2: up -> down" && break
   sleep 0.2
 done
 lab_link_clear 2
@@ -176,6 +176,6 @@ wait "${LAB_AGENT_PIDS[client]}" || true
 expect_error 1 '' timeout 10 "$MESHBPF_BIN/meshbpf" stats --pin-root "$LAB_DIR/bpffs" --instance client --run-dir "$LAB_DIR/run"
 expect_error 1 '' timeout 10 "$MESHBPF_BIN/meshbpf" test wan2 --pin-root "$LAB_DIR/bpffs" --instance client --run-dir "$LAB_DIR/run"
 # The history stays readable without the agent (which told where it is while it ran).
-cli stats --since 5m --history "$LAB_DIR/client.db" | grep -qE '^wan1 ' ||
+cli stats --since 5m --history "$LAB_DIR/client.db" | lab_matches -E '^wan1 ' ||
   lab_fail "stats --since needs the agent"
 echo "ok: stats, history, plot, Prometheus, logs, test, config and errors"

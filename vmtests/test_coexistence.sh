@@ -18,7 +18,7 @@ add_firewall() {  # add_firewall DEV: the foreign filter on the client's DEV ing
   lab_ns client tc filter add dev "$1" ingress prio 10 handle 7 bpf da obj "$firewall_obj" sec tc
 }
 has_filter() {  # has_filter DEV PATTERN
-  lab_ns client tc filter show dev "$1" ingress | grep -q "$2"
+  lab_ns client tc filter show dev "$1" ingress | lab_matches "$2"
 }
 pings_through() {  # pings_through ADDR: from the ISP side to a client uplink address
   lab_ns inet ping -c 2 -i 0.2 -W 1 -q "$1" >/dev/null 2>&1

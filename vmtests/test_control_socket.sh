@@ -80,7 +80,7 @@ r = json.loads(sys.argv[1])
 assert r["agent_running"] and "ermission denied" in r["maps_error"], r
 assert [p["name"] for p in r["health"]["paths"]] == ["wan1", "wan2"], r
 PY
-as_nobody client status | grep -q "the agent's view" || lab_fail "status (text) as a non-root user"
+as_nobody client status | lab_matches "the agent's view" || lab_fail "status (text) as a non-root user"
 echo "ok: a non-root user's status shows the agent's view"
 as_nobody client cap >/dev/null || lab_fail "a non-root user cannot read the data caps"
 if out="$(as_nobody client failover wan1 wan2 2>&1)"; then

@@ -98,7 +98,7 @@ wait_until 10 "node 1 fills mesh1 with node 2's uplink" mesh1_filled
 filled="$(now)"
 [[ "$(json_eval 1 status 'path("mesh1")["relay"]["node"] + "/" + path("mesh1")["relay"]["uplink"]')" == node2/wan0 ]] ||
   lab_fail "mesh1 is filled with $(relay_of_mesh1), not node2/wan0"
-mesh_cli 1 status | grep -q "path mesh1: via node2/wan0 (10.210.0.2:$RELAY_PORT)" ||
+mesh_cli 1 status | lab_matches "path mesh1: via node2/wan0 (10.210.0.2:$RELAY_PORT)" ||
   lab_fail "status does not show mesh1 via node2/wan0: $(mesh_cli 1 status)"
 [[ "$(json_eval 1 peers '[n["our_paths"] for n in j["nodes"] if n["name"] == "node2"][0]')" == "['mesh1']" ]] ||
   lab_fail "peers does not mark node 2 as used for mesh1"
@@ -131,7 +131,7 @@ holds "a >= 0.8 * b" "$fwd_bytes" "$up_bytes" ||
   lab_fail "node 2 relayed $fwd_bytes bytes forward, less than 0.8 x $up_bytes"
 holds "a >= 0.8 * b" "$ret_bytes" "$down_bytes" ||
   lab_fail "node 2 relayed $ret_bytes bytes back, less than 0.8 x $down_bytes"
-mesh_cli 2 peers | grep -q "node1 (10.210.0.1:7201) through wan0, slot 0" ||
+mesh_cli 2 peers | lab_matches "node1 (10.210.0.1:7201) through wan0, slot 0" ||
   lab_fail "node 2's peers does not list the relay: $(mesh_cli 2 peers)"
 
 # The isp counts what reaches the peer with the stranger's datagram size
@@ -225,5 +225,5 @@ withdrawn="$(elapsed "$killed" "$(now)")"
 echo "measured: mesh1 withdrawn ${withdrawn} s after node 2's agent was SIGKILLed (node_timeout ${MESH_TIMEOUT} s)"
 holds "b - 0.5 <= a < 3 * b" "$withdrawn" "$MESH_TIMEOUT" ||
   lab_fail "withdrawn after ${withdrawn} s, expected about node_timeout ${MESH_TIMEOUT} s"
-! mesh_cli 1 status | grep -q "via node2" || lab_fail "status still shows mesh1 via node2"
+! mesh_cli 1 status | lab_matches "via node2" || lab_fail "status still shows mesh1 via node2"
 echo "PASS"

@@ -78,7 +78,7 @@ lab_udp_stream 100 2 >/dev/null
 after="$(lab_status client --json | python3 -c "import json,sys; print(json.load(sys.stdin)['paths'][0]['tx_packets'])")"
 # Only probes (5 a second) may still use wan1.
 ((after - before < 20)) || lab_fail "wan1 sent $((after - before)) packets while held out"
-lab_status client | grep -q "wan1 (held)" || lab_fail "status does not show the manual hold"
+lab_status client | lab_matches "wan1 (held)" || lab_fail "status does not show the manual hold"
 
 out="$(lab_cli client failover wan1 wan9 2>&1)" && lab_fail "failover to wan9 succeeded"
 [[ "$out" == *'unknown path or interface "wan9"'* ]] || lab_fail "unclear error: $out"

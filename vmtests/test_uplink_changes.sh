@@ -87,7 +87,7 @@ lab_shape inet c2 "$RATE2"
 wait_until 30 "path 1 active on the new wan2" path1_active
 new_ifindex="$(path1 client ifindex)"
 ((new_ifindex != old_ifindex)) || lab_fail "path 1 still on ifindex $old_ifindex"
-lab_ns client tc filter show dev wan2 ingress | grep -q mb_decap ||
+lab_ns client tc filter show dev wan2 ingress | lab_matches mb_decap ||
   lab_fail "mb_decap is not attached to the new wan2"
 grep -q "path wan2: following its uplink: wan2 re-created (ifindex $old_ifindex -> $new_ifindex)" \
   "$LAB_DIR/client-agent.log" || lab_fail "the client did not log the re-created wan2"

@@ -424,6 +424,40 @@ static __always_inline int pass_unsequenced(struct mb_reseq *r, struct mb_reseq_
 	return bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
 }
 
+struct busy_wait {
+	struct mb_reseq *r;
+	__u64 until_ns;
+	__u8 taken;
+};
+
+/* bpf_loop step: takes the state if it is free; stops at until_ns. */
+static long busy_wait_step(__u32 i, void *ctx)
+{
+	struct busy_wait *b = ctx;
+
+	/* Read before the compare-and-swap: waiting CPUs then only share the line. */
+	if (*(volatile __u32 *)&b->r->busy == 0 &&
+	    __sync_val_compare_and_swap(&b->r->busy, 0, 1) == 0) {
+		b->taken = 1;
+		return 1;
+	}
+	return (i & 63) == 63 && bpf_ktime_get_ns() >= b->until_ns;
+}
+
+/*
+ * Takes the state (busy), waiting up to MB_RESEQ_BUSY_WAIT_NS for another
+ * CPU's walk to end. Returns whether it was taken.
+ */
+static __always_inline int take_state(struct mb_reseq *r)
+{
+	if (__sync_val_compare_and_swap(&r->busy, 0, 1) == 0)
+		return 1;
+	struct busy_wait b = {.r = r, .until_ns = bpf_ktime_get_ns() + MB_RESEQ_BUSY_WAIT_NS};
+
+	bpf_loop(MB_RESEQ_BUSY_WAIT_SPINS, busy_wait_step, &b, 0);
+	return b.taken;
+}
+
 /*
  * Delivers a decapsulated bonded packet (its bond_seq `seq`, received on
  * path_id) into the bond in sequence order, or an unsequenced one (a probe)
@@ -440,7 +474,7 @@ static __always_inline int resequence(struct __sk_buff *skb, const struct mb_con
 
 	if (!r || !c)
 		return bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
-	if (__sync_val_compare_and_swap(&r->busy, 0, 1) != 0)
+	if (!take_state(r))
 		return sequenced ? pass_unsequenced(r, c, cfg, seq)
 				 : bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
 	struct mb_path *path = bpf_map_lookup_elem(&mb_paths, &path_id);

@@ -79,6 +79,12 @@ lab_fail() {
   exit 1
 }
 
+# Whether standard input has a line grep's arguments match: `cmd |
+# lab_matches PATTERN`. Not grep -q, which exits at the first match: the
+# writer then dies of SIGPIPE and, under pipefail, the pipeline fails
+# although the line was there (seen: tc filter show in test_coexistence).
+lab_matches() { grep "$@" >/dev/null; }
+
 lab_ns() {
   local ns="$1"
   shift
@@ -189,7 +195,7 @@ lab_delayed_link() {
   local n="$1" log="$LAB_DIR/delay-stage-$1.log"
   [[ -x "$MESHBPF_BIN/meshbpf-delay-stage" ]] ||
     lab_fail "no $MESHBPF_BIN/meshbpf-delay-stage: build first or set MESHBPF_BIN"
-  if ! ip netns list | grep -qw "$LAB-delay"; then
+  if ! ip netns list | lab_matches -w "$LAB-delay"; then
     ip netns add "$LAB-delay"
     lab_ns delay sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
   fi
