@@ -299,16 +299,60 @@ TEST_F(PathHealthTest, DropsOfAFullQueueAreCongestionNotLoss) {
   for (int i = 0; i < 30; ++i) {
     h.OnProbeAnswered(kMs, 30 * static_cast<int64_t>(kMs), Tick());
     if (i % 3 == 0) h.OnProbeLost(Tick());
-    EXPECT_TRUE(h.congested());
+    EXPECT_TRUE(h.congested(now_));
     EXPECT_FALSE(h.Rebalance(Delivered(1000, 900), 0, Tick())) << i;
   }
   EXPECT_EQ(h.loss(), 0);
   EXPECT_DOUBLE_EQ(h.weight_bps(), h.capacity_bps());
-  // The queue drains and the same loss goes on: now it is the link's.
+  // The queue drains and the same loss goes on: once the congestion is
+  // further back than its memory (2 s), the loss is the link's.
   h.OnProbeAnswered(kMs, 0, Tick());
-  EXPECT_FALSE(h.congested());
+  EXPECT_TRUE(h.congested(now_)) << "a full queue a probe ago";
+  int remembered = 0;
+  for (; h.congested(now_) && remembered < 20; ++remembered) {
+    EXPECT_FALSE(h.Rebalance(Delivered(1000, 880), 0, Tick()));
+  }
+  // The last full queue was seen 400 ms before: 1.6 s more, in 200 ms steps.
+  EXPECT_EQ(remembered, 8);
   std::optional<Transition> t;
   for (int i = 0; i < 5 && !t; ++i) t = h.Rebalance(Delivered(1000, 880), 0, Tick());
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->to, PathState::kDegraded);
+}
+
+TEST_F(PathHealthTest, ProbesLostSoonAfterAFullQueueAreCongestion) {
+  PathHealth h = Make();
+  for (int i = 0; i < 30; ++i) h.OnProbeAnswered(kMs, 0, Tick());
+  h.OnProbeAnswered(kMs, 30 * static_cast<int64_t>(kMs), Tick());  // one probe saw the queue full
+  h.OnProbeAnswered(kMs, 0, Tick());                                // the next saw it drained
+  for (int i = 0; i < 4; ++i) {  // 800 ms: the flow that filled it lost these
+    h.OnProbeLost(Tick());
+    h.OnProbeAnswered(kMs, 0, Tick());
+  }
+  EXPECT_EQ(h.probe_loss(), 0);
+  for (int i = 0; i < 30; ++i) h.OnProbeAnswered(kMs, 0, Tick());  // well past the memory
+  for (int i = 0; i < 4; ++i) {
+    h.OnProbeLost(Tick());
+    h.OnProbeAnswered(kMs, 0, Tick());
+  }
+  EXPECT_GT(h.probe_loss(), 0) << "losses without a queue are the link's";
+}
+
+TEST_F(PathHealthTest, OneIntervalsBurstOfDropsIsNotTheLinksLoss) {
+  PathHealth h = Make();
+  for (int i = 0; i < 30; ++i) h.OnProbeAnswered(kMs, 0, Tick());
+  // A download starts: its first round trips overshoot the path and 30% of
+  // one interval is dropped (no probe saw the queue); then it runs clean.
+  // Over the four intervals that is 11% lost.
+  EXPECT_FALSE(h.Rebalance(Delivered(500, 500), 0, Tick()));
+  EXPECT_FALSE(h.Rebalance(Delivered(4000, 2800), 0, Tick()));
+  EXPECT_FALSE(h.Rebalance(Delivered(3300, 3280), 0, Tick()));
+  EXPECT_FALSE(h.Rebalance(Delivered(3300, 3280), 0, Tick()));
+  EXPECT_EQ(h.state(), PathState::kUp);
+  EXPECT_LT(h.loss(), 0.01);
+  // Loss in every interval is the link's, though one interval is left out.
+  std::optional<Transition> t;
+  for (int i = 0; i < 8 && !t; ++i) t = h.Rebalance(Delivered(3300, 2900), 0, Tick());
   ASSERT_TRUE(t);
   EXPECT_EQ(t->to, PathState::kDegraded);
 }

@@ -94,6 +94,11 @@ const char* HealthStateName(PathState state) {
   return "?";
 }
 
+bool PathHealth::congested(uint64_t now_ns) const {
+  return jitter_.queue_delay_ns() > params_.congested_queue_ns ||
+         (last_congested_ns_ && now_ns - *last_congested_ns_ < params_.congestion_memory_ns);
+}
+
 double PathHealth::loss() const {
   if (data_loss_) return *data_loss_;
   return 1.0 - std::sqrt(1.0 - probe_loss());
@@ -148,7 +153,8 @@ std::optional<Transition> PathHealth::OnProbeAnswered(uint64_t rtt_ns, int64_t t
                                                       uint64_t now_ns) {
   rtt_.Add(rtt_ns, now_ns);
   jitter_.Add(transit_ns, now_ns);
-  const bool counts = confirmed_ && state_ != PathState::kDown && !congested();
+  if (jitter_.queue_delay_ns() > params_.congested_queue_ns) last_congested_ns_ = now_ns;
+  const bool counts = confirmed_ && state_ != PathState::kDown && !congested(now_ns);
   if (counts) probe_loss_.Add(false);
   failures_ = 0;
   pending_losses_ = 0;
@@ -165,7 +171,7 @@ std::optional<Transition> PathHealth::OnProbeAnswered(uint64_t rtt_ns, int64_t t
 }
 
 std::optional<Transition> PathHealth::OnProbeLost(uint64_t now_ns) {
-  const bool counts = confirmed_ && state_ != PathState::kDown && !congested();
+  const bool counts = confirmed_ && state_ != PathState::kDown && !congested(now_ns);
   if (counts) {
     probe_loss_.Add(true);
     ++pending_losses_;
@@ -188,11 +194,18 @@ std::optional<Transition> PathHealth::Rebalance(const std::optional<DeliverySamp
   // the window. Capacity sees congested intervals too: they are when a path
   // shows what it can carry.
   DeliverySample judged = delivery.value_or(DeliverySample{});
-  if (congested()) judged.sent_packets = judged.delivered_packets = 0;
+  if (congested(now_ns)) judged.sent_packets = judged.delivered_packets = 0;
   deliveries_.push_back(judged);
   while (deliveries_.size() > params_.data_loss_intervals) deliveries_.pop_front();
   uint64_t sent = 0, delivered = 0;
+  auto lost = [](const DeliverySample& d) {
+    return static_cast<int64_t>(d.sent_packets) - static_cast<int64_t>(d.delivered_packets);
+  };
+  const DeliverySample& worst = *std::max_element(
+      deliveries_.begin(), deliveries_.end(),
+      [&](const DeliverySample& a, const DeliverySample& b) { return lost(a) < lost(b); });
   for (const DeliverySample& d : deliveries_) {
+    if (&d == &worst) continue;
     sent += d.sent_packets;
     delivered += d.delivered_packets;
   }

@@ -142,7 +142,10 @@ struct HealthParams {
   // ... or when its RTT exceeds the best path's by more than this.
   uint64_t degrade_extra_rtt_ns = 250'000'000ull;
   // Data loss is judged over the last `data_loss_intervals` rebalance
-  // intervals once they carried `min_packets_for_loss` packets; probe loss
+  // intervals, leaving out the one that lost most, once the others carried
+  // `min_packets_for_loss` packets: a burst of drops in one interval (a
+  // flow's start overshooting the path) is not the link's loss, which goes
+  // on in every interval; probe loss
   // once `min_probes_for_loss` probes were judged (2 lost of 5 says little).
   // A long window matters: the two counter snapshots of an interval are
   // taken a scheduling delay apart, and only over several intervals does
@@ -155,6 +158,12 @@ struct HealthParams {
   // (Counting them cut the weights of saturated paths and shifted traffic
   // around until 8 TCP flows over 40 + 20 Mbit/s got less than one link.)
   double congested_queue_ns = 10e6;
+  // ... and for this long after a probe saw it: probes sample the queue
+  // every 200 ms while a TCP start fills it, drops and drains it within a
+  // few round trips (BBR's startup), so the probe after the drops often
+  // sees an empty queue. (Seen: a download's start cost the best path 12%
+  // "loss" and took it out of the bond.)
+  uint64_t congestion_memory_ns = 2'000'000'000ull;
   uint64_t min_packets_for_loss = 2000;
   size_t min_probes_for_loss = 20;
   size_t loss_window = 100;
@@ -184,8 +193,9 @@ class PathHealth {
 
   PathState state() const { return state_; }
   bool link_up() const { return link_up_; }
-  // Whether the path's queue is long enough that drops are congestion.
-  bool congested() const { return jitter_.queue_delay_ns() > params_.congested_queue_ns; }
+  // Whether the path's queue is long enough that drops are congestion, or
+  // was so within congestion_memory_ns before now_ns.
+  bool congested(uint64_t now_ns) const;
   // One-way loss: data loss when traffic flowed recently, else probe loss
   // (a round trip) converted, as if both directions lost alike.
   double loss() const;
@@ -225,6 +235,7 @@ class PathHealth {
   uint32_t flap_factor_ = 1;
   uint32_t down_count_ = 0;
   std::optional<uint64_t> last_up_ns_;
+  std::optional<uint64_t> last_congested_ns_;  // a probe's queue above congested_queue_ns
 };
 
 }  // namespace meshbpf
