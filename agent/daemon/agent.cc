@@ -27,6 +27,7 @@
 #include "agent/sys/link_monitor.h"
 #include "agent/sys/log.h"
 #include "agent/sys/netdev.h"
+#include "agent/sys/privileges.h"
 #include "agent/sys/probe_socket.h"
 
 namespace meshbpf {
@@ -57,6 +58,8 @@ class Agent {
     return code;
   }
   absl::Status Start();
+  // Once started: keeps only the capabilities running needs (privileges.h).
+  void DropPrivileges();
   void Stop();
   absl::Status StartDiscovery();
   // Serves every event source until SIGINT/SIGTERM.
@@ -312,6 +315,20 @@ void Agent::Stop() {
   if (datapath_) datapath_->Stop();
 }
 
+void Agent::DropPrivileges() {
+  absl::StatusOr<PrivilegeDrop> drop = KeepRuntimeCapabilities();
+  if (!drop.ok()) {
+    // The bond runs as before; only the hardening is missing, and the log says so.
+    Log(LogLevel::kWarning, absl::StrCat(drop.status().message(), "; running with the capabilities it has"));
+    return;
+  }
+  Log(LogLevel::kInfo,
+      absl::StrCat("capabilities: kept ", drop->kept.empty() ? "none" : absl::StrJoin(drop->kept, ", "),
+                   drop->bounding_set_reduced
+                       ? "; every other one dropped, also from the bounding set"
+                       : "; every other one dropped (bounding set as the caller left it: no cap_setpcap)"));
+}
+
 int Agent::Run() {
   SystemInterfaceLookup lookup;
   absl::StatusOr<NodeSettings> settings = LoadConfigFile(options_.config_path, lookup);
@@ -325,6 +342,7 @@ int Agent::Run() {
     close(signals);
     return Fail(kExitRuntimeError, s);
   }
+  DropPrivileges();
   Log(LogLevel::kInfo, absl::StrFormat("ready: instance %s, %zu paths, mode %s", options_.instance,
                                        settings_.paths.size(), BondModeName(settings_.mode)));
   std::printf("meshbpf-agent: ready\n");
