@@ -33,6 +33,7 @@
 #include "lib/packet.h"    /* packet access, checksum, redirect */
 #include "lib/sched.h"     /* path selection */
 #include "lib/auth.h"      /* tags and anti-replay */
+#include "lib/mss.h"       /* TCP MSS clamping */
 #include "lib/encap.h"     /* mb_encap's steps */
 #include "lib/decap.h"     /* mb_decap's steps */
 #include "lib/dedup.h"     /* redundant copies */
@@ -62,6 +63,8 @@ int mb_encap(struct __sk_buff *skb)
 	int reason = read_inner_tos(skb, &tos);
 	if (reason)
 		return drop(MB_NO_PATH, reason);
+	if (clamp_mss(skb, cfg->bond_mtu))
+		return drop(MB_NO_PATH, MB_DROP_ENCAP_FAILED);
 
 	/* Before a path is charged for it: a packet that cannot be tagged is not sent. */
 	if (cfg->authenticate) {
@@ -145,6 +148,8 @@ int mb_decap(struct __sk_buff *skb)
 		return drop(MB_NO_PATH, MB_DROP_UNKNOWN_SOURCE);
 	note_path_rx(path_id);
 	reason = read_inner_proto(skb, inner_off, inner_version, &inner_proto);
+	if (!reason)
+		reason = decap_ecn(skb, ip.tos, inner_off, inner_proto);
 	if (reason)
 		return drop(path_id, reason);
 	if (mb.flags & MB_FLAG_REDUNDANT) {

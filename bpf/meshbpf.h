@@ -53,6 +53,7 @@ enum mb_drop_reason {
 	MB_DROP_AUTH_REPLAY,       /* its counter was accepted before */
 	MB_DROP_AUTH_TOO_OLD,      /* its counter is behind the anti-replay window */
 	MB_DROP_AUTH_GSO,          /* a GSO packet: its segments could not carry one tag */
+	MB_DROP_CE_NOT_ECT,        /* congestion marked outside on a packet whose sender has no ECN */
 	MB_DROP_REASONS,
 };
 
@@ -170,6 +171,9 @@ struct mb_config {
 	 * they arrive.
 	 */
 	__u32 reseq_deadline_us;
+	/* The bond device's MTU: SYNs entering the tunnel get their MSS clamped to it. */
+	__u16 bond_mtu;
+	__u16 reserved;
 };
 
 /* Path states; only MB_PATH_ACTIVE paths carry bonded traffic. */

@@ -203,5 +203,62 @@ TEST_F(DatapathTest, DecapLeavesFragmentsAlone) {
   EXPECT_EQ(TotalDrops(), 0u);
 }
 
+// ECN across the tunnel (RFC 6040 normal mode): mb_encap copies the inner
+// ECN field outside, a router on the path may set CE there, and mb_decap
+// passes that mark into the inner packet.
+Bytes InnerWithTos(uint8_t tos) {
+  Ipv4Options o;
+  o.tos = tos;
+  return L3(Ipv4Packet("10.202.0.2", "10.203.0.2", IPPROTO_TCP, 300, o));
+}
+
+TEST_F(DatapathTest, DecapPassesCongestionMarkedOutsideIntoTheInnerIpv4) {
+  MeshOptions m;
+  m.tos = 0x03;  // CE
+  Bytes inner = InnerWithTos(0xb8 | 0x02);  // EF, ECT(0)
+  RunResult r = Decap(MeshPacket(kPeer, inner, m));
+  ASSERT_EQ(r.verdict, kRedirect);
+  ASSERT_EQ(r.out.size(), 14 + inner.size());
+  EXPECT_EQ(r.out[14 + 1], 0xb8 | 0x03) << "CE, DSCP kept";
+  EXPECT_EQ(Ipv4Checksum(&r.out[14], 20), 0) << "header checksum follows the mark";
+  Bytes expected = inner;
+  expected[1] = 0xbb;
+  expected[10] = r.out[14 + 10];
+  expected[11] = r.out[14 + 11];
+  EXPECT_TRUE(BytesEqual(L3(r.out), expected, "ce-v4", true)) << "nothing else changed";
+  EXPECT_EQ(TotalDrops(), 0u);
+}
+
+TEST_F(DatapathTest, DecapPassesCongestionMarkedOutsideIntoTheInnerIpv6) {
+  MeshOptions m;
+  m.tos = 0x03;
+  Bytes inner = L3(Ipv6Packet(100, 0x29));  // traffic class: DSCP 10, ECT(1)
+  RunResult r = Decap(MeshPacket(kPeer, inner, m));
+  ASSERT_EQ(r.verdict, kRedirect);
+  const uint8_t traffic_class = static_cast<uint8_t>(r.out[14] << 4 | r.out[14 + 1] >> 4);
+  EXPECT_EQ(traffic_class, 0x2b) << "CE, DSCP kept";
+  EXPECT_EQ(r.out[14 + 1] & 0x0f, inner[1] & 0x0f) << "flow label untouched";
+}
+
+TEST_F(DatapathTest, DecapLeavesTheInnerEcnAloneWithoutAMark) {
+  for (uint8_t outer : {0x00, 0x01, 0x02}) {
+    MeshOptions m;
+    m.tos = outer;
+    Bytes inner = InnerWithTos(0x02);
+    RunResult r = Decap(MeshPacket(kPeer, inner, m));
+    ASSERT_EQ(r.verdict, kRedirect) << int(outer);
+    EXPECT_TRUE(BytesEqual(L3(r.out), inner, "no-ce", true)) << int(outer);
+  }
+}
+
+TEST_F(DatapathTest, DecapDropsACongestionMarkItCannotPassOn) {
+  MeshOptions m;
+  m.tos = 0x03;
+  EXPECT_EQ(Decap(MeshPacket(kPeer, InnerWithTos(0xb8), m)).verdict, kShot) << "inner not ECT";
+  EXPECT_EQ(Counters(0).drops[MB_DROP_CE_NOT_ECT], 1u);
+  EXPECT_EQ(TotalDrops(), 1u);
+  EXPECT_EQ(Counters(0).rx_packets, 0u) << "dropped before it counts as received";
+}
+
 }  // namespace
 }  // namespace meshbpf::testing

@@ -64,12 +64,12 @@ TEST_F(DatapathTest, EncapsulatesIpv4WithCorrectHeaders) {
   EXPECT_EQ(Ipv4Checksum(&r2.out[kOuterIp], 20), 0);
 }
 
-TEST_F(DatapathTest, OuterTosCarriesDscpButNotEcn) {
+TEST_F(DatapathTest, OuterTosCarriesDscpAndEcn) {
   Ipv4Options opt;
-  opt.tos = 0xbb;  // EF + CE
+  opt.tos = 0xba;  // EF + ECT(0): routers on the path may mark it (RFC 6040)
   RunResult r = Encap(Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_UDP, 100, opt));
   ASSERT_EQ(r.verdict, kRedirect);
-  EXPECT_EQ(r.out[kOuterIp + 1], 0xb8);
+  EXPECT_EQ(r.out[kOuterIp + 1], 0xba);
   EXPECT_EQ(Ipv4Checksum(&r.out[kOuterIp], 20), 0);
 }
 
@@ -158,7 +158,7 @@ TEST_F(DatapathTest, EncapsulatesIpv6) {
   ASSERT_EQ(r.out.size(), in.size() + MB_ENCAP_OVERHEAD);
   EXPECT_EQ(Get16(r.out, 12), kEthIpv4) << "outer is IPv4";
   EXPECT_EQ(r.out[kOuterIp], 0x45);
-  EXPECT_EQ(r.out[kOuterIp + 1], 0xb8) << "traffic class DSCP copied, ECN not";
+  EXPECT_EQ(r.out[kOuterIp + 1], 0xb9) << "traffic class (DSCP and ECN) copied";
   EXPECT_EQ(Get16(r.out, kOuterIp + 2), r.out.size() - 14);
   EXPECT_EQ(Ipv4Checksum(&r.out[kOuterIp], 20), 0);
   EXPECT_EQ(Addr(r.out, kOuterIp + 16), Ip(kPeer));

@@ -191,6 +191,7 @@ struct MeshOptions {
   uint16_t src_port = 7201;
   const char* dst = "10.201.1.2";  // outer destination
   uint8_t ttl = 64;
+  uint8_t tos = 0;  // outer TOS: DSCP and ECN
 };
 
 // A meshbpf frame as a peer sends it: outer IPv4 (src -> m.dst) / UDP /
@@ -201,6 +202,7 @@ inline Bytes MeshPacket(const char* src, const Bytes& inner_l3, const MeshOption
   o.src_port = m.src_port;
   o.dst_port = m.dst_port;
   o.ttl = m.ttl;
+  o.tos = m.tos;
   Bytes b = Ipv4Packet(src, m.dst, IPPROTO_UDP, 12 + inner_l3.size(), o);
   const size_t wire = kEthLen + (5 + m.option_words) * 4 + 8;
   b[wire] = m.version;

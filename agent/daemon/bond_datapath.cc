@@ -35,6 +35,7 @@ absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings, con
   config.latency_bytes = static_cast<uint16_t>(settings.latency_packet_bytes);
   config.reseq_deadline_us = reseq_deadline_us;
   config.reseq_window = static_cast<uint16_t>(settings.max_queue_size);
+  config.bond_mtu = static_cast<uint16_t>(BondMtu(settings));
   config.configured = 1;
   config.agent_pid = static_cast<uint32_t>(getpid());
   config.probe_port = settings.failover.probe_port;

@@ -120,4 +120,47 @@ static __always_inline int strip_outer(struct __sk_buff *skb, const struct mb_co
 	return 0;
 }
 
+/*
+ * Passes congestion a router marked on the outer header (CE) into the inner
+ * packet, whose ECN field mb_encap copied outside (RFC 6040 normal mode).
+ * The inner packet starts at `inner_off`. Returns 0, or
+ * MB_DROP_CE_NOT_ECT for CE on a packet whose sender does not do ECN: the
+ * mark cannot be passed on, and the router meant it as a drop (RFC 6040 4.2).
+ */
+static __always_inline int decap_ecn(struct __sk_buff *skb, __u8 outer_tos, __u32 inner_off,
+				     __be16 inner_proto)
+{
+	if ((outer_tos & MB_ECN_MASK) != MB_ECN_CE)
+		return 0;
+	const __u8 *l3 = packet_bytes(skb, inner_off, 2);
+	if (!l3)
+		return MB_DROP_TRUNCATED;
+	__u8 first[2] = {l3[0], l3[1]};
+	if (inner_proto == bpf_htons(ETH_P_IP)) {
+		if (!(first[1] & MB_ECN_MASK))
+			return MB_DROP_CE_NOT_ECT;
+		if ((first[1] & MB_ECN_MASK) == MB_ECN_CE)
+			return 0;
+		__u8 marked[2] = {first[0], first[1] | MB_ECN_CE};
+		__be16 from, to;
+		__builtin_memcpy(&from, first, 2);
+		__builtin_memcpy(&to, marked, 2);
+		/* The header sum stays the same: no skb->csum to fix. */
+		if (bpf_l3_csum_replace(skb, inner_off + offsetof(struct iphdr, check), from, to, 2) ||
+		    bpf_skb_store_bytes(skb, inner_off + 1, &marked[1], 1, 0))
+			return MB_DROP_DECAP_FAILED;
+		return 0;
+	}
+	/* IPv6: the traffic class's low 4 bits are byte 1's high nibble. */
+	__u8 ecn = (first[1] >> 4) & MB_ECN_MASK;
+	if (!ecn)
+		return MB_DROP_CE_NOT_ECT;
+	if (ecn == MB_ECN_CE)
+		return 0;
+	__u8 marked = first[1] | (MB_ECN_CE << 4);
+	if (bpf_skb_store_bytes(skb, inner_off + 1, &marked, 1, BPF_F_RECOMPUTE_CSUM))
+		return MB_DROP_DECAP_FAILED;
+	return 0;
+}
+
 #endif /* MB_LIB_DECAP_H */

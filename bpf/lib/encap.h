@@ -86,7 +86,9 @@ static __always_inline int send_clone(struct __sk_buff *skb, const struct mb_pat
 }
 
 /*
- * The inner packet's DSCP, carried outside so uplink QoS still sees it.
+ * The inner packet's traffic class, carried outside: its DSCP so uplink QoS
+ * still sees it, its ECN field so routers on the path may mark congestion
+ * rather than drop (RFC 6040 normal mode; mb_decap passes a mark on).
  * Returns 0, or the drop reason for a packet that is neither IPv4 nor IPv6
  * or shorter than its L3 header.
  */
@@ -103,9 +105,9 @@ static __always_inline int read_inner_tos(struct __sk_buff *skb, __u8 *tos)
 	if (!inner_first)
 		return MB_DROP_TRUNCATED;
 	if (skb->protocol == bpf_htons(ETH_P_IP))
-		*tos = inner_first[1] & 0xfc;
+		*tos = inner_first[1];
 	else
-		*tos = (__u8)((inner_first[0] << 4) | (inner_first[1] >> 4)) & 0xfc;
+		*tos = (__u8)((inner_first[0] << 4) | (inner_first[1] >> 4));
 	return 0;
 }
 
@@ -115,7 +117,8 @@ static __always_inline enum mb_placement placement_of(const struct mb_config *cf
 {
 	if (cfg->mode == MB_MODE_REDUNDANT)
 		return MB_PLACE_ALL;
-	if (cfg->mode == MB_MODE_LATENCY && (inner_len <= cfg->latency_bytes || tos == MB_DSCP_EF))
+	if (cfg->mode == MB_MODE_LATENCY &&
+	    (inner_len <= cfg->latency_bytes || (tos & ~MB_ECN_MASK) == MB_DSCP_EF))
 		return MB_PLACE_LOWEST_DELAY;
 	return MB_PLACE_EARLIEST_ARRIVAL;
 }

@@ -23,6 +23,10 @@
  */
 #define MB_NOT_OURS TC_ACT_UNSPEC
 
+/* The ECN field of the IPv4 TOS byte or IPv6 traffic class (RFC 3168). */
+#define MB_ECN_MASK 0x03
+#define MB_ECN_CE 0x03
+
 /*
  * Packet pointer to `len` bytes at `off`, for direct reads: a helper call
  * per header costs about as much as the rest of the parsing. Pulls the bytes
