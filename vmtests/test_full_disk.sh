@@ -7,25 +7,17 @@
 # tests/full_disk_test.cc.)
 set -euo pipefail
 source "$(dirname "$0")/lib/lab.sh"
-DISK=""
-cleanup() {
-  [[ -n "$DISK" ]] && umount "$DISK" 2>/dev/null
-  lab_cleanup
-}
-trap cleanup EXIT
+trap lab_cleanup EXIT
 trap 'exit 130' INT TERM
 
 lab_create
-DISK="$LAB_DIR/disk"
-mkdir -p "$DISK"
-mount -t tmpfs -o size=256k meshbpf-lab-disk "$DISK"
-python3 - "$LAB_DIR/client.json" "$DISK/client.db" <<'PY'
+lab_client_history_disk 256k
+DISK="$LAB_DISK"
+python3 - "$LAB_DIR/client.json" <<'PY'
 import json, sys
-path, history = sys.argv[1], sys.argv[2]
-config = json.load(open(path))
-config["monitoring"]["history_file"] = history
+config = json.load(open(sys.argv[1]))
 config["interfaces"]["uplinks"][1]["data_cap"] = {"limit_bytes": 10**9, "period": "one_off"}
-json.dump(config, open(path, "w"), indent=1)
+json.dump(config, open(sys.argv[1], "w"), indent=1)
 PY
 lab_start_agents
 lab_route_client bond

@@ -146,6 +146,7 @@ lab_cleanup() {
   done
   if [[ -d "$LAB_DIR" ]]; then
     umount "$LAB_DIR/bpffs" 2>/dev/null || true
+    umount "$LAB_DIR/disk" 2>/dev/null || true
     rm -rf "$LAB_DIR"
   fi
 }
@@ -321,6 +322,22 @@ lab_start_agent() {
   done
   cat "$log" >&2
   lab_fail "the $node agent did not become ready (log above)"
+}
+
+# A disk that can fill up: the client's history file on a tmpfs of SIZE
+# (e.g. 256k) at $LAB_DISK, inside the lab. Before lab_start_agents:
+# lab_client_history_disk SIZE
+lab_client_history_disk() {
+  LAB_DISK="$LAB_DIR/disk"
+  mkdir -p "$LAB_DISK"
+  mount -t tmpfs -o "size=$1" meshbpf-lab-disk "$LAB_DISK"
+  python3 - "$LAB_DIR/client.json" "$LAB_DISK/client.db" <<'PY'
+import json, sys
+path, history = sys.argv[1], sys.argv[2]
+config = json.load(open(path))
+config["monitoring"]["history_file"] = history
+json.dump(config, open(path, "w"), indent=1)
+PY
 }
 
 lab_start_agents() {
