@@ -63,7 +63,7 @@ int mb_encap(struct __sk_buff *skb)
 	int reason = read_inner_tos(skb, &tos);
 	if (reason)
 		return drop(MB_NO_PATH, reason);
-	if (clamp_mss(skb, cfg->bond_mtu))
+	if (clamp_mss(skb, skb->protocol, cfg->bond_mtu))
 		return drop(MB_NO_PATH, MB_DROP_ENCAP_FAILED);
 
 	/* Before a path is charged for it: a packet that cannot be tagged is not sent. */
@@ -160,6 +160,8 @@ int mb_decap(struct __sk_buff *skb)
 	reason = strip_outer(skb, cfg, path_id, hdr_len, inner_proto);
 	if (reason)
 		return drop(path_id, reason);
+	if (clamp_mss(skb, inner_proto, cfg->bond_mtu))
+		return drop(path_id, MB_DROP_DECAP_FAILED);
 	if (cfg->reseq_deadline_us)
 		return resequence(skb, cfg, bpf_ntohl(mb.bond_seq), !(mb.flags & MB_FLAG_UNSEQUENCED),
 				  path_id);

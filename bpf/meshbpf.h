@@ -171,7 +171,11 @@ struct mb_config {
 	 * they arrive.
 	 */
 	__u32 reseq_deadline_us;
-	/* The bond device's MTU: SYNs entering the tunnel get their MSS clamped to it. */
+	/*
+	 * The largest inner packet every path carries (the smallest path mtu
+	 * less the encapsulation): SYNs entering and leaving the tunnel get
+	 * their MSS clamped to it. 0: no clamping.
+	 */
 	__u16 bond_mtu;
 	__u16 reserved;
 };

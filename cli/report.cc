@@ -216,6 +216,12 @@ std::string HealthTable(const StatusReply& health) {
                          : absl::StrFormat(": via %s/%s (%s:%u)\n", r->node, r->uplink,
                                            r->address, r->port));
     }
+    if (p.mtu != 0 && p.mtu < p.uplink_mtu) {
+      absl::StrAppend(&out, "  path ", p.name,
+                      absl::StrFormat(": carries packets of at most %u bytes (its uplink %u): a "
+                                      "smaller hop behind it; larger packets take other paths\n",
+                                      p.mtu, p.uplink_mtu));
+    }
     if (p.bulk_excluded) {
       absl::StrAppend(&out, "  path ", p.name, ": out of bonded bulk traffic (floor guard): ",
                       p.guard_reason.value_or("reason not known"), "\n");

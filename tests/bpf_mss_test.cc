@@ -124,5 +124,38 @@ TEST_F(MssClampTest, Ipv6SynIsClampedWithItsChecksum) {
   EXPECT_EQ(checksum(out), 0);
 }
 
+TEST_F(MssClampTest, DecapClampsTheSynsComingIn) {
+  // What we may send is ours to bound: the far end's SYN-ACK offers 1460.
+  const Bytes in = Ipv4Tcp(kSyn | kAck, {2, 4, 0x05, 0xb4, 1, 1, 1, 0});
+  RunResult r = Decap(MeshPacket(kPeer, L3(in)));
+  ASSERT_EQ(r.verdict, kRedirect);
+  ASSERT_EQ(r.out.size(), in.size());
+  EXPECT_EQ(Mss(r.out, kTcp + 22), kBondMtu - 40);
+  EXPECT_EQ(L4Checksum(r.out), 0);
+}
+
+// A path found to carry less than its uplink (size probes): packets larger
+// than its mtu go on the others, smaller ones still use it.
+TEST_F(MssClampTest, APacketLargerThanAPathsMtuSkipsThatPath) {
+  mb_path p{};
+  uint32_t id = 1;
+  ASSERT_EQ(bpf_map_lookup_elem(Fd(skel_->maps.mb_paths), &id, &p), 0);
+  p.mtu = 1400;
+  ASSERT_EQ(bpf_map_update_elem(Fd(skel_->maps.mb_paths), &id, &p, BPF_ANY), 0);
+  const Bytes big = Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_UDP, 1380);  // 1408 + 40 outer
+  const Bytes small = Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_UDP, 1300);
+  int big_on_1 = 0, small_on_1 = 0;
+  for (int i = 0; i < 60; ++i) {
+    RunResult r = Encap(big);
+    ASSERT_EQ(r.verdict, kRedirect);
+    big_on_1 += Parse(r.out).path_id == 1;
+    r = Encap(small);
+    ASSERT_EQ(r.verdict, kRedirect);
+    small_on_1 += Parse(r.out).path_id == 1;
+  }
+  EXPECT_EQ(big_on_1, 0);
+  EXPECT_GT(small_on_1, 0) << "the path still carries what fits";
+}
+
 }  // namespace
 }  // namespace meshbpf::testing

@@ -92,6 +92,10 @@ class FakeSystem {
       return learned;
     };
     io.on_transition = [this](const PathTransition& t) { transitions.push_back(t); };
+    io.update_config = [this](const std::function<void(mb_config&)>& change) {
+      change(config);
+      return absl::OkStatus();
+    };
     return io;
   }
 
@@ -100,6 +104,7 @@ class FakeSystem {
   std::set<in_addr_t> synced_peers;
   std::vector<ProbeMessage> probes;
   std::vector<PathTransition> transitions;
+  mb_config config{};  // as update_config left it
   std::vector<int> attached;  // attach_uplink's ifindexes
   mb_learned_source learned{};
   bool learned_read = false;
@@ -138,6 +143,11 @@ class PathSupervisorTest : public ::testing::Test {
     bool changed = false;
     for (const ProbeMessage& request : system_->probes) {
       if (!answered.count(request.path_id)) continue;
+      // A size probe is the encapsulation (40), its IPv4 and UDP (28) and its datagram.
+      if (request.size_probe && carries_.count(request.path_id) &&
+          request.datagram_bytes + 68 > carries_[request.path_id]) {
+        continue;
+      }
       ProbeMessage reply = request;
       reply.type = ProbeMessage::Type::kReply;
       const uint64_t extra_ns = extra_rtt_ns_[request.path_id];
@@ -153,6 +163,8 @@ class PathSupervisorTest : public ::testing::Test {
 
   // Round-trip time a path's probes take beyond 1 ms.
   std::map<size_t, uint64_t> extra_rtt_ns_;
+  // The largest packet a path carries (outer bytes); default: any.
+  std::map<size_t, uint32_t> carries_;
   NodeSettings settings_;
   std::unique_ptr<FakeSystem> system_;
   std::unique_ptr<PathSupervisor> paths_;
@@ -434,6 +446,31 @@ TEST_F(PathSupervisorTest, FloorGuardOffLeavesJitteryPathsInBulk) {
   }
   EXPECT_EQ(paths_->table()[1].flags & MB_PATH_F_NO_BULK, 0);
   EXPECT_EQ(ToJson(paths_->Status())["guard_decisions"].size(), 0u);
+}
+
+TEST_F(PathSupervisorTest, AHopSmallerThanTheUplinkLowersItsPathMtuAndTheMssClamp) {
+  Start(/*probed=*/true);
+  carries_[1] = 1400;  // a 1400-byte hop somewhere behind eth1's 1500
+  bool sized_probe_sent = false;
+  for (int i = 0; i < 40; ++i) {
+    Tick({0, 1});
+    for (const ProbeMessage& p : system_->probes) {
+      if (!p.size_probe) continue;
+      sized_probe_sent = true;
+      EXPECT_LE(p.datagram_bytes + 68, 1500u);
+    }
+  }
+  EXPECT_TRUE(sized_probe_sent);
+  EXPECT_EQ(paths_->table()[1].mtu, 1400u);
+  EXPECT_EQ(paths_->table()[0].mtu, 1500u);
+  EXPECT_EQ(system_->config.bond_mtu, 1360) << "inner packets every path carries";
+  EXPECT_EQ(paths_->health(1).state(), PathState::kUp) << "lost size probes are not path loss";
+  EXPECT_EQ(State(1), MB_PATH_ACTIVE);
+  // The small hop goes away: the next check (a minute on) finds 1500 again.
+  carries_.erase(1);
+  for (int i = 0; i < 320; ++i) Tick({0, 1});
+  EXPECT_EQ(paths_->table()[1].mtu, 1500u);
+  EXPECT_EQ(system_->config.bond_mtu, 1460);
 }
 
 }  // namespace

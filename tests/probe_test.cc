@@ -74,5 +74,33 @@ TEST(Probe, RejectsMalformedInputNamingTheProblem) {
               ::testing::HasSubstr("path id"));
 }
 
+// Size probes (path MTU discovery) arrive padded to a whole datagram; the
+// flag that allows it is under the MAC, so nobody can pad an ordinary one.
+TEST(Probe, SizeProbesMayBePaddedOthersNot) {
+  ProbeMessage request = Sample();
+  request.type = ProbeMessage::Type::kRequest;
+  request.size_probe = true;
+  ProbeBytes head = EncodeProbe(request, "key");
+  std::vector<uint8_t> padded(head.begin(), head.end());
+  padded.resize(1432, 0);  // a 1500-byte packet once encapsulated
+  absl::StatusOr<ProbeMessage> m = DecodeProbe(padded.data(), padded.size(), "key");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_TRUE(m->size_probe);
+  EXPECT_EQ(m->seq, request.seq);
+  ProbeBytes reply = EncodeProbe(*m, "key");
+  EXPECT_TRUE(DecodeProbe(reply.data(), reply.size(), "key")->size_probe) << "the reply says so too";
+
+  ProbeBytes plain = EncodeProbe(Sample(), "key");
+  std::vector<uint8_t> padded_plain(plain.begin(), plain.end());
+  padded_plain.resize(1432, 0);
+  EXPECT_THAT(std::string(DecodeProbe(padded_plain.data(), padded_plain.size(), "key").status().message()),
+              ::testing::HasSubstr("1432 bytes"));
+  padded.resize(kProbeMaxSize + 1, 0);
+  EXPECT_FALSE(DecodeProbe(padded.data(), padded.size(), "key").ok()) << "beyond a jumbo frame";
+  head[7] |= 0x80;
+  EXPECT_THAT(std::string(DecodeProbe(head.data(), head.size(), "key").status().message()),
+              ::testing::HasSubstr("unknown flags"));
+}
+
 }  // namespace
 }  // namespace meshbpf

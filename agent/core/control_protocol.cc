@@ -157,7 +157,7 @@ MESHBPF_JSON_FIELDS(PathRtt, rtt_ms, min_rtt_ms, jitter_ms, queue_delay_ms)
 MESHBPF_JSON_FIELDS(RelayInfo, node, node_id, uplink, address, port)
 
 MESHBPF_JSON_FIELD_FUNCTIONS(PathStatusEntry, id, name, interface, health, link_up, data_path_state,
-                             configured_mbit, capacity_mbit, weight_mbit, loss, probe_loss,
+                             mtu, uplink_mtu, configured_mbit, capacity_mbit, weight_mbit, loss, probe_loss,
                              down_count, held_out, moved_in, bulk_excluded, guard_reason,
                              endpoint, remote)
 void to_json(json& j, const PathStatusEntry& v) {

@@ -80,6 +80,9 @@ struct PathStatusEntry {
   std::string health;  // HealthStateName
   bool link_up = false;
   std::string data_path_state;  // PathStateName
+  // The largest packet the path carries (outer bytes): its uplink's MTU
+  // until size probes found a smaller hop behind it (agent/core/path_mtu.h).
+  uint32_t mtu = 0, uplink_mtu = 0;
   double configured_mbit = 0, capacity_mbit = 0, weight_mbit = 0;
   double loss = 0, probe_loss = 0;
   uint32_t down_count = 0;

@@ -25,6 +25,14 @@ uint32_t BondMtu(const NodeSettings& settings) {
   return smallest - BondOverhead(settings);
 }
 
+uint32_t TunnelPayloadMtu(const PathTable& table, uint32_t overhead) {
+  uint32_t smallest = 0;
+  for (const mb_path& p : table) {
+    if (p.ifindex != 0 && p.mtu > overhead && (smallest == 0 || p.mtu < smallest)) smallest = p.mtu;
+  }
+  return smallest ? smallest - overhead : 0;
+}
+
 bool ShouldDisableOffloads(const NodeSettings& settings) {
   switch (settings.offload) {
     case OffloadSetting::kOn:
@@ -138,7 +146,7 @@ PathTable BuildPathTable(const NodeSettings& settings,
     out.gateway = p.gateway ? p.gateway->s_addr : 0;
     out.src_port = settings.port;
     out.dst_port = p.remote_port;
-    out.mtu = p.mtu;
+    out.mtu = c.mtu ? std::min(p.mtu, *c.mtu) : p.mtu;
     // The data path counts in kbit/s; everything before it in bit/s.
     const double kbps = c.capacity_bps.value_or(p.rate_bps) / 1000.0;
     out.rate_kbps = static_cast<uint32_t>(std::lround(std::max(kbps, 1.0)));

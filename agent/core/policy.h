@@ -39,7 +39,13 @@ struct PathCondition {
   bool bulk_excluded = false;  // the floor guard took it out of bonded bulk traffic
   std::optional<double> capacity_bps;  // measured; default: configured rate_bps
   std::optional<double> owd_us;        // measured one-way delay; default: delay_ms
+  std::optional<uint32_t> mtu;         // measured by size probes; default: the uplink's
 };
+
+// The largest inner packet every path of `table` carries: the smallest
+// path mtu less the encapsulation `overhead` (mb_config.bond_mtu, which
+// the MSS clamp uses); 0 without paths.
+uint32_t TunnelPayloadMtu(const PathTable& table, uint32_t overhead);
 
 // Below this, a delay difference is within the paths' jitter: packets from
 // the nearer path are not held for it (the in-order fast path stays fast on

@@ -12,6 +12,7 @@ namespace {
 constexpr uint32_t kProbeMagic = 0x4d425052;  // "MBPR"
 constexpr uint8_t kProbeVersion = 2;
 constexpr size_t kMacOffset = kProbeWireSize - 16;
+constexpr uint8_t kFlagSizeProbe = 0x01;
 
 void PutBig(uint8_t* p, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) p[i] = static_cast<uint8_t>(v >> (8 * (bytes - 1 - i)));
@@ -36,6 +37,7 @@ ProbeBytes EncodeProbe(const ProbeMessage& m, const std::string& key) {
   b[4] = kProbeVersion;
   b[5] = static_cast<uint8_t>(m.type);
   b[6] = m.path_id;
+  b[7] = m.size_probe ? kFlagSizeProbe : 0;
   PutBig(&b[8], m.seq, 4);
   PutBig(&b[12], m.sent_ns, 8);
   PutBig(&b[20], m.reflected_ns, 8);
@@ -47,9 +49,14 @@ ProbeBytes EncodeProbe(const ProbeMessage& m, const std::string& key) {
 
 absl::StatusOr<ProbeMessage> DecodeProbe(const uint8_t* data, size_t size,
                                          const std::string& key) {
-  if (size != kProbeWireSize) {
+  const bool padded_size_probe =
+      size > kProbeWireSize && size <= kProbeMaxSize && (data[7] & kFlagSizeProbe);
+  if (size != kProbeWireSize && !padded_size_probe) {
     return absl::InvalidArgumentError(
         absl::StrCat("probe of ", size, " bytes (expected ", kProbeWireSize, ")"));
+  }
+  if (data[7] & ~kFlagSizeProbe) {
+    return absl::InvalidArgumentError(absl::StrCat("probe: unknown flags ", data[7]));
   }
   if (GetBig(data, 4) != kProbeMagic) return absl::InvalidArgumentError("probe: bad magic");
   if (data[4] != kProbeVersion) {
@@ -70,6 +77,7 @@ absl::StatusOr<ProbeMessage> DecodeProbe(const uint8_t* data, size_t size,
   ProbeMessage m;
   m.type = static_cast<ProbeMessage::Type>(data[5]);
   m.path_id = data[6];
+  m.size_probe = (data[7] & kFlagSizeProbe) != 0;
   m.seq = static_cast<uint32_t>(GetBig(data + 8, 4));
   m.sent_ns = GetBig(data + 12, 8);
   m.reflected_ns = GetBig(data + 20, 8);

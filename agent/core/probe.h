@@ -27,11 +27,20 @@ struct ProbeMessage {
   // data loss and delivered rate.
   uint64_t rx_packets = 0;
   uint64_t rx_bytes = 0;
+  // A size probe (agent/core/path_mtu.h): its request is padded with zeros
+  // to a whole datagram, its reply is not; it has its own sequence numbers
+  // and says nothing about the path's health.
+  bool size_probe = false;
+  // Not on the wire: a size probe request is sent padded to this many
+  // bytes of UDP payload.
+  uint32_t datagram_bytes = 0;
 };
 
-// magic(4) version(1) type(1) path(1) reserved(1) seq(4) sent(8) reflected(8)
-// rx_packets(8) rx_bytes(8) mac(16)
+// magic(4) version(1) type(1) path(1) flags(1) seq(4) sent(8) reflected(8)
+// rx_packets(8) rx_bytes(8) mac(16) [zeros, size probes only]
 inline constexpr size_t kProbeWireSize = 60;
+// The largest size probe read: a jumbo frame's datagram.
+inline constexpr size_t kProbeMaxSize = 9216;
 
 // A node's rx or tx counters for one path.
 struct PathRx {
@@ -44,7 +53,8 @@ using ProbeBytes = std::array<uint8_t, kProbeWireSize>;
 // The MAC is HMAC-SHA256 (truncated to 16 bytes) keyed with the mesh key;
 // with no key configured it is all zeros and only keyless peers accept it.
 ProbeBytes EncodeProbe(const ProbeMessage& message, const std::string& key);
-// Rejects wrong size, magic, version, type, path id and MAC, naming which.
+// Rejects wrong size (only a size probe may be longer, up to kProbeMaxSize),
+// magic, version, type, flags, path id and MAC, naming which.
 absl::StatusOr<ProbeMessage> DecodeProbe(const uint8_t* data, size_t size,
                                          const std::string& key);
 

@@ -35,7 +35,7 @@ absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings, con
   config.latency_bytes = static_cast<uint16_t>(settings.latency_packet_bytes);
   config.reseq_deadline_us = reseq_deadline_us;
   config.reseq_window = static_cast<uint16_t>(settings.max_queue_size);
-  config.bond_mtu = static_cast<uint16_t>(BondMtu(settings));
+  config.bond_mtu = static_cast<uint16_t>(TunnelPayloadMtu(table, BondOverhead(settings)));
   config.configured = 1;
   config.agent_pid = static_cast<uint32_t>(getpid());
   config.probe_port = settings.failover.probe_port;
@@ -200,10 +200,10 @@ PathIo SystemPathIo(const NodeSettings& settings, BondDatapath& datapath,
     if (!stats.ok()) return stats.status();
     return stats->late;
   };
-  io.write_reseq_deadline = [&datapath](uint32_t deadline_us) -> absl::Status {
+  io.update_config = [&datapath](const std::function<void(mb_config&)>& change) -> absl::Status {
     absl::StatusOr<mb_config> config = datapath.maps().ReadConfig();
     if (!config.ok()) return config.status();
-    config->reseq_deadline_us = deadline_us;
+    change(*config);
     return datapath.maps().WriteConfig(*config);
   };
   return io;

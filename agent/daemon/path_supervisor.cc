@@ -25,6 +25,10 @@ constexpr double kQueueLimitNs = 150e6;
 // spike that far without the path being dead, and so does a busy host.
 constexpr uint64_t kMinProbeTimeoutNs = 500'000'000;
 constexpr uint64_t kMaxProbeTimeoutNs = 3'000'000'000;
+// Size probes (path MTU): a full-size packet may queue behind bulk traffic.
+constexpr uint64_t kSizeProbeTimeoutNs = 2'000'000'000;
+// A size probe's own IPv4 and UDP headers, inside the encapsulation.
+constexpr uint32_t kIpUdpHeaderBytes = 28;
 
 std::string UtcText(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
@@ -102,6 +106,7 @@ PathSupervisor::PathSupervisor(NodeSettings& settings, PathIo io, StatusSources 
   }
   table_ = DesiredTable();
   reseq_deadline_us_ = ReseqDeadlineUs(settings_, table_, 0);
+  tunnel_payload_mtu_ = TunnelPayloadMtu(table_, BondOverhead(settings_));
 }
 
 void PathSupervisor::StartHealth(size_t i, uint64_t now_ns) {
@@ -135,6 +140,7 @@ void PathSupervisor::ApplyReload(const ConfigReload& reload, uint64_t now_ns) {
     delivery_start_[i].reset();
     delivery_latest_[i].reset();
     if (prober_) prober_->Forget(static_cast<uint8_t>(i));
+    if (i < mtu_search_.size()) mtu_search_[i] = PathMtuSearch(settings_.paths[i].mtu, kSizeProbeTimeoutNs);
     StartHealth(i, now_ns);
   }
   // A manual failover names paths: it holds only while they are the same.
@@ -181,6 +187,9 @@ std::vector<PathCondition> PathSupervisor::Conditions(bool guarded) const {
       if (h.rtt().has_sample()) c.owd_us = static_cast<double>(h.rtt().min_ns()) / 2e3;
     }
     c.bulk_excluded = guarded && guard_ && guard_->excluded(i);
+    if (i < mtu_search_.size() && mtu_search_[i].mtu() < settings_.paths[i].mtu) {
+      c.mtu = mtu_search_[i].mtu();
+    }
   }
   // A manual hold yields when nothing else could carry traffic: the user
   // asked to move traffic, not to cut it.
@@ -245,12 +254,27 @@ absl::Status PathSupervisor::WriteTable() {
   // Before the holds it must cover grow.
   if (const uint32_t deadline_us = ReseqDeadlineUs(settings_, table, LargestJitterUs(table),
                                                    reseq_margin_.margin_us());
-      deadline_us != reseq_deadline_us_ && io_.write_reseq_deadline) {
+      deadline_us != reseq_deadline_us_ && io_.update_config) {
     Log(LogLevel::kInfo,
         absl::StrFormat("resequencing deadline %u ms (longest hold %u ms plus margin)",
                         deadline_us / 1000, LongestReseqHoldUs(table) / 1000));
-    if (absl::Status s = io_.write_reseq_deadline(deadline_us); !s.ok()) return s;
+    if (absl::Status s = io_.update_config([&](mb_config& c) { c.reseq_deadline_us = deadline_us; });
+        !s.ok()) {
+      return s;
+    }
     reseq_deadline_us_ = deadline_us;
+  }
+  if (const uint32_t payload_mtu = TunnelPayloadMtu(table, BondOverhead(settings_));
+      payload_mtu != tunnel_payload_mtu_ && io_.update_config) {
+    Log(LogLevel::kInfo, absl::StrFormat("TCP MSS clamped for inner packets of %u bytes (the "
+                                         "smallest path's MTU less the encapsulation)",
+                                         payload_mtu));
+    if (absl::Status s = io_.update_config(
+            [&](mb_config& c) { c.bond_mtu = static_cast<uint16_t>(payload_mtu); });
+        !s.ok()) {
+      return s;
+    }
+    tunnel_payload_mtu_ = payload_mtu;
   }
   if (std::memcmp(&table, &table_, sizeof(table)) == 0) return absl::OkStatus();
   for (size_t i = 0; i < settings_.paths.size(); ++i) {
@@ -317,6 +341,7 @@ void PathSupervisor::FollowUplinks(uint64_t now_ns) {
 void PathSupervisor::OnTick(uint64_t now_ns, const CounterTable* counters) {
   FollowUplinks(now_ns);
   if (prober_ && counters) SendProbes(now_ns, *counters);
+  if (prober_) SendSizeProbes(now_ns);
   if (settings_.reorder_deadline_ms > 0 && io_.read_reseq_late) {
     absl::StatusOr<uint64_t> late = io_.read_reseq_late();
     if (late.ok() && reseq_margin_.Update(*late, now_ns)) {
@@ -355,8 +380,45 @@ void PathSupervisor::SendProbes(uint64_t now_ns, const CounterTable& counters) {
   }
 }
 
+void PathSupervisor::SendSizeProbes(uint64_t now_ns) {
+  for (size_t i = 0; i < settings_.paths.size(); ++i) {
+    const PathSettings& p = settings_.paths[i];
+    if (i == mtu_search_.size()) mtu_search_.emplace_back(p.mtu, kSizeProbeTimeoutNs);
+    PathMtuSearch& search = mtu_search_[i];
+    // A device created again may have another MTU: what was found is void.
+    if (search.link_mtu() != p.mtu) search = PathMtuSearch(p.mtu, kSizeProbeTimeoutNs);
+    if (!p.endpoint_known || health_[i].state() == PathState::kDown) {
+      search.OnPathDown();
+      continue;
+    }
+    search.OnPathUp(now_ns);
+    if (std::optional<uint32_t> mtu = search.Expire(now_ns)) {
+      Log(*mtu < p.mtu ? LogLevel::kWarning : LogLevel::kInfo,
+          absl::StrFormat("path %s: carries packets of at most %u bytes (%s)", p.name, *mtu,
+                          search.reason()));
+    }
+    for (const PathMtuSearch::Probe& probe : search.Due(now_ns)) {
+      ProbeMessage request;
+      request.path_id = static_cast<uint8_t>(i);
+      request.seq = probe.seq;
+      request.sent_ns = now_ns;
+      request.size_probe = true;
+      // The outer packet of `probe.size` bytes: the encapsulation, then the
+      // probe's own IPv4 and UDP headers.
+      request.datagram_bytes = probe.size - BondOverhead(settings_) - kIpUdpHeaderBytes;
+      if (absl::Status s = io_.send_probe(request); !s.ok()) {
+        Log(LogLevel::kDebug, std::string(s.message()));
+      }
+    }
+  }
+}
+
 bool PathSupervisor::OnProbeReply(const ProbeMessage& reply, uint64_t received_ns) {
   if (!prober_ || reply.path_id >= health_.size()) return false;
+  if (reply.size_probe) {
+    if (reply.path_id < mtu_search_.size()) mtu_search_[reply.path_id].OnAnswered(reply.seq);
+    return false;
+  }
   std::optional<ProbeAnswer> answer = prober_->OnReply(reply, received_ns);
   if (!answer) return false;
   const size_t i = reply.path_id;
@@ -507,6 +569,8 @@ StatusReply PathSupervisor::Status() const {
     path.health = HealthStateName(h.state());
     path.link_up = h.link_up();
     path.data_path_state = PathStateName(table_[i].state);
+    path.mtu = table_[i].mtu;
+    path.uplink_mtu = settings_.paths[i].mtu;
     path.configured_mbit = p.rate_bps / 1e6;
     path.capacity_mbit = h.capacity_bps() / 1e6;
     path.weight_mbit = h.weight_bps() / 1e6;

@@ -22,6 +22,7 @@
 #include "agent/core/control_protocol.h"
 #include "agent/core/floor_guard.h"
 #include "agent/core/health.h"
+#include "agent/core/path_mtu.h"
 #include "agent/core/policy.h"
 #include "agent/core/probe.h"
 #include "agent/core/prober.h"
@@ -53,8 +54,8 @@ struct PathIo {
   std::function<absl::StatusOr<mb_learned_source>(uint32_t path)> read_learned;
   // Each transition, for the history store; may be unset.
   std::function<void(const PathTransition&)> on_transition;
-  // mb_config.reseq_deadline_us (resequencing on); may be unset.
-  std::function<absl::Status(uint32_t deadline_us)> write_reseq_deadline;
+  // Changes mb_config in place (reseq_deadline_us, bond_mtu); may be unset.
+  std::function<absl::Status(const std::function<void(mb_config&)>& change)> update_config;
   // The resequencer's late packets so far (ReseqMargin); may be unset.
   std::function<absl::StatusOr<uint64_t>()> read_reseq_late;
 };
@@ -177,6 +178,9 @@ class PathSupervisor {
   // Logs a state change of path i and remembers it; whether there was one.
   bool Record(size_t i, const std::optional<Transition>& t);
   void SendProbes(uint64_t now_ns, const CounterTable& counters);
+  // Path MTU discovery (agent/core/path_mtu.h): size probes due, those
+  // timed out, and what each path was found to carry.
+  void SendSizeProbes(uint64_t now_ns);
   void Rebalance(uint64_t now_ns);
   // Path i's far end changed (settings_.paths[i] already says how): fresh
   // health that waits for probes, peers and path table rewritten.
@@ -191,6 +195,8 @@ class PathSupervisor {
   HealthParams health_params_;
   std::optional<PathProber> prober_;  // nullopt: nobody to probe
   std::vector<PathHealth> health_;
+  std::vector<PathMtuSearch> mtu_search_;  // per path, made on the first tick
+  uint32_t tunnel_payload_mtu_ = 0;        // mb_config.bond_mtu as last written
   std::vector<std::optional<DeliveryMark>> delivery_start_, delivery_latest_;
   std::deque<TransitionRecord> transitions_;
   std::optional<FloorGuard> guard_;  // nullopt: not running (FloorGuardRuns)

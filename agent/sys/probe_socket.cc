@@ -1,8 +1,11 @@
 #include "agent/sys/probe_socket.h"
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -15,6 +18,14 @@ absl::StatusOr<std::unique_ptr<ProbeSocket>> ProbeSocket::Open(in_addr bond_addr
                                                                uint16_t port, std::string key) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(absl::StrCat("probe socket: ", std::strerror(errno)));
+  // DF always, and never fragmented for a route's cached path MTU: a size
+  // probe must cross the path whole or not at all.
+  const int pmtu = IP_PMTUDISC_PROBE;
+  if (setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu)) != 0) {
+    const int err = errno;
+    close(fd);
+    return absl::InternalError(absl::StrCat("probe socket: IP_MTU_DISCOVER: ", std::strerror(err)));
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr = bond_address;
@@ -34,14 +45,20 @@ ProbeSocket::~ProbeSocket() { close(fd_); }
 absl::Status ProbeSocket::SendOnPath(const sockaddr_in& to, uint8_t path_id,
                                      const ProbeMessage& message) {
   ProbeBytes bytes = EncodeProbe(message, key_);
-  iovec iov{bytes.data(), bytes.size()};
+  // A size probe's padding: zeros up to its datagram size.
+  static const std::array<uint8_t, kProbeMaxSize> kZeros{};
+  const size_t padding =
+      message.datagram_bytes > kProbeWireSize
+          ? std::min<size_t>(message.datagram_bytes, kProbeMaxSize) - kProbeWireSize
+          : 0;
+  iovec iov[2] = {{bytes.data(), bytes.size()}, {const_cast<uint8_t*>(kZeros.data()), padding}};
   // The mark travels per message, so one socket serves every path.
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(uint32_t))] = {};
   msghdr msg{};
   msg.msg_name = const_cast<sockaddr_in*>(&to);
   msg.msg_namelen = sizeof(to);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
+  msg.msg_iov = iov;
+  msg.msg_iovlen = padding ? 2 : 1;
   msg.msg_control = control;
   msg.msg_controllen = sizeof(control);
   cmsghdr* c = CMSG_FIRSTHDR(&msg);
@@ -69,7 +86,7 @@ void ProbeSocket::Drain(uint64_t now_ns, const std::function<void(const ProbeMes
                         const std::function<PathRx(uint8_t path)>& rx_of,
                         const std::function<void(const ProbeMessage&, uint64_t)>& on_reply,
                         const std::function<void(const std::string&)>& on_invalid) {
-  uint8_t buf[512];
+  uint8_t buf[kProbeMaxSize];
   sockaddr_in from{};
   socklen_t from_len = sizeof(from);
   ssize_t n;

@@ -141,7 +141,9 @@ static __always_inline int place_packet(struct __sk_buff *skb, enum mb_placement
 	if ((skb->mark & MB_PROBE_MARK_MASK) == MB_PROBE_MARK)
 		return force_path(skb->mark & ~MB_PROBE_MARK_MASK, choice) < 0 ? -1
 									  : MB_PLACED_PROBE;
-	return choose_paths(skb->len + overhead, placement, hidden_skew_us, choice);
+	__u32 segment_len = skb->gso_size ? 0 : skb->len - sizeof(struct ethhdr) + overhead;
+
+	return choose_paths(skb->len + overhead, segment_len, placement, hidden_skew_us, choice);
 }
 
 /* The lowest-numbered path chosen (0 if none). */

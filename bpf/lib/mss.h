@@ -25,17 +25,17 @@
  * packet: not TCP (IPv6: TCP right after the fixed header only), a
  * fragment, or no SYN.
  */
-static __always_inline __u32 syn_tcp_offset(struct __sk_buff *skb)
+static __always_inline __u32 syn_tcp_offset(struct __sk_buff *skb, __be16 l3_proto)
 {
 	__u32 off;
 
-	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+	if (l3_proto == bpf_htons(ETH_P_IP)) {
 		const struct iphdr *ip = packet_bytes(skb, sizeof(struct ethhdr), sizeof(*ip));
 		if (!ip || ip->protocol != IPPROTO_TCP || ip->ihl < 5 ||
 		    (ip->frag_off & bpf_htons(0x3fff)))
 			return 0;
 		off = sizeof(struct ethhdr) + ip->ihl * 4;
-	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+	} else if (l3_proto == bpf_htons(ETH_P_IPV6)) {
 		const struct ipv6hdr *ip6 = packet_bytes(skb, sizeof(struct ethhdr), sizeof(*ip6));
 		if (!ip6 || ip6->nexthdr != IPPROTO_TCP)
 			return 0;
@@ -49,12 +49,15 @@ static __always_inline __u32 syn_tcp_offset(struct __sk_buff *skb)
 
 /*
  * Lowers the MSS option of a SYN to what the bond carries: its MTU less
- * the IP and TCP headers. Any other packet, and a SYN already at or below,
- * is left alone. Returns 0, or -1 if the packet could not be rewritten.
+ * the IP and TCP headers. The frame starts with an Ethernet header and
+ * carries `l3_proto`. Any other packet, and a SYN already at or below, is
+ * left alone. Returns 0, or -1 if the packet could not be rewritten.
+ * mb_encap clamps SYNs going out (what the far end may send us), mb_decap
+ * those coming in (what we may send: the paths' sizes are ours to know).
  */
-static __always_inline int clamp_mss(struct __sk_buff *skb, __u16 bond_mtu)
+static __always_inline int clamp_mss(struct __sk_buff *skb, __be16 l3_proto, __u16 bond_mtu)
 {
-	__u32 tcp_off = syn_tcp_offset(skb);
+	__u32 tcp_off = syn_tcp_offset(skb, l3_proto);
 	__u8 opts[MB_TCP_OPTIONS_MAX];
 
 	if (!tcp_off || !bond_mtu)
@@ -65,7 +68,7 @@ static __always_inline int clamp_mss(struct __sk_buff *skb, __u16 bond_mtu)
 	__u32 opt_len = tcp->doff * 4 - sizeof(*tcp);
 	if (tcp->doff < 5 || opt_len == 0 || opt_len > MB_TCP_OPTIONS_MAX)
 		return 0;
-	__u32 ip_len = skb->protocol == bpf_htons(ETH_P_IP) ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
+	__u32 ip_len = l3_proto == bpf_htons(ETH_P_IP) ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
 	if (bond_mtu <= ip_len + sizeof(*tcp))
 		return 0;
 	__u16 max_mss = bond_mtu - ip_len - sizeof(*tcp);

@@ -78,9 +78,13 @@ static __always_inline __u64 delay_cost_ns(__u32 owd_us, enum mb_placement place
  * A path whose data cap is spent is DISABLED, or with the last-resort
  * policy a BACKUP (see cap_limited_state). While the agent is away (stale
  * heartbeat), ACTIVE and BACKUP paths that have gone silent are skipped
- * (skip_silent_after_ns).
+ * (skip_silent_after_ns). A packet larger than a path's mtu (the agent
+ * lowers it when size probes find a smaller hop behind the uplink) skips
+ * that path; `segment_len` is its outer IPv4 length, 0 for a GSO packet,
+ * whose segments the MSS clamp (bpf/lib/mss.h) keeps within every path.
  */
-static __always_inline int choose_paths(__u32 wire_len, enum mb_placement placement,
+static __always_inline int choose_paths(__u32 wire_len, __u32 segment_len,
+					enum mb_placement placement,
 					__u32 hidden_skew_us, struct mb_choice *out)
 {
 	/*
@@ -105,7 +109,7 @@ static __always_inline int choose_paths(__u32 wire_len, enum mb_placement placem
 		tx_ns[i] = 0;
 		cost_ns[i] = MB_COST_UNUSABLE;
 		out->send[i] = 0;
-		if (!p || p->ifindex == 0)
+		if (!p || p->ifindex == 0 || (p->mtu && segment_len > p->mtu))
 			continue;
 		struct mb_budget *b = bpf_map_lookup_elem(&mb_budget, &id);
 		if (!b)

@@ -123,12 +123,14 @@ lab_reap_stale() {
     [[ -d "$dir" && "${dir##*/}" =~ ^mbl[0-9]+$ ]] || continue
     lab_owner_alive "${dir##*/}" && continue
     umount "$dir/bpffs" 2>/dev/null || true
+    umount "$dir/disk" 2>/dev/null || true
     rm -rf "$dir"
   done
 }
 
 # Stops the agents (LAB_AGENT_PIDS, also mesh_lab.sh's), deletes every
-# namespace $LAB-* (and whatever still runs in them), unmounts the bpffs. Safe to call twice or before lab_create.
+# namespace $LAB-* (and whatever still runs in them), unmounts the bpffs and
+# the disk (lab_client_history_disk). Safe to call twice or before lab_create.
 lab_cleanup() {
   local name pid ns
   for name in "${!LAB_AGENT_PIDS[@]}"; do

@@ -1,0 +1,102 @@
+#include "agent/core/path_mtu.h"
+
+#include <gtest/gtest.h>
+
+namespace meshbpf {
+namespace {
+
+constexpr uint64_t kS = 1'000'000'000ull;
+constexpr uint64_t kTimeout = kS;
+
+// Answers every probe of `probes` up to `carries` bytes.
+void AnswerUpTo(PathMtuSearch& s, const std::vector<PathMtuSearch::Probe>& probes, uint32_t carries) {
+  for (const auto& p : probes) {
+    if (p.size <= carries) s.OnAnswered(p.seq);
+  }
+}
+
+TEST(PathMtuSearch, NothingUntilThePathIsUpThenOneFullSizeCheck) {
+  PathMtuSearch s(1500, kTimeout);
+  EXPECT_TRUE(s.Due(10 * kS).empty()) << "down";
+  s.OnPathUp(10 * kS);
+  EXPECT_TRUE(s.Due(11 * kS).empty()) << "the first check waits 2 s";
+  auto probes = s.Due(12 * kS);
+  ASSERT_EQ(probes.size(), 1u);
+  EXPECT_EQ(probes[0].size, 1500u);
+  s.OnAnswered(probes[0].seq);
+  EXPECT_EQ(s.Expire(12 * kS), std::nullopt) << "already 1500";
+  EXPECT_EQ(s.mtu(), 1500u);
+  EXPECT_TRUE(s.Due(13 * kS).empty());
+  EXPECT_EQ(s.Due(12 * kS + PathMtuSearch::kCheckIntervalNs).size(), 1u) << "checked again a minute later";
+}
+
+TEST(PathMtuSearch, ALostCheckSendsTheLadderAndTheLargestAnsweredWins) {
+  PathMtuSearch s(1500, kTimeout);
+  s.OnPathUp(0);
+  auto check = s.Due(2 * kS);
+  ASSERT_EQ(check.size(), 1u);
+  EXPECT_EQ(s.Expire(2 * kS + kTimeout / 2), std::nullopt) << "not timed out yet";
+  EXPECT_EQ(s.Expire(3 * kS), std::nullopt) << "lost: the ladder goes out";
+  auto ladder = s.Due(3 * kS);
+  ASSERT_EQ(ladder.size(), 14u) << "1500 and the 13 plateaus from 1492 to 1280";
+  EXPECT_EQ(ladder.front().size, 1500u);
+  EXPECT_EQ(ladder.back().size, PathMtuSearch::kSmallest);
+  AnswerUpTo(s, ladder, 1400);  // a 1400-byte hop behind the uplink
+  EXPECT_EQ(s.Expire(3 * kS + kTimeout / 2), std::nullopt) << "waits for the whole ladder";
+  EXPECT_EQ(s.Expire(4 * kS), 1400u);
+  EXPECT_EQ(s.mtu(), 1400u);
+  EXPECT_EQ(s.reason(), "probes of 1500 bytes lost, of 1400 answered");
+  // A minute later the full size is tried again; once it passes, back to 1500.
+  auto again = s.Due(4 * kS + PathMtuSearch::kCheckIntervalNs);
+  ASSERT_EQ(again.size(), 1u);
+  s.OnAnswered(again[0].seq);
+  EXPECT_EQ(s.Expire(5 * kS + PathMtuSearch::kCheckIntervalNs), 1500u);
+}
+
+TEST(PathMtuSearch, ACheckLostByChanceChangesNothing) {
+  PathMtuSearch s(1500, kTimeout);
+  s.OnPathUp(0);
+  s.Due(2 * kS);
+  s.Expire(3 * kS);
+  auto ladder = s.Due(3 * kS);
+  AnswerUpTo(s, ladder, 1500);
+  EXPECT_EQ(s.Expire(3 * kS), std::nullopt) << "the full size answered: done at once";
+  EXPECT_EQ(s.mtu(), 1500u);
+}
+
+TEST(PathMtuSearch, ASilentPathKeepsItsSizeAndLateOrUnknownAnswersAreIgnored) {
+  PathMtuSearch s(1500, kTimeout);
+  s.OnPathUp(0);
+  auto check = s.Due(2 * kS);
+  s.Expire(3 * kS);
+  s.Due(3 * kS);
+  s.OnAnswered(check[0].seq);  // the check's answer, after its time
+  s.OnAnswered(9999);
+  EXPECT_EQ(s.Expire(4 * kS), std::nullopt) << "no ladder probe answered: a failing path, not a size";
+  EXPECT_EQ(s.mtu(), 1500u);
+}
+
+TEST(PathMtuSearch, DownDropsWhatIsOutstandingAndUpStartsAgain) {
+  PathMtuSearch s(1500, kTimeout);
+  s.OnPathUp(0);
+  auto check = s.Due(2 * kS);
+  s.OnPathDown();
+  s.OnAnswered(check[0].seq);
+  EXPECT_EQ(s.Expire(5 * kS), std::nullopt);
+  EXPECT_TRUE(s.Due(5 * kS).empty());
+  s.OnPathUp(6 * kS);
+  EXPECT_EQ(s.Due(8 * kS).size(), 1u);
+}
+
+TEST(PathMtuSearch, ASmallerUplinkLaddersFromItsOwnMtu) {
+  PathMtuSearch s(1492, kTimeout);  // PPPoE
+  s.OnPathUp(0);
+  s.Due(2 * kS);
+  s.Expire(3 * kS);
+  auto ladder = s.Due(3 * kS);
+  EXPECT_EQ(ladder.front().size, 1492u);
+  EXPECT_EQ(ladder[1].size, 1480u) << "no plateau at or above the uplink's MTU again";
+}
+
+}  // namespace
+}  // namespace meshbpf
