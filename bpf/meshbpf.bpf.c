@@ -79,8 +79,11 @@ int mb_encap(struct __sk_buff *skb)
 	enum mb_placement placement = placement_of(cfg, inner_len, tos);
 	__u8 flags = placement == MB_PLACE_ALL ? MB_FLAG_REDUNDANT : 0;
 	int placed = place_packet(skb, placement, overhead, cfg->reseq_deadline_us, &choice);
-	if (placed < 0)
-		return drop(MB_NO_PATH, MB_DROP_NO_PATH);
+	if (placed < 0) {
+		int too_small = path_too_small_for(skb, overhead);
+		return too_small < 0 ? drop(MB_NO_PATH, MB_DROP_NO_PATH)
+				     : drop((__u32)too_small, MB_DROP_TOO_BIG);
+	}
 	if (placed == MB_PLACED_PROBE)
 		flags = MB_FLAG_UNSEQUENCED;
 

@@ -15,6 +15,22 @@ void AnswerUpTo(PathMtuSearch& s, const std::vector<PathMtuSearch::Probe>& probe
   }
 }
 
+// Brings `s` up at 0 and through a lost full-size check; returns the check
+// and the ladder sent after it (at 3 s).
+struct LostCheck {
+  PathMtuSearch::Probe check;
+  std::vector<PathMtuSearch::Probe> ladder;
+};
+LostCheck LoseTheCheck(PathMtuSearch& s) {
+  s.OnPathUp(0);
+  const std::vector<PathMtuSearch::Probe> check = s.Due(2 * kS);
+  EXPECT_EQ(check.size(), 1u);
+  EXPECT_EQ(s.Expire(2 * kS + kTimeout / 2), std::nullopt) << "not timed out yet";
+  EXPECT_TRUE(s.Due(2 * kS + kTimeout / 2).empty());
+  EXPECT_EQ(s.Expire(3 * kS), std::nullopt) << "lost: the ladder goes out";
+  return {check.at(0), s.Due(3 * kS)};
+}
+
 TEST(PathMtuSearch, NothingUntilThePathIsUpThenOneFullSizeCheck) {
   PathMtuSearch s(1500, kTimeout);
   EXPECT_TRUE(s.Due(10 * kS).empty()) << "down";
@@ -32,12 +48,7 @@ TEST(PathMtuSearch, NothingUntilThePathIsUpThenOneFullSizeCheck) {
 
 TEST(PathMtuSearch, ALostCheckSendsTheLadderAndTheLargestAnsweredWins) {
   PathMtuSearch s(1500, kTimeout);
-  s.OnPathUp(0);
-  auto check = s.Due(2 * kS);
-  ASSERT_EQ(check.size(), 1u);
-  EXPECT_EQ(s.Expire(2 * kS + kTimeout / 2), std::nullopt) << "not timed out yet";
-  EXPECT_EQ(s.Expire(3 * kS), std::nullopt) << "lost: the ladder goes out";
-  auto ladder = s.Due(3 * kS);
+  const std::vector<PathMtuSearch::Probe> ladder = LoseTheCheck(s).ladder;
   ASSERT_EQ(ladder.size(), 14u) << "1500 and the 13 plateaus from 1492 to 1280";
   EXPECT_EQ(ladder.front().size, 1500u);
   EXPECT_EQ(ladder.back().size, PathMtuSearch::kSmallest);
@@ -55,22 +66,14 @@ TEST(PathMtuSearch, ALostCheckSendsTheLadderAndTheLargestAnsweredWins) {
 
 TEST(PathMtuSearch, ACheckLostByChanceChangesNothing) {
   PathMtuSearch s(1500, kTimeout);
-  s.OnPathUp(0);
-  s.Due(2 * kS);
-  s.Expire(3 * kS);
-  auto ladder = s.Due(3 * kS);
-  AnswerUpTo(s, ladder, 1500);
+  AnswerUpTo(s, LoseTheCheck(s).ladder, 1500);
   EXPECT_EQ(s.Expire(3 * kS), std::nullopt) << "the full size answered: done at once";
   EXPECT_EQ(s.mtu(), 1500u);
 }
 
 TEST(PathMtuSearch, ASilentPathKeepsItsSizeAndLateOrUnknownAnswersAreIgnored) {
   PathMtuSearch s(1500, kTimeout);
-  s.OnPathUp(0);
-  auto check = s.Due(2 * kS);
-  s.Expire(3 * kS);
-  s.Due(3 * kS);
-  s.OnAnswered(check[0].seq);  // the check's answer, after its time
+  s.OnAnswered(LoseTheCheck(s).check.seq);  // the check's answer, after its time
   s.OnAnswered(9999);
   EXPECT_EQ(s.Expire(4 * kS), std::nullopt) << "no ladder probe answered: a failing path, not a size";
   EXPECT_EQ(s.mtu(), 1500u);
@@ -90,12 +93,28 @@ TEST(PathMtuSearch, DownDropsWhatIsOutstandingAndUpStartsAgain) {
 
 TEST(PathMtuSearch, ASmallerUplinkLaddersFromItsOwnMtu) {
   PathMtuSearch s(1492, kTimeout);  // PPPoE
-  s.OnPathUp(0);
-  s.Due(2 * kS);
-  s.Expire(3 * kS);
-  auto ladder = s.Due(3 * kS);
+  const std::vector<PathMtuSearch::Probe> ladder = LoseTheCheck(s).ladder;
   EXPECT_EQ(ladder.front().size, 1492u);
   EXPECT_EQ(ladder[1].size, 1480u) << "no plateau at or above the uplink's MTU again";
+}
+
+TEST(PathMtuSearch, AProbeThatCouldNotBeSentSaysNothing) {
+  PathMtuSearch s(1500, kTimeout);
+  s.OnPathUp(0);
+  const auto check = s.Due(2 * kS);
+  s.OnNotSent(check.at(0).seq, 2 * kS);  // e.g. a bond device set smaller by hand
+  EXPECT_EQ(s.Expire(10 * kS), std::nullopt);
+  EXPECT_TRUE(s.Due(10 * kS).empty()) << "no ladder: the check was called off";
+  EXPECT_EQ(s.mtu(), 1500u);
+  EXPECT_EQ(s.Due(2 * kS + PathMtuSearch::kCheckIntervalNs).size(), 1u) << "the next check";
+  // In a ladder, the sizes that could not leave are left out.
+  PathMtuSearch t(1500, kTimeout);
+  std::vector<PathMtuSearch::Probe> ladder = LoseTheCheck(t).ladder;
+  for (const auto& p : ladder) {
+    if (p.size > 1440) t.OnNotSent(p.seq, 3 * kS);
+  }
+  AnswerUpTo(t, ladder, 1440);
+  EXPECT_EQ(t.Expire(4 * kS), 1440u);
 }
 
 }  // namespace

@@ -54,6 +54,14 @@ void PathMtuSearch::OnAnswered(uint32_t seq) {
   outstanding_.erase(it);
 }
 
+void PathMtuSearch::OnNotSent(uint32_t seq, uint64_t now_ns) {
+  std::erase_if(outstanding_, [&](const Probe& p) { return p.seq == seq; });
+  if (phase_ == Phase::kCheck && outstanding_.empty()) {
+    phase_ = Phase::kIdle;
+    next_check_ns_ = now_ns + kCheckIntervalNs;
+  }
+}
+
 std::optional<uint32_t> PathMtuSearch::Expire(uint64_t now_ns) {
   if (phase_ != Phase::kCheck && phase_ != Phase::kLadder) return std::nullopt;
   const bool full_answered = largest_answered_ == link_mtu_;

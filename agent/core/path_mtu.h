@@ -40,6 +40,10 @@ class PathMtuSearch {
   // Expire started). Call after Expire.
   std::vector<Probe> Due(uint64_t now_ns);
   void OnAnswered(uint32_t seq);
+  // Probe `seq` could not be sent (the bond device refused its size, no
+  // route): it says nothing about the path. A check that cannot be sent is
+  // called off until the next one; a ladder goes on without that size.
+  void OnNotSent(uint32_t seq, uint64_t now_ns);
   // Ends what timed out; returns the new MTU when it changed.
   std::optional<uint32_t> Expire(uint64_t now_ns);
 

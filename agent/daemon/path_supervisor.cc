@@ -407,6 +407,7 @@ void PathSupervisor::SendSizeProbes(uint64_t now_ns) {
       // probe's own IPv4 and UDP headers.
       request.datagram_bytes = probe.size - BondOverhead(settings_) - kIpUdpHeaderBytes;
       if (absl::Status s = io_.send_probe(request); !s.ok()) {
+        search.OnNotSent(probe.seq, now_ns);
         Log(LogLevel::kDebug, std::string(s.message()));
       }
     }

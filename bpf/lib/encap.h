@@ -135,15 +135,39 @@ static __always_inline enum mb_placement placement_of(const struct mb_config *cf
  * would see idle queues under load and pile onto the fastest path, which
  * then lags and reorders TCP.
  */
+/* A packet's outer IPv4 length once encapsulated; 0 for GSO (see choose_paths). */
+static __always_inline __u32 segment_len_of(const struct __sk_buff *skb, __u32 overhead)
+{
+	return skb->gso_size ? 0 : skb->len - sizeof(struct ethhdr) + overhead;
+}
+
 static __always_inline int place_packet(struct __sk_buff *skb, enum mb_placement placement,
 					__u32 overhead, __u32 hidden_skew_us, struct mb_choice *choice)
 {
 	if ((skb->mark & MB_PROBE_MARK_MASK) == MB_PROBE_MARK)
 		return force_path(skb->mark & ~MB_PROBE_MARK_MASK, choice) < 0 ? -1
 									  : MB_PLACED_PROBE;
-	__u32 segment_len = skb->gso_size ? 0 : skb->len - sizeof(struct ethhdr) + overhead;
+	return choose_paths(skb->len + overhead, segment_len_of(skb, overhead), placement,
+			    hidden_skew_us, choice);
+}
 
-	return choose_paths(skb->len + overhead, segment_len, placement, hidden_skew_us, choice);
+/*
+ * After no path was chosen: the first path that would have carried the
+ * packet but for its size (its mtu), to count a too-big drop on; -1 if
+ * size was not why.
+ */
+static __always_inline int path_too_small_for(const struct __sk_buff *skb, __u32 overhead)
+{
+	__u32 len = segment_len_of(skb, overhead);
+
+	for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
+		__u32 id = i;
+		const struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &id);
+
+		if (p && p->ifindex && p->state != MB_PATH_DISABLED && p->mtu && len > p->mtu)
+			return (int)i;
+	}
+	return -1;
 }
 
 /* The lowest-numbered path chosen (0 if none). */
