@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* TCP MSS clamping on the way into the tunnel: a connection between hosts
- * behind the bond (forwarded traffic) negotiates its MSS from their own
- * 1500-byte links; without a clamp it relies on ICMP "fragmentation needed"
- * from the bond, which many networks filter (a PMTU black hole). */
+/* TCP MSS clamping on SYNs entering and leaving the tunnel: a connection
+ * between hosts behind the bond (forwarded traffic) negotiates its MSS from
+ * their own 1500-byte links, and a path may carry less than its uplink
+ * (size probes); without a clamp TCP relies on ICMP "fragmentation needed",
+ * which many networks filter (a PMTU black hole). */
 #ifndef MB_LIB_MSS_H
 #define MB_LIB_MSS_H
 

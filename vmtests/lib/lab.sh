@@ -429,6 +429,8 @@ except (ValueError, KeyError, TypeError):
 
 # Sends FILE over one TCP connection (up: client -> server, down: server ->
 # client); prints the receiver's JSON: bytes, sha256, seconds, mbit_s.
+# LAB_BLOB_NS: the namespace at the client end (default client; e.g. a host
+# behind it).
 # A random file of SIZE (head -c syntax, e.g. 20M) over one TCP connection
 # through the bond, up then down; fails unless it arrives intact (sha256).
 lab_blob_intact() {
@@ -450,7 +452,7 @@ lab_blob() {
   ip netns exec "$LAB-server" python3 "$tool" listen "$SERVER_IP" 9100 "${down[@]}" >"$report" &
   listener=$!
   lab_wait_port server 9100 || return 1
-  lab_ns client python3 "$tool" connect "$SERVER_IP" 9100 "${up[@]}" >>"$report" || true
+  lab_ns "${LAB_BLOB_NS:-client}" python3 "$tool" connect "$SERVER_IP" 9100 "${up[@]}" >>"$report" || true
   wait "$listener" || true
   cat "$report"
 }
