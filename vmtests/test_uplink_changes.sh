@@ -9,8 +9,8 @@
 #     path whose far end it learns (learn_remote), so its side of path 1 is
 #     one here; a peer with a configured remote_address would need a config
 #     change;
-#  3. 1500 veth pairs created at once overflow the client agent's netlink
-#     socket (ENOBUFS): it says so, reads every uplink again and keeps
+#  3. 1500 veth pairs created while the client agent is stopped overflow
+#     its netlink socket (ENOBUFS): it says so, reads every uplink again and keeps
 #     following wan2 (down, then up again).
 # Margins are wide (a loaded 2-core machine): waits of up to 30 s, and
 # "traffic again" means the path's counters grew by 200+ packets while a
@@ -109,9 +109,13 @@ sleep 2
 expect_traffic client rx_packets
 finish_transfer "download after wan2's new address"
 
-# 3. More link events than the agent's netlink socket holds.
+# 3. More link events than the agent's netlink socket holds. The agent is
+# stopped during the flood: a fast machine's agent could otherwise read as
+# fast as ip creates links, and the overflow would not happen.
 for i in $(seq 1500); do echo "link add flood$i type veth peer name flood${i}p"; done >"$LAB_DIR/flood"
-lab_ns client ip -batch "$LAB_DIR/flood"
+kill -STOP "${LAB_AGENT_PIDS[client]}"
+lab_ns client ip -batch "$LAB_DIR/flood" || { kill -CONT "${LAB_AGENT_PIDS[client]}"; lab_fail "creating the flood of links failed"; }
+kill -CONT "${LAB_AGENT_PIDS[client]}"
 wait_until 30 "the client notices lost link events" \
   grep -q "link events were lost (netlink overflow)" "$LAB_DIR/client-agent.log"
 lab_ns client ip link set wan2 down
