@@ -148,13 +148,6 @@ void WriteLogRecordSeeds(const fs::path& root) {
   }
 }
 
-void WriteHttpRequestSeeds(const fs::path& root) {
-  SeedWriter seeds(root, "http_request_fuzz");
-  seeds.Write(std::nullopt, "GET /metrics HTTP/1.1\r\nHost: localhost:9100\r\n\r\n");
-  seeds.Write(std::nullopt, "HEAD /metrics?name=x HTTP/1.0\r\n\r\n");
-  seeds.Write(std::nullopt, "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
-}
-
 // Frames as the data path meets them (the addresses of the BPF tests'
 // fixture): from the peer on either path, and from the bond to send.
 void WriteDatapathSeeds(const fs::path& root) {
@@ -205,7 +198,6 @@ int main(int argc, char** argv) {
   WriteControlSeeds(root);
   WriteConfigSeeds(root);
   WriteLogRecordSeeds(root);
-  WriteHttpRequestSeeds(root);
   WriteDatapathSeeds(root);
   return 0;
 }

@@ -14,7 +14,7 @@ PACKAGES=(
   build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
   libnl-3-dev libnl-route-3-dev libabsl-dev libprotobuf-dev protobuf-compiler
   libgtest-dev nlohmann-json3-dev libssl-dev iproute2 iputils-ping nftables iperf3 python3 procps
-  libsqlite3-dev libcap-dev tzdata
+  libsqlite3-dev libcap-dev libmicrohttpd-dev tzdata chromium
   mptcpize gnuplot-nox
   libclang-rt-14-dev
   dpkg-dev groff-base systemd

@@ -564,13 +564,15 @@ TEST_F(ConfigTest, MonitoringDefaults) {
   EXPECT_EQ(DefaultHistoryFile("client"), "/var/lib/meshbpf/client.db");
   EXPECT_EQ(s.monitoring.sample_interval_s, 1);
   EXPECT_FALSE(s.monitoring.metrics_listen.has_value());
+  EXPECT_FALSE(s.monitoring.status_page);
 }
 
 TEST_F(ConfigTest, MonitoringValuesResolve) {
   const NodeSettings s = MustResolve(WithOneUplink(
       R"("monitoring": {"history_file": "/tmp/h.db", "history": false, "sample_interval": 5,
-                        "metrics_listen": "127.0.0.1:9464"})"));
+                        "metrics_listen": "127.0.0.1:9464", "status_page": true})"));
   EXPECT_EQ(s.monitoring.history_file, "/tmp/h.db");
+  EXPECT_TRUE(s.monitoring.status_page);
   EXPECT_FALSE(s.monitoring.history);
   EXPECT_EQ(s.monitoring.sample_interval_s, 5);
   ASSERT_TRUE(s.monitoring.metrics_listen.has_value());
@@ -585,6 +587,8 @@ TEST_F(ConfigTest, MonitoringErrorsNameTheField) {
               AllOf(HasSubstr("monitoring.metrics_listen"), HasSubstr("metrics_allow_remote")));
   EXPECT_THAT(ErrorOf(WithOneUplink(R"("monitoring": {"metrics_listen": "127.0.0.1"})")),
               HasSubstr("monitoring.metrics_listen"));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("monitoring": {"status_page": true})")),
+              AllOf(HasSubstr("monitoring.status_page"), HasSubstr("needs monitoring.metrics_listen")));
   EXPECT_THAT(ErrorOf(WithOneUplink(R"("monitoring": {"sample_interval": 0.5})")),
               HasSubstr("monitoring.sample_interval"));
   EXPECT_THAT(ErrorOf(WithOneUplink(R"("monitoring": {"history_file": "rel.db"})")),

@@ -285,6 +285,12 @@ absl::Status ResolveMonitoring(const config::Monitoring& m, MonitoringSettings& 
       out.metrics_listen = *listen;
     }
   }
+  if (m.status_page() && !m.has_metrics_listen()) {
+    s.Update(FieldError("monitoring.status_page",
+                        "needs monitoring.metrics_listen, the address to serve it at "
+                        "(e.g. \"127.0.0.1:9464\")"));
+  }
+  out.status_page = m.status_page();
   if (m.has_control_group()) {
     if (std::optional<std::string> problem = GroupNameProblem(m.control_group())) {
       s.Update(FieldError("monitoring.control_group",

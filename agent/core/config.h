@@ -131,6 +131,7 @@ struct MonitoringSettings {
   double sample_interval_s = config_defaults::kSampleIntervalS;
   std::optional<ListenAddress> metrics_listen;  // Prometheus endpoint; none: not served
   bool metrics_allow_remote = false;
+  bool status_page = false;  // also serve the status page at metrics_listen
   // Who besides root may change the agent's state (control_access.h); the
   // agent resolves the name on its host. Empty: root only.
   std::string control_group;

@@ -87,7 +87,7 @@ std::vector<std::string> RestartFields(const NodeSettings& a, const NodeSettings
                         [](const ListenAddress& x, const ListenAddress& y) {
                           return SameAddress(x.address, y.address) && x.port == y.port;
                         }) &&
-           ma.metrics_allow_remote == mb.metrics_allow_remote &&
+           ma.metrics_allow_remote == mb.metrics_allow_remote && ma.status_page == mb.status_page &&
            ma.control_group == mb.control_group);
   return fields;
 }

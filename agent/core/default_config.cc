@@ -185,7 +185,9 @@ std::string SectionsText(const std::vector<DefaultUplink>& found) {
     // Serve Prometheus metrics at http://ADDRESS:PORT/metrics. Default: not served.
     // "metrics_listen": "127.0.0.1:9464",
     // Allow metrics_listen beyond loopback (the endpoint has no authentication), default false.
-    "metrics_allow_remote": false
+    "metrics_allow_remote": false,
+    // Also serve a live status page at http://ADDRESS:PORT/ (needs metrics_listen), default false.
+    "status_page": false
     // Members of this group (and root) may change the agent's state through the
     // control socket (failover, cap --reset, test); anyone who can reach the socket
     // may read (status, stats, cap, peers). Default: root only.

@@ -19,6 +19,7 @@
 #include "agent/daemon/monitoring.h"
 #include "agent/daemon/path_supervisor.h"
 #include "agent/daemon/uplink_test_runner.h"
+#include "agent/daemon/web_endpoint.h"
 #include "agent/sys/agent_log.h"
 #include "agent/sys/config_file.h"
 #include "agent/sys/clock.h"
@@ -83,6 +84,7 @@ class Agent {
   std::unique_ptr<ProbeSocket> probe_socket_;  // null: no probes sent or answered
   std::unique_ptr<PathSupervisor> paths_;
   std::unique_ptr<Monitoring> monitoring_;
+  std::unique_ptr<HttpServer> http_;  // null: monitoring.metrics_listen unset
   std::unique_ptr<Caps> caps_;
   std::unique_ptr<UplinkTestRunner> test_;
   std::unique_ptr<MeshDiscovery> mesh_;  // null: node_discovery disabled
@@ -137,6 +139,10 @@ absl::Status Agent::Start() {
       Monitoring::Start(settings_, options_.instance, pin_dir);
   if (!monitoring.ok()) return monitoring.status();
   monitoring_ = std::move(*monitoring);
+  absl::StatusOr<std::unique_ptr<HttpServer>> http =
+      OpenWebEndpoint(settings_.monitoring, *monitoring_, *paths_);
+  if (!http.ok()) return http.status();
+  http_ = std::move(*http);
   // Before discovery: its first announcement carries the share budget left.
   absl::StatusOr<std::unique_ptr<Caps>> caps =
       Caps::Start(settings_, pin_dir, options_.instance, monitoring_->history());
@@ -232,8 +238,10 @@ void Agent::Serve(int signals) {
   if (probe_socket_) {
     loop.Watch(probe_socket_->fd(), "probe socket", [this] { OnProbeSocketReadable(); });
   }
-  if (monitoring_->metrics_fd() >= 0) {
-    loop.Watch(monitoring_->metrics_fd(), "metrics endpoint", [this] { monitoring_->ServeMetrics(); });
+  if (http_) {
+    loop.Watch(http_->fd(), "http endpoint", [this] { http_->Serve(); });
+    // Idle clients time out between wakeups too.
+    loop.Every(1.0, "http endpoint timeouts", [this] { http_->Serve(); });
   }
   loop.Watch(test_->fd(), "uplink test timer", [this] { test_->OnTimer(); });
   if (mesh_) {

@@ -2,8 +2,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "agent/core/prometheus.h"
-#include "agent/core/net_format.h"
 #include "agent/sys/log.h"
 
 namespace meshbpf {
@@ -27,14 +25,6 @@ absl::StatusOr<std::unique_ptr<Monitoring>> Monitoring::Start(const NodeSettings
       history_file.clear();
     }
   }
-  std::unique_ptr<MetricsServer> metrics_server;
-  if (m.metrics_listen) {
-    absl::StatusOr<std::unique_ptr<MetricsServer>> server = MetricsServer::Open(*m.metrics_listen);
-    if (!server.ok()) return server.status();
-    metrics_server = std::move(*server);
-    Log(LogLevel::kInfo, absl::StrFormat("serving Prometheus metrics at http://%s:%u/metrics",
-                                         Ipv4Text(m.metrics_listen->address), m.metrics_listen->port));
-  }
   absl::StatusOr<std::unique_ptr<ResequencerMaps>> resequencer =
       ResequencerMaps::OpenPinned(pin_dir);
   if (!resequencer.ok()) {
@@ -43,7 +33,7 @@ absl::StatusOr<std::unique_ptr<Monitoring>> Monitoring::Start(const NodeSettings
   }
   return std::unique_ptr<Monitoring>(new Monitoring(
       m.sample_interval_s, std::move(history_file),
-      Monitor(settings.bond_interface, std::move(history)), std::move(metrics_server),
+      Monitor(settings.bond_interface, std::move(history)),
       resequencer.ok() ? std::move(*resequencer) : nullptr));
 }
 
@@ -77,9 +67,5 @@ MetricsSnapshot Monitoring::Current() const {
 }
 
 StatsReply Monitoring::Stats() const { return {Current(), history_file_, sample_interval_s_}; }
-
-void Monitoring::ServeMetrics() {
-  metrics_server_->Serve([this] { return FormatPrometheus(Current()); });
-}
 
 }  // namespace meshbpf

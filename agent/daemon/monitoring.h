@@ -1,6 +1,6 @@
 // Monitoring in the running agent (monitoring.*): samples the counters into
 // the Monitor every sample_interval, records transitions into the history,
-// serves the Prometheus endpoint and answers "stats". The resequencer is
+// and answers "stats" (and the HTTP endpoint, web_endpoint.h). The resequencer is
 // read when asked, not sampled: its occupancy is a gauge of this moment.
 #pragma once
 
@@ -17,14 +17,12 @@
 #include "agent/daemon/monitor.h"
 #include "agent/sys/history_store.h"
 #include "agent/sys/map_io.h"
-#include "agent/sys/metrics_server.h"
 
 namespace meshbpf {
 
 class Monitoring {
  public:
-  // Opens the history file (monitoring.history), the metrics endpoint
-  // (monitoring.metrics_listen) and the resequencer's maps pinned in
+  // Opens the history file (monitoring.history) and the resequencer's maps pinned in
   // `pin_dir` (without them, the rest is still served).
   static absl::StatusOr<std::unique_ptr<Monitoring>> Start(const NodeSettings& settings,
                                                            const std::string& instance,
@@ -39,24 +37,18 @@ class Monitoring {
   void RecordTransition(const PathTransition& transition);
   // The "stats" reply.
   StatsReply Stats() const;
-
-  // The Prometheus endpoint's socket; -1: not served.
-  int metrics_fd() const { return metrics_server_ ? metrics_server_->fd() : -1; }
-  void ServeMetrics();
+  // The latest sample with the resequencer as it is now.
+  MetricsSnapshot Current() const;
   // The history store; null: monitoring.history is off.
   HistoryStore* history() const { return monitor_.history(); }
 
  private:
   Monitoring(double sample_interval_s, std::string history_file, Monitor monitor,
-             std::unique_ptr<MetricsServer> metrics_server,
              std::unique_ptr<ResequencerMaps> resequencer)
       : sample_interval_s_(sample_interval_s),
         history_file_(std::move(history_file)),
         monitor_(std::move(monitor)),
-        metrics_server_(std::move(metrics_server)),
         resequencer_(std::move(resequencer)) {}
-  // The latest sample with the resequencer as it is now.
-  MetricsSnapshot Current() const;
   // Logs when `streak` starts failing and when it works again (a full disk
   // fails every sample; one line says so).
   static void LogStreak(FailureStreak& streak, const absl::Status& status);
@@ -64,7 +56,6 @@ class Monitoring {
   const double sample_interval_s_;
   const std::string history_file_;  // empty: no history recorded
   Monitor monitor_;
-  std::unique_ptr<MetricsServer> metrics_server_;  // null: monitoring.metrics_listen unset
   std::unique_ptr<ResequencerMaps> resequencer_;   // null: its maps could not be opened
   uint64_t next_sample_ns_ = 0;
   FailureStreak sampling_{"metrics: taking a sample (live metrics, history)"};

@@ -1,0 +1,49 @@
+#include "agent/daemon/web_endpoint.h"
+
+#include "absl/strings/str_format.h"
+#include "agent/core/net_format.h"
+#include "agent/core/prometheus.h"
+#include "agent/daemon/status_page.h"
+#include "agent/sys/log.h"
+
+namespace meshbpf {
+namespace {
+
+constexpr char kJson[] = "application/json";
+
+// Names come from the config; a byte that is not UTF-8 is replaced, never thrown on.
+HttpResponse JsonResponse(const nlohmann::json& body) {
+  return {200, kJson, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<HttpServer>> OpenWebEndpoint(const MonitoringSettings& settings,
+                                                            const Monitoring& monitoring,
+                                                            const PathSupervisor& paths) {
+  if (!settings.metrics_listen) return nullptr;
+  HttpRoutes routes;
+  routes["/metrics"] = [&monitoring] {
+    return HttpResponse{200, kPrometheusContentType, FormatPrometheus(monitoring.Current())};
+  };
+  if (settings.status_page) {
+    routes["/"] = [] { return HttpResponse{200, "text/html; charset=utf-8", kStatusPageHtml}; };
+    routes["/api/status"] = [&paths] {
+      return JsonResponse(paths.Status());
+    };
+    routes["/api/stats"] = [&monitoring] {
+      return JsonResponse(monitoring.Stats());
+    };
+  }
+  absl::StatusOr<std::unique_ptr<HttpServer>> server =
+      HttpServer::Open(*settings.metrics_listen, std::move(routes));
+  if (!server.ok()) return server.status();
+  const std::string base = absl::StrFormat("http://%s:%u", Ipv4Text(settings.metrics_listen->address),
+                                           settings.metrics_listen->port);
+  Log(LogLevel::kInfo, absl::StrCat("serving Prometheus metrics at ", base, "/metrics",
+                                    settings.status_page ? absl::StrCat(" and the status page at ", base, "/")
+                                                         : ""));
+  return server;
+}
+
+}  // namespace meshbpf
