@@ -120,6 +120,21 @@ TEST(ConfigReloadTest, FieldsOnlyARestartAppliesAreNamed) {
                                       "monitoring"}));
 }
 
+TEST(ConfigReloadTest, RoutingChangesNeedARestart) {
+  NodeSettings running = TwoPaths();
+  running.routing = RoutingSettings{};
+  running.routing->sources.push_back(BondAddress{{htonl(0x0acc0000)}, 24});
+  EXPECT_TRUE(DiffConfig(running, running).needs_restart.empty());
+  NodeSettings other_source = running;
+  other_source.routing->sources[0].prefix_len = 16;
+  NodeSettings marked = running;
+  marked.routing->fwmarks.push_back(FwMark{0x10, 0xff});
+  for (const NodeSettings& next : {other_source, marked, TwoPaths()}) {
+    EXPECT_EQ(DiffConfig(running, next).needs_restart,
+              std::vector<std::string>{"link_aggregation.routing"});
+  }
+}
+
 TEST(ConfigReloadTest, ACappedOrRelayedPathReloadsOnlyUnchanged) {
   NodeSettings running = TwoPaths();
   running.paths[1].data_cap = CapPlan{};

@@ -1,5 +1,7 @@
 #include "agent/core/config.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <array>
 #include <optional>
@@ -12,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/core/config_checks.h"
 #include "agent/core/discovery.h"
+#include "agent/core/net_format.h"
 #include "bpf/meshbpf.h"
 
 // The node's own sections (node_discovery, link_aggregation, failover,
@@ -206,6 +209,111 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
   return absl::OkStatus();
 }
 
+// "0x10", "16" or "0x10/0xff".
+absl::StatusOr<FwMark> ParseFwMark(absl::string_view path, const std::string& text) {
+  auto number = [](const std::string& part) -> std::optional<uint32_t> {
+    if (part.empty()) return std::nullopt;
+    size_t used = 0;
+    try {
+      const unsigned long long v = std::stoull(part, &used, 0);
+      if (used != part.size() || v > 0xffffffffULL || part[0] == '-' || part[0] == '+') return std::nullopt;
+      return static_cast<uint32_t>(v);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  };
+  const size_t slash = text.find('/');
+  const std::optional<uint32_t> mark = number(text.substr(0, slash));
+  const std::optional<uint32_t> mask =
+      slash == std::string::npos ? std::optional<uint32_t>(0xffffffff) : number(text.substr(slash + 1));
+  if (!mark || !mask) {
+    return FieldError(path, absl::StrCat(Quote(text), " is not a firewall mark (expected e.g. \"0x10\" or \"0x10/0xff\")"));
+  }
+  if ((*mark & *mask) == 0) {
+    return FieldError(path, absl::StrCat(Quote(text), " matches unmarked traffic: the mark must have a bit in the mask"));
+  }
+  if ((*mark & ~*mask) != 0) {
+    return FieldError(path, absl::StrCat(Quote(text), " has bits outside its mask"));
+  }
+  return FwMark{*mark, *mask};
+}
+
+// A prefix whose address has no bits beyond its length (10.204.0.0/24).
+absl::StatusOr<BondAddress> ParsePrefix(absl::string_view path, const std::string& text) {
+  absl::StatusOr<BondAddress> prefix = ParseBondAddress(path, text);
+  if (!prefix.ok()) return prefix;
+  const uint32_t mask = prefix->prefix_len == 0 ? 0 : ~0u << (32 - prefix->prefix_len);
+  if ((ntohl(prefix->address.s_addr) & ~mask) != 0) {
+    return FieldError(path, absl::StrCat(Quote(text), " has bits beyond its prefix length; a prefix is e.g. ",
+                                         Ipv4Text(in_addr{htonl(ntohl(prefix->address.s_addr) & mask)}), "/",
+                                         prefix->prefix_len));
+  }
+  return prefix;
+}
+
+bool PrefixCovers(const BondAddress& prefix, in_addr address) {
+  const uint32_t mask = prefix.prefix_len == 0 ? 0 : ~0u << (32 - prefix.prefix_len);
+  return (ntohl(address.s_addr) & mask) == ntohl(prefix.address.s_addr);
+}
+
+// After the interfaces: traffic to a path's far end must never route into
+// the bond, or the tunnel would carry itself.
+absl::Status ResolveRouting(const config::LinkAggregation& l, NodeSettings& out) {
+  if (!l.has_routing()) return absl::OkStatus();
+  const config::Routing& r = l.routing();
+  RoutingSettings routing;
+  absl::Status s = Checked("link_aggregation.routing.table", r.has_table(), r.table(),
+                           Closed(1, 0xffffffffu), routing.table);
+  if (s.ok() && routing.table >= 253 && routing.table <= 255) {
+    return FieldError("link_aggregation.routing.table",
+                      absl::StrCat(routing.table, " is the system's ",
+                                   routing.table == 253 ? "default" : routing.table == 254 ? "main" : "local",
+                                   " table; the agent flushes its table, so give it one of its own"));
+  }
+  s.Update(Checked("link_aggregation.routing.priority", r.has_priority(), r.priority(),
+                   Closed(1, 32765), routing.priority));
+  if (!s.ok()) return s;
+  auto prefixes = [](absl::string_view field, const auto& texts, std::vector<BondAddress>& into) {
+    for (int i = 0; i < texts.size(); ++i) {
+      absl::StatusOr<BondAddress> p =
+          ParsePrefix(absl::StrCat("link_aggregation.routing.", field, "[", i, "]"), texts[i]);
+      if (!p.ok()) return p.status();
+      into.push_back(*p);
+    }
+    return absl::OkStatus();
+  };
+  if (absl::Status p = prefixes("destinations", r.destinations(), routing.destinations); !p.ok()) return p;
+  if (absl::Status p = prefixes("sources", r.sources(), routing.sources); !p.ok()) return p;
+  for (int i = 0; i < r.fwmarks_size(); ++i) {
+    absl::StatusOr<FwMark> mark =
+        ParseFwMark(absl::StrCat("link_aggregation.routing.fwmarks[", i, "]"), r.fwmarks(i));
+    if (!mark.ok()) return mark.status();
+    routing.fwmarks.push_back(*mark);
+  }
+  if (!routing.has_selector()) {
+    if (routing.destinations.empty()) {
+      return FieldError("link_aggregation.routing",
+                        "says no traffic to bond: give destinations, sources or fwmarks");
+    }
+    // Everything to these prefixes, the agent's own packets too.
+    for (size_t d = 0; d < routing.destinations.size(); ++d) {
+      for (const PathSettings& p : out.paths) {
+        if (p.endpoint != PathEndpoint::kConfigured || !PrefixCovers(routing.destinations[d], p.remote)) continue;
+        return FieldError(
+            absl::StrCat("link_aggregation.routing.destinations[", d, "]"),
+            absl::StrCat(Quote(r.destinations(static_cast<int>(d))), " covers path ", Quote(p.name),
+                         "'s far end ", Ipv4Text(p.remote),
+                         ": its probes would route into the bond. Select the traffic with sources "
+                         "or fwmarks, or narrow the destinations"));
+      }
+    }
+  } else if (routing.destinations.empty()) {
+    routing.destinations.push_back(BondAddress{});  // 0.0.0.0/0
+  }
+  out.routing = std::move(routing);
+  return absl::OkStatus();
+}
+
 absl::Status ResolveFailover(const config::Failover& f, FailoverSettings& out) {
   absl::Status s = Checked("failover.monitoring_interval", f.has_monitoring_interval(),
                            f.monitoring_interval(), Closed(0.01, 3600), out.monitoring_interval_s);
@@ -328,6 +436,7 @@ absl::StatusOr<NodeSettings> ResolveSections(const config::Config& config,
     s = ResolveRebalanceInterval(config.link_aggregation(), config.failover(), out.failover);
   }
   if (s.ok()) s = ResolveInterfaces(config.interfaces(), interfaces, out);
+  if (s.ok()) s = ResolveRouting(config.link_aggregation(), out);
   if (s.ok()) s = ResolveSharedUplinks(config.node_discovery(), out);
   if (s.ok()) s = ResolveRelayPorts(config.node_discovery(), out);
   if (s.ok()) s = ResolveMonitoring(config.monitoring(), out.monitoring);

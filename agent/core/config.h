@@ -140,6 +140,24 @@ struct MonitoringSettings {
 // Where the history of `instance` goes when monitoring.history_file is not set.
 std::string DefaultHistoryFile(const std::string& instance);
 
+// A firewall mark and the bits of it that count (fwmark MARK/MASK).
+struct FwMark {
+  uint32_t mark = 0;
+  uint32_t mask = 0xffffffff;
+};
+
+// link_aggregation.routing: which traffic the agent's policy-routing rules
+// send into the bond (agent/core/routing_plan.h turns it into rules).
+struct RoutingSettings {
+  uint32_t table = config_defaults::kRoutingTable;
+  uint32_t priority = config_defaults::kRoutingPriority;
+  std::vector<BondAddress> destinations;  // prefixes; at least one after resolution
+  std::vector<BondAddress> sources;
+  std::vector<FwMark> fwmarks;
+
+  bool has_selector() const { return !sources.empty() || !fwmarks.empty(); }
+};
+
 struct NodeSettings {
   BondMode mode = BondMode::kLoadBalance;
   std::string bond_interface = config_defaults::kBondInterface;
@@ -152,6 +170,7 @@ struct NodeSettings {
   double reorder_deadline_ms = config_defaults::kReorderDeadlineMs;  // 0: resequencing off
   bool floor_guard = config_defaults::kFloorGuard;  // acts in load_balance and latency modes
   uint32_t max_queue_size = config_defaults::kMaxQueueSize;  // packets resequencing holds at most
+  std::optional<RoutingSettings> routing;  // none: the host's own routes choose
   std::string primary;  // name of the primary path
   std::vector<PathSettings> paths;
   FailoverSettings failover;

@@ -30,6 +30,11 @@ inline constexpr bool kFloorGuard = false;
 // (MB_RESEQ_WINDOW), ~100 ms at 120 Mbit/s of full-size packets.
 inline constexpr uint32_t kMaxQueueSize = 1024;
 
+// link_aggregation.routing: the agent's table and its rules' preference
+// (before the main table's 32766).
+inline constexpr uint32_t kRoutingTable = 7201;
+inline constexpr uint32_t kRoutingPriority = 7201;
+
 // failover
 inline constexpr double kMonitoringIntervalS = 0.2;
 inline constexpr uint32_t kThreshold = 3;          // probes lost in a row: down

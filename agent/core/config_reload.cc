@@ -59,6 +59,18 @@ std::vector<std::string> RestartFields(const NodeSettings& a, const NodeSettings
   note("link_aggregation.reorder_deadline_ms", a.reorder_deadline_ms == b.reorder_deadline_ms);
   note("link_aggregation.max_queue_size", a.max_queue_size == b.max_queue_size);
   note("link_aggregation.floor_guard", a.floor_guard == b.floor_guard);
+  auto same_prefixes = [](const std::vector<BondAddress>& x, const std::vector<BondAddress>& y) {
+    return std::equal(x.begin(), x.end(), y.begin(), y.end(), [](const BondAddress& p, const BondAddress& q) {
+      return SameAddress(p.address, q.address) && p.prefix_len == q.prefix_len;
+    });
+  };
+  note("link_aggregation.routing",
+       SameOptional(a.routing, b.routing, [&](const RoutingSettings& x, const RoutingSettings& y) {
+         return x.table == y.table && x.priority == y.priority &&
+                same_prefixes(x.destinations, y.destinations) && same_prefixes(x.sources, y.sources) &&
+                std::equal(x.fwmarks.begin(), x.fwmarks.end(), y.fwmarks.begin(), y.fwmarks.end(),
+                           [](const FwMark& m, const FwMark& n) { return m.mark == n.mark && m.mask == n.mask; });
+       }));
   // Flow mode runs without probes or a peer: another agent altogether.
   note("link_aggregation.mode (to or from flow)",
        (a.mode == BondMode::kFlow) == (b.mode == BondMode::kFlow));

@@ -143,6 +143,10 @@ std::string SectionsText(const std::vector<DefaultUplink>& found) {
     // Authenticate every tunnel packet in the data path. Only false for now:
     // it needs the session key exchange, which is not built yet.
     "authentication": false
+    // Which traffic enters the bond: policy-routing rules and a table the agent
+    // installs, removed on stop. Default: none, the host's own routes decide.
+    // "routing": {"sources": ["192.168.50.0/24"], "fwmarks": ["0x10/0xff"],
+    //             "destinations": ["0.0.0.0/0"], "table": 7201, "priority": 7201}
   },
   "failover": {
     // Seconds between path probes, default ${monitoring_interval}.

@@ -1,5 +1,6 @@
 #include "agent/daemon/agent.h"
 
+#include <net/if.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -12,6 +13,7 @@
 #include "agent/core/config_reload.h"
 #include "agent/core/control_access.h"
 #include "agent/core/control_protocol.h"
+#include "agent/core/routing_plan.h"
 #include "agent/daemon/bond_datapath.h"
 #include "agent/daemon/caps.h"
 #include "agent/daemon/event_loop.h"
@@ -28,6 +30,7 @@
 #include "agent/sys/link_monitor.h"
 #include "agent/sys/log.h"
 #include "agent/sys/netdev.h"
+#include "agent/sys/policy_routing.h"
 #include "agent/sys/privileges.h"
 #include "agent/sys/probe_socket.h"
 
@@ -62,6 +65,8 @@ class Agent {
   // Once started: keeps only the capabilities running needs (privileges.h).
   void DropPrivileges();
   void Stop();
+  // link_aggregation.routing's rules and table, once the bond exists.
+  absl::Status InstallRoutingPlan();
   absl::Status StartDiscovery();
   // Serves every event source until SIGINT/SIGTERM.
   void Serve(int signals);
@@ -88,6 +93,7 @@ class Agent {
   std::unique_ptr<Caps> caps_;
   std::unique_ptr<UplinkTestRunner> test_;
   std::unique_ptr<MeshDiscovery> mesh_;  // null: node_discovery disabled
+  bool routing_installed_ = false;  // Stop removes it then
 };
 
 absl::Status Agent::Start() {
@@ -107,6 +113,7 @@ absl::Status Agent::Start() {
   SetLogFile(std::move(*log_file));
   datapath_ = std::make_unique<BondDatapath>(settings_);
   if (absl::Status s = datapath_->CreateBond(); !s.ok()) return s;
+  if (absl::Status s = InstallRoutingPlan(); !s.ok()) return s;
   // Subscribe before reading link state, so no change falls in between.
   absl::StatusOr<std::unique_ptr<LinkMonitor>> links = LinkMonitor::Open();
   if (!links.ok()) return links.status();
@@ -318,8 +325,31 @@ nlohmann::json Agent::HandleControl(const nlohmann::json& request, const PeerCre
   });
 }
 
+absl::Status Agent::InstallRoutingPlan() {
+  if (!settings_.routing) return absl::OkStatus();
+  const RoutingPlan plan = PlanRouting(*settings_.routing);
+  const int bond = static_cast<int>(if_nametoindex(settings_.bond_interface.c_str()));
+  if (bond == 0) return absl::NotFoundError(absl::StrCat("routing: no device ", settings_.bond_interface));
+  routing_installed_ = true;  // Stop also removes a partial install
+  if (absl::Status s = InstallRouting(plan, bond); !s.ok()) return s;
+  for (const std::string& line : DescribeRouting(plan, settings_.bond_interface)) {
+    Log(LogLevel::kInfo, absl::StrCat("routing: ", line));
+  }
+  return absl::OkStatus();
+}
+
 void Agent::Stop() {
   if (caps_) caps_->Save();
+  // While no agent runs, the selected traffic takes the host's own routes.
+  if (routing_installed_) {
+    if (absl::Status s = RemoveRouting(PlanRouting(*settings_.routing)); !s.ok()) {
+      Log(LogLevel::kError, std::string(s.message()));
+    } else {
+      Log(LogLevel::kInfo, absl::StrFormat("routing: rules at pref %u and table %u removed",
+                                           settings_.routing->priority, settings_.routing->table));
+    }
+    routing_installed_ = false;
+  }
   if (datapath_) datapath_->Stop();
 }
 

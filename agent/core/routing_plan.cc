@@ -1,0 +1,45 @@
+#include "agent/core/routing_plan.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "agent/core/net_format.h"
+
+namespace meshbpf {
+
+RoutingPlan PlanRouting(const RoutingSettings& routing) {
+  RoutingPlan plan{routing.table, routing.priority, routing.destinations, {}};
+  if (!routing.has_selector()) {
+    for (const BondAddress& to : routing.destinations) plan.rules.push_back({.to = to});
+    return plan;
+  }
+  for (const BondAddress& from : routing.sources) plan.rules.push_back({.from = from});
+  for (const FwMark& mark : routing.fwmarks) plan.rules.push_back({.fwmark = mark});
+  return plan;
+}
+
+std::string PrefixText(const BondAddress& prefix) {
+  if (prefix.prefix_len == 0) return "default";
+  return absl::StrCat(Ipv4Text(prefix.address), "/", prefix.prefix_len);
+}
+
+std::string RuleText(const PolicyRule& rule, const RoutingPlan& plan) {
+  std::string text = absl::StrCat("from ", rule.from ? PrefixText(*rule.from) : "all");
+  if (rule.to) absl::StrAppend(&text, " to ", PrefixText(*rule.to));
+  if (rule.fwmark) {
+    absl::StrAppend(&text, absl::StrFormat(" fwmark 0x%x", rule.fwmark->mark));
+    if (rule.fwmark->mask != 0xffffffff) absl::StrAppend(&text, absl::StrFormat("/0x%x", rule.fwmark->mask));
+  }
+  absl::StrAppend(&text, " lookup ", plan.table, " pref ", plan.priority);
+  return text;
+}
+
+std::vector<std::string> DescribeRouting(const RoutingPlan& plan, const std::string& bond_interface) {
+  std::vector<std::string> lines;
+  for (const BondAddress& to : plan.routes) {
+    lines.push_back(absl::StrCat("route ", PrefixText(to), " dev ", bond_interface, " table ", plan.table));
+  }
+  for (const PolicyRule& rule : plan.rules) lines.push_back(absl::StrCat("rule ", RuleText(rule, plan)));
+  return lines;
+}
+
+}  // namespace meshbpf

@@ -1,0 +1,123 @@
+#include "agent/sys/policy_routing.h"
+
+#include <linux/fib_rules.h>
+#include <linux/rtnetlink.h>
+#include <netlink/netlink.h>
+#include <netlink/route/route.h>
+#include <netlink/route/rule.h>
+#include <sys/socket.h>
+
+#include <memory>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace meshbpf {
+namespace {
+
+struct SockFree {
+  void operator()(nl_sock* s) const { nl_socket_free(s); }
+};
+struct CacheFree {
+  void operator()(nl_cache* c) const { nl_cache_free(c); }
+};
+struct AddrPut {
+  void operator()(nl_addr* a) const { nl_addr_put(a); }
+};
+struct RulePut {
+  void operator()(rtnl_rule* r) const { rtnl_rule_put(r); }
+};
+struct RoutePut {
+  void operator()(rtnl_route* r) const { rtnl_route_put(r); }
+};
+using Sock = std::unique_ptr<nl_sock, SockFree>;
+
+absl::StatusOr<Sock> Connect() {
+  Sock sock(nl_socket_alloc());
+  if (!sock) return absl::ResourceExhaustedError("routing: allocating a netlink socket");
+  if (int err = nl_connect(sock.get(), NETLINK_ROUTE); err < 0) {
+    return absl::InternalError(absl::StrCat("routing: netlink: ", nl_geterror(err)));
+  }
+  return sock;
+}
+
+std::unique_ptr<nl_addr, AddrPut> Prefix(const BondAddress& prefix) {
+  std::unique_ptr<nl_addr, AddrPut> addr(nl_addr_build(AF_INET, &prefix.address, sizeof(prefix.address)));
+  if (addr) nl_addr_set_prefixlen(addr.get(), prefix.prefix_len);
+  return addr;
+}
+
+absl::Status Failed(const std::string& what, int err) {
+  return absl::InternalError(absl::StrCat("routing: ", what, ": ", nl_geterror(err)));
+}
+
+absl::Status RemoveWith(nl_sock* sock, const RoutingPlan& plan) {
+  nl_cache* raw = nullptr;
+  if (int err = rtnl_rule_alloc_cache(sock, AF_INET, &raw); err < 0) return Failed("reading the rules", err);
+  std::unique_ptr<nl_cache, CacheFree> rules(raw);
+  for (nl_object* o = nl_cache_get_first(rules.get()); o; o = nl_cache_get_next(o)) {
+    auto* rule = reinterpret_cast<rtnl_rule*>(o);
+    if (rtnl_rule_get_table(rule) != plan.table || rtnl_rule_get_prio(rule) != plan.priority) continue;
+    if (int err = rtnl_rule_delete(sock, rule, 0); err < 0) return Failed("removing a rule", err);
+  }
+  raw = nullptr;
+  if (int err = rtnl_route_alloc_cache(sock, AF_INET, 0, &raw); err < 0) {
+    return Failed("reading the routes", err);
+  }
+  std::unique_ptr<nl_cache, CacheFree> routes(raw);
+  for (nl_object* o = nl_cache_get_first(routes.get()); o; o = nl_cache_get_next(o)) {
+    auto* route = reinterpret_cast<rtnl_route*>(o);
+    if (rtnl_route_get_table(route) != plan.table) continue;
+    if (int err = rtnl_route_delete(sock, route, 0); err < 0) {
+      return Failed(absl::StrCat("flushing table ", plan.table), err);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status InstallRouting(const RoutingPlan& plan, int bond_ifindex) {
+  absl::StatusOr<Sock> sock = Connect();
+  if (!sock.ok()) return sock.status();
+  if (absl::Status s = RemoveWith(sock->get(), plan); !s.ok()) return s;
+  for (const BondAddress& to : plan.routes) {
+    std::unique_ptr<rtnl_route, RoutePut> route(rtnl_route_alloc());
+    rtnl_route_set_family(route.get(), AF_INET);
+    rtnl_route_set_table(route.get(), plan.table);
+    rtnl_route_set_scope(route.get(), RT_SCOPE_LINK);
+    rtnl_route_set_protocol(route.get(), RTPROT_STATIC);
+    rtnl_route_set_dst(route.get(), Prefix(to).get());
+    rtnl_nexthop* hop = rtnl_route_nh_alloc();
+    rtnl_route_nh_set_ifindex(hop, bond_ifindex);
+    rtnl_route_add_nexthop(route.get(), hop);  // the route owns it now
+    if (int err = rtnl_route_add(sock->get(), route.get(), NLM_F_CREATE | NLM_F_REPLACE); err < 0) {
+      return Failed(absl::StrCat("adding route ", PrefixText(to), " to table ", plan.table), err);
+    }
+  }
+  for (const PolicyRule& r : plan.rules) {
+    std::unique_ptr<rtnl_rule, RulePut> rule(rtnl_rule_alloc());
+    rtnl_rule_set_family(rule.get(), AF_INET);
+    rtnl_rule_set_prio(rule.get(), plan.priority);
+    rtnl_rule_set_table(rule.get(), plan.table);
+    rtnl_rule_set_action(rule.get(), FR_ACT_TO_TBL);
+    if (r.from) rtnl_rule_set_src(rule.get(), Prefix(*r.from).get());
+    if (r.to) rtnl_rule_set_dst(rule.get(), Prefix(*r.to).get());
+    if (r.fwmark) {
+      rtnl_rule_set_mark(rule.get(), r.fwmark->mark);
+      rtnl_rule_set_mask(rule.get(), r.fwmark->mask);
+    }
+    if (int err = rtnl_rule_add(sock->get(), rule.get(), NLM_F_CREATE); err < 0) {
+      return Failed(absl::StrCat("adding rule ", RuleText(r, plan)), err);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RemoveRouting(const RoutingPlan& plan) {
+  absl::StatusOr<Sock> sock = Connect();
+  if (!sock.ok()) return sock.status();
+  return RemoveWith(sock->get(), plan);
+}
+
+}  // namespace meshbpf

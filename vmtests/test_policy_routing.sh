@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# link_aggregation.routing: the agents choose what enters the bond, the
+# router case. Two LANs behind the client: 10.204.0.0/24 (host "bonded") is
+# selected by source, 10.205.0.0/24 (host "direct") is not and keeps the
+# client's own route out of wan1; the client's own traffic marked 0x10
+# enters the bond too. The peer selects by destination: its rule sends
+# 10.204.0.0/24 back into the bond (no route added by hand).
+# 1. The rules and the table are what the config says, and a rule a crashed
+#    run left at the agent's priority is gone.
+# 2. A file from each host crosses intact; the bonded host's bytes leave
+#    through mb0 and both paths, the direct host's through wan1 and not mb0.
+# 3. Marked pings go through the bond, unmarked ones do not.
+# 4. A stopped agent takes its rules and its table with it.
+set -euo pipefail
+source "$(dirname "$0")/lib/lab.sh"
+trap lab_cleanup EXIT
+trap 'exit 130' INT TERM
+
+TABLE=7201
+lab_create
+for side in bonded:10.204 direct:10.205; do
+  name="${side%%:*}" net="${side#*:}"
+  ip netns add "$LAB-$name"
+  lab_ns "$name" ip link set lo up
+  lab_link client "lan-$name" "$net.0.1/24" "$name" eth0 "$net.0.2/24"
+  lab_ns "$name" ip route add default via "$net.0.1"
+done
+lab_ns client sysctl -qw net.ipv4.ip_forward=1
+# The direct LAN's replies come back over wan1, as an ISP routes a customer's prefix.
+lab_ns inet ip route add 10.205.0.0/24 via 10.201.1.2
+python3 - "$LAB_DIR/client.json" "$LAB_DIR/peer.json" <<'PY'
+import json, sys
+for path, routing in ((sys.argv[1], {"sources": ["10.204.0.0/24"], "fwmarks": ["0x10/0xff"]}),
+                      (sys.argv[2], {"destinations": ["10.204.0.0/24"]})):
+    config = json.load(open(path))
+    config["link_aggregation"]["routing"] = routing
+    json.dump(config, open(path, "w"), indent=2)
+PY
+# What a crashed run might have left at the agent's priority and table.
+lab_ns client ip rule add from 10.99.0.0/16 lookup "$TABLE" pref "$TABLE"
+lab_ns client ip route add 10.99.0.0/16 dev lo table "$TABLE"
+lab_start_agents
+lab_route_client wan1
+
+# --- 1. Rules and table ---------------------------------------------------------
+rules() { lab_ns "$1" ip rule show pref "$TABLE"; }
+rules client >"$LAB_DIR/client-rules"
+rules peer >"$LAB_DIR/peer-rules"
+cat "$LAB_DIR/client-rules" "$LAB_DIR/peer-rules"
+lab_matches -x "$TABLE:	from 10.204.0.0/24 lookup $TABLE" "$LAB_DIR/client-rules" ||
+  lab_fail "no source rule on the client"
+lab_matches -x "$TABLE:	from all fwmark 0x10/0xff lookup $TABLE" "$LAB_DIR/client-rules" ||
+  lab_fail "no fwmark rule on the client"
+lab_matches -x "$TABLE:	from all to 10.204.0.0/24 lookup $TABLE" "$LAB_DIR/peer-rules" ||
+  lab_fail "no destination rule on the peer"
+! lab_matches 10.99.0.0 "$LAB_DIR/client-rules" || lab_fail "the crashed run's rule is still there"
+[[ "$(wc -l <"$LAB_DIR/client-rules")" == 2 ]] || lab_fail "the client has other rules at $TABLE"
+lab_ns client ip route show table "$TABLE" >"$LAB_DIR/client-table"
+lab_matches -x "default dev mb0 proto static scope link *" "$LAB_DIR/client-table" &&
+  [[ "$(wc -l <"$LAB_DIR/client-table")" == 1 ]] || lab_fail "client table $TABLE: $(cat "$LAB_DIR/client-table")"
+lab_matches "routing: rule from 10.204.0.0/24 lookup $TABLE pref $TABLE" "$LAB_DIR/client-agent.log" ||
+  lab_fail "the client did not log its rules"
+echo "ok: rules and table as configured, the stale rule replaced"
+
+# --- 2. A file from each LAN ------------------------------------------------------
+stat_of() { lab_ns client cat "/sys/class/net/$1/statistics/$2"; }
+path_tx() {  # path_tx ID: tx_bytes of path ID in the client's status
+  lab_status client --json | python3 -c "import json,sys; print(json.load(sys.stdin)['paths'][$1]['tx_bytes'])"
+}
+for host in bonded direct; do
+  bond_before="$(stat_of mb0 tx_bytes)" wan1_before="$(stat_of wan1 tx_bytes)"
+  p0_before="$(path_tx 0)" p1_before="$(path_tx 1)"
+  head -c 4M /dev/urandom >"$LAB_DIR/blob"
+  want="$(sha256sum "$LAB_DIR/blob" | cut -d' ' -f1)"
+  report="$(LAB_BLOB_NS="$host" lab_blob up "$LAB_DIR/blob")"
+  lab_matches "\"sha256\": \"$want\"" <<<"$report" || lab_fail "4 MB from $host did not arrive intact: $report"
+  bond_bytes=$(($(stat_of mb0 tx_bytes) - bond_before))
+  wan1_bytes=$(($(stat_of wan1 tx_bytes) - wan1_before))
+  p0=$(($(path_tx 0) - p0_before)) p1=$(($(path_tx 1) - p1_before))
+  echo "$host host, 4 MB up: mb0 sent $bond_bytes B, wan1 $wan1_bytes B; path 0 $p0 B, path 1 $p1 B"
+  if [[ "$host" == bonded ]]; then
+    ((bond_bytes > 4000000)) || lab_fail "the bonded host's file did not go through mb0"
+    ((p0 > 400000 && p1 > 400000)) || lab_fail "the bonded host's file did not use both paths"
+  else
+    ((bond_bytes < 400000)) || lab_fail "the direct host's file went through mb0 ($bond_bytes B)"
+    ((wan1_bytes > 4000000)) || lab_fail "the direct host's file did not leave through wan1"
+  fi
+done
+echo "ok: the bonded LAN through the bond, the direct LAN around it"
+
+# --- 3. Marks ---------------------------------------------------------------------
+# Probes cross mb0 all the time: count only the pings that leave through it.
+lab_ns client nft -f - <<'NFT'
+table inet meshbpf_lab_pings {
+  chain postrouting {
+    type filter hook postrouting priority 0; policy accept;
+    oifname "mb0" icmp type echo-request counter
+  }
+}
+NFT
+bond_pings() {
+  lab_ns client nft list table inet meshbpf_lab_pings | grep -o 'packets [0-9]*' | cut -d' ' -f2
+}
+for mark in 16 32; do  # 0x10 and 0x20 (ping takes decimal)
+  before="$(bond_pings)"
+  lab_ns client ping -c 5 -i 0.1 -W 1 -q -m "$mark" "$SERVER_IP" >/dev/null ||
+    lab_fail "pings marked $mark did not get answers"
+  sent=$(($(bond_pings) - before))
+  echo "5 pings marked $mark: $sent through mb0"
+  if ((mark == 16)); then
+    ((sent == 5)) || lab_fail "pings marked 0x10 did not all enter the bond"
+  else
+    ((sent == 0)) || lab_fail "pings marked 0x20 entered the bond"
+  fi
+done
+echo "ok: marked traffic through the bond, other marks around it"
+
+# --- 4. Stop --------------------------------------------------------------------------
+for node in client peer; do
+  kill -TERM "${LAB_AGENT_PIDS[$node]}"
+  wait "${LAB_AGENT_PIDS[$node]}" || lab_fail "the $node agent did not stop cleanly"
+  unset "LAB_AGENT_PIDS[$node]"
+  [[ -z "$(rules "$node")" ]] || lab_fail "$node rules left after stop: $(rules "$node")"
+  [[ -z "$(lab_ns "$node" ip route show table "$TABLE")" ]] || lab_fail "$node table $TABLE left after stop"
+done
+echo "ok: stopped agents leave no rules and no table"
+echo PASS
