@@ -171,6 +171,21 @@ int mb_decap(struct __sk_buff *skb)
 	return bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
 }
 
+/* The mark link_aggregation.routing.cgroups selects by; the agent sets it
+ * before attaching mb_cgroup_mark. 0: marks nothing. */
+__u32 mb_cgroup_sock_mark;
+
+/* On the selected cgroups (and their descendants): every socket their
+ * processes create carries the mark, so the agent's fwmark rule routes it
+ * into the bond. A socket that sets its own mark later keeps that one. */
+SEC("cgroup/sock_create")
+int mb_cgroup_mark(struct bpf_sock *sk)
+{
+	if (mb_cgroup_sock_mark)
+		sk->mark = mb_cgroup_sock_mark;
+	return 1; /* allow the socket */
+}
+
 /* Run by the agent, not attached: releases held packets when none arrive (reseq_tick). */
 SEC("tc")
 int mb_reseq_tick(struct __sk_buff *skb)

@@ -54,7 +54,25 @@ TEST_F(RoutingConfigTest, DestinationsAloneEachGetARule) {
                           "rule from all to 10.202.0.0/24 lookup 7201 pref 7201"));
 }
 
+TEST_F(RoutingConfigTest, CgroupsShareOneMark) {
+  const NodeSettings s = MustResolve(WithRouting(
+      R"({"cgroups": ["/system.slice/backup.service/", "user.slice"], "cgroup_mark": 256})"));
+  EXPECT_THAT(s.routing->cgroups, ElementsAre("system.slice/backup.service", "user.slice"));
+  EXPECT_THAT(DescribeRouting(PlanRouting(*s.routing), "mb0"),
+              ElementsAre("route default dev mb0 table 7201",
+                          "rule from all fwmark 0x100 lookup 7201 pref 7201",
+                          "cgroup system.slice/backup.service marked 0x100",
+                          "cgroup user.slice marked 0x100"));
+  EXPECT_EQ(MustResolve(WithRouting(R"({"cgroups": ["a"]})")).routing->cgroup_mark, 0x4d42u);
+}
+
 TEST_F(RoutingConfigTest, ErrorsNameTheField) {
+  EXPECT_THAT(ErrorOf(WithRouting(R"({"cgroups": ["/"]})")),
+              AllOf(HasSubstr("link_aggregation.routing.cgroups[0]"), HasSubstr("root cgroup")));
+  EXPECT_THAT(ErrorOf(WithRouting(R"({"cgroups": ["a/../../etc"]})")),
+              AllOf(HasSubstr("link_aggregation.routing.cgroups[0]"), HasSubstr("not a path below")));
+  EXPECT_THAT(ErrorOf(WithRouting(R"({"cgroups": ["a"], "cgroup_mark": 0})")),
+              HasSubstr("link_aggregation.routing.cgroup_mark"));
   EXPECT_THAT(ErrorOf(WithRouting("{}")),
               AllOf(HasSubstr("link_aggregation.routing"), HasSubstr("no traffic")));
   // The tunnel's own probes to the peer (198.51.100.7) would enter the bond.

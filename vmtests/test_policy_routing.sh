@@ -9,12 +9,25 @@
 #    run left at the agent's priority is gone.
 # 2. A file from each host crosses intact; the bonded host's bytes leave
 #    through mb0 and both paths, the direct host's through wan1 and not mb0.
-# 3. Marked pings go through the bond, unmarked ones do not.
-# 4. A stopped agent takes its rules and its table with it.
+# 3. Marked pings go through the bond, unmarked ones do not; so do pings
+#    from a process in a cgroup the client selects (routing.cgroups: the
+#    agent marks that cgroup's sockets), and not from one outside it.
+# 4. A stopped agent takes its rules, its table and its cgroup mark with it.
 set -euo pipefail
 source "$(dirname "$0")/lib/lab.sh"
-trap lab_cleanup EXIT
+# A cgroup of its own, below the cgroup2 mount (the only thing outside the
+# lab's namespaces the test makes; removed at the end).
+CGROUP_ROOT="$(findmnt -n -t cgroup2 -o TARGET | head -1)"
+[[ -n "$CGROUP_ROOT" ]] || { echo "SKIP: no cgroup2 mount"; exit 77; }
+CGROUP="meshbpf-lab-$$"
+cleanup() {
+  lab_cleanup
+  rmdir "$CGROUP_ROOT/$CGROUP" 2>/dev/null || true
+}
+trap cleanup EXIT
 trap 'exit 130' INT TERM
+mkdir "$CGROUP_ROOT/$CGROUP"
+export LAB_AGENT_CGROUP2=1
 
 TABLE=7201
 lab_create
@@ -28,9 +41,10 @@ done
 lab_ns client sysctl -qw net.ipv4.ip_forward=1
 # The direct LAN's replies come back over wan1, as an ISP routes a customer's prefix.
 lab_ns inet ip route add 10.205.0.0/24 via 10.201.1.2
-python3 - "$LAB_DIR/client.json" "$LAB_DIR/peer.json" <<'PY'
+python3 - "$LAB_DIR/client.json" "$LAB_DIR/peer.json" "$CGROUP" <<'PY'
 import json, sys
-for path, routing in ((sys.argv[1], {"sources": ["10.204.0.0/24"], "fwmarks": ["0x10/0xff"]}),
+for path, routing in ((sys.argv[1], {"sources": ["10.204.0.0/24"], "fwmarks": ["0x10/0xff"],
+                                     "cgroups": [sys.argv[3]]}),
                       (sys.argv[2], {"destinations": ["10.204.0.0/24"]})):
     config = json.load(open(path))
     config["link_aggregation"]["routing"] = routing
@@ -54,7 +68,11 @@ lab_matches -x "$TABLE:	from all fwmark 0x10/0xff lookup $TABLE" "$LAB_DIR/clien
 lab_matches -x "$TABLE:	from all to 10.204.0.0/24 lookup $TABLE" "$LAB_DIR/peer-rules" ||
   lab_fail "no destination rule on the peer"
 ! lab_matches 10.99.0.0 "$LAB_DIR/client-rules" || lab_fail "the crashed run's rule is still there"
-[[ "$(wc -l <"$LAB_DIR/client-rules")" == 2 ]] || lab_fail "the client has other rules at $TABLE"
+lab_matches -x "$TABLE:	from all fwmark 0x4d42 lookup $TABLE" "$LAB_DIR/client-rules" ||
+  lab_fail "no rule for the cgroup's mark on the client"
+[[ "$(wc -l <"$LAB_DIR/client-rules")" == 3 ]] || lab_fail "the client has other rules at $TABLE"
+lab_matches "routing: cgroup $CGROUP marked 0x4d42" "$LAB_DIR/client-agent.log" ||
+  lab_fail "the client did not log the cgroup it marks"
 lab_ns client ip route show table "$TABLE" >"$LAB_DIR/client-table"
 lab_matches -x "default dev mb0 proto static scope link *" "$LAB_DIR/client-table" &&
   [[ "$(wc -l <"$LAB_DIR/client-table")" == 1 ]] || lab_fail "client table $TABLE: $(cat "$LAB_DIR/client-table")"
@@ -114,6 +132,21 @@ for mark in 16 32; do  # 0x10 and 0x20 (ping takes decimal)
   fi
 done
 echo "ok: marked traffic through the bond, other marks around it"
+# ping_from CGROUP_DIR: 5 pings from a process in that cgroup; prints how many
+# went through mb0.
+ping_from() {
+  local before
+  before="$(bond_pings)"
+  bash -c 'echo $$ >"$1/cgroup.procs" && exec ip netns exec "$2" ping -c 5 -i 0.1 -W 1 -q "$3"' \
+    _ "$1" "$LAB-client" "$SERVER_IP" >/dev/null || lab_fail "pings from cgroup $1 got no answers"
+  echo $(($(bond_pings) - before))
+}
+in_cgroup="$(ping_from "$CGROUP_ROOT/$CGROUP")"
+outside="$(ping_from "$CGROUP_ROOT")"
+echo "5 pings from a process in $CGROUP: $in_cgroup through mb0; from one outside it: $outside"
+((in_cgroup == 5)) || lab_fail "pings from the selected cgroup did not all enter the bond"
+((outside == 0)) || lab_fail "pings from outside the selected cgroup entered the bond"
+echo "ok: the selected cgroup's traffic through the bond, other processes' around it"
 
 # --- 4. Stop --------------------------------------------------------------------------
 for node in client peer; do
@@ -123,5 +156,6 @@ for node in client peer; do
   [[ -z "$(rules "$node")" ]] || lab_fail "$node rules left after stop: $(rules "$node")"
   [[ -z "$(lab_ns "$node" ip route show table "$TABLE")" ]] || lab_fail "$node table $TABLE left after stop"
 done
-echo "ok: stopped agents leave no rules and no table"
+[[ "$(ping_from "$CGROUP_ROOT/$CGROUP")" == 0 ]] || lab_fail "the cgroup's sockets still marked after stop"
+echo "ok: stopped agents leave no rules, no table and no cgroup mark"
 echo PASS

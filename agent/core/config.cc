@@ -290,10 +290,30 @@ absl::Status ResolveRouting(const config::LinkAggregation& l, NodeSettings& out)
     if (!mark.ok()) return mark.status();
     routing.fwmarks.push_back(*mark);
   }
+  for (int i = 0; i < r.cgroups_size(); ++i) {
+    const std::string path = absl::StrCat("link_aggregation.routing.cgroups[", i, "]");
+    std::string cgroup = r.cgroups(i);
+    while (!cgroup.empty() && cgroup.front() == '/') cgroup.erase(0, 1);
+    while (!cgroup.empty() && cgroup.back() == '/') cgroup.pop_back();
+    if (cgroup.empty()) {
+      return FieldError(path, "is the root cgroup: every process would enter the bond, its own "
+                              "probes too; name a cgroup below it");
+    }
+    const std::string padded = absl::StrCat("/", cgroup, "/");
+    if (padded.find("/../") != std::string::npos || padded.find("/./") != std::string::npos ||
+        cgroup.find('\0') != std::string::npos) {
+      return FieldError(path, absl::StrCat(Quote(r.cgroups(i)), " is not a path below the cgroup2 mount"));
+    }
+    routing.cgroups.push_back(cgroup);
+  }
+  if (r.has_cgroup_mark()) {
+    if (r.cgroup_mark() == 0) return FieldError("link_aggregation.routing.cgroup_mark", "must not be 0 (unmarked)");
+    routing.cgroup_mark = r.cgroup_mark();
+  }
   if (!routing.has_selector()) {
     if (routing.destinations.empty()) {
       return FieldError("link_aggregation.routing",
-                        "says no traffic to bond: give destinations, sources or fwmarks");
+                        "says no traffic to bond: give destinations, sources, fwmarks or cgroups");
     }
     // Everything to these prefixes, the agent's own packets too.
     for (size_t d = 0; d < routing.destinations.size(); ++d) {
@@ -303,8 +323,8 @@ absl::Status ResolveRouting(const config::LinkAggregation& l, NodeSettings& out)
             absl::StrCat("link_aggregation.routing.destinations[", d, "]"),
             absl::StrCat(Quote(r.destinations(static_cast<int>(d))), " covers path ", Quote(p.name),
                          "'s far end ", Ipv4Text(p.remote),
-                         ": its probes would route into the bond. Select the traffic with sources "
-                         "or fwmarks, or narrow the destinations"));
+                         ": its probes would route into the bond. Select the traffic with sources, "
+                         "fwmarks or cgroups, or narrow the destinations"));
       }
     }
   } else if (routing.destinations.empty()) {

@@ -154,8 +154,11 @@ struct RoutingSettings {
   std::vector<BondAddress> destinations;  // prefixes; at least one after resolution
   std::vector<BondAddress> sources;
   std::vector<FwMark> fwmarks;
+  // Below the cgroup2 mount, without a leading '/'; marked with cgroup_mark.
+  std::vector<std::string> cgroups;
+  uint32_t cgroup_mark = config_defaults::kCgroupMark;
 
-  bool has_selector() const { return !sources.empty() || !fwmarks.empty(); }
+  bool has_selector() const { return !sources.empty() || !fwmarks.empty() || !cgroups.empty(); }
 };
 
 struct NodeSettings {

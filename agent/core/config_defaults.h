@@ -34,6 +34,7 @@ inline constexpr uint32_t kMaxQueueSize = 1024;
 // (before the main table's 32766).
 inline constexpr uint32_t kRoutingTable = 7201;
 inline constexpr uint32_t kRoutingPriority = 7201;
+inline constexpr uint32_t kCgroupMark = 0x4d42;  // "MB"
 
 // failover
 inline constexpr double kMonitoringIntervalS = 0.2;

@@ -66,7 +66,8 @@ std::vector<std::string> RestartFields(const NodeSettings& a, const NodeSettings
   };
   note("link_aggregation.routing",
        SameOptional(a.routing, b.routing, [&](const RoutingSettings& x, const RoutingSettings& y) {
-         return x.table == y.table && x.priority == y.priority &&
+         return x.table == y.table && x.priority == y.priority && x.cgroups == y.cgroups &&
+                x.cgroup_mark == y.cgroup_mark &&
                 same_prefixes(x.destinations, y.destinations) && same_prefixes(x.sources, y.sources) &&
                 std::equal(x.fwmarks.begin(), x.fwmarks.end(), y.fwmarks.begin(), y.fwmarks.end(),
                            [](const FwMark& m, const FwMark& n) { return m.mark == n.mark && m.mask == n.mask; });

@@ -7,13 +7,15 @@
 namespace meshbpf {
 
 RoutingPlan PlanRouting(const RoutingSettings& routing) {
-  RoutingPlan plan{routing.table, routing.priority, routing.destinations, {}};
+  RoutingPlan plan{routing.table, routing.priority, routing.destinations, {}, routing.cgroups,
+                   routing.cgroup_mark};
   if (!routing.has_selector()) {
     for (const BondAddress& to : routing.destinations) plan.rules.push_back({.to = to});
     return plan;
   }
   for (const BondAddress& from : routing.sources) plan.rules.push_back({.from = from});
   for (const FwMark& mark : routing.fwmarks) plan.rules.push_back({.fwmark = mark});
+  if (!routing.cgroups.empty()) plan.rules.push_back({.fwmark = FwMark{routing.cgroup_mark}});
   return plan;
 }
 
@@ -39,6 +41,9 @@ std::vector<std::string> DescribeRouting(const RoutingPlan& plan, const std::str
     lines.push_back(absl::StrCat("route ", PrefixText(to), " dev ", bond_interface, " table ", plan.table));
   }
   for (const PolicyRule& rule : plan.rules) lines.push_back(absl::StrCat("rule ", RuleText(rule, plan)));
+  for (const std::string& cgroup : plan.cgroups) {
+    lines.push_back(absl::StrFormat("cgroup %s marked 0x%x", cgroup, plan.cgroup_mark));
+  }
   return lines;
 }
 

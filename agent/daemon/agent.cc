@@ -65,7 +65,8 @@ class Agent {
   // Once started: keeps only the capabilities running needs (privileges.h).
   void DropPrivileges();
   void Stop();
-  // link_aggregation.routing's rules and table, once the bond exists.
+  // link_aggregation.routing's rules, table and cgroup marks, once the
+  // bond exists and the programs are loaded.
   absl::Status InstallRoutingPlan();
   absl::Status StartDiscovery();
   // Serves every event source until SIGINT/SIGTERM.
@@ -113,13 +114,13 @@ absl::Status Agent::Start() {
   SetLogFile(std::move(*log_file));
   datapath_ = std::make_unique<BondDatapath>(settings_);
   if (absl::Status s = datapath_->CreateBond(); !s.ok()) return s;
-  if (absl::Status s = InstallRoutingPlan(); !s.ok()) return s;
   // Subscribe before reading link state, so no change falls in between.
   absl::StatusOr<std::unique_ptr<LinkMonitor>> links = LinkMonitor::Open();
   if (!links.ok()) return links.status();
   links_ = std::move(*links);
   const std::string pin_dir = InstancePinDir(options_.pin_root, options_.instance);
   if (absl::Status s = datapath_->Load(pin_dir); !s.ok()) return s;
+  if (absl::Status s = InstallRoutingPlan(); !s.ok()) return s;
   // Before the first tick: a dead predecessor's stale beat is still there.
   datapath_->Heartbeat(MonotonicNs());
 
@@ -330,8 +331,18 @@ absl::Status Agent::InstallRoutingPlan() {
   const RoutingPlan plan = PlanRouting(*settings_.routing);
   const int bond = static_cast<int>(if_nametoindex(settings_.bond_interface.c_str()));
   if (bond == 0) return absl::NotFoundError(absl::StrCat("routing: no device ", settings_.bond_interface));
+  std::vector<std::string> cgroup_dirs;
+  for (const std::string& cgroup : plan.cgroups) {
+    absl::StatusOr<std::string> dir = SelectedCgroupDir(cgroup);
+    if (!dir.ok()) return dir.status();
+    cgroup_dirs.push_back(*dir);
+  }
   routing_installed_ = true;  // Stop also removes a partial install
   if (absl::Status s = InstallRouting(plan, bond); !s.ok()) return s;
+  // The data path's stop detaches these (with the agent's exit, whatever it is).
+  for (const std::string& dir : cgroup_dirs) {
+    if (absl::Status s = datapath_->MarkCgroup(dir, plan.cgroup_mark); !s.ok()) return s;
+  }
   for (const std::string& line : DescribeRouting(plan, settings_.bond_interface)) {
     Log(LogLevel::kInfo, absl::StrCat("routing: ", line));
   }

@@ -34,6 +34,10 @@ class BondDatapath {
   // it removed keep mb_decap until the agent stops: it passes everything
   // that is not from a peer.)
   absl::Status Configure(const PathTable& table, uint32_t reseq_deadline_us);
+  // Marks the sockets created in the cgroup directory `cgroup_dir`.
+  absl::Status MarkCgroup(const std::string& cgroup_dir, uint32_t mark) {
+    return datapath_->AttachCgroupMark(cgroup_dir, mark);
+  }
   // Attaches the receive program to uplink `ifindex`: a device created
   // again under an uplink's name comes without it.
   absl::Status AttachUplink(int ifindex) { return datapath_->AttachDecap(ifindex); }

@@ -2,6 +2,8 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -110,7 +112,23 @@ absl::Status Datapath::ReleaseDueHeld() const {
   return err == 0 ? absl::OkStatus() : LibbpfError("running mb_reseq_tick", err);
 }
 
+absl::Status Datapath::AttachCgroupMark(const std::string& cgroup_path, uint32_t mark) {
+  const int cgroup = open(cgroup_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cgroup < 0) {
+    return absl::NotFoundError(absl::StrCat("cgroup ", cgroup_path, ": ", std::strerror(errno)));
+  }
+  skel_->bss->mb_cgroup_sock_mark = mark;
+  struct ::bpf_link* link = bpf_program__attach_cgroup(skel_->progs.mb_cgroup_mark, cgroup);
+  const int err = libbpf_get_error(link);
+  close(cgroup);  // the link holds the cgroup
+  if (err != 0) return LibbpfError(absl::StrCat("attaching mb_cgroup_mark to ", cgroup_path), err);
+  cgroup_links_.push_back(link);
+  return absl::OkStatus();
+}
+
 void Datapath::DetachAll() {
+  for (struct ::bpf_link* link : cgroup_links_) bpf_link__destroy(link);
+  cgroup_links_.clear();
   for (const Attachment& a : attachments_) {
     bpf_tc_hook hook = IngressHook(a.ifindex);
     bpf_tc_opts opts = OurFilter();

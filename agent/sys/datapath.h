@@ -2,6 +2,7 @@
 // and attaches/detaches its TC programs. Detaches exactly what it attached.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "agent/sys/map_io.h"
 
 struct meshbpf_bpf;  // the skeleton (build/bpf/meshbpf.skel.h)
+struct bpf_link;
 
 namespace meshbpf {
 
@@ -27,7 +29,12 @@ class Datapath {
   absl::Status AttachEncap(int ifindex);
   // TC ingress of an uplink: decapsulate meshbpf packets.
   absl::Status AttachDecap(int ifindex);
-  // Removes every filter this object attached (and clsact hooks it created).
+  // Marks every socket created in the cgroup at `cgroup_path` (a cgroup v2
+  // directory) with `mark`, one mark for all cgroups. Detached by DetachAll
+  // and when the agent exits, however it exits (a link, not pinned).
+  absl::Status AttachCgroupMark(const std::string& cgroup_path, uint32_t mark);
+  // Removes every filter this object attached (and clsact hooks it created)
+  // and its cgroup programs.
   void DetachAll();
   // Runs mb_reseq_tick once: the resequencer releases the held packets that
   // are due (no timer in the kernel can send them).
@@ -46,6 +53,7 @@ class Datapath {
   struct ::meshbpf_bpf* skel_;
   MapSet maps_;
   std::vector<Attachment> attachments_;
+  std::vector<struct ::bpf_link*> cgroup_links_;
 };
 
 }  // namespace meshbpf

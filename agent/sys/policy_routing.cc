@@ -7,9 +7,13 @@
 #include <netlink/route/rule.h>
 #include <sys/socket.h>
 
+#include <fstream>
 #include <memory>
+#include <sstream>
+#include <sys/stat.h>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace meshbpf {
@@ -112,6 +116,40 @@ absl::Status InstallRouting(const RoutingPlan& plan, int bond_ifindex) {
     }
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> SelectedCgroupDir(const std::string& cgroup) {
+  // mountinfo: "ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS [TAGS] - FSTYPE SOURCE ..."
+  std::ifstream mounts("/proc/self/mountinfo");
+  std::string line, root;
+  while (root.empty() && std::getline(mounts, line)) {
+    const size_t dash = line.find(" - ");
+    if (dash == std::string::npos || !absl::StartsWith(line.substr(dash + 3), "cgroup2 ")) continue;
+    std::istringstream fields(line.substr(0, dash));
+    std::string id, parent, device, mount_root;
+    fields >> id >> parent >> device >> mount_root >> root;
+  }
+  if (root.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("routing.cgroups: no cgroup2 file system is mounted (cgroup ", cgroup, ")"));
+  }
+  const std::string dir = absl::StrCat(root, "/", cgroup);
+  struct stat st {};
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::NotFoundError(absl::StrCat("routing.cgroups: no cgroup ", cgroup, " (", dir, ")"));
+  }
+  // "0::/system.slice/meshbpf.service": the agent's own cgroup v2.
+  std::ifstream own_file("/proc/self/cgroup");
+  while (std::getline(own_file, line)) {
+    if (!absl::StartsWith(line, "0::")) continue;
+    const std::string own = absl::StrCat(line.substr(3), "/");
+    if (absl::StartsWith(own, absl::StrCat("/", cgroup, "/"))) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "routing.cgroups: the agent itself runs in ", line.substr(3), ", inside ", cgroup,
+          ": its probes would enter the bond; select a cgroup the agent is not in"));
+    }
+  }
+  return dir;
 }
 
 absl::Status RemoveRouting(const RoutingPlan& plan) {

@@ -5,7 +5,10 @@
 // what a crashed run left is replaced, never added to.
 #pragma once
 
+#include <string>
+
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "agent/core/routing_plan.h"
 
 namespace meshbpf {
@@ -15,5 +18,10 @@ namespace meshbpf {
 absl::Status InstallRouting(const RoutingPlan& plan, int bond_ifindex);
 // Removes the plan's rules and flushes its table.
 absl::Status RemoveRouting(const RoutingPlan& plan);
+
+// The directory of `cgroup` (routing.cgroups: below the cgroup2 mount).
+// Fails, naming it, when there is no cgroup2 mount, no such cgroup, or the
+// agent itself runs in it or below: its probes would enter the bond.
+absl::StatusOr<std::string> SelectedCgroupDir(const std::string& cgroup);
 
 }  // namespace meshbpf

@@ -314,7 +314,13 @@ lab_start_agent() {
     lab_fail "no $MESHBPF_BIN/meshbpf-agent: build first (scripts/dev.sh build) or set MESHBPF_BIN"
   # Not through lab_ns: a backgrounded function is a subshell, and $! must be
   # the agent itself (ip netns exec execs it) so signals reach it.
-  ip netns exec "$LAB-$node" "$MESHBPF_BIN/meshbpf-agent" --config "$LAB_DIR/$node.json" \
+  # ip netns exec mounts a sysfs of the namespace over /sys, which hides the
+  # cgroup2 mount; with LAB_AGENT_CGROUP2=1 the agent gets one again, in the
+  # mount namespace ip made for it (sh execs the agent: $! stays its pid).
+  local mount_cgroup2=()
+  ((${LAB_AGENT_CGROUP2:-0})) &&
+    mount_cgroup2=(sh -c 'mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec "$@"' sh)
+  ip netns exec "$LAB-$node" "${mount_cgroup2[@]}" "$MESHBPF_BIN/meshbpf-agent" --config "$LAB_DIR/$node.json" \
     --pin-root "$LAB_DIR/bpffs" --instance "$node" --run-dir "$LAB_DIR/run" >"$log" 2>&1 &
   LAB_AGENT_PIDS[$node]=$!
   for _ in $(seq 100); do
