@@ -9,6 +9,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "agent/sys/log.h"
 #include "agent/sys/netdev.h"
 #include "meshbpf.skel.h"
 
@@ -42,6 +44,46 @@ bpf_tc_opts OurFilter() {
   return opts;
 }
 
+// What libbpf compares before it reuses a pinned map.
+std::string MapShape(uint32_t type, uint32_t key_size, uint32_t value_size, uint32_t max_entries,
+                     uint32_t flags) {
+  return absl::StrFormat("type %u, key %u B, value %u B, %u entries, flags 0x%x", type, key_size,
+                         value_size, max_entries, flags);
+}
+
+// A map pinned by an older meshbpf with another shape (a grown value, more
+// entries) makes libbpf refuse the whole object, and the agent would not
+// start after an upgrade. Such pins are removed, and logged: that map's
+// contents start over, every compatible one keeps its own.
+void UnpinIncompatibleMaps(const struct ::meshbpf_bpf* skel) {
+  struct ::bpf_map* map;
+  bpf_object__for_each_map(map, skel->obj) {
+    const char* path = bpf_map__pin_path(map);
+    if (path == nullptr) continue;
+    const int pinned = bpf_obj_get(path);
+    if (pinned < 0) continue;  // not pinned yet
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    const int err = bpf_obj_get_info_by_fd(pinned, &info, &len);
+    close(pinned);
+    if (err != 0) continue;  // libbpf reports it while loading
+    const std::string old_shape =
+        MapShape(info.type, info.key_size, info.value_size, info.max_entries, info.map_flags);
+    const std::string new_shape =
+        MapShape(bpf_map__type(map), bpf_map__key_size(map), bpf_map__value_size(map),
+                 bpf_map__max_entries(map), bpf_map__map_flags(map));
+    if (old_shape == new_shape) continue;
+    if (unlink(path) != 0) {
+      Log(LogLevel::kError, absl::StrCat("pinned map ", path, " (", old_shape,
+                                         ") does not fit this meshbpf (", new_shape,
+                                         ") and cannot be removed: ", std::strerror(errno)));
+      continue;
+    }
+    Log(LogLevel::kWarning, absl::StrCat("pinned map ", bpf_map__name(map), " was left by another meshbpf (",
+                                         old_shape, "; now ", new_shape, "): replaced, its contents start over"));
+  }
+}
+
 }  // namespace
 
 Datapath::Datapath(struct ::meshbpf_bpf* skel)
@@ -62,13 +104,13 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const std::string& pin_
   opts.pin_root_path = pin_dir.c_str();
   struct ::meshbpf_bpf* skel = meshbpf_bpf__open_opts(&opts);
   if (!skel) return LibbpfError("opening the BPF object", errno);
+  UnpinIncompatibleMaps(skel);
   if (int err = meshbpf_bpf__load(skel); err != 0) {
     meshbpf_bpf__destroy(skel);
     if (err == -EINVAL) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "loading the BPF programs failed (EINVAL). If ", pin_dir,
-          " holds maps from an incompatible meshbpf version, remove that directory; "
-          "otherwise run with LIBBPF_LOG=1 for the verifier log"));
+          "loading the BPF programs failed (EINVAL); run with LIBBPF_LOG=1 for the verifier log "
+          "(pinned maps in ", pin_dir, " were checked against this version's)"));
     }
     return LibbpfError("loading the BPF programs", err);
   }
