@@ -74,7 +74,11 @@ int ShowSnapshot(const std::string& program, const Options& options,
   if (snapshot->agent_alive) {
     // The maps say what the data path does; the agent adds why (health).
     absl::StatusOr<StatusReply> health = AgentStatus(options, *pin_dir);
-    if (health.ok()) snapshot->health = *std::move(health);
+    if (health.ok()) {
+      snapshot->health = *std::move(health);
+    } else {
+      snapshot->health_error = std::string(health.status().message());
+    }
   }
   return Print(options, as_json(*snapshot), as_text(*snapshot));
 }

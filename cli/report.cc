@@ -184,6 +184,7 @@ nlohmann::json StatusJson(const InstanceSnapshot& s) {
        s.resequencing.ok() ? nlohmann::json(nullptr)
                            : nlohmann::json(std::string(s.resequencing.status().message()))},
       {"health", s.health ? ToJson(*s.health) : nlohmann::json(nullptr)},
+      {"health_error", s.health_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.health_error)},
   };
 }
 
@@ -319,6 +320,10 @@ std::string StatusTable(const InstanceSnapshot& s) {
                                   : absl::StrCat("resequencing: not shown: ",
                                                  s.resequencing.status().message(), "\n"));
   if (s.health) absl::StrAppend(&out, HealthTable(*s.health));
+  if (!s.health_error.empty()) {
+    absl::StrAppend(&out, "\nthe agent's view (health) is not shown: ", s.health_error,
+                    " (an agent of another version? restart it with this one)\n");
+  }
   return out;
 }
 

@@ -33,6 +33,9 @@ struct InstanceSnapshot {
   // The running agent's view of path health (its control socket's status
   // reply); empty when no agent answered.
   std::optional<StatusReply> health;
+  // Why `health` is empty although the agent runs: it did not answer, or
+  // its reply could not be read (an agent older or newer than this CLI).
+  std::string health_error;
 };
 
 absl::StatusOr<InstanceSnapshot> TakeSnapshot(const MapSet& maps, const std::string& pin_dir);

@@ -48,6 +48,17 @@ TEST(StatusJson, CarriesTheAgentsReplyUnchangedOrNull) {
   EXPECT_EQ(StatusJson(WithHealth())["health"].dump(), nlohmann::json::parse(kSampleStatus).dump());
   EXPECT_TRUE(StatusJson(InstanceSnapshot{})["health"].is_null());
   EXPECT_THAT(StatusTable(InstanceSnapshot{}), Not(HasSubstr("HEALTH")));
+  EXPECT_TRUE(StatusJson(InstanceSnapshot{})["health_error"].is_null());
+}
+
+// An agent whose reply this CLI cannot read: said, not silently left out.
+TEST(StatusJson, SaysWhyTheAgentsViewIsMissing) {
+  InstanceSnapshot s;
+  s.agent_alive = true;
+  s.health_error = "status: paths[0]: mtu is missing";
+  EXPECT_EQ(StatusJson(s)["health_error"], s.health_error);
+  EXPECT_THAT(StatusTable(s),
+              HasSubstr("the agent's view (health) is not shown: status: paths[0]: mtu is missing"));
 }
 
 TEST(AgentStatus, ShowsTheAgentsViewAndWhyTheMapsAreMissing) {
