@@ -436,7 +436,7 @@ except (ValueError, KeyError, TypeError):
 # Sends FILE over one TCP connection (up: client -> server, down: server ->
 # client); prints the receiver's JSON: bytes, sha256, seconds, mbit_s.
 # LAB_BLOB_NS: the namespace at the client end (default client; e.g. a host
-# behind it).
+# behind it); LAB_BLOB_SERVER: the server's address (default SERVER_IP).
 # A random file of SIZE (head -c syntax, e.g. 20M) over one TCP connection
 # through the bond, up then down; fails unless it arrives intact (sha256).
 lab_blob_intact() {
@@ -455,10 +455,10 @@ lab_blob() {
   local tool="$LAB_ROOT/vmtests/lib/tcpblob.py" report="$LAB_DIR/blob-report.json" listener
   local up=() down=()
   if [[ "$1" == up ]]; then up=("$2"); else down=("$2"); fi
-  ip netns exec "$LAB-server" python3 "$tool" listen "$SERVER_IP" 9100 "${down[@]}" >"$report" &
+  ip netns exec "$LAB-server" python3 "$tool" listen "${LAB_BLOB_SERVER:-$SERVER_IP}" 9100 "${down[@]}" >"$report" &
   listener=$!
   lab_wait_port server 9100 || return 1
-  lab_ns "${LAB_BLOB_NS:-client}" python3 "$tool" connect "$SERVER_IP" 9100 "${up[@]}" >>"$report" || true
+  lab_ns "${LAB_BLOB_NS:-client}" python3 "$tool" connect "${LAB_BLOB_SERVER:-$SERVER_IP}" 9100 "${up[@]}" >>"$report" || true
   wait "$listener" || true
   cat "$report"
 }

@@ -36,7 +36,8 @@ def receive(sock):
 
 def main(role, host, port, path=None):
     if role == "listen":
-        server = socket.create_server((host, int(port)))
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        server = socket.create_server((host, int(port)), family=family)
         server.settimeout(TIMEOUT_S)
         sock, _ = server.accept()
     else:
