@@ -66,6 +66,36 @@ TEST(CapacityEstimator, DropsToWhatAPushedPathDelivers) {
   EXPECT_DOUBLE_EQ(c.estimate_bps(), 6e6) << "at most halved per step";
 }
 
+// The bond's flow backed off when the link fell to a quarter of its rate:
+// the path is no longer pushed, but what it is sent still does not arrive.
+TEST(CapacityEstimator, ALightlyUsedPathThatCannotDeliverDrops) {
+  CapacityEstimator c(20e6, 150.0 * kMs);
+  c.Update({.sent_bps = 6e6, .delivered_bps = 5e6}, 0);
+  EXPECT_DOUBLE_EQ(c.estimate_bps(), 10e6) << "toward 5, at most halved per step";
+  c.Update({.sent_bps = 6e6, .delivered_bps = 5e6}, 0);
+  EXPECT_DOUBLE_EQ(c.estimate_bps(), 5e6);
+  c.Update({.sent_bps = 3e6, .delivered_bps = 3e6}, 0);
+  EXPECT_DOUBLE_EQ(c.estimate_bps(), 5e6) << "delivers what it is sent, not pushed: no growth";
+  c.Update({.sent_bps = 0.4e6, .delivered_bps = 0.1e6}, 0);
+  EXPECT_DOUBLE_EQ(c.estimate_bps(), 5e6) << "under a tenth of the estimate: too little to judge";
+}
+
+// Benchmark scenario 10: the 20 Mbit/s link at 5 under a download the bond
+// holds to a third of the total on it. It delivers all it is sent, behind a
+// queue that stands.
+TEST(CapacityEstimator, AStandingQueueMeansThePathIsSaturated) {
+  CapacityEstimator c(20e6, 150.0 * kMs);
+  c.Update({.sent_bps = 4.8e6, .delivered_bps = 4.8e6}, 10.0 * kMs, 2.0 * kMs);
+  EXPECT_DOUBLE_EQ(c.estimate_bps(), 20e6) << "a short median queue: jitter, not saturation";
+  for (double expected : {10e6, 5e6, 4.8e6}) {
+    c.Update({.sent_bps = 4.8e6, .delivered_bps = 4.8e6}, 10.0 * kMs, 8.0 * kMs);
+    EXPECT_DOUBLE_EQ(c.estimate_bps(), expected) << "toward 4.8, at most halved per step";
+  }
+  // The link back at 20: pushed, and the queue gone.
+  c.Update({.sent_bps = 4.8e6, .delivered_bps = 4.8e6}, 0, 0);
+  EXPECT_DOUBLE_EQ(c.estimate_bps(), 4.8e6 * CapacityEstimator::kRegrowth);
+}
+
 TEST(CapacityEstimator, RandomLossBelowTheShortfallIsNotCapacity) {
   CapacityEstimator c(20e6, 100.0 * kMs);
   c.Update({.sent_bps = 20e6, .delivered_bps = 19e6}, 0);  // 5% loss, no queue
@@ -421,6 +451,25 @@ TEST_F(PathHealthTest, CapacityFollowsDeliveryOverSeveralIntervals) {
   EXPECT_DOUBLE_EQ(h.capacity_bps(), 10e6) << "halved at most in one step";
   h.Rebalance(pushed, 0, Tick());
   EXPECT_DOUBLE_EQ(h.capacity_bps(), 8e6);
+}
+
+// Probes answered with a one-way transit of `queue` above the base the
+// first one sets; the capacity window is the newest 2 s.
+TEST_F(PathHealthTest, CapacityFollowsAQueueThatStandsNotItsSpikes) {
+  PathHealth h = Make();
+  const DeliverySample steady{.sent_bps = 4.8e6, .delivered_bps = 4.8e6, .sent_packets = 400,
+                              .delivered_packets = 400, .seconds = 1};
+  h.OnProbeAnswered(kMs, 0, Tick());
+  auto interval = [&](std::initializer_list<int> queues_ms) {
+    for (int q : queues_ms) h.OnProbeAnswered(kMs + q * kMs, q * static_cast<int64_t>(kMs), Tick());
+    h.Rebalance(steady, 0, now_);
+  };
+  for (int i = 0; i < 3; ++i) interval({0, 1, 40, 0, 1});  // a spike per second: jitter
+  EXPECT_DOUBLE_EQ(h.capacity_bps(), 20e6);
+  interval({9, 8, 2, 10, 9});
+  EXPECT_DOUBLE_EQ(h.capacity_bps(), 10e6) << "the median of the 2 s window is 8 ms: saturated";
+  interval({8, 9, 9, 1, 9});
+  EXPECT_DOUBLE_EQ(h.capacity_bps(), 5e6);
 }
 
 TEST_F(PathHealthTest, OneSkewedIntervalDoesNotCutCapacity) {

@@ -69,16 +69,19 @@ void ProbeLossWindow::Retract(size_t n) {
   }
 }
 
-void CapacityEstimator::Update(const DeliverySample& sample, double queue_delay_ns) {
-  if (sample.sent_bps < kBusy * estimate_) return;
-  const bool shortfall = sample.delivered_bps < kShortfall * sample.sent_bps;
-  if (shortfall || queue_delay_ns > queue_limit_ns_) {
+void CapacityEstimator::Update(const DeliverySample& sample, double queue_delay_ns,
+                               double median_queue_ns) {
+  if (sample.sent_bps < kJudged * estimate_) return;
+  const bool saturated = sample.delivered_bps < kShortfall * sample.sent_bps ||
+                         median_queue_ns >= kStandingQueueNs;
+  if (saturated || queue_delay_ns > queue_limit_ns_) {
     // What arrived is what the path can carry; a long queue alone says
     // "somewhat less than we send". Never more than halve in one step.
-    const double target = shortfall ? sample.delivered_bps : estimate_ / kGrowth;
+    const double target = saturated ? std::min(estimate_, sample.delivered_bps)
+                                    : std::min(estimate_, sample.sent_bps) / kGrowth;
     estimate_ = std::max({target, estimate_ / 2, kFloor * configured_});
-  } else {
-    estimate_ = std::min(configured_, estimate_ * kGrowth);
+  } else if (sample.sent_bps >= kBusy * estimate_) {
+    estimate_ = std::min(configured_, estimate_ * kRegrowth);
   }
 }
 
@@ -154,6 +157,7 @@ std::optional<Transition> PathHealth::OnProbeAnswered(uint64_t rtt_ns, int64_t t
   rtt_.Add(rtt_ns, now_ns);
   jitter_.Add(transit_ns, now_ns);
   if (jitter_.queue_delay_ns() > params_.congested_queue_ns) last_congested_ns_ = now_ns;
+  interval_queue_.push_back(jitter_.queue_delay_ns());
   const bool counts = confirmed_ && state_ != PathState::kDown && !congested(now_ns);
   if (counts) probe_loss_.Add(false);
   failures_ = 0;
@@ -197,6 +201,9 @@ std::optional<Transition> PathHealth::Rebalance(const std::optional<DeliverySamp
   if (congested(now_ns)) judged.sent_packets = judged.delivered_packets = 0;
   deliveries_.push_back(judged);
   while (deliveries_.size() > params_.data_loss_intervals) deliveries_.pop_front();
+  queues_.push_back(std::move(interval_queue_));
+  interval_queue_.clear();
+  while (queues_.size() > deliveries_.size()) queues_.pop_front();
   uint64_t sent = 0, delivered = 0;
   auto lost = [](const DeliverySample& d) {
     return static_cast<int64_t>(d.sent_packets) - static_cast<int64_t>(d.delivered_packets);
@@ -215,16 +222,28 @@ std::optional<Transition> PathHealth::Rebalance(const std::optional<DeliverySamp
                             0.0, 1.0);
   }
   if (delivery && state_ != PathState::kDown) {
+    // The newest intervals that make min_capacity_window_s: a longer window
+    // would lag behind the path's own regrowth (pushed is judged against
+    // an estimate that just grew).
     DeliverySample window;
-    for (const DeliverySample& d : deliveries_) {
-      window.sent_bps += d.sent_bps * d.seconds;
-      window.delivered_bps += d.delivered_bps * d.seconds;
-      window.seconds += d.seconds;
+    std::vector<double> queue;
+    auto q = queues_.rbegin();
+    for (auto d = deliveries_.rbegin(); d != deliveries_.rend() && window.seconds < params_.min_capacity_window_s;
+         ++d, ++q) {
+      window.sent_bps += d->sent_bps * d->seconds;
+      window.delivered_bps += d->delivered_bps * d->seconds;
+      window.seconds += d->seconds;
+      queue.insert(queue.end(), q->begin(), q->end());
     }
     if (window.seconds >= params_.min_capacity_window_s) {
       window.sent_bps /= window.seconds;
       window.delivered_bps /= window.seconds;
-      capacity_.Update(window, jitter_.queue_delay_ns());
+      double median = 0;
+      if (!queue.empty()) {
+        std::nth_element(queue.begin(), queue.begin() + queue.size() / 2, queue.end());
+        median = queue[queue.size() / 2];
+      }
+      capacity_.Update(window, jitter_.queue_delay_ns(), median);
     }
   }
 

@@ -91,22 +91,37 @@ struct DeliverySample {
 // (the user's promise of the plan; the estimate finds shortfalls). It is fed
 // averages over several intervals: one interval's counter snapshots can be a
 // scheduling delay apart, and reacting to that noise moves traffic for nothing.
-// - the path is pushed (sent >= kBusy of the estimate) yet delivers clearly
-//   less than it is sent, or its queueing delay exceeds `queue_limit_ns`:
-//   the estimate drops to what was delivered (at most by half per step);
-// - the path is pushed, delivers what it is sent and its queue is short:
-//   the estimate grows by kGrowth per step back toward the configured rate.
-// An idle path teaches nothing and keeps its estimate.
+// - the path is sent at least kJudged of the estimate and delivers clearly
+//   less than it is sent, or its queue stands (the median of the probes'
+//   queueing delays over the window is kStandingQueueNs or more: a few
+//   spikes, such as a rate change's, do not make it): it is saturated, and
+//   the estimate drops to what it delivered (at most by half per step);
+// - its latest queueing delay exceeds `queue_limit_ns`: the estimate drops
+//   below what was sent;
+// - the path is pushed (sent >= kBusy of the estimate), delivers what it is
+//   sent and its queue does not stand: the estimate grows by kRegrowth per
+//   step back toward the configured rate.
+// Why a standing queue counts even on a path sent little: the resequencer
+// holds a flow to what its slowest share allows, so a link that falls to a
+// quarter of its rate delivers all it is sent, behind a steady queue, while
+// the flow collapses to a few times that (benchmark scenario 10). Too high
+// an estimate costs the whole bond; too low only the path's surplus, which
+// kRegrowth wins back within seconds.
 class CapacityEstimator {
  public:
-  static constexpr double kBusy = 0.8;
+  static constexpr double kBusy = 0.8;    // of the estimate: pushed enough to grow
+  static constexpr double kJudged = 0.1;  // of the estimate: enough to find a shortfall
   static constexpr double kShortfall = 0.9;  // delivered/sent below this: the path cannot keep up
-  static constexpr double kGrowth = 1.1;
+  static constexpr double kGrowth = 1.1;     // a long queue: the step down
+  static constexpr double kRegrowth = 1.25;  // a free path: the step back up
+  static constexpr double kStandingQueueNs = 5e6;
   static constexpr double kFloor = 0.05;  // of the configured rate
 
   CapacityEstimator(double configured_bps, double queue_limit_ns)
       : configured_(configured_bps), estimate_(configured_bps), queue_limit_ns_(queue_limit_ns) {}
-  void Update(const DeliverySample& sample, double queue_delay_ns);
+  // `queue_delay_ns`: the latest probe's; `median_queue_ns`: the median of
+  // the probes' over the sample's window (0: none answered).
+  void Update(const DeliverySample& sample, double queue_delay_ns, double median_queue_ns = 0);
   double estimate_bps() const { return estimate_; }
 
  private:
@@ -221,6 +236,10 @@ class PathHealth {
   ProbeLossWindow probe_loss_;
   std::optional<double> data_loss_;
   std::deque<DeliverySample> deliveries_;  // the last data_loss_intervals
+  // The queueing delay of each probe answered in those intervals, and in
+  // the current one so far.
+  std::deque<std::vector<double>> queues_;
+  std::vector<double> interval_queue_;
   PathState state_ = PathState::kUp;
   // Loss counts only while the path is up and once the peer has answered
   // recovery_threshold probes in a row on it: a peer still starting or an
