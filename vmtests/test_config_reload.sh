@@ -25,17 +25,6 @@ full["interfaces"]["uplinks"] = [uplinks[int(n) - 1] for n in links]
 json.dump(full, open(out, "w"), indent=1)
 PY
 }
-reload() {  # reload NODE: SIGHUP, then wait until the agent says how it went
-  local log="$LAB_DIR/$1-agent.log" outcome='reload: done|still running on the current config|reload: nothing changed'
-  local before
-  before="$(grep -cE "$outcome" "$log" || true)"
-  kill -HUP "${LAB_AGENT_PIDS[$1]}"
-  for _ in $(seq 100); do
-    (($(grep -cE "$outcome" "$log" || true) > before)) && return 0
-    sleep 0.1
-  done
-  lab_fail "the $1 agent did not finish reloading: $(tail -5 "$log")"
-}
 paths_of() {  # paths_of NODE: the interfaces of its paths, in id order
   lab_status "$1" --json | python3 -c "import json,sys; print(' '.join(p['interface'] for p in json.load(sys.stdin)['paths']))"
 }
@@ -54,18 +43,18 @@ lab_ns client ping -c 3 -i 0.2 -W 1 -q "$SERVER_IP" >/dev/null || lab_fail "no c
 # 1. Configs the agent must not take.
 cp "$LAB_DIR/client.json" "$LAB_DIR/client-good.json"
 sed -i 's/"threshold": 3/"threshold": 0/' "$LAB_DIR/client.json"
-reload client
+lab_reload client
 alive client
 grep -q 'reload: .*failover.threshold: must be between 1 and 100, got 0; still running on the current config' \
   "$LAB_DIR/client-agent.log" || lab_fail "the bad config's error was not logged: $(tail -3 "$LAB_DIR/client-agent.log")"
 echo "ok: a bad config is refused, naming the field; the agent runs on"
 sed 's/"bond_interface": "mb0"/"bond_interface": "mb9"/' "$LAB_DIR/client-good.json" >"$LAB_DIR/client.json"
-reload client
+lab_reload client
 alive client
 grep -q 'reload: changing link_aggregation.bond_interface needs a restart; still running' \
   "$LAB_DIR/client-agent.log" || lab_fail "the restart-only change was not refused by name"
 cp "$LAB_DIR/client-good.json" "$LAB_DIR/client.json"
-reload client
+lab_reload client
 grep -q 'reload: nothing changed' "$LAB_DIR/client-agent.log" || lab_fail "an unchanged config was not recognised"
 [[ "$(paths_of client)" == "wan1 wan2" ]] || lab_fail "refused reloads changed the paths: $(paths_of client)"
 echo "ok: a restart-only change is refused by name; the same config changes nothing"
@@ -77,8 +66,8 @@ lab_blob up "$LAB_DIR/blob" >"$LAB_DIR/upload.json" 2>&1 &
 upload=$!
 sleep 2
 for node in client peer; do write_config "$node" 1 3; done
-reload client
-reload peer
+lab_reload client
+lab_reload peer
 wait "$upload" || true
 report="$(tail -1 "$LAB_DIR/upload.json")"
 echo "upload across the reload: $report"
@@ -90,7 +79,7 @@ grep -q 'reload: path wan3 (id 1) added' "$LAB_DIR/client-agent.log" || lab_fail
 echo "ok: both ends reloaded to $(paths_of client) during the upload, which arrived intact"
 
 # 3. Link 3 carries traffic now; link 2 none.
-tx() { lab_status client --json | python3 -c "import json,sys; print(json.load(sys.stdin)['paths'][$1]['tx_bytes'])"; }
+tx() { lab_path_field client "$1" tx_bytes; }
 before0="$(tx 0)" before1="$(tx 1)"
 wan2_before="$(lab_ns client cat /sys/class/net/wan2/statistics/tx_bytes)"
 mbit="$(lab_iperf up 4)" || lab_fail "iperf3 after the reload failed"
@@ -103,7 +92,7 @@ echo "ok: link 3 carries its share, link 2 nothing"
 
 # 4. A mode change applies at once: active_backup sends on the primary only.
 sed -i 's/"mode": "load_balance"/"mode": "active_backup"/' "$LAB_DIR/client.json"
-reload client
+lab_reload client
 grep -q 'reload: link_aggregation.mode: load_balance -> active_backup' "$LAB_DIR/client-agent.log" ||
   lab_fail "the mode change was not logged"
 mode="$(lab_status client --json | python3 -c "import json,sys; print(json.load(sys.stdin)['mode'])")"

@@ -27,19 +27,7 @@ for _ in $(seq 25); do
   sleep 0.2
 done
 
-reload() {  # reload NODE: SIGHUP, then wait until the agent says how it went
-  local log="$LAB_DIR/$1-agent.log" before
-  before="$(grep -c "reload: done" "$log" || true)"
-  kill -HUP "${LAB_AGENT_PIDS[$1]}"
-  for _ in $(seq 100); do
-    (($(grep -c "reload: done" "$log" || true) > before)) && return 0
-    sleep 0.1
-  done
-  lab_fail "the $1 agent did not reload: $(tail -5 "$LAB_DIR/$1-agent.log")"
-}
-path_tx() {  # path_tx ID: tx_bytes of path ID in the client's status
-  lab_status client --json | python3 -c "import json,sys; print(json.load(sys.stdin)['paths'][$1]['tx_bytes'])"
-}
+path_tx() { lab_path_field client "$1" tx_bytes; }  # path_tx ID
 
 head -c 4M /dev/urandom >"$LAB_DIR/blob"
 want="$(sha256sum "$LAB_DIR/blob" | cut -d' ' -f1)"
@@ -52,7 +40,10 @@ config = json.load(open(sys.argv[1]))
 config["link_aggregation"]["mode"] = sys.argv[2]
 json.dump(config, open(sys.argv[1], "w"), indent=2)
 PY
-      reload "$node"
+      applied="$(grep -c "reload: done" "$LAB_DIR/$node-agent.log" || true)"
+      lab_reload "$node"
+      (($(grep -c "reload: done" "$LAB_DIR/$node-agent.log") > applied)) ||
+        lab_fail "the $node agent did not apply mode $mode: $(tail -3 "$LAB_DIR/$node-agent.log")"
     done
   fi
   p0="$(path_tx 0)" p1="$(path_tx 1)"

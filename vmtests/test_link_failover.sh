@@ -8,9 +8,7 @@ source "$(dirname "$0")/lib/lab.sh"
 trap lab_cleanup EXIT
 trap 'exit 130' INT TERM
 
-path_state() {  # path_state ID
-  lab_status client --json | python3 -c "import json,sys; print(json.load(sys.stdin)['paths'][$1]['state'])"
-}
+path_state() { lab_path_field client "$1" state; }  # path_state ID
 
 lab_create
 lab_start_agents

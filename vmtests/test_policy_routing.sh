@@ -82,9 +82,7 @@ echo "ok: rules and table as configured, the stale rule replaced"
 
 # --- 2. A file from each LAN ------------------------------------------------------
 stat_of() { lab_ns client cat "/sys/class/net/$1/statistics/$2"; }
-path_tx() {  # path_tx ID: tx_bytes of path ID in the client's status
-  lab_status client --json | python3 -c "import json,sys; print(json.load(sys.stdin)['paths'][$1]['tx_bytes'])"
-}
+path_tx() { lab_path_field client "$1" tx_bytes; }  # path_tx ID
 for host in bonded direct; do
   bond_before="$(stat_of mb0 tx_bytes)" wan1_before="$(stat_of wan1 tx_bytes)"
   p0_before="$(path_tx 0)" p1_before="$(path_tx 1)"

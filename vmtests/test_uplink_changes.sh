@@ -20,10 +20,7 @@ source "$(dirname "$0")/lib/lab.sh"
 trap lab_cleanup EXIT
 trap 'exit 130' INT TERM
 
-status_field() {  # status_field NODE PYTHON_EXPR (on the parsed JSON `s`)
-  lab_status "$1" --json | python3 -c "import json,sys; s=json.load(sys.stdin); print($2)"
-}
-path1() { status_field "$1" "s['paths'][1]['$2']"; }
+path1() { lab_path_field "$1" 1 "$2"; }
 
 path1_active() { [[ "$(path1 client state)" == active ]]; }
 path1_disabled() { [[ "$(path1 client state)" == disabled ]]; }

@@ -242,7 +242,7 @@ absl::StatusOr<FwMark> ParseFwMark(absl::string_view path, const std::string& te
 absl::StatusOr<BondAddress> ParsePrefix(absl::string_view path, const std::string& text) {
   absl::StatusOr<BondAddress> prefix = ParseBondAddress(path, text);
   if (!prefix.ok()) return prefix;
-  const uint32_t mask = prefix->prefix_len == 0 ? 0 : ~0u << (32 - prefix->prefix_len);
+  const uint32_t mask = PrefixMask(prefix->prefix_len);
   if ((ntohl(prefix->address.s_addr) & ~mask) != 0) {
     return FieldError(path, absl::StrCat(Quote(text), " has bits beyond its prefix length; a prefix is e.g. ",
                                          Ipv4Text(in_addr{htonl(ntohl(prefix->address.s_addr) & mask)}), "/",
@@ -252,8 +252,7 @@ absl::StatusOr<BondAddress> ParsePrefix(absl::string_view path, const std::strin
 }
 
 bool PrefixCovers(const BondAddress& prefix, in_addr address) {
-  const uint32_t mask = prefix.prefix_len == 0 ? 0 : ~0u << (32 - prefix.prefix_len);
-  return (ntohl(address.s_addr) & mask) == ntohl(prefix.address.s_addr);
+  return (ntohl(address.s_addr) & PrefixMask(prefix.prefix_len)) == ntohl(prefix.address.s_addr);
 }
 
 // After the interfaces: traffic to a path's far end must never route into

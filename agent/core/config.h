@@ -6,6 +6,7 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -88,10 +89,16 @@ struct PathSettings {
   bool endpoint_known = true;
 };
 
+// An address with a prefix length: the bond's address, or a prefix.
 struct BondAddress {
   in_addr address{};
   int prefix_len = 0;
 };
+
+// The bits of an IPv4 address a prefix of `prefix_len` covers, host order.
+inline uint32_t PrefixMask(int prefix_len) {
+  return prefix_len <= 0 ? 0 : 0xffffffffu << (32 - std::min(prefix_len, 32));
+}
 
 // Members start at their defaults (config_defaults.h).
 struct FailoverSettings {

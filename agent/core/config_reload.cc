@@ -9,6 +9,9 @@ namespace meshbpf {
 namespace {
 
 bool SameAddress(const in_addr& a, const in_addr& b) { return a.s_addr == b.s_addr; }
+bool SamePrefix(const BondAddress& a, const BondAddress& b) {
+  return SameAddress(a.address, b.address) && a.prefix_len == b.prefix_len;
+}
 
 template <typename T, typename Same>
 bool SameOptional(const std::optional<T>& a, const std::optional<T>& b, Same same) {
@@ -48,10 +51,7 @@ std::vector<std::string> RestartFields(const NodeSettings& a, const NodeSettings
     if (!same) fields.push_back(field);
   };
   note("link_aggregation.bond_interface", a.bond_interface == b.bond_interface);
-  note("link_aggregation.bond_address",
-       SameOptional(a.bond_address, b.bond_address, [](const BondAddress& x, const BondAddress& y) {
-         return SameAddress(x.address, y.address) && x.prefix_len == y.prefix_len;
-       }));
+  note("link_aggregation.bond_address", SameOptional(a.bond_address, b.bond_address, SamePrefix));
   note("link_aggregation.peer_bond_address",
        SameOptional(a.peer_bond_address, b.peer_bond_address, SameAddress));
   note("link_aggregation.port", a.port == b.port);
@@ -60,9 +60,7 @@ std::vector<std::string> RestartFields(const NodeSettings& a, const NodeSettings
   note("link_aggregation.max_queue_size", a.max_queue_size == b.max_queue_size);
   note("link_aggregation.floor_guard", a.floor_guard == b.floor_guard);
   auto same_prefixes = [](const std::vector<BondAddress>& x, const std::vector<BondAddress>& y) {
-    return std::equal(x.begin(), x.end(), y.begin(), y.end(), [](const BondAddress& p, const BondAddress& q) {
-      return SameAddress(p.address, q.address) && p.prefix_len == q.prefix_len;
-    });
+    return std::equal(x.begin(), x.end(), y.begin(), y.end(), SamePrefix);
   };
   note("link_aggregation.routing",
        SameOptional(a.routing, b.routing, [&](const RoutingSettings& x, const RoutingSettings& y) {

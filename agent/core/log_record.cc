@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "agent/core/json_text.h"
 
 namespace meshbpf {
 namespace {
@@ -34,9 +35,7 @@ std::string FormatLogJson(const LogRecord& record) {
       {"time", absl::FormatTime(kTimeFormat, record.time, absl::UTCTimeZone())},
       {"level", std::string(LogLevelName(record.level))},
       {"message", record.message}};
-  // Invalid UTF-8 in a message (an interface name, a peer's text) is replaced,
-  // never a reason to lose the line.
-  return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return JsonLine(line);
 }
 
 absl::StatusOr<LogRecord> ParseLogJson(std::string_view line) {

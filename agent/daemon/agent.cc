@@ -13,6 +13,7 @@
 #include "agent/core/config_reload.h"
 #include "agent/core/control_access.h"
 #include "agent/core/control_protocol.h"
+#include "agent/core/json_text.h"
 #include "agent/core/routing_plan.h"
 #include "agent/daemon/bond_datapath.h"
 #include "agent/daemon/caps.h"
@@ -320,7 +321,7 @@ nlohmann::json Agent::HandleControl(const nlohmann::json& request, const PeerCre
       Log(LogLevel::kWarning, absl::StrCat("control: ", allowed.message()));
       return ErrorReply{std::string(allowed.message())};
     }
-    Log(LogLevel::kInfo, absl::StrCat("control: ", RequestToJson(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+    Log(LogLevel::kInfo, absl::StrCat("control: ", JsonLine(RequestToJson(r)),
                                             " from ", caller));
     return std::visit(answer, r);
   });

@@ -108,8 +108,7 @@ std::optional<BondEndpoint> AnnouncedBond(const NodeSettings& settings) {
 
 std::optional<LanSide> LanHolding(in_addr neighbour, const std::vector<LanInterface>& lans) {
   for (const LanInterface& lan : lans) {
-    const uint32_t mask =
-        lan.prefix_len <= 0 ? 0 : htonl(0xffffffffu << (32 - std::min(lan.prefix_len, 32)));
+    const uint32_t mask = htonl(PrefixMask(lan.prefix_len));
     if (lan.address.s_addr != 0 && ((neighbour.s_addr ^ lan.address.s_addr) & mask) == 0) {
       return LanSide{lan.ifindex, lan.address};
     }

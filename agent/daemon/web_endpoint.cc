@@ -1,6 +1,7 @@
 #include "agent/daemon/web_endpoint.h"
 
-#include "absl/strings/str_format.h"
+#include "absl/strings/str_cat.h"
+#include "agent/core/json_text.h"
 #include "agent/core/net_format.h"
 #include "agent/core/prometheus.h"
 #include "agent/daemon/status_page.h"
@@ -11,10 +12,7 @@ namespace {
 
 constexpr char kJson[] = "application/json";
 
-// Names come from the config; a byte that is not UTF-8 is replaced, never thrown on.
-HttpResponse JsonResponse(const nlohmann::json& body) {
-  return {200, kJson, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
-}
+HttpResponse JsonResponse(const nlohmann::json& body) { return {200, kJson, JsonLine(body)}; }
 
 }  // namespace
 
@@ -38,8 +36,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> OpenWebEndpoint(const MonitoringSett
   absl::StatusOr<std::unique_ptr<HttpServer>> server =
       HttpServer::Open(*settings.metrics_listen, std::move(routes));
   if (!server.ok()) return server.status();
-  const std::string base = absl::StrFormat("http://%s:%u", Ipv4Text(settings.metrics_listen->address),
-                                           settings.metrics_listen->port);
+  const std::string base =
+      absl::StrCat("http://", Ipv4PortText(settings.metrics_listen->address, settings.metrics_listen->port));
   Log(LogLevel::kInfo, absl::StrCat("serving Prometheus metrics at ", base, "/metrics",
                                     settings.status_page ? absl::StrCat(" and the status page at ", base, "/")
                                                          : ""));

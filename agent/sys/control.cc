@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/core/control_protocol.h"
+#include "agent/core/json_text.h"
 
 namespace meshbpf {
 namespace {
@@ -127,8 +128,7 @@ void ControlServer::Serve(const Handler& handler) {
       reply = parsed.is_discarded() ? nlohmann::json{{"error", "the request is not a JSON object"}}
                                     : handler(parsed, *peer);
     }
-    // Replacing invalid UTF-8 (an interface name, say) instead of throwing.
-    return reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    return JsonLine(reply) + "\n";
   });
 }
 

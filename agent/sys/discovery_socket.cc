@@ -12,14 +12,14 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "agent/core/config.h"
 #include "agent/core/net_format.h"
 
 namespace meshbpf {
 
 in_addr SubnetBroadcast(in_addr addr, int prefix_len) {
-  const uint32_t host_mask = prefix_len >= 32 ? 0 : 0xffffffffu >> prefix_len;
   in_addr out;
-  out.s_addr = htonl(ntohl(addr.s_addr) | host_mask);
+  out.s_addr = htonl(ntohl(addr.s_addr) | ~PrefixMask(prefix_len));
   return out;
 }
 

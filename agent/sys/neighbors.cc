@@ -6,18 +6,18 @@
 #include <cstring>
 #include <memory>
 
-#include "absl/strings/str_cat.h"
 #include "agent/sys/netdev.h"
+#include "agent/sys/rtnetlink.h"
 
 namespace meshbpf {
 
 absl::StatusOr<std::optional<Mac>> ResolvedNeighbor(int ifindex, in_addr address) {
-  std::unique_ptr<nl_sock, void (*)(nl_sock*)> sock(nl_socket_alloc(), nl_socket_free);
-  if (!sock) return absl::ResourceExhaustedError("allocating a netlink socket");
+  absl::StatusOr<NlSocket> sock = ConnectRtnetlink();
+  if (!sock.ok()) return sock.status();
   nl_cache* cache = nullptr;
-  int err = nl_connect(sock.get(), NETLINK_ROUTE);
-  if (err >= 0) err = rtnl_neigh_alloc_cache(sock.get(), &cache);
-  if (err < 0) return absl::InternalError(absl::StrCat("reading neighbours: ", nl_geterror(err)));
+  if (int err = rtnl_neigh_alloc_cache(sock->get(), &cache); err < 0) {
+    return NlError("reading neighbours", err);
+  }
   std::unique_ptr<nl_cache, void (*)(nl_cache*)> owned(cache, nl_cache_free);
   nl_addr* dst = nl_addr_build(AF_INET, &address, sizeof(address));
   rtnl_neigh* neigh = rtnl_neigh_get(cache, ifindex, dst);

@@ -20,17 +20,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/core/net_format.h"
+#include "agent/sys/rtnetlink.h"
 
 namespace meshbpf {
 namespace {
 
-struct SocketCloser {
-  void operator()(nl_sock* s) const { nl_socket_free(s); }
-};
 struct LinkPut {
   void operator()(rtnl_link* l) const { rtnl_link_put(l); }
 };
-using NlSocket = std::unique_ptr<nl_sock, SocketCloser>;
 using Link = std::unique_ptr<rtnl_link, LinkPut>;
 
 // A small datagram socket for the interface ioctls.
@@ -59,19 +56,6 @@ class IoctlSocket {
  private:
   int fd_;
 };
-
-absl::Status NlError(const std::string& what, int err) {
-  return absl::InternalError(absl::StrCat(what, ": ", nl_geterror(err)));
-}
-
-absl::StatusOr<NlSocket> Connect() {
-  NlSocket sock(nl_socket_alloc());
-  if (!sock) return absl::ResourceExhaustedError("allocating a netlink socket");
-  if (int err = nl_connect(sock.get(), NETLINK_ROUTE); err < 0) {
-    return NlError("connecting to rtnetlink", err);
-  }
-  return sock;
-}
 
 absl::StatusOr<Link> GetLink(nl_sock* sock, const std::string& name) {
   rtnl_link* link = nullptr;
@@ -169,7 +153,7 @@ std::string BondTxName(const std::string& bond_interface) { return bond_interfac
 
 absl::StatusOr<bool> EnsureBondDevice(const NodeSettings& settings, uint32_t mtu,
                                       bool disable_offloads) {
-  absl::StatusOr<NlSocket> sock = Connect();
+  absl::StatusOr<NlSocket> sock = ConnectRtnetlink();
   if (!sock.ok()) return sock.status();
   const std::string& bond = settings.bond_interface;
   const std::string tx = BondTxName(bond);
@@ -209,7 +193,7 @@ absl::StatusOr<bool> EnsureBondDevice(const NodeSettings& settings, uint32_t mtu
 }
 
 absl::StatusOr<bool> HasTcFilters(int ifindex) {
-  absl::StatusOr<NlSocket> sock = Connect();
+  absl::StatusOr<NlSocket> sock = ConnectRtnetlink();
   if (!sock.ok()) return sock.status();
   for (const uint32_t parent : {TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS),
                                 TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS)}) {

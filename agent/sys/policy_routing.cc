@@ -15,13 +15,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "agent/sys/rtnetlink.h"
 
 namespace meshbpf {
 namespace {
 
-struct SockFree {
-  void operator()(nl_sock* s) const { nl_socket_free(s); }
-};
 struct CacheFree {
   void operator()(nl_cache* c) const { nl_cache_free(c); }
 };
@@ -34,26 +32,13 @@ struct RulePut {
 struct RoutePut {
   void operator()(rtnl_route* r) const { rtnl_route_put(r); }
 };
-using Sock = std::unique_ptr<nl_sock, SockFree>;
-
-absl::StatusOr<Sock> Connect() {
-  Sock sock(nl_socket_alloc());
-  if (!sock) return absl::ResourceExhaustedError("routing: allocating a netlink socket");
-  if (int err = nl_connect(sock.get(), NETLINK_ROUTE); err < 0) {
-    return absl::InternalError(absl::StrCat("routing: netlink: ", nl_geterror(err)));
-  }
-  return sock;
-}
-
 std::unique_ptr<nl_addr, AddrPut> Prefix(const BondAddress& prefix) {
   std::unique_ptr<nl_addr, AddrPut> addr(nl_addr_build(AF_INET, &prefix.address, sizeof(prefix.address)));
   if (addr) nl_addr_set_prefixlen(addr.get(), prefix.prefix_len);
   return addr;
 }
 
-absl::Status Failed(const std::string& what, int err) {
-  return absl::InternalError(absl::StrCat("routing: ", what, ": ", nl_geterror(err)));
-}
+absl::Status Failed(const std::string& what, int err) { return NlError(absl::StrCat("routing: ", what), err); }
 
 absl::Status RemoveWith(nl_sock* sock, const RoutingPlan& plan) {
   nl_cache* raw = nullptr;
@@ -82,7 +67,7 @@ absl::Status RemoveWith(nl_sock* sock, const RoutingPlan& plan) {
 }  // namespace
 
 absl::Status InstallRouting(const RoutingPlan& plan, int bond_ifindex) {
-  absl::StatusOr<Sock> sock = Connect();
+  absl::StatusOr<NlSocket> sock = ConnectRtnetlink();
   if (!sock.ok()) return sock.status();
   if (absl::Status s = RemoveWith(sock->get(), plan); !s.ok()) return s;
   for (const BondAddress& to : plan.routes) {
@@ -153,7 +138,7 @@ absl::StatusOr<std::string> SelectedCgroupDir(const std::string& cgroup) {
 }
 
 absl::Status RemoveRouting(const RoutingPlan& plan) {
-  absl::StatusOr<Sock> sock = Connect();
+  absl::StatusOr<NlSocket> sock = ConnectRtnetlink();
   if (!sock.ok()) return sock.status();
   return RemoveWith(sock->get(), plan);
 }

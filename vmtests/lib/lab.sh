@@ -523,3 +523,23 @@ lab_status() {
   shift
   lab_cli "$node" status "$@"
 }
+
+# One field of one path in a node's `meshbpf status --json`, read anew on
+# every call: lab_path_field NODE PATH_ID FIELD (e.g. client 1 tx_bytes).
+lab_path_field() {
+  lab_status "$1" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['paths'][$2]['$3'])"
+}
+
+# SIGHUP to one node's agent, then waits until it logs how the reload went
+# (done, refused, or nothing changed): lab_reload NODE
+lab_reload() {
+  local log="$LAB_DIR/$1-agent.log" outcome='reload: done|still running on the current config|reload: nothing changed'
+  local before
+  before="$(grep -cE "$outcome" "$log" || true)"
+  kill -HUP "${LAB_AGENT_PIDS[$1]}"
+  for _ in $(seq 100); do
+    (($(grep -cE "$outcome" "$log" || true) > before)) && return 0
+    sleep 0.1
+  done
+  lab_fail "the $1 agent did not finish reloading: $(tail -5 "$log")"
+}
