@@ -70,17 +70,18 @@ void ProbeLossWindow::Retract(size_t n) {
 }
 
 void CapacityEstimator::Update(const DeliverySample& sample, double queue_delay_ns,
-                               double median_queue_ns) {
+                               double standing_queue_ns) {
   if (sample.sent_bps < kJudged * estimate_) return;
-  const bool saturated = sample.delivered_bps < kShortfall * sample.sent_bps ||
-                         median_queue_ns >= kStandingQueueNs;
+  const bool pushed = sample.sent_bps >= kBusy * estimate_;
+  const bool saturated = (pushed && sample.delivered_bps < kShortfall * sample.sent_bps) ||
+                         standing_queue_ns >= kStandingQueueNs;
   if (saturated || queue_delay_ns > queue_limit_ns_) {
     // What arrived is what the path can carry; a long queue alone says
     // "somewhat less than we send". Never more than halve in one step.
     const double target = saturated ? std::min(estimate_, sample.delivered_bps)
                                     : std::min(estimate_, sample.sent_bps) / kGrowth;
     estimate_ = std::max({target, estimate_ / 2, kFloor * configured_});
-  } else if (sample.sent_bps >= kBusy * estimate_) {
+  } else if (pushed) {
     estimate_ = std::min(configured_, estimate_ * kRegrowth);
   }
 }
@@ -238,12 +239,14 @@ std::optional<Transition> PathHealth::Rebalance(const std::optional<DeliverySamp
     if (window.seconds >= params_.min_capacity_window_s) {
       window.sent_bps /= window.seconds;
       window.delivered_bps /= window.seconds;
-      double median = 0;
+      // The queue three in four probes of the window found: it stood
+      // through the window, not through a burst in it.
+      double standing = 0;
       if (!queue.empty()) {
-        std::nth_element(queue.begin(), queue.begin() + queue.size() / 2, queue.end());
-        median = queue[queue.size() / 2];
+        std::nth_element(queue.begin(), queue.begin() + queue.size() / 4, queue.end());
+        standing = queue[queue.size() / 4];
       }
-      capacity_.Update(window, jitter_.queue_delay_ns(), median);
+      capacity_.Update(window, jitter_.queue_delay_ns(), standing);
     }
   }
 

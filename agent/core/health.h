@@ -91,11 +91,14 @@ struct DeliverySample {
 // (the user's promise of the plan; the estimate finds shortfalls). It is fed
 // averages over several intervals: one interval's counter snapshots can be a
 // scheduling delay apart, and reacting to that noise moves traffic for nothing.
-// - the path is sent at least kJudged of the estimate and delivers clearly
-//   less than it is sent, or its queue stands (the median of the probes'
-//   queueing delays over the window is kStandingQueueNs or more: a few
-//   spikes, such as a rate change's, do not make it): it is saturated, and
-//   the estimate drops to what it delivered (at most by half per step);
+// - the path is pushed (sent >= kBusy of the estimate) and delivers clearly
+//   less than it is sent, or, sent at least kJudged of the estimate, its
+//   queue stands (three in four of the window's probes found
+//   kStandingQueueNs or more: spikes such as a rate change's, or a burst
+//   shorter than the window, do not make it): it is saturated, and the
+//   estimate drops to what it delivered (at most by half per step). Over a
+//   window the path was not busy throughout, "delivered" is no capacity:
+//   a redundant-mode burst on a 20 Mbit/s path once cut it to 2.5;
 // - its latest queueing delay exceeds `queue_limit_ns`: the estimate drops
 //   below what was sent;
 // - the path is pushed (sent >= kBusy of the estimate), delivers what it is
@@ -110,7 +113,7 @@ struct DeliverySample {
 class CapacityEstimator {
  public:
   static constexpr double kBusy = 0.8;    // of the estimate: pushed enough to grow
-  static constexpr double kJudged = 0.1;  // of the estimate: enough to find a shortfall
+  static constexpr double kJudged = 0.1;  // of the estimate: enough to judge a standing queue
   static constexpr double kShortfall = 0.9;  // delivered/sent below this: the path cannot keep up
   static constexpr double kGrowth = 1.1;     // a long queue: the step down
   static constexpr double kRegrowth = 1.25;  // a free path: the step back up
@@ -119,9 +122,9 @@ class CapacityEstimator {
 
   CapacityEstimator(double configured_bps, double queue_limit_ns)
       : configured_(configured_bps), estimate_(configured_bps), queue_limit_ns_(queue_limit_ns) {}
-  // `queue_delay_ns`: the latest probe's; `median_queue_ns`: the median of
-  // the probes' over the sample's window (0: none answered).
-  void Update(const DeliverySample& sample, double queue_delay_ns, double median_queue_ns = 0);
+  // `queue_delay_ns`: the latest probe's; `standing_queue_ns`: what three
+  // in four of the window's probes found at least (0: none answered).
+  void Update(const DeliverySample& sample, double queue_delay_ns, double standing_queue_ns = 0);
   double estimate_bps() const { return estimate_; }
 
  private:
