@@ -6,7 +6,8 @@
 # neighbours on link 1. With link_aggregation.reorder_deadline_ms = 100 (the
 # most the agents may choose) the peer's data path holds the early packets
 # (and those of link 1 for its 20 ms less delay) and the server must see the
-# stream in order, and (nearly) complete; the peer's `meshbpf status
+# stream in order, and (nearly) complete (the agents' receive steering
+# keeps released packets in order after the resequencer too); the peer's `meshbpf status
 # --json`, `stats --json` and /metrics must show the deadline the agent
 # chose from the measured skew, and the counters the maps hold. A file over
 # TCP, both ways, must then arrive intact (sha256).
@@ -25,6 +26,14 @@ trap 'exit 130' INT TERM
 lab_create
 lab_start_agents
 lab_route_client bond
+
+# Released packets leave the resequencer from whichever CPU holds its state:
+# the agents steer each flow to one CPU on the bond (RPS) so that two sent
+# from two CPUs cannot swap after it.
+for node in client peer; do
+  rps="$(lab_ns "$node" cat /sys/class/net/mb0/queues/rx-0/rps_cpus)"
+  [[ "$rps" =~ [1-9a-f] ]] || lab_fail "the $node agent left receive steering off on mb0 (rps_cpus $rps)"
+done
 
 # Sums one node's resequencer counters (per CPU) into one JSON object.
 reseq_counters() {

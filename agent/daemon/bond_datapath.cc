@@ -1,6 +1,7 @@
 #include "agent/daemon/bond_datapath.h"
 
 #include <net/if.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -80,6 +81,17 @@ absl::Status BondDatapath::CreateBond() {
                                        settings_.bond_interface,
                                        *created ? "created" : "kept from an earlier run, with its routes",
                                        mtu, BondOverhead(settings_), no_offload ? "off" : "on"));
+  absl::StatusOr<BondSteering> steering =
+      SteerBondFlows("/sys/class/net", settings_.bond_interface, get_nprocs_conf());
+  if (!steering.ok()) {
+    Log(LogLevel::kWarning, absl::StrCat(steering.status().message(),
+                                         ": packets the resequencer releases from two CPUs may "
+                                         "still swap on their way to the end host"));
+  } else {
+    Log(LogLevel::kInfo, absl::StrFormat("bond %s: each flow received on one CPU (rps_cpus %s%s)",
+                                         settings_.bond_interface, steering->rps_cpus,
+                                         steering->kept ? ", as already set" : ""));
+  }
   return absl::OkStatus();
 }
 

@@ -14,13 +14,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "agent/core/net_format.h"
 #include "agent/sys/rtnetlink.h"
+#include "agent/sys/sysfs.h"
 
 namespace meshbpf {
 namespace {
@@ -190,6 +195,49 @@ absl::StatusOr<bool> EnsureBondDevice(const NodeSettings& settings, uint32_t mtu
     if (absl::Status s = AddAddress(sock->get(), bond, *settings.bond_address); !s.ok()) return s;
   }
   return created;
+}
+
+std::string CpuMaskText(int cpus) {
+  std::string text;
+  for (int group = (std::max(cpus, 1) - 1) / 32; group >= 0; --group) {
+    const int bits = std::clamp(cpus - group * 32, 0, 32);
+    const uint32_t word = bits == 32 ? 0xffffffffu : (1u << bits) - 1;
+    absl::StrAppend(&text, text.empty() ? absl::StrFormat("%x", word) : absl::StrFormat(",%08x", word));
+  }
+  return text;
+}
+
+absl::StatusOr<BondSteering> SteerBondFlows(const std::string& sysfs_net, const std::string& bond,
+                                            int cpus) {
+  namespace fs = std::filesystem;
+  const fs::path queues = fs::path(sysfs_net) / bond / "queues";
+  std::error_code ec;
+  BondSteering steering{.rps_cpus = CpuMaskText(cpus)};
+  int queues_seen = 0;
+  for (const fs::directory_entry& queue : fs::directory_iterator(queues, ec)) {
+    if (!queue.path().filename().string().starts_with("rx-")) continue;
+    const fs::path file = queue.path() / "rps_cpus";
+    const std::optional<std::string> current = ReadSysfsAttribute(file);
+    if (!current) continue;
+    ++queues_seen;
+    if (current->find_first_not_of("0,") != std::string::npos) {
+      steering.rps_cpus = *current;
+      steering.kept = true;
+      continue;
+    }
+    std::ofstream out(file);
+    out << steering.rps_cpus << '\n';
+    out.flush();
+    if (!out) {
+      return absl::InternalError(absl::StrCat("writing ", steering.rps_cpus, " to ", file.string(),
+                                              ": ", std::strerror(errno)));
+    }
+  }
+  if (queues_seen == 0) {
+    return absl::UnavailableError(absl::StrCat("no receive steering on ", bond, ": no ",
+                                               queues.string(), "/rx-*/rps_cpus (kernel without RPS?)"));
+  }
+  return steering;
 }
 
 absl::StatusOr<bool> HasTcFilters(int ifindex) {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "agent/core/config.h"
 
 namespace meshbpf {
@@ -33,6 +34,26 @@ inline constexpr char kBondAlias[] = "meshbpf bond";
 // restart keeps it and its routes (`ip link del <bond>` removes it).
 absl::StatusOr<bool> EnsureBondDevice(const NodeSettings& settings, uint32_t mtu,
                                       bool disable_offloads);
+
+// The sysfs CPU-mask text (32-bit hex groups, most significant first) with
+// CPUs 0 .. cpus-1 set: 2 -> "3", 40 -> "ff,ffffffff".
+std::string CpuMaskText(int cpus);
+
+// What SteerBondFlows found and did.
+struct BondSteering {
+  std::string rps_cpus;  // the mask in force on the bond's receive queues
+  bool kept = false;     // someone (an earlier run, the admin) had set one
+};
+
+// Receive packet steering over CPUs 0 .. cpus-1 on the bond `bond` (under
+// `sysfs_net`, normally /sys/class/net): a flow's packets are then processed
+// on one CPU from the moment they enter the bond. The resequencer releases
+// them in order, but from whichever CPU the uplink delivered to: without
+// steering, two of them sent microseconds apart from two CPUs can swap on
+// the way to the end host. A mask already set on a queue is kept.
+// Unavailable when the kernel has no RPS (no rps_cpus files).
+absl::StatusOr<BondSteering> SteerBondFlows(const std::string& sysfs_net, const std::string& bond,
+                                            int cpus);
 
 // Whether any TC filter (ours or another program's) is on ifindex's clsact
 // hooks, ingress or egress.

@@ -6,23 +6,11 @@
 #include <optional>
 #include <system_error>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "agent/sys/sysfs.h"
 
 namespace meshbpf {
-namespace {
-
-// First line of a small sysfs attribute, or nullopt if it cannot be read.
-std::optional<std::string> ReadAttribute(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::string line;
-  if (!in || !std::getline(in, line)) return std::nullopt;
-  return std::string(absl::StripAsciiWhitespace(line));
-}
-
-}  // namespace
-
 absl::StatusOr<UplinkType> DetectUplinkType(const std::string& sysfs_net,
                                             const std::string& ifname) {
   if (ifname.empty() || ifname.find('/') != std::string::npos || ifname == "." || ifname == "..") {
@@ -54,7 +42,7 @@ absl::StatusOr<UplinkType> DetectUplinkType(const std::string& sysfs_net,
       return UplinkType::kCellular;
     }
   }
-  if (ReadAttribute(dir / "type") == "1") return UplinkType::kEthernet;  // ARPHRD_ETHER
+  if (ReadSysfsAttribute(dir / "type") == "1") return UplinkType::kEthernet;  // ARPHRD_ETHER
   return UplinkType::kOther;
 }
 

@@ -23,7 +23,9 @@ enum mb_release_cause {
  * carrier: emit() sends the frame it carries as a clone into the bond's
  * ingress, then loads the next held frame into it; the last frame loaded
  * leaves with the program's own bpf_redirect. Clones and that redirect all
- * go through the same per-CPU backlog (netif_rx), so they arrive in order.
+ * go through netif_rx, in call order; receive steering on the bond (the
+ * agent's SteerBondFlows) puts a flow's packets into one CPU's backlog
+ * whichever CPU released them, so they stay in order after it too.
  */
 struct reseq_walk {
 	struct __sk_buff *skb;
@@ -92,6 +94,7 @@ static __always_inline int emit(struct reseq_walk *w, const struct mb_reseq_slot
 	if (resize_carrier(w->skb, len) ||
 	    bpf_skb_store_bytes(w->skb, 0, slot->data, len, BPF_F_RECOMPUTE_CSUM))
 		return -1;
+	bpf_set_hash_invalid(w->skb); /* steered by this frame's flow, see resequence() */
 	w->loaded = 1;
 	return 0;
 }
@@ -472,6 +475,9 @@ static __always_inline int resequence(struct __sk_buff *skb, const struct mb_con
 	struct mb_reseq *r = bpf_map_lookup_elem(&mb_reseq, &key);
 	struct mb_reseq_counters *c = bpf_map_lookup_elem(&mb_reseq_counters, &key);
 
+	/* The outer packet's hash (the NIC's, per uplink) would steer one flow's
+	 * packets to a different CPU per path: the bond steers by the inner flow. */
+	bpf_set_hash_invalid(skb);
 	if (!r || !c)
 		return bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
 	if (!take_state(r))

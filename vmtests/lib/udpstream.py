@@ -35,6 +35,7 @@ def recv(bind, port, count, timeout_s):
     sock.bind((bind, port))
     sock.settimeout(0.5)
     seen, duplicates, reordered, highest = set(), 0, 0, -1
+    reorder_samples = []  # [seq, the higher one it came after], the first few
     last_arrival, longest_gap, received = None, 0.0, 0
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and len(seen) < count:
@@ -54,10 +55,13 @@ def recv(bind, port, count, timeout_s):
         seen.add(seq)
         if seq < highest:
             reordered += 1
+            if len(reorder_samples) < 8:
+                reorder_samples.append([seq, highest])
         highest = max(highest, seq)
     lost = [seq for seq in range(count) if seq not in seen]
     print(json.dumps({"sent": count, "received": received, "unique": len(seen),
                       "duplicates": duplicates, "reordered": reordered,
+                      "reorder_samples": reorder_samples,
                       "longest_gap_ms": round(longest_gap * 1000, 1),
                       "first_lost": lost[0] if lost else None,
                       "last_lost": lost[-1] if lost else None}))

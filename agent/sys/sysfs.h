@@ -1,0 +1,14 @@
+// Reading small sysfs attributes.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace meshbpf {
+
+// First line of a small sysfs attribute, whitespace stripped, or nullopt if
+// it cannot be read.
+std::optional<std::string> ReadSysfsAttribute(const std::filesystem::path& path);
+
+}  // namespace meshbpf
