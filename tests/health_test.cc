@@ -60,9 +60,9 @@ TEST(ProbeLossWindow, CountsOverTheLastProbesOnly) {
 
 TEST(CapacityEstimator, DropsToWhatAPushedPathDelivers) {
   CapacityEstimator c(20e6, 100.0 * kMs);
-  c.Update({.sent_bps = 19e6, .delivered_bps = 12e6}, 0);
+  c.Update({.sent_bps = 19e6, .delivered_bps = 12e6}, 19e6, 0);
   EXPECT_DOUBLE_EQ(c.estimate_bps(), 12e6);
-  c.Update({.sent_bps = 12e6, .delivered_bps = 1e6}, 0);
+  c.Update({.sent_bps = 12e6, .delivered_bps = 1e6}, 12e6, 0);
   EXPECT_DOUBLE_EQ(c.estimate_bps(), 6e6) << "at most halved per step";
 }
 
@@ -70,13 +70,13 @@ TEST(CapacityEstimator, DropsToWhatAPushedPathDelivers) {
 // upload on the 20 Mbit/s path): its average "delivered" is no capacity.
 TEST(CapacityEstimator, AShortfallCountsOnlyOnAPushedPath) {
   CapacityEstimator c(20e6, 150.0 * kMs);
-  c.Update({.sent_bps = 9e6, .delivered_bps = 5e6}, 0);
+  c.Update({.sent_bps = 9e6, .delivered_bps = 5e6}, 9e6, 0);
   EXPECT_DOUBLE_EQ(c.estimate_bps(), 20e6);
-  c.Update({.sent_bps = 19e6, .delivered_bps = 12e6}, 0);
+  c.Update({.sent_bps = 19e6, .delivered_bps = 12e6}, 19e6, 0);
   EXPECT_DOUBLE_EQ(c.estimate_bps(), 12e6) << "pushed: what arrived is what it carries";
-  c.Update({.sent_bps = 3e6, .delivered_bps = 3e6}, 0);
+  c.Update({.sent_bps = 3e6, .delivered_bps = 3e6}, 3e6, 0);
   EXPECT_DOUBLE_EQ(c.estimate_bps(), 12e6) << "delivers what it is sent, not pushed: no growth";
-  c.Update({.sent_bps = 1e6, .delivered_bps = 1e6}, 10.0 * kMs, 10.0 * kMs);
+  c.Update({.sent_bps = 1e6, .delivered_bps = 1e6}, 1e6, 10.0 * kMs, 10.0 * kMs);
   EXPECT_DOUBLE_EQ(c.estimate_bps(), 12e6) << "under a tenth of the estimate: too little to judge";
 }
 
@@ -85,44 +85,75 @@ TEST(CapacityEstimator, AShortfallCountsOnlyOnAPushedPath) {
 // queue that stands.
 TEST(CapacityEstimator, AStandingQueueMeansThePathIsSaturated) {
   CapacityEstimator c(20e6, 150.0 * kMs);
-  c.Update({.sent_bps = 4.8e6, .delivered_bps = 4.8e6}, 10.0 * kMs, 2.0 * kMs);
+  c.Update({.sent_bps = 4.8e6, .delivered_bps = 4.8e6}, 4.8e6, 10.0 * kMs, 2.0 * kMs);
   EXPECT_DOUBLE_EQ(c.estimate_bps(), 20e6) << "a short median queue: jitter, not saturation";
   for (double expected : {10e6, 5e6, 4.8e6}) {
-    c.Update({.sent_bps = 4.8e6, .delivered_bps = 4.8e6}, 10.0 * kMs, 8.0 * kMs);
+    c.Update({.sent_bps = 4.8e6, .delivered_bps = 4.8e6}, 4.8e6, 10.0 * kMs, 8.0 * kMs);
     EXPECT_DOUBLE_EQ(c.estimate_bps(), expected) << "toward 4.8, at most halved per step";
   }
   // The link back at 20: pushed, and the queue gone.
-  c.Update({.sent_bps = 4.8e6, .delivered_bps = 4.8e6}, 0, 0);
+  c.Update({.sent_bps = 4.8e6, .delivered_bps = 4.8e6}, 4.8e6, 0, 0);
   EXPECT_DOUBLE_EQ(c.estimate_bps(), 4.8e6 * CapacityEstimator::kRegrowth);
+}
+
+// After scenario 10's dip: each step is judged on the interval sent at the
+// estimate before it, and grows more while the path stays free.
+TEST(CapacityEstimator, WinsALinkBackInGrowingStepsWhileItStaysFree) {
+  CapacityEstimator c(20e6, 150.0 * kMs);
+  auto free_interval = [&c] {
+    const double sent = c.estimate_bps();
+    c.Update({.sent_bps = sent, .delivered_bps = sent}, sent, 1.0 * kMs, 0);
+  };
+  c.Update({.sent_bps = 5e6, .delivered_bps = 5e6}, 5e6, 10.0 * kMs, 8.0 * kMs);
+  c.Update({.sent_bps = 5e6, .delivered_bps = 5e6}, 5e6, 10.0 * kMs, 8.0 * kMs);
+  ASSERT_DOUBLE_EQ(c.estimate_bps(), 5e6);
+  for (double expected : {6.25e6, 9.375e6, 18.75e6, 20e6}) {
+    free_interval();
+    EXPECT_DOUBLE_EQ(c.estimate_bps(), expected);
+  }
+}
+
+TEST(CapacityEstimator, AQueueAfterAStepEndsTheRunOfGrowth) {
+  CapacityEstimator c(20e6, 150.0 * kMs);
+  c.Update({.sent_bps = 16e6, .delivered_bps = 10e6}, 16e6, 0);
+  ASSERT_DOUBLE_EQ(c.estimate_bps(), 10e6);
+  c.Update({.sent_bps = 10e6, .delivered_bps = 10e6}, 10e6, 0);
+  EXPECT_DOUBLE_EQ(c.estimate_bps(), 12.5e6);
+  c.Update({.sent_bps = 11e6, .delivered_bps = 11e6}, 12.5e6, 40.0 * kMs);
+  EXPECT_DOUBLE_EQ(c.estimate_bps(), 12.5e6) << "the latest probe queued: no step, the run ends";
+  c.Update({.sent_bps = 12.5e6, .delivered_bps = 12.5e6}, 12.5e6, 0);
+  EXPECT_DOUBLE_EQ(c.estimate_bps(), 15.625e6) << "a new run starts with the small step";
+  c.Update({.sent_bps = 14e6, .delivered_bps = 14e6}, 12e6, 0);
+  EXPECT_DOUBLE_EQ(c.estimate_bps(), 15.625e6) << "the newest interval did not push it";
 }
 
 TEST(CapacityEstimator, RandomLossBelowTheShortfallIsNotCapacity) {
   CapacityEstimator c(20e6, 100.0 * kMs);
-  c.Update({.sent_bps = 20e6, .delivered_bps = 19e6}, 0);  // 5% loss, no queue
+  c.Update({.sent_bps = 20e6, .delivered_bps = 19e6}, 20e6, 0);  // 5% loss, no queue
   EXPECT_DOUBLE_EQ(c.estimate_bps(), 20e6);
 }
 
 TEST(CapacityEstimator, LongQueueMeansTheEstimateIsTooHigh) {
   CapacityEstimator c(20e6, 100.0 * kMs);
-  c.Update({.sent_bps = 20e6, .delivered_bps = 20e6}, 300.0 * kMs);
+  c.Update({.sent_bps = 20e6, .delivered_bps = 20e6}, 20e6, 300.0 * kMs);
   EXPECT_LT(c.estimate_bps(), 20e6);
 }
 
 TEST(CapacityEstimator, IdlePathKeepsItsEstimateAndGrowthStopsAtTheConfiguredRate) {
   CapacityEstimator c(20e6, 100.0 * kMs);
-  c.Update({.sent_bps = 16e6, .delivered_bps = 10e6}, 0);
+  c.Update({.sent_bps = 16e6, .delivered_bps = 10e6}, 16e6, 0);
   const double low = c.estimate_bps();
-  c.Update({.sent_bps = 1e6, .delivered_bps = 1e6}, 0);
+  c.Update({.sent_bps = 1e6, .delivered_bps = 1e6}, 1e6, 0);
   EXPECT_DOUBLE_EQ(c.estimate_bps(), low) << "too little traffic to learn anything";
   for (int i = 0; i < 50; ++i) {
-    c.Update({.sent_bps = c.estimate_bps(), .delivered_bps = c.estimate_bps()}, 0);
+    c.Update({.sent_bps = c.estimate_bps(), .delivered_bps = c.estimate_bps()}, c.estimate_bps(), 0);
   }
   EXPECT_DOUBLE_EQ(c.estimate_bps(), 20e6);
 }
 
 TEST(CapacityEstimator, NeverBelowTheFloor) {
   CapacityEstimator c(20e6, 100.0 * kMs);
-  for (int i = 0; i < 20; ++i) c.Update({.sent_bps = c.estimate_bps(), .delivered_bps = 0}, 0);
+  for (int i = 0; i < 20; ++i) c.Update({.sent_bps = c.estimate_bps(), .delivered_bps = 0}, c.estimate_bps(), 0);
   EXPECT_DOUBLE_EQ(c.estimate_bps(), CapacityEstimator::kFloor * 20e6);
 }
 
@@ -470,6 +501,28 @@ TEST_F(PathHealthTest, CapacityFollowsAQueueThatStandsNotItsSpikes) {
   EXPECT_DOUBLE_EQ(h.capacity_bps(), 20e6) << "half the 2 s window still had no queue: a burst";
   interval({8, 9, 9, 1, 9});
   EXPECT_DOUBLE_EQ(h.capacity_bps(), 10e6) << "8 ms or more in three of four probes: saturated";
+}
+
+// Growth is judged on the newest interval, so it steps every interval, not
+// once per 2 s window (which mixes intervals sent at the old estimate).
+TEST_F(PathHealthTest, CapacityGrowsEveryIntervalWhileThePathIsFree) {
+  PathHealth h = Make();
+  const DeliverySample cut{.sent_bps = 20e6, .delivered_bps = 5e6, .sent_packets = 1700,
+                           .delivered_packets = 1700, .seconds = 1};
+  for (int i = 0; i < 4; ++i) h.Rebalance(cut, 0, Tick());
+  ASSERT_DOUBLE_EQ(h.capacity_bps(), 5e6);
+  // Sent what it delivers: the window still holds the cut, no step yet.
+  h.Rebalance(DeliverySample{.sent_bps = 5e6, .delivered_bps = 5e6, .sent_packets = 1000,
+                             .delivered_packets = 1000, .seconds = 1},
+              0, Tick());
+  ASSERT_DOUBLE_EQ(h.capacity_bps(), 5e6);
+  for (double expected : {6.25e6, 9.375e6, 18.75e6}) {
+    const double sent = h.capacity_bps();
+    h.Rebalance(DeliverySample{.sent_bps = sent, .delivered_bps = sent, .sent_packets = 1000,
+                               .delivered_packets = 1000, .seconds = 1},
+                0, Tick());
+    EXPECT_DOUBLE_EQ(h.capacity_bps(), expected);
+  }
 }
 
 TEST_F(PathHealthTest, OneSkewedIntervalDoesNotCutCapacity) {

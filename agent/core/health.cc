@@ -69,20 +69,28 @@ void ProbeLossWindow::Retract(size_t n) {
   }
 }
 
-void CapacityEstimator::Update(const DeliverySample& sample, double queue_delay_ns,
-                               double standing_queue_ns) {
-  if (sample.sent_bps < kJudged * estimate_) return;
-  const bool pushed = sample.sent_bps >= kBusy * estimate_;
-  const bool saturated = (pushed && sample.delivered_bps < kShortfall * sample.sent_bps) ||
+void CapacityEstimator::Update(const DeliverySample& window, double newest_sent_bps,
+                               double queue_delay_ns, double standing_queue_ns) {
+  if (window.sent_bps < kJudged * estimate_) {
+    growth_run_ = 0;
+    return;
+  }
+  const bool pushed = window.sent_bps >= kBusy * estimate_;
+  const bool saturated = (pushed && window.delivered_bps < kShortfall * window.sent_bps) ||
                          standing_queue_ns >= kStandingQueueNs;
   if (saturated || queue_delay_ns > queue_limit_ns_) {
     // What arrived is what the path can carry; a long queue alone says
     // "somewhat less than we send". Never more than halve in one step.
-    const double target = saturated ? std::min(estimate_, sample.delivered_bps)
-                                    : std::min(estimate_, sample.sent_bps) / kGrowth;
+    const double target = saturated ? std::min(estimate_, window.delivered_bps)
+                                    : std::min(estimate_, window.sent_bps) / kGrowth;
     estimate_ = std::max({target, estimate_ / 2, kFloor * configured_});
-  } else if (pushed) {
-    estimate_ = std::min(configured_, estimate_ * kRegrowth);
+    growth_run_ = 0;
+  } else if (newest_sent_bps >= kBusy * estimate_ && queue_delay_ns < kStandingQueueNs) {
+    const double step = kRegrowthSteps[std::min(growth_run_, kRegrowthSteps.size() - 1)];
+    estimate_ = std::min(configured_, estimate_ * step);
+    ++growth_run_;
+  } else {
+    growth_run_ = 0;
   }
 }
 
@@ -246,7 +254,7 @@ std::optional<Transition> PathHealth::Rebalance(const std::optional<DeliverySamp
         std::nth_element(queue.begin(), queue.begin() + queue.size() / 4, queue.end());
         standing = queue[queue.size() / 4];
       }
-      capacity_.Update(window, jitter_.queue_delay_ns(), standing);
+      capacity_.Update(window, delivery->sent_bps, jitter_.queue_delay_ns(), standing);
     }
   }
 

@@ -4,6 +4,7 @@
 // passed in), so every rule is unit-tested without root.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -101,34 +102,47 @@ struct DeliverySample {
 //   a redundant-mode burst on a 20 Mbit/s path once cut it to 2.5;
 // - its latest queueing delay exceeds `queue_limit_ns`: the estimate drops
 //   below what was sent;
-// - the path is pushed (sent >= kBusy of the estimate), delivers what it is
-//   sent and its queue does not stand: the estimate grows by kRegrowth per
-//   step back toward the configured rate.
+// - the path was pushed over the newest interval (sent >= kBusy of the
+//   estimate), the window shows no shortfall or standing queue and the
+//   latest probe found no queue (under kStandingQueueNs): the estimate grows
+//   back toward the configured rate, by kRegrowth, then by larger steps
+//   (kRegrowthSteps) while each step still finds the path free. Judged on
+//   the newest interval, each step sees the one before it at work: judged
+//   on the window, growth waited a whole window per step, and the bond took
+//   ~9 s to win a link back after a dip (scenario 10) where MPTCP took 2.
+//   A step too far shows within the next interval: the queue it builds
+//   (a quarter second per second at 25% over) ends the run of steps.
 // Why a standing queue counts even on a path sent little: the resequencer
 // holds a flow to what its slowest share allows, so a link that falls to a
 // quarter of its rate delivers all it is sent, behind a steady queue, while
 // the flow collapses to a few times that (benchmark scenario 10). Too high
 // an estimate costs the whole bond; too low only the path's surplus, which
-// kRegrowth wins back within seconds.
+// regrowth wins back within seconds.
 class CapacityEstimator {
  public:
   static constexpr double kBusy = 0.8;    // of the estimate: pushed enough to grow
   static constexpr double kJudged = 0.1;  // of the estimate: enough to judge a standing queue
   static constexpr double kShortfall = 0.9;  // delivered/sent below this: the path cannot keep up
   static constexpr double kGrowth = 1.1;     // a long queue: the step down
-  static constexpr double kRegrowth = 1.25;  // a free path: the step back up
+  static constexpr double kRegrowth = 1.25;  // a free path: the first step back up
+  // The steps of a run of growth, each while the one before found the path free.
+  static constexpr std::array<double, 3> kRegrowthSteps = {kRegrowth, 1.5, 2.0};
   static constexpr double kStandingQueueNs = 5e6;
   static constexpr double kFloor = 0.05;  // of the configured rate
 
   CapacityEstimator(double configured_bps, double queue_limit_ns)
       : configured_(configured_bps), estimate_(configured_bps), queue_limit_ns_(queue_limit_ns) {}
+  // `window`: the newest intervals (min_capacity_window_s);
+  // `newest_sent_bps`: what was sent over the newest of them;
   // `queue_delay_ns`: the latest probe's; `standing_queue_ns`: what three
   // in four of the window's probes found at least (0: none answered).
-  void Update(const DeliverySample& sample, double queue_delay_ns, double standing_queue_ns = 0);
+  void Update(const DeliverySample& window, double newest_sent_bps, double queue_delay_ns,
+              double standing_queue_ns = 0);
   double estimate_bps() const { return estimate_; }
 
  private:
   double configured_, estimate_, queue_limit_ns_;
+  size_t growth_run_ = 0;  // steps grown in a row
 };
 
 enum class PathState { kUp, kDegraded, kDown };
