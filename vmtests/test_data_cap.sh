@@ -40,8 +40,10 @@ udp_upload() {  # udp_upload SECONDS
 
 snapshot() {  # snapshot FILE: status (counters) and cap of the client, in one JSON
   local status cap
-  status="$(lab_status client --json)"
+  # The cap first: the agent's view of it is up to a poll (0.2 s) old, the
+  # status counters are read from the maps now, so they are never older.
   cap="$(lab_cli client cap --json)"
+  status="$(lab_status client --json)"
   printf '{"status": %s, "cap": %s}\n' "$status" "$cap" >"$1"
 }
 

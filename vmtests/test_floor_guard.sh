@@ -10,8 +10,9 @@
 # 0.85x).
 #
 # The exclusion lasts a back-off of 10 s, after which the guard tries the
-# path again: both bonded transfers run inside it (3 s each, 1 s of slow
-# start left out), and the single link is measured before the loss starts.
+# path again: each bonded transfer (3 s, 1 s of slow start left out) runs
+# inside one, again if a back-off ended during it, and the single link is
+# measured before the loss starts.
 set -euo pipefail
 export DELAYS="25 25"
 export LAB_LINK_AGGREGATION=', "floor_guard": true'  # opt-in
@@ -37,22 +38,45 @@ status = json.load(sys.stdin)
 path = next(p for p in status["health"]["paths"] if p["name"] == sys.argv[1])
 print("true" if path["bulk_excluded"] else "false")' "$2"
 }
+# Waits (up to 40 s) until both agents keep the lossy path out of bulk.
 # Probes must see the loss first: 20 judged, then 3 intervals to confirm.
-for _ in $(seq 80); do
-  [[ "$(bulk_excluded client wan2)" == true && "$(bulk_excluded peer via-wan2)" == true ]] && break
-  sleep 0.5
-done
+wait_both_excluded() {
+  for _ in $(seq 80); do
+    [[ "$(bulk_excluded client wan2)" == true && "$(bulk_excluded peer via-wan2)" == true ]] && return 0
+    sleep 0.5
+  done
+}
+readmissions() { cat "$LAB_DIR/client-agent.log" "$LAB_DIR/peer-agent.log" | grep -c "(readmitted" || true; }
+wait_both_excluded
 lab_status client --json >"$LAB_DIR/client-status.json"
 lab_status peer --json >"$LAB_DIR/peer-status.json"
 
 lab_route_client bond
 wan2_bytes() { lab_ns client cat "/sys/class/net/wan2/statistics/$1_bytes"; }
-before_rx="$(wan2_bytes rx)"
-down="$(lab_iperf down 3)"
-far_down=$(($(wan2_bytes rx) - before_rx))
-before_tx="$(wan2_bytes tx)"
-up="$(lab_iperf up 3)"
-far_up=$(($(wan2_bytes tx) - before_tx))
+# One bonded transfer while the path is out: guarded_transfer down|up sets
+# $mbit and $far_bytes (what wan2 carried meanwhile). The back-off is 10 s
+# and starts at each agent's own decision, seconds apart: on a slow machine
+# it can end during a transfer, and the path is tried again (its loss then
+# costs the flow, as it should). Such a transfer is run once more after
+# both agents have taken the path out again.
+guarded_transfer() {
+  local counter
+  [[ "$1" == down ]] && counter=rx || counter=tx
+  for attempt in 1 2; do
+    wait_both_excluded
+    local readmitted before
+    readmitted="$(readmissions)"
+    before="$(wan2_bytes "$counter")"
+    mbit="$(lab_iperf "$1" 3)"
+    far_bytes=$(($(wan2_bytes "$counter") - before))
+    [[ "$(readmissions)" == "$readmitted" ]] && return 0
+    echo "a back-off ended during the $1 transfer (attempt $attempt): the path was tried again"
+  done
+}
+guarded_transfer down
+down="$mbit" far_down="$far_bytes"
+guarded_transfer up
+up="$mbit" far_up="$far_bytes"
 echo "bond: download $down Mbit/s (wan2 received $far_down bytes), upload $up Mbit/s (wan2 sent $far_up bytes)"
 grep -E "floor guard|path .*(->|data path state)" "$LAB_DIR/client-agent.log" \
   "$LAB_DIR/peer-agent.log" || true

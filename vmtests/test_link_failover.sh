@@ -18,7 +18,7 @@ lab_route_client bond
 (sleep 3; lab_ns inet ip link set c2 down) &
 puller=$!
 lab_ns server iperf3 -s -1 -D >/dev/null 2>&1
-sleep 0.3
+lab_wait_port server 5201
 tcp="$(lab_ns client iperf3 -J -c "$SERVER_IP" -t 8 2>&1)" || lab_fail "iperf3 failed across the link loss: $tcp"
 wait "$puller"
 python3 - "$tcp" <<'PY'
@@ -34,7 +34,7 @@ echo "ok: path 1 disabled, TCP transfer continued"
 
 # Outage seen by a 1 ms UDP stream when the other link goes.
 lab_ns inet ip link set c2 up
-for _ in $(seq 50); do [[ "$(path_state 1)" == active ]] && break; sleep 0.1; done
+for _ in $(seq 200); do [[ "$(path_state 1)" == active ]] && break; sleep 0.1; done
 [[ "$(path_state 1)" == active ]] || lab_fail "path 1 did not come back with its link"
 echo "ok: path 1 active again after carrier returned"
 (sleep 1.5; lab_ns inet ip link set c1 down) &

@@ -43,7 +43,9 @@ done
 # --- 1. The page during an upload ----------------------------------------------
 lab_ns server iperf3 -s -1 -B "$SERVER_IP" >/dev/null 2>&1 &
 lab_wait_port server 5201
-lab_ns client iperf3 -c "$SERVER_IP" -t 20 >/dev/null 2>&1 &
+# Longer than two cold chromium starts can take (60 s each at most): it is
+# stopped once the page and the stats are read.
+lab_ns client iperf3 -c "$SERVER_IP" -t 150 >/dev/null 2>&1 &
 upload=$!
 sleep 5
 # Virtual time runs the page's one-second refresh several times; fetches
@@ -53,7 +55,9 @@ lab_status client --json >"$LAB_DIR/status.json"
 lab_cli client stats --json >"$LAB_DIR/stats.json"
 chromium_run --virtual-time-budget=4000 --window-size=1280,1000 \
   --screenshot="$ARTIFACTS/status_page.png" "http://$ENDPOINT/" >/dev/null
-wait "$upload" || lab_fail "the upload failed"
+kill -0 "$upload" 2>/dev/null || lab_fail "the upload ended early (failed)"
+kill "$upload" 2>/dev/null
+wait "$upload" 2>/dev/null || true
 [[ -s "$ARTIFACTS/status_page.png" ]] || lab_fail "no screenshot: $(tail -5 "$LAB_DIR/chromium.log")"
 python3 - "$LAB_DIR/page.html" "$LAB_DIR/status.json" "$LAB_DIR/stats.json" <<'PY'
 import json, sys

@@ -323,7 +323,7 @@ lab_start_agent() {
   ip netns exec "$LAB-$node" "${mount_cgroup2[@]}" "$MESHBPF_BIN/meshbpf-agent" --config "$LAB_DIR/$node.json" \
     --pin-root "$LAB_DIR/bpffs" --instance "$node" --run-dir "$LAB_DIR/run" >"$log" 2>&1 &
   LAB_AGENT_PIDS[$node]=$!
-  for _ in $(seq 100); do
+  for _ in $(seq 300); do  # 30 s: BPF verification is slow on a loaded machine
     grep -q "meshbpf-agent: ready" "$log" && return 0
     kill -0 "${LAB_AGENT_PIDS[$node]}" 2>/dev/null || break
     sleep 0.1
@@ -385,13 +385,15 @@ lab_mptcp_setup() {
   lab_ns server ip mptcp limits set subflow "$count" add_addr_accepted "$count"
 }
 
-# Waits until something listens on TCP PORT in namespace NS: lab_wait_port NS PORT
+# Waits until something listens on TCP (or, with udp, is bound to UDP) PORT
+# in namespace NS: lab_wait_port NS PORT [udp]
 lab_wait_port() {
+  local proto="${3:-tcp}"
   for _ in $(seq 100); do
-    [[ -n "$(lab_ns "$1" ss -Hltn "sport = :$2")" ]] && return 0
+    [[ -n "$(lab_ns "$1" ss -Hl"${proto:0:1}"n "sport = :$2")" ]] && return 0
     sleep 0.05
   done
-  echo "lab: nothing listens on TCP port $2 in $LAB-$1" >&2
+  echo "lab: nothing listens on ${proto^^} port $2 in $LAB-$1" >&2
   return 1
 }
 
@@ -492,7 +494,7 @@ lab_udp_stream() {
   lab_ns server python3 "$tool" recv "$SERVER_IP" 9000 "$1" \
     "$(python3 -c "print($1 * $2 / 1000 + 5)")" >"$report" &
   local receiver=$!
-  sleep 0.5
+  lab_wait_port server 9000 udp || lab_fail "the UDP stream's receiver did not start"
   lab_ns client python3 "$tool" send "$SERVER_IP" 9000 "$1" "$2"
   wait "$receiver"
   cat "$report"

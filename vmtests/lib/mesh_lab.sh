@@ -112,7 +112,7 @@ mesh_start_agent() {
   ip netns exec "$LAB-mesh-$node" "$MESHBPF_BIN/meshbpf-agent" --config "$LAB_DIR/$node.json" \
     --pin-root "$LAB_DIR/bpffs" --instance "$node" --run-dir "$LAB_DIR/run" >>"$log" 2>&1 &
   LAB_AGENT_PIDS[mesh-$n]=$!
-  for _ in $(seq 100); do
+  for _ in $(seq 300); do  # 30 s: BPF verification is slow on a loaded machine
     [[ "$(grep -c "meshbpf-agent: ready" "$log")" -ge "${2:-1}" ]] && return 0
     kill -0 "${LAB_AGENT_PIDS[mesh-$n]}" 2>/dev/null || break
     sleep 0.1
