@@ -15,11 +15,18 @@
 // earliest deadline) serves both. Nothing is dropped or reordered; the queue
 // is bounded only by rate x delay (about 125 KB at 50 Mbit/s and 20 ms).
 // Prints "ready" once both sockets are bound.
+//
+// It runs SCHED_FIFO (priority 10) when allowed: under CFS a busy machine
+// (a build, the agents, iperf3) delayed frames by tens of ms beyond DELAY_MS
+// at random, and BBR took the resulting RTT swings for the path's and
+// collapsed now and then. It blocks in ppoll between frames, and the
+// kernel's RT throttling leaves other tasks 5% of a CPU even if flooded.
 #include <arpa/inet.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -130,6 +137,10 @@ int main(int argc, char** argv) {
     Die("DELAY_MS must be a whole number of milliseconds from 0 to " +
         std::to_string(kMaxDelayMs) + ", got '" + std::string(delay_text) + "'");
   const int64_t delay_ns = int64_t{delay_ms} * 1'000'000;
+  const sched_param priority{.sched_priority = 10};
+  if (sched_setscheduler(0, SCHED_FIFO, &priority) != 0)
+    std::fprintf(stderr, "meshbpf-delay-stage: running without SCHED_FIFO (%s): delays may swing under load\n",
+                 std::strerror(errno));
   const int a = OpenPort(argv[1]);
   const int b = OpenPort(argv[2]);
   Direction directions[2] = {{a, b, {}}, {b, a, {}}};
