@@ -163,7 +163,7 @@ struct mb_config {
 	__u32 relay_max_kbps;  /* ceiling of all relayed traffic together; 0 = none */
 	__u8 learn_paths;      /* 1 when some path has MB_PATH_F_LEARN */
 	__u8 authenticate;     /* 1: every tunnel packet carries and needs a tag (mb_auth_hdr) */
-	/* Resequencing: packets held at most, 1..MB_RESEQ_WINDOW; 0 = all slots. */
+	/* Resequencing: packets held at most; 0 or more than the slots: all slots. */
 	__u16 reseq_window;
 	/*
 	 * Receive-side resequencing (bpf/lib/reseq.h): the longest a packet
@@ -364,12 +364,19 @@ struct mb_dedup {
  * (docs/design/resequencing.md) With mb_config.reseq_deadline_us set,
  * mb_decap delivers bonded packets into the bond in bond_seq order. A packet
  * ahead of a gap is copied (the decapsulated Ethernet frame) into
- * mb_reseq_slots[seq % MB_RESEQ_WINDOW] and its skb dropped; when the gap
+ * mb_reseq_slots[seq % slots] and its skb dropped; when the gap
  * fills, or its head packet has waited the deadline, the held frames are
  * re-emitted in order. mb_reseq[0] is the bond's state, changed by one CPU
  * at a time (busy is a lock taken with a bounded wait).
  */
-#define MB_RESEQ_WINDOW 1024     /* packets held at most: ~100 ms at 120 Mbit/s of 1500 B */
+/*
+ * Slots: a power of two from MB_RESEQ_WINDOW (the default, ~100 ms at 120
+ * Mbit/s of 1500 B) to MB_RESEQ_SLOTS_MAX (13 MiB; ~100 ms at 1 Gbit/s).
+ * The agent sizes the map from the bond's rate before loading, and sets
+ * mb_reseq_slot_count (.rodata) to match.
+ */
+#define MB_RESEQ_WINDOW 1024
+#define MB_RESEQ_SLOTS_MAX 8192
 #define MB_RESEQ_FRAME_MAX 1600  /* a frame longer than this is never held */
 /*
  * A gap every path is past is given up once the packet behind it has waited

@@ -17,14 +17,14 @@
 namespace meshbpf::testing {
 namespace {
 
-uint32_t PinnedValueSize(const std::string& path) {
-  const int fd = bpf_obj_get(path.c_str());
-  if (fd < 0) return 0;
+bpf_map_info PinnedInfo(const std::string& path) {
   bpf_map_info info{};
+  const int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) return info;
   uint32_t len = sizeof(info);
-  const int err = bpf_obj_get_info_by_fd(fd, &info, &len);
+  bpf_obj_get_info_by_fd(fd, &info, &len);
   close(fd);
-  return err == 0 ? info.value_size : 0;
+  return info;
 }
 
 TEST(DatapathLoadTest, ReplacesAPinnedMapOfAnotherShapeAndKeepsTheOthers) {
@@ -48,9 +48,9 @@ TEST(DatapathLoadTest, ReplacesAPinnedMapOfAnotherShapeAndKeepsTheOthers) {
   close(old_config);
   close(dedup);
 
-  absl::StatusOr<std::unique_ptr<Datapath>> datapath = Datapath::Load(bpffs.dir());
+  absl::StatusOr<std::unique_ptr<Datapath>> datapath = Datapath::Load(bpffs.dir(), MB_RESEQ_WINDOW);
   ASSERT_TRUE(datapath.ok()) << datapath.status();
-  EXPECT_EQ(PinnedValueSize(config_pin), sizeof(mb_config));
+  EXPECT_EQ(PinnedInfo(config_pin).value_size, sizeof(mb_config));
   // The compatible map was reused, contents and all.
   std::vector<unsigned char> read(sizeof(mb_dedup), 0);
   const int reused = bpf_obj_get(dedup_pin.c_str());
@@ -58,6 +58,30 @@ TEST(DatapathLoadTest, ReplacesAPinnedMapOfAnotherShapeAndKeepsTheOthers) {
   ASSERT_EQ(bpf_map_lookup_elem(reused, &key, read.data()), 0);
   close(reused);
   EXPECT_EQ(read, kept);
+}
+
+// A restart with faster uplinks in the config needs more slots: the pinned
+// slots are replaced (what they held is lost, nothing else is).
+TEST(DatapathLoadTest, ResizesTheResequencerSlots) {
+  if (const std::string why = BpfUnavailable(); !why.empty()) GTEST_SKIP() << why;
+  ScratchBpffs bpffs;
+  ASSERT_TRUE(bpffs.mounted());
+  const std::string slots_pin = bpffs.dir() + "/mb_reseq_slots";
+  {
+    absl::StatusOr<std::unique_ptr<Datapath>> first = Datapath::Load(bpffs.dir(), MB_RESEQ_WINDOW);
+    ASSERT_TRUE(first.ok()) << first.status();
+  }
+  EXPECT_EQ(PinnedInfo(slots_pin).max_entries, uint32_t{MB_RESEQ_WINDOW});
+  absl::StatusOr<std::unique_ptr<Datapath>> larger = Datapath::Load(bpffs.dir(), 4 * MB_RESEQ_WINDOW);
+  ASSERT_TRUE(larger.ok()) << larger.status();
+  EXPECT_EQ(PinnedInfo(slots_pin).max_entries, 4u * MB_RESEQ_WINDOW);
+
+  for (const uint32_t wrong : {3000u, 512u, 2u * MB_RESEQ_SLOTS_MAX}) {
+    absl::StatusOr<std::unique_ptr<Datapath>> refused = Datapath::Load(bpffs.dir(), wrong);
+    ASSERT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << wrong;
+    EXPECT_NE(refused.status().message().find(std::to_string(wrong)), std::string::npos)
+        << refused.status();
+  }
 }
 
 }  // namespace

@@ -326,6 +326,30 @@ TEST_F(ReseqTest, LastPacketOfTheWindowIsStillHeld) {
   EXPECT_EQ(Reseq().released_full, 0u);
 }
 
+// A bond fast enough for more slots (ReseqSlots): the map and the index
+// follow the number the agent loads it with.
+class ReseqLargeTest : public ReseqTest {
+ protected:
+  static constexpr uint32_t kSlots = 2 * MB_RESEQ_WINDOW;
+  uint32_t ReseqSlots() const override { return kSlots; }
+};
+
+TEST_F(ReseqLargeTest, HoldsAWindowOfEverySlot) {
+  InLab([&] {
+    ASSERT_EQ(Receive(1).verdict, kRedirect);
+    ASSERT_EQ(Receive(1 + MB_RESEQ_WINDOW).verdict, kShot) << "the default window's edge: held";
+    ASSERT_EQ(Receive(1 + kSlots).verdict, kShot) << "next expected is 2: just inside";
+    EXPECT_EQ(Reseq().released_full, 0u);
+    EXPECT_EQ(State().held, 2u);
+    // 1 + kSlots and 1 + MB_RESEQ_WINDOW share no slot (they did in 1,024).
+    RunResult r = Receive(2 + kSlots);
+    ASSERT_EQ(r.verdict, kRedirect) << "a window ahead: the held ones leave first, then this";
+    EXPECT_TRUE(BytesEqual(r.out, Delivered(2 + kSlots), "after-flush"));
+    EXPECT_EQ(Reseq().released_full, 2u);
+    EXPECT_EQ(State().next_seq, 3u + kSlots);
+  });
+}
+
 // link_aggregation.max_queue_size: a smaller bound than the slots.
 TEST_F(ReseqTest, ConfiguredWindowBoundsWhatIsHeld) {
   constexpr uint16_t kWindow = 16;

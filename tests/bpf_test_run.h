@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/sys/reseq_slots.h"
 #include "bpf/meshbpf.h"
 #include "meshbpf.skel.h"
 #include "tests/packet_builder.h"
@@ -61,10 +62,16 @@ inline meshbpf_bpf* LoadOpenedDatapath(meshbpf_bpf* skel) {
 }
 
 // The data path with its maps unpinned (no bpffs needed, every test starts
-// clean); nullptr, with the failure reported, when it does not load.
-inline meshbpf_bpf* LoadUnpinnedDatapath() {
+// clean) and `reseq_slots` resequencer slots; nullptr, with the failure
+// reported, when it does not load.
+inline meshbpf_bpf* LoadUnpinnedDatapath(uint32_t reseq_slots = MB_RESEQ_WINDOW) {
   meshbpf_bpf* skel = meshbpf_bpf__open();
   if (skel == nullptr) return LoadOpenedDatapath(nullptr);
+  if (const absl::Status s = SizeResequencer(skel, reseq_slots); !s.ok()) {
+    ADD_FAILURE() << s;
+    meshbpf_bpf__destroy(skel);
+    return nullptr;
+  }
   bpf_map* map;
   bpf_object__for_each_map(map, skel->obj) {
     if (bpf_map__set_pin_path(map, nullptr) != 0) {
@@ -244,7 +251,7 @@ class BpfProgTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (const std::string why = BpfUnavailable(); !why.empty()) GTEST_SKIP() << why;
-    skel_ = LoadUnpinnedDatapath();
+    skel_ = LoadUnpinnedDatapath(ReseqSlots());
     ASSERT_NE(skel_, nullptr);
     lo_ = if_nametoindex("lo");
     ASSERT_GT(lo_, 0u);
@@ -252,6 +259,8 @@ class BpfProgTest : public ::testing::Test {
   void TearDown() override {
     if (skel_) meshbpf_bpf__destroy(skel_);
   }
+  // The resequencer's slots this fixture loads the data path with.
+  virtual uint32_t ReseqSlots() const { return MB_RESEQ_WINDOW; }
   // Whether a derived fixture's SetUp should stop after this one's.
   static bool SetUpStopped() { return HasFatalFailure() || IsSkipped(); }
 

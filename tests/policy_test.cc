@@ -52,6 +52,21 @@ TEST(BondMtu, SmallestUplinkMinusOverhead) {
   EXPECT_EQ(BondMtu(s), 1400u - MB_ENCAP_OVERHEAD);
 }
 
+TEST(ReseqSlots, FullSizePacketsForTheDeadlineAtTheBondedRateAsAPowerOfTwo) {
+  NodeSettings s = TwoBonded();  // 60 Mbit/s, deadline ceiling 100 ms (+50): 750 packets
+  EXPECT_EQ(ReseqSlots(s), uint32_t{MB_RESEQ_WINDOW}) << "never below the default";
+  s.paths.push_back(Path("fiber", 5, 200));  // 260 Mbit/s: 3,250 packets
+  EXPECT_EQ(ReseqSlots(s), 4096u);
+  EXPECT_NEAR(ReseqSlotsMs(s, 4096), 4096 * 12000 / 260e6 * 1000, 1e-9);
+  s.paths.back().role = PathRole::kBackup;  // backups are not bonded
+  EXPECT_EQ(ReseqSlots(s), uint32_t{MB_RESEQ_WINDOW});
+  s.max_queue_size = 3000;  // asked for more than the rate needs
+  EXPECT_EQ(ReseqSlots(s), 4096u);
+  s.max_queue_size = 0;
+  s.paths.back() = Path("fiber", 5, 2000);
+  EXPECT_EQ(ReseqSlots(s), uint32_t{MB_RESEQ_SLOTS_MAX}) << "capped: ~55 ms at 2 Gbit/s";
+}
+
 TEST(BondMtu, ZeroWhenNoRoomForHeaders) {
   NodeSettings s = TwoBonded();
   s.paths[0].mtu = MB_ENCAP_OVERHEAD;

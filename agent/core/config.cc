@@ -31,7 +31,6 @@ static_assert(static_cast<int>(BondMode::kFlow) == MB_MODE_FLOW);
 static_assert(static_cast<int>(BondMode::kRedundant) == MB_MODE_REDUNDANT);
 static_assert(static_cast<int>(BondMode::kActiveBackup) == MB_MODE_ACTIVE_BACKUP);
 static_assert(static_cast<int>(BondMode::kLatency) == MB_MODE_LATENCY);
-static_assert(config_defaults::kMaxQueueSize == MB_RESEQ_WINDOW, "the default is every slot");
 
 constexpr std::array<Named<BondMode>, 5> kModes = {{
     {BondMode::kLoadBalance, "load_balance"},
@@ -199,7 +198,7 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
     out.floor_guard = l.floor_guard();
   }
   s.Update(Checked("link_aggregation.max_queue_size", l.has_max_queue_size(), l.max_queue_size(),
-                   Closed(16, MB_RESEQ_WINDOW), out.max_queue_size));
+                   Closed(16, MB_RESEQ_SLOTS_MAX), out.max_queue_size));
   if (!s.ok() || !l.has_segmentation_offload()) return s;
   absl::StatusOr<OffloadSetting> offload =
       ParseNamed(kOffloadSettings, "link_aggregation.segmentation_offload", "setting",

@@ -179,7 +179,7 @@ struct NodeSettings {
   uint32_t latency_packet_bytes = config_defaults::kLatencyPacketBytes;
   double reorder_deadline_ms = config_defaults::kReorderDeadlineMs;  // 0: resequencing off
   bool floor_guard = config_defaults::kFloorGuard;  // acts in load_balance and latency modes
-  uint32_t max_queue_size = config_defaults::kMaxQueueSize;  // packets resequencing holds at most
+  uint32_t max_queue_size = config_defaults::kMaxQueueSize;  // packets resequencing holds at most; 0: all slots
   std::optional<RoutingSettings> routing;  // none: the host's own routes choose
   std::string primary;  // name of the primary path
   std::vector<PathSettings> paths;

@@ -26,9 +26,9 @@ inline constexpr double kReorderDeadlineMs = 100;
 // benchmark lab it then took a good path out (8 flows: 0.63x of the sum
 // against 0.93x without it).
 inline constexpr bool kFloorGuard = false;
-// The resequencing buffer's bound in packets: all of the data path's slots
-// (MB_RESEQ_WINDOW), ~100 ms at 120 Mbit/s of full-size packets.
-inline constexpr uint32_t kMaxQueueSize = 1024;
+// The resequencing buffer's bound in packets; 0: all of the data path's
+// slots, which the agent sizes from the bond's rate (ReseqSlots).
+inline constexpr uint32_t kMaxQueueSize = 0;
 
 // link_aggregation.routing: the agent's table and its rules' preference
 // (before the main table's 32766).

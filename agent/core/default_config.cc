@@ -7,6 +7,7 @@
 #include "absl/strings/strip.h"
 #include "agent/core/config.h"
 #include "agent/core/data_cap.h"
+#include "bpf/meshbpf.h"
 
 namespace meshbpf {
 
@@ -134,9 +135,10 @@ std::string SectionsText(const std::vector<DefaultUplink>& found) {
     // bond more than it adds leaves bonded bulk traffic, logged with the reason.
     // Default ${floor_guard}.
     "floor_guard": ${floor_guard},
-    // Resequencing buffer, in packets (16..${max_queue_size}): at most this many wait for a gap,
-    // and one this far ahead releases them all. Default ${max_queue_size} (~100 ms at 120 Mbit/s).
-    "max_queue_size": ${max_queue_size},
+    // Resequencing buffer, in packets (16..${max_queue_slots}): at most this many wait for a
+    // gap, and one this far ahead releases them all. Default: every slot, sized at start
+    // from the bonded paths' rate_mbit for reorder_deadline_ms + 50 ms (1,024 .. ${max_queue_slots}).
+    // "max_queue_size": 2048,
     // Seconds between capacity estimates and weight updates, default ${rebalance_interval}.
     // (Older files set it as failover.rebalance_interval: either place, not both.)
     "rebalance_interval": ${rebalance_interval},
@@ -213,7 +215,7 @@ std::string SectionsText(const std::vector<DefaultUplink>& found) {
              {"${latency_packet_bytes}", absl::StrCat(d::kLatencyPacketBytes)},
              {"${reorder_deadline_ms}", absl::StrCat(d::kReorderDeadlineMs)},
              {"${floor_guard}", d::kFloorGuard ? "true" : "false"},
-             {"${max_queue_size}", absl::StrCat(d::kMaxQueueSize)},
+             {"${max_queue_slots}", absl::StrCat(MB_RESEQ_SLOTS_MAX)},
              {"${monitoring_interval}", absl::StrCat(d::kMonitoringIntervalS)},
              {"${threshold}", absl::StrCat(d::kThreshold)},
              {"${recovery_threshold}", absl::StrCat(d::kRecoveryThreshold)},

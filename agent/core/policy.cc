@@ -10,6 +10,16 @@ namespace {
 // take long enough to serialise that per-packet scheduling needs MTU units.
 constexpr double kOffloadMinRateBps = 1e9;
 
+constexpr double kFullPacketBits = 1500 * 8;
+
+double BondedRateBps(const NodeSettings& settings) {
+  double bonded_bps = 0;
+  for (const PathSettings& p : settings.paths) {
+    if (p.role == PathRole::kBonded) bonded_bps += p.rate_bps;
+  }
+  return bonded_bps;
+}
+
 }  // namespace
 
 uint32_t BondOverhead(const NodeSettings& settings) {
@@ -23,6 +33,20 @@ uint32_t BondMtu(const NodeSettings& settings) {
   }
   if (smallest <= BondOverhead(settings)) return 0;
   return smallest - BondOverhead(settings);
+}
+
+uint32_t ReseqSlots(const NodeSettings& settings) {
+  const double seconds = (settings.reorder_deadline_ms + kReseqQueueSlackMs) / 1000;
+  const double packets = std::max<double>(BondedRateBps(settings) * seconds / kFullPacketBits,
+                                          settings.max_queue_size);
+  uint32_t slots = MB_RESEQ_WINDOW;
+  while (slots < MB_RESEQ_SLOTS_MAX && slots < packets) slots *= 2;
+  return slots;
+}
+
+double ReseqSlotsMs(const NodeSettings& settings, uint32_t slots) {
+  const double bps = BondedRateBps(settings);
+  return bps > 0 ? slots * kFullPacketBits / bps * 1000 : 0;
 }
 
 uint32_t TunnelPayloadMtu(const PathTable& table, uint32_t overhead) {

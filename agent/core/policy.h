@@ -21,6 +21,18 @@ uint32_t BondOverhead(const NodeSettings& settings);
 // fits the smallest uplink.
 uint32_t BondMtu(const NodeSettings& settings);
 
+// The resequencer's slots (mb_reseq_slots), fixed when the data path loads:
+// full-size packets at the bonded paths' configured rate for the deadline's
+// ceiling (reorder_deadline_ms) plus kReseqQueueSlackMs of queueing, and at
+// least max_queue_size, rounded up to a power of two from MB_RESEQ_WINDOW
+// (1,024: 100 ms at 120 Mbit/s) to MB_RESEQ_SLOTS_MAX (8,192). A faster
+// bond's window otherwise covered less than the skew it must hide, and
+// packets a window ahead flushed it (released_full).
+inline constexpr double kReseqQueueSlackMs = 50;
+uint32_t ReseqSlots(const NodeSettings& settings);
+// How long `slots` full-size packets last at the bonded paths' configured rate.
+double ReseqSlotsMs(const NodeSettings& settings, uint32_t slots);
+
 // Whether segmentation offload should be off on the bond device: per-packet
 // path choice needs MTU-sized packets on slow links (a 64 KB GSO packet takes
 // 26 ms to serialise at 20 Mbit/s, which reorders TCP badly).

@@ -11,7 +11,7 @@ namespace meshbpf {
 struct ResequencerStats {
   uint32_t deadline_us = 0;  // mb_config.reseq_deadline_us in force; 0: resequencing off
   uint32_t occupancy = 0;    // packets held in slots now (mb_reseq.held)
-  uint32_t window = 0;       // packets held at most (link_aggregation.max_queue_size)
+  uint32_t window = 0;       // packets held at most: the slots, or max_queue_size if fewer
   // mb_reseq_counters summed over CPUs, since the maps were pinned.
   uint64_t held = 0, released_in_order = 0, released_deadline = 0, released_full = 0;
   uint64_t released_lost = 0;

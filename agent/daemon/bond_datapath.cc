@@ -96,8 +96,12 @@ absl::Status BondDatapath::CreateBond() {
 }
 
 absl::Status BondDatapath::Load(const std::string& pin_dir) {
-  absl::StatusOr<std::unique_ptr<Datapath>> datapath = Datapath::Load(pin_dir);
+  const uint32_t slots = ReseqSlots(settings_);
+  absl::StatusOr<std::unique_ptr<Datapath>> datapath = Datapath::Load(pin_dir, slots);
   if (!datapath.ok()) return datapath.status();
+  Log(LogLevel::kInfo,
+      absl::StrFormat("resequencer: %u slots (%.1f MiB), %.0f ms of the bonded paths' configured rate",
+                      slots, slots * sizeof(mb_reseq_slot) / 1048576.0, ReseqSlotsMs(settings_, slots)));
   datapath_ = std::move(*datapath);
   absl::StatusOr<std::unique_ptr<RelayMaps>> relay_maps = RelayMaps::OpenPinned(pin_dir);
   if (!relay_maps.ok()) return relay_maps.status();

@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "agent/sys/log.h"
 #include "agent/sys/netdev.h"
+#include "agent/sys/reseq_slots.h"
 #include "meshbpf.skel.h"
 
 namespace meshbpf {
@@ -97,13 +98,18 @@ Datapath::~Datapath() {
   meshbpf_bpf__destroy(skel_);
 }
 
-absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const std::string& pin_dir) {
+absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const std::string& pin_dir,
+                                                         uint32_t reseq_slots) {
   if (absl::Status s = EnsureBpffsDir(pin_dir); !s.ok()) return s;
   bpf_object_open_opts opts{};
   opts.sz = sizeof(opts);
   opts.pin_root_path = pin_dir.c_str();
   struct ::meshbpf_bpf* skel = meshbpf_bpf__open_opts(&opts);
   if (!skel) return LibbpfError("opening the BPF object", errno);
+  if (absl::Status s = SizeResequencer(skel, reseq_slots); !s.ok()) {
+    meshbpf_bpf__destroy(skel);
+    return s;
+  }
   UnpinIncompatibleMaps(skel);
   if (int err = meshbpf_bpf__load(skel); err != 0) {
     meshbpf_bpf__destroy(skel);

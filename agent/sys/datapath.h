@@ -20,7 +20,10 @@ class Datapath {
  public:
   // Opens and loads the programs; maps are pinned in (or reused from)
   // `pin_dir`, so counters and sequence numbers survive an agent restart.
-  static absl::StatusOr<std::unique_ptr<Datapath>> Load(const std::string& pin_dir);
+  // The resequencer gets `reseq_slots` slots (SizeResequencer); pinned
+  // slots of another number are replaced.
+  static absl::StatusOr<std::unique_ptr<Datapath>> Load(const std::string& pin_dir,
+                                                        uint32_t reseq_slots);
   ~Datapath();
   Datapath(const Datapath&) = delete;
   Datapath& operator=(const Datapath&) = delete;

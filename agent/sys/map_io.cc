@@ -375,7 +375,8 @@ absl::StatusOr<std::unique_ptr<ResequencerMaps>> ResequencerMaps::OpenPinned(
   std::vector<int> config;
   if (absl::Status s = OpenPins(pin_dir, {"mb_config"}, &config); !s.ok()) return s;
   std::vector<int> reseq;
-  if (absl::Status s = OpenPins(pin_dir, {"mb_reseq", "mb_reseq_counters"}, &reseq); !s.ok()) {
+  if (absl::Status s = OpenPins(pin_dir, {"mb_reseq", "mb_reseq_counters", "mb_reseq_slots"}, &reseq);
+      !s.ok()) {
     close(config[0]);
     // mb_config is there, so a data path is: one built before resequencing.
     if (absl::IsNotFound(s)) {
@@ -385,11 +386,12 @@ absl::StatusOr<std::unique_ptr<ResequencerMaps>> ResequencerMaps::OpenPinned(
     }
     return s;
   }
-  return std::unique_ptr<ResequencerMaps>(new ResequencerMaps(config[0], reseq[0], reseq[1]));
+  return std::unique_ptr<ResequencerMaps>(
+      new ResequencerMaps(config[0], reseq[0], reseq[1], reseq[2]));
 }
 
 ResequencerMaps::~ResequencerMaps() {
-  for (int fd : {config_, state_, counters_}) close(fd);
+  for (int fd : {config_, state_, counters_, slots_}) close(fd);
 }
 
 absl::StatusOr<ResequencerStats> ResequencerMaps::Read() const {
@@ -406,7 +408,14 @@ absl::StatusOr<ResequencerStats> ResequencerMaps::Read() const {
   ResequencerStats out;
   out.deadline_us = config.reseq_deadline_us;
   out.occupancy = state.held;
-  out.window = config.reseq_window ? config.reseq_window : MB_RESEQ_WINDOW;
+  // The slots were sized when the data path loaded (ReseqSlots).
+  bpf_map_info slots{};
+  uint32_t info_len = sizeof(slots);
+  if (bpf_obj_get_info_by_fd(slots_, &slots, &info_len) != 0) {
+    return absl::InternalError(absl::StrCat("reading mb_reseq_slots' size: ", std::strerror(errno)));
+  }
+  out.window = config.reseq_window && config.reseq_window < slots.max_entries ? config.reseq_window
+                                                                              : slots.max_entries;
   out.held = sum.held;
   out.released_in_order = sum.released_in_order;
   out.released_deadline = sum.released_deadline;

@@ -111,9 +111,9 @@ class ResequencerMaps {
   absl::StatusOr<ResequencerStats> Read() const;
 
  private:
-  ResequencerMaps(int config, int state, int counters)
-      : config_(config), state_(state), counters_(counters) {}
-  int config_, state_, counters_;
+  ResequencerMaps(int config, int state, int counters, int slots)
+      : config_(config), state_(state), counters_(counters), slots_(slots) {}
+  int config_, state_, counters_, slots_;
 };
 
 // Agent liveness (bpf/meshbpf.h, "Agent liveness"): the heartbeat the

@@ -173,6 +173,10 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mb_reseq_slots SEC(".maps");
 
+/* mb_reseq_slots' entries, a power of two: the agent sizes the map and sets
+ * this before loading (.rodata: the verifier sees a constant). */
+const volatile __u32 mb_reseq_slot_count = MB_RESEQ_WINDOW;
+
 /* A full window's arrival, kept while the window is released before it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -52,13 +52,13 @@ static __always_inline __u32 reseq_window(const struct mb_config *cfg)
 {
 	__u32 n = cfg->reseq_window;
 
-	return n && n < MB_RESEQ_WINDOW ? n : MB_RESEQ_WINDOW;
+	return n && n < mb_reseq_slot_count ? n : mb_reseq_slot_count;
 }
 
 /* The slot bond_seq `seq` uses (NULL only if the map is broken). */
 static __always_inline struct mb_reseq_slot *slot_of(__u32 seq)
 {
-	__u32 key = seq % MB_RESEQ_WINDOW;
+	__u32 key = seq & (mb_reseq_slot_count - 1);
 
 	return bpf_map_lookup_elem(&mb_reseq_slots, &key);
 }
@@ -174,7 +174,7 @@ static __always_inline void release(struct reseq_walk *w, enum mb_release_cause 
 	w->give_up_before = give_up_before;
 	w->deadline_ns = deadline_ns;
 	w->in_gap = 0;
-	bpf_loop(MB_RESEQ_WINDOW, release_step, w, 0);
+	bpf_loop(mb_reseq_slot_count, release_step, w, 0);
 }
 
 struct head_search {
@@ -205,7 +205,7 @@ static __always_inline void find_head(struct mb_reseq *r, __u64 now)
 {
 	struct head_search h = {.start = r->next_seq, .arrival_ns = now};
 
-	bpf_loop(MB_RESEQ_WINDOW, head_step, &h, 0);
+	bpf_loop(mb_reseq_slot_count, head_step, &h, 0);
 	r->head_arrival_ns = h.arrival_ns;
 }
 
