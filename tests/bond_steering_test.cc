@@ -51,12 +51,14 @@ TEST_F(BondSteeringTest, SetsEveryCpuOnUnsteeredReceiveQueues) {
 
 TEST_F(BondSteeringTest, KeepsAMaskAlreadySet) {
   const auto rx0 = Queue("rx-0", "2");
+  const auto rx1 = Queue("rx-1", "0");
   std::filesystem::create_directories(root_ / "mb0" / "queues" / "tx-0");  // not a receive queue
   absl::StatusOr<BondSteering> s = SteerBondFlows(root_.string(), "mb0", 4);
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->rps_cpus, "2");
   EXPECT_TRUE(s->kept);
   EXPECT_EQ(ReadSysfsAttribute(rx0), "2");
+  EXPECT_EQ(ReadSysfsAttribute(rx1), "f") << "an unset queue gets every CPU, not the kept mask";
 }
 
 TEST_F(BondSteeringTest, NoRpsFilesIsUnavailableNamingTheBond) {

@@ -212,7 +212,8 @@ absl::StatusOr<BondSteering> SteerBondFlows(const std::string& sysfs_net, const 
   namespace fs = std::filesystem;
   const fs::path queues = fs::path(sysfs_net) / bond / "queues";
   std::error_code ec;
-  BondSteering steering{.rps_cpus = CpuMaskText(cpus)};
+  const std::string every_cpu = CpuMaskText(cpus);
+  BondSteering steering{.rps_cpus = every_cpu};
   int queues_seen = 0;
   for (const fs::directory_entry& queue : fs::directory_iterator(queues, ec)) {
     if (!queue.path().filename().string().starts_with("rx-")) continue;
@@ -226,10 +227,10 @@ absl::StatusOr<BondSteering> SteerBondFlows(const std::string& sysfs_net, const 
       continue;
     }
     std::ofstream out(file);
-    out << steering.rps_cpus << '\n';
+    out << every_cpu << '\n';
     out.flush();
     if (!out) {
-      return absl::InternalError(absl::StrCat("writing ", steering.rps_cpus, " to ", file.string(),
+      return absl::InternalError(absl::StrCat("writing ", every_cpu, " to ", file.string(),
                                               ": ", std::strerror(errno)));
     }
   }
