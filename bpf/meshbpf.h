@@ -399,8 +399,13 @@ struct mb_dedup {
  */
 #define MB_RESEQ_BUSY_WAIT_NS 50000ULL
 #define MB_RESEQ_BUSY_WAIT_SPINS (1U << 16)
-/* A packet this far behind the next expected one means the peer restarted its sequence. */
-#define MB_RESEQ_RESYNC 4096
+/*
+ * A packet this many windows of slots behind the next expected one means
+ * the peer restarted its sequence (4,096 with the default slots). In
+ * windows, not packets: at a larger bond's rate a packet late by the same
+ * time is more packets behind.
+ */
+#define MB_RESEQ_RESYNC_WINDOWS 4
 
 enum mb_reseq_slot_state {
 	MB_RESEQ_EMPTY = 0,

@@ -350,6 +350,23 @@ TEST_F(ReseqLargeTest, HoldsAWindowOfEverySlot) {
   });
 }
 
+// How far behind means "the peer restarted" scales with the slots: a
+// packet 5,001 behind is a resync with 1,024 slots, only late with 2,048.
+TEST_F(ReseqTest, FiveThousandBehindIsARestartWithTheDefaultSlots) {
+  ASSERT_EQ(Receive(10000).verdict, kRedirect);
+  ASSERT_EQ(Receive(5000).verdict, kRedirect);
+  EXPECT_EQ(Reseq().resyncs, 1u);
+  EXPECT_EQ(State().next_seq, 5001u);
+}
+
+TEST_F(ReseqLargeTest, FiveThousandBehindIsOnlyLate) {
+  ASSERT_EQ(Receive(10000).verdict, kRedirect);
+  ASSERT_EQ(Receive(5000).verdict, kRedirect);
+  EXPECT_EQ(Reseq().resyncs, 0u);
+  EXPECT_EQ(Reseq().late, 1u);
+  EXPECT_EQ(State().next_seq, 10001u);
+}
+
 // link_aggregation.max_queue_size: a smaller bound than the slots.
 TEST_F(ReseqTest, ConfiguredWindowBoundsWhatIsHeld) {
   constexpr uint16_t kWindow = 16;

@@ -328,7 +328,7 @@ static __always_inline int place_in_sequence(struct reseq_walk *w, __u32 seq, __
 		r->next_seq = seq + 1;
 	} else if (ahead >= 0 && ahead < (__s32)w->window) {
 		verdict = hold(w, seq, now, now + hold_ns);
-	} else if (ahead < 0 && ahead > -MB_RESEQ_RESYNC) {
+	} else if (ahead < 0 && ahead > -(__s32)(MB_RESEQ_RESYNC_WINDOWS * mb_reseq_slot_count)) {
 		w->c->late++; /* its gap was given up already: deliver it now */
 	} else {
 		if (ahead < 0) {
