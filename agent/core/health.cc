@@ -208,22 +208,20 @@ std::optional<Transition> PathHealth::Rebalance(const std::optional<DeliverySamp
   // shows what it can carry.
   DeliverySample judged = delivery.value_or(DeliverySample{});
   if (congested(now_ns)) judged.sent_packets = judged.delivered_packets = 0;
-  deliveries_.push_back(judged);
-  while (deliveries_.size() > params_.data_loss_intervals) deliveries_.pop_front();
-  queues_.push_back(std::move(interval_queue_));
+  intervals_.push_back({judged, std::move(interval_queue_)});
   interval_queue_.clear();
-  while (queues_.size() > deliveries_.size()) queues_.pop_front();
+  while (intervals_.size() > params_.data_loss_intervals) intervals_.pop_front();
   uint64_t sent = 0, delivered = 0;
-  auto lost = [](const DeliverySample& d) {
-    return static_cast<int64_t>(d.sent_packets) - static_cast<int64_t>(d.delivered_packets);
+  auto lost = [](const Interval& i) {
+    return static_cast<int64_t>(i.delivery.sent_packets) - static_cast<int64_t>(i.delivery.delivered_packets);
   };
-  const DeliverySample& worst = *std::max_element(
-      deliveries_.begin(), deliveries_.end(),
-      [&](const DeliverySample& a, const DeliverySample& b) { return lost(a) < lost(b); });
-  for (const DeliverySample& d : deliveries_) {
-    if (&d == &worst) continue;
-    sent += d.sent_packets;
-    delivered += d.delivered_packets;
+  const Interval& worst = *std::max_element(
+      intervals_.begin(), intervals_.end(),
+      [&](const Interval& a, const Interval& b) { return lost(a) < lost(b); });
+  for (const Interval& i : intervals_) {
+    if (&i == &worst) continue;
+    sent += i.delivery.sent_packets;
+    delivered += i.delivery.delivered_packets;
   }
   data_loss_.reset();
   if (sent >= params_.min_packets_for_loss) {
@@ -236,13 +234,13 @@ std::optional<Transition> PathHealth::Rebalance(const std::optional<DeliverySamp
     // an estimate that just grew).
     DeliverySample window;
     std::vector<double> queue;
-    auto q = queues_.rbegin();
-    for (auto d = deliveries_.rbegin(); d != deliveries_.rend() && window.seconds < params_.min_capacity_window_s;
-         ++d, ++q) {
-      window.sent_bps += d->sent_bps * d->seconds;
-      window.delivered_bps += d->delivered_bps * d->seconds;
-      window.seconds += d->seconds;
-      queue.insert(queue.end(), q->begin(), q->end());
+    for (auto i = intervals_.rbegin(); i != intervals_.rend() && window.seconds < params_.min_capacity_window_s;
+         ++i) {
+      const DeliverySample& d = i->delivery;
+      window.sent_bps += d.sent_bps * d.seconds;
+      window.delivered_bps += d.delivered_bps * d.seconds;
+      window.seconds += d.seconds;
+      queue.insert(queue.end(), i->probe_queues_ns.begin(), i->probe_queues_ns.end());
     }
     if (window.seconds >= params_.min_capacity_window_s) {
       window.sent_bps /= window.seconds;

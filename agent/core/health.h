@@ -252,11 +252,14 @@ class PathHealth {
   CapacityEstimator capacity_;
   ProbeLossWindow probe_loss_;
   std::optional<double> data_loss_;
-  std::deque<DeliverySample> deliveries_;  // the last data_loss_intervals
-  // The queueing delay of each probe answered in those intervals, and in
-  // the current one so far.
-  std::deque<std::vector<double>> queues_;
-  std::vector<double> interval_queue_;
+  // One rebalance interval: what the path delivered, and the queueing delay
+  // of each probe answered in it.
+  struct Interval {
+    DeliverySample delivery;
+    std::vector<double> probe_queues_ns;
+  };
+  std::deque<Interval> intervals_;       // the last data_loss_intervals
+  std::vector<double> interval_queue_;  // the current interval's probes so far
   PathState state_ = PathState::kUp;
   // Loss counts only while the path is up and once the peer has answered
   // recovery_threshold probes in a row on it: a peer still starting or an
