@@ -386,12 +386,22 @@ absl::StatusOr<std::unique_ptr<ResequencerMaps>> ResequencerMaps::OpenPinned(
     }
     return s;
   }
+  // The slots were sized when the data path loaded (ReseqSlots) and stay so.
+  bpf_map_info slots{};
+  uint32_t info_len = sizeof(slots);
+  const int err = bpf_obj_get_info_by_fd(reseq[2], &slots, &info_len);
+  const int info_errno = errno;
+  close(reseq[2]);
+  if (err != 0) {
+    for (int fd : {config[0], reseq[0], reseq[1]}) close(fd);
+    return absl::InternalError(absl::StrCat("reading mb_reseq_slots' size: ", std::strerror(info_errno)));
+  }
   return std::unique_ptr<ResequencerMaps>(
-      new ResequencerMaps(config[0], reseq[0], reseq[1], reseq[2]));
+      new ResequencerMaps(config[0], reseq[0], reseq[1], slots.max_entries));
 }
 
 ResequencerMaps::~ResequencerMaps() {
-  for (int fd : {config_, state_, counters_, slots_}) close(fd);
+  for (int fd : {config_, state_, counters_}) close(fd);
 }
 
 absl::StatusOr<ResequencerStats> ResequencerMaps::Read() const {
@@ -408,14 +418,7 @@ absl::StatusOr<ResequencerStats> ResequencerMaps::Read() const {
   ResequencerStats out;
   out.deadline_us = config.reseq_deadline_us;
   out.occupancy = state.held;
-  // The slots were sized when the data path loaded (ReseqSlots).
-  bpf_map_info slots{};
-  uint32_t info_len = sizeof(slots);
-  if (bpf_obj_get_info_by_fd(slots_, &slots, &info_len) != 0) {
-    return absl::InternalError(absl::StrCat("reading mb_reseq_slots' size: ", std::strerror(errno)));
-  }
-  out.window = config.reseq_window && config.reseq_window < slots.max_entries ? config.reseq_window
-                                                                              : slots.max_entries;
+  out.window = config.reseq_window && config.reseq_window < slots_ ? config.reseq_window : slots_;
   out.held = sum.held;
   out.released_in_order = sum.released_in_order;
   out.released_deadline = sum.released_deadline;

@@ -111,9 +111,10 @@ class ResequencerMaps {
   absl::StatusOr<ResequencerStats> Read() const;
 
  private:
-  ResequencerMaps(int config, int state, int counters, int slots)
+  ResequencerMaps(int config, int state, int counters, uint32_t slots)
       : config_(config), state_(state), counters_(counters), slots_(slots) {}
-  int config_, state_, counters_, slots_;
+  int config_, state_, counters_;
+  uint32_t slots_;  // mb_reseq_slots' entries
 };
 
 // Agent liveness (bpf/meshbpf.h, "Agent liveness"): the heartbeat the
