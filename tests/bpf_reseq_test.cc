@@ -331,7 +331,7 @@ TEST_F(ReseqTest, LastPacketOfTheWindowIsStillHeld) {
 class ReseqLargeTest : public ReseqTest {
  protected:
   static constexpr uint32_t kSlots = 2 * MB_RESEQ_WINDOW;
-  uint32_t ReseqSlots() const override { return kSlots; }
+  uint32_t ReseqSlotCount() const override { return kSlots; }
 };
 
 TEST_F(ReseqLargeTest, HoldsAWindowOfEverySlot) {

@@ -64,7 +64,7 @@ inline meshbpf_bpf* LoadOpenedDatapath(meshbpf_bpf* skel) {
 // The data path with its maps unpinned (no bpffs needed, every test starts
 // clean) and `reseq_slots` resequencer slots; nullptr, with the failure
 // reported, when it does not load.
-inline meshbpf_bpf* LoadUnpinnedDatapath(uint32_t reseq_slots = MB_RESEQ_WINDOW) {
+inline meshbpf_bpf* LoadUnpinnedDatapath(uint32_t reseq_slots) {
   meshbpf_bpf* skel = meshbpf_bpf__open();
   if (skel == nullptr) return LoadOpenedDatapath(nullptr);
   if (const absl::Status s = SizeResequencer(skel, reseq_slots); !s.ok()) {
@@ -251,7 +251,7 @@ class BpfProgTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (const std::string why = BpfUnavailable(); !why.empty()) GTEST_SKIP() << why;
-    skel_ = LoadUnpinnedDatapath(ReseqSlots());
+    skel_ = LoadUnpinnedDatapath(ReseqSlotCount());
     ASSERT_NE(skel_, nullptr);
     lo_ = if_nametoindex("lo");
     ASSERT_GT(lo_, 0u);
@@ -260,7 +260,7 @@ class BpfProgTest : public ::testing::Test {
     if (skel_) meshbpf_bpf__destroy(skel_);
   }
   // The resequencer's slots this fixture loads the data path with.
-  virtual uint32_t ReseqSlots() const { return MB_RESEQ_WINDOW; }
+  virtual uint32_t ReseqSlotCount() const { return MB_RESEQ_WINDOW; }
   // Whether a derived fixture's SetUp should stop after this one's.
   static bool SetUpStopped() { return HasFatalFailure() || IsSkipped(); }
 
