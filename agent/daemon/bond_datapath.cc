@@ -18,6 +18,7 @@
 #include "agent/sys/log.h"
 #include "agent/sys/neighbors.h"
 #include "agent/sys/netdev.h"
+#include "agent/sys/sysfs.h"
 
 namespace meshbpf {
 namespace {
@@ -82,7 +83,7 @@ absl::Status BondDatapath::CreateBond() {
                                        *created ? "created" : "kept from an earlier run, with its routes",
                                        mtu, BondOverhead(settings_), no_offload ? "off" : "on"));
   absl::StatusOr<BondSteering> steering =
-      SteerBondFlows("/sys/class/net", settings_.bond_interface, get_nprocs_conf());
+      SteerBondFlows(kSysfsNet, settings_.bond_interface, get_nprocs_conf());
   if (!steering.ok()) {
     Log(LogLevel::kWarning, absl::StrCat(steering.status().message(),
                                          ": packets the resequencer releases from two CPUs may "

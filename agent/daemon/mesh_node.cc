@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "agent/sys/log.h"
+#include "agent/sys/sysfs.h"
 #include "agent/sys/uplink_type.h"
 #include "agent/core/datapath_names.h"
 #include "agent/core/net_format.h"
@@ -307,7 +308,7 @@ void MeshDiscovery::Announce() {
   a.seq = ++seq_;
   a.timestamp_ms = UnixMs();
   a.uplinks = LocalUplinks(settings_, hooks_.report, [](const std::string& ifname) {
-    absl::StatusOr<UplinkType> type = DetectUplinkType("/sys/class/net", ifname);
+    absl::StatusOr<UplinkType> type = DetectUplinkType(kSysfsNet, ifname);
     return type.ok() ? *type : UplinkType::kOther;  // gone: its loss says the rest
   });
   a.relay =

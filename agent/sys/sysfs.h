@@ -7,6 +7,9 @@
 
 namespace meshbpf {
 
+// Where the network devices of the agent's network namespace are.
+inline constexpr char kSysfsNet[] = "/sys/class/net";
+
 // First line of a small sysfs attribute, whitespace stripped, or nullopt if
 // it cannot be read.
 std::optional<std::string> ReadSysfsAttribute(const std::filesystem::path& path);

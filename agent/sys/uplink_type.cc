@@ -11,6 +11,7 @@
 #include "agent/sys/sysfs.h"
 
 namespace meshbpf {
+
 absl::StatusOr<UplinkType> DetectUplinkType(const std::string& sysfs_net,
                                             const std::string& ifname) {
   if (ifname.empty() || ifname.find('/') != std::string::npos || ifname == "." || ifname == "..") {
