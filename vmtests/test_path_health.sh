@@ -73,12 +73,12 @@ echo "ok: blackhole detected, avoided and recovered from"
 
 # --- 2. Manual failover -------------------------------------------------------
 lab_cli client failover wan1 wan2 >/dev/null
-state0="$(lab_status client --json | python3 -c "import json,sys; print(json.load(sys.stdin)['paths'][0]['state'])")"
+state0="$(lab_path_field client 0 state)"
 [[ "$state0" == disabled && "$(health data_path_state)" == active ]] ||
   lab_fail "after failover wan1 wan2: wan1 $state0, wan2 $(health data_path_state)"
-before="$(lab_status client --json | python3 -c "import json,sys; print(json.load(sys.stdin)['paths'][0]['tx_packets'])")"
+before="$(lab_path_field client 0 tx_packets)"
 lab_udp_stream 1000 1 >/dev/null
-after="$(lab_status client --json | python3 -c "import json,sys; print(json.load(sys.stdin)['paths'][0]['tx_packets'])")"
+after="$(lab_path_field client 0 tx_packets)"
 # Only probes may still use wan1: ~10 a second (its own and its replies to
 # the peer's) over the few seconds this takes. A broken hold sends ~2/3 of
 # the 1,000 datagrams there.
@@ -91,7 +91,7 @@ lab_ns inet ip link set c2 down
 wait_health down 5 >/dev/null
 out="$(lab_cli client failover wan1 wan2 2>&1)" && lab_fail "failover onto a down path succeeded"
 [[ "$out" == *"wan2 is down"* ]] || lab_fail "unclear error: $out"
-[[ "$(lab_status client --json | python3 -c "import json,sys; print(json.load(sys.stdin)['paths'][0]['state'])")" == active ]] ||
+[[ "$(lab_path_field client 0 state)" == active ]] ||
   lab_fail "the held-out wan1 did not take over when wan2 went down"
 lab_ns inet ip link set c2 up
 wait_health up 30 >/dev/null  # flap doubling: up to 8 x 5 probes
@@ -120,7 +120,7 @@ echo "ok: malformed control requests get an error reply: $reply"
 # --- 3. Lossy link ------------------------------------------------------------
 # wan2's weight in the data path (rate_kbps), configured 20000.
 weight() {
-  lab_status client --json | python3 -c "import json,sys; print(json.load(sys.stdin)['paths'][1]['rate_kbps'])"
+  lab_path_field client 1 rate_kbps
 }
 lab_link_loss 2 5
 goodput="$(lab_iperf up 8)"
