@@ -138,10 +138,13 @@ cli logs | grep -E "path wan2: up -> down \(3 probes lost in a row\)" ||
 cli logs --json | tail -n 3 | python3 -c "
 import json, sys
 for line in sys.stdin: assert set(json.loads(line)) == {'time', 'level', 'message'}"
-for _ in $(seq 50); do
-  [[ "$(cli stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)['paths'][1]['status'])")" == up ]] && break
-  sleep 0.2
-done
+# Back up takes 5 answered probes, doubled for each relapse within a minute
+# (a start-up probe round lost on a loaded machine counts as one): up to
+# 8 s of probes. Testing a path still down would measure nothing.
+wan2_up() {
+  [[ "$(cli stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)['paths'][1]['status'])")" == up ]]
+}
+wait_until 30 "wan2 up again after its blackhole" wan2_up
 result="$(cli test wan2 --duration 3)"
 echo "$result"
 python3 - "$result" "$RATE2" <<'PY'
