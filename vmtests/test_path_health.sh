@@ -129,7 +129,9 @@ echo "upload over the bond with 5% loss on link 2: $goodput Mbit/s"
 # under the upload the estimate leans on probes: 1.9-5% measured for the
 # 5% configured. At 1% or more the weight is capacity x (1 - 5 x loss).
 lossy() { python3 -c "import sys; sys.exit(0 if $(health loss) >= 0.01 else 1)" && (($(weight) < 19000)); }
-for _ in $(seq 100); do lossy && break; sleep 0.1; done
+# Three probes lost in a row (~0.1% a probe at 5% each way) take it down
+# now and then; 5 answered bring it back within seconds.
+for _ in $(seq 200); do lossy && [[ "$(health data_path_state)" == active ]] && break; sleep 0.1; done
 echo "wan2: loss $(health loss), weight $(weight) kbit/s of 20000"
 lossy || lab_fail "wan2's loss $(health loss) did not reduce its weight: $(weight) kbit/s"
 [[ "$(health data_path_state)" == active ]] || lab_fail "wan2 $(health data_path_state), expected active with less weight"
