@@ -130,6 +130,9 @@ int mb_decap(struct __sk_buff *skb)
 	__u32 wire_off = sizeof(struct ethhdr) + ip.ihl * 4 + sizeof(udp);
 	__u32 hdr_len = wire_off + wire_len - sizeof(struct ethhdr);
 	__u32 inner_off = wire_off + wire_len;
+	/* The agent authenticates its handshakes itself (agent/core/handshake.h). */
+	if (authenticate && is_handshake(skb, wire_off))
+		return MB_NOT_OURS;
 	int reason = read_wire_hdr(skb, wire_off, wire_len, authenticate, &mb, &inner_version);
 	if (reason)
 		return drop(MB_NO_PATH, reason);

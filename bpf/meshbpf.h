@@ -19,6 +19,12 @@
 #define MB_WIRE_VERSION 1
 /* An authenticated packet: mb_wire_hdr is followed by struct mb_auth_hdr. */
 #define MB_WIRE_VERSION_AUTH 2
+/*
+ * Not a tunnel packet: a session handshake message (agent/core/handshake.h)
+ * to the agent, on the tunnel's addresses and ports. With authentication
+ * on, mb_decap passes it up to the agent's socket; nothing else reads it.
+ */
+#define MB_WIRE_VERSION_HANDSHAKE 3
 #define MB_DEFAULT_PORT 7201
 
 /* Bonding modes (link_aggregation.mode). */
@@ -131,14 +137,18 @@ struct mb_auth_tx {
 };
 
 /*
- * mb_auth_rx[0]: the session packets are received in, with its RFC 6479
+ * mb_auth_rx[0..MB_AUTH_RX_SESSIONS): the sessions packets are received in,
+ * found by epoch: the one the peer sends in and the one a handshake just
+ * made, so a rekey loses no packet in flight. Each has its RFC 6479
  * anti-replay window: a bitmap of MB_AUTH_BITMAP_WORDS 64-bit words used as
  * a ring indexed by counter / 64. It accepts a counter newer than `newest`,
  * or one at most MB_AUTH_WINDOW behind it whose bit is clear; newer counters
  * clear the words they move past. The agent installs a session by writing
- * key and epoch with newest = 0 and an empty bitmap; the data path changes
- * only newest and bitmap, under the lock, after a tag verified.
+ * key and epoch with newest, verified = 0 and an empty bitmap; the data
+ * path changes only newest, verified and bitmap, under the lock, after a
+ * tag verified.
  */
+#define MB_AUTH_RX_SESSIONS 2
 #define MB_AUTH_BITMAP_WORDS 64
 #define MB_AUTH_WINDOW ((MB_AUTH_BITMAP_WORDS - 1) * 64) /* 4032: one word is the moving edge */
 struct mb_auth_rx {
@@ -146,6 +156,7 @@ struct mb_auth_rx {
 	__u32 epoch;         /* 0: no session */
 	__u8 key[MB_AUTH_KEY_LEN];
 	__u64 newest;        /* highest counter accepted */
+	__u64 verified;      /* packets accepted: the agent's key confirmation */
 	__u64 bitmap[MB_AUTH_BITMAP_WORDS];
 };
 

@@ -235,10 +235,12 @@ static __always_inline int auth_accept_counter(struct mb_auth_rx *rx, __u64 coun
 	if (!reason) {
 		__u64 *word = &rx->bitmap[(counter / 64) & (MB_AUTH_BITMAP_WORDS - 1)];
 		__u64 bit = 1ULL << (counter & 63);
-		if (*word & bit)
+		if (*word & bit) {
 			reason = MB_DROP_AUTH_REPLAY;
-		else
+		} else {
 			*word |= bit;
+			rx->verified++;
+		}
 	}
 	bpf_spin_unlock(&rx->lock);
 	return reason;
@@ -260,8 +262,7 @@ __attribute__((noinline)) int auth_verify(struct __sk_buff *skb, __u32 wire_off,
 		struct mb_wire_hdr mb;
 		struct mb_auth_hdr ah;
 	} h;
-	__u32 key = 0;
-	struct mb_auth_rx *rx = bpf_map_lookup_elem(&mb_auth_rx, &key);
+	struct mb_auth_rx *rx = NULL;
 	struct sip_state s;
 	__u64 tag, sent_tag;
 
@@ -271,9 +272,19 @@ __attribute__((noinline)) int auth_verify(struct __sk_buff *skb, __u32 wire_off,
 		return MB_DROP_TRUNCATED;
 	if (bpf_skb_load_bytes(skb, wire_off, &h, sizeof(h)) < 0)
 		return MB_DROP_TRUNCATED;
-	if (!rx || !rx->epoch)
+	__u32 epoch = bpf_ntohl(h.ah.epoch);
+	int sessions = 0;
+	for (__u32 slot = 0; slot < MB_AUTH_RX_SESSIONS; slot++) {
+		struct mb_auth_rx *candidate = bpf_map_lookup_elem(&mb_auth_rx, &slot);
+		if (!candidate || !candidate->epoch)
+			continue;
+		sessions++;
+		if (candidate->epoch == epoch)
+			rx = candidate;
+	}
+	if (!sessions)
 		return MB_DROP_AUTH_NO_SESSION;
-	if (bpf_ntohl(h.ah.epoch) != rx->epoch)
+	if (!rx)
 		return MB_DROP_AUTH_EPOCH;
 	__u32 inner_len = skb->len - inner_off;
 	if (auth_absorb_inner(skb, rx->key, inner_off, inner_len, &s))

@@ -68,6 +68,17 @@ static __always_inline int read_wire_hdr(struct __sk_buff *skb, __u32 off, __u32
 }
 
 /*
+ * A session handshake message (MB_WIRE_VERSION_HANDSHAKE at `off`, where a
+ * tunnel packet has its version): the agent's, passed up to its socket.
+ */
+static __always_inline int is_handshake(struct __sk_buff *skb, __u32 off)
+{
+	const __u8 *version = packet_bytes(skb, off, 1);
+
+	return version && *version == MB_WIRE_VERSION_HANDSHAKE;
+}
+
+/*
  * The inner packet's Ethernet type, from its IP version; it starts at
  * `inner_off`. Returns 0, or the drop reason for another version or a
  * packet too short for its L3 header.

@@ -204,7 +204,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, MB_AUTH_RX_SESSIONS);
 	__type(key, __u32);
 	__type(value, struct mb_auth_rx);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
