@@ -33,6 +33,7 @@ endfunction()
 meshbpf_fuzz_test(announcement_fuzz 20 1300)
 # The new targets share about a minute of the test run between them.
 meshbpf_fuzz_test(probe_fuzz 8 128)
+meshbpf_fuzz_test(handshake_fuzz 8 128)
 meshbpf_fuzz_test(control_fuzz 12 4096)
 meshbpf_fuzz_test(config_fuzz 12 8192)
 meshbpf_fuzz_test(log_record_fuzz 8 1024)

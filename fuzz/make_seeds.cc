@@ -17,6 +17,7 @@
 #include "fuzz/fuzz_inputs.h"
 #include "tests/bpf_datapath_fixture.h"
 #include "tests/config_test_util.h"
+#include "agent/core/handshake.h"
 #include "tests/control_samples.h"
 
 namespace meshbpf::fuzz {
@@ -109,6 +110,21 @@ void WriteProbeSeeds(const fs::path& root) {
   }
 }
 
+void WriteHandshakeSeeds(const fs::path& root) {
+  SeedWriter seeds(root, "handshake_fuzz");
+  // Modes 2 and 3 flip bits of the fuzzer's genuine messages: no flip at all
+  // is the genuine message itself.
+  seeds.Write(2, std::string(kInitiationSize, '\0'));
+  seeds.Write(3, std::string(kResponseSize, '\0'));
+  // Modes 0 and 1 take the bytes as they are: a well-framed message of other keys.
+  const X25519KeyPair a = GenerateKeyPair(), b = GenerateKeyPair();
+  const Handshake::Initiation sent = Handshake(a, b.public_key).Initiate(GenerateKeyPair(), 9);
+  seeds.Write(0, sent.message.data(), sent.message.size());
+  absl::StatusOr<Handshake::Response> answer =
+      Handshake(b, a.public_key).Respond(sent.message.data(), sent.message.size(), GenerateKeyPair(), 10);
+  if (answer.ok()) seeds.Write(1, answer->message.data(), answer->message.size());
+}
+
 void WriteControlSeeds(const fs::path& root) {
   SeedWriter seeds(root, "control_fuzz");
   const ControlRequest requests[] = {
@@ -195,6 +211,7 @@ int main(int argc, char** argv) {
   const std::filesystem::path root = argv[1];
   if (!WriteAnnouncementSeeds(root)) return 1;
   WriteProbeSeeds(root);
+  WriteHandshakeSeeds(root);
   WriteControlSeeds(root);
   WriteConfigSeeds(root);
   WriteLogRecordSeeds(root);

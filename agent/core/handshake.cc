@@ -1,0 +1,313 @@
+#include "agent/core/handshake.h"
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "agent/core/mesh_auth.h"
+
+namespace meshbpf {
+namespace {
+
+using PkeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+
+constexpr char kProtocolLabel[] = "meshbpf handshake v1 X25519 HKDF-SHA256";
+// Bytes of each message the MAC covers: all but the MAC.
+constexpr size_t kInitiationSigned = kInitiationSize - kHandshakeMacSize;
+constexpr size_t kResponseSigned = kResponseSize - kHandshakeMacSize;
+
+PkeyPtr PrivateKey(const X25519Key& key) {
+  return PkeyPtr(EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, key.data(), key.size()),
+                 EVP_PKEY_free);
+}
+
+// X25519(private, public). Fails on a low-order public key (all-zero
+// result), which OpenSSL refuses: a peer cannot force a known secret.
+absl::StatusOr<X25519Key> SharedSecret(const X25519Key& private_key, const X25519Key& public_key) {
+  PkeyPtr own = PrivateKey(private_key);
+  PkeyPtr other(EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, public_key.data(),
+                                            public_key.size()),
+                EVP_PKEY_free);
+  X25519Key secret{};
+  size_t len = secret.size();
+  std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(
+      own ? EVP_PKEY_CTX_new(own.get(), nullptr) : nullptr, EVP_PKEY_CTX_free);
+  if (!ctx || !other || EVP_PKEY_derive_init(ctx.get()) <= 0 ||
+      EVP_PKEY_derive_set_peer(ctx.get(), other.get()) <= 0 ||
+      EVP_PKEY_derive(ctx.get(), secret.data(), &len) <= 0 || len != secret.size()) {
+    return absl::InvalidArgumentError("handshake: X25519 failed (a low-order public key?)");
+  }
+  return secret;
+}
+
+// HKDF-SHA256 (RFC 5869), extract and expand, `out_size` bytes.
+std::vector<uint8_t> Hkdf(const std::vector<uint8_t>& salt, const std::vector<uint8_t>& ikm,
+                          const std::vector<uint8_t>& info, size_t out_size) {
+  std::vector<uint8_t> out(out_size);
+  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  EVP_KDF_CTX* ctx = kdf ? EVP_KDF_CTX_new(kdf) : nullptr;
+  EVP_KDF_free(kdf);
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(ikm.data()),
+                                        ikm.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(salt.data()),
+                                        salt.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<uint8_t*>(info.data()),
+                                        info.size()),
+      OSSL_PARAM_construct_end()};
+  const bool ok = ctx && EVP_KDF_derive(ctx, out.data(), out.size(), params) > 0;
+  EVP_KDF_CTX_free(ctx);
+  // Only a broken OpenSSL install fails here; no key may come from it.
+  if (!ok) std::abort();
+  return out;
+}
+
+void Append(std::vector<uint8_t>& to, const uint8_t* data, size_t size) {
+  to.insert(to.end(), data, data + size);
+}
+void Append(std::vector<uint8_t>& to, absl::string_view text) {
+  Append(to, reinterpret_cast<const uint8_t*>(text.data()), text.size());
+}
+
+void PutBe32(uint8_t* at, uint32_t value) {
+  for (int i = 0; i < 4; ++i) at[i] = static_cast<uint8_t>(value >> (24 - 8 * i));
+}
+uint32_t GetBe32(const uint8_t* at) {
+  return (uint32_t{at[0]} << 24) | (uint32_t{at[1]} << 16) | (uint32_t{at[2]} << 8) | at[3];
+}
+
+// Everything the keys derive from names both static keys, initiator first,
+// so a message cannot be replayed toward another pair of nodes.
+std::vector<uint8_t> PairInfo(absl::string_view what, const X25519Key& initiator,
+                              const X25519Key& responder) {
+  std::vector<uint8_t> info;
+  Append(info, what);
+  Append(info, initiator.data(), initiator.size());
+  Append(info, responder.data(), responder.size());
+  return info;
+}
+
+std::vector<uint8_t> Label() {
+  std::vector<uint8_t> label;
+  Append(label, kProtocolLabel);
+  return label;
+}
+
+// The initiation's MAC key, from es = DH(e_I, S_R) and ss = DH(s_I, S_R).
+std::vector<uint8_t> InitiationKey(const X25519Key& es, const X25519Key& ss,
+                                   const X25519Key& initiator, const X25519Key& responder) {
+  std::vector<uint8_t> ikm;
+  Append(ikm, es.data(), es.size());
+  Append(ikm, ss.data(), ss.size());
+  return Hkdf(Label(), ikm, PairInfo("initiation", initiator, responder), 32);
+}
+
+// The response's MAC key and both session keys, from the transcript and all
+// four DH results: mac key (32) | key I->R (16) | key R->I (16).
+std::vector<uint8_t> SessionMaterial(const InitiationBytes& initiation, const uint8_t* response,
+                                     const X25519Key& ee, const X25519Key& se,
+                                     const X25519Key& es, const X25519Key& ss,
+                                     const X25519Key& initiator, const X25519Key& responder) {
+  std::vector<uint8_t> transcript;
+  Append(transcript, initiation.data(), initiation.size());
+  Append(transcript, response, kResponseSigned);
+  std::vector<uint8_t> salt(SHA256_DIGEST_LENGTH);
+  SHA256(transcript.data(), transcript.size(), salt.data());
+  std::vector<uint8_t> ikm;
+  for (const X25519Key* k : {&ee, &se, &es, &ss}) Append(ikm, k->data(), k->size());
+  return Hkdf(salt, ikm, PairInfo("session", initiator, responder), 64);
+}
+
+bool MacMatches(const std::vector<uint8_t>& key, const uint8_t* message, size_t signed_size) {
+  const HmacSha256Tag mac =
+      HmacSha256(absl::string_view(reinterpret_cast<const char*>(key.data()), key.size()), message,
+                 signed_size);
+  return ConstantTimeEqual(mac.data(), message + signed_size, kHandshakeMacSize);
+}
+
+void Sign(const std::vector<uint8_t>& key, uint8_t* message, size_t signed_size) {
+  const HmacSha256Tag mac =
+      HmacSha256(absl::string_view(reinterpret_cast<const char*>(key.data()), key.size()), message,
+                 signed_size);
+  std::memcpy(message + signed_size, mac.data(), mac.size());
+}
+
+}  // namespace
+
+X25519KeyPair GenerateKeyPair() {
+  X25519KeyPair pair;
+  // A CSPRNG that cannot seed must not yield a key.
+  if (RAND_bytes(pair.private_key.data(), static_cast<int>(pair.private_key.size())) != 1) {
+    std::abort();
+  }
+  pair.public_key = PublicKeyOf(pair.private_key);
+  return pair;
+}
+
+X25519Key PublicKeyOf(const X25519Key& private_key) {
+  PkeyPtr key = PrivateKey(private_key);
+  X25519Key public_key{};
+  size_t len = public_key.size();
+  if (!key || EVP_PKEY_get_raw_public_key(key.get(), public_key.data(), &len) <= 0) std::abort();
+  return public_key;
+}
+
+std::string KeyToBase64(const X25519Key& key) {
+  std::string text(4 * ((key.size() + 2) / 3), '\0');
+  EVP_EncodeBlock(reinterpret_cast<unsigned char*>(text.data()), key.data(),
+                  static_cast<int>(key.size()));
+  return text;
+}
+
+absl::StatusOr<X25519Key> KeyFromBase64(absl::string_view text, absl::string_view what) {
+  const size_t expected = 4 * ((kX25519KeySize + 2) / 3);  // 44, one '=' of padding
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": ", why, " (a key is 32 bytes in base64: 44 characters, as "
+                                      "`meshbpf genkey` and `meshbpf pubkey` write it)"));
+  };
+  if (text.size() != expected) return bad(absl::StrCat(text.size(), " characters"));
+  if (text.back() != '=' || text[expected - 2] == '=') return bad("wrong padding");
+  unsigned char decoded[33];
+  if (EVP_DecodeBlock(decoded, reinterpret_cast<const unsigned char*>(text.data()),
+                      static_cast<int>(text.size())) != 33) {
+    return bad("not base64");
+  }
+  X25519Key key{};
+  std::memcpy(key.data(), decoded, key.size());
+  // The last character carries 2 bits beyond the key; canonical text has them 0.
+  if (KeyToBase64(key) != text) return bad("not the canonical encoding");
+  return key;
+}
+
+absl::StatusOr<uint8_t> HandshakeType(const uint8_t* data, size_t size) {
+  if (size < 4) return absl::InvalidArgumentError(absl::StrCat("handshake: ", size, " bytes"));
+  if (data[0] != MB_WIRE_VERSION_HANDSHAKE) {
+    return absl::InvalidArgumentError(absl::StrCat("handshake: version ", data[0]));
+  }
+  if (data[2] != 0 || data[3] != 0) return absl::InvalidArgumentError("handshake: reserved bytes set");
+  const uint8_t type = data[1];
+  const size_t want = type == kHandshakeInitiation ? kInitiationSize
+                      : type == kHandshakeResponse ? kResponseSize
+                                                   : 0;
+  if (want == 0) return absl::InvalidArgumentError(absl::StrCat("handshake: unknown type ", type));
+  if (size != want) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("handshake: ", size, " bytes, type ", type, " has ", want));
+  }
+  return type;
+}
+
+Handshake::Handshake(const X25519KeyPair& local, const X25519Key& peer_public)
+    : local_(local), peer_public_(peer_public) {
+  absl::StatusOr<X25519Key> ss = SharedSecret(local_.private_key, peer_public_);
+  // A low-order configured peer key: every exchange then fails its MAC.
+  if (ss.ok()) static_shared_ = *ss;
+}
+
+bool Handshake::WinsCrossing() const {
+  return std::lexicographical_compare(local_.public_key.begin(), local_.public_key.end(),
+                                      peer_public_.begin(), peer_public_.end());
+}
+
+Handshake::Initiation Handshake::Initiate(const X25519KeyPair& ephemeral,
+                                          uint32_t receive_epoch) const {
+  Initiation out;
+  out.ephemeral = ephemeral;
+  out.receive_epoch = receive_epoch;
+  uint8_t* m = out.message.data();
+  m[0] = MB_WIRE_VERSION_HANDSHAKE;
+  m[1] = kHandshakeInitiation;
+  PutBe32(m + 4, receive_epoch);
+  std::memcpy(m + 8, ephemeral.public_key.data(), kX25519KeySize);
+  absl::StatusOr<X25519Key> es = SharedSecret(ephemeral.private_key, peer_public_);
+  // Only a low-order peer key fails: then the MAC is left zero and refused.
+  if (es.ok()) {
+    Sign(InitiationKey(*es, static_shared_, local_.public_key, peer_public_), m, kInitiationSigned);
+  }
+  return out;
+}
+
+absl::StatusOr<Handshake::Response> Handshake::Respond(const uint8_t* data, size_t size,
+                                                       const X25519KeyPair& ephemeral,
+                                                       uint32_t receive_epoch) const {
+  absl::StatusOr<uint8_t> type = HandshakeType(data, size);
+  if (!type.ok()) return type.status();
+  if (*type != kHandshakeInitiation) return absl::InvalidArgumentError("handshake: not an initiation");
+  InitiationBytes initiation;
+  std::memcpy(initiation.data(), data, initiation.size());
+  const uint32_t initiator_epoch = GetBe32(data + 4);
+  if (initiator_epoch == 0) return absl::InvalidArgumentError("handshake: initiation with epoch 0");
+  Response out;
+  std::memcpy(out.initiator_ephemeral.data(), data + 8, kX25519KeySize);
+  absl::StatusOr<X25519Key> es = SharedSecret(local_.private_key, out.initiator_ephemeral);
+  if (!es.ok()) return es.status();
+  if (!MacMatches(InitiationKey(*es, static_shared_, peer_public_, local_.public_key), data,
+                  kInitiationSigned)) {
+    return absl::PermissionDeniedError(
+        "handshake: initiation MAC wrong (not from the configured peer_public_key, or modified)");
+  }
+  absl::StatusOr<X25519Key> ee = SharedSecret(ephemeral.private_key, out.initiator_ephemeral);
+  absl::StatusOr<X25519Key> se = SharedSecret(ephemeral.private_key, peer_public_);
+  if (!ee.ok()) return ee.status();
+  if (!se.ok()) return se.status();
+  uint8_t* m = out.message.data();
+  m[0] = MB_WIRE_VERSION_HANDSHAKE;
+  m[1] = kHandshakeResponse;
+  PutBe32(m + 4, receive_epoch);
+  PutBe32(m + 8, initiator_epoch);
+  std::memcpy(m + 12, ephemeral.public_key.data(), kX25519KeySize);
+  const std::vector<uint8_t> material = SessionMaterial(
+      initiation, m, *ee, *se, *es, static_shared_, peer_public_, local_.public_key);
+  Sign(std::vector<uint8_t>(material.begin(), material.begin() + 32), m, kResponseSigned);
+  std::memcpy(out.keys.receive_key.data(), material.data() + 32, MB_AUTH_KEY_LEN);
+  std::memcpy(out.keys.send_key.data(), material.data() + 48, MB_AUTH_KEY_LEN);
+  out.keys.receive_epoch = receive_epoch;
+  out.keys.send_epoch = initiator_epoch;
+  return out;
+}
+
+absl::StatusOr<SessionKeys> Handshake::Complete(const Initiation& sent, const uint8_t* data,
+                                                size_t size) const {
+  absl::StatusOr<uint8_t> type = HandshakeType(data, size);
+  if (!type.ok()) return type.status();
+  if (*type != kHandshakeResponse) return absl::InvalidArgumentError("handshake: not a response");
+  if (GetBe32(data + 8) != sent.receive_epoch) {
+    return absl::InvalidArgumentError("handshake: response to another initiation");
+  }
+  const uint32_t responder_epoch = GetBe32(data + 4);
+  if (responder_epoch == 0) return absl::InvalidArgumentError("handshake: response with epoch 0");
+  X25519Key responder_ephemeral{};
+  std::memcpy(responder_ephemeral.data(), data + 12, kX25519KeySize);
+  absl::StatusOr<X25519Key> ee = SharedSecret(sent.ephemeral.private_key, responder_ephemeral);
+  absl::StatusOr<X25519Key> se = SharedSecret(local_.private_key, responder_ephemeral);
+  absl::StatusOr<X25519Key> es = SharedSecret(sent.ephemeral.private_key, peer_public_);
+  for (const auto* s : {&ee, &se, &es}) {
+    if (!s->ok()) return s->status();
+  }
+  const std::vector<uint8_t> material = SessionMaterial(
+      sent.message, data, *ee, *se, *es, static_shared_, local_.public_key, peer_public_);
+  if (!MacMatches(std::vector<uint8_t>(material.begin(), material.begin() + 32), data,
+                  kResponseSigned)) {
+    return absl::PermissionDeniedError(
+        "handshake: response MAC wrong (not from the configured peer_public_key, or modified)");
+  }
+  SessionKeys keys;
+  std::memcpy(keys.send_key.data(), material.data() + 32, MB_AUTH_KEY_LEN);
+  std::memcpy(keys.receive_key.data(), material.data() + 48, MB_AUTH_KEY_LEN);
+  keys.send_epoch = responder_epoch;
+  keys.receive_epoch = sent.receive_epoch;
+  return keys;
+}
+
+}  // namespace meshbpf

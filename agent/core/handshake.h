@@ -1,0 +1,119 @@
+// The session key exchange of tunnel authentication (issue 14, item 1;
+// docs/design/tunnel-auth.md, "Key exchange"): two messages between the two
+// ends of a bond, each with a static X25519 key pair and the other's public
+// key from its config. Primitives from OpenSSL (X25519, HKDF-SHA256,
+// HMAC-SHA256); this file only composes them, in the pattern of Noise KK:
+//
+//   initiation (I -> R): epoch_I, E_I, mac over it keyed from es, ss
+//   response   (R -> I): epoch_R, epoch_I, E_R, mac keyed from the whole
+//                         transcript and ee, se, es, ss
+//
+// Both ends then hold the same two 128-bit session keys (one per direction)
+// for the data path's SipHash tags. The initiation proves the initiator's
+// static key (ss) to the responder, the response proves the responder's
+// static key and freshness (it answers E_I) to the initiator; the responder
+// learns that the initiator is live when the first data packet under the
+// new key verifies in the kernel (key confirmation), and only then sends
+// with it. ee gives forward secrecy: a static key stolen later does not
+// open recorded sessions.
+//
+// Epochs: each end picks the epoch of the session it receives in; its peer
+// writes that epoch into every packet it sends under the session.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "bpf/meshbpf.h"
+
+namespace meshbpf {
+
+inline constexpr size_t kX25519KeySize = 32;
+using X25519Key = std::array<uint8_t, kX25519KeySize>;
+
+struct X25519KeyPair {
+  X25519Key private_key{};
+  X25519Key public_key{};
+};
+
+// A new key pair from OpenSSL's CSPRNG.
+X25519KeyPair GenerateKeyPair();
+// The public half of `private_key`.
+X25519Key PublicKeyOf(const X25519Key& private_key);
+
+// Keys as text: standard base64 of the 32 bytes (44 characters, as
+// WireGuard writes them). `what` names the key in the error.
+std::string KeyToBase64(const X25519Key& key);
+absl::StatusOr<X25519Key> KeyFromBase64(absl::string_view text, absl::string_view what);
+
+// What one end sends and receives in after a handshake: per direction, the
+// key and the epoch written into every packet (mb_auth_hdr.epoch).
+struct SessionKeys {
+  std::array<uint8_t, MB_AUTH_KEY_LEN> send_key{};
+  uint32_t send_epoch = 0;
+  std::array<uint8_t, MB_AUTH_KEY_LEN> receive_key{};
+  uint32_t receive_epoch = 0;
+};
+
+// Handshake messages travel as UDP to the tunnel port, on the paths' own
+// addresses and ports; their first byte, where tunnel packets carry their
+// version, is MB_WIRE_VERSION_HANDSHAKE, so mb_decap passes them up.
+inline constexpr uint8_t kHandshakeInitiation = 1;
+inline constexpr uint8_t kHandshakeResponse = 2;
+inline constexpr size_t kHandshakeMacSize = 32;
+// version type reserved(2) epoch_I(4) E_I(32) mac(32)
+inline constexpr size_t kInitiationSize = 72;
+// version type reserved(2) epoch_R(4) epoch_I(4) E_R(32) mac(32)
+inline constexpr size_t kResponseSize = 76;
+using InitiationBytes = std::array<uint8_t, kInitiationSize>;
+using ResponseBytes = std::array<uint8_t, kResponseSize>;
+
+// The type of a handshake message (kHandshakeInitiation or kHandshakeResponse),
+// or an error naming what is wrong with its framing.
+absl::StatusOr<uint8_t> HandshakeType(const uint8_t* data, size_t size);
+
+// Both sides of one exchange between `local` and the peer's `peer_public`.
+class Handshake {
+ public:
+  Handshake(const X25519KeyPair& local, const X25519Key& peer_public);
+
+  // Initiator: the first message with a fresh ephemeral key and the epoch
+  // the initiator will receive in. Keep the result until the response.
+  struct Initiation {
+    InitiationBytes message{};
+    X25519KeyPair ephemeral;
+    uint32_t receive_epoch = 0;
+  };
+  Initiation Initiate(const X25519KeyPair& ephemeral, uint32_t receive_epoch) const;
+
+  // Responder: checks an initiation (size, framing, MAC) and answers it with
+  // its own ephemeral key and the epoch it will receive in.
+  struct Response {
+    ResponseBytes message{};
+    SessionKeys keys;
+    X25519Key initiator_ephemeral{};  // tells a copy of the same initiation
+  };
+  absl::StatusOr<Response> Respond(const uint8_t* data, size_t size,
+                                   const X25519KeyPair& ephemeral, uint32_t receive_epoch) const;
+
+  // Initiator: checks the response to `sent` (size, framing, the epoch
+  // echoed, MAC) and returns the session keys.
+  absl::StatusOr<SessionKeys> Complete(const Initiation& sent, const uint8_t* data,
+                                       size_t size) const;
+
+  // Which end initiates when both try at once: the one with the smaller
+  // public key (bytewise). The other drops its own attempt and answers.
+  bool WinsCrossing() const;
+
+ private:
+  X25519KeyPair local_;
+  X25519Key peer_public_;
+  X25519Key static_shared_{};  // DH(s_local, S_peer): the same for every exchange
+};
+
+}  // namespace meshbpf
