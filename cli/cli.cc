@@ -8,11 +8,13 @@
 #include <optional>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/daemon/agent.h"
 #include "agent/core/config.h"
 #include "agent/sys/config_file.h"
+#include "agent/sys/key_file.h"
 #include "agent/sys/control.h"
 #include "agent/sys/map_io.h"
 #include "agent/sys/netdev.h"
@@ -161,8 +163,31 @@ int RunConfigCheck(const std::string& program, const Options& options) {
   SystemInterfaceLookup lookup;
   absl::StatusOr<NodeSettings> settings = LoadConfigFile(options.Get("--check", ""), lookup);
   if (!settings.ok()) return Error(program, std::string(settings.status().message()));
+  // The agent reads it at start; a key it would refuse fails the check now.
+  if (settings->authentication) {
+    absl::StatusOr<X25519KeyPair> key = ReadPrivateKeyFile(settings->authentication->private_key_file);
+    if (!key.ok()) return Error(program, std::string(key.status().message()));
+  }
   std::printf("%s: valid (%zu uplinks, mode %s)\n", options.Get("--check", "").c_str(),
               settings->paths.size(), std::string(BondModeName(settings->mode)).c_str());
+  return 0;
+}
+
+// `genkey`: a new private key on stdout, for link_aggregation.private_key_file.
+int RunGenkey(const std::string&, const Options&) {
+  std::printf("%s\n", KeyToBase64(GenerateKeyPair().private_key).c_str());
+  return 0;
+}
+
+// `pubkey`: the public key of the private key on stdin, for the peer's
+// link_aggregation.peer_public_key.
+int RunPubkey(const std::string& program, const Options&) {
+  char line[128] = {};
+  const size_t n = std::fread(line, 1, sizeof(line) - 1, stdin);
+  absl::StatusOr<X25519Key> key =
+      KeyFromBase64(absl::StripAsciiWhitespace(absl::string_view(line, n)), "pubkey: standard input");
+  if (!key.ok()) return Error(program, std::string(key.status().message()));
+  std::printf("%s\n", KeyToBase64(PublicKeyOf(*key)).c_str());
   return 0;
 }
 
@@ -235,6 +260,14 @@ const CommandTable& CliCommands() {
         [](const std::string& program, const Options& o) {
           return o.Has("--output") ? RunConfigOutput(program, o) : RunConfigCheck(program, o);
         }}},
+      {"genkey",
+       {"print a new private key for link_aggregation.private_key_file "
+        "(umask 077; meshbpf genkey > FILE)",
+        "", {}, {}, RunGenkey}},
+      {"pubkey",
+       {"print the public key of the private key on standard input, for the peer's "
+        "link_aggregation.peer_public_key",
+        "", {}, {}, RunPubkey}},
       {"stats",
        {"per-path throughput, share, RTT, jitter, loss, state; history and charts",
         std::string(kStatsUsage) + kPinOptions,

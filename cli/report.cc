@@ -245,6 +245,16 @@ std::string HealthTable(const StatusReply& health) {
   if (health.nodes) {
     absl::StrAppendFormat(&out, "  mesh: %u other nodes known (meshbpf peers)\n", *health.nodes);
   }
+  if (health.authentication) {
+    const SessionReport& a = *health.authentication;
+    absl::StrAppendFormat(
+        &out, "  authentication: %s, %u handshakes, %u handshake messages refused%s\n",
+        a.established ? absl::StrFormat("session %08x, %.0f s old", a.send_epoch, a.session_age_s)
+        : a.handshake_pending ? std::string("no session yet: handshake under way")
+                              : std::string("no session yet: waiting for the peer's first packet"),
+        a.handshakes, a.handshake_errors,
+        a.last_error.empty() ? std::string() : absl::StrCat(" (last: ", a.last_error, ")"));
+  }
   const std::vector<TransitionEntry>& transitions = health.transitions;
   if (!transitions.empty()) absl::StrAppend(&out, "recent transitions:\n");
   const size_t shown = std::min<size_t>(transitions.size(), 10);

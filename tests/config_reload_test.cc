@@ -43,6 +43,18 @@ TEST(ConfigReloadTest, TheSameConfigChangesNothing) {
   EXPECT_TRUE(r.Describe().empty());
 }
 
+// The handshake, the keys and the bond's MTU are set up at start.
+TEST(ConfigReloadTest, AuthenticationOrItsKeysNeedARestart) {
+  NodeSettings on = TwoPaths();
+  on.authentication = TunnelAuthSettings{"/etc/meshbpf/key", X25519Key{}};
+  const std::vector<std::string> restart{"link_aggregation.authentication and its keys"};
+  EXPECT_EQ(DiffConfig(TwoPaths(), on).needs_restart, restart);
+  NodeSettings other_peer = on;
+  other_peer.authentication->peer_public_key[0] = 1;
+  EXPECT_EQ(DiffConfig(on, other_peer).needs_restart, restart);
+  EXPECT_TRUE(DiffConfig(on, on).needs_restart.empty());
+}
+
 TEST(ConfigReloadTest, APathAppendedIsAddedAndTheOthersUnchanged) {
   NodeSettings next = TwoPaths();
   next.paths.push_back(Path("wan3", 4, 10));

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/core/config.h"
+#include "agent/core/policy.h"
 #include "agent/core/net_format.h"
 #include "tests/config_test_util.h"
 
@@ -278,10 +279,34 @@ TEST_F(ConfigTest, FloorGuard) {
               HasSubstr("floor_guard"));
 }
 
-TEST_F(ConfigTest, AuthenticationIsRefusedUntilTheKeyExchangeExists) {
-  MustResolve(WithOneUplink(R"("link_aggregation": {"authentication": false})"));
+TEST_F(ConfigTest, AuthenticationNeedsBothKeysAndShapesTheBond) {
+  const std::string peer_key = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=";  // RFC 7748's Alice
+  const NodeSettings off = MustResolve(WithOneUplink(R"("link_aggregation": {"authentication": false})"));
+  EXPECT_FALSE(off.authentication);
+  EXPECT_EQ(BondOverhead(off), 40u);
+  const NodeSettings on = MustResolve(WithOneUplink(absl::StrCat(
+      R"("link_aggregation": {"authentication": true, "private_key_file": "/etc/meshbpf/key", )",
+      R"("peer_public_key": ")", peer_key, R"("})")));
+  ASSERT_TRUE(on.authentication);
+  EXPECT_EQ(on.authentication->private_key_file, "/etc/meshbpf/key");
+  EXPECT_EQ(KeyToBase64(on.authentication->peer_public_key), peer_key);
+  EXPECT_EQ(BondOverhead(on), 60u) << "the bond MTU leaves room for the authentication header";
+  EXPECT_TRUE(ShouldDisableOffloads(on)) << "each packet needs its own tag";
+
   EXPECT_THAT(ErrorOf(WithOneUplink(R"("link_aggregation": {"authentication": true})")),
-              AllOf(HasSubstr("link_aggregation.authentication"), HasSubstr("key exchange")));
+              AllOf(HasSubstr("link_aggregation.private_key_file"), HasSubstr("meshbpf genkey")));
+  EXPECT_THAT(ErrorOf(WithOneUplink(
+                  R"("link_aggregation": {"authentication": true, "private_key_file": "/k"})")),
+              AllOf(HasSubstr("link_aggregation.peer_public_key"), HasSubstr("meshbpf pubkey")));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("link_aggregation": {"authentication": true, )"
+                                    R"("private_key_file": "/k", "peer_public_key": "abc"})")),
+              AllOf(HasSubstr("link_aggregation.peer_public_key"), HasSubstr("44 characters")));
+  EXPECT_THAT(ErrorOf(WithOneUplink(absl::StrCat(R"("link_aggregation": {"authentication": true, )",
+                                                 R"("private_key_file": "/k", "peer_public_key": ")",
+                                                 peer_key, R"(", "segmentation_offload": "on"})"))),
+              HasSubstr("link_aggregation.segmentation_offload"));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("link_aggregation": {"peer_public_key": "x"})")),
+              AllOf(HasSubstr("link_aggregation.peer_public_key"), HasSubstr("without")));
 }
 
 TEST_F(ConfigTest, LossThresholds) {

@@ -59,12 +59,15 @@ TEST(ControlProtocolTest, StatusReadsOptionalParts) {
   EXPECT_EQ(status->paths[2].relay->node, "beta");
   EXPECT_FALSE(status->paths[3].remote.has_value());
   EXPECT_FALSE(status->caps[1].resets_at.has_value());
+  ASSERT_TRUE(status->authentication.has_value());
+  EXPECT_EQ(status->authentication->send_epoch, 0xdeadbeefu);
 }
 
 TEST(ControlProtocolTest, StatusWithoutMeshOrCaps) {
   ExpectRoundTrip<StatusReply>(
       R"({"mode": "flow", "probing": false, "invalid_probes": 0, "nodes": null,
-          "paths": [], "caps": [], "transitions": [], "guard_decisions": []})",
+          "paths": [], "caps": [], "transitions": [], "guard_decisions": [],
+          "authentication": null})",
       "status");
 }
 

@@ -56,7 +56,10 @@ inline constexpr char kSampleStatus[] = R"({
   "guard_decisions": [
     {"time": "2026-11-28T22:00:05Z", "path": "mesh1", "excluded": true, "reason": "jitter",
      "detail": "jitter 30.0 ms: its packets spread 60.0 ms"}
-  ]
+  ],
+  "authentication": {"established": true, "send_epoch": 3735928559, "session_age_s": 42.5,
+                     "handshake_pending": false, "handshakes": 3, "handshake_errors": 1,
+                     "last_error": "handshake: initiation MAC wrong"}
 })";
 
 // A "peers" reply: one node heard whose uplink fills our path mesh1, a relay

@@ -1,66 +1,61 @@
 #!/usr/bin/env bash
 # End to end: tunnel authentication (docs/design/tunnel-auth.md) with real
-# traffic on the two-uplink lab. No agent installs session keys yet (the key
-# exchange of issue 14 is not built), so this test writes them, and
-# mb_config.authenticate, into both nodes' pinned maps itself, as the agent
-# will: a key and epoch per direction, the bond MTU 20 bytes lower for the
-# longer header. Asserts:
+# traffic on the two-uplink lab, keys from the agents' own handshake: each
+# node has a key pair from `meshbpf genkey`, the other's public key in its
+# config, and `link_aggregation.authentication: true`. Asserts:
+#  - both agents make a session by themselves (status: established), the
+#    bond's MTU is 20 bytes lower for the longer header,
 #  - ping and 20 MB of random bytes both ways cross the bond intact (sha256)
-#    with every packet tagged and verified (each node's receive window moved),
-#  - no genuine packet was refused: no bad tag, replay, too old or wrong
-#    epoch on either node, although both paths reorder and two CPUs verify,
-#  - a node that stops authenticating is refused by the other (auth_missing).
+#    with every packet tagged and verified, and no genuine packet refused
+#    (no bad tag, replay, too old; epoch drops only around a handshake),
+#  - the peer agent restarted: a new handshake, a new epoch, and a transfer
+#    crosses intact again,
+#  - a config naming the wrong peer key makes no session (the handshake is
+#    refused, saying so) and nothing crosses,
+#  - the client agent restarted without authentication: the peer refuses
+#    what it sends (auth_missing).
 set -euo pipefail
 source "$(dirname "$0")/lib/lab.sh"
 trap lab_cleanup EXIT
 trap 'exit 130' INT TERM
 
 lab_create
+
+# authenticate NODE PRIVATE_KEY_FILE PEER_PUBLIC_KEY: turns it on in NODE's config.
+authenticate() {
+  python3 - "$LAB_DIR/$1.json" "$2" "$3" <<'PY'
+import json, sys
+path, key_file, peer_key = sys.argv[1:]
+config = json.load(open(path))
+config["link_aggregation"].update(
+    {"authentication": True, "private_key_file": key_file, "peer_public_key": peer_key})
+json.dump(config, open(path, "w"), indent=1)
+PY
+}
+(umask 077
+ for node in client peer; do "$MESHBPF_BIN/meshbpf" genkey >"$LAB_DIR/$node.key"; done)
+public_key() { "$MESHBPF_BIN/meshbpf" pubkey <"$LAB_DIR/$1.key"; }
+authenticate client "$LAB_DIR/client.key" "$(public_key peer)"
+authenticate peer "$LAB_DIR/peer.key" "$(public_key client)"
+lab_ns client "$MESHBPF_BIN/meshbpf" config --check "$LAB_DIR/client.json" >/dev/null
+chmod 644 "$LAB_DIR/client.key"
+if out="$(lab_ns client "$MESHBPF_BIN/meshbpf" config --check "$LAB_DIR/client.json" 2>&1)"; then
+  lab_fail "config --check accepted a private key file others can read"
+fi
+lab_matches "chmod 600" <<<"$out" || lab_fail "the key file's refusal does not say what to do: $out"
+chmod 600 "$LAB_DIR/client.key"
+
 lab_start_agents
 
-# bpftool wants a map value as decimal bytes; these pack the shapes of
-# bpf/meshbpf.h (little-endian host, as the data path reads them).
-pack() {
-  python3 -c "import struct, sys
-print(' '.join(map(str, struct.pack(sys.argv[1], *[int(a, 0) for a in sys.argv[2:]]))))" "$@"
+auth_field() {  # NODE FIELD: authentication.FIELD of NODE's status
+  lab_status "$1" --json | python3 -c "import json, sys; print(json.load(sys.stdin)['health']['authentication']['$2'])"
 }
-map_of() { echo "$LAB_DIR/bpffs/$1/$2"; }
-
-# install_sessions NODE TX_KEY TX_EPOCH RX_KEY RX_EPOCH (keys as 0x + 32 hex digits)
-install_sessions() {
-  local node="$1" tx_key="$2" tx_epoch="$3" rx_key="$4" rx_epoch="$5"
-  # mb_auth_tx: key[16], epoch, reserved, next_counter.
-  bpftool map update pinned "$(map_of "$node" mb_auth_tx)" key 0 0 0 0 \
-    value $(pack '<QQIIQ' "$(key_low "$tx_key")" "$(key_high "$tx_key")" "$tx_epoch" 0 0)
-  # mb_auth_rx: lock, epoch, key[16], newest, bitmap[64]: a new, empty window.
-  bpftool map update pinned "$(map_of "$node" mb_auth_rx)" key 0 0 0 0 \
-    value $(pack '<IIQQQ512x' 0 "$rx_epoch" "$(key_low "$rx_key")" "$(key_high "$rx_key")" 0)
-}
-# The key's first and last 8 bytes as little-endian words (bytes as written).
-key_word() {  # KEY FIRST_HEX_DIGIT
-  python3 -c "import sys
-start = int(sys.argv[2])
-print(int.from_bytes(bytes.fromhex(sys.argv[1][start:start + 16]), 'little'))" "$1" "$2"
-}
-key_low() { key_word "$1" 2; }
-key_high() { key_word "$1" 18; }
-
-# set_authenticate NODE 0|1: mb_config.authenticate (byte 29), the rest kept.
-set_authenticate() {
-  local config value
-  config="$(map_of "$1" mb_config)"
-  value="$(bpftool -j map lookup pinned "$config" key 0 0 0 0 | python3 -c "
-import json, sys
-v = [int(x, 16) for x in json.load(sys.stdin)['value']]
-v[29] = $2
-print(' '.join(map(str, v)))")"
-  bpftool map update pinned "$config" key 0 0 0 0 value $value
-}
-
-newest_verified() {  # the highest counter NODE's receive window accepted
-  bpftool -j map lookup pinned "$(map_of "$1" mb_auth_rx)" key 0 0 0 0 |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["formatted"]["value"]["newest"])'
-}
+established() { [[ "$(auth_field client established)" == True && "$(auth_field peer established)" == True ]]; }
+wait_until 20 "both agents established a session" established
+for node in client peer; do
+  mtu="$(lab_ns "$node" cat /sys/class/net/mb0/mtu)"
+  ((mtu == 1500 - 60)) || lab_fail "$node: bond MTU $mtu, not 1440 (the 60-byte authenticated header)"
+done
 
 drops() {  # NODE REASON: that drop reason summed over the paths and unattributed
   lab_status "$1" --json | python3 -c "
@@ -68,31 +63,76 @@ import json, sys
 s = json.load(sys.stdin)
 print(sum(p['drops']['$2'] for p in s['paths']) + s['unattributed_drops']['$2'])"
 }
+# The packets NODE verified, over both receive sessions.
+verified() {
+  local slot total=0 n
+  for slot in 0 1; do
+    n="$(bpftool -j map lookup pinned "$LAB_DIR/bpffs/$1/mb_auth_rx" key "$slot" 0 0 0 |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["formatted"]["value"]["verified"])')"
+    total=$((total + n))
+  done
+  echo "$total"
+}
+no_genuine_refused() {
+  local node reason n
+  for node in client peer; do
+    for reason in auth_bad_tag auth_replay auth_too_old; do
+      n="$(drops "$node" "$reason")"
+      ((n == 0)) || lab_fail "$node refused $n genuine packets as $reason"
+    done
+  done
+}
 
-client_to_peer=0x000102030405060708090a0b0c0d0e0f
-peer_to_client=0xf0e1d2c3b4a5968778695a4b3c2d1e0f
-install_sessions client "$client_to_peer" 11 "$peer_to_client" 22
-install_sessions peer "$peer_to_client" 22 "$client_to_peer" 11
-for node in client peer; do
-  lab_ns "$node" ip link set mb0 mtu $((1500 - 60))
-  set_authenticate "$node" 1
-done
 lab_route_client bond
-
 lab_ns client ping -c 3 -W 2 10.202.0.2 >/dev/null || lab_fail "no ping over the authenticated bond"
+before_client="$(verified client)" before_peer="$(verified peer)"
 lab_blob_intact 20M
 for node in client peer; do
-  newest="$(newest_verified "$node")"
-  echo "$node: highest verified counter $newest"
-  ((newest > 10000)) || lab_fail "$node verified only $newest packets: were they tagged?"
-  for reason in auth_bad_tag auth_replay auth_too_old auth_epoch auth_no_session; do
-    n="$(drops "$node" "$reason")"
-    ((n == 0)) || lab_fail "$node refused $n genuine packets as $reason"
-  done
+  before="before_$node"
+  n=$(($(verified "$node") - ${!before}))
+  echo "$node: verified $n packets during the transfer"
+  ((n > 10000)) || lab_fail "$node verified only $n packets: were they tagged?"
 done
+no_genuine_refused
 
-# The client stops authenticating: the peer refuses what it sends.
-set_authenticate client 0
+# A restarted peer makes a new session; the client takes it.
+epoch_before="$(auth_field client send_epoch)"
+handshakes_before="$(auth_field client handshakes)"
+kill -TERM "${LAB_AGENT_PIDS[peer]}"
+wait "${LAB_AGENT_PIDS[peer]}" || true
+lab_start_agent peer
+new_session() {
+  established && [[ "$(auth_field client send_epoch)" != "$epoch_before" ]]
+}
+wait_until 20 "a new session after the peer's restart" new_session
+echo "client: handshakes $handshakes_before -> $(auth_field client handshakes), epoch $epoch_before -> $(auth_field client send_epoch)"
+lab_blob_intact 8M
+no_genuine_refused
+
+# The wrong peer key: no session, and the handshake's refusal is logged.
+kill -TERM "${LAB_AGENT_PIDS[client]}"
+wait "${LAB_AGENT_PIDS[client]}" || true
+stranger="$("$MESHBPF_BIN/meshbpf" genkey | "$MESHBPF_BIN/meshbpf" pubkey)"
+authenticate client "$LAB_DIR/client.key" "$stranger"
+lab_start_agent client
+refused() { grep -q "MAC wrong" "$LAB_DIR/peer-agent.log" "$LAB_DIR/client-agent.log"; }
+wait_until 20 "the handshake with a wrong key refused, in a log" refused
+[[ "$(auth_field client established)" == False ]] || lab_fail "a session with the wrong peer key"
+if lab_ns client ping -c 2 -W 1 10.202.0.2 >/dev/null; then
+  lab_fail "traffic crossed without a session"
+fi
+
+# The client without authentication: the peer refuses what it sends.
+kill -TERM "${LAB_AGENT_PIDS[client]}"
+wait "${LAB_AGENT_PIDS[client]}" || true
+python3 - "$LAB_DIR/client.json" <<'PY'
+import json, sys
+config = json.load(open(sys.argv[1]))
+for field in ("authentication", "private_key_file", "peer_public_key"):
+    config["link_aggregation"].pop(field)
+json.dump(config, open(sys.argv[1], "w"), indent=1)
+PY
+lab_start_agent client
 before="$(drops peer auth_missing)"
 if lab_ns client ping -c 3 -W 1 10.202.0.2 >/dev/null; then
   lab_fail "unauthenticated packets were delivered"

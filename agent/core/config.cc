@@ -132,6 +132,40 @@ absl::Status ResolveDiscovery(const config::NodeDiscovery& d, absl::string_view 
   return absl::OkStatus();
 }
 
+// link_aggregation.authentication and its keys. The private key file is
+// only named here; the agent reads it (agent/sys/key_file.h).
+absl::Status ResolveAuthentication(const config::LinkAggregation& l, NodeSettings& out) {
+  if (!l.authentication()) {
+    for (const auto& [present, field] :
+         {std::pair{l.has_private_key_file(), "private_key_file"},
+          std::pair{l.has_peer_public_key(), "peer_public_key"}}) {
+      if (present) {
+        return FieldError(absl::StrCat("link_aggregation.", field),
+                          "set without link_aggregation.authentication: true (nothing would use it)");
+      }
+    }
+    return absl::OkStatus();
+  }
+  if (out.mode == BondMode::kFlow) {
+    return FieldError("link_aggregation.authentication",
+                      "meaningless in flow mode (no tunnel: flows leave as they are)");
+  }
+  if (!l.has_private_key_file() || l.private_key_file().empty()) {
+    return FieldError("link_aggregation.private_key_file",
+                      "required with authentication: a file holding this node's private key "
+                      "(`meshbpf genkey > FILE`, mode 600)");
+  }
+  if (!l.has_peer_public_key()) {
+    return FieldError("link_aggregation.peer_public_key",
+                      "required with authentication: the bonding peer's public key "
+                      "(`meshbpf pubkey < ITS_KEY_FILE` on the peer)");
+  }
+  absl::StatusOr<X25519Key> peer = KeyFromBase64(l.peer_public_key(), "link_aggregation.peer_public_key");
+  if (!peer.ok()) return peer.status();
+  out.authentication = TunnelAuthSettings{l.private_key_file(), *peer};
+  return absl::OkStatus();
+}
+
 absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettings& out) {
   if (l.has_mode()) {
     absl::StatusOr<BondMode> mode = ParseBondMode(l.mode());
@@ -169,11 +203,7 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
       }
     }
   }
-  if (l.authentication()) {
-    return FieldError("link_aggregation.authentication",
-                      "not available yet: the data path can authenticate tunnel packets, but "
-                      "the key exchange that gives it session keys is not built (issue 14)");
-  }
+  if (absl::Status s = ResolveAuthentication(l, out); !s.ok()) return s;
   absl::Status s = OptionalIpv4("link_aggregation.peer_address", l.has_peer_address(),
                                 l.peer_address(), out.peer_address);
   s.Update(OptionalIpv4("link_aggregation.peer_bond_address", l.has_peer_bond_address(),
@@ -205,6 +235,12 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
                  l.segmentation_offload());
   if (!offload.ok()) return offload.status();
   out.offload = *offload;
+  if (out.authentication && out.offload == OffloadSetting::kOn) {
+    // Segments of one super-packet would share one tag, and none verifies.
+    return FieldError("link_aggregation.segmentation_offload",
+                      "\"on\" cannot go with authentication: every packet needs its own tag; "
+                      "leave it \"auto\" (off with authentication) or \"off\"");
+  }
   return absl::OkStatus();
 }
 

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "agent/core/config_defaults.h"
 #include "agent/core/data_cap.h"
+#include "agent/core/handshake.h"
 #include "agent/core/listen_address.h"
 #include "proto/config.pb.h"
 
@@ -168,6 +169,13 @@ struct RoutingSettings {
   bool has_selector() const { return !sources.empty() || !fwmarks.empty() || !cgroups.empty(); }
 };
 
+// link_aggregation.authentication (docs/design/tunnel-auth.md).
+struct TunnelAuthSettings {
+  std::string private_key_file;  // read by the agent at start (agent/sys/key_file.h)
+  X25519Key peer_public_key{};
+  bool operator==(const TunnelAuthSettings&) const = default;
+};
+
 struct NodeSettings {
   BondMode mode = BondMode::kLoadBalance;
   std::string bond_interface = config_defaults::kBondInterface;
@@ -181,6 +189,7 @@ struct NodeSettings {
   bool floor_guard = config_defaults::kFloorGuard;  // acts in load_balance and latency modes
   uint32_t max_queue_size = config_defaults::kMaxQueueSize;  // packets resequencing holds at most; 0: all slots
   std::optional<RoutingSettings> routing;  // none: the host's own routes choose
+  std::optional<TunnelAuthSettings> authentication;  // none: tunnel packets carry no tag
   std::string primary;  // name of the primary path
   std::vector<PathSettings> paths;
   FailoverSettings failover;

@@ -59,6 +59,8 @@ std::vector<std::string> RestartFields(const NodeSettings& a, const NodeSettings
   note("link_aggregation.reorder_deadline_ms", a.reorder_deadline_ms == b.reorder_deadline_ms);
   note("link_aggregation.max_queue_size", a.max_queue_size == b.max_queue_size);
   note("link_aggregation.floor_guard", a.floor_guard == b.floor_guard);
+  // The handshake, its keys and the bond's MTU are set up at start.
+  note("link_aggregation.authentication and its keys", a.authentication == b.authentication);
   auto same_prefixes = [](const std::vector<BondAddress>& x, const std::vector<BondAddress>& y) {
     return std::equal(x.begin(), x.end(), y.begin(), y.end(), SamePrefix);
   };

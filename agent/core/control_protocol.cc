@@ -180,8 +180,10 @@ MESHBPF_JSON_FIELDS(GuardDecisionEntry, time, path, excluded, reason, detail)
 MESHBPF_JSON_FIELDS(CapEntry, path, path_id, limit_bytes, used_bytes, remaining_bytes, used_percent,
                     period, period_start, resets_at, when_exhausted, exhausted, warn_at_percent,
                     warnings_issued)
+MESHBPF_JSON_FIELDS(SessionReport, established, send_epoch, session_age_s, handshake_pending,
+                    handshakes, handshake_errors, last_error)
 MESHBPF_JSON_FIELDS(StatusReply, mode, probing, invalid_probes, nodes, paths, caps, transitions,
-                    guard_decisions)
+                    guard_decisions, authentication)
 MESHBPF_JSON_FIELDS(CapReply, caps)
 MESHBPF_JSON_FIELDS(CapMetrics, used_bytes, limit_bytes)
 MESHBPF_JSON_FIELDS(GuardDecisionCount, reason, count)

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "agent/core/control_fields.h"
 #include "agent/core/metrics.h"
+#include "agent/core/tunnel_sessions.h"
 
 namespace meshbpf {
 
@@ -133,6 +134,7 @@ struct StatusReply {
   std::vector<CapEntry> caps;
   std::vector<TransitionEntry> transitions;
   std::vector<GuardDecisionEntry> guard_decisions;
+  std::optional<SessionReport> authentication;  // null: authentication off
 };
 // "cap": {"caps": [...]}.
 struct CapReply {

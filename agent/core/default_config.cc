@@ -142,9 +142,13 @@ std::string SectionsText(const std::vector<DefaultUplink>& found) {
     // Seconds between capacity estimates and weight updates, default ${rebalance_interval}.
     // (Older files set it as failover.rebalance_interval: either place, not both.)
     "rebalance_interval": ${rebalance_interval},
-    // Authenticate every tunnel packet in the data path. Only false for now:
-    // it needs the session key exchange, which is not built yet.
+    // Authenticate every tunnel packet in the data path with keys from a
+    // handshake between the two ends (both must set it). Needs this node's
+    // private key in a file only root reads (`meshbpf genkey > FILE`) and the
+    // peer's public key (`meshbpf pubkey < ITS_FILE` on the peer).
     "authentication": false
+    // "private_key_file": "/etc/meshbpf/private.key",
+    // "peer_public_key": "<44 characters of base64>"
     // Which traffic enters the bond: policy-routing rules and a table the agent
     // installs, removed on stop. Default: none, the host's own routes decide.
     // "routing": {"sources": ["192.168.50.0/24"], "fwmarks": ["0x10/0xff"],

@@ -128,17 +128,18 @@ std::vector<uint8_t> SessionMaterial(const InitiationBytes& initiation, const ui
   return Hkdf(salt, ikm, PairInfo("session", initiator, responder), 64);
 }
 
+HmacSha256Tag MacOf(const std::vector<uint8_t>& key, const uint8_t* message, size_t signed_size) {
+  return HmacSha256(absl::string_view(reinterpret_cast<const char*>(key.data()), key.size()),
+                    message, signed_size);
+}
+
 bool MacMatches(const std::vector<uint8_t>& key, const uint8_t* message, size_t signed_size) {
-  const HmacSha256Tag mac =
-      HmacSha256(absl::string_view(reinterpret_cast<const char*>(key.data()), key.size()), message,
-                 signed_size);
-  return ConstantTimeEqual(mac.data(), message + signed_size, kHandshakeMacSize);
+  return ConstantTimeEqual(MacOf(key, message, signed_size).data(), message + signed_size,
+                           kHandshakeMacSize);
 }
 
 void Sign(const std::vector<uint8_t>& key, uint8_t* message, size_t signed_size) {
-  const HmacSha256Tag mac =
-      HmacSha256(absl::string_view(reinterpret_cast<const char*>(key.data()), key.size()), message,
-                 signed_size);
+  const HmacSha256Tag mac = MacOf(key, message, signed_size);
   std::memcpy(message + signed_size, mac.data(), mac.size());
 }
 

@@ -23,7 +23,8 @@ double BondedRateBps(const NodeSettings& settings) {
 }  // namespace
 
 uint32_t BondOverhead(const NodeSettings& settings) {
-  return settings.mode == BondMode::kFlow ? 0 : static_cast<uint32_t>(MB_ENCAP_OVERHEAD);
+  if (settings.mode == BondMode::kFlow) return 0;
+  return static_cast<uint32_t>(settings.authentication ? MB_AUTH_OVERHEAD : MB_ENCAP_OVERHEAD);
 }
 
 uint32_t BondMtu(const NodeSettings& settings) {
@@ -68,6 +69,8 @@ bool ShouldDisableOffloads(const NodeSettings& settings) {
   }
   // Flow mode chooses per flow, not per packet: super-packets do no harm.
   if (settings.mode == BondMode::kFlow) return false;
+  // The data path refuses GSO packets it would have to tag (auth_gso).
+  if (settings.authentication) return true;
   return std::any_of(settings.paths.begin(), settings.paths.end(),
                      [](const PathSettings& p) { return p.rate_bps < kOffloadMinRateBps; });
 }

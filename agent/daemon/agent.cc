@@ -21,6 +21,7 @@
 #include "agent/daemon/mesh_node.h"
 #include "agent/daemon/monitoring.h"
 #include "agent/daemon/path_supervisor.h"
+#include "agent/daemon/tunnel_auth.h"
 #include "agent/daemon/uplink_test_runner.h"
 #include "agent/daemon/web_endpoint.h"
 #include "agent/sys/agent_log.h"
@@ -30,6 +31,7 @@
 #include "agent/sys/credentials.h"
 #include "agent/sys/link_monitor.h"
 #include "agent/sys/log.h"
+#include "agent/sys/neighbors.h"
 #include "agent/sys/netdev.h"
 #include "agent/sys/policy_routing.h"
 #include "agent/sys/privileges.h"
@@ -95,6 +97,7 @@ class Agent {
   std::unique_ptr<Caps> caps_;
   std::unique_ptr<UplinkTestRunner> test_;
   std::unique_ptr<MeshDiscovery> mesh_;  // null: node_discovery disabled
+  std::unique_ptr<TunnelAuth> auth_;     // null: link_aggregation.authentication off
   bool routing_installed_ = false;  // Stop removes it then
 };
 
@@ -141,6 +144,21 @@ absl::Status Agent::Start() {
   paths_ =
       std::make_unique<PathSupervisor>(settings_, std::move(io), std::move(status), MonotonicNs());
   if (absl::Status s = datapath_->Configure(paths_->table(), paths_->reseq_deadline_us()); !s.ok()) return s;
+  if (settings_.authentication) {
+    TunnelAuthIo auth_io;
+    auth_io.maps = &datapath_->auth();
+    auth_io.table = [this]() -> const PathTable& { return paths_->table(); };
+    auth_io.resolve_next_hop = [](const mb_path& p) {
+      in_addr next_hop{p.gateway ? p.gateway : p.dst_ip};
+      if (absl::Status s = RequestNeighborResolution(static_cast<int>(p.ifindex), next_hop); !s.ok()) {
+        Log(LogLevel::kDebug, std::string(s.message()));
+      }
+    };
+    absl::StatusOr<std::unique_ptr<TunnelAuth>> auth =
+        TunnelAuth::Start(settings_, std::move(auth_io), MonotonicNs());
+    if (!auth.ok()) return auth.status();
+    auth_ = std::move(*auth);
+  }
   if (probe_socket_ && settings_.peer_bond_address) paths_->StartProbing();
   test_ = std::make_unique<UplinkTestRunner>(settings_, *paths_);
 
@@ -253,6 +271,10 @@ void Agent::Serve(int signals) {
     loop.Every(1.0, "http endpoint timeouts", [this] { http_->Serve(); });
   }
   loop.Watch(test_->fd(), "uplink test timer", [this] { test_->OnTimer(); });
+  if (auth_) {
+    loop.Watch(auth_->fd(), "handshake socket", [this] { auth_->OnReadable(MonotonicNs()); });
+    loop.Every(TunnelAuth::kTickS, "session keys", [this] { auth_->OnTick(MonotonicNs()); });
+  }
   if (mesh_) {
     for (int fd : mesh_->fds()) {
       loop.Watch(fd, "discovery socket", [this, fd] { mesh_->OnReadable(fd); });
@@ -304,7 +326,11 @@ void Agent::Reload() {
 nlohmann::json Agent::HandleControl(const nlohmann::json& request, const PeerCredentials& peer) {
   auto answer = Overloaded{
       [](const PingRequest&) -> ControlReply { return PingReply{}; },
-      [this](const StatusRequest&) -> ControlReply { return paths_->Status(); },
+      [this](const StatusRequest&) -> ControlReply {
+        StatusReply status = paths_->Status();
+        if (auth_) status.authentication = auth_->Report(MonotonicNs());
+        return status;
+      },
       [this](const FailoverRequest& r) { return ReplyOrError(paths_->Failover(r)); },
       [this](const CapRequest& r) { return ReplyOrError(caps_->Command(r)); },
       [this](const StatsRequest&) -> ControlReply { return monitoring_->Stats(); },

@@ -46,6 +46,7 @@ absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings, con
     config.relay_max_kbps =
         static_cast<uint32_t>(std::llround(settings.discovery.share_max_bps / 1000));
   }
+  config.authenticate = settings.authentication.has_value();
   config.learn_paths =
       std::any_of(settings.paths.begin(), settings.paths.end(),
                   [](const PathSettings& p) { return p.endpoint == PathEndpoint::kLearned; });
@@ -113,6 +114,9 @@ absl::Status BondDatapath::Load(const std::string& pin_dir) {
   absl::StatusOr<std::unique_ptr<LivenessMaps>> liveness = LivenessMaps::OpenPinned(pin_dir);
   if (!liveness.ok()) return liveness.status();
   liveness_ = std::move(*liveness);
+  absl::StatusOr<std::unique_ptr<AuthMaps>> auth = AuthMaps::OpenPinned(pin_dir);
+  if (!auth.ok()) return auth.status();
+  auth_ = std::move(*auth);
   return absl::OkStatus();
 }
 

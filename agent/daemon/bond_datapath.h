@@ -55,6 +55,7 @@ class BondDatapath {
   void Heartbeat(uint64_t now_ns);
   const RelayMaps& relay_maps() const { return *relay_maps_; }
   const ResequencerMaps& resequencer() const { return *resequencer_; }
+  const AuthMaps& auth() const { return *auth_; }
 
  private:
   const NodeSettings& settings_;
@@ -62,6 +63,7 @@ class BondDatapath {
   std::unique_ptr<RelayMaps> relay_maps_;
   std::unique_ptr<ResequencerMaps> resequencer_;
   std::unique_ptr<LivenessMaps> liveness_;
+  std::unique_ptr<AuthMaps> auth_;
   std::set<int> attached_;  // ifindexes our programs are attached to
   bool tick_failed_ = false;
   bool heartbeat_failed_ = false;

@@ -29,6 +29,8 @@ static_assert(sizeof(mb_learned_source) == 24);
 static_assert(sizeof(mb_path_counters) == 8 * (4 + MB_DROP_REASONS));
 static_assert(sizeof(mb_budget) == 24);
 static_assert(sizeof(mb_heartbeat) == 16);
+static_assert(sizeof(mb_auth_tx) == 32 && sizeof(mb_auth_rx) == 40 + 8 * MB_AUTH_BITMAP_WORDS,
+              "authentication map shapes");
 static_assert(sizeof(mb_flow_key) == 16 && sizeof(mb_flow) == 8 && sizeof(mb_nat_origin) == 8,
               "flow-mode map shapes");
 static_assert(sizeof(mb_relay) == 32 && sizeof(mb_relay_key) == 8 &&
@@ -473,6 +475,58 @@ absl::StatusOr<UnattendedSkips> LivenessMaps::ReadSkips() const {
     }
   }
   return sums;
+}
+
+absl::StatusOr<std::unique_ptr<AuthMaps>> AuthMaps::OpenPinned(const std::string& pin_dir) {
+  std::vector<int> fds;
+  if (absl::Status s = OpenPins(pin_dir, {"mb_auth_tx", "mb_auth_rx"}, &fds); !s.ok()) return s;
+  return std::unique_ptr<AuthMaps>(new AuthMaps(fds[0], fds[1]));
+}
+
+AuthMaps::~AuthMaps() {
+  for (int fd : {tx_, rx_}) close(fd);
+}
+
+absl::Status AuthMaps::WriteSend(const std::array<uint8_t, MB_AUTH_KEY_LEN>& key,
+                                 uint32_t epoch) const {
+  mb_auth_tx tx{};
+  std::memcpy(tx.key, key.data(), key.size());
+  tx.epoch = epoch;
+  return Update(tx_, "mb_auth_tx", 0, &tx);
+}
+
+absl::StatusOr<mb_auth_tx> AuthMaps::ReadSend() const {
+  const uint32_t key = 0;
+  mb_auth_tx tx{};
+  if (absl::Status s = Lookup(tx_, "mb_auth_tx", &key, &tx); !s.ok()) return s;
+  return tx;
+}
+
+absl::Status AuthMaps::WriteReceive(uint32_t slot, const std::array<uint8_t, MB_AUTH_KEY_LEN>& key,
+                                    uint32_t epoch) const {
+  mb_auth_rx rx{};
+  std::memcpy(rx.key, key.data(), key.size());
+  rx.epoch = epoch;
+  // Under the entry's lock: the data path never sees half a window.
+  if (bpf_map_update_elem(rx_, &slot, &rx, BPF_F_LOCK) != 0) {
+    return Errno(absl::StrCat("updating mb_auth_rx[", slot, "]"), errno);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AuthMaps::Clear() const {
+  const std::array<uint8_t, MB_AUTH_KEY_LEN> none{};
+  absl::Status s = WriteSend(none, 0);
+  for (uint32_t slot = 0; slot < MB_AUTH_RX_SESSIONS; ++slot) s.Update(WriteReceive(slot, none, 0));
+  return s;
+}
+
+absl::StatusOr<mb_auth_rx> AuthMaps::ReadReceive(uint32_t slot) const {
+  mb_auth_rx rx{};
+  if (bpf_map_lookup_elem_flags(rx_, &slot, &rx, BPF_F_LOCK) != 0) {
+    return Errno(absl::StrCat("reading mb_auth_rx[", slot, "]"), errno);
+  }
+  return rx;
 }
 
 std::string InstancePinDir(const std::string& pin_root, const std::string& instance) {

@@ -117,6 +117,30 @@ class ResequencerMaps {
   uint32_t slots_;  // mb_reseq_slots' entries
 };
 
+// Tunnel authentication's session keys (bpf/meshbpf.h, "Authentication"),
+// opened from their pins: written by the agent's handshake, read by status.
+class AuthMaps {
+ public:
+  static absl::StatusOr<std::unique_ptr<AuthMaps>> OpenPinned(const std::string& pin_dir);
+  ~AuthMaps();
+  AuthMaps(const AuthMaps&) = delete;
+  AuthMaps& operator=(const AuthMaps&) = delete;
+
+  // A new send session: its key and epoch, counting from 0.
+  absl::Status WriteSend(const std::array<uint8_t, MB_AUTH_KEY_LEN>& key, uint32_t epoch) const;
+  absl::StatusOr<mb_auth_tx> ReadSend() const;
+  // A new receive session in `slot` (< MB_AUTH_RX_SESSIONS), with an empty window.
+  absl::Status WriteReceive(uint32_t slot, const std::array<uint8_t, MB_AUTH_KEY_LEN>& key,
+                            uint32_t epoch) const;
+  // No session in either direction: everything is dropped until a handshake.
+  absl::Status Clear() const;
+  absl::StatusOr<mb_auth_rx> ReadReceive(uint32_t slot) const;
+
+ private:
+  AuthMaps(int tx, int rx) : tx_(tx), rx_(rx) {}
+  int tx_, rx_;
+};
+
 // Agent liveness (bpf/meshbpf.h, "Agent liveness"): the heartbeat the
 // agent writes every tick, and the packets the data path kept off silent
 // paths while it was stale; opened from their pins.

@@ -34,6 +34,21 @@ absl::StatusOr<std::optional<Mac>> ResolvedNeighbor(int ifindex, in_addr address
   return mac;
 }
 
+absl::Status RequestNeighborResolution(int ifindex, in_addr address) {
+  absl::StatusOr<NlSocket> sock = ConnectRtnetlink();
+  if (!sock.ok()) return sock.status();
+  std::unique_ptr<rtnl_neigh, void (*)(rtnl_neigh*)> neigh(rtnl_neigh_alloc(), rtnl_neigh_put);
+  nl_addr* dst = nl_addr_build(AF_INET, &address, sizeof(address));
+  rtnl_neigh_set_ifindex(neigh.get(), ifindex);
+  rtnl_neigh_set_dst(neigh.get(), dst);
+  nl_addr_put(dst);
+  rtnl_neigh_set_flags(neigh.get(), NTF_USE);
+  if (int err = rtnl_neigh_add(sock->get(), neigh.get(), NLM_F_CREATE); err < 0) {
+    return NlError("requesting neighbour resolution", err);
+  }
+  return absl::OkStatus();
+}
+
 bool FillNextHopMacs(const NodeSettings& settings, PathTable& table) {
   bool changed = false;
   SystemInterfaceLookup lookup;

@@ -1,0 +1,45 @@
+// The sockets of the session handshake (agent/core/handshake.h): messages
+// leave on a chosen path exactly as its tunnel packets do (same addresses,
+// ports and next hop, through a packet socket, so no host route is needed)
+// and arrive on the tunnel port, where mb_decap passes them up.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "bpf/meshbpf.h"
+
+namespace meshbpf {
+
+class HandshakeSocket {
+ public:
+  // Binds UDP `port` (the tunnel port) on every address. Needs CAP_NET_RAW
+  // for the packet socket, so before the agent drops privileges.
+  static absl::StatusOr<std::unique_ptr<HandshakeSocket>> Open(uint16_t port);
+  ~HandshakeSocket();
+  HandshakeSocket(const HandshakeSocket&) = delete;
+  HandshakeSocket& operator=(const HandshakeSocket&) = delete;
+
+  int fd() const { return udp_fd_; }
+  // On `path`, as its tunnel packets leave. Unavailable while its next
+  // hop's MAC is not resolved yet.
+  absl::Status SendOnPath(const mb_path& path, const uint8_t* data, size_t size) const;
+  // Through the host's routes (a sender that is no configured path).
+  absl::Status SendTo(const sockaddr_in& to, const uint8_t* data, size_t size) const;
+
+  static constexpr size_t kMaxDatagramsPerDrain = 64;
+  // Reads what is pending (at most kMaxDatagramsPerDrain).
+  void Drain(const std::function<void(const uint8_t*, size_t, const sockaddr_in&)>& on_message) const;
+
+ private:
+  HandshakeSocket(int udp_fd, int packet_fd) : udp_fd_(udp_fd), packet_fd_(packet_fd) {}
+  int udp_fd_;
+  int packet_fd_;
+};
+
+}  // namespace meshbpf
