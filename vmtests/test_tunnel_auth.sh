@@ -7,7 +7,7 @@
 #    bond's MTU is 20 bytes lower for the longer header,
 #  - ping and 20 MB of random bytes both ways cross the bond intact (sha256)
 #    with every packet tagged and verified, and no genuine packet refused
-#    (no bad tag, replay, too old; epoch drops only around a handshake),
+#    (no bad tag, replay or too-old drop),
 #  - the peer agent restarted: a new handshake, a new epoch, and a transfer
 #    crosses intact again,
 #  - a config naming the wrong peer key makes no session (the handshake is
@@ -21,22 +21,7 @@ trap 'exit 130' INT TERM
 
 lab_create
 
-# authenticate NODE PRIVATE_KEY_FILE PEER_PUBLIC_KEY: turns it on in NODE's config.
-authenticate() {
-  python3 - "$LAB_DIR/$1.json" "$2" "$3" <<'PY'
-import json, sys
-path, key_file, peer_key = sys.argv[1:]
-config = json.load(open(path))
-config["link_aggregation"].update(
-    {"authentication": True, "private_key_file": key_file, "peer_public_key": peer_key})
-json.dump(config, open(path, "w"), indent=1)
-PY
-}
-(umask 077
- for node in client peer; do "$MESHBPF_BIN/meshbpf" genkey >"$LAB_DIR/$node.key"; done)
-public_key() { "$MESHBPF_BIN/meshbpf" pubkey <"$LAB_DIR/$1.key"; }
-authenticate client "$LAB_DIR/client.key" "$(public_key peer)"
-authenticate peer "$LAB_DIR/peer.key" "$(public_key client)"
+lab_authenticate_nodes
 lab_ns client "$MESHBPF_BIN/meshbpf" config --check "$LAB_DIR/client.json" >/dev/null
 chmod 644 "$LAB_DIR/client.key"
 if out="$(lab_ns client "$MESHBPF_BIN/meshbpf" config --check "$LAB_DIR/client.json" 2>&1)"; then
@@ -47,22 +32,12 @@ chmod 600 "$LAB_DIR/client.key"
 
 lab_start_agents
 
-auth_field() {  # NODE FIELD: authentication.FIELD of NODE's status
-  lab_status "$1" --json | python3 -c "import json, sys; print(json.load(sys.stdin)['health']['authentication']['$2'])"
-}
-established() { [[ "$(auth_field client established)" == True && "$(auth_field peer established)" == True ]]; }
-wait_until 20 "both agents established a session" established
+wait_until 20 "both agents established a session" lab_sessions_established
 for node in client peer; do
   mtu="$(lab_ns "$node" cat /sys/class/net/mb0/mtu)"
   ((mtu == 1500 - 60)) || lab_fail "$node: bond MTU $mtu, not 1440 (the 60-byte authenticated header)"
 done
 
-drops() {  # NODE REASON: that drop reason summed over the paths and unattributed
-  lab_status "$1" --json | python3 -c "
-import json, sys
-s = json.load(sys.stdin)
-print(sum(p['drops']['$2'] for p in s['paths']) + s['unattributed_drops']['$2'])"
-}
 # The packets NODE verified, over both receive sessions.
 verified() {
   local slot total=0 n
@@ -77,7 +52,7 @@ no_genuine_refused() {
   local node reason n
   for node in client peer; do
     for reason in auth_bad_tag auth_replay auth_too_old; do
-      n="$(drops "$node" "$reason")"
+      n="$(lab_drops "$node" "$reason")"
       ((n == 0)) || lab_fail "$node refused $n genuine packets as $reason"
     done
   done
@@ -96,16 +71,16 @@ done
 no_genuine_refused
 
 # A restarted peer makes a new session; the client takes it.
-epoch_before="$(auth_field client send_epoch)"
-handshakes_before="$(auth_field client handshakes)"
+epoch_before="$(lab_auth_field client send_epoch)"
+handshakes_before="$(lab_auth_field client handshakes)"
 kill -TERM "${LAB_AGENT_PIDS[peer]}"
 wait "${LAB_AGENT_PIDS[peer]}" || true
 lab_start_agent peer
 new_session() {
-  established && [[ "$(auth_field client send_epoch)" != "$epoch_before" ]]
+  lab_sessions_established && [[ "$(lab_auth_field client send_epoch)" != "$epoch_before" ]]
 }
 wait_until 20 "a new session after the peer's restart" new_session
-echo "client: handshakes $handshakes_before -> $(auth_field client handshakes), epoch $epoch_before -> $(auth_field client send_epoch)"
+echo "client: handshakes $handshakes_before -> $(lab_auth_field client handshakes), epoch $epoch_before -> $(lab_auth_field client send_epoch)"
 lab_blob_intact 8M
 no_genuine_refused
 
@@ -113,11 +88,11 @@ no_genuine_refused
 kill -TERM "${LAB_AGENT_PIDS[client]}"
 wait "${LAB_AGENT_PIDS[client]}" || true
 stranger="$("$MESHBPF_BIN/meshbpf" genkey | "$MESHBPF_BIN/meshbpf" pubkey)"
-authenticate client "$LAB_DIR/client.key" "$stranger"
+lab_set_authentication client "$LAB_DIR/client.key" "$stranger"
 lab_start_agent client
 refused() { grep -q "MAC wrong" "$LAB_DIR/peer-agent.log" "$LAB_DIR/client-agent.log"; }
 wait_until 20 "the handshake with a wrong key refused, in a log" refused
-[[ "$(auth_field client established)" == False ]] || lab_fail "a session with the wrong peer key"
+[[ "$(lab_auth_field client established)" == False ]] || lab_fail "a session with the wrong peer key"
 if lab_ns client ping -c 2 -W 1 10.202.0.2 >/dev/null; then
   lab_fail "traffic crossed without a session"
 fi
@@ -133,11 +108,11 @@ for field in ("authentication", "private_key_file", "peer_public_key"):
 json.dump(config, open(sys.argv[1], "w"), indent=1)
 PY
 lab_start_agent client
-before="$(drops peer auth_missing)"
+before="$(lab_drops peer auth_missing)"
 if lab_ns client ping -c 3 -W 1 10.202.0.2 >/dev/null; then
   lab_fail "unauthenticated packets were delivered"
 fi
-after="$(drops peer auth_missing)"
+after="$(lab_drops peer auth_missing)"
 echo "peer refused $((after - before)) unauthenticated packets"
 ((after - before >= 3)) || lab_fail "the peer did not count the unauthenticated pings"
 echo PASS

@@ -307,6 +307,43 @@ EOF
 EOF
 }
 
+# Tunnel authentication in NODE's config with its private key file and the
+# other node's public key: lab_set_authentication NODE KEY_FILE PEER_PUBLIC_KEY
+lab_set_authentication() {
+  python3 - "$LAB_DIR/$1.json" "$2" "$3" <<'PY'
+import json, sys
+path, key_file, peer_key = sys.argv[1:]
+config = json.load(open(path))
+config["link_aggregation"].update(
+    {"authentication": True, "private_key_file": key_file, "peer_public_key": peer_key})
+json.dump(config, open(path, "w"), indent=1)
+PY
+}
+lab_public_key() { "$MESHBPF_BIN/meshbpf" pubkey <"$LAB_DIR/$1.key"; }
+# Both nodes authenticate, each with a new key pair in $LAB_DIR/NODE.key
+# (before lab_start_agents).
+lab_authenticate_nodes() {
+  (umask 077
+   for node in client peer; do "$MESHBPF_BIN/meshbpf" genkey >"$LAB_DIR/$node.key"; done)
+  lab_set_authentication client "$LAB_DIR/client.key" "$(lab_public_key peer)"
+  lab_set_authentication peer "$LAB_DIR/peer.key" "$(lab_public_key client)"
+}
+# authentication.FIELD of NODE's `meshbpf status --json`: lab_auth_field NODE FIELD
+lab_auth_field() {
+  lab_status "$1" --json |
+    python3 -c "import json, sys; print(json.load(sys.stdin)['health']['authentication']['$2'])"
+}
+lab_sessions_established() {
+  [[ "$(lab_auth_field client established)" == True && "$(lab_auth_field peer established)" == True ]]
+}
+# A drop reason of NODE summed over its paths and the unattributed slot: lab_drops NODE REASON
+lab_drops() {
+  lab_status "$1" --json | python3 -c "
+import json, sys
+s = json.load(sys.stdin)
+print(sum(p['drops']['$2'] for p in s['paths']) + s['unattributed_drops']['$2'])"
+}
+
 # Starts the agent of one node (client or peer) and waits until it is ready.
 lab_start_agent() {
   local node="$1" log="$LAB_DIR/$1-agent.log"
