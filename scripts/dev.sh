@@ -9,7 +9,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${MESHBPF_BUILD_DIR:-$ROOT/build}"
 
 # Debian packages the project needs: toolchain, libraries, and the tools the
-# lab and tests drive (iproute2 for netns/tc, nftables, iperf3).
+# lab and tests drive (iproute2 for netns/tc, nftables, iperf3, conntrack).
 PACKAGES=(
   build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
   libnl-3-dev libnl-route-3-dev libabsl-dev libprotobuf-dev protobuf-compiler
@@ -17,7 +17,7 @@ PACKAGES=(
   libsqlite3-dev libcap-dev libmicrohttpd-dev tzdata chromium
   mptcpize gnuplot-nox
   libclang-rt-14-dev
-  dpkg-dev groff-base systemd
+  dpkg-dev groff-base systemd conntrack
 )
 
 need_root() {

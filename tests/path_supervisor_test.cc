@@ -262,6 +262,33 @@ TEST_F(PathSupervisorTest, ALearnedPathAdoptsTheFarEndOfAnAuthenticatedProbe) {
   EXPECT_EQ(State(1), MB_PATH_ACTIVE) << "unprobed: in service with its far end";
 }
 
+// A NAT's new mapping moves only the port: the path keeps its health and
+// carries traffic at once; another address is another far end, probed anew.
+TEST_F(PathSupervisorTest, ALearnedFarEndWhosePortMovesKeepsItsHealth) {
+  Start(/*probed=*/true);
+  settings_.paths[1].endpoint = PathEndpoint::kLearned;
+  settings_.paths[1].endpoint_known = false;
+  system_->learned = {.saddr = Addr("203.0.113.5").s_addr,
+                      .daddr = Addr("10.1.0.2").s_addr,
+                      .sport = 40000,
+                      .ifindex = 3,
+                      .seen_ns = now_};
+  paths_->OnProbeRequest(1, now_);
+  for (int i = 0; i < 20; ++i) Tick({0, 1});
+  ASSERT_EQ(paths_->health(1).state(), PathState::kUp);
+  system_->learned.sport = 40001;
+  system_->learned.seen_ns = now_;
+  paths_->OnProbeRequest(1, now_);
+  EXPECT_EQ(ToJson(paths_->Status())["paths"][1]["learned_endpoint"], "203.0.113.5:40001");
+  EXPECT_EQ(paths_->health(1).state(), PathState::kUp);
+  EXPECT_EQ(State(1), MB_PATH_ACTIVE);
+  EXPECT_EQ(paths_->table()[1].dst_port, 40001);
+  system_->learned.saddr = Addr("203.0.113.9").s_addr;
+  system_->learned.seen_ns = now_;
+  paths_->OnProbeRequest(1, now_);
+  EXPECT_NE(paths_->health(1).state(), PathState::kUp) << "another address: probed before use";
+}
+
 TEST_F(PathSupervisorTest, ManualFailoverMovesTrafficAndAutoClearsIt) {
   Start(/*probed=*/false);
   nlohmann::json reply = Failover("wan0", "eth1");

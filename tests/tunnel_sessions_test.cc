@@ -95,6 +95,24 @@ TEST_F(TunnelSessionsTest, CrossingInitiationsMakeOneSessionBothEndsUse) {
   EXPECT_EQ(second_->sessions.Report(5).handshakes, 1u);
 }
 
+// The winner of crossings cannot reach the other end (it is behind a NAT
+// the winner has no mapping in yet): once its own initiation went
+// unanswered, it answers the other's rather than wait forever.
+TEST_F(TunnelSessionsTest, AWinnerWhoseInitiationsGetNowhereAnswersTheOthers) {
+  first_->Apply(first_->sessions.Start(0, first_->slots));
+  SessionActions b = second_->Apply(second_->sessions.Start(0, second_->slots));
+  EXPECT_FALSE(Deliver(*b.initiate, *first_, kS / 10).reply) << "a young crossing: ours goes on";
+  SessionActions retry = Tick(*second_, kS);
+  ASSERT_TRUE(retry.initiate);
+  SessionActions answer = Deliver(*retry.initiate, *first_, kS);
+  ASSERT_TRUE(answer.reply) << "ours went unanswered: answer theirs";
+  EXPECT_TRUE(Deliver(*answer.reply, *second_, kS).install_send);
+  // While its answer waits for confirmation, it starts no handshake of its own.
+  EXPECT_FALSE(Tick(*first_, kS + kS / 10).initiate);
+  ASSERT_TRUE(second_->SendPacketTo(*first_));
+  EXPECT_TRUE(Tick(*first_, kS + kS / 5).install_send);
+}
+
 TEST_F(TunnelSessionsTest, ACopyOfTheInitiationGetsTheSameAnswerAndChangesNothing) {
   SessionActions a = first_->Apply(first_->sessions.Start(0, first_->slots));
   SessionActions r1 = Deliver(*a.initiate, *second_, 1);

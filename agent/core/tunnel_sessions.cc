@@ -103,9 +103,13 @@ SessionActions TunnelSessions::OnTick(uint64_t now_ns, const ReceiveSlots& slots
     }
     return actions;
   }
+  // An answer of ours waits for the initiator's first packet: give it time
+  // before starting a handshake of our own.
+  const bool answer_waiting = unconfirmed_ && unconfirmed_->role == Role::kResponder &&
+                              SecondsBetween(unconfirmed_->since_ns, now_ns) < timing_.max_retry_s;
   std::string why;
   if (!sending_) {
-    why = "no session yet";
+    if (!answer_waiting) why = "no session yet";
   } else if (SecondsBetween(session_ns_, now_ns) >= timing_.rekey_after_s) {
     why = absl::StrFormat("rekey: session %.0f s old", SecondsBetween(session_ns_, now_ns));
   } else if (send_counter >= kRekeyAfterPackets) {
@@ -138,7 +142,9 @@ SessionActions TunnelSessions::OnMessage(const uint8_t* data, size_t size, uint6
         return actions;
       }
     }
-    if (pending_ && handshake_.WinsCrossing()) {
+    const bool ours_is_young = pending_ && pending_->attempts == 1 &&
+                               SecondsBetween(pending_->sent_ns, now_ns) < timing_.first_retry_s;
+    if (ours_is_young && handshake_.WinsCrossing()) {
       actions.log.push_back("handshake: initiations crossed; ours goes on");
       return actions;
     }
@@ -153,7 +159,7 @@ SessionActions TunnelSessions::OnMessage(const uint8_t* data, size_t size, uint6
     actions.install_receive =
         ReceiveInstall{slot, response->keys.receive_key, response->keys.receive_epoch};
     actions.reply = response->message;
-    unconfirmed_ = Unconfirmed{slot, response->keys, Role::kResponder};
+    unconfirmed_ = Unconfirmed{slot, response->keys, Role::kResponder, now_ns};
     answered_.emplace_back(response->initiator_ephemeral, response->message);
     if (answered_.size() > kAnsweredKept) answered_.pop_front();
     actions.log.push_back(absl::StrFormat(
@@ -172,7 +178,7 @@ SessionActions TunnelSessions::OnMessage(const uint8_t* data, size_t size, uint6
   const uint32_t slot = SlotForNewSession();
   actions.install_receive = ReceiveInstall{slot, keys->receive_key, keys->receive_epoch};
   actions.install_send = SendInstall{keys->send_key, keys->send_epoch};
-  unconfirmed_ = Unconfirmed{slot, *keys, Role::kInitiator};
+  unconfirmed_ = Unconfirmed{slot, *keys, Role::kInitiator, now_ns};
   pending_.reset();
   sending_ = true;
   send_epoch_ = keys->send_epoch;

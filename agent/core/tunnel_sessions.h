@@ -9,7 +9,10 @@
 //    verified for silent_after_s (the far end lost its keys). An initiation
 //    unanswered is sent again, with a new ephemeral key, after a growing wait.
 //  - Two initiations crossing: the end whose public key is smaller goes on,
-//    the other answers (Handshake::WinsCrossing).
+//    the other answers (Handshake::WinsCrossing). The smaller one answers
+//    too once its own initiation went unanswered (retried, or older than
+//    first_retry_s): the other end may be unable to receive it (a NAT it
+//    has not crossed yet), so waiting for it would never end.
 //  - Every new session goes into the receive slot the peer is not sending
 //    in, so packets of the old session in flight still verify.
 //  - The initiator sends in the new session as soon as the response checks
@@ -111,6 +114,7 @@ class TunnelSessions {
     uint32_t slot = 0;
     SessionKeys keys;
     Role role = Role::kInitiator;
+    uint64_t since_ns = 0;
   };
   struct Pending {
     Handshake::Initiation sent;

@@ -490,6 +490,19 @@ void PathSupervisor::OnProbeRequest(size_t i, uint64_t now_ns) {
   std::optional<LearnedEndpoint> learned = EndpointToLearn(settings_.paths[i], *seen, now_ns);
   if (!learned) return;
   PathSettings& p = settings_.paths[i];
+  // Only the port moved, on the same address and uplink: a NAT gave the
+  // client's uplink a new mapping. It is the same path: its health stays,
+  // so the bond is back on it with this probe, not after recovery_threshold.
+  if (p.endpoint_known && learned->ifindex == p.ifindex &&
+      learned->remote.s_addr == p.remote.s_addr && learned->source.s_addr == p.source.s_addr &&
+      learned->remote_port != p.remote_port) {
+    Log(LogLevel::kInfo, absl::StrFormat("path %s: far end moved from port %u to %u (a NAT's new "
+                                         "mapping; from an authenticated probe): health kept",
+                                         p.name, p.remote_port, learned->remote_port));
+    p.remote_port = learned->remote_port;
+    LogError(WriteTable());
+    return;
+  }
   if (learned->ifindex != p.ifindex) {
     std::optional<std::string> name = io_.interface_name(learned->ifindex);
     std::optional<InterfaceInfo> info = name ? io_.find_interface(*name) : std::nullopt;
