@@ -154,6 +154,8 @@ int mb_decap(struct __sk_buff *skb)
 		return drop(MB_NO_PATH, MB_DROP_UNKNOWN_SOURCE);
 	note_path_rx(path_id);
 	reason = read_inner_proto(skb, inner_off, inner_version, &inner_proto);
+	if (!reason && cfg->check_inner_source)
+		reason = check_inner_source(skb, inner_off, inner_proto);
 	if (!reason)
 		reason = decap_ecn(skb, ip.tos, inner_off, inner_proto);
 	if (reason)

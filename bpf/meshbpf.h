@@ -60,6 +60,7 @@ enum mb_drop_reason {
 	MB_DROP_AUTH_TOO_OLD,      /* its counter is behind the anti-replay window */
 	MB_DROP_AUTH_GSO,          /* a GSO packet: its segments could not carry one tag */
 	MB_DROP_CE_NOT_ECT,        /* congestion marked outside on a packet whose sender has no ECN */
+	MB_DROP_INNER_SOURCE,      /* inner source outside the peer's allowed prefixes (mb_allowed_*) */
 	MB_DROP_REASONS,
 };
 
@@ -188,7 +189,24 @@ struct mb_config {
 	 * their MSS clamped to it. 0: no clamping.
 	 */
 	__u16 bond_mtu;
-	__u16 reserved;
+	/*
+	 * 1: an inner packet from the peer must come from a prefix in
+	 * mb_allowed_v4 / mb_allowed_v6 (link_aggregation.peer_allowed_sources,
+	 * WireGuard's cryptokey routing), else MB_DROP_INNER_SOURCE.
+	 */
+	__u8 check_inner_source;
+	__u8 reserved;
+};
+
+/* mb_allowed_v4 / mb_allowed_v6 keys (LPM tries; the value is unused). */
+#define MB_ALLOWED_PREFIXES 256
+struct mb_prefix_v4 {
+	__u32 prefixlen;
+	__be32 addr;
+};
+struct mb_prefix_v6 {
+	__u32 prefixlen;
+	__u8 addr[16];
 };
 
 /* Path states; only MB_PATH_ACTIVE paths carry bonded traffic. */

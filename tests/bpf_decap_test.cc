@@ -262,3 +262,36 @@ TEST_F(DatapathTest, DecapDropsACongestionMarkItCannotPassOn) {
 
 }  // namespace
 }  // namespace meshbpf::testing
+
+namespace meshbpf::testing {
+namespace {
+
+// Cryptokey routing: with mb_config.check_inner_source, an inner packet
+// from outside the peer's allowed prefixes is dropped, IPv4 and IPv6.
+TEST_F(DatapathTest, DecapDropsInnerSourcesThePeerMayNotSendFrom) {
+  EditConfig([](mb_config& c) { c.check_inner_source = 1; });
+  const mb_prefix_v4 lan{24, Ip("10.202.0.0")};
+  mb_prefix_v6 lan6{64, {}};
+  lan6.addr[0] = 0xfd;
+  lan6.addr[1] = 0x00;
+  const uint8_t yes = 1;
+  ASSERT_EQ(bpf_map_update_elem(Fd(skel_->maps.mb_allowed_v4), &lan, &yes, BPF_ANY), 0);
+  ASSERT_EQ(bpf_map_update_elem(Fd(skel_->maps.mb_allowed_v6), &lan6, &yes, BPF_ANY), 0);
+  EXPECT_EQ(Decap(MeshPacket(kPeer, L3(Ipv4Packet("10.202.0.9", "10.203.0.2", IPPROTO_UDP, 40)))).verdict,
+            kRedirect);
+  EXPECT_EQ(Decap(MeshPacket(kPeer, L3(Ipv4Packet("10.66.0.1", "10.203.0.2", IPPROTO_UDP, 40)))).verdict,
+            kShot);
+  EXPECT_EQ(Counters(0).drops[MB_DROP_INNER_SOURCE], 1u);
+  Bytes v6 = L3(Ipv6Packet(40, 0));  // from fd00::1
+  EXPECT_EQ(Decap(MeshPacket(kPeer, v6)).verdict, kRedirect);
+  v6[9] = 0x01;  // from fd01::1
+  EXPECT_EQ(Decap(MeshPacket(kPeer, v6)).verdict, kShot);
+  EXPECT_EQ(Counters(0).drops[MB_DROP_INNER_SOURCE], 2u);
+  // Off: any source.
+  EditConfig([](mb_config& c) { c.check_inner_source = 0; });
+  EXPECT_EQ(Decap(MeshPacket(kPeer, L3(Ipv4Packet("10.66.0.1", "10.203.0.2", IPPROTO_UDP, 40)))).verdict,
+            kRedirect);
+}
+
+}  // namespace
+}  // namespace meshbpf::testing

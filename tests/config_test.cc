@@ -309,6 +309,24 @@ TEST_F(ConfigTest, AuthenticationNeedsBothKeysAndShapesTheBond) {
               AllOf(HasSubstr("link_aggregation.peer_public_key"), HasSubstr("without")));
 }
 
+TEST_F(ConfigTest, PeerAllowedSourcesTakeIpv4AndIpv6PrefixesOnly) {
+  EXPECT_TRUE(MustResolve(WithOneUplink("")).peer_allowed_sources.empty());
+  const NodeSettings s = MustResolve(WithOneUplink(
+      R"("link_aggregation": {"peer_allowed_sources": ["192.168.50.0/24", "fd00:50::/64", "0.0.0.0/0"]})"));
+  ASSERT_EQ(s.peer_allowed_sources.size(), 3u);
+  EXPECT_EQ(s.peer_allowed_sources[0].family, AF_INET);
+  EXPECT_EQ(s.peer_allowed_sources[0].prefix_len, 24);
+  EXPECT_EQ(s.peer_allowed_sources[0].address[2], 50);
+  EXPECT_EQ(s.peer_allowed_sources[1].family, AF_INET6);
+  EXPECT_EQ(s.peer_allowed_sources[1].address[3], 0x50);
+  for (const char* bad : {"192.168.50.1/24", "192.168.50.0", "fd00::/129", "fd00::1/64", "x/8", "10.0.0.0/-1"}) {
+    EXPECT_THAT(ErrorOf(WithOneUplink(absl::StrCat(R"("link_aggregation": {"peer_allowed_sources": [")",
+                                                   bad, R"("]})"))),
+                HasSubstr("link_aggregation.peer_allowed_sources[0]"))
+        << bad;
+  }
+}
+
 TEST_F(ConfigTest, LossThresholds) {
   // recover_loss_percent defaults to half of an explicit degrade_loss_percent.
   NodeSettings s = MustResolve(WithOneUplink(R"("failover": {"degrade_loss_percent": 1})"));

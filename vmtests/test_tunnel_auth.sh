@@ -9,7 +9,8 @@
 #    with every packet tagged and verified, and no genuine packet refused
 #    (no bad tag, replay or too-old drop),
 #  - the peer agent restarted: a new handshake, a new epoch, and a transfer
-#    crosses intact again,
+#    crosses intact again; with peer_allowed_sources, an authenticated packet
+#    from another inner source is refused (inner_source),
 #  - a config naming the wrong peer key makes no session (the handshake is
 #    refused, saying so) and nothing crosses,
 #  - the client agent restarted without authentication: the peer refuses
@@ -75,6 +76,13 @@ epoch_before="$(lab_auth_field client send_epoch)"
 handshakes_before="$(lab_auth_field client handshakes)"
 kill -TERM "${LAB_AGENT_PIDS[peer]}"
 wait "${LAB_AGENT_PIDS[peer]}" || true
+# It comes back allowing only the client's bond address as inner source.
+python3 - "$LAB_DIR/peer.json" <<'PY'
+import json, sys
+config = json.load(open(sys.argv[1]))
+config["link_aggregation"]["peer_allowed_sources"] = ["10.203.0.2/32"]
+json.dump(config, open(sys.argv[1], "w"), indent=1)
+PY
 lab_start_agent peer
 new_session() {
   lab_sessions_established && [[ "$(lab_auth_field client send_epoch)" != "$epoch_before" ]]
@@ -83,6 +91,15 @@ wait_until 20 "a new session after the peer's restart" new_session
 echo "client: handshakes $handshakes_before -> $(lab_auth_field client handshakes), epoch $epoch_before -> $(lab_auth_field client send_epoch)"
 lab_blob_intact 8M
 no_genuine_refused
+# Another inner source, authenticated though it is, is refused.
+lab_ns client ip addr add 10.203.0.77/24 dev mb0
+before="$(lab_drops peer inner_source)"
+if lab_ns client ping -c 3 -W 1 -I 10.203.0.77 10.202.0.2 >/dev/null; then
+  lab_fail "an inner source outside peer_allowed_sources crossed"
+fi
+refused=$(($(lab_drops peer inner_source) - before))
+echo "peer refused $refused packets from an inner source it does not allow"
+((refused >= 3)) || lab_fail "the peer did not count the disallowed inner source"
 
 # The wrong peer key: no session, and the handshake's refusal is logged.
 kill -TERM "${LAB_AGENT_PIDS[client]}"

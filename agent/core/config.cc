@@ -132,6 +132,46 @@ absl::Status ResolveDiscovery(const config::NodeDiscovery& d, absl::string_view 
   return absl::OkStatus();
 }
 
+// "10.204.0.0/24" or "fd00:204::/64", with no bits beyond the length.
+absl::StatusOr<InnerPrefix> ParseInnerPrefix(absl::string_view path, const std::string& text) {
+  const size_t slash = text.find('/');
+  const std::string length = slash == std::string::npos ? "" : text.substr(slash + 1);
+  const std::string address = text.substr(0, slash);
+  InnerPrefix out;
+  out.family = address.find(':') == std::string::npos ? AF_INET : AF_INET6;
+  const int max_len = out.family == AF_INET ? 32 : 128;
+  if (length.empty() || length.size() > 3 || !std::all_of(length.begin(), length.end(), absl::ascii_isdigit) ||
+      inet_pton(out.family, address.c_str(), out.address.data()) != 1 || std::stoi(length) > max_len) {
+    return FieldError(path, absl::StrCat(Quote(text), " is not a prefix (expected e.g. "
+                                                      "\"192.168.50.0/24\" or \"fd00:50::/64\")"));
+  }
+  out.prefix_len = std::stoi(length);
+  for (int bit = out.prefix_len; bit < max_len; ++bit) {
+    if (out.address[bit / 8] & (0x80 >> (bit % 8))) {
+      return FieldError(path, absl::StrCat(Quote(text), " has bits beyond its prefix length"));
+    }
+  }
+  return out;
+}
+
+absl::Status ResolveAllowedSources(const config::LinkAggregation& l, NodeSettings& out) {
+  for (int i = 0; i < l.peer_allowed_sources_size(); ++i) {
+    absl::StatusOr<InnerPrefix> prefix = ParseInnerPrefix(
+        absl::StrCat("link_aggregation.peer_allowed_sources[", i, "]"), l.peer_allowed_sources(i));
+    if (!prefix.ok()) return prefix.status();
+    out.peer_allowed_sources.push_back(*prefix);
+  }
+  if (out.peer_allowed_sources.size() >= MB_ALLOWED_PREFIXES) {
+    return FieldError("link_aggregation.peer_allowed_sources",
+                      absl::StrCat("at most ", MB_ALLOWED_PREFIXES - 1, " prefixes"));
+  }
+  if (!out.peer_allowed_sources.empty() && out.mode == BondMode::kFlow) {
+    return FieldError("link_aggregation.peer_allowed_sources",
+                      "meaningless in flow mode (no peer sends through a tunnel)");
+  }
+  return absl::OkStatus();
+}
+
 // link_aggregation.authentication and its keys. The private key file is
 // only named here; the agent reads it (agent/sys/key_file.h).
 absl::Status ResolveAuthentication(const config::LinkAggregation& l, NodeSettings& out) {
@@ -204,6 +244,7 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
     }
   }
   if (absl::Status s = ResolveAuthentication(l, out); !s.ok()) return s;
+  if (absl::Status s = ResolveAllowedSources(l, out); !s.ok()) return s;
   absl::Status s = OptionalIpv4("link_aggregation.peer_address", l.has_peer_address(),
                                 l.peer_address(), out.peer_address);
   s.Update(OptionalIpv4("link_aggregation.peer_bond_address", l.has_peer_bond_address(),

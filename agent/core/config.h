@@ -169,6 +169,14 @@ struct RoutingSettings {
   bool has_selector() const { return !sources.empty() || !fwmarks.empty() || !cgroups.empty(); }
 };
 
+// An IPv4 or IPv6 prefix (link_aggregation.peer_allowed_sources).
+struct InnerPrefix {
+  int family = 0;                   // AF_INET or AF_INET6
+  std::array<uint8_t, 16> address{};  // IPv4 in the first 4 bytes, network order
+  int prefix_len = 0;
+  bool operator==(const InnerPrefix&) const = default;
+};
+
 // link_aggregation.authentication (docs/design/tunnel-auth.md).
 struct TunnelAuthSettings {
   std::string private_key_file;  // read by the agent at start (agent/sys/key_file.h)
@@ -190,6 +198,8 @@ struct NodeSettings {
   uint32_t max_queue_size = config_defaults::kMaxQueueSize;  // packets resequencing holds at most; 0: all slots
   std::optional<RoutingSettings> routing;  // none: the host's own routes choose
   std::optional<TunnelAuthSettings> authentication;  // none: tunnel packets carry no tag
+  // Inner sources the peer may send from; empty: any (no check).
+  std::vector<InnerPrefix> peer_allowed_sources;
   std::string primary;  // name of the primary path
   std::vector<PathSettings> paths;
   FailoverSettings failover;

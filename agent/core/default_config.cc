@@ -148,7 +148,10 @@ std::string SectionsText(const std::vector<DefaultUplink>& found) {
     // peer's public key (`meshbpf pubkey < ITS_FILE` on the peer).
     "authentication": false
     // "private_key_file": "/etc/meshbpf/private.key",
-    // "peer_public_key": "<44 characters of base64>"
+    // "peer_public_key": "<44 characters of base64>",
+    // Prefixes the peer's inner packets may come from (WireGuard's AllowedIPs);
+    // others are dropped. Default: any.
+    // "peer_allowed_sources": ["192.168.50.0/24", "fd00:50::/64"]
     // Which traffic enters the bond: policy-routing rules and a table the agent
     // installs, removed on stop. Default: none, the host's own routes decide.
     // "routing": {"sources": ["192.168.50.0/24"], "fwmarks": ["0x10/0xff"],

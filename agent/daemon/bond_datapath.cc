@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -47,6 +48,7 @@ absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings, con
         static_cast<uint32_t>(std::llround(settings.discovery.share_max_bps / 1000));
   }
   config.authenticate = settings.authentication.has_value();
+  config.check_inner_source = !settings.peer_allowed_sources.empty();
   config.learn_paths =
       std::any_of(settings.paths.begin(), settings.paths.end(),
                   [](const PathSettings& p) { return p.endpoint == PathEndpoint::kLearned; });
@@ -125,6 +127,16 @@ absl::Status BondDatapath::Configure(const PathTable& table, uint32_t reseq_dead
   std::optional<InterfaceInfo> bond = lookup.Find(settings_.bond_interface);
   std::optional<InterfaceInfo> bond_tx = lookup.Find(BondTxName(settings_.bond_interface));
   if (!bond || !bond_tx) return absl::InternalError("the bond device vanished while starting");
+  // Before mb_config turns the check on. The peer's probes come from its bond address.
+  if (!settings_.peer_allowed_sources.empty()) {
+    std::vector<InnerPrefix> allowed = settings_.peer_allowed_sources;
+    if (settings_.peer_bond_address) {
+      InnerPrefix probes{.family = AF_INET, .prefix_len = 32};
+      std::memcpy(probes.address.data(), &settings_.peer_bond_address->s_addr, 4);
+      allowed.push_back(probes);
+    }
+    if (absl::Status s = auth_->SyncAllowedSources(allowed); !s.ok()) return s;
+  }
   if (absl::Status s = ConfigureMaps(datapath_->maps(), settings_, table, reseq_deadline_us, *bond); !s.ok()) {
     return s;
   }

@@ -9,6 +9,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -29,6 +30,7 @@ static_assert(sizeof(mb_learned_source) == 24);
 static_assert(sizeof(mb_path_counters) == 8 * (4 + MB_DROP_REASONS));
 static_assert(sizeof(mb_budget) == 24);
 static_assert(sizeof(mb_heartbeat) == 16);
+static_assert(sizeof(mb_prefix_v4) == 8 && sizeof(mb_prefix_v6) == 20, "LPM keys");
 static_assert(sizeof(mb_auth_tx) == 32 && sizeof(mb_auth_rx) == 40 + 8 * MB_AUTH_BITMAP_WORDS,
               "authentication map shapes");
 static_assert(sizeof(mb_flow_key) == 16 && sizeof(mb_flow) == 8 && sizeof(mb_nat_origin) == 8,
@@ -479,12 +481,66 @@ absl::StatusOr<UnattendedSkips> LivenessMaps::ReadSkips() const {
 
 absl::StatusOr<std::unique_ptr<AuthMaps>> AuthMaps::OpenPinned(const std::string& pin_dir) {
   std::vector<int> fds;
-  if (absl::Status s = OpenPins(pin_dir, {"mb_auth_tx", "mb_auth_rx"}, &fds); !s.ok()) return s;
-  return std::unique_ptr<AuthMaps>(new AuthMaps(fds[0], fds[1]));
+  if (absl::Status s = OpenPins(pin_dir, {"mb_auth_tx", "mb_auth_rx", "mb_allowed_v4", "mb_allowed_v6"}, &fds);
+      !s.ok()) {
+    return s;
+  }
+  return std::unique_ptr<AuthMaps>(new AuthMaps(fds[0], fds[1], fds[2], fds[3]));
 }
 
 AuthMaps::~AuthMaps() {
-  for (int fd : {tx_, rx_}) close(fd);
+  for (int fd : {tx_, rx_, allowed_v4_, allowed_v6_}) close(fd);
+}
+
+namespace {
+
+// Makes LPM trie `fd` hold exactly `keys`: stale keys first, then the new ones.
+template <typename Key>
+absl::Status SyncLpm(int fd, const char* map, const std::vector<Key>& keys) {
+  std::vector<Key> stale;
+  Key key{}, next{};
+  const void* at = nullptr;
+  while (bpf_map_get_next_key(fd, at, &next) == 0) {
+    if (std::none_of(keys.begin(), keys.end(),
+                     [&](const Key& k) { return std::memcmp(&k, &next, sizeof(k)) == 0; })) {
+      stale.push_back(next);
+    }
+    key = next;
+    at = &key;
+  }
+  for (const Key& k : stale) {
+    if (bpf_map_delete_elem(fd, &k) != 0 && errno != ENOENT) {
+      return Errno(absl::StrCat("deleting from ", map), errno);
+    }
+  }
+  const uint8_t allowed = 1;
+  for (const Key& k : keys) {
+    if (bpf_map_update_elem(fd, &k, &allowed, BPF_ANY) != 0) {
+      return Errno(absl::StrCat("updating ", map), errno);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status AuthMaps::SyncAllowedSources(const std::vector<InnerPrefix>& prefixes) const {
+  std::vector<mb_prefix_v4> v4;
+  std::vector<mb_prefix_v6> v6;
+  for (const InnerPrefix& p : prefixes) {
+    if (p.family == AF_INET) {
+      mb_prefix_v4 k{static_cast<uint32_t>(p.prefix_len), 0};
+      std::memcpy(&k.addr, p.address.data(), sizeof(k.addr));
+      v4.push_back(k);
+    } else {
+      mb_prefix_v6 k{static_cast<uint32_t>(p.prefix_len), {}};
+      std::memcpy(k.addr, p.address.data(), sizeof(k.addr));
+      v6.push_back(k);
+    }
+  }
+  absl::Status s = SyncLpm(allowed_v4_, "mb_allowed_v4", v4);
+  s.Update(SyncLpm(allowed_v6_, "mb_allowed_v6", v6));
+  return s;
 }
 
 absl::Status AuthMaps::WriteSend(const std::array<uint8_t, MB_AUTH_KEY_LEN>& key,

@@ -9,9 +9,11 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "agent/core/config.h"
 #include "agent/core/map_shapes.h"
 #include "agent/core/resequencer.h"
 #include "bpf/meshbpf.h"
@@ -117,8 +119,9 @@ class ResequencerMaps {
   uint32_t slots_;  // mb_reseq_slots' entries
 };
 
-// Tunnel authentication's session keys (bpf/meshbpf.h, "Authentication"),
-// opened from their pins: written by the agent's handshake, read by status.
+// Tunnel authentication's session keys (bpf/meshbpf.h, "Authentication")
+// and the peer's allowed inner sources, opened from their pins: written by
+// the agent, read by status.
 class AuthMaps {
  public:
   static absl::StatusOr<std::unique_ptr<AuthMaps>> OpenPinned(const std::string& pin_dir);
@@ -132,13 +135,16 @@ class AuthMaps {
   // A new receive session in `slot` (< MB_AUTH_RX_SESSIONS), with an empty window.
   absl::Status WriteReceive(uint32_t slot, const std::array<uint8_t, MB_AUTH_KEY_LEN>& key,
                             uint32_t epoch) const;
+  absl::StatusOr<mb_auth_rx> ReadReceive(uint32_t slot) const;
   // No session in either direction: everything is dropped until a handshake.
   absl::Status Clear() const;
-  absl::StatusOr<mb_auth_rx> ReadReceive(uint32_t slot) const;
+  // Makes the peer's allowed inner sources (mb_allowed_v4/v6) exactly `prefixes`.
+  absl::Status SyncAllowedSources(const std::vector<InnerPrefix>& prefixes) const;
 
  private:
-  AuthMaps(int tx, int rx) : tx_(tx), rx_(rx) {}
-  int tx_, rx_;
+  AuthMaps(int tx, int rx, int allowed_v4, int allowed_v6)
+      : tx_(tx), rx_(rx), allowed_v4_(allowed_v4), allowed_v6_(allowed_v6) {}
+  int tx_, rx_, allowed_v4_, allowed_v6_;
 };
 
 // Agent liveness (bpf/meshbpf.h, "Agent liveness"): the heartbeat the

@@ -104,6 +104,28 @@ static __always_inline int read_inner_proto(const struct __sk_buff *skb, __u32 i
 }
 
 /*
+ * Cryptokey routing: the inner packet (at `inner_off`, of `inner_proto`)
+ * must come from one of the peer's allowed prefixes. Returns 0, or the
+ * drop reason.
+ */
+static __always_inline int check_inner_source(struct __sk_buff *skb, __u32 inner_off,
+					      __be16 inner_proto)
+{
+	if (inner_proto == bpf_htons(ETH_P_IP)) {
+		struct mb_prefix_v4 key = {.prefixlen = 32};
+		if (bpf_skb_load_bytes(skb, inner_off + offsetof(struct iphdr, saddr), &key.addr,
+				       sizeof(key.addr)) < 0)
+			return MB_DROP_TRUNCATED;
+		return bpf_map_lookup_elem(&mb_allowed_v4, &key) ? 0 : MB_DROP_INNER_SOURCE;
+	}
+	struct mb_prefix_v6 key = {.prefixlen = 128};
+	if (bpf_skb_load_bytes(skb, inner_off + offsetof(struct ipv6hdr, saddr), key.addr,
+			       sizeof(key.addr)) < 0)
+		return MB_DROP_TRUNCATED;
+	return bpf_map_lookup_elem(&mb_allowed_v6, &key) ? 0 : MB_DROP_INNER_SOURCE;
+}
+
+/*
  * Strips the outer headers, leaving the inner packet as the frame to
  * deliver into the bond device's ingress. Its stack re-derives the protocol
  * and packet type from the Ethernet header, so that header must name the

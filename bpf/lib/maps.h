@@ -193,6 +193,25 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mb_reseq_counters SEC(".maps");
 
+/* The peer's allowed inner sources (mb_config.check_inner_source). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MB_ALLOWED_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mb_prefix_v4);
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_allowed_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MB_ALLOWED_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mb_prefix_v6);
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_allowed_v6 SEC(".maps");
+
 /* Authentication (bpf/meshbpf.h, "Authentication"). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
