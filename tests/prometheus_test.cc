@@ -243,6 +243,29 @@ TEST(GrafanaDashboard, QueriesOnlyFamiliesTheEndpointServes) {
   }
 }
 
+TEST(FormatSessionMetrics, GoldenText) {
+  SessionReport r;
+  r.established = true;
+  r.session_age_s = 42.5;
+  r.handshakes = 3;
+  r.handshake_errors = 7;
+  EXPECT_EQ(FormatSessionMetrics("mb0", r),
+            "# HELP meshbpf_tunnel_session_established 1 while an authenticated session sends "
+            "and receives; 0: the tunnel carries nothing.\n"
+            "# TYPE meshbpf_tunnel_session_established gauge\n"
+            "meshbpf_tunnel_session_established{bond=\"mb0\"} 1\n"
+            "# HELP meshbpf_tunnel_session_age_seconds Since the session in use was made.\n"
+            "# TYPE meshbpf_tunnel_session_age_seconds gauge\n"
+            "meshbpf_tunnel_session_age_seconds{bond=\"mb0\"} 42.5\n"
+            "# HELP meshbpf_tunnel_handshakes_total Session handshakes completed.\n"
+            "# TYPE meshbpf_tunnel_handshakes_total counter\n"
+            "meshbpf_tunnel_handshakes_total{bond=\"mb0\"} 3\n"
+            "# HELP meshbpf_tunnel_handshake_errors_total Handshake messages refused (wrong size, "
+            "version, type or MAC).\n"
+            "# TYPE meshbpf_tunnel_handshake_errors_total counter\n"
+            "meshbpf_tunnel_handshake_errors_total{bond=\"mb0\"} 7\n");
+}
+
 TEST(EscapePrometheusLabel, BackslashQuoteNewline) {
   EXPECT_EQ(EscapePrometheusLabel("a\\b\"c\nd\te"), "a\\\\b\\\"c\\nd\te");
 }

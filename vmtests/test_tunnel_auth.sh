@@ -3,8 +3,9 @@
 # traffic on the two-uplink lab, keys from the agents' own handshake: each
 # node has a key pair from `meshbpf genkey`, the other's public key in its
 # config, and `link_aggregation.authentication: true`. Asserts:
-#  - both agents make a session by themselves (status: established), the
-#    bond's MTU is 20 bytes lower for the longer header,
+#  - both agents make a session by themselves (status: established; the
+#    client's /metrics says so too), the bond's MTU is 20 bytes lower for
+#    the longer header,
 #  - ping and 20 MB of random bytes both ways cross the bond intact (sha256)
 #    with every packet tagged and verified, and no genuine packet refused
 #    (no bad tag, replay or too-old drop),
@@ -16,6 +17,7 @@
 #  - the client agent restarted without authentication: the peer refuses
 #    what it sends (auth_missing).
 set -euo pipefail
+LAB_CLIENT_MONITORING=', "metrics_listen": "127.0.0.1:9464"'
 source "$(dirname "$0")/lib/lab.sh"
 trap lab_cleanup EXIT
 trap 'exit 130' INT TERM
@@ -34,6 +36,9 @@ chmod 600 "$LAB_DIR/client.key"
 lab_start_agents
 
 wait_until 20 "both agents established a session" lab_sessions_established
+metrics="$(lab_ns client python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:9464/metrics", timeout=5).read().decode())')"
+lab_matches -F 'meshbpf_tunnel_session_established{bond="mb0"} 1' <<<"$metrics" ||
+  lab_fail "/metrics does not show the session: $(grep meshbpf_tunnel <<<"$metrics")"
 for node in client peer; do
   mtu="$(lab_ns "$node" cat /sys/class/net/mb0/mtu)"
   ((mtu == 1500 - 60)) || lab_fail "$node: bond MTU $mtu, not 1440 (the 60-byte authenticated header)"

@@ -114,6 +114,34 @@ void AppendResequencer(const ResequencerStats& r, const std::string& bond,
 
 }  // namespace
 
+std::string FormatSessionMetrics(std::string_view bond, const SessionReport& session) {
+  const std::string labels = Labels({{"bond", bond}});
+  const struct {
+    const char* name;
+    const char* type;
+    const char* help;
+    std::string value;
+  } families[] = {
+      {"meshbpf_tunnel_session_established", "gauge",
+       "1 while an authenticated session sends and receives; 0: the tunnel carries nothing.",
+       Number(uint64_t{session.established})},
+      {"meshbpf_tunnel_session_age_seconds", "gauge", "Since the session in use was made.",
+       Number(session.session_age_s)},
+      {"meshbpf_tunnel_handshakes_total", "counter", "Session handshakes completed.",
+       Number(session.handshakes)},
+      {"meshbpf_tunnel_handshake_errors_total", "counter",
+       "Handshake messages refused (wrong size, version, type or MAC).",
+       Number(session.handshake_errors)},
+  };
+  std::string out;
+  for (const auto& f : families) {
+    Family family(f.name, f.type, f.help);
+    family.Add(labels, f.value);
+    family.AppendTo(&out);
+  }
+  return out;
+}
+
 std::string EscapePrometheusLabel(std::string_view value) {
   std::string out;
   for (char c : value) {

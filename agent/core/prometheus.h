@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "agent/core/metrics.h"
+#include "agent/core/tunnel_sessions.h"
 
 namespace meshbpf {
 
@@ -17,6 +18,10 @@ inline constexpr char kPrometheusContentType[] = "text/plain; version=0.0.4; cha
 // counters end in _total. RTT and jitter appear once measured, caps only
 // for paths that have one.
 std::string FormatPrometheus(const MetricsSnapshot& snapshot);
+
+// Tunnel authentication's session (link_aggregation.authentication) of bond
+// `bond`: whether it is up, its age, handshakes made and messages refused.
+std::string FormatSessionMetrics(std::string_view bond, const SessionReport& session);
 
 // A label value with \, " and newline escaped as the format requires.
 std::string EscapePrometheusLabel(std::string_view value);

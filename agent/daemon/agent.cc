@@ -80,6 +80,12 @@ class Agent {
   // Every failover.monitoring_interval: caps, probes and weights, metrics.
   void OnTick();
   void OnProbeSocketReadable();
+  // The "status" reply, for the control socket and the web endpoint alike.
+  StatusReply CurrentStatus() const {
+    StatusReply status = paths_->Status();
+    if (auth_) status.authentication = auth_->Report(MonotonicNs());
+    return status;
+  }
   // The single dispatch point of control requests: checks that `peer` may
   // run the request (MayRun) and logs every state change with its caller.
   nlohmann::json HandleControl(const nlohmann::json& request, const PeerCredentials& peer);
@@ -167,7 +173,7 @@ absl::Status Agent::Start() {
   if (!monitoring.ok()) return monitoring.status();
   monitoring_ = std::move(*monitoring);
   absl::StatusOr<std::unique_ptr<HttpServer>> http =
-      OpenWebEndpoint(settings_.monitoring, *monitoring_, *paths_);
+      OpenWebEndpoint(settings_.monitoring, *monitoring_, [this] { return CurrentStatus(); });
   if (!http.ok()) return http.status();
   http_ = std::move(*http);
   // Before discovery: its first announcement carries the share budget left.
@@ -326,11 +332,7 @@ void Agent::Reload() {
 nlohmann::json Agent::HandleControl(const nlohmann::json& request, const PeerCredentials& peer) {
   auto answer = Overloaded{
       [](const PingRequest&) -> ControlReply { return PingReply{}; },
-      [this](const StatusRequest&) -> ControlReply {
-        StatusReply status = paths_->Status();
-        if (auth_) status.authentication = auth_->Report(MonotonicNs());
-        return status;
-      },
+      [this](const StatusRequest&) -> ControlReply { return CurrentStatus(); },
       [this](const FailoverRequest& r) { return ReplyOrError(paths_->Failover(r)); },
       [this](const CapRequest& r) { return ReplyOrError(caps_->Command(r)); },
       [this](const StatsRequest&) -> ControlReply { return monitoring_->Stats(); },

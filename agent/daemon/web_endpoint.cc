@@ -18,17 +18,20 @@ HttpResponse JsonResponse(const nlohmann::json& body) { return {200, kJson, Json
 
 absl::StatusOr<std::unique_ptr<HttpServer>> OpenWebEndpoint(const MonitoringSettings& settings,
                                                             const Monitoring& monitoring,
-                                                            const PathSupervisor& paths) {
+                                                            std::function<StatusReply()> status) {
   if (!settings.metrics_listen) return nullptr;
   HttpRoutes routes;
-  routes["/metrics"] = [&monitoring] {
-    return HttpResponse{200, kPrometheusContentType, FormatPrometheus(monitoring.Current())};
+  routes["/metrics"] = [&monitoring, status] {
+    const MetricsSnapshot snapshot = monitoring.Current();
+    std::string text = FormatPrometheus(snapshot);
+    if (std::optional<SessionReport> auth = status().authentication) {
+      text += FormatSessionMetrics(snapshot.bond, *auth);
+    }
+    return HttpResponse{200, kPrometheusContentType, std::move(text)};
   };
   if (settings.status_page) {
     routes["/"] = [] { return HttpResponse{200, "text/html; charset=utf-8", kStatusPageHtml}; };
-    routes["/api/status"] = [&paths] {
-      return JsonResponse(paths.Status());
-    };
+    routes["/api/status"] = [status] { return JsonResponse(status()); };
     routes["/api/stats"] = [&monitoring] {
       return JsonResponse(monitoring.Stats());
     };

@@ -5,20 +5,22 @@
 // first as "health").
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "absl/status/statusor.h"
 #include "agent/core/config.h"
 #include "agent/daemon/monitoring.h"
-#include "agent/daemon/path_supervisor.h"
+#include "agent/core/control_protocol.h"
 #include "agent/sys/http_server.h"
 
 namespace meshbpf {
 
-// Null when monitoring.metrics_listen is unset. Both subsystems must outlive
-// the server.
+// Null when monitoring.metrics_listen is unset. `monitoring` must outlive
+// the server; `status` is the agent's "status" reply as the control socket
+// gives it.
 absl::StatusOr<std::unique_ptr<HttpServer>> OpenWebEndpoint(const MonitoringSettings& settings,
                                                             const Monitoring& monitoring,
-                                                            const PathSupervisor& paths);
+                                                            std::function<StatusReply()> status);
 
 }  // namespace meshbpf
