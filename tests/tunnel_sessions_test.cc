@@ -205,6 +205,27 @@ TEST_F(TunnelSessionsTest, ASilentSessionStartsAHandshake) {
   EXPECT_TRUE(initiated) << "nothing verified for 15 s: the peer may have lost its keys";
 }
 
+// A flood from a spoofed peer address: at most kHandshakesCheckedPerSecond
+// messages get the X25519 work; the rest are refused unread, and once the
+// flood stops the genuine initiation is answered.
+TEST_F(TunnelSessionsTest, AFloodOfInitiationsIsCheckedAtABoundedRate) {
+  const X25519KeyPair stranger = GenerateKeyPair();
+  int refused_unread = 0;
+  for (int i = 0; i < 200; ++i) {  // within 0.2 s
+    const Handshake::Initiation junk =
+        Handshake(stranger, second_keys_.public_key).Initiate(GenerateKeyPair(), 1 + i);
+    SessionActions a = second_->sessions.OnMessage(junk.message.data(), junk.message.size(),
+                                                   static_cast<uint64_t>(i) * kS / 1000, second_->slots);
+    EXPECT_FALSE(a.reply);
+    if (second_->sessions.Report(0).last_error.find("not checked") != std::string::npos) ++refused_unread;
+  }
+  EXPECT_GE(refused_unread, 170);
+  EXPECT_LE(refused_unread, 180);
+  EXPECT_EQ(second_->sessions.Report(0).handshake_errors, 200u);
+  SessionActions a = first_->Apply(first_->sessions.Start(kS, first_->slots));
+  EXPECT_TRUE(Deliver(*a.initiate, *second_, kS).reply);
+}
+
 TEST_F(TunnelSessionsTest, RefusedMessagesAreCountedAndNamed) {
   first_->Apply(first_->sessions.Start(0, first_->slots));
   const uint8_t junk[10] = {MB_WIRE_VERSION_HANDSHAKE, 9};

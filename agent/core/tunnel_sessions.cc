@@ -64,6 +64,20 @@ SessionActions TunnelSessions::Initiate(uint64_t now_ns, const ReceiveSlots& slo
   return actions;
 }
 
+bool TunnelSessions::MayCheck(SessionActions& actions, uint64_t now_ns) {
+  check_budget_ = std::min(kHandshakesCheckedPerSecond,
+                           check_budget_ + SecondsBetween(budget_ns_, now_ns) * kHandshakesCheckedPerSecond);
+  budget_ns_ = std::max(budget_ns_, now_ns);
+  if (check_budget_ < 1) {
+    Refused(actions, absl::ResourceExhaustedError(absl::StrFormat(
+                         "handshake: more than %.0f messages a second: not checked",
+                         kHandshakesCheckedPerSecond)));
+    return false;
+  }
+  check_budget_ -= 1;
+  return true;
+}
+
 void TunnelSessions::Refused(SessionActions& actions, const absl::Status& why) {
   ++errors_;
   last_error_ = std::string(why.message());
@@ -148,6 +162,7 @@ SessionActions TunnelSessions::OnMessage(const uint8_t* data, size_t size, uint6
       actions.log.push_back("handshake: initiations crossed; ours goes on");
       return actions;
     }
+    if (!MayCheck(actions, now_ns)) return actions;
     const uint32_t slot = SlotForNewSession();
     absl::StatusOr<Handshake::Response> response =
         handshake_.Respond(data, size, sources_.ephemeral(), NewEpoch(slots));
@@ -170,6 +185,7 @@ SessionActions TunnelSessions::OnMessage(const uint8_t* data, size_t size, uint6
   // A response: only to the initiation outstanding. Copies of an answered
   // one (it came on every path) find none.
   if (!pending_) return actions;
+  if (!MayCheck(actions, now_ns)) return actions;
   absl::StatusOr<SessionKeys> keys = handshake_.Complete(pending_->sent, data, size);
   if (!keys.ok()) {
     Refused(actions, keys.status());

@@ -73,6 +73,11 @@ struct SessionTiming {
   double max_retry_s = 5;
 };
 
+// Handshake messages checked (four X25519 operations each) per second at
+// most, with a burst of as many: a flood from a spoofed peer address costs
+// bounded CPU; the excess is refused unread. One genuine exchange needs one.
+inline constexpr double kHandshakesCheckedPerSecond = 20;
+
 // Rekey long before the 64-bit counter could wrap, and before an attacker
 // has seen enough tags under one key to matter (docs/design/tunnel-auth.md).
 inline constexpr uint64_t kRekeyAfterPackets = uint64_t{1} << 40;
@@ -126,6 +131,9 @@ class TunnelSessions {
   uint32_t SlotForNewSession() const;
   double RetryDelayS(uint32_t attempts) const;
   void Refused(SessionActions& actions, const absl::Status& why);
+  // Takes one message's worth of the kHandshakesCheckedPerSecond budget,
+  // or refuses the message in `actions`.
+  bool MayCheck(SessionActions& actions, uint64_t now_ns);
 
   Handshake handshake_;
   SessionTiming timing_;
@@ -141,6 +149,8 @@ class TunnelSessions {
   uint64_t handshakes_ = 0;
   uint64_t errors_ = 0;
   std::string last_error_;
+  double check_budget_ = kHandshakesCheckedPerSecond;
+  uint64_t budget_ns_ = 0;  // when check_budget_ was last topped up
   // Responses already sent, by the initiator's ephemeral key: a copy of the
   // same initiation (it comes on every path) gets the same answer.
   std::deque<std::pair<X25519Key, ResponseBytes>> answered_;
