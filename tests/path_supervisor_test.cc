@@ -161,6 +161,17 @@ class PathSupervisorTest : public ::testing::Test {
 
   uint8_t State(size_t i) const { return paths_->table()[i].state; }
 
+  // Path 1 learns its far end; the data path has seen a probe from 203.0.113.5:40000.
+  void LearnPathOne() {
+    settings_.paths[1].endpoint = PathEndpoint::kLearned;
+    settings_.paths[1].endpoint_known = false;
+    system_->learned = {.saddr = Addr("203.0.113.5").s_addr,
+                        .daddr = Addr("10.1.0.2").s_addr,
+                        .sport = 40000,
+                        .ifindex = 3,
+                        .seen_ns = now_};
+  }
+
   // Round-trip time a path's probes take beyond 1 ms.
   std::map<size_t, uint64_t> extra_rtt_ns_;
   // The largest packet a path carries (outer bytes); default: any.
@@ -246,13 +257,7 @@ TEST_F(PathSupervisorTest, ProbesSkipPathsWithoutTheirFarEnd) {
 
 TEST_F(PathSupervisorTest, ALearnedPathAdoptsTheFarEndOfAnAuthenticatedProbe) {
   Start(/*probed=*/false);
-  settings_.paths[1].endpoint = PathEndpoint::kLearned;
-  settings_.paths[1].endpoint_known = false;
-  system_->learned = {.saddr = Addr("203.0.113.5").s_addr,
-                      .daddr = Addr("10.1.0.2").s_addr,
-                      .sport = 40000,
-                      .ifindex = 3,
-                      .seen_ns = now_};
+  LearnPathOne();
   paths_->OnProbeRequest(0, now_);
   EXPECT_FALSE(system_->learned_read) << "wan0's far end is configured";
   paths_->OnProbeRequest(1, now_);
@@ -266,13 +271,7 @@ TEST_F(PathSupervisorTest, ALearnedPathAdoptsTheFarEndOfAnAuthenticatedProbe) {
 // carries traffic at once; another address is another far end, probed anew.
 TEST_F(PathSupervisorTest, ALearnedFarEndWhosePortMovesKeepsItsHealth) {
   Start(/*probed=*/true);
-  settings_.paths[1].endpoint = PathEndpoint::kLearned;
-  settings_.paths[1].endpoint_known = false;
-  system_->learned = {.saddr = Addr("203.0.113.5").s_addr,
-                      .daddr = Addr("10.1.0.2").s_addr,
-                      .sport = 40000,
-                      .ifindex = 3,
-                      .seen_ns = now_};
+  LearnPathOne();
   paths_->OnProbeRequest(1, now_);
   for (int i = 0; i < 20; ++i) Tick({0, 1});
   ASSERT_EQ(paths_->health(1).state(), PathState::kUp);
