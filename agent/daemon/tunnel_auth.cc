@@ -64,11 +64,13 @@ void TunnelAuth::Warn(const std::string& key, const std::string& line) {
 
 void TunnelAuth::OnReadable(uint64_t now_ns) {
   socket_->Drain([&](const uint8_t* data, size_t size, const sockaddr_in& from) {
+    const uint64_t refused_before = sessions_.Report(now_ns).handshake_errors;
     SessionActions actions = sessions_.OnMessage(data, size, now_ns, ReadSlots());
-    // Refusals name the sender: they are what an operator needs to see.
-    if (!actions.install_receive && !actions.reply && !actions.log.empty()) {
+    // Refusals name the sender: they are what an operator needs to see. One
+    // throttle for all, so a flood of varied junk stays a line per 10 s.
+    if (sessions_.Report(now_ns).handshake_errors != refused_before) {
       for (const std::string& line : actions.log) {
-        Warn(line, absl::StrCat(line, " (from ", Ipv4Text(from.sin_addr), ":", ntohs(from.sin_port), ")"));
+        Warn("refused", absl::StrCat(line, " (from ", Ipv4Text(from.sin_addr), ":", ntohs(from.sin_port), ")"));
       }
       actions.log.clear();
     }
