@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "agent/core/big_endian.h"
 #include "agent/core/mesh_auth.h"
 #include "agent/core/net_format.h"
 #include "proto/mesh.pb.h"
@@ -127,8 +128,6 @@ std::optional<Drop> PortAbove16Bits(uint32_t port, absl::string_view field) {
   return Drop{DropReason::kInvalidField, absl::StrCat(field, " ", port, " above 65535")};
 }
 
-uint16_t GetBig16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-
 Drop MakeDrop(DropReason reason, std::string detail) { return Drop{reason, std::move(detail)}; }
 
 }  // namespace
@@ -227,8 +226,7 @@ absl::StatusOr<std::vector<uint8_t>> EncodeAnnouncement(const Announcement& a,
   std::copy(std::begin(kMagic), std::end(kMagic), frame.begin());
   frame[4] = kVersion;
   frame[5] = 0;  // flags
-  frame[6] = static_cast<uint8_t>(body_size >> 8);
-  frame[7] = static_cast<uint8_t>(body_size);
+  PutBig(&frame[6], body_size, 2);
   m.SerializeWithCachedSizesToArray(frame.data() + kAnnouncementHeaderSize);
   const size_t tag_offset = kAnnouncementHeaderSize + body_size;
   const HmacSha256Tag tag = HmacSha256(mesh_key, frame.data(), tag_offset);
@@ -256,7 +254,7 @@ std::variant<Announcement, Drop> DecodeAnnouncement(const uint8_t* data, size_t 
   if (data[5] != 0) {
     return MakeDrop(DropReason::kBadHeader, absl::StrCat("unknown flags 0x", absl::Hex(data[5])));
   }
-  const size_t body_size = GetBig16(data + 6);
+  const size_t body_size = GetBig(data + 6, 2);
   if (kAnnouncementOverhead + body_size != size) {
     return MakeDrop(DropReason::kLengthMismatch,
                     absl::StrCat("header says ", body_size, " body bytes, datagram carries ",

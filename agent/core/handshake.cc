@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "agent/core/big_endian.h"
 #include "agent/core/mesh_auth.h"
 
 namespace meshbpf {
@@ -77,13 +78,6 @@ void Append(std::vector<uint8_t>& to, const uint8_t* data, size_t size) {
 }
 void Append(std::vector<uint8_t>& to, absl::string_view text) {
   Append(to, reinterpret_cast<const uint8_t*>(text.data()), text.size());
-}
-
-void PutBe32(uint8_t* at, uint32_t value) {
-  for (int i = 0; i < 4; ++i) at[i] = static_cast<uint8_t>(value >> (24 - 8 * i));
-}
-uint32_t GetBe32(const uint8_t* at) {
-  return (uint32_t{at[0]} << 24) | (uint32_t{at[1]} << 16) | (uint32_t{at[2]} << 8) | at[3];
 }
 
 // Everything the keys derive from names both static keys, initiator first,
@@ -229,7 +223,7 @@ Handshake::Initiation Handshake::Initiate(const X25519KeyPair& ephemeral,
   uint8_t* m = out.message.data();
   m[0] = MB_WIRE_VERSION_HANDSHAKE;
   m[1] = kHandshakeInitiation;
-  PutBe32(m + 4, receive_epoch);
+  PutBig(m + 4, receive_epoch, 4);
   std::memcpy(m + 8, ephemeral.public_key.data(), kX25519KeySize);
   absl::StatusOr<X25519Key> es = SharedSecret(ephemeral.private_key, peer_public_);
   // Only a low-order peer key fails: then the MAC is left zero and refused.
@@ -247,7 +241,7 @@ absl::StatusOr<Handshake::Response> Handshake::Respond(const uint8_t* data, size
   if (*type != kHandshakeInitiation) return absl::InvalidArgumentError("handshake: not an initiation");
   InitiationBytes initiation;
   std::memcpy(initiation.data(), data, initiation.size());
-  const uint32_t initiator_epoch = GetBe32(data + 4);
+  const uint32_t initiator_epoch = static_cast<uint32_t>(GetBig(data + 4, 4));
   if (initiator_epoch == 0) return absl::InvalidArgumentError("handshake: initiation with epoch 0");
   Response out;
   std::memcpy(out.initiator_ephemeral.data(), data + 8, kX25519KeySize);
@@ -265,8 +259,8 @@ absl::StatusOr<Handshake::Response> Handshake::Respond(const uint8_t* data, size
   uint8_t* m = out.message.data();
   m[0] = MB_WIRE_VERSION_HANDSHAKE;
   m[1] = kHandshakeResponse;
-  PutBe32(m + 4, receive_epoch);
-  PutBe32(m + 8, initiator_epoch);
+  PutBig(m + 4, receive_epoch, 4);
+  PutBig(m + 8, initiator_epoch, 4);
   std::memcpy(m + 12, ephemeral.public_key.data(), kX25519KeySize);
   const std::vector<uint8_t> material = SessionMaterial(
       initiation, m, *ee, *se, *es, static_shared_, peer_public_, local_.public_key);
@@ -283,10 +277,10 @@ absl::StatusOr<SessionKeys> Handshake::Complete(const Initiation& sent, const ui
   absl::StatusOr<uint8_t> type = HandshakeType(data, size);
   if (!type.ok()) return type.status();
   if (*type != kHandshakeResponse) return absl::InvalidArgumentError("handshake: not a response");
-  if (GetBe32(data + 8) != sent.receive_epoch) {
+  if (GetBig(data + 8, 4) != sent.receive_epoch) {
     return absl::InvalidArgumentError("handshake: response to another initiation");
   }
-  const uint32_t responder_epoch = GetBe32(data + 4);
+  const uint32_t responder_epoch = static_cast<uint32_t>(GetBig(data + 4, 4));
   if (responder_epoch == 0) return absl::InvalidArgumentError("handshake: response with epoch 0");
   X25519Key responder_ephemeral{};
   std::memcpy(responder_ephemeral.data(), data + 12, kX25519KeySize);

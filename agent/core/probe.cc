@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "agent/core/big_endian.h"
 #include "agent/core/mesh_auth.h"
 #include "bpf/meshbpf.h"
 
@@ -13,15 +14,6 @@ constexpr uint32_t kProbeMagic = 0x4d425052;  // "MBPR"
 constexpr uint8_t kProbeVersion = 2;
 constexpr size_t kMacOffset = kProbeWireSize - 16;
 constexpr uint8_t kFlagSizeProbe = 0x01;
-
-void PutBig(uint8_t* p, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) p[i] = static_cast<uint8_t>(v >> (8 * (bytes - 1 - i)));
-}
-uint64_t GetBig(const uint8_t* p, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v = v << 8 | p[i];
-  return v;
-}
 
 void Mac(const uint8_t* data, const std::string& key, uint8_t out[16]) {
   std::memset(out, 0, 16);
