@@ -102,6 +102,41 @@ absl::Status SumPerCpu(int fd, const char* map, uint32_t key, T* sum, Add add) {
   return absl::OkStatus();
 }
 
+// Every key of hash-like map `fd` (hash, LPM trie), in the kernel's order.
+template <typename Key>
+absl::StatusOr<std::vector<Key>> ListKeys(int fd, const char* map) {
+  std::vector<Key> keys;
+  Key key{}, next{};
+  for (const void* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
+    key = next;
+    keys.push_back(next);
+  }
+  if (errno != ENOENT) return Errno(absl::StrCat("listing ", map), errno);
+  return keys;
+}
+
+// Makes hash-like map `fd` hold exactly `keys`, each with `value`: the
+// stale keys go first, so the map never holds more than both sets need.
+template <typename Key, typename Value>
+absl::Status SyncKeys(int fd, const char* map, const std::vector<Key>& keys, const Value& value) {
+  absl::StatusOr<std::vector<Key>> current = ListKeys<Key>(fd, map);
+  if (!current.ok()) return current.status();
+  for (const Key& old : *current) {
+    const bool wanted = std::any_of(keys.begin(), keys.end(), [&](const Key& k) {
+      return std::memcmp(&k, &old, sizeof(Key)) == 0;
+    });
+    if (!wanted && bpf_map_delete_elem(fd, &old) != 0 && errno != ENOENT) {
+      return Errno(absl::StrCat("removing an entry from ", map), errno);
+    }
+  }
+  for (const Key& k : keys) {
+    if (bpf_map_update_elem(fd, &k, &value, BPF_ANY) != 0) {
+      return Errno(absl::StrCat("adding an entry to ", map, " (is the map full?)"), errno);
+    }
+  }
+  return absl::OkStatus();
+}
+
 bool IsBpffs(const std::string& path) {
   struct statfs fs {};
   return statfs(path.c_str(), &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
@@ -172,34 +207,13 @@ absl::StatusOr<PathTable> MapSet::ReadPaths() const {
 }
 
 absl::Status MapSet::SyncPeers(const std::set<in_addr_t>& peers) const {
-  absl::StatusOr<std::set<in_addr_t>> current = ReadPeers();
-  if (!current.ok()) return current.status();
-  for (in_addr_t addr : *current) {
-    if (!peers.count(addr) && bpf_map_delete_elem(peers_, &addr) != 0 && errno != ENOENT) {
-      return Errno("removing a peer from mb_peers", errno);
-    }
-  }
-  mb_peer value{};
-  for (in_addr_t addr : peers) {
-    if (bpf_map_update_elem(peers_, &addr, &value, BPF_ANY) != 0) {
-      return Errno("adding a peer to mb_peers (is the map full?)", errno);
-    }
-  }
-  return absl::OkStatus();
+  return SyncKeys(peers_, "mb_peers", std::vector<in_addr_t>(peers.begin(), peers.end()), mb_peer{});
 }
 
 absl::StatusOr<std::set<in_addr_t>> MapSet::ReadPeers() const {
-  std::set<in_addr_t> out;
-  in_addr_t key = 0;
-  in_addr_t next = 0;
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(peers_, prev, &next) == 0) {
-    out.insert(next);
-    key = next;
-    prev = &key;
-  }
-  if (errno != ENOENT) return Errno("listing mb_peers", errno);
-  return out;
+  absl::StatusOr<std::vector<in_addr_t>> keys = ListKeys<in_addr_t>(peers_, "mb_peers");
+  if (!keys.ok()) return keys.status();
+  return std::set<in_addr_t>(keys->begin(), keys->end());
 }
 
 absl::StatusOr<CounterTable> MapSet::ReadCounters() const {
@@ -263,16 +277,15 @@ absl::Status AddIndexEntry(RelayIndex* index, const char* map, in_addr_t addr, u
 
 // Removes the entries of `fd` that `want` does not map to the same slot.
 absl::Status RemoveStaleEntries(int fd, const char* map, const RelayIndex& want) {
+  absl::StatusOr<std::vector<mb_relay_key>> keys = ListKeys<mb_relay_key>(fd, map);
+  if (!keys.ok()) return keys.status();
   std::vector<mb_relay_key> stale;
-  mb_relay_key key{}, next{};
-  for (const void* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
-    key = next;
+  for (const mb_relay_key& key : *keys) {
     uint32_t slot = 0;
     if (bpf_map_lookup_elem(fd, &key, &slot) != 0) continue;  // deleted meanwhile
     auto it = want.find(key);
     if (it == want.end() || it->second != slot) stale.push_back(key);
   }
-  if (errno != ENOENT) return Errno(absl::StrCat("listing ", map), errno);
   for (const mb_relay_key& k : stale) {
     if (bpf_map_delete_elem(fd, &k) != 0 && errno != ENOENT) {
       return Errno(absl::StrCat("removing ", KeyText(k), " from ", map), errno);
@@ -492,38 +505,6 @@ AuthMaps::~AuthMaps() {
   for (int fd : {tx_, rx_, allowed_v4_, allowed_v6_}) close(fd);
 }
 
-namespace {
-
-// Makes LPM trie `fd` hold exactly `keys`: stale keys first, then the new ones.
-template <typename Key>
-absl::Status SyncLpm(int fd, const char* map, const std::vector<Key>& keys) {
-  std::vector<Key> stale;
-  Key key{}, next{};
-  const void* at = nullptr;
-  while (bpf_map_get_next_key(fd, at, &next) == 0) {
-    if (std::none_of(keys.begin(), keys.end(),
-                     [&](const Key& k) { return std::memcmp(&k, &next, sizeof(k)) == 0; })) {
-      stale.push_back(next);
-    }
-    key = next;
-    at = &key;
-  }
-  for (const Key& k : stale) {
-    if (bpf_map_delete_elem(fd, &k) != 0 && errno != ENOENT) {
-      return Errno(absl::StrCat("deleting from ", map), errno);
-    }
-  }
-  const uint8_t allowed = 1;
-  for (const Key& k : keys) {
-    if (bpf_map_update_elem(fd, &k, &allowed, BPF_ANY) != 0) {
-      return Errno(absl::StrCat("updating ", map), errno);
-    }
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
 absl::Status AuthMaps::SyncAllowedSources(const std::vector<InnerPrefix>& prefixes) const {
   std::vector<mb_prefix_v4> v4;
   std::vector<mb_prefix_v6> v6;
@@ -538,8 +519,9 @@ absl::Status AuthMaps::SyncAllowedSources(const std::vector<InnerPrefix>& prefix
       v6.push_back(k);
     }
   }
-  absl::Status s = SyncLpm(allowed_v4_, "mb_allowed_v4", v4);
-  s.Update(SyncLpm(allowed_v6_, "mb_allowed_v6", v6));
+  const uint8_t allowed = 1;
+  absl::Status s = SyncKeys(allowed_v4_, "mb_allowed_v4", v4, allowed);
+  s.Update(SyncKeys(allowed_v6_, "mb_allowed_v6", v6, allowed));
   return s;
 }
 
