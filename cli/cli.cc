@@ -8,7 +8,6 @@
 #include <optional>
 #include <set>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/daemon/agent.h"
@@ -184,10 +183,10 @@ int RunGenkey(const std::string&, const Options&) {
 int RunPubkey(const std::string& program, const Options&) {
   char line[128] = {};
   const size_t n = std::fread(line, 1, sizeof(line) - 1, stdin);
-  absl::StatusOr<X25519Key> key =
-      KeyFromBase64(absl::StripAsciiWhitespace(absl::string_view(line, n)), "pubkey: standard input");
-  if (!key.ok()) return Error(program, std::string(key.status().message()));
-  std::printf("%s\n", KeyToBase64(PublicKeyOf(*key)).c_str());
+  absl::StatusOr<X25519KeyPair> pair =
+      KeyPairFromPrivateText(absl::string_view(line, n), "pubkey: standard input");
+  if (!pair.ok()) return Error(program, std::string(pair.status().message()));
+  std::printf("%s\n", KeyToBase64(pair->public_key).c_str());
   return 0;
 }
 

@@ -22,6 +22,13 @@ const X25519Key kBobPrivate = FromHex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292
 
 TEST(HandshakeKeys, PublicKeyMatchesRfc7748) { EXPECT_EQ(PublicKeyOf(kAlicePrivate), kAlicePublic); }
 
+TEST(HandshakeKeys, APrivateKeyFileReadsWithItsNewline) {
+  absl::StatusOr<X25519KeyPair> pair = KeyPairFromPrivateText(KeyToBase64(kAlicePrivate) + "\n", "key");
+  ASSERT_TRUE(pair.ok()) << pair.status();
+  EXPECT_EQ(pair->public_key, kAlicePublic);
+  EXPECT_FALSE(KeyPairFromPrivateText("\n", "key").ok());
+}
+
 TEST(HandshakeKeys, Base64RoundTripsAndRefusesWhatIsNotAKey) {
   const std::string text = KeyToBase64(kAlicePublic);
   EXPECT_EQ(text, "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=");

@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "agent/core/big_endian.h"
 #include "agent/core/mesh_auth.h"
@@ -183,6 +184,12 @@ absl::StatusOr<X25519Key> KeyFromBase64(absl::string_view text, absl::string_vie
   // The last character carries 2 bits beyond the key; canonical text has them 0.
   if (KeyToBase64(key) != text) return bad("not the canonical encoding");
   return key;
+}
+
+absl::StatusOr<X25519KeyPair> KeyPairFromPrivateText(absl::string_view text, absl::string_view what) {
+  absl::StatusOr<X25519Key> key = KeyFromBase64(absl::StripAsciiWhitespace(text), what);
+  if (!key.ok()) return key.status();
+  return X25519KeyPair{*key, PublicKeyOf(*key)};
 }
 
 absl::StatusOr<uint8_t> HandshakeType(const uint8_t* data, size_t size) {

@@ -50,6 +50,9 @@ X25519Key PublicKeyOf(const X25519Key& private_key);
 // WireGuard writes them). `what` names the key in the error.
 std::string KeyToBase64(const X25519Key& key);
 absl::StatusOr<X25519Key> KeyFromBase64(absl::string_view text, absl::string_view what);
+// A private key as `meshbpf genkey` writes it (surrounding whitespace, such
+// as its newline, ignored) and its public half.
+absl::StatusOr<X25519KeyPair> KeyPairFromPrivateText(absl::string_view text, absl::string_view what);
 
 // What one end sends and receives in after a handshake: per direction, the
 // key and the epoch written into every packet (mb_auth_hdr.epoch).

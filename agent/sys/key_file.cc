@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -32,13 +31,7 @@ absl::StatusOr<X25519KeyPair> ReadPrivateKeyFile(const std::string& path) {
         "others (chmod 600)",
         what, st.st_mode & 07777, st.st_uid, geteuid()));
   }
-  absl::StatusOr<X25519Key> key = KeyFromBase64(
-      absl::StripAsciiWhitespace(absl::string_view(buffer, static_cast<size_t>(n))), what);
-  if (!key.ok()) return key.status();
-  X25519KeyPair pair;
-  pair.private_key = *key;
-  pair.public_key = PublicKeyOf(*key);
-  return pair;
+  return KeyPairFromPrivateText(absl::string_view(buffer, static_cast<size_t>(n)), what);
 }
 
 }  // namespace meshbpf
