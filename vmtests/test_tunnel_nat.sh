@@ -41,11 +41,7 @@ nat_ports 20000-29999
 lab_authenticate_nodes
 lab_start_agents
 wait_until 20 "a session through the NAT" lab_sessions_established
-paths_up() {
-  lab_status "$1" --json |
-    python3 -c "import json, sys; sys.exit(any(p['health'] != 'up' for p in json.load(sys.stdin)['health']['paths']))"
-}
-wait_until 20 "every path up on both nodes" eval 'paths_up client && paths_up peer'
+wait_until 20 "every path up on both nodes" lab_paths_up
 endpoints() {
   lab_status peer --json |
     python3 -c "import json, sys; print(' '.join(str(p['remote']) for p in json.load(sys.stdin)['health']['paths']))"

@@ -336,6 +336,16 @@ lab_auth_field() {
 lab_sessions_established() {
   [[ "$(lab_auth_field client established)" == True && "$(lab_auth_field peer established)" == True ]]
 }
+# Every path of both nodes is up in their agents' health (with authentication,
+# probes pass only once the session is there).
+lab_paths_up() {
+  local node
+  for node in client peer; do
+    lab_status "$node" --json | python3 -c "
+import json, sys
+sys.exit(any(p['health'] != 'up' for p in json.load(sys.stdin)['health']['paths']))" || return 1
+  done
+}
 # A drop reason of NODE summed over its paths and the unattributed slot: lab_drops NODE REASON
 lab_drops() {
   lab_status "$1" --json | python3 -c "
