@@ -65,16 +65,12 @@ SessionActions TunnelSessions::Initiate(uint64_t now_ns, const ReceiveSlots& slo
 }
 
 bool TunnelSessions::MayCheck(SessionActions& actions, uint64_t now_ns) {
-  check_budget_ = std::min(kHandshakesCheckedPerSecond,
-                           check_budget_ + SecondsBetween(budget_ns_, now_ns) * kHandshakesCheckedPerSecond);
-  budget_ns_ = std::max(budget_ns_, now_ns);
-  if (check_budget_ < 1) {
+  if (!check_budget_.Take(now_ns)) {
     Refused(actions, absl::ResourceExhaustedError(absl::StrFormat(
                          "handshake: more than %.0f messages a second: not checked",
                          kHandshakesCheckedPerSecond)));
     return false;
   }
-  check_budget_ -= 1;
   return true;
 }
 

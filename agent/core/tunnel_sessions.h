@@ -31,6 +31,7 @@
 
 #include "absl/status/status.h"
 #include "agent/core/handshake.h"
+#include "agent/core/rate_budget.h"
 #include "bpf/meshbpf.h"
 
 namespace meshbpf {
@@ -149,8 +150,7 @@ class TunnelSessions {
   uint64_t handshakes_ = 0;
   uint64_t errors_ = 0;
   std::string last_error_;
-  double check_budget_ = kHandshakesCheckedPerSecond;
-  uint64_t budget_ns_ = 0;  // when check_budget_ was last topped up
+  RateBudget check_budget_{kHandshakesCheckedPerSecond};
   // Responses already sent, by the initiator's ephemeral key: a copy of the
   // same initiation (it comes on every path) gets the same answer.
   std::deque<std::pair<X25519Key, ResponseBytes>> answered_;

@@ -56,10 +56,7 @@ ReceiveSlots TunnelAuth::ReadSlots() {
 }
 
 void TunnelAuth::Warn(const std::string& key, const std::string& line) {
-  std::optional<uint64_t> held = throttle_.Admit(key, LogThrottle::Clock::now());
-  if (!held) return;
-  Log(LogLevel::kWarning,
-      absl::StrCat("authentication: ", line, LogThrottle::HeldBackNote(*held, "such messages")));
+  WarnThrottled(throttle_, key, absl::StrCat("authentication: ", line));
 }
 
 void TunnelAuth::OnReadable(uint64_t now_ns) {

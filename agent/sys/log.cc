@@ -1,6 +1,7 @@
 #include "agent/sys/log.h"
 
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "agent/sys/agent_log.h"
@@ -19,6 +20,12 @@ void Log(LogLevel level, std::string_view message) {
   const LogRecord record{absl::Now(), level, std::string(message)};
   std::fprintf(stderr, "%s\n", FormatLogText(record).c_str());
   AppendToLogFile(record);
+}
+
+void WarnThrottled(LogThrottle& throttle, const std::string& key, std::string_view line) {
+  std::optional<uint64_t> held = throttle.Admit(key, LogThrottle::Clock::now());
+  if (!held) return;
+  Log(LogLevel::kWarning, std::string(line) + LogThrottle::HeldBackNote(*held, "such messages"));
 }
 
 }  // namespace meshbpf
