@@ -15,7 +15,9 @@
  * mb_encap tags every copy and mb_decap verifies the tag and the counter
  * before anything else reads the packet (bpf/lib/auth.h). With
  * resequencing on, mb_reseq_tick, which the agent runs through
- * BPF_PROG_TEST_RUN, releases what is due between arrivals.
+ * BPF_PROG_TEST_RUN, releases what is due between arrivals. With loss
+ * repair on, mb_encap keeps each bonded frame and sends repairs the agent
+ * marks, and the resequencer reports lost numbers (bpf/lib/repair.h).
  *
  * In flow mode (no peer) nothing is encapsulated: mb_encap pins each flow to
  * a path and source-NATs it to that path's address, mb_decap undoes the NAT
@@ -32,6 +34,7 @@
 #include "lib/counters.h"  /* per-path counters, drops */
 #include "lib/packet.h"    /* packet access, checksum, redirect */
 #include "lib/sched.h"     /* path selection */
+#include "lib/repair.h"    /* loss repair */
 #include "lib/auth.h"      /* tags and anti-replay */
 #include "lib/mss.h"       /* TCP MSS clamping */
 #include "lib/encap.h"     /* mb_encap's steps */
@@ -78,14 +81,24 @@ int mb_encap(struct __sk_buff *skb)
 	__u32 inner_len = skb->len - sizeof(struct ethhdr);
 	enum mb_placement placement = placement_of(cfg, inner_len, tos);
 	__u8 flags = placement == MB_PLACE_ALL ? MB_FLAG_REDUNDANT : 0;
-	int placed = place_packet(skb, placement, overhead, cfg->reseq_deadline_us, &choice);
-	if (placed < 0) {
-		int too_small = path_too_small_for(skb, overhead);
-		return too_small < 0 ? drop(MB_NO_PATH, MB_DROP_NO_PATH)
-				     : drop((__u32)too_small, MB_DROP_TOO_BIG);
+	if (is_repair(skb)) {
+		/* Sent again, as it was first: its own bond_seq, no copy kept twice. */
+		reason = place_repair(skb, &choice);
+		if (reason)
+			return drop(MB_NO_PATH, reason);
+		flags = MB_FLAG_REPAIR;
+	} else {
+		int placed = place_packet(skb, placement, overhead, cfg->reseq_deadline_us, &choice);
+		if (placed < 0) {
+			int too_small = path_too_small_for(skb, overhead);
+			return too_small < 0 ? drop(MB_NO_PATH, MB_DROP_NO_PATH)
+					     : drop((__u32)too_small, MB_DROP_TOO_BIG);
+		}
+		if (placed == MB_PLACED_PROBE)
+			flags = MB_FLAG_UNSEQUENCED;
+		else if (cfg->repair_wait_us)
+			keep_copy(skb, choice.bond_seq);
 	}
-	if (placed == MB_PLACED_PROBE)
-		flags = MB_FLAG_UNSEQUENCED;
 
 	__u32 first = first_chosen(&choice);
 	if (!encap_fits_mtu(skb, first, overhead))
@@ -172,7 +185,7 @@ int mb_decap(struct __sk_buff *skb)
 		return drop(path_id, MB_DROP_DECAP_FAILED);
 	if (cfg->reseq_deadline_us)
 		return resequence(skb, cfg, bpf_ntohl(mb.bond_seq), !(mb.flags & MB_FLAG_UNSEQUENCED),
-				  path_id);
+				  mb.flags & MB_FLAG_REPAIR, path_id);
 	return bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
 }
 

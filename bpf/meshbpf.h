@@ -61,6 +61,7 @@ enum mb_drop_reason {
 	MB_DROP_AUTH_GSO,          /* a GSO packet: its segments could not carry one tag */
 	MB_DROP_CE_NOT_ECT,        /* congestion marked outside on a packet whose sender has no ECN */
 	MB_DROP_INNER_SOURCE,      /* inner source outside the peer's allowed prefixes (mb_allowed_*) */
+	MB_DROP_REPAIR_STALE,      /* a repair whose kept copy was reused before it was sent */
 	MB_DROP_REASONS,
 };
 
@@ -86,6 +87,17 @@ struct mb_wire_hdr {
 #define MB_PROBE_MARK 0x4d425000
 #define MB_PROBE_MARK_MASK 0xffffff00
 
+/*
+ * Loss repair (docs/design/loss-repair.md): the agent sends a kept copy
+ * (mb_repair_copies) into the bond again with skb->mark MB_REPAIR_MARK |
+ * path << MB_REPAIR_PATH_SHIFT | (bond_seq & MB_REPAIR_SEQ_MASK); mb_encap
+ * sends it on that path with the copy's own bond_seq and MB_FLAG_REPAIR.
+ */
+#define MB_REPAIR_MARK 0x52000000
+#define MB_REPAIR_MARK_MASK 0xff000000
+#define MB_REPAIR_PATH_SHIFT 21
+#define MB_REPAIR_SEQ_MASK 0x1fffff
+
 /* mb_wire_hdr.flags */
 #define MB_FLAG_REDUNDANT 0x01 /* sent on several paths: de-duplicate by bond_seq */
 /*
@@ -94,6 +106,9 @@ struct mb_wire_hdr {
  * path opens no gap and a probe's delay is the path's, not the buffer's.
  */
 #define MB_FLAG_UNSEQUENCED 0x02
+/* A repair: the sender's copy of a bonded packet the receiver reported lost
+ * (bpf/lib/repair.h), sent again with its own bond_seq. */
+#define MB_FLAG_REPAIR 0x04
 
 #define MB_OUTER_IPV4_LEN 20
 #define MB_OUTER_UDP_LEN 8
@@ -196,6 +211,13 @@ struct mb_config {
 	 */
 	__u8 check_inner_source;
 	__u8 reserved;
+	/*
+	 * Loss repair (link_aggregation.loss_repair), 0 = off. Sending: every
+	 * bonded packet's frame is kept in mb_repair_copies. Receiving: a gap
+	 * every path has moved beyond is reported in mb_repair_requests and
+	 * waits this long for its repair before it is given up.
+	 */
+	__u32 repair_wait_us;
 };
 
 /* mb_allowed_v4 / mb_allowed_v6 keys (LPM tries; the value is unused). */
@@ -466,6 +488,9 @@ struct mb_reseq {
 	 * gap is given up at once rather than after the deadline.
 	 */
 	__u32 path_top_seq[MB_MAX_PATHS];
+	__u32 repair_asked_to; /* gaps below this were reported for repair */
+	__u32 reserved;
+	__u64 repair_asked_ns; /* when the latest report went out */
 };
 
 /* mb_reseq_counters[0], per CPU; summed in userspace. */
@@ -480,6 +505,8 @@ struct mb_reseq_counters {
 	__u64 duplicates;        /* a second copy of a held packet: dropped */
 	__u64 passed;            /* delivered out of order: state busy, frame too long */
 	__u64 resyncs;           /* the peer's sequence restarted */
+	__u64 repairs_requested; /* lost sequence numbers reported to the sender */
+	__u64 repaired;          /* repairs that arrived in time to fill their gap */
 };
 
 #ifndef __bpf__
@@ -496,6 +523,8 @@ static inline void mb_reseq_counters_add(struct mb_reseq_counters *sum,
 	sum->duplicates += c->duplicates;
 	sum->passed += c->passed;
 	sum->resyncs += c->resyncs;
+	sum->repairs_requested += c->repairs_requested;
+	sum->repaired += c->repaired;
 }
 #endif
 
@@ -660,5 +689,30 @@ struct mb_relay_bucket {
 	__u64 tokens_bytes;
 	__u64 last_ns;
 };
+
+/*
+ * Loss repair (docs/design/loss-repair.md). mb_repair_copies[bond_seq &
+ * (mb_reseq_slot_count - 1)]: the sender's copy of a bonded packet's frame
+ * as it entered the bond, kept until the slot is reused; frames longer than
+ * MB_RESEQ_FRAME_MAX (GSO) are not kept and cannot be repaired.
+ */
+struct mb_repair_copy {
+	__u32 seq;           /* bond_seq of the frame in data; len 0: none */
+	__u16 len;
+	__u16 reserved;
+	__u8 data[MB_RESEQ_FRAME_MAX];
+};
+
+/*
+ * One record in mb_repair_requests (a ring buffer the agent reads): the
+ * receiver lost first_seq + i for every bit i set in `missing`, and asks
+ * the sender's agent for those copies.
+ */
+struct mb_repair_request {
+	__u32 first_seq;
+	__u32 reserved;
+	__u64 missing;
+};
+#define MB_REPAIR_REQUEST_SPAN 64 /* bits in mb_repair_request.missing */
 
 #endif /* MESHBPF_H */

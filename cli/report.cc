@@ -255,6 +255,13 @@ std::string HealthTable(const StatusReply& health) {
         a.handshakes, a.handshake_errors,
         a.last_error.empty() ? std::string() : absl::StrCat(" (last: ", a.last_error, ")"));
   }
+  if (health.loss_repair) {
+    const LossRepairReport& r = *health.loss_repair;
+    absl::StrAppendFormat(&out,
+                          "  loss repair: %u requests for lost packets sent, %u copies sent again "
+                          "for the peer (%u gone, %u refused)\n",
+                          r.requests_sent, r.repairs_sent, r.copies_missing, r.repairs_refused);
+  }
   const std::vector<TransitionEntry>& transitions = health.transitions;
   if (!transitions.empty()) absl::StrAppend(&out, "recent transitions:\n");
   const size_t shown = std::min<size_t>(transitions.size(), 10);

@@ -80,6 +80,11 @@ std::string FormatResequencer(const ResequencerStats& r) {
                         r.released_full);
   absl::StrAppendFormat(&out, "  gaps given up %u, late %u, duplicates %u, passed %u, resyncs %u\n",
                         r.gaps_skipped, r.late, r.duplicates, r.passed, r.resyncs);
+  // Only loss repair (off by default) moves these.
+  if (r.repairs_requested != 0 || r.repaired != 0) {
+    absl::StrAppendFormat(&out, "  loss repair: requested %u, repaired in time %u\n",
+                          r.repairs_requested, r.repaired);
+  }
   return out;
 }
 

@@ -101,7 +101,10 @@ void WriteProbeSeeds(const fs::path& root) {
   SeedWriter seeds(root, "probe_fuzz");
   ProbeMessage request{ProbeMessage::Type::kRequest, 1, 7, 123'456'789, 0, 0, 0};
   ProbeMessage reply{ProbeMessage::Type::kReply, 3, 8, 123'456'789, 987'654'321, 1000, 1'400'000};
-  for (const ProbeMessage& m : {request, reply}) {
+  ProbeMessage repair{ProbeMessage::Type::kRepairRequest, 2, 0, 123'456'789};
+  repair.repair_first_seq = 4000;
+  repair.repair_missing = 0b1011;
+  for (const ProbeMessage& m : {request, reply, repair}) {
     for (const std::string& key : {std::string(kFuzzMeshKey), std::string()}) {
       const ProbeBytes bytes = EncodeProbe(m, key);
       seeds.Write(kRawDatagram, bytes.data(), bytes.size());

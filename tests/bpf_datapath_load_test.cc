@@ -48,7 +48,7 @@ TEST(DatapathLoadTest, ReplacesAPinnedMapOfAnotherShapeAndKeepsTheOthers) {
   close(old_config);
   close(dedup);
 
-  absl::StatusOr<std::unique_ptr<Datapath>> datapath = Datapath::Load(bpffs.dir(), MB_RESEQ_WINDOW);
+  absl::StatusOr<std::unique_ptr<Datapath>> datapath = Datapath::Load(bpffs.dir(), MB_RESEQ_WINDOW, false);
   ASSERT_TRUE(datapath.ok()) << datapath.status();
   EXPECT_EQ(PinnedInfo(config_pin).value_size, sizeof(mb_config));
   // The compatible map was reused, contents and all.
@@ -68,16 +68,16 @@ TEST(DatapathLoadTest, ResizesTheResequencerSlots) {
   ASSERT_TRUE(bpffs.mounted());
   const std::string slots_pin = bpffs.dir() + "/mb_reseq_slots";
   {
-    absl::StatusOr<std::unique_ptr<Datapath>> first = Datapath::Load(bpffs.dir(), MB_RESEQ_WINDOW);
+    absl::StatusOr<std::unique_ptr<Datapath>> first = Datapath::Load(bpffs.dir(), MB_RESEQ_WINDOW, false);
     ASSERT_TRUE(first.ok()) << first.status();
   }
   EXPECT_EQ(PinnedInfo(slots_pin).max_entries, uint32_t{MB_RESEQ_WINDOW});
-  absl::StatusOr<std::unique_ptr<Datapath>> larger = Datapath::Load(bpffs.dir(), 4 * MB_RESEQ_WINDOW);
+  absl::StatusOr<std::unique_ptr<Datapath>> larger = Datapath::Load(bpffs.dir(), 4 * MB_RESEQ_WINDOW, false);
   ASSERT_TRUE(larger.ok()) << larger.status();
   EXPECT_EQ(PinnedInfo(slots_pin).max_entries, 4u * MB_RESEQ_WINDOW);
 
   for (const uint32_t wrong : {3000u, 512u, 2u * MB_RESEQ_SLOTS_MAX}) {
-    absl::StatusOr<std::unique_ptr<Datapath>> refused = Datapath::Load(bpffs.dir(), wrong);
+    absl::StatusOr<std::unique_ptr<Datapath>> refused = Datapath::Load(bpffs.dir(), wrong, false);
     ASSERT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << wrong;
     EXPECT_NE(refused.status().message().find(std::to_string(wrong)), std::string::npos)
         << refused.status();

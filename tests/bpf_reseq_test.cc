@@ -636,6 +636,138 @@ TEST_F(ReseqTest, ProbeShowsItsPathIsPastAGap) {
   });
 }
 
+// Loss repair, the receiving half (bpf/lib/repair.h sends): a gap every
+// path is past is reported to the agent and waits for its repair.
+class RepairReceiveTest : public ReseqTest {
+ protected:
+  void SetUp() override {
+    ReseqTest::SetUp();
+    if (SetUpStopped()) return;
+    SetRepairWaitUs(kLongDeadlineUs);
+  }
+  void SetRepairWaitUs(uint32_t us) {
+    EditConfig([&](mb_config& c) { c.repair_wait_us = us; });
+  }
+  std::vector<mb_repair_request> Requests() {
+    std::vector<mb_repair_request> out;
+    ConsumeRingBuffer(skel_->maps.mb_repair_requests, [&](const void* data, size_t size) {
+      EXPECT_EQ(size, sizeof(mb_repair_request));
+      mb_repair_request r{};
+      std::memcpy(&r, data, std::min(size, sizeof(r)));
+      out.push_back(r);
+    });
+    return out;
+  }
+  RunResult RepairOn(uint32_t path, uint32_t seq) {
+    MeshOptions m;
+    m.bond_seq = seq;
+    m.path_id = static_cast<uint8_t>(path);
+    m.flags = MB_FLAG_REPAIR;
+    return Decap(MeshPacket(kPeer, Inner(seq), m));
+  }
+  // Opens gaps 2 and 4, each reported once both paths are past it; 3, 5
+  // and 6 are held.
+  void LoseTwo() {
+    ASSERT_EQ(ReceiveOn(0, 1).verdict, kRedirect);
+    ASSERT_EQ(ReceiveOn(0, 3).verdict, kShot);
+    AgeHeld(MB_RESEQ_LOST_GRACE_NS);
+    ASSERT_EQ(ReceiveOn(1, 5).verdict, kShot) << "2 waits for its repair; path 0 may bring 4";
+    ASSERT_EQ(ReceiveOn(0, 6).verdict, kShot) << "4 waits for its repair too";
+  }
+};
+
+TEST_F(RepairReceiveTest, LostNumbersAreReportedOnceEach) {
+  LoseTwo();
+  std::vector<mb_repair_request> requests = Requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].first_seq, 2u);
+  EXPECT_EQ(requests[0].missing, 0b1u);
+  EXPECT_EQ(requests[1].first_seq, 3u) << "2 was reported before";
+  EXPECT_EQ(requests[1].missing, 0b10u) << "3 is held, 4 lost";
+  EXPECT_EQ(Reseq().repairs_requested, 2u);
+  EXPECT_EQ(State().next_seq, 2u);
+  EXPECT_EQ(State().held, 3u);
+
+  ASSERT_EQ(ReceiveOn(1, 7).verdict, kShot);
+  EXPECT_TRUE(Requests().empty()) << "nothing new lost";
+  EXPECT_EQ(Reseq().released_lost, 0u);
+  EXPECT_EQ(Reseq().gaps_skipped, 0u);
+}
+
+TEST_F(RepairReceiveTest, RepairsFillTheirGapsAndEverythingGoesOutInOrder) {
+  InLab([&] {
+    BondCapture bond;
+    ASSERT_TRUE(bond.ok()) << std::strerror(errno);
+    LoseTwo();
+    bond.Seqs();
+    SetHoldUs(1, kLongDeadlineUs);  // the near path's hold: a repair does not wait it
+    RunResult r = RepairOn(1, 2);
+    ASSERT_EQ(r.verdict, kRedirect);
+    EXPECT_EQ(SeqOf(r), 3u);
+    EXPECT_EQ(bond.Seqs(), (std::vector<uint32_t>{2}));
+    r = RepairOn(1, 4);
+    ASSERT_EQ(r.verdict, kRedirect);
+    EXPECT_EQ(SeqOf(r), 6u);
+    EXPECT_EQ(bond.Seqs(), (std::vector<uint32_t>{4, 5}));
+    const mb_reseq_counters c = Reseq();
+    EXPECT_EQ(c.repaired, 2u);
+    EXPECT_EQ(c.gaps_skipped, 0u);
+    EXPECT_EQ(c.released_lost, 0u);
+    EXPECT_EQ(State().next_seq, 7u);
+  });
+}
+
+TEST_F(RepairReceiveTest, UnrepairedGapIsGivenUpOnceTheWaitIsOver) {
+  InLab([&] {
+    BondCapture bond;
+    ASSERT_TRUE(bond.ok()) << std::strerror(errno);
+    SetRepairWaitUs(1'000);
+    LoseTwo();
+    bond.Seqs();
+    mb_reseq r = State();
+    r.repair_asked_ns = 0;  // reported long ago, and nothing arrived since
+    r.last_arrival_ns = 0;
+    SetState(r);
+    RunResult out = Tick();
+    EXPECT_EQ(out.verdict, kShot);
+    EXPECT_EQ(bond.Seqs(), (std::vector<uint32_t>{3, 5, 6}));
+    EXPECT_EQ(Reseq().released_lost, 3u);
+    EXPECT_EQ(Reseq().gaps_skipped, 2u);
+    EXPECT_EQ(Reseq().repaired, 0u);
+
+    RunResult late = RepairOn(1, 2);
+    EXPECT_EQ(late.verdict, kRedirect) << "a repair after its gap was given up is still delivered";
+    EXPECT_EQ(Reseq().late, 0u) << "late counts a path's late packets: the deadline widens for them";
+    EXPECT_EQ(Reseq().repaired, 0u);
+  });
+}
+
+TEST_F(RepairReceiveTest, WithoutRepairLostGapsAreGivenUpAtOnceAndNothingIsReported) {
+  SetRepairWaitUs(0);
+  ASSERT_EQ(ReceiveOn(0, 1).verdict, kRedirect);
+  ASSERT_EQ(ReceiveOn(0, 3).verdict, kShot);
+  AgeHeld(MB_RESEQ_LOST_GRACE_NS);
+  EXPECT_EQ(ReceiveOn(1, 4).verdict, kRedirect);
+  EXPECT_TRUE(Requests().empty());
+  EXPECT_EQ(Reseq().repairs_requested, 0u);
+}
+
+TEST_F(RepairReceiveTest, ALongLossIsReportedAFullSpanAtATime) {
+  ASSERT_EQ(ReceiveOn(0, 1).verdict, kRedirect);
+  const uint32_t past = 2 + MB_REPAIR_REQUEST_SPAN + 10;
+  ASSERT_EQ(ReceiveOn(0, past).verdict, kShot);
+  AgeHeld(MB_RESEQ_LOST_GRACE_NS);
+  ASSERT_EQ(ReceiveOn(1, past + 1).verdict, kShot);
+  ASSERT_EQ(ReceiveOn(1, past + 2).verdict, kShot);
+  std::vector<mb_repair_request> requests = Requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].first_seq, 2u);
+  EXPECT_EQ(requests[0].missing, ~0ull);
+  EXPECT_EQ(requests[1].first_seq, 2u + MB_REPAIR_REQUEST_SPAN);
+  EXPECT_EQ(requests[1].missing, (1ull << 10) - 1) << "the rest, up to the held one";
+  EXPECT_EQ(Reseq().repairs_requested, MB_REPAIR_REQUEST_SPAN + 10u);
+}
+
 TEST_F(ReseqTest, InactivePathIsNotWaitedForAndSilentActiveOneIs) {
   ASSERT_EQ(ReceiveOn(0, 1).verdict, kRedirect);
   ASSERT_EQ(ReceiveOn(0, 3).verdict, kShot);

@@ -68,7 +68,7 @@ inline meshbpf_bpf* LoadOpenedDatapath(meshbpf_bpf* skel) {
 inline meshbpf_bpf* LoadUnpinnedDatapath(uint32_t reseq_slots) {
   meshbpf_bpf* skel = meshbpf_bpf__open();
   if (skel == nullptr) return LoadOpenedDatapath(nullptr);
-  if (const absl::Status s = SizeResequencer(skel, reseq_slots); !s.ok()) {
+  if (const absl::Status s = SizeResequencer(skel, reseq_slots, /*loss_repair=*/true); !s.ok()) {
     ADD_FAILURE() << s;
     meshbpf_bpf__destroy(skel);
     return nullptr;
@@ -246,9 +246,22 @@ inline void InNetnsWithLoMtu(int mtu, const std::function<void()>& body, bool lo
   t.join();
 }
 
+// Every record a ring buffer map holds, consumed; each goes to `on_record`.
+inline void ConsumeRingBuffer(bpf_map* map, const std::function<void(const void*, size_t)>& on_record) {
+  auto call = [](void* ctx, void* data, size_t size) {
+    (*static_cast<const std::function<void(const void*, size_t)>*>(ctx))(data, size);
+    return 0;
+  };
+  ring_buffer* rb = ring_buffer__new(bpf_map__fd(map), call, const_cast<void*>(
+      static_cast<const void*>(&on_record)), nullptr);
+  ASSERT_NE(rb, nullptr) << "reading " << bpf_map__name(map) << ": " << std::strerror(errno);
+  EXPECT_GE(ring_buffer__consume(rb), 0);
+  ring_buffer__free(rb);
+}
+
 // Every entry of every writable map of `skel` back to what a fresh load
-// has: arrays zeroed, other maps emptied. (.rodata is frozen, and the
-// programs keep no state outside maps.)
+// has: arrays zeroed, ring buffers read empty, other maps emptied.
+// (.rodata is frozen, and the programs keep no state outside maps.)
 inline void ResetMaps(meshbpf_bpf* skel) {
   const size_t cpus = static_cast<size_t>(libbpf_num_possible_cpus());
   bpf_map* map;
@@ -264,6 +277,10 @@ inline void ResetMaps(meshbpf_bpf* skel) {
       for (uint32_t key = 0; key < bpf_map__max_entries(map); ++key) {
         ASSERT_EQ(bpf_map_update_elem(fd, &key, zeros.data(), BPF_ANY), 0) << name << "[" << key << "]";
       }
+      continue;
+    }
+    if (type == BPF_MAP_TYPE_RINGBUF) {
+      ConsumeRingBuffer(map, [](const void*, size_t) {});
       continue;
     }
     std::vector<uint8_t> key(bpf_map__key_size(map));

@@ -53,6 +53,8 @@ TEST_F(ConfigTest, WrongTypesProtobufWouldAccept) {
               AllOf(HasSubstr("interfaces.backups"), HasSubstr("expected a list")));
   EXPECT_THAT(ErrorOf(WithOneUplink(R"("node_discovery": {"enabled": "yes"})")),
               AllOf(HasSubstr("node_discovery.enabled"), HasSubstr("true or false")));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("link_aggregation": {"loss_repair": "yes"})")),
+              AllOf(HasSubstr("link_aggregation.loss_repair"), HasSubstr("true or false")));
   EXPECT_THAT(ErrorOf(WithOneUplink(R"("failover": {"threshold": "3"})")),
               AllOf(HasSubstr("failover.threshold"), HasSubstr("expected a number")));
   EXPECT_THAT(ErrorOf(WithOneUplink(R"("failover": {"monitoringInterval": "NaN"})")),

@@ -55,6 +55,16 @@ TEST(ConfigReloadTest, AuthenticationOrItsKeysNeedARestart) {
   EXPECT_TRUE(DiffConfig(on, on).needs_restart.empty());
 }
 
+TEST(ConfigReloadTest, LossRepairNeedsARestart) {
+  NodeSettings on = TwoPaths();
+  on.loss_repair = true;
+  EXPECT_EQ(DiffConfig(TwoPaths(), on).needs_restart,
+            std::vector<std::string>{"link_aggregation.loss_repair"});
+  EXPECT_EQ(DiffConfig(on, TwoPaths()).needs_restart,
+            std::vector<std::string>{"link_aggregation.loss_repair"});
+  EXPECT_TRUE(DiffConfig(on, on).needs_restart.empty());
+}
+
 TEST(ConfigReloadTest, APathAppendedIsAddedAndTheOthersUnchanged) {
   NodeSettings next = TwoPaths();
   next.paths.push_back(Path("wan3", 4, 10));

@@ -279,6 +279,31 @@ TEST_F(ConfigTest, FloorGuard) {
               HasSubstr("floor_guard"));
 }
 
+TEST_F(ConfigTest, LossRepair) {
+  EXPECT_FALSE(MustResolve(WithOneUplink("")).loss_repair) << "opt-in";
+  EXPECT_TRUE(
+      MustResolve(WithOneUplink(R"("link_aggregation": {"loss_repair": true})")).loss_repair);
+  EXPECT_TRUE(MustResolve(WithOneUplink(
+                              R"("link_aggregation": {"mode": "latency", "loss_repair": true})"))
+                  .loss_repair);
+  for (const char* mode : {"redundant", "active_backup"}) {
+    EXPECT_THAT(ErrorOf(WithOneUplink(absl::StrCat(R"("link_aggregation": {"mode": ")", mode,
+                                                   R"(", "loss_repair": true})"))),
+                AllOf(HasSubstr("link_aggregation.loss_repair"),
+                      HasSubstr(absl::StrCat(mode, " mode"))));
+  }
+  EXPECT_THAT(ErrorOf(WithOneUplink(
+                  R"("link_aggregation": {"mode": "flow", "loss_repair": true})")),
+              AllOf(HasSubstr("link_aggregation.loss_repair"), HasSubstr("no bonding peer")));
+  EXPECT_THAT(ErrorOf(WithOneUplink(
+                  R"("link_aggregation": {"reorder_deadline_ms": 0, "loss_repair": true})")),
+              AllOf(HasSubstr("link_aggregation.loss_repair"), HasSubstr("reorder_deadline_ms")));
+  EXPECT_FALSE(MustResolve(WithOneUplink(
+                               R"("link_aggregation": {"mode": "redundant", "loss_repair": false})"))
+                   .loss_repair)
+      << "off is fine anywhere";
+}
+
 TEST_F(ConfigTest, AuthenticationNeedsBothKeysAndShapesTheBond) {
   const std::string peer_key = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=";  // RFC 7748's Alice
   const NodeSettings off = MustResolve(WithOneUplink(R"("link_aggregation": {"authentication": false})"));

@@ -38,7 +38,8 @@ constexpr char kStats[] = R"({
   ],
   "resequencing": {"deadline_us": 100000, "occupancy": 3, "window": 256, "held": 1491,
                    "released_in_order": 1480, "released_deadline": 8, "released_full": 0, "released_lost": 2,
-                   "gaps_skipped": 2, "late": 1, "duplicates": 4, "passed": 5, "resyncs": 6}
+                   "gaps_skipped": 2, "late": 1, "duplicates": 4, "passed": 5, "resyncs": 6,
+                   "repairs_requested": 9, "repaired": 7}
 })";
 
 TEST(ControlProtocolTest, StatusRoundTrip) {
@@ -61,13 +62,15 @@ TEST(ControlProtocolTest, StatusReadsOptionalParts) {
   EXPECT_FALSE(status->caps[1].resets_at.has_value());
   ASSERT_TRUE(status->authentication.has_value());
   EXPECT_EQ(status->authentication->send_epoch, 0xdeadbeefu);
+  ASSERT_TRUE(status->loss_repair.has_value());
+  EXPECT_EQ(status->loss_repair->repairs_sent, 30u);
 }
 
 TEST(ControlProtocolTest, StatusWithoutMeshOrCaps) {
   ExpectRoundTrip<StatusReply>(
       R"({"mode": "flow", "probing": false, "invalid_probes": 0, "nodes": null,
           "paths": [], "caps": [], "transitions": [], "guard_decisions": [],
-          "authentication": null})",
+          "authentication": null, "loss_repair": null})",
       "status");
 }
 
@@ -97,6 +100,8 @@ TEST(ControlProtocolTest, StatsCarryEveryResequencerCounter) {
   EXPECT_EQ(r.duplicates, 4u);
   EXPECT_EQ(r.passed, 5u);
   EXPECT_EQ(r.resyncs, 6u);
+  EXPECT_EQ(r.repairs_requested, 9u);
+  EXPECT_EQ(r.repaired, 7u);
 }
 
 TEST(ControlProtocolTest, StatsWithoutTheResequencer) {

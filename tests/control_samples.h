@@ -59,7 +59,9 @@ inline constexpr char kSampleStatus[] = R"({
   ],
   "authentication": {"established": true, "send_epoch": 3735928559, "session_age_s": 42.5,
                      "handshake_pending": false, "handshakes": 3, "handshake_errors": 1,
-                     "last_error": "handshake: initiation MAC wrong"}
+                     "last_error": "handshake: initiation MAC wrong"},
+  "loss_repair": {"requests_sent": 12, "repairs_sent": 30, "copies_missing": 2,
+                  "repairs_refused": 1}
 })";
 
 // A "peers" reply: one node heard whose uplink fills our path mesh1, a relay

@@ -360,6 +360,92 @@ TEST(ReseqDeadline, TheMarginWidensTheDeadline) {
   EXPECT_EQ(ReseqDeadlineUs(s, t, 0, 400'000), 100'000u) << "at most the configured";
 }
 
+// Paths 0..2 ACTIVE (unless `states` says otherwise), the rest unused.
+PathTable ActivePaths(std::initializer_list<uint8_t> states = {MB_PATH_ACTIVE, MB_PATH_ACTIVE,
+                                                               MB_PATH_ACTIVE}) {
+  PathTable t{};
+  size_t i = 0;
+  for (uint8_t state : states) t[i++].state = state;
+  return t;
+}
+
+TEST(RepairWait, TwiceTheFastestRoundTripPlusTheAgentsMargin) {
+  NodeSettings s = TwoBonded();
+  s.loss_repair = true;
+  const PathTable t = ActivePaths();
+  std::vector<PathCondition> c(3);
+  c[0].rtt_us = 30'000;
+  c[1].rtt_us = 12'000;
+  EXPECT_EQ(RepairWaitUs(s, t, c, 80'000), 2 * 12'000 + kRepairAgentMarginUs)
+      << "the fastest measured path; path 2 has no RTT yet";
+  EXPECT_EQ(RepairWaitUs(s, t, c, 20'000), 20'000u) << "at most the resequencing deadline";
+  c[1].rtt_us = 0;
+  EXPECT_EQ(RepairWaitUs(s, t, c, 80'000), kRepairAgentMarginUs) << "at least the agents' margin";
+}
+
+TEST(RepairWait, OnlyActivePathsCount) {
+  NodeSettings s = TwoBonded();
+  s.loss_repair = true;
+  std::vector<PathCondition> c(3);
+  c[0].rtt_us = 30'000;
+  c[1].rtt_us = 2'000;
+  EXPECT_EQ(RepairWaitUs(s, ActivePaths({MB_PATH_ACTIVE, MB_PATH_BACKUP}), c, 80'000),
+            2 * 30'000 + kRepairAgentMarginUs);
+}
+
+TEST(RepairWait, TheDeadlineBeforeAnyRoundTripIsMeasured) {
+  NodeSettings s = TwoBonded();
+  s.loss_repair = true;
+  std::vector<PathCondition> c(3);
+  c[1].rtt_us = 5'000;
+  EXPECT_EQ(RepairWaitUs(s, ActivePaths(), {}, 40'000), 40'000u) << "no conditions at all";
+  EXPECT_EQ(RepairWaitUs(s, ActivePaths({MB_PATH_ACTIVE, MB_PATH_DISABLED}), c, 40'000), 40'000u)
+      << "only a path not ACTIVE was measured";
+}
+
+TEST(RepairWait, ZeroWhenRepairOrResequencingIsOff) {
+  NodeSettings s = TwoBonded();
+  std::vector<PathCondition> c(3);
+  c[0].rtt_us = 10'000;
+  EXPECT_EQ(RepairWaitUs(s, ActivePaths(), c, 80'000), 0u) << "loss_repair off";
+  s.loss_repair = true;
+  s.reorder_deadline_ms = 0;
+  EXPECT_EQ(RepairWaitUs(s, ActivePaths(), c, 0), 0u) << "resequencing off";
+}
+
+TEST(RepairPath, TheLeastLossyActivePath) {
+  std::vector<PathCondition> c(3);
+  c[0].loss = 0.04;
+  c[1].loss = 0.01;
+  c[2].loss = 0.02;
+  for (PathCondition& p : c) p.rtt_us = 10'000;
+  c[1].rtt_us = 50'000;
+  EXPECT_EQ(RepairPathId(ActivePaths(), c), 1) << "loss first, beyond the tie: RTT second";
+  EXPECT_EQ(RepairPathId(ActivePaths({MB_PATH_ACTIVE, MB_PATH_DISABLED, MB_PATH_ACTIVE}), c), 2)
+      << "only ACTIVE paths";
+}
+
+TEST(RepairPath, NearlyEqualLossGoesToTheFasterPath) {
+  std::vector<PathCondition> c(3);
+  c[0].loss = 0.010;
+  c[0].rtt_us = 40'000;
+  c[1].loss = 0.014;  // within half a percentage point
+  c[1].rtt_us = 15'000;
+  c[2].loss = 0.016;  // beyond it, though faster still
+  c[2].rtt_us = 5'000;
+  EXPECT_EQ(RepairPathId(ActivePaths(), c), 1);
+  c[1].rtt_us.reset();
+  EXPECT_EQ(RepairPathId(ActivePaths(), c), 0) << "a measured RTT beats none";
+  c[0].rtt_us.reset();
+  EXPECT_EQ(RepairPathId(ActivePaths(), c), 0) << "nothing measured: the lower id";
+}
+
+TEST(RepairPath, NoneWithoutAnActivePath) {
+  EXPECT_EQ(RepairPathId(ActivePaths({MB_PATH_BACKUP, MB_PATH_DISABLED}), {}), std::nullopt);
+  EXPECT_EQ(RepairPathId(ActivePaths({MB_PATH_DISABLED, MB_PATH_ACTIVE}), {}), 1)
+      << "absent conditions: lossless, unmeasured";
+}
+
 TEST(PathTable, DegradedPathGetsNoTrafficWhileAHealthyOneIsLeft) {
   NodeSettings s = TwoBonded();
   std::vector<PathCondition> c(2);

@@ -63,10 +63,13 @@ TEST(Probe, RejectsMalformedInputNamingTheProblem) {
   bad[4] = 9;
   EXPECT_THAT(std::string(DecodeProbe(bad.data(), bad.size(), "").status().message()),
               ::testing::HasSubstr("version"));
-  bad = b;
-  bad[5] = 7;
-  EXPECT_THAT(std::string(DecodeProbe(bad.data(), bad.size(), "").status().message()),
-              ::testing::HasSubstr("type"));
+  for (uint8_t type : {0, 4, 7}) {
+    bad = b;
+    bad[5] = type;
+    EXPECT_THAT(std::string(DecodeProbe(bad.data(), bad.size(), "").status().message()),
+                ::testing::HasSubstr("type"))
+        << int{type};
+  }
   ProbeMessage far = Sample();
   far.path_id = MB_MAX_PATHS;
   bad = EncodeProbe(far, "");
@@ -100,6 +103,74 @@ TEST(Probe, SizeProbesMayBePaddedOthersNot) {
   head[7] |= 0x80;
   EXPECT_THAT(std::string(DecodeProbe(head.data(), head.size(), "key").status().message()),
               ::testing::HasSubstr("unknown flags"));
+}
+
+ProbeMessage RepairRequest() {
+  ProbeMessage m;
+  m.type = ProbeMessage::Type::kRepairRequest;
+  m.path_id = 1;
+  m.sent_ns = 99;
+  m.repair_first_seq = 0xfffffff0;  // the bitmap reaches past the wrap
+  m.repair_missing = 0x8000000000000005ULL;
+  return m;
+}
+
+// A repair request's sequence number and bitmap take the seq and rx_packets slots.
+TEST(RepairRequest, RoundTripsInTheProbeSlots) {
+  for (const std::string key : {"", "a mesh key of some length"}) {
+    const ProbeBytes b = EncodeProbe(RepairRequest(), key);
+    EXPECT_EQ(b[5], 3);
+    absl::StatusOr<ProbeMessage> m = DecodeProbe(b.data(), b.size(), key);
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(m->type, ProbeMessage::Type::kRepairRequest);
+    EXPECT_EQ(m->path_id, 1);
+    EXPECT_EQ(m->sent_ns, 99u);
+    EXPECT_EQ(m->repair_first_seq, 0xfffffff0u);
+    EXPECT_EQ(m->repair_missing, 0x8000000000000005ULL);
+    EXPECT_EQ(m->seq, 0u) << "a request's fields stay empty";
+    EXPECT_EQ(m->rx_packets, 0u);
+    EXPECT_EQ(EncodeProbe(*m, key), b);
+  }
+  ProbeMessage probe = Sample();
+  probe.type = ProbeMessage::Type::kRequest;
+  probe.repair_missing = 1;  // ignored outside a repair request
+  const ProbeBytes probe_bytes = EncodeProbe(probe, "");
+  absl::StatusOr<ProbeMessage> decoded = DecodeProbe(probe_bytes.data(), probe_bytes.size(), "");
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->repair_missing, 0u);
+  EXPECT_EQ(decoded->rx_packets, probe.rx_packets);
+}
+
+TEST(RepairRequest, AForgedOneFailsAuthentication) {
+  const ProbeBytes b = EncodeProbe(RepairRequest(), "right key 0123456");
+  for (size_t byte : {5, 9, 35}) {  // type, first sequence number, bitmap
+    ProbeBytes forged = b;
+    forged[byte] ^= 2;
+    EXPECT_EQ(DecodeProbe(forged.data(), forged.size(), "right key 0123456").status().code(),
+              absl::StatusCode::kPermissionDenied)
+        << byte;
+  }
+  const ProbeBytes keyless = EncodeProbe(RepairRequest(), "");
+  EXPECT_EQ(DecodeProbe(keyless.data(), keyless.size(), "right key 0123456").status().code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+TEST(RepairRequest, RejectsAnEmptyBitmapOrASizeProbeFlag) {
+  ProbeMessage nothing = RepairRequest();
+  nothing.repair_missing = 0;
+  ProbeBytes b = EncodeProbe(nothing, "key");
+  EXPECT_THAT(std::string(DecodeProbe(b.data(), b.size(), "key").status().message()),
+              ::testing::HasSubstr("repair request with no sequence number missing"));
+  ProbeMessage sized = RepairRequest();
+  sized.size_probe = true;
+  b = EncodeProbe(sized, "key");
+  EXPECT_THAT(std::string(DecodeProbe(b.data(), b.size(), "key").status().message()),
+              ::testing::HasSubstr("repair request flagged as a size probe"));
+  std::vector<uint8_t> padded(b.begin(), b.end());
+  padded.resize(1432, 0);
+  EXPECT_THAT(std::string(DecodeProbe(padded.data(), padded.size(), "key").status().message()),
+              ::testing::HasSubstr("size probe"))
+      << "nor padded like one";
 }
 
 }  // namespace

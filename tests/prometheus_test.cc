@@ -179,7 +179,9 @@ TEST(FormatPrometheus, ResequencerFamiliesFollowTheBondsOnlyWhenRead) {
                                     .late = 1,
                                     .duplicates = 4,
                                     .passed = 5,
-                                    .resyncs = 6};
+                                    .resyncs = 6,
+                                    .repairs_requested = 9,
+                                    .repaired = 7};
   const std::string text = FormatPrometheus(s);
   const std::string expected =
       R"(meshbpf_bond_unattributed_drops_total{bond="mb0"} 3
@@ -192,7 +194,7 @@ meshbpf_reseq_occupancy_packets{bond="mb0"} 3
 # HELP meshbpf_reseq_window_packets Packets the resequencer can hold at most.
 # TYPE meshbpf_reseq_window_packets gauge
 meshbpf_reseq_window_packets{bond="mb0"} 256
-# HELP meshbpf_reseq_packets_total Received packets by what the resequencer did with them (gaps_skipped: sequence numbers given up on).
+# HELP meshbpf_reseq_packets_total Received packets by what the resequencer did with them (gaps_skipped: sequence numbers given up on; repairs_requested: lost ones asked of the peer; repaired: repairs that filled their gap).
 # TYPE meshbpf_reseq_packets_total counter
 meshbpf_reseq_packets_total{bond="mb0",event="held"} 1491
 meshbpf_reseq_packets_total{bond="mb0",event="released_in_order"} 1480
@@ -203,6 +205,8 @@ meshbpf_reseq_packets_total{bond="mb0",event="gaps_skipped"} 2
 meshbpf_reseq_packets_total{bond="mb0",event="late"} 1
 meshbpf_reseq_packets_total{bond="mb0",event="duplicates"} 4
 meshbpf_reseq_packets_total{bond="mb0",event="passed"} 5
+meshbpf_reseq_packets_total{bond="mb0",event="repairs_requested"} 9
+meshbpf_reseq_packets_total{bond="mb0",event="repaired"} 7
 # HELP meshbpf_reseq_resyncs_total Times the peer's sequence restarted and the resequencer started over.
 # TYPE meshbpf_reseq_resyncs_total counter
 meshbpf_reseq_resyncs_total{bond="mb0"} 6
@@ -264,6 +268,20 @@ TEST(FormatSessionMetrics, GoldenText) {
             "version, type or MAC).\n"
             "# TYPE meshbpf_tunnel_handshake_errors_total counter\n"
             "meshbpf_tunnel_handshake_errors_total{bond=\"mb0\"} 7\n");
+}
+
+TEST(FormatLossRepairMetrics, GoldenText) {
+  const LossRepairReport r{.requests_sent = 4, .repairs_sent = 9, .copies_missing = 1,
+                           .repairs_refused = 2};
+  EXPECT_EQ(FormatLossRepairMetrics("mb0", r),
+            "# HELP meshbpf_loss_repair_total Loss repair by the agent: requests for lost packets "
+            "sent to the peer, copies sent again at the peer's request, asked for but gone, "
+            "refused.\n"
+            "# TYPE meshbpf_loss_repair_total counter\n"
+            "meshbpf_loss_repair_total{bond=\"mb0\",event=\"requests_sent\"} 4\n"
+            "meshbpf_loss_repair_total{bond=\"mb0\",event=\"repairs_sent\"} 9\n"
+            "meshbpf_loss_repair_total{bond=\"mb0\",event=\"copies_missing\"} 1\n"
+            "meshbpf_loss_repair_total{bond=\"mb0\",event=\"repairs_refused\"} 2\n");
 }
 
 TEST(EscapePrometheusLabel, BackslashQuoteNewline) {

@@ -115,6 +115,16 @@ TEST(FormatResequencer, DeadlineOccupancyAndEveryCounter) {
   EXPECT_THAT(FormatResequencer(fractional), testing::StartsWith("resequencing: deadline 2.5 ms,"));
 }
 
+TEST(FormatResequencer, LossRepairCountsOnceThereAreAny) {
+  ResequencerStats r = Resequencing();
+  r.repairs_requested = 9;
+  r.repaired = 7;
+  EXPECT_THAT(FormatResequencer(r),
+              testing::EndsWith("  gaps given up 2, late 1, duplicates 4, passed 5, resyncs 6\n"
+                                "  loss repair: requested 9, repaired in time 7\n"));
+  EXPECT_THAT(FormatResequencer(Resequencing()), Not(HasSubstr("loss repair"))) << "none: no line";
+}
+
 TEST(FormatResequencer, OffIsOneLineUntilItHasCounts) {
   ResequencerStats off;
   off.window = 256;
@@ -130,6 +140,10 @@ TEST(FormatResequencer, OffIsOneLineUntilItHasCounts) {
   ResequencerStats one_resync = off;
   one_resync.resyncs = 1;
   EXPECT_THAT(FormatResequencer(one_resync), HasSubstr("resyncs 1\n"));
+  ResequencerStats one_repair = off;
+  one_repair.repairs_requested = 1;
+  EXPECT_THAT(FormatResequencer(one_repair),
+              HasSubstr("loss repair: requested 1, repaired in time 0\n"));
 }
 
 TEST(FormatHistoryReport, SummaryTrendAndAlerts) {

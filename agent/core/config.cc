@@ -206,6 +206,32 @@ absl::Status ResolveAuthentication(const config::LinkAggregation& l, NodeSetting
   return absl::OkStatus();
 }
 
+// Why loss repair cannot be on with the link_aggregation resolved so far
+// (mode, reorder_deadline_ms), or OK.
+absl::Status LossRepairProblem(bool on, const NodeSettings& out) {
+  if (!on) return absl::OkStatus();
+  constexpr absl::string_view kPath = "link_aggregation.loss_repair";
+  switch (out.mode) {
+    case BondMode::kFlow:
+      return FieldError(kPath,
+                        "meaningless in flow mode (no bonding peer to ask for a lost packet)");
+    case BondMode::kRedundant:
+      return FieldError(kPath, "meaningless in redundant mode (every packet already goes on "
+                               "every path)");
+    case BondMode::kActiveBackup:
+      return FieldError(kPath, "meaningless in active_backup mode (one path at a time: a repair "
+                               "would take the path that lost the packet)");
+    case BondMode::kLoadBalance:
+    case BondMode::kLatency:
+      break;
+  }
+  if (out.reorder_deadline_ms <= 0) {
+    return FieldError(kPath, "needs resequencing (link_aggregation.reorder_deadline_ms above 0): "
+                             "a gap is held for its repair in the resequencing buffer");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettings& out) {
   if (l.has_mode()) {
     absl::StatusOr<BondMode> mode = ParseBondMode(l.mode());
@@ -267,6 +293,10 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
                                      "only load_balance and latency modes have)"));
     }
     out.floor_guard = l.floor_guard();
+  }
+  if (l.has_loss_repair()) {
+    if (absl::Status why = LossRepairProblem(l.loss_repair(), out); !why.ok()) return why;
+    out.loss_repair = l.loss_repair();
   }
   s.Update(Checked("link_aggregation.max_queue_size", l.has_max_queue_size(), l.max_queue_size(),
                    Closed(16, MB_RESEQ_SLOTS_MAX), out.max_queue_size));

@@ -195,6 +195,7 @@ struct NodeSettings {
   uint32_t latency_packet_bytes = config_defaults::kLatencyPacketBytes;
   double reorder_deadline_ms = config_defaults::kReorderDeadlineMs;  // 0: resequencing off
   bool floor_guard = config_defaults::kFloorGuard;  // acts in load_balance and latency modes
+  bool loss_repair = config_defaults::kLossRepair;  // needs a peer and resequencing
   uint32_t max_queue_size = config_defaults::kMaxQueueSize;  // packets resequencing holds at most; 0: all slots
   std::optional<RoutingSettings> routing;  // none: the host's own routes choose
   std::optional<TunnelAuthSettings> authentication;  // none: tunnel packets carry no tag

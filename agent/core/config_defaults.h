@@ -26,6 +26,9 @@ inline constexpr double kReorderDeadlineMs = 100;
 // benchmark lab it then took a good path out (8 flows: 0.63x of the sum
 // against 0.93x without it).
 inline constexpr bool kFloorGuard = false;
+// Loss repair is opt-in: the sender keeps a copy of every bonded frame and
+// the receiver holds a gap a little longer, waiting for its repair.
+inline constexpr bool kLossRepair = false;
 // The resequencing buffer's bound in packets; 0: all of the data path's
 // slots, which the agent sizes from the bond's rate (ReseqSlots).
 inline constexpr uint32_t kMaxQueueSize = 0;

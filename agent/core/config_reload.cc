@@ -59,6 +59,7 @@ std::vector<std::string> RestartFields(const NodeSettings& a, const NodeSettings
   note("link_aggregation.reorder_deadline_ms", a.reorder_deadline_ms == b.reorder_deadline_ms);
   note("link_aggregation.max_queue_size", a.max_queue_size == b.max_queue_size);
   note("link_aggregation.floor_guard", a.floor_guard == b.floor_guard);
+  note("link_aggregation.loss_repair", a.loss_repair == b.loss_repair);
   // The handshake, its keys and the bond's MTU are set up at start.
   note("link_aggregation.authentication and its keys", a.authentication == b.authentication);
   note("link_aggregation.peer_allowed_sources", a.peer_allowed_sources == b.peer_allowed_sources);

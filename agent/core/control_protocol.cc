@@ -182,8 +182,9 @@ MESHBPF_JSON_FIELDS(CapEntry, path, path_id, limit_bytes, used_bytes, remaining_
                     warnings_issued)
 MESHBPF_JSON_FIELDS(SessionReport, established, send_epoch, session_age_s, handshake_pending,
                     handshakes, handshake_errors, last_error)
+MESHBPF_JSON_FIELDS(LossRepairReport, requests_sent, repairs_sent, copies_missing, repairs_refused)
 MESHBPF_JSON_FIELDS(StatusReply, mode, probing, invalid_probes, nodes, paths, caps, transitions,
-                    guard_decisions, authentication)
+                    guard_decisions, authentication, loss_repair)
 MESHBPF_JSON_FIELDS(CapReply, caps)
 MESHBPF_JSON_FIELDS(CapMetrics, used_bytes, limit_bytes)
 MESHBPF_JSON_FIELDS(GuardDecisionCount, reason, count)
@@ -212,7 +213,7 @@ void from_json(const json& j, PathMetrics& v) {
 
 MESHBPF_JSON_FIELDS(ResequencerStats, deadline_us, occupancy, window, held, released_in_order,
                     released_deadline, released_full, released_lost, gaps_skipped, late,
-                    duplicates, passed, resyncs)
+                    duplicates, passed, resyncs, repairs_requested, repaired)
 
 // "resequencing" is null when unread; an older agent leaves it out.
 MESHBPF_JSON_FIELD_FUNCTIONS(MetricsSnapshot, bond, unattributed_drops_total, paths)

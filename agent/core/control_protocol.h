@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "agent/core/control_fields.h"
+#include "agent/core/loss_repair_report.h"
 #include "agent/core/metrics.h"
 #include "agent/core/tunnel_sessions.h"
 
@@ -135,6 +136,7 @@ struct StatusReply {
   std::vector<TransitionEntry> transitions;
   std::vector<GuardDecisionEntry> guard_decisions;
   std::optional<SessionReport> authentication;  // null: authentication off
+  std::optional<LossRepairReport> loss_repair;  // null: loss repair off
 };
 // "cap": {"caps": [...]}.
 struct CapReply {

@@ -135,6 +135,10 @@ std::string SectionsText(const std::vector<DefaultUplink>& found) {
     // bond more than it adds leaves bonded bulk traffic, logged with the reason.
     // Default ${floor_guard}.
     "floor_guard": ${floor_guard},
+    // Loss repair (load_balance, latency; needs resequencing): the receiver asks
+    // the peer for bonded packets a path lost and holds the gap for the copy,
+    // re-sent on the best path. Both ends alike. Default ${loss_repair}.
+    "loss_repair": ${loss_repair},
     // Resequencing buffer, in packets (16..${max_queue_slots}): at most this many wait for a
     // gap, and one this far ahead releases them all. Default: every slot, sized at start
     // from the bonded paths' rate_mbit for reorder_deadline_ms + 50 ms (1,024 .. ${max_queue_slots}).
@@ -222,6 +226,7 @@ std::string SectionsText(const std::vector<DefaultUplink>& found) {
              {"${latency_packet_bytes}", absl::StrCat(d::kLatencyPacketBytes)},
              {"${reorder_deadline_ms}", absl::StrCat(d::kReorderDeadlineMs)},
              {"${floor_guard}", d::kFloorGuard ? "true" : "false"},
+             {"${loss_repair}", d::kLossRepair ? "true" : "false"},
              {"${max_queue_slots}", absl::StrCat(MB_RESEQ_SLOTS_MAX)},
              {"${monitoring_interval}", absl::StrCat(d::kMonitoringIntervalS)},
              {"${threshold}", absl::StrCat(d::kThreshold)},

@@ -139,6 +139,45 @@ uint32_t ReseqDeadlineUs(const NodeSettings& settings, const PathTable& table,
   return static_cast<uint32_t>(std::lround(std::min(ms, settings.reorder_deadline_ms) * 1000));
 }
 
+uint32_t RepairWaitUs(const NodeSettings& settings, const PathTable& table,
+                      const std::vector<PathCondition>& conditions, uint32_t reseq_deadline_us) {
+  if (!settings.loss_repair || settings.reorder_deadline_ms <= 0) return 0;
+  std::optional<double> fastest_rtt_us;
+  for (size_t i = 0; i < table.size() && i < conditions.size(); ++i) {
+    const std::optional<double>& rtt_us = conditions[i].rtt_us;
+    if (table[i].state != MB_PATH_ACTIVE || !rtt_us) continue;
+    if (!fastest_rtt_us || *rtt_us < *fastest_rtt_us) fastest_rtt_us = rtt_us;
+  }
+  if (!fastest_rtt_us) return reseq_deadline_us;
+  const double wait_us = kRepairRttFactor * *fastest_rtt_us + kRepairAgentMarginUs;
+  return std::min(static_cast<uint32_t>(std::lround(wait_us)), reseq_deadline_us);
+}
+
+std::optional<uint8_t> RepairPathId(const PathTable& table,
+                                    const std::vector<PathCondition>& conditions) {
+  const PathCondition unmeasured;
+  auto condition = [&](size_t i) -> const PathCondition& {
+    return i < conditions.size() ? conditions[i] : unmeasured;
+  };
+  std::optional<double> least_loss;
+  for (size_t i = 0; i < table.size(); ++i) {
+    if (table[i].state == MB_PATH_ACTIVE) {
+      least_loss = std::min(least_loss.value_or(condition(i).loss), condition(i).loss);
+    }
+  }
+  if (!least_loss) return std::nullopt;
+  std::optional<uint8_t> best;
+  for (size_t i = 0; i < table.size(); ++i) {
+    const PathCondition& c = condition(i);
+    if (table[i].state != MB_PATH_ACTIVE || c.loss > *least_loss + kRepairLossTie) continue;
+    const std::optional<double> best_rtt_us = best ? condition(*best).rtt_us : std::nullopt;
+    if (!best || (c.rtt_us && (!best_rtt_us || *c.rtt_us < *best_rtt_us))) {
+      best = static_cast<uint8_t>(i);
+    }
+  }
+  return best;
+}
+
 PathTable BuildPathTable(const NodeSettings& settings,
                          const std::vector<PathCondition>& conditions) {
   const size_t n = std::min<size_t>(settings.paths.size(), MB_MAX_PATHS);

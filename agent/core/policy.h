@@ -52,6 +52,8 @@ struct PathCondition {
   std::optional<double> capacity_bps;  // measured; default: configured rate_bps
   std::optional<double> owd_us;        // measured one-way delay; default: delay_ms
   std::optional<uint32_t> mtu;         // measured by size probes; default: the uplink's
+  std::optional<double> rtt_us;        // smoothed probe RTT; none before a probe came back
+  double loss = 0;                     // measured one-way loss, 0..1
 };
 
 // The largest inner packet every path of `table` carries: the smallest
@@ -105,6 +107,28 @@ uint32_t LongestReseqHoldUs(const PathTable& table);
 // jitter), in whole milliseconds, at most reorder_deadline_ms. 0 when off.
 uint32_t ReseqDeadlineUs(const NodeSettings& settings, const PathTable& table,
                          double largest_jitter_us, double margin_us = kMinReseqMarginUs);
+
+// Loss repair (link_aggregation.loss_repair): how long the receiver holds
+// a gap for its repair (mb_config.repair_wait_us). A request and its repair
+// take one round trip on the fastest path; kRepairRttFactor of the smallest
+// smoothed RTT among ACTIVE paths leaves room for queueing behind data,
+// plus kRepairAgentMarginUs for the two agents to wake up; at most
+// `reseq_deadline_us` (the gap is given up then anyway), and the deadline
+// itself before any ACTIVE path has an RTT. 0 when loss repair or
+// resequencing is off. `conditions` by path id, as for BuildPathTable.
+inline constexpr double kRepairRttFactor = 2;
+inline constexpr uint32_t kRepairAgentMarginUs = 2000;
+uint32_t RepairWaitUs(const NodeSettings& settings, const PathTable& table,
+                      const std::vector<PathCondition>& conditions, uint32_t reseq_deadline_us);
+
+// The path a repair goes on: among ACTIVE paths the least lossy, where
+// losses within kRepairLossTie count as equal and the lower smoothed RTT
+// (a measured one before none) decides, then the lower id. nullopt when no
+// path is ACTIVE. `conditions` by path id; absent ones count as lossless
+// with no RTT measured.
+inline constexpr double kRepairLossTie = 0.005;
+std::optional<uint8_t> RepairPathId(const PathTable& table,
+                                    const std::vector<PathCondition>& conditions);
 
 // Path table for the configured paths; unused slots zeroed.
 // - Bonded paths (active_backup: the primary only; plus paths moved in by

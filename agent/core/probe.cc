@@ -24,16 +24,17 @@ void Mac(const uint8_t* data, const std::string& key, uint8_t out[16]) {
 }  // namespace
 
 ProbeBytes EncodeProbe(const ProbeMessage& m, const std::string& key) {
+  const bool repair = m.type == ProbeMessage::Type::kRepairRequest;
   ProbeBytes b{};
   PutBig(&b[0], kProbeMagic, 4);
   b[4] = kProbeVersion;
   b[5] = static_cast<uint8_t>(m.type);
   b[6] = m.path_id;
   b[7] = m.size_probe ? kFlagSizeProbe : 0;
-  PutBig(&b[8], m.seq, 4);
+  PutBig(&b[8], repair ? m.repair_first_seq : m.seq, 4);
   PutBig(&b[12], m.sent_ns, 8);
   PutBig(&b[20], m.reflected_ns, 8);
-  PutBig(&b[28], m.rx_packets, 8);
+  PutBig(&b[28], repair ? m.repair_missing : m.rx_packets, 8);
   PutBig(&b[36], m.rx_bytes, 8);
   Mac(b.data(), key, &b[kMacOffset]);
   return b;
@@ -54,9 +55,16 @@ absl::StatusOr<ProbeMessage> DecodeProbe(const uint8_t* data, size_t size,
   if (data[4] != kProbeVersion) {
     return absl::InvalidArgumentError(absl::StrCat("probe: unknown version ", data[4]));
   }
-  if (data[5] != static_cast<uint8_t>(ProbeMessage::Type::kRequest) &&
-      data[5] != static_cast<uint8_t>(ProbeMessage::Type::kReply)) {
+  if (data[5] < static_cast<uint8_t>(ProbeMessage::Type::kRequest) ||
+      data[5] > static_cast<uint8_t>(ProbeMessage::Type::kRepairRequest)) {
     return absl::InvalidArgumentError(absl::StrCat("probe: unknown type ", data[5]));
+  }
+  const bool repair = data[5] == static_cast<uint8_t>(ProbeMessage::Type::kRepairRequest);
+  if (repair && (data[7] & kFlagSizeProbe)) {
+    return absl::InvalidArgumentError("probe: a repair request flagged as a size probe");
+  }
+  if (repair && GetBig(data + 28, 8) == 0) {
+    return absl::InvalidArgumentError("probe: a repair request with no sequence number missing");
   }
   if (data[6] >= MB_MAX_PATHS) {
     return absl::InvalidArgumentError(absl::StrCat("probe: path id ", data[6], " out of range"));
@@ -70,10 +78,17 @@ absl::StatusOr<ProbeMessage> DecodeProbe(const uint8_t* data, size_t size,
   m.type = static_cast<ProbeMessage::Type>(data[5]);
   m.path_id = data[6];
   m.size_probe = (data[7] & kFlagSizeProbe) != 0;
-  m.seq = static_cast<uint32_t>(GetBig(data + 8, 4));
+  const auto seq_slot = static_cast<uint32_t>(GetBig(data + 8, 4));
+  const uint64_t rx_packets_slot = GetBig(data + 28, 8);
+  if (repair) {
+    m.repair_first_seq = seq_slot;
+    m.repair_missing = rx_packets_slot;
+  } else {
+    m.seq = seq_slot;
+    m.rx_packets = rx_packets_slot;
+  }
   m.sent_ns = GetBig(data + 12, 8);
   m.reflected_ns = GetBig(data + 20, 8);
-  m.rx_packets = GetBig(data + 28, 8);
   m.rx_bytes = GetBig(data + 36, 8);
   return m;
 }

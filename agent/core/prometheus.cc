@@ -97,10 +97,13 @@ void AppendResequencer(const ResequencerStats& r, const std::string& bond,
       {"late", r.late},
       {"duplicates", r.duplicates},
       {"passed", r.passed},
+      {"repairs_requested", r.repairs_requested},
+      {"repaired", r.repaired},
   };
   Family packets("meshbpf_reseq_packets_total", "counter",
                  "Received packets by what the resequencer did with them (gaps_skipped: "
-                 "sequence numbers given up on).");
+                 "sequence numbers given up on; repairs_requested: lost ones asked of the "
+                 "peer; repaired: repairs that filled their gap).");
   for (const auto& [event, count] : events) {
     packets.Add(Labels({{"bond", bond_name}, {"event", event}}), Number(count));
   }
@@ -139,6 +142,24 @@ std::string FormatSessionMetrics(std::string_view bond, const SessionReport& ses
     family.Add(labels, f.value);
     family.AppendTo(&out);
   }
+  return out;
+}
+
+std::string FormatLossRepairMetrics(std::string_view bond, const LossRepairReport& report) {
+  Family family("meshbpf_loss_repair_total", "counter",
+                "Loss repair by the agent: requests for lost packets sent to the peer, copies "
+                "sent again at the peer's request, asked for but gone, refused.");
+  const std::pair<const char*, uint64_t> events[] = {
+      {"requests_sent", report.requests_sent},
+      {"repairs_sent", report.repairs_sent},
+      {"copies_missing", report.copies_missing},
+      {"repairs_refused", report.repairs_refused},
+  };
+  for (const auto& [event, value] : events) {
+    family.Add(Labels({{"bond", bond}, {"event", event}}), Number(value));
+  }
+  std::string out;
+  family.AppendTo(&out);
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "agent/core/loss_repair_report.h"
 #include "agent/core/metrics.h"
 #include "agent/core/tunnel_sessions.h"
 
@@ -22,6 +23,10 @@ std::string FormatPrometheus(const MetricsSnapshot& snapshot);
 // Tunnel authentication's session (link_aggregation.authentication) of bond
 // `bond`: whether it is up, its age, handshakes made and messages refused.
 std::string FormatSessionMetrics(std::string_view bond, const SessionReport& session);
+
+// Loss repair's agent half (link_aggregation.loss_repair) of bond `bond`:
+// meshbpf_loss_repair_total by event.
+std::string FormatLossRepairMetrics(std::string_view bond, const LossRepairReport& report);
 
 // A label value with \, " and newline escaped as the format requires.
 std::string EscapePrometheusLabel(std::string_view value);

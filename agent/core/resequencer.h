@@ -16,6 +16,9 @@ struct ResequencerStats {
   uint64_t held = 0, released_in_order = 0, released_deadline = 0, released_full = 0;
   uint64_t released_lost = 0;
   uint64_t gaps_skipped = 0, late = 0, duplicates = 0, passed = 0, resyncs = 0;
+  // Loss repair: lost sequence numbers reported to the sender, and repairs
+  // that arrived in time to fill their gap.
+  uint64_t repairs_requested = 0, repaired = 0;
 
   bool enabled() const { return deadline_us != 0; }
   bool operator==(const ResequencerStats&) const = default;

@@ -18,6 +18,7 @@
 #include "agent/daemon/bond_datapath.h"
 #include "agent/daemon/caps.h"
 #include "agent/daemon/event_loop.h"
+#include "agent/daemon/loss_repair.h"
 #include "agent/daemon/mesh_node.h"
 #include "agent/daemon/monitoring.h"
 #include "agent/daemon/path_supervisor.h"
@@ -72,6 +73,7 @@ class Agent {
   // bond exists and the programs are loaded.
   absl::Status InstallRoutingPlan();
   absl::Status StartDiscovery();
+  absl::Status StartLossRepair();
   // Serves every event source until SIGINT/SIGTERM.
   void Serve(int signals);
   // SIGHUP: reads the config file again and applies what changed, or logs
@@ -84,6 +86,7 @@ class Agent {
   StatusReply CurrentStatus() const {
     StatusReply status = paths_->Status();
     if (auth_) status.authentication = auth_->Report(MonotonicNs());
+    if (repair_) status.loss_repair = repair_->Report();
     return status;
   }
   // The single dispatch point of control requests: checks that `peer` may
@@ -104,6 +107,7 @@ class Agent {
   std::unique_ptr<UplinkTestRunner> test_;
   std::unique_ptr<MeshDiscovery> mesh_;  // null: node_discovery disabled
   std::unique_ptr<TunnelAuth> auth_;     // null: link_aggregation.authentication off
+  std::unique_ptr<LossRepair> repair_;   // null: link_aggregation.loss_repair off
   bool routing_installed_ = false;  // Stop removes it then
 };
 
@@ -149,7 +153,8 @@ absl::Status Agent::Start() {
   };
   paths_ =
       std::make_unique<PathSupervisor>(settings_, std::move(io), std::move(status), MonotonicNs());
-  if (absl::Status s = datapath_->Configure(paths_->table(), paths_->reseq_deadline_us()); !s.ok()) return s;
+  if (absl::Status s = datapath_->Configure(paths_->table(), paths_->reseq_deadline_us(),
+                                               paths_->repair_wait_us()); !s.ok()) return s;
   if (settings_.authentication) {
     TunnelAuthIo auth_io;
     auth_io.maps = &datapath_->auth();
@@ -164,6 +169,9 @@ absl::Status Agent::Start() {
         TunnelAuth::Start(settings_, std::move(auth_io), MonotonicNs());
     if (!auth.ok()) return auth.status();
     auth_ = std::move(*auth);
+  }
+  if (settings_.loss_repair) {
+    if (absl::Status s = StartLossRepair(); !s.ok()) return s;
   }
   if (probe_socket_ && settings_.peer_bond_address) paths_->StartProbing();
   test_ = std::make_unique<UplinkTestRunner>(settings_, *paths_);
@@ -182,6 +190,24 @@ absl::Status Agent::Start() {
   if (!caps.ok()) return caps.status();
   caps_ = std::move(*caps);
   return StartDiscovery();
+}
+
+absl::Status Agent::StartLossRepair() {
+  // Requests go to the peer's agent like probes, through the bond.
+  if (!probe_socket_ || !settings_.peer_bond_address) {
+    return absl::FailedPreconditionError(
+        "link_aggregation.loss_repair needs probes: the bond's and the peer's bond addresses");
+  }
+  absl::StatusOr<std::unique_ptr<RepairChannel>> channel = datapath_->OpenRepairChannel();
+  if (!channel.ok()) return channel.status();
+  LossRepairIo io;
+  io.repair_path = [this] { return paths_->RepairPath(); };
+  io.send_request = [this](const ProbeMessage& request) {
+    return probe_socket_->SendRequest(*settings_.peer_bond_address, settings_.failover.probe_port,
+                                      request);
+  };
+  repair_ = std::make_unique<LossRepair>(std::move(*channel), std::move(io));
+  return absl::OkStatus();
 }
 
 absl::Status Agent::StartDiscovery() {
@@ -232,13 +258,23 @@ void Agent::OnProbeSocketReadable() {
     return {(**counters)[path].rx_packets, (**counters)[path].rx_bytes};
   };
   bool changed = false;
-  probe_socket_->Drain(
-      MonotonicNs(),
-      [this](const ProbeMessage& r) { paths_->OnProbeRequest(r.path_id, MonotonicNs()); }, rx_of,
-      [&](const ProbeMessage& reply, uint64_t received_ns) {
-        changed |= paths_->OnProbeReply(reply, received_ns);
-      },
-      [this](const std::string& why) { paths_->OnInvalidProbe(why); });
+  ProbeSocket::Handlers handlers;
+  handlers.on_request = [this](const ProbeMessage& r) {
+    paths_->OnProbeRequest(r.path_id, MonotonicNs());
+  };
+  handlers.rx_of = rx_of;
+  handlers.on_reply = [&](const ProbeMessage& reply, uint64_t received_ns) {
+    changed |= paths_->OnProbeReply(reply, received_ns);
+  };
+  handlers.on_repair_request = [this](const ProbeMessage& request) {
+    if (repair_) {
+      repair_->OnRepairRequest(request, MonotonicNs());
+    } else {
+      paths_->OnInvalidProbe("a request for repairs, but link_aggregation.loss_repair is off here");
+    }
+  };
+  handlers.on_invalid = [this](const std::string& why) { paths_->OnInvalidProbe(why); };
+  probe_socket_->Drain(MonotonicNs(), handlers);
   // A path coming back goes into the table at once; measurements (capacity,
   // delay) and neighbour MACs wait for the tick, which rewrites it anyway.
   if (!changed) return;
@@ -277,6 +313,9 @@ void Agent::Serve(int signals) {
     loop.Every(1.0, "http endpoint timeouts", [this] { http_->Serve(); });
   }
   loop.Watch(test_->fd(), "uplink test timer", [this] { test_->OnTimer(); });
+  if (repair_) {
+    loop.Watch(repair_->fd(), "loss repair reports", [this] { repair_->OnReportsReadable(); });
+  }
   if (auth_) {
     loop.Watch(auth_->fd(), "handshake socket", [this] { auth_->OnReadable(MonotonicNs()); });
     loop.Every(TunnelAuth::kTickS, "session keys", [this] { auth_->OnTick(MonotonicNs()); });
@@ -321,7 +360,8 @@ void Agent::Reload() {
   // An added uplink may lower the bond's MTU.
   if (absl::Status s = datapath_->CreateBond(); !s.ok()) Log(LogLevel::kError, std::string(s.message()));
   paths_->ApplyReload(reload, MonotonicNs());
-  if (absl::Status s = datapath_->Configure(paths_->table(), paths_->reseq_deadline_us()); !s.ok()) {
+  if (absl::Status s = datapath_->Configure(paths_->table(), paths_->reseq_deadline_us(),
+                                               paths_->repair_wait_us()); !s.ok()) {
     Log(LogLevel::kError, absl::StrCat("reload: ", s.message()));
     return;
   }

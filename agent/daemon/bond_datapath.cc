@@ -25,7 +25,8 @@ namespace meshbpf {
 namespace {
 
 absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings, const PathTable& table,
-                           uint32_t reseq_deadline_us, const InterfaceInfo& bond) {
+                           uint32_t reseq_deadline_us, uint32_t repair_wait_us,
+                           const InterfaceInfo& bond) {
   if (absl::Status s = maps.WritePaths(table); !s.ok()) return s;
   if (absl::Status s = maps.SyncPeers(PeerAddresses(settings)); !s.ok()) return s;
   // Last: marks the data path configured, so it never runs on half-written
@@ -37,6 +38,7 @@ absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings, con
   config.mode = static_cast<uint8_t>(settings.mode);
   config.latency_bytes = static_cast<uint16_t>(settings.latency_packet_bytes);
   config.reseq_deadline_us = reseq_deadline_us;
+  config.repair_wait_us = repair_wait_us;
   config.reseq_window = static_cast<uint16_t>(settings.max_queue_size);
   config.bond_mtu = static_cast<uint16_t>(TunnelPayloadMtu(table, BondOverhead(settings)));
   config.configured = 1;
@@ -101,7 +103,8 @@ absl::Status BondDatapath::CreateBond() {
 
 absl::Status BondDatapath::Load(const std::string& pin_dir) {
   const uint32_t slots = ReseqSlots(settings_);
-  absl::StatusOr<std::unique_ptr<Datapath>> datapath = Datapath::Load(pin_dir, slots);
+  absl::StatusOr<std::unique_ptr<Datapath>> datapath =
+      Datapath::Load(pin_dir, slots, settings_.loss_repair);
   if (!datapath.ok()) return datapath.status();
   Log(LogLevel::kInfo,
       absl::StrFormat("resequencer: %u slots (%.1f MiB), %.0f ms of the bonded paths' configured rate",
@@ -122,7 +125,15 @@ absl::Status BondDatapath::Load(const std::string& pin_dir) {
   return absl::OkStatus();
 }
 
-absl::Status BondDatapath::Configure(const PathTable& table, uint32_t reseq_deadline_us) {
+absl::StatusOr<std::unique_ptr<RepairChannel>> BondDatapath::OpenRepairChannel() const {
+  std::optional<InterfaceInfo> bond = SystemInterfaceLookup().Find(settings_.bond_interface);
+  if (!bond) return absl::InternalError("the bond device vanished while starting");
+  return RepairChannel::Open(datapath_->repair_requests_fd(), datapath_->repair_copies_fd(),
+                             bond->ifindex);
+}
+
+absl::Status BondDatapath::Configure(const PathTable& table, uint32_t reseq_deadline_us,
+                                     uint32_t repair_wait_us) {
   SystemInterfaceLookup lookup;
   std::optional<InterfaceInfo> bond = lookup.Find(settings_.bond_interface);
   std::optional<InterfaceInfo> bond_tx = lookup.Find(BondTxName(settings_.bond_interface));
@@ -137,7 +148,7 @@ absl::Status BondDatapath::Configure(const PathTable& table, uint32_t reseq_dead
     }
     if (absl::Status s = auth_->SyncAllowedSources(allowed); !s.ok()) return s;
   }
-  if (absl::Status s = ConfigureMaps(datapath_->maps(), settings_, table, reseq_deadline_us, *bond); !s.ok()) {
+  if (absl::Status s = ConfigureMaps(datapath_->maps(), settings_, table, reseq_deadline_us, repair_wait_us, *bond); !s.ok()) {
     return s;
   }
   for (const PathSettings& p : settings_.paths) {

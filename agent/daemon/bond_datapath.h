@@ -16,6 +16,7 @@
 #include "agent/sys/datapath.h"
 #include "agent/sys/map_io.h"
 #include "agent/sys/probe_socket.h"
+#include "agent/sys/repair_channel.h"
 
 namespace meshbpf {
 
@@ -29,11 +30,12 @@ class BondDatapath {
   // Loads the programs; their maps are pinned under `pin_dir`.
   absl::Status Load(const std::string& pin_dir);
   // Writes the maps (the path table `table`, peers, configuration last,
-  // with the resequencing deadline) and attaches the programs where they
+  // with the resequencing deadline and loss repair's wait) and attaches the programs where they
   // are not yet: again after a reload, for the uplinks it added. (Uplinks
   // it removed keep mb_decap until the agent stops: it passes everything
   // that is not from a peer.)
-  absl::Status Configure(const PathTable& table, uint32_t reseq_deadline_us);
+  absl::Status Configure(const PathTable& table, uint32_t reseq_deadline_us,
+                         uint32_t repair_wait_us);
   // Marks the sockets created in the cgroup directory `cgroup_dir`.
   absl::Status MarkCgroup(const std::string& cgroup_dir, uint32_t mark) {
     return datapath_->AttachCgroupMark(cgroup_dir, mark);
@@ -56,6 +58,8 @@ class BondDatapath {
   const RelayMaps& relay_maps() const { return *relay_maps_; }
   const ResequencerMaps& resequencer() const { return *resequencer_; }
   const AuthMaps& auth() const { return *auth_; }
+  // Loss repair's reports and copies, sent into the bond device.
+  absl::StatusOr<std::unique_ptr<RepairChannel>> OpenRepairChannel() const;
 
  private:
   const NodeSettings& settings_;

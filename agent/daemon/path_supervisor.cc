@@ -106,7 +106,15 @@ PathSupervisor::PathSupervisor(NodeSettings& settings, PathIo io, StatusSources 
   }
   table_ = DesiredTable();
   reseq_deadline_us_ = ReseqDeadlineUs(settings_, table_, 0);
+  repair_wait_us_ = RepairWaitMs(table_, Conditions(true));
   tunnel_payload_mtu_ = TunnelPayloadMtu(table_, BondOverhead(settings_));
+}
+
+uint32_t PathSupervisor::RepairWaitMs(const PathTable& table,
+                                      const std::vector<PathCondition>& conditions) const {
+  // In whole milliseconds, so the smoothed RTT's wobble rewrites nothing.
+  const uint32_t wait_us = RepairWaitUs(settings_, table, conditions, reseq_deadline_us_);
+  return std::min((wait_us + 999) / 1000 * 1000, reseq_deadline_us_);
 }
 
 void PathSupervisor::StartHealth(size_t i, uint64_t now_ns) {
@@ -184,7 +192,11 @@ std::vector<PathCondition> PathSupervisor::Conditions(bool guarded) const {
     c.degraded = h.state() == PathState::kDegraded;
     if (prober_) {
       c.capacity_bps = h.weight_bps();
-      if (h.rtt().has_sample()) c.owd_us = static_cast<double>(h.rtt().min_ns()) / 2e3;
+      if (h.rtt().has_sample()) {
+        c.owd_us = static_cast<double>(h.rtt().min_ns()) / 2e3;
+        c.rtt_us = h.rtt().srtt_ns() / 1e3;
+      }
+      c.loss = h.loss();
     }
     c.bulk_excluded = guarded && guard_ && guard_->excluded(i);
     if (i < mtu_search_.size() && mtu_search_[i].mtu() < settings_.paths[i].mtu) {
@@ -263,6 +275,17 @@ absl::Status PathSupervisor::WriteTable() {
       return s;
     }
     reseq_deadline_us_ = deadline_us;
+  }
+  if (const uint32_t wait_us = RepairWaitMs(table, Conditions(true));
+      wait_us != repair_wait_us_ && io_.update_config) {
+    // Debug: it follows the smoothed RTT, which load moves every few probes.
+    Log(LogLevel::kDebug, absl::StrFormat("loss repair: a lost packet waits %u ms for its repair",
+                                          wait_us / 1000));
+    if (absl::Status s = io_.update_config([&](mb_config& c) { c.repair_wait_us = wait_us; });
+        !s.ok()) {
+      return s;
+    }
+    repair_wait_us_ = wait_us;
   }
   if (const uint32_t payload_mtu = TunnelPayloadMtu(table, BondOverhead(settings_));
       payload_mtu != tunnel_payload_mtu_ && io_.update_config) {

@@ -139,6 +139,11 @@ class PathSupervisor {
   const PathTable& table() const { return table_; }
   // The resequencing deadline for table(), as last written (0: off).
   uint32_t reseq_deadline_us() const { return reseq_deadline_us_; }
+  // Loss repair: the path a repair or a request for one goes on now
+  // (RepairPathId); nullopt when no path is ACTIVE.
+  std::optional<uint8_t> RepairPath() const { return RepairPathId(table_, Conditions(true)); }
+  // mb_config.repair_wait_us for table(), as last written (0: loss repair off).
+  uint32_t repair_wait_us() const { return repair_wait_us_; }
 
   // "failover": holds FROM out of service and moves traffic onto TO, or
   // (auto) clears that; the status after it, or why it was refused.
@@ -171,6 +176,9 @@ class PathSupervisor {
   // OnLinksChanged without writing the table.
   void FollowUplinks(uint64_t now_ns);
   PathTable DesiredTable() const;
+  // RepairWaitUs for `table`, rounded up to whole milliseconds (in
+  // microseconds), at most the resequencing deadline in force.
+  uint32_t RepairWaitMs(const PathTable& table, const std::vector<PathCondition>& conditions) const;
   // Every rebalance interval: the floor guard's verdict, logged and kept.
   void RunFloorGuard(uint64_t now_ns);
   // The largest jitter an ACTIVE path of `table` has shown, in µs.
@@ -209,6 +217,7 @@ class PathSupervisor {
   std::set<size_t> held_out_, moved_in_;
   PathTable table_{};
   uint32_t reseq_deadline_us_ = 0;
+  uint32_t repair_wait_us_ = 0;  // mb_config.repair_wait_us as last written
   ReseqMargin reseq_margin_;
 };
 

@@ -24,9 +24,9 @@ absl::StatusOr<std::unique_ptr<HttpServer>> OpenWebEndpoint(const MonitoringSett
   routes["/metrics"] = [&monitoring, status] {
     const MetricsSnapshot snapshot = monitoring.Current();
     std::string text = FormatPrometheus(snapshot);
-    if (std::optional<SessionReport> auth = status().authentication) {
-      text += FormatSessionMetrics(snapshot.bond, *auth);
-    }
+    const StatusReply now = status();
+    if (now.authentication) text += FormatSessionMetrics(snapshot.bond, *now.authentication);
+    if (now.loss_repair) text += FormatLossRepairMetrics(snapshot.bond, *now.loss_repair);
     return HttpResponse{200, kPrometheusContentType, std::move(text)};
   };
   if (settings.status_page) {

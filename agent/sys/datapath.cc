@@ -99,14 +99,14 @@ Datapath::~Datapath() {
 }
 
 absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const std::string& pin_dir,
-                                                         uint32_t reseq_slots) {
+                                                         uint32_t reseq_slots, bool loss_repair) {
   if (absl::Status s = EnsureBpffsDir(pin_dir); !s.ok()) return s;
   bpf_object_open_opts opts{};
   opts.sz = sizeof(opts);
   opts.pin_root_path = pin_dir.c_str();
   struct ::meshbpf_bpf* skel = meshbpf_bpf__open_opts(&opts);
   if (!skel) return LibbpfError("opening the BPF object", errno);
-  if (absl::Status s = SizeResequencer(skel, reseq_slots); !s.ok()) {
+  if (absl::Status s = SizeResequencer(skel, reseq_slots, loss_repair); !s.ok()) {
     meshbpf_bpf__destroy(skel);
     return s;
   }
@@ -147,6 +147,9 @@ absl::Status Datapath::AttachEncap(int ifindex) {
 absl::Status Datapath::AttachDecap(int ifindex) {
   return Attach(ifindex, bpf_program__fd(skel_->progs.mb_decap), "mb_decap");
 }
+
+int Datapath::repair_requests_fd() const { return bpf_map__fd(skel_->maps.mb_repair_requests); }
+int Datapath::repair_copies_fd() const { return bpf_map__fd(skel_->maps.mb_repair_copies); }
 
 absl::Status Datapath::ReleaseDueHeld() const {
   // A minimal Ethernet frame to carry the released frames (bpf/lib/reseq.h).

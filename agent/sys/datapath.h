@@ -20,10 +20,10 @@ class Datapath {
  public:
   // Opens and loads the programs; maps are pinned in (or reused from)
   // `pin_dir`, so counters and sequence numbers survive an agent restart.
-  // The resequencer gets `reseq_slots` slots (SizeResequencer); pinned
-  // slots of another number are replaced.
+  // The resequencer gets `reseq_slots` slots, and loss repair its copies
+  // if on (SizeResequencer); pinned slots of another number are replaced.
   static absl::StatusOr<std::unique_ptr<Datapath>> Load(const std::string& pin_dir,
-                                                        uint32_t reseq_slots);
+                                                        uint32_t reseq_slots, bool loss_repair);
   ~Datapath();
   Datapath(const Datapath&) = delete;
   Datapath& operator=(const Datapath&) = delete;
@@ -44,6 +44,9 @@ class Datapath {
   absl::Status ReleaseDueHeld() const;
 
   const MapSet& maps() const { return maps_; }
+  // Loss repair's maps (not pinned: they live as long as this object).
+  int repair_requests_fd() const;
+  int repair_copies_fd() const;
 
  private:
   explicit Datapath(struct ::meshbpf_bpf* skel);

@@ -24,7 +24,7 @@ namespace meshbpf {
 // The BPF side compiles the same header; a layout change must be deliberate.
 static_assert(sizeof(mb_wire_hdr) == 12, "wire header is part of the protocol");
 static_assert(MB_ENCAP_OVERHEAD == 40, "outer IPv4 + UDP + mb_wire_hdr");
-static_assert(sizeof(mb_config) == 40);
+static_assert(sizeof(mb_config) == 44);
 static_assert(sizeof(mb_path) == 52);
 static_assert(sizeof(mb_learned_source) == 24);
 static_assert(sizeof(mb_path_counters) == 8 * (4 + MB_DROP_REASONS));
@@ -39,9 +39,11 @@ static_assert(sizeof(mb_relay) == 32 && sizeof(mb_relay_key) == 8 &&
                   sizeof(mb_relay_counters) == 8 * (4 + MB_RELAY_DROP_REASONS) &&
                   sizeof(mb_relay_bucket) == 24,
               "relay map shapes");
-static_assert(sizeof(mb_reseq) == 32 + 4 * MB_MAX_PATHS && sizeof(mb_reseq_slot) == 24 + MB_RESEQ_FRAME_MAX &&
-                  sizeof(mb_reseq_counters) == 8 * 10,
+static_assert(sizeof(mb_reseq) == 48 + 4 * MB_MAX_PATHS && sizeof(mb_reseq_slot) == 24 + MB_RESEQ_FRAME_MAX &&
+                  sizeof(mb_reseq_counters) == 8 * 12,
               "resequencing map shapes");
+static_assert(sizeof(mb_repair_copy) == 8 + MB_RESEQ_FRAME_MAX && sizeof(mb_repair_request) == 16,
+              "loss repair map shapes");
 static_assert((MB_RESEQ_WINDOW & (MB_RESEQ_WINDOW - 1)) == 0, "slots are indexed by seq % window");
 static_assert(MB_RELAY_PORT_SPAN == MB_RELAY_RETURN_OFFSET + MB_MAX_RELAYS &&
                   MB_RELAY_MAX_UPLINKS <= MB_RELAY_RETURN_OFFSET,
@@ -446,6 +448,8 @@ absl::StatusOr<ResequencerStats> ResequencerMaps::Read() const {
   out.duplicates = sum.duplicates;
   out.passed = sum.passed;
   out.resyncs = sum.resyncs;
+  out.repairs_requested = sum.repairs_requested;
+  out.repaired = sum.repaired;
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "agent/sys/marked_send.h"
 #include "bpf/meshbpf.h"
 
 namespace meshbpf {
@@ -52,22 +53,7 @@ absl::Status ProbeSocket::SendOnPath(const sockaddr_in& to, uint8_t path_id,
           ? std::min<size_t>(message.datagram_bytes, kProbeMaxSize) - kProbeWireSize
           : 0;
   iovec iov[2] = {{bytes.data(), bytes.size()}, {const_cast<uint8_t*>(kZeros.data()), padding}};
-  // The mark travels per message, so one socket serves every path.
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(uint32_t))] = {};
-  msghdr msg{};
-  msg.msg_name = const_cast<sockaddr_in*>(&to);
-  msg.msg_namelen = sizeof(to);
-  msg.msg_iov = iov;
-  msg.msg_iovlen = padding ? 2 : 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SO_MARK;
-  c->cmsg_len = CMSG_LEN(sizeof(uint32_t));
-  const uint32_t mark = MB_PROBE_MARK | path_id;
-  std::memcpy(CMSG_DATA(c), &mark, sizeof(mark));
-  if (sendmsg(fd_, &msg, 0) < 0) {
+  if (SendMarked(fd_, &to, sizeof(to), iov, padding ? 2 : 1, MB_PROBE_MARK | path_id, 0) < 0) {
     return absl::UnavailableError(
         absl::StrCat("sending a probe on path ", path_id, ": ", std::strerror(errno)));
   }
@@ -82,10 +68,7 @@ absl::Status ProbeSocket::SendRequest(in_addr peer, uint16_t port, const ProbeMe
   return SendOnPath(to, request.path_id, request);
 }
 
-void ProbeSocket::Drain(uint64_t now_ns, const std::function<void(const ProbeMessage&)>& on_request,
-                        const std::function<PathRx(uint8_t path)>& rx_of,
-                        const std::function<void(const ProbeMessage&, uint64_t)>& on_reply,
-                        const std::function<void(const std::string&)>& on_invalid) {
+void ProbeSocket::Drain(uint64_t now_ns, const Handlers& handlers) {
   uint8_t buf[kProbeMaxSize];
   sockaddr_in from{};
   socklen_t from_len = sizeof(from);
@@ -96,19 +79,21 @@ void ProbeSocket::Drain(uint64_t now_ns, const std::function<void(const ProbeMes
        ++datagrams) {
     absl::StatusOr<ProbeMessage> m = DecodeProbe(buf, static_cast<size_t>(n), key_);
     if (!m.ok()) {
-      on_invalid(std::string(m.status().message()));
+      handlers.on_invalid(std::string(m.status().message()));
     } else if (m->type == ProbeMessage::Type::kReply) {
-      on_reply(*m, now_ns);
+      handlers.on_reply(*m, now_ns);
+    } else if (m->type == ProbeMessage::Type::kRepairRequest) {
+      handlers.on_repair_request(*m);
     } else {
-      on_request(*m);
+      handlers.on_request(*m);
       ProbeMessage reply = *m;
       reply.type = ProbeMessage::Type::kReply;
       reply.reflected_ns = now_ns;
-      const PathRx rx = rx_of(m->path_id);
+      const PathRx rx = handlers.rx_of(m->path_id);
       reply.rx_packets = rx.packets;
       reply.rx_bytes = rx.bytes;
       if (absl::Status s = SendOnPath(from, m->path_id, reply); !s.ok()) {
-        on_invalid(std::string(s.message()));
+        handlers.on_invalid(std::string(s.message()));
       }
     }
     from_len = sizeof(from);

@@ -31,15 +31,22 @@ class ProbeSocket {
   // At most this many datagrams per Drain: a flood waits for the next
   // wakeup, after the loop's other sources had their turn.
   static constexpr size_t kMaxDatagramsPerDrain = 256;
-  // Reads pending datagrams (up to kMaxDatagramsPerDrain): each valid request goes to `on_request`
-  // first (a learned path adopts the endpoint it came from there, so the
-  // reply already goes back that way), then is reflected with
-  // `rx_of(path)`; replies go to `on_reply` with the local receive time,
-  // anything invalid to `on_invalid`.
-  void Drain(uint64_t now_ns, const std::function<void(const ProbeMessage&)>& on_request,
-             const std::function<PathRx(uint8_t path)>& rx_of,
-             const std::function<void(const ProbeMessage&, uint64_t)>& on_reply,
-             const std::function<void(const std::string&)>& on_invalid);
+  // What Drain hands on.
+  struct Handlers {
+    // A valid request, before it is reflected (a learned path adopts the
+    // endpoint it came from here, so the reply already goes back that way).
+    std::function<void(const ProbeMessage&)> on_request;
+    // The rx counters a reflected request carries back.
+    std::function<PathRx(uint8_t path)> rx_of;
+    // A reply, with the local receive time.
+    std::function<void(const ProbeMessage&, uint64_t)> on_reply;
+    // The peer's request for repairs (loss repair): never reflected.
+    std::function<void(const ProbeMessage&)> on_repair_request;
+    // Anything invalid, and why.
+    std::function<void(const std::string&)> on_invalid;
+  };
+  // Reads pending datagrams (up to kMaxDatagramsPerDrain) into `handlers`.
+  void Drain(uint64_t now_ns, const Handlers& handlers);
 
  private:
   ProbeSocket(int fd, std::string key) : fd_(fd), key_(std::move(key)) {}

@@ -177,6 +177,23 @@ struct {
  * this before loading (.rodata: the verifier sees a constant). */
 const volatile __u32 mb_reseq_slot_count = MB_RESEQ_WINDOW;
 
+/* Loss repair: the sender's kept frames, one per mb_reseq_slot_count
+ * sequence numbers (bpf/lib/repair.h). The agent sizes it with the
+ * resequencer when loss repair is on, else leaves one entry. Not pinned:
+ * a restarted agent's peer has given up on the old copies long since. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mb_repair_copy);
+} mb_repair_copies SEC(".maps");
+
+/* Loss repair: the receiver's reports of lost sequence numbers, for its agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 * 1024);
+} mb_repair_requests SEC(".maps");
+
 /* A full window's arrival, kept while the window is released before it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -37,6 +37,7 @@ struct reseq_walk {
 	__u32 give_up_before; /* gaps before this seq are given up */
 	__u64 now;            /* held packets due later than this stay */
 	__u64 deadline_ns;    /* non-zero: a gap is given up when a packet behind it is due */
+	__u64 repair_wait_ns; /* loss repair on: how long a lost gap waits for its repair */
 	__u32 gap_from;       /* deadline walk: where the gap being looked past began */
 	__u8 in_gap;
 	__u8 loaded;          /* the skb carries a frame not delivered yet */
@@ -310,10 +311,12 @@ static __always_inline int slot_filled(__u32 seq)
 
 /*
  * Puts sequenced packet `seq`, which must wait hold_ns after its arrival,
- * in its place. Returns TC_ACT_SHOT for a duplicate.
+ * in its place. Returns TC_ACT_SHOT for a duplicate. A repair behind
+ * next_seq is delivered but not counted late: the agent widens the
+ * deadline for late packets of a path, and a repair says nothing of one.
  */
 static __always_inline int place_in_sequence(struct reseq_walk *w, __u32 seq, __u64 now,
-					     __u64 hold_ns)
+					     __u64 hold_ns, int repair)
 {
 	struct mb_reseq *r = w->r;
 	int verdict = TC_ACT_OK;
@@ -329,7 +332,8 @@ static __always_inline int place_in_sequence(struct reseq_walk *w, __u32 seq, __
 	} else if (ahead >= 0 && ahead < (__s32)w->window) {
 		verdict = hold(w, seq, now, now + hold_ns);
 	} else if (ahead < 0 && ahead > -(__s32)(MB_RESEQ_RESYNC_WINDOWS * mb_reseq_slot_count)) {
-		w->c->late++; /* its gap was given up already: deliver it now */
+		if (!repair)
+			w->c->late++; /* its gap was given up already: deliver it now */
 	} else {
 		if (ahead < 0) {
 			w->c->resyncs++;
@@ -366,6 +370,69 @@ static __always_inline __u32 lost_below(const struct mb_reseq *r)
 	return any ? low : r->next_seq;
 }
 
+struct repair_scan {
+	__u32 first_seq;
+	__u64 missing;
+};
+
+/* bpf_loop step: sets bit i when first_seq + i has not arrived. */
+static long repair_scan_step(__u32 i, void *ctx)
+{
+	struct repair_scan *scan = ctx;
+
+	if (!slot_filled(scan->first_seq + i))
+		scan->missing |= 1ULL << (i & (MB_REPAIR_REQUEST_SPAN - 1));
+	return 0;
+}
+
+/*
+ * Reports the lost numbers below `lost` not reported yet, up to
+ * MB_REPAIR_REQUEST_SPAN of them (the next arrival or tick reports more),
+ * in mb_repair_requests for the agent, which asks the sender for them.
+ */
+static __always_inline void request_repairs(struct reseq_walk *w, __u32 lost)
+{
+	struct mb_reseq *r = w->r;
+	__u32 from = (__s32)(r->repair_asked_to - r->next_seq) > 0 ? r->repair_asked_to : r->next_seq;
+	__u32 span = lost - from;
+
+	if ((__s32)span <= 0)
+		return;
+	if (span > MB_REPAIR_REQUEST_SPAN)
+		span = MB_REPAIR_REQUEST_SPAN;
+	struct repair_scan scan = {.first_seq = from};
+	bpf_loop(span, repair_scan_step, &scan, 0);
+	r->repair_asked_to = from + span;
+	if (!scan.missing)
+		return;
+	struct mb_repair_request req = {.first_seq = from, .missing = scan.missing};
+	if (bpf_ringbuf_output(&mb_repair_requests, &req, sizeof(req), 0))
+		return; /* the agent is behind: these gaps are given up as without repair */
+	r->repair_asked_ns = w->now;
+	w->c->repairs_requested += __builtin_popcountll(scan.missing);
+}
+
+/*
+ * Gaps every path has moved beyond were lost. Without loss repair they
+ * are given up at once; with it, they are reported and wait for their
+ * repairs until repair_wait_ns has passed since the latest report (so a
+ * gap just reported always gets its full wait; the deadline bounds all).
+ */
+static __always_inline void release_lost(struct reseq_walk *w)
+{
+	struct mb_reseq *r = w->r;
+	__u32 lost = lost_below(r);
+
+	if ((__s32)(lost - r->next_seq) <= 0)
+		return;
+	if (w->repair_wait_ns) {
+		request_repairs(w, lost);
+		if (w->now - r->repair_asked_ns < w->repair_wait_ns)
+			return;
+	}
+	release(w, MB_RELEASE_LOST, lost, 0);
+}
+
 /*
  * Releases, in order, the held packets whose turn has come: from next_seq
  * up to the first gap or the first packet whose hold is not over, past the
@@ -379,11 +446,8 @@ static __always_inline void release_due(struct reseq_walk *w, __u32 deadline_us)
 
 	if (r->held || slot_filled(r->next_seq))
 		release(w, MB_RELEASE_IN_ORDER, r->next_seq, 0);
-	if (r->held && w->now - r->head_arrival_ns >= MB_RESEQ_LOST_GRACE_NS) {
-		__u32 lost = lost_below(r);
-		if ((__s32)(lost - r->next_seq) > 0)
-			release(w, MB_RELEASE_LOST, lost, 0);
-	}
+	if (r->held && w->now - r->head_arrival_ns >= MB_RESEQ_LOST_GRACE_NS)
+		release_lost(w);
 	if (r->held && w->now - r->head_arrival_ns >= deadline_ns)
 		release(w, MB_RELEASE_DEADLINE, r->next_seq, deadline_ns);
 	if (w->released && r->held)
@@ -396,13 +460,18 @@ static __always_inline void release_due(struct reseq_walk *w, __u32 deadline_us)
  * agent's tick (reseq_tick) when nothing arrives. Returns the verdict.
  */
 static __always_inline int resequence_owned(struct reseq_walk *w, __u32 seq, int sequenced,
-					    __u32 deadline_us, __u64 hold_ns, __u32 path_id)
+					    int repair, __u32 deadline_us, __u64 hold_ns,
+					    __u32 path_id)
 {
 	w->now = bpf_ktime_get_ns();
 	w->r->last_arrival_ns = w->now;
 	note_path_top(w->r, path_id, seq);
-	if (sequenced && place_in_sequence(w, seq, w->now, hold_ns) == TC_ACT_SHOT)
+	/* A repair fills a gap others wait behind: it waits for nothing itself. */
+	__s32 ahead = (__s32)(seq - w->r->next_seq);
+	if (sequenced && place_in_sequence(w, seq, w->now, repair ? 0 : hold_ns, repair) == TC_ACT_SHOT)
 		return TC_ACT_SHOT;
+	if (repair && w->r->synced && ahead >= 0 && ahead < (__s32)w->window)
+		w->c->repaired++;
 	release_due(w, deadline_us);
 	return w->loaded ? bpf_redirect(w->bond_ifindex, BPF_F_INGRESS) : TC_ACT_SHOT;
 }
@@ -469,7 +538,7 @@ static __always_inline int take_state(struct mb_reseq *r)
  * the helpers that copy and send frames.
  */
 static __always_inline int resequence(struct __sk_buff *skb, const struct mb_config *cfg, __u32 seq,
-				      int sequenced, __u32 path_id)
+				      int sequenced, int repair, __u32 path_id)
 {
 	__u32 key = 0;
 	struct mb_reseq *r = bpf_map_lookup_elem(&mb_reseq, &key);
@@ -488,8 +557,10 @@ static __always_inline int resequence(struct __sk_buff *skb, const struct mb_con
 	struct reseq_walk w = {
 		.skb = skb, .r = r, .c = c, .bond_ifindex = cfg->bond_ifindex,
 		.window = reseq_window(cfg), .loaded = 1,
+		.repair_wait_ns = (__u64)cfg->repair_wait_us * 1000,
 	};
-	int verdict = resequence_owned(&w, seq, sequenced, cfg->reseq_deadline_us, hold_ns, path_id);
+	int verdict = resequence_owned(&w, seq, sequenced, repair, cfg->reseq_deadline_us, hold_ns,
+				       path_id);
 	__sync_fetch_and_and(&r->busy, 0);
 	return verdict;
 }
@@ -515,6 +586,7 @@ static __always_inline int reseq_tick(struct __sk_buff *skb, const struct mb_con
 	struct reseq_walk w = {
 		.skb = skb, .r = r, .c = c, .bond_ifindex = cfg->bond_ifindex,
 		.window = reseq_window(cfg), .now = now,
+		.repair_wait_ns = (__u64)cfg->repair_wait_us * 1000,
 	};
 	release_due(&w, cfg->reseq_deadline_us);
 	if (w.loaded && bpf_clone_redirect(skb, cfg->bond_ifindex, BPF_F_INGRESS))
