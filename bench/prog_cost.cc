@@ -98,7 +98,7 @@ void Update(bpf_map* map, const void* key, const void* value, const char* what) 
 
 // The client's configuration as the agent writes it (see tests/bpf_datapath_fixture.h).
 void Configure(meshbpf_bpf* skel, uint32_t lo, uint32_t reseq_deadline_us,
-               bool authenticate = false) {
+               bool authenticate = false, uint32_t repair_wait_us = 0) {
   const uint32_t zero = 0;
   mb_config c{};
   c.bond_ifindex = lo;
@@ -106,6 +106,7 @@ void Configure(meshbpf_bpf* skel, uint32_t lo, uint32_t reseq_deadline_us,
   c.mode = MB_MODE_LOAD_BALANCE;
   c.reseq_deadline_us = reseq_deadline_us;
   c.authenticate = authenticate ? 1 : 0;
+  c.repair_wait_us = repair_wait_us;
   c.configured = 1;
   Update(skel->maps.mb_config, &zero, &c, "mb_config");
   const char* sources[] = {"10.201.1.2", "10.201.2.2"};
@@ -347,6 +348,11 @@ int main(int argc, char** argv) {
 
   meshbpf_bpf* skel = meshbpf_bpf__open();
   if (!skel) Die(std::string("opening the data path: ") + std::strerror(errno));
+  // As the agent loads it with loss repair on: copies for every slot.
+  if (absl::Status s = meshbpf::SizeResequencer(skel, MB_RESEQ_WINDOW, /*loss_repair=*/true);
+      !s.ok()) {
+    Die(std::string(s.message()));
+  }
   // Private, unpinned maps: a benchmark must not touch a running agent's.
   bpf_map* map;
   bpf_object__for_each_map(map, skel->obj) bpf_map__set_pin_path(map, nullptr);
@@ -394,6 +400,15 @@ int main(int argc, char** argv) {
     const Packet outer{p.name, Bytes(p.bytes.size() + MB_AUTH_OVERHEAD), 0};  // its size
     Print("mb_decap, authenticated", outer, "median of single runs", decap.median_ns,
           VerdictName(decap.verdict));
+  }
+
+  // Loss repair on: mb_encap keeps a copy of each frame (GSO: not kept).
+  Configure(skel, lo, kReseqDeadlineUs, /*authenticate=*/false, /*repair_wait_us=*/5000);
+  for (const Packet& p : inner) {
+    if (p.gso_segs) continue;
+    const Result encap = Measure(skel->progs.mb_encap, p, runs);
+    Print("mb_encap, loss repair (keeps a copy)", p, "median of single runs", encap.median_ns,
+          VerdictName(encap.verdict));
   }
 
   // Resequencing on. The GSO packet is left out: it is never held.

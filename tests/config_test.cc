@@ -280,27 +280,32 @@ TEST_F(ConfigTest, FloorGuard) {
 }
 
 TEST_F(ConfigTest, LossRepair) {
-  EXPECT_FALSE(MustResolve(WithOneUplink("")).loss_repair) << "opt-in";
-  EXPECT_TRUE(
-      MustResolve(WithOneUplink(R"("link_aggregation": {"loss_repair": true})")).loss_repair);
-  EXPECT_TRUE(MustResolve(WithOneUplink(
-                              R"("link_aggregation": {"mode": "latency", "loss_repair": true})"))
-                  .loss_repair);
+  // Requests go to the peer's agent as probes do: at its bond address.
+  const std::string probed =
+      R"("link_aggregation": {"bond_address": "10.203.0.2/24", "peer_bond_address": "10.203.0.1")";
+  auto with = [&](const std::string& more) {
+    return WithOneUplink(absl::StrCat(probed, more.empty() ? "" : ", ", more, "}"));
+  };
+  EXPECT_TRUE(MustResolve(with("")).loss_repair) << "on where it applies";
+  EXPECT_TRUE(MustResolve(with(R"("mode": "latency")")).loss_repair);
+  EXPECT_FALSE(MustResolve(with(R"("loss_repair": false)")).loss_repair);
+  EXPECT_FALSE(MustResolve(WithOneUplink("")).loss_repair) << "no peer bond address: no probes";
   for (const char* mode : {"redundant", "active_backup"}) {
-    EXPECT_THAT(ErrorOf(WithOneUplink(absl::StrCat(R"("link_aggregation": {"mode": ")", mode,
-                                                   R"(", "loss_repair": true})"))),
+    EXPECT_FALSE(MustResolve(with(absl::StrCat(R"("mode": ")", mode, R"(")"))).loss_repair)
+        << "unset: off where it does not apply, " << mode;
+    EXPECT_THAT(ErrorOf(with(absl::StrCat(R"("mode": ")", mode, R"(", "loss_repair": true)"))),
                 AllOf(HasSubstr("link_aggregation.loss_repair"),
                       HasSubstr(absl::StrCat(mode, " mode"))));
   }
   EXPECT_THAT(ErrorOf(WithOneUplink(
                   R"("link_aggregation": {"mode": "flow", "loss_repair": true})")),
               AllOf(HasSubstr("link_aggregation.loss_repair"), HasSubstr("no bonding peer")));
-  EXPECT_THAT(ErrorOf(WithOneUplink(
-                  R"("link_aggregation": {"reorder_deadline_ms": 0, "loss_repair": true})")),
+  EXPECT_FALSE(MustResolve(with(R"("reorder_deadline_ms": 0)")).loss_repair);
+  EXPECT_THAT(ErrorOf(with(R"("reorder_deadline_ms": 0, "loss_repair": true)")),
               AllOf(HasSubstr("link_aggregation.loss_repair"), HasSubstr("reorder_deadline_ms")));
-  EXPECT_FALSE(MustResolve(WithOneUplink(
-                               R"("link_aggregation": {"mode": "redundant", "loss_repair": false})"))
-                   .loss_repair)
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("link_aggregation": {"loss_repair": true})")),
+              AllOf(HasSubstr("link_aggregation.loss_repair"), HasSubstr("peer_bond_address")));
+  EXPECT_FALSE(MustResolve(with(R"("mode": "redundant", "loss_repair": false)")).loss_repair)
       << "off is fine anywhere";
 }
 

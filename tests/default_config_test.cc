@@ -59,7 +59,7 @@ TEST(DefaultConfig, WritesTheDefaultsTheSettingsStartFrom) {
   EXPECT_EQ(s->latency_packet_bytes, defaults.latency_packet_bytes);
   EXPECT_EQ(s->reorder_deadline_ms, defaults.reorder_deadline_ms);
   EXPECT_EQ(s->floor_guard, defaults.floor_guard);
-  EXPECT_EQ(s->loss_repair, defaults.loss_repair);
+  EXPECT_TRUE(s->loss_repair) << "on where it applies: the default has a peer and resequencing";
   EXPECT_EQ(s->max_queue_size, defaults.max_queue_size);
   const FailoverSettings& f = s->failover;
   EXPECT_EQ(f.monitoring_interval_s, defaults.failover.monitoring_interval_s);

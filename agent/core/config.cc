@@ -229,6 +229,10 @@ absl::Status LossRepairProblem(bool on, const NodeSettings& out) {
     return FieldError(kPath, "needs resequencing (link_aggregation.reorder_deadline_ms above 0): "
                              "a gap is held for its repair in the resequencing buffer");
   }
+  if (!out.peer_bond_address) {
+    return FieldError(kPath, "needs link_aggregation.peer_bond_address: repair requests go to "
+                             "the peer's agent there, as probes do");
+  }
   return absl::OkStatus();
 }
 
@@ -297,6 +301,9 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
   if (l.has_loss_repair()) {
     if (absl::Status why = LossRepairProblem(l.loss_repair(), out); !why.ok()) return why;
     out.loss_repair = l.loss_repair();
+  } else {
+    // Unset: on wherever it applies.
+    out.loss_repair = config_defaults::kLossRepair && LossRepairProblem(true, out).ok();
   }
   s.Update(Checked("link_aggregation.max_queue_size", l.has_max_queue_size(), l.max_queue_size(),
                    Closed(16, MB_RESEQ_SLOTS_MAX), out.max_queue_size));

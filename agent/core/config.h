@@ -195,7 +195,8 @@ struct NodeSettings {
   uint32_t latency_packet_bytes = config_defaults::kLatencyPacketBytes;
   double reorder_deadline_ms = config_defaults::kReorderDeadlineMs;  // 0: resequencing off
   bool floor_guard = config_defaults::kFloorGuard;  // acts in load_balance and latency modes
-  bool loss_repair = config_defaults::kLossRepair;  // needs a peer and resequencing
+  // Resolved from the file: set, or on where it applies (config_defaults::kLossRepair).
+  bool loss_repair = false;
   uint32_t max_queue_size = config_defaults::kMaxQueueSize;  // packets resequencing holds at most; 0: all slots
   std::optional<RoutingSettings> routing;  // none: the host's own routes choose
   std::optional<TunnelAuthSettings> authentication;  // none: tunnel packets carry no tag

@@ -28,7 +28,7 @@ inline constexpr double kReorderDeadlineMs = 100;
 inline constexpr bool kFloorGuard = false;
 // Loss repair is opt-in: the sender keeps a copy of every bonded frame and
 // the receiver holds a gap a little longer, waiting for its repair.
-inline constexpr bool kLossRepair = false;
+inline constexpr bool kLossRepair = true;  // where it applies (see config.cc)
 // The resequencing buffer's bound in packets; 0: all of the data path's
 // slots, which the agent sizes from the bond's rate (ReseqSlots).
 inline constexpr uint32_t kMaxQueueSize = 0;

@@ -135,9 +135,10 @@ std::string SectionsText(const std::vector<DefaultUplink>& found) {
     // bond more than it adds leaves bonded bulk traffic, logged with the reason.
     // Default ${floor_guard}.
     "floor_guard": ${floor_guard},
-    // Loss repair (load_balance, latency; needs resequencing): the receiver asks
-    // the peer for bonded packets a path lost and holds the gap for the copy,
-    // re-sent on the best path. Both ends alike. Default ${loss_repair}.
+    // Loss repair (load_balance, latency; needs resequencing and
+    // peer_bond_address): the receiver asks the peer for bonded packets a
+    // path lost and holds the gap for the copy, re-sent on the best path.
+    // Both ends alike. Default: ${loss_repair} where it applies.
     "loss_repair": ${loss_repair},
     // Resequencing buffer, in packets (16..${max_queue_slots}): at most this many wait for a
     // gap, and one this far ahead releases them all. Default: every slot, sized at start
