@@ -22,9 +22,7 @@ trap lab_cleanup EXIT
 trap 'exit 130' INT TERM
 
 lab_create
-lab_authenticate_nodes
-lab_start_agents
-wait_until 20 "both agents established a session" lab_sessions_established
+lab_start_authenticated
 lab_route_client bond
 lab_link_loss 2 5
 

@@ -38,9 +38,7 @@ table ip lab_nat {
 EOF
 }
 nat_ports 20000-29999
-lab_authenticate_nodes
-lab_start_agents
-wait_until 20 "a session through the NAT" lab_sessions_established
+lab_start_authenticated "a session through the NAT"
 wait_until 20 "every path up on both nodes" lab_paths_up
 endpoints() {
   lab_status peer --json |

@@ -336,6 +336,13 @@ lab_auth_field() {
 lab_sessions_established() {
   [[ "$(lab_auth_field client established)" == True && "$(lab_auth_field peer established)" == True ]]
 }
+# Both nodes authenticate (lab_authenticate_nodes), start, and make their
+# session: lab_start_authenticated [WHAT the session is waited for as]
+lab_start_authenticated() {
+  lab_authenticate_nodes
+  lab_start_agents
+  wait_until 20 "${1:-both agents established a session}" lab_sessions_established
+}
 # Every path of both nodes is up in their agents' health (with authentication,
 # probes pass only once the session is there).
 lab_paths_up() {
