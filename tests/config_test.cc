@@ -291,8 +291,8 @@ TEST_F(ConfigTest, LossRepair) {
   EXPECT_FALSE(MustResolve(with(R"("loss_repair": false)")).loss_repair);
   EXPECT_FALSE(MustResolve(WithOneUplink("")).loss_repair) << "no peer bond address: no probes";
   for (const char* mode : {"redundant", "active_backup"}) {
-    EXPECT_FALSE(MustResolve(with(absl::StrCat(R"("mode": ")", mode, R"(")"))).loss_repair)
-        << "unset: off where it does not apply, " << mode;
+    EXPECT_TRUE(MustResolve(with(absl::StrCat(R"("mode": ")", mode, R"(")"))).loss_repair)
+        << "unset: on, resting in " << mode << " mode, so that a reload may switch modes";
     EXPECT_THAT(ErrorOf(with(absl::StrCat(R"("mode": ")", mode, R"(", "loss_repair": true)"))),
                 AllOf(HasSubstr("link_aggregation.loss_repair"),
                       HasSubstr(absl::StrCat(mode, " mode"))));

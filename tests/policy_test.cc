@@ -409,6 +409,13 @@ TEST(RepairWait, ZeroWhenRepairOrResequencingIsOff) {
   c[0].rtt_us = 10'000;
   EXPECT_EQ(RepairWaitUs(s, ActivePaths(), c, 80'000), 0u) << "loss_repair off";
   s.loss_repair = true;
+  for (BondMode mode : {BondMode::kRedundant, BondMode::kActiveBackup}) {
+    s.mode = mode;
+    EXPECT_EQ(RepairWaitUs(s, ActivePaths(), c, 80'000), 0u)
+        << BondModeName(mode) << ": no bonded bulk to repair";
+  }
+  s.mode = BondMode::kLatency;
+  EXPECT_GT(RepairWaitUs(s, ActivePaths(), c, 80'000), 0u);
   s.reorder_deadline_ms = 0;
   EXPECT_EQ(RepairWaitUs(s, ActivePaths(), c, 0), 0u) << "resequencing off";
 }

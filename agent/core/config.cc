@@ -302,8 +302,11 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
     if (absl::Status why = LossRepairProblem(l.loss_repair(), out); !why.ok()) return why;
     out.loss_repair = l.loss_repair();
   } else {
-    // Unset: on wherever it applies.
-    out.loss_repair = config_defaults::kLossRepair && LossRepairProblem(true, out).ok();
+    // Unset: on wherever it may apply. The mode is left out: a reload may
+    // switch modes, which changes nothing that needs a restart; in modes
+    // without bonded bulk it rests (RepairWaitUs is 0).
+    out.loss_repair = config_defaults::kLossRepair && out.mode != BondMode::kFlow &&
+                      out.reorder_deadline_ms > 0 && out.peer_bond_address.has_value();
   }
   s.Update(Checked("link_aggregation.max_queue_size", l.has_max_queue_size(), l.max_queue_size(),
                    Closed(16, MB_RESEQ_SLOTS_MAX), out.max_queue_size));

@@ -141,7 +141,11 @@ uint32_t ReseqDeadlineUs(const NodeSettings& settings, const PathTable& table,
 
 uint32_t RepairWaitUs(const NodeSettings& settings, const PathTable& table,
                       const std::vector<PathCondition>& conditions, uint32_t reseq_deadline_us) {
-  if (!settings.loss_repair || settings.reorder_deadline_ms <= 0) return 0;
+  // Only bonded bulk is repaired: a reload may switch to another mode.
+  if (!settings.loss_repair || settings.reorder_deadline_ms <= 0 ||
+      (settings.mode != BondMode::kLoadBalance && settings.mode != BondMode::kLatency)) {
+    return 0;
+  }
   std::optional<double> fastest_rtt_us;
   for (size_t i = 0; i < table.size() && i < conditions.size(); ++i) {
     const std::optional<double>& rtt_us = conditions[i].rtt_us;

@@ -115,7 +115,9 @@ uint32_t ReseqDeadlineUs(const NodeSettings& settings, const PathTable& table,
 // plus kRepairAgentMarginUs for the two agents to wake up; at most
 // `reseq_deadline_us` (the gap is given up then anyway), and the deadline
 // itself before any ACTIVE path has an RTT. 0 when loss repair or
-// resequencing is off. `conditions` by path id, as for BuildPathTable.
+// resequencing is off, or in a mode without bonded bulk (a reload may
+// switch modes: loss repair then rests). `conditions` by path id, as for
+// BuildPathTable.
 inline constexpr double kRepairRttFactor = 2;
 inline constexpr uint32_t kRepairAgentMarginUs = 2000;
 uint32_t RepairWaitUs(const NodeSettings& settings, const PathTable& table,
