@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <vector>
 
@@ -66,48 +67,65 @@ std::string Labels(const std::vector<std::pair<std::string_view, std::string_vie
   return out + "}";
 }
 
+// A family with one sample, under `labels`.
+struct SingleSample {
+  const char* name;
+  const char* type;
+  const char* help;
+  std::string value;
+};
+
+void AppendSingleSamples(const std::string& labels, std::initializer_list<SingleSample> samples,
+                         std::string* out) {
+  for (const SingleSample& s : samples) {
+    Family family(s.name, s.type, s.help);
+    family.Add(labels, s.value);
+    family.AppendTo(out);
+  }
+}
+
+// A counter family of bond `bond_name` with one sample per event label.
+void AppendEventCounts(const char* name, const char* help, std::string_view bond_name,
+                       std::initializer_list<std::pair<std::string_view, uint64_t>> events,
+                       std::string* out) {
+  Family family(name, "counter", help);
+  for (const auto& [event, count] : events) {
+    family.Add(Labels({{"bond", bond_name}, {"event", event}}), Number(count));
+  }
+  family.AppendTo(out);
+}
+
 // The resequencer's families; `bond` is the bond label alone, `bond_name` its value.
 void AppendResequencer(const ResequencerStats& r, const std::string& bond,
                        const std::string& bond_name, std::string* out) {
-  const struct {
-    const char* name;
-    const char* help;
-    std::string value;
-  } gauges[] = {
-      {"meshbpf_reseq_deadline_seconds",
-       "How long a packet waits for the gap before it; 0: resequencing off.",
-       Number(r.deadline_us / 1e6)},
-      {"meshbpf_reseq_occupancy_packets", "Packets held for resequencing now.",
-       Number(uint64_t{r.occupancy})},
-      {"meshbpf_reseq_window_packets", "Packets the resequencer can hold at most.",
-       Number(uint64_t{r.window})},
-  };
-  for (const auto& g : gauges) {
-    Family family(g.name, "gauge", g.help);
-    family.Add(bond, g.value);
-    family.AppendTo(out);
-  }
-  const std::pair<std::string_view, uint64_t> events[] = {
-      {"held", r.held},
-      {"released_in_order", r.released_in_order},
-      {"released_deadline", r.released_deadline},
-      {"released_full", r.released_full},
-      {"released_lost", r.released_lost},
-      {"gaps_skipped", r.gaps_skipped},
-      {"late", r.late},
-      {"duplicates", r.duplicates},
-      {"passed", r.passed},
-      {"repairs_requested", r.repairs_requested},
-      {"repaired", r.repaired},
-  };
-  Family packets("meshbpf_reseq_packets_total", "counter",
-                 "Received packets by what the resequencer did with them (gaps_skipped: "
-                 "sequence numbers given up on; repairs_requested: lost ones asked of the "
-                 "peer; repaired: repairs that filled their gap).");
-  for (const auto& [event, count] : events) {
-    packets.Add(Labels({{"bond", bond_name}, {"event", event}}), Number(count));
-  }
-  packets.AppendTo(out);
+  AppendSingleSamples(
+      bond,
+      {{"meshbpf_reseq_deadline_seconds", "gauge",
+        "How long a packet waits for the gap before it; 0: resequencing off.",
+        Number(r.deadline_us / 1e6)},
+       {"meshbpf_reseq_occupancy_packets", "gauge", "Packets held for resequencing now.",
+        Number(uint64_t{r.occupancy})},
+       {"meshbpf_reseq_window_packets", "gauge", "Packets the resequencer can hold at most.",
+        Number(uint64_t{r.window})}},
+      out);
+  AppendEventCounts(
+      "meshbpf_reseq_packets_total",
+      "Received packets by what the resequencer did with them (gaps_skipped: sequence numbers "
+      "given up on; repairs_requested: lost ones asked of the peer; repaired: repairs that "
+      "filled their gap).",
+      bond_name,
+      {{"held", r.held},
+       {"released_in_order", r.released_in_order},
+       {"released_deadline", r.released_deadline},
+       {"released_full", r.released_full},
+       {"released_lost", r.released_lost},
+       {"gaps_skipped", r.gaps_skipped},
+       {"late", r.late},
+       {"duplicates", r.duplicates},
+       {"passed", r.passed},
+       {"repairs_requested", r.repairs_requested},
+       {"repaired", r.repaired}},
+      out);
   // Not packets: times the peer's sequence restarted.
   Family resyncs("meshbpf_reseq_resyncs_total", "counter",
                  "Times the peer's sequence restarted and the resequencer started over.");
@@ -118,48 +136,34 @@ void AppendResequencer(const ResequencerStats& r, const std::string& bond,
 }  // namespace
 
 std::string FormatSessionMetrics(std::string_view bond, const SessionReport& session) {
-  const std::string labels = Labels({{"bond", bond}});
-  const struct {
-    const char* name;
-    const char* type;
-    const char* help;
-    std::string value;
-  } families[] = {
-      {"meshbpf_tunnel_session_established", "gauge",
-       "1 while an authenticated session sends and receives; 0: the tunnel carries nothing.",
-       Number(uint64_t{session.established})},
-      {"meshbpf_tunnel_session_age_seconds", "gauge", "Since the session in use was made.",
-       Number(session.session_age_s)},
-      {"meshbpf_tunnel_handshakes_total", "counter", "Session handshakes completed.",
-       Number(session.handshakes)},
-      {"meshbpf_tunnel_handshake_errors_total", "counter",
-       "Handshake messages refused (wrong size, version, type or MAC).",
-       Number(session.handshake_errors)},
-  };
   std::string out;
-  for (const auto& f : families) {
-    Family family(f.name, f.type, f.help);
-    family.Add(labels, f.value);
-    family.AppendTo(&out);
-  }
+  AppendSingleSamples(
+      Labels({{"bond", bond}}),
+      {{"meshbpf_tunnel_session_established", "gauge",
+        "1 while an authenticated session sends and receives; 0: the tunnel carries nothing.",
+        Number(uint64_t{session.established})},
+       {"meshbpf_tunnel_session_age_seconds", "gauge", "Since the session in use was made.",
+        Number(session.session_age_s)},
+       {"meshbpf_tunnel_handshakes_total", "counter", "Session handshakes completed.",
+        Number(session.handshakes)},
+       {"meshbpf_tunnel_handshake_errors_total", "counter",
+        "Handshake messages refused (wrong size, version, type or MAC).",
+        Number(session.handshake_errors)}},
+      &out);
   return out;
 }
 
 std::string FormatLossRepairMetrics(std::string_view bond, const LossRepairReport& report) {
-  Family family("meshbpf_loss_repair_total", "counter",
-                "Loss repair by the agent: requests for lost packets sent to the peer, copies "
-                "sent again at the peer's request, asked for but gone, refused.");
-  const std::pair<const char*, uint64_t> events[] = {
-      {"requests_sent", report.requests_sent},
-      {"repairs_sent", report.repairs_sent},
-      {"copies_missing", report.copies_missing},
-      {"repairs_refused", report.repairs_refused},
-  };
-  for (const auto& [event, value] : events) {
-    family.Add(Labels({{"bond", bond}, {"event", event}}), Number(value));
-  }
   std::string out;
-  family.AppendTo(&out);
+  AppendEventCounts("meshbpf_loss_repair_total",
+                    "Loss repair by the agent: requests for lost packets sent to the peer, copies "
+                    "sent again at the peer's request, asked for but gone, refused.",
+                    bond,
+                    {{"requests_sent", report.requests_sent},
+                     {"repairs_sent", report.repairs_sent},
+                     {"copies_missing", report.copies_missing},
+                     {"repairs_refused", report.repairs_refused}},
+                    &out);
   return out;
 }
 
@@ -284,30 +288,21 @@ std::string FormatPrometheus(const MetricsSnapshot& snapshot) {
     usable += PathUsable(p.status);
   }
   const std::string bond = Labels({{"bond", snapshot.bond}});
-  const struct {
-    const char* name;
-    const char* type;
-    const char* help;
-    std::string value;
-  } bond_families[] = {
-      {"meshbpf_bond_transmit_bytes_total", "counter", "Bytes sent on all paths of the bond.",
-       Number(tx_bytes)},
-      {"meshbpf_bond_receive_bytes_total", "counter", "Bytes received on all paths of the bond.",
-       Number(rx_bytes)},
-      {"meshbpf_bond_transmit_bytes_per_second", "gauge", "Send rate of the bond.",
-       Number(tx_rate)},
-      {"meshbpf_bond_receive_bytes_per_second", "gauge", "Receive rate of the bond.",
-       Number(rx_rate)},
-      {"meshbpf_bond_usable_paths", "gauge", "Paths that are not down.", Number(usable)},
-      {"meshbpf_bond_unattributed_drops_total", "counter",
-       "Drops that belong to no path (unknown source, no configuration).",
-       Number(snapshot.unattributed_drops_total)},
-  };
-  for (const auto& f : bond_families) {
-    Family family(f.name, f.type, f.help);
-    family.Add(bond, f.value);
-    family.AppendTo(&out);
-  }
+  AppendSingleSamples(
+      bond,
+      {{"meshbpf_bond_transmit_bytes_total", "counter", "Bytes sent on all paths of the bond.",
+        Number(tx_bytes)},
+       {"meshbpf_bond_receive_bytes_total", "counter", "Bytes received on all paths of the bond.",
+        Number(rx_bytes)},
+       {"meshbpf_bond_transmit_bytes_per_second", "gauge", "Send rate of the bond.",
+        Number(tx_rate)},
+       {"meshbpf_bond_receive_bytes_per_second", "gauge", "Receive rate of the bond.",
+        Number(rx_rate)},
+       {"meshbpf_bond_usable_paths", "gauge", "Paths that are not down.", Number(usable)},
+       {"meshbpf_bond_unattributed_drops_total", "counter",
+        "Drops that belong to no path (unknown source, no configuration).",
+        Number(snapshot.unattributed_drops_total)}},
+      &out);
   if (snapshot.resequencing) AppendResequencer(*snapshot.resequencing, bond, snapshot.bond, &out);
   return out;
 }
