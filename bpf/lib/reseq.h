@@ -311,9 +311,11 @@ static __always_inline int slot_filled(__u32 seq)
 
 /*
  * Puts sequenced packet `seq`, which must wait hold_ns after its arrival,
- * in its place. Returns TC_ACT_SHOT for a duplicate. A repair behind
- * next_seq is delivered but not counted late: the agent widens the
- * deadline for late packets of a path, and a repair says nothing of one.
+ * in its place. Returns TC_ACT_SHOT for a duplicate. A repair fills a gap
+ * others wait behind, so it waits for nothing itself, and counts as
+ * repaired when it comes in time. One behind next_seq is delivered but not
+ * counted late: the agent widens the deadline for late packets of a path,
+ * and a repair says nothing of one.
  */
 static __always_inline int place_in_sequence(struct reseq_walk *w, __u32 seq, __u64 now,
 					     __u64 hold_ns, int repair)
@@ -326,11 +328,17 @@ static __always_inline int place_in_sequence(struct reseq_walk *w, __u32 seq, __
 		r->next_seq = seq;
 		reset_path_tops(r, seq);
 	}
+	if (repair)
+		hold_ns = 0;
 	__s32 ahead = (__s32)(seq - r->next_seq); /* wrap-around safe */
 	if (ahead == 0 && !hold_ns) {
 		r->next_seq = seq + 1;
+		if (repair)
+			w->c->repaired++;
 	} else if (ahead >= 0 && ahead < (__s32)w->window) {
 		verdict = hold(w, seq, now, now + hold_ns);
+		if (repair && verdict != TC_ACT_SHOT)
+			w->c->repaired++;
 	} else if (ahead < 0 && ahead > -(__s32)(MB_RESEQ_RESYNC_WINDOWS * mb_reseq_slot_count)) {
 		if (!repair)
 			w->c->late++; /* its gap was given up already: deliver it now */
@@ -466,12 +474,8 @@ static __always_inline int resequence_owned(struct reseq_walk *w, __u32 seq, int
 	w->now = bpf_ktime_get_ns();
 	w->r->last_arrival_ns = w->now;
 	note_path_top(w->r, path_id, seq);
-	/* A repair fills a gap others wait behind: it waits for nothing itself. */
-	__s32 ahead = (__s32)(seq - w->r->next_seq);
-	if (sequenced && place_in_sequence(w, seq, w->now, repair ? 0 : hold_ns, repair) == TC_ACT_SHOT)
+	if (sequenced && place_in_sequence(w, seq, w->now, hold_ns, repair) == TC_ACT_SHOT)
 		return TC_ACT_SHOT;
-	if (repair && w->r->synced && ahead >= 0 && ahead < (__s32)w->window)
-		w->c->repaired++;
 	release_due(w, deadline_us);
 	return w->loaded ? bpf_redirect(w->bond_ifindex, BPF_F_INGRESS) : TC_ACT_SHOT;
 }
