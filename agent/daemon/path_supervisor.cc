@@ -104,9 +104,10 @@ PathSupervisor::PathSupervisor(NodeSettings& settings, PathIo io, StatusSources 
     health_.emplace_back(health_params_, settings_.paths[i].rate_bps, kQueueLimitNs);
     StartHealth(i, now_ns);
   }
-  table_ = DesiredTable();
+  const std::vector<PathCondition> conditions = Conditions(true);
+  table_ = DesiredTable(conditions);
   reseq_deadline_us_ = ReseqDeadlineUs(settings_, table_, 0);
-  repair_wait_us_ = RepairWaitMs(table_, Conditions(true));
+  repair_wait_us_ = RepairWaitMs(table_, conditions);
   tunnel_payload_mtu_ = TunnelPayloadMtu(table_, BondOverhead(settings_));
 }
 
@@ -214,8 +215,8 @@ std::vector<PathCondition> PathSupervisor::Conditions(bool guarded) const {
   return conditions;
 }
 
-PathTable PathSupervisor::DesiredTable() const {
-  PathTable table = BuildPathTable(settings_, Conditions(true));
+PathTable PathSupervisor::DesiredTable(const std::vector<PathCondition>& conditions) const {
+  PathTable table = BuildPathTable(settings_, conditions);
   io_.fill_next_hop_macs(table);
   return table;
 }
@@ -262,7 +263,8 @@ double PathSupervisor::LargestJitterUs(const PathTable& table) const {
 }
 
 absl::Status PathSupervisor::WriteTable() {
-  const PathTable table = DesiredTable();
+  const std::vector<PathCondition> conditions = Conditions(true);
+  const PathTable table = DesiredTable(conditions);
   // Before the holds it must cover grow.
   if (const uint32_t deadline_us = ReseqDeadlineUs(settings_, table, LargestJitterUs(table),
                                                    reseq_margin_.margin_us());
@@ -276,7 +278,7 @@ absl::Status PathSupervisor::WriteTable() {
     }
     reseq_deadline_us_ = deadline_us;
   }
-  if (const uint32_t wait_us = RepairWaitMs(table, Conditions(true));
+  if (const uint32_t wait_us = RepairWaitMs(table, conditions);
       wait_us != repair_wait_us_ && io_.update_config) {
     // Debug: it follows the smoothed RTT, which load moves every few probes.
     Log(LogLevel::kDebug, absl::StrFormat("loss repair: a lost packet waits %u ms for its repair",

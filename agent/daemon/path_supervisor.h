@@ -175,7 +175,8 @@ class PathSupervisor {
   std::vector<PathCondition> Conditions(bool guarded) const;
   // OnLinksChanged without writing the table.
   void FollowUplinks(uint64_t now_ns);
-  PathTable DesiredTable() const;
+  // The table for `conditions` (Conditions(true)), next-hop MACs filled in.
+  PathTable DesiredTable(const std::vector<PathCondition>& conditions) const;
   // RepairWaitUs for `table`, rounded up to whole milliseconds (in
   // microseconds), at most the resequencing deadline in force.
   uint32_t RepairWaitMs(const PathTable& table, const std::vector<PathCondition>& conditions) const;
