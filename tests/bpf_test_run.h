@@ -247,13 +247,12 @@ inline void InNetnsWithLoMtu(int mtu, const std::function<void()>& body, bool lo
 }
 
 // Every record a ring buffer map holds, consumed; each goes to `on_record`.
-inline void ConsumeRingBuffer(bpf_map* map, const std::function<void(const void*, size_t)>& on_record) {
+inline void ConsumeRingBuffer(bpf_map* map, std::function<void(const void*, size_t)> on_record) {
   auto call = [](void* ctx, void* data, size_t size) {
-    (*static_cast<const std::function<void(const void*, size_t)>*>(ctx))(data, size);
+    (*static_cast<std::function<void(const void*, size_t)>*>(ctx))(data, size);
     return 0;
   };
-  ring_buffer* rb = ring_buffer__new(bpf_map__fd(map), call, const_cast<void*>(
-      static_cast<const void*>(&on_record)), nullptr);
+  ring_buffer* rb = ring_buffer__new(bpf_map__fd(map), call, &on_record, nullptr);
   ASSERT_NE(rb, nullptr) << "reading " << bpf_map__name(map) << ": " << std::strerror(errno);
   EXPECT_GE(ring_buffer__consume(rb), 0);
   ring_buffer__free(rb);
