@@ -69,6 +69,14 @@ absl::Status Lookup(int fd, const char* map, const void* key, void* value) {
   return absl::OkStatus();
 }
 
+// Entry `key` of an array map of T (most hold one entry: key 0).
+template <typename T>
+absl::StatusOr<T> ReadEntry(int fd, const char* map, uint32_t key = 0) {
+  T value{};
+  if (absl::Status s = Lookup(fd, map, &key, &value); !s.ok()) return s;
+  return value;
+}
+
 // Opens the maps `names` pinned in `pin_dir` into `fds` (all or none); the
 // error says when no agent has pinned them there.
 absl::Status OpenPins(const std::string& pin_dir, const std::vector<const char*>& names,
@@ -187,10 +195,7 @@ absl::Status MapSet::WriteConfig(const mb_config& config) const {
 }
 
 absl::StatusOr<mb_config> MapSet::ReadConfig() const {
-  uint32_t key = 0;
-  mb_config config{};
-  if (absl::Status s = Lookup(config_, "mb_config", &key, &config); !s.ok()) return s;
-  return config;
+  return ReadEntry<mb_config>(config_, "mb_config");
 }
 
 absl::Status MapSet::WritePaths(const PathTable& paths) const {
@@ -240,9 +245,7 @@ absl::StatusOr<std::unique_ptr<PinnedBudgetMap>> PinnedBudgetMap::Open(
 PinnedBudgetMap::~PinnedBudgetMap() { close(fd_); }
 
 absl::StatusOr<mb_budget> PinnedBudgetMap::Read(uint32_t path_id) const {
-  mb_budget budget{};
-  if (absl::Status s = Lookup(fd_, "mb_budget", &path_id, &budget); !s.ok()) return s;
-  return budget;
+  return ReadEntry<mb_budget>(fd_, "mb_budget", path_id);
 }
 
 absl::Status PinnedBudgetMap::Write(uint32_t path_id, const mb_budget& budget) const {
@@ -384,9 +387,7 @@ absl::StatusOr<mb_learned_source> RelayMaps::ReadLearned(uint32_t path_id) const
     return absl::InvalidArgumentError(
         absl::StrCat("path id ", path_id, " is past the path table (", MB_MAX_PATHS, " paths)"));
   }
-  mb_learned_source seen{};
-  if (absl::Status s = Lookup(learned_, "mb_learned", &path_id, &seen); !s.ok()) return s;
-  return seen;
+  return ReadEntry<mb_learned_source>(learned_, "mb_learned", path_id);
 }
 
 absl::StatusOr<std::unique_ptr<ResequencerMaps>> ResequencerMaps::OpenPinned(
@@ -424,20 +425,19 @@ ResequencerMaps::~ResequencerMaps() {
 }
 
 absl::StatusOr<ResequencerStats> ResequencerMaps::Read() const {
-  const uint32_t key = 0;
-  mb_config config{};
-  if (absl::Status s = Lookup(config_, "mb_config", &key, &config); !s.ok()) return s;
-  mb_reseq state{};
-  if (absl::Status s = Lookup(state_, "mb_reseq", &key, &state); !s.ok()) return s;
+  absl::StatusOr<mb_config> config = ReadEntry<mb_config>(config_, "mb_config");
+  if (!config.ok()) return config.status();
+  absl::StatusOr<mb_reseq> state = ReadEntry<mb_reseq>(state_, "mb_reseq");
+  if (!state.ok()) return state.status();
   mb_reseq_counters sum{};
-  if (absl::Status s = SumPerCpu(counters_, "mb_reseq_counters", key, &sum, mb_reseq_counters_add);
+  if (absl::Status s = SumPerCpu(counters_, "mb_reseq_counters", 0, &sum, mb_reseq_counters_add);
       !s.ok()) {
     return s;
   }
   ResequencerStats out;
-  out.deadline_us = config.reseq_deadline_us;
-  out.occupancy = state.held;
-  out.window = config.reseq_window && config.reseq_window < slots_ ? config.reseq_window : slots_;
+  out.deadline_us = config->reseq_deadline_us;
+  out.occupancy = state->held;
+  out.window = config->reseq_window && config->reseq_window < slots_ ? config->reseq_window : slots_;
   out.held = sum.held;
   out.released_in_order = sum.released_in_order;
   out.released_deadline = sum.released_deadline;
@@ -478,10 +478,7 @@ absl::Status LivenessMaps::WriteHeartbeat(const mb_heartbeat& heartbeat) const {
 }
 
 absl::StatusOr<mb_heartbeat> LivenessMaps::ReadHeartbeat() const {
-  const uint32_t key = 0;
-  mb_heartbeat heartbeat{};
-  if (absl::Status s = Lookup(heartbeat_, "mb_heartbeat", &key, &heartbeat); !s.ok()) return s;
-  return heartbeat;
+  return ReadEntry<mb_heartbeat>(heartbeat_, "mb_heartbeat");
 }
 
 absl::StatusOr<UnattendedSkips> LivenessMaps::ReadSkips() const {
@@ -538,10 +535,7 @@ absl::Status AuthMaps::WriteSend(const std::array<uint8_t, MB_AUTH_KEY_LEN>& key
 }
 
 absl::StatusOr<mb_auth_tx> AuthMaps::ReadSend() const {
-  const uint32_t key = 0;
-  mb_auth_tx tx{};
-  if (absl::Status s = Lookup(tx_, "mb_auth_tx", &key, &tx); !s.ok()) return s;
-  return tx;
+  return ReadEntry<mb_auth_tx>(tx_, "mb_auth_tx");
 }
 
 absl::Status AuthMaps::WriteReceive(uint32_t slot, const std::array<uint8_t, MB_AUTH_KEY_LEN>& key,
