@@ -361,8 +361,8 @@ s = json.load(sys.stdin)
 print(sum(p['drops']['$2'] for p in s['paths']) + s['unattributed_drops']['$2'])"
 }
 
-# Starts the agent of one node (client or peer) and waits until it is ready.
-lab_start_agent() {
+# Starts the agent of one node (client or peer) without waiting for it.
+lab_launch_agent() {
   local node="$1" log="$LAB_DIR/$1-agent.log"
   [[ -x "$MESHBPF_BIN/meshbpf-agent" ]] ||
     lab_fail "no $MESHBPF_BIN/meshbpf-agent: build first (scripts/dev.sh build) or set MESHBPF_BIN"
@@ -377,6 +377,10 @@ lab_start_agent() {
   ip netns exec "$LAB-$node" "${mount_cgroup2[@]}" "$MESHBPF_BIN/meshbpf-agent" --config "$LAB_DIR/$node.json" \
     --pin-root "$LAB_DIR/bpffs" --instance "$node" --run-dir "$LAB_DIR/run" >"$log" 2>&1 &
   LAB_AGENT_PIDS[$node]=$!
+}
+# Waits until the agent lab_launch_agent started on NODE is ready.
+lab_wait_agent_ready() {
+  local node="$1" log="$LAB_DIR/$1-agent.log"
   for _ in $(seq 300); do  # 30 s: BPF verification is slow on a loaded machine
     grep -q "meshbpf-agent: ready" "$log" && return 0
     kill -0 "${LAB_AGENT_PIDS[$node]}" 2>/dev/null || break
@@ -384,6 +388,11 @@ lab_start_agent() {
   done
   cat "$log" >&2
   lab_fail "the $node agent did not become ready (log above)"
+}
+# Starts the agent of one node (client or peer) and waits until it is ready.
+lab_start_agent() {
+  lab_launch_agent "$1"
+  lab_wait_agent_ready "$1"
 }
 
 # A disk that can fill up: the client's history file on a tmpfs of SIZE
@@ -402,12 +411,19 @@ json.dump(config, open(path, "w"), indent=1)
 PY
 }
 
+# Starts both agents and waits until every path is up on both. Together:
+# loading the data path takes seconds on a just-booted machine, and an agent
+# started alone meanwhile sees its probes go unanswered and takes its paths
+# down, so a test's first traffic would find a bond that is only recovering.
 lab_start_agents() {
-  lab_start_agent client
-  lab_start_agent peer
+  lab_launch_agent client
+  lab_launch_agent peer
+  lab_wait_agent_ready client
+  lab_wait_agent_ready peer
   # The agent's bond_address normally brings the connected route already.
   [[ -n "$(lab_ns peer ip route show 10.203.0.0/24 dev mb0)" ]] ||
     lab_ns peer ip route add 10.203.0.0/24 dev mb0
+  wait_until 20 "every path up on both nodes after the agents started" lab_paths_up
 }
 
 # Where the client sends traffic for the server: wan1, wan2, ... (plain
