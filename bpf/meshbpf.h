@@ -444,12 +444,17 @@ struct mb_dedup {
  * A CPU that finds the state busy waits this long for the owner's walk to
  * end before it delivers its packet unsequenced: packets of two paths often
  * arrive on two CPUs at once, and one passed early overtakes every packet
- * held before it. A walk releasing a few dozen frames ends well within it;
- * the bound keeps a stalled owner (a preempted tick) from stalling softirqs.
+ * held before it. A walk releasing a few dozen frames ends well within
+ * 50 us; the rest is for an owner whose virtual CPU the hypervisor took
+ * away for a while (steal time: CI's 2-vCPU machines lose ~5%, and a 50 us
+ * bound passed one or two packets of a 3,000-packet stream early). The
+ * bound keeps a stalled owner from stalling softirqs for longer. An owner
+ * on the waiting CPU itself (the agent's tick, which a softirq interrupted)
+ * cannot end its walk while that CPU waits: then nothing is waited for.
  * SPINS is the loop's own bound (the clock is read every 64th step).
  */
-#define MB_RESEQ_BUSY_WAIT_NS 50000ULL
-#define MB_RESEQ_BUSY_WAIT_SPINS (1U << 16)
+#define MB_RESEQ_BUSY_WAIT_NS 500000ULL
+#define MB_RESEQ_BUSY_WAIT_SPINS (1U << 20)
 /*
  * A packet this many windows of slots behind the next expected one means
  * the peer restarted its sequence (4,096 with the default slots). In
@@ -475,7 +480,7 @@ struct mb_reseq_slot {
 };
 
 struct mb_reseq {
-	__u32 busy;          /* 1 while a CPU changes this state or the slots */
+	__u32 busy;          /* while a CPU changes this state or the slots: its number + 1 */
 	__u32 synced;        /* 0 until the first packet set next_seq */
 	__u32 next_seq;      /* the bond_seq delivered next */
 	__u32 held;          /* slots in state MB_RESEQ_HELD */

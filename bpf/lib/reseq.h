@@ -503,6 +503,7 @@ static __always_inline int pass_unsequenced(struct mb_reseq *r, struct mb_reseq_
 struct busy_wait {
 	struct mb_reseq *r;
 	__u64 until_ns;
+	__u32 owner; /* what busy holds while this CPU owns the state */
 	__u8 taken;
 };
 
@@ -513,22 +514,36 @@ static long busy_wait_step(__u32 i, void *ctx)
 
 	/* Read before the compare-and-swap: waiting CPUs then only share the line. */
 	if (*(volatile __u32 *)&b->r->busy == 0 &&
-	    __sync_val_compare_and_swap(&b->r->busy, 0, 1) == 0) {
+	    __sync_val_compare_and_swap(&b->r->busy, 0, b->owner) == 0) {
 		b->taken = 1;
 		return 1;
 	}
 	return (i & 63) == 63 && bpf_ktime_get_ns() >= b->until_ns;
 }
 
+/* What mb_reseq.busy holds while this CPU owns the state. */
+static __always_inline __u32 state_owner(void)
+{
+	return bpf_get_smp_processor_id() + 1;
+}
+
 /*
  * Takes the state (busy), waiting up to MB_RESEQ_BUSY_WAIT_NS for another
- * CPU's walk to end. Returns whether it was taken.
+ * CPU's walk to end, never for one this CPU interrupted. Returns whether
+ * it was taken.
  */
 static __always_inline int take_state(struct mb_reseq *r)
 {
-	if (__sync_val_compare_and_swap(&r->busy, 0, 1) == 0)
+	__u32 owner = state_owner();
+	__u32 seen = __sync_val_compare_and_swap(&r->busy, 0, owner);
+
+	if (seen == 0)
 		return 1;
-	struct busy_wait b = {.r = r, .until_ns = bpf_ktime_get_ns() + MB_RESEQ_BUSY_WAIT_NS};
+	if (seen == owner)
+		return 0;
+	struct busy_wait b = {
+		.r = r, .until_ns = bpf_ktime_get_ns() + MB_RESEQ_BUSY_WAIT_NS, .owner = owner,
+	};
 
 	bpf_loop(MB_RESEQ_BUSY_WAIT_SPINS, busy_wait_step, &b, 0);
 	return b.taken;
@@ -585,7 +600,7 @@ static __always_inline int reseq_tick(struct __sk_buff *skb, const struct mb_con
 	__u64 now = bpf_ktime_get_ns();
 
 	if (!r || !c || !r->held || now - r->last_arrival_ns < MB_RESEQ_TICK_IDLE_NS ||
-	    __sync_val_compare_and_swap(&r->busy, 0, 1) != 0)
+	    __sync_val_compare_and_swap(&r->busy, 0, state_owner()) != 0)
 		return TC_ACT_SHOT;
 	struct reseq_walk w = {
 		.skb = skb, .r = r, .c = c, .bond_ifindex = cfg->bond_ifindex,
