@@ -369,17 +369,20 @@ PathTable ActivePaths(std::initializer_list<uint8_t> states = {MB_PATH_ACTIVE, M
   return t;
 }
 
-TEST(RepairWait, TwiceTheFastestRoundTripPlusTheAgentsMargin) {
+TEST(RepairWait, TheLargestRetransmissionTimeoutPlusTheAgentsMargin) {
   NodeSettings s = TwoBonded();
   s.loss_repair = true;
   const PathTable t = ActivePaths();
   std::vector<PathCondition> c(3);
-  c[0].rtt_us = 30'000;
-  c[1].rtt_us = 12'000;
-  EXPECT_EQ(RepairWaitUs(s, t, c, 80'000), 2 * 12'000 + kRepairAgentMarginUs)
-      << "the fastest measured path; path 2 has no RTT yet";
+  c[0].rtt_us = 12'000;
+  c[0].rttvar_us = 1'000;
+  c[1].rtt_us = 8'000;
+  c[1].rttvar_us = 3'000;
+  EXPECT_EQ(RepairWaitUs(s, t, c, 80'000), 8'000 + 4 * 3'000 + kRepairAgentMarginUs)
+      << "the path whose RTT varies most, although its mean is the lower; path 2 has no RTT yet";
   EXPECT_EQ(RepairWaitUs(s, t, c, 20'000), 20'000u) << "at most the resequencing deadline";
-  c[1].rtt_us = 0;
+  c[0] = c[1] = PathCondition{};
+  c[0].rtt_us = 0;
   EXPECT_EQ(RepairWaitUs(s, t, c, 80'000), kRepairAgentMarginUs) << "at least the agents' margin";
 }
 
@@ -387,10 +390,10 @@ TEST(RepairWait, OnlyActivePathsCount) {
   NodeSettings s = TwoBonded();
   s.loss_repair = true;
   std::vector<PathCondition> c(3);
-  c[0].rtt_us = 30'000;
-  c[1].rtt_us = 2'000;
+  c[0].rtt_us = 2'000;
+  c[1].rtt_us = 30'000;
   EXPECT_EQ(RepairWaitUs(s, ActivePaths({MB_PATH_ACTIVE, MB_PATH_BACKUP}), c, 80'000),
-            2 * 30'000 + kRepairAgentMarginUs);
+            2'000 + kRepairAgentMarginUs);
 }
 
 TEST(RepairWait, TheDeadlineBeforeAnyRoundTripIsMeasured) {

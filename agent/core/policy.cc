@@ -146,14 +146,14 @@ uint32_t RepairWaitUs(const NodeSettings& settings, const PathTable& table,
       (settings.mode != BondMode::kLoadBalance && settings.mode != BondMode::kLatency)) {
     return 0;
   }
-  std::optional<double> fastest_rtt_us;
+  std::optional<double> round_trip_us;
   for (size_t i = 0; i < table.size() && i < conditions.size(); ++i) {
-    const std::optional<double>& rtt_us = conditions[i].rtt_us;
-    if (table[i].state != MB_PATH_ACTIVE || !rtt_us) continue;
-    if (!fastest_rtt_us || *rtt_us < *fastest_rtt_us) fastest_rtt_us = rtt_us;
+    const PathCondition& c = conditions[i];
+    if (table[i].state != MB_PATH_ACTIVE || !c.rtt_us) continue;
+    round_trip_us = std::max(round_trip_us.value_or(0), *c.rtt_us + kRepairRttvarFactor * c.rttvar_us);
   }
-  if (!fastest_rtt_us) return reseq_deadline_us;
-  const double wait_us = kRepairRttFactor * *fastest_rtt_us + kRepairAgentMarginUs;
+  if (!round_trip_us) return reseq_deadline_us;
+  const double wait_us = *round_trip_us + kRepairAgentMarginUs;
   return std::min(static_cast<uint32_t>(std::lround(wait_us)), reseq_deadline_us);
 }
 

@@ -53,6 +53,7 @@ struct PathCondition {
   std::optional<double> owd_us;        // measured one-way delay; default: delay_ms
   std::optional<uint32_t> mtu;         // measured by size probes; default: the uplink's
   std::optional<double> rtt_us;        // smoothed probe RTT; none before a probe came back
+  double rttvar_us = 0;                // its mean deviation (RFC 6298), with rtt_us
   double loss = 0;                     // measured one-way loss, 0..1
 };
 
@@ -110,15 +111,18 @@ uint32_t ReseqDeadlineUs(const NodeSettings& settings, const PathTable& table,
 
 // Loss repair (link_aggregation.loss_repair): how long the receiver holds
 // a gap for its repair (mb_config.repair_wait_us). A request and its repair
-// take one round trip on the fastest path; kRepairRttFactor of the smallest
-// smoothed RTT among ACTIVE paths leaves room for queueing behind data,
-// plus kRepairAgentMarginUs for the two agents to wake up; at most
-// `reseq_deadline_us` (the gap is given up then anyway), and the deadline
-// itself before any ACTIVE path has an RTT. 0 when loss repair or
-// resequencing is off, or in a mode without bonded bulk (a reload may
-// switch modes: loss repair then rests). `conditions` by path id, as for
-// BuildPathTable.
-inline constexpr double kRepairRttFactor = 2;
+// take about one round trip, on paths the two agents each choose (the
+// receiver cannot know the sender's choice): the largest retransmission
+// timeout of RFC 6298's form, srtt + kRepairRttvarFactor x rttvar, among
+// ACTIVE paths, plus kRepairAgentMarginUs for the two agents to wake up.
+// A wait too short costs a spurious retransmission by the end host (the
+// repair arrives after its gap was given up) and a halved window; one too
+// long costs only when the repair never comes. At most `reseq_deadline_us`
+// (the gap is given up then anyway), and the deadline itself before any
+// ACTIVE path has an RTT. 0 when loss repair or resequencing is off, or in
+// a mode without bonded bulk (a reload may switch modes: loss repair then
+// rests). `conditions` by path id, as for BuildPathTable.
+inline constexpr double kRepairRttvarFactor = 4;
 inline constexpr uint32_t kRepairAgentMarginUs = 2000;
 uint32_t RepairWaitUs(const NodeSettings& settings, const PathTable& table,
                       const std::vector<PathCondition>& conditions, uint32_t reseq_deadline_us);

@@ -196,6 +196,7 @@ std::vector<PathCondition> PathSupervisor::Conditions(bool guarded) const {
       if (h.rtt().has_sample()) {
         c.owd_us = static_cast<double>(h.rtt().min_ns()) / 2e3;
         c.rtt_us = h.rtt().srtt_ns() / 1e3;
+        c.rttvar_us = h.rtt().rttvar_ns() / 1e3;
       }
       c.loss = h.loss();
     }
