@@ -355,6 +355,8 @@ TEST_F(ConfigTest, PeerAllowedSourcesTakeIpv4AndIpv6PrefixesOnly) {
                 HasSubstr("link_aggregation.peer_allowed_sources[0]"))
         << bad;
   }
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("link_aggregation": {"peer_allowed_sources": ["fd00:50::1/64"]})")),
+              HasSubstr("a prefix is e.g. fd00:50::/64"));
 }
 
 TEST_F(ConfigTest, LossThresholds) {

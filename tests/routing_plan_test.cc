@@ -83,6 +83,8 @@ TEST_F(RoutingConfigTest, ErrorsNameTheField) {
               AllOf(HasSubstr("link_aggregation.routing.sources[0]"), HasSubstr("10.204.0.0/24")));
   EXPECT_THAT(ErrorOf(WithRouting(R"({"sources": ["10.204.0.0"]})")),
               HasSubstr("link_aggregation.routing.sources[0]"));
+  EXPECT_THAT(ErrorOf(WithRouting(R"({"destinations": ["fd00:202::/64"]})")),
+              AllOf(HasSubstr("link_aggregation.routing.destinations[0]"), HasSubstr("IPv4 prefixes only")));
   EXPECT_THAT(ErrorOf(WithRouting(R"({"fwmarks": ["0x10/0x0f"]})")),
               AllOf(HasSubstr("link_aggregation.routing.fwmarks[0]"), HasSubstr("unmarked")));
   EXPECT_THAT(ErrorOf(WithRouting(R"({"fwmarks": ["0x11/0x10"]})")), HasSubstr("outside its mask"));

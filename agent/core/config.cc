@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -146,10 +147,13 @@ absl::StatusOr<InnerPrefix> ParseInnerPrefix(absl::string_view path, const std::
                                                       "\"192.168.50.0/24\" or \"fd00:50::/64\")"));
   }
   out.prefix_len = std::stoi(length);
-  for (int bit = out.prefix_len; bit < max_len; ++bit) {
-    if (out.address[bit / 8] & (0x80 >> (bit % 8))) {
-      return FieldError(path, absl::StrCat(Quote(text), " has bits beyond its prefix length"));
-    }
+  InnerPrefix masked = out;
+  for (int bit = out.prefix_len; bit < max_len; ++bit) masked.address[bit / 8] &= ~(0x80 >> (bit % 8));
+  if (masked != out) {
+    char suggestion[INET6_ADDRSTRLEN] = "";
+    inet_ntop(out.family, masked.address.data(), suggestion, sizeof(suggestion));
+    return FieldError(path, absl::StrCat(Quote(text), " has bits beyond its prefix length; a prefix is e.g. ",
+                                         suggestion, "/", out.prefix_len));
   }
   return out;
 }
@@ -354,17 +358,18 @@ absl::StatusOr<FwMark> ParseFwMark(absl::string_view path, const std::string& te
   return FwMark{*mark, *mask};
 }
 
-// A prefix whose address has no bits beyond its length (10.204.0.0/24).
-absl::StatusOr<BondAddress> ParsePrefix(absl::string_view path, const std::string& text) {
-  absl::StatusOr<BondAddress> prefix = ParseBondAddress(path, text);
-  if (!prefix.ok()) return prefix;
-  const uint32_t mask = PrefixMask(prefix->prefix_len);
-  if ((ntohl(prefix->address.s_addr) & ~mask) != 0) {
-    return FieldError(path, absl::StrCat(Quote(text), " has bits beyond its prefix length; a prefix is e.g. ",
-                                         Ipv4Text(in_addr{htonl(ntohl(prefix->address.s_addr) & mask)}), "/",
-                                         prefix->prefix_len));
+// An IPv4 prefix (10.204.0.0/24): the agent's policy-routing rules and
+// table are IPv4 only.
+absl::StatusOr<BondAddress> ParseIpv4Prefix(absl::string_view path, const std::string& text) {
+  absl::StatusOr<InnerPrefix> prefix = ParseInnerPrefix(path, text);
+  if (!prefix.ok()) return prefix.status();
+  if (prefix->family != AF_INET) {
+    return FieldError(path, absl::StrCat(Quote(text), " is an IPv6 prefix: routing takes IPv4 prefixes only"));
   }
-  return prefix;
+  BondAddress out;
+  std::memcpy(&out.address, prefix->address.data(), sizeof(out.address));
+  out.prefix_len = prefix->prefix_len;
+  return out;
 }
 
 bool PrefixCovers(const BondAddress& prefix, in_addr address) {
@@ -391,7 +396,7 @@ absl::Status ResolveRouting(const config::LinkAggregation& l, NodeSettings& out)
   auto prefixes = [](absl::string_view field, const auto& texts, std::vector<BondAddress>& into) {
     for (int i = 0; i < texts.size(); ++i) {
       absl::StatusOr<BondAddress> p =
-          ParsePrefix(absl::StrCat("link_aggregation.routing.", field, "[", i, "]"), texts[i]);
+          ParseIpv4Prefix(absl::StrCat("link_aggregation.routing.", field, "[", i, "]"), texts[i]);
       if (!p.ok()) return p.status();
       into.push_back(*p);
     }
