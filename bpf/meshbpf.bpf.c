@@ -173,12 +173,20 @@ int mb_decap(struct __sk_buff *skb)
 		reason = decap_ecn(skb, ip.tos, inner_off, inner_proto);
 	if (reason)
 		return drop(path_id, reason);
+	/*
+	 * A sound packet is received on its path even when the bond has it
+	 * already (a redundant copy): the path carried it, so the data cap is
+	 * charged for it and the agent's delivery samples count it. Uncounted,
+	 * redundant mode's slower path "delivered" nothing, and the agent cut
+	 * its capacity estimate to a quarter.
+	 */
+	count_packet(path_id, MB_RECEIVED, skb->len - inner_off, skb->len - sizeof(struct ethhdr));
 	if (mb.flags & MB_FLAG_REDUNDANT) {
 		reason = dedup(bpf_ntohl(mb.bond_seq));
 		if (reason)
 			return drop(path_id, reason);
 	}
-	reason = strip_outer(skb, cfg, path_id, hdr_len, inner_proto);
+	reason = strip_outer(skb, cfg, hdr_len, inner_proto);
 	if (reason)
 		return drop(path_id, reason);
 	if (clamp_mss(skb, inner_proto, cfg->bond_mtu))

@@ -315,7 +315,9 @@ struct mb_path_counters {
 	__u64 tx_packets;
 	__u64 tx_bytes;      /* bytes of inner packets sent on this path */
 	__u64 rx_packets;
-	__u64 rx_bytes;      /* bytes of inner packets received on this path */
+	__u64 rx_bytes;      /* bytes of inner packets received on this path
+			      * (sound ones, also a redundant copy dropped as a
+			      * duplicate) */
 	__u64 drops[MB_DROP_REASONS];
 };
 

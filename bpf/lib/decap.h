@@ -11,7 +11,6 @@
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 
-#include "counters.h"
 #include "maps.h"
 #include "packet.h"
 
@@ -132,7 +131,7 @@ static __always_inline int check_inner_source(struct __sk_buff *skb, __u32 inner
  * bond's MAC and the inner L3 protocol. Returns 0 or the drop reason.
  */
 static __always_inline int strip_outer(struct __sk_buff *skb, const struct mb_config *cfg,
-				       __u32 path_id, __u32 hdr_len, __be16 inner_proto)
+				       __u32 hdr_len, __be16 inner_proto)
 {
 	if (bpf_skb_adjust_room(skb, -(__s32)hdr_len, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO))
 		return MB_DROP_DECAP_FAILED;
@@ -146,10 +145,6 @@ static __always_inline int strip_outer(struct __sk_buff *skb, const struct mb_co
 	eth.h_proto = inner_proto;
 	if (bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), 0) < 0)
 		return MB_DROP_DECAP_FAILED;
-
-	__u32 inner_len = skb->len - sizeof(struct ethhdr);
-	/* Charged with the outer headers just stripped. */
-	count_packet(path_id, MB_RECEIVED, inner_len, inner_len + hdr_len);
 	return 0;
 }
 
