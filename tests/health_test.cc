@@ -80,6 +80,63 @@ TEST(CapacityEstimator, AShortfallCountsOnlyOnAPushedPath) {
   EXPECT_DOUBLE_EQ(c.estimate_bps(), 12e6) << "under a tenth of the estimate: too little to judge";
 }
 
+// A redundant-mode upload overran the 20 Mbit/s path for 1 s of the 2 s
+// window (36 sent, 20 delivered while busy): over the window it looks pushed
+// (18 sent, 10 delivered), and the average once cut it to 10, then 5.
+TEST(CapacityEstimator, APartlyBusyWindowIsJudgedOnWhatThePathDeliveredWhileBusy) {
+  CapacityEstimator c(20e6, 150.0 * kMs);
+  const DeliverySample burst{.sent_bps = 18e6, .delivered_bps = 10e6, .seconds = 2,
+                             .busy_seconds = 1, .busy_delivered_bps = 19.5e6};
+  c.Update(burst, 0, 0);
+  EXPECT_DOUBLE_EQ(c.estimate_bps(), 19.5e6);
+  c.Update(burst, 0, 0);
+  EXPECT_DOUBLE_EQ(c.estimate_bps(), 19.5e6) << "and it stays there";
+  DeliverySample glimpse = burst;
+  glimpse.busy_seconds = 0.2;
+  CapacityEstimator d(20e6, 150.0 * kMs);
+  d.Update(glimpse, 0, 0);
+  EXPECT_DOUBLE_EQ(d.estimate_bps(), 10e6) << "busy for one probe interval: too short to tell";
+  DeliverySample misaligned = burst;
+  misaligned.busy_delivered_bps = 4e6;
+  CapacityEstimator e(20e6, 150.0 * kMs);
+  e.Update(misaligned, 0, 0);
+  EXPECT_DOUBLE_EQ(e.estimate_bps(), 10e6) << "never below the window's average";
+}
+
+// Marks every 200 ms: 1 s at 36 Mbit/s sent into a 20 Mbit/s link, then
+// 0.6 s in which it drains its queue while nothing more is sent.
+TEST(DeliveryMeter, MeasuresWhatThePathDeliversWhileBusy) {
+  DeliveryMeter meter;
+  DeliveryMark m;
+  auto answer = [&](double sent_mbit_s, double delivered_mbit_s) {
+    m.sent_ns += 200 * kMs;
+    m.reflected_ns += 200 * kMs;
+    m.tx.bytes += static_cast<uint64_t>(sent_mbit_s * 1e6 / 8 * 0.2);
+    m.rx.bytes += static_cast<uint64_t>(delivered_mbit_s * 1e6 / 8 * 0.2);
+    m.tx.packets += 1;
+    m.rx.packets += 1;
+    meter.OnAnswer(m, 16e6);
+  };
+  answer(0, 0);
+  EXPECT_FALSE(meter.EndInterval()) << "one mark brackets nothing";
+  for (int i = 0; i < 5; ++i) answer(36, 20);
+  for (int i = 0; i < 3; ++i) answer(0, 20);
+  std::optional<DeliverySample> s = meter.EndInterval();
+  ASSERT_TRUE(s);
+  EXPECT_NEAR(s->seconds, 1.6, 1e-9);
+  EXPECT_NEAR(s->sent_bps, 36e6 * 5 / 8, 1e3);
+  EXPECT_NEAR(s->delivered_bps, 20e6, 1e3);
+  EXPECT_NEAR(s->busy_seconds, 1.0, 1e-9);
+  EXPECT_NEAR(s->busy_delivered_bps, 20e6, 1e3);
+  answer(0, 0);
+  s = meter.EndInterval();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->busy_seconds, 0) << "each interval counts its own busy time";
+  m.rx.bytes = 0;  // the peer restarted
+  answer(0, 0);
+  EXPECT_FALSE(meter.EndInterval()) << "counters went backwards";
+}
+
 // Benchmark scenario 10: the 20 Mbit/s link at 5 under a download the bond
 // holds to a third of the total on it. It delivers all it is sent, behind a
 // queue that stands.

@@ -16,6 +16,18 @@ constexpr double kJitterGain = 1.0 / 16;
 
 double Percent(double fraction) { return fraction * 100.0; }
 
+bool CountersMovedOn(const DeliveryMark& a, const DeliveryMark& b) {
+  return b.sent_ns > a.sent_ns && b.reflected_ns > a.reflected_ns &&
+         b.tx.packets >= a.tx.packets && b.rx.packets >= a.rx.packets &&
+         b.tx.bytes >= a.tx.bytes && b.rx.bytes >= a.rx.bytes;
+}
+
+double Seconds(uint64_t from_ns, uint64_t to_ns) { return static_cast<double>(to_ns - from_ns) / 1e9; }
+
+double Bits(uint64_t from_bytes, uint64_t to_bytes) {
+  return static_cast<double>(to_bytes - from_bytes) * 8;
+}
+
 }  // namespace
 
 void RttEstimator::Add(uint64_t rtt_ns, uint64_t now_ns) {
@@ -79,9 +91,14 @@ void CapacityEstimator::Update(const DeliverySample& window, double newest_sent_
   const bool saturated = (pushed && window.delivered_bps < kShortfall * window.sent_bps) ||
                          standing_queue_ns >= kStandingQueueNs;
   if (saturated || queue_delay_ns > queue_limit_ns_) {
-    // What arrived is what the path can carry; a long queue alone says
-    // "somewhat less than we send". Never more than halve in one step.
-    const double target = saturated ? std::min(estimate_, window.delivered_bps)
+    // What arrived is what the path can carry (while it was busy, when
+    // that is known; the window's average is the least it can); a long
+    // queue alone says "somewhat less than we send". Never more than halve
+    // in one step.
+    const double carried = window.busy_seconds >= kMinBusySeconds
+                               ? std::max(window.delivered_bps, window.busy_delivered_bps)
+                               : window.delivered_bps;
+    const double target = saturated ? std::min(estimate_, carried)
                                     : std::min(estimate_, window.sent_bps) / kGrowth;
     estimate_ = std::max({target, estimate_ / 2, kFloor * configured_});
     growth_run_ = 0;
@@ -92,6 +109,38 @@ void CapacityEstimator::Update(const DeliverySample& window, double newest_sent_
   } else {
     growth_run_ = 0;
   }
+}
+
+void DeliveryMeter::OnAnswer(const DeliveryMark& mark, double busy_bps) {
+  if (latest_ && CountersMovedOn(*latest_, mark)) {
+    const double seconds = Seconds(latest_->sent_ns, mark.sent_ns);
+    if (busy_bps > 0 && Bits(latest_->tx.bytes, mark.tx.bytes) >= busy_bps * seconds) {
+      busy_seconds_ += seconds;
+      busy_delivered_bits_ += Bits(latest_->rx.bytes, mark.rx.bytes);
+      busy_delivered_seconds_ += Seconds(latest_->reflected_ns, mark.reflected_ns);
+    }
+  }
+  latest_ = mark;
+}
+
+std::optional<DeliverySample> DeliveryMeter::EndInterval() {
+  std::optional<DeliverySample> sample;
+  if (start_ && latest_ && CountersMovedOn(*start_, *latest_)) {
+    const DeliveryMark& a = *start_;
+    const DeliveryMark& b = *latest_;
+    sample = DeliverySample{
+        .sent_bps = Bits(a.tx.bytes, b.tx.bytes) / Seconds(a.sent_ns, b.sent_ns),
+        .delivered_bps = Bits(a.rx.bytes, b.rx.bytes) / Seconds(a.reflected_ns, b.reflected_ns),
+        .sent_packets = b.tx.packets - a.tx.packets,
+        .delivered_packets = b.rx.packets - a.rx.packets,
+        .seconds = Seconds(a.sent_ns, b.sent_ns),
+        .busy_seconds = busy_seconds_,
+        .busy_delivered_bps =
+            busy_delivered_seconds_ > 0 ? busy_delivered_bits_ / busy_delivered_seconds_ : 0};
+  }
+  start_ = latest_;
+  busy_seconds_ = busy_delivered_bits_ = busy_delivered_seconds_ = 0;
+  return sample;
 }
 
 const char* HealthStateName(PathState state) {
@@ -240,11 +289,14 @@ std::optional<Transition> PathHealth::Rebalance(const std::optional<DeliverySamp
       window.sent_bps += d.sent_bps * d.seconds;
       window.delivered_bps += d.delivered_bps * d.seconds;
       window.seconds += d.seconds;
+      window.busy_seconds += d.busy_seconds;
+      window.busy_delivered_bps += d.busy_delivered_bps * d.busy_seconds;
       queue.insert(queue.end(), i->probe_queues_ns.begin(), i->probe_queues_ns.end());
     }
     if (window.seconds >= params_.min_capacity_window_s) {
       window.sent_bps /= window.seconds;
       window.delivered_bps /= window.seconds;
+      if (window.busy_seconds > 0) window.busy_delivered_bps /= window.busy_seconds;
       // The queue three in four probes of the window found: it stood
       // through the window, not through a burst in it.
       double standing = 0;

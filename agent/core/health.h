@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agent/core/config_defaults.h"
+#include "agent/core/probe.h"
 
 namespace meshbpf {
 
@@ -86,6 +87,39 @@ struct DeliverySample {
   uint64_t sent_packets = 0;
   uint64_t delivered_packets = 0;
   double seconds = 0;  // length of the interval
+  // The part of the interval in which the path was busy (sent, between two
+  // probe answers, at least CapacityEstimator::kBusy of its estimate), and
+  // what it delivered then: a burst's delivery averaged over the idle rest
+  // of a window is no capacity.
+  double busy_seconds = 0;
+  double busy_delivered_bps = 0;
+};
+
+// Counter snapshots a probe answer carries: ours when the probe left, the
+// peer's when it answered.
+struct DeliveryMark {
+  uint64_t sent_ns = 0;
+  PathTx tx;
+  uint64_t reflected_ns = 0;
+  PathRx rx;
+};
+
+// One path's delivery over each rebalance interval, from the marks of its
+// probe answers (every probe interval, so a burst's busy time is known to
+// within one).
+class DeliveryMeter {
+ public:
+  // An answer's mark. `busy_bps`: from this rate sent since the last
+  // answer, that time counts as busy.
+  void OnAnswer(const DeliveryMark& mark, double busy_bps);
+  // The interval since the last call; nothing without a new answer, or
+  // when counters went backwards (the peer restarted, maps recreated).
+  std::optional<DeliverySample> EndInterval();
+  const std::optional<DeliveryMark>& latest() const { return latest_; }
+
+ private:
+  std::optional<DeliveryMark> start_, latest_;
+  double busy_seconds_ = 0, busy_delivered_bits_ = 0, busy_delivered_seconds_ = 0;
 };
 
 // Capacity estimate for one path, in bit/s, never above the configured rate
@@ -99,7 +133,10 @@ struct DeliverySample {
 //   shorter than the window, do not make it): it is saturated, and the
 //   estimate drops to what it delivered (at most by half per step). Over a
 //   window the path was not busy throughout, "delivered" is no capacity:
-//   a redundant-mode burst on a 20 Mbit/s path once cut it to 2.5;
+//   a redundant-mode burst on a 20 Mbit/s path once cut it to 2.5. Nor
+//   is it when the path was pushed for part of the window only (a 1 s
+//   burst at 36 Mbit/s averages "pushed" over 2 s): what the path
+//   delivered while busy is then its capacity (see DeliverySample);
 // - its latest queueing delay exceeds `queue_limit_ns`: the estimate drops
 //   below what was sent;
 // - the path was pushed over the newest interval (sent >= kBusy of the
@@ -129,6 +166,9 @@ class CapacityEstimator {
   static constexpr std::array<double, 3> kRegrowthSteps = {kRegrowth, 1.5, 2.0};
   static constexpr double kStandingQueueNs = 5e6;
   static constexpr double kFloor = 0.05;  // of the configured rate
+  // Busy time that says what the path delivers while busy: at least two
+  // probe intervals, the counters' alignment error shrinks over them.
+  static constexpr double kMinBusySeconds = 0.4;
 
   CapacityEstimator(double configured_bps, double queue_limit_ns)
       : configured_(configured_bps), estimate_(configured_bps), queue_limit_ns_(queue_limit_ns) {}

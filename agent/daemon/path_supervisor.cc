@@ -91,8 +91,7 @@ PathSupervisor::PathSupervisor(NodeSettings& settings, PathIo io, StatusSources 
       io_(std::move(io)),
       status_(std::move(status)),
       health_params_(HealthParamsFor(settings)),
-      delivery_start_(settings.paths.size()),
-      delivery_latest_(settings.paths.size()),
+      delivery_(settings.paths.size()),
       guard_counts_(settings.paths.size()) {
   if (FloorGuardRuns(settings_)) {
     // What the far end's resequencer can hide is the deadline's ceiling
@@ -141,13 +140,11 @@ void PathSupervisor::ApplyReload(const ConfigReload& reload, uint64_t now_ns) {
     }
   }
   health_ = std::move(health);
-  delivery_start_.resize(paths);
-  delivery_latest_.resize(paths);
+  delivery_.resize(paths);
   if (prober_) prober_->Resize(paths);
   for (size_t i = 0; i < paths; ++i) {
     if (kept[i]) continue;
-    delivery_start_[i].reset();
-    delivery_latest_[i].reset();
+    delivery_[i] = DeliveryMeter();
     if (prober_) prober_->Forget(static_cast<uint8_t>(i));
     if (i < mtu_search_.size()) mtu_search_[i] = PathMtuSearch(settings_.paths[i].mtu, kSizeProbeTimeoutNs);
     StartHealth(i, now_ns);
@@ -451,8 +448,10 @@ bool PathSupervisor::OnProbeReply(const ProbeMessage& reply, uint64_t received_n
   const size_t i = reply.path_id;
   // Peer clock minus ours: its offset cancels in jitter and queue delay.
   const auto transit = static_cast<int64_t>(reply.reflected_ns - answer->sent_ns);
-  delivery_latest_[i] = DeliveryMark{
-      answer->sent_ns, answer->tx_at_send, reply.reflected_ns, {reply.rx_packets, reply.rx_bytes}};
+  delivery_[i].OnAnswer(
+      DeliveryMark{answer->sent_ns, answer->tx_at_send, reply.reflected_ns,
+                   {reply.rx_packets, reply.rx_bytes}},
+      CapacityEstimator::kBusy * health_[i].capacity_bps());
   return Record(i, health_[i].OnProbeAnswered(answer->rtt_ns, transit, received_ns));
 }
 
@@ -473,25 +472,7 @@ void PathSupervisor::Rebalance(uint64_t now_ns) {
     if (best_rtt == 0 || srtt < best_rtt) best_rtt = srtt;
   }
   for (size_t i = 0; i < health_.size(); ++i) {
-    std::optional<DeliverySample> delivery;
-    const std::optional<DeliveryMark>& a = delivery_start_[i];
-    const std::optional<DeliveryMark>& b = delivery_latest_[i];
-    // Counters going backwards (the peer restarted, maps recreated) or no
-    // new answer: nothing to learn this round.
-    if (a && b && b->sent_ns > a->sent_ns && b->reflected_ns > a->reflected_ns &&
-        b->tx.packets >= a->tx.packets && b->rx.packets >= a->rx.packets &&
-        b->tx.bytes >= a->tx.bytes && b->rx.bytes >= a->rx.bytes) {
-      delivery =
-          DeliverySample{.sent_bps = static_cast<double>(b->tx.bytes - a->tx.bytes) * 8e9 /
-                                     static_cast<double>(b->sent_ns - a->sent_ns),
-                         .delivered_bps = static_cast<double>(b->rx.bytes - a->rx.bytes) * 8e9 /
-                                          static_cast<double>(b->reflected_ns - a->reflected_ns),
-                         .sent_packets = b->tx.packets - a->tx.packets,
-                         .delivered_packets = b->rx.packets - a->rx.packets,
-                         .seconds = static_cast<double>(b->sent_ns - a->sent_ns) / 1e9};
-    }
-    Record(i, health_[i].Rebalance(delivery, best_rtt, now_ns));
-    delivery_start_[i] = delivery_latest_[i];
+    Record(i, health_[i].Rebalance(delivery_[i].EndInterval(), best_rtt, now_ns));
   }
   RunFloorGuard(now_ns);
 }
@@ -560,8 +541,7 @@ void PathSupervisor::EndpointChanged(size_t i, const std::string& why, uint64_t 
   if (t) t->from = before;
   if (t && t->from != t->to) Record(i, t);
   if (settings_.paths[i].endpoint_known) Record(i, health_[i].OnLink(UplinkUsable(i), why, now_ns));
-  delivery_start_[i].reset();
-  delivery_latest_[i].reset();
+  delivery_[i] = DeliveryMeter();
   LogError(io_.sync_peers(PeerAddresses(settings_)));
   LogError(WriteTable());
 }

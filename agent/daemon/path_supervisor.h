@@ -67,15 +67,6 @@ struct StatusSources {
   std::function<std::vector<CapEntry>()> caps;
 };
 
-// Counter snapshots that bracket a rebalance interval: ours when a probe
-// left, the peer's when it answered.
-struct DeliveryMark {
-  uint64_t sent_ns = 0;
-  PathTx tx;
-  uint64_t reflected_ns = 0;
-  PathRx rx;
-};
-
 // The paths a name refers to: a path name, or an interface carrying paths.
 std::vector<size_t> PathsNamed(const NodeSettings& settings, const std::string& name);
 // `unknown path or interface "NAME" (paths: a, b)`.
@@ -154,7 +145,7 @@ class PathSupervisor {
   const PathHealth& health(size_t i) const { return health_[i]; }
   // The newest delivery mark of path `i`, if a probe was answered since the
   // path (re)started.
-  const std::optional<DeliveryMark>& latest_delivery(size_t i) const { return delivery_latest_[i]; }
+  const std::optional<DeliveryMark>& latest_delivery(size_t i) const { return delivery_[i].latest(); }
   // What monitoring shows of each path (no caps).
   std::vector<PathView> PathViews() const;
   // What discovery announces of path `i` (no cap).
@@ -206,7 +197,7 @@ class PathSupervisor {
   std::vector<PathHealth> health_;
   std::vector<PathMtuSearch> mtu_search_;  // per path, made on the first tick
   uint32_t tunnel_payload_mtu_ = 0;        // mb_config.bond_mtu as last written
-  std::vector<std::optional<DeliveryMark>> delivery_start_, delivery_latest_;
+  std::vector<DeliveryMeter> delivery_;
   std::deque<TransitionRecord> transitions_;
   std::optional<FloorGuard> guard_;  // nullopt: not running (FloorGuardRuns)
   std::deque<GuardDecisionEntry> guard_decisions_;
