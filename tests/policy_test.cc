@@ -423,6 +423,74 @@ TEST(RepairWait, ZeroWhenRepairOrResequencingIsOff) {
   EXPECT_EQ(RepairWaitUs(s, ActivePaths(), c, 0), 0u) << "resequencing off";
 }
 
+// The receiver's cumulative counters once a second: 10,000 packets each.
+class RepairGateTest : public ::testing::Test {
+ protected:
+  static constexpr uint64_t kS = 1'000'000'000;
+  // One interval: lost numbers asked for, of them repaired in time, gaps given up.
+  bool Second(uint64_t requested, uint64_t repaired, uint64_t skipped) {
+    totals_.requested += requested;
+    totals_.repaired += repaired;
+    totals_.skipped += skipped;
+    totals_.received += 10'000;
+    now_ += kS;
+    return gate_.Update(totals_, now_);
+  }
+  RepairGate gate_;
+  RepairGate::Totals totals_;
+  uint64_t now_ = 0;
+};
+
+TEST_F(RepairGateTest, CongestionLossRestsRepairAndACalmIntervalResumesIt) {
+  EXPECT_FALSE(Second(0, 0, 0)) << "the first reading is the baseline";
+  EXPECT_FALSE(Second(300, 280, 20)) << "3%, nearly all repaired: a lossy link";
+  EXPECT_TRUE(gate_.open());
+  EXPECT_TRUE(Second(800, 700, 300)) << "8%: congestion";
+  EXPECT_FALSE(gate_.open());
+  EXPECT_DOUBLE_EQ(gate_.last_loss(), 0.08);
+  for (int i = 0; i < 4; ++i) EXPECT_FALSE(Second(0, 0, 100)) << "resting 5 s, " << i;
+  EXPECT_FALSE(Second(0, 0, 700)) << "resting, gaps given up count as lost: 7%";
+  EXPECT_TRUE(Second(0, 0, 100)) << "1% after the rest";
+  EXPECT_TRUE(gate_.open());
+}
+
+TEST_F(RepairGateTest, RepairsThatComeTooLateAreCongestionToo) {
+  Second(0, 0, 0);
+  EXPECT_FALSE(Second(10, 0, 10)) << "10 requests: too few to judge what came back";
+  EXPECT_TRUE(gate_.open());
+  EXPECT_TRUE(Second(400, 7, 400)) << "4% lost, 2% of it repaired in time";
+  EXPECT_FALSE(gate_.open());
+  ASSERT_TRUE(gate_.last_repaired());
+  EXPECT_DOUBLE_EQ(*gate_.last_repaired(), 7.0 / 400);
+}
+
+TEST_F(RepairGateTest, RestingAgainRightAfterResumingRestsTwiceAsLong) {
+  Second(0, 0, 0);
+  ASSERT_TRUE(Second(800, 0, 800));
+  EXPECT_EQ(gate_.rest_ns(), kRepairRestNs);
+  for (int i = 0; i < 4; ++i) Second(0, 0, 100);
+  ASSERT_TRUE(Second(0, 0, 100)) << "resumes";
+  ASSERT_TRUE(Second(800, 0, 800)) << "and the congestion is still there";
+  EXPECT_EQ(gate_.rest_ns(), 2 * kRepairRestNs);
+  for (int i = 0; i < 9; ++i) EXPECT_FALSE(Second(0, 0, 100)) << i;
+  ASSERT_TRUE(Second(0, 0, 100));
+  for (int i = 0; i < 5; ++i) EXPECT_FALSE(Second(100, 100, 0));
+  ASSERT_TRUE(Second(800, 0, 800)) << "long after resuming: a new episode";
+  EXPECT_EQ(gate_.rest_ns(), kRepairRestNs);
+}
+
+TEST(RepairGate, TooFewPacketsAccumulateAndAResetIsNoNews) {
+  RepairGate gate;
+  EXPECT_FALSE(gate.Update({.received = 1'000}, 0));
+  EXPECT_FALSE(gate.Update({.requested = 40, .repaired = 40, .received = 1'300}, 1))
+      << "300 packets: too few to judge";
+  EXPECT_TRUE(gate.Update({.requested = 40, .repaired = 40, .received = 1'600}, 2))
+      << "40 of 600 over both intervals: 6.7%";
+  EXPECT_FALSE(gate.open());
+  EXPECT_FALSE(gate.Update({.received = 10}, 3)) << "counters went down: maps pinned anew";
+  EXPECT_FALSE(gate.open());
+}
+
 TEST(RepairPath, TheLeastLossyActivePath) {
   std::vector<PathCondition> c(3);
   c[0].loss = 0.04;

@@ -157,6 +157,43 @@ uint32_t RepairWaitUs(const NodeSettings& settings, const PathTable& table,
   return std::min(static_cast<uint32_t>(std::lround(wait_us)), reseq_deadline_us);
 }
 
+bool RepairGate::Update(const Totals& now, uint64_t now_ns) {
+  const std::optional<Totals> before = last_;
+  // A counter that went down was reset (maps pinned anew): no news.
+  if (!before || now.requested < before->requested || now.repaired < before->repaired ||
+      now.skipped < before->skipped || now.received < before->received) {
+    last_ = now;
+    return false;
+  }
+  const uint64_t received = now.received - before->received;
+  if (received < kRepairGateMinPackets) return false;  // too little to judge: keep counting
+  last_ = now;
+  if (judged_since_open_) ++*judged_since_open_;
+  const uint64_t requested = now.requested - before->requested;
+  last_loss_ = static_cast<double>(std::max(requested, now.skipped - before->skipped)) /
+               static_cast<double>(received);
+  last_repaired_.reset();
+  if (requested >= kRepairGateMinRequests) {
+    last_repaired_ = static_cast<double>(now.repaired - before->repaired) / static_cast<double>(requested);
+  }
+  const bool congested = last_loss_ > kRepairableLossFraction ||
+                         (last_repaired_ && *last_repaired_ < kMinRepairedFraction);
+  if (open_ && congested) {
+    // Closing again right after resuming: the congestion went on.
+    const bool again = judged_since_open_ && *judged_since_open_ <= 2;
+    rest_ns_ = again ? std::min(2 * rest_ns_, kMaxRepairRestNs) : kRepairRestNs;
+    open_ = false;
+    closed_ns_ = now_ns;
+    return true;
+  }
+  if (!open_ && !congested && now_ns - closed_ns_ >= rest_ns_) {
+    open_ = true;
+    judged_since_open_ = 0;
+    return true;
+  }
+  return false;
+}
+
 std::optional<uint8_t> RepairPathId(const PathTable& table,
                                     const std::vector<PathCondition>& conditions) {
   const PathCondition unmeasured;

@@ -239,11 +239,7 @@ PathIo SystemPathIo(const NodeSettings& settings, BondDatapath& datapath,
     return probes->SendRequest(*settings.peer_bond_address, settings.failover.probe_port, request);
   };
   io.read_learned = [&datapath](uint32_t path) { return datapath.relay_maps().ReadLearned(path); };
-  io.read_reseq_late = [&datapath]() -> absl::StatusOr<uint64_t> {
-    absl::StatusOr<ResequencerStats> stats = datapath.resequencer().Read();
-    if (!stats.ok()) return stats.status();
-    return stats->late;
-  };
+  io.read_resequencer = [&datapath]() { return datapath.resequencer().Read(); };
   io.update_config = [&datapath](const std::function<void(mb_config&)>& change) -> absl::Status {
     absl::StatusOr<mb_config> config = datapath.maps().ReadConfig();
     if (!config.ok()) return config.status();

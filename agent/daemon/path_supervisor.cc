@@ -110,8 +110,38 @@ PathSupervisor::PathSupervisor(NodeSettings& settings, PathIo io, StatusSources 
   tunnel_payload_mtu_ = TunnelPayloadMtu(table_, BondOverhead(settings_));
 }
 
+void PathSupervisor::JudgeRepairLoss(const ResequencerStats& reseq, const CounterTable& counters,
+                                     uint64_t now_ns) {
+  uint64_t received = 0;
+  for (size_t i = 0; i < MB_MAX_PATHS; ++i) received += counters[i].rx_packets;
+  if (!repair_gate_.Update({.requested = reseq.repairs_requested,
+                            .repaired = reseq.repaired,
+                            .skipped = reseq.gaps_skipped,
+                            .received = received},
+                           now_ns)) {
+    return;
+  }
+  const std::string interval = absl::StrFormat(
+      "%.1f%% of the packets received lost%s in the last interval",
+      repair_gate_.last_loss() * 100,
+      repair_gate_.last_repaired()
+          ? absl::StrFormat(", %.0f%% of those asked for repaired in time",
+                            *repair_gate_.last_repaired() * 100)
+          : "");
+  if (repair_gate_.open()) {
+    Log(LogLevel::kInfo, absl::StrCat("loss repair resumes: ", interval));
+  } else {
+    Log(LogLevel::kWarning,
+        absl::StrFormat("loss repair rests for at least %.0f s: %s (limits: %.0f%% lost, %.0f%% "
+                        "repaired). That is congestion, which the end hosts must see at once",
+                        repair_gate_.rest_ns() / 1e9, interval, kRepairableLossFraction * 100,
+                        kMinRepairedFraction * 100));
+  }
+}
+
 uint32_t PathSupervisor::RepairWaitMs(const PathTable& table,
                                       const std::vector<PathCondition>& conditions) const {
+  if (!repair_gate_.open()) return 0;
   // In whole milliseconds, so the smoothed RTT's wobble rewrites nothing.
   const uint32_t wait_us = RepairWaitUs(settings_, table, conditions, reseq_deadline_us_);
   return std::min((wait_us + 999) / 1000 * 1000, reseq_deadline_us_);
@@ -365,16 +395,18 @@ void PathSupervisor::OnTick(uint64_t now_ns, const CounterTable* counters) {
   FollowUplinks(now_ns);
   if (prober_ && counters) SendProbes(now_ns, *counters);
   if (prober_) SendSizeProbes(now_ns);
-  if (settings_.reorder_deadline_ms > 0 && io_.read_reseq_late) {
-    absl::StatusOr<uint64_t> late = io_.read_reseq_late();
-    if (late.ok() && reseq_margin_.Update(*late, now_ns)) {
-      Log(LogLevel::kInfo, absl::StrFormat("resequencing margin %.0f ms (%s)",
-                                           reseq_margin_.margin_us() / 1000,
-                                           "late packets widen it, calm narrows it"));
-    }
+  std::optional<ResequencerStats> reseq;
+  if (settings_.reorder_deadline_ms > 0 && io_.read_resequencer) {
+    if (absl::StatusOr<ResequencerStats> stats = io_.read_resequencer(); stats.ok()) reseq = *stats;
+  }
+  if (reseq && reseq_margin_.Update(reseq->late, now_ns)) {
+    Log(LogLevel::kInfo, absl::StrFormat("resequencing margin %.0f ms (%s)",
+                                         reseq_margin_.margin_us() / 1000,
+                                         "late packets widen it, calm narrows it"));
   }
   if (now_ns >= next_rebalance_ns_) {
     if (prober_) Rebalance(now_ns);
+    if (reseq && counters && settings_.loss_repair) JudgeRepairLoss(*reseq, *counters, now_ns);
     next_rebalance_ns_ =
         now_ns + static_cast<uint64_t>(settings_.failover.rebalance_interval_s * 1e9);
   }

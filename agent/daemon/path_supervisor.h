@@ -27,6 +27,7 @@
 #include "agent/core/probe.h"
 #include "agent/core/prober.h"
 #include "agent/core/relay_plan.h"
+#include "agent/core/resequencer.h"
 #include "agent/daemon/mesh_node.h"
 #include "agent/daemon/monitor.h"
 #include "agent/core/history_summary.h"
@@ -56,8 +57,8 @@ struct PathIo {
   std::function<void(const PathTransition&)> on_transition;
   // Changes mb_config in place (reseq_deadline_us, bond_mtu); may be unset.
   std::function<absl::Status(const std::function<void(mb_config&)>& change)> update_config;
-  // The resequencer's late packets so far (ReseqMargin); may be unset.
-  std::function<absl::StatusOr<uint64_t>()> read_reseq_late;
+  // The resequencer's counters (ReseqMargin, RepairGate); may be unset.
+  std::function<absl::StatusOr<ResequencerStats>()> read_resequencer;
 };
 
 // What the status reply shows of the rest of the agent; each may be unset.
@@ -169,8 +170,12 @@ class PathSupervisor {
   // The table for `conditions` (Conditions(true)), next-hop MACs filled in.
   PathTable DesiredTable(const std::vector<PathCondition>& conditions) const;
   // RepairWaitUs for `table`, rounded up to whole milliseconds (in
-  // microseconds), at most the resequencing deadline in force.
+  // microseconds), at most the resequencing deadline in force; 0 while
+  // repair rests (RepairGate).
   uint32_t RepairWaitMs(const PathTable& table, const std::vector<PathCondition>& conditions) const;
+  // Every rebalance interval with loss repair configured: whether the
+  // bond loses more than repair is for (RepairGate); logs when that changes.
+  void JudgeRepairLoss(const ResequencerStats& reseq, const CounterTable& counters, uint64_t now_ns);
   // Every rebalance interval: the floor guard's verdict, logged and kept.
   void RunFloorGuard(uint64_t now_ns);
   // The largest jitter an ACTIVE path of `table` has shown, in µs.
@@ -211,6 +216,7 @@ class PathSupervisor {
   uint32_t reseq_deadline_us_ = 0;
   uint32_t repair_wait_us_ = 0;  // mb_config.repair_wait_us as last written
   ReseqMargin reseq_margin_;
+  RepairGate repair_gate_;
 };
 
 }  // namespace meshbpf
