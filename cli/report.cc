@@ -258,9 +258,11 @@ std::string HealthTable(const StatusReply& health) {
   if (health.loss_repair) {
     const LossRepairReport& r = *health.loss_repair;
     absl::StrAppendFormat(&out,
-                          "  loss repair: %u requests for lost packets sent, %u copies sent again "
-                          "for the peer (%u gone, %u refused)\n",
-                          r.requests_sent, r.repairs_sent, r.copies_missing, r.repairs_refused);
+                          "  loss repair: %s%u requests for lost packets sent, %u copies sent again "
+                          "for the peer (%u gone, %u refused)%s\n",
+                          r.resting ? "resting (losses like congestion's), " : "",
+                          r.requests_sent, r.repairs_sent, r.copies_missing, r.repairs_refused,
+                          r.rests ? absl::StrFormat("; rested %u times", r.rests) : "");
   }
   const std::vector<TransitionEntry>& transitions = health.transitions;
   if (!transitions.empty()) absl::StrAppend(&out, "recent transitions:\n");

@@ -477,6 +477,7 @@ TEST_F(RepairGateTest, RestingAgainRightAfterResumingRestsTwiceAsLong) {
   for (int i = 0; i < 5; ++i) EXPECT_FALSE(Second(100, 100, 0));
   ASSERT_TRUE(Second(800, 0, 800)) << "long after resuming: a new episode";
   EXPECT_EQ(gate_.rest_ns(), kRepairRestNs);
+  EXPECT_EQ(gate_.rests(), 3u);
 }
 
 TEST(RepairGate, TooFewPacketsAccumulateAndAResetIsNoNews) {

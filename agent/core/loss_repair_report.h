@@ -12,6 +12,10 @@ struct LossRepairReport {
   uint64_t repairs_sent = 0;     // copies sent again at the peer's request
   uint64_t copies_missing = 0;   // asked for, but the copy was gone (reused)
   uint64_t repairs_refused = 0;  // over the repairs-per-second budget, or no path
+  // Whether repair rests now because the bond's losses look like
+  // congestion (RepairGate, agent/core/policy.h), and how often it began to.
+  bool resting = false;
+  uint64_t rests = 0;
 
   bool operator==(const LossRepairReport&) const = default;
 };

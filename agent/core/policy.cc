@@ -184,6 +184,7 @@ bool RepairGate::Update(const Totals& now, uint64_t now_ns) {
     rest_ns_ = again ? std::min(2 * rest_ns_, kMaxRepairRestNs) : kRepairRestNs;
     open_ = false;
     closed_ns_ = now_ns;
+    ++rests_;
     return true;
   }
   if (!open_ && !congested && now_ns - closed_ns_ >= rest_ns_) {

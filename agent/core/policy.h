@@ -163,6 +163,7 @@ class RepairGate {
   double last_loss() const { return last_loss_; }
   std::optional<double> last_repaired() const { return last_repaired_; }
   uint64_t rest_ns() const { return rest_ns_; }
+  uint64_t rests() const { return rests_; }  // times it closed
 
  private:
   bool open_ = true;
@@ -170,6 +171,7 @@ class RepairGate {
   uint64_t closed_ns_ = 0;
   std::optional<uint32_t> judged_since_open_;  // intervals judged since it last resumed
   uint64_t rest_ns_ = kRepairRestNs;
+  uint64_t rests_ = 0;
   double last_loss_ = 0;
   std::optional<double> last_repaired_;
 };

@@ -86,7 +86,11 @@ class Agent {
   StatusReply CurrentStatus() const {
     StatusReply status = paths_->Status();
     if (auth_) status.authentication = auth_->Report(MonotonicNs());
-    if (repair_) status.loss_repair = repair_->Report();
+    if (repair_) {
+      LossRepairReport& r = status.loss_repair.emplace(repair_->Report());
+      r.resting = !paths_->repair_gate().open();
+      r.rests = paths_->repair_gate().rests();
+    }
     return status;
   }
   // The single dispatch point of control requests: checks that `peer` may

@@ -136,6 +136,7 @@ class PathSupervisor {
   std::optional<uint8_t> RepairPath() const { return RepairPathId(table_, Conditions(true)); }
   // mb_config.repair_wait_us for table(), as last written (0: loss repair off).
   uint32_t repair_wait_us() const { return repair_wait_us_; }
+  const RepairGate& repair_gate() const { return repair_gate_; }
 
   // "failover": holds FROM out of service and moves traffic onto TO, or
   // (auto) clears that; the status after it, or why it was refused.
