@@ -6,15 +6,15 @@
 #  - 20 MB of random bytes cross the bond intact both ways (sha256),
 #  - both paths carry a real share (>= 15%) of the packets of a bonded upload,
 #  - bonded upload goodput > 1.1 x the best single link measured in this run,
-#    bonded download goodput not below it, data-path drops <= 1%,
+#    bonded download goodput not below it, data-path drops <= 1%.
+#    (It is 1.4x on a quiet machine, ~1.5x being the ceiling. A just-booted
+#    2-vCPU machine with ~5% steal time once gave 1.15x, its single links
+#    reaching only 84% of their rate: the bond needs twice the CPU.)
 #  - 8 BBR flows downloading (they overrun the links' queues) stay above
 #    the best single link, and loss repair, which must leave congestion
 #    to TCP (RepairGate), asks for at most 10% of the packets: repairing
 #    such drops once took the requests to 23-26% and goodput to ~0.98x the
 #    single link (benchmark scenario 5).
-#    (It is 1.4x on a quiet machine, ~1.5x being the ceiling. A just-booted
-#    2-vCPU machine with ~5% steal time once gave 1.15x, its single links
-#    reaching only 84% of their rate: the bond needs twice the CPU.)
 set -euo pipefail
 source "$(dirname "$0")/lib/lab.sh"
 trap lab_cleanup EXIT
@@ -47,7 +47,7 @@ bond_up="$(lab_iperf up 8)"
 after="$(client_tx_packets)"
 bond_down="$(lab_iperf down 8)"
 echo "bond: upload $bond_up Mbit/s, download $bond_down Mbit/s; best single link $best Mbit/s"
-reseq_counts() {  # "repairs_requested held released_in_order" of the client's resequencer
+reseq_counts() {  # the client's resequencer: "NUMBERS_ASKED_FOR_REPAIR PACKETS_RELEASED"
   lab_status client --json | python3 -c 'import json,sys; r = json.load(sys.stdin)["resequencing"]; print(r["repairs_requested"], r["released_in_order"] + r["released_lost"] + r["released_deadline"] + r["released_full"])'
 }
 read -r asked_before released_before <<<"$(reseq_counts)"

@@ -139,9 +139,9 @@ uint32_t RepairWaitUs(const NodeSettings& settings, const PathTable& table,
 // raised the requests to 38% of the packets, and goodput fell from 93% of
 // the sum to 71-80%.) Repair then rests (RepairWaitUs 0: gaps are given
 // up at once) for kRepairRestNs, twice as long each time it must rest
-// again within two intervals of resuming (up to kMaxRepairRestNs), and resumes after
-// an interval that lost less. Lost: the numbers asked for, or, while it
-// rests, the gaps given up, whichever is more.
+// again within two intervals of resuming (up to kMaxRepairRestNs), and
+// resumes after an interval that lost less. Lost: the numbers asked for,
+// or, while it rests, the gaps given up, whichever is more.
 inline constexpr double kRepairableLossFraction = 0.05;
 inline constexpr double kMinRepairedFraction = 0.5;
 inline constexpr uint64_t kRepairGateMinPackets = 500;
