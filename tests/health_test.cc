@@ -303,6 +303,25 @@ TEST_F(PathHealthTest, WithoutProbesTheLinkAloneDecides) {
   EXPECT_EQ(t->to, PathState::kUp);
 }
 
+TEST_F(PathHealthTest, APathThatMustBeProvenStartsDownUntilItsProbesAreAnswered) {
+  HealthParams p;
+  p.proven_before_use = true;
+  PathHealth h = Make(p);
+  EXPECT_EQ(h.state(), PathState::kDown);
+  EXPECT_FALSE(h.OnLink(true, "uplink up at start", Tick()));
+  // A slow handshake: probes go unanswered, and that is no failover.
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(h.OnProbeLost(Tick())) << i;
+  for (int i = 0; i < 4; ++i) EXPECT_FALSE(h.OnProbeAnswered(kMs, 0, Tick())) << i;
+  std::optional<Transition> t = h.OnProbeAnswered(kMs, 0, Tick());
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->from, PathState::kDown);
+  EXPECT_EQ(t->to, PathState::kUp);
+  EXPECT_EQ(h.down_count(), 0u);
+
+  p.probed = false;  // without probes nothing could prove it: the link decides
+  EXPECT_EQ(Make(p).state(), PathState::kUp);
+}
+
 TEST_F(PathHealthTest, ProbesAnsweredWhileTheLinkIsDownDoNotBringItBack) {
   PathHealth h = Make();
   h.OnLink(false, "address removed", Tick());

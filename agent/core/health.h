@@ -192,6 +192,11 @@ struct HealthParams {
   // Whether probes run (the peer's bond address is known). Without them a
   // path comes back as soon as its link does.
   bool probed = true;
+  // Whether a probed path starts down, until `recovery_threshold` probes are
+  // answered, rather than up. With authentication nothing reaches the peer
+  // before the session: starting up, each path went down 3 probes into a
+  // slow handshake, a failover in the history at every start.
+  bool proven_before_use = false;
   uint32_t threshold = config_defaults::kThreshold;                    // lost probes: down
   uint32_t recovery_threshold = config_defaults::kRecoveryThreshold;  // answered: back up
   // A path that goes down again within `flap_window_ns` of coming back is
@@ -252,7 +257,12 @@ class PathHealth {
  public:
   PathHealth(const HealthParams& params, double configured_bps, double queue_limit_ns)
       : params_(params), capacity_(configured_bps, queue_limit_ns),
-        probe_loss_(params.loss_window) {}
+        probe_loss_(params.loss_window) {
+    if (params.probed && params.proven_before_use) {
+      state_ = PathState::kDown;
+      unreachable_ = true;
+    }
+  }
 
   std::optional<Transition> OnLink(bool up, const std::string& why, uint64_t now_ns);
   std::optional<Transition> OnProbeAnswered(uint64_t rtt_ns, int64_t transit_ns, uint64_t now_ns);

@@ -72,6 +72,7 @@ const char* EndpointPending(const PathSettings& p) {
 HealthParams HealthParamsFor(const NodeSettings& settings) {
   HealthParams params;
   params.probed = settings.peer_bond_address.has_value() && settings.bond_address.has_value();
+  params.proven_before_use = settings.authentication.has_value();
   params.threshold = settings.failover.threshold;
   params.recovery_threshold = settings.failover.recovery_threshold;
   params.degrade_loss = settings.failover.degrade_loss_percent / 100;
