@@ -569,10 +569,11 @@ void PathSupervisor::OnProbeRequest(size_t i, uint64_t now_ns) {
 void PathSupervisor::EndpointChanged(size_t i, const std::string& why, uint64_t now_ns) {
   const PathState before = health_[i].state();
   health_[i] = PathHealth(health_params_, settings_.paths[i].rate_bps, kQueueLimitNs);
-  // Down until it answers probes, as after a link outage.
-  std::optional<Transition> t = health_[i].OnLink(false, why, now_ns);
-  if (t) t->from = before;
-  if (t && t->from != t->to) Record(i, t);
+  // Down until it answers probes, as after a link outage. (The new health
+  // may start down already: with authentication the transition is still
+  // the old state's.)
+  health_[i].OnLink(false, why, now_ns);
+  if (before != PathState::kDown) Record(i, Transition{before, PathState::kDown, why});
   if (settings_.paths[i].endpoint_known) Record(i, health_[i].OnLink(UplinkUsable(i), why, now_ns));
   delivery_[i] = DeliveryMeter();
   LogError(io_.sync_peers(PeerAddresses(settings_)));
