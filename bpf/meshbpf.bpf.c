@@ -158,7 +158,7 @@ int mb_decap(struct __sk_buff *skb)
 
 	__u32 path_id = mb.path_id;
 	if (cfg->learn_paths) {
-		int learned = check_learned_path(skb, cfg, path_id, &ip, &udp, inner_off);
+		int learned = check_learned_path(skb, cfg, path_id, &ip, &udp, inner_off, authenticate);
 		if (learned < 0)
 			return drop(path_id, MB_DROP_WRONG_ENDPOINT);
 		known_source |= learned;

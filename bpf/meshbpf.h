@@ -275,9 +275,10 @@ struct mb_path {
  * through a mesh neighbour, interfaces.uplinks[].learn_remote): the far end
  * is not configured but learned, since it is the neighbour's uplink address.
  * mb_decap accepts packets on such a path only from dst_ip:dst_port. From
- * anywhere else only path probes pass (inner UDP to mb_config.probe_port),
- * and their outer source is recorded in mb_learned[path_id]; the agent
- * adopts it as the new endpoint once the probe has authenticated.
+ * anywhere else pass, and have their outer source recorded in
+ * mb_learned[path_id], packets that verified (authentication on) and
+ * otherwise path probes (inner UDP to mb_config.probe_port); the agent
+ * adopts the source as the new endpoint (a probe once it has authenticated).
  */
 #define MB_PATH_F_LEARN 0x01
 /*
@@ -289,7 +290,7 @@ struct mb_path {
  */
 #define MB_PATH_F_NO_BULK 0x02
 
-/* mb_learned[path_id]: the last outer source a probe on a learned path came from. */
+/* mb_learned[path_id]: the last outer source on a learned path other than its endpoint. */
 struct mb_learned_source {
 	__be32 saddr;        /* the neighbour's uplink address */
 	__be32 daddr;        /* our address it was sent to: the path's src_ip */

@@ -386,6 +386,51 @@ TEST_F(AuthTest, BothReceiveSessionsVerifyEachInItsOwnWindow) {
 
 // Handshake messages (agent/core/handshake.h) go up to the agent's socket,
 // uncounted, and only while authentication is on.
+// A learned path's far end roams with any packet that verifies, data as
+// well as probes (as WireGuard's does): a NAT's new mapping is followed on
+// its first packet. A forged or replayed packet from elsewhere moves nothing.
+TEST_F(AuthTest, OnALearnedPathAVerifiedPacketFromElsewherePassesAndIsRecorded) {
+  EditConfig([](mb_config& c) { c.learn_paths = 1; });
+  for (uint32_t id : {0u, 1u}) EditPath(id, [](mb_path& p) { p.flags |= MB_PATH_F_LEARN; });
+  auto from_elsewhere = [](Bytes wire) {  // the NAT's new mapping
+    const uint32_t addr = Ip("198.51.100.7");
+    std::memcpy(&wire[kOuterIp + 12], &addr, 4);
+    wire[kOuterIp + 10] = wire[kOuterIp + 11] = 0;
+    Put16(wire, kOuterIp + 10, Ipv4Checksum(&wire[kOuterIp], 20));
+    Put16(wire, kOuterUdp, 40000);
+    return wire;
+  };
+  auto learned = [&](const Bytes& wire) {
+    const uint32_t path = Parse(wire).path_id;
+    mb_learned_source seen{};
+    EXPECT_EQ(bpf_map_lookup_elem(Fd(skel_->maps.mb_learned), &path, &seen), 0);
+    return seen;
+  };
+
+  const Bytes genuine = Genuine(100);
+  ASSERT_EQ(Decap(genuine).verdict, kRedirect);
+  EXPECT_EQ(learned(genuine).saddr, 0u) << "from the path's endpoint: nothing to learn";
+  Bytes forged = from_elsewhere(Genuine(101));
+  forged.back() ^= 1;
+  EXPECT_EQ(Decap(forged).verdict, kShot);
+  EXPECT_EQ(AuthDrops(MB_DROP_AUTH_BAD_TAG), 1u);
+  EXPECT_EQ(learned(forged).saddr, 0u);
+  const Bytes replayed = from_elsewhere(genuine);
+  EXPECT_EQ(Decap(replayed).verdict, kShot);
+  EXPECT_EQ(AuthDrops(MB_DROP_AUTH_REPLAY), 1u);
+  EXPECT_EQ(learned(replayed).saddr, 0u);
+
+  const uint64_t before = MonotonicNs();
+  const Bytes moved = from_elsewhere(Genuine(102));
+  ASSERT_EQ(Decap(moved).verdict, kRedirect) << "data that verified, from the new mapping";
+  const mb_learned_source seen = learned(moved);
+  EXPECT_EQ(seen.saddr, Ip("198.51.100.7"));
+  EXPECT_EQ(seen.sport, 40000);
+  EXPECT_EQ(seen.daddr, Ip(kPeer)) << "our address it was sent to (this node talks to itself)";
+  EXPECT_GE(seen.seen_ns, before);
+  EXPECT_EQ(Received(), 2u);
+}
+
 TEST_F(AuthTest, HandshakeMessagesArePassedUpToTheAgent) {
   MeshOptions m;
   m.version = MB_WIRE_VERSION_HANDSHAKE;

@@ -267,6 +267,27 @@ TEST_F(PathSupervisorTest, ALearnedPathAdoptsTheFarEndOfAnAuthenticatedProbe) {
   EXPECT_EQ(State(1), MB_PATH_ACTIVE) << "unprobed: in service with its far end";
 }
 
+// With authentication mb_decap records only packets that verified, so the
+// agent follows them without waiting for a probe; without it, it must not.
+TEST_F(PathSupervisorTest, WithAuthenticationALearnedPathFollowsItsVerifiedPackets) {
+  Start(/*probed=*/false);
+  LearnPathOne();
+  paths_->FollowLearnedEndpoints(now_);
+  EXPECT_FALSE(system_->learned_read) << "without authentication, unverified probes are recorded";
+  EXPECT_FALSE(settings_.paths[1].endpoint_known);
+  settings_.authentication.emplace();
+  paths_->FollowLearnedEndpoints(now_);
+  EXPECT_EQ(ToJson(paths_->Status())["paths"][1]["learned_endpoint"], "203.0.113.5:40000");
+  // A record older than kLearnedFreshNs is not adopted: the endpoint stays.
+  system_->learned.sport = 40001;
+  now_ += kLearnedFreshNs + 1;
+  paths_->FollowLearnedEndpoints(now_);
+  EXPECT_EQ(paths_->table()[1].dst_port, 40000);
+  system_->learned.seen_ns = now_;
+  paths_->FollowLearnedEndpoints(now_);
+  EXPECT_EQ(paths_->table()[1].dst_port, 40001);
+}
+
 // A NAT's new mapping moves only the port: the path keeps its health and
 // carries traffic at once; another address is another far end, probed anew.
 TEST_F(PathSupervisorTest, ALearnedFarEndWhosePortMovesKeepsItsHealth) {

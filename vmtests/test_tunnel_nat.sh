@@ -11,7 +11,10 @@
 #    and the masquerade's ports moved): the transfer goes on intact, the
 #    peer follows the new ports, and a UDP stream across another such change
 #    says after how long the bond carried data again (its longest gap;
-#    asserted under 3 s, wide: a probe interval is expected).
+#    asserted under 3 s, wide),
+#  - no packet was refused for coming from elsewhere than its path's
+#    endpoint: the peer takes any packet that verified from the new mapping
+#    (wrong_endpoint drops, 0; before, data waited for the next probe).
 set -euo pipefail
 source "$(dirname "$0")/lib/lab.sh"
 trap lab_cleanup EXIT
@@ -73,4 +76,7 @@ read -r received gap <<<"$(python3 -c "import json, sys; r = json.loads(sys.argv
 echo "the bond carried data again $gap ms after the mapping changed (longest gap between datagrams)"
 ((received >= 2400)) || lab_fail "only $received of 3000 datagrams crossed the NAT's new mapping"
 python3 -c "import sys; sys.exit(float(sys.argv[1]) >= 3000)" "$gap" || lab_fail "a gap of $gap ms"
+wrong_endpoint="$(lab_drops peer wrong_endpoint)"
+echo "the peer's agent followed: $(grep -c "far end moved.*authenticated packet" "$LAB_DIR/peer-agent.log") moves on a data packet, $(grep -c "far end moved.*authenticated probe" "$LAB_DIR/peer-agent.log") on a probe"
+((wrong_endpoint == 0)) || lab_fail "the peer refused $wrong_endpoint packets from a new mapping"
 echo PASS

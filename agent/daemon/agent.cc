@@ -323,6 +323,9 @@ void Agent::Serve(int signals) {
   if (auth_) {
     loop.Watch(auth_->fd(), "handshake socket", [this] { auth_->OnReadable(MonotonicNs()); });
     loop.Every(TunnelAuth::kTickS, "session keys", [this] { auth_->OnTick(MonotonicNs()); });
+    // Whether or not a path is learned now: a reload may add one.
+    loop.Every(PathSupervisor::kLearnedPollS, "learned endpoints",
+               [this] { paths_->FollowLearnedEndpoints(MonotonicNs()); });
   }
   if (mesh_) {
     for (int fd : mesh_->fds()) {

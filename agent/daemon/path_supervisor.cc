@@ -525,6 +525,17 @@ void PathSupervisor::OnRelayedPath(size_t i, const std::optional<RelayAssignment
 
 void PathSupervisor::OnProbeRequest(size_t i, uint64_t now_ns) {
   if (i >= settings_.paths.size() || settings_.paths[i].endpoint != PathEndpoint::kLearned) return;
+  AdoptLearnedEndpoint(i, "probe", now_ns);
+}
+
+void PathSupervisor::FollowLearnedEndpoints(uint64_t now_ns) {
+  if (!settings_.authentication) return;  // unverified probes are recorded too
+  for (size_t i = 0; i < settings_.paths.size(); ++i) {
+    if (settings_.paths[i].endpoint == PathEndpoint::kLearned) AdoptLearnedEndpoint(i, "packet", now_ns);
+  }
+}
+
+void PathSupervisor::AdoptLearnedEndpoint(size_t i, const char* from, uint64_t now_ns) {
   absl::StatusOr<mb_learned_source> seen = io_.read_learned(static_cast<uint32_t>(i));
   if (!seen.ok()) return LogError(seen.status());
   std::optional<LearnedEndpoint> learned = EndpointToLearn(settings_.paths[i], *seen, now_ns);
@@ -537,8 +548,8 @@ void PathSupervisor::OnProbeRequest(size_t i, uint64_t now_ns) {
       learned->remote.s_addr == p.remote.s_addr && learned->source.s_addr == p.source.s_addr &&
       learned->remote_port != p.remote_port) {
     Log(LogLevel::kInfo, absl::StrFormat("path %s: far end moved from port %u to %u (a NAT's new "
-                                         "mapping; from an authenticated probe): health kept",
-                                         p.name, p.remote_port, learned->remote_port));
+                                         "mapping; from an authenticated %s): health kept",
+                                         p.name, p.remote_port, learned->remote_port, from));
     p.remote_port = learned->remote_port;
     LogError(WriteTable());
     return;
@@ -547,9 +558,15 @@ void PathSupervisor::OnProbeRequest(size_t i, uint64_t now_ns) {
     std::optional<std::string> name = io_.interface_name(learned->ifindex);
     std::optional<InterfaceInfo> info = name ? io_.find_interface(*name) : std::nullopt;
     if (!info) {
-      Log(LogLevel::kWarning, absl::StrFormat("path %s: a probe came in on interface %d, which is "
-                                              "gone: far end not learned",
-                                              p.name, learned->ifindex));
+      // Polled every 50 ms while packets keep coming: once per 10 s per path.
+      if (std::optional<uint64_t> held_back =
+              gone_interface_log_.Admit(p.name, LogThrottle::Clock::now())) {
+        Log(LogLevel::kWarning,
+            absl::StrFormat("path %s: an authenticated %s came in on interface %d, which is gone: "
+                            "far end not learned%s",
+                            p.name, from, learned->ifindex,
+                            LogThrottle::HeldBackNote(*held_back, "such packets")));
+      }
       return;
     }
     p.interface = *name;
@@ -560,9 +577,8 @@ void PathSupervisor::OnProbeRequest(size_t i, uint64_t now_ns) {
   p.remote_port = learned->remote_port;
   p.source = learned->source;
   p.endpoint_known = true;
-  Log(LogLevel::kInfo, absl::StrFormat("path %s: far end learned: %s:%u (from an authenticated "
-                                       "probe)",
-                                       p.name, Ipv4Text(p.remote), p.remote_port));
+  Log(LogLevel::kInfo, absl::StrFormat("path %s: far end learned: %s:%u (from an authenticated %s)",
+                                       p.name, Ipv4Text(p.remote), p.remote_port, from));
   EndpointChanged(i, "far end learned, waiting for probes", now_ns);
 }
 

@@ -22,6 +22,7 @@
 #include "agent/core/control_protocol.h"
 #include "agent/core/floor_guard.h"
 #include "agent/core/health.h"
+#include "agent/core/log_throttle.h"
 #include "agent/core/path_mtu.h"
 #include "agent/core/policy.h"
 #include "agent/core/probe.h"
@@ -115,6 +116,13 @@ class PathSupervisor {
   // An authenticated probe request arrived on path `i`: a learned path
   // adopts the far end it came from.
   void OnProbeRequest(size_t i, uint64_t now_ns);
+  // How often FollowLearnedEndpoints runs (with authentication, learned paths).
+  static constexpr double kLearnedPollS = 0.05;
+  // With authentication: every learned path adopts the far end its last
+  // packet from elsewhere came from. mb_decap records only packets that
+  // verified, data as well as probes, so the download follows a NAT's new
+  // mapping on the first packet from it, not on the next probe.
+  void FollowLearnedEndpoints(uint64_t now_ns);
   // What fills relayed path `i` now (discovery); nullopt: withdrawn.
   void OnRelayedPath(size_t i, const std::optional<RelayAssignment>& assignment, uint64_t now_ns);
 
@@ -183,6 +191,9 @@ class PathSupervisor {
   double LargestJitterUs(const PathTable& table) const;
   // Logs a state change of path i and remembers it; whether there was one.
   bool Record(size_t i, const std::optional<Transition>& t);
+  // Path `i` (learned) adopts what mb_learned holds, if fresh and new;
+  // `from` says what recorded it, for the log.
+  void AdoptLearnedEndpoint(size_t i, const char* from, uint64_t now_ns);
   void SendProbes(uint64_t now_ns, const CounterTable& counters);
   // Path MTU discovery (agent/core/path_mtu.h): size probes due, those
   // timed out, and what each path was found to carry.
@@ -205,6 +216,7 @@ class PathSupervisor {
   uint32_t tunnel_payload_mtu_ = 0;        // mb_config.bond_mtu as last written
   std::vector<DeliveryMeter> delivery_;
   std::deque<TransitionRecord> transitions_;
+  LogThrottle gone_interface_log_{std::chrono::seconds(10)};
   std::optional<FloorGuard> guard_;  // nullopt: not running (FloorGuardRuns)
   std::deque<GuardDecisionEntry> guard_decisions_;
   // Per path, decisions so far by reason (kAllGuardReasons order).

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Learned paths (MB_PATH_F_LEARN): data only from the path's endpoint, and
- * the source of a probe from elsewhere reported to the agent (mb_learned). */
+ * the source of an authenticated packet or a probe from elsewhere reported
+ * to the agent (mb_learned). */
 #ifndef MB_LIB_LEARNED_H
 #define MB_LIB_LEARNED_H
 
@@ -11,17 +12,26 @@
 
 #include "maps.h"
 
+/* A source already recorded is written again at most this often (data may
+ * come from it at line rate until the agent adopts it). */
+#define MB_LEARNED_REFRESH_NS 100000000ull /* 100 ms */
+
 /*
  * A learned path (MB_PATH_F_LEARN) takes data only from its endpoint
- * (dst_ip:dst_port). From elsewhere only a probe passes, and its outer
- * source goes to mb_learned for the agent, which adopts it once the probe
- * has authenticated. Returns 1 for such a probe (delivered although its
- * source is not in mb_peers yet), 0 when the path has nothing to learn from
- * the packet, -1 to drop it.
+ * (dst_ip:dst_port). From elsewhere a packet passes, and its outer source
+ * goes to mb_learned for the agent, when it is
+ *  - `verified`: authenticated in the kernel (a fresh counter under the
+ *    session's key), data or probe: the endpoint roams with any packet, as
+ *    WireGuard's does, and the agent adopts it within its poll;
+ *  - or a probe, which the agent adopts once it has authenticated it.
+ * Returns 1 for such a packet (delivered although its source is not in
+ * mb_peers yet), 0 when the path has nothing to learn from the packet, -1
+ * to drop it.
  */
 static __always_inline int check_learned_path(struct __sk_buff *skb, const struct mb_config *cfg,
 					      __u32 path_id, const struct iphdr *ip,
-					      const struct udphdr *udp, __u32 inner_off)
+					      const struct udphdr *udp, __u32 inner_off,
+					      int verified)
 {
 	struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &path_id);
 	struct iphdr inner;
@@ -30,11 +40,12 @@ static __always_inline int check_learned_path(struct __sk_buff *skb, const struc
 	if (!p || !(p->flags & MB_PATH_F_LEARN) ||
 	    (ip->saddr == p->dst_ip && udp->source == bpf_htons(p->dst_port)))
 		return 0;
-	if (bpf_skb_load_bytes(skb, inner_off, &inner, sizeof(inner)) < 0 || inner.version != 4 ||
-	    inner.protocol != IPPROTO_UDP || (inner.frag_off & bpf_htons(0x1fff)) ||
-	    bpf_skb_load_bytes(skb, inner_off + inner.ihl * 4 + offsetof(struct udphdr, dest),
-			       &inner_dport, sizeof(inner_dport)) < 0 ||
-	    inner_dport != bpf_htons(cfg->probe_port))
+	if (!verified &&
+	    (bpf_skb_load_bytes(skb, inner_off, &inner, sizeof(inner)) < 0 || inner.version != 4 ||
+	     inner.protocol != IPPROTO_UDP || (inner.frag_off & bpf_htons(0x1fff)) ||
+	     bpf_skb_load_bytes(skb, inner_off + inner.ihl * 4 + offsetof(struct udphdr, dest),
+				&inner_dport, sizeof(inner_dport)) < 0 ||
+	     inner_dport != bpf_htons(cfg->probe_port)))
 		return -1;
 	struct mb_learned_source seen = {
 		.saddr = ip->saddr,
@@ -43,6 +54,11 @@ static __always_inline int check_learned_path(struct __sk_buff *skb, const struc
 		.ifindex = skb->ifindex, /* at TC ingress: the device it arrived on */
 		.seen_ns = bpf_ktime_get_ns(),
 	};
+	struct mb_learned_source *recorded = bpf_map_lookup_elem(&mb_learned, &path_id);
+	if (recorded && recorded->saddr == seen.saddr && recorded->daddr == seen.daddr &&
+	    recorded->sport == seen.sport && recorded->ifindex == seen.ifindex &&
+	    seen.seen_ns - recorded->seen_ns < MB_LEARNED_REFRESH_NS)
+		return 1;
 	bpf_map_update_elem(&mb_learned, &path_id, &seen, BPF_ANY);
 	return 1;
 }
