@@ -15,7 +15,7 @@ PACKAGES=(
   libnl-3-dev libnl-route-3-dev libabsl-dev libprotobuf-dev protobuf-compiler
   libgtest-dev nlohmann-json3-dev libssl-dev iproute2 iputils-ping nftables iperf3 python3 procps
   libsqlite3-dev libcap-dev libmicrohttpd-dev tzdata chromium
-  mptcpize gnuplot-nox
+  mptcpize gnuplot-nox wireguard-go wireguard-tools
   libclang-rt-14-dev
   dpkg-dev groff-base systemd conntrack
 )

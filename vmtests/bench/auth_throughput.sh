@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # What tunnel authentication costs in throughput (issue 14's benchmark):
 # one TCP flow on unshaped veth (two 10 Gbit/s "uplinks", no tbf), in one
-# lab and one run: plain routing over one uplink, the bond, and the bond
-# with authentication (the agents restarted with keys from meshbpf genkey).
-# Prints each median of BENCH_REPS iperf3 runs and the ratios against
-# plain and the unauthenticated bond.
+# lab and one run: plain routing over one uplink, the bond, the bond with
+# authentication (the agents restarted with keys from meshbpf genkey), and
+# wireguard-go between the same two namespaces over the first uplink (the
+# agents stopped), the userspace WireGuard the issue compares with. Prints
+# each median of BENCH_REPS iperf3 runs and the ratios against plain, the
+# unauthenticated bond and wireguard-go. (WireGuard encrypts; the bond
+# authenticates only, so it is the bar for encryption still to come.)
 #   sudo vmtests/bench/auth_throughput.sh [BENCH_REPS=3] [BENCH_SECONDS=8]
 set -euo pipefail
 RATES="10000 10000"
@@ -49,10 +52,44 @@ wait_until 20 "both agents established a session" lab_sessions_established
 lab_route_client bond
 authenticated="$(runs "bond, authenticated")"
 
-python3 - "$plain" "$bond" "$authenticated" <<'PY'
+for node in client peer; do
+  kill -TERM "${LAB_AGENT_PIDS[$node]}"
+  wait "${LAB_AGENT_PIDS[$node]}" || true
+done
+# wireguard-go: client 10.204.0.2 <-> peer 10.204.0.1, outer over
+# wan1; the server's replies reach 10.204.0.2 through the peer as the bond's do.
+# Devices named after the lab: wireguard-go's control sockets
+# (/var/run/wireguard/DEVICE.sock) are not per namespace.
+wg_pids=()
+quietly() { "$@" >/dev/null 2>&1; }
+wg_start() {  # NODE DEVICE ADDRESS KEY
+  ip netns exec "$LAB-$1" env WG_PROCESS_FOREGROUND=1 wireguard-go "$2" >"$LAB_DIR/$2.log" 2>&1 &
+  wg_pids+=($!)
+  wait_until 10 "wireguard-go created $2 in $LAB-$1" quietly lab_ns "$1" ip link show "$2"
+  lab_ns "$1" ip addr add "$3/24" dev "$2"
+  lab_ns "$1" wg set "$2" private-key "$4"
+  lab_ns "$1" ip link set "$2" up
+}
+(umask 077; wg genkey >"$LAB_DIR/wgc.key"; wg genkey >"$LAB_DIR/wgp.key")
+wgc="${LAB}c" wgp="${LAB}p"
+wg_start client "$wgc" 10.204.0.2 "$LAB_DIR/wgc.key"
+wg_start peer "$wgp" 10.204.0.1 "$LAB_DIR/wgp.key"
+lab_ns peer wg set "$wgp" listen-port 51820 peer "$(wg pubkey <"$LAB_DIR/wgc.key")" allowed-ips 10.204.0.2/32
+lab_ns client wg set "$wgc" peer "$(wg pubkey <"$LAB_DIR/wgp.key")" endpoint 10.200.0.2:51820 \
+  allowed-ips 10.204.0.1/32,10.202.0.0/24
+lab_ns client ip route replace 10.200.0.0/24 via 10.201.1.1 dev wan1
+lab_ns client ip route replace 10.202.0.0/24 dev "$wgc"
+wait_until 10 "the WireGuard tunnel carries a ping" quietly lab_ns client ping -c1 -W1 10.204.0.1
+wireguard="$(runs wireguard-go)"
+kill -TERM "${wg_pids[@]}"  # they remove their sockets
+wait "${wg_pids[@]}" || true
+
+python3 - "$plain" "$bond" "$authenticated" "$wireguard" <<'PY'
 import sys
-plain, bond, auth = map(float, sys.argv[1:])
-print(f"unshaped TCP, one flow, median Gbit/s: plain {plain}, bond {bond}, bond authenticated {auth}")
+plain, bond, auth, wireguard = map(float, sys.argv[1:])
+print(f"unshaped TCP, one flow, median Gbit/s: plain {plain}, bond {bond}, bond authenticated {auth}, "
+      f"wireguard-go {wireguard}")
 print(f"bond / plain {bond / plain:.2f}; authenticated bond / plain {auth / plain:.2f}; "
-      f"authenticated / unauthenticated bond {auth / bond:.2f}")
+      f"authenticated / unauthenticated bond {auth / bond:.2f}; "
+      f"authenticated bond / wireguard-go {auth / wireguard:.2f}")
 PY

@@ -342,8 +342,8 @@ lab_start_authenticated() {
   lab_authenticate_nodes
   lab_start_agents
   wait_until 20 "${1:-both agents established a session}" lab_sessions_established
-  # Paths that went down while the handshake was under way (their probes go
-  # unanswered without a session) come back up 5 probes after it.
+  # With authentication paths start down and come up 5 probes after the
+  # session: a test that counts transitions starts from here.
   wait_until 20 "every path up on both nodes after the session" lab_paths_up
 }
 # Every path of both nodes is up in their agents' health (with authentication,
