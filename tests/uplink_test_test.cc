@@ -25,9 +25,9 @@ TEST(Pacer, KeepsTheRateAndCapsBursts) {
 }
 
 TEST(CompareMarks, RatesOverTheLoadAndLoss) {
-  const TestMark start{1 * kMs, 100, 100'000, 5 * kMs, 90, 90'000};
+  const DeliveryMark start{1 * kMs, {100, 100'000}, 5 * kMs, {90, 90'000}};
   // 1000 packets, 1.25 MB sent in a 1 s load; 950 packets, 1.0 MB arrived.
-  const TestMark end{1200 * kMs, 1100, 1'350'000, 1210 * kMs, 1040, 1'090'000};
+  const DeliveryMark end{1200 * kMs, {1100, 1'350'000}, 1210 * kMs, {1040, 1'090'000}};
   PathTestResult r = CompareMarks("wan2", start, end, 100 * kMs, 1100 * kMs);
   ASSERT_TRUE(r.delivered_mbit.has_value());
   EXPECT_DOUBLE_EQ(*r.sent_mbit, 10);
@@ -44,14 +44,14 @@ TEST(CompareMarks, RatesOverTheLoadAndLoss) {
 }
 
 TEST(CompareMarks, NothingWhenTheMarksDoNotBracketTheLoad) {
-  const TestMark start{1 * kMs, 0, 0, 1 * kMs, 0, 0};
-  const TestMark early_end{500 * kMs, 10, 10'000, 500 * kMs, 10, 10'000};
+  const DeliveryMark start{1 * kMs, {0, 0}, 1 * kMs, {0, 0}};
+  const DeliveryMark early_end{500 * kMs, {10, 10'000}, 500 * kMs, {10, 10'000}};
   EXPECT_FALSE(CompareMarks("p", start, early_end, 100 * kMs, 1100 * kMs).delivered_mbit);
   EXPECT_FALSE(CompareMarks("p", std::nullopt, early_end, 0, kMs).delivered_mbit);
-  TestMark reset = early_end;
+  DeliveryMark reset = early_end;
   reset.sent_ns = 2000 * kMs;
-  TestMark bigger_start = start;
-  bigger_start.rx_bytes = 1'000'000;  // the peer's counters went back
+  DeliveryMark bigger_start = start;
+  bigger_start.rx.bytes = 1'000'000;  // the peer's counters went back
   EXPECT_FALSE(CompareMarks("p", bigger_start, reset, 100 * kMs, 1100 * kMs).delivered_mbit);
 }
 

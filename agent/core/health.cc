@@ -16,12 +16,6 @@ constexpr double kJitterGain = 1.0 / 16;
 
 double Percent(double fraction) { return fraction * 100.0; }
 
-bool CountersMovedOn(const DeliveryMark& a, const DeliveryMark& b) {
-  return b.sent_ns > a.sent_ns && b.reflected_ns > a.reflected_ns &&
-         b.tx.packets >= a.tx.packets && b.rx.packets >= a.rx.packets &&
-         b.tx.bytes >= a.tx.bytes && b.rx.bytes >= a.rx.bytes;
-}
-
 double Seconds(uint64_t from_ns, uint64_t to_ns) { return static_cast<double>(to_ns - from_ns) / 1e9; }
 
 double Bits(uint64_t from_bytes, uint64_t to_bytes) {
@@ -29,6 +23,12 @@ double Bits(uint64_t from_bytes, uint64_t to_bytes) {
 }
 
 }  // namespace
+
+bool CountersMovedOn(const DeliveryMark& a, const DeliveryMark& b) {
+  return b.sent_ns > a.sent_ns && b.reflected_ns > a.reflected_ns &&
+         b.tx.packets >= a.tx.packets && b.rx.packets >= a.rx.packets &&
+         b.tx.bytes >= a.tx.bytes && b.rx.bytes >= a.rx.bytes;
+}
 
 void RttEstimator::Add(uint64_t rtt_ns, uint64_t now_ns) {
   const double r = static_cast<double>(rtt_ns);

@@ -103,6 +103,9 @@ struct DeliveryMark {
   uint64_t reflected_ns = 0;
   PathRx rx;
 };
+// Whether mark `b` is later than `a` on both ends and no counter went back
+// (a reset or the peer's restart in between spoils the difference).
+bool CountersMovedOn(const DeliveryMark& a, const DeliveryMark& b);
 
 // One path's delivery over each rebalance interval, from the marks of its
 // probe answers (every probe interval, so a burst's busy time is known to

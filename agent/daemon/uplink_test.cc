@@ -30,22 +30,20 @@ uint32_t Pacer::Due(uint64_t now_ns) {
   return due;
 }
 
-PathTestResult CompareMarks(const std::string& path, const std::optional<TestMark>& start,
-                            const std::optional<TestMark>& end, uint64_t load_start_ns,
+PathTestResult CompareMarks(const std::string& path, const std::optional<DeliveryMark>& start,
+                            const std::optional<DeliveryMark>& end, uint64_t load_start_ns,
                             uint64_t load_end_ns) {
   PathTestResult r;
   r.path = path;
   if (!start || !end || start->sent_ns > load_start_ns || end->sent_ns < load_end_ns ||
-      load_end_ns <= load_start_ns || end->tx_bytes < start->tx_bytes ||
-      end->rx_bytes < start->rx_bytes || end->tx_packets < start->tx_packets ||
-      end->rx_packets < start->rx_packets) {
+      load_end_ns <= load_start_ns || !CountersMovedOn(*start, *end)) {
     return r;
   }
   const double seconds = static_cast<double>(load_end_ns - load_start_ns) / 1e9;
-  r.sent_mbit = static_cast<double>(end->tx_bytes - start->tx_bytes) * 8 / 1e6 / seconds;
-  r.delivered_mbit = static_cast<double>(end->rx_bytes - start->rx_bytes) * 8 / 1e6 / seconds;
-  const uint64_t sent = end->tx_packets - start->tx_packets;
-  const uint64_t delivered = end->rx_packets - start->rx_packets;
+  r.sent_mbit = static_cast<double>(end->tx.bytes - start->tx.bytes) * 8 / 1e6 / seconds;
+  r.delivered_mbit = static_cast<double>(end->rx.bytes - start->rx.bytes) * 8 / 1e6 / seconds;
+  const uint64_t sent = end->tx.packets - start->tx.packets;
+  const uint64_t delivered = end->rx.packets - start->rx.packets;
   if (sent > 0) {
     r.delivery_loss = delivered >= sent ? 0.0 : static_cast<double>(sent - delivered) / sent;
   }

@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "agent/core/control_protocol.h"
+#include "agent/core/health.h"
 
 namespace meshbpf {
 
@@ -45,19 +46,13 @@ class Pacer {
   uint32_t max_burst_;
 };
 
-// Counters at one end of the test: ours at send time, the peer's at reflect
-// time (as a probe reply carries them).
-struct TestMark {
-  uint64_t sent_ns = 0, tx_packets = 0, tx_bytes = 0;
-  uint64_t reflected_ns = 0, rx_packets = 0, rx_bytes = 0;
-};
-
 // Delivered/sent rates over the load [load_start_ns, load_end_ns) and the
-// loss, from marks of probes sent before and after it (so everything the
-// load sent lies between them); empty fields when the marks do not bracket
-// the load (no probe answered, counters reset).
-PathTestResult CompareMarks(const std::string& path, const std::optional<TestMark>& start,
-                            const std::optional<TestMark>& end, uint64_t load_start_ns,
+// loss, from the marks of probes answered before and after it (ours at send
+// time, the peer's at reflect time; so everything the load sent lies
+// between them); empty fields when the marks do not bracket the load (no
+// probe answered, counters reset).
+PathTestResult CompareMarks(const std::string& path, const std::optional<DeliveryMark>& start,
+                            const std::optional<DeliveryMark>& end, uint64_t load_start_ns,
                             uint64_t load_end_ns);
 
 

@@ -21,13 +21,6 @@ UplinkTestRunner::~UplinkTestRunner() {
   if (timer_ >= 0) close(timer_);
 }
 
-std::optional<TestMark> UplinkTestRunner::MarkOf(size_t path) const {
-  const std::optional<DeliveryMark>& d = paths_.latest_delivery(path);
-  if (!d) return std::nullopt;
-  return TestMark{d->sent_ns,      d->tx.packets, d->tx.bytes,
-                  d->reflected_ns, d->rx.packets, d->rx.bytes};
-}
-
 absl::StatusOr<UplinkTestReply> UplinkTestRunner::Start(const TestRequest& request) {
   if (run_ && !run_->finished) return absl::FailedPreconditionError("a test is already running");
   if (!paths_.probing()) {
@@ -76,7 +69,7 @@ void UplinkTestRunner::OnTimer() {
   if (!run_ || run_->finished) return;
   Run& run = *run_;
   if (run.start.empty()) {
-    for (size_t i : run.paths) run.start.push_back(MarkOf(i));
+    for (size_t i : run.paths) run.start.push_back(paths_.latest_delivery(i));
   }
   if (now_ns < run.load_end_ns) {
     for (size_t k = 0; k < run.paths.size(); ++k) run.senders[k]->Send(run.pacers[k].Due(now_ns));
@@ -90,7 +83,7 @@ void UplinkTestRunner::Finish() {
   run.results.clear();
   for (size_t k = 0; k < run.paths.size(); ++k) {
     const size_t i = run.paths[k];
-    PathTestResult r = CompareMarks(settings_.paths[i].name, run.start[k], MarkOf(i), run.start_ns,
+    PathTestResult r = CompareMarks(settings_.paths[i].name, run.start[k], paths_.latest_delivery(i), run.start_ns,
                                     run.load_end_ns);
     const PathHealth& h = paths_.health(i);
     if (h.rtt().has_sample()) {

@@ -38,12 +38,11 @@ class UplinkTestRunner {
     std::vector<size_t> paths;
     std::vector<std::unique_ptr<LoadSender>> senders;
     std::vector<Pacer> pacers;
-    std::vector<std::optional<TestMark>> start;
+    std::vector<std::optional<DeliveryMark>> start;
     uint64_t start_ns = 0, load_end_ns = 0, end_ns = 0;
     bool finished = false;
     std::vector<PathTestResult> results;
   };
-  std::optional<TestMark> MarkOf(size_t path) const;
   void Finish();
 
   const NodeSettings& settings_;
