@@ -110,8 +110,7 @@ lab_cli client cap
 
 # Restart the client agent: the usage (and the cap's effect) persist.
 used_before="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cap"]["caps"][0]["used_bytes"])' "$LAB_DIR/after.json")"
-kill -TERM "${LAB_AGENT_PIDS[client]}"
-wait "${LAB_AGENT_PIDS[client]}" || true
+lab_stop_agent client || true
 lab_start_agent client
 lab_route_client bond
 snapshot "$LAB_DIR/restarted.json"

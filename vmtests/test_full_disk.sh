@@ -58,9 +58,7 @@ saved="$(cap_used)"
 echo "ok: saving works again ($saved bytes)"
 
 # The usage on disk: a restarted agent continues from at least what it had.
-kill -TERM "${LAB_AGENT_PIDS[client]}"
-wait "${LAB_AGENT_PIDS[client]}" || true
-unset 'LAB_AGENT_PIDS[client]'
+lab_stop_agent client || true
 lab_start_agent client
 restarted="$(cap_used)"
 ((restarted >= saved)) || lab_fail "the restarted agent lost cap usage: $saved -> $restarted"

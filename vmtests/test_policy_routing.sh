@@ -148,9 +148,7 @@ echo "ok: the selected cgroup's traffic through the bond, other processes' aroun
 
 # --- 4. Stop --------------------------------------------------------------------------
 for node in client peer; do
-  kill -TERM "${LAB_AGENT_PIDS[$node]}"
-  wait "${LAB_AGENT_PIDS[$node]}" || lab_fail "the $node agent did not stop cleanly"
-  unset "LAB_AGENT_PIDS[$node]"
+  lab_stop_agent "$node" || lab_fail "the $node agent did not stop cleanly"
   [[ -z "$(rules "$node")" ]] || lab_fail "$node rules left after stop: $(rules "$node")"
   [[ -z "$(lab_ns "$node" ip route show table "$TABLE")" ]] || lab_fail "$node table $TABLE left after stop"
 done

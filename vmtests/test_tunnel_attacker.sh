@@ -30,7 +30,7 @@ EOF
 
 transitions() { lab_status "$1" --json | python3 -c "import json, sys; print(len(json.load(sys.stdin)['health']['transitions']))"; }
 epoch="$(lab_auth_field peer send_epoch)"
-client_transitions="$(transitions client)" peer_transitions="$(transitions peer)"
+declare -A transitions_before=([client]="$(transitions client)" [peer]="$(transitions peer)")
 declare -A before
 reasons=(auth_bad_tag auth_missing auth_replay auth_too_old auth_epoch truncated bad_header)
 for reason in "${reasons[@]}"; do before[$reason]="$(lab_drops peer "$reason")"; done
@@ -77,12 +77,11 @@ echo "peer's agent refused $handshake_errors handshake messages"
 
 [[ "$(lab_auth_field peer send_epoch)" == "$epoch" ]] || lab_fail "the attack changed the session"
 for node in client peer; do
-  before_count="${node}_transitions"
   lab_status "$node" --json | python3 -c '
 import json, sys
 transitions = json.load(sys.stdin)["health"]["transitions"][int(sys.argv[1]):]
 for t in transitions:
     print("%s: %s %s %s -> %s (%s)" % (sys.argv[2], t["time"], t["path"], t["from"], t["to"], t["reason"]))
-sys.exit(1 if transitions else 0)' "${!before_count}" "$node" || lab_fail "a path changed state during the attack"
+sys.exit(1 if transitions else 0)' "${transitions_before[$node]}" "$node" || lab_fail "a path changed state during the attack"
 done
 echo PASS

@@ -79,8 +79,7 @@ no_genuine_refused
 # A restarted peer makes a new session; the client takes it.
 epoch_before="$(lab_auth_field client send_epoch)"
 handshakes_before="$(lab_auth_field client handshakes)"
-kill -TERM "${LAB_AGENT_PIDS[peer]}"
-wait "${LAB_AGENT_PIDS[peer]}" || true
+lab_stop_agent peer || true
 # It comes back allowing only the client's bond address as inner source.
 python3 - "$LAB_DIR/peer.json" <<'PY'
 import json, sys
@@ -107,8 +106,7 @@ echo "peer refused $refused packets from an inner source it does not allow"
 ((refused >= 3)) || lab_fail "the peer did not count the disallowed inner source"
 
 # The wrong peer key: no session, and the handshake's refusal is logged.
-kill -TERM "${LAB_AGENT_PIDS[client]}"
-wait "${LAB_AGENT_PIDS[client]}" || true
+lab_stop_agent client || true
 stranger="$("$MESHBPF_BIN/meshbpf" genkey | "$MESHBPF_BIN/meshbpf" pubkey)"
 lab_set_authentication client "$LAB_DIR/client.key" "$stranger"
 lab_start_agent client
@@ -120,8 +118,7 @@ if lab_ns client ping -c 2 -W 1 10.202.0.2 >/dev/null; then
 fi
 
 # The client without authentication: the peer refuses what it sends.
-kill -TERM "${LAB_AGENT_PIDS[client]}"
-wait "${LAB_AGENT_PIDS[client]}" || true
+lab_stop_agent client || true
 python3 - "$LAB_DIR/client.json" <<'PY'
 import json, sys
 config = json.load(open(sys.argv[1]))

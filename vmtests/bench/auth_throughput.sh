@@ -42,20 +42,14 @@ plain="$(runs plain)"
 lab_route_client bond
 bond="$(runs bond)"
 
-for node in client peer; do
-  kill -TERM "${LAB_AGENT_PIDS[$node]}"
-  wait "${LAB_AGENT_PIDS[$node]}" || true
-done
+for node in client peer; do lab_stop_agent "$node" || true; done
 lab_authenticate_nodes
 lab_start_agents
 wait_until 20 "both agents established a session" lab_sessions_established
 lab_route_client bond
 authenticated="$(runs "bond, authenticated")"
 
-for node in client peer; do
-  kill -TERM "${LAB_AGENT_PIDS[$node]}"
-  wait "${LAB_AGENT_PIDS[$node]}" || true
-done
+for node in client peer; do lab_stop_agent "$node" || true; done
 # wireguard-go: client 10.204.0.2 <-> peer 10.204.0.1, outer over
 # wan1; the server's replies reach 10.204.0.2 through the peer as the bond's do.
 # Devices named after the lab: wireguard-go's control sockets

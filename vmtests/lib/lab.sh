@@ -341,10 +341,10 @@ lab_sessions_established() {
 lab_start_authenticated() {
   lab_authenticate_nodes
   lab_start_agents
+  # lab_start_agents waited for every path up, which with authentication
+  # (paths start down) comes only after the session: a test that counts
+  # transitions can start from here.
   wait_until 20 "${1:-both agents established a session}" lab_sessions_established
-  # With authentication paths start down and come up 5 probes after the
-  # session: a test that counts transitions starts from here.
-  wait_until 20 "every path up on both nodes after the session" lab_paths_up
 }
 # Every path of both nodes is up in their agents' health (with authentication,
 # probes pass only once the session is there).
@@ -396,6 +396,15 @@ lab_wait_agent_ready() {
 lab_start_agent() {
   lab_launch_agent "$1"
   lab_wait_agent_ready "$1"
+}
+# Stops the agent of one node with SIGTERM and waits for it; returns its
+# exit status (non-zero: it did not stop cleanly): lab_stop_agent NODE
+lab_stop_agent() {
+  local pid="${LAB_AGENT_PIDS[$1]}" status=0
+  kill -TERM "$pid"
+  wait "$pid" || status=$?
+  unset "LAB_AGENT_PIDS[$1]"
+  return "$status"
 }
 
 # A disk that can fill up: the client's history file on a tmpfs of SIZE
