@@ -71,7 +71,7 @@ int mb_encap(struct __sk_buff *skb)
 
 	/* Before a path is charged for it: a packet that cannot be tagged is not sent. */
 	if (cfg->authenticate) {
-		reason = auth_prepare_send(skb, &auth);
+		reason = auth_open_send(skb, cfg->encrypt, &auth);
 		if (reason)
 			return drop(MB_NO_PATH, reason);
 		signing = &auth;
@@ -103,9 +103,12 @@ int mb_encap(struct __sk_buff *skb)
 	__u32 first = first_chosen(&choice);
 	if (!encap_fits_mtu(skb, first, overhead))
 		return drop(first, MB_DROP_TOO_BIG);
+	/* After keep_copy: a repair is sealed again, from the plaintext. */
+	if (signing && seal_copies(skb, &auth, &choice))
+		return drop(first, MB_DROP_ENCAP_FAILED);
 	if (make_encap_room(skb, overhead))
 		return drop(first, MB_DROP_ENCAP_FAILED);
-	return send_on_chosen_paths(skb, &choice, tos, flags, inner_len, signing);
+	return send_on_chosen_paths(skb, &choice, signing, tos, flags);
 }
 
 SEC("tc")
@@ -151,9 +154,17 @@ int mb_decap(struct __sk_buff *skb)
 		return drop(MB_NO_PATH, reason);
 	/* Until it verifies, its path id is the sender's claim: drops count on no path. */
 	if (authenticate) {
-		reason = auth_verify(skb, wire_off, inner_off, bpf_ntohs(ip.tot_len));
+		struct auth_verified verified = {};
+		reason = auth_verify(skb, wire_off, inner_off, bpf_ntohs(ip.tot_len), &verified);
+		if (!reason && verified.encrypted)
+			reason = auth_decrypt(skb, inner_off, &verified);
 		if (reason)
 			return drop(MB_NO_PATH, reason);
+		/* Read again: it was ciphertext when read_wire_hdr read it. */
+		const __u8 *version = packet_bytes(skb, inner_off, 1);
+		if (!version)
+			return drop(MB_NO_PATH, MB_DROP_TRUNCATED);
+		inner_version = *version;
 	}
 
 	__u32 path_id = mb.path_id;

@@ -62,6 +62,7 @@ enum mb_drop_reason {
 	MB_DROP_CE_NOT_ECT,        /* congestion marked outside on a packet whose sender has no ECN */
 	MB_DROP_INNER_SOURCE,      /* inner source outside the peer's allowed prefixes (mb_allowed_*) */
 	MB_DROP_REPAIR_STALE,      /* a repair whose kept copy was reused before it was sent */
+	MB_DROP_AUTH_PLAINTEXT,    /* not encrypted, where mb_config.encrypt wants every packet so */
 	MB_DROP_REASONS,
 };
 
@@ -74,7 +75,11 @@ struct mb_wire_hdr {
 	__u8 version;
 	__u8 path_id;
 	__u8 flags;
-	__u8 reserved;
+	/*
+	 * With authentication: which copy of its packet this is (0 for the
+	 * first); its counter less this is the packet's nonce (see "Encryption").
+	 */
+	__u8 copy;
 	__be32 bond_seq;
 	__be32 path_seq;
 };
@@ -109,6 +114,8 @@ struct mb_wire_hdr {
 /* A repair: the sender's copy of a bonded packet the receiver reported lost
  * (bpf/lib/repair.h), sent again with its own bond_seq. */
 #define MB_FLAG_REPAIR 0x04
+/* The inner packet is encrypted (see "Encryption"); only with authentication. */
+#define MB_FLAG_ENCRYPTED 0x08
 
 #define MB_OUTER_IPV4_LEN 20
 #define MB_OUTER_UDP_LEN 8
@@ -140,16 +147,33 @@ struct mb_auth_hdr {
 #define MB_AUTH_OVERHEAD (MB_ENCAP_OVERHEAD + sizeof(struct mb_auth_hdr))
 #define MB_AUTH_KEY_LEN 16
 
+/*
+ * ------------------------------------------------------------ Encryption
+ * (docs/design/tunnel-auth.md, "Encryption") With mb_config.encrypt the
+ * sender encrypts the inner packet with ChaCha20 (RFC 8439: 256-bit key,
+ * 32-bit block counter from 0, 96-bit nonce) under the direction's cipher
+ * key, then tags the ciphertext as above (encrypt-then-MAC, independent
+ * keys), and sets MB_FLAG_ENCRYPTED. The nonce is epoch || the packet's
+ * counter (64-bit), each little-endian: the counter of its first copy,
+ * which every copy finds as its own counter less mb_wire_hdr.copy (copies
+ * of one packet take consecutive counters), so no nonce repeats under a
+ * key. The receiver decrypts only after the tag verified and the counter
+ * was accepted; with encrypt set it drops unencrypted packets
+ * (MB_DROP_AUTH_PLAINTEXT), so a peer cannot be talked down to plaintext.
+ */
+#define MB_CIPHER_KEY_LEN 32
+
 /* mb_auth_tx[0]: the session packets are sent in, written by the agent. */
 struct mb_auth_tx {
 	__u8 key[MB_AUTH_KEY_LEN];
 	__u32 epoch;         /* 0: no session, packets are dropped (MB_DROP_AUTH_NO_SESSION) */
 	__u32 reserved;
 	/*
-	 * The next counter to send, taken atomically per copy. The agent
+	 * The next counter to send, taken atomically, one per copy. The agent
 	 * installs a new key with a new epoch before it could wrap (2^64).
 	 */
 	__u64 next_counter;
+	__u8 cipher_key[MB_CIPHER_KEY_LEN]; /* see "Encryption" */
 };
 
 /*
@@ -171,6 +195,7 @@ struct mb_auth_rx {
 	struct bpf_spin_lock lock;
 	__u32 epoch;         /* 0: no session */
 	__u8 key[MB_AUTH_KEY_LEN];
+	__u8 cipher_key[MB_CIPHER_KEY_LEN]; /* see "Encryption" */
 	__u64 newest;        /* highest counter accepted */
 	__u64 verified;      /* packets accepted: the agent's key confirmation */
 	__u64 bitmap[MB_AUTH_BITMAP_WORDS];
@@ -210,7 +235,8 @@ struct mb_config {
 	 * WireGuard's cryptokey routing), else MB_DROP_INNER_SOURCE.
 	 */
 	__u8 check_inner_source;
-	__u8 reserved;
+	/* 1: encrypt every tunnel packet and accept only encrypted ones ("Encryption"). */
+	__u8 encrypt;
 	/*
 	 * Loss repair (link_aggregation.loss_repair), 0 = off. Sending: every
 	 * bonded packet's frame is kept in mb_repair_copies. Receiving: a gap

@@ -248,7 +248,8 @@ std::string HealthTable(const StatusReply& health) {
   if (health.authentication) {
     const SessionReport& a = *health.authentication;
     absl::StrAppendFormat(
-        &out, "  authentication: %s, %u handshakes, %u handshake messages refused%s\n",
+        &out, "  authentication%s: %s, %u handshakes, %u handshake messages refused%s\n",
+        a.encrypted ? " and encryption" : "",
         a.established ? absl::StrFormat("session %08x, %.0f s old", a.send_epoch, a.session_age_s)
         : a.handshake_pending ? std::string("no session yet: handshake under way")
                               : std::string("no session yet: waiting for the peer's first packet"),

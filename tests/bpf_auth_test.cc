@@ -1,8 +1,9 @@
-// BPF_PROG_TEST_RUN tests of tunnel authentication (bpf/lib/auth.h): mb_encap
-// tags what it sends, mb_decap delivers only packets whose tag verifies and
-// whose counter is new, and drops the rest by reason. The tags are checked
-// against SipHash-2-4 computed by OpenSSL. The node talks to itself: its
-// transmit and receive sessions hold the same key.
+// BPF_PROG_TEST_RUN tests of tunnel authentication and encryption
+// (bpf/lib/auth.h, bpf/lib/cipher.h): mb_encap tags (and encrypts) what it
+// sends, mb_decap delivers only packets whose tag verifies and whose counter
+// is new, and drops the rest by reason. Tags are checked against SipHash-2-4
+// and ciphertexts against ChaCha20, both computed by OpenSSL. The node talks
+// to itself: its transmit and receive sessions hold the same keys.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "bpf/meshbpf.h"
@@ -24,6 +26,7 @@ namespace meshbpf::testing {
 namespace {
 
 using Key = std::array<uint8_t, MB_AUTH_KEY_LEN>;
+using CipherKey = std::array<uint8_t, MB_CIPHER_KEY_LEN>;
 
 constexpr uint32_t kEpoch = 7;
 // Offsets in an authenticated frame (outer IPv4 without options).
@@ -38,6 +41,38 @@ Key TestKey() {
   Key k{};
   for (size_t i = 0; i < k.size(); ++i) k[i] = static_cast<uint8_t>(i);
   return k;
+}
+
+CipherKey TestCipherKey() {
+  CipherKey k{};
+  for (size_t i = 0; i < k.size(); ++i) k[i] = static_cast<uint8_t>(0xa0 + i);
+  return k;
+}
+
+// ChaCha20 by OpenSSL: its 16-byte IV is the 32-bit block counter, then the
+// 96-bit nonce, each little-endian (RFC 8439).
+Bytes OpenSslChaCha20(const CipherKey& key, uint32_t first_block, const std::array<uint8_t, 12>& nonce,
+                      const Bytes& in) {
+  std::array<uint8_t, 16> iv{};
+  for (int i = 0; i < 4; ++i) iv[i] = static_cast<uint8_t>(first_block >> (8 * i));
+  std::memcpy(iv.data() + 4, nonce.data(), nonce.size());
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  Bytes out(in.size());
+  int len = 0;
+  const bool ok = ctx && EVP_EncryptInit_ex(ctx, EVP_chacha20(), nullptr, key.data(), iv.data()) == 1 &&
+                  EVP_EncryptUpdate(ctx, out.data(), &len, in.data(), static_cast<int>(in.size())) == 1 &&
+                  static_cast<size_t>(len) == in.size();
+  EVP_CIPHER_CTX_free(ctx);
+  EXPECT_TRUE(ok) << "OpenSSL ChaCha20 failed";
+  return out;
+}
+
+// The nonce of a packet (bpf/meshbpf.h, "Encryption"): epoch || counter of its first copy.
+std::array<uint8_t, 12> NonceOf(uint32_t epoch, uint64_t counter) {
+  std::array<uint8_t, 12> n{};
+  for (int i = 0; i < 4; ++i) n[i] = static_cast<uint8_t>(epoch >> (8 * i));
+  for (int i = 0; i < 8; ++i) n[4 + i] = static_cast<uint8_t>(counter >> (8 * i));
+  return n;
 }
 
 // SipHash-2-4 with a 64-bit output, by OpenSSL: the known answer.
@@ -84,12 +119,17 @@ class AuthTest : public DatapathTest {
     InstallRx(TestKey(), kEpoch);
   }
 
+  void SetEncrypt(uint8_t on) {
+    EditConfig([&](mb_config& c) { c.encrypt = on; });
+  }
   void SetAuthenticate(uint8_t on) {
     EditConfig([&](mb_config& c) { c.authenticate = on; });
   }
   void InstallTx(const Key& k, uint32_t epoch, uint64_t next_counter) {
     mb_auth_tx tx{};
     std::memcpy(tx.key, k.data(), k.size());
+    const CipherKey cipher = TestCipherKey();
+    std::memcpy(tx.cipher_key, cipher.data(), cipher.size());
     tx.epoch = epoch;
     tx.next_counter = next_counter;
     uint32_t key = 0;
@@ -99,6 +139,8 @@ class AuthTest : public DatapathTest {
   void InstallRx(const Key& k, uint32_t epoch, uint32_t slot = 0) {
     mb_auth_rx rx{};
     std::memcpy(rx.key, k.data(), k.size());
+    const CipherKey cipher = TestCipherKey();
+    std::memcpy(rx.cipher_key, cipher.data(), cipher.size());
     rx.epoch = epoch;
     ASSERT_EQ(bpf_map_update_elem(Fd(skel_->maps.mb_auth_rx), &slot, &rx, BPF_ANY), 0);
   }
@@ -135,6 +177,20 @@ TEST(SipHashOracle, OpenSslMatchesTheReferenceVector) {
   for (size_t i = 0; i < message.size(); ++i) message[i] = static_cast<uint8_t>(i);
   const Bytes expected = {0xe5, 0x45, 0xbe, 0x49, 0x61, 0xca, 0x29, 0xa1};
   EXPECT_EQ(OpenSslSipHash(TestKey(), message), expected);
+}
+
+TEST(ChaCha20Oracle, OpenSslMatchesTheRfc8439Vector) {
+  // RFC 8439, 2.4.2: key 00..1f, nonce 00 00 00 00 00 00 00 4a 00 00 00 00,
+  // block counter 1; the first 16 bytes of the ciphertext.
+  CipherKey key{};
+  for (size_t i = 0; i < key.size(); ++i) key[i] = static_cast<uint8_t>(i);
+  const std::array<uint8_t, 12> nonce = {0, 0, 0, 0, 0, 0, 0, 0x4a, 0, 0, 0, 0};
+  const std::string text = "Ladies and Gentlemen of the class of '99: If I could offer you only one tip "
+                           "for the future, sunscreen would be it.";
+  const Bytes out = OpenSslChaCha20(key, 1, nonce, Bytes(text.begin(), text.end()));
+  const Bytes expected = {0x6e, 0x2e, 0x35, 0x9a, 0x25, 0x68, 0xf9, 0x80,
+                          0x41, 0xba, 0x07, 0x28, 0xdd, 0x0d, 0x69, 0x81};
+  EXPECT_EQ(Bytes(out.begin(), out.begin() + 16), expected);
 }
 
 TEST_F(AuthTest, EncapTagsEachPacketWithAFreshCounterAndTheOpenSslTag) {
@@ -444,6 +500,75 @@ TEST_F(AuthTest, HandshakeMessagesArePassedUpToTheAgent) {
   SetAuthenticate(0);
   EXPECT_EQ(Decap(handshake).verdict, kShot);
   EXPECT_EQ(AuthDrops(MB_DROP_BAD_HEADER), 1u);
+}
+
+// Encryption: the inner packet leaves as OpenSSL's ChaCha20 of it under the
+// nonce epoch || counter, flagged, and the tag covers the ciphertext. Sizes
+// around the 64-byte blocks and the 512-byte chunks the walk reads.
+TEST_F(AuthTest, EncryptedPacketIsOpenSslsChaCha20OfTheInnerTaggedAfterwards) {
+  SetEncrypt(1);
+  uint64_t counter = 0;
+  for (size_t payload : {0u, 1u, 35u, 36u, 37u, 300u, 463u, 464u, 465u, 1372u}) {
+    const Bytes in = Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_UDP, payload);
+    RunResult r = Encap(in);
+    ASSERT_EQ(r.verdict, kRedirect) << payload;
+    ASSERT_EQ(r.out.size(), in.size() + MB_AUTH_OVERHEAD);
+    EXPECT_EQ(r.out[kWire + 2] & MB_FLAG_ENCRYPTED, MB_FLAG_ENCRYPTED);
+    EXPECT_EQ(r.out[kWire + 3], 0) << "the first copy";
+    ASSERT_EQ(CounterOf(r.out), counter);
+    const Bytes expected = OpenSslChaCha20(TestCipherKey(), 0, NonceOf(kEpoch, counter), L3(in));
+    EXPECT_TRUE(BytesEqual(Bytes(r.out.begin() + kAuthInner, r.out.end()), expected, "ciphertext",
+                           true))
+        << payload;
+    const Bytes tag(r.out.begin() + kTagAt, r.out.begin() + kTagAt + 8);
+    EXPECT_EQ(tag, OpenSslSipHash(TestKey(), SignedBytes(r.out))) << "payload " << payload;
+    ++counter;
+  }
+}
+
+TEST_F(AuthTest, EncryptedPacketDecapsulatesToThePlaintextAndAFlippedBitIsATagFailure) {
+  SetEncrypt(1);
+  const Bytes in = Ipv4Packet("10.202.0.2", "10.203.0.2", IPPROTO_TCP, 1200);
+  const Bytes wire = FromPeer(in);
+  ASSERT_NE(Bytes(wire.begin() + kAuthInner, wire.end()), L3(in)) << "plaintext on the wire";
+  Bytes forged = wire;
+  forged[kAuthInner + 700] ^= 0x10;
+  EXPECT_EQ(Decap(forged).verdict, kShot);
+  EXPECT_EQ(AuthDrops(MB_DROP_AUTH_BAD_TAG), 1u);
+  RunResult r = Decap(wire);
+  ASSERT_EQ(r.verdict, kRedirect);
+  EXPECT_TRUE(BytesEqual(L3(r.out), L3(in), "decrypted", true));
+  EXPECT_EQ(Counters(0).rx_bytes, in.size() - 14);
+}
+
+// An end that encrypts accepts only encrypted packets, and refusing one
+// moves no window: the same packet passes once the end stops requiring it.
+TEST_F(AuthTest, WhereEncryptionIsOnAPlaintextPacketIsRefusedAndMovesNothing) {
+  const Bytes plain = Genuine(5);
+  SetEncrypt(1);
+  EXPECT_EQ(Decap(plain).verdict, kShot);
+  EXPECT_EQ(AuthDrops(MB_DROP_AUTH_PLAINTEXT), 1u);
+  EXPECT_EQ(ReadRx(0).verified, 0u);
+  SetEncrypt(0);
+  EXPECT_EQ(Decap(plain).verdict, kRedirect);
+  EXPECT_EQ(ReadRx(0).verified, 1u);
+}
+
+// Copies of one packet take consecutive counters and share its nonce: the
+// copy that leaves second (copy 1, counter 1) decrypts with nonce 0.
+TEST_F(AuthTest, ARedundantCopyFindsItsPacketsNonceFromItsCopyIndex) {
+  Configure(1, MB_MODE_REDUNDANT);
+  SetAuthenticate(1);
+  SetEncrypt(1);
+  const Bytes in = Ipv4Packet("10.202.0.2", "10.203.0.2", IPPROTO_UDP, 700);
+  const Bytes wire = FromPeer(in);
+  ASSERT_EQ(CounterOf(wire), 1u) << "path 0's copy took counter 0 (see the redundant test above)";
+  EXPECT_EQ(wire[kWire + 3], 1) << "copy 1";
+  const Bytes expected = OpenSslChaCha20(TestCipherKey(), 0, NonceOf(kEpoch, 0), L3(in));
+  EXPECT_TRUE(BytesEqual(Bytes(wire.begin() + kAuthInner, wire.end()), expected, "ciphertext", true));
+  RunResult r = Decap(wire);
+  ASSERT_EQ(r.verdict, kRedirect);
+  EXPECT_TRUE(BytesEqual(L3(r.out), L3(in), "decrypted", true));
 }
 
 }  // namespace

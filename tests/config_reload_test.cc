@@ -47,11 +47,14 @@ TEST(ConfigReloadTest, TheSameConfigChangesNothing) {
 TEST(ConfigReloadTest, AuthenticationOrItsKeysNeedARestart) {
   NodeSettings on = TwoPaths();
   on.authentication = TunnelAuthSettings{"/etc/meshbpf/key", X25519Key{}};
-  const std::vector<std::string> restart{"link_aggregation.authentication and its keys"};
+  const std::vector<std::string> restart{"link_aggregation.authentication, its keys and encryption"};
   EXPECT_EQ(DiffConfig(TwoPaths(), on).needs_restart, restart);
   NodeSettings other_peer = on;
   other_peer.authentication->peer_public_key[0] = 1;
   EXPECT_EQ(DiffConfig(on, other_peer).needs_restart, restart);
+  NodeSettings encrypted = on;
+  encrypted.authentication->encryption = true;
+  EXPECT_EQ(DiffConfig(on, encrypted).needs_restart, restart);
   EXPECT_TRUE(DiffConfig(on, on).needs_restart.empty());
 }
 

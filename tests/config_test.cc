@@ -339,6 +339,22 @@ TEST_F(ConfigTest, AuthenticationNeedsBothKeysAndShapesTheBond) {
               AllOf(HasSubstr("link_aggregation.peer_public_key"), HasSubstr("without")));
 }
 
+TEST_F(ConfigTest, EncryptionGoesWithAuthenticationOnly) {
+  const std::string peer_key = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=";
+  const std::string keys =
+      absl::StrCat(R"("private_key_file": "/k", "peer_public_key": ")", peer_key, R"(")");
+  const NodeSettings on = MustResolve(WithOneUplink(absl::StrCat(
+      R"("link_aggregation": {"authentication": true, "encryption": true, )", keys, "}")));
+  ASSERT_TRUE(on.authentication);
+  EXPECT_TRUE(on.authentication->encryption);
+  EXPECT_EQ(BondOverhead(on), 60u) << "encryption adds no bytes";
+  const NodeSettings off = MustResolve(
+      WithOneUplink(absl::StrCat(R"("link_aggregation": {"authentication": true, )", keys, "}")));
+  EXPECT_FALSE(off.authentication->encryption) << "off by default";
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("link_aggregation": {"encryption": true})")),
+              AllOf(HasSubstr("link_aggregation.encryption"), HasSubstr("authentication: true")));
+}
+
 TEST_F(ConfigTest, PeerAllowedSourcesTakeIpv4AndIpv6PrefixesOnly) {
   EXPECT_TRUE(MustResolve(WithOneUplink("")).peer_allowed_sources.empty());
   const NodeSettings s = MustResolve(WithOneUplink(

@@ -57,7 +57,7 @@ inline constexpr char kSampleStatus[] = R"({
     {"time": "2026-11-28T22:00:05Z", "path": "mesh1", "excluded": true, "reason": "jitter",
      "detail": "jitter 30.0 ms: its packets spread 60.0 ms"}
   ],
-  "authentication": {"established": true, "send_epoch": 3735928559, "session_age_s": 42.5,
+  "authentication": {"established": true, "encrypted": true, "send_epoch": 3735928559, "session_age_s": 42.5,
                      "handshake_pending": false, "handshakes": 3, "handshake_errors": 1,
                      "last_error": "handshake: initiation MAC wrong"},
   "loss_repair": {"requests_sent": 12, "repairs_sent": 30, "copies_missing": 2,

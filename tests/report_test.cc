@@ -34,7 +34,7 @@ TEST(StatusTable, ShowsTheAgentsViewOfEveryPath) {
   EXPECT_THAT(table, HasSubstr("  data cap relay_share: 1000 B of 1000 B (100%), spent: "
                                "last_resort_backup\n"));
   EXPECT_THAT(table, HasSubstr("  mesh: 2 other nodes known (meshbpf peers)\n"));
-  EXPECT_THAT(table, HasSubstr("  authentication: session deadbeef, 42 s old, 3 handshakes, 1 "
+  EXPECT_THAT(table, HasSubstr("  authentication and encryption: session deadbeef, 42 s old, 3 handshakes, 1 "
                                "handshake messages refused (last: handshake: initiation MAC wrong)\n"));
   EXPECT_THAT(table, HasSubstr("  loss repair: resting (losses like congestion's), 12 requests "
                                "for lost packets sent, 30 copies sent again for the peer (2 gone, "

@@ -38,7 +38,7 @@ struct End {
   uint32_t next_epoch;
   TunnelSessions sessions;
   ReceiveSlots slots{};
-  std::array<std::array<uint8_t, MB_AUTH_KEY_LEN>, MB_AUTH_RX_SESSIONS> receive_keys{};
+  std::array<DirectionKey, MB_AUTH_RX_SESSIONS> receive_keys{};
   std::optional<SendInstall> send;
 };
 

@@ -176,10 +176,15 @@ absl::Status ResolveAllowedSources(const config::LinkAggregation& l, NodeSetting
   return absl::OkStatus();
 }
 
-// link_aggregation.authentication and its keys. The private key file is
+// link_aggregation.authentication, its keys and encryption. The private key file is
 // only named here; the agent reads it (agent/sys/key_file.h).
 absl::Status ResolveAuthentication(const config::LinkAggregation& l, NodeSettings& out) {
   if (!l.authentication()) {
+    if (l.encryption()) {
+      return FieldError("link_aggregation.encryption",
+                        "needs link_aggregation.authentication: true (the cipher keys come from "
+                        "its handshake, and only authenticated packets are decrypted)");
+    }
     for (const auto& [present, field] :
          {std::pair{l.has_private_key_file(), "private_key_file"},
           std::pair{l.has_peer_public_key(), "peer_public_key"}}) {
@@ -206,7 +211,7 @@ absl::Status ResolveAuthentication(const config::LinkAggregation& l, NodeSetting
   }
   absl::StatusOr<X25519Key> peer = KeyFromBase64(l.peer_public_key(), "link_aggregation.peer_public_key");
   if (!peer.ok()) return peer.status();
-  out.authentication = TunnelAuthSettings{l.private_key_file(), *peer};
+  out.authentication = TunnelAuthSettings{l.private_key_file(), *peer, l.encryption()};
   return absl::OkStatus();
 }
 

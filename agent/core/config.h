@@ -181,6 +181,7 @@ struct InnerPrefix {
 struct TunnelAuthSettings {
   std::string private_key_file;  // read by the agent at start (agent/sys/key_file.h)
   X25519Key peer_public_key{};
+  bool encryption = false;  // link_aggregation.encryption
   bool operator==(const TunnelAuthSettings&) const = default;
 };
 

@@ -61,7 +61,7 @@ std::vector<std::string> RestartFields(const NodeSettings& a, const NodeSettings
   note("link_aggregation.floor_guard", a.floor_guard == b.floor_guard);
   note("link_aggregation.loss_repair", a.loss_repair == b.loss_repair);
   // The handshake, its keys and the bond's MTU are set up at start.
-  note("link_aggregation.authentication and its keys", a.authentication == b.authentication);
+  note("link_aggregation.authentication, its keys and encryption", a.authentication == b.authentication);
   note("link_aggregation.peer_allowed_sources", a.peer_allowed_sources == b.peer_allowed_sources);
   auto same_prefixes = [](const std::vector<BondAddress>& x, const std::vector<BondAddress>& y) {
     return std::equal(x.begin(), x.end(), y.begin(), y.end(), SamePrefix);

@@ -180,7 +180,7 @@ MESHBPF_JSON_FIELDS(GuardDecisionEntry, time, path, excluded, reason, detail)
 MESHBPF_JSON_FIELDS(CapEntry, path, path_id, limit_bytes, used_bytes, remaining_bytes, used_percent,
                     period, period_start, resets_at, when_exhausted, exhausted, warn_at_percent,
                     warnings_issued)
-MESHBPF_JSON_FIELDS(SessionReport, established, send_epoch, session_age_s, handshake_pending,
+MESHBPF_JSON_FIELDS(SessionReport, established, encrypted, send_epoch, session_age_s, handshake_pending,
                     handshakes, handshake_errors, last_error)
 MESHBPF_JSON_FIELDS(LossRepairReport, requests_sent, repairs_sent, copies_missing, repairs_refused,
                     resting, rests)

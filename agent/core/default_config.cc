@@ -151,7 +151,10 @@ std::string SectionsText(const std::vector<DefaultUplink>& found) {
     // handshake between the two ends (both must set it). Needs this node's
     // private key in a file only root reads (`meshbpf genkey > FILE`) and the
     // peer's public key (`meshbpf pubkey < ITS_FILE` on the peer).
-    "authentication": false
+    "authentication": false,
+    // Also encrypt every tunnel packet (ChaCha20, keys from the same handshake).
+    // Needs authentication; an end that sets it accepts only encrypted packets.
+    "encryption": false
     // "private_key_file": "/etc/meshbpf/private.key",
     // "peer_public_key": "<44 characters of base64>",
     // Prefixes the peer's inner packets may come from (WireGuard's AllowedIPs);

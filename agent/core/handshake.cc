@@ -22,6 +22,7 @@ namespace {
 using PkeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
 
 constexpr char kProtocolLabel[] = "meshbpf handshake v1 X25519 HKDF-SHA256";
+constexpr size_t kSessionMaterialSize = 32 + 2 * MB_AUTH_KEY_LEN + 2 * MB_CIPHER_KEY_LEN;
 // Bytes of each message the MAC covers: all but the MAC.
 constexpr size_t kInitiationSigned = kInitiationSize - kHandshakeMacSize;
 constexpr size_t kResponseSigned = kResponseSize - kHandshakeMacSize;
@@ -107,8 +108,11 @@ std::vector<uint8_t> InitiationKey(const X25519Key& es, const X25519Key& ss,
   return Hkdf(Label(), ikm, PairInfo("initiation", initiator, responder), 32);
 }
 
-// The response's MAC key and both session keys, from the transcript and all
-// four DH results: mac key (32) | key I->R (16) | key R->I (16).
+// The response's MAC key and both directions' session keys, from the
+// transcript and all four DH results: mac key (32) | tag key I->R (16) |
+// tag key R->I (16) | cipher key I->R (32) | cipher key R->I (32). (HKDF's
+// output is a stream: the first 64 bytes are what they were before the
+// cipher keys were added.)
 std::vector<uint8_t> SessionMaterial(const InitiationBytes& initiation, const uint8_t* response,
                                      const X25519Key& ee, const X25519Key& se,
                                      const X25519Key& es, const X25519Key& ss,
@@ -120,7 +124,15 @@ std::vector<uint8_t> SessionMaterial(const InitiationBytes& initiation, const ui
   SHA256(transcript.data(), transcript.size(), salt.data());
   std::vector<uint8_t> ikm;
   for (const X25519Key* k : {&ee, &se, &es, &ss}) Append(ikm, k->data(), k->size());
-  return Hkdf(salt, ikm, PairInfo("session", initiator, responder), 64);
+  return Hkdf(salt, ikm, PairInfo("session", initiator, responder), kSessionMaterialSize);
+}
+
+// The keys of the direction from the initiator (`from_initiator`) or to it.
+DirectionKey DirectionKeyOf(const std::vector<uint8_t>& material, bool from_initiator) {
+  DirectionKey key;
+  std::memcpy(key.tag.data(), material.data() + (from_initiator ? 32 : 48), MB_AUTH_KEY_LEN);
+  std::memcpy(key.cipher.data(), material.data() + (from_initiator ? 64 : 96), MB_CIPHER_KEY_LEN);
+  return key;
 }
 
 HmacSha256Tag MacOf(const std::vector<uint8_t>& key, const uint8_t* message, size_t signed_size) {
@@ -272,8 +284,8 @@ absl::StatusOr<Handshake::Response> Handshake::Respond(const uint8_t* data, size
   const std::vector<uint8_t> material = SessionMaterial(
       initiation, m, *ee, *se, *es, static_shared_, peer_public_, local_.public_key);
   Sign(std::vector<uint8_t>(material.begin(), material.begin() + 32), m, kResponseSigned);
-  std::memcpy(out.keys.receive_key.data(), material.data() + 32, MB_AUTH_KEY_LEN);
-  std::memcpy(out.keys.send_key.data(), material.data() + 48, MB_AUTH_KEY_LEN);
+  out.keys.receive_key = DirectionKeyOf(material, /*from_initiator=*/true);
+  out.keys.send_key = DirectionKeyOf(material, /*from_initiator=*/false);
   out.keys.receive_epoch = receive_epoch;
   out.keys.send_epoch = initiator_epoch;
   return out;
@@ -305,8 +317,8 @@ absl::StatusOr<SessionKeys> Handshake::Complete(const Initiation& sent, const ui
         "handshake: response MAC wrong (not from the configured peer_public_key, or modified)");
   }
   SessionKeys keys;
-  std::memcpy(keys.send_key.data(), material.data() + 32, MB_AUTH_KEY_LEN);
-  std::memcpy(keys.receive_key.data(), material.data() + 48, MB_AUTH_KEY_LEN);
+  keys.send_key = DirectionKeyOf(material, /*from_initiator=*/true);
+  keys.receive_key = DirectionKeyOf(material, /*from_initiator=*/false);
   keys.send_epoch = responder_epoch;
   keys.receive_epoch = sent.receive_epoch;
   return keys;

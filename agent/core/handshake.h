@@ -8,8 +8,8 @@
 //   response   (R -> I): epoch_R, epoch_I, E_R, mac keyed from the whole
 //                         transcript and ee, se, es, ss
 //
-// Both ends then hold the same two 128-bit session keys (one per direction)
-// for the data path's SipHash tags. The initiation proves the initiator's
+// Both ends then hold the same session keys, per direction a 128-bit key
+// for the data path's SipHash tags and a 256-bit one for its ChaCha20. The initiation proves the initiator's
 // static key (ss) to the responder, the response proves the responder's
 // static key and freshness (it answers E_I) to the initiator; the responder
 // learns that the initiator is live when the first data packet under the
@@ -54,12 +54,20 @@ absl::StatusOr<X25519Key> KeyFromBase64(absl::string_view text, absl::string_vie
 // as its newline, ignored) and its public half.
 absl::StatusOr<X25519KeyPair> KeyPairFromPrivateText(absl::string_view text, absl::string_view what);
 
+// One direction's keys: the data path's SipHash tag key and its ChaCha20
+// key (bpf/meshbpf.h, "Authentication" and "Encryption"), independent.
+struct DirectionKey {
+  std::array<uint8_t, MB_AUTH_KEY_LEN> tag{};
+  std::array<uint8_t, MB_CIPHER_KEY_LEN> cipher{};
+  bool operator==(const DirectionKey&) const = default;
+};
+
 // What one end sends and receives in after a handshake: per direction, the
-// key and the epoch written into every packet (mb_auth_hdr.epoch).
+// keys and the epoch written into every packet (mb_auth_hdr.epoch).
 struct SessionKeys {
-  std::array<uint8_t, MB_AUTH_KEY_LEN> send_key{};
+  DirectionKey send_key;
   uint32_t send_epoch = 0;
-  std::array<uint8_t, MB_AUTH_KEY_LEN> receive_key{};
+  DirectionKey receive_key;
   uint32_t receive_epoch = 0;
 };
 

@@ -46,12 +46,12 @@ using ReceiveSlots = std::array<ReceiveSlot, MB_AUTH_RX_SESSIONS>;
 // A new key and epoch in receive slot `slot`.
 struct ReceiveInstall {
   uint32_t slot = 0;
-  std::array<uint8_t, MB_AUTH_KEY_LEN> key{};
+  DirectionKey key;
   uint32_t epoch = 0;
 };
 
 struct SendInstall {
-  std::array<uint8_t, MB_AUTH_KEY_LEN> key{};
+  DirectionKey key;
   uint32_t epoch = 0;
 };
 
@@ -86,6 +86,7 @@ inline constexpr uint64_t kRekeyAfterPackets = uint64_t{1} << 40;
 // For `status`: the session as the agent sees it.
 struct SessionReport {
   bool established = false;      // a session sends and receives
+  bool encrypted = false;        // link_aggregation.encryption
   uint32_t send_epoch = 0;
   double session_age_s = 0;      // since the current session was made
   bool handshake_pending = false;

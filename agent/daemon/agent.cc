@@ -85,7 +85,10 @@ class Agent {
   // The "status" reply, for the control socket and the web endpoint alike.
   StatusReply CurrentStatus() const {
     StatusReply status = paths_->Status();
-    if (auth_) status.authentication = auth_->Report(MonotonicNs());
+    if (auth_) {
+      status.authentication = auth_->Report(MonotonicNs());
+      status.authentication->encrypted = settings_.authentication->encryption;
+    }
     if (repair_) {
       LossRepairReport& r = status.loss_repair.emplace(repair_->Report());
       r.resting = !paths_->repair_gate().open();

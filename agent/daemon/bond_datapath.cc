@@ -50,6 +50,7 @@ absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings, con
         static_cast<uint32_t>(std::llround(settings.discovery.share_max_bps / 1000));
   }
   config.authenticate = settings.authentication.has_value();
+  config.encrypt = settings.authentication && settings.authentication->encryption;
   config.check_inner_source = !settings.peer_allowed_sources.empty();
   config.learn_paths =
       std::any_of(settings.paths.begin(), settings.paths.end(),

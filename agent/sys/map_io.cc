@@ -31,7 +31,7 @@ static_assert(sizeof(mb_path_counters) == 8 * (4 + MB_DROP_REASONS));
 static_assert(sizeof(mb_budget) == 24);
 static_assert(sizeof(mb_heartbeat) == 16);
 static_assert(sizeof(mb_prefix_v4) == 8 && sizeof(mb_prefix_v6) == 20, "LPM keys");
-static_assert(sizeof(mb_auth_tx) == 32 && sizeof(mb_auth_rx) == 40 + 8 * MB_AUTH_BITMAP_WORDS,
+static_assert(sizeof(mb_auth_tx) == 64 && sizeof(mb_auth_rx) == 72 + 8 * MB_AUTH_BITMAP_WORDS,
               "authentication map shapes");
 static_assert(sizeof(mb_flow_key) == 16 && sizeof(mb_flow) == 8 && sizeof(mb_nat_origin) == 8,
               "flow-mode map shapes");
@@ -526,10 +526,10 @@ absl::Status AuthMaps::SyncAllowedSources(const std::vector<InnerPrefix>& prefix
   return s;
 }
 
-absl::Status AuthMaps::WriteSend(const std::array<uint8_t, MB_AUTH_KEY_LEN>& key,
-                                 uint32_t epoch) const {
+absl::Status AuthMaps::WriteSend(const DirectionKey& key, uint32_t epoch) const {
   mb_auth_tx tx{};
-  std::memcpy(tx.key, key.data(), key.size());
+  std::memcpy(tx.key, key.tag.data(), key.tag.size());
+  std::memcpy(tx.cipher_key, key.cipher.data(), key.cipher.size());
   tx.epoch = epoch;
   return Update(tx_, "mb_auth_tx", 0, &tx);
 }
@@ -538,10 +538,11 @@ absl::StatusOr<mb_auth_tx> AuthMaps::ReadSend() const {
   return ReadEntry<mb_auth_tx>(tx_, "mb_auth_tx");
 }
 
-absl::Status AuthMaps::WriteReceive(uint32_t slot, const std::array<uint8_t, MB_AUTH_KEY_LEN>& key,
+absl::Status AuthMaps::WriteReceive(uint32_t slot, const DirectionKey& key,
                                     uint32_t epoch) const {
   mb_auth_rx rx{};
-  std::memcpy(rx.key, key.data(), key.size());
+  std::memcpy(rx.key, key.tag.data(), key.tag.size());
+  std::memcpy(rx.cipher_key, key.cipher.data(), key.cipher.size());
   rx.epoch = epoch;
   // Under the entry's lock: the data path never sees half a window.
   if (bpf_map_update_elem(rx_, &slot, &rx, BPF_F_LOCK) != 0) {
@@ -551,7 +552,7 @@ absl::Status AuthMaps::WriteReceive(uint32_t slot, const std::array<uint8_t, MB_
 }
 
 absl::Status AuthMaps::Clear() const {
-  const std::array<uint8_t, MB_AUTH_KEY_LEN> none{};
+  const DirectionKey none;
   absl::Status s = WriteSend(none, 0);
   for (uint32_t slot = 0; slot < MB_AUTH_RX_SESSIONS; ++slot) s.Update(WriteReceive(slot, none, 0));
   return s;

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/core/config.h"
+#include "agent/core/handshake.h"
 #include "agent/core/map_shapes.h"
 #include "agent/core/resequencer.h"
 #include "bpf/meshbpf.h"
@@ -130,11 +131,10 @@ class AuthMaps {
   AuthMaps& operator=(const AuthMaps&) = delete;
 
   // A new send session: its key and epoch, counting from 0.
-  absl::Status WriteSend(const std::array<uint8_t, MB_AUTH_KEY_LEN>& key, uint32_t epoch) const;
+  absl::Status WriteSend(const DirectionKey& key, uint32_t epoch) const;
   absl::StatusOr<mb_auth_tx> ReadSend() const;
   // A new receive session in `slot` (< MB_AUTH_RX_SESSIONS), with an empty window.
-  absl::Status WriteReceive(uint32_t slot, const std::array<uint8_t, MB_AUTH_KEY_LEN>& key,
-                            uint32_t epoch) const;
+  absl::Status WriteReceive(uint32_t slot, const DirectionKey& key, uint32_t epoch) const;
   absl::StatusOr<mb_auth_rx> ReadReceive(uint32_t slot) const;
   // No session in either direction: everything is dropped until a handshake.
   absl::Status Clear() const;

@@ -10,7 +10,9 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "cipher.h"
 #include "maps.h"
+#include "packet.h"
 
 /* SipHash-2-4 (Aumasson, Bernstein 2012) state, written as the reference code. */
 struct sip_state {
@@ -77,11 +79,11 @@ static __always_inline __u64 sip_final(struct sip_state s, __u64 total_len)
 	return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
 }
 
-/* The walk of bpf_loop over the packet's bytes [off, end), a chunk per step. */
+/* The walk of bpf_loop over the packet's bytes [start, end) (walk_step). */
 struct auth_walk {
 	struct __sk_buff *skb;
 	struct sip_state s;
-	__u32 off;
+	__u32 start;
 	__u32 end;
 	__u32 failed;
 };
@@ -96,15 +98,12 @@ static long absorb_chunk(__u32 i, void *ctx)
 	struct auth_walk *w = ctx;
 	__u32 key = 0;
 	struct mb_auth_chunk *c = bpf_map_lookup_elem(&mb_auth_scratch, &key);
+	__u32 off;
+	__u32 len = walk_step(w->start, w->end, i, MB_AUTH_CHUNK, &off);
 
-	if (!c || w->off >= w->end)
+	if (!c || !len)
 		return 1;
-	__u32 len = w->end - w->off;
-	if (len > MB_AUTH_CHUNK)
-		len = MB_AUTH_CHUNK;
-	/* 1..MB_AUTH_CHUNK, in a form the verifier follows (clang drops the off < end bound). */
-	len = ((len - 1) & (MB_AUTH_CHUNK - 1)) + 1;
-	if (bpf_skb_load_bytes(w->skb, w->off, c->words, len) < 0) {
+	if (bpf_skb_load_bytes(w->skb, off, c->words, len) < 0) {
 		w->failed = 1;
 		return 1;
 	}
@@ -118,7 +117,6 @@ static long absorb_chunk(__u32 i, void *ctx)
 		sip_absorb(&s, c->words[j]);
 	}
 	w->s = s;
-	w->off += len;
 	return 0;
 }
 
@@ -131,11 +129,11 @@ static long absorb_chunk(__u32 i, void *ctx)
 static __always_inline int auth_absorb_inner(struct __sk_buff *skb, const __u8 *key, __u32 off,
 					     __u32 len, struct sip_state *s)
 {
-	struct auth_walk w = {.skb = skb, .off = off, .end = off + len};
+	struct auth_walk w = {.skb = skb, .start = off, .end = off + len};
+	__u32 steps = (len + MB_AUTH_CHUNK - 1) / MB_AUTH_CHUNK;
 
 	sip_init(&w.s, key);
-	bpf_loop((len + MB_AUTH_CHUNK - 1) / MB_AUTH_CHUNK, absorb_chunk, &w, 0);
-	if (w.failed || w.off != w.end)
+	if (bpf_loop(steps, absorb_chunk, &w, 0) != steps || w.failed)
 		return -1;
 	*s = w.s;
 	return 0;
@@ -162,46 +160,72 @@ static __always_inline __u64 auth_tag(const struct sip_state *inner, const void 
 }
 
 /*
- * Sending: what every copy of one packet shares. key and epoch are copied
- * from mb_auth_tx, so all copies are tagged in one session.
+ * Sending: what every copy of one packet shares. The epoch is copied from
+ * mb_auth_tx, so all copies are tagged in one session.
  */
 struct auth_send {
-	struct mb_auth_tx *tx;
 	struct sip_state inner;
+	__u64 first_counter; /* the first copy's; copy k has first_counter + k */
 	__u32 inner_len;
 	__u32 epoch;
+	__u8 encrypt;        /* mb_config.encrypt, read once */
 };
 
 /*
- * Prepares the tags of a packet about to be encapsulated (its inner packet
- * starts after the Ethernet header). Returns 0, or the drop reason.
+ * Checks that a packet about to be placed can be sent authenticated: a
+ * session exists and the packet is no GSO packet. Returns 0, or the drop
+ * reason.
  */
-static __always_inline int auth_prepare_send(struct __sk_buff *skb, struct auth_send *a)
+static __always_inline int auth_open_send(struct __sk_buff *skb, __u8 encrypt,
+					  struct auth_send *a)
 {
 	__u32 key = 0;
+	struct mb_auth_tx *tx = bpf_map_lookup_elem(&mb_auth_tx, &key);
 
-	a->tx = bpf_map_lookup_elem(&mb_auth_tx, &key);
-	if (!a->tx || !a->tx->epoch)
+	if (!tx || !tx->epoch)
 		return MB_DROP_AUTH_NO_SESSION;
 	/* GSO would cut the packet after the tag was computed over all of it. */
 	if (skb->gso_size)
 		return MB_DROP_AUTH_GSO;
-	a->epoch = a->tx->epoch;
-	a->inner_len = skb->len - sizeof(struct ethhdr);
-	if (auth_absorb_inner(skb, a->tx->key, sizeof(struct ethhdr), a->inner_len, &a->inner))
-		return MB_DROP_ENCAP_FAILED;
+	a->epoch = tx->epoch;
+	a->encrypt = encrypt;
 	return 0;
 }
 
 /*
- * Fills the authentication header of one copy, whose mb_wire_hdr is `mb`
- * with `ah` right behind it: a fresh counter, the epoch, the tag.
+ * Seals the inner packet (after the Ethernet header) of a placed packet
+ * that goes out as `copies` copies: takes their counters, encrypts it when
+ * asked, and absorbs it into the tags. Runs after the packet's plaintext
+ * was kept for loss repair. Returns 0, or -1 when the packet could not be
+ * read or written or the session changed since auth_open_send.
  */
-static __always_inline void auth_sign(const struct auth_send *a, const struct mb_wire_hdr *mb,
-				      struct mb_auth_hdr *ah)
+static __always_inline int auth_seal(struct __sk_buff *skb, struct auth_send *a, __u32 copies)
 {
-	__u64 counter = __sync_fetch_and_add(&a->tx->next_counter, 1);
+	__u32 key = 0;
+	struct mb_auth_tx *tx = bpf_map_lookup_elem(&mb_auth_tx, &key);
 
+	if (!tx || tx->epoch != a->epoch)
+		return -1;
+	a->first_counter = __sync_fetch_and_add(&tx->next_counter, copies);
+	a->inner_len = skb->len - sizeof(struct ethhdr);
+	if (a->encrypt && chacha20_packet(skb, tx->cipher_key, a->epoch, a->first_counter,
+					  sizeof(struct ethhdr), a->inner_len, 0))
+		return -1;
+	return auth_absorb_inner(skb, tx->key, sizeof(struct ethhdr), a->inner_len, &a->inner);
+}
+
+/*
+ * Fills the headers of copy `copy` (0 for the first), whose mb_wire_hdr is
+ * `mb` with `ah` right behind it: its counter, the epoch, the tag.
+ */
+static __always_inline void auth_sign(const struct auth_send *a, __u8 copy,
+				      struct mb_wire_hdr *mb, struct mb_auth_hdr *ah)
+{
+	__u64 counter = a->first_counter + copy;
+
+	mb->copy = copy;
+	/* Arithmetic, not a branch: one would double mb_encap's states per copy. */
+	mb->flags |= (a->encrypt & 1) * MB_FLAG_ENCRYPTED;
 	ah->epoch = bpf_htonl(a->epoch);
 	ah->counter_hi = bpf_htonl((__u32)(counter >> 32));
 	ah->counter_lo = bpf_htonl((__u32)counter);
@@ -246,23 +270,33 @@ static __always_inline int auth_accept_counter(struct mb_auth_rx *rx, __u64 coun
 	return reason;
 }
 
+/* What auth_verify found of a genuine packet: whether and how to decrypt it. */
+struct auth_verified {
+	__u64 nonce;      /* the counter of its packet's first copy */
+	__u32 slot;       /* the mb_auth_rx session it verified in */
+	__u32 epoch;
+	__u8 encrypted;   /* MB_FLAG_ENCRYPTED */
+};
+
 /*
  * Receiving: checks the packet whose mb_wire_hdr is at `wire_off` and inner
  * packet at `inner_off` (read_wire_hdr checked that both headers are
- * there), `outer_len` long by its outer IPv4 header. Nothing about it is
- * believed before this returns 0; otherwise the drop reason. Only the
+ * there), `outer_len` long by its outer IPv4 header. Where mb_config.encrypt
+ * is set, a packet not encrypted is refused. Nothing about it is believed
+ * before this returns 0 and fills `v`; otherwise the drop reason. Only the
  * window changes, and only for a genuine packet.
  * A global function: the verifier checks it once on its own, where inlined
  * into mb_decap its loops multiplied the paths past the 1M instruction limit.
  */
 __attribute__((noinline)) int auth_verify(struct __sk_buff *skb, __u32 wire_off, __u32 inner_off,
-					  __u32 outer_len)
+					  __u32 outer_len, struct auth_verified *v)
 {
 	struct {
 		struct mb_wire_hdr mb;
 		struct mb_auth_hdr ah;
 	} h;
 	struct mb_auth_rx *rx = NULL;
+	__u32 rx_slot = 0;
 	struct sip_state s;
 	__u64 tag, sent_tag;
 
@@ -279,12 +313,14 @@ __attribute__((noinline)) int auth_verify(struct __sk_buff *skb, __u32 wire_off,
 		if (!candidate || !candidate->epoch)
 			continue;
 		sessions++;
-		if (candidate->epoch == epoch)
+		if (candidate->epoch == epoch) {
 			rx = candidate;
+			rx_slot = slot;
+		}
 	}
 	if (!sessions)
 		return MB_DROP_AUTH_NO_SESSION;
-	if (!rx)
+	if (!rx || !v)
 		return MB_DROP_AUTH_EPOCH;
 	__u32 inner_len = skb->len - inner_off;
 	if (auth_absorb_inner(skb, rx->key, inner_off, inner_len, &s))
@@ -293,8 +329,41 @@ __attribute__((noinline)) int auth_verify(struct __sk_buff *skb, __u32 wire_off,
 	__builtin_memcpy(&sent_tag, h.ah.tag, sizeof(sent_tag));
 	if (tag != sent_tag)
 		return MB_DROP_AUTH_BAD_TAG;
-	return auth_accept_counter(rx, ((__u64)bpf_ntohl(h.ah.counter_hi) << 32) |
-					       bpf_ntohl(h.ah.counter_lo));
+	__u32 key = 0;
+	struct mb_config *cfg = bpf_map_lookup_elem(&mb_config, &key);
+	int encrypted = h.mb.flags & MB_FLAG_ENCRYPTED;
+	if (cfg && cfg->encrypt && !encrypted)
+		return MB_DROP_AUTH_PLAINTEXT;
+	__u64 counter = ((__u64)bpf_ntohl(h.ah.counter_hi) << 32) | bpf_ntohl(h.ah.counter_lo);
+	int reason = auth_accept_counter(rx, counter);
+	if (reason)
+		return reason;
+	v->nonce = counter - h.mb.copy;
+	v->slot = rx_slot;
+	v->epoch = epoch;
+	v->encrypted = encrypted ? 1 : 0;
+	return 0;
+}
+
+/*
+ * Decrypts in place the inner packet (from `inner_off` to the end) of a
+ * packet auth_verify found genuine and encrypted. Not inside auth_verify:
+ * the cipher's calls would stack on its frame, past the verifier's 512
+ * bytes. Returns 0, or the drop reason.
+ */
+static __always_inline int auth_decrypt(struct __sk_buff *skb, __u32 inner_off,
+					const struct auth_verified *v)
+{
+	__u32 slot = v->slot;
+	struct mb_auth_rx *rx = bpf_map_lookup_elem(&mb_auth_rx, &slot);
+
+	/* The agent replaced the session since it verified: the key is gone. */
+	if (!rx || rx->epoch != v->epoch)
+		return MB_DROP_AUTH_EPOCH;
+	if (chacha20_packet(skb, rx->cipher_key, v->epoch, v->nonce, inner_off,
+			    skb->len - inner_off, BPF_F_RECOMPUTE_CSUM))
+		return MB_DROP_DECAP_FAILED;
+	return 0;
 }
 
 #endif /* MB_LIB_AUTH_H */

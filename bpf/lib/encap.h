@@ -182,6 +182,23 @@ static __always_inline __u32 first_chosen(const struct mb_choice *choice)
 }
 
 /*
+ * auth_seal for a packet that goes out on the paths `choice` chose, one
+ * copy per path. A global function: the verifier checks it once, rather
+ * than on each of mb_encap's many ways here (the program is near its limit).
+ */
+__attribute__((noinline)) int seal_copies(struct __sk_buff *skb, struct auth_send *a,
+					  const struct mb_choice *choice)
+{
+	__u32 copies = 0;
+
+	if (!a || !choice)
+		return -1;
+	for (__u32 i = 0; i < MB_MAX_PATHS; i++)
+		copies += choice->send[i] ? 1 : 0;
+	return auth_seal(skb, a, copies);
+}
+
+/*
  * The bond MTU leaves room for the overhead, so this only fails when
  * someone raised it: drop and count rather than let the uplink drop the
  * packet silently. GSO packets always pass (the helper checks segments only
@@ -213,17 +230,22 @@ static __always_inline long make_encap_room(struct __sk_buff *skb, __u32 overhea
  * Sends the encapsulated packet, one copy per chosen path: every copy but
  * the last goes out as a clone; the last takes the skb itself. Headers are
  * stored with bpf_skb_store_bytes because a clone invalidates packet
- * pointers. With `auth`, each copy gets its own counter and tag. Returns
- * the TC verdict.
+ * pointers. With `auth`, copy k gets the k-th counter and its own tag. Returns
+ * the TC verdict. A global function, for the reasons choose_paths is.
  */
-static __always_inline int send_on_chosen_paths(struct __sk_buff *skb,
-						const struct mb_choice *choice, __u8 tos,
-						__u8 flags, __u32 inner_len,
-						const struct auth_send *auth)
+__attribute__((noinline)) int send_on_chosen_paths(struct __sk_buff *skb,
+						   const struct mb_choice *choice,
+						   const struct auth_send *auth, __u8 tos, __u8 flags)
 {
 	__u16 outer_len = (__u16)(skb->len - sizeof(struct ethhdr));
+	__u32 inner_len = outer_len - (auth ? MB_AUTH_OVERHEAD : MB_ENCAP_OVERHEAD);
+
+	if (!choice)
+		return drop(MB_NO_PATH, MB_DROP_NO_PATH);
+
 	struct mb_outer outer;
 	__s32 last = -1;
+	__u8 copy = 0;
 
 	for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
 		__u32 id = i;
@@ -245,7 +267,7 @@ static __always_inline int send_on_chosen_paths(struct __sk_buff *skb,
 		__u32 store_len = MB_OUTER_STORE_LEN;
 		if (auth) {
 			outer.mb.version = MB_WIRE_VERSION_AUTH;
-			auth_sign(auth, &outer.mb, &outer.auth);
+			auth_sign(auth, copy++, &outer.mb, &outer.auth);
 			store_len = MB_OUTER_AUTH_STORE_LEN;
 		}
 		if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &outer.h_proto,

@@ -259,4 +259,20 @@ struct {
 	__type(value, struct mb_auth_chunk);
 } mb_auth_scratch SEC(".maps");
 
+/*
+ * The ChaCha20 input block (RFC 8439, 2.3: constants, key, block counter,
+ * nonce) of the packet being encrypted (bpf/lib/cipher.h): per CPU, off the
+ * stack, which the call chain down to the cipher would otherwise outgrow.
+ */
+struct mb_cipher_input {
+	__u32 w[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mb_cipher_input);
+} mb_cipher_input SEC(".maps");
+
 #endif /* MB_LIB_MAPS_H */

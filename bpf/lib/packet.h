@@ -35,16 +35,45 @@
  */
 static __always_inline void *packet_bytes(struct __sk_buff *skb, __u32 off, __u32 len)
 {
-	/* Reload data and data_end: a copy clang kept is no packet pointer to the verifier. */
-	asm volatile("" ::: "memory");
+	/*
+	 * Reload data and data_end: a copy clang kept is no packet pointer to
+	 * the verifier. And keep skb opaque: clang otherwise may keep
+	 * skb + offsetof(data_end) in a register, and the verifier refuses a
+	 * read through a moved context pointer.
+	 */
+	asm volatile("" : "+r"(skb) :: "memory");
 	void *p = (void *)(long)skb->data + off;
 
 	if (p + len <= (void *)(long)skb->data_end)
 		return p;
 	if (bpf_skb_pull_data(skb, off + len) < 0)
 		return NULL;
+	asm volatile("" : "+r"(skb));
 	p = (void *)(long)skb->data + off;
 	return p + len <= (void *)(long)skb->data_end ? p : NULL;
+}
+
+/*
+ * Walks of bpf_loop over a range of the packet, `chunk` bytes (a power of
+ * two) per step: step `i` covers [start + i * chunk, end). The step finds
+ * its place from `i` rather than from an offset it moved: the verifier
+ * then sees every visit of the step start alike and checks it once or
+ * twice, where a moving offset made it check the step once per chunk of
+ * the largest packet. Returns the length of step i's part (1..chunk) and
+ * sets *off, or 0 past the end.
+ */
+static __always_inline __u32 walk_step(__u32 start, __u32 end, __u32 i, __u32 chunk, __u32 *off)
+{
+	__u32 at = start + i * chunk;
+
+	if (at >= end || i >= 0xffff)
+		return 0;
+	__u32 len = end - at;
+	if (len > chunk)
+		len = chunk;
+	*off = at;
+	/* 1..chunk, in a form the verifier follows (clang drops the at < end bound). */
+	return ((len - 1) & (chunk - 1)) + 1;
 }
 
 static __always_inline __u16 ipv4_csum(const struct iphdr *iph)

@@ -82,10 +82,13 @@ static __always_inline __u64 delay_cost_ns(__u32 owd_us, enum mb_placement place
  * lowers it when size probes find a smaller hop behind the uplink) skips
  * that path; `segment_len` is its outer IPv4 length, 0 for a GSO packet,
  * whose segments the MSS clamp (bpf/lib/mss.h) keeps within every path.
+ * A global function: verified once rather than on each of mb_encap's ways
+ * to it, and its arrays are off mb_encap's stack, which the cipher's calls
+ * (bpf/lib/cipher.h) stand on.
  */
-static __always_inline int choose_paths(__u32 wire_len, __u32 segment_len,
-					enum mb_placement placement,
-					__u32 hidden_skew_us, struct mb_choice *out)
+__attribute__((noinline)) int choose_paths(__u32 wire_len, __u32 segment_len,
+					   enum mb_placement placement, __u32 hidden_skew_us,
+					   struct mb_choice *out)
 {
 	/*
 	 * Per path: the time to serialise this packet (tx_ns) and that plus
@@ -102,6 +105,8 @@ static __always_inline int choose_paths(__u32 wire_len, __u32 segment_len,
 	__u32 key = 0;
 	struct mb_sched *s;
 
+	if (!out)
+		return -1;
 	for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
 		__u32 id = i;
 		struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &id);
