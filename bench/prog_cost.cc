@@ -46,7 +46,9 @@
 // every measured run gets a fresh frame: mb_encap (not measured) makes it
 // with the next counter, and its outer source becomes the peer's, as the
 // far end would receive it. The ratio to the rows without authentication is
-// what authentication adds (docs/design/tunnel-auth.md).
+// what authentication adds (docs/design/tunnel-auth.md); the "encrypted"
+// rows have encryption on too (mb_config.encrypt): ChaCha20 over the inner
+// packet before the tag, and after it on the way in.
 // Output: one JSON object per (program, packet) on stdout. Needs root.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -98,7 +100,7 @@ void Update(bpf_map* map, const void* key, const void* value, const char* what) 
 
 // The client's configuration as the agent writes it (see tests/bpf_datapath_fixture.h).
 void Configure(meshbpf_bpf* skel, uint32_t lo, uint32_t reseq_deadline_us,
-               bool authenticate = false, uint32_t repair_wait_us = 0) {
+               bool authenticate = false, uint32_t repair_wait_us = 0, bool encrypt = false) {
   const uint32_t zero = 0;
   mb_config c{};
   c.bond_ifindex = lo;
@@ -106,6 +108,7 @@ void Configure(meshbpf_bpf* skel, uint32_t lo, uint32_t reseq_deadline_us,
   c.mode = MB_MODE_LOAD_BALANCE;
   c.reseq_deadline_us = reseq_deadline_us;
   c.authenticate = authenticate ? 1 : 0;
+  c.encrypt = encrypt ? 1 : 0;
   c.repair_wait_us = repair_wait_us;
   c.configured = 1;
   Update(skel->maps.mb_config, &zero, &c, "mb_config");
@@ -294,6 +297,8 @@ void InstallSessions(meshbpf_bpf* skel) {
   mb_auth_rx rx{};
   for (uint8_t i = 0; i < MB_AUTH_KEY_LEN; ++i)
     tx.key[i] = rx.key[i] = static_cast<uint8_t>(0xa0 + i);
+  for (uint8_t i = 0; i < MB_CIPHER_KEY_LEN; ++i)
+    tx.cipher_key[i] = rx.cipher_key[i] = static_cast<uint8_t>(0x40 + i);
   tx.epoch = rx.epoch = 1;
   Update(skel->maps.mb_auth_tx, &zero, &tx, "mb_auth_tx");
   Update(skel->maps.mb_auth_rx, &zero, &rx, "mb_auth_rx");
@@ -383,23 +388,27 @@ int main(int argc, char** argv) {
     Print("empty TC program", p, "repeat 1e6", NoopRepeated(noop->progs.mb_noop, p), "ok");
   }
 
-  // Authentication on; the GSO packet is refused, so left out. The bond's
-  // MTU is then 60 bytes below the uplink's: full size is 1440 B inside.
-  Configure(skel, lo, /*reseq_deadline_us=*/0, /*authenticate=*/true);
+  // Authentication on, then also encryption; the GSO packet is refused, so
+  // left out. The bond's MTU is then 60 bytes below the uplink's: full size
+  // is 1440 B inside.
   InstallSessions(skel);
   const std::vector<Packet> authenticated = {
       inner[0], {"1500 B", Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_TCP, 1500 - MB_AUTH_OVERHEAD - 40)}};
-  for (const Packet& p : authenticated) {
-    const Result empty = Measure(noop->progs.mb_noop, p, runs);
-    Print("empty TC program", p, "median of single runs", empty.median_ns,
-          VerdictName(empty.verdict));
-    const Result encap = Measure(skel->progs.mb_encap, p, runs);
-    Print("mb_encap, authenticated", p, "median of single runs", encap.median_ns,
-          VerdictName(encap.verdict));
-    const Result decap = MeasureAuthenticatedDecap(skel, p, runs);
-    const Packet outer{p.name, Bytes(p.bytes.size() + MB_AUTH_OVERHEAD), 0};  // its size
-    Print("mb_decap, authenticated", outer, "median of single runs", decap.median_ns,
-          VerdictName(decap.verdict));
+  for (bool encrypt : {false, true}) {
+    Configure(skel, lo, /*reseq_deadline_us=*/0, /*authenticate=*/true, /*repair_wait_us=*/0,
+              encrypt);
+    const char* encap_row = encrypt ? "mb_encap, encrypted" : "mb_encap, authenticated";
+    const char* decap_row = encrypt ? "mb_decap, encrypted" : "mb_decap, authenticated";
+    for (const Packet& p : authenticated) {
+      const Result empty = Measure(noop->progs.mb_noop, p, runs);
+      Print("empty TC program", p, "median of single runs", empty.median_ns,
+            VerdictName(empty.verdict));
+      const Result encap = Measure(skel->progs.mb_encap, p, runs);
+      Print(encap_row, p, "median of single runs", encap.median_ns, VerdictName(encap.verdict));
+      const Result decap = MeasureAuthenticatedDecap(skel, p, runs);
+      const Packet outer{p.name, Bytes(p.bytes.size() + MB_AUTH_OVERHEAD), 0};  // its size
+      Print(decap_row, outer, "median of single runs", decap.median_ns, VerdictName(decap.verdict));
+    }
   }
 
   // Loss repair on: mb_encap keeps a copy of each frame (GSO: not kept).

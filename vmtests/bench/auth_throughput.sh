@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# What tunnel authentication costs in throughput (issue 14's benchmark):
-# one TCP flow on unshaped veth (two 10 Gbit/s "uplinks", no tbf), in one
-# lab and one run: plain routing over one uplink, the bond, the bond with
-# authentication (the agents restarted with keys from meshbpf genkey), and
-# wireguard-go between the same two namespaces over the first uplink (the
-# agents stopped), the userspace WireGuard the issue compares with. Prints
-# each median of BENCH_REPS iperf3 runs and the ratios against plain, the
-# unauthenticated bond and wireguard-go. (WireGuard encrypts; the bond
-# authenticates only, so it is the bar for encryption still to come.)
+# What tunnel authentication and encryption cost in throughput (issue 14's
+# benchmark): one TCP flow on unshaped veth (two 10 Gbit/s "uplinks", no
+# tbf), in one lab and one run: plain routing over one uplink, the bond, the
+# bond with authentication (the agents restarted with keys from meshbpf
+# genkey), the bond with encryption too, and wireguard-go between the same
+# two namespaces over the first uplink (the agents stopped), the userspace
+# WireGuard the issue compares with. Prints each median of BENCH_REPS
+# iperf3 runs and the ratios against plain, the unauthenticated bond and
+# wireguard-go (which encrypts: the encrypted bond is the fair comparison).
 #   sudo vmtests/bench/auth_throughput.sh [BENCH_REPS=3] [BENCH_SECONDS=8]
 set -euo pipefail
 RATES="10000 10000"
@@ -49,6 +49,20 @@ wait_until 20 "both agents established a session" lab_sessions_established
 lab_route_client bond
 authenticated="$(runs "bond, authenticated")"
 
+for node in client peer; do
+  lab_stop_agent "$node" || true
+  python3 - "$LAB_DIR/$node.json" <<'PY'
+import json, sys
+config = json.load(open(sys.argv[1]))
+config["link_aggregation"]["encryption"] = True
+json.dump(config, open(sys.argv[1], "w"), indent=1)
+PY
+done
+lab_start_agents
+wait_until 20 "both agents established an encrypted session" lab_sessions_established
+lab_route_client bond
+encrypted="$(runs "bond, encrypted")"
+
 for node in client peer; do lab_stop_agent "$node" || true; done
 # wireguard-go: client 10.204.0.2 <-> peer 10.204.0.1, outer over
 # wan1; the server's replies reach 10.204.0.2 through the peer as the bond's do.
@@ -78,12 +92,14 @@ wireguard="$(runs wireguard-go)"
 kill -TERM "${wg_pids[@]}"  # they remove their sockets
 wait "${wg_pids[@]}" || true
 
-python3 - "$plain" "$bond" "$authenticated" "$wireguard" <<'PY'
+python3 - "$plain" "$bond" "$authenticated" "$encrypted" "$wireguard" <<'PY'
 import sys
-plain, bond, auth, wireguard = map(float, sys.argv[1:])
+plain, bond, auth, enc, wireguard = map(float, sys.argv[1:])
 print(f"unshaped TCP, one flow, median Gbit/s: plain {plain}, bond {bond}, bond authenticated {auth}, "
-      f"wireguard-go {wireguard}")
+      f"bond encrypted {enc}, wireguard-go {wireguard}")
 print(f"bond / plain {bond / plain:.2f}; authenticated bond / plain {auth / plain:.2f}; "
       f"authenticated / unauthenticated bond {auth / bond:.2f}; "
-      f"authenticated bond / wireguard-go {auth / wireguard:.2f}")
+      f"authenticated bond / wireguard-go {auth / wireguard:.2f}; "
+      f"encrypted / authenticated bond {enc / auth:.2f}; "
+      f"encrypted bond / wireguard-go {enc / wireguard:.2f}")
 PY
