@@ -79,13 +79,10 @@ static __always_inline __u64 sip_final(struct sip_state s, __u64 total_len)
 	return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
 }
 
-/* The walk of bpf_loop over the packet's bytes [start, end) (walk_step). */
+/* The walk over the packet's bytes that absorbs them (packet.h, packet_walk). */
 struct auth_walk {
-	struct __sk_buff *skb;
+	struct packet_walk walk;
 	struct sip_state s;
-	__u32 start;
-	__u32 end;
-	__u32 failed;
 };
 
 /*
@@ -99,14 +96,12 @@ static long absorb_chunk(__u32 i, void *ctx)
 	__u32 key = 0;
 	struct mb_auth_chunk *c = bpf_map_lookup_elem(&mb_auth_scratch, &key);
 	__u32 off;
-	__u32 len = walk_step(w->start, w->end, i, MB_AUTH_CHUNK, &off);
 
-	if (!c || !len)
+	if (!c)
 		return 1;
-	if (bpf_skb_load_bytes(w->skb, off, c->words, len) < 0) {
-		w->failed = 1;
+	__u32 len = walk_load(&w->walk, i, MB_AUTH_CHUNK, c->words, &off);
+	if (!len)
 		return 1;
-	}
 	__u32 words = (len + 7) / 8;
 	if (len & 7)
 		c->words[(words - 1) & (MB_AUTH_CHUNK / 8 - 1)] &= ~0ULL >> (64 - 8 * (len & 7));
@@ -129,11 +124,11 @@ static long absorb_chunk(__u32 i, void *ctx)
 static __always_inline int auth_absorb_inner(struct __sk_buff *skb, const __u8 *key, __u32 off,
 					     __u32 len, struct sip_state *s)
 {
-	struct auth_walk w = {.skb = skb, .start = off, .end = off + len};
+	struct auth_walk w = {.walk = {.skb = skb, .start = off, .end = off + len}};
 	__u32 steps = (len + MB_AUTH_CHUNK - 1) / MB_AUTH_CHUNK;
 
 	sip_init(&w.s, key);
-	if (bpf_loop(steps, absorb_chunk, &w, 0) != steps || w.failed)
+	if (bpf_loop(steps, absorb_chunk, &w, 0) != steps || w.walk.failed)
 		return -1;
 	*s = w.s;
 	return 0;

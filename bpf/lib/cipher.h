@@ -68,13 +68,10 @@ __attribute__((noinline)) int chacha_xor_block(const struct mb_cipher_input *in,
 	return 0;
 }
 
-/* The walk of bpf_loop over the bytes [start, end) of the packet (walk_step). */
+/* The walk over the packet's bytes that encrypts them (packet.h, packet_walk). */
 struct cipher_walk {
-	struct __sk_buff *skb;
-	__u32 start;
-	__u32 end;
+	struct packet_walk walk;
 	__u64 store_flags;
-	__u32 failed;
 };
 
 /*
@@ -88,14 +85,12 @@ static long cipher_chunk(__u32 i, void *ctx)
 	struct mb_auth_chunk *c = bpf_map_lookup_elem(&mb_auth_scratch, &key);
 	struct mb_cipher_input *in = bpf_map_lookup_elem(&mb_cipher_input, &key);
 	__u32 off;
-	__u32 len = walk_step(w->start, w->end, i, MB_AUTH_CHUNK, &off);
 
-	if (!c || !in || !len)
+	if (!c || !in)
 		return 1;
-	if (bpf_skb_load_bytes(w->skb, off, c->words, len) < 0) {
-		w->failed = 1;
+	__u32 len = walk_load(&w->walk, i, MB_AUTH_CHUNK, c->words, &off);
+	if (!len)
 		return 1;
-	}
 	__u32 blocks = (len + 63) / 64;
 	for (__u32 b = 0; b < MB_AUTH_CHUNK / 64; b++) {
 		if (b >= blocks)
@@ -103,8 +98,8 @@ static long cipher_chunk(__u32 i, void *ctx)
 		in->w[12] = i * (MB_AUTH_CHUNK / 64) + b;
 		chacha_xor_block(in, (struct chacha_block *)&c->words[b * 8]);
 	}
-	if (bpf_skb_store_bytes(w->skb, off, c->words, len, w->store_flags) < 0) {
-		w->failed = 1;
+	if (bpf_skb_store_bytes(w->walk.skb, off, c->words, len, w->store_flags) < 0) {
+		w->walk.failed = 1;
 		return 1;
 	}
 	return 0;
@@ -120,7 +115,8 @@ static long cipher_chunk(__u32 i, void *ctx)
 static __always_inline int chacha20_packet(struct __sk_buff *skb, const __u8 *key, __u32 epoch,
 					   __u64 counter, __u32 off, __u32 len, __u64 store_flags)
 {
-	struct cipher_walk w = {.skb = skb, .start = off, .end = off + len, .store_flags = store_flags};
+	struct cipher_walk w = {.walk = {.skb = skb, .start = off, .end = off + len},
+				.store_flags = store_flags};
 	__u32 steps = (len + MB_AUTH_CHUNK - 1) / MB_AUTH_CHUNK;
 	__u32 zero = 0;
 	struct mb_cipher_input *in = bpf_map_lookup_elem(&mb_cipher_input, &zero);
@@ -139,7 +135,7 @@ static __always_inline int chacha20_packet(struct __sk_buff *skb, const __u8 *ke
 	in->w[13] = epoch;
 	in->w[14] = (__u32)counter;
 	in->w[15] = (__u32)(counter >> 32);
-	return bpf_loop(steps, cipher_chunk, &w, 0) != steps || w.failed ? -1 : 0;
+	return bpf_loop(steps, cipher_chunk, &w, 0) != steps || w.walk.failed ? -1 : 0;
 }
 
 #endif /* MB_LIB_CIPHER_H */

@@ -54,26 +54,43 @@ static __always_inline void *packet_bytes(struct __sk_buff *skb, __u32 off, __u3
 }
 
 /*
- * Walks of bpf_loop over a range of the packet, `chunk` bytes (a power of
- * two) per step: step `i` covers [start + i * chunk, end). The step finds
- * its place from `i` rather than from an offset it moved: the verifier
- * then sees every visit of the step start alike and checks it once or
- * twice, where a moving offset made it check the step once per chunk of
- * the largest packet. Returns the length of step i's part (1..chunk) and
- * sets *off, or 0 past the end.
+ * Walks of bpf_loop over the packet's bytes [start, end), `chunk` bytes (a
+ * power of two) per step: step `i` covers [start + i * chunk, end). The
+ * step finds its place from `i` rather than from an offset it moved: the
+ * verifier then sees every visit of the step start alike and checks it
+ * once or twice, where a moving offset made it check the step once per
+ * chunk of the largest packet.
  */
-static __always_inline __u32 walk_step(__u32 start, __u32 end, __u32 i, __u32 chunk, __u32 *off)
-{
-	__u32 at = start + i * chunk;
+struct packet_walk {
+	struct __sk_buff *skb;
+	__u32 start;
+	__u32 end;
+	__u32 failed;  /* a load failed */
+};
 
-	if (at >= end || i >= 0xffff)
+/*
+ * Loads step i's part of the walk into `buf` (`chunk` bytes long) and sets
+ * *off to where it starts. Returns its length (1..chunk), or 0 past the
+ * end or when the load failed (w->failed says which).
+ */
+static __always_inline __u32 walk_load(struct packet_walk *w, __u32 i, __u32 chunk, void *buf,
+				       __u32 *off)
+{
+	__u32 at = w->start + i * chunk;
+
+	if (at >= w->end || i >= 0xffff)
 		return 0;
-	__u32 len = end - at;
+	__u32 len = w->end - at;
 	if (len > chunk)
 		len = chunk;
-	*off = at;
 	/* 1..chunk, in a form the verifier follows (clang drops the at < end bound). */
-	return ((len - 1) & (chunk - 1)) + 1;
+	len = ((len - 1) & (chunk - 1)) + 1;
+	if (bpf_skb_load_bytes(w->skb, at, buf, len) < 0) {
+		w->failed = 1;
+		return 0;
+	}
+	*off = at;
+	return len;
 }
 
 static __always_inline __u16 ipv4_csum(const struct iphdr *iph)

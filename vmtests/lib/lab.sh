@@ -363,6 +363,16 @@ import json, sys
 s = json.load(sys.stdin)
 print(sum(p['drops']['$2'] for p in s['paths']) + s['unattributed_drops']['$2'])"
 }
+# Neither node dropped a packet for any of these reasons: lab_none_dropped REASON...
+lab_none_dropped() {
+  local node reason n
+  for node in client peer; do
+    for reason in "$@"; do
+      n="$(lab_drops "$node" "$reason")"
+      ((n == 0)) || lab_fail "$node refused $n genuine packets as $reason"
+    done
+  done
+}
 
 # Starts the agent of one node (client or peer) without waiting for it.
 lab_launch_agent() {
