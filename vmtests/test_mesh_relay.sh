@@ -28,52 +28,10 @@ SHARE_CAP=node_discovery.share_cap
 
 now() { date +%s.%N; }
 elapsed() { python3 -c "import sys; print('%.2f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$2"; }
-# Whether a Python expression over the numbers given holds: holds "a > 2 * b" A B
-holds() {
-  local expr="$1"
-  shift
-  python3 -c "import sys; a, b, *_ = map(float, sys.argv[1:] + ['0', '0']); sys.exit(0 if ($expr) else 1)" "$@"
-}
 
-# Evaluates a Python expression on a node's JSON reply: json_eval NODE COMMAND EXPR
-# `j` is the reply; `path(name)` a path of `status --json` by name.
-json_eval() {
-  mesh_cli "$1" "$2" --json | python3 -c "
-import json, sys
-j = json.load(sys.stdin)
-def path(name):
-    return [p for p in j['health']['paths'] if p['name'] == name][0]
-print($3)"
-}
-
-relay_of_mesh1() { json_eval 1 status 'path("mesh1")["relay"]'; }
-mesh1_filled() { [[ "$(relay_of_mesh1)" != None ]]; }
 mesh1_withdrawn() { [[ "$(relay_of_mesh1)" == None ]]; }
-mesh1_up() { [[ "$(json_eval 1 status 'path("mesh1")["health"]')" == up ]]; }
-peer_learned() { [[ "$(json_eval peer status 'path("mesh1")["learned_endpoint"]')" == 10.211.2.2:* ]]; }
 share_exhausted() {
   [[ "$(json_eval 2 cap "[c for c in j['caps'] if c['path'] == '$SHARE_CAP'][0]['exhausted']")" == True ]]
-}
-# node 2's counters of its relay for node 1: relay_counter FIELD
-relay_counter() {
-  json_eval 2 peers '[r for r in j["relaying"]["relays"] if r["origin_name"] == "node1"][0]["'"$1"'"]'
-}
-
-iperf_listening() { [[ -n "$(mesh_ns peer ss -Hltn 'sport = :5201')" ]]; }
-
-# Goodput node 1 -> peer over the bond (down: peer -> node 1), as
-# "MBIT BYTES" seen by the receiver; the first second (slow start) left out.
-relay_iperf() {
-  local reverse=() server
-  [[ "$1" == down ]] && reverse=(-R)
-  ip netns exec "$LAB-mesh-peer" iperf3 -s -1 -B 10.203.0.1 >/dev/null 2>&1 &
-  server=$!
-  wait_until 5 "iperf3 listens in the peer" iperf_listening
-  mesh_ns n1 timeout --foreground $(($2 + 20)) iperf3 -J -c 10.203.0.1 -t "$2" -O 1 \
-    "${reverse[@]}" >"$LAB_DIR/iperf.json" 2>&1 || true
-  kill "$server" 2>/dev/null || true
-  wait "$server" 2>/dev/null || true
-  lab_iperf_summary "$LAB_DIR/iperf.json" "relay_iperf $1"
 }
 
 mesh_relay_create

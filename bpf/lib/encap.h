@@ -184,7 +184,8 @@ static __always_inline __u32 first_chosen(const struct mb_choice *choice)
 /*
  * auth_seal for a packet that goes out on the paths `choice` chose, one
  * copy per path. A global function: the verifier checks it once, rather
- * than on each of mb_encap's many ways here (the program is near its limit).
+ * than on each of mb_encap's many ways here, and the cipher's calls stand
+ * on its frame rather than on mb_encap's.
  */
 __attribute__((noinline)) int seal_copies(struct __sk_buff *skb, struct auth_send *a,
 					  const struct mb_choice *choice)
