@@ -23,20 +23,8 @@ trap 'exit 130' INT TERM
 IPERF_SECONDS=5
 
 mesh_relay_create
-(umask 077
- for node in n1 peer; do "$MESHBPF_BIN/meshbpf" genkey >"$LAB_DIR/$node.key"; done)
-secure() {  # NODE OTHER: authentication and encryption in NODE's config
-  python3 - "$LAB_DIR/$1.json" "$LAB_DIR/$1.key" "$("$MESHBPF_BIN/meshbpf" pubkey <"$LAB_DIR/$2.key")" <<'PY'
-import json, sys
-path, key_file, peer_key = sys.argv[1:]
-config = json.load(open(path))
-config["link_aggregation"].update({"authentication": True, "encryption": True,
-                                   "private_key_file": key_file, "peer_public_key": peer_key})
-json.dump(config, open(path, "w"), indent=1)
-PY
-}
-secure n1 peer
-secure peer n1
+lab_authenticate_nodes n1 peer
+for node in n1 peer; do lab_set_encryption "$node" true; done
 
 mesh_start_agent peer
 mesh_start_agent 2

@@ -74,12 +74,7 @@ lab_none_dropped auth_bad_tag auth_replay auth_too_old auth_plaintext decap_fail
 
 # The peer without encryption: the client reads nothing it sends.
 lab_stop_agent peer || true
-python3 - "$LAB_DIR/peer.json" <<'PY'
-import json, sys
-config = json.load(open(sys.argv[1]))
-config["link_aggregation"]["encryption"] = False
-json.dump(config, open(sys.argv[1], "w"), indent=1)
-PY
+lab_set_encryption peer false
 lab_start_agent peer
 # Its probes and answers, once it has keys, are tagged but not encrypted.
 plaintext_refused() { (($(lab_drops client auth_plaintext) >= 3)); }

@@ -9,12 +9,12 @@
 //                         transcript and ee, se, es, ss
 //
 // Both ends then hold the same session keys, per direction a 128-bit key
-// for the data path's SipHash tags and a 256-bit one for its ChaCha20. The initiation proves the initiator's
-// static key (ss) to the responder, the response proves the responder's
-// static key and freshness (it answers E_I) to the initiator; the responder
-// learns that the initiator is live when the first data packet under the
-// new key verifies in the kernel (key confirmation), and only then sends
-// with it. ee gives forward secrecy: a static key stolen later does not
+// for the data path's SipHash tags and a 256-bit one for its ChaCha20. The
+// initiation proves the initiator's static key (ss) to the responder, the
+// response proves the responder's static key and freshness (it answers
+// E_I) to the initiator; the responder learns that the initiator is live
+// when the first data packet under the new key verifies in the kernel (key
+// confirmation), and only then sends with it. ee gives forward secrecy: a static key stolen later does not
 // open recorded sessions.
 //
 // Epochs: each end picks the epoch of the session it receives in; its peer

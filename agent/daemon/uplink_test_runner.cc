@@ -83,8 +83,8 @@ void UplinkTestRunner::Finish() {
   run.results.clear();
   for (size_t k = 0; k < run.paths.size(); ++k) {
     const size_t i = run.paths[k];
-    PathTestResult r = CompareMarks(settings_.paths[i].name, run.start[k], paths_.latest_delivery(i), run.start_ns,
-                                    run.load_end_ns);
+    PathTestResult r = CompareMarks(settings_.paths[i].name, run.start[k],
+                                    paths_.latest_delivery(i), run.start_ns, run.load_end_ns);
     const PathHealth& h = paths_.health(i);
     if (h.rtt().has_sample()) {
       r.rtt_ms = h.rtt().srtt_ns() / 1e6;

@@ -131,7 +131,7 @@ static __always_inline int chacha20_packet(struct __sk_buff *skb, const __u8 *ke
 	/* Word by word: a byte copy through an unaligned pointer spilled each byte. */
 	for (int k = 0; k < MB_CIPHER_KEY_LEN / 4; k++)
 		in->w[4 + k] = ((const __u32 *)key)[k];
-	in->w[12] = 0;
+	/* w[12], the block number, cipher_chunk sets for each block. */
 	in->w[13] = epoch;
 	in->w[14] = (__u32)counter;
 	in->w[15] = (__u32)(counter >> 32);

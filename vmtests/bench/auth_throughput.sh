@@ -51,12 +51,7 @@ authenticated="$(runs "bond, authenticated")"
 
 for node in client peer; do
   lab_stop_agent "$node" || true
-  python3 - "$LAB_DIR/$node.json" <<'PY'
-import json, sys
-config = json.load(open(sys.argv[1]))
-config["link_aggregation"]["encryption"] = True
-json.dump(config, open(sys.argv[1], "w"), indent=1)
-PY
+  lab_set_encryption "$node" true
 done
 lab_start_agents
 wait_until 20 "both agents established an encrypted session" lab_sessions_established

@@ -320,13 +320,24 @@ json.dump(config, open(path, "w"), indent=1)
 PY
 }
 lab_public_key() { "$MESHBPF_BIN/meshbpf" pubkey <"$LAB_DIR/$1.key"; }
-# Both nodes authenticate, each with a new key pair in $LAB_DIR/NODE.key
-# (before lab_start_agents).
+# Two nodes (default client and peer; the mesh lab's relay test names its
+# own) authenticate to each other, each with a new key pair in
+# $LAB_DIR/NODE.key (before their agents start): lab_authenticate_nodes [A B]
 lab_authenticate_nodes() {
+  local a="${1:-client}" b="${2:-peer}"
   (umask 077
-   for node in client peer; do "$MESHBPF_BIN/meshbpf" genkey >"$LAB_DIR/$node.key"; done)
-  lab_set_authentication client "$LAB_DIR/client.key" "$(lab_public_key peer)"
-  lab_set_authentication peer "$LAB_DIR/peer.key" "$(lab_public_key client)"
+   for node in "$a" "$b"; do "$MESHBPF_BIN/meshbpf" genkey >"$LAB_DIR/$node.key"; done)
+  lab_set_authentication "$a" "$LAB_DIR/$a.key" "$(lab_public_key "$b")"
+  lab_set_authentication "$b" "$LAB_DIR/$b.key" "$(lab_public_key "$a")"
+}
+# link_aggregation.encryption in NODE's config: lab_set_encryption NODE true|false
+lab_set_encryption() {
+  python3 - "$LAB_DIR/$1.json" "$2" <<'PY'
+import json, sys
+config = json.load(open(sys.argv[1]))
+config["link_aggregation"]["encryption"] = sys.argv[2] == "true"
+json.dump(config, open(sys.argv[1], "w"), indent=1)
+PY
 }
 # authentication.FIELD of NODE's `meshbpf status --json`: lab_auth_field NODE FIELD
 lab_auth_field() {
