@@ -53,6 +53,9 @@ TEST(CompareMarks, NothingWhenTheMarksDoNotBracketTheLoad) {
   DeliveryMark bigger_start = start;
   bigger_start.rx.bytes = 1'000'000;  // the peer's counters went back
   EXPECT_FALSE(CompareMarks("p", bigger_start, reset, 100 * kMs, 1100 * kMs).delivered_mbit);
+  EXPECT_FALSE(MarksBracketLoad(start, early_end, 100 * kMs, 1100 * kMs));
+  EXPECT_FALSE(MarksBracketLoad(bigger_start, reset, 100 * kMs, 1100 * kMs));
+  EXPECT_TRUE(MarksBracketLoad(start, reset, 100 * kMs, 1100 * kMs));
 }
 
 }  // namespace

@@ -30,15 +30,19 @@ uint32_t Pacer::Due(uint64_t now_ns) {
   return due;
 }
 
+bool MarksBracketLoad(const std::optional<DeliveryMark>& start,
+                      const std::optional<DeliveryMark>& end, uint64_t load_start_ns,
+                      uint64_t load_end_ns) {
+  return start && end && start->sent_ns <= load_start_ns && end->sent_ns >= load_end_ns &&
+         load_end_ns > load_start_ns && CountersMovedOn(*start, *end);
+}
+
 PathTestResult CompareMarks(const std::string& path, const std::optional<DeliveryMark>& start,
                             const std::optional<DeliveryMark>& end, uint64_t load_start_ns,
                             uint64_t load_end_ns) {
   PathTestResult r;
   r.path = path;
-  if (!start || !end || start->sent_ns > load_start_ns || end->sent_ns < load_end_ns ||
-      load_end_ns <= load_start_ns || !CountersMovedOn(*start, *end)) {
-    return r;
-  }
+  if (!MarksBracketLoad(start, end, load_start_ns, load_end_ns)) return r;
   const double seconds = static_cast<double>(load_end_ns - load_start_ns) / 1e9;
   r.sent_mbit = static_cast<double>(end->tx.bytes - start->tx.bytes) * 8 / 1e6 / seconds;
   r.delivered_mbit = static_cast<double>(end->rx.bytes - start->rx.bytes) * 8 / 1e6 / seconds;

@@ -46,11 +46,15 @@ class Pacer {
   uint32_t max_burst_;
 };
 
-// Delivered/sent rates over the load [load_start_ns, load_end_ns) and the
-// loss, from the marks of probes answered before and after it (ours at send
-// time, the peer's at reflect time; so everything the load sent lies
-// between them); empty fields when the marks do not bracket the load (no
-// probe answered, counters reset).
+// Whether the marks of two probe answers bracket the load [load_start_ns,
+// load_end_ns): one sent before it, one after, and no counter reset between.
+bool MarksBracketLoad(const std::optional<DeliveryMark>& start,
+                      const std::optional<DeliveryMark>& end, uint64_t load_start_ns,
+                      uint64_t load_end_ns);
+
+// Delivered/sent rates over the load and the loss, from marks that bracket
+// it (ours at send time, the peer's at reflect time; so everything the load
+// sent lies between them); empty fields when they do not.
 PathTestResult CompareMarks(const std::string& path, const std::optional<DeliveryMark>& start,
                             const std::optional<DeliveryMark>& end, uint64_t load_start_ns,
                             uint64_t load_end_ns);

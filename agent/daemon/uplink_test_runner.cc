@@ -11,6 +11,15 @@
 #include "agent/sys/log.h"
 
 namespace meshbpf {
+namespace {
+
+// How long past the load a test waits for each path's end mark: a probe
+// sent after the load's last packet, and answered. The first such probe
+// may meet a queue the overload filled, or be dropped by it; the next
+// ones come every probe interval.
+constexpr uint64_t kEndMarkWaitNs = 3'000'000'000;
+
+}  // namespace
 
 UplinkTestRunner::UplinkTestRunner(const NodeSettings& settings, const PathSupervisor& paths)
     : settings_(settings),
@@ -50,9 +59,7 @@ absl::StatusOr<UplinkTestReply> UplinkTestRunner::Start(const TestRequest& reque
   run.paths = paths;
   run.start_ns = now_ns;
   run.load_end_ns = now_ns + static_cast<uint64_t>(seconds * 1e9);
-  // A little past the load, so a probe that left behind its last packet
-  // has been answered.
-  run.end_ns = run.load_end_ns + 600'000'000;
+  run.end_ns = run.load_end_ns + kEndMarkWaitNs;
   run_ = std::move(run);
   itimerspec spec{};
   spec.it_interval.tv_nsec = 2'000'000;  // 2 ms: small bursts, like a real sender
@@ -75,11 +82,23 @@ void UplinkTestRunner::OnTimer() {
     for (size_t k = 0; k < run.paths.size(); ++k) run.senders[k]->Send(run.pacers[k].Due(now_ns));
     return;
   }
-  if (now_ns >= run.end_ns) Finish();
+  if (now_ns >= run.end_ns || EndMarksArrived()) Finish(now_ns);
 }
 
-void UplinkTestRunner::Finish() {
+bool UplinkTestRunner::EndMarksArrived() const {
+  const Run& run = *run_;
+  for (size_t k = 0; k < run.paths.size(); ++k) {
+    if (!MarksBracketLoad(run.start[k], paths_.latest_delivery(run.paths[k]), run.start_ns,
+                          run.load_end_ns)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void UplinkTestRunner::Finish(uint64_t now_ns) {
   Run& run = *run_;
+  run.end_ns = now_ns;
   run.results.clear();
   for (size_t k = 0; k < run.paths.size(); ++k) {
     const size_t i = run.paths[k];
@@ -103,7 +122,10 @@ void UplinkTestRunner::Finish() {
 absl::StatusOr<UplinkTestReply> UplinkTestRunner::Reply() const {
   if (!run_) return absl::FailedPreconditionError("no test has run");
   const uint64_t now_ns = MonotonicNs();
-  const double total = static_cast<double>(run_->end_ns - run_->start_ns) / 1e9;
+  // While running, the load's length: the wait for end marks is short and
+  // has no known length.
+  const uint64_t end_ns = run_->finished ? run_->end_ns : run_->load_end_ns;
+  const double total = static_cast<double>(end_ns - run_->start_ns) / 1e9;
   const double elapsed = std::min(total, static_cast<double>(now_ns - run_->start_ns) / 1e9);
   UplinkTestReply reply{!run_->finished, run_->finished ? total : elapsed, total, std::nullopt};
   if (run_->finished) reply.results = run_->results;

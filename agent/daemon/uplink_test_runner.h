@@ -43,7 +43,9 @@ class UplinkTestRunner {
     bool finished = false;
     std::vector<PathTestResult> results;
   };
-  void Finish();
+  // Whether every path's latest probe answer closes the load.
+  bool EndMarksArrived() const;
+  void Finish(uint64_t now_ns);
 
   const NodeSettings& settings_;
   const PathSupervisor& paths_;
