@@ -259,9 +259,14 @@ std::string HealthTable(const StatusReply& health) {
   if (health.loss_repair) {
     const LossRepairReport& r = *health.loss_repair;
     absl::StrAppendFormat(&out,
-                          "  loss repair: %s%u requests for lost packets sent, %u copies sent again "
-                          "for the peer (%u gone, %u refused)%s\n",
+                          "  loss repair: %s%slost packets wait %u ms, %u requests for them "
+                          "sent, %u copies sent again for the peer (%u gone, %u refused)%s\n",
+                          r.peer_repairs ? ""
+                                         : "the peer does not answer repair requests (its "
+                                           "link_aggregation.loss_repair is off, or no probe "
+                                           "reply yet), ",
                           r.resting ? "resting (losses like congestion's), " : "",
+                          r.wait_us / 1000,
                           r.requests_sent, r.repairs_sent, r.copies_missing, r.repairs_refused,
                           r.rests ? absl::StrFormat("; rested %u times", r.rests) : "");
   }

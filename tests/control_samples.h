@@ -61,7 +61,8 @@ inline constexpr char kSampleStatus[] = R"({
                      "handshake_pending": false, "handshakes": 3, "handshake_errors": 1,
                      "last_error": "handshake: initiation MAC wrong"},
   "loss_repair": {"requests_sent": 12, "repairs_sent": 30, "copies_missing": 2,
-                  "repairs_refused": 1, "resting": true, "rests": 2}
+                  "repairs_refused": 1, "resting": true, "rests": 2,
+                  "peer_repairs": true, "wait_us": 0}
 })";
 
 // A "peers" reply: one node heard whose uplink fills our path mesh1, a relay

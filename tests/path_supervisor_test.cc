@@ -152,6 +152,7 @@ class PathSupervisorTest : public ::testing::Test {
       reply.type = ProbeMessage::Type::kReply;
       const uint64_t extra_ns = extra_rtt_ns_[request.path_id];
       reply.reflected_ns = now_ + 500'000 + extra_ns / 2;
+      reply.repairs = peer_repairs_;
       changed |= paths_->OnProbeReply(reply, now_ + 1'000'000 + extra_ns);
     }
     if (changed) {
@@ -172,6 +173,8 @@ class PathSupervisorTest : public ::testing::Test {
                         .seen_ns = now_};
   }
 
+  // What the peer's replies say of its loss repair.
+  bool peer_repairs_ = true;
   // Round-trip time a path's probes take beyond 1 ms.
   std::map<size_t, uint64_t> extra_rtt_ns_;
   // The largest packet a path carries (outer bytes); default: any.
@@ -518,6 +521,25 @@ TEST_F(PathSupervisorTest, AHopSmallerThanTheUplinkLowersItsPathMtuAndTheMssClam
   for (int i = 0; i < 320; ++i) Tick({0, 1});
   EXPECT_EQ(paths_->table()[1].mtu, 1500u);
   EXPECT_EQ(system_->config.bond_mtu, 1460);
+}
+
+TEST_F(PathSupervisorTest, LostPacketsWaitForRepairsOnlyWhileThePeerSaysItRepairs) {
+  settings_ = TwoPaths(/*probed=*/true);
+  settings_.loss_repair = true;
+  system_ = std::make_unique<FakeSystem>(settings_);
+  paths_ = std::make_unique<PathSupervisor>(settings_, system_->Io(), StatusSources{}, now_);
+  paths_->StartProbing();
+  auto wait_after_rebalance = [&] {
+    for (int i = 0; i < 40; ++i) Tick({0, 1});  // past a rebalance interval
+    return system_->config.repair_wait_us;
+  };
+  EXPECT_GT(wait_after_rebalance(), 0u);
+  EXPECT_TRUE(paths_->peer_repairs());
+  peer_repairs_ = false;  // the peer restarted with loss_repair off
+  EXPECT_EQ(wait_after_rebalance(), 0u) << "waiting would only delay every loss";
+  EXPECT_FALSE(paths_->peer_repairs());
+  peer_repairs_ = true;
+  EXPECT_GT(wait_after_rebalance(), 0u);
 }
 
 }  // namespace

@@ -116,6 +116,31 @@ ProbeMessage RepairRequest() {
 }
 
 // A repair request's sequence number and bitmap take the seq and rx_packets slots.
+TEST(Probe, AReplySaysWhetherItsSenderRepairsUnderTheMac) {
+  for (const bool repairs : {false, true}) {
+    ProbeMessage reply = Sample();
+    reply.repairs = repairs;
+    const ProbeBytes b = EncodeProbe(reply, "key");
+    absl::StatusOr<ProbeMessage> m = DecodeProbe(b.data(), b.size(), "key");
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(m->repairs, repairs);
+    ProbeBytes flipped = b;
+    flipped[7] ^= 0x02;
+    EXPECT_EQ(DecodeProbe(flipped.data(), flipped.size(), "key").status().code(),
+              absl::StatusCode::kPermissionDenied)
+        << "a forged claim fails the MAC";
+  }
+  // Only a reply speaks for its sender: a request never carries the flag.
+  ProbeMessage request = Sample();
+  request.type = ProbeMessage::Type::kRequest;
+  request.repairs = true;
+  ProbeBytes b = EncodeProbe(request, "");
+  EXPECT_EQ(b[7], 0);
+  b[7] = 0x02;
+  EXPECT_THAT(std::string(DecodeProbe(b.data(), b.size(), "").status().message()),
+              ::testing::HasSubstr("repairs flag on a message that is not a reply"));
+}
+
 TEST(RepairRequest, RoundTripsInTheProbeSlots) {
   for (const std::string key : {"", "a mesh key of some length"}) {
     const ProbeBytes b = EncodeProbe(RepairRequest(), key);

@@ -45,6 +45,7 @@ print(f"lost {lost} of {sent}; peer asked for {reseq['repairs_requested']} repai
       f"{reseq['repaired']} filled their gap, {reseq['gaps_skipped']} gaps given up; "
       f"client sent {agent['repairs_sent']} copies again ({agent['copies_missing']} gone)")
 assert agent["repairs_sent"] >= reseq["repaired"], "the peer got repairs the client never sent"
+assert agent["peer_repairs"], "the client does not know the peer repairs"
 served = dict(re.findall(r'^meshbpf_loss_repair_total\{bond="mb0",event="(\w+)"\} (\d+)$', sys.argv[4], re.M))
 assert int(served.get("repairs_sent", -1)) >= agent["repairs_sent"], f"/metrics: {served}"
 
@@ -61,4 +62,35 @@ echo "peer resequencer after TCP: $(lab_status peer --json | python3 -c '
 import json, sys
 r = json.load(sys.stdin)["resequencing"]
 print({k: r[k] for k in ("repairs_requested", "repaired", "gaps_skipped")})')"
+
+# The client restarts without loss repair. Its probe replies say so, and
+# the peer stops waiting for repairs that would never come: it asks for
+# none and gives lost packets up at once (the stream then loses them).
+lab_stop_agent client || true
+lab_set_link_aggregation client loss_repair false
+lab_start_agent client
+peer_repair() {
+  lab_status peer --json | python3 -c "
+import json, sys
+r = json.load(sys.stdin)['health']['loss_repair']
+print(r['peer_repairs'], r['wait_us'])"
+}
+peer_gave_up_waiting() { [[ "$(peer_repair)" == "False 0" ]]; }
+wait_until 20 "every path up again after the client's restart" lab_paths_up
+wait_until 20 "the peer seeing that the client does not repair" peer_gave_up_waiting
+lab_status peer | grep 'loss repair:'
+requested() {
+  lab_status peer --json | python3 -c "import json, sys; print(json.load(sys.stdin)['resequencing']['repairs_requested'])"
+}
+before="$(requested)"
+report="$(lab_udp_stream 3000 1)"
+after="$(requested)"
+echo "client without loss repair: $report; peer asked for $((after - before)) repairs"
+((after == before)) || lab_fail "the peer asked $((after - before)) times for repairs the client does not make"
+python3 - "$report" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+lost = r["sent"] - r["unique"]
+assert lost >= 10, f"only {lost} lost: is link 2 still lossy?"
+PY
 echo PASS

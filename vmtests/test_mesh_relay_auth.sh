@@ -24,7 +24,7 @@ IPERF_SECONDS=5
 
 mesh_relay_create
 lab_authenticate_nodes n1 peer
-for node in n1 peer; do lab_set_encryption "$node" true; done
+for node in n1 peer; do lab_set_link_aggregation "$node" encryption true; done
 
 mesh_start_agent peer
 mesh_start_agent 2

@@ -74,7 +74,7 @@ lab_none_dropped auth_bad_tag auth_replay auth_too_old auth_plaintext decap_fail
 
 # The peer without encryption: the client reads nothing it sends.
 lab_stop_agent peer || true
-lab_set_encryption peer false
+lab_set_link_aggregation peer encryption false
 lab_start_agent peer
 # Its probes and answers, once it has keys, are tagged but not encrypted.
 plaintext_refused() { (($(lab_drops client auth_plaintext) >= 3)); }

@@ -16,6 +16,10 @@ struct LossRepairReport {
   // congestion (RepairGate, agent/core/policy.h), and how often it began to.
   bool resting = false;
   uint64_t rests = 0;
+  // Whether the peer answers repair requests (its probe replies say so).
+  bool peer_repairs = false;
+  // How long a lost packet waits for its repair now (0: given up at once).
+  uint32_t wait_us = 0;
 
   bool operator==(const LossRepairReport&) const = default;
 };

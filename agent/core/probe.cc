@@ -14,6 +14,8 @@ constexpr uint32_t kProbeMagic = 0x4d425052;  // "MBPR"
 constexpr uint8_t kProbeVersion = 2;
 constexpr size_t kMacOffset = kProbeWireSize - 16;
 constexpr uint8_t kFlagSizeProbe = 0x01;
+constexpr uint8_t kFlagRepairs = 0x02;  // only in replies
+constexpr uint8_t kKnownFlags = kFlagSizeProbe | kFlagRepairs;
 
 void Mac(const uint8_t* data, const std::string& key, uint8_t out[16]) {
   std::memset(out, 0, 16);
@@ -30,7 +32,8 @@ ProbeBytes EncodeProbe(const ProbeMessage& m, const std::string& key) {
   b[4] = kProbeVersion;
   b[5] = static_cast<uint8_t>(m.type);
   b[6] = m.path_id;
-  b[7] = m.size_probe ? kFlagSizeProbe : 0;
+  b[7] = (m.size_probe ? kFlagSizeProbe : 0) |
+         (m.type == ProbeMessage::Type::kReply && m.repairs ? kFlagRepairs : 0);
   PutBig(&b[8], repair ? m.repair_first_seq : m.seq, 4);
   PutBig(&b[12], m.sent_ns, 8);
   PutBig(&b[20], m.reflected_ns, 8);
@@ -48,8 +51,11 @@ absl::StatusOr<ProbeMessage> DecodeProbe(const uint8_t* data, size_t size,
     return absl::InvalidArgumentError(
         absl::StrCat("probe of ", size, " bytes (expected ", kProbeWireSize, ")"));
   }
-  if (data[7] & ~kFlagSizeProbe) {
+  if (data[7] & ~kKnownFlags) {
     return absl::InvalidArgumentError(absl::StrCat("probe: unknown flags ", data[7]));
+  }
+  if ((data[7] & kFlagRepairs) && data[5] != static_cast<uint8_t>(ProbeMessage::Type::kReply)) {
+    return absl::InvalidArgumentError("probe: the repairs flag on a message that is not a reply");
   }
   if (GetBig(data, 4) != kProbeMagic) return absl::InvalidArgumentError("probe: bad magic");
   if (data[4] != kProbeVersion) {
@@ -78,6 +84,7 @@ absl::StatusOr<ProbeMessage> DecodeProbe(const uint8_t* data, size_t size,
   m.type = static_cast<ProbeMessage::Type>(data[5]);
   m.path_id = data[6];
   m.size_probe = (data[7] & kFlagSizeProbe) != 0;
+  m.repairs = (data[7] & kFlagRepairs) != 0;
   const auto seq_slot = static_cast<uint32_t>(GetBig(data + 8, 4));
   const uint64_t rx_packets_slot = GetBig(data + 28, 8);
   if (repair) {

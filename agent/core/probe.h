@@ -37,12 +37,15 @@ struct ProbeMessage {
   // to a whole datagram, its reply is not; it has its own sequence numbers
   // and says nothing about the path's health.
   bool size_probe = false;
+  // In a reply: the reflector answers repair requests (its loss repair is
+  // on), so the requester's resequencer may wait for repairs from it.
+  bool repairs = false;
   // Not on the wire: a size probe request is sent padded to this many
   // bytes of UDP payload.
   uint32_t datagram_bytes = 0;
 };
 
-// magic(4) version(1) type(1) path(1) flags(1) seq(4) sent(8) reflected(8)
+// magic(4) version(1) type(1) path(1) flags(1: size probe, repairs) seq(4) sent(8) reflected(8)
 // rx_packets(8) rx_bytes(8) mac(16) [zeros, size probes only]
 // A repair request carries repair_first_seq in the seq slot and
 // repair_missing in the rx_packets slot; it is never a size probe.

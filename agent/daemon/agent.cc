@@ -93,6 +93,8 @@ class Agent {
       LossRepairReport& r = status.loss_repair.emplace(repair_->Report());
       r.resting = !paths_->repair_gate().open();
       r.rests = paths_->repair_gate().rests();
+      r.peer_repairs = paths_->peer_repairs();
+      r.wait_us = paths_->repair_wait_us();
     }
     return status;
   }
@@ -281,6 +283,7 @@ void Agent::OnProbeSocketReadable() {
     }
   };
   handlers.on_invalid = [this](const std::string& why) { paths_->OnInvalidProbe(why); };
+  handlers.repairs = repair_ != nullptr;
   probe_socket_->Drain(MonotonicNs(), handlers);
   // A path coming back goes into the table at once; measurements (capacity,
   // delay) and neighbour MACs wait for the tick, which rewrites it anyway.

@@ -140,9 +140,22 @@ void PathSupervisor::JudgeRepairLoss(const ResequencerStats& reseq, const Counte
   }
 }
 
+void PathSupervisor::NotePeerRepairs(bool repairs) {
+  if (peer_repairs_ == repairs) return;
+  // Said once per change, and only where this end would ask for repairs.
+  if (settings_.loss_repair && (peer_repairs_.has_value() || !repairs)) {
+    Log(repairs ? LogLevel::kInfo : LogLevel::kWarning,
+        repairs ? std::string("loss repair: the peer answers repair requests again")
+                : std::string("loss repair: the peer does not answer repair requests (its "
+                              "link_aggregation.loss_repair is off); lost packets are given "
+                              "up at once"));
+  }
+  peer_repairs_ = repairs;
+}
+
 uint32_t PathSupervisor::RepairWaitMs(const PathTable& table,
                                       const std::vector<PathCondition>& conditions) const {
-  if (!repair_gate_.open()) return 0;
+  if (!repair_gate_.open() || !peer_repairs()) return 0;
   // In whole milliseconds, so the smoothed RTT's wobble rewrites nothing.
   const uint32_t wait_us = RepairWaitUs(settings_, table, conditions, reseq_deadline_us_);
   return std::min((wait_us + 999) / 1000 * 1000, reseq_deadline_us_);
@@ -472,6 +485,7 @@ void PathSupervisor::SendSizeProbes(uint64_t now_ns) {
 
 bool PathSupervisor::OnProbeReply(const ProbeMessage& reply, uint64_t received_ns) {
   if (!prober_ || reply.path_id >= health_.size()) return false;
+  NotePeerRepairs(reply.repairs);
   if (reply.size_probe) {
     if (reply.path_id < mtu_search_.size()) mtu_search_[reply.path_id].OnAnswered(reply.seq);
     return false;

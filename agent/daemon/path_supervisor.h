@@ -145,6 +145,9 @@ class PathSupervisor {
   // mb_config.repair_wait_us for table(), as last written (0: loss repair off).
   uint32_t repair_wait_us() const { return repair_wait_us_; }
   const RepairGate& repair_gate() const { return repair_gate_; }
+  // Whether the peer's probe replies say it answers repair requests; until
+  // they do, lost packets do not wait for repairs.
+  bool peer_repairs() const { return peer_repairs_.value_or(false); }
 
   // "failover": holds FROM out of service and moves traffic onto TO, or
   // (auto) clears that; the status after it, or why it was refused.
@@ -178,6 +181,8 @@ class PathSupervisor {
   void FollowUplinks(uint64_t now_ns);
   // The table for `conditions` (Conditions(true)), next-hop MACs filled in.
   PathTable DesiredTable(const std::vector<PathCondition>& conditions) const;
+  // Records what the peer's latest probe reply says of its loss repair.
+  void NotePeerRepairs(bool repairs);
   // RepairWaitUs for `table`, rounded up to whole milliseconds (in
   // microseconds), at most the resequencing deadline in force; 0 while
   // repair rests (RepairGate).
@@ -230,6 +235,7 @@ class PathSupervisor {
   uint32_t repair_wait_us_ = 0;  // mb_config.repair_wait_us as last written
   ReseqMargin reseq_margin_;
   RepairGate repair_gate_;
+  std::optional<bool> peer_repairs_;  // from its last probe reply; unknown before
 };
 
 }  // namespace meshbpf

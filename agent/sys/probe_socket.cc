@@ -89,6 +89,7 @@ void ProbeSocket::Drain(uint64_t now_ns, const Handlers& handlers) {
       ProbeMessage reply = *m;
       reply.type = ProbeMessage::Type::kReply;
       reply.reflected_ns = now_ns;
+      reply.repairs = handlers.repairs;
       const PathRx rx = handlers.rx_of(m->path_id);
       reply.rx_packets = rx.packets;
       reply.rx_bytes = rx.bytes;

@@ -42,6 +42,8 @@ class ProbeSocket {
     std::function<void(const ProbeMessage&, uint64_t)> on_reply;
     // The peer's request for repairs (loss repair): never reflected.
     std::function<void(const ProbeMessage&)> on_repair_request;
+    // Whether this node answers repair requests: said in every reply.
+    bool repairs = false;
     // Anything invalid, and why.
     std::function<void(const std::string&)> on_invalid;
   };

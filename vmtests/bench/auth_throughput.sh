@@ -51,7 +51,7 @@ authenticated="$(runs "bond, authenticated")"
 
 for node in client peer; do
   lab_stop_agent "$node" || true
-  lab_set_encryption "$node" true
+  lab_set_link_aggregation "$node" encryption true
 done
 lab_start_agents
 wait_until 20 "both agents established an encrypted session" lab_sessions_established

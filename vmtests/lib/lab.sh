@@ -330,12 +330,13 @@ lab_authenticate_nodes() {
   lab_set_authentication "$a" "$LAB_DIR/$a.key" "$(lab_public_key "$b")"
   lab_set_authentication "$b" "$LAB_DIR/$b.key" "$(lab_public_key "$a")"
 }
-# link_aggregation.encryption in NODE's config: lab_set_encryption NODE true|false
-lab_set_encryption() {
-  python3 - "$LAB_DIR/$1.json" "$2" <<'PY'
+# One field of link_aggregation in NODE's config, VALUE in JSON:
+# lab_set_link_aggregation NODE FIELD VALUE (e.g. encryption true)
+lab_set_link_aggregation() {
+  python3 - "$LAB_DIR/$1.json" "$2" "$3" <<'PY'
 import json, sys
 config = json.load(open(sys.argv[1]))
-config["link_aggregation"]["encryption"] = sys.argv[2] == "true"
+config["link_aggregation"][sys.argv[2]] = json.loads(sys.argv[3])
 json.dump(config, open(sys.argv[1], "w"), indent=1)
 PY
 }
