@@ -44,7 +44,9 @@ TEST(ClientSession, TooLargeIsAClearError) {
   EXPECT_THAT(std::string(r->status().message()), HasSubstr("larger than the 32 bytes allowed"));
   // Exactly at the limit, end included, is fine.
   ClientSession exact(kLimits, 0);
-  r = exact.Received(std::string(28, 'a') + "\r\n\r\n", false);
+  std::string at_limit(28, 'a');
+  at_limit += "\r\n\r\n";
+  r = exact.Received(at_limit, false);
   ASSERT_TRUE(r && r->ok());
   // One huge read: refused without keeping it all.
   ClientSession huge(kLimits, 0);
