@@ -115,6 +115,29 @@ TEST_F(HandshakeTest, AnotherNodesKeyIsRefusedBothWays) {
   ASSERT_FALSE(fake.ok());  // the initiation is not for her key either
 }
 
+TEST_F(HandshakeTest, OnlyThePeerVouchesAndOnlyForItsDirection) {
+  const Handshake::Initiation sent = initiator_.Initiate(GenerateKeyPair(), 12);
+  EXPECT_TRUE(responder_.Vouched(sent.message.data(), sent.message.size()).ok());
+  // A stranger with keys of its own frames a perfect initiation: refused
+  // by the cheap check, before any X25519.
+  const Handshake stranger(GenerateKeyPair(), bob_.public_key);
+  const Handshake::Initiation junk = stranger.Initiate(GenerateKeyPair(), 12);
+  const absl::Status refused = responder_.Vouched(junk.message.data(), junk.message.size());
+  EXPECT_TRUE(absl::IsPermissionDenied(refused)) << refused;
+  EXPECT_NE(refused.message().find("vouch"), std::string::npos) << refused;
+  // Alice's own initiation reflected back to her is not vouched for.
+  EXPECT_FALSE(initiator_.Vouched(sent.message.data(), sent.message.size()).ok());
+  absl::StatusOr<Handshake::Response> response =
+      responder_.Respond(sent.message.data(), sent.message.size(), GenerateKeyPair(), 13);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_TRUE(initiator_.Vouched(response->message.data(), response->message.size()).ok());
+  EXPECT_FALSE(responder_.Vouched(response->message.data(), response->message.size()).ok());
+  // The vouch covers every byte, the main MAC included.
+  InitiationBytes flipped = sent.message;
+  flipped[kInitiationSize - kHandshakeVouchSize - 1] ^= 1;
+  EXPECT_FALSE(responder_.Vouched(flipped.data(), flipped.size()).ok());
+}
+
 TEST_F(HandshakeTest, AResponseToAnotherInitiationIsRefused) {
   const Handshake::Initiation first = initiator_.Initiate(GenerateKeyPair(), 7);
   const Handshake::Initiation second = initiator_.Initiate(GenerateKeyPair(), 7);

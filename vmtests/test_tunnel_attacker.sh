@@ -65,7 +65,8 @@ for reason in "${reasons[@]}"; do
   echo "peer refused ${refused[$reason]} as $reason"
 done
 handshake_errors=$(($(lab_auth_field peer handshake_errors) - errors_before))
-echo "peer's agent refused $handshake_errors handshake messages"
+echo "peer's agent refused $handshake_errors handshake messages" \
+  "(UDP receive buffer overflows in the peer: $(lab_ns peer awk '/^Udp: [0-9]/ {print $6}' /proc/net/snmp))"
 # Every kind for its reason: the counts sent, less what a busy socket or link may lose.
 ((refused[auth_epoch] >= 1900)) || lab_fail "data-shaped forgeries (random epochs): only ${refused[auth_epoch]} refused"
 ((refused[auth_bad_tag] >= 1900)) || lab_fail "probe-shaped forgeries (the session's epoch): only ${refused[auth_bad_tag]} bad tags"

@@ -23,9 +23,9 @@ using PkeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
 
 constexpr char kProtocolLabel[] = "meshbpf handshake v1 X25519 HKDF-SHA256";
 constexpr size_t kSessionMaterialSize = 32 + 2 * MB_AUTH_KEY_LEN + 2 * MB_CIPHER_KEY_LEN;
-// Bytes of each message the MAC covers: all but the MAC.
-constexpr size_t kInitiationSigned = kInitiationSize - kHandshakeMacSize;
-constexpr size_t kResponseSigned = kResponseSize - kHandshakeMacSize;
+// Bytes of each message the MAC covers: all before it (then the vouch).
+constexpr size_t kInitiationSigned = kInitiationSize - kHandshakeVouchSize - kHandshakeMacSize;
+constexpr size_t kResponseSigned = kResponseSize - kHandshakeVouchSize - kHandshakeMacSize;
 
 PkeyPtr PrivateKey(const X25519Key& key) {
   return PkeyPtr(EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, key.data(), key.size()),
@@ -108,6 +108,13 @@ std::vector<uint8_t> InitiationKey(const X25519Key& es, const X25519Key& ss,
   return Hkdf(Label(), ikm, PairInfo("initiation", initiator, responder), 32);
 }
 
+// The key of the vouch MACs from `sender` to `receiver`, from ss alone.
+std::vector<uint8_t> VouchKey(const X25519Key& ss, const X25519Key& sender,
+                              const X25519Key& receiver) {
+  return Hkdf(Label(), std::vector<uint8_t>(ss.begin(), ss.end()),
+              PairInfo("vouch", sender, receiver), 32);
+}
+
 // The response's MAC key and both directions' session keys, from the
 // transcript and all four DH results: mac key (32) | tag key I->R (16) |
 // tag key R->I (16) | cipher key I->R (32) | cipher key R->I (32). (HKDF's
@@ -148,6 +155,13 @@ bool MacMatches(const std::vector<uint8_t>& key, const uint8_t* message, size_t 
 void Sign(const std::vector<uint8_t>& key, uint8_t* message, size_t signed_size) {
   const HmacSha256Tag mac = MacOf(key, message, signed_size);
   std::memcpy(message + signed_size, mac.data(), mac.size());
+}
+
+// The vouch: the last kHandshakeVouchSize bytes of a `size`-byte message.
+void Vouch(const std::vector<uint8_t>& key, uint8_t* message, size_t size) {
+  const size_t vouched = size - kHandshakeVouchSize;
+  const HmacSha256Tag mac = MacOf(key, message, vouched);
+  std::memcpy(message + vouched, mac.data(), kHandshakeVouchSize);
 }
 
 }  // namespace
@@ -227,6 +241,21 @@ Handshake::Handshake(const X25519KeyPair& local, const X25519Key& peer_public)
   absl::StatusOr<X25519Key> ss = SharedSecret(local_.private_key, peer_public_);
   // A low-order configured peer key: every exchange then fails its MAC.
   if (ss.ok()) static_shared_ = *ss;
+  vouch_send_key_ = VouchKey(static_shared_, local_.public_key, peer_public_);
+  vouch_receive_key_ = VouchKey(static_shared_, peer_public_, local_.public_key);
+}
+
+absl::Status Handshake::Vouched(const uint8_t* data, size_t size) const {
+  absl::StatusOr<uint8_t> type = HandshakeType(data, size);
+  if (!type.ok()) return type.status();
+  const size_t vouched = size - kHandshakeVouchSize;
+  if (!ConstantTimeEqual(MacOf(vouch_receive_key_, data, vouched).data(), data + vouched,
+                         kHandshakeVouchSize)) {
+    return absl::PermissionDeniedError(
+        "handshake: not vouched for by the configured peer_public_key (vouch MAC wrong): "
+        "refused unread");
+  }
+  return absl::OkStatus();
 }
 
 bool Handshake::WinsCrossing() const {
@@ -249,15 +278,15 @@ Handshake::Initiation Handshake::Initiate(const X25519KeyPair& ephemeral,
   if (es.ok()) {
     Sign(InitiationKey(*es, static_shared_, local_.public_key, peer_public_), m, kInitiationSigned);
   }
+  Vouch(vouch_send_key_, m, kInitiationSize);
   return out;
 }
 
 absl::StatusOr<Handshake::Response> Handshake::Respond(const uint8_t* data, size_t size,
                                                        const X25519KeyPair& ephemeral,
                                                        uint32_t receive_epoch) const {
-  absl::StatusOr<uint8_t> type = HandshakeType(data, size);
-  if (!type.ok()) return type.status();
-  if (*type != kHandshakeInitiation) return absl::InvalidArgumentError("handshake: not an initiation");
+  if (absl::Status s = Vouched(data, size); !s.ok()) return s;
+  if (data[1] != kHandshakeInitiation) return absl::InvalidArgumentError("handshake: not an initiation");
   InitiationBytes initiation;
   std::memcpy(initiation.data(), data, initiation.size());
   const uint32_t initiator_epoch = static_cast<uint32_t>(GetBig(data + 4, 4));
@@ -284,6 +313,7 @@ absl::StatusOr<Handshake::Response> Handshake::Respond(const uint8_t* data, size
   const std::vector<uint8_t> material = SessionMaterial(
       initiation, m, *ee, *se, *es, static_shared_, peer_public_, local_.public_key);
   Sign(std::vector<uint8_t>(material.begin(), material.begin() + 32), m, kResponseSigned);
+  Vouch(vouch_send_key_, m, kResponseSize);
   out.keys.receive_key = DirectionKeyOf(material, /*from_initiator=*/true);
   out.keys.send_key = DirectionKeyOf(material, /*from_initiator=*/false);
   out.keys.receive_epoch = receive_epoch;
@@ -293,9 +323,8 @@ absl::StatusOr<Handshake::Response> Handshake::Respond(const uint8_t* data, size
 
 absl::StatusOr<SessionKeys> Handshake::Complete(const Initiation& sent, const uint8_t* data,
                                                 size_t size) const {
-  absl::StatusOr<uint8_t> type = HandshakeType(data, size);
-  if (!type.ok()) return type.status();
-  if (*type != kHandshakeResponse) return absl::InvalidArgumentError("handshake: not a response");
+  if (absl::Status s = Vouched(data, size); !s.ok()) return s;
+  if (data[1] != kHandshakeResponse) return absl::InvalidArgumentError("handshake: not a response");
   if (GetBig(data + 8, 4) != sent.receive_epoch) {
     return absl::InvalidArgumentError("handshake: response to another initiation");
   }

@@ -8,6 +8,12 @@
 //   response   (R -> I): epoch_R, epoch_I, E_R, mac keyed from the whole
 //                         transcript and ee, se, es, ss
 //
+// Each message ends in a vouch: a MAC over all of it before, keyed from ss
+// and the direction alone, so the receiver checks it with one HMAC and no
+// X25519. Only the two nodes can make one: anyone else's message (a
+// spoofer's flood, junk) is refused before it costs key agreement work or
+// takes from the rate budget of messages that get it.
+//
 // Both ends then hold the same session keys, per direction a 128-bit key
 // for the data path's SipHash tags and a 256-bit one for its ChaCha20. The
 // initiation proves the initiator's static key (ss) to the responder, the
@@ -26,6 +32,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -77,10 +84,11 @@ struct SessionKeys {
 inline constexpr uint8_t kHandshakeInitiation = 1;
 inline constexpr uint8_t kHandshakeResponse = 2;
 inline constexpr size_t kHandshakeMacSize = 32;
-// version type reserved(2) epoch_I(4) E_I(32) mac(32)
-inline constexpr size_t kInitiationSize = 72;
-// version type reserved(2) epoch_R(4) epoch_I(4) E_R(32) mac(32)
-inline constexpr size_t kResponseSize = 76;
+inline constexpr size_t kHandshakeVouchSize = 16;
+// version type reserved(2) epoch_I(4) E_I(32) mac(32) vouch(16)
+inline constexpr size_t kInitiationSize = 88;
+// version type reserved(2) epoch_R(4) epoch_I(4) E_R(32) mac(32) vouch(16)
+inline constexpr size_t kResponseSize = 92;
 using InitiationBytes = std::array<uint8_t, kInitiationSize>;
 using ResponseBytes = std::array<uint8_t, kResponseSize>;
 
@@ -117,6 +125,11 @@ class Handshake {
   absl::StatusOr<SessionKeys> Complete(const Initiation& sent, const uint8_t* data,
                                        size_t size) const;
 
+  // Whether a message is framed right and vouched for by the peer (the
+  // vouch MAC, one HMAC): the cheap check before any X25519. Respond and
+  // Complete make it too.
+  absl::Status Vouched(const uint8_t* data, size_t size) const;
+
   // Which end initiates when both try at once: the one with the smaller
   // public key (bytewise). The other drops its own attempt and answers.
   bool WinsCrossing() const;
@@ -125,6 +138,8 @@ class Handshake {
   X25519KeyPair local_;
   X25519Key peer_public_;
   X25519Key static_shared_{};  // DH(s_local, S_peer): the same for every exchange
+  // Vouch MAC keys, from ss: for what this end sends, and what it receives.
+  std::vector<uint8_t> vouch_send_key_, vouch_receive_key_;
 };
 
 }  // namespace meshbpf

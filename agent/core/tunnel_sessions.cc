@@ -138,12 +138,13 @@ SessionActions TunnelSessions::OnTick(uint64_t now_ns, const ReceiveSlots& slots
 SessionActions TunnelSessions::OnMessage(const uint8_t* data, size_t size, uint64_t now_ns,
                                          const ReceiveSlots& slots) {
   SessionActions actions;
-  absl::StatusOr<uint8_t> type = HandshakeType(data, size);
-  if (!type.ok()) {
-    Refused(actions, type.status());
+  // Before the rate budget: what the peer did not vouch for never takes
+  // from what its genuine messages need.
+  if (absl::Status vouched = handshake_.Vouched(data, size); !vouched.ok()) {
+    Refused(actions, vouched);
     return actions;
   }
-  if (*type == kHandshakeInitiation) {
+  if (data[1] == kHandshakeInitiation) {
     X25519Key ephemeral{};
     std::copy(data + 8, data + 8 + kX25519KeySize, ephemeral.begin());
     for (const auto& [key, response] : answered_) {

@@ -74,9 +74,10 @@ struct SessionTiming {
   double max_retry_s = 5;
 };
 
-// Handshake messages checked (four X25519 operations each) per second at
-// most, with a burst of as many: a flood from a spoofed peer address costs
-// bounded CPU; the excess is refused unread. One genuine exchange needs one.
+// Handshake messages checked (up to four X25519 operations each) per second
+// at most, with a burst of as many; the excess is refused unread. Only
+// messages the peer vouched for (Handshake::Vouched) count: a flood of
+// replayed genuine ones costs bounded CPU. One genuine exchange needs one.
 inline constexpr double kHandshakesCheckedPerSecond = 20;
 
 // Rekey long before the 64-bit counter could wrap, and before an attacker

@@ -40,6 +40,13 @@ uint16_t Fold(uint32_t sum) {
 absl::StatusOr<std::unique_ptr<HandshakeSocket>> HandshakeSocket::Open(uint16_t port) {
   const int udp = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (udp < 0) return Failed("socket", errno);
+  // Room for a flood of junk while the loop serves its other sources: what
+  // overflows is lost with the genuine message among it. Past rmem_max
+  // with CAP_NET_ADMIN; else as far as it allows.
+  const int buffer = kReceiveBufferBytes;
+  if (setsockopt(udp, SOL_SOCKET, SO_RCVBUFFORCE, &buffer, sizeof(buffer)) != 0) {
+    setsockopt(udp, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof(buffer));
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);

@@ -33,6 +33,8 @@ class HandshakeSocket {
   absl::Status SendTo(const sockaddr_in& to, const uint8_t* data, size_t size) const;
 
   static constexpr size_t kMaxDatagramsPerDrain = 64;
+  // ~4,000 handshake-sized datagrams (the kernel counts ~256 B per one).
+  static constexpr int kReceiveBufferBytes = 1 << 20;
   // Reads what is pending (at most kMaxDatagramsPerDrain).
   void Drain(const std::function<void(const uint8_t*, size_t, const sockaddr_in&)>& on_message) const;
 

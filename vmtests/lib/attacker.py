@@ -10,7 +10,8 @@
         2,000 probe-shaped (version 2, the captured session's epoch, inner
               UDP to PROBE_PORT, a fresh counter, a random tag),
         2,000 unauthenticated (version 1) carrying inner packets,
-        1,000 handshake-shaped (version 3, random bytes),
+        1,000 handshake-shaped (version 3): well-framed initiations and
+              responses with random keys and MACs, and random bytes,
         1,000 truncated (version 2, cut inside the headers),
         2,000 replays of the captured genuine packets, verbatim;
       prints a JSON line with the count of each kind.
@@ -107,7 +108,10 @@ def inject(src, dst, port, probe_port, capture_path):
                           wire(2, i % 2, 0x02) + auth_header(epoch) + inner_udp(probe_port, 60)))
         send("unauthenticated", udp(src, dst, port, port, wire(1, i % 2) + inner_udp(9100, 200)))
         send("replay", captured[i % len(captured)])
-        if i % 2 == 0:
+        if i % 4 == 0:  # an initiation's or a response's frame (88 or 92 bytes)
+            kind = 1 + i // 4 % 2
+            send("handshake", udp(src, dst, port, port, bytes([3, kind, 0, 0]) + os.urandom(80 + 4 * kind)))
+        elif i % 2 == 0:
             send("handshake", udp(src, dst, port, port, bytes([3]) + os.urandom(71 + i % 9)))
         else:
             cut = wire(2, 0) + auth_header(epoch)
