@@ -100,7 +100,7 @@ void Update(bpf_map* map, const void* key, const void* value, const char* what) 
 
 // The client's configuration as the agent writes it (see tests/bpf_datapath_fixture.h).
 void Configure(meshbpf_bpf* skel, uint32_t lo, uint32_t reseq_deadline_us,
-               bool authenticate = false, uint32_t repair_wait_us = 0, bool encrypt = false) {
+               bool authenticate = false, bool keep_copies = false, bool encrypt = false) {
   const uint32_t zero = 0;
   mb_config c{};
   c.bond_ifindex = lo;
@@ -109,7 +109,7 @@ void Configure(meshbpf_bpf* skel, uint32_t lo, uint32_t reseq_deadline_us,
   c.reseq_deadline_us = reseq_deadline_us;
   c.authenticate = authenticate ? 1 : 0;
   c.encrypt = encrypt ? 1 : 0;
-  c.repair_wait_us = repair_wait_us;
+  c.keep_copies = keep_copies ? 1 : 0;
   c.configured = 1;
   Update(skel->maps.mb_config, &zero, &c, "mb_config");
   const char* sources[] = {"10.201.1.2", "10.201.2.2"};
@@ -395,7 +395,7 @@ int main(int argc, char** argv) {
   const std::vector<Packet> authenticated = {
       inner[0], {"1500 B", Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_TCP, 1500 - MB_AUTH_OVERHEAD - 40)}};
   for (bool encrypt : {false, true}) {
-    Configure(skel, lo, /*reseq_deadline_us=*/0, /*authenticate=*/true, /*repair_wait_us=*/0,
+    Configure(skel, lo, /*reseq_deadline_us=*/0, /*authenticate=*/true, /*keep_copies=*/false,
               encrypt);
     const char* encap_row = encrypt ? "mb_encap, encrypted" : "mb_encap, authenticated";
     const char* decap_row = encrypt ? "mb_decap, encrypted" : "mb_decap, authenticated";
@@ -412,7 +412,7 @@ int main(int argc, char** argv) {
   }
 
   // Loss repair on: mb_encap keeps a copy of each frame (GSO: not kept).
-  Configure(skel, lo, kReseqDeadlineUs, /*authenticate=*/false, /*repair_wait_us=*/5000);
+  Configure(skel, lo, kReseqDeadlineUs, /*authenticate=*/false, /*keep_copies=*/true);
   for (const Packet& p : inner) {
     if (p.gso_segs) continue;
     const Result encap = Measure(skel->progs.mb_encap, p, runs);

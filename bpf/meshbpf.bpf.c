@@ -96,7 +96,7 @@ int mb_encap(struct __sk_buff *skb)
 		}
 		if (placed == MB_PLACED_PROBE)
 			flags = MB_FLAG_UNSEQUENCED;
-		else if (cfg->repair_wait_us)
+		else if (cfg->keep_copies)
 			keep_copy(skb, choice.bond_seq);
 	}
 

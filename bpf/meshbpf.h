@@ -238,10 +238,15 @@ struct mb_config {
 	/* 1: encrypt every tunnel packet and accept only encrypted ones ("Encryption"). */
 	__u8 encrypt;
 	/*
-	 * Loss repair (link_aggregation.loss_repair), 0 = off. Sending: every
-	 * bonded packet's frame is kept in mb_repair_copies. Receiving: a gap
-	 * every path has moved beyond is reported in mb_repair_requests and
-	 * waits this long for its repair before it is given up.
+	 * Loss repair (link_aggregation.loss_repair), sending: 1 = every bonded
+	 * packet's frame is kept in mb_repair_copies. The agent sets it while
+	 * the peer asks for repairs (a copy costs a frame's copy per packet).
+	 */
+	__u8 keep_copies;
+	/*
+	 * Loss repair, receiving, 0 = off: a gap every path has moved beyond is
+	 * reported in mb_repair_requests and waits this long for its repair
+	 * before it is given up.
 	 */
 	__u32 repair_wait_us;
 };

@@ -260,7 +260,7 @@ std::string HealthTable(const StatusReply& health) {
     const LossRepairReport& r = *health.loss_repair;
     absl::StrAppendFormat(&out,
                           "  loss repair: %s%slost packets wait %u ms, %u requests for them "
-                          "sent, %u copies sent again for the peer (%u gone, %u refused)%s\n",
+                          "sent, %u copies sent again for the peer (%u gone, %u refused)%s%s\n",
                           r.peer_repairs ? ""
                                          : "the peer does not answer repair requests (its "
                                            "link_aggregation.loss_repair is off, or no probe "
@@ -268,7 +268,8 @@ std::string HealthTable(const StatusReply& health) {
                           r.resting ? "resting (losses like congestion's), " : "",
                           r.wait_us / 1000,
                           r.requests_sent, r.repairs_sent, r.copies_missing, r.repairs_refused,
-                          r.rests ? absl::StrFormat("; rested %u times", r.rests) : "");
+                          r.rests ? absl::StrFormat("; rested %u times", r.rests) : "",
+                          r.keeps_copies ? "; copies kept (the peer asks)" : "");
   }
   const std::vector<TransitionEntry>& transitions = health.transitions;
   if (!transitions.empty()) absl::StrAppend(&out, "recent transitions:\n");

@@ -21,7 +21,7 @@ class RepairSendTest : public DatapathTest {
   void SetUp() override {
     DatapathTest::SetUp();
     if (SetUpStopped()) return;
-    EditConfig([](mb_config& c) { c.repair_wait_us = 5'000; });
+    EditConfig([](mb_config& c) { c.keep_copies = 1; });
   }
   static Bytes Frame(uint16_t payload) {
     return Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_UDP, payload);
@@ -52,13 +52,14 @@ TEST_F(RepairSendTest, KeepsEachBondedFrameAsItEnteredTheBond) {
   }
 }
 
-TEST_F(RepairSendTest, KeepsNothingWhenRepairIsOffOrForAProbe) {
-  EditConfig([](mb_config& c) { c.repair_wait_us = 0; });
+TEST_F(RepairSendTest, KeepsNothingWhenCopiesAreOffOrForAProbe) {
+  // The receiving side's wait says nothing of what this end keeps.
+  EditConfig([](mb_config& c) { c.keep_copies = 0; c.repair_wait_us = 5'000; });
   RunResult r = Encap(Frame(100));
   ASSERT_EQ(r.verdict, kRedirect);
   EXPECT_EQ(Copy(Parse(r.out).bond_seq).len, 0u);
 
-  EditConfig([](mb_config& c) { c.repair_wait_us = 5'000; });
+  EditConfig([](mb_config& c) { c.keep_copies = 1; });
   RunResult probe = Run(skel_->progs.mb_encap, Frame(60), MB_PROBE_MARK | 1);
   ASSERT_EQ(probe.verdict, kRedirect);
   EXPECT_EQ(Copy(Parse(probe.out).bond_seq).len, 0u) << "a probe carries the last bond_seq";

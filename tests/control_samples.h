@@ -62,7 +62,7 @@ inline constexpr char kSampleStatus[] = R"({
                      "last_error": "handshake: initiation MAC wrong"},
   "loss_repair": {"requests_sent": 12, "repairs_sent": 30, "copies_missing": 2,
                   "repairs_refused": 1, "resting": true, "rests": 2,
-                  "peer_repairs": true, "wait_us": 0}
+                  "peer_repairs": true, "wait_us": 0, "keeps_copies": true}
 })";
 
 // A "peers" reply: one node heard whose uplink fills our path mesh1, a relay

@@ -542,5 +542,34 @@ TEST_F(PathSupervisorTest, LostPacketsWaitForRepairsOnlyWhileThePeerSaysItRepair
   EXPECT_GT(wait_after_rebalance(), 0u);
 }
 
+TEST_F(PathSupervisorTest, SentPacketsAreKeptForRepairOnlyWhileThePeerAsks) {
+  settings_ = TwoPaths(/*probed=*/true);
+  settings_.loss_repair = true;
+  system_ = std::make_unique<FakeSystem>(settings_);
+  paths_ = std::make_unique<PathSupervisor>(settings_, system_->Io(), StatusSources{}, now_);
+  paths_->StartProbing();
+  Tick({0, 1});
+  EXPECT_EQ(system_->config.keep_copies, 0) << "clean paths: no copies, no cost";
+  paths_->OnRepairRequested(now_, 1);
+  Tick({0, 1});
+  paths_->OnRepairRequested(now_, 2);
+  EXPECT_EQ(system_->config.keep_copies, 0) << "3 losses in a second: a gap now and then";
+  for (int i = 0; i < 5; ++i) Tick({0, 1});
+  paths_->OnRepairRequested(now_, 3);
+  EXPECT_EQ(system_->config.keep_copies, 0) << "the window starts again";
+  paths_->OnRepairRequested(now_, 1);
+  EXPECT_EQ(system_->config.keep_copies, 1) << "at once, not at the next tick";
+  EXPECT_TRUE(paths_->keep_copies());
+  const uint64_t asked_ns = now_;
+  while (now_ - asked_ns < PathSupervisor::kKeepCopiesNs - kTickNs) Tick({0, 1});
+  EXPECT_EQ(system_->config.keep_copies, 1);
+  Tick({0, 1});
+  Tick({0, 1});
+  EXPECT_EQ(system_->config.keep_copies, 0) << "no repair asked for in a minute";
+  EXPECT_FALSE(paths_->keep_copies());
+  paths_->OnRepairRequested(now_, 64);
+  EXPECT_EQ(system_->config.keep_copies, 1);
+}
+
 }  // namespace
 }  // namespace meshbpf

@@ -38,7 +38,8 @@ TEST(StatusTable, ShowsTheAgentsViewOfEveryPath) {
                                "handshake messages refused (last: handshake: initiation MAC wrong)\n"));
   EXPECT_THAT(table, HasSubstr("  loss repair: resting (losses like congestion's), lost packets "
                                "wait 0 ms, 12 requests for them sent, 30 copies sent again for "
-                               "the peer (2 gone, 1 refused); rested 2 times\n"));
+                               "the peer (2 gone, 1 refused); rested 2 times; copies kept (the peer "
+                               "asks)\n"));
   EXPECT_THAT(table, HasSubstr("recent transitions:\n  2026-11-28T22:00:01Z wan0: down -> up "
                                "(3 probes answered)\n"));
   EXPECT_THAT(table, HasSubstr("  path mesh1: out of bonded bulk traffic (floor guard): jitter "

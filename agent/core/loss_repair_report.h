@@ -20,6 +20,8 @@ struct LossRepairReport {
   bool peer_repairs = false;
   // How long a lost packet waits for its repair now (0: given up at once).
   uint32_t wait_us = 0;
+  // Whether sent packets are kept for repair now (while the peer asks).
+  bool keeps_copies = false;
 
   bool operator==(const LossRepairReport&) const = default;
 };

@@ -3,6 +3,7 @@
 #include <net/if.h>
 #include <unistd.h>
 
+#include <bit>
 #include <cstdio>
 #include <memory>
 
@@ -95,6 +96,7 @@ class Agent {
       r.rests = paths_->repair_gate().rests();
       r.peer_repairs = paths_->peer_repairs();
       r.wait_us = paths_->repair_wait_us();
+      r.keeps_copies = paths_->keep_copies();
     }
     return status;
   }
@@ -163,7 +165,10 @@ absl::Status Agent::Start() {
   paths_ =
       std::make_unique<PathSupervisor>(settings_, std::move(io), std::move(status), MonotonicNs());
   if (absl::Status s = datapath_->Configure(paths_->table(), paths_->reseq_deadline_us(),
-                                               paths_->repair_wait_us()); !s.ok()) return s;
+                                           paths_->repair_wait_us(), paths_->keep_copies());
+      !s.ok()) {
+    return s;
+  }
   if (settings_.authentication) {
     TunnelAuthIo auth_io;
     auth_io.maps = &datapath_->auth();
@@ -277,7 +282,11 @@ void Agent::OnProbeSocketReadable() {
   };
   handlers.on_repair_request = [this](const ProbeMessage& request) {
     if (repair_) {
-      repair_->OnRepairRequest(request, MonotonicNs());
+      const uint64_t now_ns = MonotonicNs();
+      // Copies first: the packets sent from now on can be repaired.
+      paths_->OnRepairRequested(now_ns,
+                                static_cast<uint32_t>(std::popcount(request.repair_missing)));
+      repair_->OnRepairRequest(request, now_ns);
     } else {
       paths_->OnInvalidProbe("a request for repairs, but link_aggregation.loss_repair is off here");
     }
@@ -374,7 +383,8 @@ void Agent::Reload() {
   if (absl::Status s = datapath_->CreateBond(); !s.ok()) Log(LogLevel::kError, std::string(s.message()));
   paths_->ApplyReload(reload, MonotonicNs());
   if (absl::Status s = datapath_->Configure(paths_->table(), paths_->reseq_deadline_us(),
-                                               paths_->repair_wait_us()); !s.ok()) {
+                                           paths_->repair_wait_us(), paths_->keep_copies());
+      !s.ok()) {
     Log(LogLevel::kError, absl::StrCat("reload: ", s.message()));
     return;
   }

@@ -26,7 +26,7 @@ namespace {
 
 absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings, const PathTable& table,
                            uint32_t reseq_deadline_us, uint32_t repair_wait_us,
-                           const InterfaceInfo& bond) {
+                           bool keep_copies, const InterfaceInfo& bond) {
   if (absl::Status s = maps.WritePaths(table); !s.ok()) return s;
   if (absl::Status s = maps.SyncPeers(PeerAddresses(settings)); !s.ok()) return s;
   // Last: marks the data path configured, so it never runs on half-written
@@ -39,6 +39,7 @@ absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings, con
   config.latency_bytes = static_cast<uint16_t>(settings.latency_packet_bytes);
   config.reseq_deadline_us = reseq_deadline_us;
   config.repair_wait_us = repair_wait_us;
+  config.keep_copies = keep_copies;
   config.reseq_window = static_cast<uint16_t>(settings.max_queue_size);
   config.bond_mtu = static_cast<uint16_t>(TunnelPayloadMtu(table, BondOverhead(settings)));
   config.configured = 1;
@@ -134,7 +135,7 @@ absl::StatusOr<std::unique_ptr<RepairChannel>> BondDatapath::OpenRepairChannel()
 }
 
 absl::Status BondDatapath::Configure(const PathTable& table, uint32_t reseq_deadline_us,
-                                     uint32_t repair_wait_us) {
+                                     uint32_t repair_wait_us, bool keep_copies) {
   SystemInterfaceLookup lookup;
   std::optional<InterfaceInfo> bond = lookup.Find(settings_.bond_interface);
   std::optional<InterfaceInfo> bond_tx = lookup.Find(BondTxName(settings_.bond_interface));
@@ -149,7 +150,9 @@ absl::Status BondDatapath::Configure(const PathTable& table, uint32_t reseq_dead
     }
     if (absl::Status s = auth_->SyncAllowedSources(allowed); !s.ok()) return s;
   }
-  if (absl::Status s = ConfigureMaps(datapath_->maps(), settings_, table, reseq_deadline_us, repair_wait_us, *bond); !s.ok()) {
+  if (absl::Status s = ConfigureMaps(datapath_->maps(), settings_, table, reseq_deadline_us,
+                                     repair_wait_us, keep_copies, *bond);
+      !s.ok()) {
     return s;
   }
   for (const PathSettings& p : settings_.paths) {

@@ -30,12 +30,13 @@ class BondDatapath {
   // Loads the programs; their maps are pinned under `pin_dir`.
   absl::Status Load(const std::string& pin_dir);
   // Writes the maps (the path table `table`, peers, configuration last,
-  // with the resequencing deadline and loss repair's wait) and attaches the programs where they
+  // with the resequencing deadline and loss repair's wait and copies, as
+  // the agent tunes them at run time) and attaches the programs where they
   // are not yet: again after a reload, for the uplinks it added. (Uplinks
   // it removed keep mb_decap until the agent stops: it passes everything
   // that is not from a peer.)
   absl::Status Configure(const PathTable& table, uint32_t reseq_deadline_us,
-                         uint32_t repair_wait_us);
+                         uint32_t repair_wait_us, bool keep_copies);
   // Marks the sockets created in the cgroup directory `cgroup_dir`.
   absl::Status MarkCgroup(const std::string& cgroup_dir, uint32_t mark) {
     return datapath_->AttachCgroupMark(cgroup_dir, mark);

@@ -153,6 +153,31 @@ void PathSupervisor::NotePeerRepairs(bool repairs) {
   peer_repairs_ = repairs;
 }
 
+void PathSupervisor::OnRepairRequested(uint64_t now_ns, uint32_t packets) {
+  repair_requested_ns_ = now_ns;
+  if (keep_copies_) return;
+  if (now_ns - requests_window_ns_ >= kCopiesWindowNs) {
+    requests_window_ns_ = now_ns;
+    requested_in_window_ = 0;
+  }
+  requested_in_window_ += packets;
+  if (requested_in_window_ >= kCopiesAfterLosses) {
+    KeepCopies(true, absl::StrFormat("the peer asked for %u repairs within %.0f s",
+                                     requested_in_window_, kCopiesWindowNs / 1e9));
+  }
+}
+
+void PathSupervisor::KeepCopies(bool keep, const std::string& why) {
+  if (!io_.update_config) return;
+  if (absl::Status s = io_.update_config([&](mb_config& c) { c.keep_copies = keep; }); !s.ok()) {
+    Log(LogLevel::kError, absl::StrCat("loss repair: ", s.message()));
+    return;
+  }
+  keep_copies_ = keep;
+  Log(LogLevel::kInfo, absl::StrCat("loss repair: ", keep ? "keeping" : "no longer keeping",
+                                    " copies of sent packets (", why, ")"));
+}
+
 uint32_t PathSupervisor::RepairWaitMs(const PathTable& table,
                                       const std::vector<PathCondition>& conditions) const {
   if (!repair_gate_.open() || !peer_repairs()) return 0;
@@ -423,6 +448,9 @@ void PathSupervisor::OnTick(uint64_t now_ns, const CounterTable* counters) {
     if (reseq && counters && settings_.loss_repair) JudgeRepairLoss(*reseq, *counters, now_ns);
     next_rebalance_ns_ =
         now_ns + static_cast<uint64_t>(settings_.failover.rebalance_interval_s * 1e9);
+  }
+  if (keep_copies_ && now_ns - repair_requested_ns_ >= kKeepCopiesNs) {
+    KeepCopies(false, absl::StrFormat("no repair asked for in %.0f s", kKeepCopiesNs / 1e9));
   }
   // Also picks up neighbour MACs, which get resolved and expire on their
   // own schedule: the data path's redundant copies need the current ones.

@@ -148,6 +148,17 @@ class PathSupervisor {
   // Whether the peer's probe replies say it answers repair requests; until
   // they do, lost packets do not wait for repairs.
   bool peer_repairs() const { return peer_repairs_.value_or(false); }
+  // The peer asked for `packets` repairs. Once it has asked for
+  // kCopiesAfterLosses within kCopiesWindowNs (a path loses packets, not
+  // one gap now and then), sent packets are kept, until it has asked for
+  // none for kKeepCopiesNs: copying every frame costs the bond a third of
+  // its unshaped throughput, for nothing where paths lose nothing.
+  void OnRepairRequested(uint64_t now_ns, uint32_t packets);
+  // mb_config.keep_copies, as last written.
+  bool keep_copies() const { return keep_copies_; }
+  static constexpr uint32_t kCopiesAfterLosses = 4;
+  static constexpr uint64_t kCopiesWindowNs = 1'000'000'000;
+  static constexpr uint64_t kKeepCopiesNs = 60'000'000'000;
 
   // "failover": holds FROM out of service and moves traffic onto TO, or
   // (auto) clears that; the status after it, or why it was refused.
@@ -183,6 +194,8 @@ class PathSupervisor {
   PathTable DesiredTable(const std::vector<PathCondition>& conditions) const;
   // Records what the peer's latest probe reply says of its loss repair.
   void NotePeerRepairs(bool repairs);
+  // Writes mb_config.keep_copies, and says why.
+  void KeepCopies(bool keep, const std::string& why);
   // RepairWaitUs for `table`, rounded up to whole milliseconds (in
   // microseconds), at most the resequencing deadline in force; 0 while
   // repair rests (RepairGate).
@@ -236,6 +249,10 @@ class PathSupervisor {
   ReseqMargin reseq_margin_;
   RepairGate repair_gate_;
   std::optional<bool> peer_repairs_;  // from its last probe reply; unknown before
+  bool keep_copies_ = false;          // mb_config.keep_copies as last written
+  uint64_t repair_requested_ns_ = 0;  // the peer's latest request
+  uint64_t requests_window_ns_ = 0;   // when the current window of requests began
+  uint32_t requested_in_window_ = 0;  // packets asked for in it
 };
 
 }  // namespace meshbpf

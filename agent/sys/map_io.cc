@@ -24,7 +24,7 @@ namespace meshbpf {
 // The BPF side compiles the same header; a layout change must be deliberate.
 static_assert(sizeof(mb_wire_hdr) == 12, "wire header is part of the protocol");
 static_assert(MB_ENCAP_OVERHEAD == 40, "outer IPv4 + UDP + mb_wire_hdr");
-static_assert(sizeof(mb_config) == 44);
+static_assert(sizeof(mb_config) == 48);
 static_assert(sizeof(mb_path) == 52);
 static_assert(sizeof(mb_learned_source) == 24);
 static_assert(sizeof(mb_path_counters) == 8 * (4 + MB_DROP_REASONS));
