@@ -112,9 +112,10 @@ class FakeSystem {
 
 class PathSupervisorTest : public ::testing::Test {
  protected:
-  void Start(bool probed, bool floor_guard = false) {
+  void Start(bool probed, bool floor_guard = false, bool loss_repair = false) {
     settings_ = TwoPaths(probed);
     settings_.floor_guard = floor_guard;
+    settings_.loss_repair = loss_repair;
     system_ = std::make_unique<FakeSystem>(settings_);
     paths_ = std::make_unique<PathSupervisor>(settings_, system_->Io(), StatusSources{}, now_);
     if (probed) paths_->StartProbing();
@@ -524,11 +525,7 @@ TEST_F(PathSupervisorTest, AHopSmallerThanTheUplinkLowersItsPathMtuAndTheMssClam
 }
 
 TEST_F(PathSupervisorTest, LostPacketsWaitForRepairsOnlyWhileThePeerSaysItRepairs) {
-  settings_ = TwoPaths(/*probed=*/true);
-  settings_.loss_repair = true;
-  system_ = std::make_unique<FakeSystem>(settings_);
-  paths_ = std::make_unique<PathSupervisor>(settings_, system_->Io(), StatusSources{}, now_);
-  paths_->StartProbing();
+  Start(/*probed=*/true, /*floor_guard=*/false, /*loss_repair=*/true);
   auto wait_after_rebalance = [&] {
     for (int i = 0; i < 40; ++i) Tick({0, 1});  // past a rebalance interval
     return system_->config.repair_wait_us;
@@ -543,11 +540,7 @@ TEST_F(PathSupervisorTest, LostPacketsWaitForRepairsOnlyWhileThePeerSaysItRepair
 }
 
 TEST_F(PathSupervisorTest, SentPacketsAreKeptForRepairOnlyWhileThePeerAsks) {
-  settings_ = TwoPaths(/*probed=*/true);
-  settings_.loss_repair = true;
-  system_ = std::make_unique<FakeSystem>(settings_);
-  paths_ = std::make_unique<PathSupervisor>(settings_, system_->Io(), StatusSources{}, now_);
-  paths_->StartProbing();
+  Start(/*probed=*/true, /*floor_guard=*/false, /*loss_repair=*/true);
   Tick({0, 1});
   EXPECT_EQ(system_->config.keep_copies, 0) << "clean paths: no copies, no cost";
   paths_->OnRepairRequested(now_, 1);
