@@ -24,9 +24,7 @@ trap 'exit 130' INT TERM
 lab_create
 lab_start_authenticated
 lab_route_client bond
-keeps_copies() {
-  lab_status "$1" --json | python3 -c "import json, sys; print(json.load(sys.stdin)['health']['loss_repair']['keeps_copies'])"
-}
+keeps_copies() { lab_status_eval "$1" "s['health']['loss_repair']['keeps_copies']"; }
 # Nothing lost, nothing asked for: no copies (they cost CPU per packet).
 [[ "$(keeps_copies client)" == False ]] || lab_fail "the client keeps copies before any loss"
 lab_link_loss 2 5
@@ -77,19 +75,13 @@ print({k: r[k] for k in ("repairs_requested", "repaired", "gaps_skipped")})')"
 lab_stop_agent client || true
 lab_set_link_aggregation client loss_repair false
 lab_start_agent client
-peer_repair() {
-  lab_status peer --json | python3 -c "
-import json, sys
-r = json.load(sys.stdin)['health']['loss_repair']
-print(r['peer_repairs'], r['wait_us'])"
+peer_gave_up_waiting() {
+  [[ "$(lab_status_eval peer "s['health']['loss_repair']['peer_repairs'], s['health']['loss_repair']['wait_us']")" == "False 0" ]]
 }
-peer_gave_up_waiting() { [[ "$(peer_repair)" == "False 0" ]]; }
 wait_until 20 "every path up again after the client's restart" lab_paths_up
 wait_until 20 "the peer seeing that the client does not repair" peer_gave_up_waiting
 lab_status peer | grep 'loss repair:'
-requested() {
-  lab_status peer --json | python3 -c "import json, sys; print(json.load(sys.stdin)['resequencing']['repairs_requested'])"
-}
+requested() { lab_status_eval peer "s['resequencing']['repairs_requested']"; }
 before="$(requested)"
 report="$(lab_udp_stream 3000 1)"
 after="$(requested)"

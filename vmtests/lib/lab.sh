@@ -340,10 +340,14 @@ config["link_aggregation"][sys.argv[2]] = json.loads(sys.argv[3])
 json.dump(config, open(sys.argv[1], "w"), indent=1)
 PY
 }
+# A Python expression over NODE's `meshbpf status --json` (as `s`), printed:
+# lab_status_eval NODE EXPR (e.g. client "s['health']['loss_repair']['wait_us']")
+lab_status_eval() {
+  lab_status "$1" --json | python3 -c "import json, sys; s = json.load(sys.stdin); print($2)"
+}
 # authentication.FIELD of NODE's `meshbpf status --json`: lab_auth_field NODE FIELD
 lab_auth_field() {
-  lab_status "$1" --json |
-    python3 -c "import json, sys; print(json.load(sys.stdin)['health']['authentication']['$2'])"
+  lab_status_eval "$1" "s['health']['authentication']['$2']"
 }
 lab_sessions_established() {
   [[ "$(lab_auth_field client established)" == True && "$(lab_auth_field peer established)" == True ]]
@@ -633,7 +637,7 @@ lab_status() {
 # One field of one path in a node's `meshbpf status --json`, read anew on
 # every call: lab_path_field NODE PATH_ID FIELD (e.g. client 1 tx_bytes).
 lab_path_field() {
-  lab_status "$1" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['paths'][$2]['$3'])"
+  lab_status_eval "$1" "s['paths'][$2]['$3']"
 }
 
 # SIGHUP to one node's agent, then waits until it logs how the reload went
