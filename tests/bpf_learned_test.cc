@@ -138,8 +138,8 @@ TEST_F(LearnedPathTest, ProbeIsNotForcedOntoAPathWithoutEndpoint) {
   Adopt(kRelayUplink, kReturnPort);
   RunResult r = Run(skel_->progs.mb_encap, probe, MB_PROBE_MARK | kLearnedPath);
   ASSERT_EQ(r.verdict, kRedirect);
-  EXPECT_EQ(Addr(r.out, kIp + 16), Ip(kRelayUplink));
-  EXPECT_EQ(Get16(r.out, kUdp + 2), kReturnPort);
+  EXPECT_EQ(Addr(r.out, kOuterIp + 16), Ip(kRelayUplink));
+  EXPECT_EQ(Get16(r.out, kOuterUdp + 2), kReturnPort);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 
 #include "bpf/meshbpf.h"
 #include "meshbpf.skel.h"
+#include "tests/bpf_datapath_fixture.h"
 #include "tests/bpf_test_run.h"
 #include "tests/packet_builder.h"
 
@@ -34,23 +35,20 @@ constexpr const char* kRelayLan = "10.210.0.2";
 constexpr const char* kRelayUplink = "10.211.2.2";
 constexpr const char* kBondPeer = "10.200.0.2";
 
-// Offsets in a frame.
-constexpr size_t kIp = 14, kUdp = 34, kInner = 14 + MB_ENCAP_OVERHEAD;
-
 // What a correct relay makes of `in`: new outer addresses and ports, TTL - 1,
 // the IPv4 checksum computed from scratch, UDP checksum 0, the rest as is.
 inline Bytes Readdressed(const Bytes& in, const char* saddr, const char* daddr, uint16_t sport,
                   uint16_t dport) {
   Bytes want = in;
   const uint32_t s = Ip(saddr), d = Ip(daddr);
-  std::memcpy(&want[kIp + 12], &s, 4);
-  std::memcpy(&want[kIp + 16], &d, 4);
-  want[kIp + 8] = static_cast<uint8_t>(want[kIp + 8] - 1);
-  Put16(want, kIp + 10, 0);
-  Put16(want, kIp + 10, Ipv4Checksum(&want[kIp], 20));
-  Put16(want, kUdp, sport);
-  Put16(want, kUdp + 2, dport);
-  Put16(want, kUdp + 6, 0);
+  std::memcpy(&want[kOuterIp + 12], &s, 4);
+  std::memcpy(&want[kOuterIp + 16], &d, 4);
+  want[kOuterIp + 8] = static_cast<uint8_t>(want[kOuterIp + 8] - 1);
+  Put16(want, kOuterIp + 10, 0);
+  Put16(want, kOuterIp + 10, Ipv4Checksum(&want[kOuterIp], 20));
+  Put16(want, kOuterUdp, sport);
+  Put16(want, kOuterUdp + 2, dport);
+  Put16(want, kOuterUdp + 6, 0);
   return want;
 }
 
@@ -130,7 +128,7 @@ class RelayTest : public BpfProgTest {
     Bytes inner = L3(Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_TCP,
                                 wire_len - MB_ENCAP_OVERHEAD - 40));
     Bytes b = MeshPacket(src, inner, m);
-    Put16(b, kUdp + 6, 0xbeef);  // a stale UDP checksum: the relay must clear it
+    Put16(b, kOuterUdp + 6, 0xbeef);  // a stale UDP checksum: the relay must clear it
     return b;
   }
   // P's answer to R's return port.

@@ -23,15 +23,15 @@ TEST_F(RelayTest, ForwardRewritesTheOuterHeaderTowardThePeer) {
   ASSERT_EQ(r.verdict, kRedirect);
   const Bytes& o = r.out;
   ASSERT_EQ(o.size(), in.size());
-  EXPECT_EQ(Addr(o, kIp + 12), Ip(kRelayUplink)) << "source: R's uplink address";
-  EXPECT_EQ(Addr(o, kIp + 16), Ip(kBondPeer)) << "destination: the origin's bonding peer";
-  EXPECT_EQ(o[kIp + 8], 63) << "TTL - 1";
-  EXPECT_EQ(Ipv4Checksum(&o[kIp], 20), 0) << "IPv4 checksum valid";
-  EXPECT_EQ(Get16(o, kUdp), kReturnPort) << "source port: where P answers";
-  EXPECT_EQ(Get16(o, kUdp + 2), kTunnelPort) << "the peer's tunnel port";
-  EXPECT_EQ(Get16(o, kUdp + 6), 0) << "UDP checksum cleared";
-  EXPECT_TRUE(BytesEqual(Bytes(o.begin() + kUdp + 8, o.end()),
-                         Bytes(in.begin() + kUdp + 8, in.end()), "payload"))
+  EXPECT_EQ(Addr(o, kOuterIp + 12), Ip(kRelayUplink)) << "source: R's uplink address";
+  EXPECT_EQ(Addr(o, kOuterIp + 16), Ip(kBondPeer)) << "destination: the origin's bonding peer";
+  EXPECT_EQ(o[kOuterIp + 8], 63) << "TTL - 1";
+  EXPECT_EQ(Ipv4Checksum(&o[kOuterIp], 20), 0) << "IPv4 checksum valid";
+  EXPECT_EQ(Get16(o, kOuterUdp), kReturnPort) << "source port: where P answers";
+  EXPECT_EQ(Get16(o, kOuterUdp + 2), kTunnelPort) << "the peer's tunnel port";
+  EXPECT_EQ(Get16(o, kOuterUdp + 6), 0) << "UDP checksum cleared";
+  EXPECT_TRUE(BytesEqual(Bytes(o.begin() + kOuterUdp + 8, o.end()),
+                         Bytes(in.begin() + kOuterUdp + 8, in.end()), "payload"))
       << "wire header and inner packet untouched";
   EXPECT_TRUE(BytesEqual(o, Readdressed(in, kRelayUplink, kBondPeer, kReturnPort, kTunnelPort),
                          "forwarded"));
@@ -52,11 +52,11 @@ TEST_F(RelayTest, ReturnRewritesTheOuterHeaderTowardTheOrigin) {
   const Bytes in = FromPeer();
   RunResult r = Decap(in);
   ASSERT_EQ(r.verdict, kRedirect);
-  EXPECT_EQ(Addr(r.out, kIp + 12), Ip(kRelayLan));
-  EXPECT_EQ(Addr(r.out, kIp + 16), Ip(kOrigin));
-  EXPECT_EQ(Get16(r.out, kUdp), kRelayPort) << "from the port O sends to";
-  EXPECT_EQ(Get16(r.out, kUdp + 2), kTunnelPort) << "O's tunnel port";
-  EXPECT_EQ(Ipv4Checksum(&r.out[kIp], 20), 0);
+  EXPECT_EQ(Addr(r.out, kOuterIp + 12), Ip(kRelayLan));
+  EXPECT_EQ(Addr(r.out, kOuterIp + 16), Ip(kOrigin));
+  EXPECT_EQ(Get16(r.out, kOuterUdp), kRelayPort) << "from the port O sends to";
+  EXPECT_EQ(Get16(r.out, kOuterUdp + 2), kTunnelPort) << "O's tunnel port";
+  EXPECT_EQ(Ipv4Checksum(&r.out[kOuterIp], 20), 0);
   EXPECT_TRUE(
       BytesEqual(r.out, Readdressed(in, kRelayLan, kOrigin, kRelayPort, kTunnelPort), "returned"));
 
@@ -140,11 +140,11 @@ TEST_F(RelayTest, RelaysOnlyWhatArrivesAsAnnounced) {
     return b;
   };
   const Bytes to_other_address =
-      with(FromOrigin(), [](Bytes& b) { Put32(b, kIp + 16, Ip("10.210.0.99")); });
-  const Bytes from_other_port = with(FromOrigin(), [](Bytes& b) { Put16(b, kUdp, 7999); });
-  const Bytes not_meshbpf = with(FromOrigin(), [](Bytes& b) { b[kUdp + 8] = 9; });
+      with(FromOrigin(), [](Bytes& b) { Put32(b, kOuterIp + 16, Ip("10.210.0.99")); });
+  const Bytes from_other_port = with(FromOrigin(), [](Bytes& b) { Put16(b, kOuterUdp, 7999); });
+  const Bytes not_meshbpf = with(FromOrigin(), [](Bytes& b) { b[kOuterUdp + 8] = 9; });
   const Bytes return_to_other_address =
-      with(FromPeer(), [](Bytes& b) { Put32(b, kIp + 16, Ip("10.211.2.99")); });
+      with(FromPeer(), [](Bytes& b) { Put32(b, kOuterIp + 16, Ip("10.211.2.99")); });
   struct Case {
     const char* what;
     Bytes packet;
@@ -176,9 +176,9 @@ TEST_F(RelayTest, RelaysOnlyWhatArrivesAsAnnounced) {
 // A payload too short for a meshbpf header and an inner IPv4 header.
 TEST_F(RelayTest, TruncatedPayloadIsNotRelayed) {
   Bytes b = FromOrigin();
-  b.resize(kUdp + 8 + sizeof(mb_wire_hdr) + 10);
-  Put16(b, kIp + 2, static_cast<uint16_t>(b.size() - kIp));
-  Put16(b, kUdp + 4, static_cast<uint16_t>(b.size() - kUdp));
+  b.resize(kOuterUdp + 8 + sizeof(mb_wire_hdr) + 10);
+  Put16(b, kOuterIp + 2, static_cast<uint16_t>(b.size() - kOuterIp));
+  Put16(b, kOuterUdp + 4, static_cast<uint16_t>(b.size() - kOuterUdp));
   EXPECT_EQ(Decap(b).verdict, kShot);
   EXPECT_EQ(RelayCounters(kSlot).drops[MB_RELAY_DROP_NOT_MESHBPF], 1u);
 }
@@ -218,7 +218,7 @@ TEST_F(RelayTest, ExpiringTtlIsDropped) {
   EXPECT_EQ(RelayCounters(kSlot).drops[MB_RELAY_DROP_TTL], 2u);
   RunResult r = Decap(FromOrigin(1000, 2));
   EXPECT_EQ(r.verdict, kRedirect);
-  EXPECT_EQ(r.out[kIp + 8], 1);
+  EXPECT_EQ(r.out[kOuterIp + 8], 1);
 }
 
 TEST_F(RelayTest, RateLimitDropsWhatExceedsTheBucket) {

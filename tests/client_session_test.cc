@@ -5,17 +5,17 @@
 #include <gtest/gtest.h>
 
 #include "agent/core/log_throttle.h"
+#include "tests/test_common.h"
 
 namespace meshbpf {
 namespace {
 
 using ::testing::HasSubstr;
 
-constexpr uint64_t kS = 1'000'000'000;
 const ClientLimits kLimits{.request_end = "\r\n\r\n",
                            .max_request_bytes = 32,
-                           .request_timeout_ns = 2 * kS,
-                           .reply_timeout_ns = 3 * kS};
+                           .request_timeout_ns = 2 * kSecond,
+                           .reply_timeout_ns = 3 * kSecond};
 
 TEST(ClientSession, WholeRequestAcrossReadsEvenWithItsEndSplit) {
   ClientSession s(kLimits, 0);
@@ -56,12 +56,12 @@ TEST(ClientSession, TooLargeIsAClearError) {
 }
 
 TEST(ClientSession, OneDeadlineForTheWholeRequest) {
-  ClientSession s(kLimits, 10 * kS);
-  EXPECT_EQ(s.deadline_ns(), 12 * kS);
+  ClientSession s(kLimits, 10 * kSecond);
+  EXPECT_EQ(s.deadline_ns(), 12 * kSecond);
   // Trickling bytes does not extend it.
   EXPECT_FALSE(s.Received("G", false));
-  EXPECT_FALSE(s.Overdue(12 * kS - 1));
-  std::optional<std::string> why = s.Overdue(12 * kS);
+  EXPECT_FALSE(s.Overdue(12 * kSecond - 1));
+  std::optional<std::string> why = s.Overdue(12 * kSecond);
   ASSERT_TRUE(why);
   EXPECT_THAT(*why, HasSubstr("sent no whole request within 2 s (1 bytes)"));
 }
@@ -69,13 +69,13 @@ TEST(ClientSession, OneDeadlineForTheWholeRequest) {
 TEST(ClientSession, OneDeadlineForReadingTheWholeReply) {
   ClientSession s(kLimits, 0);
   ASSERT_TRUE(s.Received("x\r\n\r\n", false));
-  s.Reply("0123456789", 1 * kS);
-  EXPECT_EQ(s.deadline_ns(), 4 * kS);
+  s.Reply("0123456789", 1 * kSecond);
+  EXPECT_EQ(s.deadline_ns(), 4 * kSecond);
   EXPECT_EQ(s.unsent(), "0123456789");
   s.Sent(4);
   EXPECT_EQ(s.unsent(), "456789");
   EXPECT_FALSE(s.done());
-  std::optional<std::string> why = s.Overdue(4 * kS);
+  std::optional<std::string> why = s.Overdue(4 * kSecond);
   ASSERT_TRUE(why);
   EXPECT_THAT(*why, HasSubstr("read 4 of the 10 reply bytes within 3 s"));
   s.Sent(6);

@@ -8,8 +8,6 @@
 namespace meshbpf {
 namespace {
 
-using testing_config::Addr;
-
 PathSettings Path(const std::string& name, int ifindex, double mbit) {
   PathSettings p;
   p.name = p.interface = name;

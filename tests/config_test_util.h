@@ -12,14 +12,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/core/config.h"
+#include "tests/test_common.h"
 
 namespace meshbpf::testing_config {
-
-inline in_addr Addr(const char* text) {
-  in_addr a{};
-  EXPECT_EQ(inet_pton(AF_INET, text, &a), 1) << text;
-  return a;
-}
 
 class FakeInterfaces : public InterfaceLookup {
  public:

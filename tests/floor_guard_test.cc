@@ -7,10 +7,10 @@
 
 #include <vector>
 
+#include "tests/test_common.h"
+
 namespace meshbpf {
 namespace {
-
-constexpr uint64_t kSecond = 1'000'000'000ull;
 
 GuardPathInput Path(double mbit, double owd_ms, double loss = 0, double jitter_ms = 0.5) {
   return {.eligible = true,

@@ -4,32 +4,31 @@
 
 #include <cmath>
 
+#include "tests/test_common.h"
+
 namespace meshbpf {
 namespace {
-
-constexpr uint64_t kMs = 1'000'000;
-constexpr uint64_t kSec = 1000 * kMs;
 
 TEST(RttEstimator, FollowsRfc6298) {
   RttEstimator rtt;
   rtt.Add(100 * kMs, 0);
   EXPECT_DOUBLE_EQ(rtt.srtt_ns(), 100.0 * kMs);
   EXPECT_DOUBLE_EQ(rtt.rttvar_ns(), 50.0 * kMs);
-  rtt.Add(200 * kMs, kSec);
+  rtt.Add(200 * kMs, kSecond);
   // rttvar = 3/4*50 + 1/4*|100-200| = 62.5; srtt = 7/8*100 + 1/8*200 = 112.5
   EXPECT_DOUBLE_EQ(rtt.rttvar_ns(), 62.5 * kMs);
   EXPECT_DOUBLE_EQ(rtt.srtt_ns(), 112.5 * kMs);
 }
 
 TEST(RttEstimator, MinimumSlidesOutOfItsWindow) {
-  RttEstimator rtt(10 * kSec);
+  RttEstimator rtt(10 * kSecond);
   rtt.Add(30 * kMs, 0);
-  rtt.Add(50 * kMs, 1 * kSec);
-  rtt.Add(40 * kMs, 2 * kSec);
+  rtt.Add(50 * kMs, 1 * kSecond);
+  rtt.Add(40 * kMs, 2 * kSecond);
   EXPECT_EQ(rtt.min_ns(), 30 * kMs);
-  rtt.Add(45 * kMs, 11 * kSec);  // the 30 ms sample is 11 s old now
+  rtt.Add(45 * kMs, 11 * kSecond);  // the 30 ms sample is 11 s old now
   EXPECT_EQ(rtt.min_ns(), 40 * kMs);
-  rtt.Add(60 * kMs, 30 * kSec);  // everything older is gone
+  rtt.Add(60 * kMs, 30 * kSecond);  // everything older is gone
   EXPECT_EQ(rtt.min_ns(), 60 * kMs);
 }
 

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "tests/scratch_dir.h"
+#include "tests/test_common.h"
 
 namespace meshbpf {
 namespace {
@@ -16,9 +17,6 @@ namespace {
 using testing::HasSubstr;
 
 // 2024-03-15T12:00:00Z: whole minutes and hours, so bucket edges are known.
-const absl::Time kStart = absl::FromUnixSeconds(1710504000);
-
-std::string Message(const absl::Status& s) { return std::string(s.message()); }
 
 // A database file in a directory of its own, removed (with SQLite's side
 // files) when the test ends.

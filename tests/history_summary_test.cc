@@ -8,15 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "tests/test_common.h"
+
 namespace meshbpf {
 namespace {
 
 using testing::HasSubstr;
 
 // 2024-03-15T12:00:00Z: whole minutes and hours, so bucket edges are known.
-const absl::Time kStart = absl::FromUnixSeconds(1710504000);
-
-std::string Message(const absl::Status& s) { return std::string(s.message()); }
 
 TEST(ParseWindow, WholeNumbersWithAUnit) {
   EXPECT_EQ(ParseWindow("90s").value(), absl::Seconds(90));

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "tests/scratch_dir.h"
+#include "tests/test_common.h"
 
 namespace meshbpf {
 namespace {
@@ -33,12 +34,6 @@ NodeSettings TwoInterfacesThreePaths() {
 
 UplinkType TypeByName(const std::string& interface) {
   return interface == "wwan0" ? UplinkType::kCellular : UplinkType::kEthernet;
-}
-
-in_addr Addr(const char* text) {
-  in_addr a{};
-  inet_pton(AF_INET, text, &a);
-  return a;
 }
 
 MeshHooks SilentHooks() {

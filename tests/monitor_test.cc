@@ -4,13 +4,12 @@
 #include <gtest/gtest.h>
 
 #include "agent/core/control_protocol.h"
+#include "tests/test_common.h"
 
 namespace meshbpf {
 namespace {
 
 using testing::HasSubstr;
-
-constexpr uint64_t kSecond = 1000000000;
 
 PathTable TwoActivePaths() {
   PathTable table{};

@@ -2,11 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/test_common.h"
+
 namespace meshbpf {
 namespace {
 
-constexpr uint64_t kS = 1'000'000'000ull;
-constexpr uint64_t kTimeout = kS;
+constexpr uint64_t kTimeout = kSecond;
 
 // Answers every probe of `probes` up to `carries` bytes.
 void AnswerUpTo(PathMtuSearch& s, const std::vector<PathMtuSearch::Probe>& probes, uint32_t carries) {
@@ -23,27 +24,27 @@ struct LostCheck {
 };
 LostCheck LoseTheCheck(PathMtuSearch& s) {
   s.OnPathUp(0);
-  const std::vector<PathMtuSearch::Probe> check = s.Due(2 * kS);
+  const std::vector<PathMtuSearch::Probe> check = s.Due(2 * kSecond);
   EXPECT_EQ(check.size(), 1u);
-  EXPECT_EQ(s.Expire(2 * kS + kTimeout / 2), std::nullopt) << "not timed out yet";
-  EXPECT_TRUE(s.Due(2 * kS + kTimeout / 2).empty());
-  EXPECT_EQ(s.Expire(3 * kS), std::nullopt) << "lost: the ladder goes out";
-  return {check.at(0), s.Due(3 * kS)};
+  EXPECT_EQ(s.Expire(2 * kSecond + kTimeout / 2), std::nullopt) << "not timed out yet";
+  EXPECT_TRUE(s.Due(2 * kSecond + kTimeout / 2).empty());
+  EXPECT_EQ(s.Expire(3 * kSecond), std::nullopt) << "lost: the ladder goes out";
+  return {check.at(0), s.Due(3 * kSecond)};
 }
 
 TEST(PathMtuSearch, NothingUntilThePathIsUpThenOneFullSizeCheck) {
   PathMtuSearch s(1500, kTimeout);
-  EXPECT_TRUE(s.Due(10 * kS).empty()) << "down";
-  s.OnPathUp(10 * kS);
-  EXPECT_TRUE(s.Due(11 * kS).empty()) << "the first check waits 2 s";
-  auto probes = s.Due(12 * kS);
+  EXPECT_TRUE(s.Due(10 * kSecond).empty()) << "down";
+  s.OnPathUp(10 * kSecond);
+  EXPECT_TRUE(s.Due(11 * kSecond).empty()) << "the first check waits 2 s";
+  auto probes = s.Due(12 * kSecond);
   ASSERT_EQ(probes.size(), 1u);
   EXPECT_EQ(probes[0].size, 1500u);
   s.OnAnswered(probes[0].seq);
-  EXPECT_EQ(s.Expire(12 * kS), std::nullopt) << "already 1500";
+  EXPECT_EQ(s.Expire(12 * kSecond), std::nullopt) << "already 1500";
   EXPECT_EQ(s.mtu(), 1500u);
-  EXPECT_TRUE(s.Due(13 * kS).empty());
-  EXPECT_EQ(s.Due(12 * kS + PathMtuSearch::kCheckIntervalNs).size(), 1u) << "checked again a minute later";
+  EXPECT_TRUE(s.Due(13 * kSecond).empty());
+  EXPECT_EQ(s.Due(12 * kSecond + PathMtuSearch::kCheckIntervalNs).size(), 1u) << "checked again a minute later";
 }
 
 TEST(PathMtuSearch, ALostCheckSendsTheLadderAndTheLargestAnsweredWins) {
@@ -53,21 +54,21 @@ TEST(PathMtuSearch, ALostCheckSendsTheLadderAndTheLargestAnsweredWins) {
   EXPECT_EQ(ladder.front().size, 1500u);
   EXPECT_EQ(ladder.back().size, PathMtuSearch::kSmallest);
   AnswerUpTo(s, ladder, 1400);  // a 1400-byte hop behind the uplink
-  EXPECT_EQ(s.Expire(3 * kS + kTimeout / 2), std::nullopt) << "waits for the whole ladder";
-  EXPECT_EQ(s.Expire(4 * kS), 1400u);
+  EXPECT_EQ(s.Expire(3 * kSecond + kTimeout / 2), std::nullopt) << "waits for the whole ladder";
+  EXPECT_EQ(s.Expire(4 * kSecond), 1400u);
   EXPECT_EQ(s.mtu(), 1400u);
   EXPECT_EQ(s.reason(), "probes of 1500 bytes lost, of 1400 answered");
   // A minute later the full size is tried again; once it passes, back to 1500.
-  auto again = s.Due(4 * kS + PathMtuSearch::kCheckIntervalNs);
+  auto again = s.Due(4 * kSecond + PathMtuSearch::kCheckIntervalNs);
   ASSERT_EQ(again.size(), 1u);
   s.OnAnswered(again[0].seq);
-  EXPECT_EQ(s.Expire(5 * kS + PathMtuSearch::kCheckIntervalNs), 1500u);
+  EXPECT_EQ(s.Expire(5 * kSecond + PathMtuSearch::kCheckIntervalNs), 1500u);
 }
 
 TEST(PathMtuSearch, ACheckLostByChanceChangesNothing) {
   PathMtuSearch s(1500, kTimeout);
   AnswerUpTo(s, LoseTheCheck(s).ladder, 1500);
-  EXPECT_EQ(s.Expire(3 * kS), std::nullopt) << "the full size answered: done at once";
+  EXPECT_EQ(s.Expire(3 * kSecond), std::nullopt) << "the full size answered: done at once";
   EXPECT_EQ(s.mtu(), 1500u);
 }
 
@@ -75,20 +76,20 @@ TEST(PathMtuSearch, ASilentPathKeepsItsSizeAndLateOrUnknownAnswersAreIgnored) {
   PathMtuSearch s(1500, kTimeout);
   s.OnAnswered(LoseTheCheck(s).check.seq);  // the check's answer, after its time
   s.OnAnswered(9999);
-  EXPECT_EQ(s.Expire(4 * kS), std::nullopt) << "no ladder probe answered: a failing path, not a size";
+  EXPECT_EQ(s.Expire(4 * kSecond), std::nullopt) << "no ladder probe answered: a failing path, not a size";
   EXPECT_EQ(s.mtu(), 1500u);
 }
 
 TEST(PathMtuSearch, DownDropsWhatIsOutstandingAndUpStartsAgain) {
   PathMtuSearch s(1500, kTimeout);
   s.OnPathUp(0);
-  auto check = s.Due(2 * kS);
+  auto check = s.Due(2 * kSecond);
   s.OnPathDown();
   s.OnAnswered(check[0].seq);
-  EXPECT_EQ(s.Expire(5 * kS), std::nullopt);
-  EXPECT_TRUE(s.Due(5 * kS).empty());
-  s.OnPathUp(6 * kS);
-  EXPECT_EQ(s.Due(8 * kS).size(), 1u);
+  EXPECT_EQ(s.Expire(5 * kSecond), std::nullopt);
+  EXPECT_TRUE(s.Due(5 * kSecond).empty());
+  s.OnPathUp(6 * kSecond);
+  EXPECT_EQ(s.Due(8 * kSecond).size(), 1u);
 }
 
 TEST(PathMtuSearch, ASmallerUplinkLaddersFromItsOwnMtu) {
@@ -101,20 +102,20 @@ TEST(PathMtuSearch, ASmallerUplinkLaddersFromItsOwnMtu) {
 TEST(PathMtuSearch, AProbeThatCouldNotBeSentSaysNothing) {
   PathMtuSearch s(1500, kTimeout);
   s.OnPathUp(0);
-  const auto check = s.Due(2 * kS);
-  s.OnNotSent(check.at(0).seq, 2 * kS);  // e.g. a bond device set smaller by hand
-  EXPECT_EQ(s.Expire(10 * kS), std::nullopt);
-  EXPECT_TRUE(s.Due(10 * kS).empty()) << "no ladder: the check was called off";
+  const auto check = s.Due(2 * kSecond);
+  s.OnNotSent(check.at(0).seq, 2 * kSecond);  // e.g. a bond device set smaller by hand
+  EXPECT_EQ(s.Expire(10 * kSecond), std::nullopt);
+  EXPECT_TRUE(s.Due(10 * kSecond).empty()) << "no ladder: the check was called off";
   EXPECT_EQ(s.mtu(), 1500u);
-  EXPECT_EQ(s.Due(2 * kS + PathMtuSearch::kCheckIntervalNs).size(), 1u) << "the next check";
+  EXPECT_EQ(s.Due(2 * kSecond + PathMtuSearch::kCheckIntervalNs).size(), 1u) << "the next check";
   // In a ladder, the sizes that could not leave are left out.
   PathMtuSearch t(1500, kTimeout);
   std::vector<PathMtuSearch::Probe> ladder = LoseTheCheck(t).ladder;
   for (const auto& p : ladder) {
-    if (p.size > 1440) t.OnNotSent(p.seq, 3 * kS);
+    if (p.size > 1440) t.OnNotSent(p.seq, 3 * kSecond);
   }
   AnswerUpTo(t, ladder, 1440);
-  EXPECT_EQ(t.Expire(4 * kS), 1440u);
+  EXPECT_EQ(t.Expire(4 * kSecond), 1440u);
 }
 
 }  // namespace

@@ -8,18 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "tests/test_common.h"
+
 namespace meshbpf {
 namespace {
 
 using ::testing::HasSubstr;
 
 constexpr uint64_t kTickNs = 200'000'000;  // failover.monitoring_interval
-
-in_addr Addr(const char* text) {
-  in_addr a{};
-  inet_pton(AF_INET, text, &a);
-  return a;
-}
 
 PathSettings Path(const std::string& name, const std::string& interface, int ifindex,
                   const char* source) {

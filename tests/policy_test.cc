@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "tests/test_common.h"
+
 namespace meshbpf {
 namespace {
 
@@ -13,12 +15,6 @@ std::vector<PathCondition> Usable(std::initializer_list<bool> usable) {
   std::vector<PathCondition> out;
   for (bool u : usable) out.push_back({.usable = u, .link_up = u});
   return out;
-}
-
-in_addr Addr(const char* text) {
-  in_addr a{};
-  inet_pton(AF_INET, text, &a);
-  return a;
 }
 
 PathSettings Path(const std::string& name, int ifindex, double rate_mbit, PathRole role = PathRole::kBonded,
@@ -333,21 +329,20 @@ TEST(ReseqDeadline, LongestHoldPlusAJitterMarginAtMostTheConfiguredOne) {
 }
 
 TEST(ReseqMargin, LatePacketsDoubleItAndCalmShrinksItToTheMinimum) {
-  constexpr uint64_t kS = 1'000'000'000;
   ReseqMargin m;
   EXPECT_EQ(m.margin_us(), kMinReseqMarginUs);
   EXPECT_FALSE(m.Update(7, 0)) << "the first reading only sets the baseline";
-  EXPECT_TRUE(m.Update(9, 1 * kS));
+  EXPECT_TRUE(m.Update(9, 1 * kSecond));
   EXPECT_EQ(m.margin_us(), 2.0 * kMinReseqMarginUs);
-  EXPECT_TRUE(m.Update(10, 2 * kS));
+  EXPECT_TRUE(m.Update(10, 2 * kSecond));
   EXPECT_EQ(m.margin_us(), 4.0 * kMinReseqMarginUs);
-  EXPECT_FALSE(m.Update(10, 2 * kS + kReseqMarginCalmNs - 1)) << "not calm long enough";
-  EXPECT_TRUE(m.Update(10, 2 * kS + kReseqMarginCalmNs));
+  EXPECT_FALSE(m.Update(10, 2 * kSecond + kReseqMarginCalmNs - 1)) << "not calm long enough";
+  EXPECT_TRUE(m.Update(10, 2 * kSecond + kReseqMarginCalmNs));
   EXPECT_EQ(m.margin_us(), 3.2 * kMinReseqMarginUs);
-  for (int i = 2; i < 20; ++i) m.Update(10, 2 * kS + i * kReseqMarginCalmNs);
+  for (int i = 2; i < 20; ++i) m.Update(10, 2 * kSecond + i * kReseqMarginCalmNs);
   EXPECT_EQ(m.margin_us(), kMinReseqMarginUs) << "never below the minimum";
-  EXPECT_FALSE(m.Update(3, 400 * kS)) << "a counter that went down was reset: no news";
-  for (int i = 0; i < 40; ++i) m.Update(4 + i, (401 + i) * kS);
+  EXPECT_FALSE(m.Update(3, 400 * kSecond)) << "a counter that went down was reset: no news";
+  for (int i = 0; i < 40; ++i) m.Update(4 + i, (401 + i) * kSecond);
   EXPECT_LE(m.margin_us(), 1e6) << "capped at a second";
 }
 
@@ -426,14 +421,13 @@ TEST(RepairWait, ZeroWhenRepairOrResequencingIsOff) {
 // The receiver's cumulative counters once a second: 10,000 packets each.
 class RepairGateTest : public ::testing::Test {
  protected:
-  static constexpr uint64_t kS = 1'000'000'000;
   // One interval: lost numbers asked for, of them repaired in time, gaps given up.
   bool Second(uint64_t requested, uint64_t repaired, uint64_t skipped) {
     totals_.requested += requested;
     totals_.repaired += repaired;
     totals_.skipped += skipped;
     totals_.received += 10'000;
-    now_ += kS;
+    now_ += kSecond;
     return gate_.Update(totals_, now_);
   }
   RepairGate gate_;

@@ -8,7 +8,7 @@
 namespace meshbpf {
 namespace {
 
-ProbeMessage Sample() {
+ProbeMessage SampleProbe() {
   ProbeMessage m;
   m.type = ProbeMessage::Type::kReply;
   m.path_id = 3;
@@ -22,7 +22,7 @@ ProbeMessage Sample() {
 
 TEST(Probe, RoundTripsWithAndWithoutKey) {
   for (const std::string key : {"", "a mesh key of some length"}) {
-    ProbeBytes b = EncodeProbe(Sample(), key);
+    ProbeBytes b = EncodeProbe(SampleProbe(), key);
     absl::StatusOr<ProbeMessage> m = DecodeProbe(b.data(), b.size(), key);
     ASSERT_TRUE(m.ok()) << m.status();
     EXPECT_EQ(m->type, ProbeMessage::Type::kReply);
@@ -36,11 +36,11 @@ TEST(Probe, RoundTripsWithAndWithoutKey) {
 }
 
 TEST(Probe, RejectsWrongKeyMissingKeyAndTampering) {
-  ProbeBytes b = EncodeProbe(Sample(), "right key 0123456");
+  ProbeBytes b = EncodeProbe(SampleProbe(), "right key 0123456");
   EXPECT_EQ(DecodeProbe(b.data(), b.size(), "wrong key 0123456").status().code(),
             absl::StatusCode::kPermissionDenied);
   EXPECT_FALSE(DecodeProbe(b.data(), b.size(), "").ok()) << "keyless node accepted a keyed probe";
-  ProbeBytes keyless = EncodeProbe(Sample(), "");
+  ProbeBytes keyless = EncodeProbe(SampleProbe(), "");
   EXPECT_FALSE(DecodeProbe(keyless.data(), keyless.size(), "right key 0123456").ok())
       << "keyed node accepted an unauthenticated probe";
   for (size_t byte : {9, 30, 40}) {  // sequence number, rx packets, rx bytes
@@ -51,7 +51,7 @@ TEST(Probe, RejectsWrongKeyMissingKeyAndTampering) {
 }
 
 TEST(Probe, RejectsMalformedInputNamingTheProblem) {
-  ProbeBytes b = EncodeProbe(Sample(), "");
+  ProbeBytes b = EncodeProbe(SampleProbe(), "");
   EXPECT_THAT(std::string(DecodeProbe(b.data(), b.size() - 1, "").status().message()),
               ::testing::HasSubstr("59 bytes"));
   EXPECT_FALSE(DecodeProbe(b.data(), 0, "").ok());
@@ -70,7 +70,7 @@ TEST(Probe, RejectsMalformedInputNamingTheProblem) {
                 ::testing::HasSubstr("type"))
         << int{type};
   }
-  ProbeMessage far = Sample();
+  ProbeMessage far = SampleProbe();
   far.path_id = MB_MAX_PATHS;
   bad = EncodeProbe(far, "");
   EXPECT_THAT(std::string(DecodeProbe(bad.data(), bad.size(), "").status().message()),
@@ -80,7 +80,7 @@ TEST(Probe, RejectsMalformedInputNamingTheProblem) {
 // Size probes (path MTU discovery) arrive padded to a whole datagram; the
 // flag that allows it is under the MAC, so nobody can pad an ordinary one.
 TEST(Probe, SizeProbesMayBePaddedOthersNot) {
-  ProbeMessage request = Sample();
+  ProbeMessage request = SampleProbe();
   request.type = ProbeMessage::Type::kRequest;
   request.size_probe = true;
   ProbeBytes head = EncodeProbe(request, "key");
@@ -93,7 +93,7 @@ TEST(Probe, SizeProbesMayBePaddedOthersNot) {
   ProbeBytes reply = EncodeProbe(*m, "key");
   EXPECT_TRUE(DecodeProbe(reply.data(), reply.size(), "key")->size_probe) << "the reply says so too";
 
-  ProbeBytes plain = EncodeProbe(Sample(), "key");
+  ProbeBytes plain = EncodeProbe(SampleProbe(), "key");
   std::vector<uint8_t> padded_plain(plain.begin(), plain.end());
   padded_plain.resize(1432, 0);
   EXPECT_THAT(std::string(DecodeProbe(padded_plain.data(), padded_plain.size(), "key").status().message()),
@@ -118,7 +118,7 @@ ProbeMessage RepairRequest() {
 // A repair request's sequence number and bitmap take the seq and rx_packets slots.
 TEST(Probe, AReplySaysWhetherItsSenderRepairsUnderTheMac) {
   for (const bool repairs : {false, true}) {
-    ProbeMessage reply = Sample();
+    ProbeMessage reply = SampleProbe();
     reply.repairs = repairs;
     const ProbeBytes b = EncodeProbe(reply, "key");
     absl::StatusOr<ProbeMessage> m = DecodeProbe(b.data(), b.size(), "key");
@@ -131,7 +131,7 @@ TEST(Probe, AReplySaysWhetherItsSenderRepairsUnderTheMac) {
         << "a forged claim fails the MAC";
   }
   // Only a reply speaks for its sender: a request never carries the flag.
-  ProbeMessage request = Sample();
+  ProbeMessage request = SampleProbe();
   request.type = ProbeMessage::Type::kRequest;
   request.repairs = true;
   ProbeBytes b = EncodeProbe(request, "");
@@ -156,7 +156,7 @@ TEST(RepairRequest, RoundTripsInTheProbeSlots) {
     EXPECT_EQ(m->rx_packets, 0u);
     EXPECT_EQ(EncodeProbe(*m, key), b);
   }
-  ProbeMessage probe = Sample();
+  ProbeMessage probe = SampleProbe();
   probe.type = ProbeMessage::Type::kRequest;
   probe.repair_missing = 1;  // ignored outside a repair request
   const ProbeBytes probe_bytes = EncodeProbe(probe, "");

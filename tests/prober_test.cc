@@ -2,10 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/test_common.h"
+
 namespace meshbpf {
 namespace {
-
-constexpr uint64_t kMs = 1000000;
 
 TEST(PathProber, MatchesRepliesAndMeasuresRtt) {
   PathProber prober(2, 500 * kMs);

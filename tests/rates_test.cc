@@ -3,10 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/test_common.h"
+
 namespace meshbpf {
 namespace {
-
-constexpr uint64_t kSecond = 1000000000;
 
 CounterReading Reading(uint64_t time_ns) {
   CounterReading r;

@@ -4,10 +4,10 @@
 
 #include <optional>
 
+#include "tests/test_common.h"
+
 namespace meshbpf {
 namespace {
-
-constexpr uint64_t kS = 1'000'000'000;
 
 // One end: its policy and what its data path would hold.
 struct End {
@@ -101,16 +101,16 @@ TEST_F(TunnelSessionsTest, CrossingInitiationsMakeOneSessionBothEndsUse) {
 TEST_F(TunnelSessionsTest, AWinnerWhoseInitiationsGetNowhereAnswersTheOthers) {
   first_->Apply(first_->sessions.Start(0, first_->slots));
   SessionActions b = second_->Apply(second_->sessions.Start(0, second_->slots));
-  EXPECT_FALSE(Deliver(*b.initiate, *first_, kS / 10).reply) << "a young crossing: ours goes on";
-  SessionActions retry = Tick(*second_, kS);
+  EXPECT_FALSE(Deliver(*b.initiate, *first_, kSecond / 10).reply) << "a young crossing: ours goes on";
+  SessionActions retry = Tick(*second_, kSecond);
   ASSERT_TRUE(retry.initiate);
-  SessionActions answer = Deliver(*retry.initiate, *first_, kS);
+  SessionActions answer = Deliver(*retry.initiate, *first_, kSecond);
   ASSERT_TRUE(answer.reply) << "ours went unanswered: answer theirs";
-  EXPECT_TRUE(Deliver(*answer.reply, *second_, kS).install_send);
+  EXPECT_TRUE(Deliver(*answer.reply, *second_, kSecond).install_send);
   // While its answer waits for confirmation, it starts no handshake of its own.
-  EXPECT_FALSE(Tick(*first_, kS + kS / 10).initiate);
+  EXPECT_FALSE(Tick(*first_, kSecond + kSecond / 10).initiate);
   ASSERT_TRUE(second_->SendPacketTo(*first_));
-  EXPECT_TRUE(Tick(*first_, kS + kS / 5).install_send);
+  EXPECT_TRUE(Tick(*first_, kSecond + kSecond / 5).install_send);
 }
 
 TEST_F(TunnelSessionsTest, ACopyOfTheInitiationGetsTheSameAnswerAndChangesNothing) {
@@ -148,8 +148,8 @@ TEST_F(TunnelSessionsTest, AReplayedInitiationNeverMovesTheSessionInUse) {
 TEST_F(TunnelSessionsTest, UnansweredInitiationsAreRetriedLessAndLessOften) {
   first_->Apply(first_->sessions.Start(0, first_->slots));
   std::vector<double> sent_at;
-  for (uint64_t t = 0; t <= 30 * kS; t += kS / 10) {
-    if (Tick(*first_, t).initiate) sent_at.push_back(static_cast<double>(t) / kS);
+  for (uint64_t t = 0; t <= 30 * kSecond; t += kSecond / 10) {
+    if (Tick(*first_, t).initiate) sent_at.push_back(static_cast<double>(t) / kSecond);
   }
   ASSERT_GE(sent_at.size(), 6u);
   EXPECT_NEAR(sent_at[0], 0.5, 0.11);
@@ -157,7 +157,7 @@ TEST_F(TunnelSessionsTest, UnansweredInitiationsAreRetriedLessAndLessOften) {
   EXPECT_NEAR(sent_at[2], 3.5, 0.11);
   // Capped at 5 s apart.
   EXPECT_NEAR(sent_at.back() - sent_at[sent_at.size() - 2], 5.0, 0.11);
-  EXPECT_TRUE(first_->sessions.Report(30 * kS).handshake_pending);
+  EXPECT_TRUE(first_->sessions.Report(30 * kSecond).handshake_pending);
 }
 
 TEST_F(TunnelSessionsTest, RekeysAfterTwoMinutesIntoTheOtherSlot) {
@@ -166,7 +166,7 @@ TEST_F(TunnelSessionsTest, RekeysAfterTwoMinutesIntoTheOtherSlot) {
   uint64_t t = 5;
   std::optional<InitiationBytes> rekey;
   End* initiator = nullptr;
-  for (; t < 200 * kS && !rekey; t += kS / 10) {
+  for (; t < 200 * kSecond && !rekey; t += kSecond / 10) {
     // Traffic both ways keeps the session from looking silent.
     first_->SendPacketTo(*second_);
     second_->SendPacketTo(*first_);
@@ -180,7 +180,7 @@ TEST_F(TunnelSessionsTest, RekeysAfterTwoMinutesIntoTheOtherSlot) {
     }
   }
   ASSERT_TRUE(rekey);
-  EXPECT_GE(t, 120 * kS);
+  EXPECT_GE(t, 120 * kSecond);
   End& responder = initiator == &*first_ ? *second_ : *first_;
   SessionActions answer = Deliver(*rekey, responder, t);
   ASSERT_TRUE(answer.reply && answer.install_receive);
@@ -201,7 +201,7 @@ TEST_F(TunnelSessionsTest, RekeysAfterTwoMinutesIntoTheOtherSlot) {
 TEST_F(TunnelSessionsTest, ASilentSessionStartsAHandshake) {
   Establish();
   bool initiated = false;
-  for (uint64_t t = 5; t < 20 * kS && !initiated; t += kS / 10) initiated = Tick(*first_, t).initiate.has_value();
+  for (uint64_t t = 5; t < 20 * kSecond && !initiated; t += kSecond / 10) initiated = Tick(*first_, t).initiate.has_value();
   EXPECT_TRUE(initiated) << "nothing verified for 15 s: the peer may have lost its keys";
 }
 
@@ -214,7 +214,7 @@ TEST_F(TunnelSessionsTest, AStrangersFloodDoesNotDelayTheGenuineInitiation) {
   std::optional<InitiationBytes> genuine;
   bool answered = false;
   for (int i = 0; i < 400; ++i) {  // within 0.2 s
-    const uint64_t now = static_cast<uint64_t>(i) * kS / 2000;
+    const uint64_t now = static_cast<uint64_t>(i) * kSecond / 2000;
     if (i == 300) {
       genuine = first_->Apply(first_->sessions.Start(now, first_->slots)).initiate;
       ASSERT_TRUE(genuine);
@@ -228,7 +228,7 @@ TEST_F(TunnelSessionsTest, AStrangersFloodDoesNotDelayTheGenuineInitiation) {
     EXPECT_NE(second_->sessions.Report(now).last_error.find("vouch"), std::string::npos);
   }
   EXPECT_TRUE(answered) << "after 300 forged initiations in 0.15 s";
-  EXPECT_EQ(second_->sessions.Report(kS).handshake_errors, 399u);
+  EXPECT_EQ(second_->sessions.Report(kSecond).handshake_errors, 399u);
 }
 
 // An on-path attacker replaying genuine initiations it recorded (each
@@ -241,12 +241,12 @@ TEST_F(TunnelSessionsTest, AFloodOfVouchedInitiationsIsCheckedAtABoundedRate) {
     const Handshake::Initiation replay = genuine_end.Initiate(GenerateKeyPair(), 1 + i);
     checked += second_->sessions
                    .OnMessage(replay.message.data(), replay.message.size(),
-                              static_cast<uint64_t>(i) * kS / 1000, second_->slots)
+                              static_cast<uint64_t>(i) * kSecond / 1000, second_->slots)
                    .reply.has_value();
   }
   EXPECT_GE(checked, 20) << "the burst";
   EXPECT_LE(checked, 30) << "the burst and 0.2 s of the rate";
-  EXPECT_EQ(second_->sessions.Report(kS).handshake_errors, static_cast<uint64_t>(200 - checked));
+  EXPECT_EQ(second_->sessions.Report(kSecond).handshake_errors, static_cast<uint64_t>(200 - checked));
 }
 
 TEST_F(TunnelSessionsTest, RefusedMessagesAreCountedAndNamed) {

@@ -4,12 +4,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/test_common.h"
+
 namespace meshbpf {
 namespace {
 
 using testing::HasSubstr;
-
-constexpr uint64_t kMs = 1000000;
 
 TEST(Pacer, KeepsTheRateAndCapsBursts) {
   // 1200-byte packets at 9.6 Mbit/s: one per ms.

@@ -12,7 +12,6 @@ namespace meshbpf {
 namespace {
 
 using ::testing::HasSubstr;
-using testing_config::Addr;
 using testing_config::FakeInterfaces;
 
 // A device that carries traffic: up, with carrier and an address.

@@ -71,7 +71,7 @@ absl::Status ResolveDiscovery(const config::NodeDiscovery& d, absl::string_view 
     // The data path drops relayed packets once the share is spent: there is
     // no last resort for a neighbour's traffic.
     if (plan->when_exhausted != CapExhaustedPolicy::kStop) {
-      return FieldError(absl::StrCat(kShareCapName, ".when_exhausted"),
+      return InvalidField(absl::StrCat(kShareCapName, ".when_exhausted"),
                         absl::StrCat("must be \"stop\" (relaying ends when the share is spent), got ",
                                      Quote(d.share_cap().when_exhausted())));
     }
@@ -80,20 +80,20 @@ absl::Status ResolveDiscovery(const config::NodeDiscovery& d, absl::string_view 
   // A node must be able to miss at least one announcement before it is
   // considered gone.
   if (!(out.node_timeout_s > out.broadcast_interval_s)) {
-    return FieldError("node_discovery.node_timeout",
+    return InvalidField("node_discovery.node_timeout",
                       absl::StrCat("must be greater than node_discovery.broadcast_interval (",
                                    out.broadcast_interval_s, "), got ", out.node_timeout_s,
                                    d.has_node_timeout() ? "" : " (the default)"));
   }
   out.node_name = d.has_node_name() ? d.node_name() : std::string(host_name);
   if (out.node_name.empty() && (d.has_node_name() || out.enabled)) {
-    return FieldError("node_discovery.node_name", d.has_node_name()
+    return InvalidField("node_discovery.node_name", d.has_node_name()
                                                       ? "must not be empty"
                                                       : "not set and the host name is unknown");
   }
   if (d.has_node_name() || out.enabled) {
     if (std::optional<std::string> problem = NodeNameProblem(out.node_name)) {
-      return FieldError("node_discovery.node_name",
+      return InvalidField("node_discovery.node_name",
                         absl::StrCat(Quote(out.node_name), d.has_node_name() ? "" : " (the host name)",
                                      " ", *problem));
     }
@@ -101,23 +101,23 @@ absl::Status ResolveDiscovery(const config::NodeDiscovery& d, absl::string_view 
   constexpr size_t kMinKeyLen = 16;
   out.mesh_key = d.mesh_key();
   if (!out.mesh_key.empty() && out.mesh_key.size() < kMinKeyLen) {
-    return FieldError(
+    return InvalidField(
         "node_discovery.mesh_key",
         absl::StrCat("must be at least ", kMinKeyLen, " characters, got ", out.mesh_key.size()));
   }
   if (out.enabled && out.mesh_key.empty()) {
-    return FieldError(
+    return InvalidField(
         "node_discovery.mesh_key",
         absl::StrCat("required (at least ", kMinKeyLen, " characters) when discovery is enabled"));
   }
   if (d.has_node_id()) {
     if (std::optional<std::string> problem = NodeIdProblem(d.node_id())) {
-      return FieldError("node_discovery.node_id", absl::StrCat(Quote(d.node_id()), " ", *problem));
+      return InvalidField("node_discovery.node_id", absl::StrCat(Quote(d.node_id()), " ", *problem));
     }
     out.node_id = d.node_id();
   }
   if (out.enabled && d.interfaces_size() == 0) {
-    return FieldError("node_discovery.interfaces",
+    return InvalidField("node_discovery.interfaces",
                       "required when discovery is enabled: the interfaces neighbours share "
                       "(announcements are never sent on interfaces not listed)");
   }
@@ -126,7 +126,7 @@ absl::Status ResolveDiscovery(const config::NodeDiscovery& d, absl::string_view 
     if (absl::Status bad = CheckIfname(path, d.interfaces(i), ""); !bad.ok()) return bad;
     if (std::find(out.interfaces.begin(), out.interfaces.end(), d.interfaces(i)) !=
         out.interfaces.end()) {
-      return FieldError(path, absl::StrCat(Quote(d.interfaces(i)), " is listed twice"));
+      return InvalidField(path, absl::StrCat(Quote(d.interfaces(i)), " is listed twice"));
     }
     out.interfaces.push_back(d.interfaces(i));
   }
@@ -143,7 +143,7 @@ absl::StatusOr<InnerPrefix> ParseInnerPrefix(absl::string_view path, const std::
   const int max_len = out.family == AF_INET ? 32 : 128;
   if (length.empty() || length.size() > 3 || !std::all_of(length.begin(), length.end(), absl::ascii_isdigit) ||
       inet_pton(out.family, address.c_str(), out.address.data()) != 1 || std::stoi(length) > max_len) {
-    return FieldError(path, absl::StrCat(Quote(text), " is not a prefix (expected e.g. "
+    return InvalidField(path, absl::StrCat(Quote(text), " is not a prefix (expected e.g. "
                                                       "\"192.168.50.0/24\" or \"fd00:50::/64\")"));
   }
   out.prefix_len = std::stoi(length);
@@ -152,7 +152,7 @@ absl::StatusOr<InnerPrefix> ParseInnerPrefix(absl::string_view path, const std::
   if (masked != out) {
     char suggestion[INET6_ADDRSTRLEN] = "";
     inet_ntop(out.family, masked.address.data(), suggestion, sizeof(suggestion));
-    return FieldError(path, absl::StrCat(Quote(text), " has bits beyond its prefix length; a prefix is e.g. ",
+    return InvalidField(path, absl::StrCat(Quote(text), " has bits beyond its prefix length; a prefix is e.g. ",
                                          suggestion, "/", out.prefix_len));
   }
   return out;
@@ -166,11 +166,11 @@ absl::Status ResolveAllowedSources(const config::LinkAggregation& l, NodeSetting
     out.peer_allowed_sources.push_back(*prefix);
   }
   if (out.peer_allowed_sources.size() >= MB_ALLOWED_PREFIXES) {
-    return FieldError("link_aggregation.peer_allowed_sources",
+    return InvalidField("link_aggregation.peer_allowed_sources",
                       absl::StrCat("at most ", MB_ALLOWED_PREFIXES - 1, " prefixes"));
   }
   if (!out.peer_allowed_sources.empty() && out.mode == BondMode::kFlow) {
-    return FieldError("link_aggregation.peer_allowed_sources",
+    return InvalidField("link_aggregation.peer_allowed_sources",
                       "meaningless in flow mode (no peer sends through a tunnel)");
   }
   return absl::OkStatus();
@@ -181,7 +181,7 @@ absl::Status ResolveAllowedSources(const config::LinkAggregation& l, NodeSetting
 absl::Status ResolveAuthentication(const config::LinkAggregation& l, NodeSettings& out) {
   if (!l.authentication()) {
     if (l.encryption()) {
-      return FieldError("link_aggregation.encryption",
+      return InvalidField("link_aggregation.encryption",
                         "needs link_aggregation.authentication: true (the cipher keys come from "
                         "its handshake, and only authenticated packets are decrypted)");
     }
@@ -189,23 +189,23 @@ absl::Status ResolveAuthentication(const config::LinkAggregation& l, NodeSetting
          {std::pair{l.has_private_key_file(), "private_key_file"},
           std::pair{l.has_peer_public_key(), "peer_public_key"}}) {
       if (present) {
-        return FieldError(absl::StrCat("link_aggregation.", field),
+        return InvalidField(absl::StrCat("link_aggregation.", field),
                           "set without link_aggregation.authentication: true (nothing would use it)");
       }
     }
     return absl::OkStatus();
   }
   if (out.mode == BondMode::kFlow) {
-    return FieldError("link_aggregation.authentication",
+    return InvalidField("link_aggregation.authentication",
                       "meaningless in flow mode (no tunnel: flows leave as they are)");
   }
   if (!l.has_private_key_file() || l.private_key_file().empty()) {
-    return FieldError("link_aggregation.private_key_file",
+    return InvalidField("link_aggregation.private_key_file",
                       "required with authentication: a file holding this node's private key "
                       "(`meshbpf genkey > FILE`, mode 600)");
   }
   if (!l.has_peer_public_key()) {
-    return FieldError("link_aggregation.peer_public_key",
+    return InvalidField("link_aggregation.peer_public_key",
                       "required with authentication: the bonding peer's public key "
                       "(`meshbpf pubkey < ITS_KEY_FILE` on the peer)");
   }
@@ -222,24 +222,24 @@ absl::Status LossRepairProblem(bool on, const NodeSettings& out) {
   constexpr absl::string_view kPath = "link_aggregation.loss_repair";
   switch (out.mode) {
     case BondMode::kFlow:
-      return FieldError(kPath,
+      return InvalidField(kPath,
                         "meaningless in flow mode (no bonding peer to ask for a lost packet)");
     case BondMode::kRedundant:
-      return FieldError(kPath, "meaningless in redundant mode (every packet already goes on "
+      return InvalidField(kPath, "meaningless in redundant mode (every packet already goes on "
                                "every path)");
     case BondMode::kActiveBackup:
-      return FieldError(kPath, "meaningless in active_backup mode (one path at a time: a repair "
+      return InvalidField(kPath, "meaningless in active_backup mode (one path at a time: a repair "
                                "would take the path that lost the packet)");
     case BondMode::kLoadBalance:
     case BondMode::kLatency:
       break;
   }
   if (out.reorder_deadline_ms <= 0) {
-    return FieldError(kPath, "needs resequencing (link_aggregation.reorder_deadline_ms above 0): "
+    return InvalidField(kPath, "needs resequencing (link_aggregation.reorder_deadline_ms above 0): "
                              "a gap is held for its repair in the resequencing buffer");
   }
   if (!out.peer_bond_address) {
-    return FieldError(kPath, "needs link_aggregation.peer_bond_address: repair requests go to "
+    return InvalidField(kPath, "needs link_aggregation.peer_bond_address: repair requests go to "
                              "the peer's agent there, as probes do");
   }
   return absl::OkStatus();
@@ -255,7 +255,7 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
     constexpr absl::string_view kPath = "link_aggregation.bond_interface";
     if (absl::Status s = CheckIfname(kPath, l.bond_interface(), ""); !s.ok()) return s;
     if (l.bond_interface().size() + kTxSuffix.size() > kMaxIfnameLen) {
-      return FieldError(kPath,
+      return InvalidField(kPath,
                         absl::StrCat(Quote(l.bond_interface()), " is longer than ",
                                      kMaxIfnameLen - kTxSuffix.size(),
                                      " characters (the agent also creates \"<name>", kTxSuffix,
@@ -276,7 +276,7 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
                                          std::pair{l.has_peer_bond_address(), "peer_bond_address"},
                                          std::pair{l.has_port(), "port"}}) {
       if (present) {
-        return FieldError(absl::StrCat("link_aggregation.", field),
+        return InvalidField(absl::StrCat("link_aggregation.", field),
                           "meaningless in flow mode (no bonding peer: each flow goes straight "
                           "to its destination from one uplink)");
       }
@@ -289,7 +289,7 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
   s.Update(OptionalIpv4("link_aggregation.peer_bond_address", l.has_peer_bond_address(),
                         l.peer_bond_address(), out.peer_bond_address));
   if (s.ok() && out.peer_bond_address && !out.bond_address) {
-    return FieldError("link_aggregation.peer_bond_address",
+    return InvalidField("link_aggregation.peer_bond_address",
                       "needs link_aggregation.bond_address: probes are sent from it");
   }
   out.port = MB_DEFAULT_PORT;  // the data path's constant is the authority
@@ -300,7 +300,7 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
                    l.reorder_deadline_ms(), Closed(0, 1000), out.reorder_deadline_ms));
   if (l.has_floor_guard()) {
     if (l.floor_guard() && out.mode != BondMode::kLoadBalance && out.mode != BondMode::kLatency) {
-      return FieldError("link_aggregation.floor_guard",
+      return InvalidField("link_aggregation.floor_guard",
                         absl::StrCat("meaningless in ", std::string(BondModeName(out.mode)),
                                      " mode (it takes paths out of bonded bulk traffic, which "
                                      "only load_balance and latency modes have)"));
@@ -327,7 +327,7 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
   out.offload = *offload;
   if (out.authentication && out.offload == OffloadSetting::kOn) {
     // Segments of one super-packet would share one tag, and none verifies.
-    return FieldError("link_aggregation.segmentation_offload",
+    return InvalidField("link_aggregation.segmentation_offload",
                       "\"on\" cannot go with authentication: every packet needs its own tag; "
                       "leave it \"auto\" (off with authentication) or \"off\"");
   }
@@ -352,13 +352,13 @@ absl::StatusOr<FwMark> ParseFwMark(absl::string_view path, const std::string& te
   const std::optional<uint32_t> mask =
       slash == std::string::npos ? std::optional<uint32_t>(0xffffffff) : number(text.substr(slash + 1));
   if (!mark || !mask) {
-    return FieldError(path, absl::StrCat(Quote(text), " is not a firewall mark (expected e.g. \"0x10\" or \"0x10/0xff\")"));
+    return InvalidField(path, absl::StrCat(Quote(text), " is not a firewall mark (expected e.g. \"0x10\" or \"0x10/0xff\")"));
   }
   if ((*mark & *mask) == 0) {
-    return FieldError(path, absl::StrCat(Quote(text), " matches unmarked traffic: the mark must have a bit in the mask"));
+    return InvalidField(path, absl::StrCat(Quote(text), " matches unmarked traffic: the mark must have a bit in the mask"));
   }
   if ((*mark & ~*mask) != 0) {
-    return FieldError(path, absl::StrCat(Quote(text), " has bits outside its mask"));
+    return InvalidField(path, absl::StrCat(Quote(text), " has bits outside its mask"));
   }
   return FwMark{*mark, *mask};
 }
@@ -369,7 +369,7 @@ absl::StatusOr<BondAddress> ParseIpv4Prefix(absl::string_view path, const std::s
   absl::StatusOr<InnerPrefix> prefix = ParseInnerPrefix(path, text);
   if (!prefix.ok()) return prefix.status();
   if (prefix->family != AF_INET) {
-    return FieldError(path, absl::StrCat(Quote(text), " is an IPv6 prefix: routing takes IPv4 prefixes only"));
+    return InvalidField(path, absl::StrCat(Quote(text), " is an IPv6 prefix: routing takes IPv4 prefixes only"));
   }
   BondAddress out;
   std::memcpy(&out.address, prefix->address.data(), sizeof(out.address));
@@ -390,7 +390,7 @@ absl::Status ResolveRouting(const config::LinkAggregation& l, NodeSettings& out)
   absl::Status s = Checked("link_aggregation.routing.table", r.has_table(), r.table(),
                            Closed(1, 0xffffffffu), routing.table);
   if (s.ok() && routing.table >= 253 && routing.table <= 255) {
-    return FieldError("link_aggregation.routing.table",
+    return InvalidField("link_aggregation.routing.table",
                       absl::StrCat(routing.table, " is the system's ",
                                    routing.table == 253 ? "default" : routing.table == 254 ? "main" : "local",
                                    " table; the agent flushes its table, so give it one of its own"));
@@ -421,30 +421,30 @@ absl::Status ResolveRouting(const config::LinkAggregation& l, NodeSettings& out)
     while (!cgroup.empty() && cgroup.front() == '/') cgroup.erase(0, 1);
     while (!cgroup.empty() && cgroup.back() == '/') cgroup.pop_back();
     if (cgroup.empty()) {
-      return FieldError(path, "is the root cgroup: every process would enter the bond, its own "
+      return InvalidField(path, "is the root cgroup: every process would enter the bond, its own "
                               "probes too; name a cgroup below it");
     }
     const std::string padded = absl::StrCat("/", cgroup, "/");
     if (padded.find("/../") != std::string::npos || padded.find("/./") != std::string::npos ||
         cgroup.find('\0') != std::string::npos) {
-      return FieldError(path, absl::StrCat(Quote(r.cgroups(i)), " is not a path below the cgroup2 mount"));
+      return InvalidField(path, absl::StrCat(Quote(r.cgroups(i)), " is not a path below the cgroup2 mount"));
     }
     routing.cgroups.push_back(cgroup);
   }
   if (r.has_cgroup_mark()) {
-    if (r.cgroup_mark() == 0) return FieldError("link_aggregation.routing.cgroup_mark", "must not be 0 (unmarked)");
+    if (r.cgroup_mark() == 0) return InvalidField("link_aggregation.routing.cgroup_mark", "must not be 0 (unmarked)");
     routing.cgroup_mark = r.cgroup_mark();
   }
   if (!routing.has_selector()) {
     if (routing.destinations.empty()) {
-      return FieldError("link_aggregation.routing",
+      return InvalidField("link_aggregation.routing",
                         "says no traffic to bond: give destinations, sources, fwmarks or cgroups");
     }
     // Everything to these prefixes, the agent's own packets too.
     for (size_t d = 0; d < routing.destinations.size(); ++d) {
       for (const PathSettings& p : out.paths) {
         if (p.endpoint != PathEndpoint::kConfigured || !PrefixCovers(routing.destinations[d], p.remote)) continue;
-        return FieldError(
+        return InvalidField(
             absl::StrCat("link_aggregation.routing.destinations[", d, "]"),
             absl::StrCat(Quote(r.destinations(static_cast<int>(d))), " covers path ", Quote(p.name),
                          "'s far end ", Ipv4Text(p.remote),
@@ -474,7 +474,7 @@ absl::Status ResolveFailover(const config::Failover& f, FailoverSettings& out) {
   loss.Update(Checked("failover.recover_loss_percent", f.has_recover_loss_percent(),
                       f.recover_loss_percent(), kLossPercent, out.recover_loss_percent));
   if (loss.ok() && out.recover_loss_percent >= out.degrade_loss_percent) {
-    loss = FieldError("failover.recover_loss_percent",
+    loss = InvalidField("failover.recover_loss_percent",
                       absl::StrCat("must be below failover.degrade_loss_percent (",
                                    out.degrade_loss_percent, "), got ",
                                    out.recover_loss_percent));
@@ -488,7 +488,7 @@ absl::Status ResolveFailover(const config::Failover& f, FailoverSettings& out) {
 absl::Status ResolveRebalanceInterval(const config::LinkAggregation& l, const config::Failover& f,
                                       FailoverSettings& out) {
   if (l.has_rebalance_interval() && f.has_rebalance_interval()) {
-    return FieldError("failover.rebalance_interval",
+    return InvalidField("failover.rebalance_interval",
                       "set in link_aggregation.rebalance_interval too; keep only that one");
   }
   if (f.has_rebalance_interval()) {
@@ -515,7 +515,7 @@ absl::Status ResolveMonitoring(const config::Monitoring& m, MonitoringSettings& 
   absl::Status s;
   if (m.has_history_file()) {
     if (m.history_file().empty() || m.history_file()[0] != '/') {
-      s.Update(FieldError("monitoring.history_file",
+      s.Update(InvalidField("monitoring.history_file",
                           absl::StrCat("must be an absolute path, got ", Quote(m.history_file()))));
     }
     out.history_file = m.history_file();
@@ -527,9 +527,9 @@ absl::Status ResolveMonitoring(const config::Monitoring& m, MonitoringSettings& 
   if (m.has_metrics_listen()) {
     absl::StatusOr<ListenAddress> listen = ParseListenAddress(m.metrics_listen());
     if (!listen.ok()) {
-      s.Update(FieldError("monitoring.metrics_listen", listen.status().message()));
+      s.Update(InvalidField("monitoring.metrics_listen", listen.status().message()));
     } else if (!IsLoopback(*listen) && !out.metrics_allow_remote) {
-      s.Update(FieldError("monitoring.metrics_listen",
+      s.Update(InvalidField("monitoring.metrics_listen",
                           absl::StrCat(Quote(m.metrics_listen()),
                                        " is not a loopback address; the endpoint has no "
                                        "authentication, so set monitoring.metrics_allow_remote "
@@ -539,14 +539,14 @@ absl::Status ResolveMonitoring(const config::Monitoring& m, MonitoringSettings& 
     }
   }
   if (m.status_page() && !m.has_metrics_listen()) {
-    s.Update(FieldError("monitoring.status_page",
+    s.Update(InvalidField("monitoring.status_page",
                         "needs monitoring.metrics_listen, the address to serve it at "
                         "(e.g. \"127.0.0.1:9464\")"));
   }
   out.status_page = m.status_page();
   if (m.has_control_group()) {
     if (std::optional<std::string> problem = GroupNameProblem(m.control_group())) {
-      s.Update(FieldError("monitoring.control_group",
+      s.Update(InvalidField("monitoring.control_group",
                           absl::StrCat(Quote(m.control_group()), " ", *problem)));
     } else {
       out.control_group = m.control_group();
@@ -600,12 +600,12 @@ absl::StatusOr<NodeSettings> ResolveConfig(const config::Config& config,
   config.GetReflection()->ListFields(config, &present);
   for (const google::protobuf::FieldDescriptor* field : present) {
     if (field->number() == config::Config::kMeshNetworkFieldNumber) continue;
-    return FieldError(field->name(),
+    return InvalidField(field->name(),
                       "beside mesh_network: a file keeps its sections either all inside "
                       "mesh_network or all at the top level");
   }
   if (config.mesh_network().has_mesh_network()) {
-    return FieldError("mesh_network.mesh_network", "mesh_network cannot be nested");
+    return InvalidField("mesh_network.mesh_network", "mesh_network cannot be nested");
   }
   absl::StatusOr<NodeSettings> settings =
       ResolveSections(config.mesh_network(), interfaces, ToAbsl(host_name));

@@ -14,7 +14,7 @@ std::string Quote(absl::string_view text) {
   return absl::StrCat("\"", absl::CHexEscape(text), "\"");
 }
 
-absl::Status FieldError(absl::string_view path, absl::string_view problem) {
+absl::Status InvalidField(absl::string_view path, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(path, ": ", problem));
 }
 
@@ -22,7 +22,7 @@ absl::StatusOr<in_addr> ParseIpv4(absl::string_view path, const std::string& tex
   in_addr addr{};
   // inet_pton stops at a NUL, which would accept "1.2.3.4\0junk".
   if (text.find('\0') != std::string::npos || inet_pton(AF_INET, text.c_str(), &addr) != 1) {
-    return FieldError(
+    return InvalidField(
         path, absl::StrCat(Quote(text), " is not an IPv4 address (expected e.g. 192.0.2.1)"));
   }
   return addr;
@@ -34,13 +34,13 @@ absl::StatusOr<BondAddress> ParseBondAddress(absl::string_view path, const std::
   absl::StatusOr<in_addr> addr = ParseIpv4(path, text.substr(0, slash));
   if (!addr.ok() || prefix.empty() || prefix.size() > 2 ||
       !std::all_of(prefix.begin(), prefix.end(), absl::ascii_isdigit)) {
-    return FieldError(path, absl::StrCat(Quote(text),
+    return InvalidField(path, absl::StrCat(Quote(text),
                                          " is not an IPv4 address with a prefix length "
                                          "(expected e.g. 10.203.0.2/24)"));
   }
   const int prefix_len = std::stoi(prefix);
   if (prefix_len > 32) {
-    return FieldError(path, absl::StrCat("prefix length ", prefix_len, " in ", Quote(text),
+    return InvalidField(path, absl::StrCat("prefix length ", prefix_len, " in ", Quote(text),
                                          " is out of range (0..32)"));
   }
   return BondAddress{*addr, prefix_len};
@@ -62,7 +62,7 @@ std::optional<std::string> IfnameProblem(absl::string_view name) {
 
 absl::Status CheckIfname(absl::string_view path, absl::string_view name, absl::string_view note) {
   if (std::optional<std::string> problem = IfnameProblem(name)) {
-    return FieldError(
+    return InvalidField(
         path, absl::StrCat(Quote(name), note, " is not a valid interface name: ", *problem));
   }
   return absl::OkStatus();
@@ -70,7 +70,7 @@ absl::Status CheckIfname(absl::string_view path, absl::string_view name, absl::s
 
 absl::StatusOr<CapPlan> ResolveCap(const config::DataCap& c, absl::string_view field) {
   if (!c.has_limit_bytes()) {
-    return FieldError(absl::StrCat(field, ".limit_bytes"), "required (the budget in bytes, > 0)");
+    return InvalidField(absl::StrCat(field, ".limit_bytes"), "required (the budget in bytes, > 0)");
   }
   CapSettings settings;
   settings.limit_bytes = c.limit_bytes();
@@ -78,7 +78,7 @@ absl::StatusOr<CapPlan> ResolveCap(const config::DataCap& c, absl::string_view f
   if (c.has_reset_day()) {
     // 0 means "default" to MakeCapPlan; written by the user it is no day.
     if (c.reset_day() < 1 || c.reset_day() > 31) {
-      return FieldError(absl::StrCat(field, ".reset_day"),
+      return InvalidField(absl::StrCat(field, ".reset_day"),
                         absl::StrCat("must be a day of the month (1..31), got ", c.reset_day()));
     }
     settings.reset_day = static_cast<int>(c.reset_day());

@@ -31,7 +31,7 @@ inline absl::string_view ToAbsl(std::string_view s) { return {s.data(), s.size()
 std::string Quote(absl::string_view text);
 
 // "<path>: <problem>" as InvalidArgument.
-absl::Status FieldError(absl::string_view path, absl::string_view problem);
+absl::Status InvalidField(absl::string_view path, absl::string_view problem);
 
 template <typename E>
 struct Named {
@@ -47,7 +47,7 @@ absl::StatusOr<E> ParseNamed(const std::array<Named<E>, N>& table, absl::string_
   for (const Named<E>& entry : table) {
     if (entry.name == name) return entry.value;
   }
-  return FieldError(path, absl::StrCat("unknown ", what, " ", Quote(name), " (valid: ",
+  return InvalidField(path, absl::StrCat("unknown ", what, " ", Quote(name), " (valid: ",
                                        absl::StrJoin(table, ", ",
                                                      [](std::string* out, const Named<E>& e) {
                                                        out->append(e.name.data(), e.name.size());
@@ -85,7 +85,7 @@ template <typename Out, typename In>
 absl::Status Checked(absl::string_view path, bool present, In value, Range range, Out& out) {
   if (!present) return absl::OkStatus();
   if (!range.Contains(static_cast<double>(value))) {
-    return FieldError(path, absl::StrCat("must be ", range.Describe(), ", got ", value));
+    return InvalidField(path, absl::StrCat("must be ", range.Describe(), ", got ", value));
   }
   out = static_cast<Out>(value);
   return absl::OkStatus();
@@ -110,7 +110,7 @@ absl::StatusOr<BondAddress> ParseBondAddress(absl::string_view path, const std::
 // Why `name` is not a valid Linux interface name (the kernel's
 // dev_valid_name()), or nullopt if it is.
 std::optional<std::string> IfnameProblem(absl::string_view name);
-// FieldError at `path` when `name` (with `note` after it) is not a valid
+// InvalidField at `path` when `name` (with `note` after it) is not a valid
 // interface name.
 absl::Status CheckIfname(absl::string_view path, absl::string_view name, absl::string_view note);
 

@@ -201,7 +201,7 @@ absl::Status CheckElement(const pb::Value& value, const pb::FieldDescriptor& f,
                           const std::string& path) {
   const auto [kind, expected] = ExpectedKind(f);
   if (value.kind_case() != kind) {
-    return FieldError(path, absl::StrCat("expected ", expected, ", got ", KindName(value)));
+    return InvalidField(path, absl::StrCat("expected ", expected, ", got ", KindName(value)));
   }
   if (kind == pb::Value::kStructValue)
     return CheckObject(value.struct_value(), *f.message_type(), path);
@@ -223,7 +223,7 @@ absl::Status CheckObject(const pb::Struct& object, const pb::Descriptor& type,
       continue;
     }
     if (!it->second.has_list_value()) {
-      return FieldError(field_path, absl::StrCat("expected a list, got ", KindName(it->second)));
+      return InvalidField(field_path, absl::StrCat("expected a list, got ", KindName(it->second)));
     }
     const pb::ListValue& list = it->second.list_value();
     for (int j = 0; j < list.values_size(); ++j) {

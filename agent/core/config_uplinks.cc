@@ -25,13 +25,13 @@ absl::Status ResolveUplinkEndpoint(const config::Uplink& u, const std::string& p
   const bool learn = u.has_learn_remote() && u.learn_remote();
   if (!u.has_relay() && !learn) return absl::OkStatus();
   if (u.has_relay() && learn) {
-    return FieldError(path + ".learn_remote",
+    return InvalidField(path + ".learn_remote",
                       "cannot be combined with relay (relay is the client's side of a relayed "
                       "path, learn_remote the bonding peer's)");
   }
   const std::string field = u.has_relay() ? "relay" : "learn_remote";
   if (node.mode == BondMode::kFlow) {
-    return FieldError(absl::StrCat(path, ".", field),
+    return InvalidField(absl::StrCat(path, ".", field),
                       "meaningless in flow mode (no bonding peer to relay to)");
   }
   const absl::string_view why = u.has_relay()
@@ -39,11 +39,11 @@ absl::Status ResolveUplinkEndpoint(const config::Uplink& u, const std::string& p
                                     : "the far end is learned from the client's probes";
   for (const auto& [present, name] : {std::pair{u.has_remote_address(), ".remote_address"},
                                       std::pair{u.has_remote_port(), ".remote_port"}}) {
-    if (present) return FieldError(path + name, absl::StrCat("not allowed with ", field, ": ", why));
+    if (present) return InvalidField(path + name, absl::StrCat("not allowed with ", field, ": ", why));
   }
   if (learn) {
     if (!node.bond_address) {
-      return FieldError(path + ".learn_remote",
+      return InvalidField(path + ".learn_remote",
                         "needs link_aggregation.bond_address (the far end is learned from the "
                         "client's path probes, which are sent to it)");
     }
@@ -54,23 +54,23 @@ absl::Status ResolveUplinkEndpoint(const config::Uplink& u, const std::string& p
   for (const auto& [present, name] : {std::pair{u.has_gateway(), ".gateway"},
                                       std::pair{u.has_source_address(), ".source_address"}}) {
     if (present) {
-      return FieldError(path + name, "not allowed with relay (the path goes over the LAN "
+      return InvalidField(path + name, "not allowed with relay (the path goes over the LAN "
                                      "interface straight to the neighbour)");
     }
   }
   if (!node.discovery.enabled) {
-    return FieldError(path + ".relay",
+    return InvalidField(path + ".relay",
                       "needs node_discovery.enabled (neighbours are found through discovery)");
   }
   if (!node.peer_address) {
-    return FieldError(path + ".relay",
+    return InvalidField(path + ".relay",
                       "needs link_aggregation.peer_address (where the neighbour forwards to)");
   }
   const config::RelayVia& via = u.relay();
   if (via.has_node()) {
     // Node ids allow every byte node names do, and ':'.
     if (std::optional<std::string> problem = NodeIdProblem(via.node())) {
-      return FieldError(path + ".relay.node", absl::StrCat(Quote(via.node()), " ", *problem));
+      return InvalidField(path + ".relay.node", absl::StrCat(Quote(via.node()), " ", *problem));
     }
     out.relay.node = via.node();
   }
@@ -89,9 +89,9 @@ absl::Status ResolveUplinkDevice(const config::Uplink& u, const std::string& pat
                                  PathSettings& out) {
   const bool relay = out.endpoint == PathEndpoint::kRelay;
   if (!u.has_name() && !u.has_interface() && !relay) {
-    return FieldError(path, "needs a name or an interface (or both)");
+    return InvalidField(path, "needs a name or an interface (or both)");
   }
-  if (u.has_name() && u.name().empty()) return FieldError(path + ".name", "must not be empty");
+  if (u.has_name() && u.name().empty()) return InvalidField(path + ".name", "must not be empty");
   // A relayed path goes over the LAN: ResolveUplinkEndpoint made sure
   // discovery is enabled, so node_discovery.interfaces is not empty.
   absl::string_view from_name = "";
@@ -109,20 +109,20 @@ absl::Status ResolveUplinkDevice(const config::Uplink& u, const std::string& pat
   if (absl::Status s = CheckIfname(iface_path, out.interface, from_name); !s.ok()) return s;
   if (relay && std::find(node.discovery.interfaces.begin(), node.discovery.interfaces.end(),
                          out.interface) == node.discovery.interfaces.end()) {
-    return FieldError(iface_path, absl::StrCat(Quote(out.interface),
+    return InvalidField(iface_path, absl::StrCat(Quote(out.interface),
                                                " is not one of node_discovery.interfaces (a "
                                                "relayed path goes over the LAN to the neighbour)"));
   }
   // Tunnelling the bond over itself would loop every packet.
   if (out.interface == node.bond_interface ||
       out.interface == absl::StrCat(node.bond_interface, kTxSuffix)) {
-    return FieldError(iface_path, absl::StrCat(Quote(out.interface), from_name,
+    return InvalidField(iface_path, absl::StrCat(Quote(out.interface), from_name,
                                                " is the bond device itself "
                                                "(link_aggregation.bond_interface)"));
   }
   const std::optional<InterfaceInfo> info = interfaces.Find(out.interface);
   if (!info) {
-    return FieldError(iface_path,
+    return InvalidField(iface_path,
                       absl::StrCat("no such network interface ", Quote(out.interface), from_name));
   }
   out.ifindex = info->ifindex;
@@ -131,7 +131,7 @@ absl::Status ResolveUplinkDevice(const config::Uplink& u, const std::string& pat
     return OptionalIpv4(path + ".source_address", true, u.source_address(), out.source);
   }
   if (!info->ipv4) {
-    return FieldError(
+    return InvalidField(
         path + ".source_address",
         absl::StrCat("not set and interface ", Quote(out.interface), " has no IPv4 address"));
   }
@@ -148,14 +148,14 @@ absl::Status ResolveUplinkPeer(const config::Uplink& u, const std::string& path,
     // The routing table sends the flows into the bond, so it cannot name
     // their next hop on the uplink.
     if (!u.has_gateway()) {
-      s.Update(FieldError(path + ".gateway",
+      s.Update(InvalidField(path + ".gateway",
                           "required in flow mode (the next hop of this uplink: the routing "
                           "table sends the bonded traffic into the bond device)"));
     }
     for (const auto& [present, field] : {std::pair{u.has_remote_address(), ".remote_address"},
                                          std::pair{u.has_remote_port(), ".remote_port"}}) {
       if (present) {
-        s.Update(FieldError(path + field,
+        s.Update(InvalidField(path + field,
                             "meaningless in flow mode (no bonding peer: each flow goes "
                             "straight to its destination)"));
       }
@@ -167,7 +167,7 @@ absl::Status ResolveUplinkPeer(const config::Uplink& u, const std::string& path,
   } else if (node.peer_address) {
     out.remote = *node.peer_address;
   } else {
-    s.Update(FieldError(path + ".remote_address",
+    s.Update(InvalidField(path + ".remote_address",
                         "not set and link_aggregation.peer_address is not set either: add "
                         "link_aggregation.peer_address, the bonding peer's address"));
   }
@@ -175,7 +175,7 @@ absl::Status ResolveUplinkPeer(const config::Uplink& u, const std::string& path,
   s.Update(Checked(path + ".remote_port", u.has_remote_port(), u.remote_port(), kPortRange,
                    out.remote_port));
   if (!u.has_rate_mbit()) {
-    s.Update(FieldError(path + ".rate_mbit", absl::StrCat("required (expected capacity in Mbit/s, ",
+    s.Update(InvalidField(path + ".rate_mbit", absl::StrCat("required (expected capacity in Mbit/s, ",
                                                           kRateMbit.Describe(), ")")));
   }
   double rate_mbit = 0;
@@ -193,11 +193,11 @@ absl::Status ResolveBackups(const config::Interfaces& in,
     const std::string path = absl::StrCat("interfaces.backups[", i, "]");
     const auto it = by_name.find(in.backups(i));
     if (it == by_name.end()) {
-      return FieldError(path, absl::StrCat(Quote(in.backups(i)), " is not the name of an uplink"));
+      return InvalidField(path, absl::StrCat(Quote(in.backups(i)), " is not the name of an uplink"));
     }
     PathSettings& p = out.paths[it->second];
     if (p.role == PathRole::kBackup) {
-      return FieldError(path, absl::StrCat(Quote(in.backups(i)), " is already listed as ",
+      return InvalidField(path, absl::StrCat(Quote(in.backups(i)), " is already listed as ",
                                            "interfaces.backups[", p.backup_order, "]"));
     }
     p.role = PathRole::kBackup;
@@ -205,7 +205,7 @@ absl::Status ResolveBackups(const config::Interfaces& in,
   }
   if (std::none_of(out.paths.begin(), out.paths.end(),
                    [](const PathSettings& p) { return p.role == PathRole::kBonded; })) {
-    return FieldError("interfaces", "every uplink is a backup; at least one must be bonded");
+    return InvalidField("interfaces", "every uplink is a backup; at least one must be bonded");
   }
   return absl::OkStatus();
 }
@@ -216,15 +216,15 @@ absl::Status ResolveInterfaces(const config::Interfaces& in, const InterfaceLook
                                NodeSettings& out) {
   if (in.uplinks_size() == 0 && (in.has_primary() || in.backups_size() > 0)) {
     const std::string named = in.has_primary() ? in.primary() : in.backups(0);
-    return FieldError("interfaces.uplinks",
+    return InvalidField("interfaces.uplinks",
                       absl::StrCat("required: primary and backups name uplinks, and each needs an "
                                    "entry here with its expected rate, e.g. {\"interface\": ",
                                    Quote(named), ", \"rate_mbit\": 50}"));
   }
   if (in.uplinks_size() == 0)
-    return FieldError("interfaces.uplinks", "at least one uplink is required");
+    return InvalidField("interfaces.uplinks", "at least one uplink is required");
   if (in.uplinks_size() > MB_MAX_PATHS) {
-    return FieldError("interfaces.uplinks",
+    return InvalidField("interfaces.uplinks",
                       absl::StrCat("at most ", MB_MAX_PATHS, " uplinks, got ", in.uplinks_size()));
   }
   // The path id is the index in interfaces.uplinks, so the order is kept.
@@ -247,18 +247,18 @@ absl::Status ResolveInterfaces(const config::Interfaces& in, const InterfaceLook
     if (!s.ok()) return s;
     // `meshbpf cap` and the history store know the share budget by this name.
     if (p.name == kShareCapName) {
-      return FieldError(path + (u.has_name() ? ".name" : ".interface"),
+      return InvalidField(path + (u.has_name() ? ".name" : ".interface"),
                         absl::StrCat(Quote(p.name), " is reserved for the share budget"));
     }
     if (auto [it, inserted] = by_name.emplace(p.name, out.paths.size()); !inserted) {
-      return FieldError(path + (in.uplinks(i).has_name() ? ".name" : ".interface"),
+      return InvalidField(path + (in.uplinks(i).has_name() ? ".name" : ".interface"),
                         absl::StrCat("uplink name ", Quote(p.name), " is already used by ",
                                      "interfaces.uplinks[", it->second, "]"));
     }
     // Replies are told apart by the address their flow was NATed to.
     for (size_t j = 0; out.mode == BondMode::kFlow && j < out.paths.size(); ++j) {
       if (out.paths[j].source.s_addr == p.source.s_addr) {
-        return FieldError(path + ".source_address",
+        return InvalidField(path + ".source_address",
                           absl::StrCat(Ipv4Text(p.source), " is also the source of "
                                        "interfaces.uplinks[", j, "]; in flow mode every uplink "
                                        "needs its own address"));
@@ -275,11 +275,11 @@ absl::Status ResolveInterfaces(const config::Interfaces& in, const InterfaceLook
   }
   const auto it = by_name.find(in.primary());
   if (it == by_name.end()) {
-    return FieldError("interfaces.primary",
+    return InvalidField("interfaces.primary",
                       absl::StrCat(Quote(in.primary()), " is not the name of an uplink"));
   }
   if (out.paths[it->second].role == PathRole::kBackup) {
-    return FieldError("interfaces.primary",
+    return InvalidField("interfaces.primary",
                       absl::StrCat(Quote(in.primary()), " is also listed in interfaces.backups"));
   }
   out.primary = in.primary();
@@ -297,16 +297,16 @@ absl::Status ResolveSharedUplinks(const config::NodeDiscovery& d, NodeSettings& 
     const auto uplink = std::find_if(out.paths.begin(), out.paths.end(),
                                      [&](const PathSettings& p) { return p.name == name; });
     if (uplink == out.paths.end()) {
-      return FieldError(path, absl::StrCat(Quote(name), " is not the name of an uplink"));
+      return InvalidField(path, absl::StrCat(Quote(name), " is not the name of an uplink"));
     }
     if (uplink->endpoint == PathEndpoint::kRelay) {
-      return FieldError(path, absl::StrCat(Quote(name),
+      return InvalidField(path, absl::StrCat(Quote(name),
                                            " is itself relayed through a neighbour (its "
                                            "interface is the LAN); share an uplink of our own"));
     }
     std::vector<std::string>& shared = out.discovery.share_uplinks;
     if (std::find(shared.begin(), shared.end(), name) != shared.end()) {
-      return FieldError(path, absl::StrCat(Quote(name), " is listed twice"));
+      return InvalidField(path, absl::StrCat(Quote(name), " is listed twice"));
     }
     shared.push_back(name);
   }
@@ -325,7 +325,7 @@ absl::Status ResolveRelayPorts(const config::NodeDiscovery& d, const NodeSetting
         std::pair{node.failover.probe_port, "failover.probe_port"},
         std::pair{node.discovery.port, "node_discovery.port"}}) {
     if (port >= first && port <= last) {
-      return FieldError("node_discovery.relay_port",
+      return InvalidField("node_discovery.relay_port",
                         absl::StrCat("relaying takes ports ", first, "..", last, ", which include ",
                                      field, " (", port, ")"));
     }

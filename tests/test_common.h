@@ -1,0 +1,32 @@
+// Values and helpers many unit tests use, defined once: the test binaries are
+// unity builds (CMakeLists.txt), where several test files share one
+// translation unit and two private copies of a name clash.
+#pragma once
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace meshbpf {
+
+// The agent's logic takes monotonic time in nanoseconds.
+inline constexpr uint64_t kMs = 1'000'000;
+inline constexpr uint64_t kSecond = 1000 * kMs;
+
+// A wall-clock instant for tests of history and caps (2024-03-15 12:00 UTC).
+inline const absl::Time kStart = absl::FromUnixSeconds(1710504000);
+
+inline in_addr Addr(const char* text) {
+  in_addr a{};
+  EXPECT_EQ(inet_pton(AF_INET, text, &a), 1) << text;
+  return a;
+}
+
+inline std::string Message(const absl::Status& s) { return std::string(s.message()); }
+
+}  // namespace meshbpf
