@@ -53,9 +53,9 @@ case "${1:-}" in
   test)
     need_root "the test suite"
     build
-    # In parallel, but for the network-namespace tests (RUN_SERIAL): their
-    # throughput checks need the machine to themselves; the fuzzers and unit
-    # tests do not.
+    # In parallel, but for the network-namespace tests that compare rates
+    # or time events (RUN_SERIAL, CMakeLists.txt): they need the machine to
+    # themselves.
     ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)" "${@:2}"
     ;;
   demo)

@@ -9,6 +9,7 @@
 #    a device of that name another program marked is refused;
 #  - bad input to the CLI and agent gives a non-zero exit and names the problem;
 #  - the running agent holds only the capabilities running needs.
+# vmtest: shares the machine (no traffic is measured)
 set -euo pipefail
 source "$(dirname "$0")/lib/lab.sh"
 trap lab_cleanup EXIT

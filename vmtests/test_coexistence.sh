@@ -7,6 +7,7 @@
 #    wan2 gets one after: both keep dropping pings while the bond carries a
 #    sha256-checked file both ways;
 #  - SIGTERM: the firewalls are still attached (and still drop), ours gone.
+# vmtest: shares the machine (it counts packets, not rates)
 set -euo pipefail
 source "$(dirname "$0")/lib/lab.sh"
 trap lab_cleanup EXIT

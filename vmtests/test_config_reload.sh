@@ -6,6 +6,7 @@
 #    upload arrives intact (sha256), `status` shows the new path set, link 3
 #    carries a share of the next upload and link 2 nothing;
 #  - a mode change (to active_backup) shows in `status` and takes effect.
+# vmtest: shares the machine (it checks integrity and shares, not rates or timings)
 set -euo pipefail
 RATES="${RATES:-40 20 20}"
 source "$(dirname "$0")/lib/lab.sh"

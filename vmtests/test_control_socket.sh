@@ -7,6 +7,7 @@
 #    message naming the command; on the peer, whose monitoring.control_group
 #    is "nogroup", the same user (gid 65534) may fail over.
 # Margins are wide: "promptly" means within 5 s, not a measured figure.
+# vmtest: shares the machine (no traffic is measured)
 set -euo pipefail
 LAB_PEER_MONITORING=', "control_group": "nogroup"'
 source "$(dirname "$0")/lib/lab.sh"

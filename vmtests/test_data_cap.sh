@@ -9,6 +9,7 @@
 # The upload is UDP (50 Mbit/s of 1400-byte datagrams), so the peer sends
 # nothing on wan2 but probes: TCP's ACKs would come back over wan2 until the
 # peer sees it fail, which the client's data path cannot refuse.
+# vmtest: shares the machine (it counts bytes, not rates)
 set -euo pipefail
 source "$(dirname "$0")/lib/lab.sh"
 trap lab_cleanup EXIT

@@ -9,6 +9,7 @@
 #    hashing to one path at 2:1 weights: (2/3)^20 = 0.03%),
 #  - a single upload stays on one path: >= 99% of its bytes on one of them,
 #    and the sender's TCP sees no reordering (TcpExt*Reorder unchanged).
+# vmtest: shares the machine (it checks integrity and which path a flow takes)
 set -euo pipefail
 export LAB_MODE=flow
 source "$(dirname "$0")/lib/lab.sh"

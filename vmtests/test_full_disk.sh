@@ -5,6 +5,7 @@
 # pinned map), and once there is room again the agent says so; a restarted
 # agent continues the count. (That the usage reaches the file is asserted in
 # tests/full_disk_test.cc.)
+# vmtest: shares the machine (it checks logs and counters)
 set -euo pipefail
 source "$(dirname "$0")/lib/lab.sh"
 trap lab_cleanup EXIT

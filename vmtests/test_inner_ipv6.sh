@@ -7,6 +7,7 @@
 # full-size packets are bonded), whole on each (redundant), on path 0 only
 # (active_backup). Flow mode sends flows out of the uplinks with IPv4 NAT
 # and has no IPv6 yet, so it is not among them.
+# vmtest: shares the machine (it checks integrity and which paths carry)
 set -euo pipefail
 source "$(dirname "$0")/lib/lab.sh"
 trap lab_cleanup EXIT

@@ -8,6 +8,7 @@
 # mb_encap lowered the MSS of its SYN (host -> server) and SYN-ACK
 # (server -> host) to what the bond carries: a file must cross both ways
 # intact, and the server's socket must show the lowered MSS.
+# vmtest: shares the machine (it checks integrity and the MSS)
 set -euo pipefail
 source "$(dirname "$0")/lib/lab.sh"
 trap lab_cleanup EXIT

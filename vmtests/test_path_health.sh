@@ -8,6 +8,7 @@
 # 3. link 2 with 5% random loss keeps carrying traffic, with a lower weight.
 # Times are printed; asserted only with wide margins (the strict figures are
 # in vmtests/bench/failover.sh).
+# vmtest: shares the machine (its limits, 10 s to detect and 30 s to recover, are far off)
 set -euo pipefail
 source "$(dirname "$0")/lib/lab.sh"
 trap lab_cleanup EXIT

@@ -11,6 +11,7 @@
 #    is clamped to what every path carries);
 #  - UDP datagrams too large for link 2 (1400 bytes of payload) all arrive,
 #    over link 1 alone.
+# vmtest: shares the machine (it checks sizes and integrity)
 set -euo pipefail
 source "$(dirname "$0")/lib/lab.sh"
 trap lab_cleanup EXIT

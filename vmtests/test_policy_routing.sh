@@ -13,6 +13,7 @@
 #    from a process in a cgroup the client selects (routing.cgroups: the
 #    agent marks that cgroup's sockets), and not from one outside it.
 # 4. A stopped agent takes its rules, its table and its cgroup mark with it.
+# vmtest: shares the machine (it checks which path packets take)
 set -euo pipefail
 source "$(dirname "$0")/lib/lab.sh"
 # A cgroup of its own, below the cgroup2 mount (the only thing outside the

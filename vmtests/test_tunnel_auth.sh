@@ -16,6 +16,7 @@
 #    refused, saying so) and nothing crosses,
 #  - the client agent restarted without authentication: the peer refuses
 #    what it sends (auth_missing).
+# vmtest: shares the machine (it checks sessions and drop counts)
 set -euo pipefail
 LAB_CLIENT_MONITORING=', "metrics_listen": "127.0.0.1:9464"'
 source "$(dirname "$0")/lib/lab.sh"

@@ -12,6 +12,7 @@
 #  - an encrypting end refuses plaintext: the peer restarted with
 #    authentication but without encryption; the client refuses what it
 #    sends (auth_plaintext), and nothing crosses.
+# vmtest: shares the machine (it checks integrity and captures)
 set -euo pipefail
 LAB_LINK_AGGREGATION=', "encryption": true'
 source "$(dirname "$0")/lib/lab.sh"

@@ -15,6 +15,7 @@
 #  - no packet was refused for coming from elsewhere than its path's
 #    endpoint: the peer takes any packet that verified from the new mapping
 #    (wrong_endpoint drops, 0; before, data waited for the next probe).
+# vmtest: shares the machine (its limits, 80% of a stream and a 3 s gap, are far off)
 set -euo pipefail
 source "$(dirname "$0")/lib/lab.sh"
 trap lab_cleanup EXIT
