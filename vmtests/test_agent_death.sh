@@ -10,6 +10,7 @@
 #  - the peer's probes keep arriving on the live path with our agent gone.
 # Margins are wide: stale after 3 s, silent after 1.5 s; the goodput is
 # measured from 5 s after the first upload ends, long past both.
+# vmtest: shares the machine (its limits, half a link's rate and seconds of slack, are far off)
 set -euo pipefail
 source "$(dirname "$0")/lib/lab.sh"
 trap lab_cleanup EXIT

@@ -15,6 +15,7 @@
 # Margins are wide (a loaded 2-core machine): waits of up to 30 s, and
 # "traffic again" means the path's counters grew by 200+ packets while a
 # transfer ran (probes alone add 5 a second).
+# vmtest: shares the machine (it checks that paths come back, with 30 s for each)
 set -euo pipefail
 source "$(dirname "$0")/lib/lab.sh"
 trap lab_cleanup EXIT
