@@ -167,15 +167,27 @@ void PathSupervisor::OnRepairRequested(uint64_t now_ns, uint32_t packets) {
   }
 }
 
-void PathSupervisor::KeepCopies(bool keep, const std::string& why) {
-  if (!io_.update_config) return;
-  if (absl::Status s = io_.update_config([&](mb_config& c) { c.keep_copies = keep; }); !s.ok()) {
-    Log(LogLevel::kError, absl::StrCat("loss repair: ", s.message()));
-    return;
+template <typename Value, typename Field>
+absl::Status PathSupervisor::WriteConfigField(Field mb_config::*field, Value value, Value& written,
+                                              const std::function<void()>& announce) {
+  if (value == written || !io_.update_config) return absl::OkStatus();
+  announce();
+  if (absl::Status s = io_.update_config([&](mb_config& c) { c.*field = static_cast<Field>(value); });
+      !s.ok()) {
+    return s;
   }
-  keep_copies_ = keep;
-  Log(LogLevel::kInfo, absl::StrCat("loss repair: ", keep ? "keeping" : "no longer keeping",
-                                    " copies of sent packets (", why, ")"));
+  written = value;
+  return absl::OkStatus();
+}
+
+void PathSupervisor::KeepCopies(bool keep, const std::string& why) {
+  if (absl::Status s = WriteConfigField(&mb_config::keep_copies, keep, keep_copies_, [&] {
+        Log(LogLevel::kInfo, absl::StrCat("loss repair: ", keep ? "keeping" : "no longer keeping",
+                                          " copies of sent packets (", why, ")"));
+      });
+      !s.ok()) {
+    Log(LogLevel::kError, absl::StrCat("loss repair: ", s.message()));
+  }
 }
 
 uint32_t PathSupervisor::RepairWaitMs(const PathTable& table,
@@ -333,40 +345,36 @@ absl::Status PathSupervisor::WriteTable() {
   const std::vector<PathCondition> conditions = Conditions(true);
   const PathTable table = DesiredTable(conditions);
   // Before the holds it must cover grow.
-  if (const uint32_t deadline_us = ReseqDeadlineUs(settings_, table, LargestJitterUs(table),
-                                                   reseq_margin_.margin_us());
-      deadline_us != reseq_deadline_us_ && io_.update_config) {
-    Log(LogLevel::kInfo,
-        absl::StrFormat("resequencing deadline %u ms (longest hold %u ms plus margin)",
-                        deadline_us / 1000, LongestReseqHoldUs(table) / 1000));
-    if (absl::Status s = io_.update_config([&](mb_config& c) { c.reseq_deadline_us = deadline_us; });
-        !s.ok()) {
-      return s;
-    }
-    reseq_deadline_us_ = deadline_us;
+  const uint32_t deadline_us = ReseqDeadlineUs(settings_, table, LargestJitterUs(table),
+                                               reseq_margin_.margin_us());
+  if (absl::Status s = WriteConfigField(&mb_config::reseq_deadline_us, deadline_us,
+                                        reseq_deadline_us_, [&] {
+                                          Log(LogLevel::kInfo,
+                                              absl::StrFormat("resequencing deadline %u ms (longest "
+                                                              "hold %u ms plus margin)",
+                                                              deadline_us / 1000,
+                                                              LongestReseqHoldUs(table) / 1000));
+                                        });
+      !s.ok()) {
+    return s;
   }
-  if (const uint32_t wait_us = RepairWaitMs(table, conditions);
-      wait_us != repair_wait_us_ && io_.update_config) {
-    // Debug: it follows the smoothed RTT, which load moves every few probes.
-    Log(LogLevel::kDebug, absl::StrFormat("loss repair: a lost packet waits %u ms for its repair",
-                                          wait_us / 1000));
-    if (absl::Status s = io_.update_config([&](mb_config& c) { c.repair_wait_us = wait_us; });
-        !s.ok()) {
-      return s;
-    }
-    repair_wait_us_ = wait_us;
+  const uint32_t wait_us = RepairWaitMs(table, conditions);
+  if (absl::Status s = WriteConfigField(&mb_config::repair_wait_us, wait_us, repair_wait_us_, [&] {
+        // Debug: it follows the smoothed RTT, which load moves every few probes.
+        Log(LogLevel::kDebug,
+            absl::StrFormat("loss repair: a lost packet waits %u ms for its repair", wait_us / 1000));
+      });
+      !s.ok()) {
+    return s;
   }
-  if (const uint32_t payload_mtu = TunnelPayloadMtu(table, BondOverhead(settings_));
-      payload_mtu != tunnel_payload_mtu_ && io_.update_config) {
-    Log(LogLevel::kInfo, absl::StrFormat("TCP MSS clamped for inner packets of %u bytes (the "
-                                         "smallest path's MTU less the encapsulation)",
-                                         payload_mtu));
-    if (absl::Status s = io_.update_config(
-            [&](mb_config& c) { c.bond_mtu = static_cast<uint16_t>(payload_mtu); });
-        !s.ok()) {
-      return s;
-    }
-    tunnel_payload_mtu_ = payload_mtu;
+  const uint32_t payload_mtu = TunnelPayloadMtu(table, BondOverhead(settings_));
+  if (absl::Status s = WriteConfigField(&mb_config::bond_mtu, payload_mtu, tunnel_payload_mtu_, [&] {
+        Log(LogLevel::kInfo, absl::StrFormat("TCP MSS clamped for inner packets of %u bytes (the "
+                                             "smallest path's MTU less the encapsulation)",
+                                             payload_mtu));
+      });
+      !s.ok()) {
+    return s;
   }
   if (std::memcmp(&table, &table_, sizeof(table)) == 0) return absl::OkStatus();
   for (size_t i = 0; i < settings_.paths.size(); ++i) {

@@ -196,6 +196,12 @@ class PathSupervisor {
   void NotePeerRepairs(bool repairs);
   // Writes mb_config.keep_copies, and says why.
   void KeepCopies(bool keep, const std::string& why);
+  // Sets the mb_config field `field` to `value` unless `written` (what this
+  // supervisor last wrote there) already holds it; `announce` logs the change
+  // first. `written` follows only a write that succeeded.
+  template <typename Value, typename Field>
+  absl::Status WriteConfigField(Field mb_config::*field, Value value, Value& written,
+                                const std::function<void()>& announce);
   // RepairWaitUs for `table`, rounded up to whole milliseconds (in
   // microseconds), at most the resequencing deadline in force; 0 while
   // repair rests (RepairGate).
