@@ -3,7 +3,6 @@
 # as soon as netlink reports it, a TCP transfer continues without a reset,
 # a UDP stream loses only what was in flight, and the path comes back when
 # the link does. The outage is printed, asserted only with a wide margin.
-# vmtest: shares the machine (failover follows a netlink event; its limit is 1 s)
 set -euo pipefail
 source "$(dirname "$0")/lib/lab.sh"
 trap lab_cleanup EXIT
