@@ -37,16 +37,44 @@ lab_ns inet ip link set c2 up
 for _ in $(seq 200); do [[ "$(path_state 1)" == active ]] && break; sleep 0.1; done
 [[ "$(path_state 1)" == active ]] || lab_fail "path 1 did not come back with its link"
 echo "ok: path 1 active again after carrier returned"
-(sleep 1.5; lab_ns inet ip link set c1 down) &
-puller=$!
-report="$(lab_udp_stream 3000 1)"
-wait "$puller"
-echo "UDP stream across carrier loss of link 1: $report"
-python3 - "$report" <<'PY'
+# A 1 ms UDP stream while link 1 loses carrier 1.5 s in: at most LIMIT
+# percent of it lost, no gap of a second.
+udp_across_carrier_loss() {  # udp_across_carrier_loss LIMIT WHAT
+  local report
+  (sleep 1.5; lab_ns inet ip link set c1 down) &
+  puller=$!
+  report="$(lab_udp_stream 3000 1)"
+  wait "$puller"
+  echo "UDP stream across carrier loss of link 1 ($2): $report"
+  python3 - "$report" "$1" <<'PY'
 import json, sys
-r = json.loads(sys.argv[1])
-print(f"outage (longest gap between arrivals): {r['longest_gap_ms']} ms, lost {r['sent'] - r['unique']} packets")
-assert r["unique"] >= 0.95 * r["sent"], "lost more than 5% of the stream"
+r, limit = json.loads(sys.argv[1]), float(sys.argv[2])
+lost = r["sent"] - r["unique"]
+print(f"outage (longest gap between arrivals): {r['longest_gap_ms']} ms, lost {lost} packets")
+assert lost <= limit / 100 * r["sent"], f"lost more than {limit:g}% of the stream"
 assert r["longest_gap_ms"] < 1000, "outage of a second or more"
-print("PASS")
 PY
+}
+udp_across_carrier_loss 5 "a quiet machine"
+
+# The same while other namespaces come and go (containers starting on the
+# router): the kernel then batches operstate changes for up to a second, and
+# an agent that waited for IFF_RUNNING kept the dead path ~530 ms (18-32% of
+# the stream lost); it reads the carrier bit itself now (~4-5% lost).
+lab_ns inet ip link set c1 up
+for _ in $(seq 200); do [[ "$(path_state 0)" == active ]] && break; sleep 0.1; done
+[[ "$(path_state 0)" == active ]] || lab_fail "path 0 did not come back with its link"
+(
+  i=0
+  while kill -0 $$ 2>/dev/null; do  # ends with the test, also on a failure
+    i=$((i + 1))
+    ip netns add "$LAB-churn$i"
+    for j in 1 2 3 4; do ip -n "$LAB-churn$i" link add "a$j" type veth peer name "b$j"; done
+    ip netns del "$LAB-churn$i"
+  done
+) 2>/dev/null &
+churn=$!
+udp_across_carrier_loss 12 "namespaces coming and going"
+kill "$churn"
+wait "$churn" 2>/dev/null || true
+echo PASS

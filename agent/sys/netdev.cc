@@ -136,6 +136,15 @@ std::optional<InterfaceInfo> SystemInterfaceLookup::Find(std::string_view name) 
     info.up = (req.ifr_flags & IFF_UP) != 0;
     info.running = (req.ifr_flags & IFF_RUNNING) != 0;
   }
+  // IFF_RUNNING follows the carrier through the kernel's linkwatch work,
+  // which batches changes for up to a second while other devices change
+  // (namespaces or containers coming and going): a pulled cable kept its
+  // path in use ~530 ms that way. The carrier bit itself changes at once;
+  // SIOCGIFFLAGS cannot carry it (IFF_LOWER_UP is beyond its 16 bits).
+  if (info.running &&
+      ReadSysfsAttribute(std::filesystem::path(kSysfsNet) / n / "carrier") == "0") {
+    info.running = false;
+  }
   if (sock.Get(SIOCGIFHWADDR, n, req)) {
     std::memcpy(info.mac.data(), req.ifr_hwaddr.sa_data, info.mac.size());
   }
