@@ -183,8 +183,7 @@ MESHBPF_JSON_FIELDS(CapEntry, path, path_id, limit_bytes, used_bytes, remaining_
 MESHBPF_JSON_FIELDS(SessionReport, established, encrypted, send_epoch, session_age_s, handshake_pending,
                     handshakes, handshake_errors, last_error)
 MESHBPF_JSON_FIELDS(LossRepairReport, requests_sent, repairs_sent, copies_missing, repairs_refused,
-                    resting, rests, peer_repairs, wait_us,
-                    keeps_copies)
+                    resting, rests, peer_repairs, wait_us, keeps_copies)
 MESHBPF_JSON_FIELDS(StatusReply, mode, probing, invalid_probes, nodes, paths, caps, transitions,
                     guard_decisions, authentication, loss_repair)
 MESHBPF_JSON_FIELDS(CapReply, caps)

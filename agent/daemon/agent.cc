@@ -73,6 +73,12 @@ class Agent {
   // link_aggregation.routing's rules, table and cgroup marks, once the
   // bond exists and the programs are loaded.
   absl::Status InstallRoutingPlan();
+  // Writes the data path's maps from the supervisor's path table and the
+  // values it tunes at run time (at start and after a reload).
+  absl::Status ConfigureDatapath() {
+    return datapath_->Configure(paths_->table(), paths_->reseq_deadline_us(),
+                                paths_->repair_wait_us(), paths_->keep_copies());
+  }
   absl::Status StartDiscovery();
   absl::Status StartLossRepair();
   // Serves every event source until SIGINT/SIGTERM.
@@ -164,11 +170,7 @@ absl::Status Agent::Start() {
   };
   paths_ =
       std::make_unique<PathSupervisor>(settings_, std::move(io), std::move(status), MonotonicNs());
-  if (absl::Status s = datapath_->Configure(paths_->table(), paths_->reseq_deadline_us(),
-                                           paths_->repair_wait_us(), paths_->keep_copies());
-      !s.ok()) {
-    return s;
-  }
+  if (absl::Status s = ConfigureDatapath(); !s.ok()) return s;
   if (settings_.authentication) {
     TunnelAuthIo auth_io;
     auth_io.maps = &datapath_->auth();
@@ -382,9 +384,7 @@ void Agent::Reload() {
   // An added uplink may lower the bond's MTU.
   if (absl::Status s = datapath_->CreateBond(); !s.ok()) Log(LogLevel::kError, std::string(s.message()));
   paths_->ApplyReload(reload, MonotonicNs());
-  if (absl::Status s = datapath_->Configure(paths_->table(), paths_->reseq_deadline_us(),
-                                           paths_->repair_wait_us(), paths_->keep_copies());
-      !s.ok()) {
+  if (absl::Status s = ConfigureDatapath(); !s.ok()) {
     Log(LogLevel::kError, absl::StrCat("reload: ", s.message()));
     return;
   }
