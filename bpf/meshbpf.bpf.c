@@ -5,8 +5,9 @@
  *
  * mb_encap runs at TC ingress of the far end of the bond veth pair: every
  * packet an application routes into the bond device arrives here. It picks
- * a path, prepends outer IPv4 + UDP + struct mb_wire_hdr and redirects the
- * packet out of the path's uplink with bpf_redirect_neigh.
+ * a path, prepends outer IPv4 or IPv6 (the path's) + UDP + struct
+ * mb_wire_hdr and redirects the packet out of the path's uplink with
+ * bpf_redirect_neigh.
  *
  * mb_decap runs at TC ingress of every uplink. meshbpf packets from known
  * peers are stripped of their outer headers and delivered into the bond
@@ -100,15 +101,23 @@ int mb_encap(struct __sk_buff *skb)
 			keep_copy(skb, choice.bond_seq);
 	}
 
+	/* The first chosen path's outer family decides the room made for every copy. */
 	__u32 first = first_chosen(&choice);
+	struct mb_path *first_path = bpf_map_lookup_elem(&mb_paths, &first);
+	if (!first_path)
+		return drop(MB_NO_PATH, MB_DROP_NO_PATH);
+	struct encap_how how = {.tos = tos, .flags = flags,
+				.outer_v6 = !!(first_path->flags & MB_PATH_F_IPV6)};
+	overhead += path_outer_extra(first_path);
 	if (!encap_fits_mtu(skb, first, overhead))
 		return drop(first, MB_DROP_TOO_BIG);
 	/* After keep_copy: a repair is sealed again, from the plaintext. */
 	if (signing && seal_copies(skb, &auth, &choice))
 		return drop(first, MB_DROP_ENCAP_FAILED);
-	if (make_encap_room(skb, overhead))
+	if (make_encap_room(skb, overhead, how.outer_v6))
 		return drop(first, MB_DROP_ENCAP_FAILED);
-	return send_on_chosen_paths(skb, &choice, signing, tos, flags);
+	how.outer_len = (__u16)(skb->len - sizeof(struct ethhdr));
+	return send_on_chosen_paths(skb, &choice, signing, &how);
 }
 
 SEC("tc")
@@ -116,8 +125,7 @@ int mb_decap(struct __sk_buff *skb)
 {
 	__u32 key = 0;
 	struct mb_config *cfg = bpf_map_lookup_elem(&mb_config, &key);
-	struct iphdr ip;
-	struct udphdr udp;
+	struct outer_seen outer;
 	struct mb_wire_hdr mb;
 	__u8 inner_version;
 	__be16 inner_proto;
@@ -132,18 +140,18 @@ int mb_decap(struct __sk_buff *skb)
 	}
 	if (cfg->mode == MB_MODE_FLOW)
 		return flow_receive(skb, cfg);
-	if (!read_outer(skb, cfg, &ip, &udp))
+	if (!read_outer(skb, cfg, &outer))
 		return MB_NOT_OURS;
 
 	/* From here on the packet is addressed to meshbpf: never pass it up. */
-	int known_source = bpf_map_lookup_elem(&mb_peers, &ip.saddr) != NULL;
+	int known_source = from_known_peer(&outer);
 	/* A learned path's probe may come from a source not known yet: decided below. */
 	if (!known_source && !cfg->learn_paths)
 		return drop(MB_NO_PATH, MB_DROP_UNKNOWN_SOURCE);
 	/* Read once: a flag the agent flips meanwhile must not skip the check. */
 	__u8 authenticate = *(volatile __u8 *)&cfg->authenticate;
 	__u32 wire_len = sizeof(mb) + (authenticate ? sizeof(struct mb_auth_hdr) : 0);
-	__u32 wire_off = sizeof(struct ethhdr) + ip.ihl * 4 + sizeof(udp);
+	__u32 wire_off = sizeof(struct ethhdr) + outer.l3_len + sizeof(outer.udp);
 	__u32 hdr_len = wire_off + wire_len - sizeof(struct ethhdr);
 	__u32 inner_off = wire_off + wire_len;
 	/* The agent authenticates its handshakes itself (agent/core/handshake.h). */
@@ -155,7 +163,7 @@ int mb_decap(struct __sk_buff *skb)
 	/* Until it verifies, its path id is the sender's claim: drops count on no path. */
 	if (authenticate) {
 		struct auth_verified verified = {};
-		reason = auth_verify(skb, wire_off, inner_off, bpf_ntohs(ip.tot_len), &verified);
+		reason = auth_verify(skb, wire_off, inner_off, outer.outer_len, &verified);
 		if (!reason && verified.encrypted)
 			reason = auth_decrypt(skb, inner_off, &verified);
 		if (reason)
@@ -169,7 +177,7 @@ int mb_decap(struct __sk_buff *skb)
 
 	__u32 path_id = mb.path_id;
 	if (cfg->learn_paths) {
-		int learned = check_learned_path(skb, cfg, path_id, &ip, &udp, inner_off, authenticate);
+		int learned = check_learned_path(skb, cfg, path_id, &outer, inner_off, authenticate);
 		if (learned < 0)
 			return drop(path_id, MB_DROP_WRONG_ENDPOINT);
 		known_source |= learned;
@@ -181,7 +189,7 @@ int mb_decap(struct __sk_buff *skb)
 	if (!reason && cfg->check_inner_source)
 		reason = check_inner_source(skb, inner_off, inner_proto);
 	if (!reason)
-		reason = decap_ecn(skb, ip.tos, inner_off, inner_proto);
+		reason = decap_ecn(skb, outer.tos, inner_off, inner_proto);
 	if (reason)
 		return drop(path_id, reason);
 	/*

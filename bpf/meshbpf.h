@@ -63,6 +63,7 @@ enum mb_drop_reason {
 	MB_DROP_INNER_SOURCE,      /* inner source outside the peer's allowed prefixes (mb_allowed_*) */
 	MB_DROP_REPAIR_STALE,      /* a repair whose kept copy was reused before it was sent */
 	MB_DROP_AUTH_PLAINTEXT,    /* not encrypted, where mb_config.encrypt wants every packet so */
+	MB_DROP_OTHER_FAMILY,      /* a copy for a path of the other outer address family than the first */
 	MB_DROP_REASONS,
 };
 
@@ -118,7 +119,10 @@ struct mb_wire_hdr {
 #define MB_FLAG_ENCRYPTED 0x08
 
 #define MB_OUTER_IPV4_LEN 20
+#define MB_OUTER_IPV6_LEN 40
 #define MB_OUTER_UDP_LEN 8
+/* The overheads below are an IPv4 path's; an IPv6 path (MB_PATH_F_IPV6) adds this. */
+#define MB_OUTER_IPV6_EXTRA (MB_OUTER_IPV6_LEN - MB_OUTER_IPV4_LEN)
 #define MB_ENCAP_OVERHEAD (MB_OUTER_IPV4_LEN + MB_OUTER_UDP_LEN + sizeof(struct mb_wire_hdr))
 
 /*
@@ -299,6 +303,14 @@ struct mb_path {
 	 * so small that the far path's share cannot fill it).
 	 */
 	__u32 reseq_hold_us;
+	/*
+	 * MB_PATH_F_IPV6: the outer header is IPv6, between these addresses
+	 * (src_ip, dst_ip and gateway are then 0). gateway6 all zero = FIB
+	 * lookup of dst_ip6.
+	 */
+	__u8 src_ip6[16];
+	__u8 dst_ip6[16];
+	__u8 gateway6[16];
 };
 
 /*
@@ -320,6 +332,18 @@ struct mb_path {
  * for failover. The agent never flags every ACTIVE path.
  */
 #define MB_PATH_F_NO_BULK 0x02
+/*
+ * MB_PATH_F_IPV6: the path's outer header is IPv6 (src_ip6, dst_ip6),
+ * MB_OUTER_IPV6_EXTRA bytes longer than IPv4's. Its outer UDP checksum is
+ * zero, as RFC 6935 allows for tunnels (Linux's VXLAN and Geneve do the same
+ * with udp6zerocsumtx): the inner packet keeps its own checksum and, with
+ * authentication, the tag covers the tunnel header and the inner packet.
+ * A bond may mix IPv4 and IPv6 paths; a packet sent on several paths
+ * (redundant mode) goes only on those of its first path's family, the
+ * other copies counted as MB_DROP_OTHER_FAMILY (the agent's config refuses
+ * redundant mode over mixed families).
+ */
+#define MB_PATH_F_IPV6 0x04
 
 /* mb_learned[path_id]: the last outer source on a learned path other than its endpoint. */
 struct mb_learned_source {
@@ -567,9 +591,13 @@ static inline void mb_reseq_counters_add(struct mb_reseq_counters *sum,
 }
 #endif
 
-/* mb_peers: remote addresses allowed to send meshbpf packets. */
+/* mb_peers (IPv4, key __be32) and mb_peers6 (IPv6): remote addresses
+ * allowed to send meshbpf packets. */
 struct mb_peer {
 	__u32 flags;
+};
+struct mb_ip6 {
+	__u8 addr[16];
 };
 
 /*

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "agent/core/net_format.h"
 #include "cli/stats_view.h"
 
@@ -60,17 +61,31 @@ std::string NonZeroDrops(const mb_path_counters& c) {
 
 bool PathUsed(const mb_path& p) { return p.ifindex != 0; }
 
+// "" when the routing table picks the next hop.
+std::string OuterGatewayText(const mb_path& p) {
+  const IpAddress gateway = OuterAddress(p, p.gateway, p.gateway6);
+  return gateway.IsUnspecified() ? "" : IpText(gateway);
+}
+
+// "learn", "ipv6", "learn,ipv6" or "-".
+std::string PathFlagsText(const mb_path& p) {
+  std::vector<std::string> flags;
+  if (p.flags & MB_PATH_F_LEARN) flags.push_back("learn");
+  if (p.flags & MB_PATH_F_IPV6) flags.push_back("ipv6");
+  return flags.empty() ? "-" : absl::StrJoin(flags, ",");
+}
+
 nlohmann::json PathJson(uint32_t id, const mb_path& p, const mb_path_counters& c) {
   return {
       {"id", id},
       {"interface", IfName(p.ifindex)},
       {"ifindex", p.ifindex},
       {"state", PathStateName(p.state)},
-      {"source", Ipv4Text(p.src_ip)},
+      {"source", IpText(OuterAddress(p, p.src_ip, p.src_ip6))},
       {"source_port", p.src_port},
-      {"remote", Ipv4Text(p.dst_ip)},
+      {"remote", IpText(OuterAddress(p, p.dst_ip, p.dst_ip6))},
       {"remote_port", p.dst_port},
-      {"gateway", p.gateway ? Ipv4Text(p.gateway) : ""},
+      {"gateway", OuterGatewayText(p)},
       {"mtu", p.mtu},
       {"rate_kbps", p.rate_kbps},
       {"owd_us", p.owd_us},
@@ -126,7 +141,7 @@ absl::StatusOr<InstanceSnapshot> TakeSnapshot(const MapSet& maps, const std::str
   absl::StatusOr<CounterTable> counters = maps.ReadCounters();
   if (!counters.ok()) return counters.status();
   s.counters = *counters;
-  absl::StatusOr<std::set<in_addr_t>> peers = maps.ReadPeers();
+  absl::StatusOr<std::set<IpAddress>> peers = maps.ReadPeers();
   if (!peers.ok()) return peers.status();
   s.peers = *peers;
   absl::StatusOr<std::unique_ptr<PinnedBudgetMap>> budgets = PinnedBudgetMap::Open(pin_dir);
@@ -308,8 +323,8 @@ std::string StatusTable(const InstanceSnapshot& s) {
     const mb_path_counters& c = s.counters[i];
     absl::StrAppendFormat(
         &out, "%-4u %-10s %-8s %-22s %-22s %9s %10u %11s %10u %11s %7u\n", i, IfName(p.ifindex),
-        PathStateName(p.state), Ipv4PortText(p.src_ip, p.src_port),
-        Ipv4PortText(p.dst_ip, p.dst_port),
+        PathStateName(p.state), IpPortText(OuterAddress(p, p.src_ip, p.src_ip6), p.src_port),
+        IpPortText(OuterAddress(p, p.dst_ip, p.dst_ip6), p.dst_port),
         absl::StrFormat("%.1fM", p.rate_kbps / 1000.0), c.tx_packets, HumanBytes(c.tx_bytes),
         c.rx_packets, HumanBytes(c.rx_bytes), TotalDrops(c));
   }
@@ -393,7 +408,7 @@ nlohmann::json MapsJson(const InstanceSnapshot& s) {
                         {"drops", DropsJson(c)}});
   }
   nlohmann::json peers = nlohmann::json::array();
-  for (in_addr_t a : s.peers) peers.push_back(Ipv4Text(a));
+  for (const IpAddress& a : s.peers) peers.push_back(IpText(a));
   nlohmann::json budgets = nlohmann::json::array();
   for (uint32_t i = 0; i < MB_BUDGET_SLOTS; ++i) {
     const mb_budget& b = s.budgets[i];
@@ -463,9 +478,10 @@ std::string MapsText(const InstanceSnapshot& s) {
   for (uint32_t i = 0; i < MB_MAX_PATHS; ++i) {
     const mb_path& p = s.paths[i];
     absl::StrAppendFormat(&out, "%-4u %-8u %-9s %-16s %-16s %-16s %6u %6u %6u %9u %8u %5s\n", i,
-                          p.ifindex, PathStateName(p.state), Ipv4Text(p.src_ip), Ipv4Text(p.dst_ip),
-                          Ipv4Text(p.gateway), p.src_port, p.dst_port, p.mtu, p.rate_kbps, p.owd_us,
-                          p.flags & MB_PATH_F_LEARN ? "learn" : "-");
+                          p.ifindex, PathStateName(p.state),
+                          IpText(OuterAddress(p, p.src_ip, p.src_ip6)),
+                          IpText(OuterAddress(p, p.dst_ip, p.dst_ip6)), OuterGatewayText(p),
+                          p.src_port, p.dst_port, p.mtu, p.rate_kbps, p.owd_us, PathFlagsText(p));
   }
   absl::StrAppend(&out, "\nmb_counters (summed over CPUs):\n");
   std::string header = absl::StrFormat("%-8s %10s %12s %10s %12s", "SLOT", "TX_PKTS", "TX_BYTES",
@@ -483,7 +499,7 @@ std::string MapsText(const InstanceSnapshot& s) {
     absl::StrAppend(&out, "\n");
   }
   absl::StrAppend(&out, "\nmb_peers (allowed sources):");
-  for (in_addr_t a : s.peers) absl::StrAppend(&out, " ", Ipv4Text(a));
+  for (const IpAddress& a : s.peers) absl::StrAppend(&out, " ", IpText(a));
   absl::StrAppend(&out, s.peers.empty() ? " (none)\n" : "\n");
   absl::StrAppendFormat(&out, "\nmb_budget (data caps; limit 0: none):\n%-4s %14s %14s %s\n", "ID",
                         "LIMIT_BYTES", "REMAINING", "POLICY");

@@ -19,7 +19,7 @@ struct InstanceSnapshot {
   mb_config config{};
   PathTable paths{};
   CounterTable counters{};
-  std::set<in_addr_t> peers;
+  std::set<IpAddress> peers;
   std::array<mb_budget, MB_BUDGET_SLOTS> budgets{};  // data caps per path, then the share budget
   std::map<uint32_t, mb_relay> relays;                // relays served, by slot
   RelayCounterTable relay_counters{};

@@ -8,6 +8,7 @@
 // /tmp for Wireshark. Needs root (BPF load, unshare); skipped without it.
 #pragma once
 
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
@@ -72,17 +73,23 @@ class DatapathTest : public BpfProgTest {
     ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.mb_config), &key, &c, BPF_ANY), 0);
   }
 
-  void SetPath(uint32_t id, const char* src, const char* gw, uint32_t rate_kbps, uint8_t state) {
+  // A path over lo without addresses yet.
+  mb_path PathOverLo(uint32_t rate_kbps, uint8_t state) const {
     mb_path p{};
     p.ifindex = lo_;  // bpf_check_mtu needs a real device
-    p.src_ip = Ip(src);
-    p.dst_ip = Ip(kPeer);
-    p.gateway = Ip(gw);
     p.src_port = kPort;
     p.dst_port = kPort;
     p.mtu = 1500;
     p.rate_kbps = rate_kbps;
     p.state = state;
+    return p;
+  }
+
+  void SetPath(uint32_t id, const char* src, const char* gw, uint32_t rate_kbps, uint8_t state) {
+    mb_path p = PathOverLo(rate_kbps, state);
+    p.src_ip = Ip(src);
+    p.dst_ip = Ip(kPeer);
+    p.gateway = Ip(gw);
     ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.mb_paths), &id, &p, BPF_ANY), 0);
   }
 
@@ -112,6 +119,22 @@ class DatapathTest : public BpfProgTest {
   }
   void SetRate(uint32_t id, uint32_t rate_kbps) {
     EditPath(id, [&](mb_path& p) { p.rate_kbps = rate_kbps; });
+  }
+
+  // Makes path `id` an IPv6 one (MB_PATH_F_IPV6) from `src` to `dst`.
+  void SetPath6(uint32_t id, const char* src, const char* dst, uint32_t rate_kbps, uint8_t state) {
+    mb_path p = PathOverLo(rate_kbps, state);
+    p.flags = MB_PATH_F_IPV6;
+    ASSERT_EQ(inet_pton(AF_INET6, src, p.src_ip6), 1);
+    ASSERT_EQ(inet_pton(AF_INET6, dst, p.dst_ip6), 1);
+    ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.mb_paths), &id, &p, BPF_ANY), 0);
+  }
+
+  void AddPeer6(const char* addr) {
+    mb_ip6 key{};
+    ASSERT_EQ(inet_pton(AF_INET6, addr, key.addr), 1);
+    mb_peer v{};
+    ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.mb_peers6), &key, &v, BPF_ANY), 0);
   }
 
   void AddPeer(const char* addr) {

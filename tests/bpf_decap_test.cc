@@ -78,13 +78,6 @@ TEST_F(DatapathTest, DecapPassesOtherTrafficUntouched) {
   Bytes arp = Ethernet(kEthArp);
   arp.resize(42, 0);
   others.emplace_back("arp", arp);
-  // IPv6 outer carrying a UDP datagram to our port: meshbpf is IPv4-outer only.
-  Bytes v6udp = Ipv6Packet(8 + 40, 0);
-  v6udp[14 + 6] = IPPROTO_UDP;
-  Put16(v6udp, 54, kPort);
-  Put16(v6udp, 56, kPort);
-  Put16(v6udp, 58, 48);
-  others.emplace_back("ipv6-udp-to-our-port", v6udp);
   for (const auto& [name, pkt] : others) {
     RunResult r = Decap(pkt);
     EXPECT_EQ(r.verdict, kNotOurs) << name;

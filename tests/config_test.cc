@@ -46,10 +46,10 @@ TEST_F(ConfigTest, CompleteClientConfigResolves) {
   EXPECT_EQ(eth0.interface, "eth0");  // defaults to the name
   EXPECT_EQ(eth0.ifindex, 2);
   EXPECT_EQ(eth0.mtu, 1500u);
-  EXPECT_EQ(Ipv4Text(eth0.source), "192.168.1.10");  // from the interface
-  EXPECT_EQ(Ipv4Text(eth0.remote), "198.51.100.7");  // from peer_address
+  EXPECT_EQ(IpText(eth0.source), "192.168.1.10");  // from the interface
+  EXPECT_EQ(IpText(eth0.remote), "198.51.100.7");  // from peer_address
   ASSERT_TRUE(eth0.gateway.has_value());
-  EXPECT_EQ(Ipv4Text(*eth0.gateway), "192.168.1.1");
+  EXPECT_EQ(IpText(*eth0.gateway), "192.168.1.1");
   EXPECT_EQ(eth0.remote_port, 7201);
   EXPECT_EQ(eth0.rate_bps, 40e6);
   EXPECT_EQ(eth0.delay_ms, 0);
@@ -57,12 +57,12 @@ TEST_F(ConfigTest, CompleteClientConfigResolves) {
   EXPECT_EQ(eth0.backup_order, -1);
 
   EXPECT_EQ(s.paths[1].ifindex, 3);
-  EXPECT_EQ(Ipv4Text(*s.paths[1].gateway), "192.168.8.1");
+  EXPECT_EQ(IpText(*s.paths[1].gateway), "192.168.8.1");
   EXPECT_EQ(s.paths[1].role, PathRole::kBonded);
 
   const PathSettings& wwan0 = s.paths[2];
   EXPECT_EQ(wwan0.mtu, 1400u);
-  EXPECT_EQ(Ipv4Text(wwan0.source), "10.64.0.5");
+  EXPECT_EQ(IpText(wwan0.source), "10.64.0.5");
   EXPECT_FALSE(wwan0.gateway.has_value());
   EXPECT_EQ(wwan0.role, PathRole::kBackup);
   EXPECT_EQ(wwan0.backup_order, 0);
@@ -98,8 +98,8 @@ TEST_F(ConfigTest, MinimalConfigGetsEveryDefault) {
   ASSERT_EQ(s.paths.size(), 1u);
   EXPECT_EQ(s.paths[0].name, "eth0");  // defaults to the interface
   EXPECT_EQ(s.paths[0].interface, "eth0");
-  EXPECT_EQ(Ipv4Text(s.paths[0].source), "192.168.1.10");
-  EXPECT_EQ(Ipv4Text(s.paths[0].remote), "203.0.113.1");
+  EXPECT_EQ(IpText(s.paths[0].source), "192.168.1.10");
+  EXPECT_EQ(IpText(s.paths[0].remote), "203.0.113.1");
   EXPECT_EQ(s.paths[0].remote_port, 7201);
   EXPECT_EQ(s.paths[0].delay_ms, 0);
   EXPECT_EQ(s.paths[0].role, PathRole::kBonded);
@@ -150,7 +150,7 @@ TEST_F(ConfigTest, ExplicitValuesAreKept) {
   EXPECT_DOUBLE_EQ(s.failover.degrade_loss_percent, 100);
   EXPECT_DOUBLE_EQ(s.failover.recover_loss_percent, 80);
   ASSERT_EQ(s.paths.size(), 2u);
-  EXPECT_EQ(Ipv4Text(s.paths[0].source), "192.0.2.1");  // not the interface's address
+  EXPECT_EQ(IpText(s.paths[0].source), "192.0.2.1");  // not the interface's address
   EXPECT_EQ(s.paths[0].remote_port, 1);            // not link_aggregation.port
   EXPECT_EQ(s.paths[0].rate_bps, 100000e6);
   EXPECT_EQ(s.paths[0].delay_ms, 10000);
@@ -587,9 +587,9 @@ TEST_F(ConfigTest, FlowModeNeedsNoPeer) {
   EXPECT_EQ(s.mode, BondMode::kFlow);
   EXPECT_FALSE(s.peer_address.has_value());
   ASSERT_EQ(s.paths.size(), 2u);
-  EXPECT_EQ(s.paths[0].remote.s_addr, 0u) << "no remote endpoint";
-  EXPECT_EQ(Ipv4Text(s.paths[0].source), "192.168.1.10") << "the address flows are NATed to";
-  EXPECT_EQ(Ipv4Text(*s.paths[1].gateway), "192.168.8.1");
+  EXPECT_EQ(s.paths[0].remote, IpAddress{}) << "no remote endpoint";
+  EXPECT_EQ(IpText(s.paths[0].source), "192.168.1.10") << "the address flows are NATed to";
+  EXPECT_EQ(IpText(*s.paths[1].gateway), "192.168.8.1");
 }
 
 TEST_F(ConfigTest, FlowModeRejectsPeerSettings) {

@@ -61,7 +61,7 @@ TEST_F(ConfigTest, SourceAddress) {
       AllOf(HasSubstr("interfaces.uplinks[0].source_address"), HasSubstr("no IPv4 address")));
   const NodeSettings s = MustResolve(WithInterfaces(
       R"({"uplinks": [{"name": "noaddr0", "source_address": "192.0.2.9", "rate_mbit": 1}]})"));
-  EXPECT_EQ(Ipv4Text(s.paths[0].source), "192.0.2.9");
+  EXPECT_EQ(IpText(s.paths[0].source), "192.0.2.9");
   EXPECT_EQ(s.paths[0].mtu, 9000u);
   EXPECT_THAT(ErrorOf(WithInterfaces(
                   R"({"uplinks": [{"name": "eth0", "source_address": "1.2.3", "rate_mbit": 1}]})")),
@@ -219,8 +219,8 @@ TEST_F(ConfigTest, RelayedPathGoesOverTheFirstDiscoveryInterface) {
   EXPECT_EQ(p.interface, "lan0");
   EXPECT_EQ(p.ifindex, 6);
   EXPECT_EQ(p.mtu, 1400u);
-  EXPECT_EQ(Ipv4Text(p.source), "10.210.0.1");
-  EXPECT_EQ(p.remote.s_addr, 0u) << "filled in at run time, not peer_address";
+  EXPECT_EQ(IpText(p.source), "10.210.0.1");
+  EXPECT_EQ(p.remote, IpAddress{}) << "filled in at run time, not peer_address";
   EXPECT_EQ(p.remote_port, 0);
   EXPECT_FALSE(p.gateway.has_value());
   EXPECT_EQ(p.rate_bps, 30e6);
@@ -237,7 +237,7 @@ TEST_F(ConfigTest, RelayedPathFiltersAndInterfaceAreKept) {
   const PathSettings& p = s.paths[1];
   EXPECT_EQ(p.interface, "lan1");
   EXPECT_EQ(p.ifindex, 7);
-  EXPECT_EQ(Ipv4Text(p.source), "10.220.0.1");
+  EXPECT_EQ(IpText(p.source), "10.220.0.1");
   EXPECT_EQ(p.relay.node, "node2");
   EXPECT_EQ(p.relay.uplink, "wan0");
   ASSERT_TRUE(p.data_cap.has_value());
@@ -307,9 +307,9 @@ TEST_F(ConfigTest, LearnedPathHasItsLocalSideOnly) {
   EXPECT_EQ(p.endpoint, PathEndpoint::kLearned);
   EXPECT_FALSE(p.endpoint_known);
   EXPECT_EQ(p.ifindex, 3);
-  EXPECT_EQ(Ipv4Text(p.source), "192.168.8.20");
-  EXPECT_EQ(Ipv4Text(*p.gateway), "192.168.8.1");
-  EXPECT_EQ(p.remote.s_addr, 0u);
+  EXPECT_EQ(IpText(p.source), "192.168.8.20");
+  EXPECT_EQ(IpText(*p.gateway), "192.168.8.1");
+  EXPECT_EQ(p.remote, IpAddress{});
   EXPECT_EQ(p.remote_port, 0);
   // learn_remote: false is an ordinary uplink, which needs a far end.
   EXPECT_THAT(ErrorOf(LearningPeer(

@@ -12,6 +12,8 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 
+#include "agent/core/ip_address.h"
+
 namespace meshbpf {
 
 // The agent's logic takes monotonic time in nanoseconds.
@@ -25,6 +27,15 @@ inline in_addr Addr(const char* text) {
   in_addr a{};
   EXPECT_EQ(inet_pton(AF_INET, text, &a), 1) << text;
   return a;
+}
+
+// An IPv4 or IPv6 address, as PathSettings holds them.
+inline IpAddress Ip(const char* text) {
+  in_addr v4{};
+  if (inet_pton(AF_INET, text, &v4) == 1) return IpAddress::V4(v4);
+  in6_addr v6{};
+  EXPECT_EQ(inet_pton(AF_INET6, text, &v6), 1) << text;
+  return IpAddress::V6(v6);
 }
 
 inline std::string Message(const absl::Status& s) { return std::string(s.message()); }

@@ -29,7 +29,7 @@ PathSettings Path(const std::string& interface, int ifindex, const char* source,
   p.interface = interface;
   p.ifindex = ifindex;
   p.mtu = 1500;
-  p.source = Addr(source);
+  p.source = Ip(source);
   p.source_from_interface = source_from_interface;
   return p;
 }
@@ -75,7 +75,7 @@ TEST(UplinkWatchTest, ANewAddressBecomesTheSourceUnlessOneWasConfigured) {
   EXPECT_FALSE(changes[0].reattach);
   EXPECT_EQ(changes[0].what, "wan1 address 10.1.0.2 -> 10.1.0.77");
   ApplyUplinkChange(changes[0], paths);
-  EXPECT_EQ(paths[0].source.s_addr, Addr("10.1.0.77").s_addr);
+  EXPECT_EQ(paths[0].source, Ip("10.1.0.77"));
   EXPECT_EQ(UplinkProblem(paths[0], devices.Find("wan1")), std::nullopt);
   EXPECT_EQ(*UplinkProblem(paths[1], devices.Find("wan2")),
             "wan2 no longer has 10.2.0.2 (it has 10.2.0.77)");

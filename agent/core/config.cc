@@ -443,11 +443,15 @@ absl::Status ResolveRouting(const config::LinkAggregation& l, NodeSettings& out)
     // Everything to these prefixes, the agent's own packets too.
     for (size_t d = 0; d < routing.destinations.size(); ++d) {
       for (const PathSettings& p : out.paths) {
-        if (p.endpoint != PathEndpoint::kConfigured || !PrefixCovers(routing.destinations[d], p.remote)) continue;
+        // IPv4 prefixes: an IPv6 far end is outside every one.
+        if (p.endpoint != PathEndpoint::kConfigured || p.remote.is_v6() ||
+            !PrefixCovers(routing.destinations[d], p.remote.v4())) {
+          continue;
+        }
         return InvalidField(
             absl::StrCat("link_aggregation.routing.destinations[", d, "]"),
             absl::StrCat(Quote(r.destinations(static_cast<int>(d))), " covers path ", Quote(p.name),
-                         "'s far end ", Ipv4Text(p.remote),
+                         "'s far end ", IpText(p.remote),
                          ": its probes would route into the bond. Select the traffic with sources, "
                          "fwmarks or cgroups, or narrow the destinations"));
       }
@@ -556,6 +560,21 @@ absl::Status ResolveMonitoring(const config::Monitoring& m, MonitoringSettings& 
 }
 
 }  // namespace
+
+std::optional<IpAddress> DeviceAddress(const InterfaceInfo& device, bool v6) {
+  if (v6) {
+    if (device.ipv6.empty()) return std::nullopt;
+    return IpAddress::V6(device.ipv6.front());
+  }
+  if (!device.ipv4) return std::nullopt;
+  return IpAddress::V4(*device.ipv4);
+}
+
+bool DeviceHasAddress(const InterfaceInfo& device, const IpAddress& address) {
+  if (!address.is_v6()) return device.ipv4 && IpAddress::V4(*device.ipv4) == address;
+  return std::any_of(device.ipv6.begin(), device.ipv6.end(),
+                     [&](const in6_addr& a) { return IpAddress::V6(a) == address; });
+}
 
 std::string_view BondModeName(BondMode mode) {
   for (const Named<BondMode>& entry : kModes) {

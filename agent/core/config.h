@@ -18,6 +18,7 @@
 #include "agent/core/config_defaults.h"
 #include "agent/core/data_cap.h"
 #include "agent/core/handshake.h"
+#include "agent/core/ip_address.h"
 #include "agent/core/listen_address.h"
 #include "proto/config.pb.h"
 
@@ -34,11 +35,17 @@ absl::StatusOr<BondMode> ParseBondMode(std::string_view name);
 struct InterfaceInfo {
   int ifindex = 0;
   uint32_t mtu = 0;
-  std::optional<in_addr> ipv4;  // first IPv4 address, if any
+  std::optional<in_addr> ipv4;   // first IPv4 address, if any
+  std::vector<in6_addr> ipv6;    // global IPv6 addresses, the first preferred
   std::array<uint8_t, 6> mac{};
   bool up = false;       // administratively up
   bool running = false;  // and has carrier (operationally up)
 };
+
+// The device's address of a family (its first global one for IPv6), if any.
+std::optional<IpAddress> DeviceAddress(const InterfaceInfo& device, bool v6);
+// Whether the device has `address`.
+bool DeviceHasAddress(const InterfaceInfo& device, const IpAddress& address);
 
 // Looks up devices by name; the real one asks the kernel, tests use a fake.
 class InterfaceLookup {
@@ -69,12 +76,14 @@ struct PathSettings {
   std::string interface;
   int ifindex = 0;
   uint32_t mtu = 0;
-  in_addr source{};
+  // The outer addresses: both IPv4 or both IPv6 (the remote's family
+  // decides). Relayed and learned paths are IPv4.
+  IpAddress source;
   // No source_address configured: the source is the interface's address and
-  // follows it when it changes (DHCP, a PPP or modem reconnect).
+  // follows it when it changes (DHCP, a PPP or modem reconnect, SLAAC).
   bool source_from_interface = false;
-  in_addr remote{};
-  std::optional<in_addr> gateway;  // nullopt: let the routing table decide
+  IpAddress remote;
+  std::optional<IpAddress> gateway;  // nullopt: let the routing table decide
   uint16_t remote_port = 0;
   double rate_bps = 0;  // config: rate_mbit
   double delay_ms = 0;

@@ -28,6 +28,23 @@ absl::StatusOr<in_addr> ParseIpv4(absl::string_view path, const std::string& tex
   return addr;
 }
 
+absl::StatusOr<IpAddress> ParseIpAddress(absl::string_view path, const std::string& text) {
+  if (text.find('\0') == std::string::npos) {
+    in_addr v4{};
+    if (inet_pton(AF_INET, text.c_str(), &v4) == 1) return IpAddress::V4(v4);
+    in6_addr v6{};
+    if (inet_pton(AF_INET6, text.c_str(), &v6) == 1) {
+      if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+        return InvalidField(path, absl::StrCat(Quote(text), " is an IPv4-mapped IPv6 address: "
+                                                            "write the IPv4 address itself"));
+      }
+      return IpAddress::V6(v6);
+    }
+  }
+  return InvalidField(path, absl::StrCat(Quote(text), " is not an IP address (expected e.g. "
+                                                      "192.0.2.1 or 2001:db8::1)"));
+}
+
 absl::StatusOr<BondAddress> ParseBondAddress(absl::string_view path, const std::string& text) {
   const size_t slash = text.find('/');
   const std::string prefix = slash == std::string::npos ? "" : text.substr(slash + 1);

@@ -92,6 +92,20 @@ absl::Status Checked(absl::string_view path, bool present, In value, Range range
 }
 
 absl::StatusOr<in_addr> ParseIpv4(absl::string_view path, const std::string& text);
+// An IPv4 or IPv6 address (a path's outer addresses).
+absl::StatusOr<IpAddress> ParseIpAddress(absl::string_view path, const std::string& text);
+
+// An optional IPv4-or-IPv6 address field; `out` (IpAddress or
+// std::optional<IpAddress>) is left alone when the field is absent.
+template <typename Out>
+absl::Status OptionalIpAddress(absl::string_view path, bool present, const std::string& text,
+                               Out& out) {
+  if (!present) return absl::OkStatus();
+  absl::StatusOr<IpAddress> addr = ParseIpAddress(path, text);
+  if (!addr.ok()) return addr.status();
+  out = *addr;
+  return absl::OkStatus();
+}
 
 // An optional address field; `out` (in_addr or std::optional<in_addr>) is
 // left alone when the field is absent.

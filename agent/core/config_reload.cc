@@ -32,10 +32,10 @@ std::vector<std::string> PathFieldsChanged(const PathSettings& a, const PathSett
     if (!same) fields.push_back(field);
   };
   note("interface", a.interface == b.interface && a.ifindex == b.ifindex);
-  note("source_address", SameAddress(a.source, b.source));
-  note("remote_address", SameAddress(a.remote, b.remote));
+  note("source_address", a.source == b.source);
+  note("remote_address", a.remote == b.remote);
   note("remote_port", a.remote_port == b.remote_port);
-  note("gateway", SameOptional(a.gateway, b.gateway, SameAddress));
+  note("gateway", a.gateway == b.gateway);
   note("rate_mbit", a.rate_bps == b.rate_bps);
   note("delay_ms", a.delay_ms == b.delay_ms);
   note("role (interfaces.backups)", a.role == b.role && a.backup_order == b.backup_order);

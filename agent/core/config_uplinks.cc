@@ -127,15 +127,39 @@ absl::Status ResolveUplinkDevice(const config::Uplink& u, const std::string& pat
   }
   out.ifindex = info->ifindex;
   out.mtu = info->mtu;
+  return absl::OkStatus();
+}
+
+// The path's source address: source_address, else the interface's address
+// of the remote's family. Relayed and learned paths are IPv4 (a mesh LAN).
+absl::Status ResolveUplinkSource(const config::Uplink& u, const std::string& path,
+                                 const InterfaceLookup& interfaces, PathSettings& out) {
+  const bool v6 = out.endpoint == PathEndpoint::kConfigured && out.remote.is_v6();
   if (u.has_source_address()) {
-    return OptionalIpv4(path + ".source_address", true, u.source_address(), out.source);
+    absl::Status s =
+        OptionalIpAddress(path + ".source_address", true, u.source_address(), out.source);
+    if (s.ok() && out.source.is_v6() != v6) {
+      return InvalidField(path + ".source_address",
+                          absl::StrCat(IpText(out.source), " is ", v6 ? "IPv4" : "IPv6",
+                                       " but the far end ",
+                                       out.endpoint == PathEndpoint::kConfigured
+                                           ? IpText(out.remote)
+                                           : std::string("(relayed or learned)"),
+                                       " is ", v6 ? "IPv6" : "IPv4",
+                                       ": a path's outer addresses are of one family"));
+    }
+    return s;
   }
-  if (!info->ipv4) {
-    return InvalidField(
-        path + ".source_address",
-        absl::StrCat("not set and interface ", Quote(out.interface), " has no IPv4 address"));
+  const std::optional<InterfaceInfo> info = interfaces.Find(out.interface);
+  const std::optional<IpAddress> address = info ? DeviceAddress(*info, v6) : std::nullopt;
+  if (address) {
+    out.source = *address;
+  } else {
+    return InvalidField(path + ".source_address",
+                        absl::StrCat("not set and interface ", Quote(out.interface), " has no ",
+                                     v6 ? "global IPv6" : "IPv4", " address",
+                                     v6 ? " (the far end is IPv6)" : ""));
   }
-  out.source = *info->ipv4;
   out.source_from_interface = true;
   return absl::OkStatus();
 }
@@ -143,7 +167,7 @@ absl::Status ResolveUplinkDevice(const config::Uplink& u, const std::string& pat
 // Addresses, port and shaping of one uplink.
 absl::Status ResolveUplinkPeer(const config::Uplink& u, const std::string& path,
                                const NodeSettings& node, PathSettings& out) {
-  absl::Status s = OptionalIpv4(path + ".gateway", u.has_gateway(), u.gateway(), out.gateway);
+  absl::Status s = OptionalIpAddress(path + ".gateway", u.has_gateway(), u.gateway(), out.gateway);
   if (node.mode == BondMode::kFlow) {
     // The routing table sends the flows into the bond, so it cannot name
     // their next hop on the uplink.
@@ -163,9 +187,13 @@ absl::Status ResolveUplinkPeer(const config::Uplink& u, const std::string& path,
   } else if (out.endpoint != PathEndpoint::kConfigured) {
     // The agent fills in remote and remote_port at run time.
   } else if (u.has_remote_address()) {
-    s.Update(OptionalIpv4(path + ".remote_address", true, u.remote_address(), out.remote));
+    s.Update(OptionalIpAddress(path + ".remote_address", true, u.remote_address(), out.remote));
+    if (s.ok() && out.remote.IsUnspecified()) {
+      s.Update(InvalidField(path + ".remote_address",
+                            absl::StrCat(IpText(out.remote), " is no peer's address")));
+    }
   } else if (node.peer_address) {
-    out.remote = *node.peer_address;
+    out.remote = IpAddress::V4(*node.peer_address);
   } else {
     s.Update(InvalidField(path + ".remote_address",
                         "not set and link_aggregation.peer_address is not set either: add "
@@ -236,6 +264,12 @@ absl::Status ResolveInterfaces(const config::Interfaces& in, const InterfaceLook
     absl::Status s = ResolveUplinkEndpoint(u, path, out, p);
     if (s.ok()) s = ResolveUplinkDevice(u, path, out, interfaces, p);
     if (s.ok()) s = ResolveUplinkPeer(u, path, out, p);
+    if (s.ok()) s = ResolveUplinkSource(u, path, interfaces, p);
+    if (s.ok() && p.gateway && p.gateway->is_v6() != p.source.is_v6()) {
+      s = InvalidField(path + ".gateway",
+                       absl::StrCat(IpText(*p.gateway), " is not of the family of the path's "
+                                                        "source ", IpText(p.source)));
+    }
     if (s.ok() && u.has_data_cap()) {
       absl::StatusOr<CapPlan> plan = ResolveCap(u.data_cap(), path + ".data_cap");
       if (plan.ok()) {
@@ -257,14 +291,36 @@ absl::Status ResolveInterfaces(const config::Interfaces& in, const InterfaceLook
     }
     // Replies are told apart by the address their flow was NATed to.
     for (size_t j = 0; out.mode == BondMode::kFlow && j < out.paths.size(); ++j) {
-      if (out.paths[j].source.s_addr == p.source.s_addr) {
+      if (out.paths[j].source == p.source) {
         return InvalidField(path + ".source_address",
-                          absl::StrCat(Ipv4Text(p.source), " is also the source of "
+                          absl::StrCat(IpText(p.source), " is also the source of "
                                        "interfaces.uplinks[", j, "]; in flow mode every uplink "
                                        "needs its own address"));
       }
     }
     out.paths.push_back(std::move(p));
+  }
+  // The handshake is sent and answered over IPv4 only so far.
+  for (size_t i = 0; out.authentication && i < out.paths.size(); ++i) {
+    if (out.paths[i].source.is_v6()) {
+      return InvalidField(absl::StrCat("interfaces.uplinks[", i, "]"),
+                          absl::StrCat("path ", Quote(out.paths[i].name),
+                                       " is IPv6; link_aggregation.authentication works over "
+                                       "IPv4 paths only for now"));
+    }
+  }
+  // Every copy of a redundant packet shares the room made for one outer header.
+  for (size_t i = 1; out.mode == BondMode::kRedundant && i < out.paths.size(); ++i) {
+    if (out.paths[i].source.is_v6() != out.paths[0].source.is_v6()) {
+      return InvalidField(
+          absl::StrCat("interfaces.uplinks[", i, "]"),
+          absl::StrCat("path ", Quote(out.paths[i].name), " is ",
+                       out.paths[i].source.is_v6() ? "IPv6" : "IPv4", " but ",
+                       Quote(out.paths[0].name), " is ",
+                       out.paths[0].source.is_v6() ? "IPv6" : "IPv4",
+                       ": redundant mode sends every packet on all paths, which must then be of "
+                       "one address family (other modes mix them)"));
+    }
   }
   if (absl::Status s = ResolveBackups(in, by_name, out); !s.ok()) return s;
   if (!in.has_primary()) {
@@ -303,6 +359,10 @@ absl::Status ResolveSharedUplinks(const config::NodeDiscovery& d, NodeSettings& 
       return InvalidField(path, absl::StrCat(Quote(name),
                                            " is itself relayed through a neighbour (its "
                                            "interface is the LAN); share an uplink of our own"));
+    }
+    if (uplink->source.is_v6()) {
+      return InvalidField(path, absl::StrCat(Quote(name), " is an IPv6 path; relaying for "
+                                                          "neighbours is IPv4 only for now"));
     }
     std::vector<std::string>& shared = out.discovery.share_uplinks;
     if (std::find(shared.begin(), shared.end(), name) != shared.end()) {

@@ -3,11 +3,13 @@
 // the access, tests fake it; nothing here touches a map.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "agent/core/ip_address.h"
 #include "bpf/meshbpf.h"
 
 namespace meshbpf {
@@ -23,6 +25,21 @@ using UnattendedSkips = std::array<uint64_t, MB_MAX_PATHS>;
 // taken out by the floor guard.
 inline bool CarriesBulk(const mb_path& p) {
   return p.state == MB_PATH_ACTIVE && (p.flags & MB_PATH_F_NO_BULK) == 0;
+}
+
+// One of path `p`'s outer addresses as mb_paths holds it: `v4`, or with
+// MB_PATH_F_IPV6 `v6` (e.g. OuterAddress(p, p.src_ip, p.src_ip6)).
+inline IpAddress OuterAddress(const mb_path& p, uint32_t v4, const uint8_t (&v6)[16]) {
+  if (!(p.flags & MB_PATH_F_IPV6)) return IpAddress::V4(in_addr{v4});
+  IpAddress address{.family = AF_INET6};
+  std::copy(v6, v6 + 16, address.bytes.begin());
+  return address;
+}
+
+// Where path `p`'s packets go first: its gateway, else its far end (on-link).
+inline IpAddress NextHop(const mb_path& p) {
+  const IpAddress gateway = OuterAddress(p, p.gateway, p.gateway6);
+  return gateway.IsUnspecified() ? OuterAddress(p, p.dst_ip, p.dst_ip6) : gateway;
 }
 
 // The mb_budget map (data caps); tests fake it.

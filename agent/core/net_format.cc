@@ -22,4 +22,16 @@ std::string Ipv4PortText(in_addr_t address, uint16_t port) {
   return Ipv4PortText(in_addr{address}, port);
 }
 
+std::string IpText(const IpAddress& address) {
+  if (!address.is_v6()) return Ipv4Text(address.v4());
+  char text[INET6_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET6, address.bytes.data(), text, sizeof(text));
+  return text;
+}
+
+std::string IpPortText(const IpAddress& address, uint16_t port) {
+  return address.is_v6() ? absl::StrCat("[", IpText(address), "]:", port)
+                         : Ipv4PortText(address.v4(), port);
+}
+
 }  // namespace meshbpf

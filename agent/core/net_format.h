@@ -1,4 +1,4 @@
-// IPv4 addresses as people read them, for logs, errors and the CLI's tables:
+// IP addresses as people read them, for logs, errors and the CLI's tables:
 // the one place that calls inet_ntop.
 #pragma once
 
@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <string>
+
+#include "agent/core/ip_address.h"
 
 namespace meshbpf {
 
@@ -16,5 +18,9 @@ std::string Ipv4Text(in_addr_t address);
 // "192.168.1.10:7201"; `port` in host order.
 std::string Ipv4PortText(in_addr address, uint16_t port);
 std::string Ipv4PortText(in_addr_t address, uint16_t port);
+// "192.168.1.10" or "2001:db8::1".
+std::string IpText(const IpAddress& address);
+// "192.168.1.10:7201" or "[2001:db8::1]:7201".
+std::string IpPortText(const IpAddress& address, uint16_t port);
 
 }  // namespace meshbpf

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <optional>
 
 namespace meshbpf {
 namespace {
@@ -27,13 +29,18 @@ uint32_t BondOverhead(const NodeSettings& settings) {
   return static_cast<uint32_t>(settings.authentication ? MB_AUTH_OVERHEAD : MB_ENCAP_OVERHEAD);
 }
 
+uint32_t PathOverhead(const NodeSettings& settings, const PathSettings& p) {
+  return BondOverhead(settings) + (p.source.is_v6() ? MB_OUTER_IPV6_EXTRA : 0);
+}
+
 uint32_t BondMtu(const NodeSettings& settings) {
-  uint32_t smallest = 0;
+  std::optional<uint32_t> smallest;
   for (const PathSettings& p : settings.paths) {
-    if (smallest == 0 || p.mtu < smallest) smallest = p.mtu;
+    const uint32_t overhead = PathOverhead(settings, p);
+    const uint32_t payload = p.mtu > overhead ? p.mtu - overhead : 0;
+    if (!smallest || payload < *smallest) smallest = payload;
   }
-  if (smallest <= BondOverhead(settings)) return 0;
-  return smallest - BondOverhead(settings);
+  return smallest.value_or(0);
 }
 
 uint32_t ReseqSlots(const NodeSettings& settings) {
@@ -53,9 +60,11 @@ double ReseqSlotsMs(const NodeSettings& settings, uint32_t slots) {
 uint32_t TunnelPayloadMtu(const PathTable& table, uint32_t overhead) {
   uint32_t smallest = 0;
   for (const mb_path& p : table) {
-    if (p.ifindex != 0 && p.mtu > overhead && (smallest == 0 || p.mtu < smallest)) smallest = p.mtu;
+    const uint32_t path_overhead = overhead + ((p.flags & MB_PATH_F_IPV6) ? MB_OUTER_IPV6_EXTRA : 0);
+    if (p.ifindex == 0 || p.mtu <= path_overhead) continue;
+    if (smallest == 0 || p.mtu - path_overhead < smallest) smallest = p.mtu - path_overhead;
   }
-  return smallest ? smallest - overhead : 0;
+  return smallest;
 }
 
 bool ShouldDisableOffloads(const NodeSettings& settings) {
@@ -249,9 +258,16 @@ PathTable BuildPathTable(const NodeSettings& settings,
     if (p.endpoint == PathEndpoint::kRelay && !p.endpoint_known) continue;
     mb_path& out = table[i];
     out.ifindex = static_cast<uint32_t>(p.ifindex);
-    out.src_ip = p.source.s_addr;
-    out.dst_ip = p.remote.s_addr;
-    out.gateway = p.gateway ? p.gateway->s_addr : 0;
+    if (p.source.is_v6()) {
+      out.flags |= MB_PATH_F_IPV6;
+      std::memcpy(out.src_ip6, p.source.bytes.data(), sizeof(out.src_ip6));
+      std::memcpy(out.dst_ip6, p.remote.bytes.data(), sizeof(out.dst_ip6));
+      if (p.gateway) std::memcpy(out.gateway6, p.gateway->bytes.data(), sizeof(out.gateway6));
+    } else {
+      out.src_ip = p.source.v4().s_addr;
+      out.dst_ip = p.remote.v4().s_addr;
+      out.gateway = p.gateway ? p.gateway->v4().s_addr : 0;
+    }
     out.src_port = settings.port;
     out.dst_port = p.remote_port;
     out.mtu = c.mtu ? std::min(p.mtu, *c.mtu) : p.mtu;
@@ -263,7 +279,7 @@ PathTable BuildPathTable(const NodeSettings& settings,
     if (p.endpoint == PathEndpoint::kLearned) {
       // The data path records where the client's probes come from (see
       // MB_PATH_F_LEARN); until one is adopted nothing may go to 0.0.0.0.
-      out.flags = MB_PATH_F_LEARN;
+      out.flags |= MB_PATH_F_LEARN;
       if (!p.endpoint_known) {
         out.dst_ip = 0;
         out.dst_port = 0;

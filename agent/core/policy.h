@@ -13,9 +13,12 @@
 
 namespace meshbpf {
 
-// Bytes the data path adds to every packet: the encapsulation, or nothing
-// in flow mode (packets leave NATed, not tunnelled).
+// Bytes the data path adds to every packet on an IPv4 path: the
+// encapsulation, or nothing in flow mode (packets leave NATed, not
+// tunnelled).
 uint32_t BondOverhead(const NodeSettings& settings);
+// The same on path `p`: an IPv6 path's outer header is MB_OUTER_IPV6_EXTRA longer.
+uint32_t PathOverhead(const NodeSettings& settings, const PathSettings& p);
 
 // The MTU the bond device must have so every (encapsulated) packet still
 // fits the smallest uplink.
@@ -58,8 +61,9 @@ struct PathCondition {
 };
 
 // The largest inner packet every path of `table` carries: the smallest
-// path mtu less the encapsulation `overhead` (mb_config.bond_mtu, which
-// the MSS clamp uses); 0 without paths.
+// path mtu less the encapsulation `overhead` (an IPv4 path's; IPv6 paths
+// less MB_OUTER_IPV6_EXTRA more), mb_config.bond_mtu, which the MSS clamp
+// uses; 0 without paths.
 uint32_t TunnelPayloadMtu(const PathTable& table, uint32_t overhead);
 
 // Below this, a delay difference is within the paths' jitter: packets from

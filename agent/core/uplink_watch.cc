@@ -16,10 +16,12 @@ std::optional<std::string> UplinkProblem(const PathSettings& path,
   }
   if (!device->up) return absl::StrCat(name, " is down");
   if (!device->running) return absl::StrCat(name, " has no carrier");
-  if (!device->ipv4) return absl::StrCat(name, " has no IPv4 address");
-  if (device->ipv4->s_addr != path.source.s_addr) {
-    return absl::StrCat(name, " no longer has ", Ipv4Text(path.source), " (it has ",
-                        Ipv4Text(*device->ipv4), ")");
+  const bool v6 = path.source.is_v6();
+  const std::optional<IpAddress> has = DeviceAddress(*device, v6);
+  if (!has) return absl::StrCat(name, " has no ", v6 ? "global IPv6" : "IPv4", " address");
+  if (!DeviceHasAddress(*device, path.source)) {
+    return absl::StrCat(name, " no longer has ", IpText(path.source), " (it has ", IpText(*has),
+                        ")");
   }
   return std::nullopt;
 }
@@ -41,10 +43,11 @@ std::vector<UplinkChange> UplinkChanges(const std::vector<PathSettings>& paths,
     if (device->mtu != p.mtu) {
       what.push_back(absl::StrCat(p.interface, " MTU ", p.mtu, " -> ", device->mtu));
     }
-    if (p.source_from_interface && device->ipv4 && device->ipv4->s_addr != p.source.s_addr) {
-      c.source = *device->ipv4;
-      what.push_back(absl::StrCat(p.interface, " address ", Ipv4Text(p.source), " -> ",
-                                  Ipv4Text(*device->ipv4)));
+    const std::optional<IpAddress> now = DeviceAddress(*device, p.source.is_v6());
+    if (p.source_from_interface && now && !DeviceHasAddress(*device, p.source)) {
+      c.source = *now;
+      what.push_back(absl::StrCat(p.interface, " address ", IpText(p.source), " -> ",
+                                  IpText(*now)));
     }
     if (what.empty()) continue;
     c.what = absl::StrJoin(what, ", ");

@@ -28,7 +28,7 @@ struct UplinkChange {
   size_t path;
   int ifindex;
   uint32_t mtu;
-  in_addr source;
+  IpAddress source;
   // The device was created again: the data path's programs must be attached
   // to `ifindex` (the old device took them along).
   bool reattach;

@@ -176,7 +176,7 @@ absl::Status Agent::Start() {
     auth_io.maps = &datapath_->auth();
     auth_io.table = [this]() -> const PathTable& { return paths_->table(); };
     auth_io.resolve_next_hop = [](const mb_path& p) {
-      in_addr next_hop{p.gateway ? p.gateway : p.dst_ip};
+      const IpAddress next_hop = NextHop(p);
       if (absl::Status s = RequestNeighborResolution(static_cast<int>(p.ifindex), next_hop); !s.ok()) {
         Log(LogLevel::kDebug, std::string(s.message()));
       }

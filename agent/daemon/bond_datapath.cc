@@ -65,10 +65,10 @@ std::string DescribePath(const NodeSettings& settings, const PathSettings& p) {
   const std::string remote = settings.mode == BondMode::kFlow ? "flows NATed"
                              : !p.endpoint_known
                                  ? absl::StrCat("-> ", EndpointPending(p))
-                                 : absl::StrCat("-> ", Ipv4Text(p.remote), ":", p.remote_port);
+                                 : absl::StrCat("-> ", IpPortText(p.remote, p.remote_port));
   return absl::StrFormat("path %s: %s %s %s via %s, %.1f Mbit/s, %s", p.name, p.interface,
-                         Ipv4Text(p.source), remote,
-                         p.gateway ? Ipv4Text(*p.gateway) : std::string("routing table"),
+                         IpText(p.source), remote,
+                         p.gateway ? IpText(*p.gateway) : std::string("routing table"),
                          p.rate_bps / 1e6, p.role == PathRole::kBonded ? "bonded" : "backup");
 }
 
@@ -228,7 +228,7 @@ PathIo SystemPathIo(const NodeSettings& settings, BondDatapath& datapath,
   io.write_paths = [&datapath](const PathTable& table) {
     return datapath.maps().WritePaths(table);
   };
-  io.sync_peers = [&datapath](const std::set<in_addr_t>& peers) {
+  io.sync_peers = [&datapath](const std::set<IpAddress>& peers) {
     return datapath.maps().SyncPeers(peers);
   };
   io.find_interface = [](const std::string& name) { return SystemInterfaceLookup().Find(name); };

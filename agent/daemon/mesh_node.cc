@@ -117,11 +117,11 @@ std::optional<LanSide> LanHolding(in_addr neighbour, const std::vector<LanInterf
   return std::nullopt;
 }
 
-std::set<in_addr_t> PeerAddresses(const NodeSettings& settings) {
-  std::set<in_addr_t> peers;
+std::set<IpAddress> PeerAddresses(const NodeSettings& settings) {
+  std::set<IpAddress> peers;
   if (settings.mode == BondMode::kFlow) return peers;  // no peer: flows leave NATed
   for (const PathSettings& p : settings.paths) {
-    if (p.endpoint_known && p.remote.s_addr != 0) peers.insert(p.remote.s_addr);
+    if (p.endpoint_known && !p.remote.IsUnspecified()) peers.insert(p.remote);
   }
   return peers;
 }
@@ -134,12 +134,12 @@ std::optional<LearnedEndpoint> EndpointToLearn(const PathSettings& path,
   // Several probes may be read in one go: one recorded after `now_ns` is fresh.
   if (now_ns > seen.seen_ns && now_ns - seen.seen_ns > kLearnedFreshNs) return std::nullopt;
   LearnedEndpoint e;
-  e.remote.s_addr = seen.saddr;
+  e.remote = IpAddress::V4(in_addr{seen.saddr});
   e.remote_port = seen.sport;
-  e.source.s_addr = seen.daddr;
+  e.source = IpAddress::V4(in_addr{seen.daddr});
   e.ifindex = static_cast<int>(seen.ifindex);
-  if (path.endpoint_known && path.remote.s_addr == e.remote.s_addr &&
-      path.remote_port == e.remote_port && path.source.s_addr == e.source.s_addr &&
+  if (path.endpoint_known && path.remote == e.remote && path.remote_port == e.remote_port &&
+      path.source == e.source &&
       path.ifindex == e.ifindex) {
     return std::nullopt;
   }

@@ -85,13 +85,13 @@ std::optional<LanSide> LanHolding(in_addr neighbour, const std::vector<LanInterf
 
 // mb_paths' outer addresses of every path whose far end is known: the
 // sources the data path accepts tunnel packets from (flow mode: none).
-std::set<in_addr_t> PeerAddresses(const NodeSettings& settings);
+std::set<IpAddress> PeerAddresses(const NodeSettings& settings);
 
 // The far end of a learned path (uplinks[].learn_remote) as a probe showed it.
 struct LearnedEndpoint {
-  in_addr remote{};
+  IpAddress remote;  // IPv4: learned paths are relayed over a mesh LAN
   uint16_t remote_port = 0;
-  in_addr source{};  // our address it arrived at
+  IpAddress source;  // our address it arrived at
   int ifindex = 0;   // where it arrived
 };
 // A probe younger than this recorded its source in mb_learned.

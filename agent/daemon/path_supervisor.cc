@@ -508,9 +508,9 @@ void PathSupervisor::SendSizeProbes(uint64_t now_ns) {
       request.seq = probe.seq;
       request.sent_ns = now_ns;
       request.size_probe = true;
-      // The outer packet of `probe.size` bytes: the encapsulation, then the
-      // probe's own IPv4 and UDP headers.
-      request.datagram_bytes = probe.size - BondOverhead(settings_) - kIpUdpHeaderBytes;
+      // The outer packet of `probe.size` bytes: the path's encapsulation,
+      // then the probe's own IPv4 and UDP headers.
+      request.datagram_bytes = probe.size - PathOverhead(settings_, p) - kIpUdpHeaderBytes;
       if (absl::Status s = io_.send_probe(request); !s.ok()) {
         search.OnNotSent(probe.seq, now_ns);
         Log(LogLevel::kDebug, std::string(s.message()));
@@ -564,7 +564,7 @@ void PathSupervisor::OnRelayedPath(size_t i, const std::optional<RelayAssignment
                                    uint64_t now_ns) {
   PathSettings& p = settings_.paths[i];
   p.endpoint_known = assignment.has_value();
-  p.remote = assignment ? assignment->address : in_addr{};
+  p.remote = IpAddress::V4(assignment ? assignment->address : in_addr{});
   p.remote_port = assignment ? assignment->relay_port : 0;
   EndpointChanged(i,
                   assignment ? absl::StrCat("now through ", assignment->node_name, "/",
@@ -595,7 +595,7 @@ void PathSupervisor::AdoptLearnedEndpoint(size_t i, const char* from, uint64_t n
   // client's uplink a new mapping. It is the same path: its health stays,
   // so the bond is back on it with this probe, not after recovery_threshold.
   if (p.endpoint_known && learned->ifindex == p.ifindex &&
-      learned->remote.s_addr == p.remote.s_addr && learned->source.s_addr == p.source.s_addr &&
+      learned->remote == p.remote && learned->source == p.source &&
       learned->remote_port != p.remote_port) {
     Log(LogLevel::kInfo, absl::StrFormat("path %s: far end moved from port %u to %u (a NAT's new "
                                          "mapping; from an authenticated %s): health kept",
@@ -627,8 +627,8 @@ void PathSupervisor::AdoptLearnedEndpoint(size_t i, const char* from, uint64_t n
   p.remote_port = learned->remote_port;
   p.source = learned->source;
   p.endpoint_known = true;
-  Log(LogLevel::kInfo, absl::StrFormat("path %s: far end learned: %s:%u (from an authenticated %s)",
-                                       p.name, Ipv4Text(p.remote), p.remote_port, from));
+  Log(LogLevel::kInfo, absl::StrFormat("path %s: far end learned: %s (from an authenticated %s)",
+                                       p.name, IpPortText(p.remote, p.remote_port), from));
   EndpointChanged(i, "far end learned, waiting for probes", now_ns);
 }
 
@@ -702,7 +702,7 @@ StatusReply PathSupervisor::Status() const {
     path.bulk_excluded = (table_[i].flags & MB_PATH_F_NO_BULK) != 0;
     if (path.bulk_excluded && guard_) path.guard_reason = guard_->why(i);
     path.endpoint = EndpointName(p.endpoint);
-    if (p.endpoint_known) path.remote = Ipv4PortText(p.remote, p.remote_port);
+    if (p.endpoint_known) path.remote = IpPortText(p.remote, p.remote_port);
     if (p.endpoint == PathEndpoint::kRelay && status_.relayed_path) {
       if (const RelayAssignment* a = status_.relayed_path(i)) {
         path.relay = RelayInfo{a->node_name, a->node_id, a->uplink, Ipv4Text(a->address), a->relay_port};

@@ -41,7 +41,7 @@ namespace meshbpf {
 struct PathIo {
   std::function<absl::Status(const PathTable&)> write_paths;
   // The addresses the data path accepts tunnel packets from (PeerAddresses).
-  std::function<absl::Status(const std::set<in_addr_t>&)> sync_peers;
+  std::function<absl::Status(const std::set<IpAddress>&)> sync_peers;
   std::function<std::optional<InterfaceInfo>(const std::string& name)> find_interface;
   // The name of interface `ifindex`; nullopt: gone.
   std::function<std::optional<std::string>(int ifindex)> interface_name;

@@ -91,7 +91,8 @@ Datapath::Datapath(struct ::meshbpf_bpf* skel)
     : skel_(skel),
       maps_(bpf_map__fd(skel->maps.mb_config), bpf_map__fd(skel->maps.mb_paths),
             bpf_map__fd(skel->maps.mb_sched), bpf_map__fd(skel->maps.mb_counters),
-            bpf_map__fd(skel->maps.mb_peers), /*owned=*/false) {}
+            bpf_map__fd(skel->maps.mb_peers), bpf_map__fd(skel->maps.mb_peers6),
+            /*owned=*/false) {}
 
 Datapath::~Datapath() {
   DetachAll();

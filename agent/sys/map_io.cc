@@ -25,7 +25,7 @@ namespace meshbpf {
 static_assert(sizeof(mb_wire_hdr) == 12, "wire header is part of the protocol");
 static_assert(MB_ENCAP_OVERHEAD == 40, "outer IPv4 + UDP + mb_wire_hdr");
 static_assert(sizeof(mb_config) == 48);
-static_assert(sizeof(mb_path) == 52);
+static_assert(sizeof(mb_path) == 100 && sizeof(mb_ip6) == 16);
 static_assert(sizeof(mb_learned_source) == 24);
 static_assert(sizeof(mb_path_counters) == 8 * (4 + MB_DROP_REASONS));
 static_assert(sizeof(mb_budget) == 24);
@@ -173,7 +173,7 @@ MapSet::~MapSet() { Close(); }
 
 void MapSet::Close() {
   if (!owned_) return;
-  for (int* fd : {&config_, &paths_, &sched_, &counters_, &peers_}) {
+  for (int* fd : {&config_, &paths_, &sched_, &counters_, &peers_, &peers6_}) {
     if (*fd >= 0) close(*fd);
     *fd = -1;
   }
@@ -183,11 +183,12 @@ void MapSet::Close() {
 absl::StatusOr<MapSet> MapSet::OpenPinned(const std::string& pin_dir) {
   std::vector<int> fds;
   if (absl::Status s = OpenPins(
-          pin_dir, {"mb_config", "mb_paths", "mb_sched", "mb_counters", "mb_peers"}, &fds);
+          pin_dir, {"mb_config", "mb_paths", "mb_sched", "mb_counters", "mb_peers", "mb_peers6"},
+          &fds);
       !s.ok()) {
     return s;
   }
-  return MapSet(fds[0], fds[1], fds[2], fds[3], fds[4], /*owned=*/true);
+  return MapSet(fds[0], fds[1], fds[2], fds[3], fds[4], fds[5], /*owned=*/true);
 }
 
 absl::Status MapSet::WriteConfig(const mb_config& config) const {
@@ -213,14 +214,35 @@ absl::StatusOr<PathTable> MapSet::ReadPaths() const {
   return table;
 }
 
-absl::Status MapSet::SyncPeers(const std::set<in_addr_t>& peers) const {
-  return SyncKeys(peers_, "mb_peers", std::vector<in_addr_t>(peers.begin(), peers.end()), mb_peer{});
+absl::Status MapSet::SyncPeers(const std::set<IpAddress>& peers) const {
+  std::vector<in_addr_t> v4;
+  std::vector<mb_ip6> v6;
+  for (const IpAddress& peer : peers) {
+    if (peer.is_v6()) {
+      mb_ip6& key = v6.emplace_back();
+      std::memcpy(key.addr, peer.bytes.data(), sizeof(key.addr));
+    } else {
+      v4.push_back(peer.v4().s_addr);
+    }
+  }
+  absl::Status s = SyncKeys(peers_, "mb_peers", v4, mb_peer{});
+  if (s.ok()) s = SyncKeys(peers6_, "mb_peers6", v6, mb_peer{});
+  return s;
 }
 
-absl::StatusOr<std::set<in_addr_t>> MapSet::ReadPeers() const {
-  absl::StatusOr<std::vector<in_addr_t>> keys = ListKeys<in_addr_t>(peers_, "mb_peers");
-  if (!keys.ok()) return keys.status();
-  return std::set<in_addr_t>(keys->begin(), keys->end());
+absl::StatusOr<std::set<IpAddress>> MapSet::ReadPeers() const {
+  absl::StatusOr<std::vector<in_addr_t>> v4 = ListKeys<in_addr_t>(peers_, "mb_peers");
+  if (!v4.ok()) return v4.status();
+  absl::StatusOr<std::vector<mb_ip6>> v6 = ListKeys<mb_ip6>(peers6_, "mb_peers6");
+  if (!v6.ok()) return v6.status();
+  std::set<IpAddress> peers;
+  for (in_addr_t a : *v4) peers.insert(IpAddress::V4(in_addr{a}));
+  for (const mb_ip6& a : *v6) {
+    IpAddress peer{.family = AF_INET6};
+    std::memcpy(peer.bytes.data(), a.addr, sizeof(a.addr));
+    peers.insert(peer);
+  }
+  return peers;
 }
 
 absl::StatusOr<CounterTable> MapSet::ReadCounters() const {

@@ -27,9 +27,9 @@ inline constexpr char kDefaultPinRoot[] = "/sys/fs/bpf/meshbpf";
 class MapSet {
  public:
   MapSet() = default;
-  MapSet(int config, int paths, int sched, int counters, int peers, bool owned)
+  MapSet(int config, int paths, int sched, int counters, int peers, int peers6, bool owned)
       : config_(config), paths_(paths), sched_(sched), counters_(counters), peers_(peers),
-        owned_(owned) {}
+        peers6_(peers6), owned_(owned) {}
   MapSet(MapSet&& other) noexcept;
   MapSet& operator=(MapSet&& other) noexcept;
   MapSet(const MapSet&) = delete;
@@ -44,15 +44,15 @@ class MapSet {
   absl::StatusOr<mb_config> ReadConfig() const;
   absl::Status WritePaths(const PathTable& paths) const;
   absl::StatusOr<PathTable> ReadPaths() const;
-  // Makes the allowed-peer set exactly `peers` (network-order addresses).
-  absl::Status SyncPeers(const std::set<in_addr_t>& peers) const;
-  absl::StatusOr<std::set<in_addr_t>> ReadPeers() const;
+  // Makes the allowed-peer sets (mb_peers, mb_peers6) exactly `peers`.
+  absl::Status SyncPeers(const std::set<IpAddress>& peers) const;
+  absl::StatusOr<std::set<IpAddress>> ReadPeers() const;
   // Counters summed over all CPUs.
   absl::StatusOr<CounterTable> ReadCounters() const;
 
  private:
   void Close();
-  int config_ = -1, paths_ = -1, sched_ = -1, counters_ = -1, peers_ = -1;
+  int config_ = -1, paths_ = -1, sched_ = -1, counters_ = -1, peers_ = -1, peers6_ = -1;
   bool owned_ = false;
 };
 

@@ -11,7 +11,7 @@
 
 namespace meshbpf {
 
-absl::StatusOr<std::optional<Mac>> ResolvedNeighbor(int ifindex, in_addr address) {
+absl::StatusOr<std::optional<Mac>> ResolvedNeighbor(int ifindex, const IpAddress& address) {
   absl::StatusOr<NlSocket> sock = ConnectRtnetlink();
   if (!sock.ok()) return sock.status();
   nl_cache* cache = nullptr;
@@ -19,7 +19,7 @@ absl::StatusOr<std::optional<Mac>> ResolvedNeighbor(int ifindex, in_addr address
     return NlError("reading neighbours", err);
   }
   std::unique_ptr<nl_cache, void (*)(nl_cache*)> owned(cache, nl_cache_free);
-  nl_addr* dst = nl_addr_build(AF_INET, &address, sizeof(address));
+  nl_addr* dst = nl_addr_build(address.family, address.bytes.data(), address.is_v6() ? 16 : 4);
   rtnl_neigh* neigh = rtnl_neigh_get(cache, ifindex, dst);
   nl_addr_put(dst);
   if (!neigh) return std::optional<Mac>();
@@ -34,11 +34,11 @@ absl::StatusOr<std::optional<Mac>> ResolvedNeighbor(int ifindex, in_addr address
   return mac;
 }
 
-absl::Status RequestNeighborResolution(int ifindex, in_addr address) {
+absl::Status RequestNeighborResolution(int ifindex, const IpAddress& address) {
   absl::StatusOr<NlSocket> sock = ConnectRtnetlink();
   if (!sock.ok()) return sock.status();
   std::unique_ptr<rtnl_neigh, void (*)(rtnl_neigh*)> neigh(rtnl_neigh_alloc(), rtnl_neigh_put);
-  nl_addr* dst = nl_addr_build(AF_INET, &address, sizeof(address));
+  nl_addr* dst = nl_addr_build(address.family, address.bytes.data(), address.is_v6() ? 16 : 4);
   rtnl_neigh_set_ifindex(neigh.get(), ifindex);
   rtnl_neigh_set_dst(neigh.get(), dst);
   nl_addr_put(dst);

@@ -19,10 +19,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "agent/core/if_inet6.h"
 #include "agent/core/net_format.h"
 #include "agent/sys/rtnetlink.h"
 #include "agent/sys/sysfs.h"
@@ -151,6 +153,11 @@ std::optional<InterfaceInfo> SystemInterfaceLookup::Find(std::string_view name) 
   if (sock.Get(SIOCGIFADDR, n, req) && req.ifr_addr.sa_family == AF_INET) {
     info.ipv4 = reinterpret_cast<sockaddr_in*>(&req.ifr_addr)->sin_addr;
   }
+  // No ioctl gives IPv6 addresses; this file lists them all (empty without IPv6).
+  std::ifstream if_inet6("/proc/net/if_inet6");
+  const std::string addresses((std::istreambuf_iterator<char>(if_inet6)),
+                              std::istreambuf_iterator<char>());
+  info.ipv6 = UsableGlobalIpv6(addresses, n);
   return info;
 }
 

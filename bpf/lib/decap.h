@@ -14,28 +14,84 @@
 #include "maps.h"
 #include "packet.h"
 
+/* What mb_decap reads of a packet's outer headers. */
+struct outer_seen {
+	__u8 v6;          /* the outer header is IPv6 */
+	__u8 tos;         /* its traffic class (ECN for decap_ecn) */
+	__u8 l3_len;      /* the outer IP header's length (a byte: bounds packet offsets for the verifier) */
+	__u32 outer_len;  /* the outer IP packet's length, as its header gives it */
+	__be32 saddr;     /* IPv4 */
+	__be32 daddr;
+	struct mb_ip6 saddr6; /* IPv6 */
+	struct udphdr udp;
+};
+
+/* outer_seen of an IPv4 packet. Returns 1 for UDP that is not a fragment. */
+static __always_inline int read_outer4(struct __sk_buff *skb, struct outer_seen *o)
+{
+	const struct iphdr *ip = packet_bytes(skb, sizeof(struct ethhdr), sizeof(*ip));
+
+	if (!ip || ip->protocol != IPPROTO_UDP || ip->ihl < 5 || (ip->frag_off & bpf_htons(0x3fff)))
+		return 0;
+	o->tos = ip->tos;
+	o->l3_len = ip->ihl * 4;
+	o->outer_len = bpf_ntohs(ip->tot_len);
+	o->saddr = ip->saddr;
+	o->daddr = ip->daddr;
+	return 1;
+}
+
 /*
- * Reads the outer IPv4 and UDP headers. Returns 1 when the packet is
- * addressed to meshbpf (UDP to the listen port, not fragmented), 0 when it
- * is the host's.
+ * outer_seen of an IPv6 packet. Returns 1 for UDP right after the fixed
+ * header: the sender (mb_encap) adds no extension header, and a fragment
+ * header means a fragment, which meshbpf never sends.
+ */
+static __always_inline int read_outer6(struct __sk_buff *skb, struct outer_seen *o)
+{
+	const struct ipv6hdr *ip6 = packet_bytes(skb, sizeof(struct ethhdr), sizeof(*ip6));
+
+	if (!ip6 || ip6->version != 6 || ip6->nexthdr != IPPROTO_UDP)
+		return 0;
+	o->v6 = 1;
+	o->tos = (__u8)((ip6->priority << 4) | (ip6->flow_lbl[0] >> 4));
+	o->l3_len = sizeof(*ip6);
+	o->outer_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+	__builtin_memcpy(o->saddr6.addr, &ip6->saddr, sizeof(o->saddr6.addr));
+	return 1;
+}
+
+/*
+ * Reads the outer IPv4 or IPv6 and UDP headers. Returns 1 when the packet
+ * is addressed to meshbpf (UDP to the listen port, not fragmented), 0 when
+ * it is the host's.
  */
 static __always_inline int read_outer(struct __sk_buff *skb, const struct mb_config *cfg,
-				      struct iphdr *ip, struct udphdr *udp)
+				      struct outer_seen *o)
 {
-	if (skb->protocol != bpf_htons(ETH_P_IP))
+	__builtin_memset(o, 0, sizeof(*o));
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		if (!read_outer4(skb, o))
+			return 0;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		if (!read_outer6(skb, o))
+			return 0;
+	} else {
 		return 0;
-	const struct iphdr *iph = packet_bytes(skb, sizeof(struct ethhdr), sizeof(*ip));
-	if (!iph)
-		return 0;
-	*ip = *iph;
-	if (ip->protocol != IPPROTO_UDP || ip->ihl < 5 || (ip->frag_off & bpf_htons(0x3fff)))
-		return 0;
-	const struct udphdr *udph = packet_bytes(skb, sizeof(struct ethhdr) + ip->ihl * 4,
-						 sizeof(*udp));
+	}
+	const struct udphdr *udph = packet_bytes(skb, sizeof(struct ethhdr) + o->l3_len,
+						 sizeof(o->udp));
 	if (!udph)
 		return 0;
-	*udp = *udph;
-	return udp->dest == bpf_htons(cfg->listen_port);
+	o->udp = *udph;
+	return o->udp.dest == bpf_htons(cfg->listen_port);
+}
+
+/* Whether the outer source is a peer's (mb_peers, mb_peers6). */
+static __always_inline int from_known_peer(const struct outer_seen *o)
+{
+	if (o->v6)
+		return bpf_map_lookup_elem(&mb_peers6, &o->saddr6) != NULL;
+	return bpf_map_lookup_elem(&mb_peers, &o->saddr) != NULL;
 }
 
 /*

@@ -35,17 +35,67 @@ struct mb_outer {
 	struct mb_auth_hdr auth;
 };
 #define MB_OUTER_STORE_LEN (offsetof(struct mb_outer, auth) - offsetof(struct mb_outer, h_proto))
-#define MB_OUTER_AUTH_STORE_LEN (sizeof(struct mb_outer) - offsetof(struct mb_outer, h_proto))
+
+/* The same for an IPv6 path (MB_PATH_F_IPV6). */
+struct mb_outer6 {
+	__u8 pad[2];
+	__be16 h_proto;
+	struct ipv6hdr ip6;
+	struct udphdr udp;
+	struct mb_wire_hdr mb;
+	struct mb_auth_hdr auth;
+};
+#define MB_OUTER6_STORE_LEN (offsetof(struct mb_outer6, auth) - offsetof(struct mb_outer6, h_proto))
+_Static_assert(__builtin_offsetof(struct mb_outer6, auth) - __builtin_offsetof(struct mb_outer, auth) ==
+		       MB_OUTER_IPV6_EXTRA,
+	       "an IPv6 path's headers are MB_OUTER_IPV6_EXTRA longer");
+
+/*
+ * Where send_on_chosen_paths builds a copy's headers: in a per-CPU slot,
+ * not on its stack, where both families' builders took 464 bytes and the
+ * verifier's 512-byte limit for mb_encap's whole call chain was exceeded.
+ */
+union mb_outer_any {
+	struct mb_outer v4;
+	struct mb_outer6 v6;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, union mb_outer_any);
+} mb_outer_scratch SEC(".maps");
+
+/* How send_on_chosen_paths writes the outer headers of every copy. */
+struct encap_how {
+	__u8 tos;      /* the outer traffic class (read_inner_tos) */
+	__u8 flags;    /* mb_wire_hdr.flags */
+	__u8 outer_v6; /* the room made is for IPv6 headers */
+	__u16 outer_len; /* the outer IP packet's length */
+};
+
+/* mb_wire_hdr as every copy has it, but for its path id and version. */
+static __always_inline void build_wire_hdr(struct mb_wire_hdr *mb, __u32 path_id,
+					   const struct mb_choice *choice, __u8 flags)
+{
+	mb->version = MB_WIRE_VERSION;  /* MB_WIRE_VERSION_AUTH: set by the caller */
+	mb->path_id = (__u8)path_id;
+	mb->flags = flags;
+	mb->bond_seq = bpf_htonl(choice->bond_seq);
+	mb->path_seq = bpf_htonl(choice->path_seq[path_id & (MB_MAX_PATHS - 1)]);
+}
 
 static __always_inline void build_outer(struct mb_outer *o, const struct mb_path *p,
-					__u32 path_id, __u8 tos, __u16 outer_len,
-					const struct mb_choice *choice, __u8 flags)
+					__u32 path_id, const struct mb_choice *choice,
+					const struct encap_how *how)
 {
+	__u16 outer_len = how->outer_len;
+
 	__builtin_memset(o, 0, sizeof(*o));
 	o->h_proto = bpf_htons(ETH_P_IP);
 	o->ip.version = 4;
 	o->ip.ihl = 5;
-	o->ip.tos = tos;
+	o->ip.tos = how->tos;
 	o->ip.tot_len = bpf_htons(outer_len);
 	o->ip.frag_off = bpf_htons(0x4000); /* DF: never fragment, the bond MTU fits */
 	o->ip.ttl = 64;
@@ -57,11 +107,49 @@ static __always_inline void build_outer(struct mb_outer *o, const struct mb_path
 	o->udp.dest = bpf_htons(p->dst_port);
 	o->udp.len = bpf_htons(outer_len - sizeof(struct iphdr));
 	o->udp.check = 0; /* legal on IPv4; the inner packet has its own checksum */
-	o->mb.version = MB_WIRE_VERSION;  /* MB_WIRE_VERSION_AUTH: set by the caller */
-	o->mb.path_id = (__u8)path_id;
-	o->mb.flags = flags;
-	o->mb.bond_seq = bpf_htonl(choice->bond_seq);
-	o->mb.path_seq = bpf_htonl(choice->path_seq[path_id & (MB_MAX_PATHS - 1)]);
+	build_wire_hdr(&o->mb, path_id, choice, how->flags);
+}
+
+/* build_outer for an IPv6 path. */
+static __always_inline void build_outer6(struct mb_outer6 *o, const struct mb_path *p,
+					 __u32 path_id, const struct mb_choice *choice,
+					 const struct encap_how *how)
+{
+	__u16 outer_len = how->outer_len;
+
+	__builtin_memset(o, 0, sizeof(*o));
+	o->h_proto = bpf_htons(ETH_P_IPV6);
+	o->ip6.version = 6;
+	o->ip6.priority = how->tos >> 4;
+	o->ip6.flow_lbl[0] = (__u8)(how->tos << 4);
+	o->ip6.payload_len = bpf_htons(outer_len - sizeof(struct ipv6hdr));
+	o->ip6.nexthdr = IPPROTO_UDP;
+	o->ip6.hop_limit = 64;
+	__builtin_memcpy(&o->ip6.saddr, p->src_ip6, sizeof(o->ip6.saddr));
+	__builtin_memcpy(&o->ip6.daddr, p->dst_ip6, sizeof(o->ip6.daddr));
+	o->udp.source = bpf_htons(p->src_port);
+	o->udp.dest = bpf_htons(p->dst_port);
+	o->udp.len = o->ip6.payload_len;
+	o->udp.check = 0; /* see MB_PATH_F_IPV6 */
+	build_wire_hdr(&o->mb, path_id, choice, how->flags);
+}
+
+/*
+ * The headers of the copy for path p, in *o; returns the bytes to store from
+ * h_proto on. Not inlined: inlined, its loop-invariant parts stayed in
+ * registers that send_on_chosen_paths then spilled, past the verifier's
+ * 512-byte stack for mb_encap's call chain.
+ */
+static __attribute__((noinline)) __u32 build_copy(union mb_outer_any *o, const struct mb_path *p,
+						  __u32 path_id, const struct mb_choice *choice,
+						  const struct encap_how *how)
+{
+	if (how->outer_v6) {
+		build_outer6(&o->v6, p, path_id, choice, how);
+		return MB_OUTER6_STORE_LEN;
+	}
+	build_outer(&o->v4, p, path_id, choice, how);
+	return MB_OUTER_STORE_LEN;
 }
 
 /*
@@ -164,7 +252,8 @@ static __always_inline int path_too_small_for(const struct __sk_buff *skb, __u32
 		__u32 id = i;
 		const struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &id);
 
-		if (p && p->ifindex && p->state != MB_PATH_DISABLED && p->mtu && len > p->mtu)
+		if (p && p->ifindex && p->state != MB_PATH_DISABLED && p->mtu && len &&
+		    len + path_outer_extra(p) > p->mtu)
 			return (int)i;
 	}
 	return -1;
@@ -220,31 +309,40 @@ static __always_inline int encap_fits_mtu(struct __sk_buff *skb, __u32 path_id, 
  * UDP tunnels; FIXED_GSO keeps gso_size so each segment grows by exactly the
  * overhead (which the bond MTU reserves) instead of drifting.
  */
-static __always_inline long make_encap_room(struct __sk_buff *skb, __u32 overhead)
+static __always_inline long make_encap_room(struct __sk_buff *skb, __u32 overhead, __u8 outer_v6)
 {
 	return bpf_skb_adjust_room(skb, overhead, BPF_ADJ_ROOM_MAC,
-				   BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP |
-					   BPF_F_ADJ_ROOM_FIXED_GSO);
+				   (outer_v6 ? BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 : BPF_F_ADJ_ROOM_ENCAP_L3_IPV4) |
+					   BPF_F_ADJ_ROOM_ENCAP_L4_UDP | BPF_F_ADJ_ROOM_FIXED_GSO);
 }
+
 
 /*
  * Sends the encapsulated packet, one copy per chosen path: every copy but
  * the last goes out as a clone; the last takes the skb itself. Headers are
  * stored with bpf_skb_store_bytes because a clone invalidates packet
- * pointers. With `auth`, copy k gets the k-th counter and its own tag. Returns
- * the TC verdict. A global function, for the reasons choose_paths is.
+ * pointers. With `auth`, copy k gets the k-th counter and its own tag. The
+ * room made is for one outer family (`how->outer_v6`): paths of the other
+ * get no copy. Returns the TC verdict. A global function, for the reasons
+ * choose_paths is.
  */
 __attribute__((noinline)) int send_on_chosen_paths(struct __sk_buff *skb,
 						   const struct mb_choice *choice,
-						   const struct auth_send *auth, __u8 tos, __u8 flags)
+						   const struct auth_send *auth,
+						   const struct encap_how *how)
 {
-	__u16 outer_len = (__u16)(skb->len - sizeof(struct ethhdr));
-	__u32 inner_len = outer_len - (auth ? MB_AUTH_OVERHEAD : MB_ENCAP_OVERHEAD);
-
-	if (!choice)
+	if (!choice || !how)
 		return drop(MB_NO_PATH, MB_DROP_NO_PATH);
 
-	struct mb_outer outer;
+	__u8 outer_v6 = how->outer_v6;
+	__u16 outer_len = how->outer_len;
+	__u32 inner_len = outer_len - (auth ? MB_AUTH_OVERHEAD : MB_ENCAP_OVERHEAD) -
+			  (outer_v6 ? MB_OUTER_IPV6_EXTRA : 0);
+
+	__u32 zero = 0;
+	union mb_outer_any *outer = bpf_map_lookup_elem(&mb_outer_scratch, &zero);
+	if (!outer)
+		return drop(MB_NO_PATH, MB_DROP_ENCAP_FAILED);
 	__s32 last = -1;
 	__u8 copy = 0;
 
@@ -255,6 +353,10 @@ __attribute__((noinline)) int send_on_chosen_paths(struct __sk_buff *skb,
 		struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &id);
 		if (!p)
 			continue;
+		if (!(p->flags & MB_PATH_F_IPV6) != !outer_v6) {
+			count_drop(i, MB_DROP_OTHER_FAMILY);
+			continue;
+		}
 		if (last >= 0) {
 			/* A later path exists: the previous one gets a clone. */
 			__u32 prev = last & (MB_MAX_PATHS - 1);
@@ -264,15 +366,16 @@ __attribute__((noinline)) int send_on_chosen_paths(struct __sk_buff *skb,
 			else
 				count_drop(prev, MB_DROP_CLONE_FAILED);
 		}
-		build_outer(&outer, p, i, tos, outer_len, choice, flags);
-		__u32 store_len = MB_OUTER_STORE_LEN;
+		__u32 store_len = build_copy(outer, p, i, choice, how);
+		const void *h_proto = outer_v6 ? (const void *)&outer->v6.h_proto
+					       : (const void *)&outer->v4.h_proto;
 		if (auth) {
-			outer.mb.version = MB_WIRE_VERSION_AUTH;
-			auth_sign(auth, copy++, &outer.mb, &outer.auth);
-			store_len = MB_OUTER_AUTH_STORE_LEN;
+			struct mb_wire_hdr *mb = outer_v6 ? &outer->v6.mb : &outer->v4.mb;
+			mb->version = MB_WIRE_VERSION_AUTH;
+			auth_sign(auth, copy++, mb, outer_v6 ? &outer->v6.auth : &outer->v4.auth);
+			store_len += sizeof(struct mb_auth_hdr);
 		}
-		if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &outer.h_proto,
-					store_len, 0))
+		if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), h_proto, store_len, 0))
 			return drop(i, MB_DROP_ENCAP_FAILED);
 		last = i;
 	}

@@ -10,6 +10,7 @@
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 
+#include "decap.h"
 #include "maps.h"
 
 /* A source already recorded is written again at most this often (data may
@@ -29,16 +30,19 @@
  * to drop it.
  */
 static __always_inline int check_learned_path(struct __sk_buff *skb, const struct mb_config *cfg,
-					      __u32 path_id, const struct iphdr *ip,
-					      const struct udphdr *udp, __u32 inner_off,
-					      int verified)
+					      __u32 path_id, const struct outer_seen *o,
+					      __u32 inner_off, int verified)
 {
 	struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &path_id);
 	struct iphdr inner;
 	__be16 inner_dport;
 
-	if (!p || !(p->flags & MB_PATH_F_LEARN) ||
-	    (ip->saddr == p->dst_ip && udp->source == bpf_htons(p->dst_port)))
+	if (!p || !(p->flags & MB_PATH_F_LEARN))
+		return 0;
+	/* Learned endpoints are IPv4 (relayed over a mesh LAN): nothing to learn from IPv6. */
+	if (o->v6)
+		return -1;
+	if (o->saddr == p->dst_ip && o->udp.source == bpf_htons(p->dst_port))
 		return 0;
 	if (!verified &&
 	    (bpf_skb_load_bytes(skb, inner_off, &inner, sizeof(inner)) < 0 || inner.version != 4 ||
@@ -48,9 +52,9 @@ static __always_inline int check_learned_path(struct __sk_buff *skb, const struc
 	     inner_dport != bpf_htons(cfg->probe_port)))
 		return -1;
 	struct mb_learned_source seen = {
-		.saddr = ip->saddr,
-		.daddr = ip->daddr,
-		.sport = bpf_ntohs(udp->source),
+		.saddr = o->saddr,
+		.daddr = o->daddr,
+		.sport = bpf_ntohs(o->udp.source),
 		.ifindex = skb->ifindex, /* at TC ingress: the device it arrived on */
 		.seen_ns = bpf_ktime_get_ns(),
 	};

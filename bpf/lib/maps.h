@@ -58,6 +58,14 @@ struct {
 } mb_peers SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct mb_ip6);
+	__type(value, struct mb_peer);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mb_peers6 SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, MB_FLOW_ENTRIES);
 	__type(key, struct mb_flow_key);

@@ -14,6 +14,25 @@
 #ifndef AF_INET
 #define AF_INET 2
 #endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+
+/* What path p's outer header adds beyond MB_ENCAP_OVERHEAD's IPv4 one. */
+static __always_inline __u32 path_outer_extra(const struct mb_path *p)
+{
+	return p->flags & MB_PATH_F_IPV6 ? MB_OUTER_IPV6_EXTRA : 0;
+}
+
+/* An IPv6 address of all zeros (no gateway configured). */
+static __always_inline int ip6_is_zero(const __u8 *a)
+{
+	__u8 any = 0;
+
+	for (int i = 0; i < 16; i++)
+		any |= a[i];
+	return !any;
+}
 
 /*
  * mb_decap's verdict for a packet that is not meshbpf's: the next filter on
@@ -109,6 +128,13 @@ static __always_inline __u16 ipv4_csum(const struct iphdr *iph)
 /* Sends the packet out of path p's uplink, to its gateway or else to the FIB's next hop. */
 static __always_inline long redirect_to_path(const struct mb_path *p)
 {
+	if (p->flags & MB_PATH_F_IPV6) {
+		if (ip6_is_zero(p->gateway6))
+			return bpf_redirect_neigh(p->ifindex, NULL, 0, 0);
+		struct bpf_redir_neigh nh = { .nh_family = AF_INET6 };
+		__builtin_memcpy(nh.ipv6_nh, p->gateway6, sizeof(nh.ipv6_nh));
+		return bpf_redirect_neigh(p->ifindex, &nh, sizeof(nh), 0);
+	}
 	if (p->gateway) {
 		struct bpf_redir_neigh nh = { .nh_family = AF_INET, .ipv4_nh = p->gateway };
 		return bpf_redirect_neigh(p->ifindex, &nh, sizeof(nh), 0);

@@ -80,8 +80,9 @@ static __always_inline __u64 delay_cost_ns(__u32 owd_us, enum mb_placement place
  * heartbeat), ACTIVE and BACKUP paths that have gone silent are skipped
  * (skip_silent_after_ns). A packet larger than a path's mtu (the agent
  * lowers it when size probes find a smaller hop behind the uplink) skips
- * that path; `segment_len` is its outer IPv4 length, 0 for a GSO packet,
- * whose segments the MSS clamp (bpf/lib/mss.h) keeps within every path.
+ * that path; `segment_len` is its outer length with an IPv4 header, 0 for a
+ * GSO packet, whose segments the MSS clamp (bpf/lib/mss.h) keeps within
+ * every path. An IPv6 path's header is longer: it is charged for that too.
  * A global function: verified once rather than on each of mb_encap's ways
  * to it, and its arrays are off mb_encap's stack, which the cipher's calls
  * (bpf/lib/cipher.h) stand on.
@@ -114,7 +115,10 @@ __attribute__((noinline)) int choose_paths(__u32 wire_len, __u32 segment_len,
 		tx_ns[i] = 0;
 		cost_ns[i] = MB_COST_UNUSABLE;
 		out->send[i] = 0;
-		if (!p || p->ifindex == 0 || (p->mtu && segment_len > p->mtu))
+		if (!p || p->ifindex == 0)
+			continue;
+		__u32 extra = path_outer_extra(p);
+		if (p->mtu && segment_len && segment_len + extra > p->mtu)
 			continue;
 		struct mb_budget *b = bpf_map_lookup_elem(&mb_budget, &id);
 		if (!b)
@@ -128,7 +132,7 @@ __attribute__((noinline)) int choose_paths(__u32 wire_len, __u32 segment_len,
 		    (p->flags & MB_PATH_F_NO_BULK))
 			continue;
 		if (state == MB_PATH_ACTIVE && p->rate_kbps > 0) {
-			tx_ns[i] = (__u64)wire_len * 8000000ULL / p->rate_kbps;
+			tx_ns[i] = (__u64)(wire_len + extra) * 8000000ULL / p->rate_kbps;
 			cost_ns[i] = tx_ns[i] + delay_cost_ns(p->owd_us, placement, hidden_skew_us);
 			have_active = 1;
 		} else if (state == MB_PATH_BACKUP && backup < 0) {
