@@ -104,6 +104,18 @@ TEST_F(Ipv6PathTest, ABondMixesIpv4AndIpv6Paths) {
   EXPECT_EQ(TotalDrops(), 0u);
 }
 
+TEST_F(Ipv6PathTest, AProbeGoesOnItsIpv6Path) {
+  // A disabled path is still probed (how it comes back); its dst_ip is 0,
+  // which on an IPv4 path means "far end not known yet".
+  SetState(0, MB_PATH_DISABLED);
+  Bytes probe = Ipv4Packet("10.203.0.2", "10.203.0.1", IPPROTO_UDP, 40);
+  RunResult r = Run(skel_->progs.mb_encap, probe, MB_PROBE_MARK | 0);
+  ASSERT_EQ(r.verdict, kRedirect);
+  EXPECT_EQ(Get16(r.out, 12), kEthIpv6);
+  EXPECT_EQ(r.out[kWire6 + 2], MB_FLAG_UNSEQUENCED);
+  EXPECT_EQ(Counters(0).tx_packets, 1u);
+}
+
 TEST_F(Ipv6PathTest, ThePathMtuCountsTheLongerHeader) {
   Bytes in = Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_UDP, 1000);
   const uint32_t ipv4_fits = static_cast<uint32_t>(in.size() - 14 + MB_ENCAP_OVERHEAD);

@@ -59,6 +59,16 @@ absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings, con
   return maps.WriteConfig(config);
 }
 
+// "40-byte encapsulation", or "40-byte encapsulation (60 on IPv6 paths)".
+std::string EncapsulationText(const NodeSettings& settings) {
+  const bool any_v6 = std::any_of(settings.paths.begin(), settings.paths.end(),
+                                  [](const PathSettings& p) { return p.source.is_v6(); });
+  const uint32_t v4 = BondOverhead(settings);
+  return any_v6 ? absl::StrCat(v4, "-byte encapsulation (", v4 + MB_OUTER_IPV6_EXTRA,
+                               " on IPv6 paths)")
+                : absl::StrCat(v4, "-byte encapsulation");
+}
+
 // "path wan0: eth0 192.0.2.1 -> 198.51.100.7:7201 via 192.0.2.254, 40.0 Mbit/s,
 // bonded"
 std::string DescribePath(const NodeSettings& settings, const PathSettings& p) {
@@ -79,16 +89,16 @@ absl::Status BondDatapath::CreateBond() {
   if (mtu < 576) {
     return absl::FailedPreconditionError(
         absl::StrCat("the smallest uplink MTU leaves a bond MTU of ", mtu, " (< 576) after the ",
-                     BondOverhead(settings_), "-byte encapsulation"));
+                     EncapsulationText(settings_)));
   }
   const bool no_offload = ShouldDisableOffloads(settings_);
   absl::StatusOr<bool> created = EnsureBondDevice(settings_, mtu, no_offload);
   if (!created.ok()) return created.status();
-  Log(LogLevel::kInfo, absl::StrFormat("bond %s %s: MTU %u (smallest uplink minus %d bytes), "
+  Log(LogLevel::kInfo, absl::StrFormat("bond %s %s: MTU %u (what every uplink carries after the %s), "
                                        "segmentation offload %s",
                                        settings_.bond_interface,
                                        *created ? "created" : "kept from an earlier run, with its routes",
-                                       mtu, BondOverhead(settings_), no_offload ? "off" : "on"));
+                                       mtu, EncapsulationText(settings_), no_offload ? "off" : "on"));
   absl::StatusOr<BondSteering> steering =
       SteerBondFlows(kSysfsNet, settings_.bond_interface, get_nprocs_conf());
   if (!steering.ok()) {

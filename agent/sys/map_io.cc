@@ -164,6 +164,7 @@ MapSet& MapSet::operator=(MapSet&& other) noexcept {
     sched_ = std::exchange(other.sched_, -1);
     counters_ = std::exchange(other.counters_, -1);
     peers_ = std::exchange(other.peers_, -1);
+    peers6_ = std::exchange(other.peers6_, -1);
     owned_ = std::exchange(other.owned_, false);
   }
   return *this;

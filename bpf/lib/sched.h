@@ -226,8 +226,9 @@ static __always_inline int force_path(__u32 path_id, struct mb_choice *out)
 	struct mb_sched *s = bpf_map_lookup_elem(&mb_sched, &key);
 	struct mb_budget *b = bpf_map_lookup_elem(&mb_budget, &path_id);
 
-	/* dst_ip 0: a relayed or learned path whose far end is not known yet. */
-	if (!p || p->ifindex == 0 || p->dst_ip == 0 || !s || path_id >= MB_MAX_PATHS)
+	/* dst_ip 0: a relayed or learned path whose far end is not known yet (both IPv4). */
+	if (!p || p->ifindex == 0 || (!(p->flags & MB_PATH_F_IPV6) && p->dst_ip == 0) || !s ||
+	    path_id >= MB_MAX_PATHS)
 		return -1;
 	if (b && b->limit_bytes != 0 && b->remaining_bytes <= 0 && b->policy == MB_CAP_STOP)
 		return -1;

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# A bond of an IPv4 uplink and an IPv6-only one (a DSL line beside a
+# cellular modem that has no IPv4): link 2 and the peer's side of it carry
+# only IPv6 (2001:db8:2::/64 and 2001:db8:f0::/64; their IPv4 addresses are
+# removed), the client's config names the peer's IPv6 address for wan2 and
+# takes wan2's source from the interface. Asserts:
+#  - the data path of both nodes runs path 1 over IPv6 between those
+#    addresses (mb_paths as `meshbpf status --json` shows it), and both
+#    agents probe it up;
+#  - 8 MB cross the bond intact both ways, each direction on both paths;
+#  - bonded goodput both ways clearly above link 1's 40 Mbit/s, which only
+#    the IPv6 path can add (wide margin: > 44 Mbit/s, the sum being ~57);
+#  - no genuine packet dropped (unknown_source would be an IPv6 peer not in
+#    mb_peers6, too_big a header not allowed for).
+set -euo pipefail
+source "$(dirname "$0")/lib/lab.sh"
+trap lab_cleanup EXIT
+trap 'exit 130' INT TERM
+
+CLIENT6=2001:db8:2::2 ISP_C6=2001:db8:2::1 PEER6=2001:db8:f0::2 ISP_P6=2001:db8:f0::1
+
+lab_create
+# Link 2 and the peer's uplink become IPv6 only (the peer keeps IPv4 for link 1).
+lab_ns client ip -4 addr flush dev wan2
+lab_ns inet ip -4 addr flush dev c2
+lab_ns client ip -6 addr add "$CLIENT6/64" dev wan2 nodad
+lab_ns inet ip -6 addr add "$ISP_C6/64" dev c2 nodad
+lab_ns inet ip -6 addr add "$ISP_P6/64" dev p0 nodad
+lab_ns peer ip -6 addr add "$PEER6/64" dev wan0 nodad
+lab_ns inet sysctl -qw net.ipv6.conf.all.forwarding=1
+python3 - "$LAB_DIR" "$PEER6" "$ISP_C6" "$CLIENT6" "$ISP_P6" <<'PY'
+import json, sys
+lab, peer6, isp_c6, client6, isp_p6 = sys.argv[1:]
+def edit(node, name, **fields):
+    path = f"{lab}/{node}.json"
+    config = json.load(open(path))
+    uplink = next(u for u in config["interfaces"]["uplinks"] if u["name"] == name)
+    uplink.update(fields)
+    json.dump(config, open(path, "w"), indent=1)
+# The client's wan2 source comes from the interface (its only global IPv6).
+edit("client", "wan2", remote_address=peer6, gateway=isp_c6)
+edit("peer", "via-wan2", remote_address=client6, gateway=isp_p6)
+PY
+lab_start_agents
+
+for node in client peer; do
+  paths="$(lab_status "$node" --json | python3 -c '
+import json, sys
+for p in json.load(sys.stdin)["paths"]:
+    print(p["id"], p["source"], p["remote"], p["gateway"])')"
+  echo "$node data path: $paths"
+done
+lab_status_eval client "s['paths'][1]['source'] == '$CLIENT6' and s['paths'][1]['remote'] == '$PEER6'" |
+  lab_matches True || lab_fail "the client's path 1 is not $CLIENT6 -> $PEER6"
+lab_status_eval peer "s['paths'][1]['source'] == '$PEER6' and s['paths'][1]['remote'] == '$CLIENT6'" |
+  lab_matches True || lab_fail "the peer's path 1 is not $PEER6 -> $CLIENT6"
+lab_status_eval client "s['paths'][0]['remote']" | lab_matches -x 10.200.0.2 ||
+  lab_fail "the client's path 0 is no longer IPv4"
+
+lab_route_client bond
+client_tx_before=("$(lab_path_field client 0 tx_bytes)" "$(lab_path_field client 1 tx_bytes)")
+peer_tx_before=("$(lab_path_field peer 0 tx_bytes)" "$(lab_path_field peer 1 tx_bytes)")
+lab_blob_intact 8M
+for node in client peer; do
+  for id in 0 1; do
+    if [[ "$node" == client ]]; then before="${client_tx_before[$id]}"; else before="${peer_tx_before[$id]}"; fi
+    sent=$(($(lab_path_field "$node" "$id" tx_bytes) - before))
+    echo "$node sent $sent B of the files on path $id"
+    ((sent > 1000000)) || lab_fail "$node carried only $sent B of the 8 MB on path $id"
+  done
+done
+
+up="$(lab_iperf up 6)"
+down="$(lab_iperf down 6)"
+echo "bonded goodput over IPv4 + IPv6 paths: up $up, down $down Mbit/s (links 40 + 20)"
+python3 -c "import sys; sys.exit($up <= 44 or $down <= 44)" ||
+  lab_fail "the bond is not clearly above link 1 alone (44 Mbit/s): up $up, down $down"
+lab_none_dropped unknown_source too_big bad_header truncated decap_failed encap_failed other_family
+echo PASS
