@@ -100,14 +100,14 @@ TEST_F(Ipv6ConfigTest, RedundantModeNeedsOneFamily) {
             HasSubstr("one address family")));
 }
 
-TEST_F(Ipv6ConfigTest, WhatIsStillIpv4Only) {
+TEST_F(Ipv6ConfigTest, AuthenticationWorksOverIpv6PathsRelayingDoesNot) {
   const std::string peer_key = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=";
-  EXPECT_THAT(ErrorOf(absl::StrCat(
-                  R"({"link_aggregation": {"peer_address": "198.51.100.7", "authentication": true, )",
-                  R"("private_key_file": "/k", "peer_public_key": ")", peer_key, R"("}, )",
-                  R"("interfaces": )", kMixedUplinks, "}")),
-              AllOf(HasSubstr("interfaces.uplinks[1]"), HasSubstr("authentication"),
-                    HasSubstr("IPv4 paths only")));
+  const NodeSettings s = MustResolve(absl::StrCat(
+      R"({"link_aggregation": {"peer_address": "198.51.100.7", "authentication": true, )",
+      R"("private_key_file": "/k", "peer_public_key": ")", peer_key, R"("}, )",
+      R"("interfaces": )", kMixedUplinks, "}"));
+  EXPECT_TRUE(s.authentication.has_value());
+  EXPECT_EQ(BondMtu(s), 1500u - MB_AUTH_OVERHEAD - 20);
   EXPECT_THAT(ErrorOf(absl::StrCat(
                   R"({"link_aggregation": {"peer_address": "198.51.100.7"}, )",
                   R"("node_discovery": {"interfaces": ["lan0"], "share_uplinks": ["wwan6"]}, )",

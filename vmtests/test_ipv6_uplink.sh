@@ -11,7 +11,12 @@
 #  - bonded goodput both ways clearly above link 1's 40 Mbit/s, which only
 #    the IPv6 path can add (wide margin: > 44 Mbit/s, the sum being ~57);
 #  - no genuine packet dropped (unknown_source would be an IPv6 peer not in
-#    mb_peers6, too_big a header not allowed for).
+#    mb_peers6, too_big a header not allowed for);
+#  - then with authentication: the agents restart with keys, make their
+#    session (handshakes leave on every path, so also over IPv6), probe
+#    both paths up, and 2 MB cross intact both ways on both paths with no
+#    genuine packet refused; and with link 1 cut, a restarted client makes
+#    a new session over the IPv6 path alone and 1 MB crosses on it.
 set -euo pipefail
 source "$(dirname "$0")/lib/lab.sh"
 trap lab_cleanup EXIT
@@ -76,4 +81,27 @@ echo "bonded goodput over IPv4 + IPv6 paths: up $up, down $down Mbit/s (links 40
 python3 -c "import sys; sys.exit($up <= 44 or $down <= 44)" ||
   lab_fail "the bond is not clearly above link 1 alone (44 Mbit/s): up $up, down $down"
 lab_none_dropped unknown_source too_big bad_header truncated decap_failed encap_failed other_family
+
+lab_stop_agent client
+lab_stop_agent peer
+lab_start_authenticated "a session over IPv4 and IPv6 paths"
+client_tx_before=("$(lab_path_field client 0 tx_bytes)" "$(lab_path_field client 1 tx_bytes)")
+lab_blob_intact 2M
+for id in 0 1; do
+  sent=$(($(lab_path_field client "$id" tx_bytes) - client_tx_before[id]))
+  echo "authenticated: client sent $sent B on path $id"
+  ((sent > 250000)) || lab_fail "authenticated, the client carried only $sent B of 2 MB on path $id"
+done
+# A new session over the IPv6 path alone: link 1 cut, the client restarts (a
+# new epoch), its handshake can only cross on path 1, and a file follows.
+lab_link_loss 1 100
+lab_stop_agent client
+lab_start_agent client
+client_established() { [[ "$(lab_auth_field client established)" == True ]]; }
+wait_until 20 "a session made over the IPv6 path alone (link 1 cut)" client_established
+lab_blob_intact 1M
+lab_link_clear 1
+# (Not auth_no_session: before both ends installed the session, refusing is right.)
+lab_none_dropped unknown_source too_big auth_bad_tag auth_replay auth_too_old decap_failed \
+  other_family
 echo PASS

@@ -300,15 +300,6 @@ absl::Status ResolveInterfaces(const config::Interfaces& in, const InterfaceLook
     }
     out.paths.push_back(std::move(p));
   }
-  // The handshake is sent and answered over IPv4 only so far.
-  for (size_t i = 0; out.authentication && i < out.paths.size(); ++i) {
-    if (out.paths[i].source.is_v6()) {
-      return InvalidField(absl::StrCat("interfaces.uplinks[", i, "]"),
-                          absl::StrCat("path ", Quote(out.paths[i].name),
-                                       " is IPv6; link_aggregation.authentication works over "
-                                       "IPv4 paths only for now"));
-    }
-  }
   // Every copy of a redundant packet shares the room made for one outer header.
   for (size_t i = 1; out.mode == BondMode::kRedundant && i < out.paths.size(); ++i) {
     if (out.paths[i].source.is_v6() != out.paths[0].source.is_v6()) {

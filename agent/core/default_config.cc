@@ -42,9 +42,11 @@ std::string SectionsText(const std::vector<DefaultUplink>& found) {
         "        // Next hop on this uplink. Absent: the routing table decides.\n",
         u.gateway.empty() ? "        // \"gateway\": \"192.168.1.1\",\n"
                           : absl::StrCat("        \"gateway\": \"", u.gateway, "\",\n"),
-        "        // Source address of the tunnel. Default: the interface's first IPv4 address.\n",
+        "        // Source address of the tunnel. Default: the interface's first IPv4 address\n",
+        "        // (for an IPv6 remote_address: its first stable global IPv6 address).\n",
         "        // \"source_address\": \"192.168.1.10\",\n",
-        "        // Tunnel endpoint of this path. Default: link_aggregation.peer_address.\n",
+        "        // Tunnel endpoint of this path, IPv4 or IPv6 (e.g. \"2001:db8::7\" for an\n",
+        "        // IPv6-only uplink). Default: link_aggregation.peer_address.\n",
         "        // \"remote_address\": \"198.51.100.7\",\n",
         "        // UDP port of that endpoint. Default: link_aggregation.port.\n",
         "        // \"remote_port\": ${tunnel_port},\n",

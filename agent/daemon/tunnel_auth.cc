@@ -60,14 +60,14 @@ void TunnelAuth::Warn(const std::string& key, const std::string& line) {
 }
 
 void TunnelAuth::OnReadable(uint64_t now_ns) {
-  socket_->Drain([&](const uint8_t* data, size_t size, const sockaddr_in& from) {
+  socket_->Drain([&](const uint8_t* data, size_t size, const HandshakeSender& from) {
     const uint64_t refused_before = sessions_.Report(now_ns).handshake_errors;
     SessionActions actions = sessions_.OnMessage(data, size, now_ns, ReadSlots());
     // Refusals name the sender: they are what an operator needs to see. One
     // throttle for all, so a flood of varied junk stays a line per 10 s.
     if (sessions_.Report(now_ns).handshake_errors != refused_before) {
       for (const std::string& line : actions.log) {
-        Warn("refused", absl::StrCat(line, " (from ", Ipv4Text(from.sin_addr), ":", ntohs(from.sin_port), ")"));
+        Warn("refused", absl::StrCat(line, " (from ", IpPortText(from.address, from.port), ")"));
       }
       actions.log.clear();
     }
@@ -80,7 +80,7 @@ void TunnelAuth::OnTick(uint64_t now_ns) {
   Apply(sessions_.OnTick(now_ns, ReadSlots(), tx.ok() ? tx->next_counter : 0), nullptr);
 }
 
-void TunnelAuth::Apply(const SessionActions& actions, const sockaddr_in* from) {
+void TunnelAuth::Apply(const SessionActions& actions, const HandshakeSender* from) {
   for (const std::string& line : actions.log) Log(LogLevel::kInfo, absl::StrCat("authentication: ", line));
   if (actions.install_receive) {
     const ReceiveInstall& r = *actions.install_receive;
@@ -98,7 +98,8 @@ void TunnelAuth::Apply(const SessionActions& actions, const sockaddr_in* from) {
   if (actions.reply && from) {
     // Back on the path whose far end sent it, as its tunnel packets go.
     for (const mb_path& p : io_.table()) {
-      if (p.ifindex && p.dst_ip == from->sin_addr.s_addr && p.dst_port == ntohs(from->sin_port) &&
+      if (p.ifindex && OuterAddress(p, p.dst_ip, p.dst_ip6) == from->address &&
+          p.dst_port == from->port &&
           socket_->SendOnPath(p, actions.reply->data(), actions.reply->size()).ok()) {
         return;
       }
@@ -112,7 +113,7 @@ void TunnelAuth::Apply(const SessionActions& actions, const sockaddr_in* from) {
 void TunnelAuth::SendToPeer(const uint8_t* data, size_t size) {
   // On every path: one that works is enough, and the peer answers each copy alike.
   for (const mb_path& p : io_.table()) {
-    if (!p.ifindex || !p.dst_ip) continue;
+    if (!p.ifindex || OuterAddress(p, p.dst_ip, p.dst_ip6).IsUnspecified()) continue;
     absl::Status s = socket_->SendOnPath(p, data, size);
     if (absl::IsUnavailable(s)) io_.resolve_next_hop(p);
   }

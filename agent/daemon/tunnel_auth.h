@@ -44,7 +44,7 @@ class TunnelAuth {
       : sessions_(std::move(sessions)), socket_(std::move(socket)), io_(std::move(io)) {}
   ReceiveSlots ReadSlots();
   // Installs keys, sends what `actions` says; replies go to `from`.
-  void Apply(const SessionActions& actions, const sockaddr_in* from);
+  void Apply(const SessionActions& actions, const HandshakeSender* from);
   void SendToPeer(const uint8_t* data, size_t size);
   void Warn(const std::string& key, const std::string& line);
 
