@@ -63,7 +63,7 @@ enum mb_drop_reason {
 	MB_DROP_INNER_SOURCE,      /* inner source outside the peer's allowed prefixes (mb_allowed_*) */
 	MB_DROP_REPAIR_STALE,      /* a repair whose kept copy was reused before it was sent */
 	MB_DROP_AUTH_PLAINTEXT,    /* not encrypted, where mb_config.encrypt wants every packet so */
-	MB_DROP_OTHER_FAMILY,      /* a copy for a path of the other outer address family than the first */
+	MB_DROP_OTHER_FAMILY,      /* a GSO packet's copy for a path of the other outer family than its first */
 	MB_DROP_REASONS,
 };
 
@@ -339,9 +339,9 @@ struct mb_path {
  * with udp6zerocsumtx): the inner packet keeps its own checksum and, with
  * authentication, the tag covers the tunnel header and the inner packet.
  * A bond may mix IPv4 and IPv6 paths; a packet sent on several paths
- * (redundant mode) goes only on those of its first path's family, the
- * other copies counted as MB_DROP_OTHER_FAMILY (the agent's config refuses
- * redundant mode over mixed families).
+ * (redundant mode) changes family between its copies, except a GSO packet,
+ * whose copies for the other family are counted as MB_DROP_OTHER_FAMILY
+ * (see send_on_chosen_paths; the agent turns offload off for such a bond).
  */
 #define MB_PATH_F_IPV6 0x04
 

@@ -1,7 +1,8 @@
 // BPF_PROG_TEST_RUN tests of IPv6 paths (MB_PATH_F_IPV6): the outer IPv6
-// header mb_encap writes, a bond mixing IPv4 and IPv6 paths, the longer
-// header against the path MTU, and mb_decap taking tunnel packets from an
-// IPv6 peer (mb_peers6) and nothing else.
+// header mb_encap writes, a bond mixing IPv4 and IPv6 paths (also with a
+// redundant packet on both), the longer header against the path MTU, and
+// mb_decap taking tunnel packets from an IPv6 peer (mb_peers6) and nothing
+// else.
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -168,15 +169,43 @@ TEST_F(Ipv6PathTest, DecapPassesCongestionMarkedOnTheIpv6Header) {
   EXPECT_EQ(Ipv4Checksum(&r.out[14], 20), 0);
 }
 
-TEST_F(Ipv6PathTest, ARedundantPacketGoesOnlyOnItsFirstPathsFamily) {
+// The skb itself leaves on the last path, after the other family's copies
+// went as clones (skipped and counted here: lo has no neighbour to clone to).
+TEST_F(Ipv6PathTest, ARedundantPacketCrossesFromIpv6ToIpv4Headers) {
   Configure(1, MB_MODE_REDUNDANT);
   SetPath(1, kPath1Src, "10.201.2.1", 20000, MB_PATH_ACTIVE);
-  RunResult r = Encap(Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_UDP, 300));
+  Bytes in = Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_UDP, 300);
+  RunResult r = Encap(in);
   ASSERT_EQ(r.verdict, kRedirect);
-  EXPECT_EQ(Get16(r.out, 12), kEthIpv6) << "path 0 is first, and IPv6";
-  EXPECT_EQ(Counters(0).tx_packets, 1u);
-  EXPECT_EQ(Counters(1).drops[MB_DROP_OTHER_FAMILY], 1u) << "the IPv4 copy is counted, not sent";
-  EXPECT_EQ(Counters(1).tx_packets, 0u);
+  ASSERT_EQ(r.out.size(), in.size() + MB_ENCAP_OVERHEAD) << "shrunk back to IPv4 headers";
+  EXPECT_EQ(Get16(r.out, 12), kEthIpv4);
+  EXPECT_EQ(Ipv4Checksum(&r.out[kOuterIp], 20), 0);
+  EXPECT_EQ(Get16(r.out, kOuterIp + 2), r.out.size() - 14);
+  EXPECT_EQ(r.out[kWire + 1], 1);
+  EXPECT_EQ(r.out[kWire + 2], MB_FLAG_REDUNDANT);
+  EXPECT_EQ(Get32(r.out, kWire + 4), 1u);
+  EXPECT_TRUE(BytesEqual(Bytes(r.out.begin() + kInner, r.out.end()), L3(in), "v6-then-v4", true));
+  EXPECT_EQ(Counters(0).drops[MB_DROP_CLONE_FAILED], 1u) << "path 0's IPv6 copy was a clone";
+  EXPECT_EQ(Counters(1).tx_packets, 1u);
+  EXPECT_EQ(Counters(1).drops[MB_DROP_OTHER_FAMILY], 0u);
+}
+
+TEST_F(Ipv6PathTest, ARedundantPacketCrossesFromIpv4ToIpv6Headers) {
+  Configure(1, MB_MODE_REDUNDANT);
+  SetPath(0, kPath0Src, "10.201.1.1", 40000, MB_PATH_ACTIVE);
+  SetPath6(1, kSrc6, kPeer6, 20000, MB_PATH_ACTIVE);
+  Bytes in = Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_UDP, 300);
+  RunResult r = Encap(in);
+  ASSERT_EQ(r.verdict, kRedirect);
+  ASSERT_EQ(r.out.size(), in.size() + MB_ENCAP_OVERHEAD + 20) << "grown to IPv6 headers";
+  EXPECT_EQ(Get16(r.out, 12), kEthIpv6);
+  EXPECT_EQ(Get16(r.out, kIp6 + 4), r.out.size() - kUdp6);
+  EXPECT_EQ(At(r.out, kIp6 + 8, 16), Address6(kSrc6));
+  EXPECT_EQ(r.out[kWire6 + 1], 1);
+  EXPECT_EQ(r.out[kWire6 + 2], MB_FLAG_REDUNDANT);
+  EXPECT_TRUE(BytesEqual(Bytes(r.out.begin() + kInner6, r.out.end()), L3(in), "v4-then-v6", true));
+  EXPECT_EQ(Counters(0).drops[MB_DROP_CLONE_FAILED], 1u);
+  EXPECT_EQ(Counters(1).tx_packets, 1u);
 }
 
 }  // namespace

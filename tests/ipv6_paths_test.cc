@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "agent/core/config.h"
 #include "agent/core/if_inet6.h"
 #include "agent/core/map_shapes.h"
@@ -92,12 +93,17 @@ TEST_F(Ipv6ConfigTest, AddressesThatAreNoPeers) {
                     HasSubstr("not an IP address")));
 }
 
-TEST_F(Ipv6ConfigTest, RedundantModeNeedsOneFamily) {
-  EXPECT_THAT(
-      ErrorOf(absl::StrCat(R"({"link_aggregation": {"peer_address": "198.51.100.7", )",
-                           R"("mode": "redundant"}, "interfaces": )", kMixedUplinks, "}")),
-      AllOf(HasSubstr("interfaces.uplinks[1]"), HasSubstr("redundant mode"),
-            HasSubstr("one address family")));
+TEST_F(Ipv6ConfigTest, RedundantModeOverBothFamiliesSendsPacketsNotSuperPackets) {
+  const std::string mixed_redundant = absl::StrCat(
+      R"({"link_aggregation": {"peer_address": "198.51.100.7", "mode": "redundant"%s}, )",
+      R"("interfaces": )", kMixedUplinks, "}");
+  const NodeSettings s = MustResolve(absl::StrReplaceAll(mixed_redundant, {{"%s", ""}}));
+  EXPECT_TRUE(MixesFamilies(s));
+  EXPECT_TRUE(ShouldDisableOffloads(s)) << "a super-packet would get copies of one family only";
+  EXPECT_THAT(ErrorOf(absl::StrReplaceAll(mixed_redundant,
+                                          {{"%s", R"(, "segmentation_offload": "on")"}})),
+              AllOf(HasSubstr("link_aggregation.segmentation_offload"),
+                    HasSubstr("IPv4 and IPv6 uplinks")));
 }
 
 TEST_F(Ipv6ConfigTest, AuthenticationWorksOverIpv6PathsRelayingDoesNot) {

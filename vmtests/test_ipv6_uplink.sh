@@ -12,6 +12,9 @@
 #    the IPv6 path can add (wide margin: > 44 Mbit/s, the sum being ~57);
 #  - no genuine packet dropped (unknown_source would be an IPv6 peer not in
 #    mb_peers6, too_big a header not allowed for);
+#  - in redundant mode (SIGHUP) 4 MB intact both ways, the client's upload
+#    whole on each path: each packet leaves once with IPv6 headers and once
+#    with IPv4 ones, none counted as other_family;
 #  - then with authentication: the agents restart with keys, make their
 #    session (handshakes leave on every path, so also over IPv6), probe
 #    both paths up, and 2 MB cross intact both ways on both paths with no
@@ -23,6 +26,26 @@ trap lab_cleanup EXIT
 trap 'exit 130' INT TERM
 
 CLIENT6=2001:db8:2::2 ISP_C6=2001:db8:2::1 PEER6=2001:db8:f0::2 ISP_P6=2001:db8:f0::1
+
+# A file of SIZE intact both ways (lab_blob_intact), and each NODE having
+# sent more than MIN_BYTES of it on each of its two paths:
+# blob_intact_on_both_paths SIZE MIN_BYTES NODE...
+blob_intact_on_both_paths() {
+  local size="$1" min="$2" node id sent
+  shift 2
+  declare -A before
+  for node in "$@"; do
+    for id in 0 1; do before[$node$id]="$(lab_path_field "$node" "$id" tx_bytes)"; done
+  done
+  lab_blob_intact "$size"
+  for node in "$@"; do
+    for id in 0 1; do
+      sent=$(($(lab_path_field "$node" "$id" tx_bytes) - before[$node$id]))
+      echo "$node sent $sent B on path $id"
+      ((sent > min)) || lab_fail "$node sent only $sent B of the $size on path $id"
+    done
+  done
+}
 
 lab_create
 # Link 2 and the peer's uplink become IPv6 only (the peer keeps IPv4 for link 1).
@@ -63,18 +86,7 @@ lab_status_eval client "s['paths'][0]['remote']" | lab_matches -x 10.200.0.2 ||
   lab_fail "the client's path 0 is no longer IPv4"
 
 lab_route_client bond
-client_tx_before=("$(lab_path_field client 0 tx_bytes)" "$(lab_path_field client 1 tx_bytes)")
-peer_tx_before=("$(lab_path_field peer 0 tx_bytes)" "$(lab_path_field peer 1 tx_bytes)")
-lab_blob_intact 8M
-for node in client peer; do
-  for id in 0 1; do
-    if [[ "$node" == client ]]; then before="${client_tx_before[$id]}"; else before="${peer_tx_before[$id]}"; fi
-    sent=$(($(lab_path_field "$node" "$id" tx_bytes) - before))
-    echo "$node sent $sent B of the files on path $id"
-    ((sent > 1000000)) || lab_fail "$node carried only $sent B of the 8 MB on path $id"
-  done
-done
-
+blob_intact_on_both_paths 8M 1000000 client peer
 up="$(lab_iperf up 6)"
 down="$(lab_iperf down 6)"
 echo "bonded goodput over IPv4 + IPv6 paths: up $up, down $down Mbit/s (links 40 + 20)"
@@ -82,16 +94,19 @@ python3 -c "import sys; sys.exit($up <= 44 or $down <= 44)" ||
   lab_fail "the bond is not clearly above link 1 alone (44 Mbit/s): up $up, down $down"
 lab_none_dropped unknown_source too_big bad_header truncated decap_failed encap_failed other_family
 
+# Redundant mode (SIGHUP): every packet on both paths, the IPv6 copy and the
+# IPv4 one of the same packet.
+for node in client peer; do
+  lab_set_link_aggregation "$node" mode '"redundant"'
+  lab_reload "$node"
+done
+blob_intact_on_both_paths 4M 4194304 client
+lab_none_dropped other_family clone_failed encap_failed
+
 lab_stop_agent client
 lab_stop_agent peer
 lab_start_authenticated "a session over IPv4 and IPv6 paths"
-client_tx_before=("$(lab_path_field client 0 tx_bytes)" "$(lab_path_field client 1 tx_bytes)")
-lab_blob_intact 2M
-for id in 0 1; do
-  sent=$(($(lab_path_field client "$id" tx_bytes) - client_tx_before[id]))
-  echo "authenticated: client sent $sent B on path $id"
-  ((sent > 250000)) || lab_fail "authenticated, the client carried only $sent B of 2 MB on path $id"
-done
+blob_intact_on_both_paths 2M 250000 client
 # A new session over the IPv6 path alone: link 1 cut, the client restarts (a
 # new epoch), its handshake can only cross on path 1, and a file follows.
 lab_link_loss 1 100

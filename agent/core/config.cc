@@ -561,6 +561,12 @@ absl::Status ResolveMonitoring(const config::Monitoring& m, MonitoringSettings& 
 
 }  // namespace
 
+bool MixesFamilies(const NodeSettings& settings) {
+  const auto v6 = [](const PathSettings& p) { return p.source.is_v6(); };
+  return std::any_of(settings.paths.begin(), settings.paths.end(), v6) &&
+         !std::all_of(settings.paths.begin(), settings.paths.end(), v6);
+}
+
 std::optional<IpAddress> DeviceAddress(const InterfaceInfo& device, bool v6) {
   if (v6) {
     if (device.ipv6.empty()) return std::nullopt;

@@ -219,6 +219,9 @@ struct NodeSettings {
   MonitoringSettings monitoring;
 };
 
+// Whether some paths are IPv4 and others IPv6.
+bool MixesFamilies(const NodeSettings& settings);
+
 // `text` with every `//` comment (to the end of its line, outside strings)
 // blanked out, so configs can explain themselves (meshbpf config --output).
 std::string StripLineComments(std::string_view text);

@@ -300,18 +300,14 @@ absl::Status ResolveInterfaces(const config::Interfaces& in, const InterfaceLook
     }
     out.paths.push_back(std::move(p));
   }
-  // Every copy of a redundant packet shares the room made for one outer header.
-  for (size_t i = 1; out.mode == BondMode::kRedundant && i < out.paths.size(); ++i) {
-    if (out.paths[i].source.is_v6() != out.paths[0].source.is_v6()) {
-      return InvalidField(
-          absl::StrCat("interfaces.uplinks[", i, "]"),
-          absl::StrCat("path ", Quote(out.paths[i].name), " is ",
-                       out.paths[i].source.is_v6() ? "IPv6" : "IPv4", " but ",
-                       Quote(out.paths[0].name), " is ",
-                       out.paths[0].source.is_v6() ? "IPv6" : "IPv4",
-                       ": redundant mode sends every packet on all paths, which must then be of "
-                       "one address family (other modes mix them)"));
-    }
+  // A super-packet gets copies of its first path's family only (see
+  // send_on_chosen_paths): redundancy over both families needs packets.
+  if (out.mode == BondMode::kRedundant && out.offload == OffloadSetting::kOn &&
+      MixesFamilies(out)) {
+    return InvalidField("link_aggregation.segmentation_offload",
+                        "\"on\" cannot go with redundant mode over IPv4 and IPv6 uplinks: a "
+                        "super-packet would reach only the paths of one family; leave it \"auto\" "
+                        "(off then) or \"off\"");
   }
   if (absl::Status s = ResolveBackups(in, by_name, out); !s.ok()) return s;
   if (!in.has_primary()) {

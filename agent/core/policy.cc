@@ -80,6 +80,8 @@ bool ShouldDisableOffloads(const NodeSettings& settings) {
   if (settings.mode == BondMode::kFlow) return false;
   // The data path refuses GSO packets it would have to tag (auth_gso).
   if (settings.authentication) return true;
+  // And sends a redundant one on its first path's family only (other_family).
+  if (settings.mode == BondMode::kRedundant && MixesFamilies(settings)) return true;
   return std::any_of(settings.paths.begin(), settings.paths.end(),
                      [](const PathSettings& p) { return p.rate_bps < kOffloadMinRateBps; });
 }

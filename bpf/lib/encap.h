@@ -317,14 +317,85 @@ static __always_inline long make_encap_room(struct __sk_buff *skb, __u32 overhea
 }
 
 
+/* Where send_on_chosen_paths is in sending a packet's copies. */
+struct copies_sent {
+	struct encap_how cur; /* the headers the skb has room for now */
+	__s32 pending;        /* the path of the last copy built, not sent yet; -1: none */
+	__u32 inner_len;
+	__u8 signed_copies;   /* copies tagged so far: the next one's counter */
+	__u8 sent;            /* some copy went out as a clone */
+};
+
+/*
+ * One copy of the packet, for path `path_id`: the pending one before it
+ * goes out as a clone, the skb changes family if the path's is the other
+ * (see send_on_chosen_paths), and its headers are built, tagged and
+ * stored; it is pending then. Returns 0, 1 when the family could not be
+ * changed (counted), -1 when the headers could not be stored. A global
+ * function: inlined in send_on_chosen_paths' two passes over the paths,
+ * the verifier walked past its million instructions.
+ */
+__attribute__((noinline)) int send_copy(struct __sk_buff *skb, const struct mb_choice *choice,
+					const struct auth_send *auth, struct copies_sent *c,
+					__u32 path_id)
+{
+	__u32 id = path_id & (MB_MAX_PATHS - 1);
+	__u32 zero = 0;
+	union mb_outer_any *outer = bpf_map_lookup_elem(&mb_outer_scratch, &zero);
+	struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &id);
+
+	if (!c || !choice || !outer || !p)
+		return -1;
+	if (c->pending >= 0) {
+		__u32 prev = c->pending & (MB_MAX_PATHS - 1);
+		struct mb_path *pp = bpf_map_lookup_elem(&mb_paths, &prev);
+		if (pp && send_clone(skb, pp) == 0) {
+			count_packet(prev, MB_SENT, c->inner_len, c->cur.outer_len);
+			c->sent = 1;
+		} else {
+			count_drop(prev, MB_DROP_CLONE_FAILED);
+		}
+		c->pending = -1;
+	}
+	__u8 v6 = !!(p->flags & MB_PATH_F_IPV6);
+	if (c->cur.outer_v6 != v6) {
+		if (bpf_skb_change_proto(skb, bpf_htons(v6 ? ETH_P_IPV6 : ETH_P_IP), 0)) {
+			count_drop(id, MB_DROP_ENCAP_FAILED);
+			return 1;
+		}
+		c->cur.outer_v6 = v6;
+		c->cur.outer_len = v6 ? c->cur.outer_len + MB_OUTER_IPV6_EXTRA
+				      : c->cur.outer_len - MB_OUTER_IPV6_EXTRA;
+	}
+	__u32 store_len = build_copy(outer, p, id, choice, &c->cur);
+	const void *h_proto = v6 ? (const void *)&outer->v6.h_proto : (const void *)&outer->v4.h_proto;
+	if (auth) {
+		struct mb_wire_hdr *mb = v6 ? &outer->v6.mb : &outer->v4.mb;
+		mb->version = MB_WIRE_VERSION_AUTH;
+		auth_sign(auth, c->signed_copies++, mb, v6 ? &outer->v6.auth : &outer->v4.auth);
+		store_len += sizeof(struct mb_auth_hdr);
+	}
+	if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), h_proto, store_len, 0))
+		return -1;
+	c->pending = (__s32)id;
+	return 0;
+}
+
 /*
  * Sends the encapsulated packet, one copy per chosen path: every copy but
  * the last goes out as a clone; the last takes the skb itself. Headers are
  * stored with bpf_skb_store_bytes because a clone invalidates packet
- * pointers. With `auth`, copy k gets the k-th counter and its own tag. The
- * room made is for one outer family (`how->outer_v6`): paths of the other
- * get no copy. Returns the TC verdict. A global function, for the reasons
- * choose_paths is.
+ * pointers. With `auth`, copy k gets the k-th counter and its own tag.
+ * The room was made for the first chosen path's family (`how->outer_v6`);
+ * paths of the other family (a redundant packet over IPv4 and IPv6
+ * uplinks) come after all of those, once bpf_skb_change_proto has grown or
+ * shrunk the outer header by the 20 bytes between the families. It leaves
+ * the bytes behind the header where they are, so the inner and transport
+ * header offsets set by the encapsulation stay right; a GSO packet's
+ * segmentation type would not (it is the inner TCP's), so a GSO packet
+ * gets no copy of the other family (MB_DROP_OTHER_FAMILY; the agent turns
+ * segmentation offload off where this can happen). Returns the TC verdict.
+ * A global function, for the reasons choose_paths is.
  */
 __attribute__((noinline)) int send_on_chosen_paths(struct __sk_buff *skb,
 						   const struct mb_choice *choice,
@@ -334,57 +405,35 @@ __attribute__((noinline)) int send_on_chosen_paths(struct __sk_buff *skb,
 	if (!choice || !how)
 		return drop(MB_NO_PATH, MB_DROP_NO_PATH);
 
-	__u8 outer_v6 = how->outer_v6;
-	__u16 outer_len = how->outer_len;
-	__u32 inner_len = outer_len - (auth ? MB_AUTH_OVERHEAD : MB_ENCAP_OVERHEAD) -
-			  (outer_v6 ? MB_OUTER_IPV6_EXTRA : 0);
-
-	__u32 zero = 0;
-	union mb_outer_any *outer = bpf_map_lookup_elem(&mb_outer_scratch, &zero);
-	if (!outer)
-		return drop(MB_NO_PATH, MB_DROP_ENCAP_FAILED);
-	__s32 last = -1;
-	__u8 copy = 0;
-
-	for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
-		__u32 id = i;
-		if (!choice->send[i])
-			continue;
-		struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &id);
-		if (!p)
-			continue;
-		if (!(p->flags & MB_PATH_F_IPV6) != !outer_v6) {
-			count_drop(i, MB_DROP_OTHER_FAMILY);
-			continue;
+	struct copies_sent c = {.cur = *how, .pending = -1};
+	c.inner_len = how->outer_len - (auth ? MB_AUTH_OVERHEAD : MB_ENCAP_OVERHEAD) -
+		      (how->outer_v6 ? MB_OUTER_IPV6_EXTRA : 0);
+	for (__u32 pass = 0; pass < 2; pass++) {
+		__u8 pass_v6 = pass ? !how->outer_v6 : how->outer_v6;
+		for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
+			__u32 id = i;
+			if (!choice->send[i])
+				continue;
+			struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &id);
+			if (!p || !(p->flags & MB_PATH_F_IPV6) != !pass_v6)
+				continue;
+			if (pass && skb->gso_size) {
+				count_drop(i, MB_DROP_OTHER_FAMILY);
+				continue;
+			}
+			int err = send_copy(skb, choice, auth, &c, i);
+			if (err < 0)
+				return drop(i, MB_DROP_ENCAP_FAILED);
+			if (err > 0)
+				break;
 		}
-		if (last >= 0) {
-			/* A later path exists: the previous one gets a clone. */
-			__u32 prev = last & (MB_MAX_PATHS - 1);
-			struct mb_path *pp = bpf_map_lookup_elem(&mb_paths, &prev);
-			if (pp && send_clone(skb, pp) == 0)
-				count_packet(prev, MB_SENT, inner_len, outer_len);
-			else
-				count_drop(prev, MB_DROP_CLONE_FAILED);
-		}
-		__u32 store_len = build_copy(outer, p, i, choice, how);
-		const void *h_proto = outer_v6 ? (const void *)&outer->v6.h_proto
-					       : (const void *)&outer->v4.h_proto;
-		if (auth) {
-			struct mb_wire_hdr *mb = outer_v6 ? &outer->v6.mb : &outer->v4.mb;
-			mb->version = MB_WIRE_VERSION_AUTH;
-			auth_sign(auth, copy++, mb, outer_v6 ? &outer->v6.auth : &outer->v4.auth);
-			store_len += sizeof(struct mb_auth_hdr);
-		}
-		if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), h_proto, store_len, 0))
-			return drop(i, MB_DROP_ENCAP_FAILED);
-		last = i;
 	}
 
-	__u32 last_id = last & (MB_MAX_PATHS - 1);
+	__u32 last_id = c.pending & (MB_MAX_PATHS - 1);
 	struct mb_path *lp = bpf_map_lookup_elem(&mb_paths, &last_id);
-	if (last < 0 || !lp)
-		return drop(MB_NO_PATH, MB_DROP_NO_PATH);
-	count_packet(last_id, MB_SENT, inner_len, outer_len);
+	if (c.pending < 0 || !lp)
+		return c.sent ? TC_ACT_SHOT : drop(MB_NO_PATH, MB_DROP_NO_PATH);
+	count_packet(last_id, MB_SENT, c.inner_len, c.cur.outer_len);
 	return redirect_to_path(lp);
 }
 
