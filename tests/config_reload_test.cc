@@ -13,8 +13,8 @@ PathSettings Path(const std::string& name, int ifindex, double mbit) {
   p.name = p.interface = name;
   p.ifindex = ifindex;
   p.mtu = 1500;
-  p.source = Ip("192.0.2.1");
-  p.remote = Ip("198.51.100.7");
+  p.source = IpOf("192.0.2.1");
+  p.remote = IpOf("198.51.100.7");
   p.remote_port = 7201;
   p.rate_bps = mbit * 1e6;
   return p;
@@ -109,7 +109,7 @@ TEST(ConfigReloadTest, RemovingAPathInTheMiddleShiftsTheOnesAfterIt) {
 TEST(ConfigReloadTest, ChangedFieldsAreNamed) {
   NodeSettings next = TwoPaths();
   next.paths[0].rate_bps = 50e6;
-  next.paths[0].gateway = Ip("192.0.2.254");
+  next.paths[0].gateway = IpOf("192.0.2.254");
   const ConfigReload r = DiffConfig(TwoPaths(), next);
   ASSERT_EQ(r.paths[0].kind, PathChangeKind::kChanged);
   EXPECT_EQ(r.paths[0].fields, (std::vector<std::string>{"gateway", "rate_mbit"}));

@@ -128,19 +128,19 @@ TEST(Ipv6PathTable, AnIpv6PathIsFlaggedWithItsAddresses) {
   p.name = p.interface = "wwan6";
   p.ifindex = 8;
   p.mtu = 1500;
-  p.source = Ip("2001:db8:1::2");
-  p.remote = Ip("2001:db8:ff::2");
+  p.source = IpOf("2001:db8:1::2");
+  p.remote = IpOf("2001:db8:ff::2");
   p.remote_port = 7201;
   p.rate_bps = 20e6;
   s.paths = {p};
   PathTable t = BuildPathTable(s);
   EXPECT_EQ(t[0].flags & MB_PATH_F_IPV6, MB_PATH_F_IPV6);
-  EXPECT_EQ(OuterAddress(t[0], t[0].src_ip, t[0].src_ip6), Ip("2001:db8:1::2"));
-  EXPECT_EQ(OuterAddress(t[0], t[0].dst_ip, t[0].dst_ip6), Ip("2001:db8:ff::2"));
+  EXPECT_EQ(OuterAddress(t[0], t[0].src_ip, t[0].src_ip6), IpOf("2001:db8:1::2"));
+  EXPECT_EQ(OuterAddress(t[0], t[0].dst_ip, t[0].dst_ip6), IpOf("2001:db8:ff::2"));
   EXPECT_EQ(t[0].src_ip, 0u);
-  EXPECT_EQ(NextHop(t[0]), Ip("2001:db8:ff::2")) << "no gateway: the far end is on-link";
-  s.paths[0].gateway = Ip("fe80::1");
-  EXPECT_EQ(NextHop(BuildPathTable(s)[0]), Ip("fe80::1"));
+  EXPECT_EQ(NextHop(t[0]), IpOf("2001:db8:ff::2")) << "no gateway: the far end is on-link";
+  s.paths[0].gateway = IpOf("fe80::1");
+  EXPECT_EQ(NextHop(BuildPathTable(s)[0]), IpOf("fe80::1"));
   EXPECT_EQ(TunnelPayloadMtu(t, MB_ENCAP_OVERHEAD), 1500u - MB_ENCAP_OVERHEAD - 20);
 }
 

@@ -138,16 +138,16 @@ TEST(LanHoldingTest, TheInterfaceWhoseSubnetHoldsTheNeighbour) {
 TEST(PeerAddressesTest, OnlyKnownFarEndsAndNoneInFlowMode) {
   NodeSettings s;
   PathSettings own = Path("wan0", "wan0");
-  own.remote = Ip("10.200.0.2");
+  own.remote = IpOf("10.200.0.2");
   PathSettings filled = Path("mesh1", "lan0");
   filled.endpoint = PathEndpoint::kRelay;
-  filled.remote = Ip("10.210.0.2");
+  filled.remote = IpOf("10.210.0.2");
   PathSettings empty = Path("mesh2", "lan0");
   empty.endpoint = PathEndpoint::kRelay;
   empty.endpoint_known = false;
   s.paths = {own, filled, empty};
   EXPECT_EQ(PeerAddresses(s),
-            (std::set<IpAddress>{Ip("10.200.0.2"), Ip("10.210.0.2")}));
+            (std::set<IpAddress>{IpOf("10.200.0.2"), IpOf("10.210.0.2")}));
   s.mode = BondMode::kFlow;
   EXPECT_TRUE(PeerAddresses(s).empty());
 }
@@ -172,9 +172,9 @@ class EndpointToLearnTest : public ::testing::Test {
 TEST_F(EndpointToLearnTest, AFreshProbeSourceIsAdopted) {
   std::optional<LearnedEndpoint> e = EndpointToLearn(path_, seen_, seen_.seen_ns + 1'000'000);
   ASSERT_TRUE(e.has_value());
-  EXPECT_EQ(e->remote, Ip("10.211.2.2"));
+  EXPECT_EQ(e->remote, IpOf("10.211.2.2"));
   EXPECT_EQ(e->remote_port, 7243u);
-  EXPECT_EQ(e->source, Ip("10.200.0.2"));
+  EXPECT_EQ(e->source, IpOf("10.200.0.2"));
   EXPECT_EQ(e->ifindex, 5);
   // Recorded while the agent was already reading: still fresh.
   EXPECT_TRUE(EndpointToLearn(path_, seen_, seen_.seen_ns - 1000).has_value());
@@ -185,9 +185,9 @@ TEST_F(EndpointToLearnTest, StaleEmptyOrCurrentIsNotAdopted) {
   EXPECT_FALSE(EndpointToLearn(path_, mb_learned_source{}, seen_.seen_ns).has_value());
   PathSettings current = path_;
   current.endpoint_known = true;
-  current.remote = Ip("10.211.2.2");
+  current.remote = IpOf("10.211.2.2");
   current.remote_port = 7243;
-  current.source = Ip("10.200.0.2");
+  current.source = IpOf("10.200.0.2");
   EXPECT_FALSE(EndpointToLearn(current, seen_, seen_.seen_ns).has_value());
   current.remote_port = 7244;  // the relay gave another return port: a new endpoint
   EXPECT_TRUE(EndpointToLearn(current, seen_, seen_.seen_ns).has_value());

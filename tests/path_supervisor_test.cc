@@ -24,8 +24,8 @@ PathSettings Path(const std::string& name, const std::string& interface, int ifi
   p.interface = interface;
   p.ifindex = ifindex;
   p.mtu = 1500;
-  p.source = Ip(source);
-  p.remote = Ip("198.51.100.7");
+  p.source = IpOf(source);
+  p.remote = IpOf("198.51.100.7");
   p.remote_port = 7201;
   p.rate_bps = 40e6;
   return p;
@@ -263,7 +263,7 @@ TEST_F(PathSupervisorTest, ALearnedPathAdoptsTheFarEndOfAnAuthenticatedProbe) {
   paths_->OnProbeRequest(1, now_);
   EXPECT_TRUE(settings_.paths[1].endpoint_known);
   EXPECT_EQ(ToJson(paths_->Status())["paths"][1]["learned_endpoint"], "203.0.113.5:40000");
-  EXPECT_EQ(system_->synced_peers.count(Ip("203.0.113.5")), 1u);
+  EXPECT_EQ(system_->synced_peers.count(IpOf("203.0.113.5")), 1u);
   EXPECT_EQ(State(1), MB_PATH_ACTIVE) << "unprobed: in service with its far end";
 }
 
@@ -388,7 +388,7 @@ TEST_F(PathSupervisorTest, AReloadKeepsUnchangedPathsAndStartsTheOthersAfresh) {
   NodeSettings next = TwoPaths(/*probed=*/true);
   next.paths[1] = Path("wan2", "eth2", 4, "10.2.0.2");
   next.paths.push_back(Path("wan3", "eth3", 5, "10.3.0.2"));
-  next.paths.back().remote = Ip("198.51.100.9");
+  next.paths.back().remote = IpOf("198.51.100.9");
   for (const PathSettings& p : {next.paths[1], next.paths[2]}) {
     system_->interfaces[p.interface] = {.ifindex = p.ifindex, .mtu = 1500, .ipv4 = p.source.v4(),
                                         .up = true, .running = true};
@@ -403,7 +403,7 @@ TEST_F(PathSupervisorTest, AReloadKeepsUnchangedPathsAndStartsTheOthersAfresh) {
   EXPECT_EQ(paths_->table()[1].ifindex, 4u) << "id 1 is wan2 now";
   EXPECT_FALSE(paths_->health(1).rtt().has_sample()) << "wan2 starts afresh";
   EXPECT_EQ(paths_->table()[2].ifindex, 5u);
-  EXPECT_EQ(system_->synced_peers.count(Ip("198.51.100.9")), 1u)
+  EXPECT_EQ(system_->synced_peers.count(IpOf("198.51.100.9")), 1u)
       << "wan3's far end is a peer now";
   EXPECT_EQ(paths_->Status().paths.size(), 3u);
   for (int i = 0; i < 20; ++i) Tick({0, 1, 2});

@@ -24,9 +24,9 @@ PathSettings Path(const std::string& name, int ifindex, double rate_mbit, PathRo
   p.interface = name;
   p.ifindex = ifindex;
   p.mtu = 1500;
-  p.source = Ip("10.0.0.2");
-  p.remote = Ip("10.9.9.9");
-  p.gateway = Ip("10.0.0.1");
+  p.source = IpOf("10.0.0.2");
+  p.remote = IpOf("10.9.9.9");
+  p.gateway = IpOf("10.0.0.1");
   p.remote_port = 7300;
   p.rate_bps = rate_mbit * 1e6;
   p.role = role;
@@ -591,7 +591,7 @@ NodeSettings WithSecondPath(const PathSettings& p) {
 PathSettings Relayed() {
   PathSettings p = Path("mesh1", 7, 30);
   p.mtu = 1400;
-  p.source = Ip("10.210.0.1");
+  p.source = IpOf("10.210.0.1");
   p.gateway.reset();
   p.remote = IpAddress{};
   p.remote_port = 0;
@@ -628,7 +628,7 @@ TEST(PathTable, RelayedPathWithoutNeighbourHasNoEntry) {
 
 TEST(PathTable, RelayedPathWithNeighbourIsLikeAnyPath) {
   PathSettings p = Relayed();
-  p.remote = Ip("10.210.0.2");
+  p.remote = IpOf("10.210.0.2");
   p.remote_port = 7211;
   p.endpoint_known = true;
   const PathTable t = BuildPathTable(WithSecondPath(p));
@@ -671,7 +671,7 @@ TEST(PathTable, UnlearnedPathWaitsDisabledWithItsLocalSide) {
 
 TEST(PathTable, LearnedPathOnceKnownCarriesTrafficAndKeepsItsFlag) {
   PathSettings p = Learned();
-  p.remote = Ip("10.211.2.2");
+  p.remote = IpOf("10.211.2.2");
   p.remote_port = 7243;
   p.endpoint_known = true;
   const PathTable t = BuildPathTable(WithSecondPath(p));

@@ -30,7 +30,7 @@ inline in_addr Addr(const char* text) {
 }
 
 // An IPv4 or IPv6 address, as PathSettings holds them.
-inline IpAddress Ip(const char* text) {
+inline IpAddress IpOf(const char* text) {
   in_addr v4{};
   if (inet_pton(AF_INET, text, &v4) == 1) return IpAddress::V4(v4);
   in6_addr v6{};

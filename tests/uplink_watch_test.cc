@@ -29,7 +29,7 @@ PathSettings Path(const std::string& interface, int ifindex, const char* source,
   p.interface = interface;
   p.ifindex = ifindex;
   p.mtu = 1500;
-  p.source = Ip(source);
+  p.source = IpOf(source);
   p.source_from_interface = source_from_interface;
   return p;
 }
@@ -75,7 +75,7 @@ TEST(UplinkWatchTest, ANewAddressBecomesTheSourceUnlessOneWasConfigured) {
   EXPECT_FALSE(changes[0].reattach);
   EXPECT_EQ(changes[0].what, "wan1 address 10.1.0.2 -> 10.1.0.77");
   ApplyUplinkChange(changes[0], paths);
-  EXPECT_EQ(paths[0].source, Ip("10.1.0.77"));
+  EXPECT_EQ(paths[0].source, IpOf("10.1.0.77"));
   EXPECT_EQ(UplinkProblem(paths[0], devices.Find("wan1")), std::nullopt);
   EXPECT_EQ(*UplinkProblem(paths[1], devices.Find("wan2")),
             "wan2 no longer has 10.2.0.2 (it has 10.2.0.77)");
@@ -95,6 +95,34 @@ TEST(UplinkWatchTest, AGoneOrUnusableDeviceChangesNothingAndSaysWhy) {
   wan1.ipv4.reset();
   EXPECT_EQ(*UplinkProblem(paths[0], devices.Find("wan1")), "wan1 has no IPv4 address");
   EXPECT_TRUE(UplinkChanges(paths, devices).empty()) << "no address: the old source is kept";
+}
+
+// An IPv6 path's source follows the device's stable global address (a new
+// prefix after a modem reconnect); another address beside it changes nothing.
+TEST(UplinkWatchTest, AnIpv6PathFollowsItsDevicesGlobalAddress) {
+  FakeInterfaces devices;
+  InterfaceInfo& wwan = AddUsable(devices, "wwan0", 6, nullptr);
+  in6_addr old_prefix{}, temporary{}, new_prefix{};
+  ASSERT_EQ(inet_pton(AF_INET6, "2001:db8:1::2", &old_prefix), 1);
+  ASSERT_EQ(inet_pton(AF_INET6, "2001:db8:1::7e", &temporary), 1);
+  ASSERT_EQ(inet_pton(AF_INET6, "2001:db8:9::2", &new_prefix), 1);
+  wwan.ipv6 = {old_prefix, temporary};
+  std::vector<PathSettings> paths = {Path("wwan0", 6, "2001:db8:1::2", true)};
+  EXPECT_TRUE(UplinkChanges(paths, devices).empty());
+  EXPECT_EQ(UplinkProblem(paths[0], devices.Find("wwan0")), std::nullopt)
+      << "an IPv6 path needs no IPv4 address";
+  wwan.ipv6 = {temporary, old_prefix};
+  EXPECT_TRUE(UplinkChanges(paths, devices).empty()) << "it still has the source";
+  wwan.ipv6 = {new_prefix};
+  EXPECT_EQ(*UplinkProblem(paths[0], devices.Find("wwan0")),
+            "wwan0 no longer has 2001:db8:1::2 (it has 2001:db8:9::2)");
+  const std::vector<UplinkChange> changes = UplinkChanges(paths, devices);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].what, "wwan0 address 2001:db8:1::2 -> 2001:db8:9::2");
+  ApplyUplinkChange(changes[0], paths);
+  EXPECT_EQ(paths[0].source, IpOf("2001:db8:9::2"));
+  wwan.ipv6.clear();
+  EXPECT_EQ(*UplinkProblem(paths[0], devices.Find("wwan0")), "wwan0 has no global IPv6 address");
 }
 
 }  // namespace
