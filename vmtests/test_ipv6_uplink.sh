@@ -3,7 +3,8 @@
 # cellular modem that has no IPv4): link 2 and the peer's side of it carry
 # only IPv6 (2001:db8:2::/64 and 2001:db8:f0::/64; their IPv4 addresses are
 # removed), the client's config names the peer's IPv6 address for wan2 and
-# takes wan2's source from the interface. Asserts:
+# takes wan2's source from the interface and its next hop is the ISP
+# router's link-local address. Asserts:
 #  - the data path of both nodes runs path 1 over IPv6 between those
 #    addresses (mb_paths as `meshbpf status --json` shows it), and both
 #    agents probe it up;
@@ -56,7 +57,15 @@ lab_ns inet ip -6 addr add "$ISP_C6/64" dev c2 nodad
 lab_ns inet ip -6 addr add "$ISP_P6/64" dev p0 nodad
 lab_ns peer ip -6 addr add "$PEER6/64" dev wan0 nodad
 lab_ns inet sysctl -qw net.ipv6.conf.all.forwarding=1
-python3 - "$LAB_DIR" "$PEER6" "$ISP_C6" "$CLIENT6" "$ISP_P6" <<'PY'
+# The client's next hop on link 2 is the ISP router's link-local address,
+# as router advertisements give it on real IPv6 uplinks.
+isp_c6_link_local() {
+  lab_ns inet ip -6 -o addr show dev c2 scope link | awk '$0 !~ /tentative/ {split($4, a, "/"); print a[1]}'
+}
+isp_c6_link_local_ready() { [[ -n "$(isp_c6_link_local)" ]]; }
+wait_until 5 "inet's link-local address on c2" isp_c6_link_local_ready
+ISP_C6_LL="$(isp_c6_link_local)"
+python3 - "$LAB_DIR" "$PEER6" "$ISP_C6_LL" "$CLIENT6" "$ISP_P6" <<'PY'
 import json, sys
 lab, peer6, isp_c6, client6, isp_p6 = sys.argv[1:]
 def edit(node, name, **fields):
@@ -78,8 +87,8 @@ for p in json.load(sys.stdin)["paths"]:
     print(p["id"], p["source"], p["remote"], p["gateway"])')"
   echo "$node data path: $paths"
 done
-lab_status_eval client "s['paths'][1]['source'] == '$CLIENT6' and s['paths'][1]['remote'] == '$PEER6'" |
-  lab_matches True || lab_fail "the client's path 1 is not $CLIENT6 -> $PEER6"
+lab_status_eval client "s['paths'][1]['source'] == '$CLIENT6' and s['paths'][1]['remote'] == '$PEER6' and s['paths'][1]['gateway'] == '$ISP_C6_LL'" |
+  lab_matches True || lab_fail "the client's path 1 is not $CLIENT6 -> $PEER6 via $ISP_C6_LL"
 lab_status_eval peer "s['paths'][1]['source'] == '$PEER6' and s['paths'][1]['remote'] == '$CLIENT6'" |
   lab_matches True || lab_fail "the peer's path 1 is not $PEER6 -> $CLIENT6"
 lab_status_eval client "s['paths'][0]['remote']" | lab_matches -x 10.200.0.2 ||
