@@ -108,7 +108,7 @@ int mb_encap(struct __sk_buff *skb)
 		return drop(MB_NO_PATH, MB_DROP_NO_PATH);
 	struct encap_how how = {.tos = tos, .flags = flags,
 				.outer_v6 = !!(first_path->flags & MB_PATH_F_IPV6)};
-	overhead += path_outer_extra(first_path);
+	overhead += mb_path_outer_extra(first_path);
 	if (!encap_fits_mtu(skb, first, overhead))
 		return drop(first, MB_DROP_TOO_BIG);
 	/* After keep_copy: a repair is sealed again, from the plaintext. */

@@ -345,6 +345,13 @@ struct mb_path {
  */
 #define MB_PATH_F_IPV6 0x04
 
+/* What path p's outer header adds beyond MB_ENCAP_OVERHEAD's IPv4 one
+ * (both sides: the data path's MTU checks, the agent's bond MTU). */
+static inline __u32 mb_path_outer_extra(const struct mb_path *p)
+{
+	return (p->flags & MB_PATH_F_IPV6) ? MB_OUTER_IPV6_EXTRA : 0;
+}
+
 /* mb_learned[path_id]: the last outer source on a learned path other than its endpoint. */
 struct mb_learned_source {
 	__be32 saddr;        /* the neighbour's uplink address */

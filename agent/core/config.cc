@@ -561,10 +561,15 @@ absl::Status ResolveMonitoring(const config::Monitoring& m, MonitoringSettings& 
 
 }  // namespace
 
+bool HasIpv6Path(const NodeSettings& settings) {
+  return std::any_of(settings.paths.begin(), settings.paths.end(),
+                     [](const PathSettings& p) { return p.source.is_v6(); });
+}
+
 bool MixesFamilies(const NodeSettings& settings) {
-  const auto v6 = [](const PathSettings& p) { return p.source.is_v6(); };
-  return std::any_of(settings.paths.begin(), settings.paths.end(), v6) &&
-         !std::all_of(settings.paths.begin(), settings.paths.end(), v6);
+  return HasIpv6Path(settings) &&
+         std::any_of(settings.paths.begin(), settings.paths.end(),
+                     [](const PathSettings& p) { return !p.source.is_v6(); });
 }
 
 std::optional<IpAddress> DeviceAddress(const InterfaceInfo& device, bool v6) {

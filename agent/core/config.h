@@ -219,7 +219,8 @@ struct NodeSettings {
   MonitoringSettings monitoring;
 };
 
-// Whether some paths are IPv4 and others IPv6.
+// Whether some path is IPv6; whether some paths are IPv4 and others IPv6.
+bool HasIpv6Path(const NodeSettings& settings);
 bool MixesFamilies(const NodeSettings& settings);
 
 // `text` with every `//` comment (to the end of its line, outside strings)

@@ -60,7 +60,7 @@ double ReseqSlotsMs(const NodeSettings& settings, uint32_t slots) {
 uint32_t TunnelPayloadMtu(const PathTable& table, uint32_t overhead) {
   uint32_t smallest = 0;
   for (const mb_path& p : table) {
-    const uint32_t path_overhead = overhead + ((p.flags & MB_PATH_F_IPV6) ? MB_OUTER_IPV6_EXTRA : 0);
+    const uint32_t path_overhead = overhead + mb_path_outer_extra(&p);
     if (p.ifindex == 0 || p.mtu <= path_overhead) continue;
     if (smallest == 0 || p.mtu - path_overhead < smallest) smallest = p.mtu - path_overhead;
   }

@@ -61,10 +61,8 @@ absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings, con
 
 // "40-byte encapsulation", or "40-byte encapsulation (60 on IPv6 paths)".
 std::string EncapsulationText(const NodeSettings& settings) {
-  const bool any_v6 = std::any_of(settings.paths.begin(), settings.paths.end(),
-                                  [](const PathSettings& p) { return p.source.is_v6(); });
   const uint32_t v4 = BondOverhead(settings);
-  return any_v6 ? absl::StrCat(v4, "-byte encapsulation (", v4 + MB_OUTER_IPV6_EXTRA,
+  return HasIpv6Path(settings) ? absl::StrCat(v4, "-byte encapsulation (", v4 + MB_OUTER_IPV6_EXTRA,
                                " on IPv6 paths)")
                 : absl::StrCat(v4, "-byte encapsulation");
 }

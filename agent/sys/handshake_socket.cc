@@ -28,7 +28,11 @@ absl::Status Failed(const std::string& what, int err) {
 
 // The UDP socket on the tunnel port: IPv6 taking IPv4 too (as mapped
 // addresses), or IPv4 alone on a host without IPv6.
-absl::StatusOr<int> OpenUdp(uint16_t port) {
+struct UdpSocket {
+  int fd;
+  bool dual_stack;
+};
+absl::StatusOr<UdpSocket> OpenUdp(uint16_t port) {
   int udp = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   const bool v6 = udp >= 0;
   if (!v6) udp = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -62,7 +66,7 @@ absl::StatusOr<int> OpenUdp(uint16_t port) {
                                                           "instance authenticating on it?)"),
                   err);
   }
-  return udp;
+  return UdpSocket{udp, v6};
 }
 
 // A sender's address as the socket gave it; an IPv4 one mapped into IPv6 is unmapped.
@@ -126,20 +130,16 @@ std::vector<uint8_t> PathDatagram(const mb_path& path, const uint8_t* data, size
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HandshakeSocket>> HandshakeSocket::Open(uint16_t port) {
-  absl::StatusOr<int> udp = OpenUdp(port);
+  absl::StatusOr<UdpSocket> udp = OpenUdp(port);
   if (!udp.ok()) return udp.status();
   // Protocol 0: sends only, never receives a copy of the host's traffic.
   const int packet = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (packet < 0) {
     const int err = errno;
-    close(*udp);
+    close(udp->fd);
     return Failed("packet socket (needs CAP_NET_RAW)", err);
   }
-  sockaddr_storage bound{};
-  socklen_t bound_len = sizeof(bound);
-  getsockname(*udp, reinterpret_cast<sockaddr*>(&bound), &bound_len);
-  return std::unique_ptr<HandshakeSocket>(
-      new HandshakeSocket(*udp, packet, /*dual_stack=*/bound.ss_family == AF_INET6));
+  return std::unique_ptr<HandshakeSocket>(new HandshakeSocket(udp->fd, packet, udp->dual_stack));
 }
 
 HandshakeSocket::~HandshakeSocket() {

@@ -253,7 +253,7 @@ static __always_inline int path_too_small_for(const struct __sk_buff *skb, __u32
 		const struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &id);
 
 		if (p && p->ifindex && p->state != MB_PATH_DISABLED && p->mtu && len &&
-		    len + path_outer_extra(p) > p->mtu)
+		    len + mb_path_outer_extra(p) > p->mtu)
 			return (int)i;
 	}
 	return -1;
@@ -315,7 +315,6 @@ static __always_inline long make_encap_room(struct __sk_buff *skb, __u32 overhea
 				   (outer_v6 ? BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 : BPF_F_ADJ_ROOM_ENCAP_L3_IPV4) |
 					   BPF_F_ADJ_ROOM_ENCAP_L4_UDP | BPF_F_ADJ_ROOM_FIXED_GSO);
 }
-
 
 /* Where send_on_chosen_paths is in sending a packet's copies. */
 struct copies_sent {

@@ -18,12 +18,6 @@
 #define AF_INET6 10
 #endif
 
-/* What path p's outer header adds beyond MB_ENCAP_OVERHEAD's IPv4 one. */
-static __always_inline __u32 path_outer_extra(const struct mb_path *p)
-{
-	return p->flags & MB_PATH_F_IPV6 ? MB_OUTER_IPV6_EXTRA : 0;
-}
-
 /* An IPv6 address of all zeros (no gateway configured). */
 static __always_inline int ip6_is_zero(const __u8 *a)
 {

@@ -117,7 +117,7 @@ __attribute__((noinline)) int choose_paths(__u32 wire_len, __u32 segment_len,
 		out->send[i] = 0;
 		if (!p || p->ifindex == 0)
 			continue;
-		__u32 extra = path_outer_extra(p);
+		__u32 extra = mb_path_outer_extra(p);
 		if (p->mtu && segment_len && segment_len + extra > p->mtu)
 			continue;
 		struct mb_budget *b = bpf_map_lookup_elem(&mb_budget, &id);
