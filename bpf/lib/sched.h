@@ -55,6 +55,68 @@ static __always_inline __u64 delay_cost_ns(__u32 owd_us, enum mb_placement place
 	return owd_us > hidden_skew_us ? (__u64)(owd_us - hidden_skew_us) * 1000 : 0;
 }
 
+/* What a packet to place asks of every path (see path_offer). */
+struct mb_path_query {
+	__u64 now;
+	__u64 skip_silent_ns;          /* 0: no path is skipped for silence */
+	__u32 wire_len;
+	__u32 segment_len;
+	__u32 hidden_skew_us;
+	__u32 placement;               /* enum mb_placement */
+};
+
+/* What one path offers that packet: tx_ns and cost_ns when it is ACTIVE. */
+struct mb_path_offer {
+	__u64 tx_ns;
+	__u64 cost_ns;
+};
+
+enum mb_offer_kind {
+	MB_OFFER_NONE,     /* the path cannot take the packet */
+	MB_OFFER_ACTIVE,   /* it can: offer filled in */
+	MB_OFFER_BACKUP,   /* a backup, for when no path is active */
+};
+
+/*
+ * Whether path `id` can take the packet, and at which cost. A global
+ * function, verified once: in choose_paths' loop each path's ways through
+ * these checks multiplied with every other path's, and the verifier's
+ * count for mb_encap swung past its million instructions on small changes
+ * of mb_encap's code.
+ */
+__attribute__((noinline)) int path_offer(__u32 id, const struct mb_path_query *q,
+					 struct mb_path_offer *out)
+{
+	struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &id);
+
+	if (!q || !out)
+		return MB_OFFER_NONE;
+	out->tx_ns = 0;
+	out->cost_ns = MB_COST_UNUSABLE;
+	if (!p || p->ifindex == 0)
+		return MB_OFFER_NONE;
+	__u32 extra = mb_path_outer_extra(p);
+	if (p->mtu && q->segment_len && q->segment_len + extra > p->mtu)
+		return MB_OFFER_NONE;
+	struct mb_budget *b = bpf_map_lookup_elem(&mb_budget, &id);
+	if (!b)
+		return MB_OFFER_NONE;
+	if (q->skip_silent_ns && path_in_service(p, b) && path_silent(id, q->now, q->skip_silent_ns)) {
+		count_unattended_skip(id);
+		return MB_OFFER_NONE;
+	}
+	__u8 state = cap_limited_state(p, b);
+	if (state == MB_PATH_ACTIVE && q->placement == MB_PLACE_EARLIEST_ARRIVAL &&
+	    (p->flags & MB_PATH_F_NO_BULK))
+		return MB_OFFER_NONE;
+	if (state == MB_PATH_ACTIVE && p->rate_kbps > 0) {
+		out->tx_ns = (__u64)(q->wire_len + extra) * 8000000ULL / p->rate_kbps;
+		out->cost_ns = out->tx_ns + delay_cost_ns(p->owd_us, q->placement, q->hidden_skew_us);
+		return MB_OFFER_ACTIVE;
+	}
+	return state == MB_PATH_BACKUP ? MB_OFFER_BACKUP : MB_OFFER_NONE;
+}
+
 /*
  * Path selection: earliest expected arrival.
  *
@@ -102,42 +164,30 @@ __attribute__((noinline)) int choose_paths(__u32 wire_len, __u32 segment_len,
 	int have_active = 0;
 	__s32 backup = -1;
 	__u64 now = bpf_ktime_get_ns();
-	__u64 skip_silent_ns = skip_silent_after_ns(now);
+	struct mb_path_query q = {
+		.now = now,
+		.skip_silent_ns = skip_silent_after_ns(now),
+		.wire_len = wire_len,
+		.segment_len = segment_len,
+		.hidden_skew_us = hidden_skew_us,
+		.placement = placement,
+	};
 	__u32 key = 0;
 	struct mb_sched *s;
 
 	if (!out)
 		return -1;
 	for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
-		__u32 id = i;
-		struct mb_path *p = bpf_map_lookup_elem(&mb_paths, &id);
+		struct mb_path_offer offer;
+		int kind = path_offer(i, &q, &offer);
 
-		tx_ns[i] = 0;
-		cost_ns[i] = MB_COST_UNUSABLE;
+		tx_ns[i] = offer.tx_ns;
+		cost_ns[i] = offer.cost_ns;
 		out->send[i] = 0;
-		if (!p || p->ifindex == 0)
-			continue;
-		__u32 extra = mb_path_outer_extra(p);
-		if (p->mtu && segment_len && segment_len + extra > p->mtu)
-			continue;
-		struct mb_budget *b = bpf_map_lookup_elem(&mb_budget, &id);
-		if (!b)
-			continue;
-		if (skip_silent_ns && path_in_service(p, b) && path_silent(i, now, skip_silent_ns)) {
-			count_unattended_skip(i);
-			continue;
-		}
-		__u8 state = cap_limited_state(p, b);
-		if (state == MB_PATH_ACTIVE && placement == MB_PLACE_EARLIEST_ARRIVAL &&
-		    (p->flags & MB_PATH_F_NO_BULK))
-			continue;
-		if (state == MB_PATH_ACTIVE && p->rate_kbps > 0) {
-			tx_ns[i] = (__u64)(wire_len + extra) * 8000000ULL / p->rate_kbps;
-			cost_ns[i] = tx_ns[i] + delay_cost_ns(p->owd_us, placement, hidden_skew_us);
+		if (kind == MB_OFFER_ACTIVE)
 			have_active = 1;
-		} else if (state == MB_PATH_BACKUP && backup < 0) {
+		else if (kind == MB_OFFER_BACKUP && backup < 0)
 			backup = i;
-		}
 	}
 
 	s = bpf_map_lookup_elem(&mb_sched, &key);
