@@ -40,7 +40,7 @@ enum mb_mode {
 enum mb_drop_reason {
 	MB_DROP_NO_CONFIG = 0,     /* agent has not configured the data path */
 	MB_DROP_NO_PATH,           /* no usable path for this packet */
-	MB_DROP_UNSUPPORTED_L3,    /* neither IPv4 nor IPv6 (flow mode: not IPv4) */
+	MB_DROP_UNSUPPORTED_L3,    /* neither IPv4 nor IPv6 */
 	MB_DROP_TOO_BIG,           /* (encapsulated) packet exceeds uplink MTU */
 	MB_DROP_ENCAP_FAILED,      /* rewriting the packet failed (encap or NAT) */
 	MB_DROP_UNKNOWN_SOURCE,    /* meshbpf packet from an address not in mb_peers */
@@ -64,6 +64,7 @@ enum mb_drop_reason {
 	MB_DROP_REPAIR_STALE,      /* a repair whose kept copy was reused before it was sent */
 	MB_DROP_AUTH_PLAINTEXT,    /* not encrypted, where mb_config.encrypt wants every packet so */
 	MB_DROP_OTHER_FAMILY,      /* a GSO packet's copy for a path of the other outer family than its first */
+	MB_DROP_LINK_SCOPE,        /* flow mode: IPv6 to or from a link-local or multicast address */
 	MB_DROP_REASONS,
 };
 
@@ -609,19 +610,24 @@ struct mb_ip6 {
 
 /*
  * Flow mode (no peer): each flow leaves on one uplink, source-NATed to that
- * path's src_ip, and never moves while its path stays usable. Only IPv4 is
- * carried; IPv6 is dropped (MB_DROP_UNSUPPORTED_L3), since without a peer
- * there is no address to translate it to.
+ * path's address, and never moves while its path stays usable. An IPv4 flow
+ * takes an IPv4 path (its src_ip), an IPv6 flow an IPv6 one (MB_PATH_F_IPV6,
+ * its src_ip6: NAT66, as a multi-WAN router masquerades IPv6). IPv6 of link
+ * scope (link-local or multicast: the bond device's own neighbour discovery
+ * and MLD) is no flow and is dropped (MB_DROP_LINK_SCOPE).
  *
- * A flow is an IPv4 5-tuple. sport/dport are the TCP/UDP ports; for ICMP
- * echo the identifier stands in for the local side's port (sport going out,
- * dport coming back) and the remote side's is 0; other protocols and IP
- * fragments (which carry no ports after the first) use 0 for both, so all
- * fragments of a datagram take the same path.
+ * A flow is a 5-tuple of its family. sport/dport are the TCP/UDP ports; for
+ * ICMP (and ICMPv6) echo the identifier stands in for the local side's port
+ * (sport going out, dport coming back) and the remote side's is 0; other
+ * protocols and IP fragments (which carry no ports after the first) use 0
+ * for both, so all fragments of a datagram take the same path. IPv6
+ * extension headers before the transport header are skipped (at most
+ * MB_FLOW_IPV6_EXT_HEADERS of them; with more, the flow is keyed by its
+ * addresses alone and its transport checksum is not fixed).
  *
  * mb_flows: key = the flow as it leaves the bond (before NAT).
  * mb_nat_reverse: key = the flow's replies as they arrive on the uplink
- * (remote -> path src_ip), value = the address to restore.
+ * (remote -> the path's address), value = the address to restore.
  * Both are LRU hashes of MB_FLOW_ENTRIES: when full, the least recently used
  * entry is evicted. An evicted pin is re-made identically as long as the
  * paths are unchanged (the choice is a hash of the flow); every packet sent
@@ -632,26 +638,33 @@ struct mb_ip6 {
  * entry, and the newer flow takes it over.
  */
 #define MB_FLOW_ENTRIES 65536
+#define MB_FLOW_IPV6_EXT_HEADERS 4
+
+/* An address of either family: IPv4 in word 0, the other words zero. */
+struct mb_flow_addr {
+	__be32 w[4];
+};
 
 struct mb_flow_key {
-	__be32 saddr;
-	__be32 daddr;
+	struct mb_flow_addr saddr;
+	struct mb_flow_addr daddr;
 	__be16 sport;
 	__be16 dport;
-	__u8 proto;
-	__u8 pad[3];
+	__u8 proto;          /* the transport protocol (IPv6: after extension headers) */
+	__u8 ipv6;           /* 1: IPv6 addresses; an IPv4 key never matches an IPv6 one */
+	__u8 pad[2];
 };
 
 /* mb_flows value: the path a flow is pinned to and the address it got. */
 struct mb_flow {
-	__be32 nat_addr;     /* the path's src_ip when pinned; re-pick if it changes */
+	struct mb_flow_addr nat_addr; /* the path's address when pinned; re-pick if it changes */
 	__u32 path_id;
 };
 
 /* mb_nat_reverse value. */
 struct mb_nat_origin {
-	__be32 orig_addr;    /* destination to restore (the bond-side source) */
-	__u32 path_id;       /* counted as rx on this path */
+	struct mb_flow_addr orig_addr; /* destination to restore (the bond-side source) */
+	__u32 path_id;                 /* counted as rx on this path */
 };
 
 /*

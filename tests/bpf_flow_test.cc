@@ -1,5 +1,6 @@
 // BPF_PROG_TEST_RUN tests of flow mode (bpf/lib/flow.h): no peer, each flow
 // pinned to a path and source-NATed to its address; replies NATed back.
+// IPv6 flows: tests/bpf_flow_ipv6_test.cc.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
@@ -336,12 +337,12 @@ TEST_F(FlowModeTest, FragmentsOfADatagramShareAPath) {
   EXPECT_EQ(TotalDrops(), 0u);
 }
 
-TEST_F(FlowModeTest, Ipv6IsDroppedAndCounted) {
+TEST_F(FlowModeTest, Ipv6WithoutAnIpv6PathIsDroppedAndCounted) {
   Bytes v6 = Ipv6Packet(100, 0);
   RunResult r = Encap(v6);
   EXPECT_EQ(r.verdict, kShot);
   EXPECT_TRUE(BytesEqual(r.out, v6, "v6-unchanged"));
-  EXPECT_EQ(Counters(MB_NO_PATH).drops[MB_DROP_UNSUPPORTED_L3], 1u);
+  EXPECT_EQ(Counters(MB_NO_PATH).drops[MB_DROP_NO_PATH], 1u) << "both paths are IPv4";
   EXPECT_EQ(TotalDrops(), 1u);
 }
 

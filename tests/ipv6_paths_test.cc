@@ -1,5 +1,6 @@
 // IPv6 paths in the agent: the config's IPv4-or-IPv6 addresses and the
-// rules that keep a path's family consistent (agent/core/config_uplinks.cc),
+// rules that keep a path's family consistent (agent/core/config_uplinks.cc;
+// in flow mode the gateway gives the family),
 // the path table and bond MTU they give (agent/core/policy.cc), and the
 // device addresses read from /proc/net/if_inet6 (agent/core/if_inet6.cc).
 #include <arpa/inet.h>
@@ -119,6 +120,41 @@ TEST_F(Ipv6ConfigTest, AuthenticationWorksOverIpv6PathsRelayingDoesNot) {
                   R"("node_discovery": {"interfaces": ["lan0"], "share_uplinks": ["wwan6"]}, )",
                   R"("interfaces": )", kMixedUplinks, "}")),
               AllOf(HasSubstr("node_discovery.share_uplinks[0]"), HasSubstr("IPv6 path")));
+}
+
+// Flow mode has no far end: each uplink's family is its gateway's. A
+// dual-stack uplink is listed once per family, as OpenWrt's wan and wan6.
+TEST_F(Ipv6ConfigTest, FlowModeTakesEachUplinksFamilyFromItsGateway) {
+  fake_.Add("wan0", 9, 1500, "203.0.113.2").ipv6 = {Ip6("2001:db8:9::2")};
+  const NodeSettings s = MustResolve(R"({"link_aggregation": {"mode": "flow"},
+      "interfaces": {"uplinks": [
+        {"name": "wan", "interface": "wan0", "gateway": "203.0.113.1", "rate_mbit": 50},
+        {"name": "wan6", "interface": "wan0", "gateway": "fe80::1", "rate_mbit": 50},
+        {"name": "wwan6", "gateway": "fe80::2", "rate_mbit": 20}]}})");
+  ASSERT_EQ(s.paths.size(), 3u);
+  EXPECT_EQ(IpText(s.paths[0].source), "203.0.113.2");
+  EXPECT_EQ(IpText(s.paths[1].source), "2001:db8:9::2") << "the same device's IPv6 address";
+  EXPECT_TRUE(s.paths[1].source_from_interface) << "followed when the prefix changes";
+  EXPECT_EQ(IpText(s.paths[2].source), "2001:db8:1::2");
+  EXPECT_EQ(BondMtu(s), 1500u) << "flow mode adds no header, in either family";
+  const PathTable t = BuildPathTable(s);
+  EXPECT_EQ(t[0].flags & MB_PATH_F_IPV6, 0);
+  EXPECT_EQ(t[1].flags & MB_PATH_F_IPV6, MB_PATH_F_IPV6);
+  EXPECT_EQ(OuterAddress(t[1], t[1].src_ip, t[1].src_ip6), IpOf("2001:db8:9::2"))
+      << "the address IPv6 flows are NATed to";
+  EXPECT_EQ(NextHop(t[1]), IpOf("fe80::1"));
+}
+
+TEST_F(Ipv6ConfigTest, FlowModeIpv6UplinkNeedsAnIpv6Source) {
+  EXPECT_THAT(ErrorOf(R"({"link_aggregation": {"mode": "flow"}, "interfaces": {"uplinks": [
+                  {"name": "eth0", "gateway": "fe80::1", "rate_mbit": 40}]}})"),
+              AllOf(HasSubstr("interfaces.uplinks[0].source_address"),
+                    HasSubstr("no global IPv6 address (the gateway is IPv6)")));
+  EXPECT_THAT(ErrorOf(R"({"link_aggregation": {"mode": "flow"}, "interfaces": {"uplinks": [
+                  {"name": "wwan6", "gateway": "fe80::1", "source_address": "192.0.2.9",
+                   "rate_mbit": 40}]}})"),
+              AllOf(HasSubstr("interfaces.uplinks[0].source_address"),
+                    HasSubstr("the gateway fe80::1 is IPv6"), HasSubstr("one family")));
 }
 
 TEST(Ipv6PathTable, AnIpv6PathIsFlaggedWithItsAddresses) {

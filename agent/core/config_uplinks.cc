@@ -131,21 +131,26 @@ absl::Status ResolveUplinkDevice(const config::Uplink& u, const std::string& pat
 }
 
 // The path's source address: source_address, else the interface's address
-// of the remote's family. Relayed and learned paths are IPv4 (a mesh LAN).
+// of the path's family: the remote's, in flow mode the gateway's (no
+// remote). Relayed and learned paths are IPv4 (a mesh LAN).
 absl::Status ResolveUplinkSource(const config::Uplink& u, const std::string& path,
-                                 const InterfaceLookup& interfaces, PathSettings& out) {
-  const bool v6 = out.endpoint == PathEndpoint::kConfigured && out.remote.is_v6();
+                                 const NodeSettings& node, const InterfaceLookup& interfaces,
+                                 PathSettings& out) {
+  const bool v6 = node.mode == BondMode::kFlow
+                      ? out.gateway && out.gateway->is_v6()
+                      : out.endpoint == PathEndpoint::kConfigured && out.remote.is_v6();
   if (u.has_source_address()) {
     absl::Status s =
         OptionalIpAddress(path + ".source_address", true, u.source_address(), out.source);
     if (s.ok() && out.source.is_v6() != v6) {
+      const std::string other = node.mode == BondMode::kFlow
+                                    ? absl::StrCat("the gateway ", IpText(*out.gateway))
+                                : out.endpoint == PathEndpoint::kConfigured
+                                    ? absl::StrCat("the far end ", IpText(out.remote))
+                                    : std::string("the far end (relayed or learned)");
       return InvalidField(path + ".source_address",
-                          absl::StrCat(IpText(out.source), " is ", v6 ? "IPv4" : "IPv6",
-                                       " but the far end ",
-                                       out.endpoint == PathEndpoint::kConfigured
-                                           ? IpText(out.remote)
-                                           : std::string("(relayed or learned)"),
-                                       " is ", v6 ? "IPv6" : "IPv4",
+                          absl::StrCat(IpText(out.source), " is ", v6 ? "IPv4" : "IPv6", " but ",
+                                       other, " is ", v6 ? "IPv6" : "IPv4",
                                        ": a path's outer addresses are of one family"));
     }
     return s;
@@ -158,7 +163,9 @@ absl::Status ResolveUplinkSource(const config::Uplink& u, const std::string& pat
     return InvalidField(path + ".source_address",
                         absl::StrCat("not set and interface ", Quote(out.interface), " has no ",
                                      v6 ? "global IPv6" : "IPv4", " address",
-                                     v6 ? " (the far end is IPv6)" : ""));
+                                     !v6                           ? ""
+                                     : node.mode == BondMode::kFlow ? " (the gateway is IPv6)"
+                                                                    : " (the far end is IPv6)"));
   }
   out.source_from_interface = true;
   return absl::OkStatus();
@@ -264,7 +271,7 @@ absl::Status ResolveInterfaces(const config::Interfaces& in, const InterfaceLook
     absl::Status s = ResolveUplinkEndpoint(u, path, out, p);
     if (s.ok()) s = ResolveUplinkDevice(u, path, out, interfaces, p);
     if (s.ok()) s = ResolveUplinkPeer(u, path, out, p);
-    if (s.ok()) s = ResolveUplinkSource(u, path, interfaces, p);
+    if (s.ok()) s = ResolveUplinkSource(u, path, out, interfaces, p);
     if (s.ok() && p.gateway && p.gateway->is_v6() != p.source.is_v6()) {
       s = InvalidField(path + ".gateway",
                        absl::StrCat(IpText(*p.gateway), " is not of the family of the path's "

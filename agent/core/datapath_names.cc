@@ -13,6 +13,7 @@ constexpr std::string_view kDropReasonNames[] = {
     "too_old",        "clone_failed", "wrong_endpoint", "auth_missing", "auth_no_session",
     "auth_epoch",     "auth_bad_tag", "auth_replay",    "auth_too_old", "auth_gso",
     "ce_not_ect",     "inner_source", "repair_stale",   "auth_plaintext", "other_family",
+    "link_scope",
 };
 static_assert(std::size(kDropReasonNames) == MB_DROP_REASONS,
               "every enum mb_drop_reason needs a name");

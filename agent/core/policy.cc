@@ -30,6 +30,8 @@ uint32_t BondOverhead(const NodeSettings& settings) {
 }
 
 uint32_t PathOverhead(const NodeSettings& settings, const PathSettings& p) {
+  // Flow mode adds no header: an IPv6 flow leaves as it came.
+  if (settings.mode == BondMode::kFlow) return 0;
   return BondOverhead(settings) + (p.source.is_v6() ? MB_OUTER_IPV6_EXTRA : 0);
 }
 

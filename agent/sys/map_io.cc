@@ -33,7 +33,7 @@ static_assert(sizeof(mb_heartbeat) == 16);
 static_assert(sizeof(mb_prefix_v4) == 8 && sizeof(mb_prefix_v6) == 20, "LPM keys");
 static_assert(sizeof(mb_auth_tx) == 64 && sizeof(mb_auth_rx) == 72 + 8 * MB_AUTH_BITMAP_WORDS,
               "authentication map shapes");
-static_assert(sizeof(mb_flow_key) == 16 && sizeof(mb_flow) == 8 && sizeof(mb_nat_origin) == 8,
+static_assert(sizeof(mb_flow_key) == 40 && sizeof(mb_flow) == 20 && sizeof(mb_nat_origin) == 20,
               "flow-mode map shapes");
 static_assert(sizeof(mb_relay) == 32 && sizeof(mb_relay_key) == 8 &&
                   sizeof(mb_relay_counters) == 8 * (4 + MB_RELAY_DROP_REASONS) &&
