@@ -158,6 +158,61 @@ absl::StatusOr<InnerPrefix> ParseInnerPrefix(absl::string_view path, const std::
   return out;
 }
 
+// "fd00:203::2/64" (link_aggregation.bond_address_ipv6).
+absl::StatusOr<BondAddressIpv6> ParseBondAddressIpv6(absl::string_view path, const std::string& text) {
+  const size_t slash = text.find('/');
+  const std::string length = slash == std::string::npos ? "" : text.substr(slash + 1);
+  if (length.empty() || length.size() > 3 ||
+      !std::all_of(length.begin(), length.end(), absl::ascii_isdigit)) {
+    return InvalidField(path, absl::StrCat(Quote(text), " is not an IPv6 address with a prefix length "
+                                                      "(expected e.g. fd00:203::2/64)"));
+  }
+  absl::StatusOr<IpAddress> address = ParseIpAddress(path, text.substr(0, slash));
+  if (!address.ok()) return address.status();  // names a mapped address as such
+  if (!address->is_v6()) {
+    return InvalidField(path, absl::StrCat(Quote(text), " is IPv4: this field takes the bond's IPv6 "
+                                                      "address (the IPv4 one is bond_address)"));
+  }
+  const int prefix_len = std::stoi(length);
+  // /0 would put every IPv6 destination on-link behind the bond.
+  if (prefix_len < 1 || prefix_len > 128) {
+    return InvalidField(path, absl::StrCat("prefix length ", prefix_len, " in ", Quote(text),
+                                         " is out of range (1..128)"));
+  }
+  const in6_addr a = address->v6();
+  if (IN6_IS_ADDR_UNSPECIFIED(&a) || IN6_IS_ADDR_LOOPBACK(&a) || IN6_IS_ADDR_MULTICAST(&a)) {
+    return InvalidField(path, absl::StrCat(Quote(text), " is not a unicast address a device can have"));
+  }
+  return BondAddressIpv6{a, prefix_len};
+}
+
+// link_aggregation.bond_address_ipv6 and peer_bond_address_ipv6.
+absl::Status ResolveBondIpv6(const config::LinkAggregation& l, NodeSettings& out) {
+  if (l.has_bond_address_ipv6()) {
+    absl::StatusOr<BondAddressIpv6> bond =
+        ParseBondAddressIpv6("link_aggregation.bond_address_ipv6", l.bond_address_ipv6());
+    if (!bond.ok()) return bond.status();
+    out.bond_address_ipv6 = *bond;
+  }
+  if (!l.has_peer_bond_address_ipv6()) return absl::OkStatus();
+  constexpr absl::string_view kPath = "link_aggregation.peer_bond_address_ipv6";
+  absl::StatusOr<IpAddress> peer = ParseIpAddress(kPath, l.peer_bond_address_ipv6());
+  if (!peer.ok()) return peer.status();
+  if (!peer->is_v6()) {
+    return InvalidField(kPath, absl::StrCat(Quote(l.peer_bond_address_ipv6()),
+                                            " is IPv4: this field takes the peer's IPv6 bond "
+                                            "address (the IPv4 one is peer_bond_address)"));
+  }
+  const in6_addr a = peer->v6();
+  if (out.bond_address_ipv6 &&
+      std::memcmp(&a, &out.bond_address_ipv6->address, sizeof(a)) == 0) {
+    return InvalidField(kPath, absl::StrCat(Quote(l.peer_bond_address_ipv6()),
+                                            " is this node's own bond_address_ipv6"));
+  }
+  out.peer_bond_address_ipv6 = a;
+  return absl::OkStatus();
+}
+
 absl::Status ResolveAllowedSources(const config::LinkAggregation& l, NodeSettings& out) {
   for (int i = 0; i < l.peer_allowed_sources_size(); ++i) {
     absl::StatusOr<InnerPrefix> prefix = ParseInnerPrefix(
@@ -165,9 +220,13 @@ absl::Status ResolveAllowedSources(const config::LinkAggregation& l, NodeSetting
     if (!prefix.ok()) return prefix.status();
     out.peer_allowed_sources.push_back(*prefix);
   }
-  if (out.peer_allowed_sources.size() >= MB_ALLOWED_PREFIXES) {
+  // The data path's table also takes the peer's bond addresses (its probes
+  // and its own traffic on the bond): one slot is kept for each family's.
+  const size_t kept = 1 + (out.peer_bond_address_ipv6 ? 1 : 0);
+  if (out.peer_allowed_sources.size() + kept > MB_ALLOWED_PREFIXES) {
     return InvalidField("link_aggregation.peer_allowed_sources",
-                      absl::StrCat("at most ", MB_ALLOWED_PREFIXES - 1, " prefixes"));
+                      absl::StrCat("at most ", MB_ALLOWED_PREFIXES - kept, " prefixes",
+                                   kept > 1 ? " with peer_bond_address_ipv6" : ""));
   }
   if (!out.peer_allowed_sources.empty() && out.mode == BondMode::kFlow) {
     return InvalidField("link_aggregation.peer_allowed_sources",
@@ -272,9 +331,11 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
   // Flow mode sends every flow straight to its destination: a peer, its
   // bond address (probe target) or a tunnel port would be ignored.
   if (out.mode == BondMode::kFlow) {
-    for (const auto& [present, field] : {std::pair{l.has_peer_address(), "peer_address"},
-                                         std::pair{l.has_peer_bond_address(), "peer_bond_address"},
-                                         std::pair{l.has_port(), "port"}}) {
+    for (const auto& [present, field] :
+         {std::pair{l.has_peer_address(), "peer_address"},
+          std::pair{l.has_peer_bond_address(), "peer_bond_address"},
+          std::pair{l.has_peer_bond_address_ipv6(), "peer_bond_address_ipv6"},
+          std::pair{l.has_port(), "port"}}) {
       if (present) {
         return InvalidField(absl::StrCat("link_aggregation.", field),
                           "meaningless in flow mode (no bonding peer: each flow goes straight "
@@ -282,6 +343,7 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
       }
     }
   }
+  if (absl::Status s = ResolveBondIpv6(l, out); !s.ok()) return s;
   if (absl::Status s = ResolveAuthentication(l, out); !s.ok()) return s;
   if (absl::Status s = ResolveAllowedSources(l, out); !s.ok()) return s;
   absl::Status s = OptionalIpv4("link_aggregation.peer_address", l.has_peer_address(),

@@ -105,6 +105,12 @@ struct BondAddress {
   int prefix_len = 0;
 };
 
+// link_aggregation.bond_address_ipv6: an IPv6 address with its prefix length.
+struct BondAddressIpv6 {
+  in6_addr address{};
+  int prefix_len = 0;
+};
+
 // The bits of an IPv4 address a prefix of `prefix_len` covers, host order.
 inline uint32_t PrefixMask(int prefix_len) {
   return prefix_len <= 0 ? 0 : 0xffffffffu << (32 - std::min(prefix_len, 32));
@@ -200,6 +206,8 @@ struct NodeSettings {
   std::optional<BondAddress> bond_address;
   std::optional<in_addr> peer_address;
   std::optional<in_addr> peer_bond_address;  // where path probes go
+  std::optional<BondAddressIpv6> bond_address_ipv6;
+  std::optional<in6_addr> peer_bond_address_ipv6;  // an allowed inner source
   uint16_t port = config_defaults::kTunnelPort;  // local listen port and default remote port
   OffloadSetting offload = OffloadSetting::kAuto;
   uint32_t latency_packet_bytes = config_defaults::kLatencyPacketBytes;
