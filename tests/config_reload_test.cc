@@ -164,13 +164,15 @@ TEST(ConfigReloadTest, BondIpv6AddressesNeedARestart) {
 TEST(ConfigReloadTest, RoutingChangesNeedARestart) {
   NodeSettings running = TwoPaths();
   running.routing = RoutingSettings{};
-  running.routing->sources.push_back(BondAddress{{htonl(0x0acc0000)}, 24});
+  running.routing->sources.push_back(InnerPrefix{.family = AF_INET, .address = {10, 204}, .prefix_len = 24});
   EXPECT_TRUE(DiffConfig(running, running).needs_restart.empty());
   NodeSettings other_source = running;
   other_source.routing->sources[0].prefix_len = 16;
   NodeSettings marked = running;
   marked.routing->fwmarks.push_back(FwMark{0x10, 0xff});
-  for (const NodeSettings& next : {other_source, marked, TwoPaths()}) {
+  NodeSettings ipv6 = running;
+  ipv6.routing->destinations.push_back(InnerPrefix{.family = AF_INET6, .address = {0xfd}, .prefix_len = 8});
+  for (const NodeSettings& next : {other_source, marked, ipv6, TwoPaths()}) {
     EXPECT_EQ(DiffConfig(running, next).needs_restart,
               std::vector<std::string>{"link_aggregation.routing"});
   }

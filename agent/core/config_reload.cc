@@ -71,14 +71,11 @@ std::vector<std::string> RestartFields(const NodeSettings& a, const NodeSettings
   // The handshake, its keys and the bond's MTU are set up at start.
   note("link_aggregation.authentication, its keys and encryption", a.authentication == b.authentication);
   note("link_aggregation.peer_allowed_sources", a.peer_allowed_sources == b.peer_allowed_sources);
-  auto same_prefixes = [](const std::vector<BondAddress>& x, const std::vector<BondAddress>& y) {
-    return std::equal(x.begin(), x.end(), y.begin(), y.end(), SamePrefix);
-  };
   note("link_aggregation.routing",
        SameOptional(a.routing, b.routing, [&](const RoutingSettings& x, const RoutingSettings& y) {
          return x.table == y.table && x.priority == y.priority && x.cgroups == y.cgroups &&
                 x.cgroup_mark == y.cgroup_mark &&
-                same_prefixes(x.destinations, y.destinations) && same_prefixes(x.sources, y.sources) &&
+                x.destinations == y.destinations && x.sources == y.sources &&
                 std::equal(x.fwmarks.begin(), x.fwmarks.end(), y.fwmarks.begin(), y.fwmarks.end(),
                            [](const FwMark& m, const FwMark& n) { return m.mark == n.mark && m.mask == n.mask; });
        }));

@@ -168,7 +168,8 @@ std::string SectionsText(const std::vector<DefaultUplink>& found) {
     // others are dropped. Default: any.
     // "peer_allowed_sources": ["192.168.50.0/24", "fd00:50::/64"]
     // Which traffic enters the bond: policy-routing rules and a table the agent
-    // installs, removed on stop. Default: none, the host's own routes decide.
+    // installs (IPv4 and IPv6 prefixes), removed on stop. Default: none, the
+    // host's own routes decide.
     // "routing": {"sources": ["192.168.50.0/24"], "fwmarks": ["0x10/0xff"],
     //             "cgroups": ["system.slice/backup.service"], "cgroup_mark": 19778,
     //             "destinations": ["0.0.0.0/0"], "table": 7201, "priority": 7201}
