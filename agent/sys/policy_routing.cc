@@ -7,6 +7,7 @@
 #include <netlink/route/rule.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -42,12 +43,16 @@ std::unique_ptr<nl_addr, AddrPut> Prefix(const InnerPrefix& prefix) {
 absl::Status Failed(const std::string& what, int err) { return NlError(absl::StrCat("routing: ", what), err); }
 
 // Both families, whatever the plan's are: what a run with another config
-// left is the agent's too.
+// left is the agent's too. A host without IPv6 (ipv6.disable=1) has none to
+// remove, and an IPv4-only plan must not fail there.
 absl::Status RemoveWith(nl_sock* sock, const RoutingPlan& plan) {
+  const bool plan_has_ipv6 = std::any_of(plan.routes.begin(), plan.routes.end(),
+                                         [](const InnerPrefix& p) { return p.family == AF_INET6; });
   for (const int family : {AF_INET, AF_INET6}) {
     const char* name = family == AF_INET6 ? "IPv6 " : "IPv4 ";
     nl_cache* raw = nullptr;
     if (int err = rtnl_rule_alloc_cache(sock, family, &raw); err < 0) {
+      if (family == AF_INET6 && err == -NLE_AF_NOSUPPORT && !plan_has_ipv6) continue;
       return Failed(absl::StrCat("reading the ", name, "rules"), err);
     }
     std::unique_ptr<nl_cache, CacheFree> rules(raw);
