@@ -143,16 +143,36 @@ TEST(ConfigReloadTest, FieldsOnlyARestartAppliesAreNamed) {
                                       "monitoring"}));
 }
 
+TEST(ConfigReloadTest, BondIpv6AddressesNeedARestart) {
+  const NodeSettings running = TwoPaths();
+  NodeSettings addressed = running;
+  addressed.bond_address_ipv6 = BondAddressIpv6{.address = {{{0xfd, 0, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2}}},
+                                                .prefix_len = 64};
+  NodeSettings other_length = addressed;
+  other_length.bond_address_ipv6->prefix_len = 48;
+  EXPECT_EQ(DiffConfig(running, addressed).needs_restart,
+            std::vector<std::string>{"link_aggregation.bond_address_ipv6"});
+  EXPECT_EQ(DiffConfig(addressed, other_length).needs_restart,
+            std::vector<std::string>{"link_aggregation.bond_address_ipv6"});
+  NodeSettings peer = running;
+  peer.peer_bond_address_ipv6 = in6_addr{{{0xfd, 0, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}}};
+  EXPECT_EQ(DiffConfig(running, peer).needs_restart,
+            std::vector<std::string>{"link_aggregation.peer_bond_address_ipv6"});
+  EXPECT_TRUE(DiffConfig(peer, peer).needs_restart.empty());
+}
+
 TEST(ConfigReloadTest, RoutingChangesNeedARestart) {
   NodeSettings running = TwoPaths();
   running.routing = RoutingSettings{};
-  running.routing->sources.push_back(BondAddress{{htonl(0x0acc0000)}, 24});
+  running.routing->sources.push_back(InnerPrefix{.family = AF_INET, .address = {10, 204}, .prefix_len = 24});
   EXPECT_TRUE(DiffConfig(running, running).needs_restart.empty());
   NodeSettings other_source = running;
   other_source.routing->sources[0].prefix_len = 16;
   NodeSettings marked = running;
   marked.routing->fwmarks.push_back(FwMark{0x10, 0xff});
-  for (const NodeSettings& next : {other_source, marked, TwoPaths()}) {
+  NodeSettings ipv6 = running;
+  ipv6.routing->destinations.push_back(InnerPrefix{.family = AF_INET6, .address = {0xfd}, .prefix_len = 8});
+  for (const NodeSettings& next : {other_source, marked, ipv6, TwoPaths()}) {
     EXPECT_EQ(DiffConfig(running, next).needs_restart,
               std::vector<std::string>{"link_aggregation.routing"});
   }

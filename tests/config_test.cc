@@ -490,6 +490,53 @@ TEST_F(ConfigTest, BadBondAddress) {
   }
 }
 
+TEST_F(ConfigTest, BondIpv6Addresses) {
+  const NodeSettings s = MustResolve(WithOneUplink(
+      R"("link_aggregation": {"bond_address_ipv6": "fd00:203::2/64", "peer_bond_address_ipv6": "fd00:203::1"})"));
+  ASSERT_TRUE(s.bond_address_ipv6.has_value());
+  EXPECT_EQ(IpText(IpAddress::V6(s.bond_address_ipv6->address)), "fd00:203::2");
+  EXPECT_EQ(s.bond_address_ipv6->prefix_len, 64);
+  ASSERT_TRUE(s.peer_bond_address_ipv6.has_value());
+  EXPECT_EQ(IpText(IpAddress::V6(*s.peer_bond_address_ipv6)), "fd00:203::1");
+  EXPECT_FALSE(s.bond_address.has_value()) << "the IPv4 one stays separate";
+  const NodeSettings none = MustResolve(WithOneUplink(""));
+  EXPECT_FALSE(none.bond_address_ipv6 || none.peer_bond_address_ipv6);
+  // A peer's IPv6 bond address alone is fine: it only widens the allowed sources.
+  EXPECT_TRUE(MustResolve(WithOneUplink(R"("link_aggregation": {"peer_bond_address_ipv6": "fd00::1"})"))
+                  .peer_bond_address_ipv6.has_value());
+}
+
+TEST_F(ConfigTest, BadBondIpv6AddressesNameTheField) {
+  auto bond = [&](const std::string& value) {
+    return ErrorOf(WithOneUplink(absl::StrCat(R"("link_aggregation": {"bond_address_ipv6": ")", value, R"("})")));
+  };
+  auto peer = [&](const std::string& value) {
+    return ErrorOf(
+        WithOneUplink(absl::StrCat(R"("link_aggregation": {"peer_bond_address_ipv6": ")", value, R"("})")));
+  };
+  constexpr const char* kBond = "link_aggregation.bond_address_ipv6";
+  EXPECT_THAT(bond("10.203.0.2/24"), AllOf(HasSubstr(kBond), HasSubstr("is IPv4"), HasSubstr("bond_address")));
+  EXPECT_THAT(bond("::ffff:10.203.0.2/120"), AllOf(HasSubstr(kBond), HasSubstr("IPv4-mapped")));
+  EXPECT_THAT(bond("fd00:203::2/129"), AllOf(HasSubstr(kBond), HasSubstr("prefix length 129")));
+  EXPECT_THAT(bond("fd00:203::2/0"), AllOf(HasSubstr(kBond), HasSubstr("out of range (1..128)")));
+  EXPECT_THAT(bond("ff02::1/64"), AllOf(HasSubstr(kBond), HasSubstr("not a unicast address")));
+  EXPECT_THAT(bond("::/64"), AllOf(HasSubstr(kBond), HasSubstr("not a unicast address")));
+  for (const char* bad : {"fd00:203::2", "fd00:203::2/", "fd00:203::2/6x", "fd00:203::zz/64",
+                          "/64", "fd00:203::2/64/1", "fd00:203::2/-1", ""}) {
+    EXPECT_THAT(bond(bad), HasSubstr(kBond)) << bad;
+  }
+  constexpr const char* kPeer = "link_aggregation.peer_bond_address_ipv6";
+  EXPECT_THAT(peer("10.203.0.1"), AllOf(HasSubstr(kPeer), HasSubstr("is IPv4"), HasSubstr("peer_bond_address")));
+  EXPECT_THAT(peer("::ffff:10.203.0.1"), AllOf(HasSubstr(kPeer), HasSubstr("IPv4-mapped")));
+  EXPECT_THAT(peer("fd00:203::1/64"), HasSubstr(kPeer));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("link_aggregation": {"bond_address_ipv6": "fd00:203::2/64",
+                                                            "peer_bond_address_ipv6": "fd00:203::2"})")),
+              AllOf(HasSubstr(kPeer), HasSubstr("own bond_address_ipv6")));
+  EXPECT_THAT(ErrorOf(WithOneUplink(R"("link_aggregation": {"mode": "flow",
+                                                            "peer_bond_address_ipv6": "fd00:203::1"})")),
+              AllOf(HasSubstr(kPeer), HasSubstr("flow mode")));
+}
+
 TEST_F(ConfigTest, BadPeerAddress) {
   EXPECT_THAT(ErrorOf(WithOneUplink(R"("link_aggregation": {"peer_address": "198.51.100.300"})")),
               HasSubstr("link_aggregation.peer_address"));

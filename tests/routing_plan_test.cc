@@ -1,6 +1,7 @@
 // link_aggregation.routing: how the config resolves and the rules it plans.
 #include "agent/core/routing_plan.h"
 
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -14,7 +15,14 @@ using testing::AllOf;
 using testing::ElementsAre;
 using testing::HasSubstr;
 
-class RoutingConfigTest : public ConfigTest {};
+class RoutingConfigTest : public ConfigTest {
+ protected:
+  RoutingConfigTest() {
+    in6_addr a{};
+    inet_pton(AF_INET6, "2001:db8:1::2", &a);
+    fake_.Add("wwan6", 8, 1500, nullptr).ipv6 = {a};
+  }
+};
 
 std::string WithRouting(const std::string& routing) {
   return WithOneUplink(absl::StrCat(R"("link_aggregation": {"routing": )", routing, "}"));
@@ -66,6 +74,125 @@ TEST_F(RoutingConfigTest, CgroupsShareOneMark) {
   EXPECT_EQ(MustResolve(WithRouting(R"({"cgroups": ["a"]})")).routing->cgroup_mark, 0x4d42u);
 }
 
+// An IPv4 uplink and an IPv6-only one, with `link_aggregation`'s members.
+std::string WithMixedUplinks(const std::string& link_aggregation) {
+  return absl::StrCat(R"({"link_aggregation": {"peer_address": "198.51.100.7", )", link_aggregation,
+                      R"(}, "interfaces": {"uplinks": [
+      {"name": "eth0", "rate_mbit": 40},
+      {"name": "wwan6", "remote_address": "2001:db8:ff::2", "rate_mbit": 20}]}})");
+}
+
+TEST_F(RoutingConfigTest, Ipv6SourcesGoThroughTheIpv6Table) {
+  const NodeSettings s = MustResolve(WithRouting(
+      R"({"sources": ["10.204.0.0/24", "fd00:204::/64"], "destinations": ["0.0.0.0/0", "::/0"]})"));
+  EXPECT_THAT(DescribeRouting(PlanRouting(*s.routing), "mb0"),
+              ElementsAre("route default dev mb0 table 7201", "route -6 default dev mb0 table 7201",
+                          "rule from 10.204.0.0/24 lookup 7201 pref 7201",
+                          "rule -6 from fd00:204::/64 lookup 7201 pref 7201"));
+  const RoutingPlan plan = PlanRouting(*s.routing);
+  ASSERT_EQ(plan.rules.size(), 2u);
+  EXPECT_EQ(plan.rules[0].family, AF_INET);
+  EXPECT_EQ(plan.rules[1].family, AF_INET6);
+}
+
+TEST_F(RoutingConfigTest, AnIpv6SourceAloneDefaultsToTheIpv6DefaultRoute) {
+  const NodeSettings s = MustResolve(WithRouting(R"({"sources": ["fd00:204::/64"]})"));
+  EXPECT_THAT(DescribeRouting(PlanRouting(*s.routing), "mb0"),
+              ElementsAre("route -6 default dev mb0 table 7201",
+                          "rule -6 from fd00:204::/64 lookup 7201 pref 7201"));
+}
+
+TEST_F(RoutingConfigTest, MarksGetARuleInEachFamilyTheTableRoutes) {
+  const NodeSettings s = MustResolve(WithRouting(
+      R"({"fwmarks": ["0x10/0xff"], "cgroups": ["backup.service"],
+          "destinations": ["10.202.0.0/24", "fd00:202::/64"]})"));
+  EXPECT_THAT(DescribeRouting(PlanRouting(*s.routing), "mb0"),
+              ElementsAre("route 10.202.0.0/24 dev mb0 table 7201",
+                          "route -6 fd00:202::/64 dev mb0 table 7201",
+                          "rule from all fwmark 0x10/0xff lookup 7201 pref 7201",
+                          "rule from all fwmark 0x4d42 lookup 7201 pref 7201",
+                          "rule -6 from all fwmark 0x10/0xff lookup 7201 pref 7201",
+                          "rule -6 from all fwmark 0x4d42 lookup 7201 pref 7201",
+                          "cgroup backup.service marked 0x4d42"));
+  // Only IPv4 destinations: no IPv6 rule that could select nothing.
+  const NodeSettings v4 = MustResolve(WithRouting(
+      R"({"fwmarks": ["0x10"], "destinations": ["10.202.0.0/24"]})"));
+  for (const PolicyRule& rule : PlanRouting(*v4.routing).rules) EXPECT_EQ(rule.family, AF_INET);
+}
+
+TEST_F(RoutingConfigTest, MarksTakeIpv6TooWhenTheBondHasAnIpv6Address) {
+  const NodeSettings s = MustResolve(WithOneUplink(
+      R"("link_aggregation": {"bond_address_ipv6": "fd00:203::2/64", "routing": {"fwmarks": ["0x10"]}})"));
+  EXPECT_THAT(DescribeRouting(PlanRouting(*s.routing), "mb0"),
+              ElementsAre("route default dev mb0 table 7201", "route -6 default dev mb0 table 7201",
+                          "rule from all fwmark 0x10 lookup 7201 pref 7201",
+                          "rule -6 from all fwmark 0x10 lookup 7201 pref 7201"));
+}
+
+// What the bond did before IPv6 routing: no IPv6 route or rule appears unasked.
+TEST_F(RoutingConfigTest, Ipv4OnlyRoutingHasNothingIpv6) {
+  for (const char* routing : {R"({"destinations": ["10.202.0.0/24"]})",
+                              R"({"sources": ["10.204.0.0/24"], "fwmarks": ["0x10"], "cgroups": ["a"]})"}) {
+    const RoutingPlan plan = PlanRouting(*MustResolve(WithRouting(routing)).routing);
+    for (const InnerPrefix& route : plan.routes) EXPECT_EQ(route.family, AF_INET) << routing;
+    for (const PolicyRule& rule : plan.rules) EXPECT_EQ(rule.family, AF_INET) << routing;
+  }
+}
+
+TEST_F(RoutingConfigTest, ASourceNeedsADestinationOfItsFamily) {
+  EXPECT_THAT(ErrorOf(WithRouting(R"({"sources": ["fd00:204::/64"], "destinations": ["10.202.0.0/24"]})")),
+              AllOf(HasSubstr("link_aggregation.routing.sources[0]"), HasSubstr("is IPv6 but no destination is")));
+  EXPECT_THAT(ErrorOf(WithRouting(
+                  R"({"sources": ["fd00:204::/64", "10.204.0.0/24"], "destinations": ["fd00:202::/64"]})")),
+              AllOf(HasSubstr("link_aggregation.routing.sources[1]"), HasSubstr("is IPv4 but no destination is")));
+}
+
+TEST_F(RoutingConfigTest, IPv6DestinationsAloneEachGetARule) {
+  const NodeSettings s = MustResolve(WithMixedUplinks(R"("routing": {"destinations": ["fd00:204::/64"]})"));
+  EXPECT_THAT(DescribeRouting(PlanRouting(*s.routing), "mb0"),
+              ElementsAre("route -6 fd00:204::/64 dev mb0 table 7201",
+                          "rule -6 from all to fd00:204::/64 lookup 7201 pref 7201"));
+}
+
+// The far-end check in both families: a destination that covers an IPv6
+// path's far end would carry the tunnel inside itself.
+TEST_F(RoutingConfigTest, ADestinationCoveringAnIpv6FarEndIsRefused) {
+  for (const char* covering : {"::/0", "2001:db8::/32", "2001:db8:ff::2/128"}) {
+    EXPECT_THAT(ErrorOf(WithMixedUplinks(absl::StrCat(R"("routing": {"destinations": ["fd00:204::/64", ")",
+                                                      covering, R"("]})"))),
+                AllOf(HasSubstr("link_aggregation.routing.destinations[1]"), HasSubstr("\"wwan6\"'s far end"),
+                      HasSubstr("2001:db8:ff::2"), HasSubstr("into the bond")))
+        << covering;
+  }
+  // Beside it, but not covering it; and an IPv4 default beside an IPv6 far end.
+  EXPECT_TRUE(MustResolve(WithMixedUplinks(R"("routing": {"destinations": ["2001:db8:ff::3/128"]})")).routing);
+  EXPECT_THAT(ErrorOf(WithMixedUplinks(R"("routing": {"destinations": ["0.0.0.0/0"]})")),
+              AllOf(HasSubstr("\"eth0\"'s far end"), HasSubstr("198.51.100.7")));
+}
+
+TEST_F(RoutingConfigTest, PrefixCoversInItsOwnFamilyOnly) {
+  auto prefix = [](int family, const char* text, int len) {
+    InnerPrefix p{.family = family, .prefix_len = len};
+    inet_pton(family, text, p.address.data());
+    return p;
+  };
+  auto v6 = [](const char* text) {
+    in6_addr a{};
+    inet_pton(AF_INET6, text, &a);
+    return IpAddress::V6(a);
+  };
+  const IpAddress v4 = IpAddress::V4(in_addr{htonl(0x0acc0005)});  // 10.204.0.5
+  EXPECT_TRUE(PrefixCovers(prefix(AF_INET, "10.204.0.0", 24), v4));
+  EXPECT_FALSE(PrefixCovers(prefix(AF_INET, "10.205.0.0", 24), v4));
+  EXPECT_TRUE(PrefixCovers(prefix(AF_INET, "0.0.0.0", 0), v4));
+  EXPECT_FALSE(PrefixCovers(prefix(AF_INET6, "::", 0), v4)) << "::/0 holds no IPv4 address";
+  EXPECT_FALSE(PrefixCovers(prefix(AF_INET, "0.0.0.0", 0), v6("2001:db8::1")));
+  EXPECT_TRUE(PrefixCovers(prefix(AF_INET6, "2001:db8::", 33), v6("2001:db8:7fff::1")));
+  EXPECT_FALSE(PrefixCovers(prefix(AF_INET6, "2001:db8::", 33), v6("2001:db8:8000::1")));
+  EXPECT_TRUE(PrefixCovers(prefix(AF_INET6, "2001:db8::1", 128), v6("2001:db8::1")));
+  EXPECT_FALSE(PrefixCovers(prefix(AF_INET6, "2001:db8::1", 128), v6("2001:db8::2")));
+}
+
 TEST_F(RoutingConfigTest, ErrorsNameTheField) {
   EXPECT_THAT(ErrorOf(WithRouting(R"({"cgroups": ["/"]})")),
               AllOf(HasSubstr("link_aggregation.routing.cgroups[0]"), HasSubstr("root cgroup")));
@@ -83,8 +210,12 @@ TEST_F(RoutingConfigTest, ErrorsNameTheField) {
               AllOf(HasSubstr("link_aggregation.routing.sources[0]"), HasSubstr("10.204.0.0/24")));
   EXPECT_THAT(ErrorOf(WithRouting(R"({"sources": ["10.204.0.0"]})")),
               HasSubstr("link_aggregation.routing.sources[0]"));
-  EXPECT_THAT(ErrorOf(WithRouting(R"({"destinations": ["fd00:202::/64"]})")),
-              AllOf(HasSubstr("link_aggregation.routing.destinations[0]"), HasSubstr("IPv4 prefixes only")));
+  EXPECT_THAT(ErrorOf(WithRouting(R"({"destinations": ["fd00:202::1/64"]})")),
+              AllOf(HasSubstr("link_aggregation.routing.destinations[0]"), HasSubstr("fd00:202::/64")));
+  EXPECT_THAT(ErrorOf(WithRouting(R"({"destinations": ["fd00:202::/129"]})")),
+              AllOf(HasSubstr("link_aggregation.routing.destinations[0]"), HasSubstr("not a prefix")));
+  EXPECT_THAT(ErrorOf(WithRouting(R"({"sources": ["::ffff:10.204.0.0/120"]})")),
+              AllOf(HasSubstr("link_aggregation.routing.sources[0]"), HasSubstr("IPv4-mapped")));
   EXPECT_THAT(ErrorOf(WithRouting(R"({"fwmarks": ["0x10/0x0f"]})")),
               AllOf(HasSubstr("link_aggregation.routing.fwmarks[0]"), HasSubstr("unmarked")));
   EXPECT_THAT(ErrorOf(WithRouting(R"({"fwmarks": ["0x11/0x10"]})")), HasSubstr("outside its mask"));

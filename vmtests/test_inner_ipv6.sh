@@ -2,6 +2,8 @@
 # IPv6 inside the bond (the uplinks stay IPv4): the client and the server
 # behind the peer talk over fd00:202::/64 through mb0, in every bonding mode
 # (load_balance, redundant, active_backup, latency; switched by SIGHUP).
+# The config says it all: the bonds' IPv6 addresses (bond_address_ipv6) and
+# the client's route to the server's LAN (routing.destinations).
 # In each: a 4 MB file crosses intact both ways, and the client's upload
 # goes where the mode says: on both paths (load_balance, latency: the file's
 # full-size packets are bonded), whole on each (redundant), on path 0 only
@@ -15,14 +17,16 @@ trap 'exit 130' INT TERM
 
 SERVER6=fd00:202::2
 lab_create
+lab_set_link_aggregation client bond_address_ipv6 '"fd00:203::1/64"'
+lab_set_link_aggregation client peer_bond_address_ipv6 '"fd00:203::2"'
+lab_set_link_aggregation client routing '{"destinations": ["fd00:202::/64"]}'
+lab_set_link_aggregation peer bond_address_ipv6 '"fd00:203::2/64"'
+lab_set_link_aggregation peer peer_bond_address_ipv6 '"fd00:203::1"'
 lab_start_agents
-lab_ns client ip -6 addr add fd00:203::1/64 dev mb0 nodad
-lab_ns peer ip -6 addr add fd00:203::2/64 dev mb0 nodad
 lab_ns peer ip -6 addr add fd00:202::1/64 dev lan0 nodad
 lab_ns server ip -6 addr add "$SERVER6/64" dev lan0 nodad
 lab_ns peer sysctl -qw net.ipv6.conf.all.forwarding=1
 lab_ns server ip -6 route add default via fd00:202::1
-lab_ns client ip -6 route add fd00:202::/64 via fd00:203::2 dev mb0
 for _ in $(seq 25); do
   lab_ns client ping -6 -c 1 -W 1 -q "$SERVER6" >/dev/null && break
   sleep 0.2

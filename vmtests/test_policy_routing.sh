@@ -6,7 +6,8 @@
 # enters the bond too. The peer selects by destination: its rule sends
 # 10.204.0.0/24 back into the bond (no route added by hand).
 # 1. The rules and the table are what the config says, and a rule a crashed
-#    run left at the agent's priority is gone.
+#    run left at the agent's priority is gone; the IPv4-only config makes no
+#    IPv6 rule or route (IPv6 policy routing: test_policy_routing_ipv6.sh).
 # 2. A file from each host crosses intact; the bonded host's bytes leave
 #    through mb0 and both paths, the direct host's through wan1 and not mb0.
 # 3. Marked pings go through the bond, unmarked ones do not; so do pings
@@ -79,7 +80,13 @@ lab_matches -x "default dev mb0 proto static scope link *" "$LAB_DIR/client-tabl
   [[ "$(wc -l <"$LAB_DIR/client-table")" == 1 ]] || lab_fail "client table $TABLE: $(cat "$LAB_DIR/client-table")"
 lab_matches "routing: rule from 10.204.0.0/24 lookup $TABLE pref $TABLE" "$LAB_DIR/client-agent.log" ||
   lab_fail "the client did not log its rules"
-echo "ok: rules and table as configured, the stale rule replaced"
+# IPv4-only routing: nothing IPv6 appears (no rule, no default route into
+# the bond; a table nothing was put in does not exist, an error: empty).
+for node in client peer; do
+  [[ -z "$(lab_ns "$node" ip -6 rule show pref "$TABLE")$(lab_ns "$node" ip -6 route show table "$TABLE" 2>/dev/null)" ]] ||
+    lab_fail "$node has IPv6 rules or routes at $TABLE from an IPv4-only config"
+done
+echo "ok: rules and table as configured, the stale rule replaced, nothing IPv6"
 
 # --- 2. A file from each LAN ------------------------------------------------------
 stat_of() { lab_ns client cat "/sys/class/net/$1/statistics/$2"; }
@@ -106,39 +113,17 @@ done
 echo "ok: the bonded LAN through the bond, the direct LAN around it"
 
 # --- 3. Marks ---------------------------------------------------------------------
-# Probes cross mb0 all the time: count only the pings that leave through it.
-lab_ns client nft -f - <<'NFT'
-table inet meshbpf_lab_pings {
-  chain postrouting {
-    type filter hook postrouting priority 0; policy accept;
-    oifname "mb0" icmp type echo-request counter
-  }
-}
-NFT
-bond_pings() {
-  lab_ns client nft list table inet meshbpf_lab_pings | grep -o 'packets [0-9]*' | cut -d' ' -f2
-}
-for mark in 16 32; do  # 0x10 and 0x20 (ping takes decimal)
-  before="$(bond_pings)"
-  lab_ns client ping -c 5 -i 0.1 -W 1 -q -m "$mark" "$SERVER_IP" >/dev/null ||
-    lab_fail "pings marked $mark did not get answers"
-  sent=$(($(bond_pings) - before))
-  echo "5 pings marked $mark: $sent through mb0"
-  if ((mark == 16)); then
-    ((sent == 5)) || lab_fail "pings marked 0x10 did not all enter the bond"
-  else
-    ((sent == 0)) || lab_fail "pings marked 0x20 entered the bond"
-  fi
-done
+lab_count_bond_pings
+lab_check_marked_pings "$SERVER_IP"
 echo "ok: marked traffic through the bond, other marks around it"
 # ping_from CGROUP_DIR: 5 pings from a process in that cgroup; prints how many
 # went through mb0.
 ping_from() {
   local before
-  before="$(bond_pings)"
+  before="$(lab_bond_pings)"
   bash -c 'echo $$ >"$1/cgroup.procs" && exec ip netns exec "$2" ping -c 5 -i 0.1 -W 1 -q "$3"' \
     _ "$1" "$LAB-client" "$SERVER_IP" >/dev/null || lab_fail "pings from cgroup $1 got no answers"
-  echo $(($(bond_pings) - before))
+  echo $(($(lab_bond_pings) - before))
 }
 in_cgroup="$(ping_from "$CGROUP_ROOT/$CGROUP")"
 outside="$(ping_from "$CGROUP_ROOT")"

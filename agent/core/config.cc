@@ -158,6 +158,61 @@ absl::StatusOr<InnerPrefix> ParseInnerPrefix(absl::string_view path, const std::
   return out;
 }
 
+// "fd00:203::2/64" (link_aggregation.bond_address_ipv6).
+absl::StatusOr<BondAddressIpv6> ParseBondAddressIpv6(absl::string_view path, const std::string& text) {
+  const size_t slash = text.find('/');
+  const std::string length = slash == std::string::npos ? "" : text.substr(slash + 1);
+  if (length.empty() || length.size() > 3 ||
+      !std::all_of(length.begin(), length.end(), absl::ascii_isdigit)) {
+    return InvalidField(path, absl::StrCat(Quote(text), " is not an IPv6 address with a prefix length "
+                                                      "(expected e.g. fd00:203::2/64)"));
+  }
+  absl::StatusOr<IpAddress> address = ParseIpAddress(path, text.substr(0, slash));
+  if (!address.ok()) return address.status();  // names a mapped address as such
+  if (!address->is_v6()) {
+    return InvalidField(path, absl::StrCat(Quote(text), " is IPv4: this field takes the bond's IPv6 "
+                                                      "address (the IPv4 one is bond_address)"));
+  }
+  const int prefix_len = std::stoi(length);
+  // /0 would put every IPv6 destination on-link behind the bond.
+  if (prefix_len < 1 || prefix_len > 128) {
+    return InvalidField(path, absl::StrCat("prefix length ", prefix_len, " in ", Quote(text),
+                                         " is out of range (1..128)"));
+  }
+  const in6_addr a = address->v6();
+  if (IN6_IS_ADDR_UNSPECIFIED(&a) || IN6_IS_ADDR_LOOPBACK(&a) || IN6_IS_ADDR_MULTICAST(&a)) {
+    return InvalidField(path, absl::StrCat(Quote(text), " is not a unicast address a device can have"));
+  }
+  return BondAddressIpv6{a, prefix_len};
+}
+
+// link_aggregation.bond_address_ipv6 and peer_bond_address_ipv6.
+absl::Status ResolveBondIpv6(const config::LinkAggregation& l, NodeSettings& out) {
+  if (l.has_bond_address_ipv6()) {
+    absl::StatusOr<BondAddressIpv6> bond =
+        ParseBondAddressIpv6("link_aggregation.bond_address_ipv6", l.bond_address_ipv6());
+    if (!bond.ok()) return bond.status();
+    out.bond_address_ipv6 = *bond;
+  }
+  if (!l.has_peer_bond_address_ipv6()) return absl::OkStatus();
+  constexpr absl::string_view kPath = "link_aggregation.peer_bond_address_ipv6";
+  absl::StatusOr<IpAddress> peer = ParseIpAddress(kPath, l.peer_bond_address_ipv6());
+  if (!peer.ok()) return peer.status();
+  if (!peer->is_v6()) {
+    return InvalidField(kPath, absl::StrCat(Quote(l.peer_bond_address_ipv6()),
+                                            " is IPv4: this field takes the peer's IPv6 bond "
+                                            "address (the IPv4 one is peer_bond_address)"));
+  }
+  const in6_addr a = peer->v6();
+  if (out.bond_address_ipv6 &&
+      std::memcmp(&a, &out.bond_address_ipv6->address, sizeof(a)) == 0) {
+    return InvalidField(kPath, absl::StrCat(Quote(l.peer_bond_address_ipv6()),
+                                            " is this node's own bond_address_ipv6"));
+  }
+  out.peer_bond_address_ipv6 = a;
+  return absl::OkStatus();
+}
+
 absl::Status ResolveAllowedSources(const config::LinkAggregation& l, NodeSettings& out) {
   for (int i = 0; i < l.peer_allowed_sources_size(); ++i) {
     absl::StatusOr<InnerPrefix> prefix = ParseInnerPrefix(
@@ -165,9 +220,13 @@ absl::Status ResolveAllowedSources(const config::LinkAggregation& l, NodeSetting
     if (!prefix.ok()) return prefix.status();
     out.peer_allowed_sources.push_back(*prefix);
   }
-  if (out.peer_allowed_sources.size() >= MB_ALLOWED_PREFIXES) {
+  // The data path's table also takes the peer's bond addresses (its probes
+  // and its own traffic on the bond): one slot is kept for each family's.
+  const size_t kept = 1 + (out.peer_bond_address_ipv6 ? 1 : 0);
+  if (out.peer_allowed_sources.size() + kept > MB_ALLOWED_PREFIXES) {
     return InvalidField("link_aggregation.peer_allowed_sources",
-                      absl::StrCat("at most ", MB_ALLOWED_PREFIXES - 1, " prefixes"));
+                      absl::StrCat("at most ", MB_ALLOWED_PREFIXES - kept, " prefixes",
+                                   kept > 1 ? " with peer_bond_address_ipv6" : ""));
   }
   if (!out.peer_allowed_sources.empty() && out.mode == BondMode::kFlow) {
     return InvalidField("link_aggregation.peer_allowed_sources",
@@ -272,9 +331,11 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
   // Flow mode sends every flow straight to its destination: a peer, its
   // bond address (probe target) or a tunnel port would be ignored.
   if (out.mode == BondMode::kFlow) {
-    for (const auto& [present, field] : {std::pair{l.has_peer_address(), "peer_address"},
-                                         std::pair{l.has_peer_bond_address(), "peer_bond_address"},
-                                         std::pair{l.has_port(), "port"}}) {
+    for (const auto& [present, field] :
+         {std::pair{l.has_peer_address(), "peer_address"},
+          std::pair{l.has_peer_bond_address(), "peer_bond_address"},
+          std::pair{l.has_peer_bond_address_ipv6(), "peer_bond_address_ipv6"},
+          std::pair{l.has_port(), "port"}}) {
       if (present) {
         return InvalidField(absl::StrCat("link_aggregation.", field),
                           "meaningless in flow mode (no bonding peer: each flow goes straight "
@@ -282,6 +343,7 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
       }
     }
   }
+  if (absl::Status s = ResolveBondIpv6(l, out); !s.ok()) return s;
   if (absl::Status s = ResolveAuthentication(l, out); !s.ok()) return s;
   if (absl::Status s = ResolveAllowedSources(l, out); !s.ok()) return s;
   absl::Status s = OptionalIpv4("link_aggregation.peer_address", l.has_peer_address(),
@@ -363,22 +425,18 @@ absl::StatusOr<FwMark> ParseFwMark(absl::string_view path, const std::string& te
   return FwMark{*mark, *mask};
 }
 
-// An IPv4 prefix (10.204.0.0/24): the agent's policy-routing rules and
-// table are IPv4 only.
-absl::StatusOr<BondAddress> ParseIpv4Prefix(absl::string_view path, const std::string& text) {
+// A prefix of link_aggregation.routing, IPv4 or IPv6.
+absl::StatusOr<InnerPrefix> ParseRoutingPrefix(absl::string_view path, const std::string& text) {
   absl::StatusOr<InnerPrefix> prefix = ParseInnerPrefix(path, text);
   if (!prefix.ok()) return prefix.status();
-  if (prefix->family != AF_INET) {
-    return InvalidField(path, absl::StrCat(Quote(text), " is an IPv6 prefix: routing takes IPv4 prefixes only"));
+  in6_addr v6{};
+  std::memcpy(&v6, prefix->address.data(), sizeof(v6));
+  // No IPv4 packet is routed by the IPv6 table: such a prefix would match nothing.
+  if (prefix->family == AF_INET6 && prefix->prefix_len >= 96 && IN6_IS_ADDR_V4MAPPED(&v6)) {
+    return InvalidField(path, absl::StrCat(Quote(text), " is an IPv4-mapped IPv6 prefix: write the "
+                                                      "IPv4 prefix itself"));
   }
-  BondAddress out;
-  std::memcpy(&out.address, prefix->address.data(), sizeof(out.address));
-  out.prefix_len = prefix->prefix_len;
-  return out;
-}
-
-bool PrefixCovers(const BondAddress& prefix, in_addr address) {
-  return (ntohl(address.s_addr) & PrefixMask(prefix.prefix_len)) == ntohl(prefix.address.s_addr);
+  return prefix;
 }
 
 // After the interfaces: traffic to a path's far end must never route into
@@ -398,10 +456,10 @@ absl::Status ResolveRouting(const config::LinkAggregation& l, NodeSettings& out)
   s.Update(Checked("link_aggregation.routing.priority", r.has_priority(), r.priority(),
                    Closed(1, 32765), routing.priority));
   if (!s.ok()) return s;
-  auto prefixes = [](absl::string_view field, const auto& texts, std::vector<BondAddress>& into) {
+  auto prefixes = [](absl::string_view field, const auto& texts, std::vector<InnerPrefix>& into) {
     for (int i = 0; i < texts.size(); ++i) {
-      absl::StatusOr<BondAddress> p =
-          ParseIpv4Prefix(absl::StrCat("link_aggregation.routing.", field, "[", i, "]"), texts[i]);
+      absl::StatusOr<InnerPrefix> p =
+          ParseRoutingPrefix(absl::StrCat("link_aggregation.routing.", field, "[", i, "]"), texts[i]);
       if (!p.ok()) return p.status();
       into.push_back(*p);
     }
@@ -435,6 +493,9 @@ absl::Status ResolveRouting(const config::LinkAggregation& l, NodeSettings& out)
     if (r.cgroup_mark() == 0) return InvalidField("link_aggregation.routing.cgroup_mark", "must not be 0 (unmarked)");
     routing.cgroup_mark = r.cgroup_mark();
   }
+  auto has_family = [](const std::vector<InnerPrefix>& list, int family) {
+    return std::any_of(list.begin(), list.end(), [&](const InnerPrefix& p) { return p.family == family; });
+  };
   if (!routing.has_selector()) {
     if (routing.destinations.empty()) {
       return InvalidField("link_aggregation.routing",
@@ -443,9 +504,7 @@ absl::Status ResolveRouting(const config::LinkAggregation& l, NodeSettings& out)
     // Everything to these prefixes, the agent's own packets too.
     for (size_t d = 0; d < routing.destinations.size(); ++d) {
       for (const PathSettings& p : out.paths) {
-        // IPv4 prefixes: an IPv6 far end is outside every one.
-        if (p.endpoint != PathEndpoint::kConfigured || p.remote.is_v6() ||
-            !PrefixCovers(routing.destinations[d], p.remote.v4())) {
+        if (p.endpoint != PathEndpoint::kConfigured || !PrefixCovers(routing.destinations[d], p.remote)) {
           continue;
         }
         return InvalidField(
@@ -457,7 +516,27 @@ absl::Status ResolveRouting(const config::LinkAggregation& l, NodeSettings& out)
       }
     }
   } else if (routing.destinations.empty()) {
-    routing.destinations.push_back(BondAddress{});  // 0.0.0.0/0
+    // The default route of each family the selectors pick. Marks pick IPv6
+    // only when the bond has an IPv6 address: marked IPv6 traffic sent into
+    // a bond that carries none would be lost.
+    const bool marks = !routing.fwmarks.empty() || !routing.cgroups.empty();
+    if (marks || has_family(routing.sources, AF_INET)) {
+      routing.destinations.push_back(InnerPrefix{.family = AF_INET});  // 0.0.0.0/0
+    }
+    if ((marks && out.bond_address_ipv6) || has_family(routing.sources, AF_INET6)) {
+      routing.destinations.push_back(InnerPrefix{.family = AF_INET6});  // ::/0
+    }
+  }
+  // A source rule looks up its own family's table: without a destination
+  // of that family it would select nothing.
+  for (size_t i = 0; i < routing.sources.size(); ++i) {
+    const int family = routing.sources[i].family;
+    if (has_family(routing.destinations, family)) continue;
+    const char* name = family == AF_INET6 ? "IPv6" : "IPv4";
+    return InvalidField(absl::StrCat("link_aggregation.routing.sources[", i, "]"),
+                        absl::StrCat(Quote(r.sources(static_cast<int>(i))), " is ", name,
+                                     " but no destination is: its traffic would find no route "
+                                     "into the bond; add an ", name, " destination"));
   }
   out.routing = std::move(routing);
   return absl::OkStatus();
@@ -620,6 +699,15 @@ absl::StatusOr<NodeSettings> ResolveSections(const config::Config& config,
 }
 
 }  // namespace
+
+bool PrefixCovers(const InnerPrefix& prefix, const IpAddress& address) {
+  if (prefix.family != address.family) return false;
+  for (int bit = 0; bit < prefix.prefix_len; ++bit) {
+    const uint8_t mask = 0x80 >> (bit % 8);
+    if ((prefix.address[bit / 8] & mask) != (address.bytes[bit / 8] & mask)) return false;
+  }
+  return true;
+}
 
 absl::StatusOr<NodeSettings> ResolveConfig(const config::Config& config,
                                            const InterfaceLookup& interfaces,

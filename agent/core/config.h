@@ -105,6 +105,12 @@ struct BondAddress {
   int prefix_len = 0;
 };
 
+// link_aggregation.bond_address_ipv6: an IPv6 address with its prefix length.
+struct BondAddressIpv6 {
+  in6_addr address{};
+  int prefix_len = 0;
+};
+
 // The bits of an IPv4 address a prefix of `prefix_len` covers, host order.
 inline uint32_t PrefixMask(int prefix_len) {
   return prefix_len <= 0 ? 0 : 0xffffffffu << (32 - std::min(prefix_len, 32));
@@ -163,27 +169,32 @@ struct FwMark {
   uint32_t mask = 0xffffffff;
 };
 
+// An IPv4 or IPv6 prefix of inner traffic, no bits beyond its length
+// (link_aggregation.peer_allowed_sources, link_aggregation.routing).
+struct InnerPrefix {
+  int family = 0;                   // AF_INET or AF_INET6
+  std::array<uint8_t, 16> address{};  // IPv4 in the first 4 bytes, network order
+  int prefix_len = 0;
+  bool operator==(const InnerPrefix&) const = default;
+};
+
+// Whether `address` lies in `prefix` (always false across families).
+bool PrefixCovers(const InnerPrefix& prefix, const IpAddress& address);
+
 // link_aggregation.routing: which traffic the agent's policy-routing rules
 // send into the bond (agent/core/routing_plan.h turns it into rules).
 struct RoutingSettings {
   uint32_t table = config_defaults::kRoutingTable;
   uint32_t priority = config_defaults::kRoutingPriority;
-  std::vector<BondAddress> destinations;  // prefixes; at least one after resolution
-  std::vector<BondAddress> sources;
+  // IPv4 and IPv6 prefixes; at least one after resolution.
+  std::vector<InnerPrefix> destinations;
+  std::vector<InnerPrefix> sources;
   std::vector<FwMark> fwmarks;
   // Below the cgroup2 mount, without a leading '/'; marked with cgroup_mark.
   std::vector<std::string> cgroups;
   uint32_t cgroup_mark = config_defaults::kCgroupMark;
 
   bool has_selector() const { return !sources.empty() || !fwmarks.empty() || !cgroups.empty(); }
-};
-
-// An IPv4 or IPv6 prefix (link_aggregation.peer_allowed_sources).
-struct InnerPrefix {
-  int family = 0;                   // AF_INET or AF_INET6
-  std::array<uint8_t, 16> address{};  // IPv4 in the first 4 bytes, network order
-  int prefix_len = 0;
-  bool operator==(const InnerPrefix&) const = default;
 };
 
 // link_aggregation.authentication (docs/design/tunnel-auth.md).
@@ -200,6 +211,8 @@ struct NodeSettings {
   std::optional<BondAddress> bond_address;
   std::optional<in_addr> peer_address;
   std::optional<in_addr> peer_bond_address;  // where path probes go
+  std::optional<BondAddressIpv6> bond_address_ipv6;
+  std::optional<in6_addr> peer_bond_address_ipv6;  // an allowed inner source
   uint16_t port = config_defaults::kTunnelPort;  // local listen port and default remote port
   OffloadSetting offload = OffloadSetting::kAuto;
   uint32_t latency_packet_bytes = config_defaults::kLatencyPacketBytes;

@@ -12,6 +12,7 @@ bool SameAddress(const in_addr& a, const in_addr& b) { return a.s_addr == b.s_ad
 bool SamePrefix(const BondAddress& a, const BondAddress& b) {
   return SameAddress(a.address, b.address) && a.prefix_len == b.prefix_len;
 }
+bool SameIpv6(const in6_addr& a, const in6_addr& b) { return IN6_ARE_ADDR_EQUAL(&a, &b); }
 
 template <typename T, typename Same>
 bool SameOptional(const std::optional<T>& a, const std::optional<T>& b, Same same) {
@@ -54,6 +55,13 @@ std::vector<std::string> RestartFields(const NodeSettings& a, const NodeSettings
   note("link_aggregation.bond_address", SameOptional(a.bond_address, b.bond_address, SamePrefix));
   note("link_aggregation.peer_bond_address",
        SameOptional(a.peer_bond_address, b.peer_bond_address, SameAddress));
+  note("link_aggregation.bond_address_ipv6",
+       SameOptional(a.bond_address_ipv6, b.bond_address_ipv6,
+                    [](const BondAddressIpv6& x, const BondAddressIpv6& y) {
+                      return SameIpv6(x.address, y.address) && x.prefix_len == y.prefix_len;
+                    }));
+  note("link_aggregation.peer_bond_address_ipv6",
+       SameOptional(a.peer_bond_address_ipv6, b.peer_bond_address_ipv6, SameIpv6));
   note("link_aggregation.port", a.port == b.port);
   note("link_aggregation.segmentation_offload", a.offload == b.offload);
   note("link_aggregation.reorder_deadline_ms", a.reorder_deadline_ms == b.reorder_deadline_ms);
@@ -63,14 +71,11 @@ std::vector<std::string> RestartFields(const NodeSettings& a, const NodeSettings
   // The handshake, its keys and the bond's MTU are set up at start.
   note("link_aggregation.authentication, its keys and encryption", a.authentication == b.authentication);
   note("link_aggregation.peer_allowed_sources", a.peer_allowed_sources == b.peer_allowed_sources);
-  auto same_prefixes = [](const std::vector<BondAddress>& x, const std::vector<BondAddress>& y) {
-    return std::equal(x.begin(), x.end(), y.begin(), y.end(), SamePrefix);
-  };
   note("link_aggregation.routing",
        SameOptional(a.routing, b.routing, [&](const RoutingSettings& x, const RoutingSettings& y) {
          return x.table == y.table && x.priority == y.priority && x.cgroups == y.cgroups &&
                 x.cgroup_mark == y.cgroup_mark &&
-                same_prefixes(x.destinations, y.destinations) && same_prefixes(x.sources, y.sources) &&
+                x.destinations == y.destinations && x.sources == y.sources &&
                 std::equal(x.fwmarks.begin(), x.fwmarks.end(), y.fwmarks.begin(), y.fwmarks.end(),
                            [](const FwMark& m, const FwMark& n) { return m.mark == n.mark && m.mask == n.mask; });
        }));

@@ -118,6 +118,9 @@ std::string SectionsText(const std::vector<DefaultUplink>& found) {
     "bond_interface": "${bond_interface}",
     // Address of the bond device, A.B.C.D/N. Needed for path probes.
     "bond_address": "10.203.0.2/24",
+    // IPv6 address of the bond device, with its prefix length (added without DAD,
+    // usable at once). Absent: none but the link-local one.
+    // "bond_address_ipv6": "fd00:203::2/64",
     // The bonding peer's public IPv4 address: default tunnel endpoint of every uplink.
     "peer_address": "198.51.100.7",
     // UDP port of the tunnel (local and remote), default ${tunnel_port}.
@@ -129,6 +132,8 @@ std::string SectionsText(const std::vector<DefaultUplink>& found) {
     "latency_packet_bytes": ${latency_packet_bytes},
     // The peer's bond_address: where path probes go. Absent: this node only answers probes.
     "peer_bond_address": "10.203.0.1",
+    // The peer's bond_address_ipv6 (like peer_bond_address, always an allowed inner source).
+    // "peer_bond_address_ipv6": "fd00:203::1",
     // Resequencing: the longest (ms) a packet may wait for those before it,
     // so paths of unequal delay deliver in order (the agent picks less from
     // the measured skew); 0 = off. Both ends alike. Default ${reorder_deadline_ms}.
@@ -163,7 +168,8 @@ std::string SectionsText(const std::vector<DefaultUplink>& found) {
     // others are dropped. Default: any.
     // "peer_allowed_sources": ["192.168.50.0/24", "fd00:50::/64"]
     // Which traffic enters the bond: policy-routing rules and a table the agent
-    // installs, removed on stop. Default: none, the host's own routes decide.
+    // installs (IPv4 and IPv6 prefixes), removed on stop. Default: none, the
+    // host's own routes decide.
     // "routing": {"sources": ["192.168.50.0/24"], "fwmarks": ["0x10/0xff"],
     //             "cgroups": ["system.slice/backup.service"], "cgroup_mark": 19778,
     //             "destinations": ["0.0.0.0/0"], "table": 7201, "priority": 7201}

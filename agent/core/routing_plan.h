@@ -1,7 +1,9 @@
 // link_aggregation.routing as the kernel takes it: routes in the agent's
 // own table (each destination into the bond) and the rules that send the
 // selected traffic to that table, each also in `ip` syntax for the log and
-// `status`. Installing them is agent/sys/policy_routing.h.
+// `status`. IPv4 and IPv6 each have their own tables and rules in the
+// kernel; the plan uses the same table number and priority in both.
+// Installing them is agent/sys/policy_routing.h.
 #pragma once
 
 #include <cstdint>
@@ -14,30 +16,33 @@
 namespace meshbpf {
 
 struct PolicyRule {
-  std::optional<BondAddress> from, to;
+  int family = AF_INET;  // AF_INET: an `ip rule`; AF_INET6: an `ip -6 rule`
+  std::optional<InnerPrefix> from, to;  // of `family`
   std::optional<FwMark> fwmark;
 };
 
 struct RoutingPlan {
   uint32_t table = 0, priority = 0;
-  std::vector<BondAddress> routes;  // each "PREFIX dev <bond>" in `table`
+  std::vector<InnerPrefix> routes;  // each "PREFIX dev <bond>" in `table` of its family
   std::vector<PolicyRule> rules;    // each "... lookup <table> pref <priority>"
   std::vector<std::string> cgroups;  // whose sockets get cgroup_mark
   uint32_t cgroup_mark = 0;
 };
 
-// With selectors, a rule per source and per mark, and one for the cgroups'
-// mark (the destinations are the
-// table's routes, so other destinations fall through to the main table);
-// without, a rule per destination.
+// With selectors, a rule per source (in its family) and per mark, and one
+// for the cgroups' mark, the marks' in each family the table has routes of
+// (the destinations are the table's routes, so other destinations fall
+// through to the main table); without, a rule per destination.
 RoutingPlan PlanRouting(const RoutingSettings& routing);
 
-std::string PrefixText(const BondAddress& prefix);  // "10.204.0.0/24", "default"
-// "from 10.204.0.0/24 lookup 7201 pref 7201", as `ip rule` prints it.
+// "10.204.0.0/24", "fd00:204::/64", "default".
+std::string PrefixText(const InnerPrefix& prefix);
+// "from 10.204.0.0/24 lookup 7201 pref 7201", as `ip rule` prints it; an
+// IPv6 rule starts with "-6 " (`ip -6 rule`).
 std::string RuleText(const PolicyRule& rule, const RoutingPlan& plan);
-// Every route ("route default dev mb0 table 7201"), rule ("rule from ...")
-// and marked cgroup ("cgroup system.slice/x.service marked 0x4d42"): what
-// the log shows.
+// Every route ("route default dev mb0 table 7201", "route -6 default dev mb0
+// table 7201"), rule ("rule from ...", "rule -6 from ...") and marked
+// cgroup ("cgroup system.slice/x.service marked 0x4d42"): what the log shows.
 std::vector<std::string> DescribeRouting(const RoutingPlan& plan, const std::string& bond_interface);
 
 }  // namespace meshbpf

@@ -148,13 +148,19 @@ absl::Status BondDatapath::Configure(const PathTable& table, uint32_t reseq_dead
   std::optional<InterfaceInfo> bond = lookup.Find(settings_.bond_interface);
   std::optional<InterfaceInfo> bond_tx = lookup.Find(BondTxName(settings_.bond_interface));
   if (!bond || !bond_tx) return absl::InternalError("the bond device vanished while starting");
-  // Before mb_config turns the check on. The peer's probes come from its bond address.
+  // Before mb_config turns the check on. The peer's probes come from its
+  // bond address; its own IPv6 traffic on the bond from its IPv6 one.
   if (!settings_.peer_allowed_sources.empty()) {
     std::vector<InnerPrefix> allowed = settings_.peer_allowed_sources;
     if (settings_.peer_bond_address) {
       InnerPrefix probes{.family = AF_INET, .prefix_len = 32};
       std::memcpy(probes.address.data(), &settings_.peer_bond_address->s_addr, 4);
       allowed.push_back(probes);
+    }
+    if (settings_.peer_bond_address_ipv6) {
+      InnerPrefix peer{.family = AF_INET6, .prefix_len = 128};
+      std::memcpy(peer.address.data(), &*settings_.peer_bond_address_ipv6, 16);
+      allowed.push_back(peer);
     }
     if (absl::Status s = auth_->SyncAllowedSources(allowed); !s.ok()) return s;
   }

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <linux/ethtool.h>
+#include <linux/if_addr.h>
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <netlink/netlink.h>
@@ -88,21 +89,24 @@ absl::Status SetUp(nl_sock* sock, const std::string& name, uint32_t mtu, bool no
   return absl::OkStatus();
 }
 
-absl::Status AddAddress(nl_sock* sock, const std::string& name, const BondAddress& address) {
+// An IPv6 address goes on without duplicate address detection: the bond
+// has no neighbours to ask, and a tentative address could not be used
+// (bound to, sent from) for the second DAD would take.
+absl::Status AddAddress(nl_sock* sock, const std::string& name, const IpAddress& address,
+                        int prefix_len) {
   int ifindex = static_cast<int>(if_nametoindex(name.c_str()));
   if (ifindex == 0) return absl::NotFoundError(absl::StrCat("bond device ", name, " vanished"));
-  nl_addr* local = nl_addr_build(AF_INET, &address.address, sizeof(address.address));
-  nl_addr_set_prefixlen(local, address.prefix_len);
+  nl_addr* local = nl_addr_build(address.family, address.bytes.data(), address.is_v6() ? 16 : 4);
+  nl_addr_set_prefixlen(local, prefix_len);
   rtnl_addr* addr = rtnl_addr_alloc();
   rtnl_addr_set_ifindex(addr, ifindex);
   rtnl_addr_set_local(addr, local);
+  if (address.is_v6()) rtnl_addr_set_flags(addr, IFA_F_NODAD);
   int err = rtnl_addr_add(sock, addr, 0);
   rtnl_addr_put(addr);
   nl_addr_put(local);
   if (err < 0 && err != -NLE_EXIST) {
-    return NlError(
-        absl::StrCat("adding ", Ipv4Text(address.address), "/", address.prefix_len, " to ", name),
-        err);
+    return NlError(absl::StrCat("adding ", IpText(address), "/", prefix_len, " to ", name), err);
   }
   return absl::OkStatus();
 }
@@ -208,7 +212,16 @@ absl::StatusOr<bool> EnsureBondDevice(const NodeSettings& settings, uint32_t mtu
     if (absl::Status s = DisableOffloads(bond); !s.ok()) return s;
   }
   if (settings.bond_address) {
-    if (absl::Status s = AddAddress(sock->get(), bond, *settings.bond_address); !s.ok()) return s;
+    const BondAddress& a = *settings.bond_address;
+    if (absl::Status s = AddAddress(sock->get(), bond, IpAddress::V4(a.address), a.prefix_len); !s.ok()) {
+      return s;
+    }
+  }
+  if (settings.bond_address_ipv6) {
+    const BondAddressIpv6& a = *settings.bond_address_ipv6;
+    if (absl::Status s = AddAddress(sock->get(), bond, IpAddress::V6(a.address), a.prefix_len); !s.ok()) {
+      return s;
+    }
   }
   return created;
 }

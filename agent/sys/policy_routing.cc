@@ -7,6 +7,7 @@
 #include <netlink/route/rule.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -32,33 +33,47 @@ struct RulePut {
 struct RoutePut {
   void operator()(rtnl_route* r) const { rtnl_route_put(r); }
 };
-std::unique_ptr<nl_addr, AddrPut> Prefix(const BondAddress& prefix) {
-  std::unique_ptr<nl_addr, AddrPut> addr(nl_addr_build(AF_INET, &prefix.address, sizeof(prefix.address)));
+std::unique_ptr<nl_addr, AddrPut> Prefix(const InnerPrefix& prefix) {
+  const size_t size = prefix.family == AF_INET6 ? 16 : 4;
+  std::unique_ptr<nl_addr, AddrPut> addr(nl_addr_build(prefix.family, prefix.address.data(), size));
   if (addr) nl_addr_set_prefixlen(addr.get(), prefix.prefix_len);
   return addr;
 }
 
 absl::Status Failed(const std::string& what, int err) { return NlError(absl::StrCat("routing: ", what), err); }
 
+// Both families, whatever the plan's are: what a run with another config
+// left is the agent's too. A host without IPv6 (ipv6.disable=1) has none to
+// remove, and an IPv4-only plan must not fail there.
 absl::Status RemoveWith(nl_sock* sock, const RoutingPlan& plan) {
-  nl_cache* raw = nullptr;
-  if (int err = rtnl_rule_alloc_cache(sock, AF_INET, &raw); err < 0) return Failed("reading the rules", err);
-  std::unique_ptr<nl_cache, CacheFree> rules(raw);
-  for (nl_object* o = nl_cache_get_first(rules.get()); o; o = nl_cache_get_next(o)) {
-    auto* rule = reinterpret_cast<rtnl_rule*>(o);
-    if (rtnl_rule_get_table(rule) != plan.table || rtnl_rule_get_prio(rule) != plan.priority) continue;
-    if (int err = rtnl_rule_delete(sock, rule, 0); err < 0) return Failed("removing a rule", err);
-  }
-  raw = nullptr;
-  if (int err = rtnl_route_alloc_cache(sock, AF_INET, 0, &raw); err < 0) {
-    return Failed("reading the routes", err);
-  }
-  std::unique_ptr<nl_cache, CacheFree> routes(raw);
-  for (nl_object* o = nl_cache_get_first(routes.get()); o; o = nl_cache_get_next(o)) {
-    auto* route = reinterpret_cast<rtnl_route*>(o);
-    if (rtnl_route_get_table(route) != plan.table) continue;
-    if (int err = rtnl_route_delete(sock, route, 0); err < 0) {
-      return Failed(absl::StrCat("flushing table ", plan.table), err);
+  const bool plan_has_ipv6 = std::any_of(plan.routes.begin(), plan.routes.end(),
+                                         [](const InnerPrefix& p) { return p.family == AF_INET6; });
+  for (const int family : {AF_INET, AF_INET6}) {
+    const char* name = family == AF_INET6 ? "IPv6 " : "IPv4 ";
+    nl_cache* raw = nullptr;
+    if (int err = rtnl_rule_alloc_cache(sock, family, &raw); err < 0) {
+      if (family == AF_INET6 && err == -NLE_AF_NOSUPPORT && !plan_has_ipv6) continue;
+      return Failed(absl::StrCat("reading the ", name, "rules"), err);
+    }
+    std::unique_ptr<nl_cache, CacheFree> rules(raw);
+    for (nl_object* o = nl_cache_get_first(rules.get()); o; o = nl_cache_get_next(o)) {
+      auto* rule = reinterpret_cast<rtnl_rule*>(o);
+      if (rtnl_rule_get_table(rule) != plan.table || rtnl_rule_get_prio(rule) != plan.priority) continue;
+      if (int err = rtnl_rule_delete(sock, rule, 0); err < 0) {
+        return Failed(absl::StrCat("removing an ", name, "rule"), err);
+      }
+    }
+    raw = nullptr;
+    if (int err = rtnl_route_alloc_cache(sock, family, 0, &raw); err < 0) {
+      return Failed(absl::StrCat("reading the ", name, "routes"), err);
+    }
+    std::unique_ptr<nl_cache, CacheFree> routes(raw);
+    for (nl_object* o = nl_cache_get_first(routes.get()); o; o = nl_cache_get_next(o)) {
+      auto* route = reinterpret_cast<rtnl_route*>(o);
+      if (rtnl_route_get_table(route) != plan.table) continue;
+      if (int err = rtnl_route_delete(sock, route, 0); err < 0) {
+        return Failed(absl::StrCat("flushing ", name, "table ", plan.table), err);
+      }
     }
   }
   return absl::OkStatus();
@@ -70,23 +85,26 @@ absl::Status InstallRouting(const RoutingPlan& plan, int bond_ifindex) {
   absl::StatusOr<NlSocket> sock = ConnectRtnetlink();
   if (!sock.ok()) return sock.status();
   if (absl::Status s = RemoveWith(sock->get(), plan); !s.ok()) return s;
-  for (const BondAddress& to : plan.routes) {
+  for (const InnerPrefix& to : plan.routes) {
     std::unique_ptr<rtnl_route, RoutePut> route(rtnl_route_alloc());
-    rtnl_route_set_family(route.get(), AF_INET);
+    rtnl_route_set_family(route.get(), to.family);
     rtnl_route_set_table(route.get(), plan.table);
-    rtnl_route_set_scope(route.get(), RT_SCOPE_LINK);
+    // IPv6 routes have no scope of their own (the kernel shows "global").
+    rtnl_route_set_scope(route.get(), to.family == AF_INET6 ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
     rtnl_route_set_protocol(route.get(), RTPROT_STATIC);
     rtnl_route_set_dst(route.get(), Prefix(to).get());
     rtnl_nexthop* hop = rtnl_route_nh_alloc();
     rtnl_route_nh_set_ifindex(hop, bond_ifindex);
     rtnl_route_add_nexthop(route.get(), hop);  // the route owns it now
     if (int err = rtnl_route_add(sock->get(), route.get(), NLM_F_CREATE | NLM_F_REPLACE); err < 0) {
-      return Failed(absl::StrCat("adding route ", PrefixText(to), " to table ", plan.table), err);
+      return Failed(absl::StrCat("adding route ", to.family == AF_INET6 ? "-6 " : "", PrefixText(to),
+                                 " to table ", plan.table),
+                    err);
     }
   }
   for (const PolicyRule& r : plan.rules) {
     std::unique_ptr<rtnl_rule, RulePut> rule(rtnl_rule_alloc());
-    rtnl_rule_set_family(rule.get(), AF_INET);
+    rtnl_rule_set_family(rule.get(), r.family);
     rtnl_rule_set_prio(rule.get(), plan.priority);
     rtnl_rule_set_table(rule.get(), plan.table);
     rtnl_rule_set_action(rule.get(), FR_ACT_TO_TBL);

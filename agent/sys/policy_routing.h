@@ -1,8 +1,9 @@
 // Installs and removes link_aggregation.routing's plan (routing_plan.h)
 // through rtnetlink: the routes into the bond in the agent's table and the
-// rules that send the selected traffic there. Everything in that table and
-// every rule at the plan's priority that looks it up counts as the agent's:
-// what a crashed run left is replaced, never added to.
+// rules that send the selected traffic there, IPv4 and IPv6. Everything in
+// that table and every rule at the plan's priority that looks it up, in
+// either family, counts as the agent's: what a crashed run left is
+// replaced, never added to.
 #pragma once
 
 #include <string>
@@ -16,7 +17,7 @@ namespace meshbpf {
 // Removes what an earlier run left, then adds the plan's routes (via the
 // device `bond_ifindex`) and rules. The error names the route or rule.
 absl::Status InstallRouting(const RoutingPlan& plan, int bond_ifindex);
-// Removes the plan's rules and flushes its table.
+// Removes the plan's rules and flushes its table, in both families.
 absl::Status RemoveRouting(const RoutingPlan& plan);
 
 // The directory of `cgroup` (routing.cgroups: below the cgroup2 mount).

@@ -634,6 +634,44 @@ lab_status() {
   lab_cli "$node" status "$@"
 }
 
+# Counts the pings (IPv4 and IPv6 echo requests) the client sends out of
+# mb0, from now on: probes cross the bond all the time, so its byte counters
+# cannot tell whether a ping took it. Then lab_bond_pings prints the count.
+lab_count_bond_pings() {
+  lab_ns client nft -f - <<'NFT'
+table inet meshbpf_lab_pings {
+  counter bond_pings {}
+  chain postrouting {
+    type filter hook postrouting priority 0; policy accept;
+    oifname "mb0" icmp type echo-request counter name bond_pings
+    oifname "mb0" icmpv6 type echo-request counter name bond_pings
+  }
+}
+NFT
+}
+lab_bond_pings() {
+  lab_ns client nft list counter inet meshbpf_lab_pings bond_pings | grep -o 'packets [0-9]*' | cut -d' ' -f2
+}
+# The routing tests' fwmark selector (0x10/0xff): 5 pings from the client to
+# ADDRESS marked 0x10 must all leave through mb0, 5 marked 0x20 none of
+# them (after lab_count_bond_pings): lab_check_marked_pings ADDRESS [PING_OPTION...]
+lab_check_marked_pings() {
+  local address="$1" mark before sent
+  shift
+  for mark in 16 32; do  # 0x10 and 0x20 (ping takes decimal)
+    before="$(lab_bond_pings)"
+    lab_ns client ping "$@" -c 5 -i 0.1 -W 1 -q -m "$mark" "$address" >/dev/null ||
+      lab_fail "pings to $address marked $mark did not get answers"
+    sent=$(($(lab_bond_pings) - before))
+    echo "5 pings to $address marked $mark: $sent through mb0"
+    if ((mark == 16)); then
+      ((sent == 5)) || lab_fail "pings to $address marked 0x10 did not all enter the bond"
+    else
+      ((sent == 0)) || lab_fail "pings to $address marked 0x20 entered the bond"
+    fi
+  done
+}
+
 # One field of one path in a node's `meshbpf status --json`, read anew on
 # every call: lab_path_field NODE PATH_ID FIELD (e.g. client 1 tx_bytes).
 lab_path_field() {
