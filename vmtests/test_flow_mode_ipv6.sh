@@ -4,8 +4,10 @@
 # their IPv4 gateways, wan1-v6 and wan2-v6 with the ISP router's link-local
 # address as gateway and their global IPv6 addresses (2001:db8:1::2,
 # 2001:db8:2::2) as the addresses flows are NATed to. The bond itself has
-# only fd00:203::2, to which the router has no route: an IPv6 flow arrives,
-# and its replies come back, only if it was NATed (NAT66). Asserts:
+# only fd00:203::2 (bond_address_ipv6), to which the router has no route:
+# an IPv6 flow arrives, and its replies come back, only if it was NATed
+# (NAT66). link_aggregation.routing sends the server's subnets of both
+# families into the bond. Asserts:
 #  - the data path has paths 2 and 3 as IPv6, from those addresses, via
 #    the router's link-local addresses;
 #  - 20 IPv6 uploads and 20 IPv6 downloads arrive intact (sha256), both
@@ -63,12 +65,12 @@ uplinks = config["interfaces"]["uplinks"]
 rates = {u["name"]: u["rate_mbit"] for u in uplinks}
 uplinks += [{"name": "wan1-v6", "interface": "wan1", "gateway": gw1, "rate_mbit": rates["wan1"]},
             {"name": "wan2-v6", "interface": "wan2", "gateway": gw2, "rate_mbit": rates["wan2"]}]
+# The bond's address and what enters it, both families, from the config.
+config["link_aggregation"]["bond_address_ipv6"] = "fd00:203::2/64"
+config["link_aggregation"]["routing"] = {"destinations": ["10.202.0.0/24", "2001:db8:202::/64"]}
 json.dump(config, open(path, "w"), indent=1)
 PY
 lab_start_agent client # and no peer agent: the peer namespace only routes
-lab_ns client ip -6 addr add fd00:203::2/128 dev mb0 nodad
-lab_ns client ip -6 route add 2001:db8:202::/64 dev mb0
-lab_route_client bond
 
 lab_status_eval client "[(p['id'], p['source'], p['gateway']) for p in s['paths']]"
 lab_status_eval client "s['paths'][2]['source'] == '2001:db8:1::2' and s['paths'][2]['gateway'] == '$GW1' and s['paths'][3]['source'] == '2001:db8:2::2' and s['paths'][3]['gateway'] == '$GW2'" |
