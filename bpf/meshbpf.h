@@ -353,15 +353,24 @@ static inline __u32 mb_path_outer_extra(const struct mb_path *p)
 	return (p->flags & MB_PATH_F_IPV6) ? MB_OUTER_IPV6_EXTRA : 0;
 }
 
-/* mb_learned[path_id]: the last outer source on a learned path other than its endpoint. */
+/* An IPv6 address as a map key or a field (mb_peers6, mb_learned_source). */
+struct mb_ip6 {
+	__u8 addr[16];
+};
+
+/* mb_learned[path_id]: the last outer source on a learned path other than
+ * its endpoint, of either family (a client's IPv6 uplink roams too). */
 struct mb_learned_source {
-	__be32 saddr;        /* the neighbour's uplink address */
+	__be32 saddr;        /* the far end's address (IPv4) */
 	__be32 daddr;        /* our address it was sent to: the path's src_ip */
 	__u16 sport;         /* host order: the path's dst_port */
-	__u16 reserved;
+	__u16 flags;         /* MB_LEARNED_F_IPV6: the addresses are saddr6 and daddr6 */
 	__u32 ifindex;       /* where it arrived: the path's ifindex */
 	__u64 seen_ns;       /* bpf_ktime_get_ns() when it arrived */
+	struct mb_ip6 saddr6;
+	struct mb_ip6 daddr6;
 };
+#define MB_LEARNED_F_IPV6 0x01
 
 /*
  * mb_sched[0]: scheduler state, updated under the spin lock. busy_until_ns
@@ -603,9 +612,6 @@ static inline void mb_reseq_counters_add(struct mb_reseq_counters *sum,
  * allowed to send meshbpf packets. */
 struct mb_peer {
 	__u32 flags;
-};
-struct mb_ip6 {
-	__u8 addr[16];
 };
 
 /*

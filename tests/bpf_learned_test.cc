@@ -1,9 +1,12 @@
 // BPF_PROG_TEST_RUN tests of learned paths (MB_PATH_F_LEARN,
 // bpf/lib/learned.h): the node under test is a bonding peer whose path 2
-// learns its far end from an authenticated probe.
+// learns its far end, IPv4 or IPv6, from an authenticated probe.
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
+
+#include <array>
 
 #include "bpf/meshbpf.h"
 #include "tests/bpf_relay_fixture.h"
@@ -140,6 +143,83 @@ TEST_F(LearnedPathTest, ProbeIsNotForcedOntoAPathWithoutEndpoint) {
   ASSERT_EQ(r.verdict, kRedirect);
   EXPECT_EQ(Addr(r.out, kOuterIp + 16), Ip(kRelayUplink));
   EXPECT_EQ(Get16(r.out, kOuterUdp + 2), kReturnPort);
+}
+
+// A client's IPv6 uplink: the far end is learned from its probes as well.
+constexpr const char* kClient6 = "2001:db8:2::2";
+constexpr const char* kOurAddr6 = "2001:db8:f0::2";
+
+std::array<uint8_t, 16> Ip6(const char* text) {
+  std::array<uint8_t, 16> a{};
+  EXPECT_EQ(inet_pton(AF_INET6, text, a.data()), 1) << text;
+  return a;
+}
+
+// The tunnel packet of OnLearnedPath with an IPv6 outer header instead.
+Bytes OnLearnedPath6(bool probe, const char* src = kClient6, uint16_t src_port = 7243) {
+  MeshOptions m;
+  m.path_id = kLearnedPath;
+  m.src_port = src_port;
+  m.dst = kOurAddr;
+  Ipv4Options o;
+  o.dst_port = probe ? kProbePort : 5201;
+  const Bytes v4 = MeshPacket(kRelayUplink, L3(Ipv4Packet("10.203.0.2", "10.203.0.1",
+                                                          IPPROTO_UDP, 60, o)), m);
+  const Bytes udp_on(v4.begin() + 14 + 20, v4.end());  // UDP, wire header, inner packet
+  Bytes b = Ethernet(kEthIpv6);
+  Bytes ip(40, 0);
+  ip[0] = 0x60;
+  Put16(ip, 4, static_cast<uint16_t>(udp_on.size()));
+  ip[6] = IPPROTO_UDP;
+  ip[7] = 64;
+  const auto s6 = Ip6(src), d6 = Ip6(kOurAddr6);
+  std::copy(s6.begin(), s6.end(), ip.begin() + 8);
+  std::copy(d6.begin(), d6.end(), ip.begin() + 24);
+  b.insert(b.end(), ip.begin(), ip.end());
+  b.insert(b.end(), udp_on.begin(), udp_on.end());
+  Put16(b, 14 + 40 + 6, 0);  // UDP checksum: none, as tunnels over IPv6 send it
+  return b;
+}
+
+TEST_F(LearnedPathTest, ProbeOverIpv6IsRecordedWithItsAddresses) {
+  RunResult r = Decap(OnLearnedPath6(/*probe=*/true));
+  ASSERT_EQ(r.verdict, kRedirect) << "delivered although its source is no peer";
+  const mb_learned_source s = Learned();
+  EXPECT_EQ(s.flags, MB_LEARNED_F_IPV6);
+  EXPECT_EQ(std::to_array(s.saddr6.addr), Ip6(kClient6));
+  EXPECT_EQ(std::to_array(s.daddr6.addr), Ip6(kOurAddr6)) << "our address it arrived at";
+  EXPECT_EQ(s.saddr, 0u);
+  EXPECT_EQ(s.sport, 7243);
+  EXPECT_EQ(Decap(OnLearnedPath6(/*probe=*/false)).verdict, kShot) << "data teaches nothing";
+}
+
+TEST_F(LearnedPathTest, AfterAnIpv6EndpointIsAdoptedOnlyItsDataPasses) {
+  // As the agent writes the path once it adopted the IPv6 far end.
+  mb_path p{};
+  ASSERT_EQ(bpf_map_lookup_elem(Fd(skel_->maps.mb_paths), &kLearnedPath, &p), 0);
+  p.flags = MB_PATH_F_LEARN | MB_PATH_F_IPV6;
+  p.src_ip = 0;
+  const auto ours = Ip6(kOurAddr6), client = Ip6(kClient6);
+  std::copy(ours.begin(), ours.end(), p.src_ip6);
+  std::copy(client.begin(), client.end(), p.dst_ip6);
+  p.dst_port = 7243;
+  p.state = MB_PATH_ACTIVE;
+  SetPath(kLearnedPath, p);
+  mb_ip6 peer{};
+  std::copy(client.begin(), client.end(), peer.addr);
+  mb_peer v{};
+  ASSERT_EQ(bpf_map_update_elem(Fd(skel_->maps.mb_peers6), &peer, &v, BPF_ANY), 0);
+
+  EXPECT_EQ(Decap(OnLearnedPath6(false)).verdict, kRedirect);
+  EXPECT_EQ(Counters(kLearnedPath).rx_packets, 1u);
+  EXPECT_EQ(Learned().flags, 0u) << "the known endpoint is not recorded again";
+  // Another port, or the same port over IPv4, is another endpoint.
+  EXPECT_EQ(Decap(OnLearnedPath6(false, kClient6, 7244)).verdict, kShot);
+  EXPECT_EQ(Decap(OnLearnedPath(false)).verdict, kShot);
+  EXPECT_EQ(Counters(kLearnedPath).drops[MB_DROP_WRONG_ENDPOINT], 2u);
+  // The client's prefix changed: its probe from the new address is recorded.
+  EXPECT_EQ(Decap(OnLearnedPath6(true, "2001:db8:3::2")).verdict, kRedirect);
+  EXPECT_EQ(std::to_array(Learned().saddr6.addr), Ip6("2001:db8:3::2"));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <string>
 
@@ -194,6 +195,26 @@ TEST_F(EndpointToLearnTest, StaleEmptyOrCurrentIsNotAdopted) {
   PathSettings configured = path_;
   configured.endpoint = PathEndpoint::kConfigured;
   EXPECT_FALSE(EndpointToLearn(configured, seen_, seen_.seen_ns).has_value());
+}
+
+TEST_F(EndpointToLearnTest, AnIpv6SourceIsAdoptedWithItsAddresses) {
+  // A client's IPv6 uplink: the path takes the IPv6 far end and source.
+  seen_ = mb_learned_source{};
+  seen_.flags = MB_LEARNED_F_IPV6;
+  const in6_addr client = IpOf("2001:db8:2::2").v6(), ours = IpOf("2001:db8:f0::2").v6();
+  std::memcpy(seen_.saddr6.addr, &client, sizeof(client));
+  std::memcpy(seen_.daddr6.addr, &ours, sizeof(ours));
+  seen_.sport = 7243;
+  seen_.ifindex = 5;
+  seen_.seen_ns = 10'000'000'000;
+  std::optional<LearnedEndpoint> e = EndpointToLearn(path_, seen_, seen_.seen_ns);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->remote, IpOf("2001:db8:2::2"));
+  EXPECT_EQ(e->source, IpOf("2001:db8:f0::2"));
+  EXPECT_EQ(e->remote_port, 7243u);
+  // An IPv6 record without an address is nothing to adopt.
+  std::memset(seen_.saddr6.addr, 0, sizeof(seen_.saddr6.addr));
+  EXPECT_FALSE(EndpointToLearn(path_, seen_, seen_.seen_ns).has_value());
 }
 
 PlannedRelay Relay(const std::string& origin, uint32_t slot, uint16_t return_port) {

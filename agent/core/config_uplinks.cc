@@ -132,7 +132,8 @@ absl::Status ResolveUplinkDevice(const config::Uplink& u, const std::string& pat
 
 // The path's source address: source_address, else the interface's address
 // of the path's family: the remote's, in flow mode the gateway's (no
-// remote). Relayed and learned paths are IPv4 (a mesh LAN).
+// remote). Relayed paths are IPv4 (a mesh LAN); a learned one starts on
+// the IPv4 address and takes the family of the far end it learns.
 absl::Status ResolveUplinkSource(const config::Uplink& u, const std::string& path,
                                  const NodeSettings& node, const InterfaceLookup& interfaces,
                                  PathSettings& out) {

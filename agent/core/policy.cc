@@ -266,7 +266,11 @@ PathTable BuildPathTable(const NodeSettings& settings,
       out.flags |= MB_PATH_F_IPV6;
       std::memcpy(out.src_ip6, p.source.bytes.data(), sizeof(out.src_ip6));
       std::memcpy(out.dst_ip6, p.remote.bytes.data(), sizeof(out.dst_ip6));
-      if (p.gateway) std::memcpy(out.gateway6, p.gateway->bytes.data(), sizeof(out.gateway6));
+      // A learned path adopts a far end of either family; a configured
+      // gateway of the other one is no next hop for it: the routing table is.
+      if (p.gateway && p.gateway->is_v6()) {
+        std::memcpy(out.gateway6, p.gateway->bytes.data(), sizeof(out.gateway6));
+      }
     } else {
       out.src_ip = p.source.v4().s_addr;
       out.dst_ip = p.remote.v4().s_addr;

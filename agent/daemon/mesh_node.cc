@@ -128,15 +128,26 @@ std::set<IpAddress> PeerAddresses(const NodeSettings& settings) {
 
 std::optional<LearnedEndpoint> EndpointToLearn(const PathSettings& path,
                                                const mb_learned_source& seen, uint64_t now_ns) {
-  if (path.endpoint != PathEndpoint::kLearned || seen.saddr == 0 || seen.sport == 0) {
+  const bool v6 = seen.flags & MB_LEARNED_F_IPV6;
+  LearnedEndpoint e;
+  if (v6) {
+    auto address = [](const mb_ip6& a) {
+      in6_addr out;
+      std::memcpy(&out, a.addr, sizeof(out));
+      return IpAddress::V6(out);
+    };
+    e.remote = address(seen.saddr6);
+    e.source = address(seen.daddr6);
+  } else {
+    e.remote = IpAddress::V4(in_addr{seen.saddr});
+    e.source = IpAddress::V4(in_addr{seen.daddr});
+  }
+  if (path.endpoint != PathEndpoint::kLearned || e.remote.IsUnspecified() || seen.sport == 0) {
     return std::nullopt;
   }
   // Several probes may be read in one go: one recorded after `now_ns` is fresh.
   if (now_ns > seen.seen_ns && now_ns - seen.seen_ns > kLearnedFreshNs) return std::nullopt;
-  LearnedEndpoint e;
-  e.remote = IpAddress::V4(in_addr{seen.saddr});
   e.remote_port = seen.sport;
-  e.source = IpAddress::V4(in_addr{seen.daddr});
   e.ifindex = static_cast<int>(seen.ifindex);
   if (path.endpoint_known && path.remote == e.remote && path.remote_port == e.remote_port &&
       path.source == e.source &&

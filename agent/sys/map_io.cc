@@ -26,7 +26,7 @@ static_assert(sizeof(mb_wire_hdr) == 12, "wire header is part of the protocol");
 static_assert(MB_ENCAP_OVERHEAD == 40, "outer IPv4 + UDP + mb_wire_hdr");
 static_assert(sizeof(mb_config) == 48);
 static_assert(sizeof(mb_path) == 100 && sizeof(mb_ip6) == 16);
-static_assert(sizeof(mb_learned_source) == 24);
+static_assert(sizeof(mb_learned_source) == 56);
 static_assert(sizeof(mb_path_counters) == 8 * (4 + MB_DROP_REASONS));
 static_assert(sizeof(mb_budget) == 24);
 static_assert(sizeof(mb_heartbeat) == 16);

@@ -23,6 +23,7 @@ struct outer_seen {
 	__be32 saddr;     /* IPv4 */
 	__be32 daddr;
 	struct mb_ip6 saddr6; /* IPv6 */
+	struct mb_ip6 daddr6;
 	struct udphdr udp;
 };
 
@@ -57,6 +58,7 @@ static __always_inline int read_outer6(struct __sk_buff *skb, struct outer_seen 
 	o->l3_len = sizeof(*ip6);
 	o->outer_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 	__builtin_memcpy(o->saddr6.addr, &ip6->saddr, sizeof(o->saddr6.addr));
+	__builtin_memcpy(o->daddr6.addr, &ip6->daddr, sizeof(o->daddr6.addr));
 	return 1;
 }
 

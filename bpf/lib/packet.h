@@ -18,6 +18,16 @@
 #define AF_INET6 10
 #endif
 
+/* Whether two IPv6 addresses are the same (BPF has no memcmp). */
+static __always_inline int ip6_equal(const __u8 *a, const __u8 *b)
+{
+	__u8 differ = 0;
+
+	for (int i = 0; i < 16; i++)
+		differ |= a[i] ^ b[i];
+	return !differ;
+}
+
 /* An IPv6 address of all zeros (no gateway configured). */
 static __always_inline int ip6_is_zero(const __u8 *a)
 {
