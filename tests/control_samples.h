@@ -6,7 +6,7 @@ namespace meshbpf {
 
 // A "status" reply: a configured path with RTT samples, relayed paths empty
 // and filled, a learned path not learned yet; a monthly and a one-off cap.
-inline constexpr char kSampleStatus[] = R"({
+inline constexpr char kSampleStatus[] = R"json({
   "mode": "load_balance", "probing": true, "invalid_probes": 3, "nodes": 2,
   "paths": [
     {"id": 0, "name": "wan0", "interface": "veth-a0", "health": "up", "link_up": true,
@@ -63,7 +63,7 @@ inline constexpr char kSampleStatus[] = R"({
   "loss_repair": {"requests_sent": 12, "repairs_sent": 30, "copies_missing": 2,
                   "repairs_refused": 1, "resting": true, "rests": 2,
                   "peer_repairs": true, "wait_us": 0, "keeps_copies": true}
-})";
+})json";
 
 // A "peers" reply: one node heard whose uplink fills our path mesh1, a relay
 // served with its counts, dropped announcements.
@@ -80,7 +80,19 @@ inline constexpr char kSamplePeers[] = R"({
                             "rtt_us": 0, "loss_ppm": 0, "shared": false,
                             "relay_port": 0, "cap_remaining_bytes": null}],
                "relay": {"port": 7211, "max_kbps": 0, "share_remaining_bytes": null},
-               "bond": null, "used_as_paths": true, "our_paths": ["mesh1"]}],
+               "bond": null, "used_as_paths": true, "our_paths": ["mesh1"],
+               "addresses": [{"family": "ipv4", "address": "10.210.0.2", "interface": "lan0",
+                              "age_s": 0.25},
+                             {"family": "ipv6", "address": "fe80::2%lan0", "interface": "lan0",
+                              "age_s": 0.5}],
+               "relay_unsupported": null},
+              {"id": "m1:d", "name": "delta", "address": "fe80::4%lan0", "version": "0.1.0",
+               "epoch": 3, "seq": 2, "age_s": 1.5, "joined_unix_ms": 6, "uplinks": [],
+               "relay": {"port": 7211, "max_kbps": 0, "share_remaining_bytes": null},
+               "bond": null, "used_as_paths": false, "our_paths": [],
+               "addresses": [{"family": "ipv6", "address": "fe80::4%lan0", "interface": "lan0",
+                              "age_s": 1.5}],
+               "relay_unsupported": "relay over IPv6 LAN not supported yet"}],
     "candidate_relayed_paths": [{"node_id": "m1:b", "node_name": "beta",
                                  "address": "10.210.0.2", "relay_port": 7211,
                                  "max_relay_kbps": 0,

@@ -261,8 +261,10 @@ MESHBPF_JSON_FIELDS(PeerRelayEntry, port, max_kbps, share_remaining_bytes)
 MESHBPF_JSON_FIELDS(PeerBondEntry, peer, tunnel_port)
 
 // "used_as_paths" says whether "our_paths" is empty.
+MESHBPF_JSON_FIELDS(PeerAddressEntry, family, address, interface, age_s)
 MESHBPF_JSON_FIELD_FUNCTIONS(PeerNodeEntry, id, name, address, version, epoch, seq, age_s,
-                             joined_unix_ms, uplinks, relay, bond, our_paths)
+                             joined_unix_ms, uplinks, relay, bond, our_paths, addresses,
+                             relay_unsupported)
 void to_json(json& j, const PeerNodeEntry& v) {
   j = {{"used_as_paths", !v.our_paths.empty()}};
   WriteFields(j, v);
