@@ -164,13 +164,16 @@ void to_json(json& j, const PathStatusEntry& v) {
   j = json::object();
   WriteFields(j, v);
   if (v.relayed()) j["relay"] = Nullable(v.relay);
+  if (v.relayed()) j["relay_unavailable"] = Nullable(v.relay_unavailable);
   if (v.learned()) j["learned_endpoint"] = j["remote"];
   if (v.rtt) j.update(json(*v.rtt));
 }
 void from_json(const json& j, PathStatusEntry& v) {
   ReadFields(j, v);
   v.relay.reset();
+  v.relay_unavailable.reset();
   if (v.relayed()) Field(j, "relay", v.relay);
+  if (v.relayed()) Field(j, "relay_unavailable", v.relay_unavailable);
   v.rtt.reset();
   if (j.contains("rtt_ms")) from_json(j, v.rtt.emplace());
 }

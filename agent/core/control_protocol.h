@@ -97,6 +97,10 @@ struct PathStatusEntry {
   // Only on relayed paths ("relay": null while no neighbour fills it). A
   // learned path also repeats `remote` as "learned_endpoint".
   std::optional<RelayInfo> relay;
+  // Only on relayed paths: why no neighbour fills it though one offers to,
+  // e.g. "relay over IPv6 LAN not supported yet: node2 (fe80::2%lan0)";
+  // null when filled or nobody offers.
+  std::optional<std::string> relay_unavailable;
   std::optional<PathRtt> rtt;
 
   bool relayed() const { return endpoint == "relay"; }
