@@ -192,6 +192,25 @@ TEST(NodeTable, ANodeHeardOverBothFamiliesIsOneNodeWithBothAddresses) {
   EXPECT_EQ(RelayUnsupportedReason(n), std::nullopt) << "dual-stack: relays over IPv4";
 }
 
+TEST(NodeTable, AnOlderCopyLateOnTheOtherFamilyDoesNotTurnTheNodeBack) {
+  FakeSteadyClock clock;
+  NodeTable table(seconds(30), clock.fn());
+  Announcement a = Sample();
+  table.Update(a, From("10.0.0.2"));
+  const Announcement older = a;
+  a.seq++;
+  a.uplinks[0].capacity_kbps = 1;
+  EXPECT_EQ(std::get<NodeChange>(table.Update(a, From("10.0.0.2"))), NodeChange::kUplinksChanged);
+  // The IPv6 copy of the announcement before arrives only now.
+  clock.now += seconds(1);
+  EXPECT_EQ(std::get<NodeChange>(table.Update(OverIpv6(older), From("fe80::2"))),
+            NodeChange::kAddressAdded);
+  const MeshNode& n = table.nodes().at("node-a");
+  EXPECT_EQ(n.last.seq, a.seq);
+  EXPECT_EQ(n.last.uplinks[0].capacity_kbps, 1u);
+  EXPECT_EQ(n.ipv6->at, clock.now) << "its address is fresh all the same";
+}
+
 TEST(NodeTable, ALinkLocalAddressKeepsItsInterface) {
   FakeSteadyClock clock;
   NodeTable table(seconds(30), clock.fn());

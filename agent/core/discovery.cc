@@ -443,16 +443,21 @@ std::variant<NodeChange, Drop> NodeTable::Update(const Announcement& a,
   }
   MeshNode& node = it->second;
   std::optional<HeardFrom>& family = from.address.is_v6() ? node.ipv6 : node.ipv4;
+  // Each family's copies pass the replay guard on their own: a copy late on
+  // one family may be older than what the other brought. It refreshes its
+  // family's address, but the node's announcement does not go back.
+  const bool newer = std::tie(a.epoch, a.seq) >= std::tie(node.last.epoch, node.last.seq);
+  const Announcement& latest = newer ? a : node.last;
   NodeChange change = NodeChange::kRefreshed;
-  if (node.last.uplinks != a.uplinks || node.last.relay != a.relay || node.last.bond != a.bond ||
-      (family && family->from != from)) {
+  if (node.last.uplinks != latest.uplinks || node.last.relay != latest.relay ||
+      node.last.bond != latest.bond || (family && family->from != from)) {
     change = NodeChange::kUplinksChanged;
   } else if (!family) {
     change = NodeChange::kAddressAdded;
-  } else if (node.last.name != a.name || node.last.version != a.version) {
+  } else if (node.last.name != latest.name || node.last.version != latest.version) {
     change = NodeChange::kUpdated;
   }
-  node.last = a;
+  if (newer) node.last = a;
   family = heard;
   node.last_heard = now;
   return change;
