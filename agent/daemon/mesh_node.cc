@@ -518,24 +518,22 @@ std::optional<std::string> MeshDiscovery::RelayUnavailable(size_t path) const {
   if (path >= settings_.paths.size() || assignments_[path]) return std::nullopt;
   const PathSettings& p = settings_.paths[path];
   if (p.endpoint != PathEndpoint::kRelay) return std::nullopt;
-  std::map<std::string, std::vector<std::string>> by_reason;  // reason -> nodes
+  // Only the neighbour's family stands in the way of relaying through it
+  // (its own bonding peer's family matters when it is the origin).
+  std::vector<std::string> ipv6_only;
   for (const auto& [id, node] : table_.nodes()) {
-    if (!node.last.relay) continue;
+    if (!node.last.relay || node.RelayAddress()) continue;
     const bool allowed = std::any_of(
         node.last.uplinks.begin(), node.last.uplinks.end(), [&](const AnnouncedUplink& u) {
           return u.shared && RelayFilterAllows(p.relay, id, node.last.name, u.name);
         });
-    std::optional<std::string> reason = RelayUnsupportedReason(node);
-    if (!allowed || !reason) continue;
-    by_reason[*reason].push_back(
-        absl::StrCat(node.last.name, " (", AddressText(node.PreferredAddress()), ")"));
+    if (allowed) {
+      ipv6_only.push_back(
+          absl::StrCat(node.last.name, " (", AddressText(node.PreferredAddress()), ")"));
+    }
   }
-  if (by_reason.empty()) return std::nullopt;
-  std::vector<std::string> parts;
-  for (const auto& [reason, nodes] : by_reason) {
-    parts.push_back(absl::StrCat(reason, ": ", absl::StrJoin(nodes, ", ")));
-  }
-  return absl::StrJoin(parts, "; ");
+  if (ipv6_only.empty()) return std::nullopt;
+  return absl::StrCat(kRelayOverIpv6Unsupported, ": ", absl::StrJoin(ipv6_only, ", "));
 }
 
 RelayingEntry MeshDiscovery::Relaying() const {

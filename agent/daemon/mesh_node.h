@@ -143,9 +143,9 @@ class MeshDiscovery {
     return assignments_[path];
   }
   // Why relayed path `path` is empty though a live neighbour offers a shared
-  // uplink its filter takes, e.g. "relay over IPv6 LAN not supported yet:
-  // node2 (fe80::2%lan0)"; nullopt when it is filled, not relayed, or
-  // nobody offers.
+  // uplink its filter takes: neighbours heard only over IPv6, e.g. "relay
+  // over IPv6 LAN not supported yet: node2 (fe80::2%lan0)"; nullopt when it
+  // is filled, not relayed, or no such neighbour offers.
   std::optional<std::string> RelayUnavailable(size_t path) const;
   // The "peers" control reply: this node, the live nodes (and which of our
   // paths they fill), the relayed paths they offer, the relays this node
