@@ -93,6 +93,14 @@ std::string PeersTable(const PeersReply& peers) {
         &out,
         absl::StrFormat("%-40s %-16s %-15s %-8s %6.1fs %s\n", n.id, n.name, n.address, n.version,
                         n.age_s, n.our_paths.empty() ? "no" : absl::StrJoin(n.our_paths, ", ")));
+    if (n.addresses.size() > 1) {
+      std::vector<std::string> heard;
+      for (const PeerAddressEntry& a : n.addresses) {
+        heard.push_back(absl::StrFormat("%s (%.1fs ago)", a.address, a.age_s));
+      }
+      absl::StrAppend(&out, "    heard from ", absl::StrJoin(heard, ", "), "\n");
+    }
+    if (n.relay_unsupported) absl::StrAppend(&out, "    no relaying: ", *n.relay_unsupported, "\n");
     for (const PeerUplinkEntry& u : n.uplinks) {
       absl::StrAppend(
           &out, absl::StrFormat(

@@ -228,7 +228,11 @@ std::string HealthTable(const StatusReply& health) {
     if (p.relayed()) {
       const std::optional<RelayInfo>& r = p.relay;
       absl::StrAppend(&out, "  path ", p.name,
-                      !r ? ": relayed, no neighbour's uplink fills it now\n"
+                      !r ? absl::StrCat(": relayed, no neighbour's uplink fills it now",
+                                        p.relay_unavailable
+                                            ? absl::StrCat(" (", *p.relay_unavailable, ")")
+                                            : std::string(),
+                                        "\n")
                          : absl::StrFormat(": via %s/%s (%s:%u)\n", r->node, r->uplink,
                                            r->address, r->port));
     }

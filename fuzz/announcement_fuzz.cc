@@ -54,7 +54,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     d.bytes.assign(data + 1, data + size);
   }
   d.wire_size = d.bytes.size();
-  d.from.s_addr = htonl(0x0a000002);
+  // The second bit of the first byte picks the family it arrived over: an
+  // IPv6 one from a link-local sender, with the hop limit a neighbour sends.
+  if (data[0] & 2) {
+    in6_addr link_local{};
+    link_local.s6_addr[0] = 0xfe;
+    link_local.s6_addr[1] = 0x80;
+    link_local.s6_addr[15] = 2;
+    d.from = {IpAddress::V6(link_local), 2};
+    d.hop_limit = kDiscoveryHopLimit;
+  } else {
+    in_addr v4{};
+    v4.s_addr = htonl(0x0a000002);
+    d.from = {IpAddress::V4(v4), 2};
+  }
 
   CheckReencodes(d);
 

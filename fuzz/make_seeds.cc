@@ -70,8 +70,19 @@ bool WriteAnnouncementSeeds(const fs::path& root) {
   bonding.relay.reset();
   in_addr peer{};
   peer.s_addr = htonl(0x0ac80002);  // 10.200.0.2
-  bonding.bond = BondEndpoint{peer, 7201, 7301};
+  bonding.bond = BondEndpoint{IpAddress::V4(peer), 7201, 7301};
   announcements.push_back(bonding);
+  // The same over IPv6, bonding with an IPv6 peer (16 bytes on the wire).
+  Announcement bonding_ipv6 = bonding;
+  in6_addr peer6{};
+  peer6.s6_addr[0] = 0x20;
+  peer6.s6_addr[1] = 0x01;
+  peer6.s6_addr[2] = 0x0d;
+  peer6.s6_addr[3] = 0xb8;
+  peer6.s6_addr[15] = 7;  // 2001:db8::7
+  bonding_ipv6.bond->peer_address = IpAddress::V6(peer6);
+  bonding_ipv6.sent_over = AF_INET6;
+  announcements.push_back(bonding_ipv6);
   Announcement many = full;
   many.uplinks.clear();
   for (size_t i = 0; i < kMaxAnnouncedUplinks; ++i) {

@@ -23,7 +23,12 @@ PeersReply SamplePeers() {
 TEST(PeersTableTest, ShowsNodesUplinksCandidatesAndDrops) {
   const std::string table = PeersTable(SamplePeers());
   EXPECT_THAT(table, HasSubstr("this node: m1:a (alpha)"));
-  EXPECT_THAT(table, HasSubstr("1 node known"));
+  EXPECT_THAT(table, HasSubstr("2 nodes known"));
+  // A node heard over both families shows both; one heard over IPv6 alone
+  // says why it relays nothing.
+  EXPECT_THAT(table, HasSubstr("    heard from 10.210.0.2 (0.2s ago), fe80::2%lan0 (0.5s ago)\n"));
+  EXPECT_THAT(table, AllOf(HasSubstr("delta"), HasSubstr("fe80::4%lan0"),
+                           HasSubstr("    no relaying: relay over IPv6 LAN not supported yet\n")));
   EXPECT_THAT(table, AllOf(HasSubstr("m1:b"), HasSubstr("beta"), HasSubstr("10.210.0.2"),
                            HasSubstr("0.2s"), HasSubstr(" mesh1\n")));
   EXPECT_THAT(table, AllOf(HasSubstr("wan0"), HasSubstr("40.0M"), HasSubstr("2.5ms"),

@@ -53,6 +53,21 @@ TEST(Announcement, RoundTrips) {
   }
 }
 
+TEST(Announcement, AnIpv6BondingPeerAndTheFamilySentOverRoundTrip) {
+  Announcement a = Sample();
+  a.bond->peer_address = Addr("2001:db8::7");
+  a.sent_over = AF_INET6;
+  std::vector<uint8_t> f = Encode(a);
+  std::variant<Announcement, Drop> r = DecodeAnnouncement(f.data(), f.size(), kKey);
+  ASSERT_TRUE(std::holds_alternative<Announcement>(r)) << std::get<Drop>(r).detail;
+  EXPECT_EQ(std::get<Announcement>(r), a);
+  EXPECT_TRUE(std::get<Announcement>(r).bond->peer_address.is_v6());
+  // Its peer takes 16 bytes on the wire, an IPv4 one 4 (what every version reads).
+  Announcement v4 = Sample();
+  v4.sent_over = AF_INET6;
+  EXPECT_EQ(f.size(), Encode(v4).size() + 12);
+}
+
 TEST(Announcement, LargestPossibleAnnouncementFitsTheSizeLimit) {
   Announcement a = Sample();
   a.node_id = std::string(64, 'i');
@@ -65,7 +80,9 @@ TEST(Announcement, LargestPossibleAnnouncementFitsTheSizeLimit) {
                          1'000'000'000, 60'000'000, 1'000'000, ~0ULL, true, 65535});
   }
   a.relay = RelayCapability{65535, 1'000'000'000, ~0ULL};
-  a.bond = BondEndpoint{Ip("255.255.255.255"), 65535, 65535};
+  // The larger peer (16 bytes) and family field.
+  a.bond = BondEndpoint{Addr("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"), 65535, 65535};
+  a.sent_over = AF_INET6;
   absl::StatusOr<std::vector<uint8_t>> f = EncodeAnnouncement(a, kKey);
   ASSERT_TRUE(f.ok()) << f.status();
   EXPECT_LE(f->size(), kMaxAnnouncementSize);
@@ -99,7 +116,13 @@ TEST(Announcement, EncodeRefusesWhatPeersWouldDropNamingTheField) {
       {[](Announcement& a) { a.uplinks[0].relay_port = 0; }, "uplinks[0].relay_port is 0 but shared"},
       {[](Announcement& a) { a.uplinks[2].relay_port = 7213; },
        "uplinks[2].relay_port 7213 on an uplink not shared"},
-      {[](Announcement& a) { a.bond->peer_address = Ip("0.0.0.0"); }, "bond.peer_address is 0.0.0.0"},
+      {[](Announcement& a) { a.bond->peer_address = Addr("0.0.0.0"); }, "bond.peer_address is 0.0.0.0"},
+      {[](Announcement& a) { a.bond->peer_address = Addr("::"); }, "bond.peer_address is ::"},
+      {[](Announcement& a) { a.bond->peer_address = Addr("fe80::1"); },
+       "bond.peer_address is fe80::1, a link-local address"},
+      {[](Announcement& a) { a.bond->peer_address = Addr("::ffff:10.200.0.2"); },
+       "an IPv4-mapped address"},
+      {[](Announcement& a) { a.sent_over = AF_UNIX; }, "sent_over is address family 1"},
       {[](Announcement& a) { a.bond->peer_port = 0; }, "bond.peer_port is 0"},
       {[](Announcement& a) { a.bond->tunnel_port = 0; }, "bond.tunnel_port is 0"},
   };
@@ -143,12 +166,17 @@ TEST(Announcement, TruncatedAtEveryLengthIsDropped) {
 }
 
 TEST(Announcement, EveryAlteredBitIsDropped) {
-  const std::vector<uint8_t> good = Encode(Sample());
-  for (size_t i = 0; i < good.size(); ++i) {
-    for (int bit = 0; bit < 8; ++bit) {
-      std::vector<uint8_t> f = good;
-      f[i] ^= static_cast<uint8_t>(1 << bit);
-      ASSERT_TRUE(DropOf(f).has_value()) << "accepted with byte " << i << " bit " << bit << " flipped";
+  Announcement ipv6 = Sample();
+  ipv6.bond->peer_address = Addr("2001:db8::7");
+  ipv6.sent_over = AF_INET6;
+  for (const std::vector<uint8_t>& good : {Encode(Sample()), Encode(ipv6)}) {
+    for (size_t i = 0; i < good.size(); ++i) {
+      for (int bit = 0; bit < 8; ++bit) {
+        std::vector<uint8_t> f = good;
+        f[i] ^= static_cast<uint8_t>(1 << bit);
+        ASSERT_TRUE(DropOf(f).has_value())
+            << "accepted with byte " << i << " bit " << bit << " flipped";
+      }
     }
   }
 }
@@ -166,6 +194,25 @@ TEST(Announcement, ForgedOrForeignKeyedMessagesFailAuthentication) {
 
 // 10.200.0.2 as it goes on the wire.
 std::string PeerBytes() { return std::string("\x0a\xc8\x00\x02", 4); }
+// 2001:db8::7, likewise.
+std::string PeerBytesV6() {
+  return std::string("\x20\x01\x0d\xb8", 4) + std::string(11, '\0') + "\x07";
+}
+
+// The smallest body a node accepts: every required field, one uplink.
+mesh::Announcement ValidWireAnnouncement() {
+  mesh::Announcement m;
+  m.set_node_id("n1");
+  m.set_name("name");
+  m.set_version("1");
+  m.set_epoch(1);
+  m.set_seq(1);
+  m.set_timestamp_ms(1);
+  mesh::Uplink* u = m.add_uplinks();
+  u->set_name("eth0");
+  u->set_type(mesh::UPLINK_TYPE_ETHERNET);
+  return m;
+}
 
 void SetBond(mesh::Announcement& m, const std::string& peer_address, uint32_t peer_port,
              uint32_t tunnel_port) {
@@ -179,16 +226,7 @@ TEST(Announcement, AuthenticatedButMalformedBodiesAreDropped) {
   EXPECT_EQ(DropOf(FrameBody(""))->reason, DropReason::kInvalidField);  // all fields missing
 
   auto serialized = [](const std::function<void(mesh::Announcement&)>& spoil) {
-    mesh::Announcement m;
-    m.set_node_id("n1");
-    m.set_name("name");
-    m.set_version("1");
-    m.set_epoch(1);
-    m.set_seq(1);
-    m.set_timestamp_ms(1);
-    mesh::Uplink* u = m.add_uplinks();
-    u->set_name("eth0");
-    u->set_type(mesh::UPLINK_TYPE_ETHERNET);
+    mesh::Announcement m = ValidWireAnnouncement();
     spoil(m);
     return m.SerializeAsString();
   };
@@ -204,7 +242,8 @@ TEST(Announcement, AuthenticatedButMalformedBodiesAreDropped) {
   std::variant<Announcement, Drop> decoded = DecodeAnnouncement(with_bond.data(), with_bond.size(), kKey);
   ASSERT_TRUE(std::holds_alternative<Announcement>(decoded)) << std::get<Drop>(decoded).detail;
   const Announcement& a = std::get<Announcement>(decoded);
-  EXPECT_EQ(a.bond, (BondEndpoint{Ip("10.200.0.2"), 7201, 7301}));
+  EXPECT_EQ(a.bond, (BondEndpoint{Addr("10.200.0.2"), 7201, 7301}));
+  EXPECT_EQ(a.sent_over, AF_INET) << "a sender from before IPv6 discovery announced over IPv4";
   EXPECT_EQ(a.uplinks[0].relay_port, 7211);
   EXPECT_EQ(a.relay->share_remaining_bytes, 5u);
   struct Case {
@@ -234,8 +273,29 @@ TEST(Announcement, AuthenticatedButMalformedBodiesAreDropped) {
        "uplinks[0].relay_port 7211 on an uplink not shared"},
       {[](mesh::Announcement& m) { SetBond(m, std::string("\x0a\xc8\x00", 3), 7201, 7301); },
        "bond.peer_address is 3 bytes"},
-      {[](mesh::Announcement& m) { SetBond(m, std::string(16, '\x20'), 7201, 7301); },
-       "bond.peer_address is 16 bytes"},
+      {[](mesh::Announcement& m) { SetBond(m, std::string(5, '\x20'), 7201, 7301); },
+       "bond.peer_address is 5 bytes (an IPv4 address has 4, an IPv6 address 16)"},
+      // An IPv6 address cut short, or one with a byte too many.
+      {[](mesh::Announcement& m) { SetBond(m, PeerBytesV6().substr(0, 15), 7201, 7301); },
+       "bond.peer_address is 15 bytes"},
+      {[](mesh::Announcement& m) { SetBond(m, PeerBytesV6() + "x", 7201, 7301); },
+       "bond.peer_address is 17 bytes"},
+      {[](mesh::Announcement& m) { SetBond(m, std::string(16, '\0'), 7201, 7301); },
+       "bond.peer_address is ::"},
+      {[](mesh::Announcement& m) {
+         SetBond(m, std::string("\xfe\x80", 2) + std::string(13, '\0') + "\x01", 7201, 7301);
+       },
+       "bond.peer_address is fe80::1, a link-local address"},
+      {[](mesh::Announcement& m) {
+         SetBond(m, std::string("\xff\x02", 2) + std::string(13, '\0') + "\x01", 7201, 7301);
+       },
+       "bond.peer_address is ff02::1, a multicast address"},
+      {[](mesh::Announcement& m) {
+         SetBond(m, std::string(10, '\0') + "\xff\xff" + PeerBytes(), 7201, 7301);
+       },
+       "bond.peer_address is ::ffff:10.200.0.2, an IPv4-mapped address"},
+      {[](mesh::Announcement& m) { m.set_sent_over(static_cast<mesh::AddressFamily>(7)); },
+       "sent_over 7 is not a known address family"},
       {[](mesh::Announcement& m) { SetBond(m, "", 7201, 7301); }, "bond.peer_address is 0 bytes"},
       {[](mesh::Announcement& m) { SetBond(m, std::string(4, '\0'), 7201, 7301); },
        "bond.peer_address is 0.0.0.0"},
@@ -253,6 +313,22 @@ TEST(Announcement, AuthenticatedButMalformedBodiesAreDropped) {
     ASSERT_TRUE(d.has_value()) << c.detail;
     EXPECT_EQ(d->reason, DropReason::kInvalidField) << c.detail;
     EXPECT_THAT(d->detail, HasSubstr(c.detail));
+  }
+}
+
+TEST(Announcement, AnIpv6PeerCutInsideTheBodyIsDropped) {
+  // Tagged by a key holder, but the body ends inside the 16-byte address:
+  // the length-prefixed fields run past the end, and protobuf refuses them.
+  mesh::Announcement m = ValidWireAnnouncement();
+  SetBond(m, PeerBytesV6(), 7201, 7301);
+  const std::string body = m.SerializeAsString();
+  ASSERT_FALSE(DropOf(FrameBody(body)).has_value()) << DropOf(FrameBody(body))->detail;
+  const size_t address = body.find(PeerBytesV6());
+  ASSERT_NE(address, std::string::npos);
+  for (size_t kept = 0; kept < 16; ++kept) {
+    std::optional<Drop> d = DropOf(FrameBody(body.substr(0, address + kept)));
+    ASSERT_TRUE(d.has_value()) << "accepted with " << kept << " address bytes left";
+    EXPECT_EQ(d->reason, DropReason::kMalformedBody) << kept;
   }
 }
 

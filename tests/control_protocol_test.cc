@@ -129,8 +129,9 @@ TEST(ControlProtocolTest, UplinkTestRoundTrip) {
 
 TEST(ControlProtocolTest, PeersRoundTrip) {
   ExpectRoundTrip<PeersReply>(kSamplePeers, "peers");
-  // A node that sent no uplinks or relay but a bond endpoint; a relay whose
-  // counters were not readable.
+  // A node that sent no uplinks or relay but a bond endpoint (with an IPv6
+  // peer, which relays cannot reach yet); a relay whose counters were not
+  // readable.
   nlohmann::json peers = nlohmann::json::parse(kSamplePeers);
   peers["nodes"].push_back({{"id", "m1:c"},
                             {"name", "gamma"},
@@ -142,9 +143,15 @@ TEST(ControlProtocolTest, PeersRoundTrip) {
                             {"joined_unix_ms", nullptr},
                             {"uplinks", nlohmann::json::array()},
                             {"relay", nullptr},
-                            {"bond", {{"peer", "198.51.100.8:7201"}, {"tunnel_port", 7201}}},
+                            {"bond", {{"peer", "[2001:db8::8]:7201"}, {"tunnel_port", 7201}}},
                             {"used_as_paths", false},
-                            {"our_paths", nlohmann::json::array()}});
+                            {"our_paths", nlohmann::json::array()},
+                            {"addresses", {{{"family", "ipv4"},
+                                            {"address", "10.210.0.3"},
+                                            {"interface", "lan0"},
+                                            {"age_s", 1.0}}}},
+                            {"relay_unsupported",
+                             "relay to an IPv6 bonding peer (2001:db8::8) not supported yet"}});
   for (const char* counted : {"fwd_packets", "fwd_bytes", "ret_packets", "ret_bytes", "drops"}) {
     peers["relaying"]["relays"][0].erase(counted);
   }

@@ -6,7 +6,7 @@ namespace meshbpf {
 
 // A "status" reply: a configured path with RTT samples, relayed paths empty
 // and filled, a learned path not learned yet; a monthly and a one-off cap.
-inline constexpr char kSampleStatus[] = R"({
+inline constexpr char kSampleStatus[] = R"json({
   "mode": "load_balance", "probing": true, "invalid_probes": 3, "nodes": 2,
   "paths": [
     {"id": 0, "name": "wan0", "interface": "veth-a0", "health": "up", "link_up": true,
@@ -21,7 +21,8 @@ inline constexpr char kSampleStatus[] = R"({
      "weight_mbit": 0.0, "loss": 0.0, "probe_loss": 0.0, "down_count": 0,
      "held_out": false, "moved_in": false, "bulk_excluded": false, "guard_reason": null,
      "endpoint": "relay", "remote": null,
-     "relay": null},
+     "relay": null,
+     "relay_unavailable": "relay over IPv6 LAN not supported yet: gamma (fe80::3%lan0)"},
     {"id": 2, "name": "mesh1", "interface": "lan0", "health": "degraded", "link_up": true,
      "data_path_state": "active", "mtu": 1500, "uplink_mtu": 1500, "configured_mbit": 20.0, "capacity_mbit": 12.5,
      "weight_mbit": 12.5, "loss": 0.05, "probe_loss": 0.1, "down_count": 2,
@@ -30,6 +31,7 @@ inline constexpr char kSampleStatus[] = R"({
      "endpoint": "relay", "remote": "10.210.0.2:7211",
      "relay": {"node": "beta", "node_id": "m1:b", "uplink": "wan0",
                "address": "10.210.0.2", "port": 7211},
+     "relay_unavailable": null,
      "rtt_ms": 8.0, "min_rtt_ms": 6.5, "jitter_ms": 1.0, "queue_delay_ms": 1.5},
     {"id": 3, "name": "client", "interface": "veth-a1", "health": "down", "link_up": false,
      "data_path_state": "disabled", "mtu": 1400, "uplink_mtu": 1500, "configured_mbit": 10.0, "capacity_mbit": 10.0,
@@ -63,7 +65,7 @@ inline constexpr char kSampleStatus[] = R"({
   "loss_repair": {"requests_sent": 12, "repairs_sent": 30, "copies_missing": 2,
                   "repairs_refused": 1, "resting": true, "rests": 2,
                   "peer_repairs": true, "wait_us": 0, "keeps_copies": true}
-})";
+})json";
 
 // A "peers" reply: one node heard whose uplink fills our path mesh1, a relay
 // served with its counts, dropped announcements.
@@ -80,7 +82,19 @@ inline constexpr char kSamplePeers[] = R"({
                             "rtt_us": 0, "loss_ppm": 0, "shared": false,
                             "relay_port": 0, "cap_remaining_bytes": null}],
                "relay": {"port": 7211, "max_kbps": 0, "share_remaining_bytes": null},
-               "bond": null, "used_as_paths": true, "our_paths": ["mesh1"]}],
+               "bond": null, "used_as_paths": true, "our_paths": ["mesh1"],
+               "addresses": [{"family": "ipv4", "address": "10.210.0.2", "interface": "lan0",
+                              "age_s": 0.25},
+                             {"family": "ipv6", "address": "fe80::2%lan0", "interface": "lan0",
+                              "age_s": 0.5}],
+               "relay_unsupported": null},
+              {"id": "m1:d", "name": "delta", "address": "fe80::4%lan0", "version": "0.1.0",
+               "epoch": 3, "seq": 2, "age_s": 1.5, "joined_unix_ms": 6, "uplinks": [],
+               "relay": {"port": 7211, "max_kbps": 0, "share_remaining_bytes": null},
+               "bond": null, "used_as_paths": false, "our_paths": [],
+               "addresses": [{"family": "ipv6", "address": "fe80::4%lan0", "interface": "lan0",
+                              "age_s": 1.5}],
+               "relay_unsupported": "relay over IPv6 LAN not supported yet"}],
     "candidate_relayed_paths": [{"node_id": "m1:b", "node_name": "beta",
                                  "address": "10.210.0.2", "relay_port": 7211,
                                  "max_relay_kbps": 0,

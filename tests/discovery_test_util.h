@@ -22,6 +22,16 @@ inline in_addr Ip(const char* text) {
   return a;
 }
 
+// An IPv4 or IPv6 address from text.
+inline IpAddress Addr(const char* text) {
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, text, &v6) == 1) return IpAddress::V6(v6);
+  return IpAddress::V4(Ip(text));
+}
+
+// Where a datagram came from: the address, heard on interface `ifindex`.
+inline ScopedAddress From(const char* text, int ifindex = 2) { return {Addr(text), ifindex}; }
+
 inline Announcement Sample(std::string node_id = "node-a") {
   Announcement a;
   a.node_id = std::move(node_id);
@@ -36,7 +46,7 @@ inline Announcement Sample(std::string node_id = "node-a") {
       {"wlan0", UplinkType::kWifi, 0, 0, 0, std::nullopt, false},
   };
   a.relay = RelayCapability{7211, 50'000, 2'000'000'000};
-  a.bond = BondEndpoint{Ip("10.200.0.2"), 7201, 7301};
+  a.bond = BondEndpoint{Addr("10.200.0.2"), 7201, 7301};
   return a;
 }
 

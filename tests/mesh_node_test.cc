@@ -114,7 +114,7 @@ TEST(AnnouncedBondTest, OnlyWithRelayedPathsAndAPeer) {
   s.paths.push_back(relayed);
   const std::optional<BondEndpoint> bond = AnnouncedBond(s);
   ASSERT_TRUE(bond.has_value());
-  EXPECT_EQ(bond->peer_address.s_addr, Addr("198.51.100.7").s_addr);
+  EXPECT_EQ(bond->peer_address, IpAddress::V4(Addr("198.51.100.7")));
   EXPECT_EQ(bond->peer_port, 7400u);
   EXPECT_EQ(bond->tunnel_port, 7400u);
   s.peer_address.reset();

@@ -560,5 +560,31 @@ TEST_F(PathSupervisorTest, SentPacketsAreKeptForRepairOnlyWhileThePeerAsks) {
   EXPECT_EQ(system_->config.keep_copies, 1);
 }
 
+// A relayed path nobody fills says why when discovery knows (a neighbour
+// offering it heard only over IPv6); a filled one does not ask.
+TEST_F(PathSupervisorTest, AnEmptyRelayedPathSaysWhyInStatus) {
+  settings_ = TwoPaths(/*probed=*/false);
+  settings_.paths[1].endpoint = PathEndpoint::kRelay;
+  settings_.paths[1].endpoint_known = false;
+  system_ = std::make_unique<FakeSystem>(settings_);
+  std::optional<RelayAssignment> filled;
+  StatusSources sources;
+  sources.relayed_path = [&](size_t) { return filled ? &*filled : nullptr; };
+  sources.relay_unavailable = [](size_t path) -> std::optional<std::string> {
+    if (path != 1) return std::nullopt;
+    return "relay over IPv6 LAN not supported yet: node2 (fe80::2%lan0)";
+  };
+  paths_ = std::make_unique<PathSupervisor>(settings_, system_->Io(), sources, now_);
+  nlohmann::json status = ToJson(paths_->Status());
+  EXPECT_FALSE(status["paths"][0].contains("relay_unavailable")) << "not a relayed path";
+  EXPECT_TRUE(status["paths"][1]["relay"].is_null());
+  EXPECT_EQ(status["paths"][1]["relay_unavailable"],
+            "relay over IPv6 LAN not supported yet: node2 (fe80::2%lan0)");
+  filled = RelayAssignment{"n2", "node2", "wan0", {}, 7211};
+  status = ToJson(paths_->Status());
+  EXPECT_EQ(status["paths"][1]["relay"]["node"], "node2");
+  EXPECT_TRUE(status["paths"][1]["relay_unavailable"].is_null());
+}
+
 }  // namespace
 }  // namespace meshbpf

@@ -54,8 +54,18 @@ MeshNode Node(const std::string& id, const char* address, bool bonds = true) {
   MeshNode n;
   n.last.node_id = id;
   n.last.name = "name-" + id;
-  if (bonds) n.last.bond = BondEndpoint{Ip("10.200.0.2"), 7201, 7301};
-  n.address = Ip(address);
+  if (bonds) n.last.bond = BondEndpoint{IpAddress::V4(Ip("10.200.0.2")), 7201, 7301};
+  n.ipv4 = HeardFrom{{IpAddress::V4(Ip(address)), kLanIfindex}, {}};
+  return n;
+}
+
+// Heard only over IPv6, at a link-local address.
+MeshNode Ipv6OnlyNode(const std::string& id, const char* address) {
+  MeshNode n = Node(id, "0.0.0.0");
+  n.ipv4.reset();
+  in6_addr a{};
+  inet_pton(AF_INET6, address, &a);
+  n.ipv6 = HeardFrom{{IpAddress::V6(a), kLanIfindex}, {}};
   return n;
 }
 
@@ -147,6 +157,20 @@ TEST(PlanRelays, SlotsStayWhenNodesComeAndGo) {
   EXPECT_THAT(Summary(third), ElementsAre("a/wan0@0", "a/wan1@1", "c/wan0@4", "c/wan1@5"));
   EXPECT_EQ(third[2].relay.origin_ip, Ip("10.210.0.9").s_addr);
   EXPECT_EQ(third[2].relay.peer_port, 7999);
+}
+
+TEST(PlanRelays, NoneForANodeHeardOnlyOverIpv6OrBondingWithAnIpv6Peer) {
+  const NodeSettings s = Sharing();
+  MeshNode v6_peer = Node("peer6", "10.210.0.6");
+  in6_addr peer{};
+  inet_pton(AF_INET6, "2001:db8::7", &peer);
+  v6_peer.last.bond->peer_address = IpAddress::V6(peer);
+  MeshNode dual = Node("dual", "10.210.0.4");
+  dual.ipv6 = Ipv6OnlyNode("dual", "fe80::4").ipv6;
+  const std::vector<PlannedRelay> planned = PlanRelays(
+      s, Nodes({Ipv6OnlyNode("only6", "fe80::5"), v6_peer, dual}), {}, OnOurLan);
+  EXPECT_THAT(Summary(planned), ElementsAre("dual/wan0@0", "dual/wan1@1"));
+  EXPECT_EQ(planned[0].relay.origin_ip, Ip("10.210.0.4").s_addr) << "over a dual-stack LAN, IPv4";
 }
 
 TEST(PlanRelays, NoMoreRelaysThanSlotsAndTheServedKeepThem) {

@@ -164,13 +164,16 @@ void to_json(json& j, const PathStatusEntry& v) {
   j = json::object();
   WriteFields(j, v);
   if (v.relayed()) j["relay"] = Nullable(v.relay);
+  if (v.relayed()) j["relay_unavailable"] = Nullable(v.relay_unavailable);
   if (v.learned()) j["learned_endpoint"] = j["remote"];
   if (v.rtt) j.update(json(*v.rtt));
 }
 void from_json(const json& j, PathStatusEntry& v) {
   ReadFields(j, v);
   v.relay.reset();
+  v.relay_unavailable.reset();
   if (v.relayed()) Field(j, "relay", v.relay);
+  if (v.relayed()) Field(j, "relay_unavailable", v.relay_unavailable);
   v.rtt.reset();
   if (j.contains("rtt_ms")) from_json(j, v.rtt.emplace());
 }
@@ -261,8 +264,10 @@ MESHBPF_JSON_FIELDS(PeerRelayEntry, port, max_kbps, share_remaining_bytes)
 MESHBPF_JSON_FIELDS(PeerBondEntry, peer, tunnel_port)
 
 // "used_as_paths" says whether "our_paths" is empty.
+MESHBPF_JSON_FIELDS(PeerAddressEntry, family, address, interface, age_s)
 MESHBPF_JSON_FIELD_FUNCTIONS(PeerNodeEntry, id, name, address, version, epoch, seq, age_s,
-                             joined_unix_ms, uplinks, relay, bond, our_paths)
+                             joined_unix_ms, uplinks, relay, bond, our_paths, addresses,
+                             relay_unsupported)
 void to_json(json& j, const PeerNodeEntry& v) {
   j = {{"used_as_paths", !v.our_paths.empty()}};
   WriteFields(j, v);

@@ -97,6 +97,10 @@ struct PathStatusEntry {
   // Only on relayed paths ("relay": null while no neighbour fills it). A
   // learned path also repeats `remote` as "learned_endpoint".
   std::optional<RelayInfo> relay;
+  // Only on relayed paths: why no neighbour fills it though one offers to,
+  // e.g. "relay over IPv6 LAN not supported yet: node2 (fe80::2%lan0)";
+  // null when filled or nobody offers.
+  std::optional<std::string> relay_unavailable;
   std::optional<PathRtt> rtt;
 
   bool relayed() const { return endpoint == "relay"; }
@@ -182,8 +186,16 @@ struct PeerBondEntry {  // where relays forward a node's traffic
   std::string peer;     // "address:port"
   uint16_t tunnel_port = 0;
 };
+struct PeerAddressEntry {  // where a node was heard from over one family
+  std::string family;       // "ipv4" or "ipv6"
+  std::string address;      // a link-local one with its zone: "fe80::2%lan0"
+  std::string interface;    // ours it arrived on
+  double age_s = 0;         // since last heard over this family
+};
 struct PeerNodeEntry {
-  std::string id, name, address, version;
+  std::string id, name;
+  std::string address;  // IPv4 when heard over it, else IPv6 (`addresses` has both)
+  std::string version;
   uint64_t epoch = 0, seq = 0;
   double age_s = 0;
   std::optional<uint64_t> joined_unix_ms;
@@ -191,6 +203,10 @@ struct PeerNodeEntry {
   std::optional<PeerRelayEntry> relay;
   std::optional<PeerBondEntry> bond;
   std::vector<std::string> our_paths;  // our relayed paths it fills ("used_as_paths")
+  std::vector<PeerAddressEntry> addresses;  // one per family heard over, IPv4 first
+  // Why it offers or asks relaying that cannot happen, e.g. "relay over IPv6
+  // LAN not supported yet"; null: nothing stands in the way (or no relaying).
+  std::optional<std::string> relay_unsupported;
 };
 struct CandidateRelayedPath {
   std::string node_id, node_name, address;
@@ -256,6 +272,7 @@ MESHBPF_CONTROL_JSON(UplinkTestReply);
 MESHBPF_CONTROL_JSON(PeerUplinkEntry);
 MESHBPF_CONTROL_JSON(PeerRelayEntry);
 MESHBPF_CONTROL_JSON(PeerBondEntry);
+MESHBPF_CONTROL_JSON(PeerAddressEntry);
 MESHBPF_CONTROL_JSON(PeerNodeEntry);
 MESHBPF_CONTROL_JSON(CandidateRelayedPath);
 MESHBPF_CONTROL_JSON(RelayCounts);

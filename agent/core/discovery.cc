@@ -70,6 +70,25 @@ std::optional<UplinkType> FromWire(int type) {
   }
 }
 
+bool IsLinkLocalV6(const IpAddress& a) {
+  return a.is_v6() && a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80;
+}
+
+// What makes an address no bonding peer to forward to, e.g. "is ::".
+std::optional<std::string> PeerAddressProblem(const IpAddress& a) {
+  if (a.IsUnspecified()) return absl::StrCat("is ", IpText(a));
+  if (!a.is_v6()) return std::nullopt;
+  static constexpr uint8_t kV4MappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::equal(std::begin(kV4MappedPrefix), std::end(kV4MappedPrefix), a.bytes.begin())) {
+    return absl::StrCat("is ", IpText(a), ", an IPv4-mapped address (an IPv4 peer takes 4 bytes)");
+  }
+  if (a.bytes[0] == 0xff) return absl::StrCat("is ", IpText(a), ", a multicast address");
+  // A peer is reached through a router; a link-local address would need an
+  // interface the announcement cannot name.
+  if (IsLinkLocalV6(a)) return absl::StrCat("is ", IpText(a), ", a link-local address");
+  return std::nullopt;
+}
+
 // One validation for both directions, so a node never sends what its peers
 // would drop. Returns the first problem, naming the field.
 std::optional<std::string> AnnouncementProblem(const Announcement& a) {
@@ -115,9 +134,12 @@ std::optional<std::string> AnnouncementProblem(const Announcement& a) {
   }
   if (a.bond) {
     // Relays would forward the node's traffic there.
-    if (a.bond->peer_address.s_addr == INADDR_ANY) return "bond.peer_address is 0.0.0.0";
+    if (auto p = PeerAddressProblem(a.bond->peer_address)) return "bond.peer_address " + *p;
     if (a.bond->peer_port == 0) return "bond.peer_port is 0";
     if (a.bond->tunnel_port == 0) return "bond.tunnel_port is 0";
+  }
+  if (a.sent_over != AF_INET && a.sent_over != AF_INET6) {
+    return absl::StrCat("sent_over is address family ", a.sent_over, " (IPv4 or IPv6)");
   }
   return std::nullopt;
 }
@@ -163,6 +185,8 @@ absl::string_view DropReasonName(DropReason reason) {
     case DropReason::kInvalidField: return "invalid field";
     case DropReason::kReplayed: return "replayed";
     case DropReason::kTableFull: return "node table full";
+    case DropReason::kOffLink: return "off link";
+    case DropReason::kFamilyMismatch: return "family mismatch";
   }
   return "?";
 }
@@ -171,6 +195,7 @@ absl::string_view NodeChangeName(NodeChange change) {
   switch (change) {
     case NodeChange::kJoined: return "joined";
     case NodeChange::kUplinksChanged: return "uplinks changed";
+    case NodeChange::kAddressAdded: return "address added";
     case NodeChange::kUpdated: return "updated";
     case NodeChange::kRefreshed: return "refreshed";
   }
@@ -210,9 +235,11 @@ absl::StatusOr<std::vector<uint8_t>> EncodeAnnouncement(const Announcement& a,
       m.mutable_relay()->set_share_remaining_bytes(*a.relay->share_remaining_bytes);
     }
   }
+  m.set_sent_over(a.sent_over == AF_INET6 ? mesh::ADDRESS_FAMILY_IPV6 : mesh::ADDRESS_FAMILY_IPV4);
   if (a.bond) {
     mesh::BondEndpoint* b = m.mutable_bond();
-    b->set_peer_address(&a.bond->peer_address.s_addr, sizeof(a.bond->peer_address.s_addr));
+    const IpAddress& peer = a.bond->peer_address;
+    b->set_peer_address(peer.bytes.data(), peer.is_v6() ? 16 : 4);
     b->set_peer_port(a.bond->peer_port);
     b->set_tunnel_port(a.bond->tunnel_port);
   }
@@ -317,19 +344,30 @@ std::variant<Announcement, Drop> DecodeAnnouncement(const uint8_t* data, size_t 
   }
   if (m.has_bond()) {
     const mesh::BondEndpoint& b = m.bond();
-    if (b.peer_address().size() != sizeof(in_addr)) {
+    // The length is the family: 4 bytes IPv4 (what every version sent), 16 IPv6.
+    const size_t length = b.peer_address().size();
+    if (length != 4 && length != 16) {
       return MakeDrop(DropReason::kInvalidField,
-                      absl::StrCat("bond.peer_address is ", b.peer_address().size(),
-                                   " bytes (an IPv4 address has 4)"));
+                      absl::StrCat("bond.peer_address is ", length,
+                                   " bytes (an IPv4 address has 4, an IPv6 address 16)"));
     }
     if (auto drop = PortAbove16Bits(b.peer_port(), "bond.peer_port")) return *drop;
     if (auto drop = PortAbove16Bits(b.tunnel_port(), "bond.tunnel_port")) return *drop;
     BondEndpoint bond;
-    std::copy(b.peer_address().begin(), b.peer_address().end(),
-              reinterpret_cast<char*>(&bond.peer_address.s_addr));
+    bond.peer_address.family = length == 16 ? AF_INET6 : AF_INET;
+    std::copy(b.peer_address().begin(), b.peer_address().end(), bond.peer_address.bytes.begin());
     bond.peer_port = static_cast<uint16_t>(b.peer_port());
     bond.tunnel_port = static_cast<uint16_t>(b.tunnel_port());
     a.bond = bond;
+  }
+  switch (m.sent_over()) {
+    // Senders before IPv6 discovery leave it out: they announced over IPv4 only.
+    case mesh::ADDRESS_FAMILY_UNSPECIFIED:
+    case mesh::ADDRESS_FAMILY_IPV4: a.sent_over = AF_INET; break;
+    case mesh::ADDRESS_FAMILY_IPV6: a.sent_over = AF_INET6; break;
+    default:
+      return MakeDrop(DropReason::kInvalidField,
+                      absl::StrCat("sent_over ", m.sent_over(), " is not a known address family"));
   }
   if (auto problem = AnnouncementProblem(a)) {
     return MakeDrop(DropReason::kInvalidField, *problem);
@@ -342,61 +380,109 @@ std::optional<Drop> ReplayGuard::Admit(const Announcement& a) {
   // Forget nodes silent for the retention (see header).
   std::erase_if(last_, [&](const auto& entry) { return now - entry.second.accepted > retention_; });
   auto it = last_.find(a.node_id);
-  if (it != last_.end()) {
-    const Last& last = it->second;
-    if (a.epoch < last.epoch) {
-      return MakeDrop(DropReason::kReplayed, absl::StrCat("node ", a.node_id, " epoch ", a.epoch,
-                                                          " is older than ", last.epoch));
-    }
-    if (a.epoch == last.epoch && a.seq <= last.seq) {
-      return MakeDrop(DropReason::kReplayed, absl::StrCat("node ", a.node_id, " seq ", a.seq,
-                                                          " is not above ", last.seq));
-    }
-  } else if (last_.size() >= kMaxNodes) {
+  if (it == last_.end() && last_.size() >= kMaxNodes) {
     return MakeDrop(DropReason::kTableFull,
                     absl::StrCat("already tracking ", kMaxNodes, " nodes, ignoring ", a.node_id));
   }
-  last_[a.node_id] = Last{a.epoch, a.seq, now};
+  Last next = it != last_.end() ? it->second : Last{a.epoch};
+  if (a.epoch < next.epoch) {
+    return MakeDrop(DropReason::kReplayed, absl::StrCat("node ", a.node_id, " epoch ", a.epoch,
+                                                        " is older than ", next.epoch));
+  }
+  if (a.epoch > next.epoch) next = Last{a.epoch};  // restarted: seq starts over on both
+  uint64_t& seq = a.sent_over == AF_INET6 ? next.seq_ipv6 : next.seq_ipv4;
+  if (a.seq <= seq) {
+    return MakeDrop(DropReason::kReplayed,
+                    absl::StrCat("node ", a.node_id, " seq ", a.seq, " is not above ", seq,
+                                 a.sent_over == AF_INET6 ? " (over IPv6)" : " (over IPv4)"));
+  }
+  seq = a.seq;
+  next.accepted = now;
+  last_[a.node_id] = next;
   return std::nullopt;
 }
 
-std::variant<NodeChange, Drop> NodeTable::Update(const Announcement& a, in_addr from) {
+std::optional<in_addr> MeshNode::RelayAddress() const {
+  if (!ipv4) return std::nullopt;
+  return ipv4->from.address.v4();
+}
+
+const ScopedAddress& MeshNode::PreferredAddress() const {
+  // NodeTable keeps no node without an address.
+  return ipv4 ? ipv4->from : ipv6->from;
+}
+
+std::optional<std::string> RelayUnsupportedReason(const MeshNode& node) {
+  const bool offers = node.last.relay &&
+                      std::any_of(node.last.uplinks.begin(), node.last.uplinks.end(),
+                                  [](const AnnouncedUplink& u) { return u.shared; });
+  if (!offers && !node.last.bond) return std::nullopt;
+  if (!node.ipv4) return std::string(kRelayOverIpv6Unsupported);
+  if (node.last.bond && node.last.bond->peer_address.is_v6()) {
+    return absl::StrCat("relay to an IPv6 bonding peer (", IpText(node.last.bond->peer_address),
+                        ") not supported yet");
+  }
+  return std::nullopt;
+}
+
+std::variant<NodeChange, Drop> NodeTable::Update(const Announcement& a,
+                                                 const ScopedAddress& from) {
   const auto now = clock_();
+  const HeardFrom heard{from, now};
   auto it = nodes_.find(a.node_id);
   if (it == nodes_.end()) {
     if (nodes_.size() >= kMaxNodes) {
       return MakeDrop(DropReason::kTableFull,
                       absl::StrCat(kMaxNodes, " nodes known, ignoring ", a.node_id));
     }
-    nodes_.emplace(a.node_id, MeshNode{a, from, now});
+    MeshNode node{a};
+    (from.address.is_v6() ? node.ipv6 : node.ipv4) = heard;
+    node.last_heard = now;
+    nodes_.emplace(a.node_id, std::move(node));
     return NodeChange::kJoined;
   }
   MeshNode& node = it->second;
+  std::optional<HeardFrom>& family = from.address.is_v6() ? node.ipv6 : node.ipv4;
+  // Each family's copies pass the replay guard on their own: a copy late on
+  // one family may be older than what the other brought. It refreshes its
+  // family's address, but the node's announcement does not go back.
+  const bool newer = std::tie(a.epoch, a.seq) >= std::tie(node.last.epoch, node.last.seq);
+  const Announcement& latest = newer ? a : node.last;
   NodeChange change = NodeChange::kRefreshed;
-  if (node.last.uplinks != a.uplinks || node.last.relay != a.relay || node.last.bond != a.bond ||
-      node.address.s_addr != from.s_addr) {
+  if (node.last.uplinks != latest.uplinks || node.last.relay != latest.relay ||
+      node.last.bond != latest.bond || (family && family->from != from)) {
     change = NodeChange::kUplinksChanged;
-  } else if (node.last.name != a.name || node.last.version != a.version) {
+  } else if (!family) {
+    change = NodeChange::kAddressAdded;
+  } else if (node.last.name != latest.name || node.last.version != latest.version) {
     change = NodeChange::kUpdated;
   }
-  node.last = a;
-  node.address = from;
+  if (newer) node.last = a;
+  family = heard;
   node.last_heard = now;
   return change;
 }
 
-std::vector<MeshNode> NodeTable::Expire() {
+NodeTable::Expired NodeTable::Expire() {
   const auto now = clock_();
-  std::vector<MeshNode> removed;
+  Expired expired;
   for (auto it = nodes_.begin(); it != nodes_.end();) {
-    if (now - it->second.last_heard > timeout_) {
-      removed.push_back(std::move(it->second));
+    MeshNode& node = it->second;
+    if (now - node.last_heard > timeout_) {
+      expired.nodes.push_back(std::move(node));
       it = nodes_.erase(it);
-    } else {
-      ++it;
+      continue;
     }
+    // Heard lately over one family: the other's address alone may be stale.
+    for (std::optional<HeardFrom>* family : {&node.ipv4, &node.ipv6}) {
+      if (*family && now - (*family)->at > timeout_) {
+        expired.addresses.emplace_back(it->first, (*family)->from);
+        family->reset();
+      }
+    }
+    ++it;
   }
-  return removed;
+  return expired;
 }
 
 bool RemotePath::operator==(const RemotePath& o) const {
@@ -409,11 +495,12 @@ bool RemotePath::operator==(const RemotePath& o) const {
 std::vector<RemotePath> RemotePaths(const NodeTable& table) {
   std::vector<RemotePath> paths;
   for (const auto& [id, node] : table.nodes()) {  // std::map: ordered by node id
-    if (!node.last.relay) continue;
+    const std::optional<in_addr> address = node.RelayAddress();
+    if (!node.last.relay || !address) continue;
     std::vector<RemotePath> of_node;
     for (const AnnouncedUplink& u : node.last.uplinks) {
       if (!u.shared || u.relay_port == 0) continue;
-      of_node.push_back(RemotePath{id, node.last.name, node.address, u.relay_port,
+      of_node.push_back(RemotePath{id, node.last.name, *address, u.relay_port,
                                    node.last.relay->max_relay_kbps, u,
                                    node.last.relay->share_remaining_bytes});
     }
@@ -448,23 +535,38 @@ uint64_t DropMonitor::total() const {
   return sum;
 }
 
-std::optional<std::string> DropMonitor::Record(const Drop& drop, in_addr from,
+std::string ScopedAddressText(const ScopedAddress& a) {
+  if (!IsLinkLocalV6(a.address)) return IpText(a.address);
+  return absl::StrCat(IpText(a.address), "%", a.ifindex);
+}
+
+std::optional<std::string> DropMonitor::Record(const Drop& drop, absl::string_view from,
                                                std::chrono::steady_clock::time_point now) {
   ++counts_[static_cast<size_t>(drop.reason)];
   const std::string reason(DropReasonName(drop.reason));
   std::optional<uint64_t> held_back = log_.Admit(reason, now);
   if (!held_back) return std::nullopt;
-  return absl::StrCat("discovery: dropped announcement from ", Ipv4Text(from), ": ", reason, ": ",
+  return absl::StrCat("discovery: dropped announcement from ", from, ": ", reason, ": ",
                       drop.detail,
                       LogThrottle::HeldBackNote(*held_back, absl::StrCat("\"", reason, "\" drops")));
 }
 
-AnnouncementIntake::Result AnnouncementIntake::Dropped(const Drop& drop, in_addr from,
+AnnouncementIntake::Result AnnouncementIntake::Dropped(const Drop& drop,
+                                                       const ScopedAddress& from,
                                                        std::string node_id) {
-  return Result{std::nullopt, std::move(node_id), drops_.Record(drop, from, clock_())};
+  return Result{std::nullopt, std::move(node_id),
+                drops_.Record(drop, address_text_(from), clock_())};
 }
 
 AnnouncementIntake::Result AnnouncementIntake::Receive(const ReceivedDatagram& d) {
+  const int family = d.from.address.family;
+  if (family == AF_INET6 && d.hop_limit != kDiscoveryHopLimit) {
+    return Dropped(MakeDrop(DropReason::kOffLink,
+                            d.hop_limit ? absl::StrCat("hop limit ", *d.hop_limit, ", not ",
+                                                       kDiscoveryHopLimit, ": crossed a router")
+                                        : std::string("hop limit unknown")),
+                   d.from, "");
+  }
   if (d.wire_size > d.bytes.size()) {
     return Dropped(MakeDrop(DropReason::kOversized,
                             absl::StrCat(d.wire_size, " bytes, cut to ", d.bytes.size(),
@@ -474,6 +576,14 @@ AnnouncementIntake::Result AnnouncementIntake::Receive(const ReceivedDatagram& d
   std::variant<Announcement, Drop> decoded = DecodeAnnouncement(d.bytes.data(), d.bytes.size(), key_);
   if (const Drop* drop = std::get_if<Drop>(&decoded)) return Dropped(*drop, d.from, "");
   const Announcement& a = std::get<Announcement>(decoded);
+  if (a.sent_over != family) {
+    return Dropped(MakeDrop(DropReason::kFamilyMismatch,
+                            absl::StrCat("node ", a.node_id, " sent it over ",
+                                         a.sent_over == AF_INET6 ? "IPv6" : "IPv4",
+                                         ", it arrived over ", family == AF_INET6 ? "IPv6" : "IPv4",
+                                         " (a copy replayed on the other family)")),
+                   d.from, a.node_id);
+  }
   // Broadcasts come back to the sender; our own are no news and no attack.
   if (a.node_id == own_id_) return Result{std::nullopt, a.node_id, std::nullopt};
   if (std::optional<Drop> drop = replay_.Admit(a)) return Dropped(*drop, d.from, a.node_id);

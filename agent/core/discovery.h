@@ -24,6 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "agent/core/ip_address.h"
 #include "agent/core/log_throttle.h"
 
 namespace meshbpf {
@@ -38,6 +39,37 @@ inline constexpr size_t kAnnouncementOverhead = kAnnouncementHeaderSize + 32;
 // 576, but every link here carries at least 1280 + headers).
 inline constexpr size_t kMaxAnnouncementSize = 1200;
 inline constexpr size_t kMaxAnnouncedUplinks = 16;
+
+// --- Where announcements go ---------------------------------------------------
+// IPv4: the directed broadcast of each node_discovery interface. IPv6 has no
+// broadcast: announcements go to this fixed multicast group on each
+// interface, joined there. Link scope (ff02::) because discovery is about the
+// LAN itself: routers never forward it, so it reaches exactly the segment
+// the IPv4 broadcast reaches, and it needs no address but the link-local one
+// every IPv6 interface has (an IPv6-only mesh LAN needs no configuration).
+// A group of our own, not all-nodes (ff02::1), so hosts that do not run
+// meshbpf are spared the traffic where switches snoop MLD. 0x6d62 is "mb";
+// it is outside IANA's assigned ff02:: addresses. Fixed, not configurable:
+// nodes that disagree on it would never meet.
+inline constexpr std::array<uint8_t, 16> kDiscoveryGroupIpv6 = {0xff, 0x02, 0, 0, 0, 0, 0, 0,
+                                                                0,    0,    0, 0, 0, 0, 0x6d, 0x62};
+// Announcements over IPv6 leave with hop limit 255, and one arriving with
+// less crossed a router: it is dropped (kOffLink), like neighbour discovery
+// does (RFC 4861). Link-local scope alone would not tell a datagram sent to
+// our unicast address from elsewhere.
+inline constexpr int kDiscoveryHopLimit = 255;
+
+// An address a node was heard from, with the interface it arrived on: an
+// IPv6 link-local address (fe80::/10) means nothing without it (RFC 4007
+// scope), and it names the LAN for the other families too.
+struct ScopedAddress {
+  IpAddress address;
+  int ifindex = 0;
+  auto operator<=>(const ScopedAddress&) const = default;
+};
+// "10.210.0.2", "2001:db8::2" or, link-local, "fe80::2%3" (RFC 4007's
+// numeric zone; the daemon, which knows interface names, writes those).
+std::string ScopedAddressText(const ScopedAddress& address);
 
 enum class UplinkType { kEthernet, kWifi, kCellular, kOther };
 absl::string_view UplinkTypeName(UplinkType type);
@@ -63,13 +95,12 @@ struct RelayCapability {
 
 // Where relays forward the announcing node's traffic and return the answers.
 struct BondEndpoint {
-  in_addr peer_address{};  // its bonding peer
+  // Its bonding peer: 4 bytes on the wire for IPv4, 16 for IPv6. Relays
+  // forward only to an IPv4 peer so far (bpf/lib/relay.h).
+  IpAddress peer_address;
   uint16_t peer_port = 0;
   uint16_t tunnel_port = 0;  // the node's own, on the address it announces from
-  bool operator==(const BondEndpoint& other) const {
-    return peer_address.s_addr == other.peer_address.s_addr && peer_port == other.peer_port &&
-           tunnel_port == other.tunnel_port;
-  }
+  bool operator==(const BondEndpoint&) const = default;
 };
 
 struct Announcement {
@@ -84,6 +115,10 @@ struct Announcement {
   std::vector<AnnouncedUplink> uplinks;
   std::optional<RelayCapability> relay;
   std::optional<BondEndpoint> bond;  // absent: uses no relays
+  // The family the sender sent this copy over (AF_INET or AF_INET6). Under
+  // the tag: one announcement goes out over both families with one seq, and
+  // this keeps a copy captured on one from being replayed on the other.
+  int sent_over = AF_INET;
   bool operator==(const Announcement&) const = default;
 };
 
@@ -100,8 +135,10 @@ enum class DropReason {
   kInvalidField,       // parses, but a field is out of range or badly formed
   kReplayed,           // old epoch, or seq not above the last one accepted
   kTableFull,          // a new node while kMaxNodes are already known
+  kOffLink,            // IPv6 hop limit below kDiscoveryHopLimit: crossed a router
+  kFamilyMismatch,     // says it was sent over one family, arrived over the other
 };
-inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::kTableFull) + 1;
+inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::kFamilyMismatch) + 1;
 absl::string_view DropReasonName(DropReason reason);
 
 struct Drop {
@@ -126,7 +163,9 @@ std::variant<Announcement, Drop> DecodeAnnouncement(const uint8_t* data, size_t 
                                                     absl::string_view mesh_key);
 
 // --- Replay protection --------------------------------------------------------
-// Per node: the epoch must not go back and seq must grow within an epoch.
+// Per node: the epoch must not go back and seq must grow within an epoch,
+// per address family (Announcement::sent_over): the copy sent over IPv4 and
+// the one sent over IPv6 carry the same seq, and each is taken once.
 // Wall clocks are not compared: a node whose clock is far off ours (a board
 // without a real-time clock at 1970, NTP stepping) is heard all the same,
 // and freshness is measured on our monotonic clock (NodeTable's timeout).
@@ -147,8 +186,8 @@ class ReplayGuard {
 
  private:
   struct Last {
-    uint64_t epoch;
-    uint64_t seq;
+    uint64_t epoch;  // the newest accepted over either family
+    uint64_t seq_ipv4 = 0, seq_ipv6 = 0;  // the last accepted in that epoch; 0: none yet
     std::chrono::steady_clock::time_point accepted;
   };
   std::chrono::milliseconds retention_;
@@ -159,15 +198,37 @@ class ReplayGuard {
 // --- Live nodes -----------------------------------------------------------------
 inline constexpr size_t kMaxNodes = 256;
 
-struct MeshNode {
-  Announcement last;  // the latest accepted announcement
-  in_addr address{};  // where it came from: relayed traffic goes there
-  std::chrono::steady_clock::time_point last_heard;
+// Where a node was last heard from over one address family, and when.
+struct HeardFrom {
+  ScopedAddress from;
+  std::chrono::steady_clock::time_point at;
 };
+
+// One node, heard over IPv4, IPv6 or both: one entry by node id whatever
+// the family, with the address of each family it was heard over. A family
+// not heard for node_timeout loses its address; the node goes with the last.
+struct MeshNode {
+  Announcement last;  // the latest accepted announcement, over either family
+  std::optional<HeardFrom> ipv4, ipv6;
+  std::chrono::steady_clock::time_point last_heard;  // the later of the two
+
+  // Where relayed traffic goes: relays run over IPv4 only (bpf/lib/relay.h),
+  // so nullopt for a node heard only over IPv6.
+  std::optional<in_addr> RelayAddress() const;
+  // The address to show first: IPv4 when heard over it (what relays use).
+  const ScopedAddress& PreferredAddress() const;
+};
+
+// Why this node cannot relay for the node, or cannot use it as a relay,
+// though it offers to (shared uplinks) or asks to (a bond endpoint); nullopt
+// when nothing stands in the way. Shown in `peers` and logged.
+inline constexpr char kRelayOverIpv6Unsupported[] = "relay over IPv6 LAN not supported yet";
+std::optional<std::string> RelayUnsupportedReason(const MeshNode& node);
 
 enum class NodeChange {
   kJoined,          // not in the table before
   kUplinksChanged,  // uplinks, relay capability, bond endpoint or address changed: paths may differ
+  kAddressAdded,    // now heard over a second family too (may make it a relay candidate)
   kUpdated,         // name or version changed
   kRefreshed,       // nothing but seq/timestamp
 };
@@ -179,11 +240,19 @@ class NodeTable {
   NodeTable(std::chrono::milliseconds node_timeout, Clock clock)
       : timeout_(node_timeout), clock_(std::move(clock)) {}
 
-  // Call with announcements that passed DecodeAnnouncement and ReplayGuard.
+  // Call with announcements that passed DecodeAnnouncement and ReplayGuard;
+  // `from`'s family is the one the announcement came over.
   // kTableFull when a new node arrives while kMaxNodes are known.
-  std::variant<NodeChange, Drop> Update(const Announcement& announcement, in_addr from);
-  // Removes and returns nodes not heard for longer than node_timeout.
-  std::vector<MeshNode> Expire();
+  std::variant<NodeChange, Drop> Update(const Announcement& announcement,
+                                        const ScopedAddress& from);
+  struct Expired {
+    std::vector<MeshNode> nodes;  // removed: not heard over any family for node_timeout
+    // Addresses forgotten of nodes still heard over the other family.
+    std::vector<std::pair<std::string, ScopedAddress>> addresses;  // (node id, address)
+  };
+  // Forgets every address not heard for longer than node_timeout, and the
+  // nodes left without one.
+  Expired Expire();
   const std::map<std::string, MeshNode>& nodes() const { return nodes_; }
 
  private:
@@ -196,7 +265,7 @@ class NodeTable {
 struct RemotePath {
   std::string node_id;
   std::string node_name;
-  in_addr node_address{};
+  in_addr node_address{};  // IPv4: relays run over IPv4 only
   uint16_t relay_port = 0;  // the uplink's own (uplink.relay_port)
   uint64_t max_relay_kbps = 0;
   AnnouncedUplink uplink;
@@ -204,8 +273,9 @@ struct RemotePath {
   bool operator==(const RemotePath& other) const;
 };
 
-// Every shared uplink (with its relay port) of every node that announces a relay capability,
-// ordered by (node id, uplink name), so two results compare element-wise.
+// Every shared uplink (with its relay port) of every node that announces a relay capability
+// and was heard over IPv4 (RelayUnsupportedReason), ordered by (node id, uplink name), so two
+// results compare element-wise.
 std::vector<RemotePath> RemotePaths(const NodeTable& table);
 
 struct PathSetDiff {
@@ -225,8 +295,8 @@ class DropMonitor {
  public:
   explicit DropMonitor(std::chrono::milliseconds interval = std::chrono::seconds(10))
       : log_(interval) {}
-  // Returns the line to log, if any.
-  std::optional<std::string> Record(const Drop& drop, in_addr from,
+  // Returns the line to log, if any; `from` is the sender as text.
+  std::optional<std::string> Record(const Drop& drop, absl::string_view from,
                                     std::chrono::steady_clock::time_point now);
   uint64_t count(DropReason reason) const { return counts_[static_cast<size_t>(reason)]; }
   uint64_t total() const;
@@ -240,12 +310,14 @@ class DropMonitor {
 struct ReceivedDatagram {
   std::vector<uint8_t> bytes;  // what the socket buffer held
   size_t wire_size = 0;        // the datagram's real size (MSG_TRUNC): > bytes.size() if cut
-  in_addr from{};
+  ScopedAddress from;          // its family is the one it arrived over
+  std::optional<int> hop_limit;  // IPv6: as it arrived (nullopt: the socket did not say)
 };
 
 // Runs a datagram through every check in the order that keeps the node safe
-// (size and tag before parsing, fields, our own broadcast echo, replay, then
-// the table) and counts what it drops.
+// (IPv6 hop limit, size and tag before parsing, fields, the family it says it
+// was sent over, our own broadcast echo, replay, then the table) and counts
+// what it drops.
 class AnnouncementIntake {
  public:
   struct Result {
@@ -260,15 +332,21 @@ class AnnouncementIntake {
         table_(table), drops_(drops), clock_(std::move(clock)) {}
 
   Result Receive(const ReceivedDatagram& datagram);
+  // How senders are written in drop lines; ScopedAddressText unless set
+  // (the daemon names a link-local address's interface: "fe80::2%lan0").
+  void set_address_text(std::function<std::string(const ScopedAddress&)> text) {
+    address_text_ = std::move(text);
+  }
 
  private:
-  Result Dropped(const Drop& drop, in_addr from, std::string node_id);
+  Result Dropped(const Drop& drop, const ScopedAddress& from, std::string node_id);
   std::string key_;
   std::string own_id_;
   ReplayGuard& replay_;
   NodeTable& table_;
   DropMonitor& drops_;
   std::function<std::chrono::steady_clock::time_point()> clock_;
+  std::function<std::string(const ScopedAddress&)> address_text_ = ScopedAddressText;
 };
 
 }  // namespace meshbpf

@@ -29,10 +29,6 @@ bool Offered(const RemotePath& c) {
          (!c.uplink.cap_remaining_bytes || *c.uplink.cap_remaining_bytes > 0);
 }
 
-bool Allows(const RelayFilter& filter, const RemotePath& c) {
-  return (filter.node.empty() || filter.node == c.node_id || filter.node == c.node_name) &&
-         (filter.uplink.empty() || filter.uplink == c.uplink.name);
-}
 
 // Highest capacity, then lowest loss, then (node id, uplink): a total order,
 // so the choice does not depend on the order candidates come in.
@@ -46,6 +42,12 @@ RelayAssignment AssignmentOf(const RemotePath& c) {
 }
 
 }  // namespace
+
+bool RelayFilterAllows(const RelayFilter& filter, const std::string& node_id,
+                       const std::string& node_name, const std::string& uplink) {
+  return (filter.node.empty() || filter.node == node_id || filter.node == node_name) &&
+         (filter.uplink.empty() || filter.uplink == uplink);
+}
 
 uint16_t SharedUplinkRelayPort(const DiscoverySettings& discovery, size_t k) {
   return static_cast<uint16_t>(discovery.relay_port + k);
@@ -82,25 +84,32 @@ std::vector<PlannedRelay> PlanRelays(const NodeSettings& settings,
   // Two ids at one address (a node restarted under a new id before the old
   // one expired) would share the forward key {address, port}: only the one
   // heard last is served.
+  // Relays forward IPv4 between IPv4 addresses: a node heard only over IPv6,
+  // or bonding with an IPv6 peer, gets none (RelayUnsupportedReason).
+  auto relayable = [](const MeshNode& node) {
+    return node.last.bond && node.RelayAddress() && !node.last.bond->peer_address.is_v6();
+  };
   std::map<in_addr_t, const MeshNode*> at_address;
   for (const auto& [id, node] : nodes) {
-    if (!node.last.bond) continue;
-    const auto [it, inserted] = at_address.emplace(node.address.s_addr, &node);
+    if (!relayable(node)) continue;
+    const auto [it, inserted] = at_address.emplace(node.RelayAddress()->s_addr, &node);
     if (!inserted && node.last_heard > it->second->last_heard) it->second = &node;
   }
   std::vector<PlannedRelay> wanted;  // in (node id, shared uplink) order
   for (const auto& [id, node] : nodes) {
-    if (!node.last.bond || at_address.at(node.address.s_addr) != &node) continue;
-    const std::optional<LanSide> lan = lan_of(node.address);
+    if (!relayable(node)) continue;
+    const in_addr address = *node.RelayAddress();
+    if (at_address.at(address.s_addr) != &node) continue;
+    const std::optional<LanSide> lan = lan_of(address);
     if (!lan) continue;
     for (const SharedUplink& u : uplinks) {
       PlannedRelay r;
       r.origin_id = id;
       r.origin_name = node.last.name;
       r.uplink_path = settings.paths[u.path_id].name;
-      r.relay.origin_ip = node.address.s_addr;
+      r.relay.origin_ip = address.s_addr;
       r.relay.lan_ip = lan->address.s_addr;
-      r.relay.peer_ip = node.last.bond->peer_address.s_addr;
+      r.relay.peer_ip = node.last.bond->peer_address.v4().s_addr;
       r.relay.lan_ifindex = static_cast<uint32_t>(lan->ifindex);
       r.relay.uplink_path = u.path_id;
       r.relay.origin_port = node.last.bond->tunnel_port;
@@ -150,7 +159,8 @@ std::vector<std::optional<RelayAssignment>> AssignRelayPaths(
   std::set<std::pair<std::string, std::string>> used;  // (node id, uplink)
   auto can_fill = [&](size_t path, const RemotePath& c) {
     const PathSettings& p = settings.paths[path];
-    return p.endpoint == PathEndpoint::kRelay && Offered(c) && Allows(p.relay, c) &&
+    return p.endpoint == PathEndpoint::kRelay && Offered(c) &&
+           RelayFilterAllows(p.relay, c.node_id, c.node_name, c.uplink.name) &&
            used.count({c.node_id, c.uplink.name}) == 0;
   };
   auto assign = [&](size_t path, const RemotePath& c) {

@@ -53,7 +53,9 @@ struct PlannedRelay {
 // Every live node that announces a bond endpoint gets one relay per shared
 // uplink, as long as MB_MAX_RELAYS slots last (nodes in id order). A relay
 // in `previous` that is still wanted keeps its slot (its counters and return
-// port stay its own); a node whose address is on none of our LANs gets none.
+// port stay its own); a node whose address is on none of our LANs gets none,
+// nor one heard only over IPv6 or bonding with an IPv6 peer (relays are IPv4
+// so far: RelayUnsupportedReason).
 // Uplinks are shared only through paths the data path knows (ifindex set).
 std::vector<PlannedRelay> PlanRelays(const NodeSettings& settings,
                                      const std::map<std::string, MeshNode>& nodes,
@@ -72,6 +74,11 @@ struct RelayAssignment {
            address.s_addr == other.address.s_addr && relay_port == other.relay_port;
   }
 };
+
+// Whether a relayed path's filter (uplinks[].relay) takes a neighbour's
+// uplink: its node by id or name, its uplink by name; empty matches any.
+bool RelayFilterAllows(const RelayFilter& filter, const std::string& node_id,
+                       const std::string& node_name, const std::string& uplink);
 
 // Indexed by path id like settings.paths; nullopt for every path that is not
 // a relayed one or has no neighbour uplink. A relayed path keeps its current

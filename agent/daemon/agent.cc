@@ -159,6 +159,9 @@ absl::Status Agent::Start() {
   status.relayed_path = [this](size_t i) -> const RelayAssignment* {
     return mesh_ && mesh_->relayed_path(i) ? &*mesh_->relayed_path(i) : nullptr;
   };
+  status.relay_unavailable = [this](size_t i) {
+    return mesh_ ? mesh_->RelayUnavailable(i) : std::nullopt;
+  };
   status.caps = [this] { return caps_ ? caps_->Entries() : std::vector<CapEntry>{}; };
   if (settings_.discovery.enabled) status.node_count = [this] { return mesh_->node_count(); };
   absl::StatusOr<std::unique_ptr<ProbeSocket>> probe_socket = OpenProbeSocket(settings_);

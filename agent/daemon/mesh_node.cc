@@ -1,6 +1,7 @@
 #include "agent/daemon/mesh_node.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 
 #include <algorithm>
 #include <cmath>
@@ -11,6 +12,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -104,7 +106,7 @@ std::optional<BondEndpoint> AnnouncedBond(const NodeSettings& settings) {
       std::any_of(settings.paths.begin(), settings.paths.end(),
                   [](const PathSettings& p) { return p.endpoint == PathEndpoint::kRelay; });
   if (!relayed || !settings.peer_address) return std::nullopt;
-  return BondEndpoint{*settings.peer_address, settings.port, settings.port};
+  return BondEndpoint{IpAddress::V4(*settings.peer_address), settings.port, settings.port};
 }
 
 std::optional<LanSide> LanHolding(in_addr neighbour, const std::vector<LanInterface>& lans) {
@@ -222,7 +224,9 @@ MeshDiscovery::MeshDiscovery(const NodeSettings& settings, std::string node_id, 
              [] { return std::chrono::steady_clock::now(); }),
       intake_(settings.discovery.mesh_key, node_id_, replay_, table_, drops_,
               [] { return std::chrono::steady_clock::now(); }),
-      assignments_(settings.paths.size()) {}
+      assignments_(settings.paths.size()) {
+  intake_.set_address_text([this](const ScopedAddress& a) { return AddressText(a); });
+}
 
 absl::StatusOr<std::unique_ptr<MeshDiscovery>> MeshDiscovery::Start(const NodeSettings& settings,
                                                                     const std::string& instance,
@@ -241,7 +245,17 @@ absl::StatusOr<std::unique_ptr<MeshDiscovery>> MeshDiscovery::Start(const NodeSe
       return absl::Status(socket.status().code(), absl::StrCat("node_discovery.interfaces: ",
                                                                socket.status().message()));
     }
-    node->interfaces_.push_back({ifname, std::move(*socket)});
+    Interface i{ifname, static_cast<int>(if_nametoindex(ifname.c_str())), std::move(*socket)};
+    // A host without IPv6 (ipv6.disable=1) still discovers over IPv4.
+    absl::StatusOr<std::unique_ptr<DiscoverySocket>> ipv6 =
+        DiscoverySocket::OpenIpv6(ifname, settings.discovery.port);
+    if (ipv6.ok()) {
+      i.ipv6_socket = std::move(*ipv6);
+    } else {
+      Log(LogLevel::kWarning, absl::StrCat("mesh: no IPv6 discovery on ", ifname, ": ",
+                                           ipv6.status().message()));
+    }
+    node->interfaces_.push_back(std::move(i));
   }
   Log(LogLevel::kInfo,
       absl::StrFormat("mesh: node %s (%s, epoch %u) announcing on %s port %u every %.3g s, "
@@ -256,16 +270,22 @@ absl::StatusOr<std::unique_ptr<MeshDiscovery>> MeshDiscovery::Start(const NodeSe
 
 std::vector<int> MeshDiscovery::fds() const {
   std::vector<int> out;
-  for (const Interface& i : interfaces_) out.push_back(i.socket->fd());
+  for (const Interface& i : interfaces_) {
+    out.push_back(i.socket->fd());
+    if (i.ipv6_socket) out.push_back(i.ipv6_socket->fd());
+  }
   return out;
 }
 
 void MeshDiscovery::OnReadable(int fd) {
-  auto it = std::find_if(interfaces_.begin(), interfaces_.end(),
-                         [fd](const Interface& i) { return i.socket->fd() == fd; });
-  if (it == interfaces_.end()) return;
+  DiscoverySocket* socket = nullptr;
+  for (Interface& i : interfaces_) {
+    if (i.socket->fd() == fd) socket = i.socket.get();
+    if (i.ipv6_socket && i.ipv6_socket->fd() == fd) socket = i.ipv6_socket.get();
+  }
+  if (socket == nullptr) return;
   bool changed = false;
-  for (const ReceivedDatagram& d : it->socket->Receive()) {
+  for (const ReceivedDatagram& d : socket->Receive()) {
     const AnnouncementIntake::Result r = intake_.Receive(d);
     if (r.log_line) Log(LogLevel::kWarning, absl::StrCat("mesh: ", *r.log_line));
     if (!r.change || *r.change == NodeChange::kRefreshed) continue;
@@ -277,13 +297,19 @@ void MeshDiscovery::OnReadable(int fd) {
         Log(LogLevel::kInfo,
             absl::StrFormat("mesh: node %s (%s, version %s, epoch %u) joined from %s via %s "
                             "with %u uplinks",
-                            r.node_id, n.last.name, n.last.version, n.last.epoch, Ipv4Text(n.address),
-                            it->name, n.last.uplinks.size()));
+                            r.node_id, n.last.name, n.last.version, n.last.epoch,
+                            AddressText(d.from), InterfaceName(d.from.ifindex),
+                            n.last.uplinks.size()));
+        break;
+      case NodeChange::kAddressAdded:
+        Log(LogLevel::kInfo, absl::StrFormat("mesh: node %s (%s) also heard from %s via %s",
+                                             r.node_id, n.last.name, AddressText(d.from),
+                                             InterfaceName(d.from.ifindex)));
         break;
       case NodeChange::kUplinksChanged:
         Log(LogLevel::kInfo, absl::StrFormat("mesh: node %s (%s) changed its uplinks, relay or "
                                              "address (now %s)",
-                                             r.node_id, n.last.name, Ipv4Text(n.address)));
+                                             r.node_id, n.last.name, AddressText(d.from)));
         break;
       default:
         Log(LogLevel::kInfo, absl::StrFormat("mesh: node %s is now %s, version %s", r.node_id,
@@ -297,15 +323,22 @@ void MeshDiscovery::OnReadable(int fd) {
 }
 
 void MeshDiscovery::OnInterval() {
-  const std::vector<MeshNode> gone = table_.Expire();
-  for (const MeshNode& n : gone) {
+  const NodeTable::Expired gone = table_.Expire();
+  for (const MeshNode& n : gone.nodes) {
     joined_ms_.erase(n.last.node_id);
+    relay_unsupported_.erase(n.last.node_id);
     Log(LogLevel::kWarning,
         absl::StrFormat("mesh: node %s (%s) at %s not heard for %.3g s: removed",
-                        n.last.node_id, n.last.name, Ipv4Text(n.address),
+                        n.last.node_id, n.last.name, AddressText(n.PreferredAddress()),
                         settings_.discovery.node_timeout_s));
   }
-  if (!gone.empty()) UpdateRemotePaths();
+  for (const auto& [id, address] : gone.addresses) {
+    Log(LogLevel::kWarning,
+        absl::StrFormat("mesh: node %s not heard from %s for %.3g s: address forgotten (still "
+                        "heard over the other family)",
+                        id, AddressText(address), settings_.discovery.node_timeout_s));
+  }
+  if (!gone.nodes.empty() || !gone.addresses.empty()) UpdateRemotePaths();
   UpdateRelaying();
   Announce();
 }
@@ -325,27 +358,84 @@ void MeshDiscovery::Announce() {
   a.relay =
       AnnouncedRelay(settings_, hooks_.share_remaining ? hooks_.share_remaining() : std::nullopt);
   a.bond = AnnouncedBond(settings_);
-  absl::StatusOr<std::vector<uint8_t>> frame = EncodeAnnouncement(a, settings_.discovery.mesh_key);
-  if (!frame.ok()) {
+  // One frame per family: the family it goes over is under the tag.
+  a.sent_over = AF_INET;
+  absl::StatusOr<std::vector<uint8_t>> ipv4_frame =
+      EncodeAnnouncement(a, settings_.discovery.mesh_key);
+  a.sent_over = AF_INET6;
+  absl::StatusOr<std::vector<uint8_t>> ipv6_frame =
+      EncodeAnnouncement(a, settings_.discovery.mesh_key);
+  if (!ipv4_frame.ok() || !ipv6_frame.ok()) {
     // Only an uplink name outside the announced alphabet gets here (the
     // rest is checked at config load): a bug to report, once per interval.
     ++send_errors_;
-    Log(LogLevel::kError, absl::StrCat("mesh: cannot announce: ", frame.status().message()));
+    Log(LogLevel::kError,
+        absl::StrCat("mesh: cannot announce: ",
+                     (ipv4_frame.ok() ? ipv6_frame.status() : ipv4_frame.status()).message()));
     return;
   }
   for (Interface& i : interfaces_) {
-    absl::Status s;
-    absl::StatusOr<in_addr> to = InterfaceBroadcast(i.name);
-    s = to.ok() ? i.socket->Send(*to, *frame) : to.status();
-    if (s.ok()) ++announcements_sent_;
-    else ++send_errors_;
-    if (s.ok() == i.send_failing) {
-      i.send_failing = !s.ok();
-      Log(s.ok() ? LogLevel::kInfo : LogLevel::kWarning,
-          s.ok() ? absl::StrCat("mesh: announcing on ", i.name, " again")
-                 : absl::StrCat("mesh: cannot announce on ", i.name, ": ", s.message()));
-    }
+    const std::string announcing = AnnounceOn(i, *ipv4_frame, *ipv6_frame);
+    if (announcing == i.announcing) continue;
+    const bool failing = absl::StartsWith(announcing, "cannot");
+    Log(failing ? LogLevel::kWarning : LogLevel::kInfo,
+        absl::StrCat("mesh: ", failing ? "" : "announcing ", announcing, " on ", i.name));
+    i.announcing = announcing;
   }
+}
+
+std::string MeshDiscovery::AnnounceOn(Interface& i, const std::vector<uint8_t>& ipv4_frame,
+                                      const std::vector<uint8_t>& ipv6_frame) {
+  absl::StatusOr<InterfaceFamilies> families = AnnounceableFamilies(i.name);
+  if (!families.ok()) {
+    ++send_errors_;
+    return absl::StrCat("cannot announce: ", families.status().message());
+  }
+  // A family the interface has no address of is no failure: an IPv6-only
+  // LAN announces over IPv6 alone, an IPv4 one with IPv6 disabled over IPv4.
+  std::vector<std::string> sent, failed;
+  auto count = [&](const absl::Status& s, absl::string_view family) {
+    if (s.ok()) {
+      ++announcements_sent_;
+      sent.emplace_back(family);
+    } else {
+      ++send_errors_;
+      failed.push_back(absl::StrCat(family, ": ", s.message()));
+    }
+  };
+  if (families->ipv4_broadcast) {
+    count(i.socket->Send(*families->ipv4_broadcast, ipv4_frame), "IPv4");
+  }
+  if (families->ipv6 && i.ipv6_socket) {
+    absl::Status s = i.ipv6_socket->JoinGroup();
+    if (s.ok()) s = i.ipv6_socket->SendToGroup(ipv6_frame);
+    count(s, "IPv6");
+  }
+  if (!failed.empty()) return absl::StrCat("cannot announce over ", absl::StrJoin(failed, "; "));
+  if (sent.empty()) return "cannot announce: no IPv4 or IPv6 address";
+  if (sent.size() == 2) return "over IPv4 and IPv6";
+  return absl::StrCat("over ", sent[0], " only (no ",
+                      sent[0] == "IPv4" ? (i.ipv6_socket ? "IPv6 address" : "IPv6 on this host")
+                                        : "IPv4 address",
+                      ")");
+}
+
+std::string MeshDiscovery::InterfaceName(int ifindex) const {
+  for (const Interface& i : interfaces_) {
+    if (i.ifindex == ifindex) return i.name;
+  }
+  return absl::StrCat("interface ", ifindex);
+}
+
+std::string MeshDiscovery::AddressText(const ScopedAddress& address) const {
+  const std::string numeric = ScopedAddressText(address);
+  // Link-local: the zone as a name, "fe80::2%lan0", as ping and ssh take it.
+  const size_t zone = numeric.find('%');
+  if (zone == std::string::npos) return numeric;
+  for (const Interface& i : interfaces_) {
+    if (i.ifindex == address.ifindex) return absl::StrCat(numeric.substr(0, zone + 1), i.name);
+  }
+  return numeric;
 }
 
 void MeshDiscovery::UpdateRemotePaths() {
@@ -363,6 +453,23 @@ void MeshDiscovery::UpdateRemotePaths() {
         absl::StrCat("mesh: candidate relayed path ", RemotePathName(p), " withdrawn"));
   }
   remote_paths_ = std::move(now);
+  for (const auto& [id, node] : table_.nodes()) {
+    std::optional<std::string> reason = RelayUnsupportedReason(node);
+    auto logged = relay_unsupported_.find(id);
+    if (!reason) {
+      if (logged != relay_unsupported_.end()) {
+        Log(LogLevel::kInfo, absl::StrFormat("mesh: node %s (%s): relaying possible again", id,
+                                             node.last.name));
+        relay_unsupported_.erase(logged);
+      }
+      continue;
+    }
+    if (logged != relay_unsupported_.end() && logged->second == *reason) continue;
+    Log(LogLevel::kInfo,
+        absl::StrFormat("mesh: node %s (%s) at %s: no relaying with it: %s", id, node.last.name,
+                        AddressText(node.PreferredAddress()), *reason));
+    relay_unsupported_[id] = *reason;
+  }
 }
 
 void MeshDiscovery::UpdateRelaying() {
@@ -416,6 +523,28 @@ void MeshDiscovery::FillRelayedPaths() {
     assignments_[i] = next[i];
     if (hooks_.on_relayed_path) hooks_.on_relayed_path(i, next[i]);
   }
+}
+
+std::optional<std::string> MeshDiscovery::RelayUnavailable(size_t path) const {
+  if (path >= settings_.paths.size() || assignments_[path]) return std::nullopt;
+  const PathSettings& p = settings_.paths[path];
+  if (p.endpoint != PathEndpoint::kRelay) return std::nullopt;
+  // Only the neighbour's family stands in the way of relaying through it
+  // (its own bonding peer's family matters when it is the origin).
+  std::vector<std::string> ipv6_only;
+  for (const auto& [id, node] : table_.nodes()) {
+    if (!node.last.relay || node.RelayAddress()) continue;
+    const bool allowed = std::any_of(
+        node.last.uplinks.begin(), node.last.uplinks.end(), [&](const AnnouncedUplink& u) {
+          return u.shared && RelayFilterAllows(p.relay, id, node.last.name, u.name);
+        });
+    if (allowed) {
+      ipv6_only.push_back(
+          absl::StrCat(node.last.name, " (", AddressText(node.PreferredAddress()), ")"));
+    }
+  }
+  if (ipv6_only.empty()) return std::nullopt;
+  return absl::StrCat(kRelayOverIpv6Unsupported, ": ", absl::StrJoin(ipv6_only, ", "));
 }
 
 RelayingEntry MeshDiscovery::Relaying() const {
@@ -473,7 +602,16 @@ PeersReply MeshDiscovery::Peers() const {
     PeerNodeEntry& node = peers.nodes.emplace_back();
     node.id = id;
     node.name = n.last.name;
-    node.address = Ipv4Text(n.address);
+    node.address = AddressText(n.PreferredAddress());
+    for (const std::optional<HeardFrom>* heard : {&n.ipv4, &n.ipv6}) {
+      if (!*heard) continue;
+      PeerAddressEntry& address = node.addresses.emplace_back();
+      address.family = (*heard)->from.address.is_v6() ? "ipv6" : "ipv4";
+      address.address = AddressText((*heard)->from);
+      address.interface = InterfaceName((*heard)->from.ifindex);
+      address.age_s = std::chrono::duration<double>(now - (*heard)->at).count();
+    }
+    node.relay_unsupported = RelayUnsupportedReason(n);
     node.version = n.last.version;
     node.epoch = n.last.epoch;
     node.seq = n.last.seq;
@@ -488,7 +626,7 @@ PeersReply MeshDiscovery::Peers() const {
     }
     if (n.last.bond) {
       node.bond = PeerBondEntry{
-          Ipv4PortText(n.last.bond->peer_address, n.last.bond->peer_port),
+          IpPortText(n.last.bond->peer_address, n.last.bond->peer_port),
           n.last.bond->tunnel_port};
     }
     for (size_t i = 0; i < assignments_.size(); ++i) {

@@ -1,5 +1,7 @@
 // Mesh discovery in the agent: announces this node on every interface in
-// node_discovery.interfaces each broadcast_interval, takes in what the
+// node_discovery.interfaces each broadcast_interval, over each family the
+// interface has an address of (an IPv4 broadcast, the IPv6 link-local group
+// kDiscoveryGroupIpv6; an IPv6-only LAN announces over IPv6 alone), takes in what the
 // neighbours announce (agent/discovery.h does the checking), forgets nodes
 // not heard for node_timeout, logs joins, changes and departures, and
 // describes all of it for `meshbpf peers`.
@@ -140,6 +142,11 @@ class MeshDiscovery {
   const std::optional<RelayAssignment>& relayed_path(size_t path) const {
     return assignments_[path];
   }
+  // Why relayed path `path` is empty though a live neighbour offers a shared
+  // uplink its filter takes: neighbours heard only over IPv6, e.g. "relay
+  // over IPv6 LAN not supported yet: node2 (fe80::2%lan0)"; nullopt when it
+  // is filled, not relayed, or no such neighbour offers.
+  std::optional<std::string> RelayUnavailable(size_t path) const;
   // The "peers" control reply: this node, the live nodes (and which of our
   // paths they fill), the relayed paths they offer, the relays this node
   // serves with their counters, and drop counters by reason.
@@ -148,9 +155,19 @@ class MeshDiscovery {
  private:
   struct Interface {
     std::string name;
-    std::unique_ptr<DiscoverySocket> socket;
-    bool send_failing = false;  // logs only when sending starts or stops failing
+    int ifindex = 0;
+    std::unique_ptr<DiscoverySocket> socket;       // IPv4
+    std::unique_ptr<DiscoverySocket> ipv6_socket;  // null: no IPv6 on this host
+    // How it announces ("over IPv4 and IPv6", "over IPv6 only (no IPv4
+    // address)", or why it cannot): logged when it changes.
+    std::string announcing;
   };
+  // Announces `frames` (one per family) on one interface; returns how.
+  std::string AnnounceOn(Interface& i, const std::vector<uint8_t>& ipv4_frame,
+                         const std::vector<uint8_t>& ipv6_frame);
+  // "fe80::2%lan0" for a link-local address, else the address alone.
+  std::string AddressText(const ScopedAddress& address) const;
+  std::string InterfaceName(int ifindex) const;
   MeshDiscovery(const NodeSettings& settings, std::string node_id, MeshHooks hooks);
   void Announce();
   // Logs how the candidate relayed paths changed since the last call.
@@ -174,6 +191,9 @@ class MeshDiscovery {
   DropMonitor drops_;
   AnnouncementIntake intake_;
   std::vector<RemotePath> remote_paths_;
+  // Why a node's relay offer or request cannot be taken up (node id ->
+  // RelayUnsupportedReason), as last logged.
+  std::map<std::string, std::string> relay_unsupported_;
   // When each live node joined (wall clock, Unix ms), for `peers` and for
   // measuring how long discovery takes.
   std::map<std::string, uint64_t> joined_ms_;

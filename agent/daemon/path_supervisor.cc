@@ -708,6 +708,9 @@ StatusReply PathSupervisor::Status() const {
         path.relay = RelayInfo{a->node_name, a->node_id, a->uplink, Ipv4Text(a->address), a->relay_port};
       }
     }
+    if (p.endpoint == PathEndpoint::kRelay && !path.relay && status_.relay_unavailable) {
+      path.relay_unavailable = status_.relay_unavailable(i);
+    }
     if (h.rtt().has_sample()) {
       path.rtt = PathRtt{h.rtt().srtt_ns() / 1e6, static_cast<double>(h.rtt().min_ns()) / 1e6,
                          h.jitter().jitter_ns() / 1e6, h.jitter().queue_delay_ns() / 1e6};

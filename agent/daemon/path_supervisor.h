@@ -66,6 +66,8 @@ struct PathIo {
 struct StatusSources {
   std::function<size_t()> node_count;                               // unset: discovery off
   std::function<const RelayAssignment*(size_t path)> relayed_path;  // null: none
+  // Why a relayed path is not filled though a neighbour offers (nullopt: no such reason).
+  std::function<std::optional<std::string>(size_t path)> relay_unavailable;
   std::function<std::vector<CapEntry>()> caps;
 };
 

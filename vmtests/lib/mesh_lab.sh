@@ -11,6 +11,10 @@
 # runs there (discovery does not need one). The LAN carries the
 # announcements; nobody routes between the nodes' uplinks.
 #
+# The IPv6 discovery lab (vmtests/test_mesh_discovery_ipv6.sh) is the same
+# with mesh_join_lan_ipv6: lan0 has the link-local fe80::N, and only some
+# nodes 10.210.0.N as well.
+#
 # The relay lab (mesh_relay_create, vmtests/test_mesh_relay.sh): an origin
 # with a weak uplink, a neighbour that shares a strong one, the origin's
 # bonding peer, and a stranger on the LAN without agent or key.
@@ -64,6 +68,22 @@ mesh_join_lan() {
   ip link add lan0 netns "$LAB-mesh-$1" type veth peer name "p$2" netns "$LAB-mesh-br"
   mesh_ns br ip link set "p$2" master br0 up
   mesh_ns "$1" ip addr add "10.210.0.$2/24" dev lan0
+  mesh_ns "$1" ip link set lan0 up
+}
+
+# Puts node NS on the LAN with IPv6: the link-local fe80::HOST/64 only (no
+# address generated from the MAC), without duplicate address detection so it
+# is usable at once; with DUAL=dual also 10.210.0.HOST/24:
+# mesh_join_lan_ipv6 NS HOST [dual]
+mesh_join_lan_ipv6() {
+  # mesh_begin turned IPv6 off; lan0 takes the defaults when it is created.
+  mesh_ns "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0 \
+    net.ipv6.conf.default.accept_dad=0
+  ip link add lan0 netns "$LAB-mesh-$1" type veth peer name "p$2" netns "$LAB-mesh-br"
+  mesh_ns br ip link set "p$2" master br0 up
+  mesh_ns "$1" ip link set lan0 addrgenmode none
+  mesh_ns "$1" ip addr add "fe80::$2/64" dev lan0 nodad
+  [[ "${3:-}" == dual ]] && mesh_ns "$1" ip addr add "10.210.0.$2/24" dev lan0
   mesh_ns "$1" ip link set lan0 up
 }
 
@@ -135,6 +155,68 @@ mesh_cli() {
   shift 2
   mesh_ns "$node" "$MESHBPF_BIN/meshbpf" "$command" --pin-root "$LAB_DIR/bpffs" --instance "$node" \
     --run-dir "$LAB_DIR/run" "$@"
+}
+
+# Helpers of the discovery tests (test_mesh_discovery*.sh).
+
+peers() { mesh_cli "$1" peers --json; }
+
+# Evaluates a Python expression on node N's peers reply (`p`): peers_eval N EXPR
+peers_eval() {
+  peers "$1" | python3 -c "import json,sys; p=json.load(sys.stdin); print($2)"
+}
+
+known_names() { peers_eval "$1" '" ".join(sorted(n["name"] for n in p["nodes"]))'; }
+
+now() { date +%s.%N; }
+elapsed() { python3 -c "import sys; print('%.2f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$2"; }
+
+# Waits (up to 15 s) until every node in NODES lists exactly the names in
+# EXPECTED (space-separated lists): wait_known "1 2" "node1 node3"
+wait_known() {
+  local n ok
+  for _ in $(seq 150); do
+    ok=1
+    for n in $1; do
+      [[ "$(known_names "$n")" == "$(tr ' ' '\n' <<<"$2" | grep -v "^node$n$" | sort | xargs)" ]] || ok=0
+    done
+    ((ok)) && return 0
+    sleep 0.1
+  done
+  for n in $1; do echo "node $n knows: $(known_names "$n")" >&2; done
+  lab_fail "nodes $1 did not come to know exactly: $2"
+}
+
+drops() { peers_eval "$1" "p['drops']['$2']"; }
+
+# Whether W seconds (a node or address forgotten after going silent) fit
+# node_timeout: at least node_timeout after the last announcement (sent at
+# most one interval before), and a deliberately wide upper bound.
+about_node_timeout() {
+  python3 -c "import sys; w, t, i = map(float, sys.argv[1:]); sys.exit(0 if t - i <= w < 3 * t else 1)" \
+    "$1" "$MESH_TIMEOUT" "$MESH_INTERVAL"
+}
+
+# Writes the next announcement SOURCE (an IPv4 address) broadcasts on the
+# LAN, as node NS's namespace catches it, to FILE (for replaying):
+# mesh_catch_announcement NS SOURCE FILE
+mesh_catch_announcement() {
+  mesh_ns "$1" python3 - "$MESH_PORT" "$2" "$3" <<'EOF'
+import socket, sys
+port, source, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+# Every socket bound with SO_REUSEADDR gets a copy of a broadcast.
+sniff = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sniff.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sniff.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"lan0")
+sniff.bind(("", port))
+sniff.settimeout(5)
+while True:
+    frame, (sender, _) = sniff.recvfrom(2048)
+    if sender == source:
+        break
+with open(path, "wb") as out:
+    out.write(frame)
+EOF
 }
 
 # The relay lab (see the top of this file) with the agents' configs.
