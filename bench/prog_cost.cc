@@ -110,6 +110,7 @@ void Configure(meshbpf_bpf* skel, uint32_t lo, uint32_t reseq_deadline_us,
   c.authenticate = authenticate ? 1 : 0;
   c.encrypt = encrypt ? 1 : 0;
   c.keep_copies = keep_copies ? 1 : 0;
+  c.path_slots = 2;
   c.configured = 1;
   Update(skel->maps.mb_config, &zero, &c, "mb_config");
   const char* sources[] = {"10.201.1.2", "10.201.2.2"};

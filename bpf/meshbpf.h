@@ -249,6 +249,12 @@ struct mb_config {
 	 */
 	__u8 keep_copies;
 	/*
+	 * Path ids the scheduler looks at: those below this (the agent writes
+	 * how many paths the config has); 0 or more than MB_MAX_PATHS: all.
+	 * A bond of two uplinks then asks two paths per packet, not eight.
+	 */
+	__u8 path_slots;
+	/*
 	 * Loss repair, receiving, 0 = off: a gap every path has moved beyond is
 	 * reported in mb_repair_requests and waits this long for its repair
 	 * before it is given up.

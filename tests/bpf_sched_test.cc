@@ -46,6 +46,24 @@ TEST_F(DatapathTest, SequenceNumbersAdvancePerBondAndPerPath) {
   EXPECT_GT(last_path[1], 0u) << "30 back-to-back packets spill onto the slower path";
 }
 
+// mb_config.path_slots: the scheduler asks only the paths the agent
+// configured; a path beyond them is never chosen, even an active one.
+TEST_F(DatapathTest, SchedulerLooksOnlyAtTheConfiguredPathSlots) {
+  SetRate(0, kSlowPath0Kbps);
+  SetRate(1, kSlowPath1Kbps);
+  EditConfig([](mb_config& c) { c.path_slots = 1; });
+  Bytes in = Ipv4Packet("10.203.0.2", "10.202.0.2", IPPROTO_UDP, 1200);
+  for (int i = 0; i < 30; ++i) {
+    RunResult r = Encap(in);
+    ASSERT_EQ(r.verdict, kRedirect);
+    EXPECT_EQ(Parse(r.out).path_id, 0) << "path 1 is beyond the slots";
+  }
+  EditConfig([](mb_config& c) { c.path_slots = 2; });
+  int on_path1 = 0;
+  for (int i = 0; i < 30; ++i) on_path1 += Parse(Encap(in).out).path_id == 1;
+  EXPECT_GT(on_path1, 0) << "within the slots, the back-to-back packets spill onto path 1";
+}
+
 TEST_F(DatapathTest, SplitsTrafficInProportionToRates) {
   // 1000-byte L3 packets, back to back: both virtual queues build and the
   // split follows the rates.

@@ -42,6 +42,7 @@ absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings, con
   config.keep_copies = keep_copies;
   config.reseq_window = static_cast<uint16_t>(settings.max_queue_size);
   config.bond_mtu = static_cast<uint16_t>(TunnelPayloadMtu(table, BondOverhead(settings)));
+  config.path_slots = static_cast<uint8_t>(settings.paths.size());
   config.configured = 1;
   config.agent_pid = static_cast<uint32_t>(getpid());
   config.probe_port = settings.failover.probe_port;

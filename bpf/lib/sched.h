@@ -177,13 +177,20 @@ __attribute__((noinline)) int choose_paths(__u32 wire_len, __u32 segment_len,
 
 	if (!out)
 		return -1;
+	struct mb_config *cfg = bpf_map_lookup_elem(&mb_config, &key);
+	__u32 slots = cfg && cfg->path_slots ? cfg->path_slots : MB_MAX_PATHS;
 	for (__u32 i = 0; i < MB_MAX_PATHS; i++) {
+		tx_ns[i] = 0;
+		cost_ns[i] = MB_COST_UNUSABLE;
+		out->send[i] = 0;
+	}
+	/* Left at the first slot beyond: the verifier sees one way out per slot. */
+	for (__u32 i = 0; i < MB_MAX_PATHS && i < slots; i++) {
 		struct mb_path_offer offer;
 		int kind = path_offer(i, &q, &offer);
 
 		tx_ns[i] = offer.tx_ns;
 		cost_ns[i] = offer.cost_ns;
-		out->send[i] = 0;
 		if (kind == MB_OFFER_ACTIVE)
 			have_active = 1;
 		else if (kind == MB_OFFER_BACKUP && backup < 0)
