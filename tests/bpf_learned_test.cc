@@ -19,6 +19,20 @@ constexpr uint32_t kLearnedPath = 2;
 constexpr const char* kOurAddr = "10.200.0.2";  // where the relayed packets arrive
 
 class LearnedPathTest : public RelayTest {
+ public:
+  // A tunnel packet on the learned path from R's uplink address:return port;
+  // a probe (inner UDP to the probe port) or data.
+  static Bytes OnLearnedPath(bool probe, const char* src = kRelayUplink,
+                             uint16_t src_port = kReturnPort) {
+    MeshOptions m;
+    m.path_id = kLearnedPath;
+    m.src_port = src_port;
+    m.dst = kOurAddr;
+    Ipv4Options o;
+    o.dst_port = probe ? kProbePort : 5201;
+    return MeshPacket(src, L3(Ipv4Packet("10.203.0.2", "10.203.0.1", IPPROTO_UDP, 60, o)), m);
+  }
+
  protected:
   void SetUp() override {
     RelayTest::SetUp();
@@ -36,19 +50,6 @@ class LearnedPathTest : public RelayTest {
     p.state = MB_PATH_DISABLED;
     p.flags = MB_PATH_F_LEARN;
     SetPath(kLearnedPath, p);
-  }
-
-  // A tunnel packet on the learned path from R's uplink address:return port;
-  // a probe (inner UDP to the probe port) or data.
-  static Bytes OnLearnedPath(bool probe, const char* src = kRelayUplink,
-                             uint16_t src_port = kReturnPort) {
-    MeshOptions m;
-    m.path_id = kLearnedPath;
-    m.src_port = src_port;
-    m.dst = kOurAddr;
-    Ipv4Options o;
-    o.dst_port = probe ? kProbePort : 5201;
-    return MeshPacket(src, L3(Ipv4Packet("10.203.0.2", "10.203.0.1", IPPROTO_UDP, 60, o)), m);
   }
 
   mb_learned_source Learned() {
@@ -157,14 +158,7 @@ std::array<uint8_t, 16> Ip6(const char* text) {
 
 // The tunnel packet of OnLearnedPath with an IPv6 outer header instead.
 Bytes OnLearnedPath6(bool probe, const char* src = kClient6, uint16_t src_port = 7243) {
-  MeshOptions m;
-  m.path_id = kLearnedPath;
-  m.src_port = src_port;
-  m.dst = kOurAddr;
-  Ipv4Options o;
-  o.dst_port = probe ? kProbePort : 5201;
-  const Bytes v4 = MeshPacket(kRelayUplink, L3(Ipv4Packet("10.203.0.2", "10.203.0.1",
-                                                          IPPROTO_UDP, 60, o)), m);
+  const Bytes v4 = LearnedPathTest::OnLearnedPath(probe, kRelayUplink, src_port);
   const Bytes udp_on(v4.begin() + 14 + 20, v4.end());  // UDP, wire header, inner packet
   Bytes b = Ethernet(kEthIpv6);
   Bytes ip(40, 0);

@@ -20,12 +20,6 @@ FLOWS=20
 BLOB_MB=1
 BASE_PORT=9200
 
-# Per-path counters of the client as a JSON list: path_counters tx_bytes|rx_bytes
-path_counters() {
-  lab_status client --json |
-    python3 -c 'import json,sys; print([p[sys.argv[1]] for p in json.load(sys.stdin)["paths"]])' "$1"
-}
-
 # Sum of the client's TCP reordering events (the sender detects reordering).
 client_reorders() {
   lab_ns client nstat -asz TcpExtTCPSACKReorder TcpExtTCPTSReorder TcpExtTCPRenoReorder \
@@ -39,50 +33,13 @@ mtu="$(lab_ns client cat /sys/class/net/mb0/mtu)"
 [[ "$mtu" == 1500 ]] || lab_fail "bond MTU $mtu, want the uplinks' 1500 (no encapsulation)"
 
 head -c "${BLOB_MB}M" /dev/urandom >"$LAB_DIR/blob"
-want="$(sha256sum "$LAB_DIR/blob" | cut -d' ' -f1)"
 
-# FLOWS uploads (ports BASE..) and FLOWS downloads (ports BASE+FLOWS..) at
-# once, one TCP connection each; each receiver writes its JSON report.
-tool="$LAB_ROOT/vmtests/lib/tcpblob.py"
-tx_before="$(path_counters tx_bytes)"
-rx_before="$(path_counters rx_bytes)"
-listeners=()
-for i in $(seq 0 $((2 * FLOWS - 1))); do
-  port=$((BASE_PORT + i)) file=()
-  ((i >= FLOWS)) && file=("$LAB_DIR/blob") # download: the server sends
-  ip netns exec "$LAB-server" python3 "$tool" listen "$SERVER_IP" "$port" "${file[@]}" \
-    >"$LAB_DIR/flow-$i.json" &
-  listeners+=($!)
-done
-for i in $(seq 0 $((2 * FLOWS - 1))); do lab_wait_port server $((BASE_PORT + i)); done
-senders=()
-for i in $(seq 0 $((2 * FLOWS - 1))); do
-  port=$((BASE_PORT + i)) file=()
-  ((i < FLOWS)) && file=("$LAB_DIR/blob") # upload: the client sends
-  ip netns exec "$LAB-client" python3 "$tool" connect "$SERVER_IP" "$port" "${file[@]}" \
-    >>"$LAB_DIR/flow-$i.json" &
-  senders+=($!)
-done
-for pid in "${senders[@]}" "${listeners[@]}"; do wait "$pid" || true; done
-tx_after="$(path_counters tx_bytes)"
-rx_after="$(path_counters rx_bytes)"
-
-python3 - "$LAB_DIR" "$FLOWS" "$want" "$tx_before" "$tx_after" "$rx_before" "$rx_after" \
-  "$BLOB_MB" <<'PY'
-import ast, json, sys
-lab, flows, want = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-tx = [a - b for a, b in zip(ast.literal_eval(sys.argv[5]), ast.literal_eval(sys.argv[4]))]
-rx = [a - b for a, b in zip(ast.literal_eval(sys.argv[7]), ast.literal_eval(sys.argv[6]))]
-blob = int(sys.argv[8]) << 20
-bad = []
-for i in range(2 * flows):
-    lines = [l for l in open(f"{lab}/flow-{i}.json") if l.strip()]
-    report = json.loads(lines[0]) if lines else {}
-    if report.get("sha256") != want:
-        bad.append(f"{'up' if i < flows else 'down'} flow {i}: {report or 'no report'}")
-print(f"{flows} uploads + {flows} downloads of {blob >> 20} MB: {2 * flows - len(bad)} intact")
-print(f"bytes sent per path {tx}, received per path {rx}")
-assert not bad, "flows not intact:\n" + "\n".join(bad)
+lab_parallel_flows "$SERVER_IP" "$FLOWS" "$BASE_PORT" "$LAB_DIR/blob" >"$LAB_DIR/flows.txt"
+read -r tx rx <"$LAB_DIR/flows.txt"
+echo "bytes sent per path $tx, received per path $rx"
+python3 - "$tx" "$rx" "$BLOB_MB" <<'PY'
+import ast, sys
+tx, rx, blob = ast.literal_eval(sys.argv[1]), ast.literal_eval(sys.argv[2]), int(sys.argv[3]) << 20
 # Uploads dominate what is sent, downloads what is received; a path that
 # carried none of either direction's flows stays far below one blob.
 assert all(n >= blob for n in tx), f"a path carried no upload: sent per path {tx}"
@@ -92,11 +49,11 @@ PY
 # One flow alone: it must stay on one path, so the sender sees no reordering.
 head -c 8M /dev/urandom >"$LAB_DIR/blob8"
 want8="$(sha256sum "$LAB_DIR/blob8" | cut -d' ' -f1)"
-tx_before="$(path_counters tx_bytes)"
+tx_before="$(lab_client_path_counters tx_bytes)"
 reorders_before="$(client_reorders)"
 report="$(lab_blob up "$LAB_DIR/blob8")"
 reorders_after="$(client_reorders)"
-tx_after="$(path_counters tx_bytes)"
+tx_after="$(lab_client_path_counters tx_bytes)"
 echo "one 8 MB upload: $report; sent per path $tx_before -> $tx_after;" \
   "sender's reorder events $reorders_before -> $reorders_after"
 grep -q "\"sha256\": \"$want8\"" <<<"$report" || lab_fail "the single upload did not arrive intact"

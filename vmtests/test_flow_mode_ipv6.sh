@@ -29,12 +29,6 @@ FLOWS=20
 BASE_PORT=9300
 SERVER6=2001:db8:202::2
 
-# Per-path counters of the client as a JSON list: path_counters tx_bytes|rx_bytes
-path_counters() {
-  lab_status client --json |
-    python3 -c 'import json,sys; print([p[sys.argv[1]] for p in json.load(sys.stdin)["paths"]])' "$1"
-}
-
 lab_create
 # IPv6 beside IPv4 on both client links, the router and the server's side.
 lab_ns client ip -6 addr add 2001:db8:1::2/64 dev wan1 nodad
@@ -77,42 +71,12 @@ lab_status_eval client "s['paths'][2]['source'] == '2001:db8:1::2' and s['paths'
   lab_matches True || lab_fail "paths 2 and 3 are not the IPv6 uplinks"
 
 head -c 1M /dev/urandom >"$LAB_DIR/blob"
-want="$(sha256sum "$LAB_DIR/blob" | cut -d' ' -f1)"
-tool="$LAB_ROOT/vmtests/lib/tcpblob.py"
-tx_before="$(path_counters tx_bytes)" rx_before="$(path_counters rx_bytes)"
-listeners=() senders=()
-for i in $(seq 0 $((2 * FLOWS - 1))); do
-  file=()
-  ((i >= FLOWS)) && file=("$LAB_DIR/blob") # download: the server sends
-  ip netns exec "$LAB-server" python3 "$tool" listen "$SERVER6" $((BASE_PORT + i)) "${file[@]}" \
-    >"$LAB_DIR/flow-$i.json" &
-  listeners+=($!)
-done
-for i in $(seq 0 $((2 * FLOWS - 1))); do lab_wait_port server $((BASE_PORT + i)); done
-for i in $(seq 0 $((2 * FLOWS - 1))); do
-  file=()
-  ((i < FLOWS)) && file=("$LAB_DIR/blob") # upload: the client sends
-  ip netns exec "$LAB-client" python3 "$tool" connect "$SERVER6" $((BASE_PORT + i)) "${file[@]}" \
-    >>"$LAB_DIR/flow-$i.json" &
-  senders+=($!)
-done
-for pid in "${senders[@]}" "${listeners[@]}"; do wait "$pid" || true; done
-python3 - "$LAB_DIR" "$FLOWS" "$want" "$tx_before" "$(path_counters tx_bytes)" \
-  "$rx_before" "$(path_counters rx_bytes)" <<'PY'
-import ast, json, sys
-lab, flows, want = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-tx = [a - b for a, b in zip(ast.literal_eval(sys.argv[5]), ast.literal_eval(sys.argv[4]))]
-rx = [a - b for a, b in zip(ast.literal_eval(sys.argv[7]), ast.literal_eval(sys.argv[6]))]
-blob = 1 << 20
-bad = []
-for i in range(2 * flows):
-    lines = [l for l in open(f"{lab}/flow-{i}.json") if l.strip()]
-    report = json.loads(lines[0]) if lines else {}
-    if report.get("sha256") != want:
-        bad.append(f"{'up' if i < flows else 'down'} flow {i}: {report or 'no report'}")
-print(f"IPv6: {flows} uploads + {flows} downloads of 1 MB: {2 * flows - len(bad)} intact")
-print(f"bytes sent per path {tx}, received per path {rx}")
-assert not bad, "flows not intact:\n" + "\n".join(bad)
+lab_parallel_flows "$SERVER6" "$FLOWS" "$BASE_PORT" "$LAB_DIR/blob" >"$LAB_DIR/flows.txt"
+read -r tx rx <"$LAB_DIR/flows.txt"
+echo "IPv6 flows: bytes sent per path $tx, received per path $rx"
+python3 - "$tx" "$rx" <<'PY'
+import ast, sys
+tx, rx, blob = ast.literal_eval(sys.argv[1]), ast.literal_eval(sys.argv[2]), 1 << 20
 assert all(n >= blob for n in tx[2:]), f"an IPv6 path carried no upload: {tx}"
 assert all(n >= blob for n in rx[2:]), f"an IPv6 path carried no download: {rx}"
 assert max(tx[:2] + rx[:2]) < 64 << 10, f"IPv6 flows went on an IPv4 path: sent {tx}, received {rx}"
@@ -122,12 +86,12 @@ PY
 single() { # single FAMILY_SERVER SIZE -> "sha256-ok tx-deltas"
   local before report
   head -c "$2" /dev/urandom >"$LAB_DIR/one"
-  before="$(path_counters tx_bytes)"
+  before="$(lab_client_path_counters tx_bytes)"
   report="$(LAB_BLOB_SERVER="$1" lab_blob up "$LAB_DIR/one")"
   grep -q "\"sha256\": \"$(sha256sum "$LAB_DIR/one" | cut -d' ' -f1)\"" <<<"$report" ||
     lab_fail "the upload to $1 did not arrive intact: $report"
   python3 -c 'import ast, sys; print([a - b for a, b in zip(ast.literal_eval(sys.argv[2]), ast.literal_eval(sys.argv[1]))])' \
-    "$before" "$(path_counters tx_bytes)"
+    "$before" "$(lab_client_path_counters tx_bytes)"
 }
 sent6="$(single "$SERVER6" 8M)"
 echo "one 8 MB IPv6 upload, sent per path: $sent6"

@@ -561,6 +561,57 @@ lab_blob_intact() {
   done
 }
 
+# The client's per-path counter FIELD as a list: lab_client_path_counters tx_bytes|rx_bytes
+lab_client_path_counters() {
+  lab_status client --json |
+    python3 -c 'import json,sys; print([p[sys.argv[1]] for p in json.load(sys.stdin)["paths"]])' "$1"
+}
+
+# FLOWS uploads (ports BASE..) and FLOWS downloads (ports BASE+FLOWS..) of
+# FILE at once between the client and SERVER, one TCP connection each; fails
+# the test unless every one arrived intact (sha256). Prints what the client
+# sent and received on each path meanwhile, as two lists without spaces
+# ("[tx,...] [rx,...]"). lab_parallel_flows SERVER FLOWS BASE FILE
+lab_parallel_flows() {
+  local server="$1" flows="$2" base="$3" file="$4" tool="$LAB_ROOT/vmtests/lib/tcpblob.py"
+  local i tx_before rx_before pids=() send=()
+  tx_before="$(lab_client_path_counters tx_bytes)" rx_before="$(lab_client_path_counters rx_bytes)"
+  for i in $(seq 0 $((2 * flows - 1))); do
+    send=()
+    ((i >= flows)) && send=("$file") # download: the server sends
+    ip netns exec "$LAB-server" python3 "$tool" listen "$server" $((base + i)) "${send[@]}" \
+      >"$LAB_DIR/flow-$i.json" &
+    pids+=($!)
+  done
+  for i in $(seq 0 $((2 * flows - 1))); do lab_wait_port server $((base + i)); done
+  for i in $(seq 0 $((2 * flows - 1))); do
+    send=()
+    ((i < flows)) && send=("$file") # upload: the client sends
+    ip netns exec "$LAB-client" python3 "$tool" connect "$server" $((base + i)) "${send[@]}" \
+      >>"$LAB_DIR/flow-$i.json" &
+    pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i" || true; done
+  python3 - "$LAB_DIR" "$flows" "$(sha256sum "$file" | cut -d' ' -f1)" "$(stat -c %s "$file")" \
+    "$tx_before" "$(lab_client_path_counters tx_bytes)" \
+    "$rx_before" "$(lab_client_path_counters rx_bytes)" <<'PY' || lab_fail "flows to $server not intact"
+import ast, json, sys
+lab, flows, want, size = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+tx = [a - b for a, b in zip(ast.literal_eval(sys.argv[6]), ast.literal_eval(sys.argv[5]))]
+rx = [a - b for a, b in zip(ast.literal_eval(sys.argv[8]), ast.literal_eval(sys.argv[7]))]
+bad = []
+for i in range(2 * flows):
+    lines = [l for l in open(f"{lab}/flow-{i}.json") if l.strip()]
+    report = json.loads(lines[0]) if lines else {}
+    if report.get("sha256") != want:
+        bad.append(f"{'up' if i < flows else 'down'} flow {i}: {report or 'no report'}")
+print(f"{flows} uploads + {flows} downloads of {size} B: {2 * flows - len(bad)} intact", file=sys.stderr)
+print("\n".join(bad), file=sys.stderr)
+print(json.dumps(tx, separators=(",", ":")), json.dumps(rx, separators=(",", ":")))
+sys.exit(1 if bad else 0)
+PY
+}
+
 lab_blob() {
   local tool="$LAB_ROOT/vmtests/lib/tcpblob.py" report="$LAB_DIR/blob-report.json" listener
   local up=() down=()
