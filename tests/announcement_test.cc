@@ -55,7 +55,7 @@ TEST(Announcement, RoundTrips) {
 
 TEST(Announcement, AnIpv6BondingPeerAndTheFamilySentOverRoundTrip) {
   Announcement a = Sample();
-  a.bond->peer_address = Addr("2001:db8::7");
+  a.bond->peer_address = IpOf("2001:db8::7");
   a.sent_over = AF_INET6;
   std::vector<uint8_t> f = Encode(a);
   std::variant<Announcement, Drop> r = DecodeAnnouncement(f.data(), f.size(), kKey);
@@ -81,7 +81,7 @@ TEST(Announcement, LargestPossibleAnnouncementFitsTheSizeLimit) {
   }
   a.relay = RelayCapability{65535, 1'000'000'000, ~0ULL};
   // The larger peer (16 bytes) and family field.
-  a.bond = BondEndpoint{Addr("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"), 65535, 65535};
+  a.bond = BondEndpoint{IpOf("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"), 65535, 65535};
   a.sent_over = AF_INET6;
   absl::StatusOr<std::vector<uint8_t>> f = EncodeAnnouncement(a, kKey);
   ASSERT_TRUE(f.ok()) << f.status();
@@ -116,11 +116,11 @@ TEST(Announcement, EncodeRefusesWhatPeersWouldDropNamingTheField) {
       {[](Announcement& a) { a.uplinks[0].relay_port = 0; }, "uplinks[0].relay_port is 0 but shared"},
       {[](Announcement& a) { a.uplinks[2].relay_port = 7213; },
        "uplinks[2].relay_port 7213 on an uplink not shared"},
-      {[](Announcement& a) { a.bond->peer_address = Addr("0.0.0.0"); }, "bond.peer_address is 0.0.0.0"},
-      {[](Announcement& a) { a.bond->peer_address = Addr("::"); }, "bond.peer_address is ::"},
-      {[](Announcement& a) { a.bond->peer_address = Addr("fe80::1"); },
+      {[](Announcement& a) { a.bond->peer_address = IpOf("0.0.0.0"); }, "bond.peer_address is 0.0.0.0"},
+      {[](Announcement& a) { a.bond->peer_address = IpOf("::"); }, "bond.peer_address is ::"},
+      {[](Announcement& a) { a.bond->peer_address = IpOf("fe80::1"); },
        "bond.peer_address is fe80::1, a link-local address"},
-      {[](Announcement& a) { a.bond->peer_address = Addr("::ffff:10.200.0.2"); },
+      {[](Announcement& a) { a.bond->peer_address = IpOf("::ffff:10.200.0.2"); },
        "an IPv4-mapped address"},
       {[](Announcement& a) { a.sent_over = AF_UNIX; }, "sent_over is address family 1"},
       {[](Announcement& a) { a.bond->peer_port = 0; }, "bond.peer_port is 0"},
@@ -167,7 +167,7 @@ TEST(Announcement, TruncatedAtEveryLengthIsDropped) {
 
 TEST(Announcement, EveryAlteredBitIsDropped) {
   Announcement ipv6 = Sample();
-  ipv6.bond->peer_address = Addr("2001:db8::7");
+  ipv6.bond->peer_address = IpOf("2001:db8::7");
   ipv6.sent_over = AF_INET6;
   for (const std::vector<uint8_t>& good : {Encode(Sample()), Encode(ipv6)}) {
     for (size_t i = 0; i < good.size(); ++i) {
@@ -242,7 +242,7 @@ TEST(Announcement, AuthenticatedButMalformedBodiesAreDropped) {
   std::variant<Announcement, Drop> decoded = DecodeAnnouncement(with_bond.data(), with_bond.size(), kKey);
   ASSERT_TRUE(std::holds_alternative<Announcement>(decoded)) << std::get<Drop>(decoded).detail;
   const Announcement& a = std::get<Announcement>(decoded);
-  EXPECT_EQ(a.bond, (BondEndpoint{Addr("10.200.0.2"), 7201, 7301}));
+  EXPECT_EQ(a.bond, (BondEndpoint{IpOf("10.200.0.2"), 7201, 7301}));
   EXPECT_EQ(a.sent_over, AF_INET) << "a sender from before IPv6 discovery announced over IPv4";
   EXPECT_EQ(a.uplinks[0].relay_port, 7211);
   EXPECT_EQ(a.relay->share_remaining_bytes, 5u);

@@ -150,12 +150,6 @@ TEST_F(LearnedPathTest, ProbeIsNotForcedOntoAPathWithoutEndpoint) {
 constexpr const char* kClient6 = "2001:db8:2::2";
 constexpr const char* kOurAddr6 = "2001:db8:f0::2";
 
-std::array<uint8_t, 16> Ip6(const char* text) {
-  std::array<uint8_t, 16> a{};
-  EXPECT_EQ(inet_pton(AF_INET6, text, a.data()), 1) << text;
-  return a;
-}
-
 // The tunnel packet of OnLearnedPath with an IPv6 outer header instead.
 Bytes OnLearnedPath6(bool probe, const char* src = kClient6, uint16_t src_port = 7243) {
   const Bytes v4 = LearnedPathTest::OnLearnedPath(probe, kRelayUplink, src_port);

@@ -349,7 +349,7 @@ TEST(RemotePaths, WhyRelayingCannotHappenIsNamed) {
   EXPECT_EQ(RelayUnsupportedReason(table.nodes().at("origin")), kRelayOverIpv6Unsupported);
   // Heard over IPv4, but its bonding peer is IPv6: relays cannot forward there.
   Announcement v6_peer = Sample("v6-peer");
-  v6_peer.bond->peer_address = Addr("2001:db8::7");
+  v6_peer.bond->peer_address = IpOf("2001:db8::7");
   table.Update(v6_peer, From("10.0.0.9"));
   EXPECT_THAT(RelayUnsupportedReason(table.nodes().at("v6-peer")).value_or(""),
               HasSubstr("IPv6 bonding peer (2001:db8::7)"));

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "agent/core/discovery.h"
+#include "tests/test_common.h"
 
 namespace meshbpf::testing_discovery {
 
@@ -22,15 +23,8 @@ inline in_addr Ip(const char* text) {
   return a;
 }
 
-// An IPv4 or IPv6 address from text.
-inline IpAddress Addr(const char* text) {
-  in6_addr v6{};
-  if (inet_pton(AF_INET6, text, &v6) == 1) return IpAddress::V6(v6);
-  return IpAddress::V4(Ip(text));
-}
-
 // Where a datagram came from: the address, heard on interface `ifindex`.
-inline ScopedAddress From(const char* text, int ifindex = 2) { return {Addr(text), ifindex}; }
+inline ScopedAddress From(const char* text, int ifindex = 2) { return {IpOf(text), ifindex}; }
 
 inline Announcement Sample(std::string node_id = "node-a") {
   Announcement a;
@@ -46,7 +40,7 @@ inline Announcement Sample(std::string node_id = "node-a") {
       {"wlan0", UplinkType::kWifi, 0, 0, 0, std::nullopt, false},
   };
   a.relay = RelayCapability{7211, 50'000, 2'000'000'000};
-  a.bond = BondEndpoint{Addr("10.200.0.2"), 7201, 7301};
+  a.bond = BondEndpoint{IpOf("10.200.0.2"), 7201, 7301};
   return a;
 }
 

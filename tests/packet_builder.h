@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
@@ -31,6 +32,13 @@ inline uint32_t Ip(const char* text) {
   in_addr a{};
   inet_pton(AF_INET, text, &a);
   return a.s_addr;
+}
+
+// An IPv6 address's 16 bytes from text.
+inline std::array<uint8_t, 16> Ip6(const char* text) {
+  std::array<uint8_t, 16> a{};
+  inet_pton(AF_INET6, text, a.data());
+  return a;
 }
 
 inline void Put16(Bytes& b, size_t off, uint16_t v) {
