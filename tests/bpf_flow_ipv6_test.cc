@@ -25,12 +25,6 @@ constexpr uint8_t kHopByHop = 0, kFragment = 44, kDestOpts = 60, kIcmp6 = 58;
 
 using Addr6 = std::array<uint8_t, 16>;
 
-Addr6 Ip6(const char* text) {
-  Addr6 a{};
-  EXPECT_EQ(inet_pton(AF_INET6, text, a.data()), 1) << text;
-  return a;
-}
-
 Addr6 Addr6At(const Bytes& frame, size_t off) {
   Addr6 a{};
   std::memcpy(a.data(), &frame[off], 16);
@@ -256,6 +250,39 @@ TEST_F(FlowModeIpv6Test, EchoIsNatedByIdentifierWithThePseudoHeaderInItsChecksum
   ASSERT_EQ(back.verdict, kRedirect);
   EXPECT_EQ(Addr6At(back.out, kIp6Dst), Ip6(kBond6));
   EXPECT_EQ(Ipv6L4Sum(back.out, L4Offset(ping), reply.size() - L4Offset(ping), kIcmp6), 0);
+}
+
+TEST_F(FlowModeIpv6Test, PacketTooBigAboutANatedFlowReachesItsSender) {
+  Flow6 f;
+  f.sport = 42600;
+  f.payload = 1300;
+  RunResult sent = Encap(Ipv6Flow(f));
+  ASSERT_EQ(sent.verdict, kRedirect);
+  const int path = PathOf6(sent.out);
+  ASSERT_GE(path, 1);
+  // The router's Packet Too Big: type 2, the MTU, as much of the packet as fits.
+  constexpr size_t kQuote = 48, kIcmp = 14 + 40;
+  Flow6 e;
+  e.src = "2001:db8:1::1";
+  e.dst = NatOf(path);
+  e.proto = kIcmp6;
+  e.payload = kQuote;
+  Bytes error = Ipv6Flow(e);
+  ASSERT_EQ(error.size(), kIcmp + 8 + kQuote);
+  error[kIcmp] = 2, error[kIcmp + 1] = 0;
+  Put32(error, kIcmp + 4, 1280);
+  std::copy(sent.out.begin() + 14, sent.out.begin() + 14 + kQuote, error.begin() + kIcmp + 8);
+  Put16(error, kIcmp + 2, 0);
+  Put16(error, kIcmp + 2, Ipv6L4Sum(error, kIcmp, 8 + kQuote, kIcmp6));
+
+  RunResult r = Decap(error);
+  ASSERT_EQ(r.verdict, kRedirect);
+  EXPECT_EQ(Addr6At(r.out, kIp6Dst), Ip6(kBond6));
+  EXPECT_EQ(Addr6At(r.out, kIcmp + 8 + 8), Ip6(kBond6)) << "the quote's source";
+  EXPECT_EQ(Ipv6L4Sum(r.out, kIcmp, 8 + kQuote, kIcmp6), 0)
+      << "ICMPv6's checksum covers the new destination and the new quote";
+  EXPECT_EQ(Get32(r.out, kIcmp + 4), 1280u);
+  EXPECT_EQ(Counters(static_cast<uint32_t>(path)).rx_packets, 1u);
 }
 
 TEST_F(FlowModeIpv6Test, TransportBehindExtensionHeadersIsFoundAndFixed) {

@@ -240,6 +240,46 @@ TEST_F(FlowModeTest, PacketsOfNoNatedFlowPassUntouched) {
   EXPECT_EQ(Counters(0).rx_packets + Counters(1).rx_packets, 0u);
 }
 
+// A router's "fragmentation needed" about a NATed flow is addressed to the
+// path's address and quotes the packet as it left: both get the bond-side
+// address back, every checksum still right, so the sender behind the bond
+// learns the smaller MTU.
+TEST_F(FlowModeTest, FragmentationNeededAboutANatedFlowReachesItsSender) {
+  RunResult sent = Encap(Tcp(42500, 1400));
+  ASSERT_EQ(sent.verdict, kRedirect);
+  const int path = PathOf(sent.out);
+  ASSERT_GE(path, 0);
+  const char* nat = path == 0 ? kPath0Src : kPath1Src;
+  constexpr size_t kQuote = 28, kIcmp = 14 + 20;  // the IPv4 header and 8 bytes of TCP
+  Bytes error = Ipv4Packet("10.201.9.1", nat, IPPROTO_ICMP, 8 + kQuote - 8);
+  ASSERT_EQ(error.size(), kIcmp + 8 + kQuote);
+  error[kIcmp] = 3, error[kIcmp + 1] = 4;  // destination unreachable, fragmentation needed
+  Put16(error, kIcmp + 2, 0);
+  Put32(error, kIcmp + 4, 1400);  // next-hop MTU
+  std::copy(sent.out.begin() + 14, sent.out.begin() + 14 + kQuote, error.begin() + kIcmp + 8);
+  Put16(error, kIcmp + 2, Ipv4Checksum(&error[kIcmp], 8 + kQuote));
+
+  RunResult r = Decap(error);
+  ASSERT_EQ(r.verdict, kRedirect);
+  EXPECT_TRUE(std::equal(kBondMac, kBondMac + 6, r.out.begin())) << "dst MAC is the bond's";
+  EXPECT_EQ(Addr(r.out, kIpDst), Ip(kBondAddr));
+  EXPECT_EQ(Addr(r.out, kIcmp + 8 + 12), Ip(kBondAddr)) << "the quote's source";
+  EXPECT_EQ(Ipv4Checksum(&r.out[14], 20), 0) << "outer header checksum";
+  EXPECT_EQ(Ipv4Checksum(&r.out[kIcmp + 8], 20), 0) << "the quote's header checksum";
+  EXPECT_EQ(Ipv4Checksum(&r.out[kIcmp], 8 + kQuote), 0) << "ICMP checksum";
+  EXPECT_EQ(Get32(r.out, kIcmp + 4), 1400u) << "the MTU is left alone";
+  EXPECT_EQ(Counters(static_cast<uint32_t>(path)).rx_packets, 1u);
+
+  // One quoting a flow that was never NATed is the host's, untouched.
+  Bytes stranger = error;
+  Put16(stranger, kIcmp + 8 + 20, 42501);  // another local port in the quote
+  Put16(stranger, kIcmp + 2, 0);
+  Put16(stranger, kIcmp + 2, Ipv4Checksum(&stranger[kIcmp], 8 + kQuote));
+  RunResult pass = Decap(stranger);
+  EXPECT_EQ(pass.verdict, kNotOurs);
+  EXPECT_TRUE(BytesEqual(pass.out, stranger, "icmp-stranger"));
+}
+
 TEST_F(FlowModeTest, AFlowStaysOnOnePath) {
   for (uint16_t sport = 43000; sport < 43020; ++sport) {
     const int first = SendFlow(Tcp(sport));

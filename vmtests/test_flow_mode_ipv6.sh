@@ -16,6 +16,9 @@
 #    none of that traffic;
 #  - a single IPv6 upload stays on one path (>= 99% of its bytes);
 #  - an IPv4 upload goes on the IPv4 paths and none of the IPv6 ones;
+#  - with a 1400-byte hop beyond the uplinks, an IPv6 and an IPv4 upload
+#    each arrive intact: the router's ICMP errors, sent to the NATed
+#    addresses, are translated back to the sender;
 #  - nothing genuine is dropped (only the bond device's own ND and MLD may
 #    be counted, as link_scope).
 # vmtest: shares the machine (it checks integrity and which path a flow takes)
@@ -106,6 +109,20 @@ python3 -c "
 s = $sent4
 assert sum(s[:2]) >= 4 << 20, f'the upload did not go through the IPv4 paths: {s}'
 assert max(s[2:]) < 64 << 10, f'an IPv6 path carried IPv4: {s}'"
+
+# A 1400-byte hop beyond the uplinks: the router's "Packet Too Big" and
+# "fragmentation needed" reach the NATed addresses, and only translated
+# back (outside and in their quote) do they reach the sender's socket. An
+# untranslated one is lost and the upload stalls on its full-size packets.
+lab_ns inet ip link set p0 mtu 1400
+lab_ns peer ip link set wan0 mtu 1400
+for server in "$SERVER6" "$SERVER_IP"; do
+  head -c 2M /dev/urandom >"$LAB_DIR/pmtu"
+  report="$(LAB_BLOB_SERVER="$server" lab_blob up "$LAB_DIR/pmtu")"
+  echo "2 MB to $server across a 1400-byte hop: $report"
+  grep -q "\"sha256\": \"$(sha256sum "$LAB_DIR/pmtu" | cut -d' ' -f1)\"" <<<"$report" ||
+    lab_fail "the upload to $server did not cross the 1400-byte hop (ICMP error not translated?)"
+done
 
 for reason in no_path truncated encap_failed decap_failed too_big unsupported_l3; do
   n="$(lab_drops client "$reason")"

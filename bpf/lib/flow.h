@@ -390,9 +390,103 @@ __attribute__((noinline)) int flow_send(struct __sk_buff *skb)
 	return redirect_to_path(p);
 }
 
+/* ICMP(v6) error types that quote the packet they are about. */
+static __always_inline int icmp_error(const struct mb_flow_key *k, __u8 type)
+{
+	if (k->ipv6)
+		return type >= 1 && type <= 4; /* unreachable, too big, time exceeded, parameter */
+	return type == 3 || type == 11 || type == 12; /* unreachable (fragmentation needed), time exceeded, parameter */
+}
+
 /*
- * mb_decap in flow mode: replies to a NATed flow get their bond-side
- * destination back and enter the bond; everything else is the host's.
+ * An ICMP error about a NATed flow (fragmentation needed or packet too big,
+ * unreachable, time exceeded) is addressed to the path's address and quotes
+ * the packet as it left, from that address. Both get the bond-side address
+ * back, so path MTU discovery and traceroute work for the hosts behind the
+ * bond. The quote's own transport checksum is left as it is (nobody checks
+ * a quote's). Returns the verdict, or MB_NOT_OURS for any other packet. A
+ * global function: mb_decap's own verification stays as it was.
+ */
+__attribute__((noinline)) int flow_receive_error(struct __sk_buff *skb, struct mb_flow_pkt *f)
+{
+	__u32 key = 0;
+	struct mb_config *cfg = bpf_map_lookup_elem(&mb_config, &key);
+	__u8 icmp_type;
+
+	if (!cfg || !f || f->key.proto != (f->key.ipv6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP) ||
+	    bpf_skb_load_bytes(skb, f->l4_off, &icmp_type, 1) < 0 || !icmp_error(&f->key, icmp_type))
+		return MB_NOT_OURS;
+	/* The quote: the IP header and the first 8 bytes of what it carried. */
+	__u32 quote = f->l4_off + 8;
+	struct mb_flow_key reply = { .ipv6 = f->key.ipv6 };
+	__u32 quote_src, quote_l4;
+	if (f->key.ipv6) {
+		struct ipv6hdr ip6;
+		if (bpf_skb_load_bytes(skb, quote, &ip6, sizeof(ip6)) < 0)
+			return MB_NOT_OURS;
+		__builtin_memcpy(&reply.saddr, &ip6.daddr, sizeof(reply.saddr));
+		__builtin_memcpy(&reply.daddr, &ip6.saddr, sizeof(reply.daddr));
+		reply.proto = ip6.nexthdr;
+		quote_src = quote + offsetof(struct ipv6hdr, saddr);
+		quote_l4 = quote + sizeof(ip6);
+	} else {
+		struct iphdr ip;
+		if (bpf_skb_load_bytes(skb, quote, &ip, sizeof(ip)) < 0 || ip.ihl < 5)
+			return MB_NOT_OURS;
+		reply.saddr.w[0] = ip.daddr;
+		reply.daddr.w[0] = ip.saddr;
+		reply.proto = ip.protocol;
+		quote_src = quote + offsetof(struct iphdr, saddr);
+		quote_l4 = quote + ip.ihl * 4;
+	}
+	/* Its ports as a reply's: swapped; an echo request's identifier is the local side's. */
+	__be16 ports[2];
+	if (bpf_skb_load_bytes(skb, quote_l4, ports, sizeof(ports)) < 0)
+		return MB_NOT_OURS;
+	if (reply.proto == IPPROTO_TCP || reply.proto == IPPROTO_UDP) {
+		reply.sport = ports[1];
+		reply.dport = ports[0];
+	} else if (reply.proto == (reply.ipv6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP)) {
+		__be16 id;
+		if (bpf_skb_load_bytes(skb, quote_l4 + 4, &id, sizeof(id)) < 0)
+			return MB_NOT_OURS;
+		reply.dport = id;
+	}
+	struct mb_nat_origin *known = bpf_map_lookup_elem(&mb_nat_reverse, &reply);
+	if (!known || !flow_addr_equal(&reply.daddr, &f->key.daddr))
+		return MB_NOT_OURS;
+	struct mb_nat_origin origin = *known;
+	__u32 path_id = origin.path_id;
+	/* The outer destination, as on a reply (ICMPv6's checksum covers it). */
+	if (rewrite_addr(skb, f, 1, &origin.orig_addr) < 0)
+		return drop(path_id, MB_DROP_DECAP_FAILED);
+	/*
+	 * The quoted source. IPv4: its header checksum changes by as much as
+	 * the address, the other way, so the ICMP checksum over both stays.
+	 * IPv6: no header checksum; ICMPv6's covers the quote.
+	 */
+	if (f->key.ipv6) {
+		__s64 diff = bpf_csum_diff(reply.daddr.w, sizeof(reply.daddr), origin.orig_addr.w,
+					   sizeof(origin.orig_addr), 0);
+		if (diff < 0 || bpf_l4_csum_replace(skb, f->l4_off + 2, 0, (__u64)diff, 0) < 0 ||
+		    bpf_skb_store_bytes(skb, quote_src, &origin.orig_addr, sizeof(origin.orig_addr), 0) < 0)
+			return drop(path_id, MB_DROP_DECAP_FAILED);
+	} else if (bpf_l3_csum_replace(skb, quote + offsetof(struct iphdr, check), reply.daddr.w[0],
+				       origin.orig_addr.w[0], sizeof(__be32)) < 0 ||
+		   bpf_skb_store_bytes(skb, quote_src, &origin.orig_addr.w[0], sizeof(__be32), 0) < 0) {
+		return drop(path_id, MB_DROP_DECAP_FAILED);
+	}
+	if (bpf_skb_store_bytes(skb, 0, cfg->bond_mac, ETH_ALEN, 0) < 0)
+		return drop(path_id, MB_DROP_DECAP_FAILED);
+	__u32 l3_len = skb->len - sizeof(struct ethhdr);
+	count_packet(path_id, MB_RECEIVED, l3_len, l3_len);
+	return bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
+}
+
+/*
+ * mb_decap in flow mode: replies to a NATed flow, and ICMP errors about
+ * one, get their bond-side destination back and enter the bond; everything
+ * else is the host's.
  */
 static __always_inline int flow_receive(struct __sk_buff *skb, const struct mb_config *cfg)
 {
@@ -401,8 +495,10 @@ static __always_inline int flow_receive(struct __sk_buff *skb, const struct mb_c
 	if (parse_flow(skb, 0, &f) != 0)
 		return MB_NOT_OURS;
 	struct mb_nat_origin *known = bpf_map_lookup_elem(&mb_nat_reverse, &f.key);
-	if (!known)
-		return MB_NOT_OURS;
+	if (!known) {
+		__u8 icmp_proto = f.key.ipv6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+		return f.key.proto == icmp_proto ? flow_receive_error(skb, &f) : MB_NOT_OURS;
+	}
 	/* A copy: the agent or another CPU may rewrite the entry meanwhile. */
 	struct mb_nat_origin origin = *known;
 	__u32 path_id = origin.path_id;
