@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Flow mode (no peer): each flow pinned to a path of its family and
  * source-NATed to the path's address on the way out (flow_send), the NAT
  * undone on replies (flow_receive). */
@@ -24,6 +25,12 @@
 #define MB_ICMP_ECHO_REQUEST 8
 #define MB_ICMPV6_ECHO_REQUEST 128
 #define MB_ICMPV6_ECHO_REPLY 129
+
+/* The ICMP of a key's family: ICMP or ICMPv6. */
+static __always_inline __u8 icmp_proto_of(const struct mb_flow_key *k)
+{
+	return k->ipv6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+}
 
 /* Where a packet's flow key is, and what to fix up when its address changes. */
 struct mb_flow_pkt {
@@ -64,8 +71,7 @@ static __always_inline int parse_transport(struct __sk_buff *skb, int outgoing, 
 		return 0;
 	}
 	/* ICMP's checksum covers no addresses; ICMPv6's covers the pseudo-header. */
-	__u8 icmp_proto = out->key.ipv6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
-	if (proto != icmp_proto || !has_l4)
+	if (proto != icmp_proto_of(&out->key) || !has_l4)
 		return 0;
 	if (out->key.ipv6)
 		out->csum_off = out->l4_off + 2;
@@ -186,6 +192,29 @@ static __always_inline void path_nat_addr(const struct mb_path *p, struct mb_flo
 	}
 }
 
+/* Stores the IPv4 address `to` at `addr_off` in place of `from`, moving the
+ * header checksum at `check_off` by as much. */
+static __always_inline int replace_addr4(struct __sk_buff *skb, __u32 check_off, __u32 addr_off,
+					 __be32 from, __be32 to)
+{
+	if (bpf_l3_csum_replace(skb, check_off, from, to, sizeof(to)) < 0)
+		return -1;
+	return bpf_skb_store_bytes(skb, addr_off, &to, sizeof(to), 0);
+}
+
+/* Stores the IPv6 address `to` at `addr_off` in place of `from`, moving the
+ * checksum at `csum_off` (0: none) by the difference, with `csum_flags`. */
+static __always_inline int replace_addr6(struct __sk_buff *skb, __u32 csum_off, __u64 csum_flags,
+					 __u32 addr_off, const struct mb_flow_addr *from,
+					 const struct mb_flow_addr *to)
+{
+	__s64 diff = bpf_csum_diff((__be32 *)from->w, sizeof(*from), (__be32 *)to->w, sizeof(*to), 0);
+
+	if (diff < 0 || (csum_off && bpf_l4_csum_replace(skb, csum_off, 0, (__u64)diff, csum_flags) < 0))
+		return -1;
+	return bpf_skb_store_bytes(skb, addr_off, to, sizeof(*to), 0);
+}
+
 /*
  * Replaces the source (`dest` 0) or destination address, fixing the
  * transport checksum's pseudo-header part and, on IPv4, the header checksum.
@@ -195,28 +224,29 @@ static __always_inline int rewrite_addr(struct __sk_buff *skb, const struct mb_f
 {
 	const struct mb_flow_addr *from = dest ? &f->key.daddr : &f->key.saddr;
 
-	if (!f->key.ipv6) {
-		__u32 off = MB_IP_OFF + (dest ? offsetof(struct iphdr, daddr)
-					      : offsetof(struct iphdr, saddr));
-		if (f->csum_off &&
-		    bpf_l4_csum_replace(skb, f->csum_off, from->w[0], to->w[0],
-					BPF_F_PSEUDO_HDR | sizeof(to->w[0]) | f->csum_flags) < 0)
-			return -1;
-		if (bpf_l3_csum_replace(skb, MB_IP_OFF + offsetof(struct iphdr, check), from->w[0],
-					to->w[0], sizeof(to->w[0])) < 0)
-			return -1;
-		return bpf_skb_store_bytes(skb, off, &to->w[0], sizeof(to->w[0]), 0);
+	if (f->key.ipv6) {
+		/* No header checksum: only the transport's, by the difference of the two. */
+		__u32 off = MB_IP_OFF + (dest ? offsetof(struct ipv6hdr, daddr)
+					      : offsetof(struct ipv6hdr, saddr));
+		return replace_addr6(skb, f->csum_off, BPF_F_PSEUDO_HDR | f->csum_flags, off, from, to);
 	}
-	/* No header checksum: only the transport's, by the difference of the two. */
-	__s64 diff = bpf_csum_diff((__be32 *)from->w, sizeof(*from), (__be32 *)to->w, sizeof(*to), 0);
-	if (diff < 0)
+	__u32 off = MB_IP_OFF + (dest ? offsetof(struct iphdr, daddr) : offsetof(struct iphdr, saddr));
+	if (f->csum_off &&
+	    bpf_l4_csum_replace(skb, f->csum_off, from->w[0], to->w[0],
+				BPF_F_PSEUDO_HDR | sizeof(to->w[0]) | f->csum_flags) < 0)
 		return -1;
-	if (f->csum_off && bpf_l4_csum_replace(skb, f->csum_off, 0, (__u64)diff,
-					       BPF_F_PSEUDO_HDR | f->csum_flags) < 0)
-		return -1;
-	__u32 off = MB_IP_OFF + (dest ? offsetof(struct ipv6hdr, daddr)
-				      : offsetof(struct ipv6hdr, saddr));
-	return bpf_skb_store_bytes(skb, off, to, sizeof(*to), 0);
+	return replace_addr4(skb, MB_IP_OFF + offsetof(struct iphdr, check), off, from->w[0], to->w[0]);
+}
+
+/* A packet restored to its bond-side destination goes into the bond, counted on its path. */
+static __always_inline int deliver_to_bond(struct __sk_buff *skb, const struct mb_config *cfg,
+					   __u32 path_id)
+{
+	if (bpf_skb_store_bytes(skb, 0, cfg->bond_mac, ETH_ALEN, 0) < 0)
+		return drop(path_id, MB_DROP_DECAP_FAILED);
+	__u32 l3_len = skb->len - sizeof(struct ethhdr);
+	count_packet(path_id, MB_RECEIVED, l3_len, l3_len);
+	return bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
 }
 
 static __always_inline __u32 mix32(__u32 x)
@@ -266,11 +296,11 @@ static __always_inline int path_keeps_flow(const struct mb_path *p, const struct
 					   int ipv6)
 {
 	struct mb_flow_addr now;
+	__u8 state = flow_path_state(p, f->path_id, ipv6);
 
 	path_nat_addr(p, &now);
 	return flow_addr_equal(&now, &f->nat_addr) && !cap_spent(f->path_id) &&
-	       (path_takes_new_flows(p, f->path_id, ipv6) ||
-		flow_path_state(p, f->path_id, ipv6) == MB_PATH_BACKUP);
+	       ((state == MB_PATH_ACTIVE && p->rate_kbps > 0) || state == MB_PATH_BACKUP);
 }
 
 /*
@@ -413,7 +443,7 @@ __attribute__((noinline)) int flow_receive_error(struct __sk_buff *skb, struct m
 	struct mb_config *cfg = bpf_map_lookup_elem(&mb_config, &key);
 	__u8 icmp_type;
 
-	if (!cfg || !f || f->key.proto != (f->key.ipv6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP) ||
+	if (!cfg || !f || f->key.proto != icmp_proto_of(&f->key) ||
 	    bpf_skb_load_bytes(skb, f->l4_off, &icmp_type, 1) < 0 || !icmp_error(&f->key, icmp_type))
 		return MB_NOT_OURS;
 	/* The quote: the IP header and the first 8 bytes of what it carried. */
@@ -446,7 +476,7 @@ __attribute__((noinline)) int flow_receive_error(struct __sk_buff *skb, struct m
 	if (reply.proto == IPPROTO_TCP || reply.proto == IPPROTO_UDP) {
 		reply.sport = ports[1];
 		reply.dport = ports[0];
-	} else if (reply.proto == (reply.ipv6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP)) {
+	} else if (reply.proto == icmp_proto_of(&reply)) {
 		__be16 id;
 		if (bpf_skb_load_bytes(skb, quote_l4 + 4, &id, sizeof(id)) < 0)
 			return MB_NOT_OURS;
@@ -465,22 +495,13 @@ __attribute__((noinline)) int flow_receive_error(struct __sk_buff *skb, struct m
 	 * the address, the other way, so the ICMP checksum over both stays.
 	 * IPv6: no header checksum; ICMPv6's covers the quote.
 	 */
-	if (f->key.ipv6) {
-		__s64 diff = bpf_csum_diff(reply.daddr.w, sizeof(reply.daddr), origin.orig_addr.w,
-					   sizeof(origin.orig_addr), 0);
-		if (diff < 0 || bpf_l4_csum_replace(skb, f->l4_off + 2, 0, (__u64)diff, 0) < 0 ||
-		    bpf_skb_store_bytes(skb, quote_src, &origin.orig_addr, sizeof(origin.orig_addr), 0) < 0)
-			return drop(path_id, MB_DROP_DECAP_FAILED);
-	} else if (bpf_l3_csum_replace(skb, quote + offsetof(struct iphdr, check), reply.daddr.w[0],
-				       origin.orig_addr.w[0], sizeof(__be32)) < 0 ||
-		   bpf_skb_store_bytes(skb, quote_src, &origin.orig_addr.w[0], sizeof(__be32), 0) < 0) {
+	int err = f->key.ipv6 ? replace_addr6(skb, f->l4_off + 2, 0, quote_src, &reply.daddr,
+					      &origin.orig_addr)
+			      : replace_addr4(skb, quote + offsetof(struct iphdr, check), quote_src,
+					      reply.daddr.w[0], origin.orig_addr.w[0]);
+	if (err < 0)
 		return drop(path_id, MB_DROP_DECAP_FAILED);
-	}
-	if (bpf_skb_store_bytes(skb, 0, cfg->bond_mac, ETH_ALEN, 0) < 0)
-		return drop(path_id, MB_DROP_DECAP_FAILED);
-	__u32 l3_len = skb->len - sizeof(struct ethhdr);
-	count_packet(path_id, MB_RECEIVED, l3_len, l3_len);
-	return bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
+	return deliver_to_bond(skb, cfg, path_id);
 }
 
 /*
@@ -495,19 +516,14 @@ static __always_inline int flow_receive(struct __sk_buff *skb, const struct mb_c
 	if (parse_flow(skb, 0, &f) != 0)
 		return MB_NOT_OURS;
 	struct mb_nat_origin *known = bpf_map_lookup_elem(&mb_nat_reverse, &f.key);
-	if (!known) {
-		__u8 icmp_proto = f.key.ipv6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
-		return f.key.proto == icmp_proto ? flow_receive_error(skb, &f) : MB_NOT_OURS;
-	}
+	if (!known)
+		return f.key.proto == icmp_proto_of(&f.key) ? flow_receive_error(skb, &f) : MB_NOT_OURS;
 	/* A copy: the agent or another CPU may rewrite the entry meanwhile. */
 	struct mb_nat_origin origin = *known;
 	__u32 path_id = origin.path_id;
-	if (rewrite_addr(skb, &f, 1, &origin.orig_addr) < 0 ||
-	    bpf_skb_store_bytes(skb, 0, cfg->bond_mac, ETH_ALEN, 0) < 0)
+	if (rewrite_addr(skb, &f, 1, &origin.orig_addr) < 0)
 		return drop(path_id, MB_DROP_DECAP_FAILED);
-	__u32 l3_len = skb->len - sizeof(struct ethhdr);
-	count_packet(path_id, MB_RECEIVED, l3_len, l3_len);
-	return bpf_redirect(cfg->bond_ifindex, BPF_F_INGRESS);
+	return deliver_to_bond(skb, cfg, path_id);
 }
 
 #endif /* MB_LIB_FLOW_H */
