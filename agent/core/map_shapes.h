@@ -27,13 +27,19 @@ inline bool CarriesBulk(const mb_path& p) {
   return p.state == MB_PATH_ACTIVE && (p.flags & MB_PATH_F_NO_BULK) == 0;
 }
 
-// One of path `p`'s outer addresses as mb_paths holds it: `v4`, or with
-// MB_PATH_F_IPV6 `v6` (e.g. OuterAddress(p, p.src_ip, p.src_ip6)).
-inline IpAddress OuterAddress(const mb_path& p, uint32_t v4, const uint8_t (&v6)[16]) {
-  if (!(p.flags & MB_PATH_F_IPV6)) return IpAddress::V4(in_addr{v4});
+// An address as the maps hold it: the IPv4 `v4`, or when `is_v6` the 16
+// bytes of `v6`.
+inline IpAddress MapAddress(bool is_v6, uint32_t v4, const uint8_t (&v6)[16]) {
+  if (!is_v6) return IpAddress::V4(in_addr{v4});
   IpAddress address{.family = AF_INET6};
   std::copy(v6, v6 + 16, address.bytes.begin());
   return address;
+}
+
+// One of path `p`'s outer addresses as mb_paths holds it: `v4`, or with
+// MB_PATH_F_IPV6 `v6` (e.g. OuterAddress(p, p.src_ip, p.src_ip6)).
+inline IpAddress OuterAddress(const mb_path& p, uint32_t v4, const uint8_t (&v6)[16]) {
+  return MapAddress(p.flags & MB_PATH_F_IPV6, v4, v6);
 }
 
 // Where path `p`'s packets go first: its gateway, else its far end (on-link).

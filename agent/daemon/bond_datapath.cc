@@ -60,6 +60,12 @@ absl::Status ConfigureMaps(const MapSet& maps, const NodeSettings& settings, con
   return maps.WriteConfig(config);
 }
 
+// `address` alone, as a prefix of inner sources.
+InnerPrefix HostPrefix(const IpAddress& address) {
+  return InnerPrefix{.family = address.family, .address = address.bytes,
+                     .prefix_len = address.is_v6() ? 128 : 32};
+}
+
 // "40-byte encapsulation", or "40-byte encapsulation (60 on IPv6 paths)".
 std::string EncapsulationText(const NodeSettings& settings) {
   const uint32_t v4 = BondOverhead(settings);
@@ -154,14 +160,10 @@ absl::Status BondDatapath::Configure(const PathTable& table, uint32_t reseq_dead
   if (!settings_.peer_allowed_sources.empty()) {
     std::vector<InnerPrefix> allowed = settings_.peer_allowed_sources;
     if (settings_.peer_bond_address) {
-      InnerPrefix probes{.family = AF_INET, .prefix_len = 32};
-      std::memcpy(probes.address.data(), &settings_.peer_bond_address->s_addr, 4);
-      allowed.push_back(probes);
+      allowed.push_back(HostPrefix(IpAddress::V4(*settings_.peer_bond_address)));
     }
     if (settings_.peer_bond_address_ipv6) {
-      InnerPrefix peer{.family = AF_INET6, .prefix_len = 128};
-      std::memcpy(peer.address.data(), &*settings_.peer_bond_address_ipv6, 16);
-      allowed.push_back(peer);
+      allowed.push_back(HostPrefix(IpAddress::V6(*settings_.peer_bond_address_ipv6)));
     }
     if (absl::Status s = auth_->SyncAllowedSources(allowed); !s.ok()) return s;
   }

@@ -21,6 +21,7 @@
 #include "agent/sys/sysfs.h"
 #include "agent/sys/uplink_type.h"
 #include "agent/core/datapath_names.h"
+#include "agent/core/map_shapes.h"
 #include "agent/core/net_format.h"
 
 namespace meshbpf {
@@ -132,18 +133,8 @@ std::optional<LearnedEndpoint> EndpointToLearn(const PathSettings& path,
                                                const mb_learned_source& seen, uint64_t now_ns) {
   const bool v6 = seen.flags & MB_LEARNED_F_IPV6;
   LearnedEndpoint e;
-  if (v6) {
-    auto address = [](const mb_ip6& a) {
-      in6_addr out;
-      std::memcpy(&out, a.addr, sizeof(out));
-      return IpAddress::V6(out);
-    };
-    e.remote = address(seen.saddr6);
-    e.source = address(seen.daddr6);
-  } else {
-    e.remote = IpAddress::V4(in_addr{seen.saddr});
-    e.source = IpAddress::V4(in_addr{seen.daddr});
-  }
+  e.remote = MapAddress(v6, seen.saddr, seen.saddr6.addr);
+  e.source = MapAddress(v6, seen.daddr, seen.daddr6.addr);
   if (path.endpoint != PathEndpoint::kLearned || e.remote.IsUnspecified() || seen.sport == 0) {
     return std::nullopt;
   }
