@@ -359,6 +359,11 @@ static inline __u32 mb_path_outer_extra(const struct mb_path *p)
 	return (p->flags & MB_PATH_F_IPV6) ? MB_OUTER_IPV6_EXTRA : 0;
 }
 
+/* An address of either family: IPv4 in word 0, the other words zero. */
+struct mb_addr {
+	__be32 w[4];
+};
+
 /* An IPv6 address as a map key or a field (mb_peers6, mb_learned_source). */
 struct mb_ip6 {
 	__u8 addr[16];
@@ -652,14 +657,9 @@ struct mb_peer {
 #define MB_FLOW_ENTRIES 65536
 #define MB_FLOW_IPV6_EXT_HEADERS 4
 
-/* An address of either family: IPv4 in word 0, the other words zero. */
-struct mb_flow_addr {
-	__be32 w[4];
-};
-
 struct mb_flow_key {
-	struct mb_flow_addr saddr;
-	struct mb_flow_addr daddr;
+	struct mb_addr saddr;
+	struct mb_addr daddr;
 	__be16 sport;
 	__be16 dport;
 	__u8 proto;          /* the transport protocol (IPv6: after extension headers) */
@@ -669,13 +669,13 @@ struct mb_flow_key {
 
 /* mb_flows value: the path a flow is pinned to and the address it got. */
 struct mb_flow {
-	struct mb_flow_addr nat_addr; /* the path's address when pinned; re-pick if it changes */
+	struct mb_addr nat_addr; /* the path's address when pinned; re-pick if it changes */
 	__u32 path_id;
 };
 
 /* mb_nat_reverse value. */
 struct mb_nat_origin {
-	struct mb_flow_addr orig_addr; /* destination to restore (the bond-side source) */
+	struct mb_addr orig_addr; /* destination to restore (the bond-side source) */
 	__u32 path_id;                 /* counted as rx on this path */
 };
 
@@ -690,7 +690,8 @@ struct mb_nat_origin {
  * forward: O sends its tunnel packet to R's LAN address at the relay port of
  *   the shared uplink (mb_config.relay_port + k for R's k-th shared uplink,
  *   announced per uplink). R finds the relay by {O's address, that port} in
- *   mb_relay_fwd, rewrites the outer IPv4 + UDP header to
+ *   mb_relay_fwd, rewrites the outer IP (IPv4, or IPv6 without extension
+ *   headers) + UDP header to
  *   R's uplink address:return_port -> P:peer_port (TTL - 1) and sends it
  *   out of the uplink (R's own mb_paths[uplink_path]: ifindex, src_ip, gateway).
  * return: P answers to R's uplink address:return_port (relay_port +
@@ -699,10 +700,13 @@ struct mb_nat_origin {
  *   R's LAN address:relay_port -> O:origin_port and sends it out of the LAN.
  * The inner packet and mb_wire_hdr are untouched: O and P see their own
  * path id and sequence numbers, and P learns R's uplink address as the
- * path's endpoint (MB_PATH_F_LEARN).
+ * path's endpoint (MB_PATH_F_LEARN). A relay keeps the family: it is the
+ * bonding peer's, O reaches R over that family on the LAN (IPv6: usually
+ * link-local addresses, as discovery hears them) and R's uplink path of
+ * that family carries it (MB_RELAY_F_IPV6 uses that path's src_ip6).
  *
  * Both directions are counted per relay (mb_relay_counters), charged at
- * their outer IPv4 size to R's share budget (mb_budget[MB_RELAY_BUDGET]) and
+ * their outer IP size to R's share budget (mb_budget[MB_RELAY_BUDGET]) and
  * to R's own data cap on the uplink (mb_budget[uplink_path]), and policed
  * together to mb_config.relay_max_kbps. A spent budget or cap drops the
  * packet: O's probes on the path then fail and O stops using it.
@@ -716,26 +720,34 @@ struct mb_nat_origin {
 
 /* mb_relays[slot], written by the sharing node's agent. */
 struct mb_relay {
-	__be32 origin_ip;    /* the origin node's LAN address */
-	__be32 lan_ip;       /* this node's address on that LAN (return source) */
-	__be32 peer_ip;      /* the origin's bonding peer */
+	/*
+	 * One family throughout (MB_RELAY_F_IPV6 or not): the origin reaches us
+	 * in the family of its bonding peer, and our uplink carries that family.
+	 */
+	struct mb_addr origin_ip; /* the origin node's LAN address */
+	struct mb_addr lan_ip;    /* this node's address on that LAN (return source) */
+	struct mb_addr peer_ip;   /* the origin's bonding peer */
 	__u32 lan_ifindex;   /* the LAN device the origin is reached through */
 	__u32 uplink_path;   /* this node's path whose uplink carries the relay */
 	__u16 origin_port;   /* the origin's tunnel port (host order) */
 	__u16 peer_port;     /* the peer's tunnel port (host order) */
 	__u16 relay_port;    /* forward: where the origin sends (host order) */
 	__u16 return_port;   /* uplink side: our source port, where P answers (host order) */
-	__u32 in_use;        /* 0: free slot */
+	__u8 in_use;         /* 0: free slot */
+	__u8 flags;          /* MB_RELAY_F_* */
+	__u8 pad[2];
 };
+#define MB_RELAY_F_IPV6 0x01 /* the addresses, and the packets relayed, are IPv6 */
 
 /*
  * Index of mb_relays: mb_relay_fwd {origin_ip, relay_port} and
  * mb_relay_ret {peer_ip, return_port} -> slot. Ports in host order.
  */
 struct mb_relay_key {
-	__be32 addr;
+	struct mb_addr addr;
 	__u16 port;
-	__u16 pad;
+	__u8 ipv6;           /* 1: addr is IPv6; an IPv4 key never matches an IPv6 one */
+	__u8 pad;
 };
 
 /* Why a relayed packet was dropped; index into mb_relay_counters.drops. */
@@ -754,7 +766,7 @@ enum mb_relay_drop_reason {
 	MB_RELAY_DROP_REASONS,
 };
 
-/* mb_relay_counters[slot], per CPU. Bytes are outer IPv4 packet sizes. */
+/* mb_relay_counters[slot], per CPU. Bytes are outer IP packet sizes. */
 struct mb_relay_counters {
 	__u64 fwd_packets;   /* origin -> peer */
 	__u64 fwd_bytes;

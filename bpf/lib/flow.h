@@ -167,22 +167,22 @@ __attribute__((noinline)) int parse_flow(struct __sk_buff *skb, int outgoing,
 }
 
 /* Link-local (fe80::/10) or multicast (ff00::/8): the bond device's own. */
-static __always_inline int ip6_link_scope(const struct mb_flow_addr *a)
+static __always_inline int ip6_link_scope(const struct mb_addr *a)
 {
 	__u32 top = bpf_ntohl(a->w[0]);
 
 	return (top >> 24) == 0xff || (top >> 22) == (0xfe80 >> 6);
 }
 
-static __always_inline int flow_addr_equal(const struct mb_flow_addr *a,
-					   const struct mb_flow_addr *b)
+static __always_inline int flow_addr_equal(const struct mb_addr *a,
+					   const struct mb_addr *b)
 {
 	return ((a->w[0] ^ b->w[0]) | (a->w[1] ^ b->w[1]) | (a->w[2] ^ b->w[2]) |
 		(a->w[3] ^ b->w[3])) == 0;
 }
 
 /* The address a flow on path `p` is NATed to: its IPv4 or IPv6 source. */
-static __always_inline void path_nat_addr(const struct mb_path *p, struct mb_flow_addr *out)
+static __always_inline void path_nat_addr(const struct mb_path *p, struct mb_addr *out)
 {
 	if (p->flags & MB_PATH_F_IPV6) {
 		__builtin_memcpy(out, p->src_ip6, sizeof(*out));
@@ -205,8 +205,8 @@ static __always_inline int replace_addr4(struct __sk_buff *skb, __u32 check_off,
 /* Stores the IPv6 address `to` at `addr_off` in place of `from`, moving the
  * checksum at `csum_off` (0: none) by the difference, with `csum_flags`. */
 static __always_inline int replace_addr6(struct __sk_buff *skb, __u32 csum_off, __u64 csum_flags,
-					 __u32 addr_off, const struct mb_flow_addr *from,
-					 const struct mb_flow_addr *to)
+					 __u32 addr_off, const struct mb_addr *from,
+					 const struct mb_addr *to)
 {
 	__s64 diff = bpf_csum_diff((__be32 *)from->w, sizeof(*from), (__be32 *)to->w, sizeof(*to), 0);
 
@@ -220,9 +220,9 @@ static __always_inline int replace_addr6(struct __sk_buff *skb, __u32 csum_off, 
  * transport checksum's pseudo-header part and, on IPv4, the header checksum.
  */
 static __always_inline int rewrite_addr(struct __sk_buff *skb, const struct mb_flow_pkt *f,
-					int dest, const struct mb_flow_addr *to)
+					int dest, const struct mb_addr *to)
 {
-	const struct mb_flow_addr *from = dest ? &f->key.daddr : &f->key.saddr;
+	const struct mb_addr *from = dest ? &f->key.daddr : &f->key.saddr;
 
 	if (f->key.ipv6) {
 		/* No header checksum: only the transport's, by the difference of the two. */
@@ -295,7 +295,7 @@ static __always_inline int path_takes_new_flows(const struct mb_path *p, __u32 p
 static __always_inline int path_keeps_flow(const struct mb_path *p, const struct mb_flow *f,
 					   int ipv6)
 {
-	struct mb_flow_addr now;
+	struct mb_addr now;
 	__u8 state = flow_path_state(p, f->path_id, ipv6);
 
 	path_nat_addr(p, &now);
