@@ -174,24 +174,6 @@ static __always_inline int ip6_link_scope(const struct mb_addr *a)
 	return (top >> 24) == 0xff || (top >> 22) == (0xfe80 >> 6);
 }
 
-static __always_inline int flow_addr_equal(const struct mb_addr *a,
-					   const struct mb_addr *b)
-{
-	return ((a->w[0] ^ b->w[0]) | (a->w[1] ^ b->w[1]) | (a->w[2] ^ b->w[2]) |
-		(a->w[3] ^ b->w[3])) == 0;
-}
-
-/* The address a flow on path `p` is NATed to: its IPv4 or IPv6 source. */
-static __always_inline void path_nat_addr(const struct mb_path *p, struct mb_addr *out)
-{
-	if (p->flags & MB_PATH_F_IPV6) {
-		__builtin_memcpy(out, p->src_ip6, sizeof(*out));
-	} else {
-		__builtin_memset(out, 0, sizeof(*out));
-		out->w[0] = p->src_ip;
-	}
-}
-
 /* Stores the IPv4 address `to` at `addr_off` in place of `from`, moving the
  * header checksum at `check_off` by as much. */
 static __always_inline int replace_addr4(struct __sk_buff *skb, __u32 check_off, __u32 addr_off,
@@ -298,8 +280,8 @@ static __always_inline int path_keeps_flow(const struct mb_path *p, const struct
 	struct mb_addr now;
 	__u8 state = flow_path_state(p, f->path_id, ipv6);
 
-	path_nat_addr(p, &now);
-	return flow_addr_equal(&now, &f->nat_addr) && !cap_spent(f->path_id) &&
+	path_src_addr(p, &now);
+	return addr_equal(&now, &f->nat_addr) && !cap_spent(f->path_id) &&
 	       ((state == MB_PATH_ACTIVE && p->rate_kbps > 0) || state == MB_PATH_BACKUP);
 }
 
@@ -386,7 +368,7 @@ __attribute__((noinline)) int flow_send(struct __sk_buff *skb)
 		if (!p)
 			return drop(MB_NO_PATH, MB_DROP_NO_PATH);
 		pin.path_id = id;
-		path_nat_addr(p, &pin.nat_addr);
+		path_src_addr(p, &pin.nat_addr);
 		/* A failed pin only costs a re-pick, which lands on the same path. */
 		bpf_map_update_elem(&mb_flows, &f.key, &pin, BPF_ANY);
 	}
@@ -401,7 +383,7 @@ __attribute__((noinline)) int flow_send(struct __sk_buff *skb)
 		.ipv6 = f.key.ipv6,
 	};
 	struct mb_nat_origin *known = bpf_map_lookup_elem(&mb_nat_reverse, &reply);
-	if (!known || !flow_addr_equal(&known->orig_addr, &f.key.saddr) ||
+	if (!known || !addr_equal(&known->orig_addr, &f.key.saddr) ||
 	    known->path_id != path_id) {
 		struct mb_nat_origin origin = { .orig_addr = f.key.saddr, .path_id = path_id };
 		/* Without it the replies would not find their way back. */
@@ -413,7 +395,7 @@ __attribute__((noinline)) int flow_send(struct __sk_buff *skb)
 	__u32 mtu_len = 0;
 	if (bpf_check_mtu(skb, p->ifindex, &mtu_len, 0, 0) != 0)
 		return drop(path_id, MB_DROP_TOO_BIG);
-	if (!flow_addr_equal(&f.key.saddr, &pin.nat_addr) && rewrite_addr(skb, &f, 0, &pin.nat_addr) < 0)
+	if (!addr_equal(&f.key.saddr, &pin.nat_addr) && rewrite_addr(skb, &f, 0, &pin.nat_addr) < 0)
 		return drop(path_id, MB_DROP_ENCAP_FAILED);
 	__u32 l3_len = skb->len - sizeof(struct ethhdr);
 	count_packet(path_id, MB_SENT, l3_len, l3_len);
@@ -483,7 +465,7 @@ __attribute__((noinline)) int flow_receive_error(struct __sk_buff *skb, struct m
 		reply.dport = id;
 	}
 	struct mb_nat_origin *known = bpf_map_lookup_elem(&mb_nat_reverse, &reply);
-	if (!known || !flow_addr_equal(&reply.daddr, &f->key.daddr))
+	if (!known || !addr_equal(&reply.daddr, &f->key.daddr))
 		return MB_NOT_OURS;
 	struct mb_nat_origin origin = *known;
 	__u32 path_id = origin.path_id;

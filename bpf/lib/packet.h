@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Packet access and forwarding shared by every mode: direct reads of packet
- * bytes, the IPv4 header checksum, sending a packet out of a path's uplink. */
+ * bytes, addresses of either family, the IPv4 header checksum, sending a
+ * packet out of a path's uplink. */
 #ifndef MB_LIB_PACKET_H
 #define MB_LIB_PACKET_H
 
@@ -36,6 +37,25 @@ static __always_inline int ip6_is_zero(const __u8 *a)
 	for (int i = 0; i < 16; i++)
 		any |= a[i];
 	return !any;
+}
+
+/* Whether two addresses of either family are the same. */
+static __always_inline int addr_equal(const struct mb_addr *a, const struct mb_addr *b)
+{
+	return ((a->w[0] ^ b->w[0]) | (a->w[1] ^ b->w[1]) | (a->w[2] ^ b->w[2]) |
+		(a->w[3] ^ b->w[3])) == 0;
+}
+
+/* Path p's own (outer source) address, IPv4 or IPv6: what a flow on it is
+ * NATed to, where a relay's traffic on it leaves from. */
+static __always_inline void path_src_addr(const struct mb_path *p, struct mb_addr *out)
+{
+	if (p->flags & MB_PATH_F_IPV6) {
+		__builtin_memcpy(out, p->src_ip6, sizeof(*out));
+	} else {
+		__builtin_memset(out, 0, sizeof(*out));
+		out->w[0] = p->src_ip;
+	}
 }
 
 /*
