@@ -763,6 +763,7 @@ enum mb_relay_drop_reason {
 	MB_RELAY_DROP_WRONG_INTERFACE, /* forward not from the LAN, return not from the uplink */
 	MB_RELAY_DROP_WRONG_DESTINATION, /* not to our LAN (forward) or uplink (return) address */
 	MB_RELAY_DROP_NOT_MESHBPF,     /* the payload is no meshbpf packet */
+	MB_RELAY_DROP_UPLINK_FAMILY,   /* the uplink's path is not of the relay's family */
 	MB_RELAY_DROP_REASONS,
 };
 

@@ -21,7 +21,7 @@ static_assert(std::size(kDropReasonNames) == MB_DROP_REASONS,
 constexpr std::string_view kRelayDropReasonNames[] = {
     "share_spent",  "cap_spent", "rate", "uplink_gone",     "wrong_source",
     "too_big",      "ttl",       "rewrite_failed", "wrong_interface", "wrong_destination",
-    "not_meshbpf",
+    "not_meshbpf",  "uplink_family",
 };
 static_assert(std::size(kRelayDropReasonNames) == MB_RELAY_DROP_REASONS,
               "every enum mb_relay_drop_reason needs a name");
