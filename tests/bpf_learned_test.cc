@@ -152,21 +152,8 @@ constexpr const char* kOurAddr6 = "2001:db8:f0::2";
 
 // The tunnel packet of OnLearnedPath with an IPv6 outer header instead.
 Bytes OnLearnedPath6(bool probe, const char* src = kClient6, uint16_t src_port = 7243) {
-  const Bytes v4 = LearnedPathTest::OnLearnedPath(probe, kRelayUplink, src_port);
-  const Bytes udp_on(v4.begin() + 14 + 20, v4.end());  // UDP, wire header, inner packet
-  Bytes b = Ethernet(kEthIpv6);
-  Bytes ip(40, 0);
-  ip[0] = 0x60;
-  Put16(ip, 4, static_cast<uint16_t>(udp_on.size()));
-  ip[6] = IPPROTO_UDP;
-  ip[7] = 64;
-  const auto s6 = Ip6(src), d6 = Ip6(kOurAddr6);
-  std::copy(s6.begin(), s6.end(), ip.begin() + 8);
-  std::copy(d6.begin(), d6.end(), ip.begin() + 24);
-  b.insert(b.end(), ip.begin(), ip.end());
-  b.insert(b.end(), udp_on.begin(), udp_on.end());
-  Put16(b, 14 + 40 + 6, 0);  // UDP checksum: none, as tunnels over IPv6 send it
-  return b;
+  return WithOuterIpv6(LearnedPathTest::OnLearnedPath(probe, kRelayUplink, src_port), src,
+                       kOurAddr6);
 }
 
 TEST_F(LearnedPathTest, ProbeOverIpv6IsRecordedWithItsAddresses) {

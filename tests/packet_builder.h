@@ -203,7 +203,7 @@ struct MeshOptions {
 };
 
 // A meshbpf frame as a peer sends it: outer IPv4 (src -> m.dst) / UDP /
-// 12-byte wire header / inner L3 packet.
+// 12-byte wire header / inner L3 packet. WithOuterIpv6 below makes it IPv6.
 inline Bytes MeshPacket(const char* src, const Bytes& inner_l3, const MeshOptions& m = {}) {
   Ipv4Options o;
   o.option_words = m.option_words;
@@ -219,6 +219,26 @@ inline Bytes MeshPacket(const char* src, const Bytes& inner_l3, const MeshOption
   Put32(b, wire + 4, m.bond_seq);
   Put32(b, wire + 8, m.path_seq);
   std::copy(inner_l3.begin(), inner_l3.end(), b.begin() + static_cast<long>(wire + 12));
+  return b;
+}
+
+// The frame with its IPv4 header (ihl 5) replaced by an IPv6 one from src to
+// dst, the TTL as hop limit; a UDP checksum becomes 0, as meshbpf sends
+// over IPv6 (MB_PATH_F_IPV6).
+inline Bytes WithOuterIpv6(const Bytes& v4_frame, const char* src, const char* dst) {
+  const Bytes l4(v4_frame.begin() + kEthLen + 20, v4_frame.end());
+  Bytes b = Ethernet(kEthIpv6);
+  Bytes ip(40, 0);
+  ip[0] = 0x60;
+  Put16(ip, 4, static_cast<uint16_t>(l4.size()));
+  ip[6] = v4_frame[kEthLen + 9];
+  ip[7] = v4_frame[kEthLen + 8];
+  const auto s6 = Ip6(src), d6 = Ip6(dst);
+  std::copy(s6.begin(), s6.end(), ip.begin() + 8);
+  std::copy(d6.begin(), d6.end(), ip.begin() + 24);
+  b.insert(b.end(), ip.begin(), ip.end());
+  b.insert(b.end(), l4.begin(), l4.end());
+  if (ip[6] == IPPROTO_UDP) Put16(b, kEthLen + 40 + 6, 0);
   return b;
 }
 
