@@ -5,6 +5,8 @@
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cstring>
 #include <functional>
 
 #include "bpf/meshbpf.h"
@@ -145,29 +147,18 @@ TEST_F(RelayTest, RelaysOnlyWhatArrivesAsAnnounced) {
   const Bytes not_meshbpf = with(FromOrigin(), [](Bytes& b) { b[kOuterUdp + 8] = 9; });
   const Bytes return_to_other_address =
       with(FromPeer(), [](Bytes& b) { Put32(b, kOuterIp + 16, Ip("10.211.2.99")); });
-  struct Case {
-    const char* what;
-    Bytes packet;
-    uint32_t ingress;
-    int reason;
-  } cases[] = {
-      {"forward from another device", FromOrigin(), other_device, MB_RELAY_DROP_WRONG_INTERFACE},
-      {"forward to another address", to_other_address, lo_, MB_RELAY_DROP_WRONG_DESTINATION},
-      {"forward from another port", from_other_port, lo_, MB_RELAY_DROP_WRONG_SOURCE},
-      {"forward of no meshbpf packet", not_meshbpf, lo_, MB_RELAY_DROP_NOT_MESHBPF},
-      {"return from another device", FromPeer(), other_device, MB_RELAY_DROP_WRONG_INTERFACE},
-      {"return to another address", return_to_other_address, lo_,
-       MB_RELAY_DROP_WRONG_DESTINATION},
-  };
-  uint64_t dropped = 0;
-  for (const Case& c : cases) {
-    const uint64_t before = RelayCounters(kSlot).drops[c.reason];
-    EXPECT_EQ(RunTc(skel_->progs.mb_decap, c.packet, 0, c.ingress).verdict, kShot) << c.what;
-    EXPECT_EQ(RelayCounters(kSlot).drops[c.reason], before + 1) << c.what;
-    EXPECT_EQ(RelayDrops(), ++dropped) << c.what;
-  }
-  const mb_relay_counters c = RelayCounters(kSlot);
-  EXPECT_EQ(c.fwd_packets + c.ret_packets, 0u);
+  ExpectRefused(
+      kSlot,
+      {
+          {"forward from another device", FromOrigin(), other_device,
+           MB_RELAY_DROP_WRONG_INTERFACE},
+          {"forward to another address", to_other_address, lo_, MB_RELAY_DROP_WRONG_DESTINATION},
+          {"forward from another port", from_other_port, lo_, MB_RELAY_DROP_WRONG_SOURCE},
+          {"forward of no meshbpf packet", not_meshbpf, lo_, MB_RELAY_DROP_NOT_MESHBPF},
+          {"return from another device", FromPeer(), other_device, MB_RELAY_DROP_WRONG_INTERFACE},
+          {"return to another address", return_to_other_address, lo_,
+           MB_RELAY_DROP_WRONG_DESTINATION},
+      });
   // The same packets as announced still pass.
   EXPECT_EQ(Decap(FromOrigin()).verdict, kRedirect);
   EXPECT_EQ(Decap(FromPeer()).verdict, kRedirect);
@@ -280,6 +271,189 @@ TEST_F(RelayTest, PacketsTooBigForTheOutgoingDeviceAreDropped) {
     EXPECT_EQ(RelayCounters(kSlot).drops[MB_RELAY_DROP_TOO_BIG], 2u);
     EXPECT_EQ(RelayDrops(), 2u);
   });
+}
+
+// An IPv6 relay beside the IPv4 one: R serves O (fe80::1) from its LAN
+// address fe80::2 in slot 5, through its IPv6 uplink path 1 (2001:db8:2::2)
+// toward P (2001:db8:200::2).
+constexpr uint32_t kSlot6 = 5;
+constexpr uint16_t kReturnPort6 = kRelayPort + MB_RELAY_RETURN_OFFSET + kSlot6;
+constexpr uint32_t kUplinkPath6 = 1;
+constexpr size_t kRelayUdp6 = kOuterIp + 40;
+
+class RelayIpv6Test : public RelayTest {
+ protected:
+  void SetUp() override {
+    RelayTest::SetUp();
+    if (SetUpStopped()) return;
+    mb_path uplink = RelayUplinkOverLo();
+    uplink.flags = MB_PATH_F_IPV6;
+    const mb_addr src = RelayAddr(kRelayUplink6), dst = RelayAddr("2001:db8:9::9"),
+                  gateway = RelayAddr("2001:db8:2::1");
+    std::memcpy(uplink.src_ip6, src.w, 16);
+    std::memcpy(uplink.dst_ip6, dst.w, 16);
+    std::memcpy(uplink.gateway6, gateway.w, 16);
+    SetPath(kUplinkPath6, uplink);
+    AddRelay(kSlot6, kOrigin6, kRelayLan6, kBondPeer6, kUplinkPath6, kReturnPort6);
+  }
+
+  // FromOrigin over IPv6: O's tunnel packet to R's IPv6 relay port, 1000 bytes of outer IPv6.
+  static Bytes FromOrigin6(uint8_t hop_limit = 64, uint16_t src_port = kTunnelPort,
+                           const char* src = kOrigin6) {
+    Bytes b = WithOuterIpv6(FromOrigin(1000 - 20, hop_limit), src, kRelayLan6);
+    Put16(b, kRelayUdp6, src_port);
+    Put16(b, kRelayUdp6 + 6, 0xbeef);  // a UDP checksum: the relay must clear it
+    return b;
+  }
+  // FromPeer over IPv6: P's answer to R's IPv6 return port.
+  static Bytes FromPeer6(uint16_t src_port = kTunnelPort) {
+    Bytes b = WithOuterIpv6(FromPeer(src_port, 1000 - 20), kBondPeer6, kRelayUplink6);
+    Put16(b, kRelayUdp6 + 2, kReturnPort6);
+    return b;
+  }
+  // The outer IPv6 address at `off` in `frame`, comparable with RelayAddr().
+  static std::array<uint32_t, 4> Addr6In(const Bytes& frame, size_t off) {
+    std::array<uint32_t, 4> a{};
+    std::memcpy(a.data(), &frame[off], 16);
+    return a;
+  }
+  static std::array<uint32_t, 4> Words(const char* addr) {
+    const mb_addr a = RelayAddr(addr);
+    return {a.w[0], a.w[1], a.w[2], a.w[3]};
+  }
+};
+
+TEST_F(RelayIpv6Test, ForwardRewritesTheOuterIpv6HeaderTowardThePeer) {
+  SetCap(MB_RELAY_BUDGET, 1'000'000, 1'000'000);
+  SetCap(kUplinkPath6, 2'000'000, 2'000'000);
+  const Bytes in = FromOrigin6();
+  ASSERT_EQ(in.size(), 14u + 1000u);
+  RunResult r = Decap(in);
+  ASSERT_EQ(r.verdict, kRedirect);
+  const Bytes& o = r.out;
+  ASSERT_EQ(o.size(), in.size());
+  EXPECT_EQ(Addr6In(o, kOuterIp + 8), Words(kRelayUplink6)) << "source: R's IPv6 uplink address";
+  EXPECT_EQ(Addr6In(o, kOuterIp + 24), Words(kBondPeer6)) << "destination: the bonding peer";
+  EXPECT_EQ(o[kOuterIp + 7], 63) << "hop limit - 1";
+  EXPECT_EQ(Get16(o, kRelayUdp6), kReturnPort6) << "source port: where P answers";
+  EXPECT_EQ(Get16(o, kRelayUdp6 + 2), kTunnelPort);
+  EXPECT_EQ(Get16(o, kRelayUdp6 + 6), 0) << "UDP checksum 0, as on meshbpf's IPv6 paths";
+  EXPECT_TRUE(BytesEqual(o, Readdressed(in, kRelayUplink6, kBondPeer6, kReturnPort6, kTunnelPort),
+                         "forwarded6"));
+
+  const mb_relay_counters c = RelayCounters(kSlot6);
+  EXPECT_EQ(c.fwd_packets, 1u);
+  EXPECT_EQ(c.fwd_bytes, 1000u) << "outer IPv6 size";
+  EXPECT_EQ(RelayDrops(), 0u);
+  EXPECT_EQ(RelayCounters(kSlot).fwd_packets, 0u) << "not the IPv4 relay's";
+  EXPECT_EQ(Remaining(MB_RELAY_BUDGET), 1'000'000 - 1000);
+  EXPECT_EQ(Remaining(kUplinkPath6), 2'000'000 - 1000);
+}
+
+TEST_F(RelayIpv6Test, ReturnRewritesTheOuterIpv6HeaderTowardTheOrigin) {
+  const Bytes in = FromPeer6();
+  RunResult r = Decap(in);
+  ASSERT_EQ(r.verdict, kRedirect);
+  EXPECT_EQ(Addr6In(r.out, kOuterIp + 8), Words(kRelayLan6));
+  EXPECT_EQ(Addr6In(r.out, kOuterIp + 24), Words(kOrigin6)) << "the origin's link-local address";
+  EXPECT_EQ(Get16(r.out, kRelayUdp6), kRelayPort) << "from the port O sends to";
+  EXPECT_TRUE(BytesEqual(r.out, Readdressed(in, kRelayLan6, kOrigin6, kRelayPort, kTunnelPort),
+                         "returned6"));
+  const mb_relay_counters c = RelayCounters(kSlot6);
+  EXPECT_EQ(c.ret_packets, 1u);
+  EXPECT_EQ(c.ret_bytes, 1000u);
+  EXPECT_EQ(RelayDrops(), 0u);
+}
+
+// The index key's family must be the packet's, and the slot's the key's.
+TEST_F(RelayIpv6Test, ASlotOfTheOtherFamilyIsNotRelayed) {
+  // Stale index entries pointing at a slot of the other family.
+  AddIndex(skel_->maps.mb_relay_fwd, "10.210.0.7", kRelayPort, kSlot6);
+  AddIndex(skel_->maps.mb_relay_fwd, "fe80::7", kRelayPort, kSlot);
+  const Bytes v4_to_v6_slot = FromOrigin(1000, 64, kRelayPort, "10.210.0.7");
+  const Bytes v6_to_v4_slot = FromOrigin6(64, kTunnelPort, "fe80::7");
+  for (const Bytes& in : {v4_to_v6_slot, v6_to_v4_slot}) {
+    RunResult r = Decap(in);
+    EXPECT_NE(r.verdict, kRedirect);
+    EXPECT_TRUE(BytesEqual(r.out, in, "untouched"));
+  }
+  EXPECT_EQ(RelayCounters(kSlot6).fwd_packets + RelayCounters(kSlot).fwd_packets, 0u);
+  EXPECT_EQ(RelayDrops(), 0u) << "no relay of theirs: not counted as one";
+}
+
+TEST_F(RelayIpv6Test, AnUplinkPathOfTheOtherFamilyDrops) {
+  mb_path v4{};
+  ASSERT_EQ(bpf_map_lookup_elem(Fd(skel_->maps.mb_paths), &kUplinkPath, &v4), 0);
+  SetPath(kUplinkPath6, v4);
+  EXPECT_EQ(Decap(FromOrigin6()).verdict, kShot);
+  EXPECT_EQ(RelayCounters(kSlot6).drops[MB_RELAY_DROP_UPLINK_FAMILY], 1u);
+  // And the IPv4 relay over an IPv6 path.
+  mb_path v6{};
+  v6.ifindex = lo_;
+  v6.flags = MB_PATH_F_IPV6;
+  v6.state = MB_PATH_ACTIVE;
+  SetPath(kUplinkPath, v6);
+  EXPECT_EQ(Decap(FromOrigin()).verdict, kShot);
+  EXPECT_EQ(RelayCounters(kSlot).drops[MB_RELAY_DROP_UPLINK_FAMILY], 1u);
+  EXPECT_EQ(RelayDrops(), 2u);
+}
+
+TEST_F(RelayIpv6Test, ExpiringHopLimitIsDropped) {
+  for (uint8_t hops : {1, 0}) EXPECT_EQ(Decap(FromOrigin6(hops)).verdict, kShot);
+  EXPECT_EQ(RelayCounters(kSlot6).drops[MB_RELAY_DROP_TTL], 2u);
+  RunResult r = Decap(FromOrigin6(2));
+  EXPECT_EQ(r.verdict, kRedirect);
+  EXPECT_EQ(r.out[kOuterIp + 7], 1);
+}
+
+TEST_F(RelayIpv6Test, RelaysOnlyWhatArrivesAsAnnounced) {
+  const uint32_t other_device = lo_ + 1000;
+  Bytes to_other_address = FromOrigin6();
+  const mb_addr other = RelayAddr("fe80::99");
+  std::memcpy(&to_other_address[kOuterIp + 24], other.w, 16);
+  Bytes return_to_other_address = FromPeer6();
+  const mb_addr other_uplink = RelayAddr("2001:db8:2::99");
+  std::memcpy(&return_to_other_address[kOuterIp + 24], other_uplink.w, 16);
+  Bytes not_meshbpf = FromOrigin6();
+  not_meshbpf[kRelayUdp6 + 8] = 9;
+  ExpectRefused(
+      kSlot6,
+      {
+          {"forward from another device", FromOrigin6(), other_device,
+           MB_RELAY_DROP_WRONG_INTERFACE},
+          {"forward to another address", to_other_address, lo_, MB_RELAY_DROP_WRONG_DESTINATION},
+          {"forward from another port", FromOrigin6(64, 7999), lo_, MB_RELAY_DROP_WRONG_SOURCE},
+          {"forward of no meshbpf packet", not_meshbpf, lo_, MB_RELAY_DROP_NOT_MESHBPF},
+          {"return from another device", FromPeer6(), other_device, MB_RELAY_DROP_WRONG_INTERFACE},
+          {"return to another address", return_to_other_address, lo_,
+           MB_RELAY_DROP_WRONG_DESTINATION},
+          {"return from another port", FromPeer6(7999), lo_, MB_RELAY_DROP_WRONG_SOURCE},
+      });
+  // The same packets as announced still pass.
+  EXPECT_EQ(Decap(FromOrigin6()).verdict, kRedirect);
+  EXPECT_EQ(Decap(FromPeer6()).verdict, kRedirect);
+}
+
+// meshbpf sends no extension headers: a packet with one is no relay's.
+TEST_F(RelayIpv6Test, ExtensionHeadersAreNotRelayed) {
+  Bytes in = FromOrigin6();
+  const uint8_t dest_opts[8] = {IPPROTO_UDP, 0, 1, 4, 0, 0, 0, 0};  // PadN
+  in.insert(in.begin() + kOuterIp + 40, dest_opts, dest_opts + 8);
+  in[kOuterIp + 6] = 60;  // destination options
+  Put16(in, kOuterIp + 4, static_cast<uint16_t>(Get16(in, kOuterIp + 4) + 8));
+  RunResult r = Decap(in);
+  EXPECT_EQ(r.verdict, kNotOurs);
+  EXPECT_TRUE(BytesEqual(r.out, in, "untouched"));
+  EXPECT_EQ(RelayCounters(kSlot6).fwd_packets, 0u);
+  EXPECT_EQ(RelayDrops(), 0u);
+}
+
+TEST_F(RelayIpv6Test, AnUnknownIpv6OriginIsNotRelayed) {
+  const Bytes in = FromOrigin6(64, kTunnelPort, "fe80::9");
+  RunResult r = Decap(in);
+  EXPECT_EQ(r.verdict, kNotOurs);
+  EXPECT_TRUE(BytesEqual(r.out, in, "untouched"));
+  EXPECT_EQ(RelayDrops(), 0u);
 }
 
 }  // namespace
