@@ -31,7 +31,7 @@ TEST_F(ConfigTest, CompleteClientConfigResolves) {
   EXPECT_EQ(Ipv4Text(s.bond_address->address), "10.203.0.2");
   EXPECT_EQ(s.bond_address->prefix_len, 24);
   ASSERT_TRUE(s.peer_address.has_value());
-  EXPECT_EQ(Ipv4Text(*s.peer_address), "198.51.100.7");
+  EXPECT_EQ(IpText(*s.peer_address), "198.51.100.7");
   EXPECT_EQ(s.port, 7201);
   EXPECT_EQ(s.offload, OffloadSetting::kAuto);
   EXPECT_EQ(s.primary, "eth0");

@@ -191,12 +191,15 @@ TEST(IfInet6, UsableGlobalAddressesStableFirst) {
       "20010db8000100000000000000000005 08 40 00 08    wwan6\n"   // DAD failed
       "20010db8000200000000000000000002 02 40 00 80     eth0\n"   // another device
       "garbage line\n";
-  const std::vector<in6_addr> got = UsableGlobalIpv6(file, "wwan6");
+  const std::vector<in6_addr> got = UsableIpv6(file, "wwan6", Ipv6Scope::kGlobal);
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(IpText(IpAddress::V6(got[0])), "2001:db8:1::2");
   EXPECT_EQ(IpText(IpAddress::V6(got[1])), "2001:db8:1::77");
-  EXPECT_TRUE(UsableGlobalIpv6(file, "wwan").empty()) << "names match whole";
-  EXPECT_TRUE(UsableGlobalIpv6("", "wwan6").empty()) << "a kernel without IPv6";
+  EXPECT_TRUE(UsableIpv6(file, "wwan", Ipv6Scope::kGlobal).empty()) << "names match whole";
+  EXPECT_TRUE(UsableIpv6("", "wwan6", Ipv6Scope::kGlobal).empty()) << "a kernel without IPv6";
+  const std::vector<in6_addr> link = UsableIpv6(file, "wwan6", Ipv6Scope::kLink);
+  ASSERT_EQ(link.size(), 1u) << "a relayed path's source: the link-local one only";
+  EXPECT_EQ(IpText(IpAddress::V6(link[0])), "fe80::a");
 }
 
 }  // namespace

@@ -346,8 +346,8 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
   if (absl::Status s = ResolveBondIpv6(l, out); !s.ok()) return s;
   if (absl::Status s = ResolveAuthentication(l, out); !s.ok()) return s;
   if (absl::Status s = ResolveAllowedSources(l, out); !s.ok()) return s;
-  absl::Status s = OptionalIpv4("link_aggregation.peer_address", l.has_peer_address(),
-                                l.peer_address(), out.peer_address);
+  absl::Status s = OptionalIpAddress("link_aggregation.peer_address", l.has_peer_address(),
+                                     l.peer_address(), out.peer_address);
   s.Update(OptionalIpv4("link_aggregation.peer_bond_address", l.has_peer_bond_address(),
                         l.peer_bond_address(), out.peer_bond_address));
   if (s.ok() && out.peer_bond_address && !out.bond_address) {
@@ -662,6 +662,7 @@ std::optional<IpAddress> DeviceAddress(const InterfaceInfo& device, bool v6) {
 
 bool DeviceHasAddress(const InterfaceInfo& device, const IpAddress& address) {
   if (!address.is_v6()) return device.ipv4 && IpAddress::V4(*device.ipv4) == address;
+  if (device.ipv6_link_local && IpAddress::V6(*device.ipv6_link_local) == address) return true;
   return std::any_of(device.ipv6.begin(), device.ipv6.end(),
                      [&](const in6_addr& a) { return IpAddress::V6(a) == address; });
 }

@@ -37,6 +37,7 @@ struct InterfaceInfo {
   uint32_t mtu = 0;
   std::optional<in_addr> ipv4;   // first IPv4 address, if any
   std::vector<in6_addr> ipv6;    // global IPv6 addresses, the first preferred
+  std::optional<in6_addr> ipv6_link_local;  // a relayed IPv6 path's source
   std::array<uint8_t, 6> mac{};
   bool up = false;       // administratively up
   bool running = false;  // and has carrier (operationally up)
@@ -44,7 +45,7 @@ struct InterfaceInfo {
 
 // The device's address of a family (its first global one for IPv6), if any.
 std::optional<IpAddress> DeviceAddress(const InterfaceInfo& device, bool v6);
-// Whether the device has `address`.
+// Whether the device has `address` (a global or its link-local one).
 bool DeviceHasAddress(const InterfaceInfo& device, const IpAddress& address);
 
 // Looks up devices by name; the real one asks the kernel, tests use a fake.
@@ -209,7 +210,8 @@ struct NodeSettings {
   BondMode mode = BondMode::kLoadBalance;
   std::string bond_interface = config_defaults::kBondInterface;
   std::optional<BondAddress> bond_address;
-  std::optional<in_addr> peer_address;
+  // Either family; an IPv6 one makes relayed paths IPv6 (over the LAN's link-local addresses).
+  std::optional<IpAddress> peer_address;
   std::optional<in_addr> peer_bond_address;  // where path probes go
   std::optional<BondAddressIpv6> bond_address_ipv6;
   std::optional<in6_addr> peer_bond_address_ipv6;  // an allowed inner source

@@ -132,14 +132,19 @@ absl::Status ResolveUplinkDevice(const config::Uplink& u, const std::string& pat
 
 // The path's source address: source_address, else the interface's address
 // of the path's family: the remote's, in flow mode the gateway's (no
-// remote). Relayed paths are IPv4 (a mesh LAN); a learned one starts on
-// the IPv4 address and takes the family of the far end it learns.
+// remote). A relayed path has the bonding peer's family; over IPv6 its
+// source is the LAN interface's link-local address, where neighbours hear
+// our announcements and so answer. A learned one starts on the IPv4
+// address and takes the family of the far end it learns.
 absl::Status ResolveUplinkSource(const config::Uplink& u, const std::string& path,
                                  const NodeSettings& node, const InterfaceLookup& interfaces,
                                  PathSettings& out) {
+  const bool relayed_v6 = out.endpoint == PathEndpoint::kRelay && node.peer_address &&
+                          node.peer_address->is_v6();
   const bool v6 = node.mode == BondMode::kFlow
                       ? out.gateway && out.gateway->is_v6()
-                      : out.endpoint == PathEndpoint::kConfigured && out.remote.is_v6();
+                      : (out.endpoint == PathEndpoint::kConfigured && out.remote.is_v6()) ||
+                            relayed_v6;
   if (u.has_source_address()) {
     absl::Status s =
         OptionalIpAddress(path + ".source_address", true, u.source_address(), out.source);
@@ -157,9 +162,18 @@ absl::Status ResolveUplinkSource(const config::Uplink& u, const std::string& pat
     return s;
   }
   const std::optional<InterfaceInfo> info = interfaces.Find(out.interface);
-  const std::optional<IpAddress> address = info ? DeviceAddress(*info, v6) : std::nullopt;
+  std::optional<IpAddress> address = info ? DeviceAddress(*info, v6) : std::nullopt;
+  if (relayed_v6) {
+    address = info && info->ipv6_link_local ? std::optional(IpAddress::V6(*info->ipv6_link_local))
+                                            : std::nullopt;
+  }
   if (address) {
     out.source = *address;
+  } else if (relayed_v6) {
+    return InvalidField(path + ".interface",
+                        absl::StrCat(Quote(out.interface), " has no link-local IPv6 address, which "
+                                     "a path relayed to an IPv6 link_aggregation.peer_address "
+                                     "is sent from"));
   } else {
     return InvalidField(path + ".source_address",
                         absl::StrCat("not set and interface ", Quote(out.interface), " has no ",
@@ -201,7 +215,7 @@ absl::Status ResolveUplinkPeer(const config::Uplink& u, const std::string& path,
                             absl::StrCat(IpText(out.remote), " is no peer's address")));
     }
   } else if (node.peer_address) {
-    out.remote = IpAddress::V4(*node.peer_address);
+    out.remote = *node.peer_address;
   } else {
     s.Update(InvalidField(path + ".remote_address",
                         "not set and link_aggregation.peer_address is not set either: add "

@@ -11,6 +11,7 @@ namespace {
 
 // include/net/ipv6.h and include/uapi/linux/if_addr.h.
 constexpr unsigned kScopeGlobal = 0x00;
+constexpr unsigned kScopeLink = 0x20;
 constexpr uint32_t kTemporary = 0x01;   // IFA_F_TEMPORARY
 constexpr uint32_t kDadFailed = 0x08;   // IFA_F_DADFAILED
 constexpr uint32_t kDeprecated = 0x20;  // IFA_F_DEPRECATED
@@ -33,7 +34,9 @@ bool ParseHexAddress(absl::string_view hex, in6_addr& out) {
 
 }  // namespace
 
-std::vector<in6_addr> UsableGlobalIpv6(std::string_view if_inet6, std::string_view device) {
+std::vector<in6_addr> UsableIpv6(std::string_view if_inet6, std::string_view device,
+                                 Ipv6Scope scope) {
+  const unsigned wanted = scope == Ipv6Scope::kGlobal ? kScopeGlobal : kScopeLink;
   std::vector<in6_addr> stable, temporary;
   for (absl::string_view line :
        absl::StrSplit(absl::string_view(if_inet6.data(), if_inet6.size()), '\n',
@@ -43,7 +46,7 @@ std::vector<in6_addr> UsableGlobalIpv6(std::string_view if_inet6, std::string_vi
     in6_addr address{};
     if (f.size() != 6 || f[5] != absl::string_view(device.data(), device.size()) ||
         !ParseHexAddress(f[0], address) || !ParseHex(f[3], scope) || !ParseHex(f[4], flags) ||
-        scope != kScopeGlobal || (flags & (kDadFailed | kDeprecated | kTentative))) {
+        scope != wanted || (flags & (kDadFailed | kDeprecated | kTentative))) {
       continue;
     }
     ((flags & kTemporary) ? temporary : stable).push_back(address);

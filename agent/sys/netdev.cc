@@ -161,7 +161,9 @@ std::optional<InterfaceInfo> SystemInterfaceLookup::Find(std::string_view name) 
   std::ifstream if_inet6("/proc/net/if_inet6");
   const std::string addresses((std::istreambuf_iterator<char>(if_inet6)),
                               std::istreambuf_iterator<char>());
-  info.ipv6 = UsableGlobalIpv6(addresses, n);
+  info.ipv6 = UsableIpv6(addresses, n, Ipv6Scope::kGlobal);
+  const std::vector<in6_addr> link_local = UsableIpv6(addresses, n, Ipv6Scope::kLink);
+  if (!link_local.empty()) info.ipv6_link_local = link_local.front();
   return info;
 }
 
