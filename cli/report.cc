@@ -424,11 +424,12 @@ nlohmann::json MapsJson(const InstanceSnapshot& s) {
   nlohmann::json relays = nlohmann::json::array();
   for (const auto& [slot, r] : s.relays) {
     relays.push_back({{"slot", slot},
-                      {"origin", Ipv4PortText(r.origin_ip, r.origin_port)},
-                      {"lan_address", Ipv4Text(r.lan_ip)},
+                      {"family", (r.flags & MB_RELAY_F_IPV6) ? "ipv6" : "ipv4"},
+                      {"origin", IpPortText(RelayAddressOf(r, r.origin_ip), r.origin_port)},
+                      {"lan_address", IpText(RelayAddressOf(r, r.lan_ip))},
                       {"lan_interface", IfName(r.lan_ifindex)},
                       {"relay_port", r.relay_port},
-                      {"peer", Ipv4PortText(r.peer_ip, r.peer_port)},
+                      {"peer", IpPortText(RelayAddressOf(r, r.peer_ip), r.peer_port)},
                       {"uplink_path", r.uplink_path},
                       {"return_port", r.return_port}});
   }
@@ -514,17 +515,18 @@ std::string MapsText(const InstanceSnapshot& s) {
   }
   absl::StrAppend(&out, "\nmb_relays (relays served):", s.relays.empty() ? " (none)\n" : "\n");
   if (!s.relays.empty()) {
-    absl::StrAppendFormat(&out, "%-4s %-22s %-16s %-10s %6s %-22s %6s %7s\n", "SLOT", "ORIGIN",
+    absl::StrAppendFormat(&out, "%-4s %-30s %-26s %-10s %6s %-30s %6s %7s\n", "SLOT", "ORIGIN",
                           "LAN_ADDRESS", "LAN_IF", "PORT", "PEER", "UPLINK", "RETURN");
   }
   for (const auto& [slot, r] : s.relays) {
     absl::StrAppendFormat(
-        &out, "%-4u %-22s %-16s %-10s %6u %-22s %6u %7u\n", slot,
-        Ipv4PortText(r.origin_ip, r.origin_port), Ipv4Text(r.lan_ip), IfName(r.lan_ifindex),
-        r.relay_port, Ipv4PortText(r.peer_ip, r.peer_port), r.uplink_path, r.return_port);
+        &out, "%-4u %-30s %-26s %-10s %6u %-30s %6u %7u\n", slot,
+        IpPortText(RelayAddressOf(r, r.origin_ip), r.origin_port),
+        IpText(RelayAddressOf(r, r.lan_ip)), IfName(r.lan_ifindex), r.relay_port,
+        IpPortText(RelayAddressOf(r, r.peer_ip), r.peer_port), r.uplink_path, r.return_port);
   }
   const std::vector<uint32_t> counted = ListedRelaySlots(s);
-  absl::StrAppend(&out, "\nmb_relay_counters (summed over CPUs; bytes of outer IPv4):",
+  absl::StrAppend(&out, "\nmb_relay_counters (summed over CPUs; bytes of outer IP):",
                   counted.empty() ? " (none)\n" : "\n");
   if (!counted.empty()) {
     std::string relay_header = absl::StrFormat("%-4s %10s %12s %10s %12s", "SLOT", "FWD_PKTS",

@@ -78,10 +78,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   DropMonitor drops;
   AnnouncementIntake intake(kFuzzMeshKey, "fuzz-self", replay, table, drops,
                             [&] { return steady; });
-  const std::vector<RemotePath> before = RemotePaths(table);
+  const std::vector<RemotePath> before4 = RemotePaths(table, false);
+  const std::vector<RemotePath> before6 = RemotePaths(table, true);
   intake.Receive(d);
   intake.Receive(d);  // the same datagram twice: the second is a replay
-  DiffPaths(before, RemotePaths(table));
+  DiffPaths(before4, RemotePaths(table, false));
+  DiffPaths(before6, RemotePaths(table, true));
   steady += std::chrono::seconds(31);
   table.Expire();
   if (!table.nodes().empty()) abort();  // expiry left a node behind

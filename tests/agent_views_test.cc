@@ -28,7 +28,7 @@ TEST(PeersTableTest, ShowsNodesUplinksCandidatesAndDrops) {
   // says why it relays nothing.
   EXPECT_THAT(table, HasSubstr("    heard from 10.210.0.2 (0.2s ago), fe80::2%lan0 (0.5s ago)\n"));
   EXPECT_THAT(table, AllOf(HasSubstr("delta"), HasSubstr("fe80::4%lan0"),
-                           HasSubstr("    no relaying: relay over IPv6 LAN not supported yet\n")));
+                           HasSubstr("    no relaying: its bonding peer 10.200.0.2 is IPv4 but it is heard only over IPv6\n")));
   EXPECT_THAT(table, AllOf(HasSubstr("m1:b"), HasSubstr("beta"), HasSubstr("10.210.0.2"),
                            HasSubstr("0.2s"), HasSubstr(" mesh1\n")));
   EXPECT_THAT(table, AllOf(HasSubstr("wan0"), HasSubstr("40.0M"), HasSubstr("2.5ms"),

@@ -7,10 +7,13 @@
 
 #include <arpa/inet.h>
 
+#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "agent/core/net_format.h"
 #include "agent/sys/map_io.h"
 #include "bpf/meshbpf.h"
 #include "tests/bpf_relay_fixture.h"
@@ -40,11 +43,14 @@ class RelayMapsTest : public ::testing::Test {
     bpffs_.reset();
   }
 
+  // A relay of the family of `origin`'s text.
   static mb_relay Relay(const char* origin, uint16_t relay_port, uint16_t return_port) {
+    const bool v6 = std::strchr(origin, ':') != nullptr;
     mb_relay r{};
-    r.origin_ip = Ip(origin);
-    r.lan_ip = Ip(kRelayLan);
-    r.peer_ip = Ip(kBondPeer);
+    r.flags = v6 ? MB_RELAY_F_IPV6 : 0;
+    r.origin_ip = RelayAddr(origin);
+    r.lan_ip = RelayAddr(v6 ? kRelayLan6 : kRelayLan);
+    r.peer_ip = RelayAddr(v6 ? kBondPeer6 : kBondPeer);
     r.lan_ifindex = 1;
     r.uplink_path = kUplinkPath;
     r.origin_port = r.peer_port = kTunnelPort;
@@ -54,7 +60,7 @@ class RelayMapsTest : public ::testing::Test {
     return r;
   }
 
-  // An index map's content as {address text:port -> slot}.
+  // An index map's content as {address:port -> slot} (IpPortText).
   std::map<std::string, uint32_t> Index(bpf_map* map) {
     std::map<std::string, uint32_t> out;
     mb_relay_key key{}, next{};
@@ -63,10 +69,7 @@ class RelayMapsTest : public ::testing::Test {
       key = next;
       uint32_t slot = 0;
       EXPECT_EQ(bpf_map_lookup_elem(fd, &key, &slot), 0);
-      char text[INET_ADDRSTRLEN];
-      in_addr a{key.addr};
-      inet_ntop(AF_INET, &a, text, sizeof(text));
-      out[std::string(text) + ":" + std::to_string(key.port)] = slot;
+      out[meshbpf::IpPortText(meshbpf::FromMbAddr(key.addr, key.ipv6), key.port)] = slot;
     }
     return out;
   }
@@ -89,7 +92,8 @@ TEST_F(RelayMapsTest, SyncWritesSlotsAndBothIndexes) {
   absl::StatusOr<std::map<uint32_t, mb_relay>> read = maps_->Read();
   ASSERT_TRUE(read.ok()) << read.status();
   ASSERT_EQ(read->size(), 2u);
-  EXPECT_EQ(read->at(5).origin_ip, Ip("10.210.0.7"));
+  EXPECT_EQ(meshbpf::IpText(meshbpf::RelayAddressOf(read->at(5), read->at(5).origin_ip)),
+            "10.210.0.7");
 
   // Slot 3 goes, slot 5 gets another origin: no index entry of either old relay stays.
   ASSERT_TRUE(maps_->Sync({{5, Relay("10.210.0.8", kRelayPort + 1, kRelayPort + 37)}}).ok());
@@ -105,6 +109,21 @@ TEST_F(RelayMapsTest, SyncWritesSlotsAndBothIndexes) {
   ASSERT_TRUE(maps_->Sync({}).ok());
   EXPECT_TRUE(Index(skel_->maps.mb_relay_fwd).empty());
   EXPECT_TRUE(maps_->Read()->empty());
+}
+
+TEST_F(RelayMapsTest, IndexKeysAreOfTheRelaysFamily) {
+  // The same port and the same bytes in the first word: IPv4 and IPv6 keys never meet.
+  ASSERT_TRUE(maps_->Sync({{3, Relay(kOrigin, kRelayPort, kReturnPort)},
+                           {4, Relay(kOrigin6, kRelayPort, kReturnPort + 1)}})
+                  .ok());
+  using Map = std::map<std::string, uint32_t>;
+  EXPECT_EQ(Index(skel_->maps.mb_relay_fwd),
+            (Map{{"10.210.0.1:7211", 3}, {absl::StrCat("[", kOrigin6, "]:7211"), 4}}));
+  EXPECT_EQ(Index(skel_->maps.mb_relay_ret),
+            (Map{{"10.200.0.2:7246", 3}, {absl::StrCat("[", kBondPeer6, "]:7247"), 4}}));
+  absl::StatusOr<std::map<uint32_t, mb_relay>> read = maps_->Read();
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(meshbpf::IpText(meshbpf::RelayAddressOf(read->at(4), read->at(4).lan_ip)), kRelayLan6);
 }
 
 TEST_F(RelayMapsTest, SyncRefusesBadRelaysWithAReason) {

@@ -151,7 +151,7 @@ TEST(ControlProtocolTest, PeersRoundTrip) {
                                             {"interface", "lan0"},
                                             {"age_s", 1.0}}}},
                             {"relay_unsupported",
-                             "relay to an IPv6 bonding peer (2001:db8::8) not supported yet"}});
+                             "its bonding peer 2001:db8::8 is IPv6 but it is heard only over IPv4"}});
   for (const char* counted : {"fwd_packets", "fwd_bytes", "ret_packets", "ret_bytes", "drops"}) {
     peers["relaying"]["relays"][0].erase(counted);
   }

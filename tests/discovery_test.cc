@@ -186,10 +186,10 @@ TEST(NodeTable, ANodeHeardOverBothFamiliesIsOneNodeWithBothAddresses) {
   ASSERT_TRUE(n.ipv4 && n.ipv6);
   EXPECT_EQ(n.ipv4->from, From("10.0.0.2", 3));
   EXPECT_EQ(n.ipv6->from, From("fe80::2", 3));
-  EXPECT_EQ(n.PreferredAddress(), From("10.0.0.2", 3)) << "IPv4 first: relays use it";
-  ASSERT_TRUE(n.RelayAddress().has_value());
-  EXPECT_EQ(n.RelayAddress()->s_addr, Ip("10.0.0.2").s_addr);
-  EXPECT_EQ(RelayUnsupportedReason(n), std::nullopt) << "dual-stack: relays over IPv4";
+  EXPECT_EQ(n.PreferredAddress(), From("10.0.0.2", 3)) << "IPv4 first";
+  EXPECT_EQ(n.RelayAddress(false), From("10.0.0.2", 3));
+  EXPECT_EQ(n.RelayAddress(true), From("fe80::2", 3)) << "a relay keeps the peer's family";
+  EXPECT_EQ(RelayUnsupportedReason(n), std::nullopt) << "its peer is IPv4, heard over IPv4";
 }
 
 TEST(NodeTable, AnOlderCopyLateOnTheOtherFamilyDoesNotTurnTheNodeBack) {
@@ -250,9 +250,10 @@ TEST(NodeTable, EachFamilysAddressExpiresOnItsOwnAndTheNodeWithTheLast) {
   EXPECT_EQ(expired.addresses[0].second, From("10.0.0.2"));
   const MeshNode& n = table.nodes().at("node-a");
   EXPECT_FALSE(n.ipv4.has_value());
-  EXPECT_FALSE(n.RelayAddress().has_value()) << "relays must not use a stale IPv4 address";
-  EXPECT_EQ(RelayUnsupportedReason(n), kRelayOverIpv6Unsupported);
-  EXPECT_TRUE(RemotePaths(table).empty());
+  EXPECT_FALSE(n.RelayAddress(false).has_value()) << "relays must not use a stale IPv4 address";
+  EXPECT_THAT(RelayUnsupportedReason(n).value_or(""), HasSubstr("heard only over IPv6"));
+  EXPECT_TRUE(RemotePaths(table, false).empty());
+  EXPECT_EQ(RemotePaths(table, true).size(), 1u) << "eth0 relays IPv6 too";
   // Then IPv6 too: the node goes, exactly after node_timeout.
   clock.now += seconds(30);
   EXPECT_TRUE(table.Expire().nodes.empty());
@@ -304,19 +305,19 @@ TEST(RemotePaths, AreTheSharedUplinksOfRelayingNodes) {
   no_relay.relay.reset();
   table.Update(no_relay, From("10.0.0.4"));
   table.Update(Sample("node-a"), From("10.0.0.2"));
-  std::vector<RemotePath> paths = RemotePaths(table);
+  std::vector<RemotePath> paths = RemotePaths(table, false);
   std::vector<std::string> names;
   for (const RemotePath& p : paths) names.push_back(p.node_id + "/" + p.uplink.name);
   EXPECT_THAT(names, ::testing::ElementsAre("node-a/eth0", "node-a/wwan0", "node-b/eth0",
                                             "node-b/wwan0"));
-  EXPECT_EQ(paths[0].node_address.s_addr, Ip("10.0.0.2").s_addr);
+  EXPECT_EQ(paths[0].node_address, From("10.0.0.2"));
   EXPECT_EQ(paths[0].relay_port, 7211) << "each uplink's own port";
   EXPECT_EQ(paths[1].relay_port, 7212);
   EXPECT_EQ(paths[1].uplink.cap_remaining_bytes, 5'000'000'000ULL);
   EXPECT_EQ(paths[1].share_remaining_bytes, 2'000'000'000ULL);
 }
 
-TEST(RemotePaths, ANodeHeardOnlyOverIpv6IsListedButNoCandidate) {
+TEST(RemotePaths, CandidatesOfAFamilyAreTheUplinksRelayingItOfNodesHeardOverIt) {
   FakeSteadyClock clock;
   NodeTable table(seconds(30), clock.fn());
   table.Update(OverIpv6(Sample("node-v6")), From("fe80::6"));
@@ -324,13 +325,19 @@ TEST(RemotePaths, ANodeHeardOnlyOverIpv6IsListedButNoCandidate) {
   table.Update(OverIpv6(Sample("node-both")), From("fe80::3"));
   ASSERT_EQ(table.nodes().size(), 2u);
   std::vector<std::string> names;
-  for (const RemotePath& p : RemotePaths(table)) {
+  for (const RemotePath& p : RemotePaths(table, false)) {
     names.push_back(p.node_id + "/" + p.uplink.name);
-    EXPECT_EQ(p.node_address.s_addr, Ip("10.0.0.3").s_addr) << "the dual-stack node's IPv4";
+    EXPECT_EQ(p.node_address, From("10.0.0.3")) << "the dual-stack node's IPv4";
   }
   EXPECT_THAT(names, ::testing::ElementsAre("node-both/eth0", "node-both/wwan0"));
-  EXPECT_EQ(RelayUnsupportedReason(table.nodes().at("node-v6")), kRelayOverIpv6Unsupported);
-  EXPECT_EQ(RelayUnsupportedReason(table.nodes().at("node-both")), std::nullopt);
+  names.clear();
+  for (const RemotePath& p : RemotePaths(table, true)) {
+    names.push_back(absl::StrCat(p.node_id, "/", p.uplink.name, " at ",
+                                 ScopedAddressText(p.node_address)));
+  }
+  EXPECT_THAT(names, ::testing::ElementsAre("node-both/eth0 at fe80::3%2",
+                                            "node-v6/eth0 at fe80::6%2"))
+      << "wwan0 relays no IPv6";
 }
 
 TEST(RemotePaths, WhyRelayingCannotHappenIsNamed) {
@@ -346,13 +353,18 @@ TEST(RemotePaths, WhyRelayingCannotHappenIsNamed) {
   Announcement origin = OverIpv6(Sample("origin"));
   origin.relay.reset();
   table.Update(origin, From("fe80::8"));
-  EXPECT_EQ(RelayUnsupportedReason(table.nodes().at("origin")), kRelayOverIpv6Unsupported);
-  // Heard over IPv4, but its bonding peer is IPv6: relays cannot forward there.
+  EXPECT_EQ(RelayUnsupportedReason(table.nodes().at("origin")),
+            "its bonding peer 10.200.0.2 is IPv4 but it is heard only over IPv6: a relay keeps "
+            "the peer's family on the LAN too");
+  // Heard over IPv4, but its bonding peer is IPv6.
   Announcement v6_peer = Sample("v6-peer");
   v6_peer.bond->peer_address = IpOf("2001:db8::7");
   table.Update(v6_peer, From("10.0.0.9"));
   EXPECT_THAT(RelayUnsupportedReason(table.nodes().at("v6-peer")).value_or(""),
-              HasSubstr("IPv6 bonding peer (2001:db8::7)"));
+              HasSubstr("its bonding peer 2001:db8::7 is IPv6 but it is heard only over IPv4"));
+  // Heard over both: relayed over IPv6.
+  table.Update(OverIpv6(v6_peer), From("fe80::9"));
+  EXPECT_EQ(RelayUnsupportedReason(table.nodes().at("v6-peer")), std::nullopt);
 }
 
 TEST(RemotePaths, ASharedUplinkWithoutARelayPortIsNoCandidate) {
@@ -362,7 +374,7 @@ TEST(RemotePaths, ASharedUplinkWithoutARelayPortIsNoCandidate) {
   Announcement a = Sample("node-a");
   a.uplinks[1].relay_port = 0;
   table.Update(a, From("10.0.0.2"));
-  std::vector<RemotePath> paths = RemotePaths(table);
+  std::vector<RemotePath> paths = RemotePaths(table, false);
   ASSERT_EQ(paths.size(), 1u);
   EXPECT_EQ(paths[0].uplink.name, "eth0");
 }
@@ -370,9 +382,9 @@ TEST(RemotePaths, ASharedUplinkWithoutARelayPortIsNoCandidate) {
 TEST(RemotePaths, TopologyChangesShowUpInTheDiff) {
   FakeSteadyClock clock;
   NodeTable table(seconds(30), clock.fn());
-  std::vector<RemotePath> before = RemotePaths(table);
+  std::vector<RemotePath> before = RemotePaths(table, false);
   table.Update(Sample("node-a"), From("10.0.0.2"));  // joins: two shared uplinks
-  std::vector<RemotePath> after = RemotePaths(table);
+  std::vector<RemotePath> after = RemotePaths(table, false);
   PathSetDiff d = DiffPaths(before, after);
   EXPECT_EQ(d.added.size(), 2u);
   EXPECT_TRUE(d.removed.empty() && d.changed.empty());
@@ -388,7 +400,7 @@ TEST(RemotePaths, TopologyChangesShowUpInTheDiff) {
   clock.now += seconds(20);
   table.Update(Sample("node-b"), From("10.0.0.3"));
   before = after;
-  after = RemotePaths(table);
+  after = RemotePaths(table, false);
   d = DiffPaths(before, after);
   ASSERT_EQ(d.removed.size(), 1u);
   EXPECT_EQ(d.removed[0].uplink.name, "wwan0");
@@ -401,7 +413,7 @@ TEST(RemotePaths, TopologyChangesShowUpInTheDiff) {
   clock.now += seconds(11);
   ASSERT_EQ(table.Expire().nodes.size(), 1u);
   before = after;
-  after = RemotePaths(table);
+  after = RemotePaths(table, false);
   d = DiffPaths(before, after);
   ASSERT_EQ(d.removed.size(), 1u);
   EXPECT_EQ(d.removed[0].node_id, "node-a");

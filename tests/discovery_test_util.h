@@ -34,9 +34,10 @@ inline Announcement Sample(std::string node_id = "node-a") {
   a.epoch = 1'699'999'000'000;
   a.seq = 7;
   a.timestamp_ms = kNowMs;
+  // eth0 relays both families, wwan0 IPv4 only.
   a.uplinks = {
-      {"eth0", UplinkType::kEthernet, 40'000, 12'000, 100, std::nullopt, true, 7211},
-      {"wwan0", UplinkType::kCellular, 10'000, 60'000, 20'000, 5'000'000'000ULL, true, 7212},
+      {"eth0", UplinkType::kEthernet, 40'000, 12'000, 100, std::nullopt, true, 7211, true, true},
+      {"wwan0", UplinkType::kCellular, 10'000, 60'000, 20'000, 5'000'000'000ULL, true, 7212, true},
       {"wlan0", UplinkType::kWifi, 0, 0, 0, std::nullopt, false},
   };
   a.relay = RelayCapability{7211, 50'000, 2'000'000'000};

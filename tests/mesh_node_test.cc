@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 
+#include "agent/core/net_format.h"
 #include "tests/scratch_dir.h"
 #include "tests/test_common.h"
 
@@ -88,6 +89,25 @@ TEST(LocalUplinksTest, SharedUplinksGetRelayPortsInShareOrderAndRelayedPathsAreL
   EXPECT_EQ(uplinks[1].relay_port, 7300u);  // first
 }
 
+TEST(LocalUplinksTest, ASharedUplinkRelaysTheFamiliesOfItsKnownPaths) {
+  NodeSettings s = TwoInterfacesThreePaths();
+  s.discovery.share_uplinks = {"fiber-b", "lte"};
+  s.paths[0].ifindex = 2;  // fiber-a, IPv4
+  s.paths[1].ifindex = 3;  // lte, IPv4
+  s.paths[2].ifindex = 2;  // fiber-b, IPv6
+  s.paths[2].source = IpOf("2001:db8::2");
+  auto announced = [&] { return LocalUplinks(s, [](size_t) { return PathReport{}; }, TypeByName); };
+  std::vector<AnnouncedUplink> uplinks = announced();
+  ASSERT_EQ(uplinks.size(), 2u);
+  EXPECT_TRUE(uplinks[0].relays_ipv4 && uplinks[0].relays_ipv6) << "eth0: fiber-a and fiber-b";
+  EXPECT_TRUE(uplinks[1].relays_ipv4);
+  EXPECT_FALSE(uplinks[1].relays_ipv6) << "wwan0 has no IPv6 path";
+  s.paths[0].ifindex = 0;  // fiber-a's device is gone
+  uplinks = announced();
+  EXPECT_FALSE(uplinks[0].relays_ipv4);
+  EXPECT_TRUE(uplinks[0].relays_ipv6);
+}
+
 TEST(AnnouncedRelayTest, OnlyWhenSharingWithCeilingAndBudget) {
   NodeSettings s = TwoInterfacesThreePaths();
   EXPECT_FALSE(AnnouncedRelay(s, 5).has_value());  // discovery off
@@ -106,7 +126,7 @@ TEST(AnnouncedRelayTest, OnlyWhenSharingWithCeilingAndBudget) {
 
 TEST(AnnouncedBondTest, OnlyWithRelayedPathsAndAPeer) {
   NodeSettings s = TwoInterfacesThreePaths();
-  s.peer_address = Addr("198.51.100.7");
+  s.peer_address = IpOf("198.51.100.7");
   s.port = 7400;
   EXPECT_FALSE(AnnouncedBond(s).has_value());  // no relayed path
   PathSettings relayed = Path("mesh1", "lan0");
@@ -122,18 +142,31 @@ TEST(AnnouncedBondTest, OnlyWithRelayedPathsAndAPeer) {
 }
 
 TEST(LanHoldingTest, TheInterfaceWhoseSubnetHoldsTheNeighbour) {
-  const std::vector<LanInterface> lans = {{3, Addr("10.210.0.1"), 24},
-                                          {4, Addr("192.168.8.5"), 22}};
-  std::optional<LanSide> a = LanHolding(Addr("10.210.0.2"), lans);
+  const std::vector<LanInterface> lans = {{3, Addr("10.210.0.1"), 24, std::nullopt},
+                                          {4, Addr("192.168.8.5"), 22, std::nullopt}};
+  auto on = [](const char* text) { return ScopedAddress{IpOf(text), 9}; };
+  std::optional<LanSide> a = LanHolding(on("10.210.0.2"), lans);
   ASSERT_TRUE(a.has_value());
   EXPECT_EQ(a->ifindex, 3);
-  EXPECT_EQ(a->address.s_addr, Addr("10.210.0.1").s_addr);
-  std::optional<LanSide> b = LanHolding(Addr("192.168.11.200"), lans);  // inside the /22
+  EXPECT_EQ(IpText(a->address), "10.210.0.1");
+  std::optional<LanSide> b = LanHolding(on("192.168.11.200"), lans);  // inside the /22
   ASSERT_TRUE(b.has_value());
   EXPECT_EQ(b->ifindex, 4);
-  EXPECT_FALSE(LanHolding(Addr("192.168.12.1"), lans).has_value());
-  EXPECT_FALSE(LanHolding(Addr("10.210.1.2"), lans).has_value());
-  EXPECT_FALSE(LanHolding(Addr("10.210.0.2"), {}).has_value());
+  EXPECT_FALSE(LanHolding(on("192.168.12.1"), lans).has_value());
+  EXPECT_FALSE(LanHolding(on("10.210.1.2"), lans).has_value());
+  EXPECT_FALSE(LanHolding(on("10.210.0.2"), {}).has_value());
+}
+
+TEST(LanHoldingTest, OverIpv6TheInterfaceItWasHeardOnAndOurLinkLocalThere) {
+  const std::vector<LanInterface> lans = {{3, Addr("10.210.0.1"), 24, IpOf("fe80::1").v6()},
+                                          {4, in_addr{}, 32, IpOf("fe80::4:1").v6()},
+                                          {5, in_addr{}, 32, std::nullopt}};
+  std::optional<LanSide> lan = LanHolding({IpOf("fe80::4:2"), 4}, lans);
+  ASSERT_TRUE(lan.has_value());
+  EXPECT_EQ(lan->ifindex, 4);
+  EXPECT_EQ(IpText(lan->address), "fe80::4:1") << "where it heard us";
+  EXPECT_FALSE(LanHolding({IpOf("fe80::4:2"), 5}, lans).has_value()) << "no link-local of ours";
+  EXPECT_FALSE(LanHolding({IpOf("fe80::4:2"), 6}, lans).has_value()) << "not a discovery LAN";
 }
 
 TEST(PeerAddressesTest, OnlyKnownFarEndsAndNoneInFlowMode) {
@@ -223,8 +256,8 @@ PlannedRelay Relay(const std::string& origin, uint32_t slot, uint16_t return_por
   r.origin_name = origin;
   r.uplink_path = "wan0";
   r.slot = slot;
-  r.relay.origin_ip = Addr("10.210.0.1").s_addr;
-  r.relay.peer_ip = Addr("10.200.0.2").s_addr;
+  r.relay.origin_ip = ToMbAddr(IpOf("10.210.0.1"));
+  r.relay.peer_ip = ToMbAddr(IpOf("10.200.0.2"));
   r.relay.origin_port = 7201;
   r.relay.peer_port = 7201;
   r.relay.return_port = return_port;
@@ -240,10 +273,17 @@ TEST(RelayPlanChangesTest, StartedStoppedAndChangedRelaysAreNamed) {
   EXPECT_THAT(RelayPlanChanges({Relay("node1", 0, 7243)}, {}),
               ::testing::ElementsAre("relaying for node1 through wan0 stopped"));
   PlannedRelay moved = Relay("node1", 0, 7243);
-  moved.relay.origin_ip = Addr("10.210.0.7").s_addr;  // the origin's address changed
+  moved.relay.origin_ip = ToMbAddr(IpOf("10.210.0.7"));  // the origin's address changed
   const std::vector<std::string> changed = RelayPlanChanges({Relay("node1", 0, 7243)}, {moved});
   ASSERT_EQ(changed.size(), 1u);
   EXPECT_THAT(changed[0], AllOf(HasSubstr("10.210.0.7:7201"), HasSubstr("(changed)")));
+  PlannedRelay v6 = Relay("node1", 0, 7243);
+  v6.relay.flags = MB_RELAY_F_IPV6;
+  v6.relay.origin_ip = ToMbAddr(IpOf("fe80::1"));
+  v6.relay.peer_ip = ToMbAddr(IpOf("2001:db8::7"));
+  EXPECT_THAT(RelayPlanChanges({}, {v6}),
+              ::testing::ElementsAre("relaying for node1 through wan0 (slot 0, return port 7243): "
+                                     "[fe80::1]:7201 -> [2001:db8::7]:7201"));
 }
 
 TEST(LocalUplinksTest, DownPathIsAnnouncedAsTotalLossAndUnmeasuredAsZero) {

@@ -572,14 +572,14 @@ TEST_F(PathSupervisorTest, AnEmptyRelayedPathSaysWhyInStatus) {
   sources.relayed_path = [&](size_t) { return filled ? &*filled : nullptr; };
   sources.relay_unavailable = [](size_t path) -> std::optional<std::string> {
     if (path != 1) return std::nullopt;
-    return "relay over IPv6 LAN not supported yet: node2 (fe80::2%lan0)";
+    return "a relayed path takes the bonding peer's family (IPv4): node2 (fe80::2%lan0): not heard over IPv4";
   };
   paths_ = std::make_unique<PathSupervisor>(settings_, system_->Io(), sources, now_);
   nlohmann::json status = ToJson(paths_->Status());
   EXPECT_FALSE(status["paths"][0].contains("relay_unavailable")) << "not a relayed path";
   EXPECT_TRUE(status["paths"][1]["relay"].is_null());
   EXPECT_EQ(status["paths"][1]["relay_unavailable"],
-            "relay over IPv6 LAN not supported yet: node2 (fe80::2%lan0)");
+            "a relayed path takes the bonding peer's family (IPv4): node2 (fe80::2%lan0): not heard over IPv4");
   filled = RelayAssignment{"n2", "node2", "wan0", {}, 7211};
   status = ToJson(paths_->Status());
   EXPECT_EQ(status["paths"][1]["relay"]["node"], "node2");

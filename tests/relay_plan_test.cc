@@ -7,6 +7,8 @@
 #include <functional>
 
 #include "absl/strings/str_cat.h"
+#include "agent/core/map_shapes.h"
+#include "agent/core/net_format.h"
 
 namespace meshbpf {
 namespace {
@@ -17,6 +19,12 @@ in_addr Ip(const char* text) {
   in_addr a{};
   EXPECT_EQ(inet_pton(AF_INET, text, &a), 1) << text;
   return a;
+}
+
+IpAddress RelayV6(const char* text) {
+  in6_addr a{};
+  EXPECT_EQ(inet_pton(AF_INET6, text, &a), 1) << text;
+  return IpAddress::V6(a);
 }
 
 PathSettings Uplink(const std::string& name, const std::string& interface, int ifindex) {
@@ -44,10 +52,14 @@ NodeSettings Sharing() {
   return s;
 }
 
-// Our LAN is 10.210.0.0/24, where we are 10.210.0.2.
-std::optional<LanSide> OnOurLan(in_addr neighbour) {
-  if ((ntohl(neighbour.s_addr) & 0xffffff00) != 0x0ad20000) return std::nullopt;
-  return LanSide{kLanIfindex, Ip("10.210.0.2")};
+// Our LAN is 10.210.0.0/24, where we are 10.210.0.2, and fe80::2 over IPv6.
+std::optional<LanSide> OnOurLan(const ScopedAddress& neighbour) {
+  if (neighbour.address.is_v6()) {
+    if (neighbour.ifindex != kLanIfindex) return std::nullopt;
+    return LanSide{kLanIfindex, RelayV6("fe80::2")};
+  }
+  if ((ntohl(neighbour.address.v4().s_addr) & 0xffffff00) != 0x0ad20000) return std::nullopt;
+  return LanSide{kLanIfindex, IpAddress::V4(Ip("10.210.0.2"))};
 }
 
 MeshNode Node(const std::string& id, const char* address, bool bonds = true) {
@@ -106,10 +118,11 @@ TEST(PlanRelays, FillsEveryFieldOfTheRelay) {
   EXPECT_EQ(r.origin_name, "name-node-o");
   EXPECT_EQ(r.uplink_path, "wan1");
   EXPECT_EQ(r.slot, 0u);
-  EXPECT_EQ(r.relay.origin_ip, Ip("10.210.0.1").s_addr);
-  EXPECT_EQ(r.relay.lan_ip, Ip("10.210.0.2").s_addr);
+  EXPECT_EQ(IpText(RelayAddressOf(r.relay, r.relay.origin_ip)), "10.210.0.1");
+  EXPECT_EQ(IpText(RelayAddressOf(r.relay, r.relay.lan_ip)), "10.210.0.2");
   EXPECT_EQ(r.relay.lan_ifindex, static_cast<uint32_t>(kLanIfindex));
-  EXPECT_EQ(r.relay.peer_ip, Ip("10.200.0.2").s_addr);
+  EXPECT_EQ(IpText(RelayAddressOf(r.relay, r.relay.peer_ip)), "10.200.0.2");
+  EXPECT_EQ(r.relay.flags, 0) << "IPv4";
   EXPECT_EQ(r.relay.peer_port, 7201);
   EXPECT_EQ(r.relay.origin_port, 7301);
   EXPECT_EQ(r.relay.relay_port, 7211) << "wan1 is the only, so the 0th, shared uplink";
@@ -148,18 +161,18 @@ TEST(PlanRelays, SlotsStayWhenNodesComeAndGo) {
   EXPECT_THAT(Summary(second), ElementsAre("a/wan0@0", "a/wan1@1", "aa/wan0@2", "aa/wan1@3",
                                            "c/wan0@4", "c/wan1@5"));
   EXPECT_EQ(second[2].relay.return_port, 7211 + MB_RELAY_RETURN_OFFSET + 2);
-  EXPECT_EQ(second[2].relay.origin_ip, Ip("10.210.0.7").s_addr);
+  EXPECT_EQ(IpText(RelayAddressOf(second[2].relay, second[2].relay.origin_ip)), "10.210.0.7");
   // A kept relay follows its node's new address and bond endpoint.
   MeshNode moved = Node("c", "10.210.0.9");
   moved.last.bond->peer_port = 7999;
   const std::vector<PlannedRelay> third =
       PlanRelays(s, Nodes({Node("a", "10.210.0.1"), moved}), second, OnOurLan);
   EXPECT_THAT(Summary(third), ElementsAre("a/wan0@0", "a/wan1@1", "c/wan0@4", "c/wan1@5"));
-  EXPECT_EQ(third[2].relay.origin_ip, Ip("10.210.0.9").s_addr);
+  EXPECT_EQ(IpText(RelayAddressOf(third[2].relay, third[2].relay.origin_ip)), "10.210.0.9");
   EXPECT_EQ(third[2].relay.peer_port, 7999);
 }
 
-TEST(PlanRelays, NoneForANodeHeardOnlyOverIpv6OrBondingWithAnIpv6Peer) {
+TEST(PlanRelays, NoneForANodeNotHeardOverItsPeersFamily) {
   const NodeSettings s = Sharing();
   MeshNode v6_peer = Node("peer6", "10.210.0.6");
   in6_addr peer{};
@@ -170,7 +183,8 @@ TEST(PlanRelays, NoneForANodeHeardOnlyOverIpv6OrBondingWithAnIpv6Peer) {
   const std::vector<PlannedRelay> planned = PlanRelays(
       s, Nodes({Ipv6OnlyNode("only6", "fe80::5"), v6_peer, dual}), {}, OnOurLan);
   EXPECT_THAT(Summary(planned), ElementsAre("dual/wan0@0", "dual/wan1@1"));
-  EXPECT_EQ(planned[0].relay.origin_ip, Ip("10.210.0.4").s_addr) << "over a dual-stack LAN, IPv4";
+  EXPECT_EQ(IpText(RelayAddressOf(planned[0].relay, planned[0].relay.origin_ip)), "10.210.0.4")
+      << "an IPv4 peer over a dual-stack LAN: IPv4";
 }
 
 TEST(PlanRelays, NoMoreRelaysThanSlotsAndTheServedKeepThem) {
@@ -222,6 +236,56 @@ TEST(PlanRelays, OfTwoNodesAtOneAddressOnlyTheOneHeardLastIsServed) {
               ElementsAre("b-new/wan0@0"));
 }
 
+// A node bonding with an IPv6 peer, heard over both families (its IPv6
+// address link-local, as discovery hears it).
+MeshNode Ipv6BondingNode(const std::string& id) {
+  MeshNode n = Node(id, "10.210.0.1");
+  n.last.bond->peer_address = RelayV6("2001:db8:200::2");
+  in6_addr a = RelayV6("fe80::1").v6();
+  n.ipv6 = HeardFrom{{IpAddress::V6(a), kLanIfindex}, {}};
+  return n;
+}
+
+// wan0 dual-stack (an IPv4 path and an IPv6 one), wan1 IPv4 only.
+NodeSettings SharingDualStack() {
+  NodeSettings s = Sharing();
+  PathSettings wan0_v6 = Uplink("wan0-v6", "wan0", 3);
+  wan0_v6.source = RelayV6("2001:db8:2::2");
+  s.paths.push_back(wan0_v6);
+  return s;
+}
+
+TEST(PlanRelays, AnIpv6PeerIsRelayedOverIpv6ThroughTheUplinksIpv6Path) {
+  const std::vector<PlannedRelay> relays =
+      PlanRelays(SharingDualStack(), Nodes({Ipv6BondingNode("o")}), {}, OnOurLan);
+  ASSERT_THAT(Summary(relays), ElementsAre("o/wan0-v6@0")) << "wan1 has no IPv6 path";
+  const mb_relay& r = relays[0].relay;
+  EXPECT_EQ(r.flags, MB_RELAY_F_IPV6);
+  EXPECT_EQ(IpText(RelayAddressOf(r, r.origin_ip)), "fe80::1") << "as heard, not its IPv4";
+  EXPECT_EQ(IpText(RelayAddressOf(r, r.lan_ip)), "fe80::2") << "our link-local there";
+  EXPECT_EQ(IpText(RelayAddressOf(r, r.peer_ip)), "2001:db8:200::2");
+  EXPECT_EQ(r.uplink_path, 2u);
+  EXPECT_EQ(r.relay_port, 7211) << "wan0's port, whichever family";
+  // An IPv4 peer on the same node set goes through the IPv4 paths.
+  EXPECT_THAT(Summary(PlanRelays(SharingDualStack(), Nodes({Node("o4", "10.210.0.9")}), {},
+                                 OnOurLan)),
+              ElementsAre("o4/wan0@0", "o4/wan1@1"));
+}
+
+TEST(PlanRelays, NoRelayWithoutTheFamilyOnTheLanOrTheUplink) {
+  MeshNode heard_v4_only = Ipv6BondingNode("o");
+  heard_v4_only.ipv6.reset();
+  EXPECT_TRUE(PlanRelays(SharingDualStack(), Nodes({heard_v4_only}), {}, OnOurLan).empty());
+  EXPECT_THAT(RelayUnsupportedReason(heard_v4_only).value_or(""),
+              ::testing::HasSubstr("heard only over IPv4"));
+  EXPECT_TRUE(PlanRelays(Sharing(), Nodes({Ipv6BondingNode("o")}), {}, OnOurLan).empty())
+      << "no shared uplink has an IPv6 path";
+  MeshNode other_lan = Ipv6BondingNode("o");
+  other_lan.ipv6->from.ifindex = kLanIfindex + 7;
+  EXPECT_TRUE(PlanRelays(SharingDualStack(), Nodes({other_lan}), {}, OnOurLan).empty());
+  EXPECT_EQ(RelayUnsupportedReason(Ipv6BondingNode("o")), std::nullopt);
+}
+
 // --- The origin: AssignRelayPaths ---------------------------------------------------
 
 // An uplink of our own (path 0) and two relayed paths (1 and 2).
@@ -242,7 +306,7 @@ RemotePath Candidate(const std::string& node, const std::string& uplink, uint64_
   RemotePath c;
   c.node_id = node;
   c.node_name = "name-" + node;
-  c.node_address = node == "n1" ? Ip("10.210.0.1") : Ip("10.210.0.2");
+  c.node_address = {IpAddress::V4(node == "n1" ? Ip("10.210.0.1") : Ip("10.210.0.2")), 2};
   c.relay_port = uplink == "wan1" ? 7212 : 7211;
   c.uplink.name = uplink;
   c.uplink.capacity_kbps = kbps;
@@ -265,7 +329,7 @@ TEST(AssignRelayPaths, BestCapacityFirstAndNothingUsedTwice) {
   const auto assigned = AssignRelayPaths(Origin(), candidates, {});
   EXPECT_THAT(Summary(assigned), ElementsAre("-", "n2/wan0", "n1/wan0"));
   EXPECT_EQ(assigned[1]->node_name, "name-n2");
-  EXPECT_EQ(assigned[1]->address.s_addr, Ip("10.210.0.2").s_addr);
+  EXPECT_EQ(IpText(assigned[1]->address), "10.210.0.2");
   EXPECT_EQ(assigned[1]->relay_port, 7211);
   // One candidate for two paths: the second stays empty.
   EXPECT_THAT(Summary(AssignRelayPaths(Origin(), {candidates[0]}, {})),
@@ -312,10 +376,10 @@ TEST(AssignRelayPaths, KeepsItsCurrentUplinkWhileItIsOffered) {
   faster[0].uplink.capacity_kbps = 500'000;
   EXPECT_EQ(AssignRelayPaths(Origin(), faster, current), current);
   // The kept one follows a new address of its node.
-  faster[1].node_address = Ip("10.210.0.77");
+  faster[1].node_address.address = IpAddress::V4(Ip("10.210.0.77"));
   const auto moved = AssignRelayPaths(Origin(), faster, current);
   EXPECT_THAT(Summary(moved), ElementsAre("-", "n2/wan0", "n1/wan0"));
-  EXPECT_EQ(moved[1]->address.s_addr, Ip("10.210.0.77").s_addr);
+  EXPECT_EQ(IpText(moved[1]->address), "10.210.0.77");
   EXPECT_NE(moved, current);
 }
 
@@ -350,9 +414,20 @@ TEST(AssignRelayPaths, ReleasesWhatIsNoLongerOffered) {
               ElementsAre("-", "n1/wan0", "-"));
 }
 
+TEST(AssignRelayPaths, OnlyNeighboursHeardOnThePathsInterface) {
+  std::vector<RemotePath> candidates = {Candidate("n1", "wan0", 10'000)};
+  candidates[0].node_address = {RelayV6("fe80::1"), 9};
+  EXPECT_THAT(Summary(AssignRelayPaths(Origin(), candidates, {})), ElementsAre("-", "-", "-"))
+      << "a link-local address on interface 9 is unreachable from lan0 (2)";
+  candidates[0].node_address.ifindex = 2;
+  const auto assigned = AssignRelayPaths(Origin(), candidates, {});
+  EXPECT_THAT(Summary(assigned), ElementsAre("-", "n1/wan0", "-"));
+  EXPECT_EQ(IpText(assigned[1]->address), "fe80::1");
+}
+
 TEST(AssignRelayPaths, AnUplinkHeldByTwoPathsStaysWithTheFirst) {
   const std::vector<RemotePath> candidates = {Candidate("n1", "wan0", 10'000)};
-  const RelayAssignment held{"n1", "name-n1", "wan0", Ip("10.210.0.1"), 7211};
+  const RelayAssignment held{"n1", "name-n1", "wan0", IpAddress::V4(Ip("10.210.0.1")), 7211};
   EXPECT_THAT(Summary(AssignRelayPaths(Origin(), candidates, {std::nullopt, held, held})),
               ElementsAre("-", "n1/wan0", "-"));
   // A current assignment on a path that is not relayed is dropped.

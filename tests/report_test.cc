@@ -27,8 +27,9 @@ TEST(StatusTable, ShowsTheAgentsViewOfEveryPath) {
   EXPECT_THAT(table, HasSubstr("\nmesh0      down      down         -        -        -"));
   EXPECT_THAT(table, HasSubstr("mesh1 (held) degraded"));
   // Empty, and why: its neighbour was heard only over IPv6.
-  EXPECT_THAT(table, HasSubstr("  path mesh0: relayed, no neighbour's uplink fills it now (relay "
-                               "over IPv6 LAN not supported yet: gamma (fe80::3%lan0))\n"));
+  EXPECT_THAT(table, HasSubstr("  path mesh0: relayed, no neighbour's uplink fills it now (a "
+                               "relayed path takes the bonding peer's family (IPv4): gamma "
+                               "(fe80::3%lan0): not heard over IPv4)\n"));
   EXPECT_THAT(table, HasSubstr("  path mesh1: via beta/wan0 (10.210.0.2:7211)\n"));
   EXPECT_THAT(table,
               HasSubstr("  path client: far end not learned yet (no probe from the client)\n"));

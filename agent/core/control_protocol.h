@@ -98,7 +98,8 @@ struct PathStatusEntry {
   // learned path also repeats `remote` as "learned_endpoint".
   std::optional<RelayInfo> relay;
   // Only on relayed paths: why no neighbour fills it though one offers to,
-  // e.g. "relay over IPv6 LAN not supported yet: node2 (fe80::2%lan0)";
+  // e.g. "a relayed path takes the bonding peer's family (IPv6): node2
+  // (10.210.0.2): not heard over IPv6";
   // null when filled or nobody offers.
   std::optional<std::string> relay_unavailable;
   std::optional<PathRtt> rtt;
@@ -204,8 +205,9 @@ struct PeerNodeEntry {
   std::optional<PeerBondEntry> bond;
   std::vector<std::string> our_paths;  // our relayed paths it fills ("used_as_paths")
   std::vector<PeerAddressEntry> addresses;  // one per family heard over, IPv4 first
-  // Why it offers or asks relaying that cannot happen, e.g. "relay over IPv6
-  // LAN not supported yet"; null: nothing stands in the way (or no relaying).
+  // Why it asks for relaying that cannot happen, e.g. "its bonding peer
+  // 2001:db8::7 is IPv6 but it is heard only over IPv4: ..."; null: nothing
+  // stands in the way (or no relaying).
   std::optional<std::string> relay_unsupported;
 };
 struct CandidateRelayedPath {

@@ -125,6 +125,9 @@ std::optional<std::string> AnnouncementProblem(const Announcement& a) {
     if (!u.shared && u.relay_port != 0) {
       return absl::StrCat(field, ".relay_port ", u.relay_port, " on an uplink not shared");
     }
+    if (!u.shared && (u.relays_ipv4 || u.relays_ipv6)) {
+      return absl::StrCat(field, " relays a family but is not shared");
+    }
   }
   if (a.relay) {
     if (a.relay->relay_port == 0) return "relay.relay_port is 0";
@@ -227,6 +230,8 @@ absl::StatusOr<std::vector<uint8_t>> EncodeAnnouncement(const Announcement& a,
     if (u.cap_remaining_bytes) w->set_cap_remaining_bytes(*u.cap_remaining_bytes);
     w->set_shared(u.shared);
     w->set_relay_port(u.relay_port);
+    w->set_relays_ipv4(u.relays_ipv4);
+    w->set_relays_ipv6(u.relays_ipv6);
   }
   if (a.relay) {
     m.mutable_relay()->set_relay_port(a.relay->relay_port);
@@ -332,6 +337,8 @@ std::variant<Announcement, Drop> DecodeAnnouncement(const uint8_t* data, size_t 
     if (w.has_cap_remaining_bytes()) u.cap_remaining_bytes = w.cap_remaining_bytes();
     u.shared = w.shared();
     u.relay_port = static_cast<uint16_t>(w.relay_port());
+    u.relays_ipv4 = w.relays_ipv4();
+    u.relays_ipv6 = w.relays_ipv6();
     a.uplinks.push_back(std::move(u));
   }
   if (m.has_relay()) {
@@ -402,9 +409,10 @@ std::optional<Drop> ReplayGuard::Admit(const Announcement& a) {
   return std::nullopt;
 }
 
-std::optional<in_addr> MeshNode::RelayAddress() const {
-  if (!ipv4) return std::nullopt;
-  return ipv4->from.address.v4();
+std::optional<ScopedAddress> MeshNode::RelayAddress(bool v6) const {
+  const std::optional<HeardFrom>& heard = v6 ? ipv6 : ipv4;
+  if (!heard) return std::nullopt;
+  return heard->from;
 }
 
 const ScopedAddress& MeshNode::PreferredAddress() const {
@@ -413,16 +421,12 @@ const ScopedAddress& MeshNode::PreferredAddress() const {
 }
 
 std::optional<std::string> RelayUnsupportedReason(const MeshNode& node) {
-  const bool offers = node.last.relay &&
-                      std::any_of(node.last.uplinks.begin(), node.last.uplinks.end(),
-                                  [](const AnnouncedUplink& u) { return u.shared; });
-  if (!offers && !node.last.bond) return std::nullopt;
-  if (!node.ipv4) return std::string(kRelayOverIpv6Unsupported);
-  if (node.last.bond && node.last.bond->peer_address.is_v6()) {
-    return absl::StrCat("relay to an IPv6 bonding peer (", IpText(node.last.bond->peer_address),
-                        ") not supported yet");
-  }
-  return std::nullopt;
+  if (!node.last.bond) return std::nullopt;
+  const bool v6 = node.last.bond->peer_address.is_v6();
+  if (node.RelayAddress(v6)) return std::nullopt;
+  return absl::StrCat("its bonding peer ", IpText(node.last.bond->peer_address), " is ",
+                      v6 ? "IPv6" : "IPv4", " but it is heard only over ", v6 ? "IPv4" : "IPv6",
+                      ": a relay keeps the peer's family on the LAN too");
 }
 
 std::variant<NodeChange, Drop> NodeTable::Update(const Announcement& a,
@@ -487,19 +491,19 @@ NodeTable::Expired NodeTable::Expire() {
 
 bool RemotePath::operator==(const RemotePath& o) const {
   return node_id == o.node_id && node_name == o.node_name &&
-         node_address.s_addr == o.node_address.s_addr && relay_port == o.relay_port &&
+         node_address == o.node_address && relay_port == o.relay_port &&
          max_relay_kbps == o.max_relay_kbps && uplink == o.uplink &&
          share_remaining_bytes == o.share_remaining_bytes;
 }
 
-std::vector<RemotePath> RemotePaths(const NodeTable& table) {
+std::vector<RemotePath> RemotePaths(const NodeTable& table, bool v6) {
   std::vector<RemotePath> paths;
   for (const auto& [id, node] : table.nodes()) {  // std::map: ordered by node id
-    const std::optional<in_addr> address = node.RelayAddress();
+    const std::optional<ScopedAddress> address = node.RelayAddress(v6);
     if (!node.last.relay || !address) continue;
     std::vector<RemotePath> of_node;
     for (const AnnouncedUplink& u : node.last.uplinks) {
-      if (!u.shared || u.relay_port == 0) continue;
+      if (!u.shared || u.relay_port == 0 || !u.Relays(v6)) continue;
       of_node.push_back(RemotePath{id, node.last.name, *address, u.relay_port,
                                    node.last.relay->max_relay_kbps, u,
                                    node.last.relay->share_remaining_bytes});

@@ -83,6 +83,9 @@ struct AnnouncedUplink {
   std::optional<uint64_t> cap_remaining_bytes;  // absent: no data cap
   bool shared = false;
   uint16_t relay_port = 0;  // where the node relays through it; nonzero iff shared
+  // Which families it relays: one needs a path of the family on it. Only if shared.
+  bool relays_ipv4 = false, relays_ipv6 = false;
+  bool Relays(bool v6) const { return v6 ? relays_ipv6 : relays_ipv4; }
   bool operator==(const AnnouncedUplink&) const = default;
 };
 
@@ -95,8 +98,8 @@ struct RelayCapability {
 
 // Where relays forward the announcing node's traffic and return the answers.
 struct BondEndpoint {
-  // Its bonding peer: 4 bytes on the wire for IPv4, 16 for IPv6. Relays
-  // forward only to an IPv4 peer so far (bpf/lib/relay.h).
+  // Its bonding peer: 4 bytes on the wire for IPv4, 16 for IPv6. A relay
+  // forwards in this family and is reached over the LAN in it.
   IpAddress peer_address;
   uint16_t peer_port = 0;
   uint16_t tunnel_port = 0;  // the node's own, on the address it announces from
@@ -212,17 +215,18 @@ struct MeshNode {
   std::optional<HeardFrom> ipv4, ipv6;
   std::chrono::steady_clock::time_point last_heard;  // the later of the two
 
-  // Where relayed traffic goes: relays run over IPv4 only (bpf/lib/relay.h),
-  // so nullopt for a node heard only over IPv6.
-  std::optional<in_addr> RelayAddress() const;
+  // Where relayed traffic of a family goes (a relay keeps the bonding
+  // peer's family): the address the node was heard from over it (IPv6:
+  // link-local, with the interface); nullopt when not heard over it.
+  std::optional<ScopedAddress> RelayAddress(bool v6) const;
   // The address to show first: IPv4 when heard over it (what relays use).
   const ScopedAddress& PreferredAddress() const;
 };
 
-// Why this node cannot relay for the node, or cannot use it as a relay,
-// though it offers to (shared uplinks) or asks to (a bond endpoint); nullopt
-// when nothing stands in the way. Shown in `peers` and logged.
-inline constexpr char kRelayOverIpv6Unsupported[] = "relay over IPv6 LAN not supported yet";
+// Why no relay can serve the node though it asks for one (a bond
+// endpoint): it is not heard over its bonding peer's family, the one a
+// relay keeps; nullopt when nothing stands in the way. Shown in `peers`
+// and logged.
 std::optional<std::string> RelayUnsupportedReason(const MeshNode& node);
 
 enum class NodeChange {
@@ -265,7 +269,7 @@ class NodeTable {
 struct RemotePath {
   std::string node_id;
   std::string node_name;
-  in_addr node_address{};  // IPv4: relays run over IPv4 only
+  ScopedAddress node_address;  // of the family asked for (RemotePaths)
   uint16_t relay_port = 0;  // the uplink's own (uplink.relay_port)
   uint64_t max_relay_kbps = 0;
   AnnouncedUplink uplink;
@@ -273,10 +277,10 @@ struct RemotePath {
   bool operator==(const RemotePath& other) const;
 };
 
-// Every shared uplink (with its relay port) of every node that announces a relay capability
-// and was heard over IPv4 (RelayUnsupportedReason), ordered by (node id, uplink name), so two
-// results compare element-wise.
-std::vector<RemotePath> RemotePaths(const NodeTable& table);
+// Every shared uplink (with its relay port) relaying the family `v6` of every node that
+// announces a relay capability and was heard over that family, ordered by (node id, uplink
+// name), so two results compare element-wise.
+std::vector<RemotePath> RemotePaths(const NodeTable& table, bool v6);
 
 struct PathSetDiff {
   std::vector<RemotePath> added;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -34,6 +35,24 @@ inline IpAddress MapAddress(bool is_v6, uint32_t v4, const uint8_t (&v6)[16]) {
   IpAddress address{.family = AF_INET6};
   std::copy(v6, v6 + 16, address.bytes.begin());
   return address;
+}
+
+// An mb_addr (flows, relays) as the address it holds: IPv4 in its first
+// word, or all 16 bytes when `is_v6`; and an address as an mb_addr.
+inline IpAddress FromMbAddr(const mb_addr& a, bool is_v6) {
+  IpAddress out{.family = is_v6 ? AF_INET6 : AF_INET};
+  std::memcpy(out.bytes.data(), a.w, is_v6 ? 16 : 4);
+  return out;
+}
+inline mb_addr ToMbAddr(const IpAddress& a) {
+  mb_addr out{};
+  std::memcpy(out.w, a.bytes.data(), a.is_v6() ? 16 : 4);
+  return out;
+}
+
+// One of relay `r`'s addresses (e.g. RelayAddressOf(r, r.origin_ip)), of its family.
+inline IpAddress RelayAddressOf(const mb_relay& r, const mb_addr& a) {
+  return FromMbAddr(a, r.flags & MB_RELAY_F_IPV6);
 }
 
 // One of path `p`'s outer addresses as mb_paths holds it: `v4`, or with

@@ -6,20 +6,10 @@
 #include <tuple>
 #include <utility>
 
+#include "agent/core/map_shapes.h"
+
 namespace meshbpf {
 namespace {
-
-// Our path that carries relays out of `interface`: the first one on it that
-// the data path knows (ifindex set) and that is an uplink of our own.
-std::optional<uint32_t> UplinkPathOf(const NodeSettings& settings, const std::string& interface) {
-  for (size_t i = 0; i < settings.paths.size() && i < MB_MAX_PATHS; ++i) {
-    const PathSettings& p = settings.paths[i];
-    if (p.interface == interface && p.ifindex != 0 && p.endpoint != PathEndpoint::kRelay) {
-      return static_cast<uint32_t>(i);
-    }
-  }
-  return std::nullopt;
-}
 
 // Whether a neighbour's uplink can carry a relayed path now: the relay drops
 // everything once the uplink is down, its cap or the node's share is spent.
@@ -38,10 +28,23 @@ bool Better(const RemotePath& a, const RemotePath& b) {
 }
 
 RelayAssignment AssignmentOf(const RemotePath& c) {
-  return RelayAssignment{c.node_id, c.node_name, c.uplink.name, c.node_address, c.relay_port};
+  return RelayAssignment{c.node_id, c.node_name, c.uplink.name, c.node_address.address,
+                         c.relay_port};
 }
 
 }  // namespace
+
+std::optional<uint32_t> UplinkPathOf(const NodeSettings& settings, const std::string& interface,
+                                     bool v6) {
+  for (size_t i = 0; i < settings.paths.size() && i < MB_MAX_PATHS; ++i) {
+    const PathSettings& p = settings.paths[i];
+    if (p.interface == interface && p.ifindex != 0 && p.endpoint != PathEndpoint::kRelay &&
+        p.source.is_v6() == v6) {
+      return static_cast<uint32_t>(i);
+    }
+  }
+  return std::nullopt;
+}
 
 bool RelayFilterAllows(const RelayFilter& filter, const std::string& node_id,
                        const std::string& node_name, const std::string& uplink) {
@@ -70,51 +73,45 @@ std::vector<PlannedRelay> PlanRelays(const NodeSettings& settings,
                                      const std::map<std::string, MeshNode>& nodes,
                                      const std::vector<PlannedRelay>& previous,
                                      const LanLookup& lan_of) {
-  struct SharedUplink {
-    size_t k;
-    uint32_t path_id;
-  };
-  std::vector<SharedUplink> uplinks;
   const std::vector<std::string> interfaces = SharedUplinkInterfaces(settings);
-  for (size_t k = 0; k < interfaces.size(); ++k) {
-    if (std::optional<uint32_t> path_id = UplinkPathOf(settings, interfaces[k])) {
-      uplinks.push_back({k, *path_id});
-    }
-  }
+  // The node's address in the family of its bonding peer, which its relays keep.
+  auto relay_address = [](const MeshNode& node) -> std::optional<ScopedAddress> {
+    if (!node.last.bond) return std::nullopt;
+    return node.RelayAddress(node.last.bond->peer_address.is_v6());
+  };
   // Two ids at one address (a node restarted under a new id before the old
   // one expired) would share the forward key {address, port}: only the one
   // heard last is served.
-  // Relays forward IPv4 between IPv4 addresses: a node heard only over IPv6,
-  // or bonding with an IPv6 peer, gets none (RelayUnsupportedReason).
-  auto relayable = [](const MeshNode& node) {
-    return node.last.bond && node.RelayAddress() && !node.last.bond->peer_address.is_v6();
-  };
-  std::map<in_addr_t, const MeshNode*> at_address;
+  std::map<IpAddress, const MeshNode*> at_address;
   for (const auto& [id, node] : nodes) {
-    if (!relayable(node)) continue;
-    const auto [it, inserted] = at_address.emplace(node.RelayAddress()->s_addr, &node);
+    const std::optional<ScopedAddress> address = relay_address(node);
+    if (!address) continue;
+    const auto [it, inserted] = at_address.emplace(address->address, &node);
     if (!inserted && node.last_heard > it->second->last_heard) it->second = &node;
   }
   std::vector<PlannedRelay> wanted;  // in (node id, shared uplink) order
   for (const auto& [id, node] : nodes) {
-    if (!relayable(node)) continue;
-    const in_addr address = *node.RelayAddress();
-    if (at_address.at(address.s_addr) != &node) continue;
-    const std::optional<LanSide> lan = lan_of(address);
-    if (!lan) continue;
-    for (const SharedUplink& u : uplinks) {
+    const std::optional<ScopedAddress> address = relay_address(node);
+    if (!address || at_address.at(address->address) != &node) continue;
+    const std::optional<LanSide> lan = lan_of(*address);
+    if (!lan || lan->address.family != address->address.family) continue;
+    const IpAddress& peer = node.last.bond->peer_address;
+    for (size_t k = 0; k < interfaces.size(); ++k) {
+      const std::optional<uint32_t> path_id = UplinkPathOf(settings, interfaces[k], peer.is_v6());
+      if (!path_id) continue;
       PlannedRelay r;
       r.origin_id = id;
       r.origin_name = node.last.name;
-      r.uplink_path = settings.paths[u.path_id].name;
-      r.relay.origin_ip = address.s_addr;
-      r.relay.lan_ip = lan->address.s_addr;
-      r.relay.peer_ip = node.last.bond->peer_address.v4().s_addr;
+      r.uplink_path = settings.paths[*path_id].name;
+      r.relay.origin_ip = ToMbAddr(address->address);
+      r.relay.lan_ip = ToMbAddr(lan->address);
+      r.relay.peer_ip = ToMbAddr(peer);
+      r.relay.flags = peer.is_v6() ? MB_RELAY_F_IPV6 : 0;
       r.relay.lan_ifindex = static_cast<uint32_t>(lan->ifindex);
-      r.relay.uplink_path = u.path_id;
+      r.relay.uplink_path = *path_id;
       r.relay.origin_port = node.last.bond->tunnel_port;
       r.relay.peer_port = node.last.bond->peer_port;
-      r.relay.relay_port = SharedUplinkRelayPort(settings.discovery, u.k);
+      r.relay.relay_port = SharedUplinkRelayPort(settings.discovery, k);
       r.relay.in_use = 1;
       wanted.push_back(std::move(r));
     }
@@ -160,6 +157,7 @@ std::vector<std::optional<RelayAssignment>> AssignRelayPaths(
   auto can_fill = [&](size_t path, const RemotePath& c) {
     const PathSettings& p = settings.paths[path];
     return p.endpoint == PathEndpoint::kRelay && Offered(c) &&
+           (c.node_address.ifindex == 0 || c.node_address.ifindex == p.ifindex) &&
            RelayFilterAllows(p.relay, c.node_id, c.node_name, c.uplink.name) &&
            used.count({c.node_id, c.uplink.name}) == 0;
   };

@@ -33,13 +33,21 @@ uint16_t SharedUplinkRelayPort(const DiscoverySettings& discovery, size_t k);
 // the k-th is the k-th shared uplink (announced under its interface name).
 std::vector<std::string> SharedUplinkInterfaces(const NodeSettings& settings);
 
-// The LAN a neighbour is reached through: the node_discovery interface whose
-// subnet holds its address, and our address there.
+// Our path that carries relays of a family (`v6`) out of `interface`: the
+// first one of that family on it that the data path knows (ifindex set) and
+// that is an uplink of our own.
+std::optional<uint32_t> UplinkPathOf(const NodeSettings& settings, const std::string& interface,
+                                     bool v6);
+
+// The LAN a neighbour is reached through, and our address there of its
+// family: for IPv4 the node_discovery interface whose subnet holds its
+// address; for IPv6 the interface it was heard on, and our link-local
+// address there (where it heard our announcements).
 struct LanSide {
   int ifindex = 0;
-  in_addr address{};
+  IpAddress address;
 };
-using LanLookup = std::function<std::optional<LanSide>(in_addr neighbour)>;
+using LanLookup = std::function<std::optional<LanSide>(const ScopedAddress& neighbour)>;
 
 // One relay this node serves.
 struct PlannedRelay {
@@ -51,11 +59,12 @@ struct PlannedRelay {
 };
 
 // Every live node that announces a bond endpoint gets one relay per shared
-// uplink, as long as MB_MAX_RELAYS slots last (nodes in id order). A relay
-// in `previous` that is still wanted keeps its slot (its counters and return
-// port stay its own); a node whose address is on none of our LANs gets none,
-// nor one heard only over IPv6 or bonding with an IPv6 peer (relays are IPv4
-// so far: RelayUnsupportedReason).
+// uplink that has a path of its bonding peer's family, as long as
+// MB_MAX_RELAYS slots last (nodes in id order). A relay keeps that family:
+// the node reaches us over it on the LAN. A relay in `previous` that is
+// still wanted keeps its slot (its counters and return port stay its own);
+// a node whose address is on none of our LANs gets none, nor one not heard
+// over its peer's family (RelayUnsupportedReason).
 // Uplinks are shared only through paths the data path knows (ifindex set).
 std::vector<PlannedRelay> PlanRelays(const NodeSettings& settings,
                                      const std::map<std::string, MeshNode>& nodes,
@@ -67,11 +76,11 @@ struct RelayAssignment {
   std::string node_id;
   std::string node_name;
   std::string uplink;       // its uplink name
-  in_addr address{};        // the neighbour's LAN address: our packets go there
+  IpAddress address;        // the neighbour's LAN address: our packets go there
   uint16_t relay_port = 0;  // at this port
   bool operator==(const RelayAssignment& other) const {
-    return node_id == other.node_id && uplink == other.uplink &&
-           address.s_addr == other.address.s_addr && relay_port == other.relay_port;
+    return node_id == other.node_id && uplink == other.uplink && address == other.address &&
+           relay_port == other.relay_port;
   }
 };
 
@@ -81,7 +90,9 @@ bool RelayFilterAllows(const RelayFilter& filter, const std::string& node_id,
                        const std::string& node_name, const std::string& uplink);
 
 // Indexed by path id like settings.paths; nullopt for every path that is not
-// a relayed one or has no neighbour uplink. A relayed path keeps its current
+// a relayed one or has no neighbour uplink. `candidates` are of the bonding
+// peer's family (RemotePaths); one heard on another interface than a path's
+// cannot fill it (its address may be link-local). A relayed path keeps its current
 // assignment while the candidate is still offered (same node and uplink,
 // shared, not down, share budget left); otherwise it takes the best free
 // candidate its filter allows: highest capacity, then lowest loss, then

@@ -43,13 +43,15 @@ namespace meshbpf {
 namespace {
 
 // The neighbour's LAN among node_discovery.interfaces, and our address there.
-std::optional<LanSide> LanOf(const NodeSettings& settings, in_addr neighbour) {
+std::optional<LanSide> LanOf(const NodeSettings& settings, const ScopedAddress& neighbour) {
   SystemInterfaceLookup lookup;
   std::vector<LanInterface> lans;
   for (const std::string& name : settings.discovery.interfaces) {
     std::optional<InterfaceInfo> info = lookup.Find(name);
+    if (!info) continue;
     std::optional<int> prefix = InterfacePrefixLength(name);
-    if (info && info->ipv4 && prefix) lans.push_back({info->ifindex, *info->ipv4, *prefix});
+    lans.push_back({info->ifindex, info->ipv4.value_or(in_addr{}), prefix.value_or(32),
+                    info->ipv6_link_local});
   }
   return LanHolding(neighbour, lans);
 }
@@ -242,7 +244,7 @@ absl::Status Agent::StartDiscovery() {
     paths_->OnRelayedPath(i, a, MonotonicNs());
   };
   hooks.relay_maps = &datapath_->relay_maps();
-  hooks.lan_of = [this](in_addr neighbour) { return LanOf(settings_, neighbour); };
+  hooks.lan_of = [this](const ScopedAddress& neighbour) { return LanOf(settings_, neighbour); };
   absl::StatusOr<std::unique_ptr<MeshDiscovery>> mesh =
       MeshDiscovery::Start(settings_, options_.instance, std::move(hooks));
   if (!mesh.ok()) return mesh.status();

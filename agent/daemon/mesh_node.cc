@@ -53,7 +53,7 @@ PeerUplinkEntry UplinkEntry(const AnnouncedUplink& u) {
 
 std::string RemotePathName(const RemotePath& p) {
   return absl::StrCat(p.node_name, "/", p.uplink.name, " (node ", p.node_id, " at ",
-                      Ipv4Text(p.node_address), ":", p.relay_port, ")");
+                      IpPortText(p.node_address.address, p.relay_port), ")");
 }
 
 }  // namespace
@@ -83,10 +83,16 @@ std::vector<AnnouncedUplink> LocalUplinks(const NodeSettings& settings, const Pa
     if (u.shared) {
       u.relay_port =
           SharedUplinkRelayPort(settings.discovery, static_cast<size_t>(k - shared.begin()));
+      u.relays_ipv4 = UplinkPathOf(settings, p.interface, false).has_value();
+      u.relays_ipv6 = UplinkPathOf(settings, p.interface, true).has_value();
     }
     out.push_back(std::move(u));
   }
   return out;
+}
+
+bool RelayedOverIpv6(const NodeSettings& settings) {
+  return settings.peer_address && settings.peer_address->is_v6();
 }
 
 bool SharesUplinks(const NodeSettings& settings) {
@@ -107,14 +113,22 @@ std::optional<BondEndpoint> AnnouncedBond(const NodeSettings& settings) {
       std::any_of(settings.paths.begin(), settings.paths.end(),
                   [](const PathSettings& p) { return p.endpoint == PathEndpoint::kRelay; });
   if (!relayed || !settings.peer_address) return std::nullopt;
-  return BondEndpoint{IpAddress::V4(*settings.peer_address), settings.port, settings.port};
+  return BondEndpoint{*settings.peer_address, settings.port, settings.port};
 }
 
-std::optional<LanSide> LanHolding(in_addr neighbour, const std::vector<LanInterface>& lans) {
+std::optional<LanSide> LanHolding(const ScopedAddress& neighbour,
+                                  const std::vector<LanInterface>& lans) {
   for (const LanInterface& lan : lans) {
+    if (neighbour.address.is_v6()) {
+      if (lan.ifindex == neighbour.ifindex && lan.link_local) {
+        return LanSide{lan.ifindex, IpAddress::V6(*lan.link_local)};
+      }
+      continue;
+    }
     const uint32_t mask = htonl(PrefixMask(lan.prefix_len));
-    if (lan.address.s_addr != 0 && ((neighbour.s_addr ^ lan.address.s_addr) & mask) == 0) {
-      return LanSide{lan.ifindex, lan.address};
+    const in_addr_t address = neighbour.address.v4().s_addr;
+    if (lan.address.s_addr != 0 && ((address ^ lan.address.s_addr) & mask) == 0) {
+      return LanSide{lan.ifindex, IpAddress::V4(lan.address)};
     }
   }
   return std::nullopt;
@@ -158,12 +172,10 @@ std::vector<std::string> RelayPlanChanges(const std::vector<PlannedRelay>& befor
                         [&](const PlannedRelay& x) { return key(x) == key(r); });
   };
   auto describe = [](const PlannedRelay& r) {
-    in_addr origin{}, peer{};
-    origin.s_addr = r.relay.origin_ip;
-    peer.s_addr = r.relay.peer_ip;
-    return absl::StrFormat("relaying for %s through %s (slot %u, return port %u): %s:%u -> %s:%u",
-                           r.origin_name, r.uplink_path, r.slot, r.relay.return_port, Ipv4Text(origin),
-                           r.relay.origin_port, Ipv4Text(peer), r.relay.peer_port);
+    return absl::StrFormat("relaying for %s through %s (slot %u, return port %u): %s -> %s",
+                           r.origin_name, r.uplink_path, r.slot, r.relay.return_port,
+                           IpPortText(RelayAddressOf(r.relay, r.relay.origin_ip), r.relay.origin_port),
+                           IpPortText(RelayAddressOf(r.relay, r.relay.peer_ip), r.relay.peer_port));
   };
   std::vector<std::string> lines;
   for (const PlannedRelay& r : before) {
@@ -430,7 +442,7 @@ std::string MeshDiscovery::AddressText(const ScopedAddress& address) const {
 }
 
 void MeshDiscovery::UpdateRemotePaths() {
-  std::vector<RemotePath> now = RemotePaths(table_);
+  std::vector<RemotePath> now = RemotePaths(table_, RelayedOverIpv6(settings_));
   const PathSetDiff diff = DiffPaths(remote_paths_, now);
   for (const RemotePath& p : diff.added) {
     Log(LogLevel::kInfo, absl::StrCat("mesh: candidate relayed path ", RemotePathName(p), " added"));
@@ -498,15 +510,15 @@ void MeshDiscovery::ServeRelays() {
 
 void MeshDiscovery::FillRelayedPaths() {
   std::vector<std::optional<RelayAssignment>> next =
-      AssignRelayPaths(settings_, RemotePaths(table_), assignments_);
+      AssignRelayPaths(settings_, RemotePaths(table_, RelayedOverIpv6(settings_)), assignments_);
   next.resize(settings_.paths.size());
   for (size_t i = 0; i < next.size(); ++i) {
     if (next[i] == assignments_[i]) continue;
     const std::string& name = settings_.paths[i].name;
     if (next[i]) {
       Log(LogLevel::kInfo,
-          absl::StrFormat("path %s: now through %s/%s (%s:%u)", name, next[i]->node_name,
-                          next[i]->uplink, Ipv4Text(next[i]->address), next[i]->relay_port));
+          absl::StrFormat("path %s: now through %s/%s (%s)", name, next[i]->node_name,
+                          next[i]->uplink, IpPortText(next[i]->address, next[i]->relay_port)));
     } else {
       Log(LogLevel::kWarning, absl::StrFormat("path %s: withdrawn (was through %s/%s)", name,
                                               assignments_[i]->node_name, assignments_[i]->uplink));
@@ -520,22 +532,38 @@ std::optional<std::string> MeshDiscovery::RelayUnavailable(size_t path) const {
   if (path >= settings_.paths.size() || assignments_[path]) return std::nullopt;
   const PathSettings& p = settings_.paths[path];
   if (p.endpoint != PathEndpoint::kRelay) return std::nullopt;
-  // Only the neighbour's family stands in the way of relaying through it
-  // (its own bonding peer's family matters when it is the origin).
-  std::vector<std::string> ipv6_only;
+  // A neighbour that offers the path an uplink may still not fill it: only
+  // in our bonding peer's family, which a relay keeps, and only on the
+  // path's LAN.
+  const bool v6 = RelayedOverIpv6(settings_);
+  const char* family = v6 ? "IPv6" : "IPv4";
+  std::vector<std::string> why;
   for (const auto& [id, node] : table_.nodes()) {
-    if (!node.last.relay || node.RelayAddress()) continue;
-    const bool allowed = std::any_of(
-        node.last.uplinks.begin(), node.last.uplinks.end(), [&](const AnnouncedUplink& u) {
-          return u.shared && RelayFilterAllows(p.relay, id, node.last.name, u.name);
-        });
-    if (allowed) {
-      ipv6_only.push_back(
-          absl::StrCat(node.last.name, " (", AddressText(node.PreferredAddress()), ")"));
+    if (!node.last.relay) continue;
+    std::vector<std::string> offered;
+    bool relays_family = false;
+    for (const AnnouncedUplink& u : node.last.uplinks) {
+      if (!u.shared || !RelayFilterAllows(p.relay, id, node.last.name, u.name)) continue;
+      offered.push_back(u.name);
+      relays_family |= u.Relays(v6);
+    }
+    if (offered.empty()) continue;
+    const std::string who =
+        absl::StrCat(node.last.name, " (", AddressText(node.PreferredAddress()), ")");
+    const std::optional<ScopedAddress> at = node.RelayAddress(v6);
+    if (!at) {
+      why.push_back(absl::StrCat(who, ": not heard over ", family));
+    } else if (!relays_family) {
+      why.push_back(absl::StrCat(who, ": its shared uplinks (", absl::StrJoin(offered, ", "),
+                                 ") have no ", family, " path"));
+    } else if (at->ifindex != 0 && at->ifindex != p.ifindex) {
+      why.push_back(absl::StrCat(who, ": heard on ", InterfaceName(at->ifindex), ", not on ",
+                                 p.interface));
     }
   }
-  if (ipv6_only.empty()) return std::nullopt;
-  return absl::StrCat(kRelayOverIpv6Unsupported, ": ", absl::StrJoin(ipv6_only, ", "));
+  if (why.empty()) return std::nullopt;
+  return absl::StrCat("a relayed path takes the bonding peer's family (", family, "): ",
+                      absl::StrJoin(why, "; "));
 }
 
 RelayingEntry MeshDiscovery::Relaying() const {
@@ -548,18 +576,15 @@ RelayingEntry MeshDiscovery::Relaying() const {
   }
   RelayingEntry relaying;
   for (const PlannedRelay& r : relays_) {
-    in_addr origin{}, peer{};
-    origin.s_addr = r.relay.origin_ip;
-    peer.s_addr = r.relay.peer_ip;
     ServedRelay& relay = relaying.relays.emplace_back();
     relay.origin_id = r.origin_id;
     relay.origin_name = r.origin_name;
-    relay.origin = Ipv4PortText(origin, r.relay.origin_port);
+    relay.origin = IpPortText(RelayAddressOf(r.relay, r.relay.origin_ip), r.relay.origin_port);
     relay.uplink = r.uplink_path;
     relay.slot = r.slot;
     relay.relay_port = r.relay.relay_port;
     relay.return_port = r.relay.return_port;
-    relay.peer = Ipv4PortText(peer, r.relay.peer_port);
+    relay.peer = IpPortText(RelayAddressOf(r.relay, r.relay.peer_ip), r.relay.peer_port);
     if (counters) {
       // Since this relay took its slot.
       const mb_relay_counters& now = (*counters)[r.slot];
@@ -630,7 +655,7 @@ PeersReply MeshDiscovery::Peers() const {
     CandidateRelayedPath& candidate = peers.candidate_relayed_paths.emplace_back();
     candidate.node_id = p.node_id;
     candidate.node_name = p.node_name;
-    candidate.address = Ipv4Text(p.node_address);
+    candidate.address = AddressText(p.node_address);
     candidate.relay_port = p.relay_port;
     candidate.max_relay_kbps = p.max_relay_kbps;
     candidate.uplink = UplinkEntry(p.uplink);

@@ -68,6 +68,9 @@ absl::StatusOr<std::string> ChooseNodeId(const DiscoverySettings& settings,
 // Whether this node relays for neighbours: discovery on and some uplink shared.
 bool SharesUplinks(const NodeSettings& settings);
 
+// Whether our relayed paths are IPv6: a relay keeps the bonding peer's family.
+bool RelayedOverIpv6(const NodeSettings& settings);
+
 // What this node announces about relaying. Relay capability: when it shares
 // uplinks, at node_discovery.relay_port, share_max_bps as the ceiling and
 // the share budget left. Bond endpoint: when it has relayed paths, its
@@ -76,14 +79,19 @@ std::optional<RelayCapability> AnnouncedRelay(const NodeSettings& settings,
                                               std::optional<uint64_t> share_remaining_bytes);
 std::optional<BondEndpoint> AnnouncedBond(const NodeSettings& settings);
 
-// One IPv4 network of a node_discovery interface.
+// A node_discovery interface: its IPv4 network and its IPv6 link-local address.
 struct LanInterface {
   int ifindex = 0;
   in_addr address{};
   int prefix_len = 0;
+  std::optional<in6_addr> link_local;
 };
-// The LAN (first of `lans`) whose subnet holds `neighbour`.
-std::optional<LanSide> LanHolding(in_addr neighbour, const std::vector<LanInterface>& lans);
+// The LAN `neighbour` is on and our address there of its family: over IPv4
+// the first of `lans` whose subnet holds it; over IPv6 the interface it was
+// heard on, with our link-local address (discovery's IPv6 is link-local, so
+// that is where it heard us, and where it sends what we relay).
+std::optional<LanSide> LanHolding(const ScopedAddress& neighbour,
+                                  const std::vector<LanInterface>& lans);
 
 // mb_paths' outer addresses of every path whose far end is known: the
 // sources the data path accepts tunnel packets from (flow mode: none).
@@ -143,9 +151,11 @@ class MeshDiscovery {
     return assignments_[path];
   }
   // Why relayed path `path` is empty though a live neighbour offers a shared
-  // uplink its filter takes: neighbours heard only over IPv6, e.g. "relay
-  // over IPv6 LAN not supported yet: node2 (fe80::2%lan0)"; nullopt when it
-  // is filled, not relayed, or no such neighbour offers.
+  // uplink its filter takes: the neighbour is not heard over the bonding
+  // peer's family, its uplinks have no path of it, or it is on another LAN,
+  // e.g. "a relayed path takes the bonding peer's family (IPv6): node2
+  // (10.210.0.2): not heard over IPv6"; nullopt when it is filled, not
+  // relayed, or no such neighbour offers.
   std::optional<std::string> RelayUnavailable(size_t path) const;
   // The "peers" control reply: this node, the live nodes (and which of our
   // paths they fill), the relayed paths they offer, the relays this node

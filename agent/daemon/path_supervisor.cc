@@ -564,7 +564,7 @@ void PathSupervisor::OnRelayedPath(size_t i, const std::optional<RelayAssignment
                                    uint64_t now_ns) {
   PathSettings& p = settings_.paths[i];
   p.endpoint_known = assignment.has_value();
-  p.remote = IpAddress::V4(assignment ? assignment->address : in_addr{});
+  p.remote = assignment ? assignment->address : IpAddress{.family = p.source.family};
   p.remote_port = assignment ? assignment->relay_port : 0;
   EndpointChanged(i,
                   assignment ? absl::StrCat("now through ", assignment->node_name, "/",
@@ -705,7 +705,7 @@ StatusReply PathSupervisor::Status() const {
     if (p.endpoint_known) path.remote = IpPortText(p.remote, p.remote_port);
     if (p.endpoint == PathEndpoint::kRelay && status_.relayed_path) {
       if (const RelayAssignment* a = status_.relayed_path(i)) {
-        path.relay = RelayInfo{a->node_name, a->node_id, a->uplink, Ipv4Text(a->address), a->relay_port};
+        path.relay = RelayInfo{a->node_name, a->node_id, a->uplink, IpText(a->address), a->relay_port};
       }
     }
     if (p.endpoint == PathEndpoint::kRelay && !path.relay && status_.relay_unavailable) {

@@ -35,7 +35,7 @@ static_assert(sizeof(mb_auth_tx) == 64 && sizeof(mb_auth_rx) == 72 + 8 * MB_AUTH
               "authentication map shapes");
 static_assert(sizeof(mb_flow_key) == 40 && sizeof(mb_flow) == 20 && sizeof(mb_nat_origin) == 20,
               "flow-mode map shapes");
-static_assert(sizeof(mb_relay) == 32 && sizeof(mb_relay_key) == 8 &&
+static_assert(sizeof(mb_relay) == 68 && sizeof(mb_relay_key) == 20 &&
                   sizeof(mb_relay_counters) == 8 * (4 + MB_RELAY_DROP_REASONS) &&
                   sizeof(mb_relay_bucket) == 24,
               "relay map shapes");
@@ -279,21 +279,25 @@ namespace {
 
 struct RelayKeyLess {
   bool operator()(const mb_relay_key& a, const mb_relay_key& b) const {
-    return std::tie(a.addr, a.port) < std::tie(b.addr, b.port);
+    return std::memcmp(&a, &b, sizeof(a)) < 0;  // keys are built zeroed, padding too
   }
 };
 
 // An index map's content: key -> slot.
 using RelayIndex = std::map<mb_relay_key, uint32_t, RelayKeyLess>;
 
-std::string KeyText(const mb_relay_key& key) { return Ipv4PortText(key.addr, key.port); }
+std::string KeyText(const mb_relay_key& key) {
+  return IpPortText(FromMbAddr(key.addr, key.ipv6), key.port);
+}
 
-// Adds {addr, port} -> slot to `index`, refusing a key another slot has.
-absl::Status AddIndexEntry(RelayIndex* index, const char* map, in_addr_t addr, uint16_t port,
-                           uint32_t slot) {
+// Adds {addr of relay r's family, port} -> slot to `index`, refusing a key
+// another slot has.
+absl::Status AddIndexEntry(RelayIndex* index, const char* map, const mb_relay& r,
+                           const mb_addr& addr, uint16_t port, uint32_t slot) {
   mb_relay_key key{};
   key.addr = addr;
   key.port = port;
+  key.ipv6 = (r.flags & MB_RELAY_F_IPV6) ? 1 : 0;
   auto [it, added] = index->emplace(key, slot);
   if (!added) {
     return absl::InvalidArgumentError(absl::StrCat("relay slots ", it->second, " and ", slot,
@@ -363,11 +367,11 @@ absl::Status RelayMaps::Sync(const std::map<uint32_t, mb_relay>& relays) const {
       return absl::InvalidArgumentError(absl::StrCat("relay slot ", slot, ": uplink path ",
                                                      r.uplink_path, " is past the path table"));
     }
-    if (absl::Status s = AddIndexEntry(&fwd, "mb_relay_fwd", r.origin_ip, r.relay_port, slot);
+    if (absl::Status s = AddIndexEntry(&fwd, "mb_relay_fwd", r, r.origin_ip, r.relay_port, slot);
         !s.ok()) {
       return s;
     }
-    if (absl::Status s = AddIndexEntry(&ret, "mb_relay_ret", r.peer_ip, r.return_port, slot);
+    if (absl::Status s = AddIndexEntry(&ret, "mb_relay_ret", r, r.peer_ip, r.return_port, slot);
         !s.ok()) {
       return s;
     }
