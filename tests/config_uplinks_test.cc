@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "agent/core/config.h"
 #include "agent/core/net_format.h"
 #include "bpf/meshbpf.h"
@@ -230,6 +231,23 @@ TEST_F(ConfigTest, RelayedPathGoesOverTheFirstDiscoveryInterface) {
   EXPECT_EQ(MustResolve(RelayClient(R"({"relay": {}, "rate_mbit": 30})")).paths[1].name, "lan0");
 }
 
+TEST_F(ConfigTest, AnIpv6PeerMakesTheRelayedPathIpv6FromTheLansLinkLocalAddress) {
+  fake_.Add("lan0", 6, 1400, "10.210.0.1").ipv6_link_local = IpOf("fe80::1").v6();
+  fake_.Add("eth0", 2, 1500, nullptr).ipv6 = {IpOf("2001:db8:1::10").v6()};
+  const std::string config =
+      absl::StrReplaceAll(RelayClient(kRelayUplink), {{"198.51.100.7", "2001:db8:200::2"}});
+  const NodeSettings s = MustResolve(config);
+  ASSERT_TRUE(s.peer_address.has_value());
+  EXPECT_EQ(IpText(*s.peer_address), "2001:db8:200::2");
+  EXPECT_EQ(IpText(s.paths[0].remote), "2001:db8:200::2") << "the default far end";
+  EXPECT_EQ(IpText(s.paths[0].source), "2001:db8:1::10");
+  EXPECT_EQ(IpText(s.paths[1].source), "fe80::1")
+      << "where the neighbour heard us, not a global address";
+  fake_.Add("lan0", 6, 1400, "10.210.0.1");  // no link-local address
+  EXPECT_THAT(ErrorOf(config),
+              HasSubstr("interfaces.uplinks[1].interface: \"lan0\" has no link-local IPv6 address"));
+}
+
 TEST_F(ConfigTest, RelayedPathFiltersAndInterfaceAreKept) {
   const NodeSettings s = MustResolve(RelayClient(
       R"({"name": "mesh1", "interface": "lan1", "relay": {"node": "node2", "uplink": "wan0"},
@@ -315,6 +333,26 @@ TEST_F(ConfigTest, LearnedPathHasItsLocalSideOnly) {
   EXPECT_THAT(ErrorOf(LearningPeer(
                   R"({"name": "mesh1", "interface": "wlan0", "learn_remote": false, "rate_mbit": 30})")),
               HasSubstr("interfaces.uplinks[1].remote_address: not set"));
+}
+
+TEST_F(ConfigTest, ALearnedPathStartsOnTheFamilyItHas) {
+  fake_.Add("wwan6", 8, 1500, nullptr).ipv6 = {IpOf("2001:db8:6::2").v6()};
+  EXPECT_EQ(IpText(MustResolve(LearningPeer(R"({"name": "m", "interface": "wwan6",
+                                                "learn_remote": true, "rate_mbit": 30})"))
+                       .paths[1]
+                       .source),
+            "2001:db8:6::2")
+      << "an IPv6-only uplink";
+  fake_.Add("dual0", 9, 1500, "192.0.2.9").ipv6 = {IpOf("2001:db8:9::2").v6()};
+  const std::string by_gateway = R"({"name": "m", "interface": "dual0", "learn_remote": true,
+                                     "gateway": "2001:db8:9::1", "rate_mbit": 30})";
+  EXPECT_EQ(IpText(MustResolve(LearningPeer(by_gateway)).paths[1].source), "2001:db8:9::2");
+  EXPECT_EQ(IpText(MustResolve(LearningPeer(R"({"name": "m", "interface": "dual0",
+                                                "learn_remote": true, "rate_mbit": 30})"))
+                       .paths[1]
+                       .source),
+            "192.0.2.9")
+      << "IPv4 first without a gateway";
 }
 
 TEST_F(ConfigTest, LearnedPathErrorsNameTheField) {

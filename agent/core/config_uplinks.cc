@@ -134,14 +134,16 @@ absl::Status ResolveUplinkDevice(const config::Uplink& u, const std::string& pat
 // of the path's family: the remote's, in flow mode the gateway's (no
 // remote). A relayed path has the bonding peer's family; over IPv6 its
 // source is the LAN interface's link-local address, where neighbours hear
-// our announcements and so answer. A learned one starts on the IPv4
-// address and takes the family of the far end it learns.
+// our announcements and so answer. A learned one starts on its gateway's
+// family, without a gateway on the device's IPv4 address or else its IPv6
+// one (an IPv6-only uplink), and takes the family of the far end it learns.
 absl::Status ResolveUplinkSource(const config::Uplink& u, const std::string& path,
                                  const NodeSettings& node, const InterfaceLookup& interfaces,
                                  PathSettings& out) {
   const bool relayed_v6 = out.endpoint == PathEndpoint::kRelay && node.peer_address &&
                           node.peer_address->is_v6();
-  const bool v6 = node.mode == BondMode::kFlow
+  const bool learned = out.endpoint == PathEndpoint::kLearned;
+  const bool v6 = node.mode == BondMode::kFlow || learned
                       ? out.gateway && out.gateway->is_v6()
                       : (out.endpoint == PathEndpoint::kConfigured && out.remote.is_v6()) ||
                             relayed_v6;
@@ -167,6 +169,7 @@ absl::Status ResolveUplinkSource(const config::Uplink& u, const std::string& pat
     address = info && info->ipv6_link_local ? std::optional(IpAddress::V6(*info->ipv6_link_local))
                                             : std::nullopt;
   }
+  if (!address && learned && !out.gateway && info) address = DeviceAddress(*info, true);
   if (address) {
     out.source = *address;
   } else if (relayed_v6) {
