@@ -4,6 +4,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "agent/core/data_cap.h"
+#include "agent/core/net_format.h"
 
 namespace meshbpf {
 namespace {
@@ -119,7 +120,8 @@ std::string PeersTable(const PeersReply& peers) {
   for (const CandidateRelayedPath& c : candidates) {
     absl::StrAppend(
         &out, absl::StrFormat(
-                  "    %s/%s via %s:%d%s\n", c.node_name, c.uplink.name, c.address, c.relay_port,
+                  "    %s/%s via %s%s\n", c.node_name, c.uplink.name,
+                  AddressPortText(c.address, c.relay_port),
                   c.fills_path ? absl::StrCat(", our path ", *c.fills_path) : std::string()));
   }
   absl::StrAppend(&out, RelayingTable(peers.relaying));

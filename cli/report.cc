@@ -233,8 +233,8 @@ std::string HealthTable(const StatusReply& health) {
                                             ? absl::StrCat(" (", *p.relay_unavailable, ")")
                                             : std::string(),
                                         "\n")
-                         : absl::StrFormat(": via %s/%s (%s:%u)\n", r->node, r->uplink,
-                                           r->address, r->port));
+                         : absl::StrFormat(": via %s/%s (%s)\n", r->node, r->uplink,
+                                           AddressPortText(r->address, r->port)));
     }
     if (p.mtu != 0 && p.mtu < p.uplink_mtu) {
       absl::StrAppend(&out, "  path ", p.name,

@@ -390,6 +390,13 @@ TEST_F(ConfigTest, RelaySettingsDefaultsAndExplicitValues) {
                                     absl::StrCat(R"("relay_port": )", 65535 - MB_RELAY_PORT_SPAN)))
                 .discovery.relay_port,
             65535 - MB_RELAY_PORT_SPAN);
+  // An IPv6 uplink is shared like any: it relays for origins with an IPv6 peer.
+  fake_.Add("eth0", 2, 1500, nullptr).ipv6 = {IpOf("2001:db8:1::10").v6()};
+  fake_.Add("lan0", 6, 1400, "10.210.0.1").ipv6_link_local = IpOf("fe80::1").v6();
+  EXPECT_THAT(MustResolve(absl::StrReplaceAll(RelayClient(kRelayUplink, R"("share_uplinks": ["eth0"])"),
+                                              {{"198.51.100.7", "2001:db8:200::2"}}))
+                  .discovery.share_uplinks,
+              ::testing::ElementsAre("eth0"));
 }
 
 TEST_F(ConfigTest, RelaySettingsErrorsNameTheField) {

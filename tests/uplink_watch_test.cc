@@ -125,5 +125,24 @@ TEST(UplinkWatchTest, AnIpv6PathFollowsItsDevicesGlobalAddress) {
   EXPECT_EQ(*UplinkProblem(paths[0], devices.Find("wwan0")), "wwan0 has no global IPv6 address");
 }
 
+// A relayed IPv6 path sends from the LAN's link-local address: that one it
+// needs and follows, whatever global addresses the LAN has or lacks.
+TEST(UplinkWatchTest, ALinkLocalSourceFollowsTheDevicesLinkLocalAddress) {
+  FakeInterfaces devices;
+  InterfaceInfo& lan = AddUsable(devices, "lan0", 3, "10.210.0.1");
+  lan.ipv6_link_local = IpOf("fe80::1").v6();
+  std::vector<PathSettings> paths = {Path("lan0", 3, "fe80::1", true)};
+  EXPECT_EQ(UplinkProblem(paths[0], devices.Find("lan0")), std::nullopt)
+      << "no global IPv6 address needed";
+  lan.ipv6 = {IpOf("2001:db8:5::1").v6()};
+  EXPECT_TRUE(UplinkChanges(paths, devices).empty()) << "a global address is not its kind";
+  lan.ipv6_link_local = IpOf("fe80::77").v6();
+  const std::vector<UplinkChange> changes = UplinkChanges(paths, devices);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].what, "lan0 address fe80::1 -> fe80::77");
+  lan.ipv6_link_local.reset();
+  EXPECT_EQ(*UplinkProblem(paths[0], devices.Find("lan0")), "lan0 has no link-local IPv6 address");
+}
+
 }  // namespace
 }  // namespace meshbpf

@@ -660,6 +660,12 @@ std::optional<IpAddress> DeviceAddress(const InterfaceInfo& device, bool v6) {
   return IpAddress::V4(*device.ipv4);
 }
 
+std::optional<IpAddress> DeviceAddressLike(const InterfaceInfo& device, const IpAddress& source) {
+  if (!source.IsLinkLocal()) return DeviceAddress(device, source.is_v6());
+  if (!device.ipv6_link_local) return std::nullopt;
+  return IpAddress::V6(*device.ipv6_link_local);
+}
+
 bool DeviceHasAddress(const InterfaceInfo& device, const IpAddress& address) {
   if (!address.is_v6()) return device.ipv4 && IpAddress::V4(*device.ipv4) == address;
   if (device.ipv6_link_local && IpAddress::V6(*device.ipv6_link_local) == address) return true;

@@ -45,6 +45,9 @@ struct InterfaceInfo {
 
 // The device's address of a family (its first global one for IPv6), if any.
 std::optional<IpAddress> DeviceAddress(const InterfaceInfo& device, bool v6);
+// The device's address a path sending from `source` uses: its link-local
+// one for a link-local source (a relayed IPv6 path), else DeviceAddress.
+std::optional<IpAddress> DeviceAddressLike(const InterfaceInfo& device, const IpAddress& source);
 // Whether the device has `address` (a global or its link-local one).
 bool DeviceHasAddress(const InterfaceInfo& device, const IpAddress& address);
 

@@ -372,10 +372,6 @@ absl::Status ResolveSharedUplinks(const config::NodeDiscovery& d, NodeSettings& 
                                            " is itself relayed through a neighbour (its "
                                            "interface is the LAN); share an uplink of our own"));
     }
-    if (uplink->source.is_v6()) {
-      return InvalidField(path, absl::StrCat(Quote(name), " is an IPv6 path; relaying for "
-                                                          "neighbours is IPv4 only for now"));
-    }
     std::vector<std::string>& shared = out.discovery.share_uplinks;
     if (std::find(shared.begin(), shared.end(), name) != shared.end()) {
       return InvalidField(path, absl::StrCat(Quote(name), " is listed twice"));

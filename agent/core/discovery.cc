@@ -70,10 +70,6 @@ std::optional<UplinkType> FromWire(int type) {
   }
 }
 
-bool IsLinkLocalV6(const IpAddress& a) {
-  return a.is_v6() && a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80;
-}
-
 // What makes an address no bonding peer to forward to, e.g. "is ::".
 std::optional<std::string> PeerAddressProblem(const IpAddress& a) {
   if (a.IsUnspecified()) return absl::StrCat("is ", IpText(a));
@@ -85,7 +81,7 @@ std::optional<std::string> PeerAddressProblem(const IpAddress& a) {
   if (a.bytes[0] == 0xff) return absl::StrCat("is ", IpText(a), ", a multicast address");
   // A peer is reached through a router; a link-local address would need an
   // interface the announcement cannot name.
-  if (IsLinkLocalV6(a)) return absl::StrCat("is ", IpText(a), ", a link-local address");
+  if (a.IsLinkLocal()) return absl::StrCat("is ", IpText(a), ", a link-local address");
   return std::nullopt;
 }
 
@@ -540,7 +536,7 @@ uint64_t DropMonitor::total() const {
 }
 
 std::string ScopedAddressText(const ScopedAddress& a) {
-  if (!IsLinkLocalV6(a.address)) return IpText(a.address);
+  if (!a.address.IsLinkLocal()) return IpText(a.address);
   return absl::StrCat(IpText(a.address), "%", a.ifindex);
 }
 

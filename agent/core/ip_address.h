@@ -38,6 +38,8 @@ struct IpAddress {
   }
   // 0.0.0.0 or ::.
   bool IsUnspecified() const { return bytes == std::array<uint8_t, 16>{}; }
+  // fe80::/10: meaningful only with an interface.
+  bool IsLinkLocal() const { return is_v6() && bytes[0] == 0xfe && (bytes[1] & 0xc0) == 0x80; }
   auto operator<=>(const IpAddress&) const = default;
 };
 

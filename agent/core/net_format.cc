@@ -30,8 +30,13 @@ std::string IpText(const IpAddress& address) {
 }
 
 std::string IpPortText(const IpAddress& address, uint16_t port) {
-  return address.is_v6() ? absl::StrCat("[", IpText(address), "]:", port)
+  return address.is_v6() ? AddressPortText(IpText(address), port)
                          : Ipv4PortText(address.v4(), port);
+}
+
+std::string AddressPortText(const std::string& address, uint16_t port) {
+  if (address.find(':') == std::string::npos) return absl::StrCat(address, ":", port);
+  return absl::StrCat("[", address, "]:", port);
 }
 
 }  // namespace meshbpf

@@ -22,5 +22,8 @@ std::string Ipv4PortText(in_addr_t address, uint16_t port);
 std::string IpText(const IpAddress& address);
 // "192.168.1.10:7201" or "[2001:db8::1]:7201".
 std::string IpPortText(const IpAddress& address, uint16_t port);
+// The same from an address already in text (a control reply's), which may
+// carry a zone: "[fe80::2%lan0]:7211".
+std::string AddressPortText(const std::string& address, uint16_t port);
 
 }  // namespace meshbpf

@@ -16,9 +16,14 @@ std::optional<std::string> UplinkProblem(const PathSettings& path,
   }
   if (!device->up) return absl::StrCat(name, " is down");
   if (!device->running) return absl::StrCat(name, " has no carrier");
-  const bool v6 = path.source.is_v6();
-  const std::optional<IpAddress> has = DeviceAddress(*device, v6);
-  if (!has) return absl::StrCat(name, " has no ", v6 ? "global IPv6" : "IPv4", " address");
+  const std::optional<IpAddress> has = DeviceAddressLike(*device, path.source);
+  if (!has) {
+    return absl::StrCat(name, " has no ",
+                        path.source.IsLinkLocal() ? "link-local IPv6"
+                        : path.source.is_v6()     ? "global IPv6"
+                                                  : "IPv4",
+                        " address");
+  }
   if (!DeviceHasAddress(*device, path.source)) {
     return absl::StrCat(name, " no longer has ", IpText(path.source), " (it has ", IpText(*has),
                         ")");
@@ -43,7 +48,7 @@ std::vector<UplinkChange> UplinkChanges(const std::vector<PathSettings>& paths,
     if (device->mtu != p.mtu) {
       what.push_back(absl::StrCat(p.interface, " MTU ", p.mtu, " -> ", device->mtu));
     }
-    const std::optional<IpAddress> now = DeviceAddress(*device, p.source.is_v6());
+    const std::optional<IpAddress> now = DeviceAddressLike(*device, p.source);
     if (p.source_from_interface && now && !DeviceHasAddress(*device, p.source)) {
       c.source = *now;
       what.push_back(absl::StrCat(p.interface, " address ", IpText(p.source), " -> ",

@@ -289,6 +289,45 @@ EOF
 EOF
 }
 
+# The relay lab over IPv6 (vmtests/test_mesh_relay_ipv6.sh): the same nodes
+# and rates, every uplink IPv6-only and the LAN link-local only, so the
+# relay runs in IPv6 end to end (the bond inside stays IPv4):
+#
+#   n1       lan0 fe80::1 ─┐ br0      n2 lan0 fe80::2     stranger lan0 fe80::9
+#   n1       wan0 2001:db8:11::2 ══ 5 Mbit/s ══ 2001:db8:11::1 ┐
+#   n2       wan0 2001:db8:12::2 ══ 20 Mbit/s ═ 2001:db8:12::1 ┤ isp (routes)
+#   peer     wan0 2001:db8:200::2 ─────────── 2001:db8:200::1 ┘
+mesh_relay_ipv6_create() {
+  local namespaces=(br isp n1 n2 peer stranger) ns
+  mesh_begin "${namespaces[@]}"
+  for ns in isp n1 n2 peer; do
+    # IPv6 on for the uplinks created below, usable at once (no DAD).
+    mesh_ns "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0 \
+      net.ipv6.conf.default.accept_dad=0 net.ipv4.conf.all.rp_filter=0 \
+      net.ipv4.conf.default.rp_filter=0
+  done
+  mesh_join_lan_ipv6 n1 1
+  mesh_join_lan_ipv6 n2 2
+  mesh_join_lan_ipv6 stranger 9
+  lab_link mesh-n1 wan0 2001:db8:11::2/64 mesh-isp n1 2001:db8:11::1/64
+  lab_link mesh-n2 wan0 2001:db8:12::2/64 mesh-isp n2 2001:db8:12::1/64
+  lab_link mesh-peer wan0 2001:db8:200::2/64 mesh-isp p0 2001:db8:200::1/64
+  mesh_ns isp sysctl -qw net.ipv6.conf.all.forwarding=1
+  mesh_ns n1 ip -6 route add default via 2001:db8:11::1
+  mesh_ns n2 ip -6 route add default via 2001:db8:12::1
+  mesh_ns peer ip -6 route add default via 2001:db8:200::1
+  lab_shape mesh-n1 wan0 5
+  lab_shape mesh-isp n1 5
+  lab_shape mesh-n2 wan0 20
+  lab_shape mesh-isp n2 20
+  mesh_relay_configs
+  # The same configs in IPv6: the peer's address, the uplinks' gateways and
+  # far ends; the relayed path mesh1 follows the peer's family.
+  sed -i -e 's/"10.200.0.2"/"2001:db8:200::2"/; s/"10.211.1.1"/"2001:db8:11::1"/g' \
+    -e 's/"10.211.2.1"/"2001:db8:12::1"/g; s/"10.200.0.1"/"2001:db8:200::1"/g' \
+    -e 's/"10.211.1.2"/"2001:db8:11::2"/' "$LAB_DIR"/{n1,n2,peer}.json
+}
+
 # Helpers of the relay lab's tests.
 
 # Whether a Python expression over the numbers given holds: holds "a > 2 * b" A B

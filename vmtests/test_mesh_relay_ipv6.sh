@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Relaying through a mesh neighbour over IPv6 (vmtests/lib/mesh_lab.sh,
+# mesh_relay_ipv6_create): every uplink IPv6-only, the LAN link-local only,
+# the bonding peer at an IPv6 address. Node 1 bonds its own 5 Mbit/s uplink
+# with the relayed path "mesh1" through node 2's shared 20 Mbit/s uplink.
+#  a. node 2 not running: goodput G1 over node 1's own uplink;
+#  b. node 2 starts: node 1 fills mesh1 with node2/wan0 at node 2's
+#     link-local address, node 2 relays over IPv6 (its map and peers say
+#     so), the peer learns mesh1's far end (node 2's IPv6 uplink address),
+#     mesh1 comes up;
+#  c. goodput up and down is clearly above G1 (> 2x), and node 2 counts
+#     the relayed bytes each way, matching what iperf3 moved;
+#  d. datagrams a stranger on the LAN sends to node 2's relay ports over
+#     IPv6 are not relayed.
+# The IPv4 relay test covers budgets, caps and a dying relay: the same
+# code whatever the family.
+set -euo pipefail
+MESH_INTERVAL=0.5
+MESH_TIMEOUT=2
+source "$(dirname "$0")/lib/mesh_lab.sh"
+trap lab_cleanup EXIT
+trap 'exit 130' INT TERM
+
+IPERF_SECONDS=6
+
+mesh1_withdrawn() { [[ "$(relay_of_mesh1)" == None ]]; }
+peer_learned6() { [[ "$(json_eval peer status 'path("mesh1")["learned_endpoint"]')" == "[2001:db8:12::2]:"* ]]; }
+
+mesh_relay_ipv6_create
+mesh_start_agent peer
+mesh_start_agent 1
+
+# a. Only node 1's own uplink.
+mesh1_withdrawn || lab_fail "mesh1 is filled with no neighbour around: $(relay_of_mesh1)"
+read -r g1 _ <<<"$(relay_iperf up "$IPERF_SECONDS")"
+echo "measured: G1 (own 5 Mbit/s IPv6 uplink only, upload) = $g1 Mbit/s"
+holds "a > 2" "$g1" || lab_fail "node 1's own uplink carries only $g1 Mbit/s"
+
+# b. Node 2 joins and shares wan0.
+started="$(now)"
+mesh_start_agent 2
+wait_until 10 "node 1 fills mesh1 with node 2's uplink" mesh1_filled
+mesh_cli 1 status | lab_matches -F "path mesh1: via node2/wan0 ([fe80::2]:$RELAY_PORT)" ||
+  lab_fail "status does not show mesh1 via node 2's link-local address: $(mesh_cli 1 status)"
+wait_until 10 "the peer learns mesh1's IPv6 far end" peer_learned6
+wait_until 10 "mesh1 comes up on node 1" mesh1_up
+echo "measured: mesh1 up $(elapsed "$started" "$(now)") s after node 2's agent started"
+grep -q "mesh: relaying for node1 through wan0 (slot 0, return port [0-9]*): \[fe80::1\]:7201 -> \[2001:db8:200::2\]:7201" \
+  "$LAB_DIR/n2-agent.log" || lab_fail "node 2 did not log an IPv6 relay: $(grep relaying "$LAB_DIR/n2-agent.log")"
+[[ "$(json_eval 2 maps '[r["family"] for r in j["mb_relays"]]')" == "['ipv6']" ]] ||
+  lab_fail "node 2's mb_relays: $(mesh_cli 2 maps --json | head -c 2000)"
+
+# c. Through the relay, both directions.
+fwd_before="$(relay_counter fwd_bytes)"
+read -r g2 up_bytes <<<"$(relay_iperf up "$IPERF_SECONDS")"
+fwd_bytes=$(($(relay_counter fwd_bytes) - fwd_before))
+ret_before="$(relay_counter ret_bytes)"
+read -r g_down down_bytes <<<"$(relay_iperf down "$IPERF_SECONDS")"
+ret_bytes=$(($(relay_counter ret_bytes) - ret_before))
+echo "measured: G2 (own uplink + mesh1 through node 2, all IPv6) = $g2 Mbit/s upload," \
+  "$g_down Mbit/s download (G1 $g1 Mbit/s)"
+holds "a > 2 * b" "$g2" "$g1" || lab_fail "upload with mesh1: $g2 Mbit/s, not above 2 x $g1"
+holds "a > 2 * b" "$g_down" "$g1" || lab_fail "download with mesh1: $g_down Mbit/s, not above 2 x $g1"
+echo "measured: node 2 relayed $fwd_bytes bytes to the peer during the upload (iperf3 moved $up_bytes)," \
+  "$ret_bytes bytes back during the download (iperf3 moved $down_bytes)"
+holds "a >= 0.8 * b" "$fwd_bytes" "$up_bytes" ||
+  lab_fail "node 2 relayed $fwd_bytes bytes forward, less than 0.8 x $up_bytes"
+holds "a >= 0.8 * b" "$ret_bytes" "$down_bytes" ||
+  lab_fail "node 2 relayed $ret_bytes bytes back, less than 0.8 x $down_bytes"
+drops="$(relay_counter drops)"
+python3 -c "import ast, sys; d = ast.literal_eval(sys.argv[1]); sys.exit(0 if sum(d.values()) == 0 else 1)" \
+  "$drops" || lab_fail "node 2's relay dropped genuine packets: $drops"
+
+# d. A stranger on the LAN sends to every relay port of node 2 over IPv6;
+# the isp counts what reaches the peer with its datagram size (777 B).
+mesh_ns isp nft -f - <<'EOF'
+table inet meshbpf_relay_lab {
+  chain forward {
+    type filter hook forward priority 0; policy accept;
+    ip6 daddr 2001:db8:200::2 udp length 785 counter
+  }
+}
+EOF
+mesh_ns stranger python3 - "$RELAY_PORT" <<'EOF'
+import socket, sys
+base = int(sys.argv[1])
+out = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+lan = socket.if_nametoindex("lan0")
+for i in range(1280):  # 20 rounds over the whole span (forward and return ports)
+    out.sendto(b"x" * 777, ("fe80::2", base + i % 64, 0, lan))
+EOF
+sleep 0.5
+reached="$(mesh_ns isp nft list table inet meshbpf_relay_lab | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')"
+echo "measured: of 1280 stranger datagrams over IPv6, $reached reached the peer"
+[[ "$reached" == 0 ]] || lab_fail "$reached of the stranger's datagrams were relayed to the peer"
+echo "PASS"
