@@ -4,17 +4,19 @@
 #   node 1, node 2: IPv6 only (fe80::1, fe80::2; no IPv4 address on lan0),
 #   node 3, node 4: dual-stack (fe80::N and 10.210.0.N/24).
 # Every node shares its uplink wan0; node 3 also has a relayed path, mesh1,
-# through node 1 only (a relayed path needs IPv4 on its LAN interface: the
-# config refuses one on node 1). Checked:
+# through node 1 only. Checked:
 #  - all four discover each other; the IPv6-only nodes announce over IPv6
 #    alone, without send errors;
 #  - node 3, heard by node 4 over both families, is one node with both
 #    addresses; both copies of each announcement are taken, none counted as
 #    a replay;
-#  - relaying stays IPv4: node 4 offers node 3's uplink as a candidate
-#    relayed path (at its IPv4 address), not those of nodes 1 and 2, and
-#    says why in `peers --json` and the log; node 1 has no candidate; node
-#    3's relayed path stays empty with the reason in `status`;
+#  - a relay keeps the bonding peer's family, here IPv4 (every node's peer
+#    and uplink are IPv4): node 4 offers node 3's uplink as a candidate
+#    relayed path (at its IPv4 address), not those of nodes 1 and 2, heard
+#    over IPv6 only; node 1 has no candidate, and says in `peers --json` and
+#    the log why it cannot relay for node 3 (heard only over IPv6); node
+#    3's relayed path stays empty with the reason in `status`
+#    (test_mesh_relay_ipv6.sh relays over IPv6);
 #  - an IPv6 datagram from beyond the link (hop limit 254) and an IPv4 copy
 #    replayed over IPv6 are dropped by reason;
 #  - node 4 loses its IPv4 address: node 3 forgets that address after
@@ -87,27 +89,26 @@ grep -q "announcing over IPv4 and IPv6 on lan0" "$LAB_DIR/n4-agent.log" ||
   lab_fail "node 4 did not log announcing over both families"
 echo "ok: no drops, no send errors; node 1 announces over IPv6 only, node 4 over both"
 
-# 2. Relaying stays IPv4.
+# 2. Relaying in the peers' family, IPv4.
 candidates() {
   peers_eval "$1" '" ".join(sorted(c["node_name"] + "/" + c["uplink"]["name"] + "@" + c["address"] for c in p["candidate_relayed_paths"]))'
 }
 [[ "$(candidates 4)" == "node3/wan0@10.210.0.3" ]] || lab_fail "node 4's candidate relayed paths: $(candidates 4)"
 [[ -z "$(candidates 1)" ]] || lab_fail "node 1 (IPv6 only) has candidate relayed paths: $(candidates 1)"
-for m in 1 2; do
-  [[ "$(node_field 4 "$m" relay_unsupported)" == "relay over IPv6 LAN not supported yet" ]] ||
-    lab_fail "node 4 gives no reason for node $m: $(node_field 4 "$m" relay_unsupported)"
-done
+unsupported="its bonding peer 10.211.3.1 is IPv4 but it is heard only over IPv6: a relay keeps the peer's family on the LAN too"
+[[ "$(node_field 1 3 relay_unsupported)" == "$unsupported" ]] ||
+  lab_fail "node 1 gives no reason for not relaying for node 3: $(node_field 1 3 relay_unsupported)"
 [[ "$(node_field 4 3 relay_unsupported)" == None ]] || lab_fail "node 4 finds a problem with node 3"
-grep -q "node .*(node1) at fe80::1%lan0: no relaying with it: relay over IPv6 LAN not supported yet" \
-  "$LAB_DIR/n4-agent.log" || lab_fail "node 4 did not log why node 1's uplink is no candidate"
+grep -qF "(node3) at fe80::3%lan0: no relaying with it: $unsupported" "$LAB_DIR/n1-agent.log" ||
+  lab_fail "node 1 did not log why it relays nothing for node 3"
 mesh1_unavailable="$(mesh_cli 3 status --json | python3 -c '
 import json, sys
 print([p for p in json.load(sys.stdin)["health"]["paths"] if p["name"] == "mesh1"][0]["relay_unavailable"])')"
-[[ "$mesh1_unavailable" == "relay over IPv6 LAN not supported yet: node1 (fe80::1%lan0)" ]] ||
+[[ "$mesh1_unavailable" == "a relayed path takes the bonding peer's family (IPv4): node1 (fe80::1%lan0): not heard over IPv4" ]] ||
   lab_fail "node 3's status says of its relayed path mesh1: $mesh1_unavailable"
-mesh_cli 3 status | grep -q "path mesh1: relayed, no neighbour's uplink fills it now (relay over IPv6 LAN" ||
+mesh_cli 3 status | grep -qF "path mesh1: relayed, no neighbour's uplink fills it now (a relayed path takes the bonding peer's family (IPv4)" ||
   lab_fail "node 3's status text does not say why mesh1 is empty"
-echo "ok: node 4 offers node3/wan0 at 10.210.0.3 only; nodes 1 and 2: \"relay over IPv6 LAN not supported yet\""
+echo "ok: node 4 offers node3/wan0 at 10.210.0.3 only; node 1 cannot relay for node 3: \"$unsupported\""
 echo "ok: node 3's mesh1 (through node 1 only) is empty: $mesh1_unavailable"
 
 # 3. Hostile datagrams: from node 2's namespace one with hop limit 254 (as
