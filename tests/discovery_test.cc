@@ -134,8 +134,14 @@ TEST(NodeTable, ReportsWhatChanged) {
   a.version = "0.4";
   EXPECT_EQ(std::get<NodeChange>(table.Update(a, From("10.0.0.2"))), NodeChange::kUpdated);
   a.uplinks[0].rtt_us += 1;
-  EXPECT_EQ(std::get<NodeChange>(table.Update(a, From("10.0.0.2"))), NodeChange::kUplinksChanged);
+  a.uplinks[1].cap_remaining_bytes = 7;
+  EXPECT_EQ(std::get<NodeChange>(table.Update(a, From("10.0.0.2"))), NodeChange::kMeasured);
   a.relay->share_remaining_bytes = 1;
+  EXPECT_EQ(std::get<NodeChange>(table.Update(a, From("10.0.0.2"))), NodeChange::kMeasured);
+  a.uplinks[1].relays_ipv6 = true;
+  EXPECT_EQ(std::get<NodeChange>(table.Update(a, From("10.0.0.2"))), NodeChange::kUplinksChanged)
+      << "it relays another family now";
+  a.relay->max_relay_kbps = 1;
   EXPECT_EQ(std::get<NodeChange>(table.Update(a, From("10.0.0.2"))), NodeChange::kUplinksChanged);
   a.relay.reset();
   EXPECT_EQ(std::get<NodeChange>(table.Update(a, From("10.0.0.2"))), NodeChange::kUplinksChanged);
@@ -200,7 +206,7 @@ TEST(NodeTable, AnOlderCopyLateOnTheOtherFamilyDoesNotTurnTheNodeBack) {
   const Announcement older = a;
   a.seq++;
   a.uplinks[0].capacity_kbps = 1;
-  EXPECT_EQ(std::get<NodeChange>(table.Update(a, From("10.0.0.2"))), NodeChange::kUplinksChanged);
+  EXPECT_EQ(std::get<NodeChange>(table.Update(a, From("10.0.0.2"))), NodeChange::kMeasured);
   // The IPv6 copy of the announcement before arrives only now.
   clock.now += seconds(1);
   EXPECT_EQ(std::get<NodeChange>(table.Update(OverIpv6(older), From("fe80::2"))),

@@ -194,6 +194,7 @@ absl::string_view NodeChangeName(NodeChange change) {
   switch (change) {
     case NodeChange::kJoined: return "joined";
     case NodeChange::kUplinksChanged: return "uplinks changed";
+    case NodeChange::kMeasured: return "measured";
     case NodeChange::kAddressAdded: return "address added";
     case NodeChange::kUpdated: return "updated";
     case NodeChange::kRefreshed: return "refreshed";
@@ -448,10 +449,22 @@ std::variant<NodeChange, Drop> NodeTable::Update(const Announcement& a,
   // family's address, but the node's announcement does not go back.
   const bool newer = std::tie(a.epoch, a.seq) >= std::tie(node.last.epoch, node.last.seq);
   const Announcement& latest = newer ? a : node.last;
+  auto same_shape = [](const std::vector<AnnouncedUplink>& x, const std::vector<AnnouncedUplink>& y) {
+    return std::equal(x.begin(), x.end(), y.begin(), y.end(),
+                      [](const AnnouncedUplink& u, const AnnouncedUplink& v) {
+                        return SameButMeasurements(u, v);
+                      });
+  };
+  auto relay_port_and_ceiling = [](const std::optional<RelayCapability>& r) {
+    return r ? std::optional(std::pair(r->relay_port, r->max_relay_kbps)) : std::nullopt;
+  };
   NodeChange change = NodeChange::kRefreshed;
-  if (node.last.uplinks != latest.uplinks || node.last.relay != latest.relay ||
+  if (!same_shape(node.last.uplinks, latest.uplinks) ||
+      relay_port_and_ceiling(node.last.relay) != relay_port_and_ceiling(latest.relay) ||
       node.last.bond != latest.bond || (family && family->from != from)) {
     change = NodeChange::kUplinksChanged;
+  } else if (node.last.uplinks != latest.uplinks || node.last.relay != latest.relay) {
+    change = NodeChange::kMeasured;
   } else if (!family) {
     change = NodeChange::kAddressAdded;
   } else if (node.last.name != latest.name || node.last.version != latest.version) {
@@ -483,6 +496,17 @@ NodeTable::Expired NodeTable::Expire() {
     ++it;
   }
   return expired;
+}
+
+bool SameButMeasurements(const AnnouncedUplink& a, const AnnouncedUplink& b) {
+  return std::tie(a.name, a.type, a.shared, a.relay_port, a.relays_ipv4, a.relays_ipv6) ==
+         std::tie(b.name, b.type, b.shared, b.relay_port, b.relays_ipv4, b.relays_ipv6);
+}
+
+bool SameButMeasurements(const RemotePath& a, const RemotePath& b) {
+  return std::tie(a.node_id, a.node_name, a.node_address, a.relay_port, a.max_relay_kbps) ==
+             std::tie(b.node_id, b.node_name, b.node_address, b.relay_port, b.max_relay_kbps) &&
+         SameButMeasurements(a.uplink, b.uplink);
 }
 
 bool RemotePath::operator==(const RemotePath& o) const {

@@ -88,6 +88,10 @@ struct AnnouncedUplink {
   bool Relays(bool v6) const { return v6 ? relays_ipv6 : relays_ipv4; }
   bool operator==(const AnnouncedUplink&) const = default;
 };
+// Whether two announcements of an uplink differ at most in what it measured
+// or has left (capacity, RTT, loss, cap remaining), which change with every
+// announcement and are worth no log line.
+bool SameButMeasurements(const AnnouncedUplink& a, const AnnouncedUplink& b);
 
 struct RelayCapability {
   uint16_t relay_port = 0;
@@ -232,6 +236,7 @@ std::optional<std::string> RelayUnsupportedReason(const MeshNode& node);
 enum class NodeChange {
   kJoined,          // not in the table before
   kUplinksChanged,  // uplinks, relay capability, bond endpoint or address changed: paths may differ
+  kMeasured,        // only what its uplinks measured or have left: candidates re-ranked
   kAddressAdded,    // now heard over a second family too (may make it a relay candidate)
   kUpdated,         // name or version changed
   kRefreshed,       // nothing but seq/timestamp
@@ -290,6 +295,9 @@ struct PathSetDiff {
 };
 // Both inputs ordered as RemotePaths returns them.
 PathSetDiff DiffPaths(const std::vector<RemotePath>& before, const std::vector<RemotePath>& after);
+// Whether a changed candidate differs only in its uplink's measurements or
+// the node's share budget left (SameButMeasurements).
+bool SameButMeasurements(const RemotePath& a, const RemotePath& b);
 
 // --- Drop accounting ----------------------------------------------------------
 // Counts every drop, and lets at most one log line per reason through per

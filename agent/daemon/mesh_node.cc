@@ -314,6 +314,8 @@ void MeshDiscovery::OnReadable(int fd) {
                                              "address (now %s)",
                                              r.node_id, n.last.name, AddressText(d.from)));
         break;
+      case NodeChange::kMeasured:
+        break;  // every announcement: `peers` shows the figures
       default:
         Log(LogLevel::kInfo, absl::StrFormat("mesh: node %s is now %s, version %s", r.node_id,
                                              n.last.name, n.last.version));
@@ -448,6 +450,10 @@ void MeshDiscovery::UpdateRemotePaths() {
     Log(LogLevel::kInfo, absl::StrCat("mesh: candidate relayed path ", RemotePathName(p), " added"));
   }
   for (const RemotePath& p : diff.changed) {
+    const auto was = std::find_if(remote_paths_.begin(), remote_paths_.end(), [&](const RemotePath& r) {
+      return r.node_id == p.node_id && r.uplink.name == p.uplink.name;
+    });
+    if (was != remote_paths_.end() && SameButMeasurements(*was, p)) continue;
     Log(LogLevel::kInfo,
         absl::StrCat("mesh: candidate relayed path ", RemotePathName(p), " changed"));
   }
