@@ -290,6 +290,15 @@ std::string HealthTable(const StatusReply& health) {
                           r.rests ? absl::StrFormat("; rested %u times", r.rests) : "",
                           r.keeps_copies ? "; copies kept (the peer asks)" : "");
   }
+  if (health.routing) {
+    const RoutingReport& r = *health.routing;
+    absl::StrAppendFormat(&out, "  routing (table %u, pref %u)%s%s:\n", r.table, r.priority,
+                          r.reinstalls ? absl::StrFormat(", put back %u times", r.reinstalls) : "",
+                          r.read_error ? absl::StrCat(", not checked: ", *r.read_error) : "");
+    for (const RoutingEntry& e : r.entries) {
+      absl::StrAppend(&out, "    ", e.what, e.in_kernel ? "" : "  (missing from the kernel)", "\n");
+    }
+  }
   const std::vector<TransitionEntry>& transitions = health.transitions;
   if (!transitions.empty()) absl::StrAppend(&out, "recent transitions:\n");
   const size_t shown = std::min<size_t>(transitions.size(), 10);

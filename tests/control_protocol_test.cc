@@ -70,7 +70,7 @@ TEST(ControlProtocolTest, StatusWithoutMeshOrCaps) {
   ExpectRoundTrip<StatusReply>(
       R"({"mode": "flow", "probing": false, "invalid_probes": 0, "nodes": null,
           "paths": [], "caps": [], "transitions": [], "guard_decisions": [],
-          "authentication": null, "loss_repair": null})",
+          "authentication": null, "loss_repair": null, "routing": null})",
       "status");
 }
 

@@ -64,7 +64,10 @@ inline constexpr char kSampleStatus[] = R"json({
                      "last_error": "handshake: initiation MAC wrong"},
   "loss_repair": {"requests_sent": 12, "repairs_sent": 30, "copies_missing": 2,
                   "repairs_refused": 1, "resting": true, "rests": 2,
-                  "peer_repairs": true, "wait_us": 0, "keeps_copies": true}
+                  "peer_repairs": true, "wait_us": 0, "keeps_copies": true},
+  "routing": {"table": 7201, "priority": 7201, "reinstalls": 1, "read_error": null,
+              "entries": [{"what": "route default dev mb0 table 7201", "in_kernel": true},
+                          {"what": "rule from 10.204.0.0/24 lookup 7201 pref 7201", "in_kernel": false}]}
 })json";
 
 // A "peers" reply: one node heard whose uplink fills our path mesh1, a relay

@@ -34,6 +34,9 @@ TEST(StatusTable, ShowsTheAgentsViewOfEveryPath) {
   EXPECT_THAT(table,
               HasSubstr("  path client: far end not learned yet (no probe from the client)\n"));
   EXPECT_THAT(table, HasSubstr("  data cap wan2: 488.3 KiB of 1.9 MiB (25%)\n"));
+  EXPECT_THAT(table, HasSubstr("  routing (table 7201, pref 7201), put back 1 times:\n"
+                               "    route default dev mb0 table 7201\n"
+                               "    rule from 10.204.0.0/24 lookup 7201 pref 7201  (missing from the kernel)\n"));
   EXPECT_THAT(table, HasSubstr("  data cap relay_share: 1000 B of 1000 B (100%), spent: "
                                "last_resort_backup\n"));
   EXPECT_THAT(table, HasSubstr("  mesh: 2 other nodes known (meshbpf peers)\n"));

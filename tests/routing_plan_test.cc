@@ -154,6 +154,29 @@ TEST_F(RoutingConfigTest, IPv6DestinationsAloneEachGetARule) {
                           "rule -6 from all to fd00:204::/64 lookup 7201 pref 7201"));
 }
 
+// What status shows: each route and rule checked against what the kernel
+// holds, so a rule another program removed is seen (and put back).
+TEST_F(RoutingConfigTest, EntriesAreCheckedAgainstTheKernel) {
+  const NodeSettings s = MustResolve(WithRouting(
+      R"({"sources": ["10.204.0.0/24"], "fwmarks": ["0x10"], "cgroups": ["lab.slice"]})"));
+  const RoutingPlan plan = PlanRouting(*s.routing);
+  ASSERT_EQ(plan.rules.size(), 3u) << "the source, the mark, the cgroups' mark";
+  KernelRouting kernel{plan.routes, plan.rules};
+  std::vector<RoutingEntry> entries = RoutingEntries(plan, "mb0", &kernel);
+  EXPECT_FALSE(KernelLacksSome(entries));
+  EXPECT_EQ(entries.size(), 5u) << "a route, three rules, a cgroup";
+  kernel.rules.erase(kernel.rules.begin());  // someone ran `ip rule del`
+  kernel.rules.push_back(plan.rules[1]);      // and one of ours is there twice
+  kernel.rules.back().fwmark->mask = 0xff;    // one not quite ours
+  entries = RoutingEntries(plan, "mb0", &kernel);
+  EXPECT_TRUE(KernelLacksSome(entries));
+  EXPECT_EQ(entries[1], (RoutingEntry{"rule from 10.204.0.0/24 lookup 7201 pref 7201", false}));
+  EXPECT_TRUE(entries[2].in_kernel);
+  kernel.routes.clear();
+  EXPECT_FALSE(RoutingEntries(plan, "mb0", &kernel)[0].in_kernel);
+  EXPECT_FALSE(KernelLacksSome(RoutingEntries(plan, "mb0", nullptr))) << "unchecked: as planned";
+}
+
 // The far-end check in both families: a destination that covers an IPv6
 // path's far end would carry the tunnel inside itself.
 TEST_F(RoutingConfigTest, ADestinationCoveringAnIpv6FarEndIsRefused) {

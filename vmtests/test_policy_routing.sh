@@ -87,6 +87,24 @@ for node in client peer; do
     lab_fail "$node has IPv6 rules or routes at $TABLE from an IPv4-only config"
 done
 echo "ok: rules and table as configured, the stale rule replaced, nothing IPv6"
+lab_status_eval client "'\\n'.join(e['what'] + ' ' + str(e['in_kernel']) for e in s['health']['routing']['entries'])" |
+  lab_matches -x "rule from 10.204.0.0/24 lookup $TABLE pref $TABLE True" ||
+  lab_fail "status --json does not show the source rule as in the kernel"
+
+# Another program (a network manager applying its own rules) removes one
+# rule and the table's route: the agent sees it and puts the plan back.
+lab_ns client ip rule del from 10.204.0.0/24 lookup "$TABLE" pref "$TABLE"
+lab_ns client ip route flush table "$TABLE"
+removed_at="$(date +%s.%N)"
+routing_back() {
+  [[ "$(rules client | wc -l)" == 3 && -n "$(lab_ns client ip route show table "$TABLE")" ]]
+}
+wait_until 15 "the client's agent putting its routing back" routing_back
+echo "measured: the removed rule and route were back $(python3 -c "import sys, time; print('%.1f' % (time.time() - float(sys.argv[1])))" "$removed_at") s later (checked every 5 s)"
+lab_matches "routing: another program removed route default dev mb0 table $TABLE, rule from 10.204.0.0/24 lookup $TABLE pref $TABLE; installing the plan again" \
+  "$LAB_DIR/client-agent.log" || lab_fail "the client did not log what was removed"
+[[ "$(lab_status_eval client "s['health']['routing']['reinstalls']")" == 1 ]] ||
+  lab_fail "status does not count the reinstall: $(lab_status_eval client "s['health']['routing']")"
 
 # --- 2. A file from each LAN ------------------------------------------------------
 stat_of() { lab_ns client cat "/sys/class/net/$1/statistics/$2"; }

@@ -150,6 +150,14 @@ echo "ok: the bonded IPv6 subnet through the bond, the direct one around it"
 lab_count_bond_pings
 lab_check_marked_pings "$SERVER6" -6
 echo "ok: marked IPv6 traffic through the bond, other marks around it"
+# Status reads the IPv6 rules and routes back from the kernel: all there,
+# and (more than one 5 s check later) never taken for removed.
+for node in client peer; do
+  missing="$(lab_status_eval "$node" "[e['what'] for e in s['health']['routing']['entries'] if not e['in_kernel']]")"
+  [[ "$missing" == "[]" ]] || lab_fail "$node's status has its routing missing from the kernel: $missing"
+  ! lab_matches "another program removed" "$LAB_DIR/$node-agent.log" ||
+    lab_fail "$node took its own IPv6 routing for removed"
+done
 
 # --- 5. Stop ------------------------------------------------------------------------------
 for node in client peer; do

@@ -171,6 +171,7 @@ std::string DefaultHistoryFile(const std::string& instance);
 struct FwMark {
   uint32_t mark = 0;
   uint32_t mask = 0xffffffff;
+  bool operator==(const FwMark&) const = default;
 };
 
 // An IPv4 or IPv6 prefix of inner traffic, no bits beyond its length

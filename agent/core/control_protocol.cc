@@ -187,8 +187,10 @@ MESHBPF_JSON_FIELDS(SessionReport, established, encrypted, send_epoch, session_a
                     handshakes, handshake_errors, last_error)
 MESHBPF_JSON_FIELDS(LossRepairReport, requests_sent, repairs_sent, copies_missing, repairs_refused,
                     resting, rests, peer_repairs, wait_us, keeps_copies)
+MESHBPF_JSON_FIELDS(RoutingEntry, what, in_kernel)
+MESHBPF_JSON_FIELDS(RoutingReport, table, priority, entries, reinstalls, read_error)
 MESHBPF_JSON_FIELDS(StatusReply, mode, probing, invalid_probes, nodes, paths, caps, transitions,
-                    guard_decisions, authentication, loss_repair)
+                    guard_decisions, authentication, loss_repair, routing)
 MESHBPF_JSON_FIELDS(CapReply, caps)
 MESHBPF_JSON_FIELDS(CapMetrics, used_bytes, limit_bytes)
 MESHBPF_JSON_FIELDS(GuardDecisionCount, reason, count)

@@ -18,6 +18,7 @@
 #include "agent/core/control_fields.h"
 #include "agent/core/loss_repair_report.h"
 #include "agent/core/metrics.h"
+#include "agent/core/routing_plan.h"
 #include "agent/core/tunnel_sessions.h"
 
 namespace meshbpf {
@@ -131,6 +132,15 @@ struct CapEntry {
   std::vector<double> warn_at_percent;
   uint64_t warnings_issued = 0;
 };
+// link_aggregation.routing as the agent installed it: each route, rule and
+// cgroup mark, and whether the kernel holds it now.
+struct RoutingReport {
+  uint32_t table = 0, priority = 0;
+  std::vector<RoutingEntry> entries;
+  // How often the agent put back what another program removed.
+  uint64_t reinstalls = 0;
+  std::optional<std::string> read_error;  // the kernel's rules could not be read
+};
 struct StatusReply {
   std::string mode;
   bool probing = false;
@@ -142,6 +152,7 @@ struct StatusReply {
   std::vector<GuardDecisionEntry> guard_decisions;
   std::optional<SessionReport> authentication;  // null: authentication off
   std::optional<LossRepairReport> loss_repair;  // null: loss repair off
+  std::optional<RoutingReport> routing;  // null: link_aggregation.routing unset
 };
 // "cap": {"caps": [...]}.
 struct CapReply {

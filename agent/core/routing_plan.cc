@@ -55,17 +55,34 @@ std::string RuleText(const PolicyRule& rule, const RoutingPlan& plan) {
   return text;
 }
 
+std::vector<RoutingEntry> RoutingEntries(const RoutingPlan& plan, const std::string& bond_interface,
+                                         const KernelRouting* kernel) {
+  auto held = [](const auto& wanted, const auto& seen) {
+    return std::find(seen.begin(), seen.end(), wanted) != seen.end();
+  };
+  std::vector<RoutingEntry> entries;
+  for (const InnerPrefix& to : plan.routes) {
+    entries.push_back({absl::StrCat("route ", FamilyFlag(to.family), PrefixText(to), " dev ",
+                                    bond_interface, " table ", plan.table),
+                       !kernel || held(to, kernel->routes)});
+  }
+  for (const PolicyRule& rule : plan.rules) {
+    entries.push_back({absl::StrCat("rule ", RuleText(rule, plan)), !kernel || held(rule, kernel->rules)});
+  }
+  for (const std::string& cgroup : plan.cgroups) {
+    entries.push_back({absl::StrFormat("cgroup %s marked 0x%x", cgroup, plan.cgroup_mark), true});
+  }
+  return entries;
+}
+
 std::vector<std::string> DescribeRouting(const RoutingPlan& plan, const std::string& bond_interface) {
   std::vector<std::string> lines;
-  for (const InnerPrefix& to : plan.routes) {
-    lines.push_back(absl::StrCat("route ", FamilyFlag(to.family), PrefixText(to), " dev ", bond_interface,
-                                 " table ", plan.table));
-  }
-  for (const PolicyRule& rule : plan.rules) lines.push_back(absl::StrCat("rule ", RuleText(rule, plan)));
-  for (const std::string& cgroup : plan.cgroups) {
-    lines.push_back(absl::StrFormat("cgroup %s marked 0x%x", cgroup, plan.cgroup_mark));
-  }
+  for (RoutingEntry& e : RoutingEntries(plan, bond_interface, nullptr)) lines.push_back(std::move(e.what));
   return lines;
+}
+
+bool KernelLacksSome(const std::vector<RoutingEntry>& entries) {
+  return std::any_of(entries.begin(), entries.end(), [](const RoutingEntry& e) { return !e.in_kernel; });
 }
 
 }  // namespace meshbpf

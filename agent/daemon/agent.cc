@@ -106,6 +106,7 @@ class Agent {
       r.wait_us = paths_->repair_wait_us();
       r.keeps_copies = paths_->keep_copies();
     }
+    if (routing_) status.routing = RoutingStatus();
     return status;
   }
   // The single dispatch point of control requests: checks that `peer` may
@@ -127,8 +128,20 @@ class Agent {
   std::unique_ptr<MeshDiscovery> mesh_;  // null: node_discovery disabled
   std::unique_ptr<TunnelAuth> auth_;     // null: link_aggregation.authentication off
   std::unique_ptr<LossRepair> repair_;   // null: link_aggregation.loss_repair off
-  bool routing_installed_ = false;  // Stop removes it then
+  // link_aggregation.routing's plan once installed (Stop removes it then),
+  // checked against the kernel every kRoutingCheckNs.
+  std::optional<RoutingPlan> routing_;
+  int bond_ifindex_ = 0;
+  uint64_t routing_checked_ns_ = 0;
+  uint64_t routing_reinstalls_ = 0;
+  // Reads the kernel's rules and routes of the plan (routing_ set).
+  RoutingReport RoutingStatus() const;
+  // Puts back what another program (a network manager applying its own
+  // rules) removed of the plan, and says so.
+  void KeepRoutingInstalled(uint64_t now_ns);
 };
+
+constexpr uint64_t kRoutingCheckNs = 5'000'000'000;
 
 absl::Status Agent::Start() {
   if (!settings_.monitoring.control_group.empty()) {
@@ -263,6 +276,7 @@ void Agent::OnTick() {
     if (!counters.ok()) Log(LogLevel::kError, std::string(counters.status().message()));
   }
   paths_->OnTick(now_ns, counters.ok() ? &*counters : nullptr);
+  KeepRoutingInstalled(now_ns);
   if (sample) {
     std::vector<PathView> views = paths_->PathViews();
     caps_->AddTo(views);
@@ -428,13 +442,14 @@ absl::Status Agent::InstallRoutingPlan() {
   const RoutingPlan plan = PlanRouting(*settings_.routing);
   const int bond = static_cast<int>(if_nametoindex(settings_.bond_interface.c_str()));
   if (bond == 0) return absl::NotFoundError(absl::StrCat("routing: no device ", settings_.bond_interface));
+  bond_ifindex_ = bond;
   std::vector<std::string> cgroup_dirs;
   for (const std::string& cgroup : plan.cgroups) {
     absl::StatusOr<std::string> dir = SelectedCgroupDir(cgroup);
     if (!dir.ok()) return dir.status();
     cgroup_dirs.push_back(*dir);
   }
-  routing_installed_ = true;  // Stop also removes a partial install
+  routing_ = plan;  // Stop also removes a partial install
   if (absl::Status s = InstallRouting(plan, bond); !s.ok()) return s;
   // The data path's stop detaches these (with the agent's exit, whatever it is).
   for (const std::string& dir : cgroup_dirs) {
@@ -446,17 +461,43 @@ absl::Status Agent::InstallRoutingPlan() {
   return absl::OkStatus();
 }
 
+RoutingReport Agent::RoutingStatus() const {
+  RoutingReport report{routing_->table, routing_->priority, {}, routing_reinstalls_, std::nullopt};
+  absl::StatusOr<KernelRouting> kernel = ReadRouting(*routing_, bond_ifindex_);
+  if (!kernel.ok()) report.read_error = std::string(kernel.status().message());
+  report.entries = RoutingEntries(*routing_, settings_.bond_interface, kernel.ok() ? &*kernel : nullptr);
+  return report;
+}
+
+void Agent::KeepRoutingInstalled(uint64_t now_ns) {
+  if (!routing_ || now_ns - routing_checked_ns_ < kRoutingCheckNs) return;
+  routing_checked_ns_ = now_ns;
+  const RoutingReport report = RoutingStatus();
+  if (report.read_error) return Log(LogLevel::kError, *report.read_error);
+  if (!KernelLacksSome(report.entries)) return;
+  std::vector<std::string> missing;
+  for (const RoutingEntry& e : report.entries) {
+    if (!e.in_kernel) missing.push_back(e.what);
+  }
+  Log(LogLevel::kWarning, absl::StrCat("routing: another program removed ", absl::StrJoin(missing, ", "),
+                                       "; installing the plan again"));
+  ++routing_reinstalls_;
+  if (absl::Status s = InstallRouting(*routing_, bond_ifindex_); !s.ok()) {
+    Log(LogLevel::kError, std::string(s.message()));
+  }
+}
+
 void Agent::Stop() {
   if (caps_) caps_->Save();
   // While no agent runs, the selected traffic takes the host's own routes.
-  if (routing_installed_) {
-    if (absl::Status s = RemoveRouting(PlanRouting(*settings_.routing)); !s.ok()) {
+  if (routing_) {
+    if (absl::Status s = RemoveRouting(*routing_); !s.ok()) {
       Log(LogLevel::kError, std::string(s.message()));
     } else {
       Log(LogLevel::kInfo, absl::StrFormat("routing: rules at pref %u and table %u removed",
-                                           settings_.routing->priority, settings_.routing->table));
+                                           routing_->priority, routing_->table));
     }
-    routing_installed_ = false;
+    routing_.reset();
   }
   if (datapath_) datapath_->Stop();
 }

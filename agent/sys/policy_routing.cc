@@ -8,7 +8,9 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <sys/stat.h>
@@ -42,10 +44,15 @@ std::unique_ptr<nl_addr, AddrPut> Prefix(const InnerPrefix& prefix) {
 
 absl::Status Failed(const std::string& what, int err) { return NlError(absl::StrCat("routing: ", what), err); }
 
-// Both families, whatever the plan's are: what a run with another config
-// left is the agent's too. A host without IPv6 (ipv6.disable=1) has none to
-// remove, and an IPv4-only plan must not fail there.
-absl::Status RemoveWith(nl_sock* sock, const RoutingPlan& plan) {
+// Calls `on_rule` for every rule at the plan's priority that looks up its
+// table and `on_route` for every route in that table. Both families,
+// whatever the plan's are: what a run with another config left is the
+// agent's too. A host without IPv6 (ipv6.disable=1) has none, and an
+// IPv4-only plan must not fail there.
+using RuleVisit = std::function<absl::Status(rtnl_rule*, const char* family_name)>;
+using RouteVisit = std::function<absl::Status(rtnl_route*, const char* family_name)>;
+absl::Status VisitOurs(nl_sock* sock, const RoutingPlan& plan, const RuleVisit& on_rule,
+                       const RouteVisit& on_route) {
   const bool plan_has_ipv6 = std::any_of(plan.routes.begin(), plan.routes.end(),
                                          [](const InnerPrefix& p) { return p.family == AF_INET6; });
   for (const int family : {AF_INET, AF_INET6}) {
@@ -59,9 +66,7 @@ absl::Status RemoveWith(nl_sock* sock, const RoutingPlan& plan) {
     for (nl_object* o = nl_cache_get_first(rules.get()); o; o = nl_cache_get_next(o)) {
       auto* rule = reinterpret_cast<rtnl_rule*>(o);
       if (rtnl_rule_get_table(rule) != plan.table || rtnl_rule_get_prio(rule) != plan.priority) continue;
-      if (int err = rtnl_rule_delete(sock, rule, 0); err < 0) {
-        return Failed(absl::StrCat("removing an ", name, "rule"), err);
-      }
+      if (absl::Status s = on_rule(rule, name); !s.ok()) return s;
     }
     raw = nullptr;
     if (int err = rtnl_route_alloc_cache(sock, family, 0, &raw); err < 0) {
@@ -71,12 +76,38 @@ absl::Status RemoveWith(nl_sock* sock, const RoutingPlan& plan) {
     for (nl_object* o = nl_cache_get_first(routes.get()); o; o = nl_cache_get_next(o)) {
       auto* route = reinterpret_cast<rtnl_route*>(o);
       if (rtnl_route_get_table(route) != plan.table) continue;
-      if (int err = rtnl_route_delete(sock, route, 0); err < 0) {
-        return Failed(absl::StrCat("flushing ", name, "table ", plan.table), err);
-      }
+      if (absl::Status s = on_route(route, name); !s.ok()) return s;
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status RemoveWith(nl_sock* sock, const RoutingPlan& plan) {
+  return VisitOurs(
+      sock, plan,
+      [&](rtnl_rule* rule, const char* name) {
+        if (int err = rtnl_rule_delete(sock, rule, 0); err < 0) {
+          return Failed(absl::StrCat("removing an ", name, "rule"), err);
+        }
+        return absl::OkStatus();
+      },
+      [&](rtnl_route* route, const char* name) {
+        if (int err = rtnl_route_delete(sock, route, 0); err < 0) {
+          return Failed(absl::StrCat("flushing ", name, "table ", plan.table), err);
+        }
+        return absl::OkStatus();
+      });
+}
+
+// A route's destination or a rule's source or destination as the plan has
+// it; a missing one (a default route) is the whole family, prefix 0.
+InnerPrefix PrefixFrom(nl_addr* addr, int family) {
+  InnerPrefix prefix{.family = family};
+  if (addr == nullptr) return prefix;
+  const size_t len = std::min<size_t>(nl_addr_get_len(addr), prefix.address.size());
+  std::memcpy(prefix.address.data(), nl_addr_get_binary_addr(addr), len);
+  prefix.prefix_len = static_cast<int>(nl_addr_get_prefixlen(addr));
+  return prefix;
 }
 
 }  // namespace
@@ -153,6 +184,35 @@ absl::StatusOr<std::string> SelectedCgroupDir(const std::string& cgroup) {
     }
   }
   return dir;
+}
+
+absl::StatusOr<KernelRouting> ReadRouting(const RoutingPlan& plan, int bond_ifindex) {
+  absl::StatusOr<NlSocket> sock = ConnectRtnetlink();
+  if (!sock.ok()) return sock.status();
+  KernelRouting kernel;
+  absl::Status s = VisitOurs(
+      sock->get(), plan,
+      [&](rtnl_rule* rule, const char*) {
+        const int family = rtnl_rule_get_family(rule);
+        PolicyRule& r = kernel.rules.emplace_back(PolicyRule{.family = family});
+        if (nl_addr* src = rtnl_rule_get_src(rule)) r.from = PrefixFrom(src, family);
+        if (nl_addr* dst = rtnl_rule_get_dst(rule)) r.to = PrefixFrom(dst, family);
+        // The kernel matches no mark with a mask of 0 (libnl then reads mark
+        // 0 too), and leaves out a mask of all ones (libnl reads all ones).
+        if (const uint32_t mask = rtnl_rule_get_mask(rule); mask != 0) {
+          r.fwmark = FwMark{rtnl_rule_get_mark(rule), mask};
+        }
+        return absl::OkStatus();
+      },
+      [&](rtnl_route* route, const char*) {
+        rtnl_nexthop* hop = rtnl_route_nexthop_n(route, 0);
+        if (hop != nullptr && rtnl_route_nh_get_ifindex(hop) == bond_ifindex) {
+          kernel.routes.push_back(PrefixFrom(rtnl_route_get_dst(route), rtnl_route_get_family(route)));
+        }
+        return absl::OkStatus();
+      });
+  if (!s.ok()) return s;
+  return kernel;
 }
 
 absl::Status RemoveRouting(const RoutingPlan& plan) {

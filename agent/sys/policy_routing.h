@@ -19,6 +19,9 @@ namespace meshbpf {
 absl::Status InstallRouting(const RoutingPlan& plan, int bond_ifindex);
 // Removes the plan's rules and flushes its table, in both families.
 absl::Status RemoveRouting(const RoutingPlan& plan);
+// What the kernel holds of the plan now: routes through `bond_ifindex` in
+// its table, rules at its priority looking that table up.
+absl::StatusOr<KernelRouting> ReadRouting(const RoutingPlan& plan, int bond_ifindex);
 
 // The directory of `cgroup` (routing.cgroups: below the cgroup2 mount).
 // Fails, naming it, when there is no cgroup2 mount, no such cgroup, or the
