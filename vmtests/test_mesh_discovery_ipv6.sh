@@ -22,7 +22,8 @@
 #  - node 4 loses its IPv4 address: node 3 forgets that address after
 #    node_timeout but keeps the node, heard over IPv6, and withdraws its
 #    candidate relayed path;
-#  - a SIGKILLed IPv6-only node is removed after node_timeout.
+#  - a SIGKILLed IPv6-only node is removed after node_timeout;
+#  - a node whose LAN device is deleted and created again is heard again.
 # vmtest: shares the machine (its time limits are multiples of node_timeout)
 set -euo pipefail
 source "$(dirname "$0")/lib/mesh_lab.sh"
@@ -178,4 +179,17 @@ about_node_timeout "$withdrawn" ||
 grep -q "node .*(node2) at fe80::2%lan0 not heard for .* removed" "$LAB_DIR/n1-agent.log" ||
   lab_fail "node 1 did not log node 2's removal"
 echo "measured: node 2 (IPv6 only) removed ${withdrawn} s after SIGKILL (node_timeout ${MESH_TIMEOUT} s)"
+
+# 6. Node 1's LAN device is deleted and created again (a USB adapter
+# replugged): its discovery sockets follow the new device, and node 1 is
+# known again before anyone forgets it for good.
+ip netns exec "$LAB-mesh-n1" ip link del lan0
+sleep "$MESH_TIMEOUT"
+wait_known "3 4" "node3 node4"
+mesh_join_lan_ipv6 n1 1
+replugged="$(now)"
+wait_known "1 3 4" "node1 node3 node4"
+echo "measured: node 1 known again $(elapsed "$replugged" "$(now)") s after its lan0 came back"
+grep -q "mesh: lan0 was created again (ifindex [0-9]* -> [0-9]*): discovery follows it$" \
+  "$LAB_DIR/n1-agent.log" || lab_fail "node 1 did not log following its new lan0"
 echo "PASS"

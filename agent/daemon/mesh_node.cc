@@ -391,6 +391,7 @@ void MeshDiscovery::Announce() {
 
 std::string MeshDiscovery::AnnounceOn(Interface& i, const std::vector<uint8_t>& ipv4_frame,
                                       const std::vector<uint8_t>& ipv6_frame) {
+  FollowRecreatedDevice(i);
   absl::StatusOr<InterfaceFamilies> families = AnnounceableFamilies(i.name);
   if (!families.ok()) {
     ++send_errors_;
@@ -423,6 +424,23 @@ std::string MeshDiscovery::AnnounceOn(Interface& i, const std::vector<uint8_t>& 
                       sent[0] == "IPv4" ? (i.ipv6_socket ? "IPv6 address" : "IPv6 on this host")
                                         : "IPv4 address",
                       ")");
+}
+
+void MeshDiscovery::FollowRecreatedDevice(Interface& i) {
+  const int now = static_cast<int>(if_nametoindex(i.name.c_str()));
+  if (now == 0 || now == i.ifindex) return;
+  std::vector<std::string> failed;
+  for (DiscoverySocket* socket : {i.socket.get(), i.ipv6_socket.get()}) {
+    if (socket == nullptr) continue;
+    if (absl::Status s = socket->FollowDevice(i.name, now); !s.ok()) {
+      failed.emplace_back(s.message());
+    }
+  }
+  Log(failed.empty() ? LogLevel::kInfo : LogLevel::kWarning,
+      absl::StrFormat("mesh: %s was created again (ifindex %d -> %d): discovery follows it%s",
+                      i.name, i.ifindex, now,
+                      failed.empty() ? "" : absl::StrCat(", but: ", absl::StrJoin(failed, "; "))));
+  i.ifindex = now;
 }
 
 std::string MeshDiscovery::InterfaceName(int ifindex) const {

@@ -172,6 +172,9 @@ class MeshDiscovery {
     // address)", or why it cannot): logged when it changes.
     std::string announcing;
   };
+  // A discovery interface deleted and created again has a new ifindex,
+  // which its sockets, bound to the old one, would never see.
+  void FollowRecreatedDevice(Interface& i);
   // Announces `frames` (one per family) on one interface; returns how.
   std::string AnnounceOn(Interface& i, const std::vector<uint8_t>& ipv4_frame,
                          const std::vector<uint8_t>& ipv6_frame);

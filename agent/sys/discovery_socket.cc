@@ -155,6 +155,22 @@ absl::StatusOr<std::unique_ptr<DiscoverySocket>> DiscoverySocket::OpenIpv6(
 
 DiscoverySocket::~DiscoverySocket() { close(fd_); }
 
+absl::Status DiscoverySocket::FollowDevice(const std::string& ifname, int ifindex) {
+  if (setsockopt(fd_, SOL_SOCKET, SO_BINDTODEVICE, ifname.c_str(),
+                 static_cast<socklen_t>(ifname.size())) != 0) {
+    return absl::UnavailableError(absl::StrCat("binding the discovery socket to ", ifname,
+                                               " again: ", std::strerror(errno)));
+  }
+  ifindex_ = ifindex;
+  if (family_ != AF_INET6) return absl::OkStatus();
+  if (setsockopt(fd_, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof(ifindex)) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("IPV6_MULTICAST_IF on ", ifname, " again: ", std::strerror(errno)));
+  }
+  joined_ = false;  // the old device's membership went with it
+  return JoinGroup();
+}
+
 absl::Status DiscoverySocket::JoinGroup() {
   if (family_ != AF_INET6 || joined_) return absl::OkStatus();
   ipv6_mreq join{};

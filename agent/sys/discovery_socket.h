@@ -54,6 +54,10 @@ class DiscoverySocket {
   int family() const { return family_; }
   // IPv6: joins kDiscoveryGroupIpv6 on the interface unless joined already.
   absl::Status JoinGroup();
+  // The interface was created again under its name (a USB adapter
+  // replugged), as `ifindex`: the socket was bound to the old device's
+  // index, so binds again (IPv6: points multicast there and joins anew).
+  absl::Status FollowDevice(const std::string& ifname, int ifindex);
   // IPv4 sockets: to a broadcast address.
   absl::Status Send(in_addr to, const std::vector<uint8_t>& frame);
   // IPv6 sockets: to kDiscoveryGroupIpv6 on the interface.
