@@ -146,8 +146,8 @@ TEST(ConfigReloadTest, FieldsOnlyARestartAppliesAreNamed) {
 TEST(ConfigReloadTest, BondIpv6AddressesNeedARestart) {
   const NodeSettings running = TwoPaths();
   NodeSettings addressed = running;
-  addressed.bond_address_ipv6 = BondAddressIpv6{.address = {{{0xfd, 0, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2}}},
-                                                .prefix_len = 64};
+  addressed.bond_address_ipv6 = BondAddress{
+      .address = IpAddress::V6(in6_addr{{{0xfd, 0, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2}}}), .prefix_len = 64};
   NodeSettings other_length = addressed;
   other_length.bond_address_ipv6->prefix_len = 48;
   EXPECT_EQ(DiffConfig(running, addressed).needs_restart,
