@@ -497,7 +497,7 @@ TEST_F(ConfigTest, BondIpv6Addresses) {
   EXPECT_EQ(IpText(s.bond_address_ipv6->address), "fd00:203::2");
   EXPECT_EQ(s.bond_address_ipv6->prefix_len, 64);
   ASSERT_TRUE(s.peer_bond_address_ipv6.has_value());
-  EXPECT_EQ(IpText(IpAddress::V6(*s.peer_bond_address_ipv6)), "fd00:203::1");
+  EXPECT_EQ(IpText(*s.peer_bond_address_ipv6), "fd00:203::1");
   EXPECT_FALSE(s.bond_address.has_value()) << "the IPv4 one stays separate";
   const NodeSettings none = MustResolve(WithOneUplink(""));
   EXPECT_FALSE(none.bond_address_ipv6 || none.peer_bond_address_ipv6);

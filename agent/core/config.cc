@@ -179,7 +179,7 @@ absl::Status ResolveBondIpv6(const config::LinkAggregation& l, NodeSettings& out
     return InvalidField(kPath, absl::StrCat(Quote(l.peer_bond_address_ipv6()),
                                             " is this node's own bond_address_ipv6"));
   }
-  out.peer_bond_address_ipv6 = peer->v6();
+  out.peer_bond_address_ipv6 = *peer;
   return absl::OkStatus();
 }
 

@@ -213,7 +213,7 @@ struct NodeSettings {
   std::optional<IpAddress> peer_address;
   std::optional<in_addr> peer_bond_address;  // where path probes go
   std::optional<BondAddress> bond_address_ipv6;  // IPv6
-  std::optional<in6_addr> peer_bond_address_ipv6;  // an allowed inner source
+  std::optional<IpAddress> peer_bond_address_ipv6;  // IPv6; an allowed inner source
   uint16_t port = config_defaults::kTunnelPort;  // local listen port and default remote port
   OffloadSetting offload = OffloadSetting::kAuto;
   uint32_t latency_packet_bytes = config_defaults::kLatencyPacketBytes;

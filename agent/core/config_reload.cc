@@ -9,7 +9,6 @@ namespace meshbpf {
 namespace {
 
 bool SameAddress(const in_addr& a, const in_addr& b) { return a.s_addr == b.s_addr; }
-bool SameIpv6(const in6_addr& a, const in6_addr& b) { return IN6_ARE_ADDR_EQUAL(&a, &b); }
 
 template <typename T, typename Same>
 bool SameOptional(const std::optional<T>& a, const std::optional<T>& b, Same same) {
@@ -53,8 +52,7 @@ std::vector<std::string> RestartFields(const NodeSettings& a, const NodeSettings
   note("link_aggregation.peer_bond_address",
        SameOptional(a.peer_bond_address, b.peer_bond_address, SameAddress));
   note("link_aggregation.bond_address_ipv6", a.bond_address_ipv6 == b.bond_address_ipv6);
-  note("link_aggregation.peer_bond_address_ipv6",
-       SameOptional(a.peer_bond_address_ipv6, b.peer_bond_address_ipv6, SameIpv6));
+  note("link_aggregation.peer_bond_address_ipv6", a.peer_bond_address_ipv6 == b.peer_bond_address_ipv6);
   note("link_aggregation.port", a.port == b.port);
   note("link_aggregation.segmentation_offload", a.offload == b.offload);
   note("link_aggregation.reorder_deadline_ms", a.reorder_deadline_ms == b.reorder_deadline_ms);

@@ -163,7 +163,7 @@ absl::Status BondDatapath::Configure(const PathTable& table, uint32_t reseq_dead
       allowed.push_back(HostPrefix(IpAddress::V4(*settings_.peer_bond_address)));
     }
     if (settings_.peer_bond_address_ipv6) {
-      allowed.push_back(HostPrefix(IpAddress::V6(*settings_.peer_bond_address_ipv6)));
+      allowed.push_back(HostPrefix(*settings_.peer_bond_address_ipv6));
     }
     if (absl::Status s = auth_->SyncAllowedSources(allowed); !s.ok()) return s;
   }
