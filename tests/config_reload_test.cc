@@ -146,8 +146,8 @@ TEST(ConfigReloadTest, FieldsOnlyARestartAppliesAreNamed) {
 TEST(ConfigReloadTest, BondIpv6AddressesNeedARestart) {
   const NodeSettings running = TwoPaths();
   NodeSettings addressed = running;
-  addressed.bond_address_ipv6 = BondAddressIpv6{.address = {{{0xfd, 0, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2}}},
-                                                .prefix_len = 64};
+  addressed.bond_address_ipv6 = BondAddress{
+      .address = IpAddress::V6(in6_addr{{{0xfd, 0, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2}}}), .prefix_len = 64};
   NodeSettings other_length = addressed;
   other_length.bond_address_ipv6->prefix_len = 48;
   EXPECT_EQ(DiffConfig(running, addressed).needs_restart,
@@ -155,7 +155,7 @@ TEST(ConfigReloadTest, BondIpv6AddressesNeedARestart) {
   EXPECT_EQ(DiffConfig(addressed, other_length).needs_restart,
             std::vector<std::string>{"link_aggregation.bond_address_ipv6"});
   NodeSettings peer = running;
-  peer.peer_bond_address_ipv6 = in6_addr{{{0xfd, 0, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}}};
+  peer.peer_bond_address_ipv6 = IpAddress::V6(in6_addr{{{0xfd, 0, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}}});
   EXPECT_EQ(DiffConfig(running, peer).needs_restart,
             std::vector<std::string>{"link_aggregation.peer_bond_address_ipv6"});
   EXPECT_TRUE(DiffConfig(peer, peer).needs_restart.empty());

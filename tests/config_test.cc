@@ -28,7 +28,7 @@ TEST_F(ConfigTest, CompleteClientConfigResolves) {
   EXPECT_EQ(s.mode, BondMode::kLoadBalance);
   EXPECT_EQ(s.bond_interface, "mb0");
   ASSERT_TRUE(s.bond_address.has_value());
-  EXPECT_EQ(Ipv4Text(s.bond_address->address), "10.203.0.2");
+  EXPECT_EQ(IpText(s.bond_address->address), "10.203.0.2");
   EXPECT_EQ(s.bond_address->prefix_len, 24);
   ASSERT_TRUE(s.peer_address.has_value());
   EXPECT_EQ(IpText(*s.peer_address), "198.51.100.7");
@@ -494,10 +494,10 @@ TEST_F(ConfigTest, BondIpv6Addresses) {
   const NodeSettings s = MustResolve(WithOneUplink(
       R"("link_aggregation": {"bond_address_ipv6": "fd00:203::2/64", "peer_bond_address_ipv6": "fd00:203::1"})"));
   ASSERT_TRUE(s.bond_address_ipv6.has_value());
-  EXPECT_EQ(IpText(IpAddress::V6(s.bond_address_ipv6->address)), "fd00:203::2");
+  EXPECT_EQ(IpText(s.bond_address_ipv6->address), "fd00:203::2");
   EXPECT_EQ(s.bond_address_ipv6->prefix_len, 64);
   ASSERT_TRUE(s.peer_bond_address_ipv6.has_value());
-  EXPECT_EQ(IpText(IpAddress::V6(*s.peer_bond_address_ipv6)), "fd00:203::1");
+  EXPECT_EQ(IpText(*s.peer_bond_address_ipv6), "fd00:203::1");
   EXPECT_FALSE(s.bond_address.has_value()) << "the IPv4 one stays separate";
   const NodeSettings none = MustResolve(WithOneUplink(""));
   EXPECT_FALSE(none.bond_address_ipv6 || none.peer_bond_address_ipv6);

@@ -37,7 +37,7 @@ NodeSettings TwoPaths(bool probed) {
   NodeSettings s;
   s.paths = {Path("wan0", "eth0", 2, "10.0.0.2"), Path("wan1", "eth1", 3, "10.1.0.2")};
   if (probed) {
-    s.bond_address = BondAddress{Addr("10.99.0.1"), 30};
+    s.bond_address = BondAddress{IpAddress::V4(Addr("10.99.0.1")), 30};
     s.peer_bond_address = Addr("10.99.0.2");
   }
   return s;

@@ -158,39 +158,11 @@ absl::StatusOr<InnerPrefix> ParseInnerPrefix(absl::string_view path, const std::
   return out;
 }
 
-// "fd00:203::2/64" (link_aggregation.bond_address_ipv6).
-absl::StatusOr<BondAddressIpv6> ParseBondAddressIpv6(absl::string_view path, const std::string& text) {
-  const size_t slash = text.find('/');
-  const std::string length = slash == std::string::npos ? "" : text.substr(slash + 1);
-  if (length.empty() || length.size() > 3 ||
-      !std::all_of(length.begin(), length.end(), absl::ascii_isdigit)) {
-    return InvalidField(path, absl::StrCat(Quote(text), " is not an IPv6 address with a prefix length "
-                                                      "(expected e.g. fd00:203::2/64)"));
-  }
-  absl::StatusOr<IpAddress> address = ParseIpAddress(path, text.substr(0, slash));
-  if (!address.ok()) return address.status();  // names a mapped address as such
-  if (!address->is_v6()) {
-    return InvalidField(path, absl::StrCat(Quote(text), " is IPv4: this field takes the bond's IPv6 "
-                                                      "address (the IPv4 one is bond_address)"));
-  }
-  const int prefix_len = std::stoi(length);
-  // /0 would put every IPv6 destination on-link behind the bond.
-  if (prefix_len < 1 || prefix_len > 128) {
-    return InvalidField(path, absl::StrCat("prefix length ", prefix_len, " in ", Quote(text),
-                                         " is out of range (1..128)"));
-  }
-  const in6_addr a = address->v6();
-  if (IN6_IS_ADDR_UNSPECIFIED(&a) || IN6_IS_ADDR_LOOPBACK(&a) || IN6_IS_ADDR_MULTICAST(&a)) {
-    return InvalidField(path, absl::StrCat(Quote(text), " is not a unicast address a device can have"));
-  }
-  return BondAddressIpv6{a, prefix_len};
-}
-
 // link_aggregation.bond_address_ipv6 and peer_bond_address_ipv6.
 absl::Status ResolveBondIpv6(const config::LinkAggregation& l, NodeSettings& out) {
   if (l.has_bond_address_ipv6()) {
-    absl::StatusOr<BondAddressIpv6> bond =
-        ParseBondAddressIpv6("link_aggregation.bond_address_ipv6", l.bond_address_ipv6());
+    absl::StatusOr<BondAddress> bond =
+        ParseBondAddress("link_aggregation.bond_address_ipv6", l.bond_address_ipv6(), AF_INET6);
     if (!bond.ok()) return bond.status();
     out.bond_address_ipv6 = *bond;
   }
@@ -203,13 +175,11 @@ absl::Status ResolveBondIpv6(const config::LinkAggregation& l, NodeSettings& out
                                             " is IPv4: this field takes the peer's IPv6 bond "
                                             "address (the IPv4 one is peer_bond_address)"));
   }
-  const in6_addr a = peer->v6();
-  if (out.bond_address_ipv6 &&
-      std::memcmp(&a, &out.bond_address_ipv6->address, sizeof(a)) == 0) {
+  if (out.bond_address_ipv6 && out.bond_address_ipv6->address == *peer) {
     return InvalidField(kPath, absl::StrCat(Quote(l.peer_bond_address_ipv6()),
                                             " is this node's own bond_address_ipv6"));
   }
-  out.peer_bond_address_ipv6 = a;
+  out.peer_bond_address_ipv6 = *peer;
   return absl::OkStatus();
 }
 
@@ -324,7 +294,7 @@ absl::Status ResolveLinkAggregation(const config::LinkAggregation& l, NodeSettin
   }
   if (l.has_bond_address()) {
     absl::StatusOr<BondAddress> bond =
-        ParseBondAddress("link_aggregation.bond_address", l.bond_address());
+        ParseBondAddress("link_aggregation.bond_address", l.bond_address(), AF_INET);
     if (!bond.ok()) return bond.status();
     out.bond_address = *bond;
   }

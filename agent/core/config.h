@@ -103,16 +103,12 @@ struct PathSettings {
   bool endpoint_known = true;
 };
 
-// An address with a prefix length: the bond's address, or a prefix.
+// An address of the bond device with its prefix length
+// (link_aggregation.bond_address or bond_address_ipv6, by its family).
 struct BondAddress {
-  in_addr address{};
+  IpAddress address;
   int prefix_len = 0;
-};
-
-// link_aggregation.bond_address_ipv6: an IPv6 address with its prefix length.
-struct BondAddressIpv6 {
-  in6_addr address{};
-  int prefix_len = 0;
+  bool operator==(const BondAddress&) const = default;
 };
 
 // The bits of an IPv4 address a prefix of `prefix_len` covers, host order.
@@ -213,12 +209,12 @@ struct TunnelAuthSettings {
 struct NodeSettings {
   BondMode mode = BondMode::kLoadBalance;
   std::string bond_interface = config_defaults::kBondInterface;
-  std::optional<BondAddress> bond_address;
+  std::optional<BondAddress> bond_address;  // IPv4
   // Either family; an IPv6 one makes relayed paths IPv6 (over the LAN's link-local addresses).
   std::optional<IpAddress> peer_address;
   std::optional<in_addr> peer_bond_address;  // where path probes go
-  std::optional<BondAddressIpv6> bond_address_ipv6;
-  std::optional<in6_addr> peer_bond_address_ipv6;  // an allowed inner source
+  std::optional<BondAddress> bond_address_ipv6;  // IPv6
+  std::optional<IpAddress> peer_bond_address_ipv6;  // IPv6; an allowed inner source
   uint16_t port = config_defaults::kTunnelPort;  // local listen port and default remote port
   OffloadSetting offload = OffloadSetting::kAuto;
   uint32_t latency_packet_bytes = config_defaults::kLatencyPacketBytes;

@@ -45,22 +45,48 @@ absl::StatusOr<IpAddress> ParseIpAddress(absl::string_view path, const std::stri
                                                       "192.0.2.1 or 2001:db8::1)"));
 }
 
-absl::StatusOr<BondAddress> ParseBondAddress(absl::string_view path, const std::string& text) {
+absl::StatusOr<BondAddress> ParseBondAddress(absl::string_view path, const std::string& text,
+                                             int family) {
+  struct Rules {
+    const char* name;
+    const char* example;
+    size_t max_digits;
+    int min_len;  // IPv6: /0 would put every destination on-link behind the bond
+    int max_len;
+  };
+  const bool v6 = family == AF_INET6;
+  const Rules rules = v6 ? Rules{"IPv6", "fd00:203::2/64", 3, 1, 128}
+                         : Rules{"IPv4", "10.203.0.2/24", 2, 0, 32};
   const size_t slash = text.find('/');
-  const std::string prefix = slash == std::string::npos ? "" : text.substr(slash + 1);
-  absl::StatusOr<in_addr> addr = ParseIpv4(path, text.substr(0, slash));
-  if (!addr.ok() || prefix.empty() || prefix.size() > 2 ||
-      !std::all_of(prefix.begin(), prefix.end(), absl::ascii_isdigit)) {
-    return InvalidField(path, absl::StrCat(Quote(text),
-                                         " is not an IPv4 address with a prefix length "
-                                         "(expected e.g. 10.203.0.2/24)"));
+  const std::string length = slash == std::string::npos ? "" : text.substr(slash + 1);
+  absl::StatusOr<IpAddress> address = ParseIpAddress(path, text.substr(0, slash));
+  // An IPv4 field says this of any address it cannot take; an IPv6 one
+  // names an IPv4 or IPv4-mapped address as such below.
+  if (length.empty() || length.size() > rules.max_digits ||
+      !std::all_of(length.begin(), length.end(), absl::ascii_isdigit) ||
+      (!v6 && (!address.ok() || address->is_v6()))) {
+    return InvalidField(path, absl::StrCat(Quote(text), " is not an ", rules.name,
+                                         " address with a prefix length (expected e.g. ",
+                                         rules.example, ")"));
   }
-  const int prefix_len = std::stoi(prefix);
-  if (prefix_len > 32) {
+  if (!address.ok()) return address.status();
+  if (v6 && !address->is_v6()) {
+    return InvalidField(path, absl::StrCat(Quote(text), " is IPv4: this field takes the bond's IPv6 "
+                                                      "address (the IPv4 one is bond_address)"));
+  }
+  const int prefix_len = std::stoi(length);
+  if (prefix_len < rules.min_len || prefix_len > rules.max_len) {
     return InvalidField(path, absl::StrCat("prefix length ", prefix_len, " in ", Quote(text),
-                                         " is out of range (0..32)"));
+                                         " is out of range (", rules.min_len, "..", rules.max_len,
+                                         ")"));
   }
-  return BondAddress{*addr, prefix_len};
+  if (v6) {
+    const in6_addr a = address->v6();
+    if (IN6_IS_ADDR_UNSPECIFIED(&a) || IN6_IS_ADDR_LOOPBACK(&a) || IN6_IS_ADDR_MULTICAST(&a)) {
+      return InvalidField(path, absl::StrCat(Quote(text), " is not a unicast address a device can have"));
+    }
+  }
+  return BondAddress{*address, prefix_len};
 }
 
 std::optional<std::string> IfnameProblem(absl::string_view name) {

@@ -118,8 +118,11 @@ absl::Status OptionalIpv4(absl::string_view path, bool present, const std::strin
   return absl::OkStatus();
 }
 
-// "A.B.C.D/N" (link_aggregation.bond_address).
-absl::StatusOr<BondAddress> ParseBondAddress(absl::string_view path, const std::string& text);
+// An address of `family` with its prefix length: "10.203.0.2/24" (AF_INET,
+// link_aggregation.bond_address) or "fd00:203::2/64" (AF_INET6,
+// bond_address_ipv6). An address of the other family is refused.
+absl::StatusOr<BondAddress> ParseBondAddress(absl::string_view path, const std::string& text,
+                                             int family);
 
 // Why `name` is not a valid Linux interface name (the kernel's
 // dev_valid_name()), or nullopt if it is.

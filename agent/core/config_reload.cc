@@ -9,10 +9,6 @@ namespace meshbpf {
 namespace {
 
 bool SameAddress(const in_addr& a, const in_addr& b) { return a.s_addr == b.s_addr; }
-bool SamePrefix(const BondAddress& a, const BondAddress& b) {
-  return SameAddress(a.address, b.address) && a.prefix_len == b.prefix_len;
-}
-bool SameIpv6(const in6_addr& a, const in6_addr& b) { return IN6_ARE_ADDR_EQUAL(&a, &b); }
 
 template <typename T, typename Same>
 bool SameOptional(const std::optional<T>& a, const std::optional<T>& b, Same same) {
@@ -52,16 +48,11 @@ std::vector<std::string> RestartFields(const NodeSettings& a, const NodeSettings
     if (!same) fields.push_back(field);
   };
   note("link_aggregation.bond_interface", a.bond_interface == b.bond_interface);
-  note("link_aggregation.bond_address", SameOptional(a.bond_address, b.bond_address, SamePrefix));
+  note("link_aggregation.bond_address", a.bond_address == b.bond_address);
   note("link_aggregation.peer_bond_address",
        SameOptional(a.peer_bond_address, b.peer_bond_address, SameAddress));
-  note("link_aggregation.bond_address_ipv6",
-       SameOptional(a.bond_address_ipv6, b.bond_address_ipv6,
-                    [](const BondAddressIpv6& x, const BondAddressIpv6& y) {
-                      return SameIpv6(x.address, y.address) && x.prefix_len == y.prefix_len;
-                    }));
-  note("link_aggregation.peer_bond_address_ipv6",
-       SameOptional(a.peer_bond_address_ipv6, b.peer_bond_address_ipv6, SameIpv6));
+  note("link_aggregation.bond_address_ipv6", a.bond_address_ipv6 == b.bond_address_ipv6);
+  note("link_aggregation.peer_bond_address_ipv6", a.peer_bond_address_ipv6 == b.peer_bond_address_ipv6);
   note("link_aggregation.port", a.port == b.port);
   note("link_aggregation.segmentation_offload", a.offload == b.offload);
   note("link_aggregation.reorder_deadline_ms", a.reorder_deadline_ms == b.reorder_deadline_ms);

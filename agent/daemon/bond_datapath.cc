@@ -163,7 +163,7 @@ absl::Status BondDatapath::Configure(const PathTable& table, uint32_t reseq_dead
       allowed.push_back(HostPrefix(IpAddress::V4(*settings_.peer_bond_address)));
     }
     if (settings_.peer_bond_address_ipv6) {
-      allowed.push_back(HostPrefix(IpAddress::V6(*settings_.peer_bond_address_ipv6)));
+      allowed.push_back(HostPrefix(*settings_.peer_bond_address_ipv6));
     }
     if (absl::Status s = auth_->SyncAllowedSources(allowed); !s.ok()) return s;
   }
@@ -279,7 +279,7 @@ absl::StatusOr<std::unique_ptr<ProbeSocket>> OpenProbeSocket(const NodeSettings&
     return nullptr;
   }
   absl::StatusOr<std::unique_ptr<ProbeSocket>> socket = ProbeSocket::Open(
-      settings.bond_address->address, settings.failover.probe_port, settings.discovery.mesh_key);
+      settings.bond_address->address.v4(), settings.failover.probe_port, settings.discovery.mesh_key);
   if (socket.ok() && !settings.peer_bond_address) {
     Log(LogLevel::kWarning,
         "no link_aggregation.peer_bond_address: answering the peer's probes "

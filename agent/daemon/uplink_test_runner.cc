@@ -50,7 +50,7 @@ absl::StatusOr<UplinkTestReply> UplinkTestRunner::Start(const TestRequest& reque
   const uint64_t now_ns = MonotonicNs();
   for (size_t i : paths) {
     absl::StatusOr<std::unique_ptr<LoadSender>> sender = LoadSender::Open(
-        settings_.bond_address->address, *settings_.peer_bond_address, static_cast<uint8_t>(i));
+        settings_.bond_address->address.v4(), *settings_.peer_bond_address, static_cast<uint8_t>(i));
     if (!sender.ok()) return sender.status();
     run.senders.push_back(std::move(*sender));
     run.pacers.emplace_back(settings_.paths[i].rate_bps * kTestLoadFactor, kTestPayloadBytes,

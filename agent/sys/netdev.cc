@@ -213,17 +213,9 @@ absl::StatusOr<bool> EnsureBondDevice(const NodeSettings& settings, uint32_t mtu
   if (disable_offloads) {
     if (absl::Status s = DisableOffloads(bond); !s.ok()) return s;
   }
-  if (settings.bond_address) {
-    const BondAddress& a = *settings.bond_address;
-    if (absl::Status s = AddAddress(sock->get(), bond, IpAddress::V4(a.address), a.prefix_len); !s.ok()) {
-      return s;
-    }
-  }
-  if (settings.bond_address_ipv6) {
-    const BondAddressIpv6& a = *settings.bond_address_ipv6;
-    if (absl::Status s = AddAddress(sock->get(), bond, IpAddress::V6(a.address), a.prefix_len); !s.ok()) {
-      return s;
-    }
+  for (const std::optional<BondAddress>& a : {settings.bond_address, settings.bond_address_ipv6}) {
+    if (!a) continue;
+    if (absl::Status s = AddAddress(sock->get(), bond, a->address, a->prefix_len); !s.ok()) return s;
   }
   return created;
 }
