@@ -11,7 +11,11 @@
 #  c. goodput up and down is clearly above G1 (> 2x), and node 2 counts
 #     the relayed bytes each way, matching what iperf3 moved;
 #  d. datagrams a stranger on the LAN sends to node 2's relay ports over
-#     IPv6 are not relayed.
+#     IPv6 are not relayed;
+#  e. node 1 and the peer restart with authentication and encryption (node
+#     2 relays what it cannot read): the handshake crosses the IPv6 relay,
+#     the peer learns mesh1's far end from authenticated packets, goodput is
+#     still clearly above G1 and no genuine packet is refused.
 # The IPv4 relay test covers budgets, caps and a dying relay: the same
 # code whatever the family.
 set -euo pipefail
@@ -93,4 +97,27 @@ sleep 0.5
 reached="$(mesh_ns isp nft list table inet meshbpf_relay_lab | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')"
 echo "measured: of 1280 stranger datagrams over IPv6, $reached reached the peer"
 [[ "$reached" == 0 ]] || lab_fail "$reached of the stranger's datagrams were relayed to the peer"
+
+# e. Authenticated and encrypted.
+for node in 1 peer; do lab_stop_agent "mesh-$node" || lab_fail "node $node's agent did not stop cleanly"; done
+lab_authenticate_nodes n1 peer
+for node in n1 peer; do lab_set_link_aggregation "$node" encryption true; done
+mesh_start_agent peer 2
+mesh_start_agent 1 2
+established() {
+  [[ "$(json_eval 1 status 'j["health"]["authentication"]["established"]')" == True &&
+     "$(json_eval peer status 'j["health"]["authentication"]["established"]')" == True ]]
+}
+wait_until 20 "node 1 and the peer establish a session over IPv6" established
+wait_until 15 "the peer learns mesh1's far end from authenticated packets" peer_learned6
+wait_until 15 "mesh1 comes up on node 1 again" mesh1_up
+read -r g_auth _ <<<"$(relay_iperf up "$IPERF_SECONDS")"
+echo "measured: $g_auth Mbit/s upload, authenticated and encrypted, over own uplink + mesh1 (G1 $g1)"
+holds "a > 2 * b" "$g_auth" "$g1" || lab_fail "authenticated upload $g_auth Mbit/s, not above 2 x $g1"
+refused=0
+for node in 1 peer; do
+  n="$(json_eval "$node" status "sum(sum(p['drops'][r] for p in j['paths']) + j['unattributed_drops'][r] for r in ('auth_bad_tag', 'auth_replay', 'auth_too_old', 'auth_plaintext', 'wrong_endpoint'))")"
+  refused=$((refused + n))
+done
+((refused == 0)) || lab_fail "$refused genuine packets refused"
 echo "PASS"
