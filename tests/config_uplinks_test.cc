@@ -337,22 +337,17 @@ TEST_F(ConfigTest, LearnedPathHasItsLocalSideOnly) {
 
 TEST_F(ConfigTest, ALearnedPathStartsOnTheFamilyItHas) {
   fake_.Add("wwan6", 8, 1500, nullptr).ipv6 = {IpOf("2001:db8:6::2").v6()};
-  EXPECT_EQ(IpText(MustResolve(LearningPeer(R"({"name": "m", "interface": "wwan6",
-                                                "learn_remote": true, "rate_mbit": 30})"))
-                       .paths[1]
-                       .source),
-            "2001:db8:6::2")
-      << "an IPv6-only uplink";
   fake_.Add("dual0", 9, 1500, "192.0.2.9").ipv6 = {IpOf("2001:db8:9::2").v6()};
-  const std::string by_gateway = R"({"name": "m", "interface": "dual0", "learn_remote": true,
-                                     "gateway": "2001:db8:9::1", "rate_mbit": 30})";
-  EXPECT_EQ(IpText(MustResolve(LearningPeer(by_gateway)).paths[1].source), "2001:db8:9::2");
-  EXPECT_EQ(IpText(MustResolve(LearningPeer(R"({"name": "m", "interface": "dual0",
-                                                "learn_remote": true, "rate_mbit": 30})"))
-                       .paths[1]
-                       .source),
-            "192.0.2.9")
-      << "IPv4 first without a gateway";
+  // The learned path's source on `interface`, with `gateway` if not empty.
+  auto source = [&](const char* interface, const char* gateway) {
+    const std::string uplink = absl::StrCat(
+        R"({"name": "m", "interface": ")", interface, R"(", "learn_remote": true, "rate_mbit": 30)",
+        *gateway ? absl::StrCat(R"(, "gateway": ")", gateway, R"(")") : "", "}");
+    return IpText(MustResolve(LearningPeer(uplink)).paths[1].source);
+  };
+  EXPECT_EQ(source("wwan6", ""), "2001:db8:6::2") << "an IPv6-only uplink";
+  EXPECT_EQ(source("dual0", "2001:db8:9::1"), "2001:db8:9::2") << "the gateway's family";
+  EXPECT_EQ(source("dual0", ""), "192.0.2.9") << "IPv4 first without a gateway";
 }
 
 TEST_F(ConfigTest, LearnedPathErrorsNameTheField) {

@@ -29,11 +29,7 @@ for node in n1 peer; do lab_set_link_aggregation "$node" encryption true; done
 mesh_start_agent peer
 mesh_start_agent 2
 mesh_start_agent 1
-established() {
-  [[ "$(json_eval 1 status 'j["health"]["authentication"]["established"]')" == True &&
-     "$(json_eval peer status 'j["health"]["authentication"]["established"]')" == True ]]
-}
-wait_until 20 "node 1 and the peer establish a session" established
+wait_until 20 "node 1 and the peer establish a session" sessions_established
 wait_until 10 "node 1 fills mesh1 with node 2's uplink" mesh1_filled
 wait_until 15 "the peer learns mesh1's far end" peer_learned
 wait_until 15 "mesh1 comes up on node 1" mesh1_up

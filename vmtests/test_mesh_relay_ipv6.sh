@@ -55,22 +55,7 @@ grep -q "mesh: relaying for node1 through wan0 (slot 0, return port [0-9]*): \[f
   lab_fail "node 2's mb_relays: $(mesh_cli 2 maps --json | head -c 2000)"
 
 # c. Through the relay, both directions.
-fwd_before="$(relay_counter fwd_bytes)"
-read -r g2 up_bytes <<<"$(relay_iperf up "$IPERF_SECONDS")"
-fwd_bytes=$(($(relay_counter fwd_bytes) - fwd_before))
-ret_before="$(relay_counter ret_bytes)"
-read -r g_down down_bytes <<<"$(relay_iperf down "$IPERF_SECONDS")"
-ret_bytes=$(($(relay_counter ret_bytes) - ret_before))
-echo "measured: G2 (own uplink + mesh1 through node 2, all IPv6) = $g2 Mbit/s upload," \
-  "$g_down Mbit/s download (G1 $g1 Mbit/s)"
-holds "a > 2 * b" "$g2" "$g1" || lab_fail "upload with mesh1: $g2 Mbit/s, not above 2 x $g1"
-holds "a > 2 * b" "$g_down" "$g1" || lab_fail "download with mesh1: $g_down Mbit/s, not above 2 x $g1"
-echo "measured: node 2 relayed $fwd_bytes bytes to the peer during the upload (iperf3 moved $up_bytes)," \
-  "$ret_bytes bytes back during the download (iperf3 moved $down_bytes)"
-holds "a >= 0.8 * b" "$fwd_bytes" "$up_bytes" ||
-  lab_fail "node 2 relayed $fwd_bytes bytes forward, less than 0.8 x $up_bytes"
-holds "a >= 0.8 * b" "$ret_bytes" "$down_bytes" ||
-  lab_fail "node 2 relayed $ret_bytes bytes back, less than 0.8 x $down_bytes"
+relay_both_ways "$IPERF_SECONDS" "$g1" ", all IPv6"
 drops="$(relay_counter drops)"
 python3 -c "import ast, sys; d = ast.literal_eval(sys.argv[1]); sys.exit(0 if sum(d.values()) == 0 else 1)" \
   "$drops" || lab_fail "node 2's relay dropped genuine packets: $drops"
@@ -104,11 +89,7 @@ lab_authenticate_nodes n1 peer
 for node in n1 peer; do lab_set_link_aggregation "$node" encryption true; done
 mesh_start_agent peer 2
 mesh_start_agent 1 2
-established() {
-  [[ "$(json_eval 1 status 'j["health"]["authentication"]["established"]')" == True &&
-     "$(json_eval peer status 'j["health"]["authentication"]["established"]')" == True ]]
-}
-wait_until 20 "node 1 and the peer establish a session over IPv6" established
+wait_until 20 "node 1 and the peer establish a session over IPv6" sessions_established
 wait_until 15 "the peer learns mesh1's far end from authenticated packets" peer_learned6
 wait_until 15 "mesh1 comes up on node 1 again" mesh1_up
 read -r g_auth _ <<<"$(relay_iperf up "$IPERF_SECONDS")"

@@ -373,3 +373,33 @@ relay_iperf() {
   wait "$server" 2>/dev/null || true
   lab_iperf_summary "$LAB_DIR/iperf.json" "relay_iperf $1"
 }
+
+# Through the relay both ways for SECONDS each: goodput clearly above node
+# 1's own uplink (G1 Mbit/s, > 2x), and node 2's relay counting at least
+# 0.8 of what iperf3 moved in each direction (WHAT names the setting in
+# the figures printed): relay_both_ways SECONDS G1 WHAT
+relay_both_ways() {
+  local seconds="$1" g1="$2" fwd_before ret_before up up_bytes down down_bytes fwd ret
+  fwd_before="$(relay_counter fwd_bytes)"
+  read -r up up_bytes <<<"$(relay_iperf up "$seconds")"
+  fwd=$(($(relay_counter fwd_bytes) - fwd_before))
+  ret_before="$(relay_counter ret_bytes)"
+  read -r down down_bytes <<<"$(relay_iperf down "$seconds")"
+  ret=$(($(relay_counter ret_bytes) - ret_before))
+  echo "measured: G2 (own uplink + mesh1 through node 2$3) = $up Mbit/s upload, $down Mbit/s" \
+    "download (G1 $g1 Mbit/s)"
+  holds "a > 2 * b" "$up" "$g1" || lab_fail "upload with mesh1: $up Mbit/s, not above 2 x $g1"
+  holds "a > 2 * b" "$down" "$g1" || lab_fail "download with mesh1: $down Mbit/s, not above 2 x $g1"
+  echo "measured: node 2 relayed $fwd bytes to the peer during the upload (iperf3 moved $up_bytes)," \
+    "$ret bytes back during the download (iperf3 moved $down_bytes)"
+  holds "a >= 0.8 * b" "$fwd" "$up_bytes" ||
+    lab_fail "node 2 relayed $fwd bytes forward, less than 0.8 x $up_bytes"
+  holds "a >= 0.8 * b" "$ret" "$down_bytes" ||
+    lab_fail "node 2 relayed $ret bytes back, less than 0.8 x $down_bytes"
+}
+
+# Whether node 1 and the peer both have an authenticated session.
+sessions_established() {
+  [[ "$(json_eval 1 status 'j["health"]["authentication"]["established"]')" == True &&
+     "$(json_eval peer status 'j["health"]["authentication"]["established"]')" == True ]]
+}
