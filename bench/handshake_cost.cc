@@ -45,8 +45,8 @@ int main(int argc, char** argv) {
   const Handshake at_responder(responder, initiator.public_key);
   std::vector<Handshake::Initiation> genuine, forged;
   for (size_t i = 0; i < rounds; ++i) {
-    genuine.push_back(from_initiator.Initiate(GenerateKeyPair(), 1 + i));
-    forged.push_back(from_stranger.Initiate(GenerateKeyPair(), 1 + i));
+    genuine.push_back(from_initiator.Initiate(GenerateKeyPair(), 1 + i, 1 + i));
+    forged.push_back(from_stranger.Initiate(GenerateKeyPair(), 1 + i, 1 + i));
   }
   const X25519KeyPair ephemeral = GenerateKeyPair();
   size_t answered = 0, refused = 0;

@@ -132,7 +132,7 @@ void WriteHandshakeSeeds(const fs::path& root) {
   seeds.Write(3, std::string(kResponseSize, '\0'));
   // Modes 0 and 1 take the bytes as they are: a well-framed message of other keys.
   const X25519KeyPair a = GenerateKeyPair(), b = GenerateKeyPair();
-  const Handshake::Initiation sent = Handshake(a, b.public_key).Initiate(GenerateKeyPair(), 9);
+  const Handshake::Initiation sent = Handshake(a, b.public_key).Initiate(GenerateKeyPair(), 9, 1);
   seeds.Write(0, sent.message.data(), sent.message.size());
   absl::StatusOr<Handshake::Response> answer =
       Handshake(b, a.public_key).Respond(sent.message.data(), sent.message.size(), GenerateKeyPair(), 10);

@@ -53,7 +53,7 @@ class HandshakeTest : public ::testing::Test {
 };
 
 TEST_F(HandshakeTest, BothEndsDeriveTheSameKeysPerDirection) {
-  const Handshake::Initiation sent = initiator_.Initiate(GenerateKeyPair(), 11);
+  const Handshake::Initiation sent = initiator_.Initiate(GenerateKeyPair(), 11, 1);
   absl::StatusOr<Handshake::Response> response =
       responder_.Respond(sent.message.data(), sent.message.size(), GenerateKeyPair(), 22);
   ASSERT_TRUE(response.ok()) << response.status();
@@ -72,7 +72,7 @@ TEST_F(HandshakeTest, BothEndsDeriveTheSameKeysPerDirection) {
 
 TEST_F(HandshakeTest, FreshEphemeralsGiveFreshKeys) {
   auto run = [&] {
-    const Handshake::Initiation sent = initiator_.Initiate(GenerateKeyPair(), 1);
+    const Handshake::Initiation sent = initiator_.Initiate(GenerateKeyPair(), 1, 1);
     absl::StatusOr<Handshake::Response> r =
         responder_.Respond(sent.message.data(), sent.message.size(), GenerateKeyPair(), 2);
     return r->keys.send_key;
@@ -81,7 +81,7 @@ TEST_F(HandshakeTest, FreshEphemeralsGiveFreshKeys) {
 }
 
 TEST_F(HandshakeTest, EveryBitFlipOfEitherMessageIsRefused) {
-  const Handshake::Initiation sent = initiator_.Initiate(GenerateKeyPair(), 5);
+  const Handshake::Initiation sent = initiator_.Initiate(GenerateKeyPair(), 5, 1);
   const X25519KeyPair responder_ephemeral = GenerateKeyPair();
   for (size_t bit = 0; bit < sent.message.size() * 8; ++bit) {
     InitiationBytes m = sent.message;
@@ -102,13 +102,13 @@ TEST_F(HandshakeTest, AnotherNodesKeyIsRefusedBothWays) {
   const X25519KeyPair mallory = GenerateKeyPair();
   // Mallory initiates toward Bob, who expects Alice.
   const Handshake impostor(mallory, bob_.public_key);
-  const Handshake::Initiation forged = impostor.Initiate(GenerateKeyPair(), 1);
+  const Handshake::Initiation forged = impostor.Initiate(GenerateKeyPair(), 1, 1);
   absl::StatusOr<Handshake::Response> r =
       responder_.Respond(forged.message.data(), forged.message.size(), GenerateKeyPair(), 2);
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(absl::IsPermissionDenied(r.status())) << r.status();
   // Mallory answers Alice's initiation (she knows Alice's public key, not Bob's private one).
-  const Handshake::Initiation sent = initiator_.Initiate(GenerateKeyPair(), 3);
+  const Handshake::Initiation sent = initiator_.Initiate(GenerateKeyPair(), 3, 1);
   const Handshake mallory_as_bob(mallory, alice_.public_key);
   absl::StatusOr<Handshake::Response> fake =
       mallory_as_bob.Respond(sent.message.data(), sent.message.size(), GenerateKeyPair(), 4);
@@ -116,12 +116,12 @@ TEST_F(HandshakeTest, AnotherNodesKeyIsRefusedBothWays) {
 }
 
 TEST_F(HandshakeTest, OnlyThePeerVouchesAndOnlyForItsDirection) {
-  const Handshake::Initiation sent = initiator_.Initiate(GenerateKeyPair(), 12);
+  const Handshake::Initiation sent = initiator_.Initiate(GenerateKeyPair(), 12, 1);
   EXPECT_TRUE(responder_.Vouched(sent.message.data(), sent.message.size()).ok());
   // A stranger with keys of its own frames a perfect initiation: refused
   // by the cheap check, before any X25519.
   const Handshake stranger(GenerateKeyPair(), bob_.public_key);
-  const Handshake::Initiation junk = stranger.Initiate(GenerateKeyPair(), 12);
+  const Handshake::Initiation junk = stranger.Initiate(GenerateKeyPair(), 12, 1);
   const absl::Status refused = responder_.Vouched(junk.message.data(), junk.message.size());
   EXPECT_TRUE(absl::IsPermissionDenied(refused)) << refused;
   EXPECT_NE(refused.message().find("vouch"), std::string::npos) << refused;
@@ -138,9 +138,20 @@ TEST_F(HandshakeTest, OnlyThePeerVouchesAndOnlyForItsDirection) {
   EXPECT_FALSE(responder_.Vouched(flipped.data(), flipped.size()).ok());
 }
 
+// The order travels under the vouch and the MAC: an attacker cannot make a
+// recorded initiation newer.
+TEST_F(HandshakeTest, TheInitiationsOrderIsReadBackAndCannotBeChanged) {
+  const Handshake::Initiation sent = initiator_.Initiate(GenerateKeyPair(), 3, 0x0102030405060708);
+  EXPECT_EQ(Handshake::OrderOf(sent.message.data()), 0x0102030405060708u);
+  InitiationBytes newer = sent.message;
+  newer[8 + kX25519KeySize] ^= 0x80;  // the order's top byte
+  EXPECT_FALSE(responder_.Vouched(newer.data(), newer.size()).ok());
+  EXPECT_FALSE(responder_.Respond(newer.data(), newer.size(), GenerateKeyPair(), 4).ok());
+}
+
 TEST_F(HandshakeTest, AResponseToAnotherInitiationIsRefused) {
-  const Handshake::Initiation first = initiator_.Initiate(GenerateKeyPair(), 7);
-  const Handshake::Initiation second = initiator_.Initiate(GenerateKeyPair(), 7);
+  const Handshake::Initiation first = initiator_.Initiate(GenerateKeyPair(), 7, 1);
+  const Handshake::Initiation second = initiator_.Initiate(GenerateKeyPair(), 7, 1);
   absl::StatusOr<Handshake::Response> to_first =
       responder_.Respond(first.message.data(), first.message.size(), GenerateKeyPair(), 8);
   ASSERT_TRUE(to_first.ok());
@@ -149,7 +160,7 @@ TEST_F(HandshakeTest, AResponseToAnotherInitiationIsRefused) {
 }
 
 TEST_F(HandshakeTest, FramingErrorsNameWhatIsWrong) {
-  const Handshake::Initiation sent = initiator_.Initiate(GenerateKeyPair(), 9);
+  const Handshake::Initiation sent = initiator_.Initiate(GenerateKeyPair(), 9, 1);
   EXPECT_FALSE(HandshakeType(sent.message.data(), 3).ok());
   EXPECT_FALSE(HandshakeType(sent.message.data(), sent.message.size() - 1).ok());
   InitiationBytes wrong_version = sent.message;
@@ -163,7 +174,7 @@ TEST_F(HandshakeTest, FramingErrorsNameWhatIsWrong) {
 }
 
 TEST_F(HandshakeTest, ALowOrderEphemeralIsRefused) {
-  Handshake::Initiation sent = initiator_.Initiate(GenerateKeyPair(), 9);
+  Handshake::Initiation sent = initiator_.Initiate(GenerateKeyPair(), 9, 1);
   std::fill(sent.message.begin() + 8, sent.message.begin() + 40, 0);  // the all-zero point
   absl::StatusOr<Handshake::Response> r =
       responder_.Respond(sent.message.data(), sent.message.size(), GenerateKeyPair(), 2);

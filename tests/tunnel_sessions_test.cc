@@ -14,7 +14,8 @@ struct End {
   End(const X25519KeyPair& local, const X25519Key& peer, uint32_t first_epoch)
       : next_epoch(first_epoch),
         sessions(Handshake(local, peer), SessionTiming{},
-                 TunnelSessions::Sources{GenerateKeyPair, [this] { return next_epoch++; }}) {}
+                 TunnelSessions::Sources{GenerateKeyPair, [this] { return next_epoch++; },
+                                         [this] { return wall_ns; }}) {}
   // Installs what `a` says; returns what it sends.
   SessionActions Apply(SessionActions a) {
     if (a.install_receive) {
@@ -36,6 +37,7 @@ struct End {
     return false;
   }
   uint32_t next_epoch;
+  uint64_t wall_ns = 1'000'000;  // initiations' order
   TunnelSessions sessions;
   ReceiveSlots slots{};
   std::array<DirectionKey, MB_AUTH_RX_SESSIONS> receive_keys{};
@@ -131,14 +133,14 @@ TEST_F(TunnelSessionsTest, AReplayedInitiationNeverMovesTheSessionInUse) {
   // Later genuine initiations push the recorded one out of the answer cache...
   for (int i = 0; i < 9; ++i) {
     const Handshake::Initiation fresh =
-        Handshake(first_keys_, second_keys_.public_key).Initiate(GenerateKeyPair(), 900 + i);
+        Handshake(first_keys_, second_keys_.public_key).Initiate(GenerateKeyPair(), 900 + i, 2'000'000 + i);
     Deliver(fresh.message, *second_, 10);
   }
-  // ...and an attacker replays it: the responder answers into its spare
-  // slot, but its sending and the slot in use stay as they were.
+  // ...and an attacker replays it: older than those answered, it is refused
+  // unread; sending and the slot in use stay as they were.
   SessionActions replayed = Deliver(recorded_, *second_, 20);
-  EXPECT_TRUE(replayed.reply);
-  EXPECT_FALSE(replayed.install_send);
+  EXPECT_FALSE(replayed.reply);
+  EXPECT_FALSE(replayed.install_receive || replayed.install_send);
   Tick(*second_, 21);
   EXPECT_EQ(second_->send->epoch, in_use);
   EXPECT_TRUE(first_->SendPacketTo(*second_)) << "the genuine session still verifies";
@@ -221,7 +223,7 @@ TEST_F(TunnelSessionsTest, AStrangersFloodDoesNotDelayTheGenuineInitiation) {
       answered = Deliver(*genuine, *second_, now).reply.has_value();
       continue;
     }
-    const Handshake::Initiation junk = stranger.Initiate(GenerateKeyPair(), 1 + i);
+    const Handshake::Initiation junk = stranger.Initiate(GenerateKeyPair(), 1 + i, 1 + i);
     SessionActions a = second_->sessions.OnMessage(junk.message.data(), junk.message.size(), now,
                                                    second_->slots);
     EXPECT_FALSE(a.reply);
@@ -238,7 +240,7 @@ TEST_F(TunnelSessionsTest, AFloodOfVouchedInitiationsIsCheckedAtABoundedRate) {
   const Handshake genuine_end(first_keys_, second_keys_.public_key);
   int checked = 0;
   for (int i = 0; i < 200; ++i) {  // within 0.2 s
-    const Handshake::Initiation replay = genuine_end.Initiate(GenerateKeyPair(), 1 + i);
+    const Handshake::Initiation replay = genuine_end.Initiate(GenerateKeyPair(), 1 + i, 1 + i);
     checked += second_->sessions
                    .OnMessage(replay.message.data(), replay.message.size(),
                               static_cast<uint64_t>(i) * kSecond / 1000, second_->slots)
@@ -247,6 +249,45 @@ TEST_F(TunnelSessionsTest, AFloodOfVouchedInitiationsIsCheckedAtABoundedRate) {
   EXPECT_GE(checked, 20) << "the burst";
   EXPECT_LE(checked, 30) << "the burst and 0.2 s of the rate";
   EXPECT_EQ(second_->sessions.Report(kSecond).handshake_errors, static_cast<uint64_t>(200 - checked));
+}
+
+// While a session works, recorded initiations older than one answered are
+// refused before the rate budget: a flood of them, however fast, leaves a
+// genuine rekey its budget.
+TEST_F(TunnelSessionsTest, OlderInitiationsAreRefusedUnreadWhileASessionWorks) {
+  Establish();
+  const uint64_t errors_before = second_->sessions.Report(5).handshake_errors;
+  const Handshake genuine_end(first_keys_, second_keys_.public_key);
+  for (int i = 0; i < 300; ++i) {  // within 0.3 s, far above the budget
+    // Recorded before the session now in use: orders below its initiation's.
+    const Handshake::Initiation older = genuine_end.Initiate(GenerateKeyPair(), 5 + i, 1 + i);
+    SessionActions a = Deliver(older.message, *second_, 5 + static_cast<uint64_t>(i) * kSecond / 1000);
+    ASSERT_FALSE(a.reply) << i;
+  }
+  const SessionReport r = second_->sessions.Report(kSecond / 2);
+  EXPECT_EQ(r.handshake_errors - errors_before, 300u);
+  EXPECT_NE(r.last_error.find("older than one answered"), std::string::npos) << r.last_error;
+  // The genuine end rekeys (its clock went on): answered at once.
+  first_->wall_ns += 1'000'000'000;
+  SessionActions rekey = first_->Apply(first_->sessions.OnTick(130 * kSecond, first_->slots, 0));
+  ASSERT_TRUE(rekey.initiate);
+  EXPECT_TRUE(Deliver(*rekey.initiate, *second_, 130 * kSecond).reply);
+}
+
+// A peer restarted with its clock behind: while our session still works its
+// initiations are refused, but once it has gone silent they are answered.
+TEST_F(TunnelSessionsTest, APeerWhoseClockWentBackIsAnsweredOnceTheSessionIsGone) {
+  Establish();
+  End restarted(first_keys_, second_keys_.public_key, 700);
+  restarted.wall_ns = 1;  // behind every order answered before
+  SessionActions a = restarted.Apply(restarted.sessions.Start(10, restarted.slots));
+  ASSERT_TRUE(a.initiate);
+  EXPECT_FALSE(Deliver(*a.initiate, *second_, 10).reply) << "the session still works";
+  // Nothing verifies any more: the responder's session goes silent and it
+  // starts a handshake of its own, which the restarted end answers.
+  SessionActions own = Tick(*second_, 20 * kSecond);
+  ASSERT_TRUE(own.initiate);
+  EXPECT_TRUE(Deliver(*own.initiate, restarted, 20 * kSecond).reply);
 }
 
 TEST_F(TunnelSessionsTest, RefusedMessagesAreCountedAndNamed) {

@@ -263,8 +263,12 @@ bool Handshake::WinsCrossing() const {
                                       peer_public_.begin(), peer_public_.end());
 }
 
-Handshake::Initiation Handshake::Initiate(const X25519KeyPair& ephemeral,
-                                          uint32_t receive_epoch) const {
+uint64_t Handshake::OrderOf(const uint8_t* initiation) {
+  return GetBig(initiation + 8 + kX25519KeySize, 8);
+}
+
+Handshake::Initiation Handshake::Initiate(const X25519KeyPair& ephemeral, uint32_t receive_epoch,
+                                          uint64_t order) const {
   Initiation out;
   out.ephemeral = ephemeral;
   out.receive_epoch = receive_epoch;
@@ -273,6 +277,7 @@ Handshake::Initiation Handshake::Initiate(const X25519KeyPair& ephemeral,
   m[1] = kHandshakeInitiation;
   PutBig(m + 4, receive_epoch, 4);
   std::memcpy(m + 8, ephemeral.public_key.data(), kX25519KeySize);
+  PutBig(m + 8 + kX25519KeySize, order, 8);
   absl::StatusOr<X25519Key> es = SharedSecret(ephemeral.private_key, peer_public_);
   // Only a low-order peer key fails: then the MAC is left zero and refused.
   if (es.ok()) {

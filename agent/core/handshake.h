@@ -4,7 +4,7 @@
 // key from its config. Primitives from OpenSSL (X25519, HKDF-SHA256,
 // HMAC-SHA256); this file only composes them, in the pattern of Noise KK:
 //
-//   initiation (I -> R): epoch_I, E_I, mac over it keyed from es, ss
+//   initiation (I -> R): epoch_I, E_I, order, mac over it keyed from es, ss
 //   response   (R -> I): epoch_R, epoch_I, E_R, mac keyed from the whole
 //                         transcript and ee, se, es, ss
 //
@@ -25,6 +25,12 @@
 //
 // Epochs: each end picks the epoch of the session it receives in; its peer
 // writes that epoch into every packet it sends under the session.
+//
+// Order: each initiation carries a number the initiator never repeats or
+// lowers (its wall clock in ns, or one more than the last if the clock went
+// back), under the vouch: a responder refuses a copy of an older
+// initiation than one it answered without any X25519 work, as WireGuard's
+// timestamp does (TunnelSessions says when).
 #pragma once
 
 #include <array>
@@ -85,8 +91,8 @@ inline constexpr uint8_t kHandshakeInitiation = 1;
 inline constexpr uint8_t kHandshakeResponse = 2;
 inline constexpr size_t kHandshakeMacSize = 32;
 inline constexpr size_t kHandshakeVouchSize = 16;
-// version type reserved(2) epoch_I(4) E_I(32) mac(32) vouch(16)
-inline constexpr size_t kInitiationSize = 88;
+// version type reserved(2) epoch_I(4) E_I(32) order(8) mac(32) vouch(16)
+inline constexpr size_t kInitiationSize = 96;
 // version type reserved(2) epoch_R(4) epoch_I(4) E_R(32) mac(32) vouch(16)
 inline constexpr size_t kResponseSize = 92;
 using InitiationBytes = std::array<uint8_t, kInitiationSize>;
@@ -108,7 +114,10 @@ class Handshake {
     X25519KeyPair ephemeral;
     uint32_t receive_epoch = 0;
   };
-  Initiation Initiate(const X25519KeyPair& ephemeral, uint32_t receive_epoch) const;
+  Initiation Initiate(const X25519KeyPair& ephemeral, uint32_t receive_epoch,
+                      uint64_t order) const;
+  // The order of an initiation (framing checked: HandshakeType).
+  static uint64_t OrderOf(const uint8_t* initiation);
 
   // Responder: checks an initiation (size, framing, MAC) and answers it with
   // its own ephemeral key and the epoch it will receive in.

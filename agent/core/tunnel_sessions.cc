@@ -57,7 +57,10 @@ SessionActions TunnelSessions::Initiate(uint64_t now_ns, const ReceiveSlots& slo
                                         const std::string& why) {
   SessionActions actions;
   const uint32_t attempts = pending_ ? pending_->attempts + 1 : 1;
-  Pending next{handshake_.Initiate(sources_.ephemeral(), NewEpoch(slots)), now_ns, attempts};
+  // Never repeated nor lowered, whatever the wall clock does meanwhile.
+  last_order_sent_ = std::max(sources_.wall_ns(), last_order_sent_ + 1);
+  Pending next{handshake_.Initiate(sources_.ephemeral(), NewEpoch(slots), last_order_sent_),
+               now_ns, attempts};
   actions.initiate = next.sent.message;
   if (attempts == 1) actions.log.push_back(absl::StrCat("handshake: initiating (", why, ")"));
   pending_ = std::move(next);
@@ -153,6 +156,13 @@ SessionActions TunnelSessions::OnMessage(const uint8_t* data, size_t size, uint6
         return actions;
       }
     }
+    const uint64_t order = Handshake::OrderOf(data);
+    if (sending_ && active_slot_ && order <= last_order_answered_) {
+      Refused(actions, absl::PermissionDeniedError(
+                           "handshake: an initiation older than one answered (a replay): "
+                           "refused unread"));
+      return actions;
+    }
     const bool ours_is_young = pending_ && pending_->attempts == 1 &&
                                SecondsBetween(pending_->sent_ns, now_ns) < timing_.first_retry_s;
     if (ours_is_young && handshake_.WinsCrossing()) {
@@ -173,6 +183,7 @@ SessionActions TunnelSessions::OnMessage(const uint8_t* data, size_t size, uint6
     actions.reply = response->message;
     unconfirmed_ = Unconfirmed{slot, response->keys, Role::kResponder, now_ns};
     answered_.emplace_back(response->initiator_ephemeral, response->message);
+    last_order_answered_ = std::max(last_order_answered_, order);
     if (answered_.size() > kAnsweredKept) answered_.pop_front();
     actions.log.push_back(absl::StrFormat(
         "handshake: answered an initiation; receiving in %08x, sending once it is confirmed",

@@ -101,6 +101,7 @@ class TunnelSessions {
   struct Sources {
     std::function<X25519KeyPair()> ephemeral = GenerateKeyPair;
     std::function<uint32_t()> random32;  // epochs; 0 and the slots' epochs are skipped
+    std::function<uint64_t()> wall_ns;   // initiations' order (Handshake, "Order")
   };
   TunnelSessions(Handshake handshake, SessionTiming timing, Sources sources);
 
@@ -156,6 +157,13 @@ class TunnelSessions {
   // Responses already sent, by the initiator's ephemeral key: a copy of the
   // same initiation (it comes on every path) gets the same answer.
   std::deque<std::pair<X25519Key, ResponseBytes>> answered_;
+  uint64_t last_order_sent_ = 0;
+  // The highest order of an initiation answered: while a session works, an
+  // older one is a replay and refused before the rate budget, so a flood of
+  // recorded initiations cannot delay a genuine rekey. Without a working
+  // session every vouched one is checked: a restarted peer whose clock went
+  // back is answered (and its session then rekeys from our side too).
+  uint64_t last_order_answered_ = 0;
 };
 
 }  // namespace meshbpf

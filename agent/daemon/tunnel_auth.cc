@@ -1,3 +1,4 @@
+#include "agent/sys/clock.h"
 #include "agent/daemon/tunnel_auth.h"
 
 #include <arpa/inet.h>
@@ -31,6 +32,7 @@ absl::StatusOr<std::unique_ptr<TunnelAuth>> TunnelAuth::Start(const NodeSettings
   if (absl::Status s = io.maps->Clear(); !s.ok()) return s;
   TunnelSessions::Sources sources;
   sources.random32 = RandomEpoch;
+  sources.wall_ns = WallNs;
   Log(LogLevel::kInfo, absl::StrCat("authentication: this node's public key ",
                                     KeyToBase64(local->public_key), ", the peer's ",
                                     KeyToBase64(settings.authentication->peer_public_key)));
