@@ -24,6 +24,7 @@ TunnelSessions Sessions(const X25519KeyPair& local, const X25519Key& peer, uint8
   TunnelSessions::Sources sources;
   sources.ephemeral = [ephemeral_seed] { return Fixed(ephemeral_seed); };
   sources.random32 = [] { return 0x01020304u; };
+  sources.wall_ns = [] { return uint64_t{1'700'000'000'000'000'000}; };  // reproducible
   return TunnelSessions(Handshake(local, peer), SessionTiming{}, sources);
 }
 

@@ -101,7 +101,7 @@ class TunnelSessions {
   struct Sources {
     std::function<X25519KeyPair()> ephemeral = GenerateKeyPair;
     std::function<uint32_t()> random32;  // epochs; 0 and the slots' epochs are skipped
-    std::function<uint64_t()> wall_ns;   // initiations' order (Handshake, "Order")
+    std::function<uint64_t()> wall_ns;   // initiations' order (Handshake, "Order"); required
   };
   TunnelSessions(Handshake handshake, SessionTiming timing, Sources sources);
 
