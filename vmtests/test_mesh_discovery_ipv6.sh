@@ -190,6 +190,6 @@ mesh_join_lan_ipv6 n1 1
 replugged="$(now)"
 wait_known "1 3 4" "node1 node3 node4"
 echo "measured: node 1 known again $(elapsed "$replugged" "$(now)") s after its lan0 came back"
-grep -q "mesh: lan0 was created again (ifindex [0-9]* -> [0-9]*): discovery follows it$" \
+grep -q "mesh: lan0 was created again (ifindex [0-9]* -> [0-9]*): discovery and relaying follow it$" \
   "$LAB_DIR/n1-agent.log" || lab_fail "node 1 did not log following its new lan0"
 echo "PASS"

@@ -15,12 +15,17 @@
 #  e. node 1 and the peer restart with authentication and encryption (node
 #     2 relays what it cannot read): the handshake crosses the IPv6 relay,
 #     the peer learns mesh1's far end from authenticated packets, goodput is
-#     still clearly above G1 and no genuine packet is refused.
+#     still clearly above G1 and no genuine packet is refused;
+#  f. node 2's LAN device is deleted and created again (a USB adapter
+#     replugged): it relays again on the new device (mesh1 comes back up
+#     and carries traffic).
 # The IPv4 relay test covers budgets, caps and a dying relay: the same
 # code whatever the family.
 set -euo pipefail
 MESH_INTERVAL=0.5
 MESH_TIMEOUT=2
+# Four transfers through node 2: its share budget must outlast them.
+RELAY_SHARE_CAP_BYTES=400000000
 source "$(dirname "$0")/lib/mesh_lab.sh"
 trap lab_cleanup EXIT
 trap 'exit 130' INT TERM
@@ -101,4 +106,17 @@ for node in 1 peer; do
   refused=$((refused + n))
 done
 ((refused == 0)) || lab_fail "$refused genuine packets refused"
+
+# f. Node 2's LAN device is replugged.
+ip netns exec "$LAB-mesh-n2" ip link del lan0
+wait_until 15 "node 1 withdrawing mesh1 (node 2 unheard)" mesh1_withdrawn
+mesh_join_lan_ipv6 n2 2
+replugged="$(now)"
+wait_until 15 "mesh1 up again through node 2's new lan0" mesh1_up
+echo "measured: mesh1 up again $(elapsed "$replugged" "$(now)") s after node 2's lan0 came back"
+grep -q "mesh: lan0 was created again (ifindex [0-9]* -> [0-9]*): discovery and relaying follow it$" \
+  "$LAB_DIR/n2-agent.log" || lab_fail "node 2 did not log following its new lan0"
+read -r g_back _ <<<"$(relay_iperf up "$IPERF_SECONDS")"
+echo "measured: $g_back Mbit/s upload after the replug (G1 $g1)"
+holds "a > 2 * b" "$g_back" "$g1" || lab_fail "after the replug only $g_back Mbit/s up: node 2 does not relay"
 echo "PASS"

@@ -258,6 +258,7 @@ absl::Status Agent::StartDiscovery() {
   };
   hooks.relay_maps = &datapath_->relay_maps();
   hooks.lan_of = [this](const ScopedAddress& neighbour) { return LanOf(settings_, neighbour); };
+  hooks.attach_lan = [this](int ifindex) { return datapath_->AttachReceive(ifindex); };
   absl::StatusOr<std::unique_ptr<MeshDiscovery>> mesh =
       MeshDiscovery::Start(settings_, options_.instance, std::move(hooks));
   if (!mesh.ok()) return mesh.status();

@@ -254,7 +254,7 @@ PathIo SystemPathIo(const NodeSettings& settings, BondDatapath& datapath,
     if (if_indextoname(static_cast<unsigned>(ifindex), name) == nullptr) return std::nullopt;
     return name;
   };
-  io.attach_uplink = [&datapath](int ifindex) { return datapath.AttachUplink(ifindex); };
+  io.attach_uplink = [&datapath](int ifindex) { return datapath.AttachReceive(ifindex); };
   io.fill_next_hop_macs = [&settings](PathTable& table) { FillNextHopMacs(settings, table); };
   io.send_probe = [&settings, probes](const ProbeMessage& request) {
     return probes->SendRequest(*settings.peer_bond_address, settings.failover.probe_port, request);

@@ -41,9 +41,9 @@ class BondDatapath {
   absl::Status MarkCgroup(const std::string& cgroup_dir, uint32_t mark) {
     return datapath_->AttachCgroupMark(cgroup_dir, mark);
   }
-  // Attaches the receive program to uplink `ifindex`: a device created
-  // again under an uplink's name comes without it.
-  absl::Status AttachUplink(int ifindex) { return datapath_->AttachDecap(ifindex); }
+  // Attaches the receive program to `ifindex`: a device created again under
+  // an uplink's name, or a LAN's this node relays on, comes without it.
+  absl::Status AttachReceive(int ifindex) { return datapath_->AttachDecap(ifindex); }
   // Marks the maps unconfigured (they stay pinned: counters survive a
   // restart) and detaches. The bond device stays, with its routes, for the
   // next run.

@@ -436,9 +436,13 @@ void MeshDiscovery::FollowRecreatedDevice(Interface& i) {
       failed.emplace_back(s.message());
     }
   }
+  if (SharesUplinks(settings_) && hooks_.attach_lan) {
+    if (absl::Status s = hooks_.attach_lan(now); !s.ok()) failed.emplace_back(s.message());
+  }
   Log(failed.empty() ? LogLevel::kInfo : LogLevel::kWarning,
-      absl::StrFormat("mesh: %s was created again (ifindex %d -> %d): discovery follows it%s",
+      absl::StrFormat("mesh: %s was created again (ifindex %d -> %d): %s it%s",
                       i.name, i.ifindex, now,
+                      SharesUplinks(settings_) ? "discovery and relaying follow" : "discovery follows",
                       failed.empty() ? "" : absl::StrCat(", but: ", absl::StrJoin(failed, "; "))));
   i.ifindex = now;
 }

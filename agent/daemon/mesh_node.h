@@ -129,6 +129,10 @@ struct MeshHooks {
   // shown, not served (tests).
   const RelayMaps* relay_maps = nullptr;
   LanLookup lan_of;
+  // A LAN device created again while this node relays: neighbours' packets
+  // arrive there, so the receive program must be on it. Null: not attached
+  // (tests).
+  std::function<absl::Status(int ifindex)> attach_lan;
 };
 
 class MeshDiscovery {
