@@ -621,6 +621,10 @@ bool MixesFamilies(const NodeSettings& settings) {
                      [](const PathSettings& p) { return !p.source.is_v6(); });
 }
 
+bool RelayedOverIpv6(const NodeSettings& settings) {
+  return settings.peer_address && settings.peer_address->is_v6();
+}
+
 std::optional<IpAddress> DeviceAddress(const InterfaceInfo& device, bool v6) {
   if (v6) {
     if (device.ipv6.empty()) return std::nullopt;
@@ -630,15 +634,18 @@ std::optional<IpAddress> DeviceAddress(const InterfaceInfo& device, bool v6) {
   return IpAddress::V4(*device.ipv4);
 }
 
-std::optional<IpAddress> DeviceAddressLike(const InterfaceInfo& device, const IpAddress& source) {
-  if (!source.IsLinkLocal()) return DeviceAddress(device, source.is_v6());
+std::optional<IpAddress> LinkLocalAddress(const InterfaceInfo& device) {
   if (!device.ipv6_link_local) return std::nullopt;
   return IpAddress::V6(*device.ipv6_link_local);
 }
 
+std::optional<IpAddress> DeviceAddressLike(const InterfaceInfo& device, const IpAddress& source) {
+  return source.IsLinkLocal() ? LinkLocalAddress(device) : DeviceAddress(device, source.is_v6());
+}
+
 bool DeviceHasAddress(const InterfaceInfo& device, const IpAddress& address) {
   if (!address.is_v6()) return device.ipv4 && IpAddress::V4(*device.ipv4) == address;
-  if (device.ipv6_link_local && IpAddress::V6(*device.ipv6_link_local) == address) return true;
+  if (LinkLocalAddress(device) == address) return true;
   return std::any_of(device.ipv6.begin(), device.ipv6.end(),
                      [&](const in6_addr& a) { return IpAddress::V6(a) == address; });
 }

@@ -45,6 +45,8 @@ struct InterfaceInfo {
 
 // The device's address of a family (its first global one for IPv6), if any.
 std::optional<IpAddress> DeviceAddress(const InterfaceInfo& device, bool v6);
+// The device's link-local IPv6 address, if any: a relayed IPv6 path's source.
+std::optional<IpAddress> LinkLocalAddress(const InterfaceInfo& device);
 // The device's address a path sending from `source` uses: its link-local
 // one for a link-local source (a relayed IPv6 path), else DeviceAddress.
 std::optional<IpAddress> DeviceAddressLike(const InterfaceInfo& device, const IpAddress& source);
@@ -237,6 +239,8 @@ struct NodeSettings {
 // Whether some path is IPv6; whether some paths are IPv4 and others IPv6.
 bool HasIpv6Path(const NodeSettings& settings);
 bool MixesFamilies(const NodeSettings& settings);
+// Whether our relayed paths are IPv6: a relay keeps the bonding peer's family.
+bool RelayedOverIpv6(const NodeSettings& settings);
 
 // `text` with every `//` comment (to the end of its line, outside strings)
 // blanked out, so configs can explain themselves (meshbpf config --output).

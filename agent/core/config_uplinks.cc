@@ -140,8 +140,7 @@ absl::Status ResolveUplinkDevice(const config::Uplink& u, const std::string& pat
 absl::Status ResolveUplinkSource(const config::Uplink& u, const std::string& path,
                                  const NodeSettings& node, const InterfaceLookup& interfaces,
                                  PathSettings& out) {
-  const bool relayed_v6 = out.endpoint == PathEndpoint::kRelay && node.peer_address &&
-                          node.peer_address->is_v6();
+  const bool relayed_v6 = out.endpoint == PathEndpoint::kRelay && RelayedOverIpv6(node);
   const bool learned = out.endpoint == PathEndpoint::kLearned;
   const bool v6 = node.mode == BondMode::kFlow || learned
                       ? out.gateway && out.gateway->is_v6()
@@ -164,11 +163,8 @@ absl::Status ResolveUplinkSource(const config::Uplink& u, const std::string& pat
     return s;
   }
   const std::optional<InterfaceInfo> info = interfaces.Find(out.interface);
-  std::optional<IpAddress> address = info ? DeviceAddress(*info, v6) : std::nullopt;
-  if (relayed_v6) {
-    address = info && info->ipv6_link_local ? std::optional(IpAddress::V6(*info->ipv6_link_local))
-                                            : std::nullopt;
-  }
+  std::optional<IpAddress> address;
+  if (info) address = relayed_v6 ? LinkLocalAddress(*info) : DeviceAddress(*info, v6);
   if (!address && learned && !out.gateway && info) address = DeviceAddress(*info, true);
   if (address) {
     out.source = *address;

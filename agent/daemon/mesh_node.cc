@@ -91,10 +91,6 @@ std::vector<AnnouncedUplink> LocalUplinks(const NodeSettings& settings, const Pa
   return out;
 }
 
-bool RelayedOverIpv6(const NodeSettings& settings) {
-  return settings.peer_address && settings.peer_address->is_v6();
-}
-
 bool SharesUplinks(const NodeSettings& settings) {
   return settings.discovery.enabled && !settings.discovery.share_uplinks.empty();
 }

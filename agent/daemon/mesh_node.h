@@ -68,9 +68,6 @@ absl::StatusOr<std::string> ChooseNodeId(const DiscoverySettings& settings,
 // Whether this node relays for neighbours: discovery on and some uplink shared.
 bool SharesUplinks(const NodeSettings& settings);
 
-// Whether our relayed paths are IPv6: a relay keeps the bonding peer's family.
-bool RelayedOverIpv6(const NodeSettings& settings);
-
 // What this node announces about relaying. Relay capability: when it shares
 // uplinks, at node_discovery.relay_port, share_max_bps as the ceiling and
 // the share budget left. Bond endpoint: when it has relayed paths, its
